@@ -1,0 +1,37 @@
+//! smartassist-export: exports Kore.ai SmartAssist report data (UserStatus and
+//! IntentRealtimeData) into Hive-partitioned, ZSTD-compressed Parquet on local disk or any
+//! S3-compatible object store.
+//!
+//! # Layout
+//! - [`config`]: TOML file → validated [`config::Config`]; the [`config::Secret`] type.
+//! - [`auth`]: JWT minting (HS256, `appId`, optional per-request `jti`).
+//! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the shared rate limiter.
+//! - [`sources`]: one module per API: request bodies, DST-correct day windows, wire decoding and
+//!   normalization into Arrow record batches.
+//! - [`schema`]: the Arrow schema of each dataset.
+//! - [`sink`]: partition paths, Parquet encoding and atomic partition replacement on object_store.
+//! - [`pipeline`]: fetch → normalize → write, the one place the ordering lives.
+//! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
+//!
+//! # Data flow
+//! A CLI command builds a [`pipeline::Exporter`] from the config. For each UserStatus local day
+//! it plans the request windows ([`sources::window`]), fetches every page through
+//! [`client::ApiClient`] (token per request, rate limit, retries), normalizes records into one
+//! `RecordBatch` per day (malformed records become rejects), and replaces that day's partition
+//! with one Parquet file. IntentRealtimeData snapshots are merged by `session_id` into the
+//! partition of each session's local end date.
+
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod pipeline;
+pub mod schema;
+pub mod simulator;
+pub mod sink;
+pub mod sources;
+pub mod telemetry;
+
+

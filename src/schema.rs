@@ -1,0 +1,154 @@
+//! Arrow schemas as code, one function per dataset, plus the rejects table. These are the
+//! contract with every reader (DuckDB, Athena, Spark): column names, types and nullability live
+//! here and nowhere else. Times are `Timestamp(Millisecond, "UTC")`, the one timestamp type that
+//! Athena, Trino and Spark all read as a timestamp. `SCHEMA_VERSION` is written into each
+//! Parquet file's key-value metadata; bump it on any change to these functions.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::model::Dataset;
+
+/// Version of the column layout, stored under [`SCHEMA_VERSION_KEY`] in every Parquet file.
+pub const SCHEMA_VERSION: &str = "1";
+/// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
+pub const SCHEMA_VERSION_KEY: &str = "smartassist_export.schema_version";
+/// Parquet key-value metadata key holding the dataset name.
+pub const DATASET_KEY: &str = "smartassist_export.dataset";
+
+/// The UTC millisecond timestamp type used for every time column.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+fn ts(name: &str, nullable: bool) -> Field {
+    Field::new(name, timestamp_type(), nullable)
+}
+
+/// One row per `data[].timeInterval[].status[]` entry of a UserStatus response.
+pub fn user_status_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("account_id", false),
+        utf8("user_id", false),
+        utf8("email", true),
+        utf8("first_name", true),
+        utf8("last_name", true),
+        utf8("custom_id", true),
+        ts("bucket_start", false),
+        ts("bucket_end", false),
+        utf8("granularity", false),
+        utf8("metric", false),
+        utf8("value", false),
+        Field::new("duration_seconds", DataType::Int64, false),
+        ts("exported_at", false),
+    ]))
+}
+
+/// One row per completed bot session returned by IntentRealtimeData.
+pub fn intent_realtime_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("account_id", false),
+        utf8("bot_id", false),
+        utf8("session_id", false),
+        utf8("user_id", true),
+        utf8("channel", true),
+        utf8("ani", true),
+        utf8("dni", true),
+        Field::new(
+            "intents",
+            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            true,
+        ),
+        ts("start_time", true),
+        ts("end_time", false),
+        utf8("status", true),
+        utf8("time_handled", true),
+        Field::new("time_handled_seconds", DataType::Int64, true),
+        utf8("deflected_to", true),
+        ts("exported_at", false),
+    ]))
+}
+
+/// Records that could not be normalized: kept whole, with the reason, never dropped.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("dataset", false),
+        utf8("account_id", false),
+        utf8("bot_id", true),
+        utf8("endpoint", false),
+        utf8("reason", false),
+        utf8("raw_json", false),
+        ts("rejected_at", false),
+    ]))
+}
+
+/// The schema of a dataset's files.
+pub fn schema_for(dataset: Dataset) -> SchemaRef {
+    match dataset {
+        Dataset::UserStatus => user_status_schema(),
+        Dataset::IntentRealtime => intent_realtime_schema(),
+    }
+}
+
+/// Hive partition columns of a dataset, outermost first (they are path segments, not file columns
+/// in the DDL sense: `account_id` is also kept inside the files for self-contained reads).
+pub fn partition_columns(dataset: Dataset) -> &'static [&'static str] {
+    match dataset {
+        Dataset::UserStatus => &["account_id", "dt"],
+        Dataset::IntentRealtime => &["account_id", "bot_id", "dt"],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_time_column_is_utc_milliseconds() {
+        for schema in [user_status_schema(), intent_realtime_schema(), rejects_schema()] {
+            for f in schema.fields() {
+                if let DataType::Timestamp(unit, tz) = f.data_type() {
+                    assert_eq!(*unit, TimeUnit::Millisecond, "{}", f.name());
+                    assert_eq!(tz.as_deref(), Some("UTC"), "{}", f.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn user_status_has_the_documented_columns_in_order() {
+        let names: Vec<_> = user_status_schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "account_id", "user_id", "email", "first_name", "last_name", "custom_id",
+                "bucket_start", "bucket_end", "granularity", "metric", "value",
+                "duration_seconds", "exported_at"
+            ]
+        );
+        let f = user_status_schema();
+        assert_eq!(
+            f.field_with_name("duration_seconds").map(|f| f.data_type().clone()).ok(),
+            Some(DataType::Int64)
+        );
+    }
+
+    #[test]
+    fn intent_schema_has_list_of_strings_and_nullable_seconds() {
+        let s = intent_realtime_schema();
+        let intents = s.field_with_name("intents").expect("intents column");
+        assert!(matches!(intents.data_type(), DataType::List(f) if f.data_type() == &DataType::Utf8));
+        let secs = s.field_with_name("time_handled_seconds").expect("seconds column");
+        assert!(secs.is_nullable());
+        assert!(s.field_with_name("deflected_to").expect("deflected_to").is_nullable());
+    }
+}

@@ -1,0 +1,25 @@
+//! The report APIs, one module per API (STUB: to be implemented): wire DTOs, request bodies,
+//! day windows and normalization of decoded records into Arrow batches. Nothing here does I/O.
+
+pub mod durations;
+pub mod intent;
+pub mod user_status;
+pub mod window;
+
+/// A record that could not be normalized, kept whole for the rejects dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject {
+    /// Why it was rejected, e.g. `stats.sum "abc" is not "<n> sec"`.
+    pub reason: String,
+    /// The record's JSON as received (or re-serialized when only a fragment was bad).
+    pub raw_json: String,
+}
+
+/// A response body that could not be decoded at all (truncated, not JSON, wrong top-level
+/// shape). The request is retried; the body is not a record-level reject.
+#[derive(Debug, thiserror::Error)]
+#[error("response body is not a valid {api} response: {reason}")]
+pub struct DecodeError {
+    pub api: &'static str,
+    pub reason: String,
+}
