@@ -10,7 +10,11 @@ use super::{DecodeError, Reject};
 use crate::model::Granularity;
 
 /// The JSON body of one UserStatus request.
-pub fn request_body(_agents: &[String], _window: &DayWindow, _granularity: Granularity) -> serde_json::Value {
+pub fn request_body(
+    _agents: &[String],
+    _window: &DayWindow,
+    _granularity: Granularity,
+) -> serde_json::Value {
     todo!()
 }
 
