@@ -80,7 +80,10 @@ fn check_value(column: &'static str, value: &str) -> Result<(), SinkError> {
 
 /// Hidden staging name for `final_name` in the same directory: `.tmp-<uuid>.<final_name>`.
 pub fn staging_name(final_name: &str) -> String {
-    format!("{STAGING_PREFIX}{}.{final_name}", uuid::Uuid::new_v4().simple())
+    format!(
+        "{STAGING_PREFIX}{}.{final_name}",
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Whether a file name is a staging artifact that cleanup may delete: our `.tmp-*` files, or an
@@ -205,7 +208,10 @@ mod tests {
         assert!(!is_staging_name("part-00000.parquet#"));
         assert!(!is_staging_name("a#b1"));
         let s = staging_name(PART_FILE_NAME);
-        assert!(s.starts_with(".tmp-") && s.ends_with(".part-00000.parquet"), "{s}");
+        assert!(
+            s.starts_with(".tmp-") && s.ends_with(".part-00000.parquet"),
+            "{s}"
+        );
         assert_ne!(s, staging_name(PART_FILE_NAME));
     }
 

@@ -36,9 +36,7 @@ pub use encode::{
     created_by, writer_properties, MAX_ROW_GROUP_ROWS, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY,
     UPLOAD_PART_BYTES,
 };
-pub use layout::{
-    is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR,
-};
+pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
 
 /// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
 /// to a writer of another partition that is still running.
@@ -124,7 +122,9 @@ pub enum SinkError {
     },
     #[error("invalid partition value {column}={value:?}: only ASCII letters, digits, '.', '_' and '-' are allowed")]
     InvalidPartitionValue { column: &'static str, value: String },
-    #[error("partition key of {dataset} must have a bot_id exactly when the dataset is intent_realtime")]
+    #[error(
+        "partition key of {dataset} must have a bot_id exactly when the dataset is intent_realtime"
+    )]
     BotIdMismatch { dataset: Dataset },
     #[error("invalid state name {name:?}")]
     InvalidStateName { name: String },
@@ -178,7 +178,7 @@ fn store_err(op: StoreOp, path: &Path) -> impl FnOnce(object_store::Error) -> Si
 }
 
 /// The Parquet sink. Cheap to clone; clones share the store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Sink {
     store: Arc<dyn ObjectStore>,
     /// Prefix of every object (empty for local output, whose store is rooted at the directory).
@@ -187,6 +187,19 @@ pub struct Sink {
     /// staging cleanup (LocalFileSystem hides `<name>#<n>` upload files from `list`).
     local_dir: Option<PathBuf>,
     staging_grace: Duration,
+}
+
+/// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
+/// so credentials cannot reach logs through `{:?}`.
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("store", &format_args!("{}", self.store))
+            .field("root", &self.root.as_ref())
+            .field("local_dir", &self.local_dir)
+            .field("staging_grace", &self.staging_grace)
+            .finish()
+    }
 }
 
 impl Sink {
@@ -448,23 +461,18 @@ impl Sink {
             Some(_) => self.object_path(&format!("{dir}/{}", layout::staging_name(PART_FILE_NAME))),
             None => final_path.clone(),
         };
-        let encoded = match encode::write_parquet(
-            Arc::clone(&self.store),
-            &target,
-            schema,
-            label,
-            batches,
-        )
-        .await
-        {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                if target != final_path {
-                    self.discard(&target).await;
+        let encoded =
+            match encode::write_parquet(Arc::clone(&self.store), &target, schema, label, batches)
+                .await
+            {
+                Ok(encoded) => encoded,
+                Err(e) => {
+                    if target != final_path {
+                        self.discard(&target).await;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-        };
+            };
         if target != final_path {
             self.rename_into_place(&target, &final_path).await?;
         }
@@ -521,8 +529,9 @@ impl Sink {
             .into_iter()
             .map(|meta| meta.location)
             .filter(|p| {
-                p.filename()
-                    .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_') && !is_staging_name(n))
+                p.filename().is_some_and(|n| {
+                    !n.starts_with('.') && !n.starts_with('_') && !is_staging_name(n)
+                })
             })
             .collect();
         files.sort();
@@ -536,7 +545,10 @@ impl Sink {
                 continue;
             }
             let bytes = match self.store.get(&path).await {
-                Ok(result) => result.bytes().await.map_err(store_err(StoreOp::Get, &path))?,
+                Ok(result) => result
+                    .bytes()
+                    .await
+                    .map_err(store_err(StoreOp::Get, &path))?,
                 // Replaced or removed between list and get: nothing to read there any more.
                 Err(object_store::Error::NotFound { .. }) => continue,
                 Err(source) => {
