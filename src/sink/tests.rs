@@ -487,3 +487,26 @@ fn open_s3_builds_without_network_and_uses_the_prefix() {
         "{debug}"
     );
 }
+
+/// A file larger than one upload part goes through the multipart path and still reads back whole.
+#[tokio::test]
+async fn large_partition_uses_multipart_upload_and_reads_back() {
+    let store = Arc::new(InMemory::new());
+    let sink = Sink::with_store(store, Path::default());
+    let key = us_key("A", 1);
+    // Random alphanumerics barely compress, so ~12 MiB of them exceed UPLOAD_PART_BYTES (8 MiB).
+    let mut rng = fastrand::Rng::with_seed(7);
+    let rows = 12 * 1024;
+    let ids: Vec<String> = (0..rows)
+        .map(|_| (0..1024).map(|_| rng.alphanumeric()).collect())
+        .collect();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let stats = sink
+        .write_partition(&key, vec![user_status_batch(&refs)])
+        .await
+        .expect("write");
+    assert_eq!(stats.rows, rows);
+    assert!(stats.bytes > UPLOAD_PART_BYTES as u64, "{}", stats.bytes);
+    let back = sink.read_partition(&key).await.expect("read");
+    assert_eq!(user_ids(&back), ids);
+}
