@@ -28,6 +28,12 @@ pub enum Error {
         total: usize,
         units: Vec<String>,
     },
+    #[error("{context}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
     #[error("I/O error: {context}")]
     Io {
         context: String,

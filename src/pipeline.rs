@@ -26,7 +26,7 @@ use crate::model::Dataset;
 use crate::rejects::{rejects_batch, rejects_from_batches};
 use crate::schema::intent_realtime_schema;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
-use crate::sink::{PartitionKey, Sink, SinkError, WriteStats};
+use crate::sink::{PartitionKey, Sink, WriteStats};
 use crate::sources::intent::{decode_sessions, session_ids, sessions_to_batch, IntentSession};
 use crate::sources::user_status::{decode_page, request_body, UserStatusNormalizer};
 use crate::sources::window::{local_date, plan_day};
@@ -265,7 +265,7 @@ impl Exporter {
             all.extend_from_slice(rejects);
         }
         let batch = rejects_batch(key.dataset, &key.account_id, bot_id, endpoint, &all, at)
-            .map_err(|source| SinkError::Arrow {
+            .map_err(|source| Error::Arrow {
                 context: "building the rejects batch".into(),
                 source,
             })?;
@@ -353,7 +353,7 @@ impl Exporter {
             let mut batches = existing;
             batches.push(sessions_to_batch(account_id, bot_id, &fresh, exported_at));
             let merged = concat_batches(&intent_realtime_schema(), &batches).map_err(|source| {
-                SinkError::Arrow {
+                Error::Arrow {
                     context: format!("merging sessions into {}", key.relative_dir()),
                     source,
                 }
