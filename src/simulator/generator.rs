@@ -408,7 +408,8 @@ pub(crate) fn listed_buckets(
 }
 
 /// Everything the simulator returns for one agent over one request: the listed buckets in
-/// time order (see [`listed_buckets`] rules: no buckets at all for an inactive agent).
+/// time order: every bucket with activity plus about a third of the idle ones, and no buckets
+/// at all for an agent without activity in the window.
 pub fn agent_window(
     seed: u64,
     agent_idx: usize,
