@@ -203,13 +203,12 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
                 &cfg.api.user_status_path,
                 &query,
                 &body,
-                decode_page,
+                |b| decode_page(b).map(|p| (p.record_count, p.has_more)),
             )
             .await
         {
-            Ok(page) => println!(
-                "user_status: OK ({} agent record(s) on a 1-agent page, hasMore = {})",
-                page.record_count, page.has_more
+            Ok((records, has_more)) => println!(
+                "user_status: OK ({records} agent record(s) on a 1-agent page, hasMore = {has_more})"
             ),
             Err(e) => {
                 println!("user_status: FAILED: {}", error_chain(&e));
