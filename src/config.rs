@@ -1,1 +1,933 @@
-//! config (stub)
+//! Configuration: the TOML file is parsed into [`RawConfig`] (serde, unknown keys rejected) and
+//! then validated into [`Config`], the only type runtime code sees (parsed URLs, cron schedules,
+//! `Duration`s, `chrono_tz::Tz`, the resolved [`Secret`]). Validation reports every problem at
+//! once, each naming its key (`api.base_url: ...`); callers exit with code 2 on any of them.
+//! Precedence for the client secret: env `SMARTASSIST_CLIENT_SECRET` > `api.client_secret_file`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+use url::Url;
+
+use crate::model::Granularity;
+use crate::sink::OutputLocation;
+
+/// Env var that may hold the client secret (wins over `api.client_secret_file`).
+pub const SECRET_ENV: &str = "SMARTASSIST_CLIENT_SECRET";
+/// `api.base_url` value that starts the built-in simulator instead of calling Kore.
+pub const SIMULATOR_BASE_URL: &str = "simulator";
+/// Secret used with the built-in simulator when none is configured.
+pub const SIMULATOR_DEFAULT_SECRET: &str = "demo-simulator-secret";
+/// Default UserStatus path (Gen C, no `1.1`): see kore-api.md §1.
+pub const DEFAULT_USER_STATUS_PATH: &str =
+    "/agentassist/api/public/analytics/account/{account_id}/userstatus";
+/// Default IntentRealtimeData path.
+pub const DEFAULT_INTENT_PATH: &str = "/api/public/bot/{bot_id}/intentrealtimedata";
+
+/// A secret string. Never printed: `Debug` and `Display` show `[REDACTED]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; call only where it is used (signing), never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw (file) form
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub api: RawApi,
+    #[serde(default)]
+    pub auth: RawAuth,
+    #[serde(default)]
+    pub output: RawOutput,
+    #[serde(default)]
+    pub user_status: RawUserStatus,
+    #[serde(default)]
+    pub intent_realtime: RawIntent,
+    #[serde(default)]
+    pub server: RawServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub base_url: Option<String>,
+    pub account_id: Option<String>,
+    pub iid: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    /// Refused: kept only to give a helpful message instead of "unknown key".
+    pub client_secret: Option<toml::Value>,
+    pub requests_per_minute: Option<u32>,
+    pub timeout_seconds: Option<u64>,
+    pub user_status_path: Option<String>,
+    pub intent_path: Option<String>,
+    pub max_retries: Option<u32>,
+    pub retry_base_ms: Option<u64>,
+    pub retry_max_backoff_seconds: Option<u64>,
+    pub retry_after_cap_seconds: Option<u64>,
+    pub throttle_backoff_seconds: Option<f64>,
+    pub max_response_bytes: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub enforce_jti: Option<bool>,
+    pub token_ttl_seconds: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOutput {
+    pub url: Option<String>,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub allow_http: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUserStatus {
+    pub enabled: Option<bool>,
+    pub schedule: Option<String>,
+    pub granularity: Option<String>,
+    pub timezone: Option<String>,
+    pub lookback_days: Option<u32>,
+    pub page_size: Option<u32>,
+    pub agents: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIntent {
+    pub enabled: Option<bool>,
+    pub schedule: Option<String>,
+    pub bot_ids: Option<Vec<String>>,
+    pub timezone: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated form
+// ---------------------------------------------------------------------------------------------
+
+/// Where requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BaseUrl {
+    /// Start the built-in simulator on loopback and talk to it.
+    Simulator,
+    /// A real (or independently faked) Kore host.
+    Remote(Url),
+}
+
+/// Retry and backoff policy for report requests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff ceiling; doubles per attempt (full jitter below the ceiling).
+    pub base: Duration,
+    /// Ceiling of any computed backoff.
+    pub max_backoff: Duration,
+    /// Ceiling applied to a server's `Retry-After`.
+    pub retry_after_cap: Duration,
+    /// Minimum wait after throttling without `Retry-After`.
+    pub throttle_backoff: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub base_url: BaseUrl,
+    pub account_id: String,
+    pub iid: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub requests_per_minute: u32,
+    pub timeout: Duration,
+    /// Path template with `{account_id}` already substituted.
+    pub user_status_path: String,
+    /// Path template containing `{bot_id}`.
+    pub intent_path: String,
+    pub retry: RetryPolicy,
+    pub max_response_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub enforce_jti: bool,
+    pub token_ttl: Duration,
+}
+
+/// A validated 6-field cron expression (seconds required, as tokio-cron-scheduler expects).
+#[derive(Clone)]
+pub struct Schedule {
+    pub expression: String,
+    pub cron: croner::Cron,
+}
+
+impl fmt::Debug for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Schedule({:?})", self.expression)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UserStatusConfig {
+    pub enabled: bool,
+    pub schedule: Schedule,
+    pub granularity: Granularity,
+    pub timezone: Tz,
+    pub lookback_days: u32,
+    pub page_size: u32,
+    pub agents: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IntentConfig {
+    pub enabled: bool,
+    pub schedule: Schedule,
+    pub bot_ids: Vec<String>,
+    /// Zone whose local date of a session's end time names its `dt` partition.
+    pub timezone: Tz,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: std::net::SocketAddr,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub auth: AuthConfig,
+    pub output: OutputLocation,
+    pub user_status: UserStatusConfig,
+    pub intent: IntentConfig,
+    pub server: ServerConfig,
+}
+
+/// One problem with the configuration, naming its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid configuration in {path}:\n  {}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n  "))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+}
+
+impl Config {
+    /// Read, parse and validate a config file. `env_secret` is the value of
+    /// [`SECRET_ENV`] if set (passed in so precedence is testable without touching the process env).
+    pub fn load(path: &Path, env_secret: Option<String>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml(&text, path, env_secret)
+    }
+
+    /// Parse and validate TOML text; `path` is used for messages and to resolve relative
+    /// `client_secret_file` paths (relative to the config file's directory).
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        env_secret: Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', "\n  "),
+        })?;
+        let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
+        raw.validate(base_dir, env_secret)
+            .map_err(|problems| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+    }
+}
+
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn push(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    fn required(&mut self, key: &str, value: &Option<String>) -> String {
+        match value.as_deref().map(str::trim) {
+            Some(v) if !v.is_empty() => v.to_string(),
+            Some(_) => {
+                self.push(key, "must not be empty");
+                String::new()
+            }
+            None => {
+                self.push(key, "missing required key");
+                String::new()
+            }
+        }
+    }
+}
+
+/// Characters allowed in identifiers that become object-path segments or header values.
+pub fn is_safe_identifier(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !s.starts_with('.')
+}
+
+fn parse_schedule(p: &mut Problems, key: &str, value: &Option<String>, default: &str) -> Schedule {
+    let expression = value.clone().unwrap_or_else(|| default.to_string());
+    let fields = expression.split_whitespace().count();
+    let parsed = if fields != 6 {
+        Err(format!(
+            "cron expression {expression:?} has {fields} fields; expected 6 (sec min hour day month weekday)"
+        ))
+    } else {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(&expression)
+            .map_err(|e| format!("invalid cron expression {expression:?}: {e}"))
+    };
+    match parsed {
+        Ok(cron) => Schedule { expression, cron },
+        Err(msg) => {
+            p.push(key, msg);
+            // A placeholder so validation can continue; never reaches runtime (problems abort).
+            let cron = croner::parser::CronParser::builder()
+                .seconds(croner::parser::Seconds::Required)
+                .build()
+                .parse("0 0 0 * * *");
+            match cron {
+                Ok(cron) => Schedule {
+                    expression: "0 0 0 * * *".into(),
+                    cron,
+                },
+                Err(_) => unreachable!("the placeholder cron expression is valid"),
+            }
+        }
+    }
+}
+
+fn parse_tz(p: &mut Problems, key: &str, value: Option<&str>) -> Tz {
+    let name = value.unwrap_or("UTC");
+    match name.parse::<Tz>() {
+        Ok(tz) => tz,
+        Err(_) => {
+            p.push(key, format!("unknown IANA time zone {name:?}"));
+            Tz::UTC
+        }
+    }
+}
+
+fn parse_output(p: &mut Problems, raw: &RawOutput) -> OutputLocation {
+    let url = raw.url.clone().unwrap_or_default();
+    let url = url.trim();
+    if url.is_empty() {
+        p.push("output.url", "missing required key");
+        return OutputLocation::Local(PathBuf::from("/nonexistent"));
+    }
+    if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.len() < 3
+            || !bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        {
+            p.push(
+                "output.url",
+                format!("{bucket:?} is not a valid S3 bucket name"),
+            );
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix.split('/').any(|seg| seg == ".." || seg == ".") {
+            p.push(
+                "output.url",
+                "the S3 prefix must not contain '.' or '..' segments",
+            );
+        }
+        if let Some(endpoint) = &raw.endpoint {
+            if Url::parse(endpoint).is_err() {
+                p.push("output.endpoint", format!("{endpoint:?} is not a URL"));
+            }
+        }
+        return OutputLocation::S3 {
+            bucket: bucket.to_string(),
+            prefix,
+            endpoint: raw.endpoint.clone(),
+            region: raw.region.clone(),
+            allow_http: raw.allow_http.unwrap_or(false),
+        };
+    }
+    if raw.endpoint.is_some() || raw.region.is_some() || raw.allow_http.is_some() {
+        p.push(
+            "output.endpoint",
+            "endpoint, region and allow_http apply only to s3:// output URLs",
+        );
+    }
+    let path = if let Some(rest) = url.strip_prefix("file://") {
+        match Url::parse(url).ok().and_then(|u| u.to_file_path().ok()) {
+            Some(path) => path,
+            None => {
+                p.push(
+                    "output.url",
+                    format!("{url:?} is not an absolute file:// URL (use file:///abs/dir)"),
+                );
+                PathBuf::from(rest)
+            }
+        }
+    } else if url.contains("://") {
+        p.push(
+            "output.url",
+            format!("unsupported scheme in {url:?}: use file:///abs/dir, a relative path, or s3://bucket/prefix"),
+        );
+        PathBuf::from(url)
+    } else {
+        let relative = PathBuf::from(url);
+        if relative.is_absolute() {
+            relative
+        } else {
+            match std::env::current_dir() {
+                Ok(cwd) => cwd.join(relative),
+                Err(e) => {
+                    p.push("output.url", format!("cannot resolve relative path: {e}"));
+                    relative
+                }
+            }
+        }
+    };
+    OutputLocation::Local(path)
+}
+
+impl RawConfig {
+    /// Validate into a [`Config`], collecting every problem.
+    pub fn validate(
+        self,
+        base_dir: &Path,
+        env_secret: Option<String>,
+    ) -> Result<Config, Vec<ConfigProblem>> {
+        let mut p = Problems(Vec::new());
+        let api = &self.api;
+
+        let base_url_raw = p.required("api.base_url", &api.base_url);
+        let base_url = if base_url_raw == SIMULATOR_BASE_URL {
+            BaseUrl::Simulator
+        } else {
+            match Url::parse(&base_url_raw) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    if u.query().is_some() || u.fragment().is_some() {
+                        p.push("api.base_url", "must not contain a query or fragment");
+                    }
+                    BaseUrl::Remote(u)
+                }
+                Ok(_) => {
+                    p.push(
+                        "api.base_url",
+                        format!("{base_url_raw:?} must be an http(s) URL or \"simulator\""),
+                    );
+                    BaseUrl::Simulator
+                }
+                Err(e) if !base_url_raw.is_empty() => {
+                    p.push(
+                        "api.base_url",
+                        format!("{base_url_raw:?} is not a URL: {e}"),
+                    );
+                    BaseUrl::Simulator
+                }
+                Err(_) => BaseUrl::Simulator,
+            }
+        };
+        let simulator = base_url == BaseUrl::Simulator;
+
+        let account_id = p.required("api.account_id", &api.account_id);
+        if !account_id.is_empty() && !is_safe_identifier(&account_id) {
+            p.push(
+                "api.account_id",
+                "may contain only ASCII letters, digits, '-', '_' and '.' (no slashes, no '..')",
+            );
+        }
+        let iid = p.required("api.iid", &api.iid);
+        if !iid.is_empty() && !is_safe_identifier(&iid) {
+            p.push(
+                "api.iid",
+                "may contain only ASCII letters, digits, '-', '_' and '.'",
+            );
+        }
+        let client_id = p.required("api.client_id", &api.client_id);
+
+        if api.client_secret.is_some() {
+            p.push(
+                "api.client_secret",
+                format!(
+                    "secrets are not accepted inline in the config file; put the secret in a file \
+                     readable only by this service and set api.client_secret_file, or set the \
+                     {SECRET_ENV} environment variable"
+                ),
+            );
+        }
+        let client_secret = match (
+            env_secret.filter(|s| !s.is_empty()),
+            &api.client_secret_file,
+        ) {
+            (Some(s), _) => Secret::new(s),
+            (None, Some(file)) => {
+                let file = if file.is_absolute() {
+                    file.clone()
+                } else {
+                    base_dir.join(file)
+                };
+                match std::fs::read_to_string(&file) {
+                    Ok(s) if !s.trim().is_empty() => Secret::new(s.trim().to_string()),
+                    Ok(_) => {
+                        p.push(
+                            "api.client_secret_file",
+                            format!("{} is empty", file.display()),
+                        );
+                        Secret::new("")
+                    }
+                    Err(e) => {
+                        p.push(
+                            "api.client_secret_file",
+                            format!("cannot read {}: {e}", file.display()),
+                        );
+                        Secret::new("")
+                    }
+                }
+            }
+            (None, None) if simulator => Secret::new(SIMULATOR_DEFAULT_SECRET),
+            (None, None) => {
+                p.push(
+                    "api.client_secret_file",
+                    format!("no client secret: set api.client_secret_file or {SECRET_ENV}"),
+                );
+                Secret::new("")
+            }
+        };
+
+        let requests_per_minute = api.requests_per_minute.unwrap_or(60);
+        if requests_per_minute == 0 {
+            p.push("api.requests_per_minute", "must be at least 1");
+        }
+        let timeout_seconds = api.timeout_seconds.unwrap_or(60);
+        if timeout_seconds == 0 || timeout_seconds > 3600 {
+            p.push("api.timeout_seconds", "must be between 1 and 3600");
+        }
+
+        let user_status_path = api
+            .user_status_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_USER_STATUS_PATH.to_string());
+        if !user_status_path.starts_with('/') {
+            p.push("api.user_status_path", "must start with '/'");
+        }
+        let user_status_path = user_status_path.replace("{account_id}", &account_id);
+        if user_status_path.contains('{') {
+            p.push(
+                "api.user_status_path",
+                "only the {account_id} placeholder is supported",
+            );
+        }
+        let intent_path = api
+            .intent_path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_INTENT_PATH.to_string());
+        if !intent_path.starts_with('/') || !intent_path.contains("{bot_id}") {
+            p.push(
+                "api.intent_path",
+                "must start with '/' and contain {bot_id}",
+            );
+        }
+
+        let throttle = api.throttle_backoff_seconds.unwrap_or(10.0);
+        if !(0.0..=3600.0).contains(&throttle) {
+            p.push("api.throttle_backoff_seconds", "must be between 0 and 3600");
+        }
+        let retry = RetryPolicy {
+            max_retries: api.max_retries.unwrap_or(6),
+            base: Duration::from_millis(api.retry_base_ms.unwrap_or(500)),
+            max_backoff: Duration::from_secs(api.retry_max_backoff_seconds.unwrap_or(60)),
+            retry_after_cap: Duration::from_secs(api.retry_after_cap_seconds.unwrap_or(120)),
+            throttle_backoff: Duration::from_secs_f64(throttle.clamp(0.0, 3600.0)),
+        };
+        if retry.max_retries > 20 {
+            p.push("api.max_retries", "must be at most 20");
+        }
+        let max_response_bytes = api.max_response_bytes.unwrap_or(64 * 1024 * 1024);
+        if max_response_bytes < 1024 {
+            p.push("api.max_response_bytes", "must be at least 1024");
+        }
+
+        let enforce_jti = self.auth.enforce_jti.unwrap_or(false);
+        let ttl = self.auth.token_ttl_seconds.unwrap_or(300);
+        if ttl == 0 {
+            p.push("auth.token_ttl_seconds", "must be at least 1");
+        }
+        if enforce_jti && ttl > 3600 {
+            p.push(
+                "auth.token_ttl_seconds",
+                "must be at most 3600 when enforce_jti is true (the platform rejects longer tokens)",
+            );
+        }
+
+        let output = parse_output(&mut p, &self.output);
+
+        let us = &self.user_status;
+        let granularity = match us
+            .granularity
+            .as_deref()
+            .unwrap_or("PT30M")
+            .parse::<Granularity>()
+        {
+            Ok(g) => g,
+            Err(e) => {
+                p.push("user_status.granularity", e.to_string());
+                Granularity::PT30M
+            }
+        };
+        let timezone = parse_tz(&mut p, "user_status.timezone", us.timezone.as_deref());
+        let page_size = us.page_size.unwrap_or(100);
+        if page_size == 0 || page_size > 1000 {
+            p.push("user_status.page_size", "must be between 1 and 1000");
+        }
+        let lookback_days = us.lookback_days.unwrap_or(1);
+        if lookback_days > 90 {
+            p.push("user_status.lookback_days", "must be at most 90");
+        }
+        let agents = us.agents.clone().unwrap_or_default();
+        for (i, a) in agents.iter().enumerate() {
+            if !a.contains('@') || a.trim() != a {
+                p.push(
+                    &format!("user_status.agents[{i}]"),
+                    format!("{a:?} is not an email address"),
+                );
+            }
+        }
+        let user_status = UserStatusConfig {
+            enabled: us.enabled.unwrap_or(true),
+            schedule: parse_schedule(
+                &mut p,
+                "user_status.schedule",
+                &us.schedule,
+                "0 */15 * * * *",
+            ),
+            granularity,
+            timezone,
+            lookback_days,
+            page_size,
+            agents,
+        };
+
+        let it = &self.intent_realtime;
+        let bot_ids = it.bot_ids.clone().unwrap_or_default();
+        for (i, b) in bot_ids.iter().enumerate() {
+            if !is_safe_identifier(b) {
+                p.push(
+                    &format!("intent_realtime.bot_ids[{i}]"),
+                    format!("{b:?} may contain only ASCII letters, digits, '-', '_' and '.'"),
+                );
+            }
+        }
+        let intent_enabled = it.enabled.unwrap_or(!bot_ids.is_empty());
+        if intent_enabled && bot_ids.is_empty() {
+            p.push(
+                "intent_realtime.bot_ids",
+                "enabled but no bot ids are configured",
+            );
+        }
+        let intent = IntentConfig {
+            enabled: intent_enabled,
+            schedule: parse_schedule(
+                &mut p,
+                "intent_realtime.schedule",
+                &it.schedule,
+                "*/30 * * * * *",
+            ),
+            bot_ids,
+            timezone: match it.timezone.as_deref() {
+                Some(name) => parse_tz(&mut p, "intent_realtime.timezone", Some(name)),
+                None => timezone,
+            },
+        };
+
+        let listen_raw = self
+            .server
+            .listen
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1:9464".into());
+        let listen = match listen_raw.parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                p.push(
+                    "server.listen",
+                    format!("{listen_raw:?} is not a socket address like 0.0.0.0:9464"),
+                );
+                std::net::SocketAddr::from(([127, 0, 0, 1], 9464))
+            }
+        };
+
+        if !p.0.is_empty() {
+            return Err(p.0);
+        }
+        Ok(Config {
+            api: ApiConfig {
+                base_url,
+                account_id,
+                iid,
+                client_id,
+                client_secret,
+                requests_per_minute,
+                timeout: Duration::from_secs(timeout_seconds),
+                user_status_path,
+                intent_path,
+                retry,
+                max_response_bytes,
+            },
+            auth: AuthConfig {
+                enforce_jti,
+                token_ttl: Duration::from_secs(ttl),
+            },
+            output,
+            user_status,
+            intent,
+            server: ServerConfig { listen },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[api]
+base_url = "https://platform.kore.ai"
+account_id = "acct-1"
+iid = "st-1"
+client_id = "cs-1"
+[output]
+url = "file:///tmp/out"
+"#;
+
+    fn load(text: &str, secret: Option<&str>) -> Result<Config, ConfigError> {
+        Config::from_toml(
+            text,
+            Path::new("/etc/x/config.toml"),
+            secret.map(String::from),
+        )
+    }
+
+    fn problems(text: &str) -> Vec<ConfigProblem> {
+        match load(text, Some("s3cr3t")) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected validation problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = load(MINIMAL, Some("s3cr3t")).expect("valid");
+        assert_eq!(c.api.requests_per_minute, 60);
+        assert_eq!(
+            c.api.user_status_path,
+            "/agentassist/api/public/analytics/account/acct-1/userstatus"
+        );
+        assert_eq!(c.user_status.granularity, Granularity::PT30M);
+        assert_eq!(c.user_status.timezone, Tz::UTC);
+        assert!(!c.intent.enabled);
+        assert_eq!(c.output, OutputLocation::Local(PathBuf::from("/tmp/out")));
+        assert_eq!(c.api.client_secret.expose(), "s3cr3t");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_key() {
+        let text = r#"
+[api]
+base_url = "ftp://x"
+iid = "st-1"
+client_id = "cs-1"
+[output]
+url = "gs://bucket"
+[user_status]
+granularity = "PT5M"
+schedule = "*/5 * * * *"
+timezone = "Mars/Olympus"
+"#;
+        let keys: Vec<String> = problems(text).into_iter().map(|p| p.key).collect();
+        for key in [
+            "api.base_url",
+            "api.account_id",
+            "output.url",
+            "user_status.granularity",
+            "user_status.schedule",
+            "user_status.timezone",
+        ] {
+            assert!(
+                keys.contains(&key.to_string()),
+                "{key} missing from {keys:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        let text = format!("{MINIMAL}\n[server]\nlisten = \"127.0.0.1:1\"\nport = 3\n");
+        let err = load(&text, Some("x")).expect_err("unknown key");
+        let msg = err.to_string();
+        assert!(msg.contains("port"), "{msg}");
+    }
+
+    #[test]
+    fn inline_secret_is_refused_with_guidance() {
+        let text = MINIMAL.replace(
+            "client_id = \"cs-1\"",
+            "client_id = \"cs-1\"\nclient_secret = \"hunter2\"",
+        );
+        let p = problems(&text);
+        let msg = &p
+            .iter()
+            .find(|p| p.key == "api.client_secret")
+            .expect("problem")
+            .message;
+        assert!(msg.contains("client_secret_file") && msg.contains(SECRET_ENV));
+        assert!(!msg.contains("hunter2"));
+    }
+
+    #[test]
+    fn env_secret_wins_over_file_and_file_is_read_relative_to_config() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("secret.txt"), "from-file\n").expect("write");
+        let text = MINIMAL.replace(
+            "client_id = \"cs-1\"",
+            "client_id = \"cs-1\"\nclient_secret_file = \"secret.txt\"",
+        );
+        let path = dir.path().join("config.toml");
+        let c = Config::from_toml(&text, &path, None).expect("valid");
+        assert_eq!(c.api.client_secret.expose(), "from-file");
+        let c = Config::from_toml(&text, &path, Some("from-env".into())).expect("valid");
+        assert_eq!(c.api.client_secret.expose(), "from-env");
+    }
+
+    #[test]
+    fn missing_secret_is_an_error_except_for_the_simulator() {
+        let p = match load(MINIMAL, None) {
+            Err(ConfigError::Invalid { problems, .. }) => problems,
+            other => panic!("expected problems, got {other:?}"),
+        };
+        assert_eq!(p[0].key, "api.client_secret_file");
+        let sim = MINIMAL.replace("https://platform.kore.ai", "simulator");
+        let c = load(&sim, None).expect("simulator needs no secret");
+        assert_eq!(c.api.base_url, BaseUrl::Simulator);
+    }
+
+    #[test]
+    fn path_traversal_ids_are_rejected() {
+        let text = MINIMAL.replace("acct-1", "../etc")
+            + "\n[intent_realtime]\nbot_ids = [\"a/b\", \"..\", \"\"]\n";
+        let keys: Vec<String> = problems(&text).into_iter().map(|p| p.key).collect();
+        assert!(keys.contains(&"api.account_id".to_string()));
+        assert!(keys.contains(&"intent_realtime.bot_ids[0]".to_string()));
+        assert!(keys.contains(&"intent_realtime.bot_ids[1]".to_string()));
+        assert!(keys.contains(&"intent_realtime.bot_ids[2]".to_string()));
+    }
+
+    #[test]
+    fn s3_url_is_split_into_bucket_and_prefix() {
+        let text = MINIMAL.replace("file:///tmp/out", "s3://my-bucket/lake/kore/");
+        let c = load(&text, Some("x")).expect("valid");
+        assert_eq!(
+            c.output,
+            OutputLocation::S3 {
+                bucket: "my-bucket".into(),
+                prefix: "lake/kore".into(),
+                endpoint: None,
+                region: None,
+                allow_http: false
+            }
+        );
+    }
+
+    #[test]
+    fn jti_requires_ttl_within_an_hour() {
+        let text = format!("{MINIMAL}\n[auth]\nenforce_jti = true\ntoken_ttl_seconds = 7200\n");
+        assert_eq!(problems(&text)[0].key, "auth.token_ttl_seconds");
+    }
+
+    #[test]
+    fn secret_debug_and_display_are_redacted() {
+        let s = Secret::new("hunter2");
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!format!("{s}").contains("hunter2"));
+        let c = load(MINIMAL, Some("hunter2")).expect("valid");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn shipped_config_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
+        let c = Config::load(&path, None).expect("shipped config.toml is valid");
+        assert_eq!(c.api.base_url, BaseUrl::Simulator);
+        assert!(c.user_status.enabled);
+    }
+}

@@ -1,1 +1,79 @@
-//! error (stub)
+//! The crate error: module errors converge here into a few actionable kinds (config, usage,
+//! auth, upstream, storage, simulator, partial failure), each with an exit code: 2 for anything
+//! the user must fix in the config or command line, 1 for runtime failures.
+
+use crate::auth::AuthError;
+use crate::client::ClientError;
+use crate::config::ConfigError;
+use crate::simulator::SimulatorError;
+use crate::sink::SinkError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Upstream(#[from] ClientError),
+    #[error(transparent)]
+    Storage(#[from] SinkError),
+    #[error(transparent)]
+    Simulator(#[from] SimulatorError),
+    #[error("{failed} of {total} units failed: {}", .units.join(", "))]
+    Partial {
+        failed: usize,
+        total: usize,
+        units: Vec<String>,
+    },
+    #[error("{context}")]
+    Arrow {
+        context: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("I/O error: {context}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+
+    /// Whether a later run may succeed without anyone changing anything.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Upstream(e) => e.is_retryable(),
+            Error::Storage(_) | Error::Partial { .. } | Error::Io { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_and_usage_errors_exit_2_runtime_errors_exit_1() {
+        assert_eq!(Error::Usage("bad".into()).exit_code(), 2);
+        let partial = Error::Partial {
+            failed: 1,
+            total: 3,
+            units: vec!["2024-01-02".into()],
+        };
+        assert_eq!(partial.exit_code(), 1);
+        assert_eq!(partial.to_string(), "1 of 3 units failed: 2024-01-02");
+    }
+}

@@ -22,16 +22,20 @@
 //! partition of each session's local end date.
 
 pub mod auth;
+pub mod backfill;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod rejects;
 pub mod schema;
 pub mod simulator;
 pub mod sink;
 pub mod sources;
 pub mod telemetry;
 
-
+pub use error::Error;

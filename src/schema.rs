@@ -110,7 +110,11 @@ mod tests {
 
     #[test]
     fn every_time_column_is_utc_milliseconds() {
-        for schema in [user_status_schema(), intent_realtime_schema(), rejects_schema()] {
+        for schema in [
+            user_status_schema(),
+            intent_realtime_schema(),
+            rejects_schema(),
+        ] {
             for f in schema.fields() {
                 if let DataType::Timestamp(unit, tz) = f.data_type() {
                     assert_eq!(*unit, TimeUnit::Millisecond, "{}", f.name());
@@ -130,14 +134,26 @@ mod tests {
         assert_eq!(
             names,
             [
-                "account_id", "user_id", "email", "first_name", "last_name", "custom_id",
-                "bucket_start", "bucket_end", "granularity", "metric", "value",
-                "duration_seconds", "exported_at"
+                "account_id",
+                "user_id",
+                "email",
+                "first_name",
+                "last_name",
+                "custom_id",
+                "bucket_start",
+                "bucket_end",
+                "granularity",
+                "metric",
+                "value",
+                "duration_seconds",
+                "exported_at"
             ]
         );
         let f = user_status_schema();
         assert_eq!(
-            f.field_with_name("duration_seconds").map(|f| f.data_type().clone()).ok(),
+            f.field_with_name("duration_seconds")
+                .map(|f| f.data_type().clone())
+                .ok(),
             Some(DataType::Int64)
         );
     }
@@ -146,9 +162,16 @@ mod tests {
     fn intent_schema_has_list_of_strings_and_nullable_seconds() {
         let s = intent_realtime_schema();
         let intents = s.field_with_name("intents").expect("intents column");
-        assert!(matches!(intents.data_type(), DataType::List(f) if f.data_type() == &DataType::Utf8));
-        let secs = s.field_with_name("time_handled_seconds").expect("seconds column");
+        assert!(
+            matches!(intents.data_type(), DataType::List(f) if f.data_type() == &DataType::Utf8)
+        );
+        let secs = s
+            .field_with_name("time_handled_seconds")
+            .expect("seconds column");
         assert!(secs.is_nullable());
-        assert!(s.field_with_name("deflected_to").expect("deflected_to").is_nullable());
+        assert!(s
+            .field_with_name("deflected_to")
+            .expect("deflected_to")
+            .is_nullable());
     }
 }

@@ -1,49 +1,193 @@
-//! Built-in fake of the SmartAssist report APIs (STUB: to be implemented).
+//! Built-in fake of the SmartAssist report APIs (UserStatus and IntentRealtimeData), served
+//! over HTTP on loopback for the `demo` command, the integration tests and the benchmarks. It
+//! follows the documented wire behaviour (URL spellings, `auth` JWT with Enforce JTI, the
+//! per-minute rate limit, response quirks) and can inject faults. The data comes from the pure
+//! functions in [`generator`], which tests use as the independent source of expected values.
+//!
+//! Callers [`start`] it with a [`SimulatorConfig`], point a client at
+//! [`RunningSimulator::base_url`], and call [`RunningSimulator::shutdown`] when done (dropping
+//! the handle also stops the server, without waiting).
 
+pub mod faults;
 pub mod generator;
+mod jwt;
+mod render;
+mod server;
+pub mod stats;
 
+use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{EveryNth, FaultKind, FaultPlan};
+pub use server::{MAX_RANGE_DAYS, RATE_LIMIT_MSG};
+pub use stats::{SimEndpoint, SimStats, STATUS_DROPPED};
+
+use server::{lock, Shared};
 
 /// What the simulator serves and how it misbehaves.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimulatorConfig {
+    /// Seed of every generated value (see [`generator`]).
     pub seed: u64,
     pub account_id: String,
+    /// Expected `IId` header of UserStatus requests.
     pub iid: String,
+    /// Expected `appId` claim.
     pub client_id: String,
+    /// HS256 key of the JWT. Never printed by `Debug`.
     pub client_secret: String,
+    /// Number of agents, generated as indexes `0..agents`.
     pub agents: usize,
+    /// Bot ids IntentRealtimeData knows; any other id is a 404.
     pub bots: Vec<String>,
+    /// Require a `jti` with `exp` at most one hour out, and refuse replays.
     pub enforce_jti: bool,
+    /// Added before every response (not to `/_sim/` admin calls).
     pub latency: Duration,
+    /// Upper clamp of the `limit` query parameter.
     pub max_page_size: usize,
+    /// Answer UserStatus with the legacy (Gen A) object keyed by userId, unpaginated.
     pub legacy_shape: bool,
+    /// Report requests admitted per sliding 60 s window (all endpoints); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
     /// One session completes per bot every `intent_interval`, starting at `intent_epoch`.
     pub intent_interval: Duration,
     pub intent_epoch: DateTime<Utc>,
+    /// About one status entry and one session in this many is malformed (see [`generator`]).
+    pub malformed_every: Option<u64>,
+    /// When set, IntentRealtimeData treats this instant as "now" (JWT expiry still uses the
+    /// real clock).
+    pub frozen_now: Option<DateTime<Utc>>,
     pub faults: FaultPlan,
 }
 
-/// Injected faults.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FaultPlan {}
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        let now = Utc::now();
+        let epoch = now - TimeDelta::days(1);
+        SimulatorConfig {
+            seed: 42,
+            account_id: "demo-account".into(),
+            iid: "st-demo-stream".into(),
+            client_id: "cs-demo-client".into(),
+            client_secret: "demo-simulator-secret".into(),
+            agents: 20,
+            bots: vec!["st-demo-bot".into()],
+            enforce_jti: false,
+            latency: Duration::ZERO,
+            max_page_size: 100,
+            legacy_shape: false,
+            rate_limit_per_minute: None,
+            intent_interval: Duration::from_secs(60),
+            intent_epoch: epoch.duration_trunc(TimeDelta::seconds(1)).unwrap_or(epoch),
+            malformed_every: None,
+            frozen_now: None,
+            faults: FaultPlan::default(),
+        }
+    }
+}
+
+impl fmt::Debug for SimulatorConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimulatorConfig")
+            .field("seed", &self.seed)
+            .field("account_id", &self.account_id)
+            .field("iid", &self.iid)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("agents", &self.agents)
+            .field("bots", &self.bots)
+            .field("enforce_jti", &self.enforce_jti)
+            .field("latency", &self.latency)
+            .field("max_page_size", &self.max_page_size)
+            .field("legacy_shape", &self.legacy_shape)
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("intent_interval", &self.intent_interval)
+            .field("intent_epoch", &self.intent_epoch)
+            .field("malformed_every", &self.malformed_every)
+            .field("frozen_now", &self.frozen_now)
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+impl SimulatorConfig {
+    /// The session schedule the simulator serves for `bot_id` (for expected values).
+    pub fn intent_feed(&self, bot_id: &str) -> generator::IntentFeed {
+        generator::IntentFeed {
+            seed: self.seed,
+            bot_id: bot_id.to_string(),
+            epoch: self.intent_epoch,
+            interval: self.intent_interval,
+            malformed_every: self.malformed_every,
+        }
+    }
+}
 
 /// A simulator serving on loopback.
-pub struct RunningSimulator {}
+pub struct RunningSimulator {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// How long `shutdown` waits for in-flight requests before aborting the server.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl RunningSimulator {
     pub fn addr(&self) -> SocketAddr {
-        todo!()
+        self.addr
     }
+
+    /// `http://127.0.0.1:PORT` (the bound address).
     pub fn base_url(&self) -> String {
-        todo!()
+        format!("http://{}", self.addr)
     }
-    pub async fn shutdown(self) {
-        todo!()
+
+    /// Replaces the fault plan (and restarts its `every_nth` count).
+    pub fn set_faults(&self, plan: FaultPlan) {
+        lock(&self.shared.faults).set(plan);
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.shared.stats.snapshot()
+    }
+
+    pub fn config(&self) -> &SimulatorConfig {
+        &self.shared.cfg
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to a few seconds), then returns.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut task).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => tracing::warn!(error = %e, "Simulator server failed."),
+                Ok(Err(e)) => tracing::warn!(error = %e, "Simulator task panicked."),
+                Err(_) => {
+                    tracing::warn!("Simulator did not stop in time; aborting it.");
+                    task.abort();
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -55,8 +199,52 @@ pub enum SimulatorError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid simulator config: {reason}")]
+    InvalidConfig { reason: &'static str },
 }
 
-pub async fn start(_cfg: SimulatorConfig, _bind: SocketAddr) -> Result<RunningSimulator, SimulatorError> {
-    todo!()
+/// Binds `bind` (port 0 picks a free port) and serves in a spawned task.
+pub async fn start(
+    cfg: SimulatorConfig,
+    bind: SocketAddr,
+) -> Result<RunningSimulator, SimulatorError> {
+    if cfg.intent_interval.is_zero() {
+        return Err(SimulatorError::InvalidConfig {
+            reason: "intent_interval must be positive",
+        });
+    }
+    if cfg.max_page_size == 0 {
+        return Err(SimulatorError::InvalidConfig {
+            reason: "max_page_size must be positive",
+        });
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|source| SimulatorError::Bind { addr: bind, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SimulatorError::Bind { addr: bind, source })?;
+    let shared = Arc::new(Shared::new(cfg));
+    let app = axum::Router::new()
+        .fallback(server::dispatch)
+        .with_state(Arc::clone(&shared));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                // A dropped sender also means stop.
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::debug!(%addr, "Simulator listening.");
+    Ok(RunningSimulator {
+        addr,
+        shared,
+        stop: Some(stop),
+        task: Some(task),
+    })
 }
+
+#[cfg(test)]
+mod tests;

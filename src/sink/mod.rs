@@ -1,14 +1,46 @@
-//! Parquet sink on object_store (STUB: to be implemented). Owns partition paths, file naming,
-//! Parquet encoding (ZSTD, statistics, schema version metadata), atomic partition replacement,
-//! the rejects dataset, staging cleanup and small state objects under `_state/`.
+//! Parquet sink on object_store. Owns partition paths, file naming, Parquet encoding (ZSTD,
+//! statistics, schema version metadata), atomic partition replacement, the rejects dataset,
+//! staging cleanup and small state objects under `_state/`.
+//!
+//! Every partition is exactly one file, `part-00000.parquet`, whose name depends only on the
+//! [`PartitionKey`], so a rerun replaces the partition instead of adding to it. Replacement is
+//! atomic per file: on local disk the file is written under a hidden staging name in the same
+//! directory and renamed over the old one; on S3 it is written straight to its key, where it
+//! appears only when the PutObject / CompleteMultipartUpload succeeds. The caller must write data
+//! before committing any state that describes it, and should call [`Sink::cleanup_staging`] once
+//! per run to sweep staging files left by a killed process. On S3, a process killed mid-upload
+//! can leave an incomplete multipart upload that only a bucket lifecycle rule
+//! (AbortIncompleteMultipartUpload) removes.
+
+mod encode;
+mod layout;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::model::Dataset;
+use crate::schema::{rejects_schema, schema_for};
+
+pub use encode::{
+    created_by, writer_properties, MAX_ROW_GROUP_ROWS, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY,
+    UPLOAD_PART_BYTES,
+};
+pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
+
+/// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
+/// to a writer of another partition that is still running.
+pub const DEFAULT_STAGING_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// Where output goes. Built by the config layer from `[output] url`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,14 +67,6 @@ pub struct PartitionKey {
     pub dt: NaiveDate,
 }
 
-impl PartitionKey {
-    /// `user_status/account_id=A/dt=2024-05-01` or
-    /// `intent_realtime/account_id=A/bot_id=B/dt=2024-05-01`.
-    pub fn relative_dir(&self) -> String {
-        todo!()
-    }
-}
-
 /// What one partition write produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteStats {
@@ -51,47 +75,646 @@ pub struct WriteStats {
     pub bytes: u64,
 }
 
+/// The object store operation that failed, for error context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    Get,
+    Head,
+    Put,
+    Rename,
+    Delete,
+    List,
+}
+
+impl std::fmt::Display for StoreOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreOp::Get => "get",
+            StoreOp::Head => "head",
+            StoreOp::Put => "put",
+            StoreOp::Rename => "rename",
+            StoreOp::Delete => "delete",
+            StoreOp::List => "list",
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("stub")]
-    Stub,
+    #[error("cannot create output directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open output location {location}")]
+    OpenStore {
+        /// `file:///dir` or `s3://bucket/prefix` (never credentials).
+        location: String,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("invalid S3 prefix {prefix:?}")]
+    InvalidPrefix {
+        prefix: String,
+        #[source]
+        source: object_store::path::Error,
+    },
+    #[error("invalid partition value {column}={value:?}: only ASCII letters, digits, '.', '_' and '-' are allowed")]
+    InvalidPartitionValue { column: &'static str, value: String },
+    #[error(
+        "partition key of {dataset} must have a bot_id exactly when the dataset is intent_realtime"
+    )]
+    BotIdMismatch { dataset: Dataset },
+    #[error("invalid state name {name:?}")]
+    InvalidStateName { name: String },
+    #[error("record batch for {path} does not match the {dataset} schema")]
+    SchemaMismatch { dataset: String, path: Path },
+    #[error("cannot encode Parquet file {path}")]
+    Encode {
+        path: Path,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot decode Parquet file {path}")]
+    Decode {
+        path: Path,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot decode record batches of Parquet file {path}")]
+    DecodeBatch {
+        path: Path,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("object store {op} of {path} failed")]
+    Store {
+        op: StoreOp,
+        path: Path,
+        #[source]
+        source: object_store::Error,
+    },
+    #[error("cannot clean up staging files under {path}")]
+    LocalIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("staging cleanup task for {path} did not complete")]
+    CleanupTask {
+        path: PathBuf,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
-/// The Parquet sink.
-#[derive(Debug, Clone)]
-pub struct Sink {}
+fn store_err(op: StoreOp, path: &Path) -> impl FnOnce(object_store::Error) -> SinkError + '_ {
+    move |source| SinkError::Store {
+        op,
+        path: path.clone(),
+        source,
+    }
+}
+
+/// The Parquet sink. Cheap to clone; clones share the store.
+#[derive(Clone)]
+pub struct Sink {
+    store: Arc<dyn ObjectStore>,
+    /// Prefix of every object (empty for local output, whose store is rooted at the directory).
+    root: Path,
+    /// Set for local output: the real directory, used for rename-based publishing and for
+    /// staging cleanup (LocalFileSystem hides `<name>#<n>` upload files from `list`).
+    local_dir: Option<PathBuf>,
+    staging_grace: Duration,
+}
+
+/// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
+/// so credentials cannot reach logs through `{:?}`.
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("store", &format_args!("{}", self.store))
+            .field("root", &self.root.as_ref())
+            .field("local_dir", &self.local_dir)
+            .field("staging_grace", &self.staging_grace)
+            .finish()
+    }
+}
 
 impl Sink {
-    pub fn open(_location: &OutputLocation) -> Result<Sink, SinkError> {
-        todo!()
+    /// Opens the output location. Local: creates the directory if missing and roots a fsyncing
+    /// LocalFileSystem there. S3: credentials and defaults from the `AWS_*` environment, the
+    /// given overrides on top (path-style requests when an endpoint is set). No I/O on S3.
+    pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
+        match location {
+            OutputLocation::Local(dir) => {
+                std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|source| SinkError::OpenStore {
+                        location: format!("file://{}", dir.display()),
+                        source,
+                    })?
+                    .with_fsync(true);
+                Ok(Sink {
+                    store: Arc::new(fs),
+                    root: Path::default(),
+                    local_dir: Some(dir),
+                    staging_grace: DEFAULT_STAGING_GRACE,
+                })
+            }
+            OutputLocation::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                allow_http,
+            } => {
+                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(endpoint) = endpoint {
+                    builder = builder
+                        .with_endpoint(endpoint)
+                        .with_virtual_hosted_style_request(false);
+                }
+                if let Some(region) = region {
+                    builder = builder.with_region(region);
+                }
+                if *allow_http {
+                    builder = builder.with_allow_http(true);
+                }
+                let store = builder.build().map_err(|source| SinkError::OpenStore {
+                    location: format!("s3://{bucket}/{prefix}"),
+                    source,
+                })?;
+                let trimmed = prefix.trim_matches('/');
+                let root = Path::parse(trimmed).map_err(|source| SinkError::InvalidPrefix {
+                    prefix: prefix.clone(),
+                    source,
+                })?;
+                Ok(Sink::with_store(Arc::new(store), root))
+            }
+        }
     }
+
+    /// A sink over any object store (tests, `InMemory`, a pre-built S3 client). Objects are
+    /// written straight to their final keys, as on S3.
+    pub fn with_store(store: Arc<dyn ObjectStore>, root: Path) -> Sink {
+        Sink {
+            store,
+            root,
+            local_dir: None,
+            staging_grace: DEFAULT_STAGING_GRACE,
+        }
+    }
+
+    /// Changes the age below which [`Sink::cleanup_staging`] leaves staging files alone.
+    pub fn with_staging_grace(mut self, grace: Duration) -> Sink {
+        self.staging_grace = grace;
+        self
+    }
+
+    /// The object prefix all output lives under.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The object path of a relative `a/b/c` string under the root.
+    fn object_path(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .fold(self.root.clone(), |p, seg| p.join(seg))
+    }
+
+    /// The real directory of a relative `a/b/c` string, for local output.
+    fn local_path(&self, relative: &str) -> Option<PathBuf> {
+        self.local_dir.as_ref().map(|dir| {
+            relative
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .fold(dir.clone(), |p, seg| p.join(seg))
+        })
+    }
+
+    /// Replaces the partition's data with `batches` (which must have the dataset's schema).
+    /// Zero rows still write a valid schema-only file, so old content is replaced. Staging
+    /// leftovers in the partition directory are removed first.
     pub async fn write_partition(
         &self,
-        _key: &PartitionKey,
-        _batches: Vec<RecordBatch>,
+        key: &PartitionKey,
+        batches: Vec<RecordBatch>,
     ) -> Result<WriteStats, SinkError> {
-        todo!()
+        key.validate()?;
+        let dir = key.relative_dir();
+        self.remove_staging_in(&dir, false, Duration::ZERO).await?;
+        self.publish_parquet(&dir, schema_for(key.dataset), key.dataset.name(), &batches)
+            .await
     }
-    pub async fn read_partition(&self, _key: &PartitionKey) -> Result<Vec<RecordBatch>, SinkError> {
-        todo!()
+
+    /// Reads back every visible Parquet file of the partition (empty when it does not exist).
+    pub async fn read_partition(&self, key: &PartitionKey) -> Result<Vec<RecordBatch>, SinkError> {
+        key.validate()?;
+        self.read_dir(&key.relative_dir()).await
     }
-    pub async fn partition_exists(&self, _key: &PartitionKey) -> Result<bool, SinkError> {
-        todo!()
+
+    /// Reads back the partition's rejects (empty when there are none).
+    pub async fn read_rejects(&self, key: &PartitionKey) -> Result<Vec<RecordBatch>, SinkError> {
+        key.validate()?;
+        self.read_dir(&key.rejects_relative_dir()).await
     }
+
+    /// Whether the partition's data file exists.
+    pub async fn partition_exists(&self, key: &PartitionKey) -> Result<bool, SinkError> {
+        key.validate()?;
+        let path = self.object_path(&key.relative_file());
+        match self.store.head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(SinkError::Store {
+                op: StoreOp::Head,
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Object paths of the files a table reader would see in the partition directory: names
+    /// not starting with `.` or `_`, sorted.
+    pub async fn list_partition_files(&self, key: &PartitionKey) -> Result<Vec<Path>, SinkError> {
+        key.validate()?;
+        self.list_visible(&key.relative_dir()).await
+    }
+
+    /// Writes the partition's rejects (schema [`rejects_schema`]) to
+    /// `_rejects/<relative_dir>/part-00000.parquet`, atomically like data files. `None` or zero
+    /// rows delete an existing rejects file, so a clean re-export clears old rejects.
     pub async fn write_rejects(
         &self,
-        _key: &PartitionKey,
-        _rejects: Option<RecordBatch>,
+        key: &PartitionKey,
+        rejects: Option<RecordBatch>,
     ) -> Result<WriteStats, SinkError> {
-        todo!()
+        key.validate()?;
+        let dir = key.rejects_relative_dir();
+        self.remove_staging_in(&dir, false, Duration::ZERO).await?;
+        match rejects {
+            Some(batch) if batch.num_rows() > 0 => {
+                let label = format!("{}/{}", REJECTS_DIR, key.dataset.name());
+                self.publish_parquet(&dir, rejects_schema(), &label, &[batch])
+                    .await
+            }
+            _ => {
+                let path = self.object_path(&format!("{dir}/{PART_FILE_NAME}"));
+                match self.store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(WriteStats::default()),
+                    Err(source) => Err(SinkError::Store {
+                        op: StoreOp::Delete,
+                        path,
+                        source,
+                    }),
+                }
+            }
+        }
     }
-    pub async fn cleanup_staging(&self, _dataset: Dataset) -> Result<usize, SinkError> {
-        todo!()
+
+    /// Removes staging leftovers (our `.tmp-*` files, LocalFileSystem `<name>#<n>` files) older
+    /// than the staging grace under the dataset's data, rejects and state prefixes. Returns how
+    /// many were removed.
+    pub async fn cleanup_staging(&self, dataset: Dataset) -> Result<usize, SinkError> {
+        let mut removed = 0;
+        for prefix in [
+            dataset.name().to_string(),
+            format!("{REJECTS_DIR}/{}", dataset.name()),
+            format!("{STATE_DIR}/{}", dataset.name()),
+        ] {
+            removed += self
+                .remove_staging_in(&prefix, true, self.staging_grace)
+                .await?;
+        }
+        Ok(removed)
     }
-    pub async fn get_state(&self, _name: &str) -> Result<Option<Bytes>, SinkError> {
-        todo!()
+
+    /// Reads the state object `_state/<name>`, `None` when absent.
+    pub async fn get_state(&self, name: &str) -> Result<Option<Bytes>, SinkError> {
+        layout::validate_state_name(name)?;
+        let path = self.object_path(&format!("{STATE_DIR}/{name}"));
+        match self.store.get(&path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(store_err(StoreOp::Get, &path)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(SinkError::Store {
+                op: StoreOp::Get,
+                path,
+                source,
+            }),
+        }
     }
-    pub async fn put_state(&self, _name: &str, _value: Bytes) -> Result<(), SinkError> {
-        todo!()
+
+    /// Atomically replaces the state object `_state/<name>` (names like
+    /// `user_status/account_id=A.json`).
+    pub async fn put_state(&self, name: &str, value: Bytes) -> Result<(), SinkError> {
+        layout::validate_state_name(name)?;
+        let relative = format!("{STATE_DIR}/{name}");
+        let final_path = self.object_path(&relative);
+        if self.local_dir.is_none() {
+            return self
+                .store
+                .put(&final_path, PutPayload::from(value))
+                .await
+                .map(|_| ())
+                .map_err(store_err(StoreOp::Put, &final_path));
+        }
+        let (parent, file_name) = match relative.rsplit_once('/') {
+            Some(split) => split,
+            None => ("", relative.as_str()),
+        };
+        let staging = self.object_path(&format!("{parent}/{}", layout::staging_name(file_name)));
+        if let Err(source) = self.store.put(&staging, PutPayload::from(value)).await {
+            return Err(SinkError::Store {
+                op: StoreOp::Put,
+                path: staging,
+                source,
+            });
+        }
+        self.rename_into_place(&staging, &final_path).await
+    }
+
+    /// Encodes `batches` into `<dir>/part-00000.parquet`, atomically replacing any old file.
+    async fn publish_parquet(
+        &self,
+        dir: &str,
+        schema: arrow::datatypes::SchemaRef,
+        label: &str,
+        batches: &[RecordBatch],
+    ) -> Result<WriteStats, SinkError> {
+        let final_path = self.object_path(&format!("{dir}/{PART_FILE_NAME}"));
+        let target = match self.local_dir {
+            Some(_) => self.object_path(&format!("{dir}/{}", layout::staging_name(PART_FILE_NAME))),
+            None => final_path.clone(),
+        };
+        let encoded =
+            match encode::write_parquet(Arc::clone(&self.store), &target, schema, label, batches)
+                .await
+            {
+                Ok(encoded) => encoded,
+                Err(e) => {
+                    if target != final_path {
+                        self.discard(&target).await;
+                    }
+                    return Err(e);
+                }
+            };
+        if target != final_path {
+            self.rename_into_place(&target, &final_path).await?;
+        }
+        Ok(WriteStats {
+            files: 1,
+            rows: encoded.rows,
+            bytes: encoded.bytes,
+        })
+    }
+
+    /// Renames a staging object over its final name; removes the staging object if that fails.
+    async fn rename_into_place(&self, staging: &Path, final_path: &Path) -> Result<(), SinkError> {
+        match self.store.rename(staging, final_path).await {
+            Ok(()) => Ok(()),
+            Err(source) => {
+                self.discard(staging).await;
+                Err(SinkError::Store {
+                    op: StoreOp::Rename,
+                    path: final_path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Best-effort removal of a staging object after a failure; the original error is what the
+    /// caller reports, and cleanup_staging sweeps anything left.
+    async fn discard(&self, path: &Path) {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(
+                path = %path,
+                error = &e as &dyn std::error::Error,
+                "Could not remove a staging file; a later cleanup will retry."
+            ),
+        }
+    }
+
+    async fn list_visible(&self, dir: &str) -> Result<Vec<Path>, SinkError> {
+        let prefix = self.object_path(dir);
+        let listing = match self.store.list_with_delimiter(Some(&prefix)).await {
+            Ok(listing) => listing,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(SinkError::Store {
+                    op: StoreOp::List,
+                    path: prefix,
+                    source,
+                })
+            }
+        };
+        let mut files: Vec<Path> = listing
+            .objects
+            .into_iter()
+            .map(|meta| meta.location)
+            .filter(|p| {
+                p.filename().is_some_and(|n| {
+                    !n.starts_with('.') && !n.starts_with('_') && !is_staging_name(n)
+                })
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    async fn read_dir(&self, dir: &str) -> Result<Vec<RecordBatch>, SinkError> {
+        let mut out = Vec::new();
+        for path in self.list_visible(dir).await? {
+            if path.extension() != Some("parquet") {
+                continue;
+            }
+            let bytes = match self.store.get(&path).await {
+                Ok(result) => result
+                    .bytes()
+                    .await
+                    .map_err(store_err(StoreOp::Get, &path))?,
+                // Replaced or removed between list and get: nothing to read there any more.
+                Err(object_store::Error::NotFound { .. }) => continue,
+                Err(source) => {
+                    return Err(SinkError::Store {
+                        op: StoreOp::Get,
+                        path,
+                        source,
+                    })
+                }
+            };
+            let decode_err = |source| SinkError::Decode {
+                path: path.clone(),
+                source,
+            };
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.build())
+                .map_err(decode_err)?;
+            for batch in reader {
+                out.push(batch.map_err(|source| SinkError::DecodeBatch {
+                    path: path.clone(),
+                    source,
+                })?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes staging files older than `min_age` in `dir` (and below it when `recursive`).
+    async fn remove_staging_in(
+        &self,
+        dir: &str,
+        recursive: bool,
+        min_age: Duration,
+    ) -> Result<usize, SinkError> {
+        match self.local_path(dir) {
+            Some(local) => {
+                let task_path = local.clone();
+                tokio::task::spawn_blocking(move || {
+                    remove_local_staging(&task_path, recursive, min_age)
+                })
+                .await
+                .map_err(|source| SinkError::CleanupTask {
+                    path: local,
+                    source,
+                })?
+            }
+            None => self.remove_remote_staging(dir, recursive, min_age).await,
+        }
+    }
+
+    async fn remove_remote_staging(
+        &self,
+        dir: &str,
+        recursive: bool,
+        min_age: Duration,
+    ) -> Result<usize, SinkError> {
+        let prefix = self.object_path(dir);
+        let candidates: Vec<Path> = if recursive {
+            self.store
+                .list(Some(&prefix))
+                .try_filter_map(|meta| {
+                    let stale = is_stale_staging(&meta.location, meta.last_modified, min_age);
+                    futures::future::ready(Ok(stale.then_some(meta.location)))
+                })
+                .try_collect()
+                .await
+                .map_err(store_err(StoreOp::List, &prefix))?
+        } else {
+            match self.store.list_with_delimiter(Some(&prefix)).await {
+                Ok(listing) => listing
+                    .objects
+                    .into_iter()
+                    .filter(|m| is_stale_staging(&m.location, m.last_modified, min_age))
+                    .map(|m| m.location)
+                    .collect(),
+                Err(object_store::Error::NotFound { .. }) => Vec::new(),
+                Err(source) => {
+                    return Err(SinkError::Store {
+                        op: StoreOp::List,
+                        path: prefix,
+                        source,
+                    })
+                }
+            }
+        };
+        let mut removed = 0;
+        for path in candidates {
+            match self.store.delete(&path).await {
+                Ok(()) => removed += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => {
+                    return Err(SinkError::Store {
+                        op: StoreOp::Delete,
+                        path,
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(removed)
     }
 }
+
+fn is_stale_staging(
+    location: &Path,
+    last_modified: chrono::DateTime<chrono::Utc>,
+    min_age: Duration,
+) -> bool {
+    let is_staging = location.filename().is_some_and(is_staging_name);
+    let age = (chrono::Utc::now() - last_modified)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    is_staging && age >= min_age
+}
+
+/// Deletes staging files (by name) older than `min_age` in `dir`, descending into
+/// subdirectories when `recursive`. A missing directory holds nothing.
+fn remove_local_staging(
+    dir: &std::path::Path,
+    recursive: bool,
+    min_age: Duration,
+) -> Result<usize, SinkError> {
+    let io_err = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| SinkError::LocalIo { path, source }
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(dir)(e)),
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(io_err(&path))?;
+        if file_type.is_dir() {
+            if recursive {
+                removed += remove_local_staging(&path, true, min_age)?;
+            }
+            continue;
+        }
+        let name = entry.file_name();
+        if !name.to_str().is_some_and(is_staging_name) {
+            continue;
+        }
+        if !min_age.is_zero() {
+            let modified = match entry.metadata().and_then(|m| m.modified()) {
+                Ok(t) => t,
+                // Removed meanwhile (its writer finished): nothing to do.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(&path)(e)),
+            };
+            if now.duration_since(modified).unwrap_or(Duration::ZERO) < min_age {
+                continue;
+            }
+        }
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,390 @@
+//! HTTP access to the report APIs. [`ApiClient::post_json`] owns one logical request: for each
+//! attempt it waits for the account's shared [`RateLimiter`], mints a token (fresh per attempt
+//! when JTI is enforced), sends the request with the `auth`, `IId` and `accountId` headers,
+//! reads the body under a size cap and hands it to the caller's decoder. Connect errors,
+//! timeouts, 408, 5xx and undecodable bodies are retried with jittered exponential backoff;
+//! 429 and "rate limit" 4xx bodies are throttling (honouring a capped `Retry-After`); a 401 for
+//! a replayed or over-long JTI token is retried once with a new token; any other 4xx fails fast
+//! with the API's `errors[].msg`. Every attempt is counted in [`crate::metrics`].
+
+pub mod ratelimit;
+pub mod retry;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use tracing::{debug, warn};
+use url::Url;
+
+use crate::auth::{AuthError, TokenMinter};
+use crate::config::{ApiConfig, RetryPolicy};
+use crate::metrics;
+use crate::sources::DecodeError;
+pub use ratelimit::RateLimiter;
+use retry::Verdict;
+
+/// Why one attempt failed (kept for the final error when retries run out).
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error("HTTP {status}: {message}")]
+    Status { status: u16, message: String },
+    #[error("transport error")]
+    Transport(#[source] reqwest::Error),
+    #[error("undecodable response")]
+    Decode(#[source] DecodeError),
+    #[error("response body larger than the {limit}-byte cap")]
+    TooLarge { limit: u64 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{endpoint}: HTTP {status}: {message}")]
+    Rejected {
+        endpoint: String,
+        status: u16,
+        message: String,
+    },
+    #[error("{endpoint}: gave up after {attempts} attempts")]
+    RetriesExhausted {
+        endpoint: String,
+        attempts: u32,
+        #[source]
+        last: AttemptError,
+    },
+    #[error("{endpoint}: response body larger than the {limit}-byte cap (api.max_response_bytes)")]
+    TooLarge { endpoint: String, limit: u64 },
+    #[error("cannot build the request URL from {base} and {path}")]
+    Url {
+        base: String,
+        path: String,
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("cannot build the HTTP client")]
+    Build(#[source] reqwest::Error),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{endpoint}: header value for {header} is not valid")]
+    Header {
+        endpoint: String,
+        header: &'static str,
+    },
+    #[error("{endpoint}: cancelled by shutdown")]
+    Cancelled { endpoint: String },
+}
+
+impl ClientError {
+    /// Whether a later run could succeed without a config change.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ClientError::RetriesExhausted { .. } | ClientError::Cancelled { .. }
+        )
+    }
+}
+
+/// Client of one account's report APIs.
+#[derive(Clone, Debug)]
+pub struct ApiClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    account_id: String,
+    iid: String,
+    minter: TokenMinter,
+    limiter: RateLimiter,
+    retry: RetryPolicy,
+    max_body: u64,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+enum Attempt<T> {
+    Done(T),
+    Failed {
+        verdict: Verdict,
+        retry_after: Option<Duration>,
+        error: AttemptError,
+    },
+}
+
+impl ApiClient {
+    /// Build a client for `base` (the resolved base URL: the configured one, or the simulator's).
+    pub fn new(
+        api: &ApiConfig,
+        base: Url,
+        minter: TokenMinter,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Result<ApiClient, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(api.timeout)
+            .connect_timeout(api.timeout.min(Duration::from_secs(30)))
+            .user_agent(concat!("smartassist-export/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(ClientError::Build)?;
+        Ok(ApiClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                account_id: api.account_id.clone(),
+                iid: api.iid.clone(),
+                minter,
+                limiter: RateLimiter::per_minute(api.requests_per_minute),
+                retry: api.retry.clone(),
+                max_body: api.max_response_bytes,
+                cancel,
+            }),
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    pub fn minter(&self) -> &TokenMinter {
+        &self.inner.minter
+    }
+
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
+        // Join by string so double slashes in configured paths (`//userstatus`) survive.
+        let base = self.inner.base.as_str().trim_end_matches('/');
+        let mut url = Url::parse(&format!("{base}{path}")).map_err(|source| ClientError::Url {
+            base: base.to_string(),
+            path: path.to_string(),
+            source,
+        })?;
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in query {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    /// POST `body` to `path` and decode the response, retrying as described in the module docs.
+    /// `decode` sees each successful body; it may keep what it decoded (it is called again only
+    /// after it returned an error, i.e. for an undecodable body).
+    /// `endpoint` is the low-cardinality label used in logs, errors and metrics.
+    pub async fn post_json<T>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<T, ClientError> {
+        let url = self.url(path, query)?;
+        let payload = serde_json::to_vec(body).unwrap_or_default();
+        let policy = &self.inner.retry;
+        let mut reauthenticated = false;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            if self.inner.cancel.is_cancelled() {
+                return Err(ClientError::Cancelled {
+                    endpoint: endpoint.to_string(),
+                });
+            }
+            let waited = self.inner.limiter.acquire().await;
+            if !waited.is_zero() {
+                metrics::rate_limit_wait(waited.as_secs_f64());
+            }
+            let (verdict, retry_after, error) =
+                match self.attempt(endpoint, &url, &payload, &mut decode).await? {
+                    Attempt::Done(value) => return Ok(value),
+                    Attempt::Failed {
+                        verdict,
+                        retry_after,
+                        error,
+                    } => (verdict, retry_after, error),
+                };
+            let wait = match verdict {
+                Verdict::Fatal => {
+                    return Err(match error {
+                        AttemptError::Status { status, message } => ClientError::Rejected {
+                            endpoint: endpoint.to_string(),
+                            status,
+                            message,
+                        },
+                        AttemptError::TooLarge { limit } => ClientError::TooLarge {
+                            endpoint: endpoint.to_string(),
+                            limit,
+                        },
+                        other => ClientError::RetriesExhausted {
+                            endpoint: endpoint.to_string(),
+                            attempts: attempt,
+                            last: other,
+                        },
+                    })
+                }
+                Verdict::Reauthenticate if reauthenticated || !self.inner.minter.enforce_jti() => {
+                    return Err(match error {
+                        AttemptError::Status { status, message } => ClientError::Rejected {
+                            endpoint: endpoint.to_string(),
+                            status,
+                            message,
+                        },
+                        other => ClientError::RetriesExhausted {
+                            endpoint: endpoint.to_string(),
+                            attempts: attempt,
+                            last: other,
+                        },
+                    });
+                }
+                Verdict::Reauthenticate => {
+                    reauthenticated = true;
+                    self.inner.minter.invalidate();
+                    metrics::http_retry(endpoint, "reauthenticate");
+                    Duration::ZERO
+                }
+                Verdict::Throttled => {
+                    metrics::http_throttled(endpoint);
+                    metrics::http_retry(endpoint, "throttled");
+                    retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())
+                }
+                Verdict::Retry => {
+                    metrics::http_retry(endpoint, "transient");
+                    retry::backoff(policy, attempt, fastrand::f64())
+                }
+            };
+            if attempt > policy.max_retries {
+                return Err(ClientError::RetriesExhausted {
+                    endpoint: endpoint.to_string(),
+                    attempts: attempt,
+                    last: error,
+                });
+            }
+            warn!(
+                endpoint,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %error,
+                "Request failed; retrying."
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.inner.cancel.cancelled() => {
+                    return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
+                }
+            }
+        }
+    }
+
+    fn headers(&self, endpoint: &str, token: &str) -> Result<HeaderMap, ClientError> {
+        let mut h = HeaderMap::new();
+        let value = |v: &str, header: &'static str| {
+            HeaderValue::from_str(v).map_err(|_| ClientError::Header {
+                endpoint: endpoint.to_string(),
+                header,
+            })
+        };
+        let mut auth = value(token, "auth")?;
+        auth.set_sensitive(true);
+        h.insert(HeaderName::from_static("auth"), auth);
+        h.insert(
+            HeaderName::from_static("iid"),
+            value(&self.inner.iid, "IId")?,
+        );
+        h.insert(
+            HeaderName::from_static("accountid"),
+            value(&self.inner.account_id, "accountId")?,
+        );
+        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Ok(h)
+    }
+
+    async fn attempt<T>(
+        &self,
+        endpoint: &str,
+        url: &Url,
+        payload: &[u8],
+        decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<Attempt<T>, ClientError> {
+        let token = self.inner.minter.mint()?;
+        let headers = self.headers(endpoint, token.expose())?;
+        let sent = self
+            .inner
+            .http
+            .post(url.clone())
+            .headers(headers)
+            .body(payload.to_vec())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                metrics::http_request(endpoint, None);
+                return Ok(Attempt::Failed {
+                    verdict: Verdict::Retry,
+                    retry_after: None,
+                    error: AttemptError::Transport(e.without_url()),
+                });
+            }
+        };
+        let status = response.status().as_u16();
+        metrics::http_request(endpoint, Some(status));
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+        let body = match read_capped(response, self.inner.max_body).await {
+            Ok(b) => b,
+            Err(error) => {
+                let verdict = match error {
+                    AttemptError::TooLarge { .. } => Verdict::Fatal,
+                    _ => Verdict::Retry,
+                };
+                return Ok(Attempt::Failed {
+                    verdict,
+                    retry_after,
+                    error,
+                });
+            }
+        };
+        if (200..300).contains(&status) {
+            return Ok(match decode(&body) {
+                Ok(v) => {
+                    debug!(endpoint, status, bytes = body.len(), "Response decoded.");
+                    Attempt::Done(v)
+                }
+                Err(e) => Attempt::Failed {
+                    verdict: Verdict::Retry,
+                    retry_after: None,
+                    error: AttemptError::Decode(e),
+                },
+            });
+        }
+        Ok(Attempt::Failed {
+            verdict: retry::classify(status, &body),
+            retry_after,
+            error: AttemptError::Status {
+                status,
+                message: retry::error_message(&body),
+            },
+        })
+    }
+}
+
+async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, AttemptError> {
+    if response.content_length().is_some_and(|n| n > cap) {
+        return Err(AttemptError::TooLarge { limit: cap });
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap) as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| AttemptError::Transport(e.without_url()))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > cap {
+            return Err(AttemptError::TooLarge { limit: cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

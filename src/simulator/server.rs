@@ -1,0 +1,514 @@
+//! The simulator's HTTP side: one axum fallback handler that normalizes the path (so the
+//! documented `//userstatus` and `//intentrealtimedata` spellings route like the single-slash
+//! ones), then applies, in order: latency, the fault plan, the method check, JWT auth, the
+//! per-account rate limit, and finally the endpoint's header/body validation and response.
+//! `/_sim/faults` (POST, a `FaultPlan` as JSON) and `/_sim/stats` (GET) are unauthenticated
+//! admin endpoints for tests that drive the built binary.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::faults::{FaultKind, FaultPlan, FaultState};
+use super::generator::{self, GeneratedAgent, IntentFeed};
+use super::jwt::{JwtRejection, JwtVerifier};
+use super::render::{self, BucketGrid, UserStatusRender};
+use super::stats::{SimEndpoint, StatsRecorder, STATUS_DROPPED};
+use super::SimulatorConfig;
+use crate::model::Granularity;
+
+/// The documented per-minute rate-limit message.
+pub const RATE_LIMIT_MSG: &str =
+    "You've exceeded the per-minute rate limit. Please wait for sometime before retrying.";
+/// Longest `dateFilter` span the simulator accepts, in days.
+pub const MAX_RANGE_DAYS: i64 = 366;
+const DEFAULT_LIMIT: usize = 50;
+
+/// Locks a mutex, recovering from poisoning: every guarded value here stays consistent
+/// between statements, so a panic elsewhere cannot leave it half-updated.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub cfg: SimulatorConfig,
+    pub agents: Vec<GeneratedAgent>,
+    pub by_email: HashMap<String, usize>,
+    pub faults: Mutex<FaultState>,
+    pub stats: StatsRecorder,
+    jwt: Mutex<JwtVerifier>,
+    /// Arrival times of the report requests admitted in the last 60 s.
+    rate: Mutex<VecDeque<Instant>>,
+}
+
+impl Shared {
+    pub(crate) fn new(cfg: SimulatorConfig) -> Self {
+        let agents: Vec<_> = (0..cfg.agents)
+            .map(|i| generator::agent(cfg.seed, i))
+            .collect();
+        let by_email = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.email.clone(), i))
+            .collect();
+        let jwt = JwtVerifier::new(&cfg.client_id, &cfg.client_secret, cfg.enforce_jti);
+        Shared {
+            faults: Mutex::new(FaultState::new(cfg.faults.clone())),
+            cfg,
+            agents,
+            by_email,
+            stats: StatsRecorder::default(),
+            jwt: Mutex::new(jwt),
+            rate: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Admits one report request under the sliding 60 s window, or refuses it.
+    fn admit(&self) -> bool {
+        let Some(limit) = self.cfg.rate_limit_per_minute else {
+            return true;
+        };
+        let now = Instant::now();
+        let mut q = lock(&self.rate);
+        while q
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            q.pop_front();
+        }
+        if q.len() >= limit as usize {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
+
+/// A response before it becomes HTTP.
+struct Reply {
+    status: StatusCode,
+    body: String,
+    retry_after: Option<String>,
+    drop_connection: bool,
+}
+
+impl Reply {
+    fn json(status: StatusCode, body: String) -> Self {
+        Reply {
+            status,
+            body,
+            retry_after: None,
+            drop_connection: false,
+        }
+    }
+
+    fn error(status: StatusCode, msg: &str) -> Self {
+        Reply::json(status, render::error_body(msg, u32::from(status.as_u16())))
+    }
+
+    fn into_response(self) -> Response {
+        if self.drop_connection {
+            // A body that fails before its first byte makes hyper abort the connection.
+            let failing = futures::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::other("simulated connection drop"))
+            });
+            return Response::new(Body::from_stream(failing));
+        }
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        if let Some(v) = self
+            .retry_after
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            headers.insert(header::RETRY_AFTER, v);
+        }
+        (self.status, headers, self.body).into_response()
+    }
+}
+
+enum Route<'a> {
+    UserStatus { account: &'a str },
+    Intent { bot: &'a str },
+    AdminFaults,
+    AdminStats,
+    Unknown,
+}
+
+fn route<'a>(segments: &[&'a str]) -> Route<'a> {
+    match segments {
+        ["agentassist", "api", "public", "analytics", "account", account, "userstatus"]
+        | ["agentassist", "api", "public", "analytics", "1.1", "account", account, "userstatus"] => {
+            Route::UserStatus { account }
+        }
+        ["api", "public", "bot", bot, "intentrealtimedata"] => Route::Intent { bot },
+        ["_sim", "faults"] => Route::AdminFaults,
+        ["_sim", "stats"] => Route::AdminStats,
+        _ => Route::Unknown,
+    }
+}
+
+/// The single handler behind every path.
+pub(crate) async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // Empty segments are dropped: `a//b` and `a/b/` route like `a/b`.
+    let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
+    let route = route(&segments);
+    let endpoint = match route {
+        Route::AdminFaults => return admin_faults(&shared, &method, &body),
+        Route::AdminStats => return admin_stats(&shared, &method),
+        Route::UserStatus { .. } => SimEndpoint::UserStatus,
+        Route::Intent { .. } => SimEndpoint::IntentRealtime,
+        Route::Unknown => SimEndpoint::Unknown,
+    };
+
+    if !shared.cfg.latency.is_zero() {
+        tokio::time::sleep(shared.cfg.latency).await;
+    }
+
+    let fault = match endpoint {
+        SimEndpoint::Unknown => None,
+        _ => lock(&shared.faults).take(),
+    };
+    if fault.is_some() {
+        shared.stats.fault();
+    }
+    let mut truncate = false;
+    match fault {
+        None => {}
+        Some(FaultKind::Slow(d)) => tokio::time::sleep(d).await,
+        Some(FaultKind::TruncatedJson) => truncate = true,
+        Some(other) => return finish(&shared, endpoint, fault_reply(other)),
+    }
+
+    let mut reply = match route {
+        Route::UserStatus { account } => {
+            if method != Method::POST {
+                Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            } else if let Err(r) = authorize(&shared, &headers) {
+                r
+            } else {
+                let shared2 = Arc::clone(&shared);
+                let account = account.to_string();
+                let query = uri.query().map(str::to_string);
+                let job = move || {
+                    user_status(&shared2, &account, query.as_deref(), &headers, &body)
+                        .unwrap_or_else(|e| e)
+                };
+                tokio::task::spawn_blocking(job).await.unwrap_or_else(|_| {
+                    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+                })
+            }
+        }
+        Route::Intent { bot } => {
+            if method != Method::POST && method != Method::GET {
+                Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            } else if let Err(r) = authorize(&shared, &headers) {
+                r
+            } else {
+                intent(&shared, bot, &headers).unwrap_or_else(|e| e)
+            }
+        }
+        _ => Reply::error(StatusCode::NOT_FOUND, "Resource not found"),
+    };
+    if truncate {
+        let mut cut = reply.body.len() / 2;
+        while !reply.body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        reply.body.truncate(cut);
+    }
+    finish(&shared, endpoint, reply)
+}
+
+fn finish(shared: &Shared, endpoint: SimEndpoint, reply: Reply) -> Response {
+    let status = if reply.drop_connection {
+        STATUS_DROPPED
+    } else {
+        reply.status.as_u16()
+    };
+    shared.stats.record(endpoint, status);
+    reply.into_response()
+}
+
+fn fault_reply(kind: FaultKind) -> Reply {
+    match kind {
+        FaultKind::Status429 { retry_after } => Reply {
+            retry_after,
+            ..Reply::json(
+                StatusCode::TOO_MANY_REQUESTS,
+                render::error_body(RATE_LIMIT_MSG, 429),
+            )
+        },
+        FaultKind::Status5xx(code) => {
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Reply::error(status, "Internal server error")
+        }
+        FaultKind::RateLimitBody400 => Reply::json(
+            StatusCode::BAD_REQUEST,
+            render::error_body(
+                "Rate limit for this API has been reached. Please try again later",
+                400,
+            ),
+        ),
+        FaultKind::DropConnection => Reply {
+            drop_connection: true,
+            ..Reply::json(StatusCode::OK, String::new())
+        },
+        // Handled in `dispatch`; answering normally is the safe fallback.
+        FaultKind::Slow(_) | FaultKind::TruncatedJson => {
+            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        }
+    }
+}
+
+/// JWT check, then the rate limit. `Err` is the reply to send.
+fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Reply> {
+    let token = headers.get("auth").and_then(|v| v.to_str().ok());
+    let verdict = lock(&shared.jwt).verify(token, Utc::now().timestamp());
+    if let Err(rejection) = verdict {
+        if rejection == JwtRejection::Replay {
+            shared.stats.jti_replay();
+        }
+        return Err(Reply::json(
+            StatusCode::UNAUTHORIZED,
+            rejection.body().to_string(),
+        ));
+    }
+    if !shared.admit() {
+        shared.stats.rate_limited();
+        return Err(Reply::json(
+            StatusCode::TOO_MANY_REQUESTS,
+            render::error_body(RATE_LIMIT_MSG, 429),
+        ));
+    }
+    Ok(())
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Checks a required (or, when `required` is false, optional) identity header.
+fn check_header(
+    headers: &HeaderMap,
+    name: &str,
+    expected: &str,
+    required: bool,
+) -> Result<(), Reply> {
+    match header(headers, name) {
+        None if required => Err(Reply::error(
+            StatusCode::BAD_REQUEST,
+            &format!("{name} header is required"),
+        )),
+        None => Ok(()),
+        Some(v) if v == expected => Ok(()),
+        Some(_) => Err(Reply::error(
+            StatusCode::FORBIDDEN,
+            &format!("{name} does not match the credentials"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+struct UserStatusBody {
+    filter: Filter,
+    granularity: serde_json::Value,
+}
+
+#[derive(Deserialize)]
+struct Filter {
+    agents: Option<Vec<String>>,
+    #[serde(rename = "dateFilter")]
+    date_filter: DateFilter,
+}
+
+#[derive(Deserialize)]
+struct DateFilter {
+    #[serde(rename = "startDate")]
+    start_date: String,
+    #[serde(rename = "endDate")]
+    end_date: String,
+    #[serde(rename = "timeZoneOffSet")]
+    time_zone_offset: Option<serde_json::Number>,
+}
+
+fn bad_request(msg: &str) -> Reply {
+    Reply::error(StatusCode::BAD_REQUEST, msg)
+}
+
+fn parse_granularity(v: &serde_json::Value) -> Result<Granularity, Reply> {
+    let parsed = match v {
+        serde_json::Value::String(s) => s.parse().ok(),
+        // Gen A sent a number of minutes; accept the ones that match an ISO value.
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .and_then(|m| Granularity::ALL.into_iter().find(|g| g.minutes() == m)),
+        _ => None,
+    };
+    parsed.ok_or_else(|| {
+        bad_request("granularity must be one of PT15M, PT30M, PT1H, PT2H, PT4H, PT8H, PT12H, PT24H")
+    })
+}
+
+fn parse_offset_minutes(n: Option<&serde_json::Number>) -> Result<i64, Reply> {
+    let Some(n) = n else { return Ok(0) };
+    let minutes = n
+        .as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        .filter(|m| m.abs() <= 16 * 60);
+    minutes.ok_or_else(|| bad_request("timeZoneOffSet must be whole minutes within ±960"))
+}
+
+fn parse_query(query: Option<&str>, max_page_size: usize) -> Result<(usize, usize), Reply> {
+    let mut limit = DEFAULT_LIMIT;
+    let mut offset = 0;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .ok_or_else(|| bad_request("limit must be a positive integer"))?;
+            }
+            "offset" => {
+                offset = v
+                    .parse::<usize>()
+                    .map_err(|_| bad_request("offset must be a non-negative integer"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok((limit.min(max_page_size), offset))
+}
+
+fn user_status(
+    shared: &Shared,
+    path_account: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Reply, Reply> {
+    let cfg = &shared.cfg;
+    // Gen A documented neither header; the legacy shape only checks them when sent.
+    let required = !cfg.legacy_shape;
+    check_header(headers, "IId", &cfg.iid, required)?;
+    check_header(headers, "accountId", &cfg.account_id, required)?;
+    if path_account != cfg.account_id {
+        return Err(Reply::error(
+            StatusCode::FORBIDDEN,
+            "accountId in the path does not match the credentials",
+        ));
+    }
+    let (limit, offset) = parse_query(query, cfg.max_page_size)?;
+    let req: UserStatusBody = serde_json::from_slice(body)
+        .map_err(|e| bad_request(&format!("invalid request body: {e}")))?;
+    let granularity = parse_granularity(&req.granularity)?;
+    let date = |s: &str, field: &str| {
+        // chrono accepts unpadded fields; the API documents exactly yyyy-mm-dd.
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .filter(|_| s.len() == 10)
+            .ok_or_else(|| bad_request(&format!("{field} must be yyyy-mm-dd")))
+    };
+    let start = date(&req.filter.date_filter.start_date, "startDate")?;
+    let end = date(&req.filter.date_filter.end_date, "endDate")?;
+    if end < start {
+        return Err(bad_request("endDate must not be before startDate"));
+    }
+    if (end - start).num_days() >= MAX_RANGE_DAYS {
+        return Err(bad_request("date range is too long"));
+    }
+    let tz = parse_offset_minutes(req.filter.date_filter.time_zone_offset.as_ref())?;
+    let window = generator::request_window(start, end, tz)
+        .ok_or_else(|| bad_request("dates out of range"))?;
+
+    let selected: Vec<usize> = match req.filter.agents.as_deref() {
+        Some(emails) if !emails.is_empty() => {
+            let mut idx: Vec<usize> = emails
+                .iter()
+                .filter_map(|e| shared.by_email.get(e).copied())
+                .collect();
+            idx.sort_unstable();
+            idx.dedup();
+            idx
+        }
+        _ => (0..shared.agents.len()).collect(),
+    };
+
+    let grid = BucketGrid::new(window, granularity);
+    let r = UserStatusRender {
+        seed: cfg.seed,
+        granularity,
+        malformed_every: cfg.malformed_every,
+        grid: &grid,
+    };
+    let body = if cfg.legacy_shape {
+        r.legacy(&shared.agents, &selected)
+    } else {
+        let from = offset.min(selected.len());
+        let to = offset.saturating_add(limit).min(selected.len());
+        let has_more = to < selected.len();
+        r.page(&shared.agents, &selected[from..to], has_more, limit, offset)
+    };
+    Ok(Reply::json(StatusCode::OK, body))
+}
+
+fn intent(shared: &Shared, bot: &str, headers: &HeaderMap) -> Result<Reply, Reply> {
+    let cfg = &shared.cfg;
+    check_header(headers, "accountId", &cfg.account_id, true)?;
+    if !cfg.bots.iter().any(|b| b == bot) {
+        return Err(Reply::error(StatusCode::NOT_FOUND, "Bot not found"));
+    }
+    let feed = IntentFeed {
+        seed: cfg.seed,
+        bot_id: bot.to_string(),
+        epoch: cfg.intent_epoch,
+        interval: cfg.intent_interval,
+        malformed_every: cfg.malformed_every,
+    };
+    let now = cfg.frozen_now.unwrap_or_else(Utc::now);
+    let sessions = generator::latest_sessions(&feed, now);
+    Ok(Reply::json(StatusCode::OK, render::sessions(&sessions)))
+}
+
+fn admin_faults(shared: &Shared, method: &Method, body: &[u8]) -> Response {
+    if method != Method::POST {
+        return Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
+    }
+    match serde_json::from_slice::<FaultPlan>(body) {
+        Ok(plan) => {
+            lock(&shared.faults).set(plan);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => bad_request(&format!("invalid fault plan: {e}")).into_response(),
+    }
+}
+
+fn admin_stats(shared: &Shared, method: &Method) -> Response {
+    if method != Method::GET {
+        return Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed").into_response();
+    }
+    match serde_json::to_string(&shared.stats.snapshot()) {
+        Ok(body) => Reply::json(StatusCode::OK, body).into_response(),
+        Err(e) => Reply::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()).into_response(),
+    }
+}

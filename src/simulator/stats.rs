@@ -1,0 +1,149 @@
+//! Request counters of a running simulator. The server records one outcome per request (admin
+//! requests under `/_sim/` are not counted); callers read a [`SimStats`] snapshot.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+/// Which endpoint a request hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SimEndpoint {
+    UserStatus,
+    IntentRealtime,
+    /// Any path the simulator does not serve.
+    Unknown,
+}
+
+impl SimEndpoint {
+    pub fn name(self) -> &'static str {
+        match self {
+            SimEndpoint::UserStatus => "userstatus",
+            SimEndpoint::IntentRealtime => "intentrealtimedata",
+            SimEndpoint::Unknown => "unknown",
+        }
+    }
+}
+
+/// Status code recorded for a request whose connection was dropped without a response.
+pub const STATUS_DROPPED: u16 = 0;
+
+/// A snapshot of the counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    pub total_requests: u64,
+    /// Keyed by [`SimEndpoint::name`].
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Keyed by HTTP status; [`STATUS_DROPPED`] for dropped connections.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Endpoint name → status → count.
+    pub by_endpoint_status: BTreeMap<String, BTreeMap<u16, u64>>,
+    pub jti_replays_rejected: u64,
+    /// 429s from the simulated rate limit (not injected faults).
+    pub rate_limited: u64,
+    pub faults_injected: u64,
+}
+
+impl SimStats {
+    /// Requests to `endpoint` answered with `status`.
+    pub fn count(&self, endpoint: SimEndpoint, status: u16) -> u64 {
+        self.by_endpoint_status
+            .get(endpoint.name())
+            .and_then(|m| m.get(&status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Requests to `endpoint`, any outcome.
+    pub fn requests(&self, endpoint: SimEndpoint) -> u64 {
+        self.by_endpoint.get(endpoint.name()).copied().unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    total: u64,
+    by_endpoint_status: BTreeMap<(SimEndpoint, u16), u64>,
+    jti_replays_rejected: u64,
+    rate_limited: u64,
+    faults_injected: u64,
+}
+
+/// Shared recorder; every method takes the lock for a few increments only.
+#[derive(Debug, Default)]
+pub(crate) struct StatsRecorder {
+    inner: Mutex<Counters>,
+}
+
+impl StatsRecorder {
+    fn with<R>(&self, f: impl FnOnce(&mut Counters) -> R) -> R {
+        // A poisoned lock only means a panic elsewhere mid-increment; the counters stay usable.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    pub(crate) fn record(&self, endpoint: SimEndpoint, status: u16) {
+        self.with(|c| {
+            c.total += 1;
+            *c.by_endpoint_status.entry((endpoint, status)).or_default() += 1;
+        });
+    }
+
+    pub(crate) fn jti_replay(&self) {
+        self.with(|c| c.jti_replays_rejected += 1);
+    }
+
+    pub(crate) fn rate_limited(&self) {
+        self.with(|c| c.rate_limited += 1);
+    }
+
+    pub(crate) fn fault(&self) {
+        self.with(|c| c.faults_injected += 1);
+    }
+
+    pub(crate) fn snapshot(&self) -> SimStats {
+        self.with(|c| {
+            let mut s = SimStats {
+                total_requests: c.total,
+                jti_replays_rejected: c.jti_replays_rejected,
+                rate_limited: c.rate_limited,
+                faults_injected: c.faults_injected,
+                ..SimStats::default()
+            };
+            for (&(endpoint, status), &n) in &c.by_endpoint_status {
+                *s.by_endpoint
+                    .entry(endpoint.name().to_string())
+                    .or_default() += n;
+                *s.by_status.entry(status).or_default() += n;
+                *s.by_endpoint_status
+                    .entry(endpoint.name().to_string())
+                    .or_default()
+                    .entry(status)
+                    .or_default() += n;
+            }
+            s
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_aggregates() {
+        let r = StatsRecorder::default();
+        r.record(SimEndpoint::UserStatus, 200);
+        r.record(SimEndpoint::UserStatus, 200);
+        r.record(SimEndpoint::UserStatus, 429);
+        r.record(SimEndpoint::IntentRealtime, 200);
+        r.rate_limited();
+        let s = r.snapshot();
+        assert_eq!(s.total_requests, 4);
+        assert_eq!(s.count(SimEndpoint::UserStatus, 200), 2);
+        assert_eq!(s.requests(SimEndpoint::UserStatus), 3);
+        assert_eq!(s.by_status[&200], 3);
+        assert_eq!(s.rate_limited, 1);
+        assert_eq!(s.count(SimEndpoint::Unknown, 404), 0);
+    }
+}

@@ -1,0 +1,167 @@
+//! Parquet encoding onto one object: writer properties (ZSTD 3, page statistics, schema version
+//! and dataset in the key-value metadata, bounded row groups) and the streaming upload through
+//! `object_store::buffered::BufWriter`. On any failure the upload is aborted so no multipart
+//! parts are left behind by us; the caller decides where the object goes (final key or staging).
+
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use object_store::ObjectStore;
+use parquet::arrow::async_writer::AsyncFileWriter;
+use parquet::arrow::AsyncArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use tokio::io::AsyncWriteExt;
+
+use super::SinkError;
+use crate::schema::{DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+
+/// ZSTD level: a good ratio at low CPU cost.
+const ZSTD_LEVEL: i32 = 3;
+/// Upper bound on rows per row group.
+pub const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// A row group is flushed once its buffered (encoded + pending) size passes this many bytes, so
+/// the memory of one open file is bounded by this plus the upload buffers below.
+pub const ROW_GROUP_FLUSH_BYTES: usize = 64 * 1024 * 1024;
+/// BufWriter capacity: files up to this size are one PutObject, larger ones a multipart upload
+/// with parts of this size (S3 needs at least 5 MiB per part).
+pub const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts in flight at once per file.
+pub const UPLOAD_CONCURRENCY: usize = 4;
+
+/// The `created_by` string written into every file footer.
+pub fn created_by() -> String {
+    format!("smartassist-export {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Writer properties for a file of `dataset_label` (stored under [`DATASET_KEY`]).
+pub fn writer_properties(dataset_label: &str) -> WriterProperties {
+    // ZSTD accepts levels 1..=22, so 3 is always valid; fall back to the default level rather
+    // than panic should that ever change.
+    let level = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(level))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
+        .set_created_by(created_by())
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
+            KeyValue::new(DATASET_KEY.to_string(), dataset_label.to_string()),
+        ]))
+        .build()
+}
+
+/// `AsyncFileWriter` over a `BufWriter` that remembers whether shutdown (the final
+/// PutObject / CompleteMultipartUpload) has begun: before that point the upload must be aborted
+/// on error; after it, `BufWriter` must not be touched again (its `abort` panics once shut down,
+/// and a failed multipart completion already aborts itself).
+struct UploadWriter {
+    inner: BufWriter,
+    shutdown_started: bool,
+}
+
+impl AsyncFileWriter for UploadWriter {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async move {
+            self.inner
+                .write_all(&bs)
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async move {
+            self.shutdown_started = true;
+            self.inner
+                .shutdown()
+                .await
+                .map_err(|e| ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+}
+
+/// What [`write_parquet`] produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoded {
+    pub rows: usize,
+    pub bytes: u64,
+}
+
+/// Encodes `batches` (all of `schema`) into one Parquet object at `location`. The object appears
+/// only when this returns `Ok` (single put or completed multipart upload); on error any multipart
+/// upload we started is aborted. Zero batches give a valid, schema-only file.
+pub async fn write_parquet(
+    store: Arc<dyn ObjectStore>,
+    location: &Path,
+    schema: SchemaRef,
+    dataset_label: &str,
+    batches: &[RecordBatch],
+) -> Result<Encoded, SinkError> {
+    for batch in batches {
+        if batch.schema().fields() != schema.fields() {
+            return Err(SinkError::SchemaMismatch {
+                dataset: dataset_label.to_string(),
+                path: location.clone(),
+            });
+        }
+    }
+    let upload = UploadWriter {
+        inner: BufWriter::with_capacity(store, location.clone(), UPLOAD_PART_BYTES)
+            .with_max_concurrency(UPLOAD_CONCURRENCY),
+        shutdown_started: false,
+    };
+    let props = writer_properties(dataset_label);
+    let mut writer = match AsyncArrowWriter::try_new(upload, schema, Some(props)) {
+        Ok(w) => w,
+        // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
+        Err(source) => {
+            return Err(SinkError::Encode {
+                path: location.clone(),
+                source,
+            })
+        }
+    };
+    let result = async {
+        for batch in batches {
+            writer.write(batch).await?;
+            if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
+                writer.flush().await?;
+            }
+        }
+        writer.finish().await
+    }
+    .await;
+    match result {
+        Ok(metadata) => Ok(Encoded {
+            rows: usize::try_from(metadata.file_metadata().num_rows()).unwrap_or(0),
+            bytes: writer.bytes_written() as u64,
+        }),
+        Err(source) => {
+            let mut upload = writer.into_inner();
+            if !upload.shutdown_started {
+                if let Err(abort_err) = upload.inner.abort().await {
+                    tracing::warn!(
+                        path = %location,
+                        error = &abort_err as &dyn std::error::Error,
+                        "Could not abort upload after a failed Parquet write; a bucket lifecycle rule must remove the incomplete upload."
+                    );
+                }
+            }
+            Err(SinkError::Encode {
+                path: location.clone(),
+                source,
+            })
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Shared helpers for integration tests: start the simulator in-process on loopback, write a
+//! config pointing the built binary at it, run the binary, read Parquet output back with the
+//! parquet crate, and compute expected figures independently from the simulator's generator.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use smartassist_export::model::Granularity;
+use smartassist_export::simulator::{self, generator, RunningSimulator, SimulatorConfig};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_smartassist-export");
+
+pub async fn start_sim(cfg: SimulatorConfig) -> RunningSimulator {
+    simulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator starts")
+}
+
+/// A config file for the binary, talking to `base_url`, writing to `out`. `extra` is appended
+/// inside the matching sections by simple string substitution: pass whole `[section]` blocks.
+pub fn write_config(dir: &Path, base_url: &str, out: &Path, sections: &str) -> PathBuf {
+    let sim = SimulatorConfig::default();
+    let text = format!(
+        r#"
+[api]
+base_url = "{base_url}"
+account_id = "{account}"
+iid = "{iid}"
+client_id = "{client}"
+retry_base_ms = 20
+retry_max_backoff_seconds = 1
+throttle_backoff_seconds = 0.05
+timeout_seconds = 5
+requests_per_minute = 100000
+
+[output]
+url = "{out}"
+
+{sections}
+"#,
+        account = sim.account_id,
+        iid = sim.iid,
+        client = sim.client_id,
+        out = out.display(),
+    );
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Run the binary with the simulator's secret in the environment.
+pub fn run_bin(config: &Path, args: &[&str]) -> Output {
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env(
+            "SMARTASSIST_CLIENT_SECRET",
+            SimulatorConfig::default().client_secret,
+        )
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("binary runs");
+    out
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                out.push(p.strip_prefix(base).expect("prefix").display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// Read every Parquet file of a dataset; returns (relative path, batches).
+pub fn read_dataset(root: &Path, dataset: &str) -> Vec<(String, Vec<RecordBatch>)> {
+    files_under(&root.join(dataset))
+        .into_iter()
+        .filter(|f| f.ends_with(".parquet"))
+        .map(|f| {
+            let file = File::open(root.join(dataset).join(&f)).expect("open parquet");
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet footer")
+                .build()
+                .expect("reader");
+            let batches = reader.map(|b| b.expect("batch")).collect();
+            (f, batches)
+        })
+        .collect()
+}
+
+/// A UserStatus row reduced to what must be identical across runs.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StatusRow {
+    pub dt: String,
+    pub user_id: String,
+    pub bucket_start: i64,
+    pub bucket_end: i64,
+    pub metric: String,
+    pub value: String,
+    pub seconds: i64,
+    pub email: Option<String>,
+}
+
+pub fn user_status_rows(root: &Path) -> Vec<StatusRow> {
+    let mut rows = Vec::new();
+    for (file, batches) in read_dataset(root, "user_status") {
+        let dt = file
+            .split('/')
+            .find_map(|s| s.strip_prefix("dt="))
+            .expect("dt= segment")
+            .to_string();
+        for b in batches {
+            let s = |n: &str| b.column_by_name(n).expect(n).as_string::<i32>().clone();
+            let t = |n: &str| {
+                b.column_by_name(n)
+                    .expect(n)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .clone()
+            };
+            let (user, metric, value, email) = (s("user_id"), s("metric"), s("value"), s("email"));
+            let (start, end) = (t("bucket_start"), t("bucket_end"));
+            let secs = b
+                .column_by_name("duration_seconds")
+                .expect("duration")
+                .as_primitive::<Int64Type>()
+                .clone();
+            for i in 0..b.num_rows() {
+                rows.push(StatusRow {
+                    dt: dt.clone(),
+                    user_id: user.value(i).to_string(),
+                    bucket_start: start.value(i),
+                    bucket_end: end.value(i),
+                    metric: metric.value(i).to_string(),
+                    value: value.value(i).to_string(),
+                    seconds: secs.value(i),
+                    email: (!email.is_null(i)).then(|| email.value(i).to_string()),
+                });
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// `[start, end)` of a local day, computed directly with chrono-tz (independent of the
+/// exporter's window planner).
+pub fn day_bounds(tz: Tz, day: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+    let start_of = |d: NaiveDate| {
+        let mut t = d.and_hms_opt(0, 0, 0).expect("midnight");
+        loop {
+            if let Some(x) = tz.from_local_datetime(&t).earliest() {
+                return x.with_timezone(&Utc);
+            }
+            t += chrono::Duration::minutes(15);
+        }
+    };
+    (start_of(day), start_of(day.succ_opt().expect("next day")))
+}
+
+/// Expected per-day (rows, duration sum, malformed entries) from the generator, for bucket
+/// grids aligned to the local day start (valid for granularities up to PT1H and whole-hour zone
+/// offsets).
+pub fn expected_user_status(
+    seed: u64,
+    agents: usize,
+    tz: Tz,
+    days: &[NaiveDate],
+    g: Granularity,
+    malformed_every: Option<u64>,
+) -> BTreeMap<String, (usize, i64, usize)> {
+    let mut out = BTreeMap::new();
+    for &day in days {
+        let (start, end) = day_bounds(tz, day);
+        let mut rows = 0;
+        let mut sum = 0;
+        let mut bad = 0;
+        for a in 0..agents {
+            let mut t = start;
+            while t < end {
+                for st in generator::bucket_statuses_with_malformed(seed, a, t, g, malformed_every)
+                {
+                    if st.malformed {
+                        bad += 1;
+                    } else {
+                        rows += 1;
+                        sum += st.seconds;
+                    }
+                }
+                t += g.duration();
+            }
+        }
+        out.insert(day.to_string(), (rows, sum, bad));
+    }
+    out
+}
+
+/// Per-day (rows, sum) of exported rows.
+pub fn actual_per_day(rows: &[StatusRow]) -> BTreeMap<String, (usize, i64)> {
+    let mut out: BTreeMap<String, (usize, i64)> = BTreeMap::new();
+    for r in rows {
+        let e = out.entry(r.dt.clone()).or_default();
+        e.0 += 1;
+        e.1 += r.seconds;
+    }
+    out
+}
+
+pub fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
