@@ -311,6 +311,11 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
             })?
             .join(&args.out)
     };
+    // Drop `.` components so the printed query path is clean.
+    let out: PathBuf = out
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
     let config = Config::from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
     let tz = config.user_status.timezone;
     let yesterday = local_date(tz, Utc::now())
