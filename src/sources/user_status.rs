@@ -155,6 +155,13 @@ fn typed_page<'a>(top: TopLevel<'a, AgentWire<'a>>) -> Option<UserStatusPage<'a>
             agents,
         });
     }
+    if top
+        .others
+        .iter()
+        .any(|(k, _)| k.is("errors") || k.is("error"))
+    {
+        return None;
+    }
     let record_count = top.others.len();
     let agents = top
         .others

@@ -569,6 +569,7 @@ fn undecodable_bodies_are_decode_errors() {
         br#"{"hasMore": false, "data": {"u-1": {}}}"#,
         br#"{"hasMore": false, "limit": 50}"#,
         br#"{"errors":[{"msg":"error verifying the jwt: possibly a replay","code":401}]}"#,
+        br#"{"error":{"msg":"Invalid SDK credentials","code":4002}}"#,
         br#"{"hasMore": false, "data": []} trailing"#,
         b"\xff\xfe{}",
     ] {
