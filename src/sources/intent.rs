@@ -56,7 +56,11 @@ pub struct IntentSession {
 /// [`Reject`] (missing `sessionId`, missing/unparsable/implausible `endTime`, an unparsable
 /// `startTime`, a wrong type); a body that is not a JSON array is a [`DecodeError`].
 pub fn decode_sessions(body: &[u8]) -> Result<Vec<Result<IntentSession, Reject>>, DecodeError> {
-    let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| DecodeError {
+    let body = std::str::from_utf8(body).map_err(|e| DecodeError {
+        api: API,
+        reason: format!("body is not UTF-8: {e}"),
+    })?;
+    let items: Vec<&RawValue> = serde_json::from_str(body).map_err(|e| DecodeError {
         api: API,
         reason: e.to_string(),
     })?;

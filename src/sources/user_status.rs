@@ -11,9 +11,13 @@
 //! so the body must outlive the page.
 //!
 //! Keys are matched case-insensitively; string values are kept exactly as received. Leaves are
-//! kept as raw JSON until normalization, so a wrong type, a missing field or an unparsable value
-//! rejects one status entry (or one bucket), not the agent; a structurally broken agent
-//! (e.g. `timeInterval` not an array) rejects the agent with its raw JSON.
+//! decoded leniently (any JSON type) and validated during normalization, so a wrong type, a
+//! missing field or an unparsable value rejects one status entry (or one bucket, re-assembled
+//! as JSON with its user id), not the agent; a structurally broken agent (e.g. `timeInterval`
+//! not an array) or one without `userId` rejects the agent with its raw JSON.
+//!
+//! Decoding is one typed pass over the page; only a page with an agent to reject is decoded a
+//! second time, agent by agent, to isolate each agent's raw JSON.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -31,7 +35,7 @@ use serde_json::value::RawValue;
 
 use super::durations::parse_sec_sum;
 use super::window::DayWindow;
-use super::wire::{json_string, opt_str, parse_instant, Key, Scalar};
+use super::wire::{json_string, leaf_str, opt_str, parse_instant, Key, Leaf, Scalar, StatsLeaf};
 use super::{DecodeError, Reject};
 use crate::model::Granularity;
 use crate::schema::user_status_schema;
@@ -119,7 +123,61 @@ pub struct UserStatusPage<'a> {
 /// `agents`; a body that is not JSON, is truncated, is an `{"errors": …}` body or has the wrong
 /// top-level shape is a [`DecodeError`].
 pub fn decode_page(body: &[u8]) -> Result<UserStatusPage<'_>, DecodeError> {
-    let top: TopLevel<'_> = serde_json::from_slice(body).map_err(|e| DecodeError {
+    // Validating UTF-8 once up front is cheaper than serde_json's per-string checks on bytes.
+    let body = std::str::from_utf8(body).map_err(|e| DecodeError {
+        api: API,
+        reason: format!("body is not UTF-8: {e}"),
+    })?;
+    // Fast path: one typed pass over the whole page. Any problem (a structurally broken agent,
+    // an agent to reject, an error body) falls back to the slow path, which isolates each
+    // agent's raw JSON so it can be rejected on its own.
+    if let Ok(top) = serde_json::from_str::<TopLevel<'_, AgentWire<'_>>>(body) {
+        if let Some(page) = typed_page(top) {
+            return Ok(page);
+        }
+    }
+    raw_page(body)
+}
+
+/// The fast path's page, or `None` if any agent would be rejected or the shape needs the slow
+/// path's diagnostics.
+fn typed_page<'a>(top: TopLevel<'a, AgentWire<'a>>) -> Option<UserStatusPage<'a>> {
+    if top.envelope {
+        let data = top.data?.unwrap_or_default();
+        let record_count = data.len();
+        let agents = data
+            .into_iter()
+            .map(|w| agent_from_wire(w, None).map(Ok).ok())
+            .collect::<Option<Vec<_>>>()?;
+        return Some(UserStatusPage {
+            has_more: top.has_more.unwrap_or(false),
+            record_count,
+            agents,
+        });
+    }
+    if top
+        .others
+        .iter()
+        .any(|(k, _)| k.is("errors") || k.is("error"))
+    {
+        return None;
+    }
+    let record_count = top.others.len();
+    let agents = top
+        .others
+        .into_iter()
+        .map(|(key, w)| agent_from_wire(w, Some(key.0)).map(Ok).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(UserStatusPage {
+        has_more: false,
+        record_count,
+        agents,
+    })
+}
+
+/// The slow path: each agent is isolated as raw JSON first, then decoded on its own.
+fn raw_page(body: &str) -> Result<UserStatusPage<'_>, DecodeError> {
+    let top: TopLevel<'_, &RawValue> = serde_json::from_str(body).map_err(|e| DecodeError {
         api: API,
         reason: e.to_string(),
     })?;
@@ -193,6 +251,13 @@ fn decode_agent<'a>(
         return Err("agent record is not an object".into());
     }
     let wire: AgentWire<'a> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    agent_from_wire(wire, key_user_id)
+}
+
+fn agent_from_wire<'a>(
+    wire: AgentWire<'a>,
+    key_user_id: Option<Cow<'a, str>>,
+) -> Result<AgentRecord<'a>, String> {
     let user_id = match key_user_id {
         Some(k) => Some(k),
         None => opt_str("userId", wire.user_id)?,
@@ -214,20 +279,21 @@ fn decode_agent<'a>(
     })
 }
 
-/// The top-level object, before deciding between the envelope and the legacy shape.
-struct TopLevel<'a> {
+/// The top-level object, before deciding between the envelope and the legacy shape. `T` is
+/// the agent representation: typed (fast path) or raw (slow path).
+struct TopLevel<'a, T> {
     envelope: bool,
     has_more: Option<bool>,
     /// `Some(None)`: `"data": null`.
-    data: Option<Option<Vec<&'a RawValue>>>,
-    others: Vec<(Key<'a>, &'a RawValue)>,
+    data: Option<Option<Vec<T>>>,
+    others: Vec<(Key<'a>, T)>,
 }
 
-impl<'de> Deserialize<'de> for TopLevel<'de> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TopLevel<'de, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TopLevel<'de>;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = TopLevel<'de, T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a UserStatus response object")
             }
@@ -255,7 +321,7 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                 Ok(top)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
@@ -314,11 +380,11 @@ impl<'de> Deserialize<'de> for AgentWire<'de> {
     }
 }
 
-/// One `timeInterval[]` bucket, leaves still raw.
+/// One `timeInterval[]` bucket, leaves not yet validated.
 #[derive(Debug, Clone)]
 struct BucketWire<'a> {
-    start: Option<Scalar<'a>>,
-    end: Option<Scalar<'a>>,
+    start: Option<Leaf<'a>>,
+    end: Option<Leaf<'a>>,
     status: Vec<StatusWire<'a>>,
 }
 
@@ -355,12 +421,12 @@ impl<'de> Deserialize<'de> for BucketWire<'de> {
     }
 }
 
-/// One `status[]` entry, leaves still raw (`stats` is parsed during normalization).
+/// One `status[]` entry, leaves not yet validated.
 #[derive(Debug, Clone)]
 struct StatusWire<'a> {
-    metric: Option<Scalar<'a>>,
-    value: Option<Scalar<'a>>,
-    stats: Option<Scalar<'a>>,
+    metric: Option<Leaf<'a>>,
+    value: Option<Leaf<'a>>,
+    stats: Option<StatsLeaf<'a>>,
 }
 
 impl<'de> Deserialize<'de> for StatusWire<'de> {
@@ -384,35 +450,6 @@ impl<'de> Deserialize<'de> for StatusWire<'de> {
                         s.value = map.next_value()?;
                     } else if key.is("stats") {
                         s.stats = map.next_value()?;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(s)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// `stats` object: only `sum` is used.
-struct StatsWire<'a> {
-    sum: Option<Scalar<'a>>,
-}
-
-impl<'de> Deserialize<'de> for StatsWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StatsWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a stats object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut s = StatsWire { sum: None };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("sum") {
-                        s.sum = map.next_value()?;
                     } else {
                         map.next_value::<IgnoredAny>()?;
                     }
@@ -487,7 +524,7 @@ impl UserStatusNormalizer {
     /// its owner cannot be known. Bad buckets and entries become rejects.
     pub fn push_agent(&mut self, agent: &AgentRecord<'_>, claim: &Range<DateTime<Utc>>) {
         for bucket in &agent.buckets {
-            let start = match bucket_time("startTime", bucket.start) {
+            let start = match bucket_time("startTime", &bucket.start) {
                 Ok(t) => t,
                 Err(reason) => {
                     self.reject_bucket(agent, bucket, &reason);
@@ -497,7 +534,7 @@ impl UserStatusNormalizer {
             if !claim.contains(&start) {
                 continue;
             }
-            let end = match bucket_time("endTime", bucket.end) {
+            let end = match bucket_time("endTime", &bucket.end) {
                 Ok(t) if t > start => t,
                 Ok(_) => {
                     self.reject_bucket(agent, bucket, "endTime is not after startTime");
@@ -596,29 +633,28 @@ impl UserStatusNormalizer {
     }
 }
 
-fn bucket_time(field: &str, v: Option<Scalar<'_>>) -> Result<DateTime<Utc>, String> {
-    let s = opt_str(field, v)?.ok_or_else(|| format!("bucket has no {field}"))?;
-    parse_instant(&s).map_err(|e| e.describe(field, &s))
+fn bucket_time(field: &str, v: &Option<Leaf<'_>>) -> Result<DateTime<Utc>, String> {
+    let s = leaf_str(field, v)?.ok_or_else(|| format!("bucket has no {field}"))?;
+    parse_instant(s).map_err(|e| e.describe(field, s))
 }
 
 /// `(metric, value, duration_seconds)` of a status entry.
-fn normalize_entry<'a>(
-    entry: &StatusWire<'a>,
-) -> Result<(Cow<'a, str>, Cow<'a, str>, i64), String> {
-    let metric = opt_str("metric", entry.metric)?.ok_or("status entry has no metric")?;
-    let value = opt_str("value", entry.value)?.ok_or("status entry has no value")?;
-    let stats = entry.stats.ok_or("status entry has no stats")?;
-    if !stats.raw().starts_with('{') {
-        return Err(match stats.as_opt_str() {
-            Ok(None) => "status entry has no stats".into(),
-            _ => format!("stats is not an object: {}", stats.raw()),
-        });
-    }
-    let stats: StatsWire<'a> =
-        serde_json::from_str(stats.raw()).map_err(|e| format!("stats: {e}"))?;
-    let sum = opt_str("stats.sum", stats.sum)?.ok_or("status entry has no stats.sum")?;
+fn normalize_entry<'e>(entry: &'e StatusWire<'_>) -> Result<(&'e str, &'e str, i64), String> {
+    let metric = leaf_str("metric", &entry.metric)?.ok_or("status entry has no metric")?;
+    let value = leaf_str("value", &entry.value)?.ok_or("status entry has no value")?;
+    let sum = match &entry.stats {
+        None | Some(StatsLeaf::NotObject(Leaf::Null)) => {
+            return Err("status entry has no stats".into())
+        }
+        Some(StatsLeaf::NotObject(other)) => {
+            return Err(format!("stats is not an object: {}", other.to_json()))
+        }
+        Some(StatsLeaf::Object { sum }) => {
+            leaf_str("stats.sum", sum)?.ok_or("status entry has no stats.sum")?
+        }
+    };
     let seconds =
-        parse_sec_sum(&sum).ok_or_else(|| format!("stats.sum {sum:?} is not \"<n> sec\""))?;
+        parse_sec_sum(sum).ok_or_else(|| format!("stats.sum {sum:?} is not \"<n> sec\""))?;
     Ok((metric, value, seconds))
 }
 
@@ -634,16 +670,25 @@ fn entry_error(
     let mut raw = String::with_capacity(128);
     raw.push_str("{\"userId\":");
     raw.push_str(&json_string(agent.user_id()));
-    push_field(&mut raw, "startTime", bucket.start);
-    push_field(&mut raw, "endTime", bucket.end);
+    push_field(
+        &mut raw,
+        "startTime",
+        bucket.start.as_ref().map(Leaf::to_json),
+    );
+    push_field(&mut raw, "endTime", bucket.end.as_ref().map(Leaf::to_json));
     raw.push_str(",\"status\":[");
     for (i, e) in entries.iter().enumerate() {
         if i > 0 {
             raw.push(',');
         }
         raw.push('{');
+        let fields = [
+            ("metric", e.metric.as_ref().map(Leaf::to_json)),
+            ("value", e.value.as_ref().map(Leaf::to_json)),
+            ("stats", e.stats.as_ref().map(StatsLeaf::to_json)),
+        ];
         let mut first = true;
-        for (name, v) in [("metric", e.metric), ("value", e.value), ("stats", e.stats)] {
+        for (name, v) in fields {
             if let Some(v) = v {
                 if !first {
                     raw.push(',');
@@ -651,25 +696,28 @@ fn entry_error(
                 first = false;
                 raw.push_str(&json_string(name));
                 raw.push(':');
-                raw.push_str(v.raw());
+                raw.push_str(&v);
             }
         }
         raw.push('}');
     }
     raw.push_str("]}");
-    let start = bucket.start.map(|s| s.raw()).unwrap_or("null");
+    let start = bucket
+        .start
+        .as_ref()
+        .map_or_else(|| "null".to_owned(), Leaf::to_json);
     EntryError {
         reason: format!("user {} bucket {start}: {reason}", agent.user_id()),
         raw_json: raw,
     }
 }
 
-fn push_field(out: &mut String, name: &str, v: Option<Scalar<'_>>) {
+fn push_field(out: &mut String, name: &str, v: Option<String>) {
     if let Some(v) = v {
         out.push(',');
         out.push_str(&json_string(name));
         out.push(':');
-        out.push_str(v.raw());
+        out.push_str(&v);
     }
 }
 

@@ -1,6 +1,7 @@
 //! JSON plumbing shared by the API modules: object keys matched case-insensitively, leaf values
-//! kept as borrowed raw JSON ([`Scalar`]) so a wrong type or a bad value becomes a reject of
-//! one record instead of a failed page, and the timestamp parser with its plausibility bounds.
+//! that accept any JSON type (borrowed raw JSON in [`Scalar`], or decoded in the same pass in
+//! [`Leaf`] for hot paths) so a wrong type or a bad value becomes a reject of one record instead
+//! of a failed page, and the timestamp parser with its plausibility bounds.
 //! Callers deserialize from a borrowed `&str`/`&[u8]` (raw values borrow from the input).
 
 use std::borrow::Cow;
@@ -90,6 +91,164 @@ impl<'a> Scalar<'a> {
     }
 }
 
+/// A JSON leaf decoded in the same pass as its parent (the hot-path alternative to [`Scalar`]):
+/// strings borrow from the input; any other type is kept re-serialized so the record can still
+/// be rejected with its content.
+#[derive(Debug, Clone)]
+pub(crate) enum Leaf<'a> {
+    Null,
+    Str(Cow<'a, str>),
+    /// A value of the wrong type: what it is, and its JSON text.
+    Other {
+        kind: &'static str,
+        json: String,
+    },
+}
+
+impl<'a> Leaf<'a> {
+    /// JSON text of the value (strings re-escaped).
+    pub fn to_json(&self) -> String {
+        match self {
+            Leaf::Null => "null".to_owned(),
+            Leaf::Str(s) => json_string(s),
+            Leaf::Other { json, .. } => json.clone(),
+        }
+    }
+}
+
+/// A string leaf: `Ok(None)` when absent or null, `Err(reason)` naming the field otherwise.
+pub(crate) fn leaf_str<'l, 'a>(
+    field: &str,
+    v: &'l Option<Leaf<'a>>,
+) -> Result<Option<&'l str>, String> {
+    match v {
+        None | Some(Leaf::Null) => Ok(None),
+        Some(Leaf::Str(s)) => Ok(Some(s)),
+        Some(Leaf::Other { kind, json }) => {
+            Err(format!("{field} is {kind} ({json}), expected a string"))
+        }
+    }
+}
+
+/// Visitor methods shared by [`Leaf`] and [`StatsLeaf`]: every non-object value becomes a
+/// [`Leaf`], wrapped by `$wrap`.
+macro_rules! leaf_scalar_visits {
+    ($wrap:expr) => {
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Null))
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Null))
+        }
+        fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Str(Cow::Borrowed(v))))
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Str(Cow::Owned(v.to_owned()))))
+        }
+        fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Str(Cow::Owned(v))))
+        }
+        fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Other {
+                kind: "a boolean",
+                json: v.to_string(),
+            }))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Other {
+                kind: "a number",
+                json: v.to_string(),
+            }))
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok($wrap(Leaf::Other {
+                kind: "a number",
+                json: v.to_string(),
+            }))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            let json = serde_json::Number::from_f64(v)
+                .map_or_else(|| "null".to_owned(), |n| n.to_string());
+            Ok($wrap(Leaf::Other {
+                kind: "a number",
+                json,
+            }))
+        }
+        fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+            Ok($wrap(Leaf::Other {
+                kind: "an array",
+                json: v.to_string(),
+            }))
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Leaf<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Leaf<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            leaf_scalar_visits!(|l| l);
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Leaf::Other {
+                    kind: "an object",
+                    json: v.to_string(),
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A UserStatus `stats` value: an object of which only `sum` is kept, or any other value.
+#[derive(Debug, Clone)]
+pub(crate) enum StatsLeaf<'a> {
+    Object { sum: Option<Leaf<'a>> },
+    NotObject(Leaf<'a>),
+}
+
+impl<'de> Deserialize<'de> for StatsLeaf<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StatsLeaf<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a stats object")
+            }
+            leaf_scalar_visits!(StatsLeaf::NotObject);
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut sum = None;
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("sum") {
+                        sum = Some(map.next_value::<Leaf<'de>>()?);
+                    } else {
+                        map.next_value::<de::IgnoredAny>()?;
+                    }
+                }
+                Ok(StatsLeaf::Object { sum })
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl StatsLeaf<'_> {
+    /// JSON text (an object keeps only `sum`).
+    pub fn to_json(&self) -> String {
+        match self {
+            StatsLeaf::Object { sum: Some(sum) } => format!("{{\"sum\":{}}}", sum.to_json()),
+            StatsLeaf::Object { sum: None } => "{}".to_owned(),
+            StatsLeaf::NotObject(l) => l.to_json(),
+        }
+    }
+}
+
 /// A string leaf: `Ok(None)` when absent or null, `Err(reason)` naming the field when the value
 /// is not a string.
 pub(crate) fn opt_str<'a>(
@@ -141,6 +300,13 @@ impl InstantError {
 /// [`MIN_PLAUSIBLE`, `MAX_PLAUSIBLE`).
 pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, InstantError> {
     let s = s.trim();
+    if let Some(utc) = parse_utc_z(s.as_bytes()) {
+        return if plausible_millis(utc.timestamp_millis()) {
+            Ok(utc)
+        } else {
+            Err(InstantError::Implausible)
+        };
+    }
     let parsed = DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%z"))
@@ -151,6 +317,28 @@ pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, InstantError> {
     } else {
         Err(InstantError::Implausible)
     }
+}
+
+/// Fast path for the API's usual bucket form: `YYYY-MM-DDTHH:MM:SSZ` or
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`. `None` means "not this exact form" (the general parser decides).
+fn parse_utc_z(b: &[u8]) -> Option<DateTime<Utc>> {
+    if !(b.len() == 20 || (b.len() == 24 && b[19] == b'.')) || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let millis = if b.len() == 24 { num(20..23)? } else { 0 };
+    let date =
+        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time =
+        chrono::NaiveTime::from_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, millis)?;
+    Some(date.and_time(time).and_utc())
 }
 
 /// JSON string literal for `s` (for hand-assembled reject fragments).
@@ -221,6 +409,32 @@ mod tests {
             parse_instant("2022-01-06 09:07:08-05:00"),
             Ok(at("2022-01-06T14:07:08Z"))
         );
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_general_parser() {
+        assert_eq!(
+            parse_instant("2022-12-12T15:30:00Z"),
+            Ok(at("2022-12-12T15:30:00Z"))
+        );
+        assert_eq!(
+            parse_instant("2024-02-29T23:59:59.999Z"),
+            Ok(at("2024-02-29T23:59:59.999Z"))
+        );
+        // Not the fast form: the general parser takes it.
+        assert_eq!(
+            parse_instant("2022-12-12T15:30:00.12Z"),
+            Ok(at("2022-12-12T15:30:00.120Z"))
+        );
+        for bad in [
+            "2023-02-29T00:00:00Z",
+            "2022-12-12T24:00:00Z",
+            "2022-12-12T15:60:00Z",
+            "2022-12-1XT15:30:00Z",
+            "2022/12/12T15:30:00Z",
+        ] {
+            assert_eq!(parse_instant(bad), Err(InstantError::Unparsable), "{bad}");
+        }
     }
 
     #[test]

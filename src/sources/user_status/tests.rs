@@ -569,6 +569,7 @@ fn undecodable_bodies_are_decode_errors() {
         br#"{"hasMore": false, "data": {"u-1": {}}}"#,
         br#"{"hasMore": false, "limit": 50}"#,
         br#"{"errors":[{"msg":"error verifying the jwt: possibly a replay","code":401}]}"#,
+        br#"{"error":{"msg":"Invalid SDK credentials","code":4002}}"#,
         br#"{"hasMore": false, "data": []} trailing"#,
         b"\xff\xfe{}",
     ] {
@@ -602,4 +603,15 @@ fn normalizer_counts_rows_and_builds_empty_batches() {
     assert_eq!(batch.num_rows(), 3);
     assert_eq!(str_col(&batch, "granularity"), vec![s("PT15M"); 3]);
     assert_eq!(rejects.len(), 1);
+}
+
+#[test]
+fn stats_sum_is_found_among_other_keys_and_escapes() {
+    let body = r#"{"hasMore":false,"data":[{"userId":"u-1","timeInterval":[{"startTime":"2026-01-05T00:00:00Z","endTime":"2026-01-05T00:30:00Z","status":[
+        {"metric":"m","value":"v","stats":{"avg":"x","Sum":"3 sec"}},
+        {"metric":"m","value":"v","stats":{"sum":"\u0034 sec"}}
+    ]}]}]}"#;
+    let (batch, rejects) = normalize(body, utc_day("2026-01-05"));
+    assert!(rejects.is_empty(), "{rejects:?}");
+    assert_eq!(i64_col(&batch, "duration_seconds"), vec![3, 4]);
 }
