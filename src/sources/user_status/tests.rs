@@ -1,3 +1,6 @@
+//! Unit tests of the parent module on hand-written fixtures (doc samples, casing variants,
+//! malformed records); expected values are written out, never computed by the code under test.
+
 use arrow::array::{Array, Int64Array};
 use arrow::datatypes::TimeUnit;
 use chrono::NaiveDate;
