@@ -104,6 +104,17 @@ impl RunSummary {
                 outcome = self.outcome.label(),
                 "Run finished."
             ),
+            Some(e) if self.outcome == Outcome::Cancelled => warn!(
+                dataset = self.dataset.name(),
+                window = %self.window,
+                rows = self.rows,
+                files = self.files,
+                bytes = self.bytes,
+                duration_ms,
+                outcome = self.outcome.label(),
+                reason = %e,
+                "Run stopped by shutdown; what finished is committed."
+            ),
             Some(e) => error!(
                 dataset = self.dataset.name(),
                 window = %self.window,
