@@ -328,3 +328,50 @@ async fn multipart_upload_failing_mid_way_is_aborted_and_the_old_object_stays() 
     assert_eq!(visible, 100_000);
     assert!(moto.open_multipart_uploads(BUCKET).await.is_empty());
 }
+
+/// A write cancelled while its multipart upload is in flight (the future is dropped, as on a
+/// shutdown signal) does not strand the upload: it runs on to its end on its own task, here a
+/// failed part, and is aborted instead of leaving its parts behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_multipart_upload_is_aborted() {
+    let Some(moto) = moto_or_skip() else { return };
+    moto.create_bucket(BUCKET).await;
+    let proxy = FaultProxy::start(moto.endpoint()).await;
+    let sink = Sink::with_store(
+        s3_client(&proxy.endpoint(), BUCKET),
+        object_store::path::Path::from("cancel"),
+    );
+    let key = PartitionKey {
+        dataset: Dataset::UserStatus,
+        account_id: "acct".into(),
+        bot_id: None,
+        dt: date("2026-06-01"),
+    };
+    let mut rng = fastrand::Rng::with_seed(9);
+    let big: Vec<RecordBatch> = (0..4)
+        .map(|_| incompressible_batch(25_000, &mut rng))
+        .collect();
+    proxy.set_fault(Some(Fault::StallUploadPart(2)));
+    let stalled = proxy.stalled();
+    tokio::select! {
+        r = sink.write_partition(&key, big) => panic!("the write must stall, got {r:?}"),
+        _ = stalled => {}
+    }
+    assert_eq!(proxy.injected(), 1);
+    proxy.release();
+    // The upload goes on in the background: wait for moto to report no open upload (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let open = moto.open_multipart_uploads(BUCKET).await;
+        if open.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cancelled upload was never aborted: {open:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let store = s3_client(&moto.endpoint(), BUCKET);
+    assert!(s3_keys(store.as_ref(), "cancel").await.is_empty());
+}

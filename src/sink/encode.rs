@@ -64,9 +64,8 @@ pub fn writer_properties(dataset_label: &str) -> WriterProperties {
 /// on error; after it, `BufWriter` must not be touched again (its `abort` panics once shut down,
 /// and a failed multipart completion already aborts itself).
 ///
-/// Dropped while still open (the write future was cancelled, e.g. by a shutdown signal), it
-/// aborts the upload on a spawned task, so a cancelled write leaves no multipart upload behind
-/// unless the runtime itself is going away.
+/// The caller must drive [`write_parquet`] to its end (the sink runs it on its own task): a
+/// dropped future would drop an in-flight multipart upload without aborting it.
 struct UploadWriter {
     /// `None` once aborted.
     inner: Option<BufWriter>,
@@ -93,29 +92,6 @@ impl UploadWriter {
                 );
             }
         }
-    }
-}
-
-impl Drop for UploadWriter {
-    fn drop(&mut self) {
-        if self.shutdown_started {
-            return;
-        }
-        let (Some(mut inner), Ok(handle)) =
-            (self.inner.take(), tokio::runtime::Handle::try_current())
-        else {
-            return;
-        };
-        let location = self.location.clone();
-        handle.spawn(async move {
-            if let Err(e) = inner.abort().await {
-                tracing::warn!(
-                    path = %location,
-                    error = &e as &dyn std::error::Error,
-                    "Could not abort a cancelled upload; a bucket lifecycle rule must remove the incomplete upload."
-                );
-            }
-        });
     }
 }
 

@@ -538,6 +538,9 @@ pub enum Fault {
     PutPathContains(String),
     /// UploadPart requests with this `partNumber`.
     UploadPart(u32),
+    /// UploadPart requests with this `partNumber` get no answer until [`FaultProxy::release`],
+    /// then a 400; [`FaultProxy::stalled`] resolves once one arrived.
+    StallUploadPart(u32),
 }
 
 /// `%XX` escapes decoded (object_store percent-encodes `=` in keys); invalid escapes kept.
@@ -570,6 +573,8 @@ pub struct FaultProxy {
     pub addr: std::net::SocketAddr,
     fault: std::sync::Arc<std::sync::Mutex<Option<Fault>>>,
     injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stalled: std::sync::Arc<tokio::sync::Notify>,
+    release: std::sync::Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -585,6 +590,8 @@ impl FaultProxy {
             client: reqwest::Client,
             fault: std::sync::Arc<std::sync::Mutex<Option<Fault>>>,
             injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+            stalled: std::sync::Arc<tokio::sync::Notify>,
+            release: std::sync::Arc<tokio::sync::Notify>,
         }
 
         async fn handle(State(s): State<Shared>, req: Request) -> Response {
@@ -598,16 +605,29 @@ impl FaultProxy {
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_else(|| "/".into());
             let is_put = parts.method == axum::http::Method::PUT;
-            let fail = match s.fault.lock().expect("lock").as_ref() {
+            let is_part = |n: &u32| {
+                is_put
+                    && parts
+                        .uri
+                        .query()
+                        .is_some_and(|q| q.split('&').any(|kv| kv == format!("partNumber={n}")))
+            };
+            let fault = s.fault.lock().expect("lock").clone();
+            let fail = match &fault {
                 Some(Fault::PutPathContains(needle)) => {
                     is_put && percent_decode(parts.uri.path()).contains(needle.as_str())
                 }
-                Some(Fault::UploadPart(n)) => {
-                    is_put
-                        && parts
-                            .uri
-                            .query()
-                            .is_some_and(|q| q.split('&').any(|kv| kv == format!("partNumber={n}")))
+                Some(Fault::UploadPart(n)) => is_part(n),
+                Some(Fault::StallUploadPart(n)) => {
+                    if is_part(n) {
+                        s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let released = s.release.notified();
+                        s.stalled.notify_waiters();
+                        released.await;
+                        true
+                    } else {
+                        false
+                    }
                 }
                 None => false,
             };
@@ -652,11 +672,15 @@ impl FaultProxy {
 
         let fault = std::sync::Arc::new(std::sync::Mutex::new(None));
         let injected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stalled = std::sync::Arc::new(tokio::sync::Notify::new());
+        let release = std::sync::Arc::new(tokio::sync::Notify::new());
         let shared = Shared {
             upstream,
             client: reqwest::Client::new(),
             fault: fault.clone(),
             injected: injected.clone(),
+            stalled: stalled.clone(),
+            release: release.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -670,6 +694,8 @@ impl FaultProxy {
             addr,
             fault,
             injected,
+            stalled,
+            release,
             task,
         }
     }
@@ -683,7 +709,18 @@ impl FaultProxy {
         *self.fault.lock().expect("lock") = fault;
     }
 
-    /// How many requests were failed so far.
+    /// A future that resolves when the next stalled request arrives (create it before the
+    /// request can be sent).
+    pub fn stalled(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.stalled.notified()
+    }
+
+    /// Lets every stalled request go on (with its 400).
+    pub fn release(&self) {
+        self.release.notify_waiters();
+    }
+
+    /// How many requests were failed (or stalled) so far.
     pub fn injected(&self) -> usize {
         self.injected.load(std::sync::atomic::Ordering::SeqCst)
     }
