@@ -618,17 +618,14 @@ impl FaultProxy {
                     is_put && percent_decode(parts.uri.path()).contains(needle.as_str())
                 }
                 Some(Fault::UploadPart(n)) => is_part(n),
-                Some(Fault::StallUploadPart(n)) => {
-                    if is_part(n) {
-                        s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let released = s.release.notified();
-                        s.stalled.notify_waiters();
-                        released.await;
-                        true
-                    } else {
-                        false
-                    }
+                Some(Fault::StallUploadPart(n)) if is_part(n) => {
+                    s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let released = s.release.notified();
+                    s.stalled.notify_waiters();
+                    released.await;
+                    true
                 }
+                Some(Fault::StallUploadPart(_)) => false,
                 None => false,
             };
             if fail {
