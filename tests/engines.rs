@@ -1,0 +1,169 @@
+//! The output verified by real engines: the built binary exports both datasets from the
+//! in-process simulator to a local directory and to S3 (moto), then `tests/py/verify_output.py`
+//! reads them with pyarrow (local and `pyarrow.fs.S3FileSystem`) and runs the README's
+//! ```` ```sql duckdb-check ```` blocks with DuckDB. Expected row counts and sums come from the
+//! simulator's generator.
+//!
+//! Python with pyarrow and duckdb is required: the test FAILS without them unless
+//! `SMARTASSIST_SKIP_PY=1`; the S3 part is left out only with `SMARTASSIST_SKIP_S3=1`.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use smartassist_export::model::Granularity;
+use smartassist_export::simulator::{generator, SimulatorConfig};
+
+const BOT: &str = "st-bot-1";
+
+/// Used only while README.md has no ```` ```sql duckdb-check ```` block yet.
+const FALLBACK_BLOCKS: &str = r#"
+```sql duckdb-check
+SELECT dt, count(*) AS rows, sum(duration_seconds) AS seconds
+FROM read_parquet('out/user_status/**/*.parquet', hive_partitioning = true)
+GROUP BY dt ORDER BY dt;
+```
+
+```sql duckdb-check
+SELECT bot_id, channel, count(*) AS sessions
+FROM read_parquet('out/intent_realtime/**/*.parquet', hive_partitioning = true)
+GROUP BY ALL ORDER BY ALL;
+```
+"#;
+
+fn sections(days_tz: &str) -> String {
+    format!(
+        "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"{days_tz}\"\npage_size = 50\n\
+         [intent_realtime]\nbot_ids = [\"{BOT}\"]\ntimezone = \"UTC\"\n"
+    )
+}
+
+fn python_ready() -> Result<(), String> {
+    let out = Command::new("python3")
+        .args(["-c", "import pyarrow, pyarrow.dataset, pyarrow.fs, duckdb"])
+        .output()
+        .map_err(|e| format!("cannot run python3: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_and_duckdb_read_the_exported_datasets() {
+    if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
+        return;
+    }
+    if let Err(why) = python_ready() {
+        panic!("python3 with pyarrow and duckdb is required (pip install duckdb pyarrow, or set {SKIP_PY_ENV}=1): {why}");
+    }
+    let now = chrono::Utc::now();
+    let cfg = SimulatorConfig {
+        seed: 31,
+        agents: 5,
+        max_page_size: 50,
+        bots: vec![BOT.into()],
+        intent_interval: Duration::from_secs(900),
+        intent_epoch: now - chrono::Duration::days(2),
+        frozen_now: Some(now),
+        malformed_every: None,
+        ..SimulatorConfig::default()
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let args = ["backfill", "--from", "2026-06-01", "--to", "2026-06-02"];
+    let local_config = write_config(tmp.path(), &sim.base_url(), &out, &sections("UTC"));
+    assert_success(&run_bin(&local_config, &args));
+
+    let moto = moto_or_skip();
+    let s3 = match &moto {
+        Some(moto) => {
+            moto.create_bucket("engines").await;
+            let dir = tmp.path().join("s3cfg");
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let keys = format!(
+                "endpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n{}",
+                moto.endpoint(),
+                sections("UTC")
+            );
+            let config = write_config(&dir, &sim.base_url(), Path::new("s3://engines/lake"), &keys);
+            let run = Command::new(BIN)
+                .arg("-c")
+                .arg(&config)
+                .args(args)
+                .env(
+                    "SMARTASSIST_CLIENT_SECRET",
+                    SimulatorConfig::default().client_secret,
+                )
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .env_remove("AWS_ENDPOINT_URL")
+                .env_remove("RUST_LOG")
+                .output()
+                .expect("binary runs");
+            assert_success(&run);
+            serde_json::json!({
+                "endpoint": format!("127.0.0.1:{}", moto.port),
+                "bucket": "engines",
+                "prefix": "lake",
+            })
+        }
+        None => serde_json::Value::Null,
+    };
+
+    let days = [date("2026-06-01"), date("2026-06-02")];
+    let expected = expected_user_status(
+        cfg.seed,
+        cfg.agents,
+        chrono_tz::UTC,
+        &days,
+        Granularity::PT30M,
+        None,
+    );
+    let (rows, seconds) = expected
+        .values()
+        .fold((0usize, 0i64), |(r, s), (rows, sum, _)| (r + rows, s + sum));
+    let sessions = generator::latest_sessions(&cfg.intent_feed(BOT), now).len();
+    assert!(rows > 0 && sessions > 0, "the fixture must have data");
+
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme_text = std::fs::read_to_string(&readme).expect("README.md");
+    let markdown = if readme_text.contains("```sql duckdb-check") {
+        readme
+    } else {
+        eprintln!("NOTE: README.md has no ```sql duckdb-check block yet; using the test's fallback blocks.");
+        let path = tmp.path().join("fallback.md");
+        std::fs::write(&path, FALLBACK_BLOCKS).expect("write fallback");
+        path
+    };
+    let spec = serde_json::json!({
+        "local": out,
+        "s3": s3,
+        "expected": {
+            "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
+            "intent_realtime": {"rows": sessions},
+        },
+        "markdown": [markdown],
+    });
+    let spec_path = tmp.path().join("spec.json");
+    std::fs::write(&spec_path, spec.to_string()).expect("write spec");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/verify_output.py");
+    let verify = Command::new("python3")
+        .arg(script)
+        .arg(&spec_path)
+        .output()
+        .expect("python3 runs");
+    println!("{}", String::from_utf8_lossy(&verify.stdout));
+    assert!(
+        verify.status.success(),
+        "verify_output.py failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    sim.shutdown().await;
+}
