@@ -93,12 +93,23 @@ pub struct HealthcheckArgs {
 pub enum SchemaFormat {
     /// Arrow field list.
     Arrow,
+    /// Athena `CREATE EXTERNAL TABLE` statements with partition projection.
+    Athena,
+    /// DuckDB views over the output.
+    Duckdb,
 }
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     #[arg(long, value_enum, default_value_t = SchemaFormat::Arrow)]
     pub format: SchemaFormat,
+    /// Output root to put in the DDL (`s3://bucket/prefix` or a directory); default: the
+    /// config's `[output] url`.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// Athena: use `injected` projection for account_id/bot_id even when the config names them.
+    #[arg(long)]
+    pub injected_ids: bool,
 }
 
 #[derive(Debug, Args)]

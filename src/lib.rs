@@ -32,6 +32,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod ddl;
 pub mod error;
 pub mod metrics;
 pub mod model;
