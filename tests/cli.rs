@@ -42,24 +42,58 @@ fn assert_config_error(config_text: &str, needle: &str) {
 
 #[test]
 fn broken_configs_exit_2_naming_the_key() {
-    assert_config_error(&GOOD.replace("account_id = \"acct\"\n", ""), "api.account_id: missing required key");
-    assert_config_error(&format!("{GOOD}[user_status]\nschedule = \"* * * *\"\n"), "user_status.schedule");
-    assert_config_error(&format!("{GOOD}[user_status]\ngranularity = \"PT5M\"\n"), "user_status.granularity");
-    assert_config_error(&GOOD.replace("\"simulator\"", "\"not a url\""), "api.base_url");
-    assert_config_error(&GOOD.replace("url = \"out\"", "url = \"ftp://x/y\""), "output.url");
-    assert_config_error(&format!("{GOOD}[server]\nlisten = \"x\"\nbogus = 1\n"), "bogus");
+    assert_config_error(
+        &GOOD.replace("account_id = \"acct\"\n", ""),
+        "api.account_id: missing required key",
+    );
+    assert_config_error(
+        &format!("{GOOD}[user_status]\nschedule = \"* * * *\"\n"),
+        "user_status.schedule",
+    );
+    assert_config_error(
+        &format!("{GOOD}[user_status]\ngranularity = \"PT5M\"\n"),
+        "user_status.granularity",
+    );
+    assert_config_error(
+        &GOOD.replace("\"simulator\"", "\"not a url\""),
+        "api.base_url",
+    );
+    assert_config_error(
+        &GOOD.replace("url = \"out\"", "url = \"ftp://x/y\""),
+        "output.url",
+    );
+    assert_config_error(
+        &format!("{GOOD}[server]\nlisten = \"x\"\nbogus = 1\n"),
+        "bogus",
+    );
     assert_config_error(&GOOD.replace("\"acct\"", "\"../../etc\""), "api.account_id");
     assert_config_error("[api\n", "not valid");
 }
 
 #[test]
 fn missing_config_file_and_unknown_flags_exit_2() {
-    let out = Command::new(BIN).args(["-c", "/nonexistent/config.toml", "check"]).output().expect("runs");
+    let out = Command::new(BIN)
+        .args(["-c", "/nonexistent/config.toml", "check"])
+        .output()
+        .expect("runs");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/config.toml"));
-    let out = run_with(GOOD, &["backfill", "--from", "2026-01-01", "--to", "2026-01-02", "--bogus"]);
+    let out = run_with(
+        GOOD,
+        &[
+            "backfill",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-01-02",
+            "--bogus",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
-    let out = run_with(GOOD, &["backfill", "--from", "2026-01-05", "--to", "2026-01-02"]);
+    let out = run_with(
+        GOOD,
+        &["backfill", "--from", "2026-01-05", "--to", "2026-01-02"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--from"));
 }
@@ -87,15 +121,29 @@ fn schema_lists_both_datasets() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("user_status") && text.contains("intent_realtime"));
-    assert!(text.contains("duration_seconds") && text.contains("Timestamp(ms, \"UTC\")") || text.contains("Timestamp(Millisecond"));
+    assert!(
+        text.contains("duration_seconds") && text.contains("Timestamp(ms, \"UTC\")")
+            || text.contains("Timestamp(Millisecond")
+    );
 }
 
 #[test]
 fn check_probes_the_simulator_and_demo_writes_queryable_output() {
-    let out = run_with(&format!("{GOOD}[intent_realtime]\nbot_ids = [\"st-demo-bot\"]\n"), &["check"]);
+    let out = run_with(
+        &format!("{GOOD}[intent_realtime]\nbot_ids = [\"st-demo-bot\"]\n"),
+        &["check"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("user_status: OK") && stdout.contains("intent_realtime bot st-demo-bot: OK"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("user_status: OK")
+            && stdout.contains("intent_realtime bot st-demo-bot: OK"),
+        "{stdout}"
+    );
 
     let tmp = tempfile::tempdir().expect("tmp");
     let demo_out = tmp.path().join("demo");
@@ -104,9 +152,19 @@ fn check_probes_the_simulator_and_demo_writes_queryable_output() {
         .arg(&demo_out)
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("read_parquet"));
     let rows = user_status_rows(&demo_out);
     assert!(!rows.is_empty());
-    assert_eq!(rows.iter().map(|r| r.dt.clone()).collect::<std::collections::BTreeSet<_>>().len(), 2);
+    assert_eq!(
+        rows.iter()
+            .map(|r| r.dt.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        2
+    );
 }

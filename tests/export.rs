@@ -42,7 +42,10 @@ async fn backfill_across_fall_back_is_exact_and_rerun_is_identical() {
 
     // 2026-11-01 is the 25-hour fall-back day in New York.
     let days = [date("2026-10-31"), date("2026-11-01"), date("2026-11-02")];
-    let run = run_bin(&config, &["backfill", "--from", "2026-10-31", "--to", "2026-11-02"]);
+    let run = run_bin(
+        &config,
+        &["backfill", "--from", "2026-10-31", "--to", "2026-11-02"],
+    );
     assert_success(&run);
 
     let expected = expected_user_status(cfg.seed, cfg.agents, NY, &days, Granularity::PT30M, None);
@@ -55,29 +58,53 @@ async fn backfill_across_fall_back_is_exact_and_rerun_is_identical() {
 
     // No duplicates; every bucket in the partition of its local start date; 50 buckets of
     // 30 minutes on the 25-hour day.
-    let keys: HashSet<_> = rows.iter().map(|r| (&r.user_id, r.bucket_start, &r.metric, &r.value)).collect();
+    let keys: HashSet<_> = rows
+        .iter()
+        .map(|r| (&r.user_id, r.bucket_start, &r.metric, &r.value))
+        .collect();
     assert_eq!(keys.len(), rows.len(), "duplicate rows");
     for r in &rows {
-        let local = NY.timestamp_millis_opt(r.bucket_start).single().expect("ts").date_naive();
+        let local = NY
+            .timestamp_millis_opt(r.bucket_start)
+            .single()
+            .expect("ts")
+            .date_naive();
         assert_eq!(local.to_string(), r.dt);
         assert_eq!(r.bucket_end - r.bucket_start, 30 * 60 * 1000);
     }
-    let fall_back_starts: HashSet<i64> = rows.iter().filter(|r| r.dt == "2026-11-01").map(|r| r.bucket_start).collect();
+    let fall_back_starts: HashSet<i64> = rows
+        .iter()
+        .filter(|r| r.dt == "2026-11-01")
+        .map(|r| r.bucket_start)
+        .collect();
     let (s, e) = day_bounds(NY, date("2026-11-01"));
     assert_eq!((e - s).num_hours(), 25);
-    assert!(fall_back_starts.iter().all(|t| *t >= s.timestamp_millis() && *t < e.timestamp_millis()));
-    assert!(fall_back_starts.iter().any(|t| *t >= (e - chrono::Duration::hours(1)).timestamp_millis()), "the extra hour was fetched");
+    assert!(fall_back_starts
+        .iter()
+        .all(|t| *t >= s.timestamp_millis() && *t < e.timestamp_millis()));
+    assert!(
+        fall_back_starts
+            .iter()
+            .any(|t| *t >= (e - chrono::Duration::hours(1)).timestamp_millis()),
+        "the extra hour was fetched"
+    );
 
     // Only complete Parquet files and hidden files in the dataset tree.
     for f in files_under(&out.join("user_status")) {
         let name = f.rsplit('/').next().expect("name");
-        assert!(name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_'), "stray file {f}");
+        assert!(
+            name.ends_with(".parquet") || name.starts_with('.') || name.starts_with('_'),
+            "stray file {f}"
+        );
         assert!(!name.starts_with('.'), "staging file left behind: {f}");
     }
 
     // A second run of the same range yields identical rows and the same files.
     let files_before = files_under(&out);
-    let rerun = run_bin(&config, &["backfill", "--from", "2026-10-31", "--to", "2026-11-02"]);
+    let rerun = run_bin(
+        &config,
+        &["backfill", "--from", "2026-10-31", "--to", "2026-11-02"],
+    );
     assert_success(&rerun);
     assert_eq!(user_status_rows(&out), rows);
     assert_eq!(files_under(&out), files_before);
@@ -93,14 +120,20 @@ async fn spring_forward_day_has_23_hours_and_no_overlap() {
     let section = US_SECTION.replace("PT30M", "PT15M");
     let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
     let days = [date("2026-03-07"), date("2026-03-08"), date("2026-03-09")];
-    assert_success(&run_bin(&config, &["backfill", "--from", "2026-03-07", "--to", "2026-03-09"]));
+    assert_success(&run_bin(
+        &config,
+        &["backfill", "--from", "2026-03-07", "--to", "2026-03-09"],
+    ));
     let expected = expected_user_status(cfg.seed, cfg.agents, NY, &days, Granularity::PT15M, None);
     let rows = user_status_rows(&out);
     let actual = actual_per_day(&rows);
     for (day, (exp_rows, exp_sum, _)) in &expected {
         assert_eq!(actual.get(day), Some(&(*exp_rows, *exp_sum)), "day {day}");
     }
-    let keys: HashSet<_> = rows.iter().map(|r| (&r.user_id, r.bucket_start, &r.metric, &r.value)).collect();
+    let keys: HashSet<_> = rows
+        .iter()
+        .map(|r| (&r.user_id, r.bucket_start, &r.metric, &r.value))
+        .collect();
     assert_eq!(keys.len(), rows.len(), "a bucket was exported twice");
     sim.shutdown().await;
 }
@@ -112,7 +145,9 @@ async fn injected_faults_give_exactly_the_same_data() {
     let faulty_sim = start_sim(cfg.clone()).await;
     faulty_sim.set_faults(FaultPlan {
         next: vec![
-            FaultKind::Status429 { retry_after: Some("1".into()) },
+            FaultKind::Status429 {
+                retry_after: Some("1".into()),
+            },
             FaultKind::Status5xx(503),
             FaultKind::TruncatedJson,
             FaultKind::DropConnection,
@@ -121,7 +156,10 @@ async fn injected_faults_give_exactly_the_same_data() {
             FaultKind::Slow(Duration::from_millis(300)),
             FaultKind::Status5xx(500),
         ],
-        every_nth: Some(EveryNth { n: 4, kind: FaultKind::Status5xx(502) }),
+        every_nth: Some(EveryNth {
+            n: 4,
+            kind: FaultKind::Status5xx(502),
+        }),
     });
     let tmp = tempfile::tempdir().expect("tmp");
     let (out_a, out_b) = (tmp.path().join("a"), tmp.path().join("b"));
@@ -136,7 +174,10 @@ async fn injected_faults_give_exactly_the_same_data() {
     let faulty = run_bin(&config_b, &args);
     assert_success(&faulty);
     let stats = faulty_sim.stats();
-    assert!(stats.faults_injected >= 8, "faults were injected: {stats:?}");
+    assert!(
+        stats.faults_injected >= 8,
+        "faults were injected: {stats:?}"
+    );
     let a = user_status_rows(&out_a);
     assert!(!a.is_empty());
     assert_eq!(user_status_rows(&out_b), a);
@@ -156,15 +197,28 @@ async fn malformed_records_go_to_rejects_and_the_rest_exports() {
     let section = US_SECTION.replace("America/New_York", "UTC");
     let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
     let days = [date("2026-06-01"), date("2026-06-02")];
-    assert_success(&run_bin(&config, &["backfill", "--from", "2026-06-01", "--to", "2026-06-02"]));
-    let expected = expected_user_status(cfg.seed, cfg.agents, chrono_tz::UTC, &days, Granularity::PT30M, Some(40));
+    assert_success(&run_bin(
+        &config,
+        &["backfill", "--from", "2026-06-01", "--to", "2026-06-02"],
+    ));
+    let expected = expected_user_status(
+        cfg.seed,
+        cfg.agents,
+        chrono_tz::UTC,
+        &days,
+        Granularity::PT30M,
+        Some(40),
+    );
     let actual = actual_per_day(&user_status_rows(&out));
     let mut expected_bad = 0;
     for (day, (rows, sum, bad)) in &expected {
         assert_eq!(actual.get(day), Some(&(*rows, *sum)), "day {day}");
         expected_bad += bad;
     }
-    assert!(expected_bad > 0, "the fixture must contain malformed entries");
+    assert!(
+        expected_bad > 0,
+        "the fixture must contain malformed entries"
+    );
     let rejects: usize = read_dataset(&out, "_rejects/user_status")
         .iter()
         .flat_map(|(_, b)| b.iter().map(|b| b.num_rows()))
@@ -188,7 +242,15 @@ async fn intent_snapshot_is_merged_exactly_once() {
     let out = tmp.path().join("out");
     let section = "[user_status]\nenabled = false\n[intent_realtime]\nbot_ids = [\"st-bot-1\"]\ntimezone = \"Asia/Kolkata\"\n";
     let config = write_config(tmp.path(), &sim.base_url(), &out, section);
-    let args = ["backfill", "--from", "2026-06-01", "--to", "2026-06-01", "--dataset", "intent_realtime"];
+    let args = [
+        "backfill",
+        "--from",
+        "2026-06-01",
+        "--to",
+        "2026-06-01",
+        "--dataset",
+        "intent_realtime",
+    ];
     assert_success(&run_bin(&config, &args));
     assert_success(&run_bin(&config, &args));
 
@@ -198,10 +260,17 @@ async fn intent_snapshot_is_merged_exactly_once() {
     let mut ids = Vec::new();
     let mut handled = 0i64;
     for (file, batches) in read_dataset(&out, "intent_realtime") {
-        assert!(file.starts_with("account_id=demo-account/bot_id=st-bot-1/dt="), "{file}");
+        assert!(
+            file.starts_with("account_id=demo-account/bot_id=st-bot-1/dt="),
+            "{file}"
+        );
         for b in batches {
             use arrow::array::AsArray;
-            let sid = b.column_by_name("session_id").expect("sid").as_string::<i32>().clone();
+            let sid = b
+                .column_by_name("session_id")
+                .expect("sid")
+                .as_string::<i32>()
+                .clone();
             let th = b
                 .column_by_name("time_handled_seconds")
                 .expect("th")
@@ -217,6 +286,9 @@ async fn intent_snapshot_is_merged_exactly_once() {
     want.sort();
     ids.sort();
     assert_eq!(ids, want, "every session exactly once");
-    assert_eq!(handled, expected.iter().map(|s| s.time_handled_seconds).sum::<i64>());
+    assert_eq!(
+        handled,
+        expected.iter().map(|s| s.time_handled_seconds).sum::<i64>()
+    );
     sim.shutdown().await;
 }

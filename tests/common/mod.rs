@@ -62,7 +62,10 @@ pub fn run_bin(config: &Path, args: &[&str]) -> Output {
         .arg("-c")
         .arg(config)
         .args(args)
-        .env("SMARTASSIST_CLIENT_SECRET", SimulatorConfig::default().client_secret)
+        .env(
+            "SMARTASSIST_CLIENT_SECRET",
+            SimulatorConfig::default().client_secret,
+        )
         .env_remove("RUST_LOG")
         .output()
         .expect("binary runs");
@@ -82,7 +85,9 @@ pub fn assert_success(out: &Output) {
 /// Every file under `dir`, relative, sorted.
 pub fn files_under(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else { return };
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -204,7 +209,8 @@ pub fn expected_user_status(
         for a in 0..agents {
             let mut t = start;
             while t < end {
-                for st in generator::bucket_statuses_with_malformed(seed, a, t, g, malformed_every) {
+                for st in generator::bucket_statuses_with_malformed(seed, a, t, g, malformed_every)
+                {
                     if st.malformed {
                         bad += 1;
                     } else {
