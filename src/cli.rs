@@ -139,6 +139,12 @@ pub struct SimulateArgs {
     /// Serve the legacy UserStatus response shape.
     #[arg(long)]
     pub legacy_shape: bool,
+    /// Enforce JWE: the `auth` header must be a JWE for this RSA private key (PEM or JWK).
+    #[arg(long, value_name = "FILE")]
+    pub jwe_private_key_file: Option<PathBuf>,
+    /// With --jwe-private-key-file: the `kid` the JWE header must carry.
+    #[arg(long, value_name = "KID", requires = "jwe_private_key_file")]
+    pub jwe_kid: Option<String>,
 }
 
 #[cfg(test)]

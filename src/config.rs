@@ -795,6 +795,14 @@ impl RawConfig {
         }
 
         let jwe = parse_jwe(&mut p, &self.auth, base_dir);
+        if jwe.is_some() && simulator {
+            p.push(
+                "auth.jwe_public_key_file",
+                "the built-in simulator (base_url = \"simulator\") has no private key to decrypt \
+                 JWEs; run `smartassist-export simulate --jwe-private-key-file ...` and point \
+                 api.base_url at it",
+            );
+        }
 
         let output = parse_output(&mut p, &self.output);
 
