@@ -211,13 +211,12 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
                 &cfg.api.user_status_path,
                 &query,
                 &body,
-                decode_page,
+                |b| decode_page(b).map(|p| (p.record_count, p.has_more)),
             )
             .await
         {
-            Ok(page) => println!(
-                "user_status: OK ({} agent record(s) on a 1-agent page, hasMore = {})",
-                page.record_count, page.has_more
+            Ok((records, has_more)) => println!(
+                "user_status: OK ({records} agent record(s) on a 1-agent page, hasMore = {has_more})"
             ),
             Err(e) => {
                 println!("user_status: FAILED: {}", error_chain(&e));
@@ -320,6 +319,11 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
             })?
             .join(&args.out)
     };
+    // Drop `.` components so the printed query path is clean.
+    let out: PathBuf = out
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect();
     let config = Config::from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
     let tz = config.user_status.timezone;
     let yesterday = local_date(tz, Utc::now())

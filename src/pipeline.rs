@@ -162,29 +162,32 @@ impl Exporter {
                     ("limit", cfg.page_size.to_string()),
                     ("offset", offset.to_string()),
                 ];
-                let page = self
+                let (has_more, record_count) = self
                     .client
-                    .post_json(USER_STATUS_ENDPOINT, path, &query, &body, decode_page)
-                    .await?;
-                requests += 1;
-                for agent in &page.agents {
-                    match agent {
-                        Ok(agent) => {
-                            if seen.insert(agent.user_id().to_string()) {
-                                normalizer.push_agent(agent, &window.claim);
+                    .post_json(USER_STATUS_ENDPOINT, path, &query, &body, |bytes| {
+                        let page = decode_page(bytes)?;
+                        for agent in page.agents {
+                            match agent {
+                                Ok(agent) => {
+                                    if seen.insert(agent.user_id().to_string()) {
+                                        normalizer.push_agent(&agent, &window.claim);
+                                    }
+                                }
+                                Err(reject) => normalizer.push_reject(reject),
                             }
                         }
-                        Err(reject) => normalizer.push_reject(reject.clone()),
-                    }
-                }
-                if !page.has_more {
+                        Ok((page.has_more, page.record_count))
+                    })
+                    .await?;
+                requests += 1;
+                if !has_more {
                     break;
                 }
-                if page.record_count == 0 {
+                if record_count == 0 {
                     warn!(%day, offset, "The API said hasMore but returned no records; stopping pagination.");
                     break;
                 }
-                offset += page.record_count;
+                offset += record_count;
             }
         }
         let (batch, rejects) = normalizer.finish();

@@ -292,3 +292,30 @@ async fn intent_snapshot_is_merged_exactly_once() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_response_shape_exports_the_same_rows() {
+    let current = start_sim(sim_config(5)).await;
+    let legacy = start_sim(SimulatorConfig {
+        legacy_shape: true,
+        ..sim_config(5)
+    })
+    .await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut outs = Vec::new();
+    for (name, sim) in [("current", &current), ("legacy", &legacy)] {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let out = dir.join("out");
+        let config = write_config(&dir, &sim.base_url(), &out, US_SECTION);
+        assert_success(&run_bin(
+            &config,
+            &["backfill", "--from", "2026-06-10", "--to", "2026-06-11"],
+        ));
+        outs.push(user_status_rows(&out));
+    }
+    assert!(!outs[0].is_empty());
+    assert_eq!(outs[0], outs[1]);
+    current.shutdown().await;
+    legacy.shutdown().await;
+}

@@ -170,6 +170,8 @@ impl ApiClient {
     }
 
     /// POST `body` to `path` and decode the response, retrying as described in the module docs.
+    /// `decode` sees each successful body; it may keep what it decoded (it is called again only
+    /// after it returned an error, i.e. for an undecodable body).
     /// `endpoint` is the low-cardinality label used in logs, errors and metrics.
     pub async fn post_json<T>(
         &self,
@@ -177,7 +179,7 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
         body: &serde_json::Value,
-        decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, ClientError> {
         let url = self.url(path, query)?;
         let payload = serde_json::to_vec(body).unwrap_or_default();
@@ -196,7 +198,7 @@ impl ApiClient {
                 metrics::rate_limit_wait(waited.as_secs_f64());
             }
             let (verdict, retry_after, error) =
-                match self.attempt(endpoint, &url, &payload, &decode).await? {
+                match self.attempt(endpoint, &url, &payload, &mut decode).await? {
                     Attempt::Done(value) => return Ok(value),
                     Attempt::Failed {
                         verdict,
@@ -304,7 +306,7 @@ impl ApiClient {
         endpoint: &str,
         url: &Url,
         payload: &[u8],
-        decode: &impl Fn(&[u8]) -> Result<T, DecodeError>,
+        decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Attempt<T>, ClientError> {
         let token = self.inner.minter.mint()?;
         let headers = self.headers(endpoint, token.expose())?;

@@ -86,7 +86,9 @@ impl FaultState {
             return Some(self.plan.next.remove(0));
         }
         match &self.plan.every_nth {
-            Some(rule) if rule.n > 0 && self.requests % rule.n == 0 => Some(rule.kind.clone()),
+            Some(rule) if rule.n > 0 && self.requests.is_multiple_of(rule.n) => {
+                Some(rule.kind.clone())
+            }
             _ => None,
         }
     }

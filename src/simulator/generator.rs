@@ -52,7 +52,7 @@ pub(crate) fn quirk(seed: u64, parts: &[u64], one_in: u64) -> bool {
     all.push(seed);
     all.push(TAG_QUIRK);
     all.extend_from_slice(parts);
-    hash(&all) % one_in == 0
+    hash(&all).is_multiple_of(one_in)
 }
 
 fn uuid_like(prefix: &str, a: u64, b: u64) -> String {
@@ -139,7 +139,7 @@ pub fn agent(seed: u64, idx: usize) -> GeneratedAgent {
         );
         (first.to_string(), last.to_string(), email)
     };
-    let custom_id = if (h >> 24) % 7 == 0 {
+    let custom_id = if (h >> 24).is_multiple_of(7) {
         String::new()
     } else {
         format!("{}", 100_000 + (h >> 32) % 900_000)
@@ -256,7 +256,7 @@ fn on_shift_seconds(seed: u64, agent: u64, start: i64, end: i64) -> i64 {
     let last_day = (end - 1).div_euclid(86_400);
     let mut on = 0;
     for day in first_day..=last_day {
-        if hash(&[seed, TAG_DAY, agent, day as u64]) % 7 == 0 {
+        if hash(&[seed, TAG_DAY, agent, day as u64]).is_multiple_of(7) {
             continue;
         }
         let s = day * 86_400 + shift_start;
@@ -295,7 +295,7 @@ pub fn bucket_statuses_with_malformed(
     }
     let key = [seed, TAG_BUCKET, a, start as u64, width as u64];
     let r = hash(&key);
-    if r % 10 == 0 {
+    if r.is_multiple_of(10) {
         // A break: logged out for the whole bucket.
         return Vec::new();
     }
@@ -334,8 +334,8 @@ pub fn bucket_statuses_with_malformed(
     }
     if let Some(n) = malformed_every.filter(|&n| n > 0) {
         for (i, st) in out.iter_mut().enumerate() {
-            st.malformed =
-                hash(&[seed, TAG_MALFORMED, a, start as u64, width as u64, i as u64]) % n == 0;
+            st.malformed = hash(&[seed, TAG_MALFORMED, a, start as u64, width as u64, i as u64])
+                .is_multiple_of(n);
         }
     }
     out
@@ -395,7 +395,9 @@ pub(crate) fn listed_buckets(
         if !statuses.is_empty() {
             any = true;
             out.push((i, statuses));
-        } else if hash(&[seed, TAG_LISTED, agent_idx as u64, start.timestamp() as u64]) % 3 == 0 {
+        } else if hash(&[seed, TAG_LISTED, agent_idx as u64, start.timestamp() as u64])
+            .is_multiple_of(3)
+        {
             out.push((i, statuses));
         }
     }
@@ -406,7 +408,8 @@ pub(crate) fn listed_buckets(
 }
 
 /// Everything the simulator returns for one agent over one request: the listed buckets in
-/// time order (see [`listed_buckets`] rules: no buckets at all for an inactive agent).
+/// time order: every bucket with activity plus about a third of the idle ones, and no buckets
+/// at all for an agent without activity in the window.
 pub fn agent_window(
     seed: u64,
     agent_idx: usize,
@@ -558,7 +561,7 @@ pub fn session(feed: &IntentFeed, k: u64) -> GeneratedSession {
     let malformed = feed
         .malformed_every
         .filter(|&n| n > 0)
-        .is_some_and(|n| hash(&[feed.seed, TAG_MALFORMED, b, k]) % n == 0);
+        .is_some_and(|n| hash(&[feed.seed, TAG_MALFORMED, b, k]).is_multiple_of(n));
     let end_time_raw = if malformed {
         "invalid-date".to_string()
     } else {

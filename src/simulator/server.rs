@@ -441,8 +441,11 @@ fn user_status(
         .map_err(|e| bad_request(&format!("invalid request body: {e}")))?;
     let granularity = parse_granularity(&req.granularity)?;
     let date = |s: &str, field: &str| {
+        // chrono accepts unpadded fields; the API documents exactly yyyy-mm-dd.
         NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| bad_request(&format!("{field} must be yyyy-mm-dd")))
+            .ok()
+            .filter(|_| s.len() == 10)
+            .ok_or_else(|| bad_request(&format!("{field} must be yyyy-mm-dd")))
     };
     let start = date(&req.filter.date_filter.start_date, "startDate")?;
     let end = date(&req.filter.date_filter.end_date, "endDate")?;

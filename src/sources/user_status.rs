@@ -1,63 +1,725 @@
-//! UserStatus (STUB).
+//! UserStatus ("Historical Agent Status Summary"): the request body of one page, decoding of a
+//! response page (the current `{hasMore, limit, offset, data[]}` envelope and the legacy object
+//! keyed by user id), and normalization of agent records into rows of
+//! [`schema::user_status_schema`](crate::schema::user_status_schema).
+//!
+//! The caller sends [`request_body`] for each [`DayWindow`] of a day, decodes every page with
+//! [`decode_page`] (retrying the request on [`DecodeError`]), advances `offset` by
+//! `record_count` while `has_more`, dedupes agents by [`AgentRecord::user_id`], feeds each agent
+//! to one [`UserStatusNormalizer`] per local day with the window's `claim`, and passes
+//! page-level rejects to [`UserStatusNormalizer::push_reject`]. Decoding borrows from the body,
+//! so the body must outlive the page.
+//!
+//! Keys are matched case-insensitively; string values are kept exactly as received. Leaves are
+//! decoded leniently (any JSON type) and validated during normalization, so a wrong type, a
+//! missing field or an unparsable value rejects one status entry (or one bucket, re-assembled
+//! as JSON with its user id), not the agent; a structurally broken agent (e.g. `timeInterval`
+//! not an array) or one without `userId` rejects the agent with its raw JSON.
+//!
+//! Decoding is one typed pass over the page; only a page with an agent to reject is decoded a
+//! second time, agent by agent, to isolate each agent's raw JSON.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 
+use arrow::array::{
+    ArrayRef, Int64Builder, StringArray, StringBuilder, TimestampMillisecondArray,
+    TimestampMillisecondBuilder,
+};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
 
+use super::durations::parse_sec_sum;
 use super::window::DayWindow;
+use super::wire::{json_string, leaf_str, opt_str, parse_instant, Key, Leaf, Scalar, StatsLeaf};
 use super::{DecodeError, Reject};
 use crate::model::Granularity;
+use crate::schema::user_status_schema;
 
-/// The JSON body of one UserStatus request.
+const API: &str = "UserStatus";
+
+/// The JSON body of one UserStatus request: the window's local day as both `startDate` and
+/// `endDate`, its JavaScript-convention `timeZoneOffSet`, and the ISO-8601 granularity string.
+/// `filter.agents` (email ids) is omitted when `agents` is empty, which selects every agent.
 pub fn request_body(
-    _agents: &[String],
-    _window: &DayWindow,
-    _granularity: Granularity,
+    agents: &[String],
+    window: &DayWindow,
+    granularity: Granularity,
 ) -> serde_json::Value {
-    todo!()
+    let day = window.day.format("%Y-%m-%d").to_string();
+    let mut filter = serde_json::Map::new();
+    if !agents.is_empty() {
+        filter.insert("agents".into(), serde_json::json!(agents));
+    }
+    filter.insert(
+        "dateFilter".into(),
+        serde_json::json!({
+            "startDate": day,
+            "endDate": day,
+            "timeZoneOffSet": window.offset_minutes,
+        }),
+    );
+    serde_json::json!({ "filter": filter, "granularity": granularity.as_str() })
 }
 
-/// One agent record of a page, decoded or rejected.
+/// One agent of a page: identity fields decoded, buckets kept for [`UserStatusNormalizer`].
+/// Borrows from the response body.
 #[derive(Debug, Clone)]
-pub struct AgentRecord {}
+pub struct AgentRecord<'a> {
+    user_id: Cow<'a, str>,
+    email: Option<Cow<'a, str>>,
+    first_name: Option<Cow<'a, str>>,
+    last_name: Option<Cow<'a, str>>,
+    custom_id: Option<Cow<'a, str>>,
+    buckets: Vec<BucketWire<'a>>,
+}
+
+impl AgentRecord<'_> {
+    /// `userId` (the map key in the legacy shape); never empty.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    /// `email`, or the legacy `emailId`; `None` when absent, null or empty.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|s| !s.is_empty())
+    }
+    /// `firstName` as received (`""` stays `""`); `None` when absent or null.
+    pub fn first_name(&self) -> Option<&str> {
+        self.first_name.as_deref()
+    }
+    /// `lastName` as received (`""` stays `""`); `None` when absent or null.
+    pub fn last_name(&self) -> Option<&str> {
+        self.last_name.as_deref()
+    }
+    /// `customId`; `None` when absent, null or empty.
+    pub fn custom_id(&self) -> Option<&str> {
+        self.custom_id.as_deref().filter(|s| !s.is_empty())
+    }
+    /// Number of `timeInterval[]` buckets, including empty and out-of-claim ones.
+    pub fn bucket_count(&self) -> usize {
+        self.buckets.len()
+    }
+    /// Number of `timeInterval[].status[]` entries: an upper bound on the rows this agent adds.
+    pub fn status_count(&self) -> usize {
+        self.buckets.iter().map(|b| b.status.len()).sum()
+    }
+}
 
 /// A decoded page.
 #[derive(Debug, Clone)]
-pub struct UserStatusPage {
+pub struct UserStatusPage<'a> {
+    /// `hasMore` of the envelope; always `false` for the legacy (unpaginated) shape.
     pub has_more: bool,
     /// Agents on this page, counted for `offset` advancement (including rejected ones).
     pub record_count: usize,
-    pub agents: Vec<Result<AgentRecord, Reject>>,
+    pub agents: Vec<Result<AgentRecord<'a>, Reject>>,
 }
 
-impl AgentRecord {
-    pub fn user_id(&self) -> &str {
-        todo!()
+/// Decodes one response body. Record-level problems become `Err(Reject)` entries in
+/// `agents`; a body that is not JSON, is truncated, is an `{"errors": …}` body or has the wrong
+/// top-level shape is a [`DecodeError`].
+pub fn decode_page(body: &[u8]) -> Result<UserStatusPage<'_>, DecodeError> {
+    // Validating UTF-8 once up front is cheaper than serde_json's per-string checks on bytes.
+    let body = std::str::from_utf8(body).map_err(|e| DecodeError {
+        api: API,
+        reason: format!("body is not UTF-8: {e}"),
+    })?;
+    // Fast path: one typed pass over the whole page. Any problem (a structurally broken agent,
+    // an agent to reject, an error body) falls back to the slow path, which isolates each
+    // agent's raw JSON so it can be rejected on its own.
+    if let Ok(top) = serde_json::from_str::<TopLevel<'_, AgentWire<'_>>>(body) {
+        if let Some(page) = typed_page(top) {
+            return Ok(page);
+        }
+    }
+    raw_page(body)
+}
+
+/// The fast path's page, or `None` if any agent would be rejected or the shape needs the slow
+/// path's diagnostics.
+fn typed_page<'a>(top: TopLevel<'a, AgentWire<'a>>) -> Option<UserStatusPage<'a>> {
+    if top.envelope {
+        let data = top.data?.unwrap_or_default();
+        let record_count = data.len();
+        let agents = data
+            .into_iter()
+            .map(|w| agent_from_wire(w, None).map(Ok).ok())
+            .collect::<Option<Vec<_>>>()?;
+        return Some(UserStatusPage {
+            has_more: top.has_more.unwrap_or(false),
+            record_count,
+            agents,
+        });
+    }
+    if top
+        .others
+        .iter()
+        .any(|(k, _)| k.is("errors") || k.is("error"))
+    {
+        return None;
+    }
+    let record_count = top.others.len();
+    let agents = top
+        .others
+        .into_iter()
+        .map(|(key, w)| agent_from_wire(w, Some(key.0)).map(Ok).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(UserStatusPage {
+        has_more: false,
+        record_count,
+        agents,
+    })
+}
+
+/// The slow path: each agent is isolated as raw JSON first, then decoded on its own.
+fn raw_page(body: &str) -> Result<UserStatusPage<'_>, DecodeError> {
+    let top: TopLevel<'_, &RawValue> = serde_json::from_str(body).map_err(|e| DecodeError {
+        api: API,
+        reason: e.to_string(),
+    })?;
+    if top.envelope {
+        let data = match top.data {
+            Some(data) => data.unwrap_or_default(),
+            None => {
+                return Err(DecodeError {
+                    api: API,
+                    reason: "envelope has no \"data\" array".into(),
+                })
+            }
+        };
+        let agents = data
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| decode_agent(raw, None).map_err(|reason| reject(i, &reason, raw.get())))
+            .collect();
+        return Ok(UserStatusPage {
+            has_more: top.has_more.unwrap_or(false),
+            record_count: data.len(),
+            agents,
+        });
+    }
+    if let Some((key, raw)) = top
+        .others
+        .iter()
+        .find(|(k, _)| k.is("errors") || k.is("error"))
+    {
+        return Err(DecodeError {
+            api: API,
+            reason: format!(
+                "body is an error response: {{{}:{}}}",
+                json_string(&key.0),
+                raw.get()
+            ),
+        });
+    }
+    // Legacy shape: an object keyed by user id.
+    let record_count = top.others.len();
+    let agents = top
+        .others
+        .into_iter()
+        .map(|(key, raw)| {
+            let user_id = key.0;
+            decode_agent(raw, Some(user_id.clone())).map_err(|reason| Reject {
+                reason: format!("agent {user_id:?}: {reason}"),
+                raw_json: format!("{{{}:{}}}", json_string(&user_id), raw.get()),
+            })
+        })
+        .collect();
+    Ok(UserStatusPage {
+        has_more: false,
+        record_count,
+        agents,
+    })
+}
+
+fn reject(index: usize, reason: &str, raw: &str) -> Reject {
+    Reject {
+        reason: format!("data[{index}]: {reason}"),
+        raw_json: raw.to_owned(),
     }
 }
 
-pub fn decode_page(_body: &[u8]) -> Result<UserStatusPage, DecodeError> {
-    todo!()
+fn decode_agent<'a>(
+    raw: &'a RawValue,
+    key_user_id: Option<Cow<'a, str>>,
+) -> Result<AgentRecord<'a>, String> {
+    if !raw.get().starts_with('{') {
+        return Err("agent record is not an object".into());
+    }
+    let wire: AgentWire<'a> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    agent_from_wire(wire, key_user_id)
 }
 
-/// Accumulates rows of one local day.
-pub struct UserStatusNormalizer {}
+fn agent_from_wire<'a>(
+    wire: AgentWire<'a>,
+    key_user_id: Option<Cow<'a, str>>,
+) -> Result<AgentRecord<'a>, String> {
+    let user_id = match key_user_id {
+        Some(k) => Some(k),
+        None => opt_str("userId", wire.user_id)?,
+    };
+    let user_id = user_id
+        .filter(|u| !u.is_empty())
+        .ok_or("agent has no userId")?;
+    let email = match opt_str("email", wire.email)? {
+        Some(e) => Some(e),
+        None => opt_str("emailId", wire.email_id)?,
+    };
+    Ok(AgentRecord {
+        user_id,
+        email,
+        first_name: opt_str("firstName", wire.first_name)?,
+        last_name: opt_str("lastName", wire.last_name)?,
+        custom_id: opt_str("customId", wire.custom_id)?,
+        buckets: wire.buckets,
+    })
+}
+
+/// The top-level object, before deciding between the envelope and the legacy shape. `T` is
+/// the agent representation: typed (fast path) or raw (slow path).
+struct TopLevel<'a, T> {
+    envelope: bool,
+    has_more: Option<bool>,
+    /// `Some(None)`: `"data": null`.
+    data: Option<Option<Vec<T>>>,
+    others: Vec<(Key<'a>, T)>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TopLevel<'de, T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = TopLevel<'de, T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a UserStatus response object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut top = TopLevel {
+                    envelope: false,
+                    has_more: None,
+                    data: None,
+                    others: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("hasMore") {
+                        top.envelope = true;
+                        top.has_more = map.next_value()?;
+                    } else if key.is("data") {
+                        top.envelope = true;
+                        top.data = Some(map.next_value()?);
+                    } else if key.is("limit") || key.is("offset") {
+                        top.envelope = true;
+                        map.next_value::<IgnoredAny>()?;
+                    } else {
+                        top.others.push((key, map.next_value()?));
+                    }
+                }
+                Ok(top)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+struct AgentWire<'a> {
+    user_id: Option<Scalar<'a>>,
+    email: Option<Scalar<'a>>,
+    email_id: Option<Scalar<'a>>,
+    first_name: Option<Scalar<'a>>,
+    last_name: Option<Scalar<'a>>,
+    custom_id: Option<Scalar<'a>>,
+    buckets: Vec<BucketWire<'a>>,
+}
+
+impl<'de> Deserialize<'de> for AgentWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AgentWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an agent object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut a = AgentWire {
+                    user_id: None,
+                    email: None,
+                    email_id: None,
+                    first_name: None,
+                    last_name: None,
+                    custom_id: None,
+                    buckets: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("timeInterval") {
+                        let buckets: Option<Vec<BucketWire<'de>>> = map.next_value()?;
+                        a.buckets = buckets.unwrap_or_default();
+                    } else if key.is("userId") {
+                        a.user_id = map.next_value()?;
+                    } else if key.is("email") {
+                        a.email = map.next_value()?;
+                    } else if key.is("emailId") {
+                        a.email_id = map.next_value()?;
+                    } else if key.is("firstName") {
+                        a.first_name = map.next_value()?;
+                    } else if key.is("lastName") {
+                        a.last_name = map.next_value()?;
+                    } else if key.is("customId") {
+                        a.custom_id = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One `timeInterval[]` bucket, leaves not yet validated.
+#[derive(Debug, Clone)]
+struct BucketWire<'a> {
+    start: Option<Leaf<'a>>,
+    end: Option<Leaf<'a>>,
+    status: Vec<StatusWire<'a>>,
+}
+
+impl<'de> Deserialize<'de> for BucketWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BucketWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a timeInterval bucket object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut b = BucketWire {
+                    start: None,
+                    end: None,
+                    status: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("status") {
+                        let status: Option<Vec<StatusWire<'de>>> = map.next_value()?;
+                        b.status = status.unwrap_or_default();
+                    } else if key.is("startTime") {
+                        b.start = map.next_value()?;
+                    } else if key.is("endTime") {
+                        b.end = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(b)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One `status[]` entry, leaves not yet validated.
+#[derive(Debug, Clone)]
+struct StatusWire<'a> {
+    metric: Option<Leaf<'a>>,
+    value: Option<Leaf<'a>>,
+    stats: Option<StatsLeaf<'a>>,
+}
+
+impl<'de> Deserialize<'de> for StatusWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = StatusWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status entry object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut s = StatusWire {
+                    metric: None,
+                    value: None,
+                    stats: None,
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("metric") {
+                        s.metric = map.next_value()?;
+                    } else if key.is("value") {
+                        s.value = map.next_value()?;
+                    } else if key.is("stats") {
+                        s.stats = map.next_value()?;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(s)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Accumulates the rows of one local day (one `dt` partition) and its rejects.
+pub struct UserStatusNormalizer {
+    account_id: String,
+    granularity: Granularity,
+    exported_at_ms: i64,
+    user_id: StringBuilder,
+    email: StringBuilder,
+    first_name: StringBuilder,
+    last_name: StringBuilder,
+    custom_id: StringBuilder,
+    bucket_start: TimestampMillisecondBuilder,
+    bucket_end: TimestampMillisecondBuilder,
+    metric: StringBuilder,
+    value: StringBuilder,
+    duration_seconds: Int64Builder,
+    rows: usize,
+    rejects: Vec<Reject>,
+}
+
+impl fmt::Debug for UserStatusNormalizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserStatusNormalizer")
+            .field("account_id", &self.account_id)
+            .field("granularity", &self.granularity)
+            .field("rows", &self.rows)
+            .field("rejects", &self.rejects.len())
+            .finish()
+    }
+}
+
+/// A bucket or status entry that failed normalization.
+struct EntryError {
+    reason: String,
+    raw_json: String,
+}
 
 impl UserStatusNormalizer {
-    pub fn new(_account_id: &str, _granularity: Granularity, _exported_at: DateTime<Utc>) -> Self {
-        todo!()
+    pub fn new(account_id: &str, granularity: Granularity, exported_at: DateTime<Utc>) -> Self {
+        UserStatusNormalizer {
+            account_id: account_id.to_owned(),
+            granularity,
+            exported_at_ms: exported_at.timestamp_millis(),
+            user_id: StringBuilder::new(),
+            email: StringBuilder::new(),
+            first_name: StringBuilder::new(),
+            last_name: StringBuilder::new(),
+            custom_id: StringBuilder::new(),
+            bucket_start: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            bucket_end: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            metric: StringBuilder::new(),
+            value: StringBuilder::new(),
+            duration_seconds: Int64Builder::new(),
+            rows: 0,
+            rejects: Vec::new(),
+        }
     }
-    pub fn push_agent(&mut self, _agent: &AgentRecord, _claim: &Range<DateTime<Utc>>) {
-        todo!()
+
+    /// Appends one row per `status[]` entry of every bucket whose `startTime` lies in `claim`
+    /// (`[start, end)`). Buckets outside the claim are skipped without validation (another
+    /// window owns them), except that a bucket whose `startTime` is unusable is rejected since
+    /// its owner cannot be known. Bad buckets and entries become rejects.
+    pub fn push_agent(&mut self, agent: &AgentRecord<'_>, claim: &Range<DateTime<Utc>>) {
+        for bucket in &agent.buckets {
+            let start = match bucket_time("startTime", &bucket.start) {
+                Ok(t) => t,
+                Err(reason) => {
+                    self.reject_bucket(agent, bucket, &reason);
+                    continue;
+                }
+            };
+            if !claim.contains(&start) {
+                continue;
+            }
+            let end = match bucket_time("endTime", &bucket.end) {
+                Ok(t) if t > start => t,
+                Ok(_) => {
+                    self.reject_bucket(agent, bucket, "endTime is not after startTime");
+                    continue;
+                }
+                Err(reason) => {
+                    self.reject_bucket(agent, bucket, &reason);
+                    continue;
+                }
+            };
+            let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
+            for entry in &bucket.status {
+                match normalize_entry(entry) {
+                    Ok((metric, value, seconds)) => {
+                        self.user_id.append_value(agent.user_id());
+                        self.email.append_option(agent.email());
+                        self.first_name.append_option(agent.first_name());
+                        self.last_name.append_option(agent.last_name());
+                        self.custom_id.append_option(agent.custom_id());
+                        self.bucket_start.append_value(start_ms);
+                        self.bucket_end.append_value(end_ms);
+                        self.metric.append_value(metric);
+                        self.value.append_value(value);
+                        self.duration_seconds.append_value(seconds);
+                        self.rows += 1;
+                    }
+                    Err(reason) => {
+                        let e = entry_error(agent, bucket, std::slice::from_ref(entry), &reason);
+                        self.rejects.push(Reject {
+                            reason: e.reason,
+                            raw_json: e.raw_json,
+                        });
+                    }
+                }
+            }
+        }
     }
-    pub fn push_reject(&mut self, _reject: Reject) {
-        todo!()
+
+    /// Records a reject found before normalization (e.g. a page-level agent reject).
+    pub fn push_reject(&mut self, reject: Reject) {
+        self.rejects.push(reject);
     }
+
+    /// Rows appended so far.
     pub fn rows(&self) -> usize {
-        todo!()
+        self.rows
     }
-    pub fn finish(self) -> (RecordBatch, Vec<Reject>) {
-        todo!()
+
+    /// Rejects recorded so far.
+    pub fn rejects(&self) -> &[Reject] {
+        &self.rejects
+    }
+
+    /// The day's rows as one batch with exactly [`user_status_schema`], and its rejects.
+    pub fn finish(mut self) -> (RecordBatch, Vec<Reject>) {
+        let n = self.rows;
+        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            self.account_id.as_str(),
+            n,
+        )));
+        let granularity: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            self.granularity.as_str(),
+            n,
+        )));
+        let exported_at: ArrayRef = Arc::new(
+            TimestampMillisecondArray::from(vec![self.exported_at_ms; n]).with_timezone("UTC"),
+        );
+        let columns: Vec<ArrayRef> = vec![
+            account,
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.email.finish()),
+            Arc::new(self.first_name.finish()),
+            Arc::new(self.last_name.finish()),
+            Arc::new(self.custom_id.finish()),
+            Arc::new(self.bucket_start.finish()),
+            Arc::new(self.bucket_end.finish()),
+            granularity,
+            Arc::new(self.metric.finish()),
+            Arc::new(self.value.finish()),
+            Arc::new(self.duration_seconds.finish()),
+            exported_at,
+        ];
+        // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
+        // built with the "UTC" zone) and the non-nullable columns never receive a null.
+        let batch = RecordBatch::try_new(user_status_schema(), columns)
+            .expect("columns match user_status_schema by construction");
+        (batch, self.rejects)
+    }
+
+    fn reject_bucket(&mut self, agent: &AgentRecord<'_>, bucket: &BucketWire<'_>, reason: &str) {
+        let e = entry_error(agent, bucket, &bucket.status, reason);
+        self.rejects.push(Reject {
+            reason: e.reason,
+            raw_json: e.raw_json,
+        });
     }
 }
+
+fn bucket_time(field: &str, v: &Option<Leaf<'_>>) -> Result<DateTime<Utc>, String> {
+    let s = leaf_str(field, v)?.ok_or_else(|| format!("bucket has no {field}"))?;
+    parse_instant(s).map_err(|e| e.describe(field, s))
+}
+
+/// `(metric, value, duration_seconds)` of a status entry.
+fn normalize_entry<'e>(entry: &'e StatusWire<'_>) -> Result<(&'e str, &'e str, i64), String> {
+    let metric = leaf_str("metric", &entry.metric)?.ok_or("status entry has no metric")?;
+    let value = leaf_str("value", &entry.value)?.ok_or("status entry has no value")?;
+    let sum = match &entry.stats {
+        None | Some(StatsLeaf::NotObject(Leaf::Null)) => {
+            return Err("status entry has no stats".into())
+        }
+        Some(StatsLeaf::NotObject(other)) => {
+            return Err(format!("stats is not an object: {}", other.to_json()))
+        }
+        Some(StatsLeaf::Object { sum }) => {
+            leaf_str("stats.sum", sum)?.ok_or("status entry has no stats.sum")?
+        }
+    };
+    let seconds =
+        parse_sec_sum(sum).ok_or_else(|| format!("stats.sum {sum:?} is not \"<n> sec\""))?;
+    Ok((metric, value, seconds))
+}
+
+/// A reject for a bucket (all its entries) or one entry of it, as a bucket-shaped JSON fragment
+/// re-assembled from the raw leaves: `{"userId", "startTime", "endTime", "status": [...]}`.
+/// Unknown fields of the bucket and entries are not kept.
+fn entry_error(
+    agent: &AgentRecord<'_>,
+    bucket: &BucketWire<'_>,
+    entries: &[StatusWire<'_>],
+    reason: &str,
+) -> EntryError {
+    let mut raw = String::with_capacity(128);
+    raw.push_str("{\"userId\":");
+    raw.push_str(&json_string(agent.user_id()));
+    push_field(
+        &mut raw,
+        "startTime",
+        bucket.start.as_ref().map(Leaf::to_json),
+    );
+    push_field(&mut raw, "endTime", bucket.end.as_ref().map(Leaf::to_json));
+    raw.push_str(",\"status\":[");
+    for (i, e) in entries.iter().enumerate() {
+        if i > 0 {
+            raw.push(',');
+        }
+        raw.push('{');
+        let fields = [
+            ("metric", e.metric.as_ref().map(Leaf::to_json)),
+            ("value", e.value.as_ref().map(Leaf::to_json)),
+            ("stats", e.stats.as_ref().map(StatsLeaf::to_json)),
+        ];
+        let mut first = true;
+        for (name, v) in fields {
+            if let Some(v) = v {
+                if !first {
+                    raw.push(',');
+                }
+                first = false;
+                raw.push_str(&json_string(name));
+                raw.push(':');
+                raw.push_str(&v);
+            }
+        }
+        raw.push('}');
+    }
+    raw.push_str("]}");
+    let start = bucket
+        .start
+        .as_ref()
+        .map_or_else(|| "null".to_owned(), Leaf::to_json);
+    EntryError {
+        reason: format!("user {} bucket {start}: {reason}", agent.user_id()),
+        raw_json: raw,
+    }
+}
+
+fn push_field(out: &mut String, name: &str, v: Option<String>) {
+    if let Some(v) = v {
+        out.push(',');
+        out.push_str(&json_string(name));
+        out.push(':');
+        out.push_str(&v);
+    }
+}
+
+#[cfg(test)]
+mod tests;
