@@ -79,7 +79,9 @@ fn jwe_tokens_decrypt_and_verify_with_jwcrypto() {
     let Some(python) = python_with_jwcrypto() else {
         return;
     };
-    let secret = SimulatorConfig::default().client_secret;
+    // jwcrypto enforces RFC 7518's minimum HS256 key length (256 bits), as platform-generated
+    // secrets satisfy; the simulator's short demo secret would not.
+    let secret = "interop-secret-0123456789-abcdefghijklmnop";
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/jwe_decrypt.py");
     let tmp = tempfile::tempdir().expect("tmp");
     for alg in ["RSA-OAEP", "RSA1_5"] {
@@ -92,7 +94,13 @@ fn jwe_tokens_decrypt_and_verify_with_jwcrypto() {
             );
             let tokens: Vec<String> = (0..3)
                 .map(|_| {
-                    let out = run_bin(&config, &["token"]);
+                    let out = Command::new(BIN)
+                        .arg("-c")
+                        .arg(&config)
+                        .arg("token")
+                        .env("SMARTASSIST_CLIENT_SECRET", secret)
+                        .output()
+                        .expect("binary runs");
                     assert_success(&out);
                     stdout_of(&out).trim().to_string()
                 })
@@ -100,7 +108,7 @@ fn jwe_tokens_decrypt_and_verify_with_jwcrypto() {
             let mut child = Command::new(python)
                 .arg(&script)
                 .arg(fixture("private.pem"))
-                .arg(&secret)
+                .arg(secret)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -216,10 +224,16 @@ async fn backfill_under_faults(jwe: Option<(&str, &str)>) {
     );
 
     // 2026-03-08 is the 23-hour spring-forward day in New York.
-    let days: Vec<_> = ["2026-03-06", "2026-03-07", "2026-03-08", "2026-03-09", "2026-03-10"]
-        .into_iter()
-        .map(date)
-        .collect();
+    let days: Vec<_> = [
+        "2026-03-06",
+        "2026-03-07",
+        "2026-03-08",
+        "2026-03-09",
+        "2026-03-10",
+    ]
+    .into_iter()
+    .map(date)
+    .collect();
     let expected = expected_user_status(cfg.seed, cfg.agents, NY, &days, Granularity::PT30M, None);
     let actual = actual_per_day(&user_status_rows(&out));
     assert_eq!(actual.len(), days.len());
