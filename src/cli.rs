@@ -50,7 +50,7 @@ pub enum Command {
     /// Start the built-in simulator, export a few days into a folder and print a DuckDB query.
     Demo(DemoArgs),
     /// Run the built-in API simulator in the foreground (for tests and benchmarks).
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Check => cmd_check(&cli.config, cancel).await,
         Command::Schema(args) => cmd_schema(args),
         Command::Demo(args) => cmd_demo(args, cancel).await,
-        Command::Simulate(args) => cmd_simulate(args, cancel).await,
+        Command::Simulate(args) => cmd_simulate(*args, cancel).await,
     };
     watcher.abort();
     result

@@ -284,3 +284,253 @@ async fn a_bare_jwt_is_refused_by_the_jwe_simulator_without_a_retry_storm() {
     assert!(stats.total_requests <= 4, "{stats:?}");
     sim.shutdown().await;
 }
+
+/// A tiny HTTP/1.1 server on loopback that records every `auth` header and answers with a
+/// rotating set of failures: a JTI replay 401, a 503, and a 200 with an undecodable body.
+struct AuthRecorder {
+    addr: std::net::SocketAddr,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl AuthRecorder {
+    fn start() -> AuthRecorder {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for (i, stream) in listener.incoming().enumerate() {
+                let Ok(mut stream) = stream else { return };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(p);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+                let mut content_length = 0usize;
+                for line in head.lines() {
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("auth") {
+                            log.lock().expect("lock").push(v.trim().to_string());
+                        }
+                        if k.eq_ignore_ascii_case("content-length") {
+                            content_length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                while buf.len() < head_end + 4 + content_length {
+                    match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let (status, body) = match i % 3 {
+                    0 => (
+                        "401 Unauthorized",
+                        r#"{"errors":[{"msg":"error verifying the jwt: possibly a replay","code":401}]}"#,
+                    ),
+                    1 => (
+                        "503 Service Unavailable",
+                        r#"{"errors":[{"msg":"down","code":503}]}"#,
+                    ),
+                    _ => ("200 OK", r#"{"data": [ {"#),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        AuthRecorder { addr, seen }
+    }
+
+    fn tokens(&self) -> Vec<String> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+/// Run the binary at the most verbose log level with the secret in a file.
+fn run_traced(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .args(["--log-level", "trace"])
+        .args(args)
+        .env_remove("SMARTASSIST_CLIENT_SECRET")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("binary runs")
+}
+
+#[test]
+fn neither_the_secret_nor_any_token_appears_in_trace_output() {
+    const SECRET: &str = "Sup3r-S3cret-value-that-must-never-be-logged-0123456789";
+    let tmp = tempfile::tempdir().expect("tmp");
+    let secret_file = tmp.path().join("client_secret");
+    std::fs::write(&secret_file, SECRET).expect("write secret");
+    // World-readable on purpose: the exporter must warn, naming the file but not the secret.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+    }
+    let closed_port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let recorder = AuthRecorder::start();
+    let decrypter = smartassist_export::auth::jwe::JweDecrypter::new(
+        smartassist_export::auth::jwe::parse_private_key(&private_key_text()).expect("key"),
+    );
+
+    let mut outputs = Vec::new();
+    let targets = [
+        format!("http://{}", recorder.addr),
+        format!("http://127.0.0.1:{closed_port}"),
+    ];
+    for (i, base) in targets.iter().enumerate() {
+        for jwe in [None, Some(("RSA-OAEP", "A256GCM"))] {
+            let dir = tmp.path().join(format!("run-{i}-{}", jwe.is_some()));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let sections = format!(
+                "{}\n[intent_realtime]\nbot_ids = [\"st-bot-1\"]\n",
+                auth_section(true, jwe)
+            );
+            let config = write_config(&dir, base, &dir.join("out"), &sections);
+            let text = std::fs::read_to_string(&config).expect("config");
+            let text = text.replace(
+                "[api]\n",
+                &format!(
+                    "[api]\nclient_secret_file = {:?}\nmax_retries = 3\n",
+                    secret_file.display().to_string()
+                ),
+            );
+            std::fs::write(&config, text).expect("config");
+            for args in [
+                &["backfill", "--from", "2026-06-01", "--to", "2026-06-01"][..],
+                &["check"][..],
+            ] {
+                let out = run_traced(&config, args);
+                assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+                outputs.push(all_output(&out));
+            }
+        }
+    }
+
+    let mut tokens = recorder.tokens();
+    assert!(
+        tokens.len() >= 8,
+        "the recorder saw {} requests",
+        tokens.len()
+    );
+    // A JTI replay 401 was retried once with a fresh token: tokens are all distinct.
+    let distinct: HashSet<_> = tokens.iter().collect();
+    assert_eq!(distinct.len(), tokens.len(), "a token was reused");
+    // For JWE runs, also look for the JWT inside each JWE.
+    let inner: Vec<String> = tokens
+        .iter()
+        .filter(|t| t.split('.').count() == 5)
+        .map(|t| String::from_utf8(decrypter.decrypt(t).expect("decrypts").1).expect("utf8"))
+        .collect();
+    assert!(!inner.is_empty(), "JWE runs reached the recorder");
+    tokens.extend(inner);
+
+    let all = outputs.join("\n");
+    assert!(
+        all.contains("TRACE") || all.contains("DEBUG"),
+        "trace level is on"
+    );
+    assert!(
+        all.contains("client secret file") && all.contains(&secret_file.display().to_string()),
+        "the permission warning names the file"
+    );
+    assert!(!all.contains(SECRET), "the client secret leaked");
+    for t in &tokens {
+        // Each token part long enough to be unambiguous (signatures, encrypted keys, payloads).
+        for part in t.split('.').filter(|p| p.len() >= 16) {
+            assert!(!all.contains(part), "a token fragment leaked: {part}");
+        }
+    }
+}
+
+fn config_problem(api_extra: &str, sections: &str, key: &str) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = write_config(
+        tmp.path(),
+        "https://platform.kore.ai",
+        &tmp.path().join("out"),
+        sections,
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    // Later keys in [api] win over nothing: replace the defaults written by write_config.
+    let mut text = text.replace("[api]\n", &format!("[api]\n{api_extra}\n"));
+    if api_extra.contains("account_id") {
+        text = text.replacen(
+            &format!(
+                "account_id = \"{}\"\n",
+                SimulatorConfig::default().account_id
+            ),
+            "",
+            1,
+        );
+    }
+    if api_extra.contains("base_url") {
+        text = text.replacen("base_url = \"https://platform.kore.ai\"\n", "", 1);
+    }
+    std::fs::write(&config, text).expect("config");
+    for args in [
+        &["backfill", "--from", "2026-06-01", "--to", "2026-06-01"][..],
+        &["token"][..],
+    ] {
+        let out = run_bin(&config, args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{api_extra}: {}",
+            all_output(&out)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(key), "{api_extra}: {key} not in {stderr}");
+    }
+    assert!(
+        !tmp.path().join("out").exists(),
+        "nothing is written on a config error"
+    );
+}
+
+#[test]
+fn path_traversal_ids_are_config_errors_naming_the_key() {
+    for account in ["../../etc", "a/b", "..", "", "a\\\\b", "x y", "%2e%2e"] {
+        config_problem(&format!("account_id = \"{account}\""), "", "api.account_id");
+    }
+    for bot in ["../x", "a/b", "..", ""] {
+        config_problem(
+            "",
+            &format!("[intent_realtime]\nbot_ids = [\"ok-bot\", \"{bot}\"]\n"),
+            "intent_realtime.bot_ids[1]",
+        );
+    }
+}
+
+#[test]
+fn plain_http_to_a_remote_host_is_a_config_error() {
+    config_problem("base_url = \"http://platform.kore.ai\"", "", "api.base_url");
+    config_problem(
+        "",
+        &format!(
+            "[auth]\njwe_public_key_file = {:?}\n",
+            fixture("public.pem").display().to_string()
+        ),
+        "auth.jwe_kid",
+    );
+}
