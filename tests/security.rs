@@ -213,6 +213,7 @@ async fn backfill_under_faults(jwe: Option<(&str, &str)>) {
     );
     assert_success(&run);
     let stats = sim.stats();
+    eprintln!("simulator stats (jwe = {jwe:?}): {stats:?}");
     assert!(stats.faults_injected >= 5, "{stats:?}");
     assert_eq!(stats.jti_replays_rejected, 0, "{stats:?}");
     assert_eq!(stats.jti_expiry_rejected, 0, "{stats:?}");
@@ -532,5 +533,108 @@ fn plain_http_to_a_remote_host_is_a_config_error() {
             fixture("public.pem").display().to_string()
         ),
         "auth.jwe_kid",
+    );
+}
+
+/// Answers every connection on loopback with the same raw HTTP response.
+fn serve_raw(response: Vec<u8>) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut buf = [0u8; 8192];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(&response);
+        }
+    });
+    addr
+}
+
+#[test]
+fn oversized_responses_fail_with_a_clear_error() {
+    let big = format!("[{}]", vec!["{\"sessionId\":\"x\"}"; 20_000].join(","));
+    let with_length = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{big}",
+        big.len()
+    );
+    // Without Content-Length the cap must hold while streaming.
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n{:x}\r\n{big}\r\n0\r\n\r\n",
+        big.len()
+    );
+    for response in [with_length, chunked] {
+        let addr = serve_raw(response.into_bytes());
+        let tmp = tempfile::tempdir().expect("tmp");
+        let config = write_config(
+            tmp.path(),
+            &format!("http://{addr}"),
+            &tmp.path().join("out"),
+            "[user_status]\nenabled = false\n[intent_realtime]\nbot_ids = [\"st-bot-1\"]\n",
+        );
+        let text = std::fs::read_to_string(&config).expect("config");
+        std::fs::write(
+            &config,
+            text.replace("[api]\n", "[api]\nmax_response_bytes = 4096\n"),
+        )
+        .expect("config");
+        let out = run_bin(&config, &["check"]);
+        assert_eq!(out.status.code(), Some(1), "{}", all_output(&out));
+        assert!(
+            all_output(&out).contains("larger than the 4096-byte cap (api.max_response_bytes)"),
+            "{}",
+            all_output(&out)
+        );
+    }
+}
+
+#[test]
+fn env_proxy_and_no_proxy_are_honoured() {
+    // The "proxy" is the loopback recorder; the target host does not exist, so a request can
+    // only reach the recorder through the proxy setting.
+    let recorder = AuthRecorder::start();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = write_config(
+        tmp.path(),
+        "http://kore.invalid",
+        &tmp.path().join("out"),
+        "[user_status]\nenabled = false\n[intent_realtime]\nbot_ids = [\"st-bot-1\"]\n",
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(
+        &config,
+        text.replace(
+            "[api]\n",
+            "[api]\nallow_insecure_http = true\nmax_retries = 0\n",
+        ),
+    )
+    .expect("config");
+    let proxy = format!("http://{}", recorder.addr);
+    let run = |no_proxy: &str| {
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&config)
+            .arg("check")
+            .env("SMARTASSIST_CLIENT_SECRET", "s")
+            .env("HTTP_PROXY", &proxy)
+            .env("http_proxy", &proxy)
+            .env("NO_PROXY", no_proxy)
+            .env("no_proxy", no_proxy)
+            .output()
+            .expect("binary runs")
+    };
+    let before = recorder.tokens().len();
+    let _ = run("");
+    assert_eq!(
+        recorder.tokens().len(),
+        before + 1,
+        "the request went through HTTP_PROXY"
+    );
+    let _ = run("kore.invalid");
+    assert_eq!(
+        recorder.tokens().len(),
+        before + 1,
+        "NO_PROXY bypassed the proxy"
     );
 }
