@@ -155,11 +155,16 @@ fn jwe_tokens_decrypt_and_verify_with_jwcrypto() {
     }
 }
 
+/// Faults before authentication (5xx, drops, throttling) and after it: a truncated 200 body
+/// means the simulator has already accepted and remembered the token's jti, so a retry that
+/// reused the token would be caught as a replay.
 fn faults() -> FaultPlan {
     FaultPlan {
         next: vec![
             FaultKind::Status5xx(503),
+            FaultKind::TruncatedJson,
             FaultKind::DropConnection,
+            FaultKind::TruncatedJson,
             FaultKind::Status429 {
                 retry_after: Some("1".into()),
             },
@@ -168,7 +173,7 @@ fn faults() -> FaultPlan {
         ],
         every_nth: Some(EveryNth {
             n: 3,
-            kind: FaultKind::Status5xx(502),
+            kind: FaultKind::TruncatedJson,
         }),
     }
 }
