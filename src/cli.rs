@@ -43,6 +43,8 @@ pub enum Command {
     Run(RunArgs),
     /// Print one freshly minted token.
     Token,
+    /// Exit 0 when the running daemon's /healthz answers 200 (for container health checks).
+    Healthcheck(HealthcheckArgs),
     /// Validate the config, mint a token and probe each enabled endpoint once.
     Check,
     /// Print each dataset's schema.
@@ -77,6 +79,14 @@ pub struct RunArgs {
     /// Run every enabled job once and exit.
     #[arg(long)]
     pub once: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Address of the daemon's server; default: `[server] listen` of the config (an
+    /// unspecified address such as 0.0.0.0 is probed on loopback).
+    #[arg(long)]
+    pub addr: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

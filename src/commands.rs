@@ -10,7 +10,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::TokenMinter;
 use crate::backfill::{backfill, error_chain, BackfillRequest};
-use crate::cli::{BackfillArgs, Cli, Command, DemoArgs, RunArgs, SchemaArgs, SimulateArgs};
+use crate::cli::{
+    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SimulateArgs,
+};
 use crate::config::{Config, SECRET_ENV};
 use crate::error::Error;
 use crate::model::Dataset;
@@ -34,6 +36,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Backfill(args) => cmd_backfill(&cli.config, args, cancel).await,
         Command::Run(args) => cmd_run(&cli.config, args, cancel).await,
         Command::Token => cmd_token(&cli.config),
+        Command::Healthcheck(args) => cmd_healthcheck(&cli.config, args),
         Command::Check => cmd_check(&cli.config, cancel).await,
         Command::Schema(args) => cmd_schema(args),
         Command::Demo(args) => cmd_demo(args, cancel).await,
@@ -132,34 +135,44 @@ async fn cmd_backfill(
 
 async fn cmd_run(path: &Path, args: RunArgs, cancel: CancellationToken) -> Result<(), Error> {
     let config = load_config(path)?;
-    if !args.once {
-        return Err(Error::Usage(
-            "the scheduled daemon is not available in this build yet; use `run --once` from a scheduler".into(),
-        ));
+    if args.once {
+        crate::daemon::run_once(config, cancel).await
+    } else {
+        crate::daemon::run_daemon(config, cancel).await
     }
-    let today = local_date(config.user_status.timezone, Utc::now());
-    let from = today
-        .checked_sub_days(Days::new(u64::from(config.user_status.lookback_days)))
-        .unwrap_or(today);
-    let exporter = Exporter::connect(config, cancel).await?;
-    let req = BackfillRequest {
-        from,
-        to: today,
-        datasets: Vec::new(),
-        concurrency: 2,
-        skip_existing: false,
+}
+
+/// Exit 0 when `/healthz` of a running daemon answers 200 (for container HEALTHCHECKs in images
+/// without curl).
+fn cmd_healthcheck(path: &Path, args: HealthcheckArgs) -> Result<(), Error> {
+    let addr = match args.addr {
+        Some(a) => a,
+        None => {
+            let mut a = load_config(path)?.server.listen;
+            if a.ip().is_unspecified() {
+                a.set_ip(if a.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            a
+        }
     };
-    let report = backfill(&exporter, &req).await;
-    exporter.shutdown().await;
-    let report = report?;
-    println!(
-        "Run: {} day(s), {} bot(s); {} rows, {} rejects.",
-        report.days.len(),
-        report.bots.len(),
-        report.rows(),
-        report.rejects()
-    );
-    report.into_result().map(|_| ())
+    match crate::server::http_get(addr, "/healthz") {
+        Ok((200, body)) => {
+            print!("{body}");
+            Ok(())
+        }
+        Ok((status, body)) => Err(Error::Unhealthy(format!(
+            "{addr}: {status}: {}",
+            body.trim()
+        ))),
+        Err(source) => Err(Error::Io {
+            context: format!("GET http://{addr}/healthz"),
+            source,
+        }),
+    }
 }
 
 fn cmd_token(path: &Path) -> Result<(), Error> {

@@ -133,6 +133,8 @@ pub struct RawUserStatus {
     pub lookback_days: Option<u32>,
     pub page_size: Option<u32>,
     pub agents: Option<Vec<String>>,
+    pub schedule_timezone: Option<String>,
+    pub max_days_per_run: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,12 +144,16 @@ pub struct RawIntent {
     pub schedule: Option<String>,
     pub bot_ids: Option<Vec<String>>,
     pub timezone: Option<String>,
+    pub schedule_timezone: Option<String>,
+    pub gap_poll_interval_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    pub shutdown_timeout_seconds: Option<u64>,
+    pub unhealthy_after_intervals: Option<u32>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +241,10 @@ pub struct UserStatusConfig {
     pub lookback_days: u32,
     pub page_size: u32,
     pub agents: Vec<String>,
+    /// Zone the cron `schedule` is evaluated in (UTC by default), DST-correct.
+    pub schedule_timezone: Tz,
+    /// Most local days one scheduled run exports (catch-up after downtime resumes next run).
+    pub max_days_per_run: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -244,11 +254,19 @@ pub struct IntentConfig {
     pub bot_ids: Vec<String>,
     /// Zone whose local date of a session's end time names its `dt` partition.
     pub timezone: Tz,
+    /// Zone the cron `schedule` is evaluated in (UTC by default), DST-correct.
+    pub schedule_timezone: Tz,
+    /// After a suspected gap, poll that bot this often until a poll overlaps again (`None`: off).
+    pub gap_poll_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     pub listen: std::net::SocketAddr,
+    /// How long `run` waits for in-flight work after SIGTERM/SIGINT before abandoning it.
+    pub shutdown_timeout: Duration,
+    /// `/healthz` fails when a job has not succeeded for this many schedule intervals.
+    pub unhealthy_after_intervals: u32,
 }
 
 /// The validated configuration.
@@ -828,6 +846,16 @@ impl RawConfig {
         if lookback_days > 90 {
             p.push("user_status.lookback_days", "must be at most 90");
         }
+        let max_days_per_run = us.max_days_per_run.unwrap_or(7);
+        if max_days_per_run <= lookback_days || max_days_per_run > 366 {
+            p.push(
+                "user_status.max_days_per_run",
+                format!(
+                    "must be greater than lookback_days ({lookback_days}) and at most 366, \
+                     or catch-up after downtime could never progress"
+                ),
+            );
+        }
         let agents = us.agents.clone().unwrap_or_default();
         for (i, a) in agents.iter().enumerate() {
             if !a.contains('@') || a.trim() != a {
@@ -850,6 +878,12 @@ impl RawConfig {
             lookback_days,
             page_size,
             agents,
+            schedule_timezone: parse_tz(
+                &mut p,
+                "user_status.schedule_timezone",
+                us.schedule_timezone.as_deref(),
+            ),
+            max_days_per_run,
         };
 
         let it = &self.intent_realtime;
@@ -882,6 +916,22 @@ impl RawConfig {
                 Some(name) => parse_tz(&mut p, "intent_realtime.timezone", Some(name)),
                 None => timezone,
             },
+            schedule_timezone: parse_tz(
+                &mut p,
+                "intent_realtime.schedule_timezone",
+                it.schedule_timezone.as_deref(),
+            ),
+            gap_poll_interval: match it.gap_poll_interval_seconds.unwrap_or(10) {
+                0 => None,
+                s if s > 86_400 => {
+                    p.push(
+                        "intent_realtime.gap_poll_interval_seconds",
+                        "must be at most 86400 (0 turns it off)",
+                    );
+                    None
+                }
+                s => Some(Duration::from_secs(s)),
+            },
         };
 
         let listen_raw = self
@@ -899,6 +949,18 @@ impl RawConfig {
                 std::net::SocketAddr::from(([127, 0, 0, 1], 9464))
             }
         };
+
+        let shutdown_timeout_seconds = self.server.shutdown_timeout_seconds.unwrap_or(10);
+        if !(1..=3600).contains(&shutdown_timeout_seconds) {
+            p.push(
+                "server.shutdown_timeout_seconds",
+                "must be between 1 and 3600",
+            );
+        }
+        let unhealthy_after_intervals = self.server.unhealthy_after_intervals.unwrap_or(3);
+        if unhealthy_after_intervals == 0 {
+            p.push("server.unhealthy_after_intervals", "must be at least 1");
+        }
 
         if !p.0.is_empty() {
             return Err(p.0);
@@ -926,7 +988,11 @@ impl RawConfig {
             output,
             user_status,
             intent,
-            server: ServerConfig { listen },
+            server: ServerConfig {
+                listen,
+                shutdown_timeout: Duration::from_secs(shutdown_timeout_seconds),
+                unhealthy_after_intervals,
+            },
         })
     }
 }
@@ -1081,6 +1147,36 @@ timezone = "Mars/Olympus"
                 allow_http: false
             }
         );
+    }
+
+    #[test]
+    fn daemon_keys_have_documented_defaults_and_are_validated() {
+        let c = load(MINIMAL, Some("x")).expect("valid");
+        assert_eq!(c.user_status.schedule_timezone, Tz::UTC);
+        assert_eq!(c.user_status.max_days_per_run, 7);
+        assert_eq!(c.intent.schedule_timezone, Tz::UTC);
+        assert_eq!(c.intent.gap_poll_interval, Some(Duration::from_secs(10)));
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.unhealthy_after_intervals, 3);
+        let text = format!(
+            "{MINIMAL}\n[user_status]\nlookback_days = 3\nmax_days_per_run = 3\nschedule_timezone = \"Europe/Berlin\"\n\
+             [intent_realtime]\ngap_poll_interval_seconds = 0\n[server]\nunhealthy_after_intervals = 0\nshutdown_timeout_seconds = 0\n"
+        );
+        let keys: Vec<String> = problems(&text).into_iter().map(|p| p.key).collect();
+        assert_eq!(
+            keys,
+            vec![
+                "user_status.max_days_per_run",
+                "server.shutdown_timeout_seconds",
+                "server.unhealthy_after_intervals"
+            ]
+        );
+        let text = format!(
+            "{MINIMAL}\n[user_status]\nschedule_timezone = \"Europe/Berlin\"\n[intent_realtime]\ngap_poll_interval_seconds = 0\n"
+        );
+        let c = load(&text, Some("x")).expect("valid");
+        assert_eq!(c.user_status.schedule_timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.intent.gap_poll_interval, None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::client::ClientError;
 use crate::config::ConfigError;
 use crate::simulator::SimulatorError;
 use crate::sink::SinkError;
+use crate::state::StateError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,6 +23,8 @@ pub enum Error {
     Storage(#[from] SinkError),
     #[error(transparent)]
     Simulator(#[from] SimulatorError),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("{failed} of {total} units failed: {}", .units.join(", "))]
     Partial {
         failed: usize,
@@ -34,6 +37,8 @@ pub enum Error {
         #[source]
         source: arrow::error::ArrowError,
     },
+    #[error("unhealthy: {0}")]
+    Unhealthy(String),
     #[error("I/O error: {context}")]
     Io {
         context: String,
@@ -55,7 +60,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Upstream(e) => e.is_retryable(),
-            Error::Storage(_) | Error::Partial { .. } | Error::Io { .. } => true,
+            Error::Storage(_) | Error::State(_) | Error::Partial { .. } | Error::Io { .. } => true,
             _ => false,
         }
     }

@@ -11,6 +11,10 @@
 //! - [`schema`]: the Arrow schema of each dataset.
 //! - [`sink`]: partition paths, Parquet encoding and atomic partition replacement on object_store.
 //! - [`pipeline`]: fetch → normalize → write, the one place the ordering lives.
+//! - [`state`]: watermarks of the scheduled export; [`sync`]: one scheduled run of a job
+//!   (state → plan → pipeline → state, metrics, summary log).
+//! - [`scheduler`]: DST-correct triggers, overlap guard, health, graceful drain; [`server`]:
+//!   `/healthz` and `/metrics`.
 //! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
 //!
 //! # Data flow
@@ -27,15 +31,20 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
 pub mod rejects;
+pub mod scheduler;
 pub mod schema;
+pub mod server;
 pub mod simulator;
 pub mod sink;
 pub mod sources;
+pub mod state;
+pub mod sync;
 pub mod telemetry;
 
 pub use error::Error;

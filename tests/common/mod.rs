@@ -240,3 +240,111 @@ pub fn actual_per_day(rows: &[StatusRow]) -> BTreeMap<String, (usize, i64)> {
 pub fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Daemon (`run`) helpers
+// ---------------------------------------------------------------------------------------------
+
+/// `session_id` of every exported intent row, in file order (duplicates kept).
+pub fn intent_session_ids(root: &Path) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (_, batches) in read_dataset(root, "intent_realtime") {
+        for b in batches {
+            let sid = b
+                .column_by_name("session_id")
+                .expect("session_id")
+                .as_string::<i32>()
+                .clone();
+            for i in 0..b.num_rows() {
+                ids.push(sid.value(i).to_string());
+            }
+        }
+    }
+    ids
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_addr() -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+/// Start `run` in the background with the simulator's secret in the environment.
+pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
+    let log = File::create(log).expect("log file");
+    Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .args(["--log-format", "json", "run"])
+        .env(
+            "SMARTASSIST_CLIENT_SECRET",
+            SimulatorConfig::default().client_secret,
+        )
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("daemon starts")
+}
+
+/// `GET http://addr/path` → (status, body); `None` while nothing listens.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    smartassist_export::server::http_get(addr, path).ok()
+}
+
+/// Value of one series in a Prometheus text body, e.g.
+/// `metric(&text, "smartassist_runs_total{dataset=\"user_status\",outcome=\"success\"}")`.
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+/// Poll `/metrics` (every 100 ms, at most `limit`) until `done` holds; returns the last body.
+pub fn wait_for_metrics(
+    addr: std::net::SocketAddr,
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    done: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("daemon exited early with {status}");
+        }
+        if let Some((200, body)) = http_get(addr, "/metrics") {
+            if done(&body) {
+                return body;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("condition not reached within {limit:?}; metrics:\n{body}");
+            }
+        } else if std::time::Instant::now() > deadline {
+            panic!("/metrics never answered within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// Send SIGTERM and wait for the exit (a hang guard of `limit`, not a timing assertion).
+pub fn sigterm_and_wait(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -TERM failed");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("daemon did not exit within {limit:?} of SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

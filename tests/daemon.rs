@@ -1,0 +1,241 @@
+//! The `run` daemon end to end: the built binary against the in-process simulator with
+//! one-second schedules. Waits for runs by polling `/metrics` (no fixed sleeps), stops with
+//! SIGTERM, and checks the exit code, the output and the exactly-once intent capture across a
+//! restart, with expected sessions computed from the simulator's generator.
+#![cfg(unix)]
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use common::*;
+use smartassist_export::simulator::generator::{self, IntentFeed};
+use smartassist_export::simulator::SimulatorConfig;
+
+const BOT: &str = "st-bot-1";
+const NY: chrono_tz::Tz = chrono_tz::America::New_York;
+const RUNS_INTENT: &str = "smartassist_runs_total{dataset=\"intent_realtime\",outcome=\"success\"}";
+const RUNS_US: &str = "smartassist_runs_total{dataset=\"user_status\",outcome=\"success\"}";
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn sim_config(interval: Duration) -> SimulatorConfig {
+    let now = Utc::now();
+    let epoch = now - TimeDelta::hours(1);
+    SimulatorConfig {
+        seed: 11,
+        agents: 3,
+        bots: vec![BOT.into()],
+        intent_interval: interval,
+        intent_epoch: epoch.duration_trunc(TimeDelta::seconds(1)).unwrap_or(epoch),
+        ..SimulatorConfig::default()
+    }
+}
+
+/// Session number of each exported id (every id must be one the generator produced for k in
+/// `0..=max_k`), asserting there are no duplicates.
+fn exported_ks(out: &Path, feed: &IntentFeed, max_k: u64) -> Vec<u64> {
+    let ids = intent_session_ids(out);
+    let unique: HashSet<&String> = ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "an intent session was exported twice"
+    );
+    let lo = max_k.saturating_sub(20_000);
+    let by_id: BTreeMap<String, u64> = (lo..=max_k)
+        .map(|k| (generator::session(feed, k).session_id, k))
+        .collect();
+    let mut ks: Vec<u64> = ids
+        .iter()
+        .map(|id| {
+            *by_id
+                .get(id)
+                .unwrap_or_else(|| panic!("unknown session {id}"))
+        })
+        .collect();
+    ks.sort_unstable();
+    ks
+}
+
+fn assert_contiguous(ks: &[u64]) {
+    for w in ks.windows(2) {
+        assert_eq!(
+            w[1],
+            w[0] + 1,
+            "sessions missing between k={} and k={}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
+fn last_poll_at(out: &Path) -> DateTime<Utc> {
+    let path = out.join("_state/intent_realtime/account_id=demo-account/bot_id=st-bot-1.json");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("intent state")).expect("json");
+    v["last_poll_at"]
+        .as_str()
+        .expect("last_poll_at")
+        .parse()
+        .expect("ts")
+}
+
+fn assert_no_staging_files(out: &Path) {
+    for f in files_under(out) {
+        let name = f.rsplit('/').next().unwrap_or(&f);
+        assert!(!name.starts_with('.'), "staging file left behind: {f}");
+    }
+}
+
+#[test]
+fn daemon_runs_on_schedule_stops_on_sigterm_and_restarts_without_duplicates() {
+    let rt = runtime();
+    let cfg = sim_config(Duration::from_millis(200));
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let feed = cfg.intent_feed(BOT);
+    let started = Utc::now();
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let addr = free_addr();
+    let section = format!(
+        r#"
+[user_status]
+schedule = "* * * * * *"
+timezone = "America/New_York"
+granularity = "PT30M"
+lookback_days = 1
+
+[intent_realtime]
+schedule = "* * * * * *"
+bot_ids = ["{BOT}"]
+
+[server]
+listen = "{addr}"
+"#
+    );
+    let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
+
+    // Phase 1: several runs of each job, /healthz answering, then SIGTERM.
+    let mut child = spawn_daemon(&config, &tmp.path().join("run1.log"));
+    wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
+        metric(m, RUNS_INTENT) >= 4.0 && metric(m, RUNS_US) >= 2.0
+    });
+    let (status, body) = http_get(addr, "/healthz").expect("healthz answers");
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
+    let log = std::fs::read_to_string(tmp.path().join("run1.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
+    assert!(
+        log.contains("\"message\":\"Run finished.\""),
+        "summary line missing:\n{log}"
+    );
+    assert_no_staging_files(&out);
+
+    // Every session from the first poll's page up to the last poll, exactly once.
+    let first_newest = generator::latest_session_index(&feed, started).expect("sessions");
+    let polled_until = generator::latest_session_index(&feed, last_poll_at(&out)).expect("k");
+    let max_k = generator::latest_session_index(&feed, Utc::now()).expect("k");
+    let ks = exported_ks(&out, &feed, max_k);
+    assert_contiguous(&ks);
+    let (lo, hi) = (ks[0], *ks.last().expect("sessions"));
+    assert!(
+        lo <= first_newest,
+        "first page not exported: lo={lo} newest at start={first_newest}"
+    );
+    assert!(
+        hi >= polled_until,
+        "sessions up to the last poll missing: hi={hi} < {polled_until}"
+    );
+
+    // UserStatus: yesterday (complete) equals the generator; the watermark is today.
+    let today = Utc::now().with_timezone(&NY).date_naive();
+    let yesterday = today.pred_opt().expect("date");
+    let rows = user_status_rows(&out);
+    let actual = actual_per_day(&rows);
+    let want = expected_user_status(
+        cfg.seed,
+        cfg.agents,
+        NY,
+        &[yesterday],
+        smartassist_export::model::Granularity::PT30M,
+        None,
+    );
+    let (w_rows, w_sum, _) = want[&yesterday.to_string()];
+    assert_eq!(actual.get(&yesterday.to_string()), Some(&(w_rows, w_sum)));
+    let mark: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(out.join("_state/user_status/account_id=demo-account.json"))
+            .expect("watermark"),
+    )
+    .expect("json");
+    assert_eq!(mark["through_day"], today.to_string());
+
+    // Phase 2: a restart continues from the output with no duplicates and no gap.
+    let mut child = spawn_daemon(&config, &tmp.path().join("run2.log"));
+    wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
+        metric(m, RUNS_INTENT) >= 3.0
+    });
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    assert_no_staging_files(&out);
+    let polled_until2 = generator::latest_session_index(&feed, last_poll_at(&out)).expect("k");
+    let max_k = generator::latest_session_index(&feed, Utc::now()).expect("k");
+    let ks2 = exported_ks(&out, &feed, max_k);
+    assert_contiguous(&ks2);
+    assert_eq!(ks2[0], lo, "the restart rewrote older sessions");
+    assert!(*ks2.last().expect("k") >= polled_until2);
+    assert!(polled_until2 > hi, "the restart exported nothing new");
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn sessions_arriving_faster_than_a_page_per_poll_are_flagged_as_a_gap() {
+    let rt = runtime();
+    // 50 sessions per second, polled every second: every poll is a full page of unseen ones.
+    let cfg = sim_config(Duration::from_millis(20));
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let addr = free_addr();
+    let section = format!(
+        r#"
+[user_status]
+enabled = false
+
+[intent_realtime]
+schedule = "* * * * * *"
+bot_ids = ["{BOT}"]
+gap_poll_interval_seconds = 1
+
+[server]
+listen = "{addr}"
+"#
+    );
+    let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
+    let mut child = spawn_daemon(&config, &tmp.path().join("run.log"));
+    let gaps = format!("smartassist_intent_gaps_total{{bot_id=\"{BOT}\"}}");
+    let body = wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
+        metric(m, &gaps) >= 1.0
+    });
+    assert!(metric(&body, &gaps) >= 1.0);
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+    let log = std::fs::read_to_string(tmp.path().join("run.log")).unwrap_or_default();
+    assert!(
+        log.contains("probably missed"),
+        "no gap warning naming the bot:\n{log}"
+    );
+    // Even with a gap, nothing is exported twice.
+    let ids = intent_session_ids(&out);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+    rt.block_on(sim.shutdown());
+}
