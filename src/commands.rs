@@ -43,7 +43,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Check => cmd_check(&cli.config, cancel).await,
         Command::Schema(args) => cmd_schema(&cli.config, args),
         Command::Demo(args) => cmd_demo(args, cancel).await,
-        Command::Simulate(args) => cmd_simulate(args, cancel).await,
+        Command::Simulate(args) => cmd_simulate(*args, cancel).await,
     };
     watcher.abort();
     result
@@ -200,6 +200,14 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
     );
     minter.mint()?;
     println!("token: minted (HS256, appId = {})", config.api.client_id);
+    if let Some(jwe) = minter.jwe() {
+        println!(
+            "token: wrapped in a JWE ({}, {}, kid {})",
+            jwe.alg(),
+            jwe.enc(),
+            jwe.kid()
+        );
+    }
     let exporter = Exporter::connect(config, cancel).await?;
     let cfg = exporter.config().clone();
     let mut failures = Vec::new();
@@ -417,7 +425,19 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         )));
     }
     let defaults = SimulatorConfig::default();
+    let jwe = match &args.jwe_private_key_file {
+        None => None,
+        Some(path) => Some(
+            simulator::jwe::SimJwe::from_key_file(path, args.jwe_kid.clone()).map_err(|e| {
+                Error::Usage(format!(
+                    "--jwe-private-key-file: {}",
+                    crate::backfill::error_chain(&e)
+                ))
+            })?,
+        ),
+    };
     let cfg = SimulatorConfig {
+        jwe,
         seed: args.seed,
         account_id: args.account_id,
         iid: args.iid,

@@ -120,7 +120,10 @@ impl ApiClient {
         minter: TokenMinter,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<ApiClient, ClientError> {
+        // Proxies come from HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (reqwest's default;
+        // never disable it). Extra roots from api.ca_bundle_file are added to the system ones.
         let http = reqwest::Client::builder()
+            .tls_certs_merge(api.extra_root_certs.iter().cloned())
             .timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("smartassist-export/", env!("CARGO_PKG_VERSION")))
