@@ -11,6 +11,7 @@
 //! - [`schema`]: the Arrow schema of each dataset.
 //! - [`sink`]: partition paths, Parquet encoding and atomic partition replacement on object_store.
 //! - [`pipeline`]: fetch → normalize → write, the one place the ordering lives.
+//! - [`backfill`]: day ranges with bounded concurrency; [`progress`]: its bar / log lines.
 //! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
 //!
 //! # Data flow
@@ -31,6 +32,7 @@ pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod progress;
 pub mod rejects;
 pub mod schema;
 pub mod simulator;

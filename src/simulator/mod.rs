@@ -11,6 +11,7 @@
 pub mod faults;
 pub mod generator;
 mod jwt;
+pub mod pages;
 mod render;
 mod server;
 pub mod stats;

@@ -119,7 +119,38 @@ pub struct UserStatusPage<'a> {
 /// `agents`; a body that is not JSON, is truncated, is an `{"errors": …}` body or has the wrong
 /// top-level shape is a [`DecodeError`].
 pub fn decode_page(body: &[u8]) -> Result<UserStatusPage<'_>, DecodeError> {
-    let top: TopLevel<'_> = serde_json::from_slice(body).map_err(|e| DecodeError {
+    if let Some(page) = decode_envelope_typed(body) {
+        return Ok(page);
+    }
+    decode_page_by_record(body)
+}
+
+/// Fast path for the common case: an envelope whose agents all decode cleanly, parsed in one
+/// pass straight into typed agents. `None` (the caller then takes the record-by-record path,
+/// which finds and isolates the bad records) when anything is off: not an envelope, no `data`,
+/// a structurally broken agent, or an agent that would be rejected.
+fn decode_envelope_typed(body: &[u8]) -> Option<UserStatusPage<'_>> {
+    let top: TopLevel<'_, AgentWire<'_>> = serde_json::from_slice(body).ok()?;
+    if !top.envelope {
+        return None;
+    }
+    let data = top.data?.unwrap_or_default();
+    let record_count = data.len();
+    let agents = data
+        .into_iter()
+        .map(|wire| agent_from_wire(wire, None).map(Ok).ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some(UserStatusPage {
+        has_more: top.has_more.unwrap_or(false),
+        record_count,
+        agents,
+    })
+}
+
+/// Each agent kept as raw JSON first, then decoded on its own, so one bad record becomes a
+/// reject carrying its exact text instead of failing the page.
+fn decode_page_by_record(body: &[u8]) -> Result<UserStatusPage<'_>, DecodeError> {
+    let top: TopLevel<'_, &RawValue> = serde_json::from_slice(body).map_err(|e| DecodeError {
         api: API,
         reason: e.to_string(),
     })?;
@@ -193,6 +224,13 @@ fn decode_agent<'a>(
         return Err("agent record is not an object".into());
     }
     let wire: AgentWire<'a> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    agent_from_wire(wire, key_user_id)
+}
+
+fn agent_from_wire<'a>(
+    wire: AgentWire<'a>,
+    key_user_id: Option<Cow<'a, str>>,
+) -> Result<AgentRecord<'a>, String> {
     let user_id = match key_user_id {
         Some(k) => Some(k),
         None => opt_str("userId", wire.user_id)?,
@@ -214,20 +252,21 @@ fn decode_agent<'a>(
     })
 }
 
-/// The top-level object, before deciding between the envelope and the legacy shape.
-struct TopLevel<'a> {
+/// The top-level object, before deciding between the envelope and the legacy shape. `T` is
+/// the type `data[]` elements decode into: raw JSON, or typed agents on the fast path.
+struct TopLevel<'a, T> {
     envelope: bool,
     has_more: Option<bool>,
     /// `Some(None)`: `"data": null`.
-    data: Option<Option<Vec<&'a RawValue>>>,
+    data: Option<Option<Vec<T>>>,
     others: Vec<(Key<'a>, &'a RawValue)>,
 }
 
-impl<'de> Deserialize<'de> for TopLevel<'de> {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for TopLevel<'de, T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TopLevel<'de>;
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = TopLevel<'de, T>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a UserStatus response object")
             }
@@ -255,7 +294,7 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                 Ok(top)
             }
         }
-        d.deserialize_map(V)
+        d.deserialize_map(V(std::marker::PhantomData))
     }
 }
 
@@ -614,12 +653,29 @@ fn normalize_entry<'a>(
             _ => format!("stats is not an object: {}", stats.raw()),
         });
     }
-    let stats: StatsWire<'a> =
-        serde_json::from_str(stats.raw()).map_err(|e| format!("stats: {e}"))?;
-    let sum = opt_str("stats.sum", stats.sum)?.ok_or("status entry has no stats.sum")?;
+    let sum = match plain_sum(stats.raw()) {
+        Some(sum) => Cow::Borrowed(sum),
+        None => {
+            let stats: StatsWire<'a> =
+                serde_json::from_str(stats.raw()).map_err(|e| format!("stats: {e}"))?;
+            opt_str("stats.sum", stats.sum)?.ok_or("status entry has no stats.sum")?
+        }
+    };
     let seconds =
         parse_sec_sum(&sum).ok_or_else(|| format!("stats.sum {sum:?} is not \"<n> sec\""))?;
     Ok((metric, value, seconds))
+}
+
+/// The `sum` of a `stats` object written exactly as `{"sum":"<text>"}` with no escapes or
+/// whitespace (what the API sends), found without a JSON parser; `None` for anything else,
+/// which then goes through the full parser.
+fn plain_sum(raw: &str) -> Option<&str> {
+    let inner = raw.strip_prefix("{\"sum\":\"")?.strip_suffix("\"}")?;
+    if inner.contains(['"', '\\']) {
+        None
+    } else {
+        Some(inner)
+    }
 }
 
 /// A reject for a bucket (all its entries) or one entry of it, as a bucket-shaped JSON fragment
@@ -675,3 +731,20 @@ fn push_field(out: &mut String, name: &str, v: Option<Scalar<'_>>) {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod plain_sum_tests {
+    use super::plain_sum;
+
+    #[test]
+    fn only_the_exact_simple_shape_takes_the_fast_path() {
+        assert_eq!(plain_sum(r#"{"sum":"919 sec"}"#), Some("919 sec"));
+        assert_eq!(plain_sum(r#"{"sum":""}"#), Some(""));
+        assert_eq!(plain_sum(r#"{"sum":"a\"b"}"#), None);
+        assert_eq!(plain_sum(r#"{"sum":"1","count":2}"#), None);
+        assert_eq!(plain_sum(r#"{"count":2,"sum":"1"}"#), None);
+        assert_eq!(plain_sum(r#"{ "sum": "1" }"#), None);
+        assert_eq!(plain_sum(r#"{"sum":1}"#), None);
+        assert_eq!(plain_sum(r#"{"Sum":"1 sec"}"#), None);
+    }
+}

@@ -141,6 +141,13 @@ impl InstantError {
 /// [`MIN_PLAUSIBLE`, `MAX_PLAUSIBLE`).
 pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, InstantError> {
     let s = s.trim();
+    if let Some(utc) = parse_utc_fast(s) {
+        return if plausible_millis(utc.timestamp_millis()) {
+            Ok(utc)
+        } else {
+            Err(InstantError::Implausible)
+        };
+    }
     let parsed = DateTime::parse_from_rfc3339(s)
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
         .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%z"))
@@ -151,6 +158,40 @@ pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, InstantError> {
     } else {
         Err(InstantError::Implausible)
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` or `YYYY-MM-DDTHH:MM:SS.fffZ` (what the API sends for bucket
+/// bounds) without the general parser; `None` for any other shape or an invalid date/time,
+/// which the general parser then handles (and refuses).
+fn parse_utc_fast(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    let millis = match b.len() {
+        20 if b[19] == b'Z' => 0,
+        24 if b[19] == b'.' && b[23] == b'Z' => digits(&b[20..23])?,
+        _ => return None,
+    };
+    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[0..4])?).ok()?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )?;
+    let time = date.and_hms_milli_opt(
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+        millis,
+    )?;
+    Some(time.and_utc())
+}
+
+/// The value of a run of ASCII digits; `None` if any byte is not a digit.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
 }
 
 /// JSON string literal for `s` (for hand-assembled reject fragments).
@@ -249,6 +290,21 @@ mod tests {
             );
         }
         assert!(parse_instant("2000-01-01T00:00:00Z").is_ok());
+        // Shapes the fast path sees but must leave to the general parser (and its refusal).
+        for bad in [
+            "2022-02-30T00:00:00Z",
+            "2022-12-12T24:00:00Z",
+            "2022-12-12T00:60:00Z",
+            "2022-12-12X00:00:00Z",
+            "2022-1a-12T00:00:00Z",
+            "2022-12-12T00:00:00.1aZ",
+        ] {
+            assert_eq!(parse_instant(bad), Err(InstantError::Unparsable), "{bad}");
+        }
+        assert_eq!(
+            parse_instant("2022-12-12T10:15:30.250Z"),
+            Ok(at("2022-12-12T10:15:30.250Z"))
+        );
         assert!(parse_instant("2099-12-31T23:59:59.999Z").is_ok());
     }
 }
