@@ -21,7 +21,7 @@ use crate::auth::{AuthError, TokenMinter};
 use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics;
 use crate::sources::DecodeError;
-pub use ratelimit::RateLimiter;
+pub use ratelimit::{LimiterUsage, RateLimiter};
 use retry::Verdict;
 
 /// Why one attempt failed (kept for the final error when retries run out).
@@ -152,6 +152,11 @@ impl ApiClient {
         &self.inner.minter
     }
 
+    /// The account's shared rate limiter (its [`RateLimiter::usage`] feeds progress reports).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
+    }
+
     fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
         // Join by string so double slashes in configured paths (`//userstatus`) survive.
         let base = self.inner.base.as_str().trim_end_matches('/');
@@ -246,6 +251,7 @@ impl ApiClient {
                     Duration::ZERO
                 }
                 Verdict::Throttled => {
+                    self.inner.limiter.note_throttled();
                     metrics::http_throttled(endpoint);
                     metrics::http_retry(endpoint, "throttled");
                     retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())

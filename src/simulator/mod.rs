@@ -12,6 +12,7 @@ pub mod faults;
 pub mod generator;
 pub mod jwe;
 mod jwt;
+pub mod pages;
 mod render;
 mod server;
 pub mod stats;
