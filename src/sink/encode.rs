@@ -63,15 +63,43 @@ pub fn writer_properties(dataset_label: &str) -> WriterProperties {
 /// PutObject / CompleteMultipartUpload) has begun: before that point the upload must be aborted
 /// on error; after it, `BufWriter` must not be touched again (its `abort` panics once shut down,
 /// and a failed multipart completion already aborts itself).
+///
+/// The caller must drive [`write_parquet`] to its end (the sink runs it on its own task): a
+/// dropped future would drop an in-flight multipart upload without aborting it.
 struct UploadWriter {
-    inner: BufWriter,
+    /// `None` once aborted.
+    inner: Option<BufWriter>,
     shutdown_started: bool,
+    location: Path,
+}
+
+fn aborted_error() -> ParquetError {
+    ParquetError::General("upload already aborted".to_string())
+}
+
+impl UploadWriter {
+    /// Aborts the upload (a no-op when nothing was sent yet) unless shutdown has begun.
+    async fn abort(&mut self) {
+        if self.shutdown_started {
+            return;
+        }
+        if let Some(mut inner) = self.inner.take() {
+            if let Err(abort_err) = inner.abort().await {
+                tracing::warn!(
+                    path = %self.location,
+                    error = &abort_err as &dyn std::error::Error,
+                    "Could not abort upload after a failed Parquet write; a bucket lifecycle rule must remove the incomplete upload."
+                );
+            }
+        }
+    }
 }
 
 impl AsyncFileWriter for UploadWriter {
     fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
         async move {
-            self.inner
+            let inner = self.inner.as_mut().ok_or_else(aborted_error)?;
+            inner
                 .write_all(&bs)
                 .await
                 .map_err(|e| ParquetError::External(Box::new(e)))
@@ -81,8 +109,9 @@ impl AsyncFileWriter for UploadWriter {
 
     fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
         async move {
+            let inner = self.inner.as_mut().ok_or_else(aborted_error)?;
             self.shutdown_started = true;
-            self.inner
+            inner
                 .shutdown()
                 .await
                 .map_err(|e| ParquetError::External(Box::new(e)))
@@ -117,9 +146,12 @@ pub async fn write_parquet(
         }
     }
     let upload = UploadWriter {
-        inner: BufWriter::with_capacity(store, location.clone(), UPLOAD_PART_BYTES)
-            .with_max_concurrency(UPLOAD_CONCURRENCY),
+        inner: Some(
+            BufWriter::with_capacity(store, location.clone(), UPLOAD_PART_BYTES)
+                .with_max_concurrency(UPLOAD_CONCURRENCY),
+        ),
         shutdown_started: false,
+        location: location.clone(),
     };
     let props = writer_properties(dataset_label);
     let mut writer = match AsyncArrowWriter::try_new(upload, schema, Some(props)) {
@@ -148,16 +180,7 @@ pub async fn write_parquet(
             bytes: writer.bytes_written() as u64,
         }),
         Err(source) => {
-            let mut upload = writer.into_inner();
-            if !upload.shutdown_started {
-                if let Err(abort_err) = upload.inner.abort().await {
-                    tracing::warn!(
-                        path = %location,
-                        error = &abort_err as &dyn std::error::Error,
-                        "Could not abort upload after a failed Parquet write; a bucket lifecycle rule must remove the incomplete upload."
-                    );
-                }
-            }
+            writer.into_inner().abort().await;
             Err(SinkError::Encode {
                 path: location.clone(),
                 source,

@@ -6,7 +6,8 @@
 //! [`PartitionKey`], so a rerun replaces the partition instead of adding to it. Replacement is
 //! atomic per file: on local disk the file is written under a hidden staging name in the same
 //! directory and renamed over the old one; on S3 it is written straight to its key, where it
-//! appears only when the PutObject / CompleteMultipartUpload succeeds. The caller must write data
+//! appears only when the PutObject / CompleteMultipartUpload succeeds, and each upload runs on its
+//! own task so that cancelling the caller cannot strand a half-done multipart upload. The caller must write data
 //! before committing any state that describes it, and should call [`Sink::cleanup_staging`] once
 //! per run to sweep staging files left by a killed process. On S3, a process killed mid-upload
 //! can leave an incomplete multipart upload that only a bucket lifecycle rule
@@ -160,6 +161,12 @@ pub enum SinkError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("upload task for {path} did not complete")]
+    UploadTask {
+        path: Path,
+        #[source]
+        source: tokio::task::JoinError,
     },
     #[error("staging cleanup task for {path} did not complete")]
     CleanupTask {
@@ -461,18 +468,30 @@ impl Sink {
             Some(_) => self.object_path(&format!("{dir}/{}", layout::staging_name(PART_FILE_NAME))),
             None => final_path.clone(),
         };
-        let encoded =
-            match encode::write_parquet(Arc::clone(&self.store), &target, schema, label, batches)
-                .await
-            {
-                Ok(encoded) => encoded,
-                Err(e) => {
-                    if target != final_path {
-                        self.discard(&target).await;
-                    }
-                    return Err(e);
+        // On its own task so that a cancelled caller (shutdown signal, dropped future) cannot
+        // drop an upload half-way: the task runs on to a completed or an aborted upload.
+        let task = {
+            let (store, target) = (Arc::clone(&self.store), target.clone());
+            let (label, batches) = (label.to_string(), batches.to_vec());
+            tokio::spawn(async move {
+                encode::write_parquet(store, &target, schema, &label, &batches).await
+            })
+        };
+        let result = task.await.unwrap_or_else(|source| {
+            Err(SinkError::UploadTask {
+                path: target.clone(),
+                source,
+            })
+        });
+        let encoded = match result {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                if target != final_path {
+                    self.discard(&target).await;
                 }
-            };
+                return Err(e);
+            }
+        };
         if target != final_path {
             self.rename_into_place(&target, &final_path).await?;
         }
