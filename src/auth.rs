@@ -2,7 +2,11 @@
 //! signed with the Client Secret and sent raw in the `auth` header. Without JTI enforcement one
 //! token is reused until shortly before it expires; with `enforce_jti` every call to
 //! [`TokenMinter::mint`] returns a fresh token with a UUID v4 `jti` and `exp` at most one hour
-//! ahead, so callers must mint once per HTTP attempt (including retries).
+//! ahead, so callers must mint once per HTTP attempt (including retries). With
+//! `[auth] jwe_public_key_file` set, every minted token is the signed JWT wrapped in a compact
+//! JWE addressed to the platform's key ([`jwe`]); the wrapped form is what `mint` returns.
+
+pub mod jwe;
 
 use std::fmt;
 use std::sync::Mutex;
@@ -57,6 +61,8 @@ impl fmt::Display for Token {
 pub enum AuthError {
     #[error("cannot sign the JWT")]
     Sign(#[source] jsonwebtoken::errors::Error),
+    #[error("cannot wrap the JWT in a JWE")]
+    Encrypt(#[source] jwe::JweError),
 }
 
 /// Mints tokens for one app.
@@ -65,6 +71,7 @@ pub struct TokenMinter {
     key: EncodingKey,
     enforce_jti: bool,
     ttl: Duration,
+    jwe: Option<jwe::JweEncrypter>,
     cached: Mutex<Option<(Token, i64)>>,
 }
 
@@ -74,6 +81,7 @@ impl fmt::Debug for TokenMinter {
             .field("client_id", &self.client_id)
             .field("enforce_jti", &self.enforce_jti)
             .field("ttl", &self.ttl)
+            .field("jwe", &self.jwe)
             .finish_non_exhaustive()
     }
 }
@@ -90,6 +98,10 @@ impl TokenMinter {
             key: EncodingKey::from_secret(secret.expose().as_bytes()),
             enforce_jti: auth.enforce_jti,
             ttl: ttl.max(Duration::from_secs(1)),
+            jwe: auth
+                .jwe
+                .as_ref()
+                .map(|j| jwe::JweEncrypter::new(j.recipient.clone(), j.alg, j.enc)),
             cached: Mutex::new(None),
         }
     }
@@ -110,10 +122,21 @@ impl TokenMinter {
         }
     }
 
+    /// The JWE parameters when tokens are wrapped.
+    pub fn jwe(&self) -> Option<&jwe::JweEncrypter> {
+        self.jwe.as_ref()
+    }
+
     fn sign(&self, claims: &Claims) -> Result<Token, AuthError> {
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
-            .map(Token)
-            .map_err(AuthError::Sign)
+        let jwt = jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.key)
+            .map_err(AuthError::Sign)?;
+        match &self.jwe {
+            None => Ok(Token(jwt)),
+            Some(e) => e
+                .encrypt(jwt.as_bytes())
+                .map(Token)
+                .map_err(AuthError::Encrypt),
+        }
     }
 
     /// A token for one HTTP attempt: fresh when JTI is enforced, otherwise cached while valid.
@@ -167,6 +190,7 @@ mod tests {
             &AuthConfig {
                 enforce_jti,
                 token_ttl: Duration::from_secs(ttl),
+                jwe: None,
             },
         )
     }

@@ -2,6 +2,13 @@
 //! limiter, writing each day as soon as it is complete and carrying on when a day fails. Failed
 //! days get one more try at the end; whatever still fails is reported (the command exits 1).
 //! IntentRealtimeData has no history, so a backfill of it takes the current snapshot.
+//!
+//! The unit of work is a day, not a (day, page) request: the pages of one day are sequential
+//! because only `hasMore` says whether another page exists (the API echoes no total count), and
+//! `concurrency` days in flight already keep every rate-limit slot busy. Memory is bounded by
+//! `concurrency` days (one day's rows plus one response body each), never by the range length.
+//! Backfill never reads or writes the live watermarks: re-exporting old days cannot move them.
+//! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +19,7 @@ use tracing::{error, info, warn};
 use crate::error::Error;
 use crate::model::Dataset;
 use crate::pipeline::{DayReport, Exporter, IntentReport};
+use crate::progress::{BackfillProgress, ProgressMode};
 
 /// What to backfill.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +131,8 @@ pub async fn backfill(exporter: &Exporter, req: &BackfillRequest) -> Result<Back
         let total = days.len();
         info!(dataset = "user_status", from = %req.from, to = %req.to, days = total, skipped = report.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
         let exported_at = Utc::now();
+        let progress =
+            BackfillProgress::start(total as u64, exporter.client(), ProgressMode::detect());
         let mut failed = Vec::new();
         let mut results = stream::iter(days)
             .map(
@@ -132,26 +142,33 @@ pub async fn backfill(exporter: &Exporter, req: &BackfillRequest) -> Result<Back
         while let Some((day, result)) = results.next().await {
             match result {
                 Ok(r) => {
+                    progress.day_done(r.rows);
                     report.days.push(r);
-                    info!(done = report.days.len(), total, "Backfill progress.");
                 }
                 Err(e) => {
                     warn!(%day, error = %error_chain(&e), "Day failed; it will be retried at the end.");
+                    progress.day_failed();
                     failed.push(day);
                 }
             }
         }
         drop(results);
         for day in failed {
+            progress.retrying();
             match exporter.export_user_status_day(day, exported_at).await {
-                Ok(r) => report.days.push(r),
+                Ok(r) => {
+                    progress.day_done(r.rows);
+                    report.days.push(r);
+                }
                 Err(e) => {
                     let msg = error_chain(&e);
                     error!(%day, error = %msg, "Day failed again; not exported.");
+                    progress.day_failed();
                     report.failed_days.push((day, msg));
                 }
             }
         }
+        progress.finish();
         report.days.sort_by_key(|d| d.day);
     }
 

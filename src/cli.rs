@@ -52,7 +52,7 @@ pub enum Command {
     /// Start the built-in simulator, export a few days into a folder and print a DuckDB query.
     Demo(DemoArgs),
     /// Run the built-in API simulator in the foreground (for tests and benchmarks).
-    Simulate(SimulateArgs),
+    Simulate(Box<SimulateArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -93,12 +93,23 @@ pub struct HealthcheckArgs {
 pub enum SchemaFormat {
     /// Arrow field list.
     Arrow,
+    /// Athena `CREATE EXTERNAL TABLE` statements with partition projection.
+    Athena,
+    /// DuckDB views over the output.
+    Duckdb,
 }
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {
     #[arg(long, value_enum, default_value_t = SchemaFormat::Arrow)]
     pub format: SchemaFormat,
+    /// Output root to put in the DDL (`s3://bucket/prefix` or a directory); default: the
+    /// config's `[output] url`.
+    #[arg(long)]
+    pub location: Option<String>,
+    /// Athena: use `injected` projection for account_id/bot_id even when the config names them.
+    #[arg(long)]
+    pub injected_ids: bool,
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +160,12 @@ pub struct SimulateArgs {
     /// Serve the legacy UserStatus response shape.
     #[arg(long)]
     pub legacy_shape: bool,
+    /// Enforce JWE: the `auth` header must be a JWE for this RSA private key (PEM or JWK).
+    #[arg(long, value_name = "FILE")]
+    pub jwe_private_key_file: Option<PathBuf>,
+    /// With --jwe-private-key-file: the `kid` the JWE header must carry.
+    #[arg(long, value_name = "KID", requires = "jwe_private_key_file")]
+    pub jwe_kid: Option<String>,
 }
 
 #[cfg(test)]

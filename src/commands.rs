@@ -11,14 +11,17 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::TokenMinter;
 use crate::backfill::{backfill, error_chain, BackfillRequest};
 use crate::cli::{
-    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SimulateArgs,
+    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
+    SimulateArgs,
 };
 use crate::config::{Config, SECRET_ENV};
+use crate::ddl;
 use crate::error::Error;
 use crate::model::Dataset;
 use crate::pipeline::{Exporter, INTENT_ENDPOINT, USER_STATUS_ENDPOINT};
 use crate::schema::{partition_columns, schema_for};
 use crate::simulator::{self, SimulatorConfig};
+use crate::sink::OutputLocation;
 use crate::sources::user_status::{decode_page, request_body};
 use crate::sources::window::{local_date, plan_day};
 
@@ -38,9 +41,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Token => cmd_token(&cli.config),
         Command::Healthcheck(args) => cmd_healthcheck(&cli.config, args),
         Command::Check => cmd_check(&cli.config, cancel).await,
-        Command::Schema(args) => cmd_schema(args),
+        Command::Schema(args) => cmd_schema(&cli.config, args),
         Command::Demo(args) => cmd_demo(args, cancel).await,
-        Command::Simulate(args) => cmd_simulate(args, cancel).await,
+        Command::Simulate(args) => cmd_simulate(*args, cancel).await,
     };
     watcher.abort();
     result
@@ -197,6 +200,14 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
     );
     minter.mint()?;
     println!("token: minted (HS256, appId = {})", config.api.client_id);
+    if let Some(jwe) = minter.jwe() {
+        println!(
+            "token: wrapped in a JWE ({}, {}, kid {})",
+            jwe.alg(),
+            jwe.enc(),
+            jwe.kid()
+        );
+    }
     let exporter = Exporter::connect(config, cancel).await?;
     let cfg = exporter.config().clone();
     let mut failures = Vec::new();
@@ -266,25 +277,62 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
     }
 }
 
-fn cmd_schema(_args: SchemaArgs) -> Result<(), Error> {
-    for dataset in Dataset::ALL {
-        println!(
-            "{dataset} (partitioned by {})",
-            partition_columns(dataset).join(", ")
-        );
-        for f in schema_for(dataset).fields() {
+fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
+    if args.format == SchemaFormat::Arrow {
+        for dataset in Dataset::ALL {
             println!(
-                "  {:<22} {:<40} {}",
-                f.name(),
-                f.data_type().to_string(),
-                if f.is_nullable() {
+                "{dataset} (partitioned by {})",
+                partition_columns(dataset).join(", ")
+            );
+            for f in schema_for(dataset).fields() {
+                let null = if f.is_nullable() {
                     "nullable"
                 } else {
                     "not null"
-                }
-            );
+                };
+                println!(
+                    "  {:<22} {:<40} {null}",
+                    f.name(),
+                    f.data_type().to_string()
+                );
+            }
+            println!();
         }
-        println!();
+        return Ok(());
+    }
+    // The config supplies the location and the ids when it loads; DDL for a template (the
+    // committed deploy/athena files) is produced with --location and --injected-ids.
+    let config = load_config(path).ok();
+    let config_root = config.as_ref().map(|c| match &c.output {
+        OutputLocation::Local(dir) => dir.display().to_string(),
+        OutputLocation::S3 { bucket, prefix, .. } if prefix.is_empty() => format!("s3://{bucket}"),
+        OutputLocation::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
+    });
+    match args.format {
+        SchemaFormat::Athena => {
+            let root = args
+                .location
+                .or(config_root.filter(|r| r.starts_with("s3://")))
+                .unwrap_or_else(|| ddl::PLACEHOLDER_LOCATION.to_string());
+            let ids = match (&config, args.injected_ids) {
+                (Some(c), false) => ddl::IdProjection::Known {
+                    account_ids: vec![c.api.account_id.clone()],
+                    bot_ids: c.intent.bot_ids.clone(),
+                },
+                _ => ddl::IdProjection::Injected,
+            };
+            let sql = ddl::athena_ddl(&root, &ids)
+                .map_err(|e| Error::Usage(format!("cannot generate Athena DDL: {e}")))?;
+            print!("{sql}");
+        }
+        SchemaFormat::Duckdb => {
+            let root = args
+                .location
+                .or(config_root)
+                .unwrap_or_else(|| "out".to_string());
+            print!("{}", ddl::duckdb_views(&root));
+        }
+        SchemaFormat::Arrow => {}
     }
     Ok(())
 }
@@ -377,7 +425,19 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         )));
     }
     let defaults = SimulatorConfig::default();
+    let jwe = match &args.jwe_private_key_file {
+        None => None,
+        Some(path) => Some(
+            simulator::jwe::SimJwe::from_key_file(path, args.jwe_kid.clone()).map_err(|e| {
+                Error::Usage(format!(
+                    "--jwe-private-key-file: {}",
+                    crate::backfill::error_chain(&e)
+                ))
+            })?,
+        ),
+    };
     let cfg = SimulatorConfig {
+        jwe,
         seed: args.seed,
         account_id: args.account_id,
         iid: args.iid,

@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 use url::Url;
 
+use crate::auth::jwe::{self, ContentEncryption, KeyAlgorithm, RecipientKey};
 use crate::model::Granularity;
 use crate::sink::OutputLocation;
 
@@ -94,6 +95,10 @@ pub struct RawApi {
     pub retry_after_cap_seconds: Option<u64>,
     pub throttle_backoff_seconds: Option<f64>,
     pub max_response_bytes: Option<u64>,
+    /// Allow a plain `http://` base URL to a non-loopback host.
+    pub allow_insecure_http: Option<bool>,
+    /// PEM bundle of extra root CAs (corporate TLS inspection).
+    pub ca_bundle_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +106,12 @@ pub struct RawApi {
 pub struct RawAuth {
     pub enforce_jti: Option<bool>,
     pub token_ttl_seconds: Option<u64>,
+    /// The platform's RSA public key (JWK as shown in the app settings, or PEM).
+    pub jwe_public_key_file: Option<PathBuf>,
+    /// Key id; required with a PEM key, must match a JWK's `kid`.
+    pub jwe_kid: Option<String>,
+    pub jwe_alg: Option<String>,
+    pub jwe_enc: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -188,12 +199,24 @@ pub struct ApiConfig {
     pub intent_path: String,
     pub retry: RetryPolicy,
     pub max_response_bytes: u64,
+    /// Extra trusted root certificates from `api.ca_bundle_file` (added to the system roots).
+    pub extra_root_certs: Vec<reqwest::Certificate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthConfig {
     pub enforce_jti: bool,
     pub token_ttl: Duration,
+    /// Wrap every token in a JWE ("Enforce JWE Encryption").
+    pub jwe: Option<JweConfig>,
+}
+
+/// Validated `[auth] jwe_*` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JweConfig {
+    pub recipient: RecipientKey,
+    pub alg: KeyAlgorithm,
+    pub enc: ContentEncryption,
 }
 
 /// A validated 6-field cron expression (seconds required, as tokio-cron-scheduler expects).
@@ -479,6 +502,98 @@ fn parse_output(p: &mut Problems, raw: &RawOutput) -> OutputLocation {
     OutputLocation::Local(path)
 }
 
+/// A relative path in the config file is relative to the config file's directory.
+fn resolve(base_dir: &Path, file: &Path) -> PathBuf {
+    if file.is_absolute() {
+        file.to_path_buf()
+    } else {
+        base_dir.join(file)
+    }
+}
+
+/// `localhost`, `127.0.0.0/8` and `::1`: plain http there never leaves the machine.
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Warn (naming the file, never its content) when a secret file is readable by group or others.
+fn warn_if_readable_by_others(file: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(file) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    file = %file.display(),
+                    mode = format!("{:o}", mode & 0o777),
+                    "The client secret file is accessible by group or others; restrict it with chmod 600."
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+}
+
+/// The `[auth] jwe_*` keys: all optional; a key file turns JWE on.
+fn parse_jwe(p: &mut Problems, auth: &RawAuth, base_dir: &Path) -> Option<JweConfig> {
+    let alg = match auth.jwe_alg.as_deref().unwrap_or("RSA-OAEP").parse() {
+        Ok(a) => a,
+        Err(msg) => {
+            p.push("auth.jwe_alg", msg);
+            KeyAlgorithm::RsaOaep
+        }
+    };
+    let enc = match auth.jwe_enc.as_deref().unwrap_or("A128CBC-HS256").parse() {
+        Ok(e) => e,
+        Err(msg) => {
+            p.push("auth.jwe_enc", msg);
+            ContentEncryption::A128CbcHs256
+        }
+    };
+    let Some(file) = &auth.jwe_public_key_file else {
+        if auth.jwe_kid.is_some() || auth.jwe_alg.is_some() || auth.jwe_enc.is_some() {
+            p.push(
+                "auth.jwe_public_key_file",
+                "jwe_kid, jwe_alg and jwe_enc need jwe_public_key_file (the platform's public key)",
+            );
+        }
+        return None;
+    };
+    let file = resolve(base_dir, file);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            p.push(
+                "auth.jwe_public_key_file",
+                format!("cannot read {}: {e}", file.display()),
+            );
+            return None;
+        }
+    };
+    match jwe::parse_public_key(&text, auth.jwe_kid.as_deref()) {
+        Ok(recipient) => Some(JweConfig {
+            recipient,
+            alg,
+            enc,
+        }),
+        Err(e) => {
+            let key = match e {
+                jwe::KeyError::MissingKid | jwe::KeyError::KidMismatch { .. } => "auth.jwe_kid",
+                _ => "auth.jwe_public_key_file",
+            };
+            p.push(key, format!("{}: {e}", file.display()));
+            None
+        }
+    }
+}
+
 impl RawConfig {
     /// Validate into a [`Config`], collecting every problem.
     pub fn validate(
@@ -497,6 +612,20 @@ impl RawConfig {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
                     if u.query().is_some() || u.fragment().is_some() {
                         p.push("api.base_url", "must not contain a query or fragment");
+                    }
+                    if u.scheme() == "http"
+                        && !is_loopback_host(&u)
+                        && !api.allow_insecure_http.unwrap_or(false)
+                    {
+                        p.push(
+                            "api.base_url",
+                            format!(
+                                "{base_url_raw:?} is plain http to a non-loopback host: tokens \
+                                 would travel unencrypted. Use https://, or set \
+                                 api.allow_insecure_http = true (e.g. behind a TLS-terminating \
+                                 sidecar)"
+                            ),
+                        );
                     }
                     BaseUrl::Remote(u)
                 }
@@ -556,6 +685,7 @@ impl RawConfig {
                 } else {
                     base_dir.join(file)
                 };
+                warn_if_readable_by_others(&file);
                 match std::fs::read_to_string(&file) {
                     Ok(s) if !s.trim().is_empty() => Secret::new(s.trim().to_string()),
                     Ok(_) => {
@@ -581,6 +711,39 @@ impl RawConfig {
                     format!("no client secret: set api.client_secret_file or {SECRET_ENV}"),
                 );
                 Secret::new("")
+            }
+        };
+
+        let extra_root_certs = match &api.ca_bundle_file {
+            None => Vec::new(),
+            Some(file) => {
+                let file = resolve(base_dir, file);
+                match std::fs::read(&file) {
+                    Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                        Ok(certs) if !certs.is_empty() => certs,
+                        Ok(_) => {
+                            p.push(
+                                "api.ca_bundle_file",
+                                format!("{} holds no PEM certificate", file.display()),
+                            );
+                            Vec::new()
+                        }
+                        Err(e) => {
+                            p.push(
+                                "api.ca_bundle_file",
+                                format!("{} is not a PEM certificate bundle: {e}", file.display()),
+                            );
+                            Vec::new()
+                        }
+                    },
+                    Err(e) => {
+                        p.push(
+                            "api.ca_bundle_file",
+                            format!("cannot read {}: {e}", file.display()),
+                        );
+                        Vec::new()
+                    }
+                }
             }
         };
 
@@ -646,6 +809,16 @@ impl RawConfig {
             p.push(
                 "auth.token_ttl_seconds",
                 "must be at most 3600 when enforce_jti is true (the platform rejects longer tokens)",
+            );
+        }
+
+        let jwe = parse_jwe(&mut p, &self.auth, base_dir);
+        if jwe.is_some() && simulator {
+            p.push(
+                "auth.jwe_public_key_file",
+                "the built-in simulator (base_url = \"simulator\") has no private key to decrypt \
+                 JWEs; run `smartassist-export simulate --jwe-private-key-file ...` and point \
+                 api.base_url at it",
             );
         }
 
@@ -805,10 +978,12 @@ impl RawConfig {
                 intent_path,
                 retry,
                 max_response_bytes,
+                extra_root_certs,
             },
             auth: AuthConfig {
                 enforce_jti,
                 token_ttl: Duration::from_secs(ttl),
+                jwe,
             },
             output,
             user_status,
@@ -1017,6 +1192,94 @@ timezone = "Mars/Olympus"
         assert!(!format!("{s}").contains("hunter2"));
         let c = load(MINIMAL, Some("hunter2")).expect("valid");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/jwe")
+            .join(name)
+    }
+
+    #[test]
+    fn jwe_keys_are_validated_and_default_to_rsa_oaep_a128cbc_hs256() {
+        let jwk = fixture("public.jwk.json");
+        let text = format!(
+            "{MINIMAL}\n[auth]\njwe_public_key_file = {:?}\n",
+            jwk.display().to_string()
+        );
+        let c = load(&text, Some("x")).expect("valid");
+        let jwe = c.auth.jwe.expect("jwe on");
+        assert_eq!(jwe.alg, KeyAlgorithm::RsaOaep);
+        assert_eq!(jwe.enc, ContentEncryption::A128CbcHs256);
+        assert_eq!(jwe.recipient.kid, "k-test-fixture-0001");
+
+        let pem = fixture("public.pem");
+        let text = format!(
+            "{MINIMAL}\n[auth]\njwe_public_key_file = {:?}\njwe_alg = \"RSA1_5\"\njwe_enc = \"A256GCM\"\njwe_kid = \"k-1\"\n",
+            pem.display().to_string()
+        );
+        let jwe = load(&text, Some("x")).expect("valid").auth.jwe.expect("on");
+        assert_eq!(
+            (jwe.alg, jwe.enc, jwe.recipient.kid.as_str()),
+            (KeyAlgorithm::Rsa1_5, ContentEncryption::A256Gcm, "k-1")
+        );
+
+        // PEM without a kid, an unknown alg and enc: every problem named.
+        let text = format!(
+            "{MINIMAL}\n[auth]\njwe_public_key_file = {:?}\njwe_alg = \"RSA-OAEP-256\"\njwe_enc = \"A192GCM\"\n",
+            pem.display().to_string()
+        );
+        let keys: Vec<String> = problems(&text).into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["auth.jwe_alg", "auth.jwe_enc", "auth.jwe_kid"]);
+        // Parameters without a key file are a mistake, not silently ignored.
+        let text = format!("{MINIMAL}\n[auth]\njwe_enc = \"A128GCM\"\n");
+        assert_eq!(problems(&text)[0].key, "auth.jwe_public_key_file");
+        let text = format!("{MINIMAL}\n[auth]\njwe_public_key_file = \"/nonexistent/k.json\"\n");
+        assert_eq!(problems(&text)[0].key, "auth.jwe_public_key_file");
+    }
+
+    #[test]
+    fn plain_http_is_refused_except_loopback_or_explicit_opt_in() {
+        for url in [
+            "http://127.0.0.1:8900",
+            "http://127.1.2.3",
+            "http://localhost:1",
+            "http://[::1]:80",
+            "https://platform.kore.ai",
+        ] {
+            let text = MINIMAL.replace("https://platform.kore.ai", url);
+            assert!(load(&text, Some("x")).is_ok(), "{url}");
+        }
+        for url in [
+            "http://platform.kore.ai",
+            "http://10.0.0.1",
+            "http://localhost.evil.com",
+        ] {
+            let text = MINIMAL.replace("https://platform.kore.ai", url);
+            let p = problems(&text);
+            assert_eq!(p[0].key, "api.base_url", "{url}");
+            assert!(
+                p[0].message.contains("allow_insecure_http"),
+                "{}",
+                p[0].message
+            );
+            let text = text.replace("[api]", "[api]\nallow_insecure_http = true");
+            assert!(load(&text, Some("x")).is_ok(), "{url} with opt-in");
+        }
+    }
+
+    #[test]
+    fn ca_bundle_must_hold_pem_certificates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").expect("write");
+        let text = MINIMAL.replace(
+            "[api]",
+            &format!("[api]\nca_bundle_file = {:?}", bad.display().to_string()),
+        );
+        assert_eq!(problems(&text)[0].key, "api.ca_bundle_file");
+        let text = MINIMAL.replace("[api]", "[api]\nca_bundle_file = \"/nonexistent/ca.pem\"");
+        assert_eq!(problems(&text)[0].key, "api.ca_bundle_file");
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //!   (state → plan → pipeline → state, metrics, summary log).
 //! - [`scheduler`]: DST-correct triggers, overlap guard, health, graceful drain; [`server`]:
 //!   `/healthz` and `/metrics`.
+//! - [`backfill`]: day ranges with bounded concurrency; [`progress`]: its bar / log lines.
 //! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
 //!
 //! # Data flow
@@ -32,10 +33,12 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod ddl;
 pub mod error;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;
+pub mod progress;
 pub mod rejects;
 pub mod scheduler;
 pub mod schema;

@@ -1,6 +1,7 @@
 //! Logging setup: `tracing` to stderr, human-readable on a terminal or JSON lines with
 //! `--log-format json`. The level comes from `--log-level` (or `RUST_LOG` when set). Nothing
-//! here ever formats a secret: the types that hold one redact themselves.
+//! here ever formats a secret: the types that hold one redact themselves. Lines go through
+//! [`crate::progress::LogWriter`] so they do not tear a backfill progress bar.
 
 use tracing_subscriber::EnvFilter;
 
@@ -20,7 +21,7 @@ pub fn init(format: LogFormat, level: &str) {
         .unwrap_or_else(|| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::progress::LogWriter)
         .with_target(false);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -21,7 +21,7 @@ use crate::auth::{AuthError, TokenMinter};
 use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics;
 use crate::sources::DecodeError;
-pub use ratelimit::RateLimiter;
+pub use ratelimit::{LimiterUsage, RateLimiter};
 use retry::Verdict;
 
 /// Why one attempt failed (kept for the final error when retries run out).
@@ -120,7 +120,10 @@ impl ApiClient {
         minter: TokenMinter,
         cancel: tokio_util::sync::CancellationToken,
     ) -> Result<ApiClient, ClientError> {
+        // Proxies come from HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (reqwest's default;
+        // never disable it). Extra roots from api.ca_bundle_file are added to the system ones.
         let http = reqwest::Client::builder()
+            .tls_certs_merge(api.extra_root_certs.iter().cloned())
             .timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(30)))
             .user_agent(concat!("smartassist-export/", env!("CARGO_PKG_VERSION")))
@@ -147,6 +150,11 @@ impl ApiClient {
 
     pub fn minter(&self) -> &TokenMinter {
         &self.inner.minter
+    }
+
+    /// The account's shared rate limiter (its [`RateLimiter::usage`] feeds progress reports).
+    pub fn rate_limiter(&self) -> &RateLimiter {
+        &self.inner.limiter
     }
 
     fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
@@ -243,6 +251,7 @@ impl ApiClient {
                     Duration::ZERO
                 }
                 Verdict::Throttled => {
+                    self.inner.limiter.note_throttled();
                     metrics::http_throttled(endpoint);
                     metrics::http_retry(endpoint, "throttled");
                     retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())

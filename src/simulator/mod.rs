@@ -10,7 +10,9 @@
 
 pub mod faults;
 pub mod generator;
+pub mod jwe;
 mod jwt;
+pub mod pages;
 mod render;
 mod server;
 pub mod stats;
@@ -65,6 +67,8 @@ pub struct SimulatorConfig {
     /// real clock).
     pub frozen_now: Option<DateTime<Utc>>,
     pub faults: FaultPlan,
+    /// "Enforce JWE Encryption": the `auth` header must be a JWE for this key (see [`jwe`]).
+    pub jwe: Option<jwe::SimJwe>,
 }
 
 impl Default for SimulatorConfig {
@@ -89,6 +93,7 @@ impl Default for SimulatorConfig {
             malformed_every: None,
             frozen_now: None,
             faults: FaultPlan::default(),
+            jwe: None,
         }
     }
 }
@@ -113,6 +118,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("malformed_every", &self.malformed_every)
             .field("frozen_now", &self.frozen_now)
             .field("faults", &self.faults)
+            .field("jwe", &self.jwe)
             .finish()
     }
 }

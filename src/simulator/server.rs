@@ -281,11 +281,29 @@ fn fault_reply(kind: FaultKind) -> Reply {
 
 /// JWT check, then the rate limit. `Err` is the reply to send.
 fn authorize(shared: &Shared, headers: &HeaderMap) -> Result<(), Reply> {
-    let token = headers.get("auth").and_then(|v| v.to_str().ok());
+    let mut token = headers.get("auth").and_then(|v| v.to_str().ok());
+    let unwrapped;
+    if let Some(jwe) = &shared.cfg.jwe {
+        match jwe.unwrap_token(token) {
+            Ok(inner) => {
+                unwrapped = inner;
+                token = Some(unwrapped.as_str());
+            }
+            Err(_) => {
+                shared.stats.jwe_rejected();
+                return Err(Reply::json(
+                    StatusCode::UNAUTHORIZED,
+                    JwtRejection::InvalidCredentials.body().to_string(),
+                ));
+            }
+        }
+    }
     let verdict = lock(&shared.jwt).verify(token, Utc::now().timestamp());
     if let Err(rejection) = verdict {
-        if rejection == JwtRejection::Replay {
-            shared.stats.jti_replay();
+        match rejection {
+            JwtRejection::Replay => shared.stats.jti_replay(),
+            JwtRejection::ExpTooFar => shared.stats.jti_expiry(),
+            _ => {}
         }
         return Err(Reply::json(
             StatusCode::UNAUTHORIZED,

@@ -39,6 +39,10 @@ pub struct SimStats {
     /// Endpoint name → status → count.
     pub by_endpoint_status: BTreeMap<String, BTreeMap<u16, u64>>,
     pub jti_replays_rejected: u64,
+    /// 401s for a JTI token whose `exp` is missing or more than an hour out.
+    pub jti_expiry_rejected: u64,
+    /// 401s in JWE mode for an `auth` header that is not a JWE for the simulator's key.
+    pub jwe_rejected: u64,
     /// 429s from the simulated rate limit (not injected faults).
     pub rate_limited: u64,
     pub faults_injected: u64,
@@ -65,6 +69,8 @@ struct Counters {
     total: u64,
     by_endpoint_status: BTreeMap<(SimEndpoint, u16), u64>,
     jti_replays_rejected: u64,
+    jti_expiry_rejected: u64,
+    jwe_rejected: u64,
     rate_limited: u64,
     faults_injected: u64,
 }
@@ -93,6 +99,14 @@ impl StatsRecorder {
         self.with(|c| c.jti_replays_rejected += 1);
     }
 
+    pub(crate) fn jti_expiry(&self) {
+        self.with(|c| c.jti_expiry_rejected += 1);
+    }
+
+    pub(crate) fn jwe_rejected(&self) {
+        self.with(|c| c.jwe_rejected += 1);
+    }
+
     pub(crate) fn rate_limited(&self) {
         self.with(|c| c.rate_limited += 1);
     }
@@ -106,6 +120,8 @@ impl StatsRecorder {
             let mut s = SimStats {
                 total_requests: c.total,
                 jti_replays_rejected: c.jti_replays_rejected,
+                jti_expiry_rejected: c.jti_expiry_rejected,
+                jwe_rejected: c.jwe_rejected,
                 rate_limited: c.rate_limited,
                 faults_injected: c.faults_injected,
                 ..SimStats::default()

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Reproduces every figure of the README "Performance" section and prints a table.
+#
+#   benches/run.sh            # everything (~10 minutes on 2 cores after the release build)
+#   SKIP_CPU=1 benches/run.sh # skip the Criterion + DuckDB comparison
+#
+# Needs: a Rust toolchain, /usr/bin/time (Debian: apt-get install time), python3 with the
+# duckdb wheel (pip install duckdb) for the comparison. Every server is the built-in simulator
+# in its own process on 127.0.0.1, so the exporter's peak RSS is measured alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BIN="$ROOT/target/release/smartassist-export"
+WORK=$(mktemp -d)
+PORT=${BENCH_PORT:-18931}
+SIM_PID=""
+export SMARTASSIST_CLIENT_SECRET=bench-simulator-secret
+
+cleanup() {
+  if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+cargo build --release --quiet
+[[ -x /usr/bin/time ]] || { echo "need /usr/bin/time (apt-get install time)" >&2; exit 1; }
+
+# start_sim ARGS...: the simulator on $PORT, in its own process.
+start_sim() {
+  "$BIN" --log-level warn simulate --listen "127.0.0.1:$PORT" "$@" >"$WORK/sim.log" 2>&1 &
+  SIM_PID=$!
+  for _ in $(seq 1 100); do
+    (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "simulator did not start" >&2; cat "$WORK/sim.log" >&2; exit 1
+}
+stop_sim() { kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true; SIM_PID=""; }
+sim_cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SIM_PID/stat"; }
+sim_requests() {
+  python3 -c "import json,urllib.request;print(json.load(urllib.request.urlopen('http://127.0.0.1:$PORT/_sim/stats'))['total_requests'])"
+}
+
+# write_config FILE RPM PAGE_SIZE OUT_DIR
+write_config() {
+  cat >"$1" <<TOML
+[api]
+base_url = "http://127.0.0.1:$PORT"
+account_id = "demo-account"
+iid = "st-demo-stream"
+client_id = "cs-demo-client"
+requests_per_minute = $2
+[output]
+url = "$4"
+[user_status]
+granularity = "PT15M"
+timezone = "UTC"
+page_size = $3
+[intent_realtime]
+enabled = false
+TOML
+}
+
+ROWS=()
+row() { ROWS+=("$(printf '%-58s %s' "$1" "$2")"); }
+
+# backfill NAME CONFIG FROM TO AGENTS: runs under /usr/bin/time -v, records figures.
+backfill() {
+  local name=$1 cfg=$2 from=$3 to=$4 agents=$5 conc=${6:-4}
+  local before_req before_cpu
+  before_req=$(sim_requests); before_cpu=$(sim_cpu_s)
+  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" -c "$cfg" --log-level warn \
+    backfill --from "$from" --to "$to" --dataset user_status --concurrency "$conc" >"$WORK/out.txt"
+  local line rss wall rows req days served simcpu
+  line=$(grep '^Backfill' "$WORK/out.txt")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$WORK/time.txt")
+  wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s}' "$WORK/time.txt")
+  cpu=$(awk -F': ' '/Percent of CPU/ {print $2}' "$WORK/time.txt")
+  rows=$(sed -E 's/.*; ([0-9]+) rows.*/\1/' <<<"$line")
+  req=$(sed -E 's/.* ([0-9]+) requests in.*/\1/' <<<"$line")
+  days=$(sed -E 's/^Backfill [^:]+: ([0-9]+) day.*/\1/' <<<"$line")
+  served=$(( $(sim_requests) - before_req ))  # /_sim/ calls are not counted
+  simcpu=$(awk -v a="$(sim_cpu_s)" -v b="$before_cpu" 'BEGIN {printf "%.2f", a - b}')
+  echo "$name: $line | peak RSS ${rss} MB, wall ${wall}s, exporter CPU $cpu, simulator CPU ${simcpu}s, requests served $served" >&2
+  LAST_RSS=$rss; LAST_WALL=$wall; LAST_ROWS=$rows; LAST_REQ=$req; LAST_SERVED=$served; LAST_DAYS=$days
+  LAST_CPU=$cpu; LAST_SIMCPU=$simcpu; LAST_AGENTS=$agents
+}
+
+# 1. CPU: JSON -> Parquet on one core, against DuckDB on the same JSON.
+if [[ -z "${SKIP_CPU:-}" ]]; then
+  cargo bench --bench user_status_encode 2>&1 | grep -E 'input:|^user_status/|thrpt' >&2
+  python3 benches/duckdb_compare.py "$ROOT" | tee "$WORK/duck.txt" >&2
+  r=$(grep rows_per_s "$WORK/duck.txt")
+  s=$(grep parquet_bytes "$WORK/duck.txt")
+  row "JSON->Parquet rows/s, 1 core (ours)" "$(sed -E 's/.*ours=([0-9]+).*/\1/' <<<"$r")"
+  row "JSON->Parquet rows/s, 1 thread (DuckDB)" "$(sed -E 's/.*duckdb=([0-9]+).*/\1/' <<<"$r")"
+  row "  speed ratio ours/DuckDB" "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$r")"
+  row "  Parquet size ratio ours/DuckDB (same rows)" "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$s")"
+fi
+
+# 2. Memory: 1 day vs 90 days of 500 agents at PT15M, limit lifted (also the saturation run).
+start_sim --agents 500 --max-page-size 500 --client-secret "$SMARTASSIST_CLIENT_SECRET"
+write_config "$WORK/mem.toml" 1000000 500 "$WORK/out-mem"
+backfill "1 day" "$WORK/mem.toml" 2024-01-01 2024-01-01 500
+rss1=$LAST_RSS
+rm -rf "$WORK/out-mem"
+backfill "90 days" "$WORK/mem.toml" 2024-01-01 2024-03-30 500
+rss90=$LAST_RSS
+row "Peak RSS, 500 agents x 1 day (MB)" "$rss1"
+row "Peak RSS, 500 agents x 90 days (MB)" "$rss90"
+row "  90-day / 1-day (concurrency 4; 1 day has 1 day in flight)" "$(awk -v a="$rss90" -v b="$rss1" 'BEGIN {printf "%.2f", a / b}')"
+SAT_REQ=$LAST_REQ; SAT_WALL=$LAST_WALL; SAT_ROWS=$LAST_ROWS; SAT_CPU=$LAST_CPU; SAT_SIMCPU=$LAST_SIMCPU; SAT_SERVED=$LAST_SERVED; SAT_DAYS=$LAST_DAYS
+rm -rf "$WORK/out-mem"; backfill "4 days" "$WORK/mem.toml" 2024-01-01 2024-01-04 500 4
+row "Peak RSS, 4 days (4 in flight) vs 90 days, concurrency 4 (MB)" "$LAST_RSS vs $rss90"
+rm -rf "$WORK/out-mem"; backfill "1 day c1" "$WORK/mem.toml" 2024-01-01 2024-01-01 500 1; a=$LAST_RSS
+rm -rf "$WORK/out-mem"; backfill "90 days c1" "$WORK/mem.toml" 2024-01-01 2024-03-30 500 1
+row "Peak RSS, 1 day vs 90 days, concurrency 1 (MB)" "$a vs $LAST_RSS"
+LAST_REQ=$SAT_REQ; LAST_WALL=$SAT_WALL; LAST_ROWS=$SAT_ROWS; LAST_CPU=$SAT_CPU; LAST_SIMCPU=$SAT_SIMCPU; LAST_SERVED=$SAT_SERVED; LAST_DAYS=$SAT_DAYS
+row "Unlimited: requests/s (500 agents, 90 days, 0 ms latency)" "$(awk -v r="$LAST_REQ" -v w="$LAST_WALL" 'BEGIN {printf "%.1f", r / w}')"
+row "Unlimited: rows/s" "$(awk -v r="$LAST_ROWS" -v w="$LAST_WALL" 'BEGIN {printf "%.0f", r / w}')"
+row "Unlimited: exporter CPU / simulator CPU-s per wall-s" "$LAST_CPU / $(awk -v c="$LAST_SIMCPU" -v w="$LAST_WALL" 'BEGIN {printf "%.0f%%", 100 * c / w}')"
+row "Requests per agent-day (page_size 500)" "$(awk -v r="$LAST_REQ" -v a="$LAST_AGENTS" -v d="$LAST_DAYS" 'BEGIN {printf "%.4f (%d requests, %d served)", r / (a * d), r, '"$LAST_SERVED"'}')"
+stop_sim
+
+# 3. The issue's check scenario: 7 days of 200 agents, limit lifted.
+start_sim --agents 200 --max-page-size 500 --client-secret "$SMARTASSIST_CLIENT_SECRET"
+write_config "$WORK/seven.toml" 1000000 500 "$WORK/out-seven"
+backfill "7 days x 200 agents" "$WORK/seven.toml" 2024-01-01 2024-01-07 200
+row "200 agents x 7 days: wall s / rows/s / peak RSS MB" "$LAST_WALL / $(awk -v r="$LAST_ROWS" -v w="$LAST_WALL" 'BEGIN {printf "%.0f", r / w}') / $LAST_RSS"
+stop_sim
+
+# 4. Wall time = the rate limit: 60 requests/minute, 100 ms latency, R = 100 requests.
+start_sim --agents 200 --max-page-size 500 --latency-ms 100 --client-secret "$SMARTASSIST_CLIENT_SECRET"
+write_config "$WORK/rl.toml" 60 500 "$WORK/out-rl"
+backfill "rate-limited" "$WORK/rl.toml" 2024-01-01 2024-04-09 200
+row "Rate-limited: R requests / wall s / R/60 min in s" "$LAST_REQ / $LAST_WALL / $(awk -v r="$LAST_REQ" 'BEGIN {printf "%.1f", r}')"
+row "  wall / (R/60 min)  (target <= 1.05)" "$(awk -v r="$LAST_REQ" -v w="$LAST_WALL" 'BEGIN {printf "%.3f", w / r}')"
+stop_sim
+
+echo
+printf '%s\n' "${ROWS[@]}"

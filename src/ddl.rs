@@ -1,0 +1,293 @@
+//! Query-engine DDL generated from the Arrow schemas in [`crate::schema`], so the tables analysts
+//! create can never drift from the files we write: Athena `CREATE EXTERNAL TABLE` statements with
+//! partition projection (no `MSCK REPAIR TABLE`, no Glue partitions) and DuckDB views over
+//! `read_parquet(..., hive_partitioning = true)`. The same Athena DDL is kept in `deploy/athena/`
+//! and a test fails when those files differ from what this module generates.
+
+use std::fmt::Write as _;
+
+use arrow::datatypes::{DataType, TimeUnit};
+
+use crate::model::Dataset;
+use crate::schema::{partition_columns, schema_for};
+
+/// Location used when no S3 output is configured (the committed `deploy/athena/` files).
+pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/prefix";
+/// First day of the `dt` date projection.
+pub const PROJECTION_START: &str = "2020-01-01";
+
+/// How Athena learns the values of the id partition columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdProjection {
+    /// `injected`: queries must filter on the column (`WHERE account_id = '...'`).
+    Injected,
+    /// `enum` with the configured ids: queries need no filter.
+    Known {
+        account_ids: Vec<String>,
+        bot_ids: Vec<String>,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("column {column} has Arrow type {data_type}, which has no Athena mapping")]
+pub struct UnsupportedType {
+    pub column: String,
+    pub data_type: String,
+}
+
+/// Athena (Hive DDL) type of an Arrow type, matching the Parquet physical/logical type we write.
+pub fn athena_type(dt: &DataType) -> Option<String> {
+    Some(match dt {
+        DataType::Utf8 | DataType::LargeUtf8 => "string".into(),
+        DataType::Int64 => "bigint".into(),
+        DataType::Int32 => "int".into(),
+        DataType::Boolean => "boolean".into(),
+        DataType::Float64 => "double".into(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => "timestamp".into(),
+        DataType::List(item) => format!("array<{}>", athena_type(item.data_type())?),
+        _ => return None,
+    })
+}
+
+fn table_location(root: &str, dataset: Dataset) -> String {
+    format!("{}/{}/", root.trim_end_matches('/'), dataset.name())
+}
+
+/// One `CREATE EXTERNAL TABLE` for a dataset stored under `root` (`s3://bucket/prefix`).
+pub fn athena_table(
+    dataset: Dataset,
+    root: &str,
+    ids: &IdProjection,
+) -> Result<String, UnsupportedType> {
+    let partitions = partition_columns(dataset);
+    let schema = schema_for(dataset);
+    let mut columns = Vec::new();
+    for f in schema.fields() {
+        if partitions.contains(&f.name().as_str()) {
+            continue;
+        }
+        let ty = athena_type(f.data_type()).ok_or_else(|| UnsupportedType {
+            column: f.name().clone(),
+            data_type: f.data_type().to_string(),
+        })?;
+        columns.push(format!("  `{}` {}", f.name(), ty));
+    }
+    let location = table_location(root, dataset);
+    let mut template = location.trim_end_matches('/').to_string();
+    for p in partitions {
+        let _ = write!(template, "/{p}=${{{p}}}");
+    }
+    template.push('/');
+
+    let mut props: Vec<(String, String)> = vec![("projection.enabled".into(), "true".into())];
+    for p in partitions {
+        match *p {
+            "dt" => {
+                props.push(("projection.dt.type".into(), "date".into()));
+                props.push(("projection.dt.format".into(), "yyyy-MM-dd".into()));
+                props.push((
+                    "projection.dt.range".into(),
+                    format!("{PROJECTION_START},NOW"),
+                ));
+                props.push(("projection.dt.interval".into(), "1".into()));
+                props.push(("projection.dt.interval.unit".into(), "DAYS".into()));
+            }
+            id => {
+                let values = match (ids, id) {
+                    (IdProjection::Known { account_ids, .. }, "account_id") => Some(account_ids),
+                    (IdProjection::Known { bot_ids, .. }, "bot_id") => Some(bot_ids),
+                    _ => None,
+                };
+                match values.filter(|v| !v.is_empty()) {
+                    Some(v) => {
+                        props.push((format!("projection.{id}.type"), "enum".into()));
+                        props.push((format!("projection.{id}.values"), v.join(",")));
+                    }
+                    None => props.push((format!("projection.{id}.type"), "injected".into())),
+                }
+            }
+        }
+    }
+    props.push(("storage.location.template".into(), template));
+    props.push(("parquet.compression".into(), "ZSTD".into()));
+
+    let mut sql = String::new();
+    let _ = writeln!(
+        sql,
+        "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (",
+        dataset.name()
+    );
+    let _ = writeln!(sql, "{}", columns.join(",\n"));
+    let _ = writeln!(sql, ")");
+    let parts: Vec<String> = partitions.iter().map(|p| format!("`{p}` string")).collect();
+    let _ = writeln!(sql, "PARTITIONED BY ({})", parts.join(", "));
+    let _ = writeln!(sql, "STORED AS PARQUET");
+    let _ = writeln!(sql, "LOCATION '{location}'");
+    let _ = writeln!(sql, "TBLPROPERTIES (");
+    let props: Vec<String> = props
+        .iter()
+        .map(|(k, v)| format!("  '{k}' = '{v}'"))
+        .collect();
+    let _ = writeln!(sql, "{}", props.join(",\n"));
+    let _ = writeln!(sql, ");");
+    Ok(sql)
+}
+
+/// Athena DDL for every dataset, with a header comment.
+pub fn athena_ddl(root: &str, ids: &IdProjection) -> Result<String, UnsupportedType> {
+    let mut out = String::from(
+        "-- Athena tables for smartassist-export output (generated by `smartassist-export schema --format athena`).\n\
+         -- Partition projection: no MSCK REPAIR TABLE or Glue partitions needed.\n",
+    );
+    if *ids == IdProjection::Injected {
+        out.push_str(
+            "-- Id partitions are `injected`: filter on them, e.g. WHERE account_id = 'your-account'.\n",
+        );
+    }
+    for dataset in Dataset::ALL {
+        out.push('\n');
+        out.push_str(&athena_table(dataset, root, ids)?);
+    }
+    Ok(out)
+}
+
+/// The glob matching every data file of a dataset under `root`.
+pub fn parquet_glob(root: &str, dataset: Dataset) -> String {
+    let depth = partition_columns(dataset).len();
+    let mut glob = format!("{}/{}", root.trim_end_matches('/'), dataset.name());
+    for _ in 0..depth {
+        glob.push_str("/*");
+    }
+    glob.push_str("/*.parquet");
+    glob
+}
+
+/// DuckDB views over a local directory or an `s3://` root.
+pub fn duckdb_views(root: &str) -> String {
+    let mut out = String::from(
+        "-- DuckDB views for smartassist-export output (generated by `smartassist-export schema --format duckdb`).\n",
+    );
+    if root.starts_with("s3://") {
+        out.push_str(
+            "INSTALL httpfs;\nLOAD httpfs;\n\
+             -- Credentials from the standard AWS chain; for MinIO/moto add ENDPOINT, URL_STYLE 'path', USE_SSL false.\n\
+             CREATE OR REPLACE SECRET smartassist (TYPE s3, PROVIDER credential_chain);\n",
+        );
+    }
+    for dataset in Dataset::ALL {
+        let _ = write!(
+            out,
+            "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true);\n",
+            name = dataset.name(),
+            glob = parquet_glob(root, dataset).replace('\'', "''"),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn athena_types_match_the_parquet_types_we_write() {
+        assert_eq!(athena_type(&DataType::Utf8).as_deref(), Some("string"));
+        assert_eq!(athena_type(&DataType::Int64).as_deref(), Some("bigint"));
+        assert_eq!(
+            athena_type(&crate::schema::timestamp_type()).as_deref(),
+            Some("timestamp")
+        );
+        let intents = crate::schema::intent_realtime_schema();
+        let list = intents.field_with_name("intents").expect("intents");
+        assert_eq!(
+            athena_type(list.data_type()).as_deref(),
+            Some("array<string>")
+        );
+        assert_eq!(athena_type(&DataType::Float16), None);
+    }
+
+    #[test]
+    fn user_status_table_with_injected_ids() {
+        let sql =
+            athena_table(Dataset::UserStatus, "s3://b/p/", &IdProjection::Injected).expect("ddl");
+        let expected = "CREATE EXTERNAL TABLE IF NOT EXISTS `user_status` (
+  `user_id` string,
+  `email` string,
+  `first_name` string,
+  `last_name` string,
+  `custom_id` string,
+  `bucket_start` timestamp,
+  `bucket_end` timestamp,
+  `granularity` string,
+  `metric` string,
+  `value` string,
+  `duration_seconds` bigint,
+  `exported_at` timestamp
+)
+PARTITIONED BY (`account_id` string, `dt` string)
+STORED AS PARQUET
+LOCATION 's3://b/p/user_status/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.account_id.type' = 'injected',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://b/p/user_status/account_id=${account_id}/dt=${dt}/',
+  'parquet.compression' = 'ZSTD'
+);
+";
+        assert_eq!(sql, expected);
+    }
+
+    #[test]
+    fn intent_table_with_known_ids_uses_enum_projection() {
+        let ids = IdProjection::Known {
+            account_ids: vec!["a1".into()],
+            bot_ids: vec!["st-1".into(), "st-2".into()],
+        };
+        let sql = athena_table(Dataset::IntentRealtime, "s3://b/p", &ids).expect("ddl");
+        assert!(sql.contains("  `intents` array<string>,\n"));
+        assert!(sql.contains("  `time_handled_seconds` bigint,\n"));
+        assert!(
+            !sql.contains("`bot_id` string,\n"),
+            "partition column repeated:\n{sql}"
+        );
+        assert!(sql.contains("PARTITIONED BY (`account_id` string, `bot_id` string, `dt` string)"));
+        assert!(sql.contains(
+            "'projection.account_id.type' = 'enum',\n  'projection.account_id.values' = 'a1'"
+        ));
+        assert!(sql.contains("'projection.bot_id.values' = 'st-1,st-2'"));
+        assert!(sql.contains(
+            "'storage.location.template' = 's3://b/p/intent_realtime/account_id=${account_id}/bot_id=${bot_id}/dt=${dt}/'"
+        ));
+    }
+
+    #[test]
+    fn duckdb_views_glob_one_level_per_partition_column() {
+        let local = duckdb_views("/data/lake");
+        assert!(local.contains(
+            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true);"
+        ));
+        assert!(local.contains("read_parquet('/data/lake/intent_realtime/*/*/*/*.parquet'"));
+        assert!(!local.contains("httpfs"));
+        let s3 = duckdb_views("s3://b/p");
+        assert!(s3.starts_with("-- DuckDB") && s3.contains("LOAD httpfs;"));
+        assert!(s3.contains("read_parquet('s3://b/p/user_status/*/*/*.parquet'"));
+    }
+
+    #[test]
+    fn committed_athena_ddl_matches_the_code() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/athena/tables.sql");
+        let committed = std::fs::read_to_string(&path).expect("deploy/athena/tables.sql exists");
+        let generated = athena_ddl(PLACEHOLDER_LOCATION, &IdProjection::Injected).expect("ddl");
+        assert_eq!(
+            committed, generated,
+            "deploy/athena/tables.sql drifted from the schemas: regenerate it with \
+             `smartassist-export schema --format athena --location {PLACEHOLDER_LOCATION} > deploy/athena/tables.sql`"
+        );
+    }
+}
