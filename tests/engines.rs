@@ -19,21 +19,6 @@ use smartassist_export::simulator::{generator, SimulatorConfig};
 
 const BOT: &str = "st-bot-1";
 
-/// Used only while README.md has no ```` ```sql duckdb-check ```` block yet.
-const FALLBACK_BLOCKS: &str = r#"
-```sql duckdb-check
-SELECT dt, count(*) AS rows, sum(duration_seconds) AS seconds
-FROM read_parquet('out/user_status/**/*.parquet', hive_partitioning = true)
-GROUP BY dt ORDER BY dt;
-```
-
-```sql duckdb-check
-SELECT bot_id, channel, count(*) AS sessions
-FROM read_parquet('out/intent_realtime/**/*.parquet', hive_partitioning = true)
-GROUP BY ALL ORDER BY ALL;
-```
-"#;
-
 fn sections(days_tz: &str) -> String {
     format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"{days_tz}\"\npage_size = 50\n\
@@ -132,15 +117,6 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
 
     let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-    let readme_text = std::fs::read_to_string(&readme).expect("README.md");
-    let markdown = if readme_text.contains("```sql duckdb-check") {
-        readme
-    } else {
-        eprintln!("NOTE: README.md has no ```sql duckdb-check block yet; using the test's fallback blocks.");
-        let path = tmp.path().join("fallback.md");
-        std::fs::write(&path, FALLBACK_BLOCKS).expect("write fallback");
-        path
-    };
     let spec = serde_json::json!({
         "local": out,
         "s3": s3,
@@ -148,7 +124,7 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions},
         },
-        "markdown": [markdown],
+        "markdown": [readme],
     });
     let spec_path = tmp.path().join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).expect("write spec");

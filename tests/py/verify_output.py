@@ -99,12 +99,16 @@ def main():
     for i, (name, sql) in enumerate(blocks, 1):
         sql = re.sub(r"(['\"])out/", lambda m: f"{m.group(1)}{local}/", sql)
         try:
-            rows = con.execute(sql).fetchall()
+            # Arrow result: no pytz needed for TIMESTAMPTZ columns.
+            result = con.execute(sql)
+            table = result.to_arrow_table() if result.description else None
         except Exception as e:  # noqa: BLE001 - report any engine error with the block
             fail(f"duckdb block {i} of {name} failed: {e}\n{sql}")
-        print(f"ok duckdb block {i} of {name}: {len(rows)} row(s)")
-        for row in rows[:3]:
-            print(f"   {row}")
+        count = table.num_rows if table is not None else 0
+        print(f"ok duckdb block {i} of {name}: {count} row(s)")
+        if table is not None:
+            for row in table.slice(0, 3).to_pylist():
+                print(f"   {row}")
 
 
 if __name__ == "__main__":
