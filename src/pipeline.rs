@@ -26,7 +26,7 @@ use crate::model::Dataset;
 use crate::rejects::{rejects_batch, rejects_from_batches};
 use crate::schema::intent_realtime_schema;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
-use crate::sink::{PartitionKey, Sink, WriteStats};
+use crate::sink::{PartitionKey, PartitionWriter, Sink, WriteStats};
 use crate::sources::intent::{decode_sessions, session_ids, sessions_to_batch, IntentSession};
 use crate::sources::user_status::{decode_page, request_body, UserStatusNormalizer};
 use crate::sources::window::{local_date, plan_day};
@@ -150,50 +150,28 @@ impl Exporter {
         let started = Instant::now();
         let cfg = &self.config.user_status;
         let account_id = &self.config.api.account_id;
-        let path = &self.config.api.user_status_path;
-        let mut normalizer = UserStatusNormalizer::new(account_id, cfg.granularity, exported_at);
-        let mut requests = 0;
-        for window in plan_day(cfg.timezone, day) {
-            let body = request_body(&cfg.agents, &window, cfg.granularity);
-            let mut offset: usize = 0;
-            let mut seen: HashSet<String> = HashSet::new();
-            for _ in 0..MAX_PAGES_PER_WINDOW {
-                let query = [
-                    ("limit", cfg.page_size.to_string()),
-                    ("offset", offset.to_string()),
-                ];
-                let (has_more, record_count) = self
-                    .client
-                    .post_json(USER_STATUS_ENDPOINT, path, &query, &body, |bytes| {
-                        let page = decode_page(bytes)?;
-                        for agent in page.agents {
-                            match agent {
-                                Ok(agent) => {
-                                    if seen.insert(agent.user_id().to_string()) {
-                                        normalizer.push_agent(&agent, &window.claim);
-                                    }
-                                }
-                                Err(reject) => normalizer.push_reject(reject),
-                            }
-                        }
-                        Ok((page.has_more, page.record_count))
-                    })
-                    .await?;
-                requests += 1;
-                if !has_more {
-                    break;
-                }
-                if record_count == 0 {
-                    warn!(%day, offset, "The API said hasMore but returned no records; stopping pagination.");
-                    break;
-                }
-                offset += record_count;
-            }
-        }
-        let (batch, rejects) = normalizer.finish();
-        let rows = batch.num_rows();
         let key = self.user_status_key(day);
-        let written = self.sink.write_partition(&key, vec![batch]).await?;
+        // Each page is normalized and handed to the Parquet encoder as soon as it arrives, so a
+        // day in flight holds one page, not the whole day. The previous file stays visible until
+        // the new one is complete; any failure abandons the write and leaves it in place.
+        let mut writer = self.sink.begin_partition(&key).await?;
+        let mut normalizer = UserStatusNormalizer::new(account_id, cfg.granularity, exported_at);
+        let fetched = self
+            .fetch_user_status_day(day, &mut normalizer, &mut writer)
+            .await;
+        let requests = match fetched {
+            Ok(requests) => requests,
+            Err(e) => {
+                writer.abort().await;
+                return Err(e);
+            }
+        };
+        let (last, rejects) = normalizer.finish();
+        if last.num_rows() > 0 {
+            writer.write(last).await?;
+        }
+        let written = writer.commit().await?;
+        let rows = written.rows;
         self.write_rejects(
             &key,
             None,
@@ -226,6 +204,60 @@ impl Exporter {
             rejects: rejects.len(),
             written,
         })
+    }
+
+    /// Fetch every page of a day's windows, streaming each page's rows into `writer`.
+    /// Returns the number of requests made.
+    async fn fetch_user_status_day(
+        &self,
+        day: NaiveDate,
+        normalizer: &mut UserStatusNormalizer,
+        writer: &mut PartitionWriter,
+    ) -> Result<usize, Error> {
+        let cfg = &self.config.user_status;
+        let path = &self.config.api.user_status_path;
+        let mut requests = 0;
+        for window in plan_day(cfg.timezone, day) {
+            let body = request_body(&cfg.agents, &window, cfg.granularity);
+            let mut offset: usize = 0;
+            let mut seen: HashSet<String> = HashSet::new();
+            for _ in 0..MAX_PAGES_PER_WINDOW {
+                let query = [
+                    ("limit", cfg.page_size.to_string()),
+                    ("offset", offset.to_string()),
+                ];
+                let (has_more, record_count) = self
+                    .client
+                    .post_json(USER_STATUS_ENDPOINT, path, &query, &body, |bytes| {
+                        let page = decode_page(bytes)?;
+                        for agent in page.agents {
+                            match agent {
+                                Ok(agent) => {
+                                    if seen.insert(agent.user_id().to_string()) {
+                                        normalizer.push_agent(&agent, &window.claim);
+                                    }
+                                }
+                                Err(reject) => normalizer.push_reject(reject),
+                            }
+                        }
+                        Ok((page.has_more, page.record_count))
+                    })
+                    .await?;
+                requests += 1;
+                if normalizer.rows() > 0 {
+                    writer.write(normalizer.take_batch()).await?;
+                }
+                if !has_more {
+                    break;
+                }
+                if record_count == 0 {
+                    warn!(%day, offset, "The API said hasMore but returned no records; stopping pagination.");
+                    break;
+                }
+                offset += record_count;
+            }
+        }
+        Ok(requests)
     }
 
     async fn write_rejects(

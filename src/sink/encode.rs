@@ -64,7 +64,7 @@ pub fn writer_properties(dataset_label: &str) -> WriterProperties {
 /// on error; after it, `BufWriter` must not be touched again (its `abort` panics once shut down,
 /// and a failed multipart completion already aborts itself).
 ///
-/// The caller must drive [`write_parquet`] to its end (the sink runs it on its own task): a
+/// The caller must drive [`write_parquet_stream`] to its end (the sink runs it on its own task): a
 /// dropped future would drop an in-flight multipart upload without aborting it.
 struct UploadWriter {
     /// `None` once aborted.
@@ -120,31 +120,33 @@ impl AsyncFileWriter for UploadWriter {
     }
 }
 
-/// What [`write_parquet`] produced.
+/// What [`write_parquet_stream`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoded {
     pub rows: usize,
     pub bytes: u64,
 }
 
-/// Encodes `batches` (all of `schema`) into one Parquet object at `location`. The object appears
-/// only when this returns `Ok` (single put or completed multipart upload); on error any multipart
-/// upload we started is aborted. Zero batches give a valid, schema-only file.
-pub async fn write_parquet(
+/// What feeds a streaming write: batches, then `Finish`. A closed channel without `Finish`
+/// means the producer gave up (error or cancellation): the upload is aborted.
+#[derive(Debug)]
+pub enum Feed {
+    Batch(RecordBatch),
+    Finish,
+}
+
+/// Encodes batches (all of `schema`) into one Parquet object at `location` as they arrive on
+/// `feed`, so memory is bounded by the row group in progress and the upload buffer, not by the
+/// file. The object appears only when this returns `Ok` (single put or completed multipart
+/// upload), on [`Feed::Finish`]; on any error, or when the channel closes without `Finish`, the
+/// upload we started is aborted. `Finish` alone gives a valid, schema-only file.
+pub async fn write_parquet_stream(
     store: Arc<dyn ObjectStore>,
     location: &Path,
     schema: SchemaRef,
     dataset_label: &str,
-    batches: &[RecordBatch],
+    mut feed: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Encoded, SinkError> {
-    for batch in batches {
-        if batch.schema().fields() != schema.fields() {
-            return Err(SinkError::SchemaMismatch {
-                dataset: dataset_label.to_string(),
-                path: location.clone(),
-            });
-        }
-    }
     let upload = UploadWriter {
         inner: Some(
             BufWriter::with_capacity(store, location.clone(), UPLOAD_PART_BYTES)
@@ -154,7 +156,7 @@ pub async fn write_parquet(
         location: location.clone(),
     };
     let props = writer_properties(dataset_label);
-    let mut writer = match AsyncArrowWriter::try_new(upload, schema, Some(props)) {
+    let mut writer = match AsyncArrowWriter::try_new(upload, schema.clone(), Some(props)) {
         Ok(w) => w,
         // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
         Err(source) => {
@@ -164,14 +166,28 @@ pub async fn write_parquet(
             })
         }
     };
-    let result = async {
-        for batch in batches {
-            writer.write(batch).await?;
-            if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
-                writer.flush().await?;
+    enum Stop {
+        Parquet(ParquetError),
+        Mismatch,
+        Abandoned,
+    }
+    let result: Result<_, Stop> = async {
+        loop {
+            match feed.recv().await {
+                Some(Feed::Batch(batch)) => {
+                    if batch.schema().fields() != schema.fields() {
+                        return Err(Stop::Mismatch);
+                    }
+                    writer.write(&batch).await.map_err(Stop::Parquet)?;
+                    if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
+                        writer.flush().await.map_err(Stop::Parquet)?;
+                    }
+                }
+                Some(Feed::Finish) => break,
+                None => return Err(Stop::Abandoned),
             }
         }
-        writer.finish().await
+        writer.finish().await.map_err(Stop::Parquet)
     }
     .await;
     match result {
@@ -179,11 +195,20 @@ pub async fn write_parquet(
             rows: usize::try_from(metadata.file_metadata().num_rows()).unwrap_or(0),
             bytes: writer.bytes_written() as u64,
         }),
-        Err(source) => {
+        Err(stop) => {
             writer.into_inner().abort().await;
-            Err(SinkError::Encode {
-                path: location.clone(),
-                source,
+            Err(match stop {
+                Stop::Parquet(source) => SinkError::Encode {
+                    path: location.clone(),
+                    source,
+                },
+                Stop::Mismatch => SinkError::SchemaMismatch {
+                    dataset: dataset_label.to_string(),
+                    path: location.clone(),
+                },
+                Stop::Abandoned => SinkError::Abandoned {
+                    path: location.clone(),
+                },
             })
         }
     }

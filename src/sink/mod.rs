@@ -162,6 +162,8 @@ pub enum SinkError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the write of {path} was abandoned before it finished; the upload was aborted")]
+    Abandoned { path: Path },
     #[error("upload task for {path} did not complete")]
     UploadTask {
         path: Path,
@@ -318,11 +320,11 @@ impl Sink {
         key: &PartitionKey,
         batches: Vec<RecordBatch>,
     ) -> Result<WriteStats, SinkError> {
-        key.validate()?;
-        let dir = key.relative_dir();
-        self.remove_staging_in(&dir, false, Duration::ZERO).await?;
-        self.publish_parquet(&dir, schema_for(key.dataset), key.dataset.name(), &batches)
-            .await
+        let mut writer = self.begin_partition(key).await?;
+        for batch in batches {
+            writer.write(batch).await?;
+        }
+        writer.commit().await
     }
 
     /// Reads back every visible Parquet file of the partition (empty when it does not exist).
@@ -463,43 +465,52 @@ impl Sink {
         label: &str,
         batches: &[RecordBatch],
     ) -> Result<WriteStats, SinkError> {
+        let mut writer = self.begin_in_dir(dir, schema, label);
+        for batch in batches {
+            writer.write(batch.clone()).await?;
+        }
+        writer.commit().await
+    }
+
+    /// Starts a streaming write of `{dir}/part-00000.parquet`: the upload runs on its own task
+    /// (so a cancelled caller cannot strand it half-way) and is fed batch by batch.
+    fn begin_in_dir(
+        &self,
+        dir: &str,
+        schema: arrow::datatypes::SchemaRef,
+        label: &str,
+    ) -> PartitionWriter {
         let final_path = self.object_path(&format!("{dir}/{PART_FILE_NAME}"));
         let target = match self.local_dir {
             Some(_) => self.object_path(&format!("{dir}/{}", layout::staging_name(PART_FILE_NAME))),
             None => final_path.clone(),
         };
-        // On its own task so that a cancelled caller (shutdown signal, dropped future) cannot
-        // drop an upload half-way: the task runs on to a completed or an aborted upload.
+        // Two batches in flight: the encoder works on one while the caller builds the next.
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
         let task = {
             let (store, target) = (Arc::clone(&self.store), target.clone());
-            let (label, batches) = (label.to_string(), batches.to_vec());
+            let label = label.to_string();
             tokio::spawn(async move {
-                encode::write_parquet(store, &target, schema, &label, &batches).await
+                encode::write_parquet_stream(store, &target, schema, &label, rx).await
             })
         };
-        let result = task.await.unwrap_or_else(|source| {
-            Err(SinkError::UploadTask {
-                path: target.clone(),
-                source,
-            })
-        });
-        let encoded = match result {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                if target != final_path {
-                    self.discard(&target).await;
-                }
-                return Err(e);
-            }
-        };
-        if target != final_path {
-            self.rename_into_place(&target, &final_path).await?;
+        PartitionWriter {
+            sink: self.clone(),
+            tx,
+            task,
+            target,
+            final_path,
         }
-        Ok(WriteStats {
-            files: 1,
-            rows: encoded.rows,
-            bytes: encoded.bytes,
-        })
+    }
+
+    /// Starts replacing a partition's data file with batches streamed through the returned
+    /// writer; the old file stays visible until [`PartitionWriter::commit`] succeeds. Dropping
+    /// the writer (or [`PartitionWriter::abort`]) abandons the write and leaves the old file.
+    pub async fn begin_partition(&self, key: &PartitionKey) -> Result<PartitionWriter, SinkError> {
+        key.validate()?;
+        let dir = key.relative_dir();
+        self.remove_staging_in(&dir, false, Duration::ZERO).await?;
+        Ok(self.begin_in_dir(&dir, schema_for(key.dataset), key.dataset.name()))
     }
 
     /// Renames a staging object over its final name; removes the staging object if that fails.
@@ -737,3 +748,88 @@ fn remove_local_staging(
 
 #[cfg(test)]
 mod tests;
+
+/// A partition write in progress (see [`Sink::begin_partition`]).
+#[derive(Debug)]
+pub struct PartitionWriter {
+    sink: Sink,
+    tx: tokio::sync::mpsc::Sender<encode::Feed>,
+    task: tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>,
+    target: Path,
+    final_path: Path,
+}
+
+impl PartitionWriter {
+    /// Encode one more batch (it must have the dataset's schema).
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), SinkError> {
+        if self.tx.send(encode::Feed::Batch(batch)).await.is_ok() {
+            return Ok(());
+        }
+        // The encoder stopped early: its result says why.
+        let (tx, _) = tokio::sync::mpsc::channel(1);
+        let closed = std::mem::replace(&mut self.tx, tx);
+        drop(closed);
+        match (&mut self.task).await {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(_)) => Err(SinkError::Abandoned {
+                path: self.target.clone(),
+            }),
+            Err(source) => Err(SinkError::UploadTask {
+                path: self.target.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Complete the file and publish it over the partition's previous file.
+    pub async fn commit(self) -> Result<WriteStats, SinkError> {
+        let PartitionWriter {
+            sink,
+            tx,
+            task,
+            target,
+            final_path,
+        } = self;
+        let _ = tx.send(encode::Feed::Finish).await;
+        drop(tx);
+        let result = task.await.unwrap_or_else(|source| {
+            Err(SinkError::UploadTask {
+                path: target.clone(),
+                source,
+            })
+        });
+        let encoded = match result {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                if target != final_path {
+                    sink.discard(&target).await;
+                }
+                return Err(e);
+            }
+        };
+        if target != final_path {
+            sink.rename_into_place(&target, &final_path).await?;
+        }
+        Ok(WriteStats {
+            files: 1,
+            rows: encoded.rows,
+            bytes: encoded.bytes,
+        })
+    }
+
+    /// Abandon the write: the upload is aborted and the previous file stays in place.
+    pub async fn abort(self) {
+        let PartitionWriter {
+            sink,
+            tx,
+            task,
+            target,
+            final_path,
+        } = self;
+        drop(tx);
+        let _ = task.await;
+        if target != final_path {
+            sink.discard(&target).await;
+        }
+    }
+}

@@ -588,9 +588,11 @@ impl UserStatusNormalizer {
         &self.rejects
     }
 
-    /// The day's rows as one batch with exactly [`user_status_schema`], and its rejects.
-    pub fn finish(mut self) -> (RecordBatch, Vec<Reject>) {
-        let n = self.rows;
+    /// The rows pushed since the last call as one batch with exactly [`user_status_schema`];
+    /// the builders start empty again. Lets a caller stream each page into the Parquet writer
+    /// instead of holding a whole day in memory.
+    pub fn take_batch(&mut self) -> RecordBatch {
+        let n = std::mem::take(&mut self.rows);
         let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
             self.account_id.as_str(),
             n,
@@ -619,8 +621,18 @@ impl UserStatusNormalizer {
         ];
         // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
         // built with the "UTC" zone) and the non-nullable columns never receive a null.
-        let batch = RecordBatch::try_new(user_status_schema(), columns)
-            .expect("columns match user_status_schema by construction");
+        RecordBatch::try_new(user_status_schema(), columns)
+            .expect("columns match user_status_schema by construction")
+    }
+
+    /// The rejects collected since the last call.
+    pub fn take_rejects(&mut self) -> Vec<Reject> {
+        std::mem::take(&mut self.rejects)
+    }
+
+    /// The remaining rows as one batch with exactly [`user_status_schema`], and the rejects.
+    pub fn finish(mut self) -> (RecordBatch, Vec<Reject>) {
+        let batch = self.take_batch();
         (batch, self.rejects)
     }
 
