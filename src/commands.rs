@@ -277,6 +277,9 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
     }
 }
 
+/// Stands in for the client secret when `schema` loads the config: DDL never uses it.
+const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
+
 fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
     if args.format == SchemaFormat::Arrow {
         for dataset in Dataset::ALL {
@@ -301,8 +304,30 @@ fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
         return Ok(());
     }
     // The config supplies the location and the ids when it loads; DDL for a template (the
-    // committed deploy/athena files) is produced with --location and --injected-ids.
-    let config = load_config(path).ok();
+    // committed deploy/athena files) is produced with --location and --injected-ids. DDL never
+    // uses the client secret, so a stand-in is passed (it wins over api.client_secret_file,
+    // which is then not read): an analyst without the service's secret still gets real DDL.
+    let config = if path.exists() {
+        match Config::load(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                eprintln!(
+                    "note: not using {} ({}); printing placeholders",
+                    path.display(),
+                    error_chain(&e)
+                );
+                None
+            }
+        }
+    } else {
+        if args.location.is_none() {
+            eprintln!(
+                "note: no config file at {}; printing placeholders",
+                path.display()
+            );
+        }
+        None
+    };
     let config_root = config.as_ref().map(|c| match &c.output {
         OutputLocation::Local(dir) => dir.display().to_string(),
         OutputLocation::S3 { bucket, prefix, .. } if prefix.is_empty() => format!("s3://{bucket}"),
@@ -330,7 +355,21 @@ fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
                 .location
                 .or(config_root)
                 .unwrap_or_else(|| "out".to_string());
-            print!("{}", ddl::duckdb_views(&root));
+            let endpoint = match config.as_ref().map(|c| &c.output) {
+                Some(OutputLocation::S3 {
+                    endpoint: Some(url),
+                    region,
+                    ..
+                }) => Some(ddl::S3Endpoint {
+                    url: url.clone(),
+                    region: region.clone(),
+                }),
+                _ => None,
+            };
+            print!(
+                "{}",
+                ddl::duckdb_views_with_endpoint(&root, endpoint.as_ref())
+            );
         }
         SchemaFormat::Arrow => {}
     }

@@ -168,3 +168,70 @@ fn check_probes_the_simulator_and_demo_writes_queryable_output() {
         2
     );
 }
+
+/// `schema --format athena|duckdb` takes the location, the ids and the S3 endpoint from the
+/// config, and needs no client secret (the secret file here does not exist).
+#[test]
+fn schema_ddl_uses_the_configs_s3_output_and_ids_without_the_secret() {
+    let config = r#"
+[api]
+base_url = "https://platform.kore.ai"
+account_id = "acct-1"
+iid = "st-1"
+client_id = "cs-1"
+client_secret_file = "/nonexistent/secret"
+[output]
+url = "s3://my-lake/exports"
+endpoint = "http://127.0.0.1:9000"
+region = "eu-west-1"
+allow_http = true
+[intent_realtime]
+bot_ids = ["st-a", "st-b"]
+"#;
+    let athena = run_with(config, &["schema", "--format", "athena"]);
+    let sql = String::from_utf8_lossy(&athena.stdout);
+    assert!(
+        athena.status.success(),
+        "{}",
+        String::from_utf8_lossy(&athena.stderr)
+    );
+    assert!(
+        sql.contains("LOCATION 's3://my-lake/exports/user_status/'"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains(
+            "'projection.account_id.type' = 'enum',\n  'projection.account_id.values' = 'acct-1'"
+        ),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("'projection.bot_id.values' = 'st-a,st-b'"),
+        "{sql}"
+    );
+    assert!(sql.contains("'storage.location.template' = 's3://my-lake/exports/intent_realtime/account_id=${account_id}/bot_id=${bot_id}/dt=${dt}/'"), "{sql}");
+
+    let duck = run_with(config, &["schema", "--format", "duckdb"]);
+    let sql = String::from_utf8_lossy(&duck.stdout);
+    assert!(duck.status.success());
+    assert!(sql.contains("CREATE OR REPLACE SECRET smartassist (TYPE s3, PROVIDER credential_chain, ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false, REGION 'eu-west-1');"), "{sql}");
+    assert!(sql.contains("read_parquet('s3://my-lake/exports/user_status/*/*/*.parquet', hive_partitioning = true)"), "{sql}");
+
+    // No config file: placeholders, and a note on stderr saying so.
+    let out = Command::new(BIN)
+        .args([
+            "-c",
+            "/nonexistent/config.toml",
+            "schema",
+            "--format",
+            "athena",
+        ])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("LOCATION 's3://YOUR-BUCKET/prefix/user_status/'"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no config file at /nonexistent/config.toml")
+    );
+}
