@@ -162,6 +162,20 @@ pub fn parquet_glob(root: &str, dataset: Dataset) -> String {
     glob
 }
 
+/// DuckDB `hive_types` entries for a dataset's partition columns: ids stay `VARCHAR` (without
+/// this DuckDB auto-casts an id such as `7` to BIGINT, and the path value overrides the
+/// file's string column), `dt` is a `DATE`.
+pub fn duckdb_hive_types(dataset: Dataset) -> String {
+    partition_columns(dataset)
+        .iter()
+        .map(|c| {
+            let ty = if *c == "dt" { "DATE" } else { "VARCHAR" };
+            format!("'{c}': {ty}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// An S3-compatible endpoint (`[output] endpoint`), for DuckDB's S3 secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Endpoint {
@@ -216,9 +230,10 @@ pub fn duckdb_views_with_endpoint(root: &str, endpoint: Option<&S3Endpoint>) -> 
     for dataset in Dataset::ALL {
         let _ = write!(
             out,
-            "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true);\n",
+            "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true,\n    hive_types = {{{types}}});\n",
             name = dataset.name(),
             glob = parquet_glob(root, dataset).replace('\'', "''"),
+            types = duckdb_hive_types(dataset),
         );
     }
     out
@@ -308,7 +323,7 @@ TBLPROPERTIES (
     fn duckdb_views_glob_one_level_per_partition_column() {
         let local = duckdb_views("/data/lake");
         assert!(local.contains(
-            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true);"
+            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true,\n    hive_types = {'account_id': VARCHAR, 'dt': DATE});"
         ));
         assert!(local.contains("read_parquet('/data/lake/intent_realtime/*/*/*/*.parquet'"));
         assert!(!local.contains("httpfs"));
@@ -330,9 +345,11 @@ LOAD httpfs;
 -- Credentials from the standard AWS chain (e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
 CREATE OR REPLACE SECRET smartassist (TYPE s3, PROVIDER credential_chain, ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1');
 CREATE OR REPLACE VIEW user_status AS
-  SELECT * FROM read_parquet('s3://lake/p/user_status/*/*/*.parquet', hive_partitioning = true);
+  SELECT * FROM read_parquet('s3://lake/p/user_status/*/*/*.parquet', hive_partitioning = true,
+    hive_types = {'account_id': VARCHAR, 'dt': DATE});
 CREATE OR REPLACE VIEW intent_realtime AS
-  SELECT * FROM read_parquet('s3://lake/p/intent_realtime/*/*/*/*.parquet', hive_partitioning = true);
+  SELECT * FROM read_parquet('s3://lake/p/intent_realtime/*/*/*/*.parquet', hive_partitioning = true,
+    hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
 ";
         assert_eq!(sql, expected);
         let tls = S3Endpoint {
@@ -343,6 +360,21 @@ CREATE OR REPLACE VIEW intent_realtime AS
         assert!(sql.contains("ENDPOINT 'minio.example:9000', URL_STYLE 'path', USE_SSL true);"));
         // A local root never gets S3 statements, endpoint or not.
         assert!(!duckdb_views_with_endpoint("/data", Some(&tls)).contains("SECRET"));
+    }
+
+    #[test]
+    fn readme_duckdb_views_match_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).expect("README.md exists");
+        let generated = duckdb_views("out");
+        let views = generated
+            .split_once('\n')
+            .map(|(_header, rest)| rest)
+            .expect("header line");
+        assert!(
+            readme.contains(&format!("```sql duckdb-check\n{views}```")),
+            "README's DuckDB views block drifted from the code; it must read:\n{views}"
+        );
     }
 
     #[test]

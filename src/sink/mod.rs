@@ -24,7 +24,7 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -246,18 +246,13 @@ impl Sink {
                 region,
                 allow_http,
             } => {
-                let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-                if let Some(endpoint) = endpoint {
-                    builder = builder
-                        .with_endpoint(endpoint)
-                        .with_virtual_hosted_style_request(false);
-                }
-                if let Some(region) = region {
-                    builder = builder.with_region(region);
-                }
-                if *allow_http {
-                    builder = builder.with_allow_http(true);
-                }
+                let builder = with_output_overrides(
+                    AmazonS3Builder::from_env(),
+                    bucket,
+                    endpoint.as_deref(),
+                    region.as_deref(),
+                    *allow_http,
+                );
                 let store = builder.build().map_err(|source| SinkError::OpenStore {
                     location: format!("s3://{bucket}/{prefix}"),
                     source,
@@ -680,6 +675,33 @@ impl Sink {
         }
         Ok(removed)
     }
+}
+
+/// Applies the `[output]` S3 settings on top of a builder configured from the `AWS_*`
+/// environment, so they win: an endpoint is set both as the generic endpoint and as the
+/// S3-specific one (object_store prefers `AWS_ENDPOINT_URL_S3` over any generic endpoint, which
+/// would otherwise silently override the config), with path-style requests.
+fn with_output_overrides(
+    builder: AmazonS3Builder,
+    bucket: &str,
+    endpoint: Option<&str>,
+    region: Option<&str>,
+    allow_http: bool,
+) -> AmazonS3Builder {
+    let mut builder = builder.with_bucket_name(bucket);
+    if let Some(endpoint) = endpoint {
+        builder = builder
+            .with_endpoint(endpoint)
+            .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    if let Some(region) = region {
+        builder = builder.with_region(region);
+    }
+    if allow_http {
+        builder = builder.with_allow_http(true);
+    }
+    builder
 }
 
 fn is_stale_staging(

@@ -510,3 +510,45 @@ async fn large_partition_uses_multipart_upload_and_reads_back() {
     let back = sink.read_partition(&key).await.expect("read");
     assert_eq!(user_ids(&back), ids);
 }
+
+#[test]
+fn configured_s3_endpoint_wins_over_the_environment() {
+    // As if the environment had AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL / AWS_REGION set.
+    let from_env = object_store::aws::AmazonS3Builder::new()
+        .with_config(AmazonS3ConfigKey::S3Endpoint, "http://env-s3.invalid:1")
+        .with_config(AmazonS3ConfigKey::Endpoint, "http://env.invalid:1")
+        .with_config(AmazonS3ConfigKey::Region, "eu-central-1");
+    let b = with_output_overrides(
+        from_env.clone(),
+        "lake",
+        Some("http://127.0.0.1:9000"),
+        Some("us-east-1"),
+        true,
+    );
+    let get = |k: AmazonS3ConfigKey| b.get_config_value(&k);
+    assert_eq!(
+        get(AmazonS3ConfigKey::S3Endpoint).as_deref(),
+        Some("http://127.0.0.1:9000")
+    );
+    assert_eq!(
+        get(AmazonS3ConfigKey::Endpoint).as_deref(),
+        Some("http://127.0.0.1:9000")
+    );
+    assert_eq!(get(AmazonS3ConfigKey::Region).as_deref(), Some("us-east-1"));
+    assert_eq!(get(AmazonS3ConfigKey::Bucket).as_deref(), Some("lake"));
+    assert_eq!(
+        get(AmazonS3ConfigKey::VirtualHostedStyleRequest).as_deref(),
+        Some("false")
+    );
+    // Without [output] overrides the environment's values stand.
+    let b = with_output_overrides(from_env, "lake", None, None, false);
+    assert_eq!(
+        b.get_config_value(&AmazonS3ConfigKey::S3Endpoint)
+            .as_deref(),
+        Some("http://env-s3.invalid:1")
+    );
+    assert_eq!(
+        b.get_config_value(&AmazonS3ConfigKey::Region).as_deref(),
+        Some("eu-central-1")
+    );
+}

@@ -4,15 +4,22 @@ Usage: verify_output.py SPEC.json
 
 SPEC: {"local": DIR, "expected": {dataset: {"rows": N, "sums": {column: S}}},
        "s3": null | {"endpoint": "127.0.0.1:PORT", "bucket": B, "prefix": P},
+       "ids": null | {"account_id": A, "bot_id": B},
+       "infer_hive": true | false,
        "markdown": [FILE, ...]}
 
-- pyarrow.dataset reads every dataset (Hive partitioning) locally and, when "s3" is given,
-  through pyarrow.fs.S3FileSystem: every timestamp column must be timestamp[ms, tz=UTC], the
-  partition columns (account_id, dt, and bot_id for intent_realtime) must be recognised, and
-  row counts and column sums must equal the expected figures (computed by the caller from the
-  simulator's generator).
-- DuckDB runs every ```sql duckdb-check block of the markdown files, with the path 'out/' (as a
-  quoted string prefix) replaced by the local output directory. No such block is an error.
+- The markdown's ```python pyarrow-check block (exactly one) must define
+  open_dataset(root, name, filesystem=None); it reads every dataset locally and, when "s3" is
+  given, through pyarrow.fs.S3FileSystem: every timestamp column must be timestamp[ms, tz=UTC],
+  the partition columns (account_id, dt, and bot_id for intent_realtime) must be recognised
+  (ids as strings, dt as a date), and row counts and column sums must equal the expected figures
+  (computed by the caller from the simulator's generator). With "infer_hive", plain
+  partitioning="hive" (type inference) must recognise the partition columns too.
+- DuckDB runs every ```sql duckdb-check block of the markdown files, with the path 'out'
+  (as a quoted string or a quoted prefix) replaced by the local output directory. A block whose
+  last statement is a SELECT/WITH must return at least one row. Then, through the views the
+  blocks created, DuckDB's row counts and sums must equal the expected figures, `dt` must be a
+  DATE and the ids VARCHAR with exactly the expected values.
 Exits non-zero with a message on the first failure.
 """
 
@@ -38,13 +45,12 @@ def fail(msg):
     sys.exit(1)
 
 
-def check_dataset(where, dataset, path, filesystem, expected):
-    data = ds.dataset(path, format="parquet", partitioning="hive", filesystem=filesystem)
+def check_table(where, dataset, data, expected, ids):
     schema = data.schema
-    part_names = data.partitioning.schema.names if data.partitioning else []
+    part = data.partitioning.schema if data.partitioning else pa.schema([])
     for col in PARTITIONS[dataset]:
-        if col not in part_names:
-            fail(f"{where} {dataset}: partition column {col} not recognised (got {part_names})")
+        if col not in part.names:
+            fail(f"{where} {dataset}: partition column {col} not recognised (got {part.names})")
     timestamps = [f for f in schema if pa.types.is_timestamp(f.type)]
     if not timestamps:
         fail(f"{where} {dataset}: no timestamp column in {schema}")
@@ -58,27 +64,121 @@ def check_dataset(where, dataset, path, filesystem, expected):
         got = pc.sum(table.column(col)).as_py() or 0
         if got != want:
             fail(f"{where} {dataset}: sum({col}) = {got}, expected {want}")
+    for col, want in (ids or {}).items():
+        if col in PARTITIONS[dataset]:
+            got = set(table.column(col).to_pylist())
+            if got != {want}:
+                fail(f"{where} {dataset}: {col} values {got}, expected {{{want!r}}}")
     dts = set(table.column("dt").to_pylist())
     print(
         f"ok {where} {dataset}: {table.num_rows} rows, {len(timestamps)} UTC ms timestamp "
-        f"column(s), partitions {part_names}, {len(dts)} day(s)"
+        f"column(s), partitions {part.names}, {len(dts)} day(s)"
     )
+    return part
 
 
-def sql_blocks(markdown_files):
+def check_dataset(where, dataset, root, filesystem, expected, ids, open_dataset, infer_hive):
+    part = check_table(where, dataset, open_dataset(root, dataset, filesystem), expected, ids)
+    for col in PARTITIONS[dataset]:
+        want = pa.date32() if col == "dt" else pa.string()
+        if part.field(col).type != want:
+            fail(f"{where} {dataset}: partition {col} is {part.field(col).type}, expected {want}")
+    if infer_hive:
+        inferred = ds.dataset(
+            f"{root}/{dataset}", format="parquet", partitioning="hive", filesystem=filesystem
+        )
+        check_table(f"{where} (inferred hive)", dataset, inferred, expected, ids)
+
+
+def code_blocks(markdown_files, tag):
     blocks = []
     for name in markdown_files:
         text = open(name, encoding="utf-8").read()
-        for m in re.finditer(r"^```sql duckdb-check[ \t]*\n(.*?)^```", text, re.S | re.M):
+        pattern = rf"^```{re.escape(tag)}[ \t]*\n(.*?)^```"
+        for m in re.finditer(pattern, text, re.S | re.M):
             blocks.append((name, m.group(1)))
     return blocks
+
+
+def localize(code, local):
+    """Points the README's 'out' directory (a quoted 'out' or 'out/...') at `local`."""
+    return re.sub(r"(['\"])out(?=[/'\"])", lambda m: f"{m.group(1)}{local}", code)
+
+
+def load_open_dataset(markdown, local):
+    blocks = code_blocks(markdown, "python pyarrow-check")
+    if len(blocks) != 1:
+        fail(f"expected exactly one ```python pyarrow-check block in {markdown}, found {len(blocks)}")
+    name, code = blocks[0]
+    namespace = {}
+    try:
+        exec(compile(localize(code, local), f"{name} (pyarrow-check)", "exec"), namespace)
+    except Exception as e:  # noqa: BLE001 - report any error with the block
+        fail(f"the pyarrow-check block of {name} failed: {e!r}")
+    if "open_dataset" not in namespace:
+        fail(f"the pyarrow-check block of {name} must define open_dataset(root, name, filesystem=None)")
+    print(f"ok pyarrow-check block of {name}")
+    return namespace["open_dataset"]
+
+
+def last_statement_is_query(sql):
+    statements = [s.strip() for s in sql.split(";") if s.strip()]
+    lines = [l for l in statements[-1].splitlines() if not l.strip().startswith("--")] if statements else []
+    head = " ".join(lines).lstrip().upper()
+    return head.startswith("SELECT") or head.startswith("WITH")
+
+
+def check_duckdb(spec, local):
+    blocks = code_blocks(spec["markdown"], "sql duckdb-check")
+    if not blocks:
+        fail(f"no ```sql duckdb-check blocks in {spec['markdown']}")
+    con = duckdb.connect()
+    for i, (name, sql) in enumerate(blocks, 1):
+        sql = localize(sql, local)
+        try:
+            # Arrow result: no pytz needed for TIMESTAMPTZ columns.
+            result = con.execute(sql)
+            table = result.to_arrow_table() if result.description else None
+        except Exception as e:  # noqa: BLE001 - report any engine error with the block
+            fail(f"duckdb block {i} of {name} failed: {e}\n{sql}")
+        count = table.num_rows if table is not None else 0
+        if last_statement_is_query(sql) and count == 0:
+            fail(f"duckdb block {i} of {name} returned no rows:\n{sql}")
+        print(f"ok duckdb block {i} of {name}: {count} row(s)")
+        if table is not None:
+            for row in table.slice(0, 3).to_pylist():
+                print(f"   {row}")
+
+    # The views the blocks created see exactly the exported rows, with the documented types.
+    ids = spec.get("ids") or {}
+    for dataset, expected in spec["expected"].items():
+        sums = list(expected.get("sums", {}).items())
+        select = ", ".join(["count(*)"] + [f"sum({col})" for col, _ in sums])
+        got = con.execute(f"SELECT {select} FROM {dataset}").fetchone()
+        want = (expected["rows"], *[s for _, s in sums])
+        if tuple(got) != want:
+            fail(f"duckdb {dataset}: (count, sums) = {got}, expected {want}")
+        types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {dataset})").fetchall())
+        for col in PARTITIONS[dataset]:
+            want_type = "DATE" if col == "dt" else "VARCHAR"
+            if types.get(col) != want_type:
+                fail(f"duckdb {dataset}: {col} is {types.get(col)}, expected {want_type}")
+        for col, want_id in ids.items():
+            if col in PARTITIONS[dataset]:
+                values = {r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM {dataset}").fetchall()}
+                if values != {want_id}:
+                    fail(f"duckdb {dataset}: {col} values {values}, expected {{{want_id!r}}}")
+        print(f"ok duckdb view {dataset}: (count, sums) = {tuple(got)}, partition types as documented")
 
 
 def main():
     spec = json.load(open(sys.argv[1], encoding="utf-8"))
     local = spec["local"].rstrip("/")
+    ids = spec.get("ids")
+    infer = spec.get("infer_hive", True)
+    open_dataset = load_open_dataset(spec["markdown"], local)
     for dataset, expected in spec["expected"].items():
-        check_dataset("local", dataset, f"{local}/{dataset}", None, expected)
+        check_dataset("local", dataset, local, None, expected, ids, open_dataset, infer)
     s3 = spec.get("s3")
     if s3:
         fs = pafs.S3FileSystem(
@@ -90,25 +190,8 @@ def main():
         )
         base = f"{s3['bucket']}/{s3['prefix']}".rstrip("/")
         for dataset, expected in spec["expected"].items():
-            check_dataset("s3", dataset, f"{base}/{dataset}", fs, expected)
-
-    blocks = sql_blocks(spec["markdown"])
-    if not blocks:
-        fail(f"no ```sql duckdb-check blocks in {spec['markdown']}")
-    con = duckdb.connect()
-    for i, (name, sql) in enumerate(blocks, 1):
-        sql = re.sub(r"(['\"])out/", lambda m: f"{m.group(1)}{local}/", sql)
-        try:
-            # Arrow result: no pytz needed for TIMESTAMPTZ columns.
-            result = con.execute(sql)
-            table = result.to_arrow_table() if result.description else None
-        except Exception as e:  # noqa: BLE001 - report any engine error with the block
-            fail(f"duckdb block {i} of {name} failed: {e}\n{sql}")
-        count = table.num_rows if table is not None else 0
-        print(f"ok duckdb block {i} of {name}: {count} row(s)")
-        if table is not None:
-            for row in table.slice(0, 3).to_pylist():
-                print(f"   {row}")
+            check_dataset("s3", dataset, base, fs, expected, ids, open_dataset, infer)
+    check_duckdb(spec, local)
 
 
 if __name__ == "__main__":
