@@ -113,7 +113,9 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     let (rows, seconds) = expected
         .values()
         .fold((0usize, 0i64), |(r, s), (rows, sum, _)| (r + rows, s + sum));
-    let sessions = generator::latest_sessions(&cfg.intent_feed(BOT), now).len();
+    let generated = generator::latest_sessions(&cfg.intent_feed(BOT), now);
+    let sessions = generated.len();
+    let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
 
     let spec = serde_json::json!({
@@ -121,7 +123,7 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
         "s3": s3,
         "expected": {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
-            "intent_realtime": {"rows": sessions},
+            "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
         },
         "ids": {"account_id": cfg.account_id, "bot_id": BOT},
         "infer_hive": true,
@@ -209,14 +211,16 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
         None,
     );
     let (rows, seconds, _) = expected[&day.to_string()];
-    let sessions = generator::latest_sessions(&cfg.intent_feed(bot), now).len();
+    let generated = generator::latest_sessions(&cfg.intent_feed(bot), now);
+    let sessions = generated.len();
+    let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
     let spec = serde_json::json!({
         "local": out,
         "s3": null,
         "expected": {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
-            "intent_realtime": {"rows": sessions},
+            "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
         },
         "ids": {"account_id": account, "bot_id": bot},
         "infer_hive": false,
