@@ -17,13 +17,16 @@
 //!   `/healthz` and `/metrics`.
 //! - [`backfill`]: day ranges with bounded concurrency; [`progress`]: its bar / log lines.
 //! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
+//! - [`ddl`]: Athena and DuckDB DDL generated from the schemas; [`rejects`]: the rejects rows;
+//!   [`metrics`]: metric names and the Prometheus registry; [`telemetry`]: logging setup.
+//! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
 //!
 //! # Data flow
 //! A CLI command builds a [`pipeline::Exporter`] from the config. For each UserStatus local day
 //! it plans the request windows ([`sources::window`]), fetches every page through
-//! [`client::ApiClient`] (token per request, rate limit, retries), normalizes records into one
-//! `RecordBatch` per day (malformed records become rejects), and replaces that day's partition
-//! with one Parquet file. IntentRealtimeData snapshots are merged by `session_id` into the
+//! [`client::ApiClient`] (token per request, rate limit, retries), normalizes each page into a
+//! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects), and on
+//! success replaces that day's partition with the one new file. IntentRealtimeData snapshots are merged by `session_id` into the
 //! partition of each session's local end date.
 
 pub mod auth;

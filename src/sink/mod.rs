@@ -492,7 +492,7 @@ impl Sink {
         PartitionWriter {
             sink: self.clone(),
             tx,
-            task,
+            task: Some(task),
             target,
             final_path,
         }
@@ -776,7 +776,8 @@ mod tests;
 pub struct PartitionWriter {
     sink: Sink,
     tx: tokio::sync::mpsc::Sender<encode::Feed>,
-    task: tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>,
+    /// `None` once the encoder's result has been collected (after it stopped early).
+    task: Option<tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>>,
     target: Path,
     final_path: Path,
 }
@@ -784,23 +785,25 @@ pub struct PartitionWriter {
 impl PartitionWriter {
     /// Encode one more batch (it must have the dataset's schema).
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), SinkError> {
-        if self.tx.send(encode::Feed::Batch(batch)).await.is_ok() {
+        if self.task.is_some() && self.tx.send(encode::Feed::Batch(batch)).await.is_ok() {
             return Ok(());
         }
-        // The encoder stopped early: its result says why.
-        let (tx, _) = tokio::sync::mpsc::channel(1);
-        let closed = std::mem::replace(&mut self.tx, tx);
-        drop(closed);
-        match (&mut self.task).await {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(_)) => Err(SinkError::Abandoned {
+        // The encoder stopped early (it aborted its upload): its result says why.
+        Err(match self.task.take() {
+            Some(task) => match task.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => SinkError::Abandoned {
+                    path: self.target.clone(),
+                },
+                Err(source) => SinkError::UploadTask {
+                    path: self.target.clone(),
+                    source,
+                },
+            },
+            None => SinkError::Abandoned {
                 path: self.target.clone(),
-            }),
-            Err(source) => Err(SinkError::UploadTask {
-                path: self.target.clone(),
-                source,
-            }),
-        }
+            },
+        })
     }
 
     /// Complete the file and publish it over the partition's previous file.
@@ -814,12 +817,17 @@ impl PartitionWriter {
         } = self;
         let _ = tx.send(encode::Feed::Finish).await;
         drop(tx);
-        let result = task.await.unwrap_or_else(|source| {
-            Err(SinkError::UploadTask {
+        let result = match task {
+            Some(task) => task.await.unwrap_or_else(|source| {
+                Err(SinkError::UploadTask {
+                    path: target.clone(),
+                    source,
+                })
+            }),
+            None => Err(SinkError::Abandoned {
                 path: target.clone(),
-                source,
-            })
-        });
+            }),
+        };
         let encoded = match result {
             Ok(encoded) => encoded,
             Err(e) => {
@@ -849,7 +857,9 @@ impl PartitionWriter {
             final_path,
         } = self;
         drop(tx);
-        let _ = task.await;
+        if let Some(task) = task {
+            let _ = task.await;
+        }
         if target != final_path {
             sink.discard(&target).await;
         }

@@ -552,3 +552,59 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         Some("eu-central-1")
     );
 }
+
+#[tokio::test]
+async fn a_failed_or_abandoned_streaming_write_keeps_the_previous_file() {
+    let (tmp, sink) = local_sink();
+    let key = us_key("A", 1);
+    sink.write_partition(&key, vec![user_status_batch(&["u1", "u2"])])
+        .await
+        .expect("first write");
+
+    // The encoder stops on a batch of the wrong schema; later writes report that error and
+    // abort() after it must not panic (the encoder's result was already collected).
+    let mut writer = sink.begin_partition(&key).await.expect("begin");
+    let mut err = writer.write(intent_batch_for_test()).await.err();
+    for _ in 0..10_000 {
+        if err.is_some() {
+            break;
+        }
+        // Sends are buffered; once the encoder has stopped, the next send reports why.
+        tokio::task::yield_now().await;
+        err = writer.write(user_status_batch(&["u3"])).await.err();
+    }
+    let err = err.expect("a write fails once the encoder stopped");
+    assert!(matches!(err, SinkError::SchemaMismatch { .. }), "{err:?}");
+    assert!(writer.write(user_status_batch(&["u4"])).await.is_err());
+    writer.abort().await;
+
+    // A commit after a bad batch fails the same way and publishes nothing.
+    let mut writer = sink.begin_partition(&key).await.expect("begin");
+    writer.write(intent_batch_for_test()).await.ok();
+    let err = writer.commit().await.expect_err("bad batch");
+    assert!(matches!(err, SinkError::SchemaMismatch { .. }), "{err:?}");
+
+    // Dropping a writer mid-way abandons it too.
+    let mut writer = sink.begin_partition(&key).await.expect("begin");
+    writer
+        .write(user_status_batch(&["u9"]))
+        .await
+        .expect("write");
+    drop(writer);
+
+    assert_eq!(
+        user_ids(&sink.read_partition(&key).await.expect("read")),
+        ["u1", "u2"]
+    );
+    let dir = out_dir(&tmp).join("user_status/account_id=A/dt=2024-05-01");
+    let visible: Vec<String> = file_names(&dir)
+        .into_iter()
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert_eq!(visible, ["part-00000.parquet"]);
+}
+
+/// A batch with the intent schema (wrong for a user_status partition).
+fn intent_batch_for_test() -> RecordBatch {
+    RecordBatch::new_empty(crate::schema::intent_realtime_schema())
+}
