@@ -121,9 +121,20 @@ fn schema_lists_both_datasets() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("user_status") && text.contains("intent_realtime"));
-    assert!(
-        text.contains("duration_seconds") && text.contains("Timestamp(ms, \"UTC\")")
-            || text.contains("Timestamp(Millisecond")
+    // Exact lines: the column, its Arrow type and nullability as the schema module defines them.
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .map(|l| l.split_whitespace().skip(1).collect::<Vec<_>>().join(" "))
+    };
+    assert_eq!(
+        line("bucket_start").as_deref(),
+        Some("Timestamp(ms, \"UTC\") not null")
+    );
+    assert_eq!(line("duration_seconds").as_deref(), Some("Int64 not null"));
+    assert_eq!(
+        line("time_handled_seconds").as_deref(),
+        Some("Int64 nullable")
     );
 }
 
