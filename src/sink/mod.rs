@@ -620,6 +620,10 @@ impl Sink {
                     source,
                 })?
             }
+            // Object stores are written straight to the final key, so a partition write has
+            // nothing to sweep there; only the per-run sweep (recursive) lists them, for
+            // leftovers of older versions or other writers.
+            None if !recursive => Ok(0),
             None => self.remove_remote_staging(dir, recursive, min_age).await,
         }
     }
