@@ -5,8 +5,10 @@
 //!
 //! The unit of work is a day, not a (day, page) request: the pages of one day are sequential
 //! because only `hasMore` says whether another page exists (the API echoes no total count), and
-//! `concurrency` days in flight already keep every rate-limit slot busy. Memory is bounded by
-//! `concurrency` days (one day's rows plus one response body each), never by the range length.
+//! `concurrency` days in flight already keep every rate-limit slot busy. Memory does not depend
+//! on `concurrency` or the range length: response bodies are read one page at a time under the
+//! exporter's memory gate ([`crate::pipeline::PAGES_IN_MEMORY`]), and a day waiting for its next
+//! page holds only the compressed Parquet bytes written so far.
 //! Backfill never reads or writes the live watermarks: re-exporting old days cannot move them.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
 

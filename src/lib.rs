@@ -18,14 +18,16 @@
 //! - [`backfill`]: day ranges with bounded concurrency; [`progress`]: its bar / log lines.
 //! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
 //! - [`ddl`]: Athena and DuckDB DDL generated from the schemas; [`rejects`]: the rejects rows;
-//!   [`metrics`]: metric names and the Prometheus registry; [`telemetry`]: logging setup.
+//!   [`metrics`]: metric names and the Prometheus registry; [`telemetry`]: logging setup;
+//!   [`memory`]: allocator settings that keep the resident set as flat as the heap.
 //! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
 //!
 //! # Data flow
 //! A CLI command builds a [`pipeline::Exporter`] from the config. For each UserStatus local day
 //! it plans the request windows ([`sources::window`]), fetches every page through
 //! [`client::ApiClient`] (token per request, rate limit, retries), normalizes each page into a
-//! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects), and on
+//! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects; one page is
+//! in memory at a time across all days in flight, see [`pipeline::PAGES_IN_MEMORY`]), and on
 //! success replaces that day's partition with the one new file. IntentRealtimeData snapshots are merged by `session_id` into the
 //! partition of each session's local end date.
 
@@ -38,6 +40,7 @@ pub mod config;
 pub mod daemon;
 pub mod ddl;
 pub mod error;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod pipeline;

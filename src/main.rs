@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use smartassist_export::backfill::error_chain;
 use smartassist_export::cli::Cli;
-use smartassist_export::{commands, telemetry};
+use smartassist_export::{commands, memory, telemetry};
 
 fn main() -> ExitCode {
+    // Before any thread exists (see the module docs for why).
+    memory::tune_allocator();
     let cli = Cli::parse();
     telemetry::init(cli.log_format, &cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -7,6 +7,7 @@
 //! a replayed or over-long JTI token is retried once with a new token; any other 4xx fails fast
 //! with the API's `errors[].msg`. Every attempt is counted in [`crate::metrics`].
 
+pub mod gate;
 pub mod ratelimit;
 pub mod retry;
 
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::{debug, warn};
 use url::Url;
 
@@ -21,6 +23,7 @@ use crate::auth::{AuthError, TokenMinter};
 use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics;
 use crate::sources::DecodeError;
+pub use gate::MemoryGate;
 pub use ratelimit::{LimiterUsage, RateLimiter};
 use retry::Verdict;
 
@@ -184,8 +187,27 @@ impl ApiClient {
         path: &str,
         query: &[(&str, String)],
         body: &serde_json::Value,
-        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<T, ClientError> {
+        self.post_json_gated(endpoint, path, query, body, None, decode)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// [`ApiClient::post_json`] under a memory gate: once a successful response's headers have
+    /// arrived, a permit of `gate` is taken before its body is read, and it is returned with the
+    /// decoded value so the caller can hold it until the page has left memory. Requests still
+    /// overlap (waiting on the network costs no memory); only bodies and what is decoded from
+    /// them are bounded. `None` behaves like `post_json` and returns no permit.
+    pub async fn post_json_gated<T>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+        gate: Option<&MemoryGate>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
         let url = self.url(path, query)?;
         let payload = serde_json::to_vec(body).unwrap_or_default();
         let policy = &self.inner.retry;
@@ -202,15 +224,17 @@ impl ApiClient {
             if !waited.is_zero() {
                 metrics::rate_limit_wait(waited.as_secs_f64());
             }
-            let (verdict, retry_after, error) =
-                match self.attempt(endpoint, &url, &payload, &mut decode).await? {
-                    Attempt::Done(value) => return Ok(value),
-                    Attempt::Failed {
-                        verdict,
-                        retry_after,
-                        error,
-                    } => (verdict, retry_after, error),
-                };
+            let (verdict, retry_after, error) = match self
+                .attempt(endpoint, &url, &payload, gate, &mut decode)
+                .await?
+            {
+                Attempt::Done(value) => return Ok(value),
+                Attempt::Failed {
+                    verdict,
+                    retry_after,
+                    error,
+                } => (verdict, retry_after, error),
+            };
             let wait = match verdict {
                 Verdict::Fatal => {
                     return Err(match error {
@@ -312,8 +336,9 @@ impl ApiClient {
         endpoint: &str,
         url: &Url,
         payload: &[u8],
+        gate: Option<&MemoryGate>,
         decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
-    ) -> Result<Attempt<T>, ClientError> {
+    ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>)>, ClientError> {
         let token = self.inner.minter.mint()?;
         let headers = self.headers(endpoint, token.expose())?;
         let sent = self
@@ -342,6 +367,11 @@ impl ApiClient {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
+        let success = (200..300).contains(&status);
+        let permit = match gate {
+            Some(gate) if success => gate.acquire().await,
+            _ => None,
+        };
         let body = match read_capped(response, self.inner.max_body).await {
             Ok(b) => b,
             Err(error) => {
@@ -356,11 +386,11 @@ impl ApiClient {
                 });
             }
         };
-        if (200..300).contains(&status) {
+        if success {
             return Ok(match decode(&body) {
                 Ok(v) => {
                     debug!(endpoint, status, bytes = body.len(), "Response decoded.");
-                    Attempt::Done(v)
+                    Attempt::Done((v, permit))
                 }
                 Err(e) => Attempt::Failed {
                     verdict: Verdict::Retry,

@@ -129,9 +129,15 @@ pub struct Encoded {
 
 /// What feeds a streaming write: batches, then `Finish`. A closed channel without `Finish`
 /// means the producer gave up (error or cancellation): the upload is aborted.
+///
+/// A `Page` (see [`crate::sink::PartitionWriter::write_page`]) is encoded as complete row
+/// groups: its rows and the column encoders' working state (dictionaries, ZSTD contexts, value
+/// buffers) are freed before its permit is released, so between pages an open file holds only
+/// its compressed bytes, and the permit covers the page in every unencoded form.
 #[derive(Debug)]
 pub enum Feed {
     Batch(RecordBatch),
+    Page(RecordBatch, tokio::sync::OwnedSemaphorePermit),
     Finish,
 }
 
@@ -182,6 +188,16 @@ pub async fn write_parquet_stream(
                     if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
                         writer.flush().await.map_err(Stop::Parquet)?;
                     }
+                }
+                Some(Feed::Page(batch, permit)) => {
+                    if batch.schema().fields() != schema.fields() {
+                        return Err(Stop::Mismatch);
+                    }
+                    writer.write(&batch).await.map_err(Stop::Parquet)?;
+                    writer.flush().await.map_err(Stop::Parquet)?;
+                    // Encoded and the encoders closed: only now may the next page come in.
+                    drop(batch);
+                    drop(permit);
                 }
                 Some(Feed::Finish) => break,
                 None => return Err(Stop::Abandoned),

@@ -789,7 +789,24 @@ pub struct PartitionWriter {
 impl PartitionWriter {
     /// Encode one more batch (it must have the dataset's schema).
     pub async fn write(&mut self, batch: RecordBatch) -> Result<(), SinkError> {
-        if self.task.is_some() && self.tx.send(encode::Feed::Batch(batch)).await.is_ok() {
+        self.feed(encode::Feed::Batch(batch)).await
+    }
+
+    /// Encode one page of rows as complete row group(s), then free the rows, the column
+    /// encoders' state and `permit`. Callers that bound how many pages are in memory at once
+    /// (the UserStatus pipeline does) take the permit before reading the page's body, so it
+    /// covers the page in every form, and an open file waiting for its next page holds nothing
+    /// but compressed bytes. The cost is one row group per page.
+    pub async fn write_page(
+        &mut self,
+        batch: RecordBatch,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Result<(), SinkError> {
+        self.feed(encode::Feed::Page(batch, permit)).await
+    }
+
+    async fn feed(&mut self, item: encode::Feed) -> Result<(), SinkError> {
+        if self.task.is_some() && self.tx.send(item).await.is_ok() {
             return Ok(());
         }
         // The encoder stopped early (it aborted its upload): its result says why.
