@@ -151,6 +151,9 @@ pub struct SimulateArgs {
     /// Largest page the simulator serves.
     #[arg(long, default_value_t = 100)]
     pub max_page_size: usize,
+    /// Answer a `limit` above --max-page-size with HTTP 400 instead of clamping it.
+    #[arg(long)]
+    pub strict_page_size: bool,
     /// Server-side rate limit per minute (off by default).
     #[arg(long)]
     pub rate_limit_per_minute: Option<u32>,

@@ -491,6 +491,7 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         enforce_jti: args.enforce_jti,
         latency: Duration::from_millis(args.latency_ms),
         max_page_size: args.max_page_size,
+        strict_page_size: args.strict_page_size,
         legacy_shape: args.legacy_shape,
         rate_limit_per_minute: args.rate_limit_per_minute,
         intent_interval: Duration::from_millis(args.intent_interval_ms.max(1)),

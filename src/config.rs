@@ -22,6 +22,10 @@ pub const SECRET_ENV: &str = "SMARTASSIST_CLIENT_SECRET";
 pub const SIMULATOR_BASE_URL: &str = "simulator";
 /// Secret used with the built-in simulator when none is configured.
 pub const SIMULATOR_DEFAULT_SECRET: &str = "demo-simulator-secret";
+/// Default agents per UserStatus page (`limit`). The API documents no maximum; a server that
+/// clamps it costs nothing (offsets advance by the records returned), and up to this many
+/// agents a local day is one request and one Parquet row group.
+pub const DEFAULT_PAGE_SIZE: u32 = 500;
 /// Default UserStatus path (Gen C, no `1.1`): see kore-api.md §1.
 pub const DEFAULT_USER_STATUS_PATH: &str =
     "/agentassist/api/public/analytics/account/{account_id}/userstatus";
@@ -838,7 +842,7 @@ impl RawConfig {
             }
         };
         let timezone = parse_tz(&mut p, "user_status.timezone", us.timezone.as_deref());
-        let page_size = us.page_size.unwrap_or(100);
+        let page_size = us.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if page_size == 0 || page_size > 1000 {
             p.push("user_status.page_size", "must be between 1 and 1000");
         }

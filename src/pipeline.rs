@@ -7,6 +7,7 @@
 //! State (watermarks) is committed by callers only after these functions return `Ok`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use tracing::{info, warn};
 use url::Url;
 
 use crate::auth::TokenMinter;
-use crate::client::{ApiClient, MemoryGate};
+use crate::client::{ApiClient, ClientError, MemoryGate};
 use crate::config::{BaseUrl, Config};
 use crate::error::Error;
 use crate::metrics;
@@ -47,6 +48,10 @@ const MAX_PAGES_PER_WINDOW: usize = 100_000;
 /// One page at a time serializes decode and encode (about a third less throughput when the
 /// rate limit is lifted, none at the platform's 60 requests/minute) and keeps the peak flat.
 pub const PAGES_IN_MEMORY: usize = 1;
+/// The UserStatus `limit` the API documents as its default (its sibling agentstatusdetails
+/// also as its maximum). When the API refuses a larger `user_status.page_size` (400, 413 or 422), the
+/// request is retried once with this; if that succeeds, the run keeps using it.
+pub const FALLBACK_PAGE_SIZE: u32 = 50;
 
 /// Outcome of one UserStatus day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,6 +90,9 @@ pub struct Exporter {
     simulator: Option<RunningSimulator>,
     /// Bounds UserStatus pages in memory (see [`PAGES_IN_MEMORY`]).
     page_gate: MemoryGate,
+    /// UserStatus `limit`: `user_status.page_size`, lowered to [`FALLBACK_PAGE_SIZE`] for the
+    /// rest of the run once the API refuses the configured size and accepts that one.
+    page_size: AtomicU32,
 }
 
 impl Exporter {
@@ -114,12 +122,14 @@ impl Exporter {
         );
         let client = ApiClient::new(&config.api, base, minter, cancel)?;
         let sink = Sink::open(&config.output)?;
+        let page_size = AtomicU32::new(config.user_status.page_size);
         Ok(Exporter {
             config: Arc::new(config),
             client,
             sink,
             simulator,
             page_gate: MemoryGate::new(PAGES_IN_MEMORY),
+            page_size,
         })
     }
 
@@ -229,16 +239,16 @@ impl Exporter {
         let cfg = &self.config.user_status;
         let path = &self.config.api.user_status_path;
         let mut requests = 0;
+        let mut limit = self.page_size.load(Ordering::Relaxed);
+        // Set while trying FALLBACK_PAGE_SIZE after the API refused a larger `limit`.
+        let mut refused_limit: Option<u32> = None;
         for window in plan_day(cfg.timezone, day) {
             let body = request_body(&cfg.agents, &window, cfg.granularity);
             let mut offset: usize = 0;
             let mut seen: HashSet<String> = HashSet::new();
             for _ in 0..MAX_PAGES_PER_WINDOW {
-                let query = [
-                    ("limit", cfg.page_size.to_string()),
-                    ("offset", offset.to_string()),
-                ];
-                let ((has_more, record_count), permit) = self
+                let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
+                let result = self
                     .client
                     .post_json_gated(
                         USER_STATUS_ENDPOINT,
@@ -261,8 +271,32 @@ impl Exporter {
                             Ok((page.has_more, page.record_count))
                         },
                     )
-                    .await?;
+                    .await;
                 requests += 1;
+                let ((has_more, record_count), permit) = match result {
+                    Ok(page) => page,
+                    // A refused request never reached the decoder: retry the same offset once
+                    // with the documented default, which the API must accept.
+                    Err(ClientError::Rejected { status, .. })
+                        if matches!(status, 400 | 413 | 422) && limit > FALLBACK_PAGE_SIZE =>
+                    {
+                        refused_limit = Some(limit);
+                        limit = FALLBACK_PAGE_SIZE;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if let Some(refused) = refused_limit.take() {
+                    // The smaller page worked, so the size was the problem: keep it for every
+                    // later request of this run instead of paying a refused request per day.
+                    if self.page_size.fetch_min(limit, Ordering::Relaxed) > limit {
+                        warn!(
+                            refused_limit = refused,
+                            limit,
+                            "The API refused user_status.page_size; using its documented default from now on. Set page_size = {limit} to skip the refused request."
+                        );
+                    }
+                }
                 if normalizer.rows() > 0 {
                     let batch = normalizer.take_batch();
                     match permit {

@@ -319,3 +319,48 @@ async fn legacy_response_shape_exports_the_same_rows() {
     current.shutdown().await;
     legacy.shutdown().await;
 }
+
+/// A server that refuses a `limit` above its maximum (HTTP 400) instead of clamping it: the
+/// first request is retried once at the documented default of 50, every later request of the
+/// run uses 50 directly, and the rows are exactly the generator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_page_size_falls_back_to_the_documented_default() {
+    use smartassist_export::simulator::stats::SimEndpoint;
+    let cfg = SimulatorConfig {
+        seed: 11,
+        agents: 120,
+        max_page_size: 50,
+        strict_page_size: true,
+        ..SimulatorConfig::default()
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let section = "[user_status]\ngranularity = \"PT1H\"\ntimezone = \"UTC\"\npage_size = 500\n";
+    let config = write_config(tmp.path(), &sim.base_url(), &out, section);
+    let run = run_bin(
+        &config,
+        &["backfill", "--from", "2024-01-01", "--to", "2024-01-03", "--concurrency", "1"],
+    );
+    assert_success(&run);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("refused user_status.page_size"), "{stderr}");
+
+    let days = [date("2024-01-01"), date("2024-01-02"), date("2024-01-03")];
+    let expected = expected_user_status(
+        cfg.seed,
+        cfg.agents,
+        chrono_tz::UTC,
+        &days,
+        Granularity::PT1H,
+        None,
+    );
+    let actual = actual_per_day(&user_status_rows(&out));
+    for (day, (exp_rows, exp_sum, _)) in &expected {
+        assert_eq!(actual.get(day), Some(&(*exp_rows, *exp_sum)), "day {day}");
+    }
+    // 120 agents in pages of 50 = 3 pages a day; one refused request in the whole run.
+    let stats = sim.stats();
+    assert_eq!(stats.count(SimEndpoint::UserStatus, 400), 1);
+    assert_eq!(stats.count(SimEndpoint::UserStatus, 200), 9);
+}

@@ -54,6 +54,9 @@ pub struct SimulatorConfig {
     pub latency: Duration,
     /// Upper clamp of the `limit` query parameter.
     pub max_page_size: usize,
+    /// Refuse a `limit` above `max_page_size` with a 400 instead of clamping it (some report
+    /// APIs document "Maximum is 50").
+    pub strict_page_size: bool,
     /// Answer UserStatus with the legacy (Gen A) object keyed by userId, unpaginated.
     pub legacy_shape: bool,
     /// Report requests admitted per sliding 60 s window (all endpoints); `None` = unlimited.
@@ -86,6 +89,7 @@ impl Default for SimulatorConfig {
             enforce_jti: false,
             latency: Duration::ZERO,
             max_page_size: 100,
+            strict_page_size: false,
             legacy_shape: false,
             rate_limit_per_minute: None,
             intent_interval: Duration::from_secs(60),
@@ -111,6 +115,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("enforce_jti", &self.enforce_jti)
             .field("latency", &self.latency)
             .field("max_page_size", &self.max_page_size)
+            .field("strict_page_size", &self.strict_page_size)
             .field("legacy_shape", &self.legacy_shape)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("intent_interval", &self.intent_interval)

@@ -395,7 +395,11 @@ fn parse_offset_minutes(n: Option<&serde_json::Number>) -> Result<i64, Reply> {
     minutes.ok_or_else(|| bad_request("timeZoneOffSet must be whole minutes within ±960"))
 }
 
-fn parse_query(query: Option<&str>, max_page_size: usize) -> Result<(usize, usize), Reply> {
+fn parse_query(
+    query: Option<&str>,
+    max_page_size: usize,
+    strict: bool,
+) -> Result<(usize, usize), Reply> {
     let mut limit = DEFAULT_LIMIT;
     let mut offset = 0;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
@@ -414,6 +418,11 @@ fn parse_query(query: Option<&str>, max_page_size: usize) -> Result<(usize, usiz
             }
             _ => {}
         }
+    }
+    if strict && limit > max_page_size {
+        return Err(bad_request(&format!(
+            "limit must not be greater than {max_page_size}"
+        )));
     }
     Ok((limit.min(max_page_size), offset))
 }
@@ -436,7 +445,7 @@ fn user_status(
             "accountId in the path does not match the credentials",
         ));
     }
-    let (limit, offset) = parse_query(query, cfg.max_page_size)?;
+    let (limit, offset) = parse_query(query, cfg.max_page_size, cfg.strict_page_size)?;
     let req: UserStatusBody = serde_json::from_slice(body)
         .map_err(|e| bad_request(&format!("invalid request body: {e}")))?;
     let granularity = parse_granularity(&req.granularity)?;
