@@ -2,6 +2,7 @@
 # Reproduces every figure of the README "Performance" section and prints a table.
 #
 #   benches/run.sh            # everything (~10 minutes on 2 cores after the release build)
+#   python3 benches/dlt_compare.py  # separately: the same backfill with dlt (pip install dlt)
 #   SKIP_CPU=1 benches/run.sh # skip the Criterion + DuckDB comparison
 #
 # Needs: a Rust toolchain, /usr/bin/time (Debian: apt-get install time), python3 with the
@@ -90,11 +91,12 @@ backfill() {
 if [[ -z "${SKIP_CPU:-}" ]]; then
   cargo bench --bench user_status_encode 2>&1 | grep -E 'input:|^user_status/|thrpt' >&2
   python3 benches/duckdb_compare.py "$ROOT" | tee "$WORK/duck.txt" >&2
-  r=$(grep rows_per_s "$WORK/duck.txt")
+  r=$(grep '^json_to_parquet_rows_per_s' "$WORK/duck.txt")
   s=$(grep parquet_bytes "$WORK/duck.txt")
   row "JSON->Parquet rows/s, 1 core (ours)" "$(sed -E 's/.*ours=([0-9]+).*/\1/' <<<"$r")"
   row "JSON->Parquet rows/s, 1 thread (DuckDB)" "$(sed -E 's/.*duckdb=([0-9]+).*/\1/' <<<"$r")"
   row "  speed ratio ours/DuckDB" "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$r")"
+  row "  DuckDB left to infer the JSON schema, rows/s" "$(awk '/^duckdb_inferred_schema_rows_per_s/ {print $2}' "$WORK/duck.txt")"
   row "  Parquet size ratio ours/DuckDB (same rows)" "$(sed -E 's/.*ratio=([0-9.]+).*/\1/' <<<"$s")"
 fi
 
