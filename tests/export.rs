@@ -340,7 +340,15 @@ async fn a_refused_page_size_falls_back_to_the_documented_default() {
     let config = write_config(tmp.path(), &sim.base_url(), &out, section);
     let run = run_bin(
         &config,
-        &["backfill", "--from", "2024-01-01", "--to", "2024-01-03", "--concurrency", "1"],
+        &[
+            "backfill",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-01-03",
+            "--concurrency",
+            "1",
+        ],
     );
     assert_success(&run);
     let stderr = String::from_utf8_lossy(&run.stderr);
