@@ -140,6 +140,15 @@ write_config "$WORK/rl.toml" 60 500 "$WORK/out-rl"
 backfill "rate-limited" "$WORK/rl.toml" 2024-01-01 2024-04-09 200
 row "Rate-limited: R requests / wall s / R/60 min in s" "$LAST_REQ / $LAST_WALL / $(awk -v r="$LAST_REQ" 'BEGIN {printf "%.1f", r}')"
 row "  wall / (R/60 min)  (target <= 1.05)" "$(awk -v r="$LAST_REQ" -v w="$LAST_WALL" 'BEGIN {printf "%.3f", w / r}')"
+
+# 5. The same simulator (100 ms latency) with the limit lifted: does the exporter keep
+#    `--concurrency` requests outstanding, i.e. reach the simulator's bound of concurrency/latency?
+write_config "$WORK/fast.toml" 1000000 500 "$WORK/out-fast"
+for c in 4 8 16; do
+  rm -rf "$WORK/out-fast"
+  backfill "latency 100 ms, c$c" "$WORK/fast.toml" 2024-01-01 2024-03-30 200 "$c"
+  row "Limit lifted, 100 ms latency, --concurrency $c: req/s (bound $((c * 10))) / rows/s" "$(awk -v r="$LAST_REQ" -v w="$LAST_WALL" 'BEGIN {printf "%.1f", r / w}') / $(awk -v r="$LAST_ROWS" -v w="$LAST_WALL" 'BEGIN {printf "%.0f", r / w}')"
+done
 stop_sim
 
 echo
