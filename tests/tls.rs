@@ -41,10 +41,14 @@ fn make_pki() -> Pki {
 /// Serve `[]` (an empty IntentRealtimeData snapshot) over TLS to every connection.
 async fn serve_tls(pki: &Pki) -> u16 {
     let _ = tokio_rustls::rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let config = ServerConfig::builder()
+    let mut config = ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(vec![pki.server_cert.clone()], pki.server_key.clone_key())
         .expect("server config");
+    // Offer HTTP/2 first, as real API front ends do. The exporter must not take it (see
+    // ApiClient::new): a client that negotiated h2 would send the h2 preface to this HTTP/1
+    // responder and the check below would fail.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();

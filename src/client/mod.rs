@@ -125,7 +125,13 @@ impl ApiClient {
     ) -> Result<ApiClient, ClientError> {
         // Proxies come from HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (reqwest's default;
         // never disable it). Extra roots from api.ca_bundle_file are added to the system ones.
+        // HTTP/1.1 only. Over HTTP/2 the days in flight would share one connection and its
+        // flow-control window (5 MB), and a response waiting at the page gate
+        // (`post_json_gated`) keeps its received bytes in that window: three 2 MB pages waiting
+        // would stall the page holding the permit until the timeout. Over HTTP/1.1 each
+        // waiting body sits in its own socket. (object_store enables reqwest's http2 feature.)
         let http = reqwest::Client::builder()
+            .http1_only()
             .tls_certs_merge(api.extra_root_certs.iter().cloned())
             .timeout(api.timeout)
             .connect_timeout(api.timeout.min(Duration::from_secs(30)))
