@@ -299,11 +299,7 @@ impl Exporter {
                     }
                 }
                 if normalizer.rows() > 0 {
-                    let batch = normalizer.take_batch();
-                    match permit {
-                        Some(permit) => writer.write_page(batch, permit).await?,
-                        None => writer.write(batch).await?,
-                    }
+                    writer.write_page(normalizer.take_batch(), permit).await?;
                 }
                 if !has_more {
                     break;
@@ -581,8 +577,7 @@ enabled = false
         }
         let day = NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date");
         let key = exporter.user_status_key(day);
-        let export = Box::pin(exporter.export_user_status_day(day, Utc::now()));
-        let mut export = export;
+        let mut export = Box::pin(exporter.export_user_status_day(day, Utc::now()));
         let mut ticks = tokio::time::interval(std::time::Duration::from_millis(2));
         loop {
             tokio::select! {

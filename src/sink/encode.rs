@@ -137,7 +137,7 @@ pub struct Encoded {
 #[derive(Debug)]
 pub enum Feed {
     Batch(RecordBatch),
-    Page(RecordBatch, tokio::sync::OwnedSemaphorePermit),
+    Page(RecordBatch, Option<tokio::sync::OwnedSemaphorePermit>),
     Finish,
 }
 
@@ -177,23 +177,27 @@ pub async fn write_parquet_stream(
         Mismatch,
         Abandoned,
     }
+    async fn write_batch(
+        writer: &mut AsyncArrowWriter<UploadWriter>,
+        schema: &SchemaRef,
+        batch: &RecordBatch,
+    ) -> Result<(), Stop> {
+        if batch.schema().fields() != schema.fields() {
+            return Err(Stop::Mismatch);
+        }
+        writer.write(batch).await.map_err(Stop::Parquet)
+    }
     let result: Result<_, Stop> = async {
         loop {
             match feed.recv().await {
                 Some(Feed::Batch(batch)) => {
-                    if batch.schema().fields() != schema.fields() {
-                        return Err(Stop::Mismatch);
-                    }
-                    writer.write(&batch).await.map_err(Stop::Parquet)?;
+                    write_batch(&mut writer, &schema, &batch).await?;
                     if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
                         writer.flush().await.map_err(Stop::Parquet)?;
                     }
                 }
                 Some(Feed::Page(batch, permit)) => {
-                    if batch.schema().fields() != schema.fields() {
-                        return Err(Stop::Mismatch);
-                    }
-                    writer.write(&batch).await.map_err(Stop::Parquet)?;
+                    write_batch(&mut writer, &schema, &batch).await?;
                     writer.flush().await.map_err(Stop::Parquet)?;
                     // Encoded and the encoders closed: only now may the next page come in.
                     drop(batch);

@@ -775,6 +775,24 @@ fn remove_local_staging(
 #[cfg(test)]
 mod tests;
 
+/// The encoder task's result; `None` (already collected) counts as abandoned.
+async fn join_encoder(
+    task: Option<tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>>,
+    target: &Path,
+) -> Result<encode::Encoded, SinkError> {
+    match task {
+        Some(task) => task.await.unwrap_or_else(|source| {
+            Err(SinkError::UploadTask {
+                path: target.clone(),
+                source,
+            })
+        }),
+        None => Err(SinkError::Abandoned {
+            path: target.clone(),
+        }),
+    }
+}
+
 /// A partition write in progress (see [`Sink::begin_partition`]).
 #[derive(Debug)]
 pub struct PartitionWriter {
@@ -793,14 +811,14 @@ impl PartitionWriter {
     }
 
     /// Encode one page of rows as complete row group(s), then free the rows, the column
-    /// encoders' state and `permit`. Callers that bound how many pages are in memory at once
+    /// encoders' state and `permit` (if any). Callers that bound how many pages are in memory at once
     /// (the UserStatus pipeline does) take the permit before reading the page's body, so it
     /// covers the page in every form, and an open file waiting for its next page holds nothing
     /// but compressed bytes. The cost is one row group per page.
     pub async fn write_page(
         &mut self,
         batch: RecordBatch,
-        permit: tokio::sync::OwnedSemaphorePermit,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<(), SinkError> {
         self.feed(encode::Feed::Page(batch, permit)).await
     }
@@ -810,18 +828,9 @@ impl PartitionWriter {
             return Ok(());
         }
         // The encoder stopped early (it aborted its upload): its result says why.
-        Err(match self.task.take() {
-            Some(task) => match task.await {
-                Ok(Err(e)) => e,
-                Ok(Ok(_)) => SinkError::Abandoned {
-                    path: self.target.clone(),
-                },
-                Err(source) => SinkError::UploadTask {
-                    path: self.target.clone(),
-                    source,
-                },
-            },
-            None => SinkError::Abandoned {
+        Err(match join_encoder(self.task.take(), &self.target).await {
+            Err(e) => e,
+            Ok(_) => SinkError::Abandoned {
                 path: self.target.clone(),
             },
         })
@@ -838,18 +847,7 @@ impl PartitionWriter {
         } = self;
         let _ = tx.send(encode::Feed::Finish).await;
         drop(tx);
-        let result = match task {
-            Some(task) => task.await.unwrap_or_else(|source| {
-                Err(SinkError::UploadTask {
-                    path: target.clone(),
-                    source,
-                })
-            }),
-            None => Err(SinkError::Abandoned {
-                path: target.clone(),
-            }),
-        };
-        let encoded = match result {
+        let encoded = match join_encoder(task, &target).await {
             Ok(encoded) => encoded,
             Err(e) => {
                 if target != final_path {

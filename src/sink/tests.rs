@@ -620,7 +620,7 @@ async fn pages_become_row_groups_and_release_their_permit_once_encoded() {
     let mut writer = sink.begin_partition(&key).await.expect("begin");
     let first = gate.acquire().await.expect("permit");
     writer
-        .write_page(user_status_batch(&["u1", "u2"]), first)
+        .write_page(user_status_batch(&["u1", "u2"]), Some(first))
         .await
         .expect("first page");
     // Granted only once the encoder has written and dropped the first page.
@@ -629,7 +629,7 @@ async fn pages_become_row_groups_and_release_their_permit_once_encoded() {
         .await
         .expect("permit after the first page is encoded");
     writer
-        .write_page(user_status_batch(&["u3"]), second)
+        .write_page(user_status_batch(&["u3"]), Some(second))
         .await
         .expect("second page");
     let stats = writer.commit().await.expect("commit");
