@@ -15,12 +15,12 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use parquet::arrow::ArrowWriter;
+use smartassist_export::datasets::user_status::decode::{decode_page, UserStatusNormalizer};
 use smartassist_export::model::Granularity;
 use smartassist_export::schema::user_status_schema;
 use smartassist_export::simulator::pages::user_status_pages;
 use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::writer_properties;
-use smartassist_export::sources::user_status::{decode_page, UserStatusNormalizer};
 use smartassist_export::sources::window::plan_day;
 
 fn env_usize(name: &str, default: usize) -> usize {

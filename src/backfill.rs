@@ -1,15 +1,16 @@
-//! Backfill: export a range of local days with bounded concurrency through the shared rate
-//! limiter, writing each day as soon as it is complete and carrying on when a day fails. Failed
-//! days get one more try at the end; whatever still fails is reported (the command exits 1).
-//! IntentRealtimeData has no history, so a backfill of it takes the current snapshot.
+//! Backfill: export a range of local days of every selected history dataset with bounded
+//! concurrency through the shared rate limiter, writing each day as soon as it is complete and
+//! carrying on when a day fails. Failed days get one more try at the end; whatever still fails
+//! is reported (the command exits 1). Snapshot datasets have no history, so a backfill of one
+//! takes the current snapshot of each entity.
 //!
 //! The unit of work is a day, not a (day, page) request: the pages of one day are sequential
 //! because only `hasMore` says whether another page exists (the API echoes no total count), and
 //! `concurrency` days in flight already keep every rate-limit slot busy. Memory does not depend
 //! on `concurrency` or the range length: response bodies are read one page at a time under the
-//! exporter's memory gate ([`crate::pipeline::PAGES_IN_MEMORY`]), and a day waiting for its next
+//! context's page gate ([`crate::pipeline::PAGES_IN_MEMORY`]), and a day waiting for its next
 //! page holds only the compressed Parquet bytes written so far.
-//! Backfill never reads or writes the live watermarks: re-exporting old days cannot move them.
+//! Backfill never reads or writes watermarks: re-exporting old days cannot move them.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
 
 use std::time::{Duration, Instant};
@@ -18,55 +19,82 @@ use chrono::{NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
-use crate::error::Error;
-use crate::model::Dataset;
-use crate::pipeline::{DayReport, Exporter, IntentReport};
+use crate::datasets::{Context, Dataset, HistoryDataset, SnapshotDataset, UnitReport};
+use crate::error::{error_chain, Error};
 use crate::progress::{BackfillProgress, ProgressMode};
 
 /// What to backfill.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct BackfillRequest {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The datasets to export (already filtered by the caller).
     pub datasets: Vec<Dataset>,
     pub concurrency: usize,
     pub skip_existing: bool,
 }
 
+/// What a backfill did for one dataset.
+#[derive(Debug, Clone, Default)]
+pub struct DatasetBackfill {
+    pub dataset: &'static str,
+    /// History: one report per exported day, in day order.
+    pub days: Vec<UnitReport>,
+    pub skipped_days: Vec<NaiveDate>,
+    pub failed_days: Vec<(NaiveDate, String)>,
+    /// Snapshot: what kind of entity was polled (`bot`).
+    pub entity_kind: &'static str,
+    pub entities: Vec<UnitReport>,
+    pub failed_entities: Vec<(String, String)>,
+}
+
 /// What a backfill did.
 #[derive(Debug, Clone, Default)]
 pub struct BackfillReport {
-    pub days: Vec<DayReport>,
-    pub skipped_days: Vec<NaiveDate>,
-    pub failed_days: Vec<(NaiveDate, String)>,
-    pub bots: Vec<(String, IntentReport)>,
-    pub failed_bots: Vec<(String, String)>,
+    pub datasets: Vec<DatasetBackfill>,
     pub elapsed: Duration,
 }
 
 impl BackfillReport {
+    fn units(&self) -> impl Iterator<Item = &UnitReport> {
+        self.datasets
+            .iter()
+            .flat_map(|d| d.days.iter().chain(&d.entities))
+    }
+    /// Days exported, over every history dataset.
+    pub fn days(&self) -> usize {
+        self.datasets.iter().map(|d| d.days.len()).sum()
+    }
+    pub fn skipped_days(&self) -> usize {
+        self.datasets.iter().map(|d| d.skipped_days.len()).sum()
+    }
+    pub fn failed_days(&self) -> usize {
+        self.datasets.iter().map(|d| d.failed_days.len()).sum()
+    }
     pub fn rows(&self) -> usize {
-        self.days.iter().map(|d| d.rows).sum::<usize>()
-            + self.bots.iter().map(|(_, b)| b.new_sessions).sum::<usize>()
+        self.units().map(|u| u.rows).sum()
     }
     pub fn requests(&self) -> usize {
-        self.days.iter().map(|d| d.requests).sum::<usize>() + self.bots.len()
+        self.units().map(|u| u.requests).sum()
     }
     pub fn rejects(&self) -> usize {
-        self.days.iter().map(|d| d.rejects).sum::<usize>()
-            + self.bots.iter().map(|(_, b)| b.rejects).sum::<usize>()
+        self.units().map(|u| u.rejects).sum()
     }
 
     /// `Err(Error::Partial)` when anything failed, listing the failed units.
     pub fn into_result(self) -> Result<BackfillReport, Error> {
-        let total =
-            self.days.len() + self.failed_days.len() + self.bots.len() + self.failed_bots.len();
-        let units: Vec<String> = self
-            .failed_days
-            .iter()
-            .map(|(d, _)| d.to_string())
-            .chain(self.failed_bots.iter().map(|(b, _)| format!("bot {b}")))
-            .collect();
+        let mut total = 0;
+        let mut units = Vec::new();
+        for d in &self.datasets {
+            total += d.days.len() + d.failed_days.len() + d.entities.len();
+            total += d.failed_entities.len();
+            units.extend(d.failed_days.iter().map(|(day, _)| day.to_string()));
+            units.extend(
+                d.failed_entities
+                    .iter()
+                    .map(|(e, _)| format!("{} {e}", d.entity_kind)),
+            );
+        }
         if units.is_empty() {
             Ok(self)
         } else {
@@ -85,7 +113,7 @@ pub fn days_in_range(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 }
 
 /// Run a backfill. Errors of individual days are collected in the report, not returned.
-pub async fn backfill(exporter: &Exporter, req: &BackfillRequest) -> Result<BackfillReport, Error> {
+pub async fn backfill(cx: &Context, req: &BackfillRequest) -> Result<BackfillReport, Error> {
     if req.from > req.to {
         return Err(Error::Usage(format!(
             "--from {} is after --to {}",
@@ -93,116 +121,101 @@ pub async fn backfill(exporter: &Exporter, req: &BackfillRequest) -> Result<Back
         )));
     }
     let started = Instant::now();
+    crate::pipeline::sweep_staging(cx, &req.datasets).await?;
     let mut report = BackfillReport::default();
-    let config = exporter.config();
-    let datasets: Vec<Dataset> = if req.datasets.is_empty() {
-        Dataset::ALL
-            .into_iter()
-            .filter(|d| match d {
-                Dataset::UserStatus => config.user_status.enabled,
-                Dataset::IntentRealtime => config.intent.enabled,
-            })
-            .collect()
-    } else {
-        req.datasets.clone()
-    };
-    for dataset in &datasets {
-        let removed = exporter.sink().cleanup_staging(*dataset).await?;
-        if removed > 0 {
-            info!(
-                dataset = dataset.name(),
-                removed, "Removed staging files left by an interrupted write."
-            );
-        }
-    }
-
-    if datasets.contains(&Dataset::UserStatus) {
-        let mut days = Vec::new();
-        for day in days_in_range(req.from, req.to) {
-            if req.skip_existing
-                && exporter
-                    .sink()
-                    .partition_exists(&exporter.user_status_key(day))
-                    .await?
-            {
-                report.skipped_days.push(day);
-            } else {
-                days.push(day);
-            }
-        }
-        let total = days.len();
-        info!(dataset = "user_status", from = %req.from, to = %req.to, days = total, skipped = report.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
-        let exported_at = Utc::now();
-        let progress =
-            BackfillProgress::start(total as u64, exporter.client(), ProgressMode::detect());
-        let mut failed = Vec::new();
-        let mut results = stream::iter(days)
-            .map(
-                |day| async move { (day, exporter.export_user_status_day(day, exported_at).await) },
-            )
-            .buffer_unordered(req.concurrency.max(1));
-        while let Some((day, result)) = results.next().await {
-            match result {
-                Ok(r) => {
-                    progress.day_done(r.rows);
-                    report.days.push(r);
-                }
-                Err(e) => {
-                    warn!(%day, error = %error_chain(&e), "Day failed; it will be retried at the end.");
-                    progress.day_failed();
-                    failed.push(day);
-                }
-            }
-        }
-        drop(results);
-        for day in failed {
-            progress.retrying();
-            match exporter.export_user_status_day(day, exported_at).await {
-                Ok(r) => {
-                    progress.day_done(r.rows);
-                    report.days.push(r);
-                }
-                Err(e) => {
-                    let msg = error_chain(&e);
-                    error!(%day, error = %msg, "Day failed again; not exported.");
-                    progress.day_failed();
-                    report.failed_days.push((day, msg));
-                }
-            }
-        }
-        progress.finish();
-        report.days.sort_by_key(|d| d.day);
-    }
-
-    if datasets.contains(&Dataset::IntentRealtime) {
-        for bot in &config.intent.bot_ids {
-            match exporter.export_intent_bot(bot, Utc::now()).await {
-                Ok(r) => report.bots.push((bot.clone(), r)),
-                Err(e) => {
-                    let msg = error_chain(&e);
-                    error!(bot_id = %bot, error = %msg, "Bot snapshot failed.");
-                    report.failed_bots.push((bot.clone(), msg));
-                }
-            }
-        }
+    for dataset in &req.datasets {
+        report.datasets.push(match dataset {
+            Dataset::History(d) => backfill_history(d.as_ref(), cx, req).await?,
+            Dataset::Snapshot(d) => snapshot_now(d.as_ref(), cx).await,
+        });
     }
     report.elapsed = started.elapsed();
     Ok(report)
 }
 
-/// An error and its sources on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
+async fn backfill_history(
+    dataset: &dyn HistoryDataset,
+    cx: &Context,
+    req: &BackfillRequest,
+) -> Result<DatasetBackfill, Error> {
+    let name = dataset.info().name;
+    let mut out = DatasetBackfill {
+        dataset: name,
+        ..DatasetBackfill::default()
+    };
+    let mut days = Vec::new();
+    for day in days_in_range(req.from, req.to) {
+        let key = crate::sink::PartitionKey {
+            table: dataset.info().primary(),
+            account_id: cx.account_id.clone(),
+            bot_id: None,
+            dt: day,
+        };
+        if req.skip_existing && cx.sink.partition_exists(&key).await? {
+            out.skipped_days.push(day);
+        } else {
+            days.push(day);
         }
-        cur = inner.source();
     }
-    s
+    info!(dataset = name, from = %req.from, to = %req.to, days = days.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
+    let exported_at = Utc::now();
+    let progress = BackfillProgress::start(days.len() as u64, &cx.client, ProgressMode::detect());
+    let mut failed = Vec::new();
+    let mut results = stream::iter(days)
+        .map(|day| async move { (day, dataset.export_day(cx, day, exported_at).await) })
+        .buffer_unordered(req.concurrency.max(1));
+    while let Some((day, result)) = results.next().await {
+        match result {
+            Ok(r) => {
+                progress.day_done(r.rows);
+                out.days.push(r);
+            }
+            Err(e) => {
+                warn!(dataset = name, %day, error = %error_chain(&e), "Day failed; it will be retried at the end.");
+                progress.day_failed();
+                failed.push(day);
+            }
+        }
+    }
+    drop(results);
+    for day in failed {
+        progress.retrying();
+        match dataset.export_day(cx, day, exported_at).await {
+            Ok(r) => {
+                progress.day_done(r.rows);
+                out.days.push(r);
+            }
+            Err(e) => {
+                let msg = error_chain(&e);
+                error!(dataset = name, %day, error = %msg, "Day failed again; not exported.");
+                progress.day_failed();
+                out.failed_days.push((day, msg));
+            }
+        }
+    }
+    progress.finish();
+    out.days.sort_by(|a, b| a.unit.cmp(&b.unit));
+    Ok(out)
+}
+
+/// A snapshot dataset has no history: take the current snapshot of each entity.
+async fn snapshot_now(dataset: &dyn SnapshotDataset, cx: &Context) -> DatasetBackfill {
+    let mut out = DatasetBackfill {
+        dataset: dataset.info().name,
+        entity_kind: dataset.entity_kind(),
+        ..DatasetBackfill::default()
+    };
+    for entity in dataset.entities() {
+        match dataset.poll(cx, entity, Utc::now()).await {
+            Ok(r) => out.entities.push(r),
+            Err(e) => {
+                let msg = error_chain(&e);
+                error!(dataset = out.dataset, entity = %entity, error = %msg, "Snapshot failed.");
+                out.failed_entities.push((entity.clone(), msg));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::model::Dataset;
+use crate::datasets::{self, DatasetInfo};
 use crate::telemetry::LogFormat;
 
 /// Export Kore.ai SmartAssist report data to Hive-partitioned Parquet.
@@ -64,8 +64,8 @@ pub struct BackfillArgs {
     #[arg(long)]
     pub to: NaiveDate,
     /// Datasets to export (repeatable); default: every enabled dataset.
-    #[arg(long = "dataset", value_name = "NAME")]
-    pub datasets: Vec<Dataset>,
+    #[arg(long = "dataset", value_name = "NAME", value_parser = datasets::parse_name)]
+    pub datasets: Vec<&'static DatasetInfo>,
     /// Days fetched in parallel (all share the account's rate limit).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
@@ -197,7 +197,8 @@ mod tests {
         match cli.command {
             Command::Backfill(b) => {
                 assert_eq!(b.from, NaiveDate::from_ymd_opt(2024, 5, 1).expect("date"));
-                assert_eq!(b.datasets, vec![Dataset::UserStatus]);
+                let names: Vec<&str> = b.datasets.iter().map(|d| d.name).collect();
+                assert_eq!(names, vec!["user_status"]);
                 assert_eq!(b.concurrency, 4);
             }
             other => panic!("unexpected {other:?}"),

@@ -8,22 +8,21 @@ use std::time::Duration;
 use chrono::{Days, Utc};
 use tokio_util::sync::CancellationToken;
 
+use crate::app::{self, App};
 use crate::auth::TokenMinter;
-use crate::backfill::{backfill, error_chain, BackfillRequest};
+use crate::backfill::{backfill, BackfillReport, BackfillRequest};
 use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
     SimulateArgs,
 };
 use crate::config::{Config, SECRET_ENV};
+use crate::datasets::{self, Dataset};
 use crate::ddl;
-use crate::error::Error;
-use crate::model::Dataset;
-use crate::pipeline::{Exporter, INTENT_ENDPOINT, USER_STATUS_ENDPOINT};
-use crate::schema::{partition_columns, schema_for};
+use crate::error::{error_chain, Error};
+use crate::metrics::Metrics;
 use crate::simulator::{self, SimulatorConfig};
 use crate::sink::OutputLocation;
-use crate::sources::user_status::{decode_page, request_body};
-use crate::sources::window::{local_date, plan_day};
+use crate::sources::window::local_date;
 
 /// Load and validate the config named on the command line.
 pub fn load_config(path: &Path) -> Result<Config, Error> {
@@ -87,53 +86,61 @@ async fn cmd_backfill(
             args.from, args.to
         )));
     }
-    for d in &args.datasets {
-        let enabled = match d {
-            Dataset::UserStatus => config.user_status.enabled,
-            Dataset::IntentRealtime => config.intent.enabled,
-        };
-        if !enabled {
-            return Err(Error::Usage(format!(
-                "--dataset {d}: that dataset is disabled in the config"
-            )));
-        }
-    }
-    let exporter = Exporter::connect(config, cancel).await?;
+    // Refuse disabled datasets before starting anything.
+    app::select(&datasets::enabled(&config), &args.datasets)?;
+    let app = App::start(config, cancel, Metrics::new()).await?;
     let req = BackfillRequest {
         from: args.from,
         to: args.to,
-        datasets: args.datasets,
+        datasets: app.select(&args.datasets)?,
         concurrency: usize::from(args.concurrency),
         skip_existing: args.skip_existing,
     };
-    let report = backfill(&exporter, &req).await;
-    exporter.shutdown().await;
+    let report = backfill(&app.cx, &req).await;
+    app.shutdown().await;
     let report = report?;
+    print_backfill(&req, &report);
+    report.into_result().map(|_| ())
+}
+
+fn print_backfill(req: &BackfillRequest, report: &BackfillReport) {
     println!(
         "Backfill {}..{}: {} day(s) exported, {} skipped, {} failed; {} rows, {} rejects, {} requests in {:.1}s.",
         req.from,
         req.to,
-        report.days.len(),
-        report.skipped_days.len(),
-        report.failed_days.len(),
+        report.days(),
+        report.skipped_days(),
+        report.failed_days(),
         report.rows(),
         report.rejects(),
         report.requests(),
         report.elapsed.as_secs_f64()
     );
-    for (bot, r) in &report.bots {
-        println!(
-            "Bot {bot}: {} session(s) returned, {} new.",
-            r.returned, r.new_sessions
-        );
+    for d in &report.datasets {
+        let kind = capitalized(d.entity_kind);
+        for r in &d.entities {
+            println!(
+                "{kind} {}: {} session(s) returned, {} new.",
+                r.unit, r.returned, r.rows
+            );
+        }
     }
-    for (day, why) in &report.failed_days {
-        println!("FAILED {day}: {why}");
+    for d in &report.datasets {
+        for (day, why) in &d.failed_days {
+            println!("FAILED {day}: {why}");
+        }
+        for (entity, why) in &d.failed_entities {
+            println!("FAILED {} {entity}: {why}", d.entity_kind);
+        }
     }
-    for (bot, why) in &report.failed_bots {
-        println!("FAILED bot {bot}: {why}");
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
-    report.into_result().map(|_| ())
 }
 
 async fn cmd_run(path: &Path, args: RunArgs, cancel: CancellationToken) -> Result<(), Error> {
@@ -182,7 +189,7 @@ fn cmd_token(path: &Path) -> Result<(), Error> {
     let config = load_config(path)?;
     let minter = TokenMinter::new(
         &config.api.client_id,
-        &config.api.client_secret,
+        &app::client_secret(&config),
         &config.auth,
     );
     let token = minter.mint()?;
@@ -195,7 +202,7 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
     println!("config {}: valid", path.display());
     let minter = TokenMinter::new(
         &config.api.client_id,
-        &config.api.client_secret,
+        &app::client_secret(&config),
         &config.auth,
     );
     minter.mint()?;
@@ -208,73 +215,54 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
             jwe.kid()
         );
     }
-    let exporter = Exporter::connect(config, cancel).await?;
-    let cfg = exporter.config().clone();
-    let mut failures = Vec::new();
-    if cfg.user_status.enabled {
-        let today = local_date(cfg.user_status.timezone, Utc::now());
-        let window = plan_day(cfg.user_status.timezone, today).remove(0);
-        let body = request_body(
-            &cfg.user_status.agents,
-            &window,
-            cfg.user_status.granularity,
-        );
-        let query = [("limit", "1".to_string()), ("offset", "0".to_string())];
-        match exporter
-            .client()
-            .post_json(
-                USER_STATUS_ENDPOINT,
-                &cfg.api.user_status_path,
-                &query,
-                &body,
-                |b| decode_page(b).map(|p| (p.record_count, p.has_more)),
-            )
-            .await
-        {
-            Ok((records, has_more)) => println!(
-                "user_status: OK ({records} agent record(s) on a 1-agent page, hasMore = {has_more})"
-            ),
-            Err(e) => {
-                println!("user_status: FAILED: {}", error_chain(&e));
-                failures.push("user_status".to_string());
-            }
-        }
-    }
-    if cfg.intent.enabled {
-        for bot in &cfg.intent.bot_ids {
-            let path = cfg.api.intent_path.replace("{bot_id}", bot);
-            match exporter
-                .client()
-                .post_json(
-                    INTENT_ENDPOINT,
-                    &path,
-                    &[],
-                    &serde_json::json!({}),
-                    crate::sources::intent::decode_sessions,
-                )
-                .await
-            {
-                Ok(sessions) => println!(
-                    "intent_realtime bot {bot}: OK ({} session(s))",
-                    sessions.len()
-                ),
-                Err(e) => {
-                    println!("intent_realtime bot {bot}: FAILED: {}", error_chain(&e));
-                    failures.push(format!("bot {bot}"));
-                }
-            }
-        }
-    }
-    exporter.shutdown().await;
+    let app = App::start(config, cancel, Metrics::new()).await?;
+    let (failures, probes) = probe_all(&app).await;
+    app.shutdown().await;
     if failures.is_empty() {
         Ok(())
     } else {
         Err(Error::Partial {
             failed: failures.len(),
-            total: failures.len(),
+            total: probes,
             units: failures,
         })
     }
+}
+
+/// One request per enabled dataset (per entity for snapshots), through the same request path
+/// the export uses. Returns the failed probes and how many probes ran.
+async fn probe_all(app: &App) -> (Vec<String>, usize) {
+    let mut failures = Vec::new();
+    let mut probes = 0;
+    for dataset in app.datasets() {
+        match dataset {
+            Dataset::History(d) => {
+                probes += 1;
+                let today = local_date(d.schedule().timezone, Utc::now());
+                match d.probe(&app.cx, today).await {
+                    Ok(detail) => println!("{}: OK ({detail})", d.info().name),
+                    Err(e) => {
+                        println!("{}: FAILED: {}", d.info().name, error_chain(&e));
+                        failures.push(d.info().name.to_string());
+                    }
+                }
+            }
+            Dataset::Snapshot(d) => {
+                let (name, kind) = (d.info().name, d.entity_kind());
+                for entity in d.entities() {
+                    probes += 1;
+                    match d.probe(&app.cx, entity).await {
+                        Ok(detail) => println!("{name} {kind} {entity}: OK ({detail})"),
+                        Err(e) => {
+                            println!("{name} {kind} {entity}: FAILED: {}", error_chain(&e));
+                            failures.push(format!("{kind} {entity}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (failures, probes)
 }
 
 /// Stands in for the client secret when `schema` loads the config: DDL never uses it.
@@ -282,12 +270,12 @@ const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
 
 fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
     if args.format == SchemaFormat::Arrow {
-        for dataset in Dataset::ALL {
+        for table in datasets::tables() {
             println!(
-                "{dataset} (partitioned by {})",
-                partition_columns(dataset).join(", ")
+                "{table} (partitioned by {})",
+                table.partition_columns().join(", ")
             );
-            for f in schema_for(dataset).fields() {
+            for f in (table.schema)().fields() {
                 let null = if f.is_nullable() {
                     "nullable"
                 } else {
@@ -342,7 +330,14 @@ fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
             let ids = match (&config, args.injected_ids) {
                 (Some(c), false) => ddl::IdProjection::Known {
                     account_ids: vec![c.api.account_id.clone()],
-                    bot_ids: c.intent.bot_ids.clone(),
+                    bot_ids: datasets::enabled(c)
+                        .iter()
+                        .filter_map(|d| match d {
+                            Dataset::Snapshot(d) => Some(d.entities().to_vec()),
+                            Dataset::History(_) => None,
+                        })
+                        .flatten()
+                        .collect(),
                 },
                 _ => ddl::IdProjection::Injected,
             };
@@ -424,26 +419,37 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
     let from = yesterday
         .checked_sub_days(Days::new(u64::from(args.days.saturating_sub(1))))
         .ok_or_else(|| Error::Usage("date out of range".into()))?;
-    let exporter = Exporter::connect(config, cancel).await?;
+    let app = App::start(config, cancel, Metrics::new()).await?;
     let req = BackfillRequest {
         from,
         to: yesterday,
-        datasets: Vec::new(),
+        datasets: app.datasets().to_vec(),
         concurrency: 4,
         skip_existing: false,
     };
-    let report = backfill(&exporter, &req).await;
-    exporter.shutdown().await;
+    let report = backfill(&app.cx, &req).await;
+    app.shutdown().await;
     let report = report?.into_result()?;
+    let parts: Vec<String> = report
+        .datasets
+        .iter()
+        .map(|d| match d.entity_kind {
+            "" => format!(
+                "{} day(s) of {} ({} rows)",
+                d.days.len(),
+                d.dataset,
+                d.days.iter().map(|u| u.rows).sum::<usize>()
+            ),
+            _ => format!(
+                "{} {} row(s)",
+                d.entities.iter().map(|u| u.rows).sum::<usize>(),
+                d.dataset
+            ),
+        })
+        .collect();
     println!(
-        "Demo: exported {} day(s) of user_status ({} rows) and {} intent session(s) into {}",
-        report.days.len(),
-        report.days.iter().map(|d| d.rows).sum::<usize>(),
-        report
-            .bots
-            .iter()
-            .map(|(_, b)| b.new_sessions)
-            .sum::<usize>(),
+        "Demo: exported {} into {}",
+        parts.join(" and "),
         out.display()
     );
     println!();
@@ -468,10 +474,7 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         None => None,
         Some(path) => Some(
             simulator::jwe::SimJwe::from_key_file(path, args.jwe_kid.clone()).map_err(|e| {
-                Error::Usage(format!(
-                    "--jwe-private-key-file: {}",
-                    crate::backfill::error_chain(&e)
-                ))
+                Error::Usage(format!("--jwe-private-key-file: {}", error_chain(&e)))
             })?,
         ),
     };
@@ -497,7 +500,12 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         intent_interval: Duration::from_millis(args.intent_interval_ms.max(1)),
         ..defaults
     };
-    let sim = simulator::start(cfg, args.listen).await?;
+    let sim = simulator::start(cfg, args.listen)
+        .await
+        .map_err(|e| Error::Startup {
+            what: "the simulator",
+            source: Box::new(e),
+        })?;
     println!("simulator listening on {}", sim.base_url());
     cancel.cancelled().await;
     sim.shutdown().await;

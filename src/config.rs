@@ -20,8 +20,6 @@ use crate::sink::OutputLocation;
 pub const SECRET_ENV: &str = "SMARTASSIST_CLIENT_SECRET";
 /// `api.base_url` value that starts the built-in simulator instead of calling Kore.
 pub const SIMULATOR_BASE_URL: &str = "simulator";
-/// Secret used with the built-in simulator when none is configured.
-pub const SIMULATOR_DEFAULT_SECRET: &str = "demo-simulator-secret";
 /// Default agents per UserStatus page (`limit`). The API documents no maximum; a server that
 /// clamps it costs nothing (offsets advance by the records returned), and up to this many
 /// agents a local day is one request and one Parquet row group.
@@ -194,7 +192,9 @@ pub struct ApiConfig {
     pub account_id: String,
     pub iid: String,
     pub client_id: String,
-    pub client_secret: Secret,
+    /// `None` only with `base_url = "simulator"` and no secret configured: the composition root
+    /// then uses the simulator's own default.
+    pub client_secret: Option<Secret>,
     pub requests_per_minute: u32,
     pub timeout: Duration,
     /// Path template with `{account_id}` already substituted.
@@ -682,7 +682,7 @@ impl RawConfig {
             env_secret.filter(|s| !s.is_empty()),
             &api.client_secret_file,
         ) {
-            (Some(s), _) => Secret::new(s),
+            (Some(s), _) => Some(Secret::new(s)),
             (None, Some(file)) => {
                 let file = if file.is_absolute() {
                     file.clone()
@@ -691,30 +691,30 @@ impl RawConfig {
                 };
                 warn_if_readable_by_others(&file);
                 match std::fs::read_to_string(&file) {
-                    Ok(s) if !s.trim().is_empty() => Secret::new(s.trim().to_string()),
+                    Ok(s) if !s.trim().is_empty() => Some(Secret::new(s.trim().to_string())),
                     Ok(_) => {
                         p.push(
                             "api.client_secret_file",
                             format!("{} is empty", file.display()),
                         );
-                        Secret::new("")
+                        None
                     }
                     Err(e) => {
                         p.push(
                             "api.client_secret_file",
                             format!("cannot read {}: {e}", file.display()),
                         );
-                        Secret::new("")
+                        None
                     }
                 }
             }
-            (None, None) if simulator => Secret::new(SIMULATOR_DEFAULT_SECRET),
+            (None, None) if simulator => None,
             (None, None) => {
                 p.push(
                     "api.client_secret_file",
                     format!("no client secret: set api.client_secret_file or {SECRET_ENV}"),
                 );
-                Secret::new("")
+                None
             }
         };
 
@@ -1042,7 +1042,14 @@ url = "file:///tmp/out"
         assert_eq!(c.user_status.timezone, Tz::UTC);
         assert!(!c.intent.enabled);
         assert_eq!(c.output, OutputLocation::Local(PathBuf::from("/tmp/out")));
-        assert_eq!(c.api.client_secret.expose(), "s3cr3t");
+        assert_eq!(
+            c.api
+                .client_secret
+                .as_ref()
+                .map(Secret::expose)
+                .unwrap_or_default(),
+            "s3cr3t"
+        );
     }
 
     #[test]
@@ -1109,9 +1116,23 @@ timezone = "Mars/Olympus"
         );
         let path = dir.path().join("config.toml");
         let c = Config::from_toml(&text, &path, None).expect("valid");
-        assert_eq!(c.api.client_secret.expose(), "from-file");
+        assert_eq!(
+            c.api
+                .client_secret
+                .as_ref()
+                .map(Secret::expose)
+                .unwrap_or_default(),
+            "from-file"
+        );
         let c = Config::from_toml(&text, &path, Some("from-env".into())).expect("valid");
-        assert_eq!(c.api.client_secret.expose(), "from-env");
+        assert_eq!(
+            c.api
+                .client_secret
+                .as_ref()
+                .map(Secret::expose)
+                .unwrap_or_default(),
+            "from-env"
+        );
     }
 
     #[test]

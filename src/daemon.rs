@@ -12,58 +12,44 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::backfill::error_chain;
+use crate::app::App;
 use crate::config::Config;
-use crate::error::Error;
-use crate::model::Dataset;
-use crate::pipeline::Exporter;
+use crate::datasets::{Context, Dataset};
+use crate::error::{error_chain, Error};
+use crate::metrics::Metrics;
+use crate::pipeline::{self, sweep_staging, Outcome, RunSummary};
 use crate::scheduler::{self, Job, JobSpec, RunSignal, Scheduler, Work};
-use crate::sync::{self, Outcome, RunSummary};
 
-/// Remove staging files left by a crash, for every enabled dataset.
-async fn cleanup(exporter: &Exporter) -> Result<(), Error> {
-    let cfg = exporter.config();
-    for (dataset, enabled) in [
-        (Dataset::UserStatus, cfg.user_status.enabled),
-        (Dataset::IntentRealtime, cfg.intent.enabled),
-    ] {
-        if enabled {
-            let removed = exporter.sink().cleanup_staging(dataset).await?;
-            if removed > 0 {
-                info!(
-                    dataset = dataset.name(),
-                    removed, "Removed staging files left by an interrupted write."
-                );
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `run --once`: every enabled job once, in order (UserStatus, then each bot). Exits non-zero
-/// when a job failed; a shutdown signal stops it between steps.
+/// `run --once`: every enabled dataset once, in registry order (a snapshot dataset once per
+/// entity). Exits non-zero when a run failed; a shutdown signal stops it between steps.
 pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let exporter = Exporter::connect(config, shutdown.clone()).await?;
-    let result = run_once_with(&exporter, &shutdown).await;
-    exporter.shutdown().await;
+    let app = App::start(config, shutdown.clone(), Metrics::new()).await?;
+    let result = run_once_with(&app, &shutdown).await;
+    app.shutdown().await;
     result
 }
 
-async fn run_once_with(exporter: &Exporter, shutdown: &CancellationToken) -> Result<(), Error> {
-    cleanup(exporter).await?;
-    let cfg = exporter.config().clone();
+async fn run_once_with(app: &App, shutdown: &CancellationToken) -> Result<(), Error> {
+    sweep_staging(&app.cx, app.datasets()).await?;
     let mut summaries: Vec<(String, RunSummary)> = Vec::new();
-    if cfg.user_status.enabled {
-        let s = sync::sync_user_status(exporter, shutdown, Utc::now()).await;
-        summaries.push(("user_status".into(), s));
-    }
-    if cfg.intent.enabled {
-        for bot in &cfg.intent.bot_ids {
-            if shutdown.is_cancelled() {
-                break;
+    for dataset in app.datasets() {
+        match dataset {
+            Dataset::History(d) => {
+                if shutdown.is_cancelled() {
+                    break;
+                }
+                let s = pipeline::run_history(d.as_ref(), &app.cx, shutdown, Utc::now()).await;
+                summaries.push((d.info().name.to_string(), s));
             }
-            let s = sync::sync_intent_bot(exporter, bot, Utc::now()).await;
-            summaries.push((format!("intent_realtime/{bot}"), s));
+            Dataset::Snapshot(d) => {
+                for entity in d.entities() {
+                    if shutdown.is_cancelled() {
+                        break;
+                    }
+                    let s = pipeline::run_snapshot(d.as_ref(), &app.cx, entity, Utc::now()).await;
+                    summaries.push((format!("{}/{entity}", d.info().name), s));
+                }
+            }
         }
     }
     for (name, s) in &summaries {
@@ -98,62 +84,56 @@ async fn run_once_with(exporter: &Exporter, shutdown: &CancellationToken) -> Res
     }
 }
 
-/// The jobs of a config: one for UserStatus, one per bot.
+/// The jobs of the enabled datasets: one per history dataset, one per snapshot entity.
 fn build_jobs(
-    config: &Config,
-    exporter: &Arc<Exporter>,
+    cx: &Arc<Context>,
+    datasets: &[Dataset],
     shutdown: &CancellationToken,
 ) -> Vec<Arc<Job>> {
     let now = Utc::now();
     let mut jobs = Vec::new();
-    if config.user_status.enabled {
-        let exporter = exporter.clone();
-        let stop = shutdown.clone();
-        let work: Work = Arc::new(move |at| {
-            let exporter = exporter.clone();
-            let stop = stop.clone();
-            Box::pin(async move {
-                let s = sync::sync_user_status(&exporter, &stop, at).await;
-                outcome_to_signal(s)
-            })
-        });
-        jobs.push(Job::new(
-            JobSpec {
-                name: "user_status".into(),
-                dataset: Dataset::UserStatus,
-                schedule: config.user_status.schedule.clone(),
-                tz: config.user_status.schedule_timezone,
-                fast_interval: None,
-            },
-            work,
-            now,
-            true,
-        ));
-    }
-    if config.intent.enabled {
-        for bot in &config.intent.bot_ids {
-            let exporter = exporter.clone();
-            let bot_id = bot.clone();
-            let work: Work = Arc::new(move |at| {
-                let exporter = exporter.clone();
-                let bot_id = bot_id.clone();
-                Box::pin(async move {
-                    let s = sync::sync_intent_bot(&exporter, &bot_id, at).await;
-                    outcome_to_signal(s)
-                })
-            });
-            jobs.push(Job::new(
-                JobSpec {
-                    name: format!("intent_realtime/{bot}"),
-                    dataset: Dataset::IntentRealtime,
-                    schedule: config.intent.schedule.clone(),
-                    tz: config.intent.schedule_timezone,
-                    fast_interval: config.intent.gap_poll_interval,
-                },
-                work,
-                now,
-                true,
-            ));
+    for dataset in datasets {
+        match dataset {
+            Dataset::History(d) => {
+                let (cx2, d2, stop) = (cx.clone(), d.clone(), shutdown.clone());
+                let work: Work = Arc::new(move |at| {
+                    let (cx, d, stop) = (cx2.clone(), d2.clone(), stop.clone());
+                    Box::pin(async move {
+                        outcome_to_signal(pipeline::run_history(d.as_ref(), &cx, &stop, at).await)
+                    })
+                });
+                let s = d.schedule();
+                let spec = JobSpec {
+                    name: d.info().name.to_string(),
+                    dataset: d.info().name,
+                    schedule: s.schedule.clone(),
+                    tz: s.schedule_timezone,
+                    fast_interval: None,
+                    metrics: cx.metrics.clone(),
+                };
+                jobs.push(Job::new(spec, work, now, true));
+            }
+            Dataset::Snapshot(d) => {
+                for entity in d.entities() {
+                    let (cx2, d2, e) = (cx.clone(), d.clone(), entity.clone());
+                    let work: Work = Arc::new(move |at| {
+                        let (cx, d, e) = (cx2.clone(), d2.clone(), e.clone());
+                        Box::pin(async move {
+                            outcome_to_signal(pipeline::run_snapshot(d.as_ref(), &cx, &e, at).await)
+                        })
+                    });
+                    let s = d.schedule();
+                    let spec = JobSpec {
+                        name: format!("{}/{entity}", d.info().name),
+                        dataset: d.info().name,
+                        schedule: s.schedule.clone(),
+                        tz: s.schedule_timezone,
+                        fast_interval: s.gap_poll_interval,
+                        metrics: cx.metrics.clone(),
+                    };
+                    jobs.push(Job::new(spec, work, now, true));
+                }
+            }
         }
     }
     jobs
@@ -181,11 +161,13 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
         })?;
     // Outstanding HTTP requests are abandoned only late in the drain, not on the signal.
     let abandon = CancellationToken::new();
-    let exporter = Arc::new(Exporter::connect(config.clone(), abandon.clone()).await?);
-    if let Err(e) = cleanup(&exporter).await {
+    let metrics = Metrics::new();
+    let app = App::start(config.clone(), abandon.clone(), metrics.clone()).await?;
+    if let Err(e) = sweep_staging(&app.cx, app.datasets()).await {
         warn!(error = %error_chain(&e), "Could not clean up staging files; continuing.");
     }
-    let jobs = build_jobs(&config, &exporter, &shutdown);
+    let cx = Arc::new(app.cx.clone());
+    let jobs = build_jobs(&cx, app.datasets(), &shutdown);
     if jobs.is_empty() {
         return Err(Error::Usage(
             "no dataset is enabled in the config; nothing to schedule".into(),
@@ -205,12 +187,16 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
         listener,
         sched.clone(),
         config.server.unhealthy_after_intervals,
+        metrics,
         server_stop.clone(),
     );
     info!(listen = %config.server.listen, "Serving /healthz and /metrics.");
     let mut cron = scheduler::start_cron_ticker(sched.clone())
         .await
-        .map_err(|e| Error::Usage(format!("cannot start the scheduler: {}", error_chain(&e))))?;
+        .map_err(|e| Error::Startup {
+            what: "the cron scheduler",
+            source: Box::new(e),
+        })?;
 
     shutdown.cancelled().await;
     let timeout = config.server.shutdown_timeout;
@@ -231,9 +217,8 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
     }
     server_stop.cancel();
     let _ = server.await;
-    if let Ok(exporter) = Arc::try_unwrap(exporter) {
-        exporter.shutdown().await;
-    }
+    drop(cx);
+    app.shutdown().await;
     info!("Stopped.");
     Ok(())
 }

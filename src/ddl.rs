@@ -8,8 +8,7 @@ use std::fmt::Write as _;
 
 use arrow::datatypes::{DataType, TimeUnit};
 
-use crate::model::Dataset;
-use crate::schema::{partition_columns, schema_for};
+use crate::datasets::{self, Table};
 
 /// Location used when no S3 output is configured (the committed `deploy/athena/` files).
 pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/prefix";
@@ -49,18 +48,18 @@ pub fn athena_type(dt: &DataType) -> Option<String> {
     })
 }
 
-fn table_location(root: &str, dataset: Dataset) -> String {
-    format!("{}/{}/", root.trim_end_matches('/'), dataset.name())
+fn table_location(root: &str, table: &Table) -> String {
+    format!("{}/{}/", root.trim_end_matches('/'), table.name)
 }
 
 /// One `CREATE EXTERNAL TABLE` for a dataset stored under `root` (`s3://bucket/prefix`).
 pub fn athena_table(
-    dataset: Dataset,
+    table: &Table,
     root: &str,
     ids: &IdProjection,
 ) -> Result<String, UnsupportedType> {
-    let partitions = partition_columns(dataset);
-    let schema = schema_for(dataset);
+    let partitions = table.partition_columns();
+    let schema = (table.schema)();
     let mut columns = Vec::new();
     for f in schema.fields() {
         if partitions.contains(&f.name().as_str()) {
@@ -72,7 +71,7 @@ pub fn athena_table(
         })?;
         columns.push(format!("  `{}` {}", f.name(), ty));
     }
-    let location = table_location(root, dataset);
+    let location = table_location(root, table);
     let mut template = location.trim_end_matches('/').to_string();
     for p in partitions {
         let _ = write!(template, "/{p}=${{{p}}}");
@@ -115,7 +114,7 @@ pub fn athena_table(
     let _ = writeln!(
         sql,
         "CREATE EXTERNAL TABLE IF NOT EXISTS `{}` (",
-        dataset.name()
+        table.name
     );
     let _ = writeln!(sql, "{}", columns.join(",\n"));
     let _ = writeln!(sql, ")");
@@ -144,17 +143,17 @@ pub fn athena_ddl(root: &str, ids: &IdProjection) -> Result<String, UnsupportedT
             "-- Id partitions are `injected`: filter on them, e.g. WHERE account_id = 'your-account'.\n",
         );
     }
-    for dataset in Dataset::ALL {
+    for table in datasets::tables() {
         out.push('\n');
-        out.push_str(&athena_table(dataset, root, ids)?);
+        out.push_str(&athena_table(table, root, ids)?);
     }
     Ok(out)
 }
 
 /// The glob matching every data file of a dataset under `root`.
-pub fn parquet_glob(root: &str, dataset: Dataset) -> String {
-    let depth = partition_columns(dataset).len();
-    let mut glob = format!("{}/{}", root.trim_end_matches('/'), dataset.name());
+pub fn parquet_glob(root: &str, table: &Table) -> String {
+    let depth = table.partition_columns().len();
+    let mut glob = format!("{}/{}", root.trim_end_matches('/'), table.name);
     for _ in 0..depth {
         glob.push_str("/*");
     }
@@ -165,8 +164,9 @@ pub fn parquet_glob(root: &str, dataset: Dataset) -> String {
 /// DuckDB `hive_types` entries for a dataset's partition columns: ids stay `VARCHAR` (without
 /// this DuckDB auto-casts an id such as `7` to BIGINT, and the path value overrides the
 /// file's string column), `dt` is a `DATE`.
-pub fn duckdb_hive_types(dataset: Dataset) -> String {
-    partition_columns(dataset)
+pub fn duckdb_hive_types(table: &Table) -> String {
+    table
+        .partition_columns()
         .iter()
         .map(|c| {
             let ty = if *c == "dt" { "DATE" } else { "VARCHAR" };
@@ -227,13 +227,13 @@ pub fn duckdb_views_with_endpoint(root: &str, endpoint: Option<&S3Endpoint>) -> 
             }
         }
     }
-    for dataset in Dataset::ALL {
+    for table in datasets::tables() {
         let _ = write!(
             out,
             "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true,\n    hive_types = {{{types}}});\n",
-            name = dataset.name(),
-            glob = parquet_glob(root, dataset).replace('\'', "''"),
-            types = duckdb_hive_types(dataset),
+            name = table.name,
+            glob = parquet_glob(root, table).replace('\'', "''"),
+            types = duckdb_hive_types(table),
         );
     }
     out
@@ -262,8 +262,12 @@ mod tests {
 
     #[test]
     fn user_status_table_with_injected_ids() {
-        let sql =
-            athena_table(Dataset::UserStatus, "s3://b/p/", &IdProjection::Injected).expect("ddl");
+        let sql = athena_table(
+            &datasets::user_status::TABLE,
+            "s3://b/p/",
+            &IdProjection::Injected,
+        )
+        .expect("ddl");
         let expected = "CREATE EXTERNAL TABLE IF NOT EXISTS `user_status` (
   `user_id` string,
   `email` string,
@@ -302,7 +306,7 @@ TBLPROPERTIES (
             account_ids: vec!["a1".into()],
             bot_ids: vec!["st-1".into(), "st-2".into()],
         };
-        let sql = athena_table(Dataset::IntentRealtime, "s3://b/p", &ids).expect("ddl");
+        let sql = athena_table(&datasets::intent_realtime::TABLE, "s3://b/p", &ids).expect("ddl");
         assert!(sql.contains("  `intents` array<string>,\n"));
         assert!(sql.contains("  `time_handled_seconds` bigint,\n"));
         assert!(

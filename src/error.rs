@@ -1,11 +1,14 @@
 //! The crate error: module errors converge here into a few actionable kinds (config, usage,
-//! auth, upstream, storage, simulator, partial failure), each with an exit code: 2 for anything
-//! the user must fix in the config or command line, 1 for runtime failures.
+//! auth, upstream, storage, state, startup, partial failure), each with an exit code: 2 for
+//! anything the user must fix in the config or command line, 1 for runtime failures. Also
+//! [`error_chain`], the one-line rendering of an error and its sources used wherever an error
+//! is logged or printed.
+
+use chrono::NaiveDate;
 
 use crate::auth::AuthError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
-use crate::simulator::SimulatorError;
 use crate::sink::SinkError;
 use crate::state::StateError;
 
@@ -22,8 +25,6 @@ pub enum Error {
     #[error(transparent)]
     Storage(#[from] SinkError),
     #[error(transparent)]
-    Simulator(#[from] SimulatorError),
-    #[error(transparent)]
     State(#[from] StateError),
     #[error("{failed} of {total} units failed: {}", .units.join(", "))]
     Partial {
@@ -39,6 +40,19 @@ pub enum Error {
     },
     #[error("unhealthy: {0}")]
     Unhealthy(String),
+    /// A part of the process could not start (the built-in simulator, the cron ticker).
+    #[error("cannot start {what}")]
+    Startup {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A local day for which no request window could be planned (pathological zone rules).
+    #[error("{dataset}: no request window covers {day}")]
+    NoWindow {
+        dataset: &'static str,
+        day: NaiveDate,
+    },
     #[error("I/O error: {context}")]
     Io {
         context: String,
@@ -66,6 +80,21 @@ impl Error {
     }
 }
 
+/// An error and its sources on one line.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +109,14 @@ mod tests {
         };
         assert_eq!(partial.exit_code(), 1);
         assert_eq!(partial.to_string(), "1 of 3 units failed: 2024-01-02");
+        let startup = Error::Startup {
+            what: "the cron scheduler",
+            source: "boom".into(),
+        };
+        assert_eq!(startup.exit_code(), 1);
+        assert_eq!(
+            error_chain(&startup),
+            "cannot start the cron scheduler: boom"
+        );
     }
 }

@@ -31,6 +31,7 @@
 //! success replaces that day's partition with the one new file. IntentRealtimeData snapshots are merged by `session_id` into the
 //! partition of each session's local end date.
 
+pub mod app;
 pub mod auth;
 pub mod backfill;
 pub mod cli;
@@ -38,6 +39,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod daemon;
+pub mod datasets;
 pub mod ddl;
 pub mod error;
 pub mod memory;
@@ -53,7 +55,6 @@ pub mod simulator;
 pub mod sink;
 pub mod sources;
 pub mod state;
-pub mod sync;
 pub mod telemetry;
 
 pub use error::Error;

@@ -244,6 +244,79 @@ pub fn watermark_lag(dataset: &str, seconds: f64) {
     );
 }
 
+/// Handle through which the crate emits metrics. TEMPORARY shape: it forwards to the process
+/// registry until the per-instance registry lands.
+type CoverageMap = BTreeMap<(String, String), chrono::DateTime<chrono::Utc>>;
+
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    covered: std::sync::Arc<Mutex<CoverageMap>>,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics::default()
+    }
+    pub fn register_dataset(&self, _dataset: &str) {}
+    pub fn register_bot(&self, _bot_id: &str) {}
+    pub fn register_endpoint(&self, _endpoint: &str) {}
+    pub fn http_request(&self, endpoint: &str, status: Option<u16>, _elapsed: std::time::Duration) {
+        http_request(endpoint, status)
+    }
+    pub fn http_retry(&self, endpoint: &str, reason: &str) {
+        http_retry(endpoint, reason)
+    }
+    pub fn http_throttled(&self, endpoint: &str) {
+        http_throttled(endpoint)
+    }
+    pub fn rate_limit_wait(&self, seconds: f64) {
+        rate_limit_wait(seconds)
+    }
+    pub fn rejects(&self, dataset: &str, n: usize) {
+        rejects(dataset, n)
+    }
+    pub fn written(&self, dataset: &str, files: usize, rows: usize, bytes: u64) {
+        written(dataset, files, rows, bytes)
+    }
+    pub fn run(&self, dataset: &str, outcome: &str, _duration: std::time::Duration) {
+        run(dataset, outcome)
+    }
+    pub fn skipped_tick(&self, dataset: &str) {
+        skipped_tick(dataset)
+    }
+    pub fn intent_gap(&self, bot_id: &str) {
+        intent_gap(bot_id)
+    }
+    pub fn intent_new_sessions(&self, bot_id: &str, n: usize) {
+        intent_new_sessions(bot_id, n)
+    }
+    pub fn last_success(&self, dataset: &str, unix_seconds: f64) {
+        last_success(dataset, unix_seconds)
+    }
+    pub fn set_covered(&self, dataset: &str, unit: &str, until: chrono::DateTime<chrono::Utc>) {
+        self.covered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert((dataset.to_string(), unit.to_string()), until);
+    }
+    pub fn render(&self) -> String {
+        let now = chrono::Utc::now();
+        let map = self.covered.lock().unwrap_or_else(|e| e.into_inner());
+        let mut oldest: BTreeMap<&str, chrono::DateTime<chrono::Utc>> = BTreeMap::new();
+        for ((d, _), t) in map.iter() {
+            let e = oldest.entry(d.as_str()).or_insert(*t);
+            *e = (*e).min(*t);
+        }
+        for (d, t) in oldest {
+            watermark_lag(d, (now - t).num_milliseconds().max(0) as f64 / 1000.0);
+        }
+        global().render()
+    }
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        global().value(name, labels)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,52 +1,10 @@
-//! Domain vocabulary shared by every layer: the exported datasets and the UserStatus bucket
-//! granularity. Pure value types with exact string forms; parsing them is the config's job,
-//! using them is everyone else's.
+//! Domain vocabulary shared by every layer: the UserStatus bucket granularity. A pure value type
+//! with exact string forms; parsing it is the config's job, using it is everyone else's.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::Duration;
-
-/// A dataset the exporter writes. Its `name()` is the top-level folder under the output URL and
-/// the table name in the generated DDL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Dataset {
-    UserStatus,
-    IntentRealtime,
-}
-
-impl Dataset {
-    pub const ALL: [Dataset; 2] = [Dataset::UserStatus, Dataset::IntentRealtime];
-
-    /// Folder and table name: `user_status`, `intent_realtime`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Dataset::UserStatus => "user_status",
-            Dataset::IntentRealtime => "intent_realtime",
-        }
-    }
-}
-
-impl fmt::Display for Dataset {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown dataset {0:?} (expected user_status or intent_realtime)")]
-pub struct UnknownDataset(pub String);
-
-impl FromStr for Dataset {
-    type Err = UnknownDataset;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "user_status" => Ok(Dataset::UserStatus),
-            "intent_realtime" => Ok(Dataset::IntentRealtime),
-            other => Err(UnknownDataset(other.to_string())),
-        }
-    }
-}
 
 /// UserStatus bucket width, exactly the ISO-8601 values the API documents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,12 +95,5 @@ mod tests {
         assert_eq!(Granularity::PT2H.minutes(), 120);
         assert!("PT5M".parse::<Granularity>().is_err());
         assert!("pt15m".parse::<Granularity>().is_err());
-    }
-
-    #[test]
-    fn dataset_names_are_folder_names() {
-        assert_eq!(Dataset::UserStatus.name(), "user_status");
-        assert_eq!("intent_realtime".parse(), Ok(Dataset::IntentRealtime));
-        assert!("users".parse::<Dataset>().is_err());
     }
 }

@@ -1,6 +1,8 @@
-//! The rejects dataset's rows: records the sources could not normalize, kept with their raw
-//! JSON, the reason and the time, so nothing is silently dropped. Turns [`Reject`]s into a batch
-//! with [`crate::schema::rejects_schema`]; the sink decides where it goes.
+//! The rejects dataset: records a dataset could not normalize, kept with their raw JSON, the
+//! reason and the time, so nothing is silently dropped. Turns [`Reject`]s into a batch with
+//! [`crate::schema::rejects_schema`] and writes it next to the data of the partition it belongs
+//! to ([`replace`] for a re-exported day, [`merge`] for repeated polls), counting and logging
+//! them. The sink decides where the file goes.
 
 use std::sync::Arc;
 
@@ -9,13 +11,19 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 
-use crate::model::Dataset;
+use std::collections::HashSet;
+
+use tracing::warn;
+
+use crate::error::Error;
+use crate::metrics::Metrics;
 use crate::schema::rejects_schema;
+use crate::sink::{PartitionKey, Sink};
 use crate::sources::Reject;
 
 /// Build a rejects batch; `None` when there are no rejects.
 pub fn rejects_batch(
-    dataset: Dataset,
+    dataset: &str,
     account_id: &str,
     bot_id: Option<&str>,
     endpoint: &str,
@@ -34,7 +42,7 @@ pub fn rejects_batch(
     let mut raw = StringBuilder::with_capacity(n, n * 128);
     let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     for r in rejects {
-        ds.append_value(dataset.name());
+        ds.append_value(dataset);
         acct.append_value(account_id);
         bot.append_option(bot_id);
         ep.append_value(endpoint);
@@ -74,6 +82,87 @@ pub fn rejects_from_batches(batches: &[RecordBatch]) -> Vec<Reject> {
     out
 }
 
+/// Replaces the rejects of the partition `key` with `rejects` (none: removes old ones), for a
+/// unit whose data was just replaced whole.
+pub async fn replace(
+    sink: &Sink,
+    metrics: &Metrics,
+    key: &PartitionKey,
+    endpoint: &str,
+    rejects: &[Reject],
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    report(metrics, key, rejects);
+    write(sink, key, None, endpoint, rejects, at).await
+}
+
+/// Adds `rejects` to those already kept for the partition `key` (same raw JSON kept once), for
+/// repeated polls that see the same records again.
+pub async fn merge(
+    sink: &Sink,
+    metrics: &Metrics,
+    key: &PartitionKey,
+    bot_id: Option<&str>,
+    endpoint: &str,
+    rejects: &[Reject],
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    if rejects.is_empty() {
+        return Ok(());
+    }
+    report(metrics, key, rejects);
+    let mut all = rejects_from_batches(&sink.read_rejects(key).await?);
+    let known: HashSet<String> = all.iter().map(|r| r.raw_json.clone()).collect();
+    let before = all.len();
+    all.extend(
+        rejects
+            .iter()
+            .filter(|r| !known.contains(&r.raw_json))
+            .cloned(),
+    );
+    if all.len() == before {
+        return Ok(());
+    }
+    write(sink, key, bot_id, endpoint, &all, at).await
+}
+
+fn report(metrics: &Metrics, key: &PartitionKey, rejects: &[Reject]) {
+    if let Some(first) = rejects.first() {
+        metrics.rejects(key.table.name, rejects.len());
+        warn!(
+            dataset = key.table.name,
+            dt = %key.dt,
+            rejects = rejects.len(),
+            first_reason = %first.reason,
+            "Records rejected; kept in the rejects dataset."
+        );
+    }
+}
+
+async fn write(
+    sink: &Sink,
+    key: &PartitionKey,
+    bot_id: Option<&str>,
+    endpoint: &str,
+    rejects: &[Reject],
+    at: DateTime<Utc>,
+) -> Result<(), Error> {
+    let batch = rejects_batch(
+        key.table.name,
+        &key.account_id,
+        bot_id,
+        endpoint,
+        rejects,
+        at,
+    )
+    .map_err(|source| Error::Arrow {
+        context: "building the rejects batch".into(),
+        source,
+    })?;
+    sink.write_rejects(key, batch).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,7 +174,7 @@ mod tests {
             raw_json: r#"{"sum":"abc sec"}"#.into(),
         }];
         let b = rejects_batch(
-            Dataset::UserStatus,
+            "user_status",
             "a1",
             None,
             "user_status",
@@ -104,7 +193,7 @@ mod tests {
         assert!(b.column(2).is_null(0));
         assert_eq!(rejects_from_batches(&[b]), rejects);
         assert!(
-            rejects_batch(Dataset::UserStatus, "a1", None, "x", &[], Utc::now())
+            rejects_batch("user_status", "a1", None, "x", &[], Utc::now())
                 .expect("valid")
                 .is_none()
         );

@@ -25,8 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Schedule;
-use crate::metrics;
-use crate::model::Dataset;
+use crate::metrics::Metrics;
 
 /// `/healthz` never fails sooner than this after a job's last success, whatever its schedule:
 /// one slow run of a per-second schedule must not flap the probe.
@@ -118,11 +117,13 @@ pub type Work =
 pub struct JobSpec {
     /// `user_status` or `intent_realtime/<bot>`.
     pub name: String,
-    pub dataset: Dataset,
+    /// The dataset's name (metric label of skipped ticks).
+    pub dataset: &'static str,
     pub schedule: Schedule,
     pub tz: Tz,
     /// After a suspected gap, run again this long after the previous start until it clears.
     pub fast_interval: Option<Duration>,
+    pub metrics: Metrics,
 }
 
 /// What happened on one tick.
@@ -210,7 +211,7 @@ impl Job {
         // Take the guard before looking at `stopping` so a drain that set it and then locked
         // every job cannot miss a run started here.
         let Ok(guard) = self.busy.clone().try_lock_owned() else {
-            metrics::skipped_tick(self.spec.dataset.name());
+            self.spec.metrics.skipped_tick(self.spec.dataset);
             info!(
                 job = %self.spec.name,
                 "Tick skipped: the previous run of this job is still busy."
@@ -566,10 +567,11 @@ mod tests {
     ) -> Arc<Job> {
         let spec = JobSpec {
             name: name.into(),
-            dataset: Dataset::IntentRealtime,
+            dataset: "intent_realtime",
             schedule: schedule(spec_schedule),
             tz,
             fast_interval: fast,
+            metrics: Metrics::new(),
         };
         let work: Work = Arc::new(move |at| {
             let fired = fired.clone();

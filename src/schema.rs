@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::model::Dataset;
-
 /// Version of the column layout, stored under [`SCHEMA_VERSION_KEY`] in every Parquet file.
 pub const SCHEMA_VERSION: &str = "1";
 /// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
@@ -85,23 +83,6 @@ pub fn rejects_schema() -> SchemaRef {
         utf8("raw_json", false),
         ts("rejected_at", false),
     ]))
-}
-
-/// The schema of a dataset's files.
-pub fn schema_for(dataset: Dataset) -> SchemaRef {
-    match dataset {
-        Dataset::UserStatus => user_status_schema(),
-        Dataset::IntentRealtime => intent_realtime_schema(),
-    }
-}
-
-/// Hive partition columns of a dataset, outermost first (they are path segments, not file columns
-/// in the DDL sense: `account_id` is also kept inside the files for self-contained reads).
-pub fn partition_columns(dataset: Dataset) -> &'static [&'static str] {
-    match dataset {
-        Dataset::UserStatus => &["account_id", "dt"],
-        Dataset::IntentRealtime => &["account_id", "bot_id", "dt"],
-    }
 }
 
 #[cfg(test)]

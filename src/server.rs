@@ -2,7 +2,7 @@
 //! - `GET /healthz`: `200 ok` while the scheduler runs and every job has succeeded within
 //!   `unhealthy_after_intervals` schedule intervals (at least 60 s) of its last success or of
 //!   startup; otherwise `503` with one line per reason (also `503 shutting down` while draining).
-//! - `GET /metrics`: the process registry in the Prometheus text format.
+//! - `GET /metrics`: the metrics handle's registry in the Prometheus text format.
 //!
 //! Callers bind the listener themselves (so a bad address fails before any job starts), call
 //! [`serve`] and cancel `stop` after the drain.
@@ -19,14 +19,14 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics;
+use crate::metrics::Metrics;
 use crate::scheduler::Scheduler;
-use crate::sync::refresh_watermark_lag;
 
 #[derive(Clone)]
 struct AppState {
     scheduler: Arc<Scheduler>,
     intervals: u32,
+    metrics: Metrics,
 }
 
 async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
@@ -36,25 +36,29 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn render_metrics() -> impl IntoResponse {
-    refresh_watermark_lag(Utc::now());
+async fn render_metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::global().render(),
+        s.metrics.render(),
     )
 }
 
 /// The router, exposed for tests.
-pub fn router(scheduler: Arc<Scheduler>, unhealthy_after_intervals: u32) -> Router {
+pub fn router(
+    scheduler: Arc<Scheduler>,
+    unhealthy_after_intervals: u32,
+    metrics: Metrics,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(render_metrics))
         .with_state(AppState {
             scheduler,
             intervals: unhealthy_after_intervals,
+            metrics,
         })
 }
 
@@ -63,9 +67,10 @@ pub fn serve(
     listener: TcpListener,
     scheduler: Arc<Scheduler>,
     unhealthy_after_intervals: u32,
+    metrics: Metrics,
     stop: CancellationToken,
 ) -> JoinHandle<std::io::Result<()>> {
-    let app = router(scheduler, unhealthy_after_intervals);
+    let app = router(scheduler, unhealthy_after_intervals, metrics);
     tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { stop.cancelled().await })
@@ -104,11 +109,11 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(u16,
 mod tests {
     use super::*;
     use crate::config::Schedule;
-    use crate::model::Dataset;
     use crate::scheduler::{Job, JobSpec, RunSignal, Work};
 
     #[tokio::test]
     async fn healthz_and_metrics_answer_over_http() {
+        let metrics = Metrics::new();
         let cron = croner::parser::CronParser::builder()
             .seconds(croner::parser::Seconds::Required)
             .build()
@@ -118,13 +123,14 @@ mod tests {
         let job = Job::new(
             JobSpec {
                 name: "user_status".into(),
-                dataset: Dataset::UserStatus,
+                dataset: "user_status",
                 schedule: Schedule {
                     expression: "0 */15 * * * *".into(),
                     cron,
                 },
                 tz: chrono_tz::Tz::UTC,
                 fast_interval: None,
+                metrics: metrics.clone(),
             },
             work,
             Utc::now(),
@@ -134,8 +140,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stop = CancellationToken::new();
-        let server = serve(listener, sched.clone(), 3, stop.clone());
-        metrics::skipped_tick("server_test");
+        let server = serve(listener, sched.clone(), 3, metrics.clone(), stop.clone());
+        metrics.skipped_tick("server_test");
         let (status, body) = tokio::task::spawn_blocking(move || http_get(addr, "/healthz"))
             .await
             .expect("join")

@@ -1,39 +1,71 @@
-//! Watermarks of the scheduled UserStatus export, stored in the output store itself through
-//! [`Sink::get_state`]/[`Sink::put_state`] at `_state/user_status/account_id=A.json`, and the
-//! pure planning of what one scheduled run exports. Callers must write a watermark only after
-//! every partition it covers is committed, so a crash between the two re-does work instead of
-//! skipping it. Backfills never touch the watermark (so they can never move it backwards); the
-//! live schedule re-exports from the watermark minus `lookback_days` on every run.
-//! IntentRealtimeData's per-bot poll state lives in [`crate::pipeline::IntentPollState`]: its
-//! exactly-once guarantee comes from the output partitions, not from a watermark.
+//! All persisted state, in the output store itself under `_state/` (through
+//! [`Sink::get_state`]/[`Sink::put_state`]), in one versioned JSON format with one corruption
+//! policy, plus the pure planning of what one scheduled run of a history dataset exports.
+//!
+//! Objects:
+//! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
+//! - [`PollState`] of a snapshot dataset's entity: `_state/<dataset>/account_id=A/bot_id=B.json`.
+//!
+//! Every object carries `"version"` ([`STATE_VERSION`]; files written before the field existed
+//! read as version 1). An object that cannot be read — not JSON, the wrong shape, or a version
+//! newer than this build knows — is an error naming the object and how to recover; it is never
+//! silently reset, because a reset watermark would skip the days between it and today. Deleting
+//! such an object is safe (see [`StateError::Corrupt`]).
+//!
+//! Callers must write state only after every partition it describes is committed, so a crash
+//! between the two re-does work instead of skipping it. Backfills never touch watermarks (so they
+//! can never move them backwards); the schedule re-exports from the watermark minus
+//! `lookback_days` on every run. A snapshot dataset's exactly-once guarantee comes from its
+//! partitions (merge by key), not from its poll state.
 
 use bytes::Bytes;
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::{Sink, SinkError};
+use crate::sink::{Sink, SinkError, STATE_DIR};
+
+/// Version of the state objects' format written by this build.
+pub const STATE_VERSION: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("cannot access state object {name}")]
+    #[error("cannot access state object {STATE_DIR}/{name}")]
     Store {
         name: String,
         #[source]
         source: Box<SinkError>,
     },
-    /// A watermark that cannot be read is an error, not a fresh start: starting over from
-    /// today would silently skip the days between the lost watermark and today.
-    #[error("state object {name} is not valid JSON of the expected shape; fix or delete it")]
+    /// Not a fresh start: starting over silently could skip data. Deleting the object is safe: a
+    /// history dataset then re-exports from today minus `lookback_days` (use `backfill` for the
+    /// days in between), a snapshot poll treats the returned records as new (each is still
+    /// written once, because the partitions are merged by key).
+    #[error(
+        "state object {STATE_DIR}/{name} is not valid state of version {STATE_VERSION}; fix it, or delete it \
+         to start over (history datasets then resume from today minus lookback_days: backfill the \
+         days in between; snapshot polls lose nothing)"
+    )]
     Corrupt {
+        name: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "state object {STATE_DIR}/{name} has version {found}, newer than this build's \
+         {STATE_VERSION}: run the newer smartassist-export that wrote it"
+    )]
+    NewerVersion { name: String, found: u32 },
+    #[error("cannot serialize state object {STATE_DIR}/{name}")]
+    Encode {
         name: String,
         #[source]
         source: serde_json::Error,
     },
 }
 
-/// How far the scheduled UserStatus export has got.
+/// How far the scheduled export of a history dataset has got.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserStatusWatermark {
+pub struct Watermark {
     /// The latest local day exported by a scheduled run (possibly while it was still running).
     pub through_day: NaiveDate,
     /// Data up to this instant was available when `through_day` was last exported:
@@ -42,45 +74,83 @@ pub struct UserStatusWatermark {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Name of the UserStatus watermark of an account.
-pub fn user_status_state_name(account_id: &str) -> String {
-    format!("user_status/account_id={account_id}.json")
+/// Poll bookkeeping of one entity of a snapshot dataset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PollState {
+    pub polls: u64,
+    pub newest_end_time: Option<DateTime<Utc>>,
+    pub last_poll_at: Option<DateTime<Utc>>,
 }
 
-/// Read the watermark; `None` before the first scheduled run.
-pub async fn load_user_status(
-    sink: &Sink,
-    account_id: &str,
-) -> Result<Option<UserStatusWatermark>, StateError> {
-    let name = user_status_state_name(account_id);
+/// Name of a history dataset's watermark.
+pub fn watermark_name(dataset: &str, account_id: &str) -> String {
+    format!("{dataset}/account_id={account_id}.json")
+}
+
+/// Name of a snapshot dataset's poll state for one bot.
+pub fn poll_state_name(dataset: &str, account_id: &str, bot_id: &str) -> String {
+    format!("{dataset}/account_id={account_id}/bot_id={bot_id}.json")
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+struct VersionOnly {
+    #[serde(default = "version_one")]
+    version: u32,
+}
+
+#[derive(Serialize)]
+struct Versioned<'a, T> {
+    version: u32,
+    #[serde(flatten)]
+    state: &'a T,
+}
+
+/// Reads the state object `name`; `None` when it does not exist.
+pub async fn load<T: DeserializeOwned>(sink: &Sink, name: &str) -> Result<Option<T>, StateError> {
     let raw = sink
-        .get_state(&name)
+        .get_state(name)
         .await
         .map_err(|source| StateError::Store {
-            name: name.clone(),
+            name: name.to_string(),
             source: Box::new(source),
         })?;
-    match raw {
-        None => Ok(None),
-        Some(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| StateError::Corrupt { name, source }),
-    }
+    raw.map(|bytes| decode(name, &bytes)).transpose()
 }
 
-/// Write the watermark (one atomic put).
-pub async fn store_user_status(
-    sink: &Sink,
-    account_id: &str,
-    mark: &UserStatusWatermark,
-) -> Result<(), StateError> {
-    let name = user_status_state_name(account_id);
-    // Serializing a struct of dates cannot fail; an empty body would be caught as Corrupt.
-    let body = serde_json::to_vec_pretty(mark).unwrap_or_default();
-    sink.put_state(&name, Bytes::from(body))
+/// Decodes a state object's bytes (see the module docs for the policy).
+pub fn decode<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T, StateError> {
+    let corrupt = |source| StateError::Corrupt {
+        name: name.to_string(),
+        source,
+    };
+    let header: VersionOnly = serde_json::from_slice(bytes).map_err(corrupt)?;
+    if header.version > STATE_VERSION {
+        return Err(StateError::NewerVersion {
+            name: name.to_string(),
+            found: header.version,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(corrupt)
+}
+
+/// Writes the state object `name` (one atomic put), with the current version.
+pub async fn store<T: Serialize>(sink: &Sink, name: &str, state: &T) -> Result<(), StateError> {
+    let body = serde_json::to_vec_pretty(&Versioned {
+        version: STATE_VERSION,
+        state,
+    })
+    .map_err(|source| StateError::Encode {
+        name: name.to_string(),
+        source,
+    })?;
+    sink.put_state(name, Bytes::from(body))
         .await
         .map_err(|source| StateError::Store {
-            name,
+            name: name.to_string(),
             source: Box::new(source),
         })
 }
@@ -92,7 +162,7 @@ pub async fn store_user_status(
 /// itself (possibly exported while incomplete) and late corrections are re-exported. At most
 /// `max_days` days are planned; the next run resumes from the advanced watermark. A watermark
 /// in the future (clock moved back) plans from `today - lookback_days`.
-pub fn plan_user_status_days(
+pub fn plan_days(
     watermark: Option<NaiveDate>,
     today: NaiveDate,
     lookback_days: u32,
@@ -143,11 +213,11 @@ mod tests {
     #[test]
     fn first_run_exports_lookback_days_up_to_today() {
         assert_eq!(
-            plan_user_status_days(None, d("2024-05-10"), 1, 7),
+            plan_days(None, d("2024-05-10"), 1, 7),
             days(&["2024-05-09", "2024-05-10"])
         );
         assert_eq!(
-            plan_user_status_days(None, d("2024-05-10"), 0, 7),
+            plan_days(None, d("2024-05-10"), 0, 7),
             days(&["2024-05-10"])
         );
     }
@@ -156,12 +226,12 @@ mod tests {
     fn steady_state_reexports_the_watermark_day_and_lookback() {
         // Same day: yesterday (lookback) and today, rewritten as today fills in.
         assert_eq!(
-            plan_user_status_days(Some(d("2024-05-10")), d("2024-05-10"), 1, 7),
+            plan_days(Some(d("2024-05-10")), d("2024-05-10"), 1, 7),
             days(&["2024-05-09", "2024-05-10"])
         );
         // After midnight: the finished day is exported once more, complete.
         assert_eq!(
-            plan_user_status_days(Some(d("2024-05-10")), d("2024-05-11"), 0, 7),
+            plan_days(Some(d("2024-05-10")), d("2024-05-11"), 0, 7),
             days(&["2024-05-10", "2024-05-11"])
         );
     }
@@ -169,18 +239,18 @@ mod tests {
     #[test]
     fn catch_up_after_downtime_is_bounded_and_resumes() {
         let today = d("2024-05-31");
-        let first = plan_user_status_days(Some(d("2024-05-10")), today, 1, 7);
+        let first = plan_days(Some(d("2024-05-10")), today, 1, 7);
         assert_eq!(first.first(), Some(&d("2024-05-09")));
         assert_eq!(first.last(), Some(&d("2024-05-15")));
         let mark = advance_through_day(Some(d("2024-05-10")), &first, &[true; 7]);
         assert_eq!(mark, Some(d("2024-05-15")));
-        let second = plan_user_status_days(mark, today, 1, 7);
+        let second = plan_days(mark, today, 1, 7);
         assert_eq!(second.first(), Some(&d("2024-05-14")));
         assert_eq!(second.last(), Some(&d("2024-05-20")));
         // Progress per run is max_days - lookback_days - 0 = 6 days; it always reaches today.
         let mut mark = mark;
         for _ in 0..10 {
-            let plan = plan_user_status_days(mark, today, 1, 7);
+            let plan = plan_days(mark, today, 1, 7);
             mark = advance_through_day(mark, &plan, &vec![true; plan.len()]);
         }
         assert_eq!(mark, Some(today));
@@ -189,7 +259,7 @@ mod tests {
     #[test]
     fn watermark_in_the_future_is_clamped_to_today() {
         assert_eq!(
-            plan_user_status_days(Some(d("2024-06-01")), d("2024-05-10"), 1, 7),
+            plan_days(Some(d("2024-06-01")), d("2024-05-10"), 1, 7),
             days(&["2024-05-09", "2024-05-10"])
         );
     }
@@ -219,27 +289,66 @@ mod tests {
 
     #[tokio::test]
     async fn watermark_round_trips_through_the_sink_and_corruption_is_an_error() {
-        let store = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(store, object_store::path::Path::from("lake"));
-        assert_eq!(load_user_status(&sink, "acct").await.expect("load"), None);
-        let mark = UserStatusWatermark {
+        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let name = watermark_name("user_status", "acct");
+        assert_eq!(name, "user_status/account_id=acct.json");
+        assert_eq!(load::<Watermark>(&sink, &name).await.expect("load"), None);
+        let mark = Watermark {
             through_day: d("2024-05-10"),
             covered_until: "2024-05-10T12:00:00Z".parse().expect("ts"),
             updated_at: "2024-05-10T12:00:05Z".parse().expect("ts"),
         };
-        store_user_status(&sink, "acct", &mark)
-            .await
-            .expect("store");
+        store(&sink, &name, &mark).await.expect("store");
         assert_eq!(
-            load_user_status(&sink, "acct").await.expect("load"),
+            load::<Watermark>(&sink, &name).await.expect("load"),
             Some(mark)
         );
-        sink.put_state("user_status/account_id=acct.json", Bytes::from("{nope"))
+        sink.put_state(&name, Bytes::from("{nope"))
             .await
             .expect("put");
         assert!(matches!(
-            load_user_status(&sink, "acct").await,
+            load::<Watermark>(&sink, &name).await,
             Err(StateError::Corrupt { .. })
         ));
+    }
+
+    #[test]
+    fn files_without_a_version_read_as_version_one_and_newer_versions_are_refused() {
+        let old = br#"{"polls":3,"newest_end_time":null,"last_poll_at":null}"#;
+        let state: PollState = decode("x.json", old).expect("pre-version file");
+        assert_eq!(state.polls, 3);
+        let newer = br#"{"version":2,"polls":3}"#;
+        assert!(matches!(
+            decode::<PollState>("x.json", newer),
+            Err(StateError::NewerVersion { found: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_poll_state_is_an_error_like_a_corrupt_watermark() {
+        // One policy for every dataset: neither kind is silently reset.
+        let err = decode::<PollState>("intent_realtime/a.json", b"[1,2]").expect_err("corrupt");
+        assert!(matches!(err, StateError::Corrupt { .. }));
+        assert!(
+            err.to_string().contains("_state/intent_realtime/a.json"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("delete it"), "{err}");
+        let err = decode::<Watermark>("user_status/a.json", b"{}").expect_err("corrupt");
+        assert!(matches!(err, StateError::Corrupt { .. }));
+    }
+
+    #[tokio::test]
+    async fn stored_state_carries_the_version() {
+        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let name = poll_state_name("intent_realtime", "a", "b");
+        store(&sink, &name, &PollState::default())
+            .await
+            .expect("store");
+        let raw = sink.get_state(&name).await.expect("get").expect("some");
+        let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
+        assert_eq!(v["version"], serde_json::json!(1));
     }
 }

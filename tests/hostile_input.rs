@@ -8,10 +8,10 @@
 use chrono::{TimeZone, Utc};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
+use smartassist_export::datasets::intent_realtime::decode::{decode_sessions, sessions_to_batch};
+use smartassist_export::datasets::user_status::decode::{decode_page, UserStatusNormalizer};
 use smartassist_export::model::Granularity;
 use smartassist_export::sources::durations::{parse_sec_sum, parse_time_handled};
-use smartassist_export::sources::intent::{decode_sessions, sessions_to_batch};
-use smartassist_export::sources::user_status::{decode_page, UserStatusNormalizer};
 
 /// Field names the decoders look for (in several casings), so generated objects hit real paths.
 const KEYS: &[&str] = &[

@@ -17,8 +17,9 @@ use std::sync::Arc;
 use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use common::*;
 use object_store::ObjectStoreExt;
-use smartassist_export::model::{Dataset, Granularity};
-use smartassist_export::schema::schema_for;
+use smartassist_export::datasets::user_status;
+use smartassist_export::model::Granularity;
+use smartassist_export::schema::user_status_schema;
 use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::{PartitionKey, Sink, UPLOAD_PART_BYTES};
 
@@ -227,7 +228,7 @@ fn incompressible_batch(rows: usize, rng: &mut fastrand::Rng) -> RecordBatch {
         )
     };
     RecordBatch::try_new(
-        schema_for(Dataset::UserStatus),
+        user_status_schema(),
         vec![
             fixed("acct"),
             Arc::new(StringArray::from(
@@ -262,7 +263,7 @@ async fn multipart_upload_failing_mid_way_is_aborted_and_the_old_object_stays() 
         object_store::path::Path::from("big"),
     );
     let key = PartitionKey {
-        dataset: Dataset::UserStatus,
+        table: &user_status::TABLE,
         account_id: "acct".into(),
         bot_id: None,
         dt: date("2026-06-01"),
@@ -342,7 +343,7 @@ async fn cancelled_multipart_upload_is_aborted() {
         object_store::path::Path::from("cancel"),
     );
     let key = PartitionKey {
-        dataset: Dataset::UserStatus,
+        table: &user_status::TABLE,
         account_id: "acct".into(),
         bot_id: None,
         dt: date("2026-06-01"),

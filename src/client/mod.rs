@@ -5,7 +5,8 @@
 //! timeouts, 408, 5xx and undecodable bodies are retried with jittered exponential backoff;
 //! 429 and "rate limit" 4xx bodies are throttling (honouring a capped `Retry-After`); a 401 for
 //! a replayed or over-long JTI token is retried once with a new token; any other 4xx fails fast
-//! with the API's `errors[].msg`. Every attempt is counted in [`crate::metrics`].
+//! with the API's `errors[].msg`. Every attempt is counted (and timed) through the
+//! [`Metrics`] handle the client is built with.
 
 pub mod gate;
 pub mod ratelimit;
@@ -21,7 +22,7 @@ use url::Url;
 
 use crate::auth::{AuthError, TokenMinter};
 use crate::config::{ApiConfig, RetryPolicy};
-use crate::metrics;
+use crate::metrics::Metrics;
 use crate::sources::DecodeError;
 pub use gate::MemoryGate;
 pub use ratelimit::{LimiterUsage, RateLimiter};
@@ -64,6 +65,12 @@ pub enum ClientError {
         #[source]
         source: url::ParseError,
     },
+    #[error("{endpoint}: cannot serialize the request body")]
+    Body {
+        endpoint: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("cannot build the HTTP client")]
     Build(#[source] reqwest::Error),
     #[error(transparent)]
@@ -104,6 +111,7 @@ struct Inner {
     retry: RetryPolicy,
     max_body: u64,
     cancel: tokio_util::sync::CancellationToken,
+    metrics: Metrics,
 }
 
 enum Attempt<T> {
@@ -122,6 +130,7 @@ impl ApiClient {
         base: Url,
         minter: TokenMinter,
         cancel: tokio_util::sync::CancellationToken,
+        metrics: Metrics,
     ) -> Result<ApiClient, ClientError> {
         // Proxies come from HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (reqwest's default;
         // never disable it). Extra roots from api.ca_bundle_file are added to the system ones.
@@ -149,6 +158,7 @@ impl ApiClient {
                 retry: api.retry.clone(),
                 max_body: api.max_response_bytes,
                 cancel,
+                metrics,
             }),
         })
     }
@@ -215,7 +225,11 @@ impl ApiClient {
         mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
         let url = self.url(path, query)?;
-        let payload = serde_json::to_vec(body).unwrap_or_default();
+        let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        let metrics = &self.inner.metrics;
         let policy = &self.inner.retry;
         let mut reauthenticated = false;
         let mut attempt: u32 = 0;
@@ -228,7 +242,7 @@ impl ApiClient {
             }
             let waited = self.inner.limiter.acquire().await;
             if !waited.is_zero() {
-                metrics::rate_limit_wait(waited.as_secs_f64());
+                metrics.rate_limit_wait(waited.as_secs_f64());
             }
             let (verdict, retry_after, error) = match self
                 .attempt(endpoint, &url, &payload, gate, &mut decode)
@@ -277,17 +291,17 @@ impl ApiClient {
                 Verdict::Reauthenticate => {
                     reauthenticated = true;
                     self.inner.minter.invalidate();
-                    metrics::http_retry(endpoint, "reauthenticate");
+                    metrics.http_retry(endpoint, "reauthenticate");
                     Duration::ZERO
                 }
                 Verdict::Throttled => {
                     self.inner.limiter.note_throttled();
-                    metrics::http_throttled(endpoint);
-                    metrics::http_retry(endpoint, "throttled");
+                    metrics.http_throttled(endpoint);
+                    metrics.http_retry(endpoint, "throttled");
                     retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())
                 }
                 Verdict::Retry => {
-                    metrics::http_retry(endpoint, "transient");
+                    metrics.http_retry(endpoint, "transient");
                     retry::backoff(policy, attempt, fastrand::f64())
                 }
             };
@@ -347,6 +361,8 @@ impl ApiClient {
     ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>)>, ClientError> {
         let token = self.inner.minter.mint()?;
         let headers = self.headers(endpoint, token.expose())?;
+        let metrics = &self.inner.metrics;
+        let started = std::time::Instant::now();
         let sent = self
             .inner
             .http
@@ -358,7 +374,7 @@ impl ApiClient {
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
-                metrics::http_request(endpoint, None);
+                metrics.http_request(endpoint, None, started.elapsed());
                 return Ok(Attempt::Failed {
                     verdict: Verdict::Retry,
                     retry_after: None,
@@ -367,7 +383,7 @@ impl ApiClient {
             }
         };
         let status = response.status().as_u16();
-        metrics::http_request(endpoint, Some(status));
+        metrics.http_request(endpoint, Some(status), started.elapsed());
         let retry_after = response
             .headers()
             .get(reqwest::header::RETRY_AFTER)

@@ -32,6 +32,10 @@ pub use stats::{SimEndpoint, SimStats, STATUS_DROPPED};
 
 use server::{lock, Shared};
 
+/// The HS256 key the simulator expects when none is configured (the exporter uses it too
+/// when `base_url = "simulator"` and no secret is set).
+pub const DEFAULT_SECRET: &str = "demo-simulator-secret";
+
 /// What the simulator serves and how it misbehaves.
 #[derive(Clone)]
 pub struct SimulatorConfig {
@@ -83,7 +87,7 @@ impl Default for SimulatorConfig {
             account_id: "demo-account".into(),
             iid: "st-demo-stream".into(),
             client_id: "cs-demo-client".into(),
-            client_secret: "demo-simulator-secret".into(),
+            client_secret: DEFAULT_SECRET.into(),
             agents: 20,
             bots: vec!["st-demo-bot".into()],
             enforce_jti: false,

@@ -23,16 +23,11 @@ impl PartitionKey {
         match &self.bot_id {
             Some(bot) => format!(
                 "{}/account_id={}/bot_id={}/dt={}",
-                self.dataset.name(),
-                self.account_id,
-                bot,
-                dt
+                self.table.name, self.account_id, bot, dt
             ),
             None => format!(
                 "{}/account_id={}/dt={}",
-                self.dataset.name(),
-                self.account_id,
-                dt
+                self.table.name, self.account_id, dt
             ),
         }
     }
@@ -49,15 +44,15 @@ impl PartitionKey {
 
     /// Checks that the partition values can be used verbatim as path segments: non-empty and made
     /// only of ASCII letters, digits, `.`, `_` and `-` (no `/`, `=`, `%` or `#`, which would need
-    /// escaping that readers disagree on). `bot_id` must be set exactly for `intent_realtime`.
+    /// escaping that readers disagree on). `bot_id` must be set exactly when the table's layout
+    /// has that column.
     pub fn validate(&self) -> Result<(), SinkError> {
         check_value("account_id", &self.account_id)?;
-        let needs_bot = self.dataset == crate::model::Dataset::IntentRealtime;
-        match (&self.bot_id, needs_bot) {
+        match (&self.bot_id, self.table.layout.has_bot()) {
             (Some(bot), true) => check_value("bot_id", bot),
             (None, false) => Ok(()),
             _ => Err(SinkError::BotIdMismatch {
-                dataset: self.dataset,
+                table: self.table.name,
             }),
         }
     }
@@ -123,7 +118,7 @@ mod tests {
     use chrono::NaiveDate;
 
     use super::*;
-    use crate::model::Dataset;
+    use crate::datasets::{intent_realtime, user_status};
 
     fn date(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
@@ -132,7 +127,7 @@ mod tests {
     #[test]
     fn user_status_dir_is_exact() {
         let key = PartitionKey {
-            dataset: Dataset::UserStatus,
+            table: &user_status::TABLE,
             account_id: "6063b4b6c1f1".into(),
             bot_id: None,
             dt: date(2024, 5, 1),
@@ -155,7 +150,7 @@ mod tests {
     #[test]
     fn intent_dir_is_exact_and_zero_pads_dates() {
         let key = PartitionKey {
-            dataset: Dataset::IntentRealtime,
+            table: &intent_realtime::TABLE,
             account_id: "A".into(),
             bot_id: Some("st-1a2b-3c".into()),
             dt: date(2023, 12, 9),
@@ -171,7 +166,7 @@ mod tests {
     fn unsafe_partition_values_are_rejected() {
         for bad in ["", "a/b", "a=b", "a%2F", "x#1", "a b"] {
             let key = PartitionKey {
-                dataset: Dataset::UserStatus,
+                table: &user_status::TABLE,
                 account_id: bad.into(),
                 bot_id: None,
                 dt: date(2024, 1, 1),
@@ -188,7 +183,7 @@ mod tests {
             );
         }
         let missing_bot = PartitionKey {
-            dataset: Dataset::IntentRealtime,
+            table: &intent_realtime::TABLE,
             account_id: "A".into(),
             bot_id: None,
             dt: date(2024, 1, 1),

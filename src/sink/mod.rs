@@ -30,8 +30,8 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::model::Dataset;
-use crate::schema::{rejects_schema, schema_for};
+use crate::datasets::Table;
+use crate::schema::rejects_schema;
 
 pub use encode::{
     created_by, writer_properties, MAX_ROW_GROUP_ROWS, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY,
@@ -61,9 +61,9 @@ pub enum OutputLocation {
 /// Identifies one Hive partition of a dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PartitionKey {
-    pub dataset: Dataset,
+    pub table: &'static Table,
     pub account_id: String,
-    /// Set for `intent_realtime`, `None` for `user_status`.
+    /// Set exactly when the table's layout has a `bot_id` column.
     pub bot_id: Option<String>,
     pub dt: NaiveDate,
 }
@@ -123,10 +123,8 @@ pub enum SinkError {
     },
     #[error("invalid partition value {column}={value:?}: only ASCII letters, digits, '.', '_' and '-' are allowed")]
     InvalidPartitionValue { column: &'static str, value: String },
-    #[error(
-        "partition key of {dataset} must have a bot_id exactly when the dataset is intent_realtime"
-    )]
-    BotIdMismatch { dataset: Dataset },
+    #[error("partition key of {table} must have a bot_id exactly when its layout has one")]
+    BotIdMismatch { table: &'static str },
     #[error("invalid state name {name:?}")]
     InvalidStateName { name: String },
     #[error("record batch for {path} does not match the {dataset} schema")]
@@ -369,7 +367,7 @@ impl Sink {
         self.remove_staging_in(&dir, false, Duration::ZERO).await?;
         match rejects {
             Some(batch) if batch.num_rows() > 0 => {
-                let label = format!("{}/{}", REJECTS_DIR, key.dataset.name());
+                let label = format!("{}/{}", REJECTS_DIR, key.table.name);
                 self.publish_parquet(&dir, rejects_schema(), &label, &[batch])
                     .await
             }
@@ -390,12 +388,12 @@ impl Sink {
     /// Removes staging leftovers (our `.tmp-*` files, LocalFileSystem `<name>#<n>` files) older
     /// than the staging grace under the dataset's data, rejects and state prefixes. Returns how
     /// many were removed.
-    pub async fn cleanup_staging(&self, dataset: Dataset) -> Result<usize, SinkError> {
+    pub async fn cleanup_staging(&self, table: &Table) -> Result<usize, SinkError> {
         let mut removed = 0;
         for prefix in [
-            dataset.name().to_string(),
-            format!("{REJECTS_DIR}/{}", dataset.name()),
-            format!("{STATE_DIR}/{}", dataset.name()),
+            table.name.to_string(),
+            format!("{REJECTS_DIR}/{}", table.name),
+            format!("{STATE_DIR}/{}", table.name),
         ] {
             removed += self
                 .remove_staging_in(&prefix, true, self.staging_grace)
@@ -505,7 +503,7 @@ impl Sink {
         key.validate()?;
         let dir = key.relative_dir();
         self.remove_staging_in(&dir, false, Duration::ZERO).await?;
-        Ok(self.begin_in_dir(&dir, schema_for(key.dataset), key.dataset.name()))
+        Ok(self.begin_in_dir(&dir, (key.table.schema)(), key.table.name))
     }
 
     /// Renames a staging object over its final name; removes the staging object if that fails.

@@ -15,13 +15,14 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
 use super::*;
+use crate::datasets::{intent_realtime, user_status};
 use crate::schema::{user_status_schema, DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 const MAY_1_2024_UTC_MS: i64 = 1_714_521_600_000;
 
 fn us_key(account: &str, day: u32) -> PartitionKey {
     PartitionKey {
-        dataset: Dataset::UserStatus,
+        table: &user_status::TABLE,
         account_id: account.into(),
         bot_id: None,
         dt: NaiveDate::from_ymd_opt(2024, 5, day).expect("valid test date"),
@@ -30,7 +31,7 @@ fn us_key(account: &str, day: u32) -> PartitionKey {
 
 fn intent_key() -> PartitionKey {
     PartitionKey {
-        dataset: Dataset::IntentRealtime,
+        table: &intent_realtime::TABLE,
         account_id: "A".into(),
         bot_id: Some("st-bot-1".into()),
         dt: NaiveDate::from_ymd_opt(2024, 5, 1).expect("valid test date"),
@@ -320,7 +321,7 @@ async fn cleanup_staging_respects_the_grace_period() {
     }
 
     let removed = sink
-        .cleanup_staging(Dataset::UserStatus)
+        .cleanup_staging(&user_status::TABLE)
         .await
         .expect("cleanup");
     assert_eq!(removed, 3);
@@ -335,7 +336,7 @@ async fn cleanup_staging_respects_the_grace_period() {
     let eager = sink.clone().with_staging_grace(Duration::ZERO);
     assert_eq!(
         eager
-            .cleanup_staging(Dataset::UserStatus)
+            .cleanup_staging(&user_status::TABLE)
             .await
             .expect("cleanup"),
         1
@@ -343,7 +344,7 @@ async fn cleanup_staging_respects_the_grace_period() {
     assert!(!fresh.exists());
     assert_eq!(
         eager
-            .cleanup_staging(Dataset::UserStatus)
+            .cleanup_staging(&user_status::TABLE)
             .await
             .expect("cleanup"),
         0

@@ -1,13 +1,11 @@
-//! The report APIs, one module per API: wire DTOs, request bodies, day windows and
+//! Shared pieces of the report APIs' decoders: wire scalars, durations, day windows,
 //! normalization of decoded records into Arrow batches. Nothing here does I/O: the caller
 //! fetches bodies, hands them to `decode_*`, retries the request on a [`DecodeError`], and
 //! writes every [`Reject`] to the rejects dataset.
 
 pub mod durations;
-pub mod intent;
-pub mod user_status;
 pub mod window;
-mod wire;
+pub(crate) mod wire;
 
 /// A record that could not be normalized, kept whole for the rejects dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -33,12 +33,14 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::durations::parse_sec_sum;
-use super::window::DayWindow;
-use super::wire::{json_string, leaf_str, opt_str, parse_instant, Key, Leaf, Scalar, StatsLeaf};
-use super::{DecodeError, Reject};
 use crate::model::Granularity;
 use crate::schema::user_status_schema;
+use crate::sources::durations::parse_sec_sum;
+use crate::sources::window::DayWindow;
+use crate::sources::wire::{
+    json_string, leaf_str, opt_str, parse_instant, Key, Leaf, Scalar, StatsLeaf,
+};
+use crate::sources::{DecodeError, Reject};
 
 const API: &str = "UserStatus";
 

@@ -22,10 +22,10 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::durations::parse_time_handled;
-use super::wire::{opt_str, parse_instant, Key, Scalar};
-use super::{DecodeError, Reject};
 use crate::schema::intent_realtime_schema;
+use crate::sources::durations::parse_time_handled;
+use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
+use crate::sources::{DecodeError, Reject};
 
 const API: &str = "IntentRealtimeData";
 
