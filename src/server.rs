@@ -38,10 +38,7 @@ async fn healthz(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn render_metrics(State(s): State<AppState>) -> impl IntoResponse {
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         s.metrics.render(),
     )
 }

@@ -1,0 +1,621 @@
+//! Every metric the product exposes, as a per-instance [`Metrics`] handle built on the
+//! `prometheus-client` crate and rendered in the Prometheus text exposition format 0.0.4
+//! (serve it with [`CONTENT_TYPE`]).
+//!
+//! One handle per process instance: the caller creates it with [`Metrics::new`] (which registers
+//! `smartassist_build_info` and the standard `process_*` metrics), registers every configured
+//! dataset, bot and endpoint at startup ([`Metrics::register_dataset`], [`Metrics::register_bot`],
+//! [`Metrics::register_endpoint`]) so that the series the alerts and dashboards use exist with
+//! their zero value before anything happens, and passes clones of the handle to the code that
+//! emits. Labels are low-cardinality (dataset, outcome, endpoint name, status class, retry
+//! reason, bot id, version) and never carry secrets. Callers use the typed methods, never raw
+//! names; the name constants below exist for tests and health checks ([`Metrics::value`]).
+
+mod exposition;
+mod process;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+/// `Content-Type` of [`Metrics::render`]'s output: the Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+pub const HTTP_REQUESTS: &str = "smartassist_http_requests_total";
+pub const HTTP_REQUEST_DURATION: &str = "smartassist_http_request_duration_seconds";
+pub const HTTP_RETRIES: &str = "smartassist_http_retries_total";
+pub const HTTP_THROTTLED: &str = "smartassist_http_throttled_total";
+pub const RATE_LIMIT_WAIT: &str = "smartassist_rate_limit_wait_seconds_total";
+pub const REJECTS: &str = "smartassist_rejects_total";
+pub const ROWS_WRITTEN: &str = "smartassist_rows_written_total";
+pub const BYTES_WRITTEN: &str = "smartassist_bytes_written_total";
+pub const FILES_WRITTEN: &str = "smartassist_files_written_total";
+pub const RUNS: &str = "smartassist_runs_total";
+pub const RUN_DURATION: &str = "smartassist_run_duration_seconds";
+pub const SKIPPED_TICKS: &str = "smartassist_skipped_ticks_total";
+pub const INTENT_GAPS: &str = "smartassist_intent_gaps_total";
+pub const INTENT_NEW_SESSIONS: &str = "smartassist_intent_new_sessions_total";
+pub const LAST_SUCCESS: &str = "smartassist_last_success_timestamp_seconds";
+pub const WATERMARK_LAG: &str = "smartassist_watermark_lag_seconds";
+pub const BUILD_INFO: &str = "smartassist_build_info";
+
+/// Values of the `outcome` label of `smartassist_runs_total` (registered at zero per dataset).
+pub const RUN_OUTCOMES: [&str; 4] = ["success", "partial", "failure", "cancelled"];
+
+/// Values of the `reason` label of `smartassist_http_retries_total` that the API client uses
+/// (registered at zero per endpoint).
+pub const RETRY_REASONS: [&str; 3] = ["reauthenticate", "throttled", "transient"];
+
+/// Every value [`status_class`] returns (registered at zero per endpoint).
+pub const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
+
+/// Upper bounds of `smartassist_http_request_duration_seconds`: 5 ms to 60 s.
+const HTTP_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// Upper bounds of `smartassist_run_duration_seconds`: 100 ms to 1 h.
+const RUN_BUCKETS: [f64; 14] = [
+    0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+];
+
+/// Status class label of an HTTP outcome: `2xx`, `3xx`, `4xx`, `5xx`, or `error` (no response).
+pub fn status_class(status: Option<u16>) -> &'static str {
+    match status {
+        Some(200..=299) => "2xx",
+        Some(300..=399) => "3xx",
+        Some(400..=499) => "4xx",
+        Some(500..=599) => "5xx",
+        _ => "error",
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DatasetLabel {
+    dataset: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    dataset: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BotLabel {
+    bot_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: String,
+    status_class: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabels {
+    endpoint: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabel {
+    version: String,
+}
+
+fn dataset_label(dataset: &str) -> DatasetLabel {
+    DatasetLabel {
+        dataset: dataset.to_string(),
+    }
+}
+
+fn bot_label(bot_id: &str) -> BotLabel {
+    BotLabel {
+        bot_id: bot_id.to_string(),
+    }
+}
+
+fn endpoint_label(endpoint: &str) -> EndpointLabel {
+    EndpointLabel {
+        endpoint: endpoint.to_string(),
+    }
+}
+
+fn http_histogram() -> Histogram {
+    Histogram::new(HTTP_BUCKETS)
+}
+
+fn run_histogram() -> Histogram {
+    Histogram::new(RUN_BUCKETS)
+}
+
+/// Create the series `labels` of `family` at its zero value if it does not exist yet.
+fn create<S, M, C>(family: &Family<S, M, C>, labels: &S)
+where
+    S: Clone + std::hash::Hash + Eq,
+    M: Clone,
+    C: prometheus_client::metrics::family::MetricConstructor<M>,
+{
+    // The guard only proves the series exists; release the family's lock at once.
+    drop(family.get_or_create(labels));
+}
+
+type F64Counter = Counter<f64, AtomicU64>;
+type F64Gauge = Gauge<f64, AtomicU64>;
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// A metric that keeps its `# HELP`/`# TYPE` lines in the output while it has no series yet
+/// (`prometheus-client` omits empty families, which would hide a family whose label values are
+/// not known at startup).
+#[derive(Debug)]
+struct Listed<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Listed<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// The metric handles; clones of these are registered in the registry (they share state).
+#[derive(Debug)]
+struct Families {
+    http_requests: Family<RequestLabels, Counter>,
+    http_request_duration: HistogramFamily<EndpointLabel>,
+    http_retries: Family<RetryLabels, Counter>,
+    http_throttled: Family<EndpointLabel, Counter>,
+    rate_limit_wait: F64Counter,
+    rejects: Family<DatasetLabel, Counter>,
+    rows_written: Family<DatasetLabel, Counter>,
+    bytes_written: Family<DatasetLabel, Counter>,
+    files_written: Family<DatasetLabel, Counter>,
+    runs: Family<RunLabels, Counter>,
+    run_duration: HistogramFamily<DatasetLabel>,
+    skipped_ticks: Family<DatasetLabel, Counter>,
+    intent_gaps: Family<BotLabel, Counter>,
+    intent_new_sessions: Family<BotLabel, Counter>,
+    last_success: Family<DatasetLabel, F64Gauge>,
+}
+
+impl Families {
+    fn new() -> Families {
+        Families {
+            http_requests: Family::default(),
+            http_request_duration: Family::new_with_constructor(http_histogram),
+            http_retries: Family::default(),
+            http_throttled: Family::default(),
+            rate_limit_wait: F64Counter::default(),
+            rejects: Family::default(),
+            rows_written: Family::default(),
+            bytes_written: Family::default(),
+            files_written: Family::default(),
+            runs: Family::default(),
+            run_duration: Family::new_with_constructor(run_histogram),
+            skipped_ticks: Family::default(),
+            intent_gaps: Family::default(),
+            intent_new_sessions: Family::default(),
+            last_success: Family::default(),
+        }
+    }
+
+    /// Register every family under its exposition name. Counter names are given without
+    /// `_total`: the encoder appends it. Help texts get their final full stop from the registry.
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "smartassist_http_requests",
+            "HTTP requests to the report APIs by endpoint and status class",
+            Listed(self.http_requests.clone()),
+        );
+        r.register(
+            HTTP_REQUEST_DURATION,
+            "Duration of HTTP requests to the report APIs by endpoint, retries counted apart",
+            Listed(self.http_request_duration.clone()),
+        );
+        r.register(
+            "smartassist_http_retries",
+            "Retried HTTP attempts by endpoint and reason",
+            Listed(self.http_retries.clone()),
+        );
+        r.register(
+            "smartassist_http_throttled",
+            "Responses that signalled throttling (429 or a rate-limit message)",
+            Listed(self.http_throttled.clone()),
+        );
+        r.register(
+            "smartassist_rate_limit_wait_seconds",
+            "Seconds spent waiting for the client-side rate limiter",
+            self.rate_limit_wait.clone(),
+        );
+        r.register(
+            "smartassist_rejects",
+            "Records that could not be normalized and were written to the rejects dataset",
+            Listed(self.rejects.clone()),
+        );
+        r.register(
+            "smartassist_rows_written",
+            "Rows written to Parquet",
+            Listed(self.rows_written.clone()),
+        );
+        r.register(
+            "smartassist_bytes_written",
+            "Parquet bytes written",
+            Listed(self.bytes_written.clone()),
+        );
+        r.register(
+            "smartassist_files_written",
+            "Parquet files written",
+            Listed(self.files_written.clone()),
+        );
+        r.register(
+            "smartassist_runs",
+            "Export runs by dataset and outcome (success, partial, failure, cancelled)",
+            Listed(self.runs.clone()),
+        );
+        r.register(
+            RUN_DURATION,
+            "Duration of export runs by dataset",
+            Listed(self.run_duration.clone()),
+        );
+        r.register(
+            "smartassist_skipped_ticks",
+            "Scheduler ticks skipped because the previous run of the job was still busy",
+            Listed(self.skipped_ticks.clone()),
+        );
+        r.register(
+            "smartassist_intent_gaps",
+            "Polls that returned a full page of unseen sessions: sessions were probably missed",
+            Listed(self.intent_gaps.clone()),
+        );
+        r.register(
+            "smartassist_intent_new_sessions",
+            "Sessions exported for the first time",
+            Listed(self.intent_new_sessions.clone()),
+        );
+        r.register(
+            LAST_SUCCESS,
+            "Unix time of the last successful run per dataset (0: none since startup)",
+            Listed(self.last_success.clone()),
+        );
+    }
+}
+
+/// Per dataset, per unit (a day, a bot), the time up to which the data is exported.
+type Coverage = BTreeMap<String, BTreeMap<String, DateTime<Utc>>>;
+
+struct Inner {
+    registry: Registry,
+    families: Families,
+    coverage: Mutex<Coverage>,
+}
+
+/// The metrics of one process instance. Cheap to clone (an `Arc` inside); clones share the
+/// same series. Two handles made by [`Metrics::new`] are fully independent.
+#[derive(Clone)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let units = self
+            .lock_coverage()
+            .values()
+            .map(BTreeMap::len)
+            .sum::<usize>();
+        f.debug_struct("Metrics")
+            .field("covered_units", &units)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every product family (empty families still render their
+    /// `# HELP`/`# TYPE`), `smartassist_build_info{version="<crate version>"} 1` and the
+    /// `process_*` collector (read at each render).
+    pub fn new() -> Metrics {
+        let families = Families::new();
+        let mut registry = Registry::default();
+        let build_info = Family::<VersionLabel, Gauge>::default();
+        build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register(
+            BUILD_INFO,
+            "Always 1; the version label is the running smartassist-export version",
+            build_info,
+        );
+        families.register(&mut registry);
+        registry.register_collector(Box::new(process::ProcessCollector::new()));
+        Metrics {
+            inner: Arc::new(Inner {
+                registry,
+                families,
+                coverage: Mutex::new(Coverage::new()),
+            }),
+        }
+    }
+
+    /// Create the zero-valued series of one dataset: runs for every outcome in
+    /// [`RUN_OUTCOMES`], rejects, rows/bytes/files written, skipped ticks, the last-success
+    /// timestamp (0) and the run duration histogram. Idempotent: existing values are kept.
+    pub fn register_dataset(&self, dataset: &str) {
+        let f = &self.inner.families;
+        let l = dataset_label(dataset);
+        for outcome in RUN_OUTCOMES {
+            create(
+                &f.runs,
+                &RunLabels {
+                    dataset: dataset.to_string(),
+                    outcome: outcome.to_string(),
+                },
+            );
+        }
+        create(&f.rejects, &l);
+        create(&f.rows_written, &l);
+        create(&f.bytes_written, &l);
+        create(&f.files_written, &l);
+        create(&f.skipped_ticks, &l);
+        create(&f.last_success, &l);
+        create(&f.run_duration, &l);
+    }
+
+    /// Create the zero-valued intent gap and new-session counters of one bot. Idempotent.
+    pub fn register_bot(&self, bot_id: &str) {
+        let f = &self.inner.families;
+        let l = bot_label(bot_id);
+        create(&f.intent_gaps, &l);
+        create(&f.intent_new_sessions, &l);
+    }
+
+    /// Create the zero-valued series of one API endpoint: requests for every status class in
+    /// [`STATUS_CLASSES`], throttled, retries for every reason in [`RETRY_REASONS`] and the
+    /// request duration histogram. Idempotent.
+    pub fn register_endpoint(&self, endpoint: &str) {
+        let f = &self.inner.families;
+        for class in STATUS_CLASSES {
+            create(
+                &f.http_requests,
+                &RequestLabels {
+                    endpoint: endpoint.to_string(),
+                    status_class: class.to_string(),
+                },
+            );
+        }
+        for reason in RETRY_REASONS {
+            create(
+                &f.http_retries,
+                &RetryLabels {
+                    endpoint: endpoint.to_string(),
+                    reason: reason.to_string(),
+                },
+            );
+        }
+        let l = endpoint_label(endpoint);
+        create(&f.http_throttled, &l);
+        create(&f.http_request_duration, &l);
+    }
+
+    /// One HTTP attempt finished: counts it under its [`status_class`] (`None`: no response)
+    /// and observes `elapsed` in the endpoint's duration histogram.
+    pub fn http_request(&self, endpoint: &str, status: Option<u16>, elapsed: Duration) {
+        self.count_request(endpoint, status);
+        self.inner
+            .families
+            .http_request_duration
+            .get_or_create(&endpoint_label(endpoint))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Count an HTTP attempt.
+    fn count_request(&self, endpoint: &str, status: Option<u16>) {
+        self.inner
+            .families
+            .http_requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.to_string(),
+                status_class: status_class(status).to_string(),
+            })
+            .inc();
+    }
+
+    /// The client retries a request on `endpoint` for `reason` (one of [`RETRY_REASONS`]).
+    pub fn http_retry(&self, endpoint: &str, reason: &str) {
+        self.inner
+            .families
+            .http_retries
+            .get_or_create(&RetryLabels {
+                endpoint: endpoint.to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// A response on `endpoint` signalled throttling.
+    pub fn http_throttled(&self, endpoint: &str) {
+        self.inner
+            .families
+            .http_throttled
+            .get_or_create(&endpoint_label(endpoint))
+            .inc();
+    }
+
+    /// The client-side rate limiter made a request wait `seconds`.
+    pub fn rate_limit_wait(&self, seconds: f64) {
+        self.inner.families.rate_limit_wait.inc_by(seconds.max(0.0));
+    }
+
+    /// `n` records of `dataset` were written to the rejects dataset.
+    pub fn rejects(&self, dataset: &str, n: usize) {
+        self.inner
+            .families
+            .rejects
+            .get_or_create(&dataset_label(dataset))
+            .inc_by(n as u64);
+    }
+
+    /// Parquet output of `dataset` was committed: `files` files, `rows` rows, `bytes` bytes.
+    pub fn written(&self, dataset: &str, files: usize, rows: usize, bytes: u64) {
+        let f = &self.inner.families;
+        let l = dataset_label(dataset);
+        f.files_written.get_or_create(&l).inc_by(files as u64);
+        f.rows_written.get_or_create(&l).inc_by(rows as u64);
+        f.bytes_written.get_or_create(&l).inc_by(bytes);
+    }
+
+    /// A run of `dataset` ended with `outcome` (one of [`RUN_OUTCOMES`]) after `duration`.
+    pub fn run(&self, dataset: &str, outcome: &str, duration: Duration) {
+        self.count_run(dataset, outcome);
+        self.inner
+            .families
+            .run_duration
+            .get_or_create(&dataset_label(dataset))
+            .observe(duration.as_secs_f64());
+    }
+
+    /// Count a run.
+    fn count_run(&self, dataset: &str, outcome: &str) {
+        self.inner
+            .families
+            .runs
+            .get_or_create(&RunLabels {
+                dataset: dataset.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// The scheduler skipped a tick of `dataset` because its previous run was still busy.
+    pub fn skipped_tick(&self, dataset: &str) {
+        self.inner
+            .families
+            .skipped_ticks
+            .get_or_create(&dataset_label(dataset))
+            .inc();
+    }
+
+    /// A poll of `bot_id` returned a full page of unseen sessions (sessions probably missed).
+    pub fn intent_gap(&self, bot_id: &str) {
+        self.inner
+            .families
+            .intent_gaps
+            .get_or_create(&bot_label(bot_id))
+            .inc();
+    }
+
+    /// `n` sessions of `bot_id` were exported for the first time.
+    pub fn intent_new_sessions(&self, bot_id: &str, n: usize) {
+        self.inner
+            .families
+            .intent_new_sessions
+            .get_or_create(&bot_label(bot_id))
+            .inc_by(n as u64);
+    }
+
+    /// A run of `dataset` succeeded at `unix_seconds`.
+    pub fn last_success(&self, dataset: &str, unix_seconds: f64) {
+        self.inner
+            .families
+            .last_success
+            .get_or_create(&dataset_label(dataset))
+            .set(unix_seconds);
+    }
+
+    /// Record that `unit` (a day, a bot) of `dataset` is exported up to `until`. At each render
+    /// `smartassist_watermark_lag_seconds{dataset}` is `now - (oldest until over the dataset's
+    /// units)`, at least 0, so it keeps growing while nothing succeeds. A dataset without any
+    /// covered unit has no lag series.
+    pub fn set_covered(&self, dataset: &str, unit: &str, until: DateTime<Utc>) {
+        self.lock_coverage()
+            .entry(dataset.to_string())
+            .or_default()
+            .insert(unit.to_string(), until);
+    }
+
+    fn lock_coverage(&self) -> std::sync::MutexGuard<'_, Coverage> {
+        // A poisoned lock still holds a consistent map (every update is one insert).
+        self.inner
+            .coverage
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The Prometheus text exposition (serve with [`CONTENT_TYPE`]), lag computed at `now`.
+    pub fn render(&self) -> String {
+        self.render_at(Utc::now())
+    }
+
+    /// [`Metrics::render`] with the watermark lag computed at `now` (tests pass a fixed time).
+    pub fn render_at(&self, now: DateTime<Utc>) -> String {
+        let lags: Vec<(String, f64)> = self
+            .lock_coverage()
+            .iter()
+            .filter_map(|(dataset, units)| {
+                let oldest = units.values().min()?;
+                let lag = (now - *oldest).num_milliseconds().max(0) as f64 / 1000.0;
+                Some((dataset.clone(), lag))
+            })
+            .collect();
+        let lag = Family::<DatasetLabel, F64Gauge>::default();
+        for (dataset, seconds) in lags {
+            lag.get_or_create(&dataset_label(&dataset)).set(seconds);
+        }
+        let mut at_render = Registry::default();
+        at_render.register(
+            WATERMARK_LAG,
+            "Seconds between now and the oldest point up to which the dataset is exported \
+             (UserStatus: the watermark; IntentRealtimeData: the least recent successful poll)",
+            Listed(lag),
+        );
+        let mut out = String::new();
+        for registry in [&self.inner.registry, &at_render] {
+            // Writing to a String cannot fail and no metric or collector here returns an
+            // error of its own, so an error would be a bug in the encoder: keep what was
+            // written and say so.
+            if let Err(e) = prometheus_client::encoding::prometheus_text::encode(&mut out, registry)
+            {
+                tracing::error!(error = %e, "Encoding the metrics failed; the output is partial.");
+            }
+        }
+        out
+    }
+
+    /// Current value of the series `name{labels}` as rendered now (label order does not
+    /// matter; histogram series are addressed by their `_bucket`/`_sum`/`_count` names).
+    /// `None` if no such series is rendered. For tests and health checks: it renders and
+    /// parses the whole exposition.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        exposition::find(&self.render(), name, labels)
+    }
+}

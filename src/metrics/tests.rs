@@ -1,0 +1,406 @@
+//! Tests of [`Metrics`]: expected names, labels and types are written out here by hand (they
+//! are the public contract the alerts and dashboards depend on), and rendered text is read back
+//! with the exposition reader, not compared with strings made by the encoder.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::exposition::{samples, Sample};
+use super::*;
+
+const DS: &str = "user_status";
+const BOT: &str = "bot-1";
+const EP: &str = "intent_realtime";
+
+fn registered() -> Metrics {
+    let m = Metrics::new();
+    m.register_dataset(DS);
+    m.register_bot(BOT);
+    m.register_endpoint(EP);
+    m
+}
+
+/// `# TYPE` lines: family name to type.
+fn types(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect()
+}
+
+fn sample<'a>(all: &'a [Sample], name: &str, labels: &[(&str, &str)]) -> Option<&'a Sample> {
+    all.iter().find(|s| s.name == name && s.has_labels(labels))
+}
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().expect("timestamp literal")
+}
+
+#[test]
+fn every_alerted_series_renders_at_zero_right_after_registration() {
+    let text = registered().render();
+    let all: Vec<Sample> = samples(&text).collect();
+    let d = ("dataset", DS);
+    let mut expected: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        ("smartassist_rejects_total", vec![d]),
+        ("smartassist_rows_written_total", vec![d]),
+        ("smartassist_bytes_written_total", vec![d]),
+        ("smartassist_files_written_total", vec![d]),
+        ("smartassist_skipped_ticks_total", vec![d]),
+        ("smartassist_last_success_timestamp_seconds", vec![d]),
+        ("smartassist_run_duration_seconds_count", vec![d]),
+        ("smartassist_run_duration_seconds_sum", vec![d]),
+        (
+            "smartassist_run_duration_seconds_bucket",
+            vec![d, ("le", "0.1")],
+        ),
+        (
+            "smartassist_run_duration_seconds_bucket",
+            vec![d, ("le", "3600")],
+        ),
+        (
+            "smartassist_run_duration_seconds_bucket",
+            vec![d, ("le", "+Inf")],
+        ),
+        ("smartassist_intent_gaps_total", vec![("bot_id", BOT)]),
+        (
+            "smartassist_intent_new_sessions_total",
+            vec![("bot_id", BOT)],
+        ),
+        ("smartassist_http_throttled_total", vec![("endpoint", EP)]),
+        (
+            "smartassist_http_request_duration_seconds_count",
+            vec![("endpoint", EP)],
+        ),
+        (
+            "smartassist_http_request_duration_seconds_sum",
+            vec![("endpoint", EP)],
+        ),
+        (
+            "smartassist_http_request_duration_seconds_bucket",
+            vec![("endpoint", EP), ("le", "0.005")],
+        ),
+        (
+            "smartassist_http_request_duration_seconds_bucket",
+            vec![("endpoint", EP), ("le", "60")],
+        ),
+        (
+            "smartassist_http_request_duration_seconds_bucket",
+            vec![("endpoint", EP), ("le", "+Inf")],
+        ),
+        ("smartassist_rate_limit_wait_seconds_total", vec![]),
+    ];
+    for outcome in ["success", "partial", "failure", "cancelled"] {
+        expected.push(("smartassist_runs_total", vec![d, ("outcome", outcome)]));
+    }
+    for reason in ["reauthenticate", "throttled", "transient"] {
+        expected.push((
+            "smartassist_http_retries_total",
+            vec![("endpoint", EP), ("reason", reason)],
+        ));
+    }
+    for class in ["2xx", "3xx", "4xx", "5xx", "error"] {
+        expected.push((
+            "smartassist_http_requests_total",
+            vec![("endpoint", EP), ("status_class", class)],
+        ));
+    }
+    for (name, labels) in &expected {
+        let s = sample(&all, name, labels);
+        assert_eq!(
+            s.map(|s| s.value),
+            Some(0.0),
+            "{name} {labels:?} in\n{text}"
+        );
+    }
+}
+
+#[test]
+fn every_family_renders_help_and_type_even_without_series() {
+    let text = Metrics::new().render();
+    let expected = [
+        ("smartassist_http_requests_total", "counter"),
+        ("smartassist_http_request_duration_seconds", "histogram"),
+        ("smartassist_http_retries_total", "counter"),
+        ("smartassist_http_throttled_total", "counter"),
+        ("smartassist_rate_limit_wait_seconds_total", "counter"),
+        ("smartassist_rejects_total", "counter"),
+        ("smartassist_rows_written_total", "counter"),
+        ("smartassist_bytes_written_total", "counter"),
+        ("smartassist_files_written_total", "counter"),
+        ("smartassist_runs_total", "counter"),
+        ("smartassist_run_duration_seconds", "histogram"),
+        ("smartassist_skipped_ticks_total", "counter"),
+        ("smartassist_intent_gaps_total", "counter"),
+        ("smartassist_intent_new_sessions_total", "counter"),
+        ("smartassist_last_success_timestamp_seconds", "gauge"),
+        ("smartassist_watermark_lag_seconds", "gauge"),
+        ("smartassist_build_info", "gauge"),
+    ];
+    let found = types(&text);
+    for (name, kind) in expected {
+        assert_eq!(
+            found.get(name).map(String::as_str),
+            Some(kind),
+            "{name} in\n{text}"
+        );
+        assert!(text.contains(&format!("# HELP {name} ")), "{name} help");
+    }
+    // Prometheus text 0.0.4, not OpenMetrics.
+    assert!(!text.contains("# EOF"));
+    assert!(!text.contains("# UNIT"));
+}
+
+#[test]
+fn every_sample_belongs_to_a_typed_family() {
+    let m = registered();
+    m.http_request(EP, Some(200), Duration::from_millis(12));
+    m.set_covered(DS, "2030-01-01", t("2030-01-01T00:00:00Z"));
+    let text = m.render_at(t("2030-01-01T00:01:00Z"));
+    let families = types(&text);
+    for s in samples(&text) {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|suffix| s.name.strip_suffix(suffix))
+            .find(|base| families.get(*base).map(String::as_str) == Some("histogram"))
+            .unwrap_or(&s.name);
+        assert!(families.contains_key(family), "{} has no # TYPE", s.name);
+        assert!(s.value.is_finite(), "{} = {}", s.name, s.value);
+    }
+}
+
+#[test]
+fn two_handles_in_one_process_are_independent() {
+    let a = Metrics::new();
+    let b = Metrics::new();
+    a.register_dataset(DS);
+    a.skipped_tick(DS);
+    a.skipped_tick(DS);
+    b.skipped_tick(DS);
+    let labels = [("dataset", DS)];
+    assert_eq!(
+        a.value("smartassist_skipped_ticks_total", &labels),
+        Some(2.0)
+    );
+    assert_eq!(
+        b.value("smartassist_skipped_ticks_total", &labels),
+        Some(1.0)
+    );
+    // Registration on one handle creates nothing on the other.
+    let rejects = "smartassist_rejects_total";
+    assert_eq!(a.value(rejects, &labels), Some(0.0));
+    assert_eq!(b.value(rejects, &labels), None);
+    // Clones share.
+    let a2 = a.clone();
+    a2.skipped_tick(DS);
+    assert_eq!(
+        a.value("smartassist_skipped_ticks_total", &labels),
+        Some(3.0)
+    );
+}
+
+#[test]
+fn counters_add() {
+    let m = registered();
+    let d = [("dataset", DS)];
+    m.rejects(DS, 3);
+    m.rejects(DS, 4);
+    m.written(DS, 1, 100, 2048);
+    m.written(DS, 2, 50, 1024);
+    m.run(DS, "success", Duration::from_secs(1));
+    m.run(DS, "partial", Duration::from_secs(1));
+    m.run(DS, "success", Duration::from_secs(1));
+    m.http_request(EP, Some(200), Duration::ZERO);
+    m.http_request(EP, Some(503), Duration::ZERO);
+    m.http_request(EP, None, Duration::ZERO);
+    m.http_request(EP, Some(204), Duration::ZERO);
+    m.http_retry(EP, "throttled");
+    m.http_throttled(EP);
+    m.rate_limit_wait(0.5);
+    m.rate_limit_wait(0.25);
+    m.intent_gap(BOT);
+    m.intent_new_sessions(BOT, 7);
+    m.intent_new_sessions(BOT, 5);
+    m.last_success(DS, 1_700_000_000.5);
+    let v = |name: &str, labels: &[(&str, &str)]| m.value(name, labels);
+    assert_eq!(v("smartassist_rejects_total", &d), Some(7.0));
+    assert_eq!(v("smartassist_files_written_total", &d), Some(3.0));
+    assert_eq!(v("smartassist_rows_written_total", &d), Some(150.0));
+    assert_eq!(v("smartassist_bytes_written_total", &d), Some(3072.0));
+    let runs = |outcome| v("smartassist_runs_total", &[d[0], ("outcome", outcome)]);
+    assert_eq!(
+        (runs("success"), runs("partial"), runs("failure")),
+        (Some(2.0), Some(1.0), Some(0.0))
+    );
+    let requests = |class| {
+        v(
+            "smartassist_http_requests_total",
+            &[("endpoint", EP), ("status_class", class)],
+        )
+    };
+    assert_eq!(requests("2xx"), Some(2.0));
+    assert_eq!(requests("5xx"), Some(1.0));
+    assert_eq!(requests("error"), Some(1.0));
+    assert_eq!(requests("4xx"), Some(0.0));
+    let retries = |reason| {
+        v(
+            "smartassist_http_retries_total",
+            &[("endpoint", EP), ("reason", reason)],
+        )
+    };
+    assert_eq!(
+        (retries("throttled"), retries("transient")),
+        (Some(1.0), Some(0.0))
+    );
+    assert_eq!(
+        v("smartassist_http_throttled_total", &[("endpoint", EP)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        v("smartassist_rate_limit_wait_seconds_total", &[]),
+        Some(0.75)
+    );
+    assert_eq!(
+        v("smartassist_intent_gaps_total", &[("bot_id", BOT)]),
+        Some(1.0)
+    );
+    let new_sessions = v("smartassist_intent_new_sessions_total", &[("bot_id", BOT)]);
+    assert_eq!(new_sessions, Some(12.0));
+    let last = v("smartassist_last_success_timestamp_seconds", &d);
+    assert_eq!(last, Some(1_700_000_000.5));
+}
+
+#[test]
+fn histograms_count_observations_into_cumulative_buckets() {
+    let m = registered();
+    m.http_request(EP, Some(200), Duration::from_millis(3));
+    m.http_request(EP, Some(200), Duration::from_millis(2000));
+    m.http_request(EP, Some(200), Duration::from_secs(90));
+    let h = "smartassist_http_request_duration_seconds";
+    let bucket = |le| m.value(&format!("{h}_bucket"), &[("endpoint", EP), ("le", le)]);
+    assert_eq!(
+        m.value(&format!("{h}_count"), &[("endpoint", EP)]),
+        Some(3.0)
+    );
+    let sum = m
+        .value(&format!("{h}_sum"), &[("endpoint", EP)])
+        .expect("sum");
+    assert!((sum - 92.003).abs() < 1e-9, "{sum}");
+    assert_eq!(bucket("0.005"), Some(1.0));
+    assert_eq!(bucket("1"), Some(1.0));
+    assert_eq!(bucket("2.5"), Some(2.0));
+    assert_eq!(bucket("60"), Some(2.0));
+    assert_eq!(bucket("+Inf"), Some(3.0));
+
+    m.run(DS, "success", Duration::from_millis(50));
+    m.run(DS, "failure", Duration::from_secs(400));
+    let r = "smartassist_run_duration_seconds";
+    let run_bucket = |le| m.value(&format!("{r}_bucket"), &[("dataset", DS), ("le", le)]);
+    assert_eq!(
+        m.value(&format!("{r}_count"), &[("dataset", DS)]),
+        Some(2.0)
+    );
+    assert_eq!(run_bucket("0.1"), Some(1.0));
+    assert_eq!(run_bucket("300"), Some(1.0));
+    assert_eq!(run_bucket("600"), Some(2.0));
+}
+
+#[test]
+fn build_info_carries_the_package_version() {
+    // The version as written in Cargo.toml's [package] table, read independently of env!().
+    let manifest = include_str!("../../Cargo.toml");
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .expect("package version in Cargo.toml");
+    let m = Metrics::new();
+    assert_eq!(
+        m.value("smartassist_build_info", &[("version", version)]),
+        Some(1.0)
+    );
+    let text = m.render();
+    let build_samples = samples(&text).filter(|s| s.name == "smartassist_build_info");
+    assert_eq!(build_samples.count(), 1);
+}
+
+#[test]
+fn process_metrics_are_present_and_plausible() {
+    let m = Metrics::new();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs_f64();
+    let start = m
+        .value("process_start_time_seconds", &[])
+        .expect("start time");
+    // The test binary started before this test, and not more than an hour ago; one second of
+    // slack for the kernel's clock-tick rounding of the start time.
+    assert!(
+        start <= now + 1.0 && start > now - 3600.0,
+        "{start} vs {now}"
+    );
+    if cfg!(target_os = "linux") {
+        let rss = m.value("process_resident_memory_bytes", &[]).expect("rss");
+        let vsz = m.value("process_virtual_memory_bytes", &[]).expect("vsz");
+        let fds = m.value("process_open_fds", &[]).expect("fds");
+        let cpu = m.value("process_cpu_seconds_total", &[]).expect("cpu");
+        assert!(rss > 0.0 && vsz >= rss, "rss {rss} vsz {vsz}");
+        assert!(fds > 0.0, "{fds}");
+        assert!(cpu >= 0.0, "{cpu}");
+        if let Some(max) = m.value("process_max_fds", &[]) {
+            assert!(max >= fds, "max {max} open {fds}");
+        }
+    }
+}
+
+#[test]
+fn watermark_lag_is_computed_at_render_time_from_the_oldest_unit() {
+    let m = registered();
+    let t0 = t("2030-01-01T00:00:00Z");
+    let lag = |now: DateTime<Utc>, dataset: &str| {
+        super::exposition::find(
+            &m.render_at(now),
+            "smartassist_watermark_lag_seconds",
+            &[("dataset", dataset)],
+        )
+    };
+    assert_eq!(lag(t0, DS), None, "no coverage, no lag series");
+    m.set_covered(DS, "a", t0);
+    m.set_covered(DS, "b", t0 + TimeDelta::seconds(30));
+    m.set_covered("intent_realtime", "bot-1", t0 + TimeDelta::seconds(80));
+    assert_eq!(lag(t0 + TimeDelta::seconds(90), DS), Some(90.0));
+    // It keeps growing while nothing succeeds.
+    assert_eq!(lag(t0 + TimeDelta::seconds(150), DS), Some(150.0));
+    assert_eq!(
+        lag(t0 + TimeDelta::seconds(150), "intent_realtime"),
+        Some(70.0)
+    );
+    // Unit `a` catches up: `b` is now the oldest.
+    m.set_covered(DS, "a", t0 + TimeDelta::seconds(100));
+    assert_eq!(lag(t0 + TimeDelta::milliseconds(150_500), DS), Some(120.5));
+    // Coverage ahead of the clock is no negative lag.
+    assert_eq!(lag(t0, "intent_realtime"), Some(0.0));
+}
+
+#[test]
+fn status_classes() {
+    assert_eq!(status_class(Some(204)), "2xx");
+    assert_eq!(status_class(Some(301)), "3xx");
+    assert_eq!(status_class(Some(429)), "4xx");
+    assert_eq!(status_class(Some(503)), "5xx");
+    assert_eq!(status_class(Some(99)), "error");
+    assert_eq!(status_class(None), "error");
+}
+
+#[test]
+fn debug_output_names_no_series() {
+    let m = registered();
+    m.set_covered(DS, "secret-looking-unit", t("2030-01-01T00:00:00Z"));
+    let debug = format!("{m:?}");
+    assert!(debug.starts_with("Metrics"), "{debug}");
+    assert!(!debug.contains("secret-looking-unit"), "{debug}");
+}
