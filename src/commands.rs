@@ -98,6 +98,14 @@ async fn cmd_backfill(
             )));
         }
     }
+    if let Some(why) = ddl::backfill_outside_projection(
+        args.from,
+        args.to,
+        ddl::DEFAULT_PROJECTION_START,
+        Utc::now(),
+    ) {
+        tracing::warn!(from = %args.from, to = %args.to, "Athena will not show every backfilled day: {why}.");
+    }
     let exporter = Exporter::connect(config, cancel).await?;
     let req = BackfillRequest {
         from: args.from,
@@ -346,7 +354,10 @@ fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
                 },
                 _ => ddl::IdProjection::Injected,
             };
-            let sql = ddl::athena_ddl(&root, &ids)
+            let start = args
+                .athena_range_start
+                .unwrap_or(ddl::DEFAULT_PROJECTION_START);
+            let sql = ddl::athena_ddl(&root, &ids, start)
                 .map_err(|e| Error::Usage(format!("cannot generate Athena DDL: {e}")))?;
             print!("{sql}");
         }
