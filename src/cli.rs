@@ -110,6 +110,10 @@ pub struct SchemaArgs {
     /// Athena: use `injected` projection for account_id/bot_id even when the config names them.
     #[arg(long)]
     pub injected_ids: bool,
+    /// Athena: first day of the `dt` projection, YYYY-MM-DD (default 2020-01-01). Athena shows
+    /// no rows for earlier days: set it no later than your earliest backfill.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub athena_range_start: Option<NaiveDate>,
 }
 
 #[derive(Debug, Args)]

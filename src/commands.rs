@@ -89,6 +89,14 @@ async fn cmd_backfill(
     // Refuse disabled datasets before starting anything.
     app::select(&datasets::enabled(&config), &args.datasets)?;
     let app = App::start(config, cancel, Metrics::new()).await?;
+    if let Some(why) = ddl::backfill_outside_projection(
+        args.from,
+        args.to,
+        ddl::DEFAULT_PROJECTION_START,
+        Utc::now(),
+    ) {
+        tracing::warn!(from = %args.from, to = %args.to, "Athena will not show every backfilled day: {why}.");
+    }
     let req = BackfillRequest {
         from: args.from,
         to: args.to,
@@ -341,7 +349,10 @@ fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
                 },
                 _ => ddl::IdProjection::Injected,
             };
-            let sql = ddl::athena_ddl(&root, &ids)
+            let start = args
+                .athena_range_start
+                .unwrap_or(ddl::DEFAULT_PROJECTION_START);
+            let sql = ddl::athena_ddl(&root, &ids, start)
                 .map_err(|e| Error::Usage(format!("cannot generate Athena DDL: {e}")))?;
             print!("{sql}");
         }

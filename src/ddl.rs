@@ -3,17 +3,30 @@
 //! partition projection (no `MSCK REPAIR TABLE`, no Glue partitions) and DuckDB views over
 //! `read_parquet(..., hive_partitioning = true)`. The same Athena DDL is kept in `deploy/athena/`
 //! and a test fails when those files differ from what this module generates.
+//!
+//! Every table with a `dt` partition gets its date projection from [`dt_projection`], the one
+//! place the projected range is decided (see [`projection_range`] for why it ends at
+//! `NOW+1DAYS`). Callers choose the first projected day (`schema --athena-range-start`,
+//! default [`DEFAULT_PROJECTION_START`]); `backfill` asks [`backfill_outside_projection`] whether
+//! the days it is about to write would be visible.
 
 use std::fmt::Write as _;
 
 use arrow::datatypes::{DataType, TimeUnit};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 
 use crate::datasets::{self, Table};
 
 /// Location used when no S3 output is configured (the committed `deploy/athena/` files).
 pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/prefix";
-/// First day of the `dt` date projection.
-pub const PROJECTION_START: &str = "2020-01-01";
+/// First day of the `dt` date projection unless `schema --athena-range-start` names another.
+/// Days before it are invisible to Athena (queries return no rows for them, without an error).
+pub const DEFAULT_PROJECTION_START: NaiveDate = match NaiveDate::from_ymd_opt(2020, 1, 1) {
+    Some(day) => day,
+    None => panic!("2020-01-01 is a valid date"),
+};
+/// Last day of the `dt` date projection, as an Athena relative date (see [`projection_range`]).
+pub const PROJECTION_END: &str = "NOW+1DAYS";
 
 /// How Athena learns the values of the id partition columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,15 +61,76 @@ pub fn athena_type(dt: &DataType) -> Option<String> {
     })
 }
 
+/// The `projection.dt.range` of every table with a `dt` partition: `start` through
+/// [`PROJECTION_END`].
+///
+/// `dt` is a local day in the configured IANA zone, but Athena generates projected dates in UTC
+/// when the query runs, inclusive of both ends. A range ending at `NOW` therefore leaves out the
+/// day the exporter is already writing from local midnight until 00:00 UTC in every zone east of
+/// UTC (5.5 h a day in Asia/Kolkata, 14 h in Pacific/Kiritimati). No zone leads UTC by more than
+/// 14 h, so the newest local day is at most the UTC day after today: `NOW+1DAYS` covers every
+/// zone at every moment, and costs at most one empty projected day.
+pub fn projection_range(start: NaiveDate) -> String {
+    format!("{},{PROJECTION_END}", start.format("%Y-%m-%d"))
+}
+
+/// Table properties of the `dt` date projection (a daily `yyyy-MM-dd` date from `start`).
+pub fn dt_projection(start: NaiveDate) -> Vec<(String, String)> {
+    [
+        ("projection.dt.type", "date".to_string()),
+        ("projection.dt.format", "yyyy-MM-dd".to_string()),
+        ("projection.dt.range", projection_range(start)),
+        ("projection.dt.interval", "1".to_string()),
+        ("projection.dt.interval.unit", "DAYS".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// What a backfill of the local days `from..=to` would write that Athena tables projecting from
+/// `start` would not show at `now`: days before `start`, and days after the last day Athena
+/// projects at `now` (the UTC date of `now` plus one). `None` when every day would be visible.
+///
+/// The tables may have been generated with another `--athena-range-start` than the `start`
+/// given here; the message says which start it assumed.
+pub fn backfill_outside_projection(
+    from: NaiveDate,
+    to: NaiveDate,
+    start: NaiveDate,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let mut problems = Vec::new();
+    if from < start {
+        problems.push(format!(
+            "days before {start} (--from {from}) are outside the Athena `dt` projection, which \
+             starts on {start} by default: Athena returns no rows for them. Create the tables with \
+             `schema --format athena --athena-range-start {from}`, or run ALTER TABLE ... SET \
+             TBLPROPERTIES ('projection.dt.range' = '{range}') on existing ones",
+            range = projection_range(from),
+        ));
+    }
+    let last_projected = now.date_naive().checked_add_days(Days::new(1));
+    if let Some(last) = last_projected.filter(|last| to > *last) {
+        problems.push(format!(
+            "days after {last} (--to {to}) have not begun in any time zone yet, and Athena \
+             shows a day only from 00:00 UTC of the day before it"
+        ));
+    }
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
 fn table_location(root: &str, table: &Table) -> String {
     format!("{}/{}/", root.trim_end_matches('/'), table.name)
 }
 
-/// One `CREATE EXTERNAL TABLE` for a dataset stored under `root` (`s3://bucket/prefix`).
+/// One `CREATE EXTERNAL TABLE` for a dataset stored under `root` (`s3://bucket/prefix`), its
+/// `dt` projected from `dt_start` (see [`dt_projection`]).
 pub fn athena_table(
     table: &Table,
     root: &str,
     ids: &IdProjection,
+    dt_start: NaiveDate,
 ) -> Result<String, UnsupportedType> {
     let partitions = table.partition_columns();
     let schema = (table.schema)();
@@ -81,16 +155,7 @@ pub fn athena_table(
     let mut props: Vec<(String, String)> = vec![("projection.enabled".into(), "true".into())];
     for p in partitions {
         match *p {
-            "dt" => {
-                props.push(("projection.dt.type".into(), "date".into()));
-                props.push(("projection.dt.format".into(), "yyyy-MM-dd".into()));
-                props.push((
-                    "projection.dt.range".into(),
-                    format!("{PROJECTION_START},NOW"),
-                ));
-                props.push(("projection.dt.interval".into(), "1".into()));
-                props.push(("projection.dt.interval.unit".into(), "DAYS".into()));
-            }
+            "dt" => props.extend(dt_projection(dt_start)),
             id => {
                 let values = match (ids, id) {
                     (IdProjection::Known { account_ids, .. }, "account_id") => Some(account_ids),
@@ -132,11 +197,17 @@ pub fn athena_table(
     Ok(sql)
 }
 
-/// Athena DDL for every dataset, with a header comment.
-pub fn athena_ddl(root: &str, ids: &IdProjection) -> Result<String, UnsupportedType> {
+/// Athena DDL for every dataset, with a header comment; `dt` is projected from `dt_start`.
+pub fn athena_ddl(
+    root: &str,
+    ids: &IdProjection,
+    dt_start: NaiveDate,
+) -> Result<String, UnsupportedType> {
     let mut out = String::from(
         "-- Athena tables for smartassist-export output (generated by `smartassist-export schema --format athena`).\n\
-         -- Partition projection: no MSCK REPAIR TABLE or Glue partitions needed.\n",
+         -- Partition projection: no MSCK REPAIR TABLE or Glue partitions needed.\n\
+         -- dt is a local day; Athena projects dates in UTC, so the range ends at NOW+1DAYS to include\n\
+         -- the newest local day in every zone. Days before the range's start return no rows.\n",
     );
     if *ids == IdProjection::Injected {
         out.push_str(
@@ -145,7 +216,7 @@ pub fn athena_ddl(root: &str, ids: &IdProjection) -> Result<String, UnsupportedT
     }
     for table in datasets::tables() {
         out.push('\n');
-        out.push_str(&athena_table(table, root, ids)?);
+        out.push_str(&athena_table(table, root, ids, dt_start)?);
     }
     Ok(out)
 }
@@ -262,10 +333,12 @@ mod tests {
 
     #[test]
     fn user_status_table_with_injected_ids() {
+        let start = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
         let sql = athena_table(
             &datasets::user_status::TABLE,
             "s3://b/p/",
             &IdProjection::Injected,
+            start,
         )
         .expect("ddl");
         let expected = "CREATE EXTERNAL TABLE IF NOT EXISTS `user_status` (
@@ -290,7 +363,7 @@ TBLPROPERTIES (
   'projection.account_id.type' = 'injected',
   'projection.dt.type' = 'date',
   'projection.dt.format' = 'yyyy-MM-dd',
-  'projection.dt.range' = '2020-01-01,NOW',
+  'projection.dt.range' = '2020-01-01,NOW+1DAYS',
   'projection.dt.interval' = '1',
   'projection.dt.interval.unit' = 'DAYS',
   'storage.location.template' = 's3://b/p/user_status/account_id=${account_id}/dt=${dt}/',
@@ -306,7 +379,10 @@ TBLPROPERTIES (
             account_ids: vec!["a1".into()],
             bot_ids: vec!["st-1".into(), "st-2".into()],
         };
-        let sql = athena_table(&datasets::intent_realtime::TABLE, "s3://b/p", &ids).expect("ddl");
+        let start = NaiveDate::from_ymd_opt(2023, 4, 13).expect("date");
+        let sql =
+            athena_table(&datasets::intent_realtime::TABLE, "s3://b/p", &ids, start).expect("ddl");
+        assert!(sql.contains("'projection.dt.range' = '2023-04-13,NOW+1DAYS'"));
         assert!(sql.contains("  `intents` array<string>,\n"));
         assert!(sql.contains("  `time_handled_seconds` bigint,\n"));
         assert!(
@@ -321,6 +397,43 @@ TBLPROPERTIES (
         assert!(sql.contains(
             "'storage.location.template' = 's3://b/p/intent_realtime/account_id=${account_id}/bot_id=${bot_id}/dt=${dt}/'"
         ));
+    }
+
+    #[test]
+    fn backfill_before_the_projection_start_names_the_flag() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        let now = d("2026-05-10")
+            .and_hms_opt(12, 0, 0)
+            .expect("time")
+            .and_utc();
+        let msg =
+            backfill_outside_projection(d("2019-12-30"), d("2020-01-05"), d("2020-01-01"), now)
+                .expect("2019-12-30 is before the start");
+        assert!(msg.contains("--athena-range-start 2019-12-30"), "{msg}");
+        assert!(
+            msg.contains("'projection.dt.range' = '2019-12-30,NOW+1DAYS'"),
+            "{msg}"
+        );
+        assert_eq!(
+            backfill_outside_projection(d("2020-01-01"), d("2026-05-11"), d("2020-01-01"), now),
+            None,
+            "the first projected day and the UTC day after today are visible"
+        );
+    }
+
+    #[test]
+    fn backfill_past_the_utc_day_after_today_is_flagged() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date");
+        // 23:59:59 UTC: Athena projects through 2026-05-11; 2026-05-12 starts nowhere yet.
+        let now = d("2026-05-10")
+            .and_hms_opt(23, 59, 59)
+            .expect("time")
+            .and_utc();
+        let msg =
+            backfill_outside_projection(d("2026-05-01"), d("2026-05-12"), d("2020-01-01"), now)
+                .expect("2026-05-12 is not projected yet");
+        assert!(msg.contains("days after 2026-05-11"), "{msg}");
+        assert!(!msg.contains("--athena-range-start"), "{msg}");
     }
 
     #[test]
@@ -386,7 +499,12 @@ CREATE OR REPLACE VIEW intent_realtime AS
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/athena/tables.sql");
         let committed = std::fs::read_to_string(&path).expect("deploy/athena/tables.sql exists");
-        let generated = athena_ddl(PLACEHOLDER_LOCATION, &IdProjection::Injected).expect("ddl");
+        let generated = athena_ddl(
+            PLACEHOLDER_LOCATION,
+            &IdProjection::Injected,
+            DEFAULT_PROJECTION_START,
+        )
+        .expect("ddl");
         assert_eq!(
             committed, generated,
             "deploy/athena/tables.sql drifted from the schemas: regenerate it with \
