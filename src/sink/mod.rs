@@ -184,15 +184,25 @@ fn store_err(op: StoreOp, path: &Path) -> impl FnOnce(object_store::Error) -> Si
     }
 }
 
+/// How a finished object becomes visible to readers: the sink's two publishing strategies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Publish {
+    /// Local disk: write a hidden staging file in the same directory, then rename it over the
+    /// final name. `dir` is the real output directory, also swept for staging leftovers
+    /// (LocalFileSystem hides its `<name>#<n>` upload files from `list`).
+    StagedRename { dir: PathBuf },
+    /// Object stores: write straight to the final key, where the object appears only when the
+    /// PutObject / CompleteMultipartUpload succeeds.
+    DirectPut,
+}
+
 /// The Parquet sink. Cheap to clone; clones share the store.
 #[derive(Clone)]
 pub struct Sink {
     store: Arc<dyn ObjectStore>,
     /// Prefix of every object (empty for local output, whose store is rooted at the directory).
     root: Path,
-    /// Set for local output: the real directory, used for rename-based publishing and for
-    /// staging cleanup (LocalFileSystem hides `<name>#<n>` upload files from `list`).
-    local_dir: Option<PathBuf>,
+    publish: Publish,
     staging_grace: Duration,
 }
 
@@ -203,7 +213,7 @@ impl std::fmt::Debug for Sink {
         f.debug_struct("Sink")
             .field("store", &format_args!("{}", self.store))
             .field("root", &self.root.as_ref())
-            .field("local_dir", &self.local_dir)
+            .field("publish", &self.publish)
             .field("staging_grace", &self.staging_grace)
             .finish()
     }
@@ -233,7 +243,7 @@ impl Sink {
                 Ok(Sink {
                     store: Arc::new(fs),
                     root: Path::default(),
-                    local_dir: Some(dir),
+                    publish: Publish::StagedRename { dir },
                     staging_grace: DEFAULT_STAGING_GRACE,
                 })
             }
@@ -271,7 +281,7 @@ impl Sink {
         Sink {
             store,
             root,
-            local_dir: None,
+            publish: Publish::DirectPut,
             staging_grace: DEFAULT_STAGING_GRACE,
         }
     }
@@ -297,12 +307,46 @@ impl Sink {
 
     /// The real directory of a relative `a/b/c` string, for local output.
     fn local_path(&self, relative: &str) -> Option<PathBuf> {
-        self.local_dir.as_ref().map(|dir| {
+        let Publish::StagedRename { dir } = &self.publish else {
+            return None;
+        };
+        Some(
             relative
                 .split('/')
                 .filter(|s| !s.is_empty())
-                .fold(dir.clone(), |p, seg| p.join(seg))
-        })
+                .fold(dir.clone(), |p, seg| p.join(seg)),
+        )
+    }
+
+    /// Where a write of `{dir}/{file_name}` goes first, and its final path: a hidden staging
+    /// name beside it for [`Publish::StagedRename`], the final key itself for
+    /// [`Publish::DirectPut`]. After a successful write, [`Sink::publish`] makes it visible.
+    fn write_target(&self, dir: &str, file_name: &str) -> (Path, Path) {
+        let final_path = self.object_path(&format!("{dir}/{file_name}"));
+        let target = match self.publish {
+            Publish::StagedRename { .. } => {
+                self.object_path(&format!("{dir}/{}", layout::staging_name(file_name)))
+            }
+            Publish::DirectPut => final_path.clone(),
+        };
+        (target, final_path)
+    }
+
+    /// Makes a completely written `target` visible at `final_path` (a rename for staged
+    /// writes; nothing to do for direct puts, which are visible once complete).
+    async fn publish(&self, target: &Path, final_path: &Path) -> Result<(), SinkError> {
+        if target == final_path {
+            return Ok(());
+        }
+        self.rename_into_place(target, final_path).await
+    }
+
+    /// Forgets a `target` whose write failed: staging files are removed; a direct put that
+    /// failed never became visible.
+    async fn abandon(&self, target: &Path, final_path: &Path) {
+        if target != final_path {
+            self.discard(target).await;
+        }
     }
 
     /// Replaces the partition's data with `batches` (which must have the dataset's schema).
@@ -426,28 +470,16 @@ impl Sink {
     pub async fn put_state(&self, name: &str, value: Bytes) -> Result<(), SinkError> {
         layout::validate_state_name(name)?;
         let relative = format!("{STATE_DIR}/{name}");
-        let final_path = self.object_path(&relative);
-        if self.local_dir.is_none() {
-            return self
-                .store
-                .put(&final_path, PutPayload::from(value))
-                .await
-                .map(|_| ())
-                .map_err(store_err(StoreOp::Put, &final_path));
-        }
-        let (parent, file_name) = match relative.rsplit_once('/') {
-            Some(split) => split,
-            None => ("", relative.as_str()),
-        };
-        let staging = self.object_path(&format!("{parent}/{}", layout::staging_name(file_name)));
-        if let Err(source) = self.store.put(&staging, PutPayload::from(value)).await {
+        let (parent, file_name) = relative.rsplit_once('/').unwrap_or(("", relative.as_str()));
+        let (target, final_path) = self.write_target(parent, file_name);
+        if let Err(source) = self.store.put(&target, PutPayload::from(value)).await {
             return Err(SinkError::Store {
                 op: StoreOp::Put,
-                path: staging,
+                path: target,
                 source,
             });
         }
-        self.rename_into_place(&staging, &final_path).await
+        self.publish(&target, &final_path).await
     }
 
     /// Encodes `batches` into `<dir>/part-00000.parquet`, atomically replacing any old file.
@@ -473,11 +505,7 @@ impl Sink {
         schema: arrow::datatypes::SchemaRef,
         label: &str,
     ) -> PartitionWriter {
-        let final_path = self.object_path(&format!("{dir}/{PART_FILE_NAME}"));
-        let target = match self.local_dir {
-            Some(_) => self.object_path(&format!("{dir}/{}", layout::staging_name(PART_FILE_NAME))),
-            None => final_path.clone(),
-        };
+        let (target, final_path) = self.write_target(dir, PART_FILE_NAME);
         // Two batches in flight: the encoder works on one while the caller builds the next.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let task = {
@@ -848,15 +876,11 @@ impl PartitionWriter {
         let encoded = match join_encoder(task, &target).await {
             Ok(encoded) => encoded,
             Err(e) => {
-                if target != final_path {
-                    sink.discard(&target).await;
-                }
+                sink.abandon(&target, &final_path).await;
                 return Err(e);
             }
         };
-        if target != final_path {
-            sink.rename_into_place(&target, &final_path).await?;
-        }
+        sink.publish(&target, &final_path).await?;
         Ok(WriteStats {
             files: 1,
             rows: encoded.rows,
@@ -877,8 +901,6 @@ impl PartitionWriter {
         if let Some(task) = task {
             let _ = task.await;
         }
-        if target != final_path {
-            sink.discard(&target).await;
-        }
+        sink.abandon(&target, &final_path).await;
     }
 }
