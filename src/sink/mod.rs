@@ -15,6 +15,7 @@
 
 mod encode;
 mod layout;
+mod store;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +25,7 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -38,6 +39,11 @@ pub use encode::{
     UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
+pub use store::{
+    StoreRequestCounts, StoreTuning, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_INITIAL,
+    DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRY_TIMEOUT,
+};
 
 /// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
 /// to a writer of another partition that is still running.
@@ -196,6 +202,8 @@ pub struct Sink {
     /// staging cleanup (LocalFileSystem hides `<name>#<n>` upload files from `list`).
     local_dir: Option<PathBuf>,
     staging_grace: Duration,
+    /// Attempts of the S3 client built by [`Sink::open`] (stays zero otherwise).
+    requests: Arc<store::RequestStats>,
 }
 
 /// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
@@ -212,33 +220,28 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
+    /// Opens the output location with the default [`StoreTuning`]; see [`Sink::open_with`].
+    pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
+        Sink::open_with(location, &StoreTuning::default())
+    }
+
     /// Opens the output location. Local: creates the directory if missing and roots a fsyncing
     /// LocalFileSystem there. S3: credentials and defaults from the `AWS_*` environment, the
-    /// given overrides on top (path-style requests when an endpoint is set). No I/O on S3.
-    pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
+    /// given overrides and `tuning` on top (path-style requests when an endpoint is set). No
+    /// I/O on S3.
+    pub fn open_with(location: &OutputLocation, tuning: &StoreTuning) -> Result<Sink, SinkError> {
+        Sink::open_on(location, tuning, AmazonS3Builder::from_env)
+    }
+
+    /// [`Sink::open_with`], with S3 credentials and defaults taken from `base()` instead of the
+    /// environment (tests pass explicit credentials; production uses `from_env`).
+    pub fn open_on(
+        location: &OutputLocation,
+        tuning: &StoreTuning,
+        base: impl FnOnce() -> AmazonS3Builder,
+    ) -> Result<Sink, SinkError> {
         match location {
-            OutputLocation::Local(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let fs = LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|source| SinkError::OpenStore {
-                        location: format!("file://{}", dir.display()),
-                        source,
-                    })?
-                    .with_fsync(true);
-                Ok(Sink {
-                    store: Arc::new(fs),
-                    root: Path::default(),
-                    local_dir: Some(dir),
-                    staging_grace: DEFAULT_STAGING_GRACE,
-                })
-            }
+            OutputLocation::Local(dir) => Sink::open_local(dir),
             OutputLocation::S3 {
                 bucket,
                 prefix,
@@ -246,12 +249,15 @@ impl Sink {
                 region,
                 allow_http,
             } => {
-                let builder = with_output_overrides(
-                    AmazonS3Builder::from_env(),
+                let requests = Arc::new(store::RequestStats::default());
+                let builder = store::s3_builder(
+                    base(),
                     bucket,
                     endpoint.as_deref(),
                     region.as_deref(),
                     *allow_http,
+                    tuning,
+                    &requests,
                 );
                 let store = builder.build().map_err(|source| SinkError::OpenStore {
                     location: format!("s3://{bucket}/{prefix}"),
@@ -262,9 +268,39 @@ impl Sink {
                     prefix: prefix.clone(),
                     source,
                 })?;
-                Ok(Sink::with_store(Arc::new(store), root))
+                Ok(Sink {
+                    requests,
+                    ..Sink::with_store(Arc::new(store), root)
+                })
             }
         }
+    }
+
+    fn open_local(dir: &std::path::Path) -> Result<Sink, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let fs = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|source| SinkError::OpenStore {
+                location: format!("file://{}", dir.display()),
+                source,
+            })?
+            .with_fsync(true);
+        Ok(Sink {
+            local_dir: Some(dir),
+            ..Sink::with_store(Arc::new(fs), Path::default())
+        })
+    }
+
+    /// HTTP request attempts of the S3 client so far, with the failed ones object_store
+    /// retried (for metrics). All zero for local output and for [`Sink::with_store`].
+    pub fn request_counts(&self) -> StoreRequestCounts {
+        self.requests.snapshot()
     }
 
     /// A sink over any object store (tests, `InMemory`, a pre-built S3 client). Objects are
@@ -275,6 +311,7 @@ impl Sink {
             root,
             local_dir: None,
             staging_grace: DEFAULT_STAGING_GRACE,
+            requests: Arc::default(),
         }
     }
 
@@ -679,33 +716,6 @@ impl Sink {
         }
         Ok(removed)
     }
-}
-
-/// Applies the `[output]` S3 settings on top of a builder configured from the `AWS_*`
-/// environment, so they win: an endpoint is set both as the generic endpoint and as the
-/// S3-specific one (object_store prefers `AWS_ENDPOINT_URL_S3` over any generic endpoint, which
-/// would otherwise silently override the config), with path-style requests.
-fn with_output_overrides(
-    builder: AmazonS3Builder,
-    bucket: &str,
-    endpoint: Option<&str>,
-    region: Option<&str>,
-    allow_http: bool,
-) -> AmazonS3Builder {
-    let mut builder = builder.with_bucket_name(bucket);
-    if let Some(endpoint) = endpoint {
-        builder = builder
-            .with_endpoint(endpoint)
-            .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    if let Some(region) = region {
-        builder = builder.with_region(region);
-    }
-    if allow_http {
-        builder = builder.with_allow_http(true);
-    }
-    builder
 }
 
 fn is_stale_staging(

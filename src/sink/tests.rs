@@ -9,6 +9,7 @@ use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray}
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -518,7 +519,7 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         .with_config(AmazonS3ConfigKey::S3Endpoint, "http://env-s3.invalid:1")
         .with_config(AmazonS3ConfigKey::Endpoint, "http://env.invalid:1")
         .with_config(AmazonS3ConfigKey::Region, "eu-central-1");
-    let b = with_output_overrides(
+    let b = store::with_output_overrides(
         from_env.clone(),
         "lake",
         Some("http://127.0.0.1:9000"),
@@ -541,7 +542,7 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         Some("false")
     );
     // Without [output] overrides the environment's values stand.
-    let b = with_output_overrides(from_env, "lake", None, None, false);
+    let b = store::with_output_overrides(from_env, "lake", None, None, false);
     assert_eq!(
         b.get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .as_deref(),
