@@ -137,6 +137,14 @@ pub enum SinkError {
     InvalidStateName { name: String },
     #[error("record batch for {path} does not match the {dataset} schema")]
     SchemaMismatch { dataset: String, path: Path },
+    /// The storage refused the bytes of a file (disk full, permission denied, S3 retries
+    /// exhausted); `path` is the destination as the user knows it (absolute on local disk).
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot encode Parquet file {path}")]
     Encode {
         path: Path,
@@ -204,6 +212,8 @@ pub struct Sink {
     staging_grace: Duration,
     /// Attempts of the S3 client built by [`Sink::open`] (stays zero otherwise).
     requests: Arc<store::RequestStats>,
+    /// How errors name remote objects: `s3://bucket` then the object path.
+    label: Arc<str>,
 }
 
 /// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
@@ -270,6 +280,7 @@ impl Sink {
                 })?;
                 Ok(Sink {
                     requests,
+                    label: format!("s3://{bucket}").into(),
                     ..Sink::with_store(Arc::new(store), root)
                 })
             }
@@ -307,6 +318,7 @@ impl Sink {
     /// written straight to their final keys, as on S3.
     pub fn with_store(store: Arc<dyn ObjectStore>, root: Path) -> Sink {
         Sink {
+            label: store.to_string().into(),
             store,
             root,
             local_dir: None,
@@ -342,6 +354,15 @@ impl Sink {
                 .filter(|s| !s.is_empty())
                 .fold(dir.clone(), |p, seg| p.join(seg))
         })
+    }
+
+    /// A relative `a/b/c` string as errors show it: the absolute file path on local disk,
+    /// `s3://bucket/prefix/a/b/c` on S3.
+    fn describe(&self, relative: &str) -> String {
+        match self.local_path(relative) {
+            Some(path) => path.display().to_string(),
+            None => format!("{}/{}", self.label, self.object_path(relative)),
+        }
     }
 
     /// Replaces the partition's data with `batches` (which must have the dataset's schema).
@@ -513,6 +534,7 @@ impl Sink {
         label: &str,
     ) -> PartitionWriter {
         let final_path = self.object_path(&format!("{dir}/{PART_FILE_NAME}"));
+        let destination = self.describe(&format!("{dir}/{PART_FILE_NAME}"));
         let target = match self.local_dir {
             Some(_) => self.object_path(&format!("{dir}/{}", layout::staging_name(PART_FILE_NAME))),
             None => final_path.clone(),
@@ -523,7 +545,7 @@ impl Sink {
             let (store, target) = (Arc::clone(&self.store), target.clone());
             let label = label.to_string();
             tokio::spawn(async move {
-                encode::write_parquet_stream(store, &target, schema, &label, rx).await
+                encode::write_parquet_stream(store, &target, destination, schema, &label, rx).await
             })
         };
         PartitionWriter {
