@@ -487,26 +487,28 @@ impl Sink {
         layout::validate_state_name(name)?;
         let relative = format!("{STATE_DIR}/{name}");
         let final_path = self.object_path(&relative);
+        let write_err = |source: object_store::Error| SinkError::Write {
+            path: self.describe(&relative),
+            source: source.into(),
+        };
         if self.local_dir.is_none() {
             return self
                 .store
                 .put(&final_path, PutPayload::from(value))
                 .await
                 .map(|_| ())
-                .map_err(store_err(StoreOp::Put, &final_path));
+                .map_err(write_err);
         }
         let (parent, file_name) = match relative.rsplit_once('/') {
             Some(split) => split,
             None => ("", relative.as_str()),
         };
         let staging = self.object_path(&format!("{parent}/{}", layout::staging_name(file_name)));
-        if let Err(source) = self.store.put(&staging, PutPayload::from(value)).await {
-            return Err(SinkError::Store {
-                op: StoreOp::Put,
-                path: staging,
-                source,
-            });
-        }
+        // LocalFileSystem removes its own upload file when the write fails.
+        self.store
+            .put(&staging, PutPayload::from(value))
+            .await
+            .map_err(write_err)?;
         self.rename_into_place(&staging, &final_path).await
     }
 

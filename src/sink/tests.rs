@@ -408,6 +408,25 @@ async fn state_round_trips_on_disk_and_in_memory() {
     assert_eq!(file_names(&state_dir), ["account_id=A.json"]);
 }
 
+/// A state file that cannot be written (here its directory is a regular file) fails with an
+/// error naming the state file's absolute path, and leaves no staging file behind.
+#[tokio::test]
+async fn a_failed_state_write_names_the_state_file() {
+    let (tmp, sink) = local_sink();
+    let state = out_dir(&tmp).join("_state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    std::fs::write(state.join("blocked"), b"a file, not a directory").expect("blocker");
+    let err = sink
+        .put_state("blocked/x.json", Bytes::from_static(b"{}"))
+        .await
+        .expect_err("cannot write under a file");
+    assert_eq!(
+        err.to_string(),
+        format!("cannot write {}", state.join("blocked/x.json").display())
+    );
+    assert_eq!(file_names(&state), ["blocked"]);
+}
+
 #[tokio::test]
 async fn in_memory_store_writes_under_the_prefix() {
     let store = Arc::new(InMemory::new());
