@@ -448,3 +448,43 @@ async fn backfill_through_random_s3_faults_is_exact() {
     assert!(moto.open_multipart_uploads(BUCKET).await.is_empty());
     sim.shutdown().await;
 }
+
+/// What the read-modify-write code must expect from a lost answer: a conditional create whose
+/// request reached S3 but whose answer was lost on a closed connection is retried by
+/// object_store (a connection closed before any answer counts as "request not sent"), and the
+/// retry reports `AlreadyExists` although the object now holds this writer's own bytes. A
+/// conflict must therefore be confirmed by re-reading, not assumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conditional_create_whose_answer_is_lost_reports_already_exists_for_its_own_write() {
+    use object_store::{ObjectStoreExt, PutMode, PutOptions};
+    let Some(moto) = moto_or_skip() else { return };
+    moto.create_bucket(BUCKET).await;
+    let plan = FaultPlan {
+        max_consecutive: 1,
+        ..FaultPlan::permanent(FaultKind::DropResponse, &[S3Op::PutObject])
+    };
+    let proxy = S3FaultProxy::start(&moto.endpoint(), Some(plan)).await;
+    let store = s3_client(&proxy.endpoint(), BUCKET);
+    let path = object_store::path::Path::from("_state/lost.json");
+    let opts = PutOptions {
+        mode: PutMode::Create,
+        ..PutOptions::default()
+    };
+    let result = store
+        .put_opts(&path, object_store::PutPayload::from_static(b"mine"), opts)
+        .await;
+    assert!(
+        matches!(result, Err(object_store::Error::AlreadyExists { .. })),
+        "{result:?}"
+    );
+    assert_eq!(proxy.injected().drop_response, 1);
+    assert_eq!(proxy.requests(S3Op::PutObject), 2, "one retry");
+    let body = s3_client(&moto.endpoint(), BUCKET)
+        .get(&path)
+        .await
+        .expect("the first attempt landed")
+        .bytes()
+        .await
+        .expect("body");
+    assert_eq!(&body[..], b"mine");
+}

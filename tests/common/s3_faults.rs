@@ -2,8 +2,9 @@
 //! relays every request to an upstream S3 endpoint (moto) and, following a seeded
 //! [`FaultPlan`], answers a fraction of the requests of chosen operations with a 500
 //! InternalError or 503 SlowDown (S3 XML error bodies), drops the connection half-way through
-//! the request body or after the whole request (before anything reaches upstream), or delays
-//! the upstream's answer. It counts what it injected per kind, and the requests it saw per
+//! the request body or after the whole request (before anything reaches upstream), delays the
+//! upstream's answer, or (only when asked for by name) loses the answer of a request that took
+//! effect. It counts what it injected per kind, and the requests it saw per
 //! operation, so tests can assert that the faults really happened.
 //!
 //! Decisions are deterministic: a request's fate depends only on the seed, its operation, its
@@ -15,7 +16,8 @@
 //! bodies are streamed with their own framing (Content-Length or chunked; `aws-chunked` uploads
 //! are Content-Length framed at the HTTP level, so they stream too), interim 1xx answers are
 //! passed on, and each client connection gets its own upstream connection. Requests must be
-//! path-style (`/bucket/key`).
+//! path-style (`/bucket/key`); `Expect: 100-continue` is not supported (object_store does not
+//! send it).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -90,6 +92,11 @@ pub enum FaultKind {
     DropBeforeResponse,
     /// Relays the request, then waits [`FaultPlan::delay`] before relaying the answer.
     SlowResponse,
+    /// Relays the request (it takes effect upstream), then closes the connection instead of
+    /// relaying the answer: a lost response. Not in [`FaultKind::ALL`], because even an
+    /// idempotent client cannot always recover (a lost CreateMultipartUpload answer leaves an
+    /// upload nobody knows about).
+    DropResponse,
 }
 
 impl FaultKind {
@@ -108,8 +115,12 @@ impl FaultKind {
             FaultKind::DropMidRequest => 2,
             FaultKind::DropBeforeResponse => 3,
             FaultKind::SlowResponse => 4,
+            FaultKind::DropResponse => 5,
         }
     }
+
+    /// The number of kinds, for counters.
+    const COUNT: usize = 6;
 
     /// Whether the client sees this attempt fail (everything but a slow response).
     pub fn fails(self) -> bool {
@@ -181,6 +192,7 @@ pub struct FaultCounts {
     pub drop_mid_request: u64,
     pub drop_before_response: u64,
     pub slow_response: u64,
+    pub drop_response: u64,
 }
 
 impl FaultCounts {
@@ -191,12 +203,17 @@ impl FaultCounts {
             FaultKind::DropMidRequest => self.drop_mid_request,
             FaultKind::DropBeforeResponse => self.drop_before_response,
             FaultKind::SlowResponse => self.slow_response,
+            FaultKind::DropResponse => self.drop_response,
         }
     }
 
     /// Injected faults that made the attempt fail (all but slow responses).
     pub fn failures(&self) -> u64 {
-        self.internal_error + self.slow_down + self.drop_mid_request + self.drop_before_response
+        self.internal_error
+            + self.slow_down
+            + self.drop_mid_request
+            + self.drop_before_response
+            + self.drop_response
     }
 }
 
@@ -207,7 +224,7 @@ struct Shared {
     upstream: SocketAddr,
     plan: Mutex<Option<FaultPlan>>,
     attempts: Mutex<Attempts>,
-    injected: [AtomicU64; 5],
+    injected: [AtomicU64; FaultKind::COUNT],
     seen: Mutex<HashMap<(S3Op, Option<FaultKind>), u64>>,
 }
 
@@ -326,6 +343,7 @@ impl S3FaultProxy {
             drop_mid_request: n(FaultKind::DropMidRequest),
             drop_before_response: n(FaultKind::DropBeforeResponse),
             slow_response: n(FaultKind::SlowResponse),
+            drop_response: n(FaultKind::DropResponse),
         }
     }
 
@@ -359,8 +377,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                if let Ok((stream, _)) = accepted {
-                    connections.spawn(serve(Arc::clone(&shared), stream));
+                match accepted {
+                    Ok((stream, _)) => {
+                        connections.spawn(serve(Arc::clone(&shared), stream));
+                    }
+                    // Out of descriptors, say: do not spin.
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
                 }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
@@ -582,6 +604,7 @@ async fn serve(shared: Arc<Shared>, client: TcpStream) -> std::io::Result<()> {
         );
         let framing = request.framing(None);
         let mut delay = None;
+        let mut lose_response = false;
         match shared.decide(op, &target) {
             Some((FaultKind::DropMidRequest, _)) => {
                 let half = match framing {
@@ -606,6 +629,7 @@ async fn serve(shared: Arc<Shared>, client: TcpStream) -> std::io::Result<()> {
                 continue;
             }
             Some((FaultKind::SlowResponse, d)) => delay = Some(d),
+            Some((FaultKind::DropResponse, _)) => lose_response = true,
             None => {}
         }
         if upstream.is_none() {
@@ -629,11 +653,16 @@ async fn serve(shared: Arc<Shared>, client: TcpStream) -> std::io::Result<()> {
             }
             break head;
         };
+        let response_framing = response.framing(Some(&method));
+        if lose_response {
+            // Let upstream finish its answer, then hang up on the client.
+            copy_body(up_r, &mut tokio::io::sink(), response_framing).await?;
+            return Ok(());
+        }
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
         client_w.write_all(&response.raw).await?;
-        let response_framing = response.framing(Some(&method));
         copy_body(up_r, &mut client_w, response_framing).await?;
         client_w.flush().await?;
         if response_framing == Framing::UntilClose || response.closes() || request.closes() {
