@@ -81,6 +81,16 @@ fn aborted_error() -> ParquetError {
 }
 
 impl UploadWriter {
+    /// Keeps a storage error for [`write_parquet_stream`]'s caller and hands the Parquet writer
+    /// a summary.
+    fn keep_failure(&mut self, result: std::io::Result<()>) -> parquet::errors::Result<()> {
+        result.map_err(|e| {
+            let summary = ParquetError::General(format!("storage write failed: {e}"));
+            self.failure = Some(e);
+            summary
+        })
+    }
+
     /// Aborts the upload (a no-op when nothing was sent yet) unless shutdown has begun.
     async fn abort(&mut self) {
         if self.shutdown_started {
@@ -95,18 +105,6 @@ impl UploadWriter {
                 );
             }
         }
-    }
-}
-
-impl UploadWriter {
-    /// Keeps a storage error for [`write_parquet_stream`]'s caller and hands the Parquet writer
-    /// a summary.
-    fn keep_failure(&mut self, result: std::io::Result<()>) -> parquet::errors::Result<()> {
-        result.map_err(|e| {
-            let summary = ParquetError::General(format!("storage write failed: {e}"));
-            self.failure = Some(e);
-            summary
-        })
     }
 }
 

@@ -11,7 +11,9 @@
 //! before committing any state that describes it, and should call [`Sink::cleanup_staging`] once
 //! per run to sweep staging files left by a killed process. On S3, a process killed mid-upload
 //! can leave an incomplete multipart upload that only a bucket lifecycle rule
-//! (AbortIncompleteMultipartUpload) removes.
+//! (AbortIncompleteMultipartUpload) removes; so can a lost CreateMultipartUpload answer
+//! (object_store retries the request, and the upload the first one created is never known). The S3 client's retry policy and timeouts are
+//! [`StoreTuning`]; a file the storage refuses is [`SinkError::Write`], naming the file.
 
 mod encode;
 mod layout;
