@@ -71,6 +71,9 @@ struct UploadWriter {
     inner: Option<BufWriter>,
     shutdown_started: bool,
     location: Path,
+    /// The storage error that failed a write or the completion, kept whole for the caller (the
+    /// Parquet writer only sees a summary of it).
+    failure: Option<std::io::Error>,
 }
 
 fn aborted_error() -> ParquetError {
@@ -78,6 +81,16 @@ fn aborted_error() -> ParquetError {
 }
 
 impl UploadWriter {
+    /// Keeps a storage error for [`write_parquet_stream`]'s caller and hands the Parquet writer
+    /// a summary.
+    fn keep_failure(&mut self, result: std::io::Result<()>) -> parquet::errors::Result<()> {
+        result.map_err(|e| {
+            let summary = ParquetError::General(format!("storage write failed: {e}"));
+            self.failure = Some(e);
+            summary
+        })
+    }
+
     /// Aborts the upload (a no-op when nothing was sent yet) unless shutdown has begun.
     async fn abort(&mut self) {
         if self.shutdown_started {
@@ -99,10 +112,8 @@ impl AsyncFileWriter for UploadWriter {
     fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
         async move {
             let inner = self.inner.as_mut().ok_or_else(aborted_error)?;
-            inner
-                .write_all(&bs)
-                .await
-                .map_err(|e| ParquetError::External(Box::new(e)))
+            let result = inner.write_all(&bs).await;
+            self.keep_failure(result)
         }
         .boxed()
     }
@@ -111,10 +122,8 @@ impl AsyncFileWriter for UploadWriter {
         async move {
             let inner = self.inner.as_mut().ok_or_else(aborted_error)?;
             self.shutdown_started = true;
-            inner
-                .shutdown()
-                .await
-                .map_err(|e| ParquetError::External(Box::new(e)))
+            let result = inner.shutdown().await;
+            self.keep_failure(result)
         }
         .boxed()
     }
@@ -145,10 +154,13 @@ pub enum Feed {
 /// `feed`, so memory is bounded by the row group in progress and the upload buffer, not by the
 /// file. The object appears only when this returns `Ok` (single put or completed multipart
 /// upload), on [`Feed::Finish`]; on any error, or when the channel closes without `Finish`, the
-/// upload we started is aborted. `Finish` alone gives a valid, schema-only file.
+/// upload we started is aborted. `Finish` alone gives a valid, schema-only file. A storage
+/// failure (disk full, permission denied, S3 retries exhausted) is reported as
+/// [`SinkError::Write`] naming `destination`, the file as the user knows it.
 pub async fn write_parquet_stream(
     store: Arc<dyn ObjectStore>,
     location: &Path,
+    destination: String,
     schema: SchemaRef,
     dataset_label: &str,
     mut feed: tokio::sync::mpsc::Receiver<Feed>,
@@ -160,6 +172,7 @@ pub async fn write_parquet_stream(
         ),
         shutdown_started: false,
         location: location.clone(),
+        failure: None,
     };
     let props = writer_properties(dataset_label);
     let mut writer = match AsyncArrowWriter::try_new(upload, schema.clone(), Some(props)) {
@@ -216,7 +229,14 @@ pub async fn write_parquet_stream(
             bytes: writer.bytes_written() as u64,
         }),
         Err(stop) => {
-            writer.into_inner().abort().await;
+            let mut upload = writer.into_inner();
+            upload.abort().await;
+            if let Some(source) = upload.failure.take() {
+                return Err(SinkError::Write {
+                    path: destination,
+                    source,
+                });
+            }
             Err(match stop {
                 Stop::Parquet(source) => SinkError::Encode {
                     path: location.clone(),

@@ -11,10 +11,13 @@
 //! before committing any state that describes it, and should call [`Sink::cleanup_staging`] once
 //! per run to sweep staging files left by a killed process. On S3, a process killed mid-upload
 //! can leave an incomplete multipart upload that only a bucket lifecycle rule
-//! (AbortIncompleteMultipartUpload) removes.
+//! (AbortIncompleteMultipartUpload) removes; so can a lost CreateMultipartUpload answer
+//! (object_store retries the request, and the upload the first one created is never known). The S3 client's retry policy and timeouts are
+//! [`StoreTuning`]; a file the storage refuses is [`SinkError::Write`], naming the file.
 
 mod encode;
 mod layout;
+mod store;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -24,7 +27,7 @@ use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
 use futures::TryStreamExt;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -38,6 +41,11 @@ pub use encode::{
     UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
+pub use store::{
+    StoreRequestCounts, StoreTuning, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_INITIAL,
+    DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRY_TIMEOUT,
+};
 
 /// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
 /// to a writer of another partition that is still running.
@@ -129,6 +137,14 @@ pub enum SinkError {
     InvalidStateName { name: String },
     #[error("record batch for {path} does not match the {dataset} schema")]
     SchemaMismatch { dataset: String, path: Path },
+    /// The storage refused the bytes of a file (disk full, permission denied, S3 retries
+    /// exhausted); `path` is the destination as the user knows it (absolute on local disk).
+    #[error("cannot write {path}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot encode Parquet file {path}")]
     Encode {
         path: Path,
@@ -204,6 +220,10 @@ pub struct Sink {
     root: Path,
     publish: Publish,
     staging_grace: Duration,
+    /// Attempts of the S3 client built by [`Sink::open`] (stays zero otherwise).
+    requests: Arc<store::RequestStats>,
+    /// How errors name remote objects: `s3://bucket` then the object path.
+    label: Arc<str>,
 }
 
 /// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
@@ -220,33 +240,28 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
+    /// Opens the output location with the default [`StoreTuning`]; see [`Sink::open_with`].
+    pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
+        Sink::open_with(location, &StoreTuning::default())
+    }
+
     /// Opens the output location. Local: creates the directory if missing and roots a fsyncing
     /// LocalFileSystem there. S3: credentials and defaults from the `AWS_*` environment, the
-    /// given overrides on top (path-style requests when an endpoint is set). No I/O on S3.
-    pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
+    /// given overrides and `tuning` on top (path-style requests when an endpoint is set). No
+    /// I/O on S3.
+    pub fn open_with(location: &OutputLocation, tuning: &StoreTuning) -> Result<Sink, SinkError> {
+        Sink::open_on(location, tuning, AmazonS3Builder::from_env)
+    }
+
+    /// [`Sink::open_with`], with S3 credentials and defaults taken from `base()` instead of the
+    /// environment (tests pass explicit credentials; production uses `from_env`).
+    pub fn open_on(
+        location: &OutputLocation,
+        tuning: &StoreTuning,
+        base: impl FnOnce() -> AmazonS3Builder,
+    ) -> Result<Sink, SinkError> {
         match location {
-            OutputLocation::Local(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
-                    path: dir.clone(),
-                    source,
-                })?;
-                let fs = LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|source| SinkError::OpenStore {
-                        location: format!("file://{}", dir.display()),
-                        source,
-                    })?
-                    .with_fsync(true);
-                Ok(Sink {
-                    store: Arc::new(fs),
-                    root: Path::default(),
-                    publish: Publish::StagedRename { dir },
-                    staging_grace: DEFAULT_STAGING_GRACE,
-                })
-            }
+            OutputLocation::Local(dir) => Sink::open_local(dir),
             OutputLocation::S3 {
                 bucket,
                 prefix,
@@ -254,12 +269,15 @@ impl Sink {
                 region,
                 allow_http,
             } => {
-                let builder = with_output_overrides(
-                    AmazonS3Builder::from_env(),
+                let requests = Arc::new(store::RequestStats::default());
+                let builder = store::s3_builder(
+                    base(),
                     bucket,
                     endpoint.as_deref(),
                     region.as_deref(),
                     *allow_http,
+                    tuning,
+                    &requests,
                 );
                 let store = builder.build().map_err(|source| SinkError::OpenStore {
                     location: format!("s3://{bucket}/{prefix}"),
@@ -270,19 +288,52 @@ impl Sink {
                     prefix: prefix.clone(),
                     source,
                 })?;
-                Ok(Sink::with_store(Arc::new(store), root))
+                Ok(Sink {
+                    requests,
+                    label: format!("s3://{bucket}").into(),
+                    ..Sink::with_store(Arc::new(store), root)
+                })
             }
         }
+    }
+
+    fn open_local(dir: &std::path::Path) -> Result<Sink, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let fs = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|source| SinkError::OpenStore {
+                location: format!("file://{}", dir.display()),
+                source,
+            })?
+            .with_fsync(true);
+        Ok(Sink {
+            publish: Publish::StagedRename { dir },
+            ..Sink::with_store(Arc::new(fs), Path::default())
+        })
+    }
+
+    /// HTTP request attempts of the S3 client so far, with the failed ones object_store
+    /// retried (for metrics). All zero for local output and for [`Sink::with_store`].
+    pub fn request_counts(&self) -> StoreRequestCounts {
+        self.requests.snapshot()
     }
 
     /// A sink over any object store (tests, `InMemory`, a pre-built S3 client). Objects are
     /// written straight to their final keys, as on S3.
     pub fn with_store(store: Arc<dyn ObjectStore>, root: Path) -> Sink {
         Sink {
+            label: store.to_string().into(),
             store,
             root,
             publish: Publish::DirectPut,
             staging_grace: DEFAULT_STAGING_GRACE,
+            requests: Arc::default(),
         }
     }
 
@@ -346,6 +397,15 @@ impl Sink {
     async fn abandon(&self, target: &Path, final_path: &Path) {
         if target != final_path {
             self.discard(target).await;
+        }
+    }
+
+    /// A relative `a/b/c` string as errors show it: the absolute file path on local disk,
+    /// `s3://bucket/prefix/a/b/c` on S3.
+    fn describe(&self, relative: &str) -> String {
+        match self.local_path(relative) {
+            Some(path) => path.display().to_string(),
+            None => format!("{}/{}", self.label, self.object_path(relative)),
         }
     }
 
@@ -472,13 +532,14 @@ impl Sink {
         let relative = format!("{STATE_DIR}/{name}");
         let (parent, file_name) = relative.rsplit_once('/').unwrap_or(("", relative.as_str()));
         let (target, final_path) = self.write_target(parent, file_name);
-        if let Err(source) = self.store.put(&target, PutPayload::from(value)).await {
-            return Err(SinkError::Store {
-                op: StoreOp::Put,
-                path: target,
-                source,
-            });
-        }
+        // A failed local write leaves no file: LocalFileSystem removes its own upload file.
+        self.store
+            .put(&target, PutPayload::from(value))
+            .await
+            .map_err(|source| SinkError::Write {
+                path: self.describe(&relative),
+                source: source.into(),
+            })?;
         self.publish(&target, &final_path).await
     }
 
@@ -506,13 +567,14 @@ impl Sink {
         label: &str,
     ) -> PartitionWriter {
         let (target, final_path) = self.write_target(dir, PART_FILE_NAME);
+        let destination = self.describe(&format!("{dir}/{PART_FILE_NAME}"));
         // Two batches in flight: the encoder works on one while the caller builds the next.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let task = {
             let (store, target) = (Arc::clone(&self.store), target.clone());
             let label = label.to_string();
             tokio::spawn(async move {
-                encode::write_parquet_stream(store, &target, schema, &label, rx).await
+                encode::write_parquet_stream(store, &target, destination, schema, &label, rx).await
             })
         };
         PartitionWriter {
@@ -705,33 +767,6 @@ impl Sink {
         }
         Ok(removed)
     }
-}
-
-/// Applies the `[output]` S3 settings on top of a builder configured from the `AWS_*`
-/// environment, so they win: an endpoint is set both as the generic endpoint and as the
-/// S3-specific one (object_store prefers `AWS_ENDPOINT_URL_S3` over any generic endpoint, which
-/// would otherwise silently override the config), with path-style requests.
-fn with_output_overrides(
-    builder: AmazonS3Builder,
-    bucket: &str,
-    endpoint: Option<&str>,
-    region: Option<&str>,
-    allow_http: bool,
-) -> AmazonS3Builder {
-    let mut builder = builder.with_bucket_name(bucket);
-    if let Some(endpoint) = endpoint {
-        builder = builder
-            .with_endpoint(endpoint)
-            .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    if let Some(region) = region {
-        builder = builder.with_region(region);
-    }
-    if allow_http {
-        builder = builder.with_allow_http(true);
-    }
-    builder
 }
 
 fn is_stale_staging(

@@ -9,6 +9,7 @@ use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray}
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
+use object_store::aws::AmazonS3ConfigKey;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -408,6 +409,25 @@ async fn state_round_trips_on_disk_and_in_memory() {
     assert_eq!(file_names(&state_dir), ["account_id=A.json"]);
 }
 
+/// A state file that cannot be written (here its directory is a regular file) fails with an
+/// error naming the state file's absolute path, and leaves no staging file behind.
+#[tokio::test]
+async fn a_failed_state_write_names_the_state_file() {
+    let (tmp, sink) = local_sink();
+    let state = out_dir(&tmp).join("_state");
+    std::fs::create_dir_all(&state).expect("mkdir");
+    std::fs::write(state.join("blocked"), b"a file, not a directory").expect("blocker");
+    let err = sink
+        .put_state("blocked/x.json", Bytes::from_static(b"{}"))
+        .await
+        .expect_err("cannot write under a file");
+    assert_eq!(
+        err.to_string(),
+        format!("cannot write {}", state.join("blocked/x.json").display())
+    );
+    assert_eq!(file_names(&state), ["blocked"]);
+}
+
 #[tokio::test]
 async fn in_memory_store_writes_under_the_prefix() {
     let store = Arc::new(InMemory::new());
@@ -519,7 +539,7 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         .with_config(AmazonS3ConfigKey::S3Endpoint, "http://env-s3.invalid:1")
         .with_config(AmazonS3ConfigKey::Endpoint, "http://env.invalid:1")
         .with_config(AmazonS3ConfigKey::Region, "eu-central-1");
-    let b = with_output_overrides(
+    let b = store::with_output_overrides(
         from_env.clone(),
         "lake",
         Some("http://127.0.0.1:9000"),
@@ -542,7 +562,7 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         Some("false")
     );
     // Without [output] overrides the environment's values stand.
-    let b = with_output_overrides(from_env, "lake", None, None, false);
+    let b = store::with_output_overrides(from_env, "lake", None, None, false);
     assert_eq!(
         b.get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .as_deref(),

@@ -3,6 +3,8 @@
 //! parquet crate, and compute expected figures independently from the simulator's generator.
 #![allow(dead_code)]
 
+pub mod s3_faults;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
