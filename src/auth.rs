@@ -7,6 +7,8 @@
 //! JWE addressed to the platform's key ([`jwe`]); the wrapped form is what `mint` returns.
 
 pub mod jwe;
+#[cfg(test)]
+pub(crate) mod jwe_test_vectors;
 
 use std::fmt;
 use std::sync::Mutex;

@@ -23,9 +23,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let result: anyhow::Result<(), smartassist_export::Error> =
-        runtime.block_on(commands::run(cli));
-    match result {
+    match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", error_chain(&e));

@@ -1,12 +1,13 @@
 //! The `run` daemon end to end: the built binary against the in-process simulator with
 //! one-second schedules. Waits for runs by polling `/metrics` (no fixed sleeps), stops with
 //! SIGTERM, and checks the exit code, the output and the exactly-once intent capture across a
-//! restart, with expected sessions computed from the simulator's generator.
+//! restart, with expected sessions computed from the simulator's generator; and the metrics
+//! a scrape sees before any run has finished, parsed from the exposition text by the test.
 #![cfg(unix)]
 
 mod common;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -237,5 +238,268 @@ listen = "{addr}"
     // Even with a gap, nothing is exported twice.
     let ids = intent_session_ids(&out);
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), ids.len());
+    rt.block_on(sim.shutdown());
+}
+
+/// One scrape parsed line by line, independently of the exporter's own formatting code.
+struct Exposition {
+    /// (metric name, label set) → value.
+    samples: HashMap<(String, BTreeMap<String, String>), f64>,
+    /// Family name → `# TYPE`.
+    types: HashMap<String, String>,
+    /// Family names with a `# HELP` line.
+    helps: HashSet<String>,
+}
+
+impl Exposition {
+    fn parse(text: &str) -> Exposition {
+        let mut e = Exposition {
+            samples: HashMap::new(),
+            types: HashMap::new(),
+            helps: HashSet::new(),
+        };
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().expect("HELP name");
+                e.helps.insert(name.to_string());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let mut it = rest.split(' ');
+                let name = it.next().expect("TYPE name");
+                let kind = it.next().unwrap_or_else(|| panic!("no type in {line:?}"));
+                e.types.insert(name.to_string(), kind.to_string());
+            } else if !line.starts_with('#') {
+                let (key, value) = parse_sample(line);
+                assert!(
+                    e.samples.insert(key, value).is_none(),
+                    "series listed twice: {line}"
+                );
+            }
+        }
+        e
+    }
+
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.samples.get(&(name.to_string(), labels)).copied()
+    }
+
+    /// Asserts the series exists with value `want`.
+    fn assert_value(&self, name: &str, labels: &[(&str, &str)], want: f64) {
+        assert_eq!(
+            self.get(name, labels),
+            Some(want),
+            "{name}{labels:?} (series present: {:?})",
+            self.names_like(name)
+        );
+    }
+
+    /// Label sets of every sample of `name`.
+    fn names_like(&self, name: &str) -> Vec<&BTreeMap<String, String>> {
+        self.samples
+            .keys()
+            .filter(|(n, _)| n == name)
+            .map(|(_, l)| l)
+            .collect()
+    }
+
+    fn assert_family(&self, name: &str, kind: &str) {
+        assert!(self.helps.contains(name), "no # HELP for {name}");
+        assert_eq!(
+            self.types.get(name).map(String::as_str),
+            Some(kind),
+            "# TYPE of {name}"
+        );
+    }
+}
+
+/// `name{k="v",...} value [timestamp]` → ((name, labels), value).
+fn parse_sample(line: &str) -> ((String, BTreeMap<String, String>), f64) {
+    let name_end = line
+        .find(['{', ' '])
+        .unwrap_or_else(|| panic!("no value: {line:?}"));
+    let name = line[..name_end].to_string();
+    let mut labels = BTreeMap::new();
+    let mut rest = &line[name_end..];
+    if let Some(body) = rest.strip_prefix('{') {
+        let mut chars = body.char_indices();
+        let mut key = String::new();
+        loop {
+            let (i, c) = chars
+                .next()
+                .unwrap_or_else(|| panic!("unclosed labels: {line:?}"));
+            match c {
+                '}' => {
+                    rest = &body[i + 1..];
+                    break;
+                }
+                ',' => {}
+                '=' => {
+                    assert_eq!(chars.next().map(|(_, c)| c), Some('"'), "{line:?}");
+                    let mut value = String::new();
+                    loop {
+                        match chars.next().map(|(_, c)| c) {
+                            Some('"') => break,
+                            Some('\\') => match chars.next().map(|(_, c)| c) {
+                                Some('n') => value.push('\n'),
+                                Some(c) => value.push(c),
+                                None => panic!("bad escape: {line:?}"),
+                            },
+                            Some(c) => value.push(c),
+                            None => panic!("unclosed label value: {line:?}"),
+                        }
+                    }
+                    labels.insert(std::mem::take(&mut key), value);
+                }
+                c => key.push(c),
+            }
+        }
+    }
+    let value = rest
+        .split_whitespace()
+        .next()
+        .unwrap_or_else(|| panic!("no value: {line:?}"));
+    let value = value
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("bad value in {line:?}"));
+    ((name, labels), value)
+}
+
+#[test]
+fn metrics_scraped_before_any_run_finishes_list_every_alerting_series_at_zero() {
+    const BOTS: [&str; 2] = ["st-bot-1", "st-bot-2"];
+    const DATASETS: [&str; 2] = ["user_status", "intent_realtime"];
+    let rt = runtime();
+    // Every API answer takes ten minutes, so no run can finish while the test looks.
+    let sim = rt.block_on(start_sim(SimulatorConfig {
+        bots: BOTS.iter().map(|b| b.to_string()).collect(),
+        latency: Duration::from_secs(600),
+        ..sim_config(Duration::from_secs(1))
+    }));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let addr = free_addr();
+    let section = format!(
+        r#"
+[user_status]
+timezone = "America/New_York"
+
+[intent_realtime]
+bot_ids = ["{}", "{}"]
+
+[server]
+listen = "{addr}"
+shutdown_timeout_seconds = 2
+"#,
+        BOTS[0], BOTS[1]
+    );
+    let config = write_config(
+        tmp.path(),
+        &sim.base_url(),
+        &tmp.path().join("out"),
+        &section,
+    );
+    // The client must keep waiting too (no timeout, so no retry can end a run as a failure).
+    let text = std::fs::read_to_string(&config).expect("config");
+    assert!(text.contains("\ntimeout_seconds = 5\n"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("\ntimeout_seconds = 5\n", "\ntimeout_seconds = 3600\n"),
+    )
+    .expect("write config");
+
+    let spawned_at = Utc::now().timestamp() as f64;
+    let mut child = spawn_daemon(&config, &tmp.path().join("run.log"));
+    // The first scrape that answers at all.
+    let body = wait_for_metrics(addr, &mut child, Duration::from_secs(60), |_| true);
+    let m = Exposition::parse(&body);
+
+    for dataset in DATASETS {
+        for outcome in ["success", "partial", "failure", "cancelled"] {
+            m.assert_value(
+                "smartassist_runs_total",
+                &[("dataset", dataset), ("outcome", outcome)],
+                0.0,
+            );
+        }
+        m.assert_value("smartassist_rejects_total", &[("dataset", dataset)], 0.0);
+        m.assert_value(
+            "smartassist_last_success_timestamp_seconds",
+            &[("dataset", dataset)],
+            0.0,
+        );
+        m.assert_value(
+            "smartassist_run_duration_seconds_count",
+            &[("dataset", dataset)],
+            0.0,
+        );
+        // Each dataset has its own endpoint, named like the dataset.
+        let endpoint = dataset;
+        m.assert_value(
+            "smartassist_http_throttled_total",
+            &[("endpoint", endpoint)],
+            0.0,
+        );
+        for reason in ["reauthenticate", "throttled", "transient"] {
+            m.assert_value(
+                "smartassist_http_retries_total",
+                &[("endpoint", endpoint), ("reason", reason)],
+                0.0,
+            );
+        }
+        m.assert_value(
+            "smartassist_http_request_duration_seconds_count",
+            &[("endpoint", endpoint)],
+            0.0,
+        );
+    }
+    assert_eq!(
+        m.names_like("smartassist_runs_total").len(),
+        DATASETS.len() * 4,
+        "runs series for datasets that are not configured"
+    );
+    for bot in BOTS {
+        m.assert_value("smartassist_intent_gaps_total", &[("bot_id", bot)], 0.0);
+        m.assert_value(
+            "smartassist_intent_new_sessions_total",
+            &[("bot_id", bot)],
+            0.0,
+        );
+    }
+    m.assert_value(
+        "smartassist_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    m.assert_family("smartassist_http_request_duration_seconds", "histogram");
+    m.assert_family("smartassist_run_duration_seconds", "histogram");
+
+    let now = Utc::now().timestamp() as f64;
+    let start = m
+        .get("process_start_time_seconds", &[])
+        .expect("process_start_time_seconds");
+    // Whole seconds on both sides (the boot time in /proc/stat is one), hence the slack.
+    assert!(
+        start >= spawned_at - 2.0 && start <= now + 2.0,
+        "start {start}, spawned at {spawned_at}, now {now}"
+    );
+    // The collector reads /proc, so these exist on Linux only.
+    if cfg!(target_os = "linux") {
+        for name in ["process_resident_memory_bytes", "process_open_fds"] {
+            let v = m.get(name, &[]).unwrap_or_else(|| panic!("{name} missing"));
+            assert!(v > 0.0, "{name} = {v}");
+        }
+        let cpu = m
+            .get("process_cpu_seconds_total", &[])
+            .expect("process_cpu_seconds_total");
+        assert!(cpu >= 0.0, "cpu {cpu}");
+        m.assert_family("process_cpu_seconds_total", "counter");
+    }
+
+    // The runs are still waiting for the simulator: SIGTERM abandons them within the deadline.
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(30));
+    let log = std::fs::read_to_string(tmp.path().join("run.log")).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "log:\n{log}");
     rt.block_on(sim.shutdown());
 }

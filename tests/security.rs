@@ -395,8 +395,8 @@ fn neither_the_secret_nor_any_token_appears_in_trace_output() {
         l.local_addr().expect("addr").port()
     };
     let recorder = AuthRecorder::start();
-    let decrypter = smartassist_export::auth::jwe::JweDecrypter::new(
-        smartassist_export::auth::jwe::parse_private_key(&private_key_text()).expect("key"),
+    let decrypter = smartassist_export::simulator::jwe::JweDecrypter::new(
+        smartassist_export::simulator::jwe::parse_private_key(&private_key_text()).expect("key"),
     );
 
     let mut outputs = Vec::new();

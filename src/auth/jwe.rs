@@ -4,10 +4,13 @@
 //! content encryption is `A128CBC-HS256` (RFC 7518 §5.2.2.1), `A128GCM` or `A256GCM`. The
 //! protected header carries `alg`, `enc`, `kid`, `typ: "JWT"` and `cty: "JWT"`.
 //!
-//! Callers parse the key once ([`parse_public_key`], from the JWK the app settings show, or a
-//! PEM plus an explicit `kid`), build a [`JweEncrypter`] and call [`JweEncrypter::encrypt`] per
-//! token. [`JweDecrypter`] is the receiving side, used by the simulator's JWE mode and by tests;
-//! it is not on the exporter's request path. Pure Rust (RustCrypto), no OpenSSL.
+//! This module owns the sending side only: the algorithm names, key parsing for the platform's
+//! public key, and encryption. Callers parse the key once ([`parse_public_key`], from the JWK
+//! the app settings show, or a PEM plus an explicit `kid`), build a [`JweEncrypter`] and call
+//! [`JweEncrypter::encrypt`] per token. The receiving side (private keys, decryption) is not on
+//! the exporter's request path and lives with the simulator in
+//! [`crate::simulator::jwe`], which reuses the JWK parsing and CBC-HS256 MAC helpers marked
+//! `pub(crate)` here. Pure Rust (RustCrypto), no OpenSSL.
 
 use std::fmt;
 use std::str::FromStr;
@@ -17,13 +20,14 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm, KeyInit, Nonce};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use cbc::cipher::block_padding::Pkcs7;
-use cbc::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use cbc::cipher::{BlockEncryptMut, KeyIvInit};
+use hmac::digest::InvalidLength;
 use hmac::{Hmac, Mac};
-use rsa::pkcs1::{DecodeRsaPrivateKey, DecodeRsaPublicKey};
-use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use rsa::pkcs1::DecodeRsaPublicKey;
+use rsa::pkcs8::DecodePublicKey;
 use rsa::rand_core::{OsRng, RngCore};
 use rsa::traits::PublicKeyParts;
-use rsa::{BigUint, Oaep, Pkcs1v15Encrypt, RsaPrivateKey, RsaPublicKey};
+use rsa::{BigUint, Oaep, Pkcs1v15Encrypt, RsaPublicKey};
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -148,15 +152,17 @@ pub struct RecipientKey {
     pub kid: String,
 }
 
+/// The JWK members this crate reads. The private members (`d`, `p`, `q`) are read only by the
+/// simulator's private-key parser.
 #[derive(Deserialize)]
-struct Jwk {
-    kty: Option<String>,
-    kid: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-    d: Option<String>,
-    p: Option<String>,
-    q: Option<String>,
+pub(crate) struct Jwk {
+    pub(crate) kty: Option<String>,
+    pub(crate) kid: Option<String>,
+    pub(crate) n: Option<String>,
+    pub(crate) e: Option<String>,
+    pub(crate) d: Option<String>,
+    pub(crate) p: Option<String>,
+    pub(crate) q: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -166,7 +172,8 @@ enum JwkOrSet {
     Key(Jwk),
 }
 
-fn parse_jwk(text: &str) -> Result<Jwk, KeyError> {
+/// One JWK, or the only key of a JWK set.
+pub(crate) fn parse_jwk(text: &str) -> Result<Jwk, KeyError> {
     match serde_json::from_str::<JwkOrSet>(text) {
         Ok(JwkOrSet::Key(k)) => Ok(k),
         Ok(JwkOrSet::Set { mut keys }) if keys.len() == 1 => Ok(keys.remove(0)),
@@ -178,7 +185,8 @@ fn parse_jwk(text: &str) -> Result<Jwk, KeyError> {
     }
 }
 
-fn b64_member(value: &Option<String>, name: &'static str) -> Result<BigUint, KeyError> {
+/// A base64url JWK member as an unsigned big-endian integer.
+pub(crate) fn b64_member(value: &Option<String>, name: &'static str) -> Result<BigUint, KeyError> {
     let v = value.as_deref().ok_or(KeyError::MissingMember(name))?;
     let bytes = URL_SAFE_NO_PAD
         .decode(v.trim_end_matches('='))
@@ -186,7 +194,7 @@ fn b64_member(value: &Option<String>, name: &'static str) -> Result<BigUint, Key
     Ok(BigUint::from_bytes_be(&bytes))
 }
 
-fn check_rsa_kty(jwk: &Jwk) -> Result<(), KeyError> {
+pub(crate) fn check_rsa_kty(jwk: &Jwk) -> Result<(), KeyError> {
     match jwk.kty.as_deref() {
         Some("RSA") => Ok(()),
         Some(other) => Err(KeyError::NotRsa(other.to_string())),
@@ -245,47 +253,13 @@ pub fn parse_public_key(
     Ok(RecipientKey { key, kid })
 }
 
-/// Parse an RSA private key: PEM `PRIVATE KEY` (PKCS#8), PEM `RSA PRIVATE KEY` (PKCS#1), or a
-/// JWK with `n`, `e`, `d`, `p`, `q`.
-pub fn parse_private_key(text: &str) -> Result<RsaPrivateKey, KeyError> {
-    let text = text.trim();
-    let key = if text.starts_with('{') {
-        let jwk = parse_jwk(text)?;
-        check_rsa_kty(&jwk)?;
-        let n = b64_member(&jwk.n, "n")?;
-        let e = b64_member(&jwk.e, "e")?;
-        let d = b64_member(&jwk.d, "d")?;
-        let p = b64_member(&jwk.p, "p")?;
-        let q = b64_member(&jwk.q, "q")?;
-        RsaPrivateKey::from_components(n, e, d, vec![p, q])
-            .map_err(|e| KeyError::Invalid(e.to_string()))?
-    } else if text.starts_with("-----BEGIN PRIVATE KEY-----") {
-        RsaPrivateKey::from_pkcs8_pem(text).map_err(|e| KeyError::Invalid(e.to_string()))?
-    } else if text.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-        RsaPrivateKey::from_pkcs1_pem(text).map_err(|e| KeyError::Invalid(e.to_string()))?
-    } else {
-        return Err(KeyError::Format(
-            "expected a JWK or a PEM block starting with -----BEGIN PRIVATE KEY-----".into(),
-        ));
-    };
-    key.validate()
-        .map_err(|e| KeyError::Invalid(e.to_string()))?;
-    Ok(key)
-}
-
-/// Why encryption or decryption failed. Decryption failures are deliberately undetailed.
+/// Why encryption failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JweError {
     #[error("RSA key encryption failed")]
     WrapKey(#[source] rsa::Error),
     #[error("content encryption failed")]
     Seal,
-    #[error("not a compact JWE: {0}")]
-    Malformed(&'static str),
-    #[error("unsupported JWE header: {0}")]
-    Unsupported(String),
-    #[error("JWE decryption failed")]
-    Decrypt,
 }
 
 /// Encrypt `plaintext` with `enc` under `cek`/`iv`, authenticating `aad`. Returns
@@ -306,7 +280,10 @@ fn seal(
             let ciphertext = cbc::Encryptor::<aes::Aes128>::new_from_slices(enc_key, iv)
                 .map_err(|_| JweError::Seal)?
                 .encrypt_padded_vec_mut::<Pkcs7>(plaintext);
-            let tag = cbc_hs256_tag(mac_key, aad, iv, &ciphertext)?;
+            let tag = cbc_hs256_mac(mac_key, aad, iv, &ciphertext)
+                .map_err(|_| JweError::Seal)?
+                .finalize()
+                .into_bytes();
             Ok((ciphertext, tag[..16].to_vec()))
         }
         ContentEncryption::A128Gcm | ContentEncryption::A256Gcm => {
@@ -328,61 +305,20 @@ fn seal(
 }
 
 /// RFC 7518 §5.2.2.1: HMAC-SHA-256 over AAD || IV || ciphertext || AL (AAD length in bits,
-/// 64-bit big-endian); the tag is the first half of the MAC.
-fn cbc_hs256_tag(mac_key: &[u8], aad: &[u8], iv: &[u8], ct: &[u8]) -> Result<Vec<u8>, JweError> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key).map_err(|_| JweError::Seal)?;
+/// 64-bit big-endian); the tag is the first half of the MAC. Returned unfinalized so that the
+/// sender can take the tag and the receiver can verify it in constant time.
+pub(crate) fn cbc_hs256_mac(
+    mac_key: &[u8],
+    aad: &[u8],
+    iv: &[u8],
+    ct: &[u8],
+) -> Result<Hmac<Sha256>, InvalidLength> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(mac_key)?;
     mac.update(aad);
     mac.update(iv);
     mac.update(ct);
     mac.update(&((aad.len() as u64) * 8).to_be_bytes());
-    Ok(mac.finalize().into_bytes().to_vec())
-}
-
-/// Inverse of [`seal`]; fails on any authentication mismatch.
-fn open(
-    enc: ContentEncryption,
-    cek: &[u8],
-    iv: &[u8],
-    aad: &[u8],
-    ciphertext: &[u8],
-    tag: &[u8],
-) -> Result<Vec<u8>, JweError> {
-    if cek.len() != enc.key_len() || iv.len() != enc.iv_len() || tag.len() != 16 {
-        return Err(JweError::Decrypt);
-    }
-    match enc {
-        ContentEncryption::A128CbcHs256 => {
-            let (mac_key, enc_key) = cek.split_at(16);
-            let mut mac =
-                <Hmac<Sha256> as Mac>::new_from_slice(mac_key).map_err(|_| JweError::Decrypt)?;
-            mac.update(aad);
-            mac.update(iv);
-            mac.update(ciphertext);
-            mac.update(&((aad.len() as u64) * 8).to_be_bytes());
-            mac.verify_truncated_left(tag)
-                .map_err(|_| JweError::Decrypt)?;
-            cbc::Decryptor::<aes::Aes128>::new_from_slices(enc_key, iv)
-                .map_err(|_| JweError::Decrypt)?
-                .decrypt_padded_vec_mut::<Pkcs7>(ciphertext)
-                .map_err(|_| JweError::Decrypt)
-        }
-        ContentEncryption::A128Gcm | ContentEncryption::A256Gcm => {
-            let mut buf = ciphertext.to_vec();
-            let nonce = Nonce::from_slice(iv);
-            let tag = aes_gcm::Tag::from_slice(tag);
-            if enc == ContentEncryption::A128Gcm {
-                Aes128Gcm::new_from_slice(cek)
-                    .map_err(|_| JweError::Decrypt)?
-                    .decrypt_in_place_detached(nonce, aad, &mut buf, tag)
-            } else {
-                Aes256Gcm::new_from_slice(cek)
-                    .map_err(|_| JweError::Decrypt)?
-                    .decrypt_in_place_detached(nonce, aad, &mut buf, tag)
-            }
-            .map_err(|_| JweError::Decrypt)?;
-            Ok(buf)
-        }
-    }
+    Ok(mac)
 }
 
 /// Encrypts tokens to one recipient key. Cheap to clone; `Debug` shows only the parameters.
@@ -462,91 +398,11 @@ impl JweEncrypter {
     }
 }
 
-/// The protected header of a received JWE.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct JweHeader {
-    pub alg: String,
-    pub enc: String,
-    pub kid: Option<String>,
-    pub typ: Option<String>,
-    pub cty: Option<String>,
-}
-
-/// Decrypts compact JWEs addressed to one private key (the simulator's JWE mode, tests).
-#[derive(Clone)]
-pub struct JweDecrypter {
-    key: RsaPrivateKey,
-}
-
-impl fmt::Debug for JweDecrypter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("JweDecrypter([REDACTED])")
-    }
-}
-
-impl JweDecrypter {
-    pub fn new(key: RsaPrivateKey) -> Self {
-        JweDecrypter { key }
-    }
-
-    /// The matching public key (for handing to an encrypter in tests).
-    pub fn public_key(&self) -> RsaPublicKey {
-        self.key.to_public_key()
-    }
-
-    /// Decrypt a compact JWE; returns its protected header and plaintext.
-    pub fn decrypt(&self, compact: &str) -> Result<(JweHeader, Vec<u8>), JweError> {
-        let parts: Vec<&str> = compact.split('.').collect();
-        if parts.len() != 5 {
-            return Err(JweError::Malformed("expected five dot-separated parts"));
-        }
-        let b64 = |s: &str| {
-            URL_SAFE_NO_PAD
-                .decode(s)
-                .map_err(|_| JweError::Malformed("a part is not base64url"))
-        };
-        let header: JweHeader = serde_json::from_slice(&b64(parts[0])?)
-            .map_err(|_| JweError::Malformed("the protected header is not a JWE header"))?;
-        let alg = header
-            .alg
-            .parse::<KeyAlgorithm>()
-            .map_err(JweError::Unsupported)?;
-        let enc = header
-            .enc
-            .parse::<ContentEncryption>()
-            .map_err(JweError::Unsupported)?;
-        let encrypted_key = b64(parts[1])?;
-        let cek = match alg {
-            KeyAlgorithm::RsaOaep => self
-                .key
-                .decrypt(Oaep::new::<sha1::Sha1>(), &encrypted_key)
-                .map_err(|_| JweError::Decrypt)?,
-            // RFC 7516 §11.5: on a PKCS#1 v1.5 failure continue with a random key so that the
-            // outcome does not reveal which step failed.
-            KeyAlgorithm::Rsa1_5 => match self.key.decrypt(Pkcs1v15Encrypt, &encrypted_key) {
-                Ok(k) if k.len() == enc.key_len() => k,
-                _ => {
-                    let mut k = vec![0u8; enc.key_len()];
-                    OsRng.fill_bytes(&mut k);
-                    k
-                }
-            },
-        };
-        let plaintext = open(
-            enc,
-            &cek,
-            &b64(parts[2])?,
-            parts[0].as_bytes(),
-            &b64(parts[3])?,
-            &b64(parts[4])?,
-        )?;
-        Ok((header, plaintext))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::jwe_test_vectors::*;
+    use crate::simulator::jwe::{parse_private_key, JweDecrypter, JweHeader};
 
     const FIXTURE_PRIVATE: &str = include_str!("../../tests/fixtures/jwe/private.pem");
     const FIXTURE_PUBLIC_JWK: &str = include_str!("../../tests/fixtures/jwe/public.jwk.json");
@@ -555,58 +411,6 @@ mod tests {
     fn b64(s: &str) -> Vec<u8> {
         URL_SAFE_NO_PAD.decode(s).expect("base64url")
     }
-
-    // RFC 7516 Appendix A.2: RSAES-PKCS1-v1_5 + A128CBC-HS256, "Live long and prosper."
-    const A2_HEADER_B64: &str = "eyJhbGciOiJSU0ExXzUiLCJlbmMiOiJBMTI4Q0JDLUhTMjU2In0";
-    const A2_CEK: [u8; 32] = [
-        4, 211, 31, 197, 84, 157, 252, 254, 11, 100, 157, 250, 63, 170, 106, 206, 107, 124, 212,
-        45, 111, 107, 9, 219, 200, 177, 0, 240, 143, 156, 44, 207,
-    ];
-    const A2_IV: &str = "AxY8DCtDaGlsbGljb3RoZQ";
-    const A2_CIPHERTEXT: &str = "KDlTtXchhZTGufMYmOYGS4HffxPSUrfmqCHXaI9wOGY";
-    const A2_TAG: &str = "9hH0vgRfYgPnAHOd8stkvw";
-    const A2_ENCRYPTED_KEY: &str = concat!(
-        "UGhIOguC7IuEvf_NPVaXsGMoLOmwvc1GyqlIKOK1nN94nHPoltGRhWhw7Zx0-kFm",
-        "1NJn8LE9XShH59_i8J0PH5ZZyNfGy2xGdULU7sHNF6Gp2vPLgNZ__deLKxGHZ7Pc",
-        "HALUzoOegEI-8E66jX2E4zyJKx-YxzZIItRzC5hlRirb6Y5Cl_p-ko3YvkkysZIF",
-        "NPccxRU7qve1WYPxqbb2Yw8kZqa2rMWI5ng8OtvzlV7elprCbuPhcCdZ6XDP0_F8",
-        "rkXds2vE4X-ncOIM8hAYHHi29NX0mcKiRaD0-D-ljQTP-cFPgwCp6X-nZZd9OHBv",
-        "-B3oWh2TbqmScqXMR4gp_A"
-    );
-    const A2_JWK: &str = concat!(
-        r#"{"kty":"RSA","#,
-        r#""n":"sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1Wl"#,
-        "UzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1hGzHHyXss8UDpre",
-        "cbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_",
-        "7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw_75IDrGA84-lA_-Ct4eTlXHBI",
-        "Y2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU",
-        r#"7-VTdL1VbC2tejvcI2BlMkEpk1BzBZI0KQB0GaDWFLN-aEAw3vRw","#,
-        r#""e":"AQAB","#,
-        r#""d":"VFCWOqXr8nvZNyaaJLXdnNPXZKRaWCjkU5Q2egQQpTBMwhprMzWzpR8Sxq"#,
-        "1OPThh_J6MUD8Z35wky9b8eEO0pwNS8xlh1lOFRRBoNqDIKVOku0aZb-ry",
-        "nq8cxjDTLZQ6Fz7jSjR1Klop-YKaUHc9GsEofQqYruPhzSA-QgajZGPbE_",
-        "0ZaVDJHfyd7UUBUKunFMScbflYAAOYJqVIVwaYR5zWEEceUjNnTNo_CVSj",
-        "-VvXLO5VZfCUAVLgW4dpf1SrtZjSt34YLsRarSb127reG_DUwg9Ch-Kyvj",
-        r#"T1SkHgUWRVGcyly7uvVGRSDwsXypdrNinPA4jlhoNdizK2zF2CWQ","#,
-        r#""p":"9gY2w6I6S6L0juEKsbeDAwpd9WMfgqFoeA9vEyEUuk4kLwBKcoe1x4HG68"#,
-        "ik918hdDSE9vDQSccA3xXHOAFOPJ8R9EeIAbTi1VwBYnbTp87X-xcPWlEP",
-        r#"krdoUKW60tgs1aNd_Nnc9LEVVPMS390zbFxt8TN_biaBgelNgbC95sM","#,
-        r#""q":"uKlCKvKv_ZJMVcdIs5vVSU_6cPtYI1ljWytExV_skstvRSNi9r66jdd9-y"#,
-        "BhVfuG4shsp2j7rGnIio901RBeHo6TPKWVVykPu1iYhQXw1jIABfw-MVsN",
-        r#"-3bQ76WLdt2SDxsHs7q7zPyUyHXmps7ycZ5c72wGkUwNOjYelmkiNS0"}"#
-    );
-
-    // RFC 7516 Appendix A.1 content encryption: A256GCM.
-    const A1_HEADER_B64: &str = "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ";
-    const A1_CEK: [u8; 32] = [
-        177, 161, 244, 128, 84, 143, 225, 115, 63, 180, 3, 255, 107, 154, 212, 246, 138, 7, 110,
-        91, 112, 46, 34, 105, 47, 130, 203, 46, 122, 234, 64, 252,
-    ];
-    const A1_IV: &str = "48V1_ALb6US04U3b";
-    const A1_PLAINTEXT: &str = "The true sign of intelligence is not knowledge but imagination.";
-    const A1_CIPHERTEXT: &str =
-        "5eym8TW_c8SuK0ltJ3rpYIzOeDQz7TALvtu6UG9oMo4vpzs9tX_EFShS8iB7j6jiSdiwkIr3ajwQzaBtQD_A";
-    const A1_TAG: &str = "XFBoMYUZodetZdvTiFvSkQ";
 
     #[test]
     fn a128cbc_hs256_matches_rfc7516_a2() {
@@ -634,24 +438,6 @@ mod tests {
         .expect("seal");
         assert_eq!(URL_SAFE_NO_PAD.encode(&ct), A1_CIPHERTEXT);
         assert_eq!(URL_SAFE_NO_PAD.encode(&tag), A1_TAG);
-    }
-
-    #[test]
-    fn decrypts_the_complete_rfc7516_a2_example() {
-        let key = parse_private_key(A2_JWK).expect("RFC key");
-        let compact =
-            format!("{A2_HEADER_B64}.{A2_ENCRYPTED_KEY}.{A2_IV}.{A2_CIPHERTEXT}.{A2_TAG}");
-        let (header, plaintext) = JweDecrypter::new(key).decrypt(&compact).expect("decrypt");
-        assert_eq!(header.alg, "RSA1_5");
-        assert_eq!(header.enc, "A128CBC-HS256");
-        assert_eq!(plaintext, b"Live long and prosper.");
-        // One flipped tag bit must fail.
-        let bad = format!(
-            "{A2_HEADER_B64}.{A2_ENCRYPTED_KEY}.{A2_IV}.{A2_CIPHERTEXT}.8hH0vgRfYgPnAHOd8stkvw"
-        );
-        assert!(JweDecrypter::new(parse_private_key(A2_JWK).expect("key"))
-            .decrypt(&bad)
-            .is_err());
     }
 
     #[test]
@@ -729,21 +515,5 @@ mod tests {
             parse_public_key(small, None),
             Err(KeyError::TooSmall { .. })
         ));
-    }
-
-    #[test]
-    fn decrypter_rejects_garbage_without_panicking() {
-        let d = JweDecrypter::new(parse_private_key(FIXTURE_PRIVATE).expect("private"));
-        for s in [
-            "",
-            "a.b.c",
-            "a.b.c.d.e",
-            "e30.AA.AA.AA.AA",
-            "eyJhbGciOiJkaXIiLCJlbmMiOiJBMTI4R0NNIn0.AA.AA.AA.AA",
-            "eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkExMjhHQ00ifQ.AA.AA.AA.AA",
-            "eyJhbGciOiJSU0ExXzUiLCJlbmMiOiJBMTI4R0NNIn0.AA.AA.AA.AA",
-        ] {
-            assert!(d.decrypt(s).is_err(), "{s:?}");
-        }
     }
 }
