@@ -106,9 +106,9 @@ fn daemon_runs_on_schedule_stops_on_sigterm_and_restarts_without_duplicates() {
     let started = Utc::now();
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let addr = free_addr();
-    let section = format!(
-        r#"
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
 [user_status]
 schedule = "* * * * * *"
 timezone = "America/New_York"
@@ -122,11 +122,12 @@ bot_ids = ["{BOT}"]
 [server]
 listen = "{addr}"
 "#
-    );
-    let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &section)
+    };
 
     // Phase 1: several runs of each job, /healthz answering, then SIGTERM.
-    let mut child = spawn_daemon(&config, &tmp.path().join("run1.log"));
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run1.log"));
     wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
         metric(m, RUNS_INTENT) >= 4.0 && metric(m, RUNS_US) >= 2.0
     });
@@ -180,7 +181,9 @@ listen = "{addr}"
     assert_eq!(mark["through_day"], today.to_string());
 
     // Phase 2: a restart continues from the output with no duplicates and no gap.
-    let mut child = spawn_daemon(&config, &tmp.path().join("run2.log"));
+    // (The port may have gone to another process meanwhile: a fresh one is fine, the state
+    // lives in the output.)
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run2.log"));
     wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
         metric(m, RUNS_INTENT) >= 3.0
     });
@@ -205,9 +208,9 @@ fn sessions_arriving_faster_than_a_page_per_poll_are_flagged_as_a_gap() {
     let sim = rt.block_on(start_sim(cfg.clone()));
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let addr = free_addr();
-    let section = format!(
-        r#"
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
 [user_status]
 enabled = false
 
@@ -219,9 +222,10 @@ gap_poll_interval_seconds = 1
 [server]
 listen = "{addr}"
 "#
-    );
-    let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
-    let mut child = spawn_daemon(&config, &tmp.path().join("run.log"));
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &section)
+    };
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
     let gaps = format!("smartassist_intent_gaps_total{{bot_id=\"{BOT}\"}}");
     let body = wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
         metric(m, &gaps) >= 1.0

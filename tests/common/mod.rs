@@ -268,13 +268,60 @@ pub fn intent_session_ids(root: &Path) -> Vec<String> {
     ids
 }
 
-/// A loopback address with a port that was free a moment ago.
-pub fn free_addr() -> std::net::SocketAddr {
+/// A loopback address with a port that was free a moment ago. Another process may take the
+/// port before the caller binds it, so only pass it to something that reports a failed bind and
+/// retry then: [`spawn_daemon_on_free_port`] and [`MotoServer::start`] do. In-process servers
+/// bind `127.0.0.1:0` themselves and keep the listener instead.
+fn free_addr() -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
 }
 
-/// Start `run` in the background with the simulator's secret in the environment.
+/// How many fresh ports a child server gets before a port collision fails the test.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Start `run` with `[server] listen` on a free loopback port; `config_for(addr)` writes the
+/// config for that address and returns its path. Returns once the daemon has logged that it
+/// serves, so the port is its own. A daemon that lost its port to another process between
+/// [`free_addr`] and its bind exits with "Address already in use"; it is started again on a
+/// fresh port (with a fresh config), at most [`PORT_ATTEMPTS`] times.
+pub fn spawn_daemon_on_free_port(
+    config_for: impl Fn(std::net::SocketAddr) -> PathBuf,
+    log: &Path,
+) -> (std::process::Child, std::net::SocketAddr) {
+    let limit = std::time::Duration::from_secs(60);
+    for _ in 0..PORT_ATTEMPTS {
+        let addr = free_addr();
+        let mut child = spawn_daemon(&config_for(addr), log);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains("Serving /healthz") {
+                return (child, addr);
+            }
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                if text.contains("Address already in use") {
+                    eprintln!(
+                        "NOTE: port {} was taken before the daemon bound it; retrying on another.",
+                        addr.port()
+                    );
+                    break;
+                }
+                panic!("daemon exited at startup with {status}; log:\n{text}");
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("daemon did not start serving within {limit:?}; log:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    panic!("every one of {PORT_ATTEMPTS} free ports was taken before the daemon bound it");
+}
+
+/// Start `run` in the background with the simulator's secret in the environment (stderr, the
+/// log, goes to `log`). Use [`spawn_daemon_on_free_port`] when the config has a `[server]`.
 pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
     let log = File::create(log).expect("log file");
     Command::new(BIN)
@@ -332,15 +379,17 @@ pub fn wait_for_metrics(
 }
 
 /// Send SIGTERM and wait for the exit (a hang guard of `limit`, not a timing assertion).
+#[cfg(unix)]
 pub fn sigterm_and_wait(
     child: &mut std::process::Child,
     limit: std::time::Duration,
 ) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -TERM failed");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    // SAFETY: kill(2) with a valid signal number has no memory-safety preconditions; the pid is
+    // our own child's, not yet reaped (try_wait has not returned its status), so it cannot
+    // have been reused. Calling it directly spares the tests a dependency on procps' `kill`.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill(SIGTERM): {}", std::io::Error::last_os_error());
     let deadline = std::time::Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -351,6 +400,80 @@ pub fn sigterm_and_wait(
             panic!("daemon did not exit within {limit:?} of SIGTERM");
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pinned Python environment
+// ---------------------------------------------------------------------------------------------
+
+/// What to install when `python3` is missing or cannot build the environment.
+pub const PYTHON_HINT: &str = "install python3 (3.11 or newer) with the venv module \
+     (Debian/Ubuntu: apt-get install python3 python3-venv)";
+
+/// The interpreter of the project's pinned Python environment, `<target dir>/py-venv`, which
+/// `tests/py/bootstrap.py` builds with `python3` from `tests/py/requirements.txt` on first use
+/// (later calls, in this process or the next run, reuse it; the script's lock and completion
+/// stamp make parallel test processes wait for one build). Every test that runs Python uses
+/// this interpreter, never a global one. Panics, saying what to install, when `python3` is
+/// missing or the build fails; call it only after the `SMARTASSIST_SKIP_*` opt-out checks.
+pub fn python() -> &'static Path {
+    static PYTHON: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
+    match PYTHON.get_or_init(bootstrap_python) {
+        Ok(path) => path,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+fn bootstrap_python() -> Result<PathBuf, String> {
+    use std::io::{BufRead, Write};
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/bootstrap.py");
+    // CARGO_TARGET_TMPDIR is `<target dir>/tmp`, so this honours CARGO_TARGET_DIR.
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target tmp dir has a parent")
+        .join("py-venv");
+    let skip = format!("or set {SKIP_PY_ENV}=1 {SKIP_S3_ENV}=1 to skip the tests that need it");
+    let mut child = match Command::new("python3")
+        .arg(&script)
+        .arg(&venv)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(format!(
+                "python3 is not on PATH; the Python interoperability tests need it: {PYTHON_HINT}, {skip}"
+            ))
+        }
+        Err(e) => return Err(format!("cannot run python3: {e}")),
+    };
+    // Progress goes straight to the terminal (past the test harness's capture) so a first run
+    // does not look hung; it is kept for the panic message too.
+    let mut said = String::new();
+    for line in std::io::BufReader::new(child.stderr.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        let _ = writeln!(std::io::stderr(), "{line}");
+        said.push_str(&line);
+        said.push('\n');
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} could not prepare {} ({}):\n{said}If python3 is the problem: {PYTHON_HINT}, {skip}",
+            script.display(),
+            venv.display(),
+            out.status
+        ));
+    }
+    let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "bootstrap.py printed {path:?}, which does not exist"
+        ))
     }
 }
 
@@ -384,38 +507,59 @@ impl MotoServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Start `python3 -m moto.server` and wait (up to 60 s) until it answers HTTP. Panics when
-    /// it cannot start: tests that need it must fail, not skip, unless the developer opted out.
+    /// Start `python -m moto.server` (the pinned interpreter of [`python()`]) on a free port
+    /// and return once it serves HTTP. moto reports its bind on stderr: " * Running on ..."
+    /// once the port is its own, "Address already in use" when another process took the port
+    /// first, in which case it is started again on a fresh one. Panics when moto cannot start:
+    /// tests that need it must fail, not skip, unless the developer opted out.
     pub fn start() -> MotoServer {
-        let port = free_addr().port();
-        let spawn = |program: &str, args: &[&str]| {
-            Command::new(program)
-                .args(args)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let limit = std::time::Duration::from_secs(60);
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_addr().port();
+            let mut child = Command::new(python())
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                ])
                 .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
-        };
-        let child = spawn("python3", &["-m", "moto.server"])
-            .or_else(|_| spawn("moto_server", &[]))
-            .unwrap_or_else(|e| {
-                panic!("cannot start moto (pip install \"moto[server]\", or set {SKIP_S3_ENV}=1 to skip): {e}")
-            });
-        let mut server = MotoServer { child, port };
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().expect("try_wait") {
-                panic!("moto exited at startup with {status} (pip install \"moto[server]\", or set {SKIP_S3_ENV}=1 to skip)");
+                .unwrap_or_else(|e| panic!("cannot start moto: {e}"));
+            let verdict = moto_bind_verdict(child.stderr.take().expect("piped stderr"));
+            match verdict.recv_timeout(limit) {
+                Ok(Ok(())) => {}
+                Ok(Err(output)) if output.contains("Address already in use") => {
+                    let _ = child.wait();
+                    eprintln!(
+                        "NOTE: port {port} was taken before moto bound it; retrying on another."
+                    );
+                    continue;
+                }
+                Ok(Err(output)) => {
+                    let status = child.wait().expect("wait");
+                    panic!("moto exited at startup with {status} (set {SKIP_S3_ENV}=1 to skip the S3 tests):\n{output}");
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("moto did not report listening within {limit:?}");
+                }
             }
-            if http_get(addr, "/").is_some() {
-                return server;
+            let server = MotoServer { child, port };
+            let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+            let deadline = std::time::Instant::now() + limit;
+            while http_get(addr, "/").is_none() {
+                if std::time::Instant::now() > deadline {
+                    panic!("moto did not answer on {addr} within {limit:?}");
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            if std::time::Instant::now() > deadline {
-                panic!("moto did not answer on {addr} within 60 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
+            return server;
         }
+        panic!("every one of {PORT_ATTEMPTS} free ports was taken before moto bound it");
     }
 
     /// Create a bucket (path-style `PUT /bucket`; moto does not check signatures).
@@ -458,6 +602,35 @@ impl Drop for MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Reads moto's stderr on a thread: sends `Ok(())` on werkzeug's " * Running on" line (the
+/// socket is bound), or `Err(everything printed)` if stderr closes first (moto exited). Keeps
+/// draining afterwards, since moto logs every request there and a full pipe would stall it.
+fn moto_bind_verdict(
+    stderr: std::process::ChildStderr,
+) -> std::sync::mpsc::Receiver<Result<(), String>> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = String::new();
+        let mut reported = false;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if !reported {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains("Running on http://") {
+                    let _ = tx.send(Ok(()));
+                    reported = true;
+                }
+            }
+        }
+        if !reported {
+            let _ = tx.send(Err(seen));
+        }
+    });
+    rx
 }
 
 /// moto, or `None` when the developer set `SMARTASSIST_SKIP_S3=1`.
