@@ -17,8 +17,9 @@ sed "s#/usr/local/bin/smartassist-export#${BIN}#" deploy/smartassist-export.serv
 out="$(systemd-analyze verify "$work/smartassist-export.service" 2>&1)" || { echo "$out"; exit 1; }
 if [ -n "$out" ]; then echo "$out"; exit 1; fi
 
-echo "-- Prometheus rules (promtool check rules)"
+echo "-- Prometheus rules (promtool check rules, then the unit tests of every alert)"
 promtool check rules deploy/prometheus-rules.yml
+promtool test rules deploy/prometheus-rules.test.yml
 
 echo "-- Kubernetes manifests (YAML parse and shape) and the ConfigMap's config.toml"
 py="$(python3 tests/py/bootstrap.py)"
