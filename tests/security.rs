@@ -355,15 +355,15 @@ impl AuthRecorder {
     }
 }
 
-/// Run the binary at the most verbose log level with the secret in a file.
+/// Run the binary at the most verbose log level, dependencies (HTTP, TLS) included, with the
+/// secret in a file. (`--log-level trace` would raise only the exporter's own level.)
 fn run_traced(config: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .arg("-c")
         .arg(config)
-        .args(["--log-level", "trace"])
         .args(args)
         .env_remove("SMARTASSIST_CLIENT_SECRET")
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "trace")
         .output()
         .expect("binary runs")
 }

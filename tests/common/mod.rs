@@ -289,10 +289,21 @@ pub fn spawn_daemon_on_free_port(
     config_for: impl Fn(std::net::SocketAddr) -> PathBuf,
     log: &Path,
 ) -> (std::process::Child, std::net::SocketAddr) {
+    spawn_daemon_on_free_port_with(config_for, log, &[], &[])
+}
+
+/// [`spawn_daemon_on_free_port`] with extra global `flags` (e.g. `-q`) and `env` variables.
+/// The log must still show the INFO line "Serving /healthz" (so `-q` needs `RUST_LOG`).
+pub fn spawn_daemon_on_free_port_with(
+    config_for: impl Fn(std::net::SocketAddr) -> PathBuf,
+    log: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
     let limit = std::time::Duration::from_secs(60);
     for _ in 0..PORT_ATTEMPTS {
         let addr = free_addr();
-        let mut child = spawn_daemon(&config_for(addr), log);
+        let mut child = spawn_daemon_with(&config_for(addr), log, flags, env);
         let deadline = std::time::Instant::now() + limit;
         loop {
             let text = std::fs::read_to_string(log).unwrap_or_default();
@@ -323,16 +334,28 @@ pub fn spawn_daemon_on_free_port(
 /// Start `run` in the background with the simulator's secret in the environment (stderr, the
 /// log, goes to `log`). Use [`spawn_daemon_on_free_port`] when the config has a `[server]`.
 pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
+    spawn_daemon_with(config, log, &[], &[])
+}
+
+fn spawn_daemon_with(
+    config: &Path,
+    log: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let log = File::create(log).expect("log file");
     Command::new(BIN)
         .arg("-c")
         .arg(config)
-        .args(["--log-format", "json", "run"])
+        .args(["--log-format", "json"])
+        .args(flags)
+        .arg("run")
         .env(
             "SMARTASSIST_CLIENT_SECRET",
             SimulatorConfig::default().client_secret,
         )
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
