@@ -12,7 +12,7 @@ DuckDB gets its fastest form of the query: the JSON schema is given to read_json
 as our decoder knows it too. Left to infer it (`format = 'auto'` alone), DuckDB samples the
 input first and was about 3.5x slower on these pages; that figure is printed as well.
 
-Usage: python3 benches/duckdb_compare.py [REPO_DIR]   (needs `pip install duckdb`)
+Usage: "$(python3 tests/py/bootstrap.py)" benches/duckdb_compare.py [REPO_DIR]   (the pinned env has duckdb)
 """
 
 import json

@@ -5,8 +5,8 @@
 #   python3 benches/dlt_compare.py  # separately: the same backfill with dlt (pip install dlt)
 #   SKIP_CPU=1 benches/run.sh # skip the Criterion + DuckDB comparison
 #
-# Needs: a Rust toolchain, /usr/bin/time (Debian: apt-get install time), python3 with the
-# duckdb wheel (pip install duckdb) for the comparison. Every server is the built-in simulator
+# Needs: a Rust toolchain, /usr/bin/time (Debian: apt-get install time), python3 (the DuckDB
+# comparison runs in the project's pinned environment, built by tests/py/bootstrap.py). Every server is the built-in simulator
 # in its own process on 127.0.0.1, so the exporter's peak RSS is measured alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,7 +90,7 @@ backfill() {
 # 1. CPU: JSON -> Parquet on one core, against DuckDB on the same JSON.
 if [[ -z "${SKIP_CPU:-}" ]]; then
   cargo bench --bench user_status_encode 2>&1 | grep -E 'input:|^user_status/|thrpt' >&2
-  python3 benches/duckdb_compare.py "$ROOT" | tee "$WORK/duck.txt" >&2
+  "$(python3 tests/py/bootstrap.py)" benches/duckdb_compare.py "$ROOT" | tee "$WORK/duck.txt" >&2
   r=$(grep '^json_to_parquet_rows_per_s' "$WORK/duck.txt")
   s=$(grep parquet_bytes "$WORK/duck.txt")
   row "JSON->Parquet rows/s, 1 core (ours)" "$(sed -E 's/.*ours=([0-9]+).*/\1/' <<<"$r")"

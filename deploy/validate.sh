@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Offline validation of the deployment files (called by .ci/run; needs systemd-analyze, promtool,
-# python3 with PyYAML, and a built binary passed as $1). Fails on any problem, warnings included.
+# python3, and a built binary passed as $1). PyYAML comes from the project's pinned Python
+# environment (tests/py/bootstrap.py, shared with the tests), never from a global install.
+# Fails on any problem, warnings included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:?usage: deploy/validate.sh path/to/smartassist-export}"
@@ -15,11 +17,13 @@ sed "s#/usr/local/bin/smartassist-export#${BIN}#" deploy/smartassist-export.serv
 out="$(systemd-analyze verify "$work/smartassist-export.service" 2>&1)" || { echo "$out"; exit 1; }
 if [ -n "$out" ]; then echo "$out"; exit 1; fi
 
-echo "-- Prometheus rules (promtool check rules)"
+echo "-- Prometheus rules (promtool check rules, then the unit tests of every alert)"
 promtool check rules deploy/prometheus-rules.yml
+promtool test rules deploy/prometheus-rules.test.yml
 
 echo "-- Kubernetes manifests (YAML parse and shape) and the ConfigMap's config.toml"
-python3 - "$work" <<'PY'
+py="$(python3 tests/py/bootstrap.py)"
+"$py" - "$work" <<'PY'
 import sys, yaml, pathlib
 work = pathlib.Path(sys.argv[1])
 kinds = {}

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::datasets::{self, DatasetInfo};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, LogLevel, Verbosity};
 
 /// Export Kore.ai SmartAssist report data to Hive-partitioned Parquet.
 #[derive(Debug, Parser)]
@@ -27,11 +27,29 @@ pub struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
-    /// Log level or tracing filter (e.g. `debug`, `smartassist_export=trace`).
-    #[arg(long, default_value = "info", global = true)]
-    pub log_level: String,
+    /// This program's log level (other crates log at warn), or a tracing filter such as
+    /// `info,object_store=debug`. Default: info. RUST_LOG, when set, overrides it and -v/-q.
+    #[arg(long, value_name = "LEVEL", global = true, conflicts_with_all = ["verbose", "quiet"])]
+    pub log_level: Option<LogLevel>,
+    /// More log detail: -v debug, -vv trace (this program only).
+    #[arg(short, long, action = ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log detail: -q warnings and errors, -qq errors only, -qqq nothing.
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    pub quiet: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// The logging flags, for [`crate::telemetry::init`].
+    pub fn verbosity(&self) -> Verbosity {
+        Verbosity {
+            verbose: self.verbose,
+            quiet: self.quiet,
+            log_level: self.log_level.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +201,30 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn log_flags_count_before_or_after_the_command_and_exclude_each_other() {
+        let cli = Cli::try_parse_from(["x", "-vv", "schema"]).expect("parses");
+        assert_eq!((cli.verbose, cli.quiet, cli.log_level), (2, 0, None));
+        let cli = Cli::try_parse_from(["x", "schema", "-q", "-q"]).expect("parses");
+        assert_eq!((cli.verbose, cli.quiet), (0, 2));
+        let cli = Cli::try_parse_from(["x", "--log-level", "debug", "schema"]).expect("parses");
+        assert_eq!(
+            cli.log_level,
+            Some(LogLevel::Level(tracing::level_filters::LevelFilter::DEBUG))
+        );
+        for conflicting in [
+            &["x", "-v", "-q", "schema"][..],
+            &["x", "-v", "--log-level", "info", "schema"],
+            &["x", "schema", "-q", "--log-level", "info"],
+            &["x", "--log-level", "degub", "schema"],
+        ] {
+            assert!(
+                Cli::try_parse_from(conflicting).is_err(),
+                "{conflicting:?} accepted"
+            );
+        }
     }
 
     #[test]

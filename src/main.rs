@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     // Before any thread exists (see the module docs for why).
     memory::tune_allocator();
     let cli = Cli::parse();
-    telemetry::init(cli.log_format, &cli.log_level);
+    telemetry::init(cli.log_format, &cli.verbosity());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

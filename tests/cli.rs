@@ -1,5 +1,6 @@
 //! The CLI contract through the built binary: exit codes and messages for broken configs and
-//! flags, `token`, `schema`, `check` and `demo`.
+//! flags, `token`, `schema`, `check` and `demo`, and which log lines each verbosity lets
+//! through (JSON lines carry each event's `target`, so a dependency's line is recognisable).
 
 mod common;
 
@@ -245,4 +246,152 @@ bot_ids = ["st-a", "st-b"]
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no config file at /nonexistent/config.toml")
     );
+}
+
+/// `target` of every stderr line, each of which must be a JSON log line.
+fn log_targets(stderr: &str) -> Vec<(String, String)> {
+    stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"));
+            let field = |k: &str| {
+                v[k].as_str()
+                    .unwrap_or_else(|| panic!("no {k}: {l}"))
+                    .to_string()
+            };
+            (field("target"), field("level"))
+        })
+        .collect()
+}
+
+fn is_own(target: &str) -> bool {
+    target == "smartassist_export" || target.starts_with("smartassist_export::")
+}
+
+/// A daemon against the built-in simulator, every job every second, stopped with SIGTERM once
+/// the intent job ran twice (the second run comes from a scheduler tick, so the scheduler's
+/// startup has been logged by then); returns its stderr.
+#[cfg(unix)]
+fn daemon_log(flags: &[&str], env: &[(&str, &str)]) -> String {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let text = format!(
+            "{GOOD}[user_status]\nschedule = \"* * * * * *\"\n\
+             [intent_realtime]\nschedule = \"* * * * * *\"\nbot_ids = [\"st-bot-1\"]\n\
+             [server]\nlisten = \"{addr}\"\n"
+        )
+        .replace(
+            "url = \"out\"",
+            &format!("url = {:?}", out.display().to_string()),
+        );
+        let path = tmp.path().join("config.toml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    };
+    let log = tmp.path().join("run.log");
+    let (mut child, addr) = spawn_daemon_on_free_port_with(config_for, &log, flags, env);
+    let runs = "smartassist_runs_total{dataset=\"intent_realtime\",outcome=\"success\"}";
+    wait_for_metrics(addr, &mut child, std::time::Duration::from_secs(60), |m| {
+        metric(m, runs) >= 2.0
+    });
+    let status = sigterm_and_wait(&mut child, std::time::Duration::from_secs(15));
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert_eq!(status.code(), Some(0), "{text}");
+    text
+}
+
+#[cfg(unix)]
+#[test]
+fn at_the_default_level_the_daemon_logs_only_its_own_lines() {
+    let log = daemon_log(&[], &[]);
+    let targets = log_targets(&log);
+    assert!(
+        targets.iter().any(|(_, level)| level == "INFO"),
+        "the exporter's INFO lines are missing:\n{log}"
+    );
+    let foreign: Vec<_> = targets.iter().filter(|(t, _)| !is_own(t)).collect();
+    assert!(
+        foreign.is_empty(),
+        "dependency lines at the default level: {foreign:?}\n{log}"
+    );
+}
+
+/// RUST_LOG beats -q, and lets the scheduler's INFO lines through: the check above can see a
+/// dependency's lines when there are some.
+#[cfg(unix)]
+#[test]
+fn rust_log_overrides_the_flags_and_reaches_dependencies() {
+    let log = daemon_log(&["-q"], &[("RUST_LOG", "info")]);
+    let targets = log_targets(&log);
+    assert!(
+        targets
+            .iter()
+            .any(|(t, level)| t.starts_with("tokio_cron_scheduler") && level == "INFO"),
+        "no INFO line from tokio_cron_scheduler with RUST_LOG=info:\n{log}"
+    );
+    assert!(
+        targets
+            .iter()
+            .any(|(t, level)| is_own(t) && level == "INFO"),
+        "RUST_LOG=info did not override -q:\n{log}"
+    );
+}
+
+/// `demo` with -q, default and -v: INFO lines only at the default level and above, DEBUG lines
+/// only with -v and only from the exporter; the result on stdout in every case.
+#[test]
+fn quiet_and_verbose_flags_move_the_exporters_level() {
+    let demo = |flags: &[&str]| {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = Command::new(BIN)
+            .args(["--log-format", "json"])
+            .args(flags)
+            .args(["demo", "--days", "1", "--out"])
+            .arg(tmp.path().join("demo"))
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{flags:?}: {stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("read_parquet"));
+        (log_targets(&stderr), stderr)
+    };
+    let count = |targets: &[(String, String)], level: &str| {
+        targets.iter().filter(|(_, l)| l == level).count()
+    };
+    let (quiet, log) = demo(&["-q"]);
+    assert_eq!(
+        count(&quiet, "INFO") + count(&quiet, "DEBUG"),
+        0,
+        "-q:\n{log}"
+    );
+    let (default, log) = demo(&[]);
+    assert!(count(&default, "INFO") > 0, "default:\n{log}");
+    assert_eq!(count(&default, "DEBUG"), 0, "default:\n{log}");
+    let (verbose, log) = demo(&["-v"]);
+    assert!(count(&verbose, "DEBUG") > 0, "-v:\n{log}");
+    assert_eq!(count(&verbose, "TRACE"), 0, "-v:\n{log}");
+    assert!(
+        verbose.iter().all(|(t, _)| is_own(t)),
+        "-v let a dependency's line through:\n{log}"
+    );
+}
+
+#[test]
+fn log_flags_that_contradict_each_other_exit_2() {
+    for flags in [
+        &["-v", "-q"][..],
+        &["-v", "--log-level", "info"],
+        &["--log-level", "degub"],
+    ] {
+        let out = Command::new(BIN)
+            .args(flags)
+            .arg("schema")
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{flags:?}");
+    }
 }

@@ -107,9 +107,9 @@ fn daemon_runs_on_schedule_stops_on_sigterm_and_restarts_without_duplicates() {
     let started = Utc::now();
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let addr = free_addr();
-    let section = format!(
-        r#"
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
 [user_status]
 schedule = "* * * * * *"
 timezone = "America/New_York"
@@ -123,11 +123,12 @@ bot_ids = ["{BOT}"]
 [server]
 listen = "{addr}"
 "#
-    );
-    let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &section)
+    };
 
     // Phase 1: several runs of each job, /healthz answering, then SIGTERM.
-    let mut child = spawn_daemon(&config, &tmp.path().join("run1.log"));
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run1.log"));
     wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
         metric(m, RUNS_INTENT) >= 4.0 && metric(m, RUNS_US) >= 2.0
     });
@@ -181,7 +182,9 @@ listen = "{addr}"
     assert_eq!(mark["through_day"], today.to_string());
 
     // Phase 2: a restart continues from the output with no duplicates and no gap.
-    let mut child = spawn_daemon(&config, &tmp.path().join("run2.log"));
+    // (The port may have gone to another process meanwhile: a fresh one is fine, the state
+    // lives in the output.)
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run2.log"));
     wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
         metric(m, RUNS_INTENT) >= 3.0
     });
@@ -206,9 +209,9 @@ fn sessions_arriving_faster_than_a_page_per_poll_are_flagged_as_a_gap() {
     let sim = rt.block_on(start_sim(cfg.clone()));
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let addr = free_addr();
-    let section = format!(
-        r#"
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
 [user_status]
 enabled = false
 
@@ -220,9 +223,10 @@ gap_poll_interval_seconds = 1
 [server]
 listen = "{addr}"
 "#
-    );
-    let config = write_config(tmp.path(), &sim.base_url(), &out, &section);
-    let mut child = spawn_daemon(&config, &tmp.path().join("run.log"));
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &section)
+    };
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
     let gaps = format!("smartassist_intent_gaps_total{{bot_id=\"{BOT}\"}}");
     let body = wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
         metric(m, &gaps) >= 1.0
@@ -379,9 +383,9 @@ fn metrics_scraped_before_any_run_finishes_list_every_alerting_series_at_zero() 
         ..sim_config(Duration::from_secs(1))
     }));
     let tmp = tempfile::tempdir().expect("tmp");
-    let addr = free_addr();
-    let section = format!(
-        r#"
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
 [user_status]
 timezone = "America/New_York"
 
@@ -392,25 +396,27 @@ bot_ids = ["{}", "{}"]
 listen = "{addr}"
 shutdown_timeout_seconds = 2
 "#,
-        BOTS[0], BOTS[1]
-    );
-    let config = write_config(
-        tmp.path(),
-        &sim.base_url(),
-        &tmp.path().join("out"),
-        &section,
-    );
-    // The client must keep waiting too (no timeout, so no retry can end a run as a failure).
-    let text = std::fs::read_to_string(&config).expect("config");
-    assert!(text.contains("\ntimeout_seconds = 5\n"), "{text}");
-    std::fs::write(
-        &config,
-        text.replace("\ntimeout_seconds = 5\n", "\ntimeout_seconds = 3600\n"),
-    )
-    .expect("write config");
+            BOTS[0], BOTS[1]
+        );
+        let config = write_config(
+            tmp.path(),
+            &sim.base_url(),
+            &tmp.path().join("out"),
+            &section,
+        );
+        // The client must keep waiting too (no timeout, so no retry can end a run as a failure).
+        let text = std::fs::read_to_string(&config).expect("config");
+        assert!(text.contains("\ntimeout_seconds = 5\n"), "{text}");
+        std::fs::write(
+            &config,
+            text.replace("\ntimeout_seconds = 5\n", "\ntimeout_seconds = 3600\n"),
+        )
+        .expect("write config");
+        config
+    };
 
     let spawned_at = Utc::now().timestamp() as f64;
-    let mut child = spawn_daemon(&config, &tmp.path().join("run.log"));
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
     // The first scrape that answers at all.
     let body = wait_for_metrics(addr, &mut child, Duration::from_secs(60), |_| true);
     let m = Exposition::parse(&body);

@@ -4,8 +4,9 @@
 //! ```` ```sql duckdb-check ```` blocks with DuckDB. Expected row counts and sums come from the
 //! simulator's generator.
 //!
-//! Python with pyarrow and duckdb is required: the test FAILS without them unless
-//! `SMARTASSIST_SKIP_PY=1`; the S3 part is left out only with `SMARTASSIST_SKIP_S3=1`.
+//! Python runs in the pinned environment of `common::python()` (built on first use): the test
+//! FAILS when it cannot be built unless `SMARTASSIST_SKIP_PY=1`; the S3 part is left out only
+//! with `SMARTASSIST_SKIP_S3=1`.
 
 mod common;
 
@@ -26,26 +27,13 @@ fn sections(days_tz: &str) -> String {
     )
 }
 
-fn python_ready() -> Result<(), String> {
-    let out = Command::new("python3")
-        .args(["-c", "import pyarrow, pyarrow.dataset, pyarrow.fs, duckdb"])
-        .output()
-        .map_err(|e| format!("cannot run python3: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
         return;
     }
-    if let Err(why) = python_ready() {
-        panic!("python3 with pyarrow and duckdb is required (pip install duckdb pyarrow, or set {SKIP_PY_ENV}=1): {why}");
-    }
+    // Builds the pinned environment on first use, before the simulator starts.
+    python();
     let now = chrono::Utc::now();
     let cfg = SimulatorConfig {
         seed: 31,
@@ -142,11 +130,11 @@ fn verify(dir: &Path, spec: &serde_json::Value) {
     let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).expect("write spec");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/verify_output.py");
-    let verify = Command::new("python3")
+    let verify = Command::new(python())
         .arg(script)
         .arg(&spec_path)
         .output()
-        .expect("python3 runs");
+        .expect("python runs");
     println!("{}", String::from_utf8_lossy(&verify.stdout));
     assert!(
         verify.status.success(),
@@ -164,9 +152,8 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
         return;
     }
-    if let Err(why) = python_ready() {
-        panic!("python3 with pyarrow and duckdb is required (pip install duckdb pyarrow, or set {SKIP_PY_ENV}=1): {why}");
-    }
+    // Builds the pinned environment on first use, before the simulator starts.
+    python();
     let (account, bot) = ("0042", "7");
     let now = chrono::Utc::now();
     let cfg = SimulatorConfig {

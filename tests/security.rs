@@ -56,22 +56,13 @@ fn all_output(out: &std::process::Output) -> String {
     )
 }
 
-/// `python3` with jwcrypto, or `None` when the developer opted out with SMARTASSIST_SKIP_PY=1.
-/// Missing tools fail the test otherwise (CI installs them in .ci/run).
-fn python_with_jwcrypto() -> Option<&'static str> {
-    if std::env::var("SMARTASSIST_SKIP_PY").is_ok_and(|v| v == "1") {
-        eprintln!("SMARTASSIST_SKIP_PY=1: skipping the jwcrypto interoperability check");
+/// The pinned interpreter (with jwcrypto) of `common::python()`, or `None` when the developer
+/// opted out with SMARTASSIST_SKIP_PY=1. It fails the test otherwise when it cannot be built.
+fn python_with_jwcrypto() -> Option<&'static Path> {
+    if opted_out(SKIP_PY_ENV, "the jwcrypto interoperability check") {
         return None;
     }
-    let ok = Command::new("python3")
-        .args(["-c", "import jwcrypto"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "python3 with jwcrypto is required (pip install jwcrypto), or set SMARTASSIST_SKIP_PY=1"
-    );
-    Some("python3")
+    Some(python())
 }
 
 #[test]
@@ -113,7 +104,7 @@ fn jwe_tokens_decrypt_and_verify_with_jwcrypto() {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
-                .expect("python3 runs");
+                .expect("python runs");
             child
                 .stdin
                 .take()
@@ -364,15 +355,15 @@ impl AuthRecorder {
     }
 }
 
-/// Run the binary at the most verbose log level with the secret in a file.
+/// Run the binary at the most verbose log level, dependencies (HTTP, TLS) included, with the
+/// secret in a file. (`--log-level trace` would raise only the exporter's own level.)
 fn run_traced(config: &Path, args: &[&str]) -> std::process::Output {
     Command::new(BIN)
         .arg("-c")
         .arg(config)
-        .args(["--log-level", "trace"])
         .args(args)
         .env_remove("SMARTASSIST_CLIENT_SECRET")
-        .env_remove("RUST_LOG")
+        .env("RUST_LOG", "trace")
         .output()
         .expect("binary runs")
 }

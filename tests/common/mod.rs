@@ -1,6 +1,8 @@
 //! Shared helpers for integration tests: start the simulator in-process on loopback, write a
-//! config pointing the built binary at it, run the binary, read Parquet output back with the
-//! parquet crate, and compute expected figures independently from the simulator's generator.
+//! config pointing the built binary at it, run the binary (and the daemon, on a port of its
+//! own), read Parquet output back with the parquet crate, and compute expected figures
+//! independently from the simulator's generator. `python` holds the pinned Python environment,
+//! `s3` moto and the S3 fault proxy.
 #![allow(dead_code)]
 
 pub mod s3_faults;
@@ -17,6 +19,14 @@ use chrono_tz::Tz;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use smartassist_export::model::Granularity;
 use smartassist_export::simulator::{self, generator, RunningSimulator, SimulatorConfig};
+
+mod python;
+mod s3;
+// Not every test crate uses every helper.
+#[allow(unused_imports)]
+pub use python::*;
+#[allow(unused_imports)]
+pub use s3::*;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_smartassist-export");
 
@@ -270,24 +280,94 @@ pub fn intent_session_ids(root: &Path) -> Vec<String> {
     ids
 }
 
-/// A loopback address with a port that was free a moment ago.
-pub fn free_addr() -> std::net::SocketAddr {
+/// A loopback address with a port that was free a moment ago. Another process may take the
+/// port before the caller binds it, so only pass it to something that reports a failed bind and
+/// retry then: [`spawn_daemon_on_free_port`] and [`MotoServer::start`] do. In-process servers
+/// bind `127.0.0.1:0` themselves and keep the listener instead.
+fn free_addr() -> std::net::SocketAddr {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr")
 }
 
-/// Start `run` in the background with the simulator's secret in the environment.
+/// How many fresh ports a child server gets before a port collision fails the test.
+const PORT_ATTEMPTS: usize = 5;
+
+/// Start `run` with `[server] listen` on a free loopback port; `config_for(addr)` writes the
+/// config for that address and returns its path. Returns once the daemon has logged that it
+/// serves, so the port is its own. A daemon that lost its port to another process between
+/// [`free_addr`] and its bind exits with "Address already in use"; it is started again on a
+/// fresh port (with a fresh config), at most [`PORT_ATTEMPTS`] times.
+pub fn spawn_daemon_on_free_port(
+    config_for: impl Fn(std::net::SocketAddr) -> PathBuf,
+    log: &Path,
+) -> (std::process::Child, std::net::SocketAddr) {
+    spawn_daemon_on_free_port_with(config_for, log, &[], &[])
+}
+
+/// [`spawn_daemon_on_free_port`] with extra global `flags` (e.g. `-q`) and `env` variables.
+/// The log must still show the INFO line "Serving /healthz" (so `-q` needs `RUST_LOG`).
+pub fn spawn_daemon_on_free_port_with(
+    config_for: impl Fn(std::net::SocketAddr) -> PathBuf,
+    log: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, std::net::SocketAddr) {
+    let limit = std::time::Duration::from_secs(60);
+    for _ in 0..PORT_ATTEMPTS {
+        let addr = free_addr();
+        let mut child = spawn_daemon_with(&config_for(addr), log, flags, env);
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains("Serving /healthz") {
+                return (child, addr);
+            }
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                let text = std::fs::read_to_string(log).unwrap_or_default();
+                if text.contains("Address already in use") {
+                    eprintln!(
+                        "NOTE: port {} was taken before the daemon bound it; retrying on another.",
+                        addr.port()
+                    );
+                    break;
+                }
+                panic!("daemon exited at startup with {status}; log:\n{text}");
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("daemon did not start serving within {limit:?}; log:\n{text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    panic!("every one of {PORT_ATTEMPTS} free ports was taken before the daemon bound it");
+}
+
+/// Start `run` in the background with the simulator's secret in the environment (stderr, the
+/// log, goes to `log`). Use [`spawn_daemon_on_free_port`] when the config has a `[server]`.
 pub fn spawn_daemon(config: &Path, log: &Path) -> std::process::Child {
+    spawn_daemon_with(config, log, &[], &[])
+}
+
+fn spawn_daemon_with(
+    config: &Path,
+    log: &Path,
+    flags: &[&str],
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let log = File::create(log).expect("log file");
     Command::new(BIN)
         .arg("-c")
         .arg(config)
-        .args(["--log-format", "json", "run"])
+        .args(["--log-format", "json"])
+        .args(flags)
+        .arg("run")
         .env(
             "SMARTASSIST_CLIENT_SECRET",
             SimulatorConfig::default().client_secret,
         )
         .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
@@ -334,15 +414,17 @@ pub fn wait_for_metrics(
 }
 
 /// Send SIGTERM and wait for the exit (a hang guard of `limit`, not a timing assertion).
+#[cfg(unix)]
 pub fn sigterm_and_wait(
     child: &mut std::process::Child,
     limit: std::time::Duration,
 ) -> std::process::ExitStatus {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -TERM failed");
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    // SAFETY: kill(2) with a valid signal number has no memory-safety preconditions; the pid is
+    // our own child's, not yet reaped (try_wait has not returned its status), so it cannot
+    // have been reused. Calling it directly spares the tests a dependency on procps' `kill`.
+    let rc = unsafe { libc::kill(pid, libc::SIGTERM) };
+    assert_eq!(rc, 0, "kill(SIGTERM): {}", std::io::Error::last_os_error());
     let deadline = std::time::Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -357,7 +439,7 @@ pub fn sigterm_and_wait(
 }
 
 // ---------------------------------------------------------------------------------------------
-// S3 (moto) helpers
+// Developer opt-outs
 // ---------------------------------------------------------------------------------------------
 
 /// Env var a developer sets to `1` to skip the S3 tests when moto is not installed locally.
@@ -372,361 +454,4 @@ pub fn opted_out(name: &str, what: &str) -> bool {
         eprintln!("NOTE: {name}=1 is set: skipping {what}.");
     }
     skip
-}
-
-/// moto's S3 server on a loopback port, killed on drop.
-pub struct MotoServer {
-    child: std::process::Child,
-    pub port: u16,
-}
-
-impl MotoServer {
-    /// `http://127.0.0.1:PORT`.
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Start `python3 -m moto.server` and wait (up to 60 s) until it answers HTTP. Panics when
-    /// it cannot start: tests that need it must fail, not skip, unless the developer opted out.
-    pub fn start() -> MotoServer {
-        let port = free_addr().port();
-        let spawn = |program: &str, args: &[&str]| {
-            Command::new(program)
-                .args(args)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-        };
-        let child = spawn("python3", &["-m", "moto.server"])
-            .or_else(|_| spawn("moto_server", &[]))
-            .unwrap_or_else(|e| {
-                panic!("cannot start moto (pip install \"moto[server]\", or set {SKIP_S3_ENV}=1 to skip): {e}")
-            });
-        let mut server = MotoServer { child, port };
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        loop {
-            if let Some(status) = server.child.try_wait().expect("try_wait") {
-                panic!("moto exited at startup with {status} (pip install \"moto[server]\", or set {SKIP_S3_ENV}=1 to skip)");
-            }
-            if http_get(addr, "/").is_some() {
-                return server;
-            }
-            if std::time::Instant::now() > deadline {
-                panic!("moto did not answer on {addr} within 60 s");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-
-    /// Create a bucket (path-style `PUT /bucket`; moto does not check signatures).
-    pub async fn create_bucket(&self, bucket: &str) {
-        let resp = reqwest::Client::new()
-            .put(format!("{}/{bucket}", self.endpoint()))
-            .send()
-            .await
-            .expect("PUT bucket");
-        assert!(
-            resp.status().is_success(),
-            "create bucket: {}",
-            resp.status()
-        );
-    }
-
-    /// Keys of the multipart uploads still in progress in `bucket`.
-    pub async fn open_multipart_uploads(&self, bucket: &str) -> Vec<String> {
-        let body = reqwest::Client::new()
-            .get(format!("{}/{bucket}?uploads", self.endpoint()))
-            .send()
-            .await
-            .expect("ListMultipartUploads")
-            .text()
-            .await
-            .expect("body");
-        body.split("<Upload>")
-            .skip(1)
-            .filter_map(|u| {
-                let start = u.find("<Key>")? + 5;
-                let end = u.find("</Key>")?;
-                Some(u[start..end].to_string())
-            })
-            .collect()
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// moto, or `None` when the developer set `SMARTASSIST_SKIP_S3=1`.
-pub fn moto_or_skip() -> Option<MotoServer> {
-    if opted_out(SKIP_S3_ENV, "the S3 tests against moto") {
-        return None;
-    }
-    Some(MotoServer::start())
-}
-
-/// An object_store client for `bucket` at `endpoint` with moto's dummy credentials, built
-/// independently of the exporter's `Sink::open`.
-pub fn s3_client(endpoint: &str, bucket: &str) -> std::sync::Arc<dyn object_store::ObjectStore> {
-    std::sync::Arc::new(
-        object_store::aws::AmazonS3Builder::new()
-            .with_bucket_name(bucket)
-            .with_endpoint(endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_access_key_id("test")
-            .with_secret_access_key("test")
-            .with_virtual_hosted_style_request(false)
-            .build()
-            .expect("S3 client"),
-    )
-}
-
-/// Every object key under `prefix`, sorted.
-pub async fn s3_keys(store: &dyn object_store::ObjectStore, prefix: &str) -> Vec<String> {
-    use futures::TryStreamExt;
-    let prefix = object_store::path::Path::from(prefix);
-    let mut keys: Vec<String> = store
-        .list(Some(&prefix))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .expect("list");
-    keys.sort();
-    keys
-}
-
-/// Read every Parquet object of `dataset` under `prefix`; returns (path relative to the
-/// dataset, batches), like [`read_dataset`].
-pub async fn read_s3_dataset(
-    store: &dyn object_store::ObjectStore,
-    prefix: &str,
-    dataset: &str,
-) -> Vec<(String, Vec<RecordBatch>)> {
-    use object_store::ObjectStoreExt;
-    let base = format!("{prefix}/{dataset}/");
-    let mut out = Vec::new();
-    for key in s3_keys(store, &format!("{prefix}/{dataset}")).await {
-        if !key.ends_with(".parquet") {
-            continue;
-        }
-        let bytes = store
-            .get(&object_store::path::Path::from(key.as_str()))
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("bytes");
-        let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-            .expect("parquet footer")
-            .build()
-            .expect("reader");
-        let rel = key.strip_prefix(&base).expect("under dataset").to_string();
-        out.push((rel, reader.map(|b| b.expect("batch")).collect()));
-    }
-    out
-}
-
-/// A fault the [`FaultProxy`] injects: the matching requests get a non-retryable S3 error
-/// (400) after their body has been read; everything else is forwarded to moto.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault {
-    /// Every PUT (PutObject or UploadPart) whose path contains this string.
-    PutPathContains(String),
-    /// UploadPart requests with this `partNumber`.
-    UploadPart(u32),
-    /// UploadPart requests with this `partNumber` get no answer until [`FaultProxy::release`],
-    /// then a 400; [`FaultProxy::stalled`] resolves once one arrived.
-    StallUploadPart(u32),
-}
-
-/// `%XX` escapes decoded (object_store percent-encodes `=` in keys); invalid escapes kept.
-pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// An HTTP proxy on loopback in front of moto that fails chosen requests, so uploads break
-/// mid-way without stopping moto (whose in-memory state would be lost on restart).
-pub struct FaultProxy {
-    pub addr: std::net::SocketAddr,
-    fault: std::sync::Arc<std::sync::Mutex<Option<Fault>>>,
-    injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stalled: std::sync::Arc<tokio::sync::Notify>,
-    release: std::sync::Arc<tokio::sync::Notify>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FaultProxy {
-    pub async fn start(upstream: String) -> FaultProxy {
-        use axum::body::Body;
-        use axum::extract::{Request, State};
-        use axum::response::Response;
-
-        #[derive(Clone)]
-        struct Shared {
-            upstream: String,
-            client: reqwest::Client,
-            fault: std::sync::Arc<std::sync::Mutex<Option<Fault>>>,
-            injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-            stalled: std::sync::Arc<tokio::sync::Notify>,
-            release: std::sync::Arc<tokio::sync::Notify>,
-        }
-
-        async fn handle(State(s): State<Shared>, req: Request) -> Response {
-            let (parts, body) = req.into_parts();
-            let body = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .expect("request body");
-            let path_and_query = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into());
-            let is_put = parts.method == axum::http::Method::PUT;
-            let is_part = |n: &u32| {
-                is_put
-                    && parts
-                        .uri
-                        .query()
-                        .is_some_and(|q| q.split('&').any(|kv| kv == format!("partNumber={n}")))
-            };
-            let fault = s.fault.lock().expect("lock").clone();
-            let fail = match &fault {
-                Some(Fault::PutPathContains(needle)) => {
-                    is_put && percent_decode(parts.uri.path()).contains(needle.as_str())
-                }
-                Some(Fault::UploadPart(n)) => is_part(n),
-                Some(Fault::StallUploadPart(n)) if is_part(n) => {
-                    s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let released = s.release.notified();
-                    s.stalled.notify_waiters();
-                    released.await;
-                    true
-                }
-                Some(Fault::StallUploadPart(_)) => false,
-                None => false,
-            };
-            if fail {
-                s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                return Response::builder()
-                    .status(400)
-                    .header("content-type", "application/xml")
-                    .body(Body::from(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>InvalidRequest</Code><Message>injected fault</Message></Error>",
-                    ))
-                    .expect("response");
-            }
-            let mut fwd = s
-                .client
-                .request(
-                    parts.method.clone(),
-                    format!("{}{path_and_query}", s.upstream),
-                )
-                .body(body);
-            for (name, value) in &parts.headers {
-                if name != axum::http::header::CONTENT_LENGTH
-                    && name != axum::http::header::TRANSFER_ENCODING
-                    && name != axum::http::header::CONNECTION
-                {
-                    fwd = fwd.header(name, value);
-                }
-            }
-            let resp = fwd.send().await.expect("forward to moto");
-            let mut builder = Response::builder().status(resp.status());
-            for (name, value) in resp.headers() {
-                if name != axum::http::header::CONTENT_LENGTH
-                    && name != axum::http::header::TRANSFER_ENCODING
-                    && name != axum::http::header::CONNECTION
-                {
-                    builder = builder.header(name, value);
-                }
-            }
-            let bytes = resp.bytes().await.expect("moto body");
-            builder.body(Body::from(bytes)).expect("response")
-        }
-
-        let fault = std::sync::Arc::new(std::sync::Mutex::new(None));
-        let injected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let stalled = std::sync::Arc::new(tokio::sync::Notify::new());
-        let release = std::sync::Arc::new(tokio::sync::Notify::new());
-        let shared = Shared {
-            upstream,
-            client: reqwest::Client::new(),
-            fault: fault.clone(),
-            injected: injected.clone(),
-            stalled: stalled.clone(),
-            release: release.clone(),
-        };
-        let app = axum::Router::new().fallback(handle).with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let addr = listener.local_addr().expect("addr");
-        let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        FaultProxy {
-            addr,
-            fault,
-            injected,
-            stalled,
-            release,
-            task,
-        }
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    /// Set (or clear with `None`) the fault.
-    pub fn set_fault(&self, fault: Option<Fault>) {
-        *self.fault.lock().expect("lock") = fault;
-    }
-
-    /// A future that resolves when the next stalled request arrives (create it before the
-    /// request can be sent).
-    pub fn stalled(&self) -> impl std::future::Future<Output = ()> + '_ {
-        self.stalled.notified()
-    }
-
-    /// Lets every stalled request go on (with its 400).
-    pub fn release(&self) {
-        self.release.notify_waiters();
-    }
-
-    /// How many requests were failed (or stalled) so far.
-    pub fn injected(&self) -> usize {
-        self.injected.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
