@@ -3,33 +3,41 @@
 //! S3-compatible object store.
 //!
 //! # Layout
-//! - [`config`]: TOML file → validated [`config::Config`]; the [`config::Secret`] type.
-//! - [`auth`]: JWT minting (HS256, `appId`, optional per-request `jti`).
-//! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the shared rate limiter.
-//! - [`sources`]: one module per API: request bodies, DST-correct day windows, wire decoding and
-//!   normalization into Arrow record batches.
-//! - [`schema`]: the Arrow schema of each dataset.
-//! - [`sink`]: partition paths, Parquet encoding and atomic partition replacement on object_store.
-//! - [`pipeline`]: fetch → normalize → write, the one place the ordering lives.
-//! - [`state`]: watermarks of the scheduled export; [`sync`]: one scheduled run of a job
-//!   (state → plan → pipeline → state, metrics, summary log).
+//! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
+//! - [`app`]: the composition root: simulator, secret, client, sink, metrics handle, and the
+//!   [`datasets::Context`] handed to the core.
+//! - [`config`]: TOML file → validated [`config::Config`], one validator per section, defaults
+//!   defined once; the [`config::Secret`] type.
+//! - [`datasets`]: the registry of datasets and one module per dataset (its tables, requests,
+//!   paging, decoding and partition writes): [`datasets::user_status`] (history),
+//!   [`datasets::intent_realtime`] (snapshot polls).
+//! - [`pipeline`]: one scheduled run of any dataset (state → plan → units → state, metrics,
+//!   summary log), the one place the ordering lives; [`backfill`]: day ranges with bounded
+//!   concurrency; [`progress`]: its bar / log lines.
+//! - [`state`]: every `_state/` object, in one versioned format with one corruption policy.
 //! - [`scheduler`]: DST-correct triggers, overlap guard, health, graceful drain; [`server`]:
 //!   `/healthz` and `/metrics`.
-//! - [`backfill`]: day ranges with bounded concurrency; [`progress`]: its bar / log lines.
-//! - [`simulator`]: a faithful fake of both APIs, used by `demo`, the tests and the benchmarks.
-//! - [`ddl`]: Athena and DuckDB DDL generated from the schemas; [`rejects`]: the rejects rows;
-//!   [`metrics`]: metric names and the Prometheus registry; [`telemetry`]: logging setup;
-//!   [`memory`]: allocator settings that keep the resident set as flat as the heap.
-//! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
+//! - [`auth`]: JWT minting (HS256, `appId`, optional per-request `jti`, JWE).
+//! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the shared rate
+//!   limiter, the page gate.
+//! - [`sources`]: shared decoding pieces (wire scalars, durations, DST-correct day windows).
+//! - [`schema`]: the Arrow schema of each table; [`sink`]: partition paths, Parquet encoding,
+//!   the publishing strategies (staged rename, direct put) on object_store.
+//! - [`simulator`]: a faithful fake of the APIs, used by `demo`, the tests and the benchmarks.
+//! - [`ddl`]: Athena and DuckDB DDL generated from the registered tables; [`rejects`]: the
+//!   rejects rows; [`metrics`]: the per-instance Prometheus registry; [`telemetry`]: logging
+//!   setup; [`memory`]: allocator settings that keep the resident set as flat as the heap.
 //!
 //! # Data flow
-//! A CLI command builds a [`pipeline::Exporter`] from the config. For each UserStatus local day
-//! it plans the request windows ([`sources::window`]), fetches every page through
+//! A command builds an [`app::App`] from the config. A scheduled run
+//! ([`pipeline::run_history`]) plans local days from the dataset's watermark; for each day the
+//! dataset plans its request windows ([`sources::window`]), fetches every page through
 //! [`client::ApiClient`] (token per request, rate limit, retries), normalizes each page into a
 //! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects; one page is
 //! in memory at a time across all days in flight, see [`pipeline::PAGES_IN_MEMORY`]), and on
-//! success replaces that day's partition with the one new file. IntentRealtimeData snapshots are merged by `session_id` into the
-//! partition of each session's local end date.
+//! success replaces that day's partition with the one new file; the watermark moves only after.
+//! Snapshot polls ([`pipeline::run_snapshot`]) merge records by key into the partition of each
+//! record's local date. ARCHITECTURE.md has the full picture and how to add a dataset.
 
 pub mod app;
 pub mod auth;
