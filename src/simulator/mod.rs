@@ -8,6 +8,7 @@
 //! [`RunningSimulator::base_url`], and call [`RunningSimulator::shutdown`] when done (dropping
 //! the handle also stops the server, without waiting).
 
+pub mod agent_status_details;
 pub mod faults;
 pub mod generator;
 pub mod jwe;
