@@ -668,4 +668,6 @@ fn normalize_span<'a>(
 #[cfg(test)]
 mod dst_tests;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;

@@ -113,7 +113,7 @@ pub(super) fn page_of(agents: serde_json::Value) -> String {
     json!({"hasMore": false, "limit": 50, "offset": 0, "data": agents}).to_string()
 }
 
-fn assert_valid_json(raw: &str) {
+pub(super) fn assert_valid_json(raw: &str) {
     serde_json::from_str::<serde_json::Value>(raw)
         .unwrap_or_else(|e| panic!("reject raw_json is not JSON ({e}): {raw}"));
 }
