@@ -141,16 +141,9 @@ impl Reply {
 }
 
 enum Route<'a> {
-    UserStatus {
-        account: &'a str,
-    },
-    Intent {
-        bot: &'a str,
-    },
-    AgentStatusDetails {
-        account: &'a str,
-        generation: Generation,
-    },
+    UserStatus { account: &'a str },
+    Intent { bot: &'a str },
+    AgentStatusDetails(&'a str, Generation),
     AdminFaults,
     AdminStats,
     Unknown,
@@ -164,22 +157,13 @@ fn route<'a>(segments: &[&'a str]) -> Route<'a> {
         }
         ["api", "public", "bot", bot, "intentrealtimedata"] => Route::Intent { bot },
         ["agentassist", "api", "public", "analytics", "account", account, "agentstatusdetails"] => {
-            Route::AgentStatusDetails {
-                account,
-                generation: Generation::Unversioned,
-            }
+            Route::AgentStatusDetails(account, Generation::Unversioned)
         }
         ["agentassist", "api", "public", "analytics", "account", account, "v2", "agentstatusdetails"] => {
-            Route::AgentStatusDetails {
-                account,
-                generation: Generation::V2,
-            }
+            Route::AgentStatusDetails(account, Generation::V2)
         }
         ["agentassist", "api", "public", "analytics", "account", account, "v3", "agentstatusdetails"] => {
-            Route::AgentStatusDetails {
-                account,
-                generation: Generation::V3,
-            }
+            Route::AgentStatusDetails(account, Generation::V3)
         }
         ["_sim", "faults"] => Route::AdminFaults,
         ["_sim", "stats"] => Route::AdminStats,
@@ -203,7 +187,7 @@ pub(crate) async fn dispatch(
         Route::AdminStats => return admin_stats(&shared, &method),
         Route::UserStatus { .. } => SimEndpoint::UserStatus,
         Route::Intent { .. } => SimEndpoint::IntentRealtime,
-        Route::AgentStatusDetails { .. } => SimEndpoint::AgentStatusDetails,
+        Route::AgentStatusDetails(..) => SimEndpoint::AgentStatusDetails,
         Route::Unknown => SimEndpoint::Unknown,
     };
 
@@ -254,10 +238,7 @@ pub(crate) async fn dispatch(
                 intent(&shared, bot, &headers).unwrap_or_else(|e| e)
             }
         }
-        Route::AgentStatusDetails {
-            account,
-            generation,
-        } => {
+        Route::AgentStatusDetails(account, generation) => {
             if method != Method::POST {
                 Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
             } else if let Err(r) = authorize(&shared, &headers) {
