@@ -8,6 +8,7 @@
 //! [`RunningSimulator::base_url`], and call [`RunningSimulator::shutdown`] when done (dropping
 //! the handle also stops the server, without waiting).
 
+pub mod agent_status_details;
 pub mod faults;
 pub mod generator;
 pub mod jwe;
@@ -70,8 +71,8 @@ pub struct SimulatorConfig {
     pub intent_epoch: DateTime<Utc>,
     /// About one status entry and one session in this many is malformed (see [`generator`]).
     pub malformed_every: Option<u64>,
-    /// When set, IntentRealtimeData treats this instant as "now" (JWT expiry still uses the
-    /// real clock).
+    /// When set, IntentRealtimeData and Agent Status Details treat this instant as "now" (JWT
+    /// expiry still uses the real clock).
     pub frozen_now: Option<DateTime<Utc>>,
     pub faults: FaultPlan,
     /// "Enforce JWE Encryption": the `auth` header must be a JWE for this key (see [`jwe`]).

@@ -17,6 +17,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::agent_status_details::{handler as asd, Generation};
 use super::faults::{FaultKind, FaultPlan, FaultState};
 use super::generator::{self, GeneratedAgent, IntentFeed};
 use super::jwt::{JwtRejection, JwtVerifier};
@@ -142,6 +143,7 @@ impl Reply {
 enum Route<'a> {
     UserStatus { account: &'a str },
     Intent { bot: &'a str },
+    AgentStatusDetails(&'a str, Generation),
     AdminFaults,
     AdminStats,
     Unknown,
@@ -154,6 +156,15 @@ fn route<'a>(segments: &[&'a str]) -> Route<'a> {
             Route::UserStatus { account }
         }
         ["api", "public", "bot", bot, "intentrealtimedata"] => Route::Intent { bot },
+        ["agentassist", "api", "public", "analytics", "account", account, "agentstatusdetails"] => {
+            Route::AgentStatusDetails(account, Generation::Unversioned)
+        }
+        ["agentassist", "api", "public", "analytics", "account", account, "v2", "agentstatusdetails"] => {
+            Route::AgentStatusDetails(account, Generation::V2)
+        }
+        ["agentassist", "api", "public", "analytics", "account", account, "v3", "agentstatusdetails"] => {
+            Route::AgentStatusDetails(account, Generation::V3)
+        }
         ["_sim", "faults"] => Route::AdminFaults,
         ["_sim", "stats"] => Route::AdminStats,
         _ => Route::Unknown,
@@ -176,6 +187,7 @@ pub(crate) async fn dispatch(
         Route::AdminStats => return admin_stats(&shared, &method),
         Route::UserStatus { .. } => SimEndpoint::UserStatus,
         Route::Intent { .. } => SimEndpoint::IntentRealtime,
+        Route::AgentStatusDetails(..) => SimEndpoint::AgentStatusDetails,
         Route::Unknown => SimEndpoint::Unknown,
     };
 
@@ -224,6 +236,17 @@ pub(crate) async fn dispatch(
                 r
             } else {
                 intent(&shared, bot, &headers).unwrap_or_else(|e| e)
+            }
+        }
+        Route::AgentStatusDetails(account, generation) => {
+            if method != Method::POST {
+                Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            } else if let Err(r) = authorize(&shared, &headers) {
+                r
+            } else {
+                let (status, body) =
+                    asd::handle(&shared, account, generation, uri.query(), &headers, &body);
+                Reply::json(status, body)
             }
         }
         _ => Reply::error(StatusCode::NOT_FOUND, "Resource not found"),

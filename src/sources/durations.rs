@@ -1,5 +1,6 @@
 //! Parsers for the human-readable durations the report APIs send instead of numbers:
-//! UserStatus `stats.sum` (`"919 sec"`) and IntentRealtimeData `timeHandled` (`"13m: 8s"`).
+//! UserStatus `stats.sum` (`"919 sec"`), IntentRealtimeData `timeHandled` (`"13m: 8s"`) and
+//! Agent Status Details `duration` (`"32:17:04"`).
 //! Both are total functions: any input, however hostile, yields `Some(seconds)` or `None`, never
 //! a panic or an overflow. The caller decides what `None` means (a reject for `stats.sum`, a
 //! null column next to the kept raw string for `timeHandled`).
@@ -73,6 +74,25 @@ pub fn parse_time_handled(s: &str) -> Option<i64> {
         components += 1;
     }
     (components > 0).then_some(total)
+}
+
+/// Parses an Agent Status Details `duration` (`"HH:MM:SS"`) into whole seconds.
+///
+/// Hours are one or more ASCII digits and may exceed 24 (`"32:17:04"`); minutes and seconds
+/// are exactly two digits below 60. Surrounding whitespace is ignored. Returns `None` for
+/// anything else (the open-span marker `"-"`, signs, fractions, missing or extra fields) and for
+/// totals that overflow `i64`.
+pub fn parse_hms(s: &str) -> Option<i64> {
+    let mut parts = s.trim().split(':');
+    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || m.len() != 2 || sec.len() != 2 {
+        return None;
+    }
+    let (h, m, sec) = (parse_digits(h)?, parse_digits(m)?, parse_digits(sec)?);
+    if m >= 60 || sec >= 60 {
+        return None;
+    }
+    h.checked_mul(3600)?.checked_add(m * 60 + sec)
 }
 
 /// A non-empty run of ASCII digits as an `i64`, `None` on overflow.
@@ -197,6 +217,66 @@ mod tests {
     }
 
     #[test]
+    fn hms_accepts_hours_beyond_a_day() {
+        assert_eq!(parse_hms("01:07:48"), Some(4068));
+        assert_eq!(parse_hms("00:00:55"), Some(55));
+        assert_eq!(parse_hms("32:17:04"), Some(32 * 3600 + 17 * 60 + 4));
+        assert_eq!(parse_hms("123:00:00"), Some(442_800));
+        assert_eq!(parse_hms("0:05:00"), Some(300));
+        assert_eq!(parse_hms(" 00:00:00\n"), Some(0));
+        assert_eq!(parse_hms("2562047788015215:30:07"), Some(i64::MAX));
+    }
+
+    #[test]
+    fn hms_rejects_everything_else() {
+        for bad in [
+            "",
+            "-",
+            " - ",
+            "00:00",
+            "00:00:00:00",
+            ":00:00",
+            "00:60:00",
+            "00:00:60",
+            "00:0:00",
+            "00:00:5",
+            "00:000:00",
+            "-1:00:00",
+            "+1:00:00",
+            "1.5:00:00",
+            "00:00:00.5",
+            "00 :00:00",
+            "aa:bb:cc",
+            "٣:00:00",
+            "2562047788015215:30:08",
+            "99999999999999999999:00:00",
+        ] {
+            assert_eq!(parse_hms(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn hms_round_trips_every_canonical_value(total in 0i64..=10_000_000_000) {
+            let text = format!("{:02}:{:02}:{:02}", total / 3600, total / 60 % 60, total % 60);
+            proptest::prop_assert_eq!(parse_hms(&text), Some(total));
+        }
+
+        #[test]
+        fn hms_is_total_on_arbitrary_text(s in "\\PC{0,24}") {
+            if let Some(v) = parse_hms(&s) {
+                proptest::prop_assert!(v >= 0);
+            }
+        }
+
+        #[test]
+        fn hms_matches_a_field_by_field_reading(h in 0u64..1_000_000, m in 0u64..100, sec in 0u64..100) {
+            let expected = (m < 60 && sec < 60).then(|| (h * 3600 + m * 60 + sec) as i64);
+            proptest::prop_assert_eq!(parse_hms(&format!("{h}:{m:02}:{sec:02}")), expected);
+        }
+    }
+
+    #[test]
     fn parsers_do_not_panic_on_odd_bytes() {
         for s in [
             "\u{0}",
@@ -211,6 +291,7 @@ mod tests {
         ] {
             let _ = parse_sec_sum(s);
             let _ = parse_time_handled(s);
+            let _ = parse_hms(s);
         }
     }
 }

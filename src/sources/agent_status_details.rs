@@ -1,0 +1,673 @@
+//! Agent Status Details (`POST …/analytics/account/{accountId}[/v2|/v3]/agentstatusdetails`):
+//! the dataset `agent_status_details`, one row per status span of an agent. This module owns
+//! the dataset's schema and partitioning, the request body of one page, decoding of a response
+//! page and normalization of the spans into rows. It does no I/O.
+//!
+//! The caller plans each local day with [`plan_day`](super::window::plan_day), sends
+//! [`request_body`] (or [`request_body_with`]) for every [`DayWindow`] with `limit` ≤
+//! [`MAX_PAGE_SIZE`] and `offset` in the query, decodes each page with [`decode_page`]
+//! (retrying the request on [`DecodeError`]), advances `offset` by [`Page::record_count`] while
+//! [`Page::has_more`], dedupes agents by [`AgentSpans::user_id`] within a window (as for
+//! UserStatus), and feeds every agent to one [`Normalizer`] per local day together with the
+//! window it came from. Page-level rejects go to [`Normalizer::push_reject`].
+//!
+//! **Times.** `startTime`/`endTime` come without a zone and are local at the request's
+//! `timeZoneOffSet` (JavaScript convention: IST is −330), so UTC = local + offset. A time that
+//! does carry `Z` or an offset is taken as absolute. A span belongs to the window whose `claim`
+//! holds its UTC start; the API also returns a span for the other days it overlaps, and those
+//! copies are skipped, so each span is written once, in the `dt` of its local start.
+//! `endTime` and `duration` are `"-"` for a span still open: both columns are then null, and the
+//! row is rewritten when its day is exported again.
+//!
+//! **Date filter sent.** The parameter tables document `startDate`/`endDate` (`yyyy-mm-dd`,
+//! date-times for `/v2`) while every sample sends a single `date`. [`request_body`] sends all
+//! three for the same local day: a server that reads either form gets the intended day, and a
+//! server that knows only one form would otherwise fall back to some default range, which is a
+//! silent wrong answer rather than an error. For `/v2` ([`DateStyle::DateTime`]) the range is
+//! `day T00:00:00` to `day+1 T00:00:00`: if the server reads the end as inclusive it returns at
+//! most one extra instant, which the claim filter drops.
+//!
+//! **Rejects.** Leaves are validated during normalization: a span with a bad time, a bad
+//! duration or a wrong type is rejected alone, with its raw JSON, its user id and the offset
+//! its times are local to. An agent that is not an object, has no `userId`, or whose `status`
+//! is not an array is rejected whole. A span whose `startTime` is unusable cannot be assigned to
+//! a day, so every window whose response holds it rejects it.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, Int32Array, Int64Builder, StringArray, StringBuilder, TimestampMillisecondArray,
+    TimestampMillisecondBuilder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Utc};
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::durations::parse_hms;
+use super::window::DayWindow;
+use super::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
+use super::{DecodeError, Reject};
+use crate::schema::timestamp_type;
+
+/// The dataset name: the first path segment under the sink URL.
+pub const DATASET: &str = "agent_status_details";
+/// Label of the endpoint in logs, metrics and rejects.
+pub const ENDPOINT: &str = "agentstatusdetails";
+/// The documented maximum (and default) of the `limit` query parameter.
+pub const MAX_PAGE_SIZE: usize = 50;
+/// Version of this dataset's column layout; bump it on any change to [`schema`].
+pub const SCHEMA_VERSION: &str = "1";
+/// Open-span marker of `endTime` and `duration`.
+const OPEN: &str = "-";
+const API: &str = "AgentStatusDetails";
+
+/// One row per status span. `end_time` and `duration_seconds` are null for an open span;
+/// `agent_id` is the `/v3` `aId`; `timezone_offset_minutes` is the `timeZoneOffSet` of the
+/// request the row came from (the API's local times are at that offset).
+pub fn schema() -> SchemaRef {
+    let utf8 = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
+    let ts = |name: &str, nullable| Field::new(name, timestamp_type(), nullable);
+    Arc::new(Schema::new(vec![
+        utf8("account_id", false),
+        utf8("user_id", false),
+        utf8("agent_id", true),
+        utf8("email", true),
+        utf8("first_name", true),
+        utf8("last_name", true),
+        utf8("custom_id", true),
+        utf8("primary_status", false),
+        utf8("secondary_status", true),
+        ts("start_time", false),
+        ts("end_time", true),
+        Field::new("duration_seconds", DataType::Int64, true),
+        Field::new("timezone_offset_minutes", DataType::Int32, false),
+        ts("exported_at", false),
+    ]))
+}
+
+/// Hive partition columns, outermost first: `account_id=…/dt=YYYY-MM-DD`, `dt` being the local
+/// date (dataset time zone) of the span's start.
+pub fn partition_columns() -> &'static [&'static str] {
+    &["account_id", "dt"]
+}
+
+/// How `startDate`/`endDate` are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DateStyle {
+    /// `yyyy-mm-dd`, both the window's day (unversioned and `/v3` tables).
+    Date,
+    /// `yyyy-mm-ddTHH:MM:SS`, from the day's midnight to the next one (`/v2`).
+    DateTime,
+}
+
+impl DateStyle {
+    /// [`DateStyle::DateTime`] for a path whose last directory is `v2` (the SmartAssist `/v2`
+    /// generation), [`DateStyle::Date`] otherwise.
+    pub fn for_path(path: &str) -> DateStyle {
+        let mut segments = path.rsplit('/').filter(|s| !s.is_empty());
+        let _endpoint = segments.next();
+        if segments
+            .next()
+            .is_some_and(|s| s.eq_ignore_ascii_case("v2"))
+        {
+            DateStyle::DateTime
+        } else {
+            DateStyle::Date
+        }
+    }
+}
+
+/// [`request_body_with`] in [`DateStyle::Date`].
+pub fn request_body(agents: &[String], window: &DayWindow) -> serde_json::Value {
+    request_body_with(agents, window, DateStyle::Date)
+}
+
+/// The JSON body of one request: `filter.dateFilter` names the window's local day as `date`
+/// and as `startDate`/`endDate` (see the module docs for why both), with the window's
+/// `timeZoneOffSet`. `filter.agents` (email ids) is omitted when `agents` is empty, which
+/// selects every agent.
+pub fn request_body_with(
+    agents: &[String],
+    window: &DayWindow,
+    style: DateStyle,
+) -> serde_json::Value {
+    let day = window.day.format("%Y-%m-%d").to_string();
+    let (start, end) = match style {
+        DateStyle::Date => (day.clone(), day.clone()),
+        DateStyle::DateTime => {
+            let next = window.day.succ_opt().unwrap_or(window.day);
+            (
+                format!("{day}T00:00:00"),
+                next.format("%Y-%m-%dT00:00:00").to_string(),
+            )
+        }
+    };
+    let mut filter = serde_json::Map::new();
+    if !agents.is_empty() {
+        filter.insert("agents".into(), serde_json::json!(agents));
+    }
+    filter.insert(
+        "dateFilter".into(),
+        serde_json::json!({
+            "date": day,
+            "startDate": start,
+            "endDate": end,
+            "timeZoneOffSet": window.offset_minutes,
+        }),
+    );
+    serde_json::json!({ "filter": filter })
+}
+
+/// One agent of a page: identity fields decoded, spans kept as raw JSON for [`Normalizer`].
+/// Borrows from the response body.
+#[derive(Debug, Clone)]
+pub struct AgentSpans<'a> {
+    user_id: Cow<'a, str>,
+    agent_id: Option<Cow<'a, str>>,
+    email: Option<Cow<'a, str>>,
+    first_name: Option<Cow<'a, str>>,
+    last_name: Option<Cow<'a, str>>,
+    custom_id: Option<Cow<'a, str>>,
+    spans: Vec<&'a RawValue>,
+}
+
+impl AgentSpans<'_> {
+    /// `userId`; never empty.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+    /// `aId` (`/v3` only); `None` when absent, null or empty.
+    pub fn agent_id(&self) -> Option<&str> {
+        self.agent_id.as_deref().filter(|s| !s.is_empty())
+    }
+    /// `email`; `None` when absent, null or empty.
+    pub fn email(&self) -> Option<&str> {
+        self.email.as_deref().filter(|s| !s.is_empty())
+    }
+    /// `firstName` as received (`""` stays `""`); `None` when absent or null.
+    pub fn first_name(&self) -> Option<&str> {
+        self.first_name.as_deref()
+    }
+    /// `lastName` as received; `None` when absent or null.
+    pub fn last_name(&self) -> Option<&str> {
+        self.last_name.as_deref()
+    }
+    /// `customId` (a number is kept as its text); `None` when absent, null or empty.
+    pub fn custom_id(&self) -> Option<&str> {
+        self.custom_id.as_deref().filter(|s| !s.is_empty())
+    }
+    /// Number of `status[]` entries, including those outside every claim: an upper bound on
+    /// the rows this agent adds.
+    pub fn span_count(&self) -> usize {
+        self.spans.len()
+    }
+}
+
+/// A decoded page.
+#[derive(Debug, Clone)]
+pub struct Page<'a> {
+    /// `hasMore` of the envelope (`false` when absent or null).
+    pub has_more: bool,
+    /// Agent records on the page, rejected ones included: what `offset` advances by.
+    pub record_count: usize,
+    pub agents: Vec<Result<AgentSpans<'a>, Reject>>,
+}
+
+/// Decodes one response body. Record-level problems become `Err(Reject)` entries in `agents`;
+/// a body that is not UTF-8 JSON, is truncated, is an `{"errors": …}` body, is not the
+/// `{hasMore, limit, offset, data}` envelope or has a non-boolean `hasMore` is a
+/// [`DecodeError`].
+pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
+    let err = |reason: String| DecodeError { api: API, reason };
+    let body = std::str::from_utf8(body).map_err(|e| err(format!("body is not UTF-8: {e}")))?;
+    if !body.trim_start().starts_with('{') {
+        return Err(err("body is not a JSON object".into()));
+    }
+    let top: Envelope<'_> = serde_json::from_str(body).map_err(|e| err(e.to_string()))?;
+    if let Some(errors) = top.errors {
+        return Err(err(format!("body is an error response: {}", errors.get())));
+    }
+    let data = match top.data {
+        Some(data) => data.unwrap_or_default(),
+        None => return Err(err("envelope has no \"data\" array".into())),
+    };
+    let agents = data
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            decode_agent(raw).map_err(|reason| Reject {
+                reason: format!("data[{i}]: {reason}"),
+                raw_json: raw.get().to_owned(),
+            })
+        })
+        .collect();
+    Ok(Page {
+        has_more: top.has_more.unwrap_or(false),
+        record_count: data.len(),
+        agents,
+    })
+}
+
+fn decode_agent(raw: &RawValue) -> Result<AgentSpans<'_>, String> {
+    if !raw.get().starts_with('{') {
+        return Err("agent record is not an object".into());
+    }
+    let wire: AgentWire<'_> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let user_id = opt_str("userId", wire.user_id)?
+        .filter(|u| !u.is_empty())
+        .ok_or("agent has no userId")?;
+    let spans = match wire.status {
+        None => Vec::new(),
+        Some(status) => serde_json::from_str::<Option<Vec<&RawValue>>>(status.get())
+            .map_err(|_| format!("status is not an array: {}", status.get()))?
+            .unwrap_or_default(),
+    };
+    Ok(AgentSpans {
+        user_id,
+        agent_id: opt_str("aId", wire.agent_id)?,
+        email: opt_str("email", wire.email)?,
+        first_name: opt_str("firstName", wire.first_name)?,
+        last_name: opt_str("lastName", wire.last_name)?,
+        custom_id: custom_id(wire.custom_id)?,
+        spans,
+    })
+}
+
+/// `customId` is documented as a string (`"123456"`, `""`); an integer is kept as its text.
+fn custom_id(v: Option<Scalar<'_>>) -> Result<Option<Cow<'_, str>>, String> {
+    match v {
+        Some(s) if s.raw().bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
+            Ok(Some(Cow::Borrowed(s.raw())))
+        }
+        other => opt_str("customId", other),
+    }
+}
+
+/// The response envelope. Keys match case-insensitively; `limit`, `offset` and unknown keys
+/// are skipped.
+struct Envelope<'a> {
+    has_more: Option<bool>,
+    /// `Some(None)`: `"data": null`.
+    data: Option<Option<Vec<&'a RawValue>>>,
+    errors: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an agentstatusdetails response object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut top = Envelope {
+                    has_more: None,
+                    data: None,
+                    errors: None,
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("hasMore") {
+                        top.has_more = map.next_value()?;
+                    } else if key.is("data") {
+                        top.data = Some(map.next_value()?);
+                    } else if key.is("errors") || key.is("error") {
+                        top.errors = Some(map.next_value()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(top)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One `data[]` record before validation.
+struct AgentWire<'a> {
+    user_id: Option<Scalar<'a>>,
+    agent_id: Option<Scalar<'a>>,
+    email: Option<Scalar<'a>>,
+    first_name: Option<Scalar<'a>>,
+    last_name: Option<Scalar<'a>>,
+    custom_id: Option<Scalar<'a>>,
+    status: Option<&'a RawValue>,
+}
+
+impl<'de> Deserialize<'de> for AgentWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AgentWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an agent object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut a = AgentWire {
+                    user_id: None,
+                    agent_id: None,
+                    email: None,
+                    first_name: None,
+                    last_name: None,
+                    custom_id: None,
+                    status: None,
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let slot = if key.is("userId") {
+                        &mut a.user_id
+                    } else if key.is("aId") {
+                        &mut a.agent_id
+                    } else if key.is("email") {
+                        &mut a.email
+                    } else if key.is("firstName") {
+                        &mut a.first_name
+                    } else if key.is("lastName") {
+                        &mut a.last_name
+                    } else if key.is("customId") {
+                        &mut a.custom_id
+                    } else if key.is("status") {
+                        a.status = Some(map.next_value()?);
+                        continue;
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// One `status[]` entry before validation.
+#[derive(Default)]
+struct SpanWire<'a> {
+    primary: Option<Scalar<'a>>,
+    secondary: Option<Scalar<'a>>,
+    start: Option<Scalar<'a>>,
+    end: Option<Scalar<'a>>,
+    duration: Option<Scalar<'a>>,
+}
+
+impl<'de> Deserialize<'de> for SpanWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SpanWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a status span object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut s = SpanWire::default();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let slot = if key.is("primaryStatus") {
+                        &mut s.primary
+                    } else if key.is("secondaryStatus") {
+                        &mut s.secondary
+                    } else if key.is("startTime") {
+                        &mut s.start
+                    } else if key.is("endTime") {
+                        &mut s.end
+                    } else if key.is("duration") {
+                        &mut s.duration
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(s)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Parses a span time. Without a zone (`2023-03-09T13:20:38`, optionally with a fraction, a
+/// space instead of `T`) it is local at the JavaScript-convention `offset_minutes`, so UTC is
+/// local + offset; with `Z` or an offset it is absolute. Instants outside the plausible range
+/// of [`parse_instant`] are refused.
+pub fn parse_span_time(s: &str, offset_minutes: i32) -> Result<DateTime<Utc>, String> {
+    let t = s.trim();
+    match parse_instant(t) {
+        Ok(at) => return Ok(at),
+        Err(e @ InstantError::Implausible) => return Err(e.describe("time", s)),
+        Err(InstantError::Unparsable) => {}
+    }
+    let naive = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
+        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
+        .map_err(|_| format!("{s:?} is not a yyyy-mm-ddTHH:MM:SS time"))?;
+    let at = naive.and_utc() + TimeDelta::minutes(i64::from(offset_minutes));
+    if (2000..2100).contains(&at.year()) {
+        Ok(at)
+    } else {
+        Err(InstantError::Implausible.describe("time", s))
+    }
+}
+
+/// A validated span.
+struct Span<'e> {
+    primary: Cow<'e, str>,
+    secondary: Option<Cow<'e, str>>,
+    start_ms: i64,
+    end_ms: Option<i64>,
+    duration: Option<i64>,
+}
+
+/// Accumulates the rows of one local day (one `dt` partition) and its rejects.
+pub struct Normalizer {
+    account_id: String,
+    exported_at_ms: i64,
+    user_id: StringBuilder,
+    agent_id: StringBuilder,
+    email: StringBuilder,
+    first_name: StringBuilder,
+    last_name: StringBuilder,
+    custom_id: StringBuilder,
+    primary: StringBuilder,
+    secondary: StringBuilder,
+    start: TimestampMillisecondBuilder,
+    end: TimestampMillisecondBuilder,
+    duration: Int64Builder,
+    offsets: Vec<i32>,
+    rejects: Vec<Reject>,
+}
+
+impl fmt::Debug for Normalizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("agent_status_details::Normalizer")
+            .field("account_id", &self.account_id)
+            .field("rows", &self.rows())
+            .field("rejects", &self.rejects.len())
+            .finish()
+    }
+}
+
+impl Normalizer {
+    pub fn new(account_id: &str, exported_at: DateTime<Utc>) -> Self {
+        Normalizer {
+            account_id: account_id.to_owned(),
+            exported_at_ms: exported_at.timestamp_millis(),
+            user_id: StringBuilder::new(),
+            agent_id: StringBuilder::new(),
+            email: StringBuilder::new(),
+            first_name: StringBuilder::new(),
+            last_name: StringBuilder::new(),
+            custom_id: StringBuilder::new(),
+            primary: StringBuilder::new(),
+            secondary: StringBuilder::new(),
+            start: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            end: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            duration: Int64Builder::new(),
+            offsets: Vec::new(),
+            rejects: Vec::new(),
+        }
+    }
+
+    /// Appends one row per span of `agent` whose UTC start lies in `window.claim`, reading
+    /// zone-less times at `window.offset_minutes` (the offset the request was sent with).
+    /// Spans starting outside the claim are skipped unvalidated (another day owns them),
+    /// except that a span with an unusable `startTime` is rejected since its owner is unknown.
+    pub fn push_agent(&mut self, agent: &AgentSpans<'_>, window: &DayWindow) {
+        let offset = window.offset_minutes;
+        for (i, raw) in agent.spans.iter().enumerate() {
+            let outcome = normalize_span(raw, offset, |start| window.claim.contains(start));
+            match outcome {
+                Ok(Some(span)) => self.append(agent, &span, offset),
+                Ok(None) => {}
+                Err(why) => self.rejects.push(Reject {
+                    reason: format!(
+                        "user {} status[{i}] (timeZoneOffSet {offset}): {why}",
+                        agent.user_id()
+                    ),
+                    raw_json: format!(
+                        "{{\"userId\":{},\"timeZoneOffSet\":{offset},\"status\":[{}]}}",
+                        json_string(agent.user_id()),
+                        raw.get()
+                    ),
+                }),
+            }
+        }
+    }
+
+    fn append(&mut self, agent: &AgentSpans<'_>, span: &Span<'_>, offset: i32) {
+        self.user_id.append_value(agent.user_id());
+        self.agent_id.append_option(agent.agent_id());
+        self.email.append_option(agent.email());
+        self.first_name.append_option(agent.first_name());
+        self.last_name.append_option(agent.last_name());
+        self.custom_id.append_option(agent.custom_id());
+        self.primary.append_value(&span.primary);
+        self.secondary.append_option(span.secondary.as_deref());
+        self.start.append_value(span.start_ms);
+        self.end.append_option(span.end_ms);
+        self.duration.append_option(span.duration);
+        self.offsets.push(offset);
+    }
+
+    /// Records a reject found before normalization (a page-level agent reject).
+    pub fn push_reject(&mut self, reject: Reject) {
+        self.rejects.push(reject);
+    }
+
+    /// Rows appended since the last [`Normalizer::take_batch`].
+    pub fn rows(&self) -> usize {
+        self.offsets.len()
+    }
+
+    /// Rejects recorded so far.
+    pub fn rejects(&self) -> &[Reject] {
+        &self.rejects
+    }
+
+    /// The rows pushed since the last call as one batch with exactly [`schema`]; the builders
+    /// start empty again, so a caller can stream each page to the writer.
+    pub fn take_batch(&mut self) -> RecordBatch {
+        let offsets = std::mem::take(&mut self.offsets);
+        let n = offsets.len();
+        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
+            self.account_id.as_str(),
+            n,
+        )));
+        let exported_at: ArrayRef = Arc::new(
+            TimestampMillisecondArray::from(vec![self.exported_at_ms; n]).with_timezone("UTC"),
+        );
+        let columns: Vec<ArrayRef> = vec![
+            account,
+            Arc::new(self.user_id.finish()),
+            Arc::new(self.agent_id.finish()),
+            Arc::new(self.email.finish()),
+            Arc::new(self.first_name.finish()),
+            Arc::new(self.last_name.finish()),
+            Arc::new(self.custom_id.finish()),
+            Arc::new(self.primary.finish()),
+            Arc::new(self.secondary.finish()),
+            Arc::new(self.start.finish()),
+            Arc::new(self.end.finish()),
+            Arc::new(self.duration.finish()),
+            Arc::new(Int32Array::from(offsets)),
+            exported_at,
+        ];
+        // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
+        // built with the "UTC" zone) and the non-nullable columns never receive a null.
+        RecordBatch::try_new(schema(), columns).expect("columns match schema() by construction")
+    }
+
+    /// The rejects collected since the last call.
+    pub fn take_rejects(&mut self) -> Vec<Reject> {
+        std::mem::take(&mut self.rejects)
+    }
+
+    /// The remaining rows as one batch with exactly [`schema`], and the rejects.
+    pub fn finish(mut self) -> (RecordBatch, Vec<Reject>) {
+        let batch = self.take_batch();
+        (batch, self.rejects)
+    }
+}
+
+/// A string leaf that must be present.
+fn required<'a>(field: &str, v: Option<Scalar<'a>>) -> Result<Cow<'a, str>, String> {
+    opt_str(field, v)?.ok_or_else(|| format!("span has no {field}"))
+}
+
+/// `Ok(None)` when the span starts outside the claim; `Err(reason)` when it cannot be kept.
+fn normalize_span<'a>(
+    raw: &'a RawValue,
+    offset: i32,
+    claimed: impl Fn(&DateTime<Utc>) -> bool,
+) -> Result<Option<Span<'a>>, String> {
+    if !raw.get().starts_with('{') {
+        return Err("status entry is not an object".into());
+    }
+    let wire: SpanWire<'a> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let start_text = required("startTime", wire.start)?;
+    let start = parse_span_time(&start_text, offset).map_err(|e| format!("startTime {e}"))?;
+    if !claimed(&start) {
+        return Ok(None);
+    }
+    let primary = required("primaryStatus", wire.primary)?;
+    if primary.is_empty() {
+        return Err("primaryStatus is empty".into());
+    }
+    let secondary = opt_str("secondaryStatus", wire.secondary)?;
+    let end_text = required("endTime", wire.end)?;
+    let duration_text = required("duration", wire.duration)?;
+    let (end_ms, duration) = match (end_text.trim() == OPEN, duration_text.trim() == OPEN) {
+        (true, true) => (None, None),
+        (false, false) => {
+            let end = parse_span_time(&end_text, offset).map_err(|e| format!("endTime {e}"))?;
+            if end < start {
+                return Err(format!("endTime {end_text:?} is before startTime"));
+            }
+            let secs = parse_hms(&duration_text)
+                .ok_or_else(|| format!("duration {duration_text:?} is not HH:MM:SS"))?;
+            (Some(end.timestamp_millis()), Some(secs))
+        }
+        _ => {
+            return Err(format!(
+                "endTime {end_text:?} and duration {duration_text:?} disagree on whether the span is open"
+            ))
+        }
+    };
+    Ok(Some(Span {
+        primary,
+        secondary,
+        start_ms: start.timestamp_millis(),
+        end_ms,
+        duration,
+    }))
+}
+
+#[cfg(test)]
+mod dst_tests;
+#[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
+mod tests;
