@@ -3,6 +3,7 @@
 //! fetches bodies, hands them to `decode_*`, retries the request on a [`DecodeError`], and
 //! writes every [`Reject`] to the rejects dataset.
 
+pub mod call_details;
 pub mod durations;
 pub mod intent;
 pub mod user_status;
