@@ -17,6 +17,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use tokio::time::Instant;
 
+use super::call_details::http::CallApi;
 use super::faults::{FaultKind, FaultPlan, FaultState};
 use super::generator::{self, GeneratedAgent, IntentFeed};
 use super::jwt::{JwtRejection, JwtVerifier};
@@ -142,6 +143,7 @@ impl Reply {
 enum Route<'a> {
     UserStatus { account: &'a str },
     Intent { bot: &'a str },
+    CallDetails { account: &'a str, api: CallApi },
     AdminFaults,
     AdminStats,
     Unknown,
@@ -154,6 +156,12 @@ fn route<'a>(segments: &[&'a str]) -> Route<'a> {
             Route::UserStatus { account }
         }
         ["api", "public", "bot", bot, "intentrealtimedata"] => Route::Intent { bot },
+        ["agentassist", "api", "public", "analytics", "account", account, tail @ ..]
+            if CallApi::from_path(tail).is_some() =>
+        {
+            CallApi::from_path(tail)
+                .map_or(Route::Unknown, |api| Route::CallDetails { account, api })
+        }
         ["_sim", "faults"] => Route::AdminFaults,
         ["_sim", "stats"] => Route::AdminStats,
         _ => Route::Unknown,
@@ -176,6 +184,7 @@ pub(crate) async fn dispatch(
         Route::AdminStats => return admin_stats(&shared, &method),
         Route::UserStatus { .. } => SimEndpoint::UserStatus,
         Route::Intent { .. } => SimEndpoint::IntentRealtime,
+        Route::CallDetails { .. } => SimEndpoint::CallDetails,
         Route::Unknown => SimEndpoint::Unknown,
     };
 
@@ -224,6 +233,23 @@ pub(crate) async fn dispatch(
                 r
             } else {
                 intent(&shared, bot, &headers).unwrap_or_else(|e| e)
+            }
+        }
+        Route::CallDetails { account, api } => {
+            if method != Method::POST {
+                Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            } else if let Err(r) = authorize(&shared, &headers) {
+                r
+            } else {
+                let (status, body) = super::call_details::http::respond(
+                    &shared.cfg,
+                    api,
+                    account,
+                    uri.query(),
+                    &headers,
+                    &body,
+                );
+                Reply::json(status, body)
             }
         }
         _ => Reply::error(StatusCode::NOT_FOUND, "Resource not found"),

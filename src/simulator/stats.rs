@@ -11,6 +11,7 @@ use serde::Serialize;
 pub enum SimEndpoint {
     UserStatus,
     IntentRealtime,
+    CallDetails,
     /// Any path the simulator does not serve.
     Unknown,
 }
@@ -20,6 +21,7 @@ impl SimEndpoint {
         match self {
             SimEndpoint::UserStatus => "userstatus",
             SimEndpoint::IntentRealtime => "intentrealtimedata",
+            SimEndpoint::CallDetails => "calldetails",
             SimEndpoint::Unknown => "unknown",
         }
     }
