@@ -8,8 +8,8 @@
 //! with a closure that POSTs [`request_body`] with [`request_query`] to
 //! [`CallDetailsApi::path`] and decodes the body with [`decode_page`] at the window's offset,
 //! feeds every returned record to one [`CallDetailsNormalizer`] with the day's claim, sends the
-//! rejects to the rejects dataset, persists [`DayFetch::density`] for the next run's
-//! [`start_span_for`], and logs/exports [`FetchStats`].
+//! rejects to the rejects dataset, persists [`DayFetch::density`] (an hourly profile) for the
+//! next run's windows, and exports [`FetchStats`] as metrics.
 //!
 //! # The API's caps and how a day stays complete
 //! A request covers at most 7 days, `limit` is at most 100, and `offset` counts **pages** and
@@ -44,8 +44,7 @@ use chrono::{DateTime, Duration, Utc};
 
 pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
 pub use windows::{
-    fetch_day, fetch_day_with, start_span_for, CallWindow, DayFetch, Density, FetchStats,
-    WindowError, TARGET_FILL,
+    fetch_day, fetch_day_with, CallWindow, DayFetch, Density, FetchStats, WindowError, TARGET_FILL,
 };
 pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
 
@@ -205,4 +204,6 @@ pub fn request_query(page_size: u32, page: u32) -> Vec<(&'static str, String)> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+#[cfg(test)]
+mod window_tests;

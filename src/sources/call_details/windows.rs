@@ -6,9 +6,12 @@
 //! [`fetch_day`] walks each DST-constant segment of the day ([`DayWindow`] from
 //! [`plan_day`](crate::sources::window::plan_day)); windows never cross a segment, so each
 //! request has one `timeZoneOffset`. A new window starts where the previous one ended and is
-//! sized for [`TARGET_FILL`] of the capacity from the most recent density (the caller's
-//! `start_span` for the first one, see [`start_span_for`]), growing at most ×2 per window.
-//! Each window is paged from page 0 until a short page. When page 10 is full the window is
+//! sized to hold [`TARGET_FILL`] of the capacity by the expected density: the hourly profile of
+//! a recent day ([`Density`], which the caller persists from [`DayFetch::density`]), scaled by
+//! how today's kept windows compare with it. A single rate cannot do this well: sized for the
+//! busiest hour, windows fragment the rest of the day; sized for the mean, the busy hour
+//! overflows. Without a profile the first window is the whole segment (one request on a sparse
+//! day) and later ones use today's mean rate so far. Each window is paged from page 0 until a short page. When page 10 is full the window is
 //! split into pieces (its records are discarded; the pieces fetch them again) and the pieces are
 //! fetched in order; a piece that the fetched records alone show to be over the cap is split
 //! again before it is fetched. A one-second window that is full is probed once with
@@ -42,8 +45,6 @@ use crate::sources::Reject;
 pub const TARGET_FILL: f64 = 0.7;
 /// Most pieces one split produces.
 const MAX_SPLIT: i64 = 16;
-/// Longest span a window can need: a 25 h day plus margin.
-const MAX_SPAN_SECS: i64 = 26 * 3600;
 
 /// One request window: sessions starting in `[start, end)` at one `timeZoneOffset`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +121,12 @@ pub struct FetchStats {
     pub requests: u64,
     /// Windows whose records were kept.
     pub windows: u64,
+    /// Segments walked (1, or 2 on a fall-back day).
+    pub segments: u64,
+    /// What the kept windows cost without waste: `floor(records / page_size) + 1` pages each.
+    /// Equals `ceil(sessions / page_size) + windows` except when a window's count is a multiple
+    /// of the page size or it returned the inclusive end's extra second.
+    pub pages_needed: u64,
     /// Windows whose page 10 was full (11 requests each, fetched again as pieces).
     pub overflows: u64,
     /// Windows split after page 0 because `numResults` exceeded the capacity.
@@ -138,39 +145,54 @@ pub struct FetchStats {
 }
 
 impl FetchStats {
-    /// `ceil(sessions / page_size)` plus one short page per window kept: what the windows used
-    /// would cost with no overflow.
+    /// The minimum for the windows used: [`FetchStats::pages_needed`]. The difference to
+    /// `requests` is what overflows, early splits and probes cost.
     pub fn minimum_requests(&self) -> u64 {
-        self.sessions.div_ceil(u64::from(self.page_size.max(1))) + self.windows
+        self.pages_needed
     }
 
-    /// `requests / minimum_requests` (1.0 is optimal for the windows used).
+    /// What no plan can beat: every window ends with a short page, so `W` windows holding `n`
+    /// sessions need at least `ceil((n + W) / page_size)` pages, and `W` is at least one per
+    /// segment and `ceil(n / (capacity − 1))`.
+    pub fn lower_bound_requests(&self) -> u64 {
+        let ps = u64::from(self.page_size.max(1));
+        let cap = capacity(self.page_size.max(1)).saturating_sub(1).max(1);
+        let windows = self.segments.max(self.sessions.div_ceil(cap)).max(1);
+        (self.sessions + windows).div_ceil(ps)
+    }
+
+    /// `requests / lower_bound_requests` (1.0 is optimal).
     pub fn ratio(&self) -> f64 {
-        self.requests as f64 / self.minimum_requests().max(1) as f64
+        self.requests as f64 / self.lower_bound_requests().max(1) as f64
     }
 }
 
-/// Observed session density of a day, for sizing the next run's first window.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Sessions per hour of a local day, counted from its first instant (23, 24 or 25 entries,
+/// or fewer for a partial day). Persist the latest day's value and pass it to the next
+/// [`fetch_day`]: a few dozen integers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Density {
-    /// Sessions in the busiest hour (hours counted from the start of the day).
-    pub peak_sessions_per_hour: f64,
-    /// Sessions per hour over the whole day.
-    pub mean_sessions_per_hour: f64,
+    pub hourly: Vec<u32>,
 }
 
-/// The first window's span for a day whose busiest hour is expected to hold
-/// `peak_sessions_per_hour` sessions (persist [`Density::peak_sessions_per_hour`] of a recent
-/// day): [`TARGET_FILL`] of the capacity at that density. Without a figure (or with 0), one
-/// window per segment, so a sparse day costs one request.
-pub fn start_span_for(peak_sessions_per_hour: Option<f64>, page_size: u32) -> Duration {
-    let target = target_sessions(page_size);
-    match peak_sessions_per_hour {
-        Some(peak) if peak.is_finite() && peak > 0.0 => {
-            let secs = (target / peak * 3600.0).clamp(1.0, MAX_SPAN_SECS as f64);
-            Duration::seconds(secs as i64)
+impl Density {
+    pub fn sessions(&self) -> u64 {
+        self.hourly.iter().map(|&n| u64::from(n)).sum()
+    }
+
+    /// Sessions in the busiest hour.
+    pub fn peak_per_hour(&self) -> u32 {
+        self.hourly.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Expected sessions per hour at hour `h` of the day: the profile's value, or its mean
+    /// beyond its end.
+    fn rate(&self, h: i64) -> f64 {
+        match usize::try_from(h).ok().and_then(|h| self.hourly.get(h)) {
+            Some(&n) => f64::from(n),
+            None if self.hourly.is_empty() => 0.0,
+            None => self.sessions() as f64 / self.hourly.len() as f64,
         }
-        _ => Duration::seconds(MAX_SPAN_SECS),
     }
 }
 
@@ -178,8 +200,104 @@ fn capacity(page_size: u32) -> u64 {
     u64::from(page_size) * u64::from(MAX_PAGE_OFFSET + 1)
 }
 
-fn target_sessions(page_size: u32) -> f64 {
-    capacity(page_size.clamp(1, MAX_PAGE_SIZE)) as f64 * TARGET_FILL
+/// Sizes new windows from the expected density: the profile scaled by how today's kept
+/// windows compare with it, or without a profile today's mean rate so far.
+struct Planner {
+    profile: Option<Density>,
+    day_start: DateTime<Utc>,
+    target: f64,
+    cap: f64,
+    /// Sessions in kept windows, and the profile's integral over them (hours without one).
+    seen: f64,
+    seen_expected: f64,
+}
+
+impl Planner {
+    fn new(expected: Option<&Density>, day_start: DateTime<Utc>, page_size: u32) -> Self {
+        let cap = capacity(page_size.clamp(1, MAX_PAGE_SIZE)) as f64;
+        Planner {
+            profile: expected.filter(|d| d.sessions() > 0).cloned(),
+            day_start,
+            target: cap * TARGET_FILL,
+            cap,
+            seen: 0.0,
+            seen_expected: 0.0,
+        }
+    }
+
+    fn hour_of(&self, t: DateTime<Utc>) -> i64 {
+        (t - self.day_start).num_seconds().div_euclid(3600)
+    }
+
+    fn base(&self, hour: i64) -> f64 {
+        self.profile.as_ref().map_or(1.0, |p| p.rate(hour))
+    }
+
+    /// The base rate integrated over `[a, b)`: sessions (profile) or hours (none).
+    fn integral(&self, a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+        let mut acc = 0.0;
+        let mut t = a;
+        while t < b {
+            let h = self.hour_of(t);
+            let e = (self.day_start + Duration::hours(h + 1)).min(b);
+            acc += self.base(h) * (e - t).num_seconds() as f64 / 3600.0;
+            t = e;
+        }
+        acc
+    }
+
+    /// Today's sessions per unit of the base; `None` before anything is known.
+    fn scale(&self) -> Option<f64> {
+        // Pseudo-sessions that keep the profile's scale near 1 until a few windows are seen.
+        let prior = self.target / 2.0;
+        match self.profile {
+            Some(_) => Some((self.seen + prior) / (self.seen_expected + prior)),
+            None if self.seen_expected > 0.0 => Some(self.seen / self.seen_expected),
+            None => None,
+        }
+    }
+
+    /// Sessions expected in `w`, once anything is known.
+    fn expected(&self, w: &CallWindow) -> Option<f64> {
+        self.scale().map(|s| s * self.integral(w.start, w.end))
+    }
+
+    fn observe(&mut self, w: &CallWindow, sessions: u64) {
+        self.seen += sessions as f64;
+        self.seen_expected += self.integral(w.start, w.end);
+    }
+
+    /// End of a new window from `cursor`: where the expected count reaches the target, or
+    /// the segment end when the rest is expected to fit (no sliver windows).
+    fn next_end(&self, cursor: DateTime<Utc>, seg_end: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(scale) = self.scale() else {
+            return seg_end;
+        };
+        let whole = scale * self.integral(cursor, seg_end);
+        if whole <= self.target {
+            return seg_end;
+        }
+        let mut acc = 0.0;
+        let mut t = cursor;
+        while t < seg_end {
+            let h = self.hour_of(t);
+            let hour_end = (self.day_start + Duration::hours(h + 1)).min(seg_end);
+            let rate = scale * self.base(h);
+            let chunk = rate * (hour_end - t).num_seconds() as f64 / 3600.0;
+            if rate > 0.0 && acc + chunk >= self.target {
+                let secs = ((self.target - acc) / rate * 3600.0).floor() as i64;
+                let end = (t + Duration::seconds(secs.max(1))).min(seg_end);
+                let rest = scale * self.integral(end, seg_end);
+                if rest < 0.25 * self.target && whole <= 0.9 * self.cap {
+                    return seg_end;
+                }
+                return end;
+            }
+            acc += chunk;
+            t = hour_end;
+        }
+        seg_end
+    }
 }
 
 /// The result of [`fetch_day`].
@@ -199,7 +317,7 @@ pub struct DayFetch {
 /// [`decode_page`](super::decode_page) at `window.offset_minutes`.
 pub async fn fetch_day<F, Fut, E>(
     segments: &[DayWindow],
-    start_span: Duration,
+    expected: Option<&Density>,
     page_size: u32,
     fetch: F,
 ) -> Result<DayFetch, WindowError<E>>
@@ -210,7 +328,7 @@ where
 {
     let mut records = Vec::new();
     let mut rejects = Vec::new();
-    let (stats, density) = fetch_day_with(segments, start_span, page_size, fetch, |_, r, j| {
+    let (stats, density) = fetch_day_with(segments, expected, page_size, fetch, |_, r, j| {
         records.extend(r);
         rejects.extend(j);
     })
@@ -228,7 +346,7 @@ where
 /// day. Records passed to `sink` are final (never retracted).
 pub async fn fetch_day_with<F, Fut, E, S>(
     segments: &[DayWindow],
-    start_span: Duration,
+    expected: Option<&Density>,
     page_size: u32,
     mut fetch: F,
     mut sink: S,
@@ -242,23 +360,21 @@ where
     if page_size == 0 || page_size > MAX_PAGE_SIZE {
         return Err(WindowError::PageSize(page_size));
     }
-    let day_start = segments.first().map(|s| s.claim.start);
-    let mut walker = Walker::new(page_size, day_start.unwrap_or_default());
+    let day_start = segments.first().map(|s| s.claim.start).unwrap_or_default();
+    let day_end = segments.last().map_or(day_start, |s| s.claim.end);
+    let mut walker = Walker::new(page_size, Planner::new(expected, day_start, page_size));
     for seg in segments {
-        walker
-            .segment(seg, start_span, &mut fetch, &mut sink)
-            .await?;
+        walker.stats.segments += 1;
+        walker.segment(seg, &mut fetch, &mut sink).await?;
     }
-    let hours: f64 = segments
-        .iter()
-        .map(|s| (s.claim.end - s.claim.start).num_seconds() as f64 / 3600.0)
-        .sum();
+    let hours = ((day_end - day_start).num_seconds().max(0) + 3599) / 3600;
     let density = walker.density(hours);
     let s = &walker.stats;
     tracing::info!(
         day = %segments.first().map(|s| s.day.to_string()).unwrap_or_default(),
         requests = s.requests,
         minimum = s.minimum_requests(),
+        lower_bound = s.lower_bound_requests(),
         windows = s.windows,
         overflows = s.overflows,
         early_splits = s.early_splits,
@@ -273,8 +389,9 @@ struct Planned {
     window: CallWindow,
     /// `numResults` of the window this one was split from.
     parent_hint: Option<u64>,
-    /// Its density sizes the next new window: a new window, or the last piece of one.
-    sizes_next: bool,
+    /// Sessions the planner expected in a new window (`None` for pieces and probes, or when
+    /// nothing is known yet).
+    expected: Option<f64>,
     /// For a probe: sessions the full one-second window showed at that second.
     probe_min: Option<usize>,
 }
@@ -300,16 +417,17 @@ struct Walker {
     seen: HashSet<String>,
     seen_rejects: HashSet<String>,
     hint_disproved: bool,
-    day_start: DateTime<Utc>,
-    hourly: BTreeMap<i64, u64>,
+    hint_verified: bool,
+    planner: Planner,
+    hourly: BTreeMap<i64, u32>,
 }
 
 impl Walker {
-    fn new(page_size: u32, day_start: DateTime<Utc>) -> Self {
+    fn new(page_size: u32, planner: Planner) -> Self {
         Walker {
             page_size,
             cap: capacity(page_size),
-            target: target_sessions(page_size),
+            target: planner.target,
             stats: FetchStats {
                 page_size,
                 ..FetchStats::default()
@@ -317,7 +435,8 @@ impl Walker {
             seen: HashSet::new(),
             seen_rejects: HashSet::new(),
             hint_disproved: false,
-            day_start,
+            hint_verified: false,
+            planner,
             hourly: BTreeMap::new(),
         }
     }
@@ -325,7 +444,6 @@ impl Walker {
     async fn segment<F, Fut, E, S>(
         &mut self,
         seg: &DayWindow,
-        start_span: Duration,
         fetch: &mut F,
         sink: &mut S,
     ) -> Result<(), WindowError<E>>
@@ -336,20 +454,19 @@ impl Walker {
         S: FnMut(&CallWindow, Vec<CallRecord>, Vec<Reject>),
     {
         let (claim, offset) = (&seg.claim, seg.offset_minutes);
-        let mut span = start_span.num_seconds().clamp(1, MAX_SPAN_SECS);
         let mut cursor = claim.start;
         let mut queue: VecDeque<Planned> = VecDeque::new();
         loop {
             let p = match queue.pop_front() {
                 Some(p) => p,
                 None if cursor < claim.end => {
-                    let end = next_end(cursor, span, claim.end);
+                    let end = self.planner.next_end(cursor, claim.end);
                     let window = CallWindow::new(cursor, end, offset);
                     cursor = end;
                     Planned {
+                        expected: self.planner.expected(&window),
                         window,
                         parent_hint: None,
-                        sizes_next: true,
                         probe_min: None,
                     }
                 }
@@ -358,9 +475,7 @@ impl Walker {
             match self.fetch_window(fetch, &p).await? {
                 Outcome::Complete { records, rejects } => {
                     let n = self.accept(&p, records, rejects, sink)?;
-                    if p.sizes_next {
-                        span = self.next_span(&p.window, n);
-                    }
+                    self.planner.observe(&p.window, n);
                 }
                 Outcome::Full { starts, hint } => self.split_into(&mut queue, p, &starts, hint)?,
             }
@@ -400,18 +515,18 @@ impl Walker {
                 }
             }
             if n < u64::from(self.page_size) {
+                self.stats.pages_needed += count / u64::from(self.page_size) + 1;
                 if hints.iter().flatten().any(|&h| h != count) {
                     self.hint_disproved = true;
+                } else if count >= u64::from(self.page_size) && hints.iter().all(Option::is_some) {
+                    self.hint_verified = true;
                 }
                 return Ok(Outcome::Complete { records, rejects });
             }
             let early = page == 0
-                && !self.hint_disproved
                 && w.seconds() > 1
                 && !w.is_probe()
-                && got
-                    .num_results
-                    .is_some_and(|h| h > self.cap && p.parent_hint.is_none_or(|ph| h < ph));
+                && got.num_results.is_some_and(|h| self.trust_hint(h, p));
             if early {
                 self.stats.early_splits += 1;
                 return Ok(Outcome::Full {
@@ -430,6 +545,17 @@ impl Walker {
             starts: starts_in(w, &records),
             hint: hint.filter(|_| !self.hint_disproved),
         })
+    }
+
+    /// Whether page 0's `numResults = h` justifies splitting the window before paging it:
+    /// over the capacity, below the parent's hint (a constant value cannot split forever), not
+    /// disproved today, and, until a window has confirmed it, within 4× of what the planner
+    /// expected there.
+    fn trust_hint(&self, h: u64, p: &Planned) -> bool {
+        let plausible = self.hint_verified
+            || p.expected
+                .is_none_or(|e| h as f64 <= 4.0 * e.max(self.cap as f64));
+        !self.hint_disproved && h > self.cap && p.parent_hint.is_none_or(|ph| h < ph) && plausible
     }
 
     /// Keeps the window's records (inside it, not seen before) and hands them to `sink`;
@@ -458,7 +584,7 @@ impl Walker {
                 self.stats.duplicates += 1;
                 continue;
             }
-            let hour = (r.session_start_time - self.day_start).num_hours();
+            let hour = (r.session_start_time - self.planner.day_start).num_hours();
             *self.hourly.entry(hour).or_default() += 1;
             kept.push(r);
         }
@@ -509,19 +635,18 @@ impl Walker {
                     ..w.clone()
                 },
                 parent_hint: None,
-                sizes_next: p.sizes_next,
+                expected: None,
                 probe_min: Some(at_start),
             });
             return Ok(());
         }
         let pieces = self.pieces(w, starts, hint);
         tracing::debug!(window = %w, pieces = pieces.len(), hint, "Splitting a full call-details window.");
-        let last = pieces.len().saturating_sub(1);
-        for (i, window) in pieces.into_iter().enumerate().rev() {
+        for window in pieces.into_iter().rev() {
             queue.push_front(Planned {
                 window,
                 parent_hint: hint,
-                sizes_next: p.sizes_next && i == last,
+                expected: None,
                 probe_min: None,
             });
         }
@@ -529,8 +654,10 @@ impl Walker {
     }
 
     /// Equal pieces of `w`, as many as the estimated total needs at the target fill (from a
-    /// plausible hint, else from the fetched records' time span); a piece that the fetched
-    /// records alone put at or over the capacity is split again.
+    /// plausible hint, else from the fetched records' time span, but at least 2.5× the
+    /// capacity: a wrong guess on the low side costs another overflow of 11 requests, one on
+    /// the high side a short page per extra piece); a piece that the fetched records alone put
+    /// at or over the capacity is split again.
     fn pieces(
         &self,
         w: &CallWindow,
@@ -540,13 +667,16 @@ impl Walker {
         let secs = w.seconds();
         let estimate = match hint.filter(|&h| h > starts.len() as u64) {
             Some(h) => h as f64,
-            None => match (starts.iter().min(), starts.iter().max()) {
-                (Some(lo), Some(hi)) => {
-                    let sample_span = (*hi - *lo).num_seconds() + 1;
-                    starts.len() as f64 * secs as f64 / sample_span as f64
-                }
-                _ => self.cap as f64 * 2.0,
-            },
+            None => {
+                let from_span = match (starts.iter().min(), starts.iter().max()) {
+                    (Some(lo), Some(hi)) => {
+                        let sample_span = (*hi - *lo).num_seconds() + 1;
+                        starts.len() as f64 * secs as f64 / sample_span as f64
+                    }
+                    _ => 0.0,
+                };
+                from_span.max(self.cap as f64 * 2.5)
+            }
         };
         let k = ((estimate / self.target).ceil() as i64).clamp(2, MAX_SPLIT.min(secs));
         let mut out = Vec::with_capacity(k as usize);
@@ -568,39 +698,15 @@ impl Walker {
         out
     }
 
-    /// Span of the next new window after `w` held `n` sessions: the target at `w`'s density,
-    /// at most twice `w`.
-    fn next_span(&self, w: &CallWindow, n: u64) -> i64 {
-        let secs = w.seconds().max(1);
-        let wanted = if n == 0 {
-            secs.saturating_mul(2)
-        } else {
-            (self.target * secs as f64 / n as f64) as i64
-        };
-        wanted.clamp(1, secs.saturating_mul(2).min(MAX_SPAN_SECS))
-    }
-
-    fn density(&self, hours: f64) -> Density {
-        let peak = self.hourly.values().copied().max().unwrap_or(0) as f64;
-        Density {
-            peak_sessions_per_hour: peak,
-            mean_sessions_per_hour: if hours > 0.0 {
-                self.stats.sessions as f64 / hours
-            } else {
-                0.0
-            },
+    fn density(&self, hours: i64) -> Density {
+        let len = usize::try_from(hours).unwrap_or(0);
+        let mut hourly = vec![0u32; len];
+        for (&h, &n) in &self.hourly {
+            if let Some(slot) = usize::try_from(h).ok().and_then(|h| hourly.get_mut(h)) {
+                *slot = n;
+            }
         }
-    }
-}
-
-/// End of a new window starting at `cursor`: `span` later, or the segment end when that is
-/// nearer than half a span beyond it (no sliver windows).
-fn next_end(cursor: DateTime<Utc>, span_secs: i64, seg_end: DateTime<Utc>) -> DateTime<Utc> {
-    let end = cursor + Duration::seconds(span_secs);
-    if end >= seg_end || (seg_end - end).num_seconds() < span_secs / 2 {
-        seg_end
-    } else {
-        end
+        Density { hourly }
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Page {
 }
 
 /// One session (one element of `data`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallRecord {
     /// `sessionId`; never empty. The key of the session.
     pub session_id: String,
