@@ -215,16 +215,16 @@ fn record(c: &GeneratedCall, o: &RenderOpts) -> Value {
 }
 
 fn survey(r: &mut Rec<'_>) {
+    if r.c.malformed == Some(Malformation::BadCsatScore) {
+        r.put("csatScore", json!("five"));
+    }
     let Some(s) = &r.c.survey else {
         return;
     };
     r.put("surveyType", json!(s.survey_type));
-    let score = if r.c.malformed == Some(Malformation::BadCsatScore) {
-        Some(json!("five"))
-    } else {
-        s.csat_score.map(|v| json!(v))
-    };
-    r.opt("csatScore", score);
+    if r.c.malformed != Some(Malformation::BadCsatScore) {
+        r.opt("csatScore", s.csat_score.map(|v| json!(v)));
+    }
     r.opt("csatFeedback", s.csat_feedback.as_ref().map(|v| json!(v)));
     if let Some(v) = s.nps_score {
         r.put("npsScore", json!(v));

@@ -152,13 +152,14 @@ impl FetchStats {
     }
 
     /// What no plan can beat: every window ends with a short page, so `W` windows holding `n`
-    /// sessions need at least `ceil((n + W) / page_size)` pages, and `W` is at least one per
+    /// records (sessions and rejects) need at least `ceil((n + W) / page_size)` pages, and `W` is at least one per
     /// segment and `ceil(n / (capacity − 1))`.
     pub fn lower_bound_requests(&self) -> u64 {
         let ps = u64::from(self.page_size.max(1));
         let cap = capacity(self.page_size.max(1)).saturating_sub(1).max(1);
-        let windows = self.segments.max(self.sessions.div_ceil(cap)).max(1);
-        (self.sessions + windows).div_ceil(ps)
+        let records = self.sessions + self.rejects;
+        let windows = self.segments.max(records.div_ceil(cap)).max(1);
+        (records + windows).div_ceil(ps)
     }
 
     /// `requests / lower_bound_requests` (1.0 is optimal).
