@@ -8,8 +8,9 @@ use serde_json::json;
 
 use super::super::generator::{hash, mix};
 use super::{
-    session_id, session_start, CallDetailsSim, GeneratedCall, GeneratedCampaign, GeneratedCustomer,
-    GeneratedDestination, GeneratedLeg, GeneratedQueue, GeneratedSurvey, Malformation, SessionKey,
+    session_id, session_start, CallDetailsSim, GeneratedCall, GeneratedCampaign, GeneratedConsult,
+    GeneratedCustomer, GeneratedDestination, GeneratedLeg, GeneratedQueue, GeneratedSurvey,
+    Malformation, SessionKey,
 };
 
 const TAG_CALL: u64 = 0x45;
@@ -333,12 +334,12 @@ fn leg(d: &mut Draw, seed: u64, t: &mut DateTime<Utc>, responding: bool) -> Gene
     }
     if d.chance(10) {
         let at = accepted + TimeDelta::seconds(d.range(1, interaction.max(1)));
-        leg.consulting = vec![(
-            "+919550000000".into(),
-            at,
-            at + TimeDelta::seconds(3),
-            at + TimeDelta::seconds(60),
-        )];
+        leg.consulting = vec![GeneratedConsult {
+            name: "+919550000000".into(),
+            assigned_at: at,
+            accepted_time: at + TimeDelta::seconds(3),
+            consulting_end_time: at + TimeDelta::seconds(60),
+        }];
     }
     *t = accepted + TimeDelta::seconds(interaction + acw);
     leg

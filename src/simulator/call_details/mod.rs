@@ -219,8 +219,16 @@ pub struct GeneratedLeg {
     pub after_call_work_end_time: Option<DateTime<Utc>>,
     pub after_call_work_seconds: Option<i64>,
     pub notes: Vec<String>,
-    /// `ConsultingAgents[]`: `(name, assignedAt, acceptedTime, consultingEndTime)`.
-    pub consulting: Vec<(String, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>,
+    pub consulting: Vec<GeneratedConsult>,
+}
+
+/// One `ConsultingAgents[]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedConsult {
+    pub name: String,
+    pub assigned_at: DateTime<Utc>,
+    pub accepted_time: DateTime<Utc>,
+    pub consulting_end_time: DateTime<Utc>,
 }
 
 /// One expected `call_segments` row, by the documented walk of `destinations`.

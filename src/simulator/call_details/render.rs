@@ -156,31 +156,7 @@ fn record(c: &GeneratedCall, o: &RenderOpts) -> Value {
     r.put("finalStatus", json!(c.final_status));
     r.put("disconnectingEvent", json!(c.disconnecting_event));
     if !o.v1 {
-        r.put("smartStatus", json!(c.smart_status));
-        let reason_key = if c.conversation_id.is_some() && c.start.year() <= 2024 {
-            "Reason"
-        } else {
-            "reason"
-        };
-        r.put(reason_key, json!(c.reason));
-        r.put("errorDetails", json!(c.error_details));
-        r.put("automationBotIDs", json!(c.automation_bot_ids));
-        if let Some(d) = &c.direction {
-            let key = if r.vary(V_DIRECTION_UPPER, 2) {
-                "Direction"
-            } else {
-                "direction"
-            };
-            r.put(key, json!(d));
-        }
-        let vm = c
-            .is_voicemail
-            .map(|v| match (r.vary(V_VOICEMAIL_BOOL, 3), v) {
-                (true, v) => json!(v),
-                (false, true) => json!("YES"),
-                (false, false) => json!("NO"),
-            });
-        r.opt("isVoicemail", vm);
+        v2_fields(&mut r);
     }
     if c.malformed == Some(Malformation::BadVoicemail) {
         r.put("isVoicemail", json!("MAYBE"));
@@ -212,6 +188,36 @@ fn record(c: &GeneratedCall, o: &RenderOpts) -> Value {
     // Unknown fields an exporter must ignore.
     r.put("holdDuration", json!(0));
     Value::Object(r.m)
+}
+
+/// The fields v1 records lack, with their casing and type variants.
+fn v2_fields(r: &mut Rec<'_>) {
+    let c = r.c;
+    r.put("smartStatus", json!(c.smart_status));
+    let reason_key = if c.conversation_id.is_some() && c.start.year() <= 2024 {
+        "Reason"
+    } else {
+        "reason"
+    };
+    r.put(reason_key, json!(c.reason));
+    r.put("errorDetails", json!(c.error_details));
+    r.put("automationBotIDs", json!(c.automation_bot_ids));
+    if let Some(d) = &c.direction {
+        let key = if r.vary(V_DIRECTION_UPPER, 2) {
+            "Direction"
+        } else {
+            "direction"
+        };
+        r.put(key, json!(d));
+    }
+    let vm = c
+        .is_voicemail
+        .map(|v| match (r.vary(V_VOICEMAIL_BOOL, 3), v) {
+            (true, v) => json!(v),
+            (false, true) => json!("YES"),
+            (false, false) => json!("NO"),
+        });
+    r.opt("isVoicemail", vm);
 }
 
 fn survey(r: &mut Rec<'_>) {
@@ -354,9 +360,10 @@ fn agent(r: &Rec<'_>, leg: &GeneratedLeg) -> Value {
         let consulting: Vec<Value> = leg
             .consulting
             .iter()
-            .map(|(name, assigned, accepted, end)| {
-                json!({"name": name, "acceptedTime": r.time(*accepted),
-                       "assignedAt": r.time(*assigned), "consultingEndTime": r.time(*end)})
+            .map(|c| {
+                json!({"name": c.name, "acceptedTime": r.time(c.accepted_time),
+                       "assignedAt": r.time(c.assigned_at),
+                       "consultingEndTime": r.time(c.consulting_end_time)})
             })
             .collect();
         put("ConsultingAgents", Some(Value::Array(consulting)));

@@ -486,11 +486,126 @@ async fn export_day(
     }
 }
 
-fn json_eq(text: &Option<String>, want: &Option<Value>) -> bool {
-    let got: Option<Value> = text
-        .as_deref()
-        .map(|t| serde_json::from_str(t).expect("JSON text"));
-    &got == want
+fn json(text: &Option<String>) -> Option<Value> {
+    text.as_deref()
+        .map(|t| serde_json::from_str(t).expect("JSON text"))
+}
+
+/// The compared columns of one `call_details` row.
+#[derive(Debug, PartialEq)]
+struct DetailsRow {
+    conversation_id: Option<String>,
+    channel: Option<String>,
+    times: (Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<i32>),
+    statuses: (Option<String>, Option<String>, Option<String>),
+    direction: Option<String>,
+    is_voicemail: Option<bool>,
+    lists: (Option<Vec<String>>, Option<Vec<String>>),
+    json: (Option<Value>, Option<Value>, Option<Value>),
+    survey: (Option<String>, Option<i64>, Option<i64>, Option<i64>),
+    campaign: (Option<i64>, Option<String>, Option<DateTime<Utc>>),
+    customer_phone: Option<String>,
+    segment_count: Option<i32>,
+}
+
+fn details_rows(b: &CallBatches) -> HashMap<String, DetailsRow> {
+    let d = &b.details;
+    let (s, t, i, l) = (
+        |n| cols::strs(d, n),
+        |n| cols::times(d, n),
+        |n| cols::ints(d, n),
+        |n| cols::lists(d, n),
+    );
+    let (ids, conv, chan, start, end) = (
+        s("session_id"),
+        s("conversation_id"),
+        s("channel"),
+        t("session_start_time"),
+        t("session_end_time"),
+    );
+    let (off, fin, smart, reason, dir) = (
+        cols::int32s(d, "time_zone_offset"),
+        s("final_status"),
+        s("smart_status"),
+        s("reason"),
+        s("direction"),
+    );
+    let (vm, disp, bots, meta, skills, tags) = (
+        cols::bools(d, "is_voicemail"),
+        l("dispositions"),
+        l("automation_bot_ids"),
+        s("meta_info"),
+        s("skills"),
+        s("user_level_tags"),
+    );
+    let (stype, csat, nps, like) = (
+        s("survey_type"),
+        i("csat_score"),
+        i("nps_score"),
+        i("like_dislike_score"),
+    );
+    let (attempt, cstatus, run, phone, nseg) = (
+        i("campaign_attempt"),
+        s("campaign_contact_status"),
+        t("campaign_run_date"),
+        s("customer_phone"),
+        cols::int32s(d, "segment_count"),
+    );
+    (0..d.num_rows())
+        .map(|k| {
+            let row = DetailsRow {
+                conversation_id: conv[k].clone(),
+                channel: chan[k].clone(),
+                times: (start[k], end[k], off[k]),
+                statuses: (fin[k].clone(), smart[k].clone(), reason[k].clone()),
+                direction: dir[k].clone(),
+                is_voicemail: vm[k],
+                lists: (disp[k].clone(), bots[k].clone()),
+                json: (json(&meta[k]), json(&skills[k]), json(&tags[k])),
+                survey: (stype[k].clone(), csat[k], nps[k], like[k]),
+                campaign: (attempt[k], cstatus[k].clone(), run[k]),
+                customer_phone: phone[k].clone(),
+                segment_count: nseg[k],
+            };
+            (ids[k].clone().expect("session id"), row)
+        })
+        .collect()
+}
+
+fn expected_details(c: &GeneratedCall, offset: i32) -> DetailsRow {
+    let sv = c.survey.as_ref();
+    let k = c.campaign.as_ref();
+    DetailsRow {
+        conversation_id: c.conversation_id.clone(),
+        channel: Some(c.channel.clone()),
+        times: (Some(c.start), Some(c.end), Some(offset)),
+        statuses: (
+            Some(c.final_status.clone()),
+            Some(c.smart_status.clone()),
+            Some(c.reason.clone()),
+        ),
+        direction: c.direction.clone(),
+        is_voicemail: c.is_voicemail,
+        lists: (c.dispositions.clone(), Some(c.automation_bot_ids.clone())),
+        json: (
+            c.meta_info.clone(),
+            c.skills.clone(),
+            c.user_level_tags.clone(),
+        ),
+        survey: (
+            sv.map(|s| s.survey_type.clone()),
+            sv.and_then(|s| s.csat_score),
+            sv.and_then(|s| s.nps_score),
+            sv.and_then(|s| s.like_dislike_score),
+        ),
+        campaign: (
+            k.and_then(|k| k.attempt),
+            k.map(|k| k.contact_status.clone()),
+            k.and_then(|k| k.run_date),
+        ),
+        customer_phone: c.customer.as_ref().map(|k| k.phone.clone()),
+        segment_count: Some(segments(c).len() as i32),
+    }
 }
 
 /// Every `call_details` row equals its generated session; sessions are the expected set.
@@ -499,201 +614,148 @@ fn check_details(
     truth: &[&GeneratedCall],
     offset_at: impl Fn(DateTime<Utc>) -> i32,
 ) {
-    let d = &b.details;
-    let ids = cols::strs(d, "session_id");
-    assert_eq!(d.num_rows(), truth.len());
-    let row: HashMap<&str, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.as_deref().expect("id"), i))
-        .collect();
-    let (conv, chan, start, end, off) = (
-        cols::strs(d, "conversation_id"),
-        cols::strs(d, "channel"),
-        cols::times(d, "session_start_time"),
-        cols::times(d, "session_end_time"),
-        cols::int32s(d, "time_zone_offset"),
-    );
-    let (reason, smart, dir, vm) = (
-        cols::strs(d, "reason"),
-        cols::strs(d, "smart_status"),
-        cols::strs(d, "direction"),
-        cols::bools(d, "is_voicemail"),
-    );
-    let (disp, bots, meta, skills) = (
-        cols::lists(d, "dispositions"),
-        cols::lists(d, "automation_bot_ids"),
-        cols::strs(d, "meta_info"),
-        cols::strs(d, "skills"),
-    );
-    let (stype, csat, nps, like) = (
-        cols::strs(d, "survey_type"),
-        cols::ints(d, "csat_score"),
-        cols::ints(d, "nps_score"),
-        cols::ints(d, "like_dislike_score"),
-    );
-    let (attempt, cstatus, run, phone, utags, nseg) = (
-        cols::ints(d, "campaign_attempt"),
-        cols::strs(d, "campaign_contact_status"),
-        cols::times(d, "campaign_run_date"),
-        cols::strs(d, "customer_phone"),
-        cols::strs(d, "user_level_tags"),
-        cols::int32s(d, "segment_count"),
-    );
+    let rows = details_rows(b);
+    assert_eq!(rows.len(), truth.len());
+    assert_eq!(b.details.num_rows(), truth.len());
     for c in truth {
-        let i = *row
-            .get(c.session_id.as_str())
+        let got = rows
+            .get(&c.session_id)
             .unwrap_or_else(|| panic!("{} missing", c.session_id));
-        let id = &c.session_id;
-        assert_eq!(conv[i], c.conversation_id, "{id}");
-        assert_eq!(chan[i].as_deref(), Some(c.channel.as_str()), "{id}");
-        assert_eq!((start[i], end[i]), (Some(c.start), Some(c.end)), "{id}");
-        assert_eq!(off[i], Some(offset_at(c.start)), "{id}");
-        assert_eq!(reason[i].as_deref(), Some(c.reason.as_str()), "{id}");
-        assert_eq!(smart[i].as_deref(), Some(c.smart_status.as_str()), "{id}");
-        assert_eq!(dir[i], c.direction, "{id}");
-        assert_eq!(vm[i], c.is_voicemail, "{id}");
-        assert_eq!(disp[i], c.dispositions, "{id}");
-        assert_eq!(bots[i].as_ref(), Some(&c.automation_bot_ids), "{id}");
-        assert!(json_eq(&meta[i], &c.meta_info), "{id}: {:?}", meta[i]);
-        assert!(json_eq(&skills[i], &c.skills), "{id}");
-        assert!(json_eq(&utags[i], &c.user_level_tags), "{id}");
-        let sv = c.survey.as_ref();
-        assert_eq!(stype[i], sv.map(|s| s.survey_type.clone()), "{id}");
         assert_eq!(
-            (csat[i], nps[i], like[i]),
-            (
-                sv.and_then(|s| s.csat_score),
-                sv.and_then(|s| s.nps_score),
-                sv.and_then(|s| s.like_dislike_score)
-            ),
-            "{id}"
+            got,
+            &expected_details(c, offset_at(c.start)),
+            "{}",
+            c.session_id
         );
-        let k = c.campaign.as_ref();
-        assert_eq!(
-            (attempt[i], cstatus[i].clone(), run[i]),
-            (
-                k.and_then(|k| k.attempt),
-                k.map(|k| k.contact_status.clone()),
-                k.and_then(|k| k.run_date)
-            ),
-            "{id}"
-        );
-        assert_eq!(
-            phone[i],
-            c.customer.as_ref().map(|k| k.phone.clone()),
-            "{id}"
-        );
-        assert_eq!(nseg[i], Some(segments(c).len() as i32), "{id}");
+    }
+}
+
+/// The compared columns of one `call_segments` row.
+#[derive(Debug, PartialEq)]
+struct SegmentRow {
+    destination_type: Option<String>,
+    queue: (Option<String>, Option<String>, Option<DateTime<Utc>>),
+    callback: (Option<bool>, Option<DateTime<Utc>>),
+    agent_id: Option<String>,
+    responding: Option<bool>,
+    status: (Option<String>, Option<String>),
+    times: (
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+        Option<DateTime<Utc>>,
+    ),
+    seconds: (Option<i64>, Option<i64>, Option<i64>),
+    notes: Option<Vec<String>>,
+    consulting_names: Vec<String>,
+}
+
+fn segment_rows(b: &CallBatches) -> HashMap<(String, i32), SegmentRow> {
+    let g = &b.segments;
+    let (s, t, i) = (
+        |n| cols::strs(g, n),
+        |n| cols::times(g, n),
+        |n| cols::ints(g, n),
+    );
+    let (sid, idx, kind, qid, qname, enter) = (
+        s("session_id"),
+        cols::int32s(g, "segment_index"),
+        s("destination_type"),
+        s("queue_id"),
+        s("queue_name"),
+        t("enter_time"),
+    );
+    let (cb, cbt, agent, resp, status, nre) = (
+        cols::bools(g, "callback_opted"),
+        t("callback_opted_time"),
+        s("agent_id"),
+        cols::bools(g, "responding"),
+        s("status"),
+        s("non_response_event"),
+    );
+    let (assigned, accepted, acw_end, frs, is, acw) = (
+        t("assigned_at"),
+        t("accepted_time"),
+        t("after_call_work_end_time"),
+        i("first_response_seconds"),
+        i("interaction_seconds"),
+        i("after_call_work_seconds"),
+    );
+    let (notes, consult) = (cols::lists(g, "agent_notes"), s("consulting_agents"));
+    (0..g.num_rows())
+        .map(|k| {
+            let names = json(&consult[k]).map_or_else(Vec::new, |v| {
+                let list = v.as_array().cloned().unwrap_or_default();
+                list.iter()
+                    .map(|c| c["name"].as_str().unwrap_or("").to_string())
+                    .collect()
+            });
+            let row = SegmentRow {
+                destination_type: kind[k].clone(),
+                queue: (qid[k].clone(), qname[k].clone(), enter[k]),
+                callback: (cb[k], cbt[k]),
+                agent_id: agent[k].clone(),
+                responding: resp[k],
+                status: (status[k].clone(), nre[k].clone()),
+                times: (assigned[k], accepted[k], acw_end[k]),
+                seconds: (frs[k], is[k], acw[k]),
+                notes: notes[k].clone(),
+                consulting_names: names,
+            };
+            ((sid[k].clone().expect("id"), idx[k].expect("index")), row)
+        })
+        .collect()
+}
+
+fn expected_segment(s: &GeneratedSegment) -> SegmentRow {
+    let q = s.queue.as_ref();
+    let l = s.leg.as_ref();
+    SegmentRow {
+        destination_type: Some(s.destination_type.to_string()),
+        queue: (
+            q.map(|q| q.queue_id.clone()),
+            q.and_then(|q| q.queue_name.clone()),
+            q.and_then(|q| q.enter_time),
+        ),
+        callback: (
+            q.and_then(|q| q.callback_opted),
+            q.and_then(|q| q.callback_opted_time),
+        ),
+        agent_id: l.map(|l| l.agent_id.clone()),
+        responding: s.responding,
+        status: (
+            l.and_then(|l| l.status.clone()),
+            l.and_then(|l| l.non_response_event.clone()),
+        ),
+        times: (
+            l.map(|l| l.assigned_at),
+            l.and_then(|l| l.accepted_time),
+            l.and_then(|l| l.after_call_work_end_time),
+        ),
+        seconds: (
+            l.and_then(|l| l.first_response_seconds),
+            l.and_then(|l| l.interaction_seconds),
+            l.and_then(|l| l.after_call_work_seconds),
+        ),
+        notes: l.map(|l| l.notes.clone()),
+        consulting_names: l.map_or_else(Vec::new, |l| {
+            l.consulting.iter().map(|c| c.name.clone()).collect()
+        }),
     }
 }
 
 /// Every `call_segments` row equals its generated leg.
 fn check_segments(b: &CallBatches, truth: &[&GeneratedCall]) {
-    let g = &b.segments;
-    let expected: Vec<(String, GeneratedSegment)> = truth
-        .iter()
-        .flat_map(|c| segments(c).into_iter().map(|s| (c.session_id.clone(), s)))
-        .collect();
-    assert_eq!(g.num_rows(), expected.len());
-    let (sid, idx, kind, qid, qname, enter) = (
-        cols::strs(g, "session_id"),
-        cols::int32s(g, "segment_index"),
-        cols::strs(g, "destination_type"),
-        cols::strs(g, "queue_id"),
-        cols::strs(g, "queue_name"),
-        cols::times(g, "enter_time"),
-    );
-    let (cb, cbt, agent, resp, status, nre) = (
-        cols::bools(g, "callback_opted"),
-        cols::times(g, "callback_opted_time"),
-        cols::strs(g, "agent_id"),
-        cols::bools(g, "responding"),
-        cols::strs(g, "status"),
-        cols::strs(g, "non_response_event"),
-    );
-    let (assigned, accepted, frs, is, acw, acw_end, notes, consult) = (
-        cols::times(g, "assigned_at"),
-        cols::times(g, "accepted_time"),
-        cols::ints(g, "first_response_seconds"),
-        cols::ints(g, "interaction_seconds"),
-        cols::ints(g, "after_call_work_seconds"),
-        cols::times(g, "after_call_work_end_time"),
-        cols::lists(g, "agent_notes"),
-        cols::strs(g, "consulting_agents"),
-    );
-    let row: HashMap<(String, i32), usize> = (0..g.num_rows())
-        .map(|i| ((sid[i].clone().expect("id"), idx[i].expect("index")), i))
-        .collect();
-    for (session, s) in &expected {
-        let i = row[&(session.clone(), s.index as i32)];
-        let ctx = format!("{session}#{}", s.index);
-        let q = s.queue.as_ref();
-        assert_eq!(kind[i].as_deref(), Some(s.destination_type), "{ctx}");
-        assert_eq!(
-            (qid[i].clone(), qname[i].clone()),
-            (
-                q.map(|q| q.queue_id.clone()),
-                q.and_then(|q| q.queue_name.clone())
-            ),
-            "{ctx}"
-        );
-        assert_eq!(
-            (enter[i], cb[i], cbt[i]),
-            (
-                q.and_then(|q| q.enter_time),
-                q.and_then(|q| q.callback_opted),
-                q.and_then(|q| q.callback_opted_time)
-            ),
-            "{ctx}"
-        );
-        assert_eq!(resp[i], s.responding, "{ctx}");
-        let l = s.leg.as_ref();
-        assert_eq!(agent[i], l.map(|l| l.agent_id.clone()), "{ctx}");
-        assert_eq!(
-            (status[i].clone(), nre[i].clone()),
-            (
-                l.and_then(|l| l.status.clone()),
-                l.and_then(|l| l.non_response_event.clone())
-            ),
-            "{ctx}"
-        );
-        assert_eq!(
-            (assigned[i], accepted[i]),
-            (l.map(|l| l.assigned_at), l.and_then(|l| l.accepted_time)),
-            "{ctx}"
-        );
-        assert_eq!(
-            (frs[i], is[i], acw[i]),
-            (
-                l.and_then(|l| l.first_response_seconds),
-                l.and_then(|l| l.interaction_seconds),
-                l.and_then(|l| l.after_call_work_seconds)
-            ),
-            "{ctx}"
-        );
-        assert_eq!(
-            acw_end[i],
-            l.and_then(|l| l.after_call_work_end_time),
-            "{ctx}"
-        );
-        assert_eq!(notes[i], l.map(|l| l.notes.clone()), "{ctx}");
-        let names: Vec<String> = consult[i]
-            .as_deref()
-            .map(|t| {
-                let v: Value = serde_json::from_str(t).expect("json");
-                v.as_array()
-                    .expect("array")
-                    .iter()
-                    .map(|c| c["name"].as_str().expect("name").to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let want: Vec<String> = l
-            .map(|l| l.consulting.iter().map(|c| c.0.clone()).collect())
-            .unwrap_or_default();
-        assert_eq!(names, want, "{ctx}");
+    let rows = segment_rows(b);
+    let mut expected = 0;
+    for c in truth {
+        for s in segments(c) {
+            expected += 1;
+            let key = (c.session_id.clone(), s.index as i32);
+            let got = rows.get(&key).unwrap_or_else(|| panic!("{key:?} missing"));
+            assert_eq!(got, &expected_segment(&s), "{key:?}");
+        }
     }
+    assert_eq!((rows.len(), b.segments.num_rows()), (expected, expected));
 }
 
 /// The rejects are exactly the hostile sessions of the day, each with its raw JSON.

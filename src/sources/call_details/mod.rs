@@ -33,6 +33,7 @@
 //! window that is full is probed once with `endDate = startDate` before it is declared
 //! saturated (see [`windows`]).
 
+mod planner;
 mod rows;
 mod windows;
 mod wire;
@@ -42,9 +43,10 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 
+pub use planner::Density;
 pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
 pub use windows::{
-    fetch_day, fetch_day_with, CallWindow, DayFetch, Density, FetchStats, WindowError, TARGET_FILL,
+    fetch_day, fetch_day_with, CallWindow, DayFetch, FetchStats, WindowError, TARGET_FILL,
 };
 pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
 

@@ -441,8 +441,8 @@ fn undecodable_bodies_are_decode_errors() {
     assert_eq!(empty.num_results, None);
 }
 
-#[test]
-fn normalizer_writes_claimed_sessions_and_one_row_per_leg() {
+/// The documented page normalized for the local day 2025-10-01 at IST.
+fn normalized_sample() -> (CallBatches, Vec<Reject>) {
     let recs = decoded(V2_PAGE, -330);
     let at = utc("2026-03-01T00:00:00Z");
     let mut n = CallDetailsNormalizer::new("acc-1", at);
@@ -454,8 +454,14 @@ fn normalizer_writes_claimed_sessions_and_one_row_per_leg() {
         reason: "r".into(),
         raw_json: "{}".into(),
     });
-    let (b, rejects) = n.finish();
+    n.finish()
+}
+
+#[test]
+fn normalizer_writes_one_details_row_per_claimed_session() {
+    let (b, rejects) = normalized_sample();
     assert_eq!(rejects.len(), 1);
+    let at = utc("2026-03-01T00:00:00Z");
     let d = &b.details;
     assert_eq!(d.schema(), details_schema());
     assert_eq!(d.num_rows(), 1);
@@ -494,7 +500,11 @@ fn normalizer_writes_claimed_sessions_and_one_row_per_leg() {
         meta,
         json!({"caller": "+919550000000", "customData": {"k": [1, 2]}})
     );
+}
 
+#[test]
+fn normalizer_writes_one_segments_row_per_leg_in_walk_order() {
+    let (b, _) = normalized_sample();
     let g = &b.segments;
     assert_eq!(g.schema(), segments_schema());
     assert_eq!(
