@@ -639,11 +639,7 @@ struct SegmentRow {
     agent_id: Option<String>,
     responding: Option<bool>,
     status: (Option<String>, Option<String>),
-    times: (
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-        Option<DateTime<Utc>>,
-    ),
+    times: [Option<DateTime<Utc>>; 3],
     seconds: (Option<i64>, Option<i64>, Option<i64>),
     notes: Option<Vec<String>>,
     consulting_names: Vec<String>,
@@ -696,7 +692,7 @@ fn segment_rows(b: &CallBatches) -> HashMap<(String, i32), SegmentRow> {
                 agent_id: agent[k].clone(),
                 responding: resp[k],
                 status: (status[k].clone(), nre[k].clone()),
-                times: (assigned[k], accepted[k], acw_end[k]),
+                times: [assigned[k], accepted[k], acw_end[k]],
                 seconds: (frs[k], is[k], acw[k]),
                 notes: notes[k].clone(),
                 consulting_names: names,
@@ -726,11 +722,11 @@ fn expected_segment(s: &GeneratedSegment) -> SegmentRow {
             l.and_then(|l| l.status.clone()),
             l.and_then(|l| l.non_response_event.clone()),
         ),
-        times: (
+        times: [
             l.map(|l| l.assigned_at),
             l.and_then(|l| l.accepted_time),
             l.and_then(|l| l.after_call_work_end_time),
-        ),
+        ],
         seconds: (
             l.and_then(|l| l.first_response_seconds),
             l.and_then(|l| l.interaction_seconds),
