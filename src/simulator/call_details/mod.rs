@@ -1,7 +1,7 @@
 //! The simulator's Call Details model: configuration ([`CallDetailsSim`]: session density,
 //! bursts, the `numResults` behaviour, the caps), the pure deterministic generator of sessions
-//! (the ground truth tests compare exported rows with), the page renderer ([`render`]) and the
-//! HTTP handler ([`http`]) that serves `…/calldetails`, `…/v2/calldetails` and
+//! (the ground truth tests compare exported rows with), the page renderer (`render`) and the
+//! HTTP handler (`http`) that serves `…/calldetails`, `…/v2/calldetails` and
 //! `…/v2/interactionDetails`.
 //!
 //! Sessions are a pure function of the seed and a [`SessionKey`]: every UTC hour holds

@@ -821,9 +821,10 @@ async fn busy_fall_back_day(num_results: NumResults) {
     assert_eq!(s.stats().count(SimEndpoint::CallDetails, 400), 0);
     for (run, f) in [("first", &first.fetch.stats), ("next", &next.fetch.stats)] {
         println!(
-            "numResults {num_results:?}, {run} run: {} sessions, {} requests, minimum for its \
+            "numResults {num_results:?}, {run} run: {} sessions, {} rejects, {} requests, minimum for its \
              {} windows {}, lower bound {} ({:.2}×), {} overflows, {} early splits",
             f.sessions,
+            f.rejects,
             f.requests,
             f.windows,
             f.minimum_requests(),

@@ -31,7 +31,7 @@
 //! costs at most a few records and never loses one; the alternative (`endDate = end − 1 s`)
 //! would silently lose the last second of every window if the API is exclusive. A one-second
 //! window that is full is probed once with `endDate = startDate` before it is declared
-//! saturated (see [`windows`]).
+//! saturated (see [`fetch_day`]).
 
 mod planner;
 mod rows;

@@ -10,7 +10,7 @@ use super::MAX_PAGE_SIZE;
 
 /// Sessions per hour of a local day, counted from its first instant (23, 24 or 25 entries,
 /// or fewer for a partial day). Persist the latest day's value and pass it to the next
-/// [`fetch_day`]: a few dozen integers.
+/// [`fetch_day`](super::fetch_day): a few dozen integers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Density {
     pub hourly: Vec<u32>,

@@ -11,7 +11,9 @@
 //! how today's kept windows compare with it. A single rate cannot do this well: sized for the
 //! busiest hour, windows fragment the rest of the day; sized for the mean, the busy hour
 //! overflows. Without a profile the first window is the whole segment (one request on a sparse
-//! day) and later ones use today's mean rate so far. Each window is paged from page 0 until a short page. When page 10 is full the window is
+//! day) and later ones use today's mean rate so far (see `planner.rs`).
+//!
+//! Each window is paged from page 0 until a short page. When page 10 is full the window is
 //! split into pieces (its records are discarded; the pieces fetch them again) and the pieces are
 //! fetched in order; a piece that the fetched records alone show to be over the cap is split
 //! again before it is fetched. A one-second window that is full is probed once with
@@ -20,13 +22,18 @@
 //! window showed for that second (an exclusive `endDate`), the day fails with
 //! [`WindowError::Saturated`].
 //!
-//! `numResults` is a hint only. When page 0 reports more than the capacity (and less than the
-//! parent window's hint, so a constant value cannot cause endless splitting), the window is
-//! split after one request instead of eleven; when a window completes with a different count,
-//! the hint is disproved for the rest of the day. It also sets the number of pieces when it is
-//! plausible (more than what was fetched); otherwise the pieces are sized from the fetched
-//! records' time span. Completeness never depends on it: a window is complete only after a
+//! `numResults` is a hint only. When page 0 reports more than the capacity, the window is split
+//! after one request instead of eleven, provided the value is below the parent window's hint
+//! (so a constant cannot split forever), not disproved today (a window that completed with a
+//! different count disproves it), and, until a window has confirmed it, within 4× of what the
+//! planner expected there. It also sets the number of pieces when it is plausible (more than
+//! what was fetched); otherwise the pieces are sized from the fetched records' time span, at
+//! least 2.5× the capacity. Completeness never depends on it: a window is complete only after a
 //! short page.
+//!
+//! The caller's closure does the I/O (and its retries); an error it returns ends the day with
+//! [`WindowError::Fetch`] naming the window and page. Nothing is committed by this module: the
+//! caller writes the records only after [`fetch_day`] returns.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::fmt;
