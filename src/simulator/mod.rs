@@ -9,6 +9,7 @@
 //! the handle also stops the server, without waiting).
 
 pub mod agent_status_details;
+pub mod call_details;
 pub mod faults;
 pub mod generator;
 pub mod jwe;
@@ -77,6 +78,8 @@ pub struct SimulatorConfig {
     pub faults: FaultPlan,
     /// "Enforce JWE Encryption": the `auth` header must be a JWE for this key (see [`jwe`]).
     pub jwe: Option<jwe::SimJwe>,
+    /// Call Details density, bursts, `numResults` behaviour and caps.
+    pub call_details: call_details::CallDetailsSim,
 }
 
 impl Default for SimulatorConfig {
@@ -103,6 +106,7 @@ impl Default for SimulatorConfig {
             frozen_now: None,
             faults: FaultPlan::default(),
             jwe: None,
+            call_details: call_details::CallDetailsSim::default(),
         }
     }
 }
@@ -129,6 +133,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("frozen_now", &self.frozen_now)
             .field("faults", &self.faults)
             .field("jwe", &self.jwe)
+            .field("call_details", &self.call_details)
             .finish()
     }
 }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::agent_status_details::{handler as asd, Generation};
+use super::call_details::http::CallApi;
 use super::faults::{FaultKind, FaultPlan, FaultState};
 use super::generator::{self, GeneratedAgent, IntentFeed};
 use super::jwt::{JwtRejection, JwtVerifier};
@@ -144,6 +145,7 @@ enum Route<'a> {
     UserStatus { account: &'a str },
     Intent { bot: &'a str },
     AgentStatusDetails(&'a str, Generation),
+    CallDetails { account: &'a str, api: CallApi },
     AdminFaults,
     AdminStats,
     Unknown,
@@ -164,6 +166,12 @@ fn route<'a>(segments: &[&'a str]) -> Route<'a> {
         }
         ["agentassist", "api", "public", "analytics", "account", account, "v3", "agentstatusdetails"] => {
             Route::AgentStatusDetails(account, Generation::V3)
+        }
+        ["agentassist", "api", "public", "analytics", "account", account, tail @ ..]
+            if CallApi::from_path(tail).is_some() =>
+        {
+            CallApi::from_path(tail)
+                .map_or(Route::Unknown, |api| Route::CallDetails { account, api })
         }
         ["_sim", "faults"] => Route::AdminFaults,
         ["_sim", "stats"] => Route::AdminStats,
@@ -188,6 +196,7 @@ pub(crate) async fn dispatch(
         Route::UserStatus { .. } => SimEndpoint::UserStatus,
         Route::Intent { .. } => SimEndpoint::IntentRealtime,
         Route::AgentStatusDetails(..) => SimEndpoint::AgentStatusDetails,
+        Route::CallDetails { .. } => SimEndpoint::CallDetails,
         Route::Unknown => SimEndpoint::Unknown,
     };
 
@@ -246,6 +255,23 @@ pub(crate) async fn dispatch(
             } else {
                 let (status, body) =
                     asd::handle(&shared, account, generation, uri.query(), &headers, &body);
+                Reply::json(status, body)
+            }
+        }
+        Route::CallDetails { account, api } => {
+            if method != Method::POST {
+                Reply::error(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+            } else if let Err(r) = authorize(&shared, &headers) {
+                r
+            } else {
+                let (status, body) = super::call_details::http::respond(
+                    &shared.cfg,
+                    api,
+                    account,
+                    uri.query(),
+                    &headers,
+                    &body,
+                );
                 Reply::json(status, body)
             }
         }

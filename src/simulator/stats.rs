@@ -12,6 +12,7 @@ pub enum SimEndpoint {
     UserStatus,
     IntentRealtime,
     AgentStatusDetails,
+    CallDetails,
     /// Any path the simulator does not serve.
     Unknown,
 }
@@ -22,6 +23,7 @@ impl SimEndpoint {
             SimEndpoint::UserStatus => "userstatus",
             SimEndpoint::IntentRealtime => "intentrealtimedata",
             SimEndpoint::AgentStatusDetails => "agentstatusdetails",
+            SimEndpoint::CallDetails => "calldetails",
             SimEndpoint::Unknown => "unknown",
         }
     }
