@@ -401,6 +401,9 @@ timezone = "America/New_York"
 
 [intent_realtime]
 bot_ids = ["st-demo-bot"]
+
+[agent_status_details]
+enabled = true
 "#,
         url = out.display().to_string()
     )
@@ -458,16 +461,23 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
             ),
         })
         .collect();
-    println!(
-        "Demo: exported {} into {}",
-        parts.join(" and "),
-        out.display()
-    );
+    let parts = match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => parts.concat(),
+    };
+    println!("Demo: exported {parts} into {}", out.display());
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
     println!();
     println!(
         "  duckdb -c \"SELECT dt, email, value AS status, sum(duration_seconds)/3600.0 AS hours \\\n    FROM read_parquet('{}/user_status/*/*/*.parquet', hive_partitioning = true) \\\n    WHERE metric = 'AgentStatus' GROUP BY ALL ORDER BY dt, email, status LIMIT 20\"",
+        out.display()
+    );
+    println!();
+    println!("and the time each agent spent in each status, from the status spans:");
+    println!();
+    println!(
+        "  duckdb -c \"SELECT dt, email, primary_status, secondary_status, round(sum(duration_seconds)/3600.0, 2) AS hours \\\n    FROM read_parquet('{}/agent_status_details/*/*/*.parquet', hive_partitioning = true) \\\n    GROUP BY ALL ORDER BY dt, email, hours DESC LIMIT 20\"",
         out.display()
     );
     Ok(())

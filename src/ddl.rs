@@ -467,6 +467,9 @@ CREATE OR REPLACE VIEW user_status AS
 CREATE OR REPLACE VIEW intent_realtime AS
   SELECT * FROM read_parquet('s3://lake/p/intent_realtime/*/*/*/*.parquet', hive_partitioning = true,
     hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
+CREATE OR REPLACE VIEW agent_status_details AS
+  SELECT * FROM read_parquet('s3://lake/p/agent_status_details/*/*/*.parquet', hive_partitioning = true,
+    hive_types = {'account_id': VARCHAR, 'dt': DATE});
 ";
         assert_eq!(sql, expected);
         let tls = S3Endpoint {

@@ -8,8 +8,9 @@
 //! Precedence for the client secret: env `SMARTASSIST_CLIENT_SECRET` > `api.client_secret_file`.
 //!
 //! Sections: [`api`], [`auth`], [`output`], [`server`], and one per dataset ([`user_status`],
-//! [`intent_realtime`]); history datasets share [`history`]'s keys.
+//! [`intent_realtime`], [`agent_status_details`]); history datasets share [`history`]'s keys.
 
+pub mod agent_status_details;
 pub mod api;
 pub mod auth;
 pub mod defaults;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
 pub use auth::{AuthConfig, JweConfig};
 pub use intent_realtime::IntentConfig;
@@ -80,6 +82,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub intent_realtime: intent_realtime::RawIntent,
     #[serde(default)]
+    pub agent_status_details: agent_status_details::RawAgentStatusDetails,
+    #[serde(default)]
     pub server: server::RawServer,
 }
 
@@ -91,6 +95,7 @@ pub struct Config {
     pub output: OutputLocation,
     pub user_status: UserStatusConfig,
     pub intent: IntentConfig,
+    pub agent_status_details: AgentStatusDetailsConfig,
     pub server: ServerConfig,
 }
 
@@ -171,6 +176,12 @@ impl RawConfig {
         let output = output::validate(&self.output, resolved.cwd.as_deref(), p);
         let user_status = user_status::validate(&self.user_status, p);
         let intent = intent_realtime::validate(&self.intent_realtime, user_status.timezone, p);
+        let agent_status_details = agent_status_details::validate(
+            &self.agent_status_details,
+            &api.account_id,
+            user_status.timezone,
+            p,
+        );
         let server = server::validate(&self.server, p);
         Config {
             api,
@@ -178,6 +189,7 @@ impl RawConfig {
             output,
             user_status,
             intent,
+            agent_status_details,
             server,
         }
     }
