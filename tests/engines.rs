@@ -23,7 +23,8 @@ const BOT: &str = "st-bot-1";
 fn sections(days_tz: &str) -> String {
     format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"{days_tz}\"\npage_size = 50\n\
-         [intent_realtime]\nbot_ids = [\"{BOT}\"]\ntimezone = \"UTC\"\n"
+         [intent_realtime]\nbot_ids = [\"{BOT}\"]\ntimezone = \"UTC\"\n\
+         [agent_status_details]\nenabled = true\n"
     )
 }
 
@@ -112,6 +113,7 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
         "expected": {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
+            "agent_status_details": span_figures(&cfg, &days),
         },
         "ids": {"account_id": cfg.account_id, "bot_id": BOT},
         "infer_hive": true,
@@ -119,6 +121,15 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     });
     verify(tmp.path(), &spec);
     sim.shutdown().await;
+}
+
+/// `{"rows", "sums"}` of the `agent_status_details` rows the generator says `days` hold.
+fn span_figures(cfg: &SimulatorConfig, days: &[chrono::NaiveDate]) -> serde_json::Value {
+    let all: Vec<usize> = (0..cfg.agents).collect();
+    let want = agent_status_details::expected_spans(cfg, chrono_tz::UTC, days, &all, false);
+    assert!(!want.rows.is_empty(), "the fixture must have spans");
+    let seconds: i64 = want.rows.iter().filter_map(|r| r.duration_seconds).sum();
+    serde_json::json!({"rows": want.rows.len(), "sums": {"duration_seconds": seconds}})
 }
 
 fn readme() -> std::path::PathBuf {
@@ -173,7 +184,8 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     let out = tmp.path().join("out");
     let sections = format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"UTC\"\n\
-         [intent_realtime]\nbot_ids = [\"{bot}\"]\ntimezone = \"UTC\"\n"
+         [intent_realtime]\nbot_ids = [\"{bot}\"]\ntimezone = \"UTC\"\n\
+         [agent_status_details]\nenabled = true\n"
     );
     let config = write_config(tmp.path(), &sim.base_url(), &out, &sections);
     let default_account = format!("account_id = \"{}\"", SimulatorConfig::default().account_id);
@@ -185,6 +197,7 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     )
     .expect("config");
     let day = date("2026-06-01");
+    let days = [day];
     assert_success(&run_bin(
         &config,
         &["backfill", "--from", "2026-06-01", "--to", "2026-06-01"],
@@ -208,6 +221,7 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
         "expected": {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
+            "agent_status_details": span_figures(&cfg, &days),
         },
         "ids": {"account_id": account, "bot_id": bot},
         "infer_hive": false,
