@@ -412,3 +412,57 @@ fn check_demo_config_and_schema_include_the_dataset() {
     ));
     assert!(schema("arrow").contains("agent_status_details (partitioned by account_id, dt)"));
 }
+
+/// The daemon schedules both history datasets: each runs on its own cron job, both watermarks
+/// reach today, and `/metrics` reports agent_status_details' runs, rows and requests under its
+/// own labels.
+#[cfg(unix)]
+#[test]
+fn the_daemon_keeps_both_history_datasets_current_with_metrics_per_dataset() {
+    const RUNS: &str =
+        "smartassist_runs_total{dataset=\"agent_status_details\",outcome=\"success\"}";
+    const RUNS_US: &str = "smartassist_runs_total{dataset=\"user_status\",outcome=\"success\"}";
+    const ROWS: &str = "smartassist_rows_written_total{dataset=\"agent_status_details\"}";
+    const OK_REQUESTS: &str =
+        "smartassist_http_requests_total{endpoint=\"agent_status_details\",status_class=\"2xx\"}";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let now = Utc::now();
+    let cfg = SimulatorConfig {
+        frozen_now: Some(now),
+        ..sim_config(4, "2026-01-01T00:00:00Z")
+    };
+    let sim = rt.block_on(start_sim(cfg));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let sections = format!(
+            "[user_status]\nschedule = \"* * * * * *\"\ntimezone = \"America/New_York\"\n\
+             [agent_status_details]\nenabled = true\nschedule = \"* * * * * *\"\n\
+             [server]\nlisten = \"{addr}\"\nshutdown_timeout_seconds = 2\n"
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &sections)
+    };
+    let log = tmp.path().join("run.log");
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &log);
+    let body = wait_for_metrics(addr, &mut child, std::time::Duration::from_secs(60), |m| {
+        metric(m, RUNS) >= 2.0 && metric(m, RUNS_US) >= 2.0
+    });
+    assert!(metric(&body, ROWS) > 0.0, "{body}");
+    assert!(metric(&body, OK_REQUESTS) >= 2.0, "{body}");
+    let status = sigterm_and_wait(&mut child, std::time::Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+
+    let today = now.with_timezone(&NY).date_naive().to_string();
+    for dataset in ["agent_status_details", "user_status"] {
+        let path = out.join(format!("_state/{dataset}/account_id=demo-account.json"));
+        let mark: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).expect("watermark")).expect("json");
+        assert_eq!(mark["through_day"], today.as_str(), "{dataset}");
+    }
+    assert!(span_rows(&out).iter().any(|r| r.dt == today));
+    rt.block_on(sim.shutdown());
+}
