@@ -15,13 +15,12 @@ use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
     SimulateArgs,
 };
-use crate::config::{Config, SECRET_ENV};
+use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset};
 use crate::ddl;
 use crate::error::{error_chain, Error};
 use crate::metrics::Metrics;
 use crate::simulator::{self, SimulatorConfig};
-use crate::sink::OutputLocation;
 use crate::sources::window::local_date;
 
 /// Load and validate the config named on the command line.
