@@ -15,7 +15,8 @@ use std::fmt::Write as _;
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use crate::datasets::{self, Table};
+use crate::datasets;
+use crate::schema::Table;
 
 /// Location used when no S3 output is configured (the committed `deploy/athena/` files).
 pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/prefix";

@@ -31,11 +31,11 @@ pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
 pub use auth::{AuthConfig, JweConfig};
 pub use intent_realtime::IntentConfig;
+pub use output::OutputLocation;
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
 pub use server::ServerConfig;
 pub use user_status::UserStatusConfig;
 
-use crate::sink::OutputLocation;
 use parse::Problems;
 
 /// Env var that may hold the client secret (wins over `api.client_secret_file`).
