@@ -27,9 +27,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use crate::auth::{AuthConfig, JweConfig, Secret};
 pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
-pub use auth::{AuthConfig, JweConfig};
 pub use intent_realtime::IntentConfig;
 pub use output::OutputLocation;
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
@@ -40,32 +40,6 @@ use parse::Problems;
 
 /// Env var that may hold the client secret (wins over `api.client_secret_file`).
 pub const SECRET_ENV: &str = "SMARTASSIST_CLIENT_SECRET";
-
-/// A secret string. Never printed: `Debug` and `Display` show `[REDACTED]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself; call only where it is used (signing), never to log.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
 
 /// The file as written: one optional raw struct per section, unknown keys rejected.
 #[derive(Debug, Default, Deserialize)]
