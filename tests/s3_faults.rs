@@ -17,11 +17,11 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMill
 use common::s3_faults::{FaultKind, FaultPlan, S3FaultProxy, S3Op};
 use common::*;
 use object_store::aws::AmazonS3Builder;
-use smartassist_export::config::OutputLocation;
+use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::user_status;
 use smartassist_export::schema::user_status_schema;
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::{PartitionKey, Sink, StoreTuning, UPLOAD_PART_BYTES};
+use smartassist_export::sink::{PartitionKey, Sink, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "fault-bucket";
 /// Accounts of the single-put partitions (sorted, as listings return them).
@@ -36,8 +36,9 @@ fn open_sink(endpoint: &str, prefix: &str, tuning: &StoreTuning) -> Sink {
         endpoint: Some(endpoint.into()),
         region: Some("us-east-1".into()),
         allow_http: true,
+        tuning: tuning.clone(),
     };
-    Sink::open_on(&location, tuning, || {
+    Sink::open_on(&location, None, || {
         AmazonS3Builder::new()
             .with_access_key_id("test")
             .with_secret_access_key("test")
