@@ -45,8 +45,8 @@ pub enum OutputLocation {
 /// packets after about 60 s (+ one connect timeout), and a server that accepts but never
 /// answers after at most about 90 s (timeouts are retried only for idempotent requests).
 ///
-/// The 30 s request timeout also bounds one upload part ([`crate::sink::UPLOAD_PART_BYTES`], 8 MiB):
-/// links slower than about 300 KB/s need a longer one. The retry timeout stays well below the
+/// The 30 s request timeout also bounds one upload part (8 MiB,
+/// [`crate::sink::UPLOAD_PART_BYTES`]): links slower than about 300 KB/s need a longer one. The retry timeout stays well below the
 /// 5 minutes after which a signed request (retried as is) can expire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreTuning {

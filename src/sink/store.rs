@@ -1,7 +1,8 @@
 //! How the sink talks to S3: the retry policy and timeouts of `[output]` ([`StoreTuning`],
-//! whose docs explain the defaults) and its overrides applied on top of the `AWS_*` environment, and a connector that classifies every
-//! HTTP attempt ([`AttemptOutcome`]): counted per sink ([`StoreRequestCounts`]) and, when the
-//! sink was opened with a metrics handle, reported as `smartassist_store_requests_total`.
+//! whose docs explain the defaults) and its overrides, applied on top of the `AWS_*`
+//! environment, and a connector that classifies every HTTP attempt ([`AttemptOutcome`]):
+//! counted per sink ([`StoreRequestCounts`]) and, when the sink was opened with a metrics
+//! handle, reported as `smartassist_store_requests_total`.
 //! An attempt is classified by its HTTP status, so the rare S3 answer "200 with an error body"
 //! that object_store also retries counts as answered.
 //!
