@@ -29,7 +29,7 @@ pub use crate::auth::{AuthConfig, JweConfig, Secret};
 pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
 pub use intent_realtime::IntentConfig;
-pub use output::OutputLocation;
+pub use output::{OutputLocation, StoreTuning};
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
 pub use server::ServerConfig;
 pub use user_status::UserStatusConfig;

@@ -173,7 +173,8 @@ fn s3_url_is_split_into_bucket_and_prefix() {
             prefix: "lake/kore".into(),
             endpoint: None,
             region: None,
-            allow_http: false
+            allow_http: false,
+            tuning: crate::config::StoreTuning::default(),
         }
     );
 }

@@ -5,7 +5,7 @@
 //! One handle per process instance: the caller creates it with [`Metrics::new`] (which registers
 //! `smartassist_build_info` and the standard `process_*` metrics), registers every configured
 //! dataset, bot and endpoint at startup ([`Metrics::register_dataset`], [`Metrics::register_bot`],
-//! [`Metrics::register_endpoint`]) so that the series the alerts and dashboards use exist with
+//! [`Metrics::register_endpoint`], and [`Metrics::register_store`] for S3 output) so that the series the alerts and dashboards use exist with
 //! their zero value before anything happens, and passes clones of the handle to the code that
 //! emits. Labels are low-cardinality (dataset, outcome, endpoint name, status class, retry
 //! reason, bot id, version) and never carry secrets. Callers use the typed methods, never raw
@@ -50,6 +50,7 @@ pub const INTENT_NEW_SESSIONS: &str = "smartassist_intent_new_sessions_total";
 pub const LAST_SUCCESS: &str = "smartassist_last_success_timestamp_seconds";
 pub const WATERMARK_LAG: &str = "smartassist_watermark_lag_seconds";
 pub const BUILD_INFO: &str = "smartassist_build_info";
+pub const STORE_REQUESTS: &str = "smartassist_store_requests_total";
 
 /// Values of the `outcome` label of `smartassist_runs_total` (registered at zero per dataset).
 pub const RUN_OUTCOMES: [&str; 4] = ["success", "partial", "failure", "cancelled"];
@@ -57,6 +58,12 @@ pub const RUN_OUTCOMES: [&str; 4] = ["success", "partial", "failure", "cancelled
 /// Values of the `reason` label of `smartassist_http_retries_total` that the API client uses
 /// (registered at zero per endpoint).
 pub const RETRY_REASONS: [&str; 3] = ["reauthenticate", "throttled", "transient"];
+
+/// Values of the `outcome` label of `smartassist_store_requests_total` (registered at zero by
+/// [`Metrics::register_store`]): an answer the S3 client does not retry, or a failed attempt it
+/// retries (throttled: 503 SlowDown or 429; server_error: another 5xx or 408; transport_error:
+/// no answer).
+pub const STORE_OUTCOMES: [&str; 4] = ["answered", "throttled", "server_error", "transport_error"];
 
 /// Every value [`status_class`] returns (registered at zero per endpoint).
 pub const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
@@ -116,6 +123,11 @@ struct RetryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -135,6 +147,12 @@ fn bot_label(bot_id: &str) -> BotLabel {
 fn endpoint_label(endpoint: &str) -> EndpointLabel {
     EndpointLabel {
         endpoint: endpoint.to_string(),
+    }
+}
+
+fn outcome_label(outcome: &str) -> OutcomeLabel {
+    OutcomeLabel {
+        outcome: outcome.to_string(),
     }
 }
 
@@ -199,6 +217,7 @@ struct Families {
     intent_gaps: Family<BotLabel, Counter>,
     intent_new_sessions: Family<BotLabel, Counter>,
     last_success: Family<DatasetLabel, F64Gauge>,
+    store_requests: Family<OutcomeLabel, Counter>,
 }
 
 impl Families {
@@ -219,6 +238,7 @@ impl Families {
             intent_gaps: Family::default(),
             intent_new_sessions: Family::default(),
             last_success: Family::default(),
+            store_requests: Family::default(),
         }
     }
 
@@ -299,6 +319,12 @@ impl Families {
             LAST_SUCCESS,
             "Unix time of the last successful run per dataset (0: none since startup)",
             Listed(self.last_success.clone()),
+        );
+        r.register(
+            "smartassist_store_requests",
+            "HTTP request attempts of the S3 client by outcome (answered, or a failure it \
+             retries: throttled, server_error, transport_error)",
+            Listed(self.store_requests.clone()),
         );
     }
 }
@@ -425,6 +451,23 @@ impl Metrics {
         let l = endpoint_label(endpoint);
         create(&f.http_throttled, &l);
         create(&f.http_request_duration, &l);
+    }
+
+    /// Create the zero-valued `smartassist_store_requests_total` series of every outcome in
+    /// [`STORE_OUTCOMES`] (for S3 output). Idempotent.
+    pub fn register_store(&self) {
+        for outcome in STORE_OUTCOMES {
+            create(&self.inner.families.store_requests, &outcome_label(outcome));
+        }
+    }
+
+    /// One HTTP attempt of the S3 client ended with `outcome` (one of [`STORE_OUTCOMES`]).
+    pub fn store_request(&self, outcome: &str) {
+        self.inner
+            .families
+            .store_requests
+            .get_or_create(&outcome_label(outcome))
+            .inc();
     }
 
     /// One HTTP attempt finished: counts it under its [`status_class`] (`None`: no response)
