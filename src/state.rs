@@ -5,6 +5,8 @@
 //! Objects:
 //! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
 //! - [`PollState`] of a snapshot dataset's entity: `_state/<dataset>/account_id=A/bot_id=B.json`.
+//! - [`DensityState`] of a history dataset that sizes its request windows by the records of a
+//!   recent day (call_details): `_state/<dataset>/account_id=A/density.json`.
 //!
 //! Every object carries `"version"` ([`STATE_VERSION`]; files written before the field existed
 //! read as version 1). An object that cannot be read — not JSON, the wrong shape, or a version
@@ -80,6 +82,26 @@ pub struct PollState {
     pub polls: u64,
     pub newest_end_time: Option<DateTime<Utc>>,
     pub last_poll_at: Option<DateTime<Utc>>,
+}
+
+/// The hourly record counts of the most recent complete local day a history dataset exported,
+/// from which it sizes the request windows of the next day. Only a hint: a missing one costs a
+/// few requests while a day is discovered; a corrupt one follows the policy of every state
+/// object (an error; deleting it is safe).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DensityState {
+    /// The local day counted.
+    pub day: NaiveDate,
+    /// IANA zone of that local day; a profile of another zone is not used.
+    pub timezone: String,
+    /// Records per hour from the day's first instant (23, 24 or 25 entries).
+    pub hourly: Vec<u32>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Name of a history dataset's [`DensityState`].
+pub fn density_name(dataset: &str, account_id: &str) -> String {
+    format!("{dataset}/account_id={account_id}/density.json")
 }
 
 /// Name of a history dataset's watermark.

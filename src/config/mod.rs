@@ -8,10 +8,11 @@
 //! Precedence for the client secret: env `SMARTASSIST_CLIENT_SECRET` > `api.client_secret_file`.
 //!
 //! Sections: [`api`], [`auth`], [`output`], [`server`], and one per dataset ([`user_status`],
-//! [`intent_realtime`]); history datasets share [`history`]'s keys.
+//! [`intent_realtime`], [`call_details`]); history datasets share [`history`]'s keys.
 
 pub mod api;
 pub mod auth;
+pub mod call_details;
 pub mod defaults;
 pub mod files;
 pub mod history;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
 pub use auth::{AuthConfig, JweConfig};
+pub use call_details::CallDetailsConfig;
 pub use intent_realtime::IntentConfig;
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
 pub use server::ServerConfig;
@@ -81,6 +83,8 @@ pub struct RawConfig {
     pub intent_realtime: intent_realtime::RawIntent,
     #[serde(default)]
     pub server: server::RawServer,
+    #[serde(default)]
+    pub call_details: call_details::RawCallDetails,
 }
 
 /// The validated configuration.
@@ -92,6 +96,7 @@ pub struct Config {
     pub user_status: UserStatusConfig,
     pub intent: IntentConfig,
     pub server: ServerConfig,
+    pub call_details: CallDetailsConfig,
 }
 
 /// One problem with the configuration, naming its key.
@@ -172,6 +177,7 @@ impl RawConfig {
         let user_status = user_status::validate(&self.user_status, p);
         let intent = intent_realtime::validate(&self.intent_realtime, user_status.timezone, p);
         let server = server::validate(&self.server, p);
+        let call_details = call_details::validate(&self.call_details, user_status.timezone, p);
         Config {
             api,
             auth,
@@ -179,6 +185,7 @@ impl RawConfig {
             user_status,
             intent,
             server,
+            call_details,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
+pub mod call_details;
 pub mod intent_realtime;
 pub mod user_status;
 
@@ -35,7 +36,11 @@ use crate::metrics::Metrics;
 use crate::sink::{Sink, WriteStats};
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.
-pub static REGISTRY: &[&DatasetInfo] = &[&user_status::INFO, &intent_realtime::INFO];
+pub static REGISTRY: &[&DatasetInfo] = &[
+    &user_status::INFO,
+    &intent_realtime::INFO,
+    &call_details::INFO,
+];
 
 /// Hive partition layout of a table, outermost column first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -336,7 +341,7 @@ mod tests {
         let err = parse_name("users").expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "unknown dataset \"users\" (expected user_status or intent_realtime)"
+            "unknown dataset \"users\" (expected user_status, intent_realtime or call_details)"
         );
     }
 }

@@ -4,7 +4,6 @@
 //! writes every [`Reject`] to the rejects dataset.
 
 pub mod agent_status_details;
-pub mod call_details;
 pub mod durations;
 pub mod window;
 pub(crate) mod wire;
