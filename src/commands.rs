@@ -382,7 +382,7 @@ fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// Config used by `demo`: the simulator, a few agents and one bot, output in `out`.
+/// Config used by `demo`: the simulator, a few agents, one bot and Call Details, output in `out`.
 pub fn demo_config_toml(out: &Path) -> String {
     format!(
         r#"
@@ -401,6 +401,9 @@ timezone = "America/New_York"
 
 [intent_realtime]
 bot_ids = ["st-demo-bot"]
+
+[call_details]
+enabled = true
 "#,
         url = out.display().to_string()
     )
@@ -458,11 +461,11 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
             ),
         })
         .collect();
-    println!(
-        "Demo: exported {} into {}",
-        parts.join(" and "),
-        out.display()
-    );
+    let exported = match parts.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => parts.join(""),
+    };
+    println!("Demo: exported {exported} into {}", out.display());
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
     println!();

@@ -228,15 +228,8 @@ impl CallDetails {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "Exported day."
         );
-        self.keep_density(
-            cx,
-            &density_name,
-            stored.as_ref(),
-            day,
-            exported_at,
-            fetched.density,
-        )
-        .await;
+        self.keep_density(cx, &density_name, day, exported_at, fetched.density)
+            .await;
         Ok(UnitReport {
             unit: day.to_string(),
             requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
@@ -306,30 +299,35 @@ impl CallDetails {
     }
 
     /// Stores the profile of a complete day as the density the next days are planned from,
-    /// unless a later day's is already stored (backfills may finish days out of order). A
-    /// failure only costs the next day some discovery requests, so it is logged, not returned.
+    /// unless a later day's is stored by then (backfills finish days out of order). A failure
+    /// only costs the next day some discovery requests, so it is logged, not returned.
     async fn keep_density(
         &self,
         cx: &Context,
         name: &str,
-        stored: Option<&DensityState>,
         day: NaiveDate,
         exported_at: DateTime<Utc>,
         density: Density,
     ) {
+        let zone = self.cfg.timezone.name();
         let complete = local_day_bounds(self.cfg.timezone, day).end <= exported_at;
-        let newer_stored =
-            stored.is_some_and(|s| s.day > day && s.timezone == self.cfg.timezone.name());
-        if !complete || newer_stored || density.sessions() == 0 {
+        if !complete || density.sessions() == 0 {
             return;
         }
-        let state = DensityState {
-            day,
-            timezone: self.cfg.timezone.name().to_string(),
-            hourly: density.hourly,
-            updated_at: Utc::now(),
+        let result = match state::load::<DensityState>(&cx.sink, name).await {
+            Ok(Some(s)) if s.day > day && s.timezone == zone => return,
+            Ok(_) => {
+                let state = DensityState {
+                    day,
+                    timezone: zone.to_string(),
+                    hourly: density.hourly,
+                    updated_at: Utc::now(),
+                };
+                state::store(&cx.sink, name, &state).await
+            }
+            Err(e) => Err(e),
         };
-        if let Err(e) = state::store(&cx.sink, name, &state).await {
+        if let Err(e) = result {
             warn!(error = %error_chain(&e), "Could not store the call-details density; the next day is planned without it.");
         }
     }
@@ -389,6 +387,8 @@ impl HistoryDataset for CallDetails {
     }
 }
 
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
