@@ -3,8 +3,8 @@
 //! tables: `call_details` (one row per session) and `call_segments` (one row per agent or queue
 //! leg), both partitioned by the local date of `session_start_time` in `[call_details] timezone`.
 //!
-//! The submodules are pure: [`request`] builds a window's request, [`wire`] decodes a page,
-//! [`rows`] owns both tables' schemas and the normalizer, and [`windows`]/[`planner`] walk a
+//! The submodules are pure: `request` builds a window's request, `wire` decodes a page,
+//! `rows` owns both tables' schemas and the normalizer, and `windows`/`planner` walk a
 //! local day in windows that stay under the API's caps (`limit` ≤ 100, `offset` = page index
 //! ≤ 10, 7 days), so every session of a day is exported once however busy it is.
 //!
