@@ -17,7 +17,8 @@
 //! Callers must write state only after every partition it describes is committed, so a crash
 //! between the two re-does work instead of skipping it. Backfills never touch watermarks (so they
 //! can never move them backwards); the schedule re-exports from the watermark minus
-//! `lookback_days` on every run. A snapshot dataset's exactly-once guarantee comes from its
+//! `lookback_days` on every run. Backfills do store a [`DensityState`]: it is only a planning
+//! hint, and the latest complete day's profile wins whoever exported it. A snapshot dataset's exactly-once guarantee comes from its
 //! partitions (merge by key), not from its poll state.
 
 use bytes::Bytes;
@@ -359,6 +360,32 @@ mod tests {
         assert!(err.to_string().contains("delete it"), "{err}");
         let err = decode::<Watermark>("user_status/a.json", b"{}").expect_err("corrupt");
         assert!(matches!(err, StateError::Corrupt { .. }));
+    }
+
+    #[tokio::test]
+    async fn density_round_trips_under_its_own_name() {
+        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let name = density_name("call_details", "acct");
+        assert_eq!(name, "call_details/account_id=acct/density.json");
+        let density = DensityState {
+            day: d("2024-11-03"),
+            timezone: "America/New_York".into(),
+            hourly: vec![3; 25],
+            updated_at: "2024-11-04T06:00:00Z".parse().expect("ts"),
+        };
+        store(&sink, &name, &density).await.expect("store");
+        assert_eq!(
+            load::<DensityState>(&sink, &name).await.expect("load"),
+            Some(density)
+        );
+        sink.put_state(&name, Bytes::from(r#"{"version":1,"day":"x"}"#))
+            .await
+            .expect("put");
+        assert!(matches!(
+            load::<DensityState>(&sink, &name).await,
+            Err(StateError::Corrupt { .. })
+        ));
     }
 
     #[tokio::test]

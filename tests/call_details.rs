@@ -65,7 +65,7 @@ fn cell(col: &dyn Array, i: usize) -> Value {
 }
 
 /// `(dt, row)` for every row of a table.
-fn rows(root: &Path, table: &str) -> Vec<(String, Row)> {
+fn rows_of(root: &Path, table: &str) -> Vec<(String, Row)> {
     let mut out = Vec::new();
     for (file, batches) in read_dataset(root, table) {
         let dt = file
@@ -230,6 +230,41 @@ fn expected_segment(account: &str, c: &GeneratedCall, s: &GeneratedSegment, offs
     serde_json::from_value(v).expect("row")
 }
 
+/// Exported rows by key, with the partition they are in; each key exactly once.
+struct Exported {
+    details: HashMap<String, (String, Row)>,
+    legs: HashMap<(String, i64), (String, Row)>,
+}
+
+fn exported(out: &Path) -> Exported {
+    let json_columns = [
+        "skills",
+        "user_level_tags",
+        "session_level_tags",
+        "meta_info",
+    ];
+    let mut details = HashMap::new();
+    for (dt, mut r) in rows_of(out, "call_details") {
+        assert!(r.remove("exported_at").is_some_and(|v| !v.is_null()));
+        parse_json_columns(&mut r, &json_columns);
+        let id = r["session_id"].as_str().expect("session_id").to_string();
+        let twice = details.insert(id.clone(), (dt, r)).is_some();
+        assert!(!twice, "session {id} exported twice");
+    }
+    let mut legs = HashMap::new();
+    for (dt, mut r) in rows_of(out, "call_segments") {
+        assert!(r.remove("exported_at").is_some_and(|v| !v.is_null()));
+        parse_json_columns(&mut r, &["consulting_agents"]);
+        let key = (
+            r["session_id"].as_str().expect("id").to_string(),
+            r["segment_index"].as_i64().expect("index"),
+        );
+        let twice = legs.insert(key.clone(), (dt, r)).is_some();
+        assert!(!twice, "leg {key:?} exported twice");
+    }
+    Exported { details, legs }
+}
+
 /// Exported rows compared with the generator's sessions of `days` (local days of `tz`): every
 /// good session and leg exactly once, in the partition of its local start date, every column
 /// equal; the hostile sessions only in the rejects, with their raw JSON. Returns per day
@@ -241,97 +276,61 @@ fn assert_exact(
     days: &[NaiveDate],
 ) -> BTreeMap<String, (usize, usize, i64, i64)> {
     let account = &cfg.account_id;
-    let mut details: HashMap<String, (String, Row)> = HashMap::new();
-    for (dt, mut r) in rows(out, "call_details") {
-        assert!(r.remove("exported_at").is_some_and(|v| !v.is_null()));
-        parse_json_columns(
-            &mut r,
-            &[
-                "skills",
-                "user_level_tags",
-                "session_level_tags",
-                "meta_info",
-            ],
-        );
-        let id = r["session_id"].as_str().expect("session_id").to_string();
-        assert!(
-            details.insert(id.clone(), (dt, r)).is_none(),
-            "session {id} exported twice"
-        );
-    }
-    let mut legs: HashMap<(String, i64), (String, Row)> = HashMap::new();
-    for (dt, mut r) in rows(out, "call_segments") {
-        assert!(r.remove("exported_at").is_some_and(|v| !v.is_null()));
-        parse_json_columns(&mut r, &["consulting_agents"]);
-        let key = (
-            r["session_id"].as_str().expect("id").to_string(),
-            r["segment_index"].as_i64().expect("index"),
-        );
-        assert!(
-            legs.insert(key.clone(), (dt, r)).is_none(),
-            "leg {key:?} exported twice"
-        );
-    }
+    let got = exported(out);
     let mut sums = BTreeMap::new();
-    let (mut sessions, mut leg_count) = (0, 0);
     for &day in days {
         let (start, end) = day_bounds(tz, day);
         let dt = day.to_string();
         let truth = calls_in(cfg, start..end);
+        assert!(!truth.is_empty(), "the fixture has sessions on {day}");
         let offsets = [
             offset_at(tz, start),
             offset_at(tz, end - chrono::Duration::seconds(1)),
         ];
-        assert!(!truth.is_empty(), "the fixture has sessions on {day}");
         let hostile: Vec<&GeneratedCall> = truth.iter().filter(|c| c.malformed.is_some()).collect();
         assert_rejects(out, account, &dt, &hostile);
         let mut day_sums = (0, 0, 0i64, 0i64);
         for c in truth.iter().filter(|c| c.malformed.is_none()) {
-            let (got_dt, got) = details
-                .get(&c.session_id)
-                .unwrap_or_else(|| panic!("session {} missing", c.session_id));
+            let id = &c.session_id;
+            let (got_dt, row) = got
+                .details
+                .get(id)
+                .unwrap_or_else(|| panic!("session {id} missing"));
             // Which of the day's offsets a window is sent at is the exporter's choice; every
             // zone-less value must then be read (and kept, as JSON text) at that offset.
-            let offset = got["time_zone_offset"].as_i64().expect("offset") as i32;
+            let offset = row["time_zone_offset"].as_i64().expect("offset") as i32;
             assert!(
                 offsets.contains(&offset),
-                "offset {offset} is not one of {offsets:?}"
+                "{offset} is not one of {offsets:?}"
             );
-            assert_eq!(
-                got_dt, &dt,
-                "session {} in the wrong partition",
-                c.session_id
-            );
-            assert_eq!(
-                got,
-                &expected_details(account, c, offset),
-                "session {}",
-                c.session_id
-            );
-            sessions += 1;
+            assert_eq!(got_dt, &dt, "session {id} in the wrong partition");
+            assert_eq!(row, &expected_details(account, c, offset), "session {id}");
             day_sums.0 += 1;
             for s in segments(c) {
-                let key = (c.session_id.clone(), s.index as i64);
-                let (got_dt, got) = legs
+                let key = (id.clone(), s.index as i64);
+                let (got_dt, row) = got
+                    .legs
                     .get(&key)
                     .unwrap_or_else(|| panic!("leg {key:?} missing"));
                 assert_eq!(got_dt, &dt, "leg {key:?} in the wrong partition");
-                assert_eq!(
-                    got,
-                    &expected_segment(account, c, &s, offset),
-                    "leg {key:?}"
-                );
+                let want = expected_segment(account, c, &s, offset);
+                assert_eq!(row, &want, "leg {key:?}");
                 let leg = s.leg.as_ref();
                 day_sums.1 += 1;
                 day_sums.2 += leg.and_then(|l| l.interaction_seconds).unwrap_or(0);
                 day_sums.3 += leg.and_then(|l| l.after_call_work_seconds).unwrap_or(0);
-                leg_count += 1;
             }
         }
         sums.insert(dt, day_sums);
     }
-    assert_eq!(details.len(), sessions, "sessions outside the expected set");
-    assert_eq!(legs.len(), leg_count, "legs outside the expected set");
+    let sessions: usize = sums.values().map(|v| v.0).sum();
+    let legs: usize = sums.values().map(|v| v.1).sum();
+    assert_eq!(
+        got.details.len(),
+        sessions,
+        "sessions outside the expected set"
+    );
+    assert_eq!(got.legs.len(), legs, "legs outside the expected set");
     sums
 }
 
@@ -339,10 +338,10 @@ fn assert_exact(
 /// seconds, after-call-work seconds), summed from the files.
 fn exported_sums(out: &Path) -> BTreeMap<String, (usize, usize, i64, i64)> {
     let mut sums: BTreeMap<String, (usize, usize, i64, i64)> = BTreeMap::new();
-    for (dt, _) in rows(out, "call_details") {
+    for (dt, _) in rows_of(out, "call_details") {
         sums.entry(dt).or_default().0 += 1;
     }
-    for (dt, r) in rows(out, "call_segments") {
+    for (dt, r) in rows_of(out, "call_segments") {
         let e = sums.entry(dt).or_default();
         e.1 += 1;
         e.2 += r["interaction_seconds"].as_i64().unwrap_or(0);
@@ -551,9 +550,9 @@ async fn run_once_check_and_schema_cover_both_tables() {
     assert_eq!(density["day"], json!(yesterday.to_string()), "{density}");
     for table in ["call_details", "call_segments"] {
         let dts: std::collections::BTreeSet<String> =
-            rows(&out, table).into_iter().map(|(dt, _)| dt).collect();
+            rows_of(&out, table).into_iter().map(|(dt, _)| dt).collect();
         assert!(dts.contains(&yesterday.to_string()), "{table}: {dts:?}");
-        assert!(dts.contains(&through.to_string()), "{table}: {dts:?}");
+        assert!(dts.contains(through), "{table}: {dts:?}");
     }
     let mut days = vec![yesterday, date(through)];
     days.dedup();
@@ -596,4 +595,70 @@ async fn run_once_check_and_schema_cover_both_tables() {
         );
     }
     sim.shutdown().await;
+}
+
+/// The daemon runs the call_details job at startup: both tables get yesterday and today, and
+/// `/metrics` counts exactly the requests the simulator answered, against the minimum of
+/// `floor(n / 100) + 1` per quiet day (one window each) of the generator's `n` sessions.
+#[test]
+fn the_daemon_exports_both_tables_and_reports_requests_against_the_minimum() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cfg = SimulatorConfig {
+        seed: 14,
+        ..SimulatorConfig::default()
+    };
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let sections = format!(
+            "{}\n[server]\nlisten = \"{addr}\"\nshutdown_timeout_seconds = 2\n",
+            section("UTC")
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &sections)
+    };
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
+    let series = |name: &str, dataset: &str| format!("{name}{{dataset=\"{dataset}\"}}");
+    let success = "smartassist_runs_total{dataset=\"call_details\",outcome=\"success\"}";
+    let body = wait_for_metrics(addr, &mut child, std::time::Duration::from_secs(60), |b| {
+        metric(b, success) >= 1.0
+    });
+    let status = sigterm_and_wait(&mut child, std::time::Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+
+    let today = Utc::now().date_naive();
+    let days = [today.pred_opt().expect("date"), today];
+    let minimum: u64 = days
+        .iter()
+        .map(|&d| {
+            let (start, end) = day_bounds(chrono_tz::UTC, d);
+            calls_in(&cfg, start..end).len() as u64 / 100 + 1
+        })
+        .sum();
+    let used = sim.stats().requests(SimEndpoint::CallDetails);
+    assert_eq!(used, minimum, "quiet days waste no request");
+    let api = |name| metric(&body, &series(name, "call_details"));
+    assert_eq!(api("smartassist_api_requests_total"), used as f64, "{body}");
+    assert_eq!(
+        api("smartassist_api_requests_minimum_total"),
+        minimum as f64,
+        "{body}"
+    );
+    for table in ["call_details", "call_segments"] {
+        let rows = metric(&body, &series("smartassist_rows_written_total", table));
+        let files = metric(&body, &series("smartassist_files_written_total", table));
+        assert!(
+            rows > 0.0 && files == 2.0,
+            "{table}: {rows} rows in {files} files\n{body}"
+        );
+        let dts: std::collections::BTreeSet<String> =
+            rows_of(&out, table).into_iter().map(|(dt, _)| dt).collect();
+        let want: std::collections::BTreeSet<String> = days.iter().map(|d| d.to_string()).collect();
+        assert_eq!(dts, want, "{table}");
+    }
+    rt.block_on(sim.shutdown());
 }

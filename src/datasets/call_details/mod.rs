@@ -154,13 +154,10 @@ impl CallDetails {
     ) -> Result<UnitReport, Error> {
         let started = Instant::now();
         let density_name = state::density_name(INFO.name, &cx.account_id);
-        let stored: Option<DensityState> = state::load(&cx.sink, &density_name).await?;
-        let expected = stored
-            .as_ref()
+        let expected = state::load::<DensityState>(&cx.sink, &density_name)
+            .await?
             .filter(|s| s.timezone == self.cfg.timezone.name())
-            .map(|s| Density {
-                hourly: s.hourly.clone(),
-            });
+            .map(|s| Density { hourly: s.hourly });
         let details_key = Self::key(&DETAILS, &cx.account_id, day);
         let segments_key = Self::key(&SEGMENTS, &cx.account_id, day);
         let mut details = cx.sink.begin_partition(&details_key).await?;
@@ -171,7 +168,7 @@ impl CallDetails {
                 return Err(e.into());
             }
         };
-        let fetched = match self
+        let fetched = self
             .fetch_into(
                 cx,
                 day,
@@ -180,8 +177,8 @@ impl CallDetails {
                 &mut details,
                 &mut segments,
             )
-            .await
-        {
+            .await;
+        let fetched = match fetched {
             Ok(f) => f,
             Err(e) => {
                 details.abort().await;
@@ -207,32 +204,12 @@ impl CallDetails {
             exported_at,
         )
         .await?;
-        let stats = &fetched.stats;
-        cx.metrics.written(DETAILS.name, d.files, d.rows, d.bytes);
-        cx.metrics.written(SEGMENTS.name, s.files, s.rows, s.bytes);
-        cx.metrics
-            .api_requests(INFO.name, stats.requests, stats.minimum_requests());
-        info!(
-            dataset = INFO.name,
-            %day,
-            requests = stats.requests,
-            minimum_requests = stats.minimum_requests(),
-            lower_bound_requests = stats.lower_bound_requests(),
-            windows = stats.windows,
-            overflows = stats.overflows,
-            early_splits = stats.early_splits,
-            sessions = d.rows,
-            segments = s.rows,
-            rejects = rejects.len(),
-            bytes = d.bytes + s.bytes,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "Exported day."
-        );
+        report_day(cx, day, &fetched, (&d, &s), started);
         self.keep_density(cx, &density_name, day, exported_at, fetched.density)
             .await;
         Ok(UnitReport {
             unit: day.to_string(),
-            requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
+            requests: usize::try_from(fetched.stats.requests).unwrap_or(usize::MAX),
             rows: d.rows + s.rows,
             rejects: rejects.len(),
             written: WriteStats {
@@ -358,6 +335,38 @@ impl CallDetails {
             self.cfg.api
         ))
     }
+}
+
+/// The metrics and the one log line of an exported day: rows per table, and the requests made
+/// against the minimum the day's windows needed.
+fn report_day(
+    cx: &Context,
+    day: NaiveDate,
+    fetched: &Fetched,
+    (d, s): (&WriteStats, &WriteStats),
+    started: Instant,
+) {
+    let stats = &fetched.stats;
+    cx.metrics.written(DETAILS.name, d.files, d.rows, d.bytes);
+    cx.metrics.written(SEGMENTS.name, s.files, s.rows, s.bytes);
+    cx.metrics
+        .api_requests(INFO.name, stats.requests, stats.minimum_requests());
+    info!(
+        dataset = INFO.name,
+        %day,
+        requests = stats.requests,
+        minimum_requests = stats.minimum_requests(),
+        lower_bound_requests = stats.lower_bound_requests(),
+        windows = stats.windows,
+        overflows = stats.overflows,
+        early_splits = stats.early_splits,
+        sessions = d.rows,
+        segments = s.rows,
+        rejects = fetched.rejects.len(),
+        bytes = d.bytes + s.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Exported day."
+    );
 }
 
 impl HistoryDataset for CallDetails {
