@@ -15,13 +15,12 @@ use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
     SimulateArgs,
 };
-use crate::config::{Config, SECRET_ENV};
+use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset};
 use crate::ddl;
 use crate::error::{error_chain, Error};
 use crate::metrics::Metrics;
 use crate::simulator::{self, SimulatorConfig};
-use crate::sink::OutputLocation;
 use crate::sources::window::local_date;
 
 /// Load and validate the config named on the command line.
@@ -278,111 +277,130 @@ const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
 
 fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
     if args.format == SchemaFormat::Arrow {
-        for table in datasets::tables() {
-            println!(
-                "{table} (partitioned by {})",
-                table.partition_columns().join(", ")
-            );
-            for f in (table.schema)().fields() {
-                let null = if f.is_nullable() {
-                    "nullable"
-                } else {
-                    "not null"
-                };
-                println!(
-                    "  {:<22} {:<40} {null}",
-                    f.name(),
-                    f.data_type().to_string()
-                );
-            }
-            println!();
-        }
+        print_arrow_schemas();
         return Ok(());
     }
-    // The config supplies the location and the ids when it loads; DDL for a template (the
-    // committed deploy/athena files) is produced with --location and --injected-ids. DDL never
-    // uses the client secret, so a stand-in is passed (it wins over api.client_secret_file,
-    // which is then not read): an analyst without the service's secret still gets real DDL.
-    let config = if path.exists() {
-        match Config::load(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
-            Ok(config) => Some(config),
-            Err(e) => {
-                eprintln!(
-                    "note: not using {} ({}); printing placeholders",
-                    path.display(),
-                    error_chain(&e)
-                );
-                None
-            }
-        }
-    } else {
-        if args.location.is_none() {
-            eprintln!(
-                "note: no config file at {}; printing placeholders",
-                path.display()
-            );
-        }
-        None
-    };
+    let config = schema_config(path, args.location.is_some());
     let config_root = config.as_ref().map(|c| match &c.output {
         OutputLocation::Local(dir) => dir.display().to_string(),
         OutputLocation::S3 { bucket, prefix, .. } if prefix.is_empty() => format!("s3://{bucket}"),
         OutputLocation::S3 { bucket, prefix, .. } => format!("s3://{bucket}/{prefix}"),
     });
     match args.format {
-        SchemaFormat::Athena => {
-            let root = args
-                .location
-                .or(config_root.filter(|r| r.starts_with("s3://")))
-                .unwrap_or_else(|| ddl::PLACEHOLDER_LOCATION.to_string());
-            let ids = match (&config, args.injected_ids) {
-                (Some(c), false) => ddl::IdProjection::Known {
-                    account_ids: vec![c.api.account_id.clone()],
-                    bot_ids: datasets::enabled(c)
-                        .iter()
-                        .filter_map(|d| match d {
-                            Dataset::Snapshot(d) => Some(d.entities().to_vec()),
-                            Dataset::History(_) => None,
-                        })
-                        .flatten()
-                        .collect(),
-                },
-                _ => ddl::IdProjection::Injected,
-            };
-            let start = args
-                .athena_range_start
-                .unwrap_or(ddl::DEFAULT_PROJECTION_START);
-            let sql = ddl::athena_ddl(&root, &ids, start)
-                .map_err(|e| Error::Usage(format!("cannot generate Athena DDL: {e}")))?;
-            print!("{sql}");
-        }
+        SchemaFormat::Athena => print_athena(&args, config.as_ref(), config_root),
         SchemaFormat::Duckdb => {
-            let root = args
-                .location
-                .or(config_root)
-                .unwrap_or_else(|| "out".to_string());
-            let endpoint = match config.as_ref().map(|c| &c.output) {
-                Some(OutputLocation::S3 {
-                    endpoint: Some(url),
-                    region,
-                    ..
-                }) => Some(ddl::S3Endpoint {
-                    url: url.clone(),
-                    region: region.clone(),
-                }),
-                _ => None,
+            print_duckdb(args.location, config.as_ref(), config_root);
+            Ok(())
+        }
+        SchemaFormat::Arrow => Ok(()),
+    }
+}
+
+fn print_arrow_schemas() {
+    for table in datasets::tables() {
+        println!(
+            "{table} (partitioned by {})",
+            table.partition_columns().join(", ")
+        );
+        for f in (table.schema)().fields() {
+            let null = if f.is_nullable() {
+                "nullable"
+            } else {
+                "not null"
             };
-            print!(
-                "{}",
-                ddl::duckdb_views_with_endpoint(&root, endpoint.as_ref())
+            println!(
+                "  {:<22} {:<40} {null}",
+                f.name(),
+                f.data_type().to_string()
             );
         }
-        SchemaFormat::Arrow => {}
+        println!();
     }
+}
+
+/// The config for DDL, when it loads. It supplies the location and the ids; DDL for a template
+/// (the committed deploy/athena files) is produced with --location and --injected-ids. DDL
+/// never uses the client secret, so a stand-in is passed (it wins over api.client_secret_file,
+/// which is then not read): an analyst without the service's secret still gets real DDL.
+fn schema_config(path: &Path, location_given: bool) -> Option<Config> {
+    if !path.exists() {
+        if !location_given {
+            eprintln!(
+                "note: no config file at {}; printing placeholders",
+                path.display()
+            );
+        }
+        return None;
+    }
+    match Config::load(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
+        Ok(config) => Some(config),
+        Err(e) => {
+            eprintln!(
+                "note: not using {} ({}); printing placeholders",
+                path.display(),
+                error_chain(&e)
+            );
+            None
+        }
+    }
+}
+
+fn print_athena(
+    args: &SchemaArgs,
+    config: Option<&Config>,
+    config_root: Option<String>,
+) -> Result<(), Error> {
+    let root = args
+        .location
+        .clone()
+        .or(config_root.filter(|r| r.starts_with("s3://")))
+        .unwrap_or_else(|| ddl::PLACEHOLDER_LOCATION.to_string());
+    let ids = match (config, args.injected_ids) {
+        (Some(c), false) => ddl::IdProjection::Known {
+            account_ids: vec![c.api.account_id.clone()],
+            bot_ids: datasets::enabled(c)
+                .iter()
+                .filter_map(|d| match d {
+                    Dataset::Snapshot(d) => Some(d.entities().to_vec()),
+                    Dataset::History(_) => None,
+                })
+                .flatten()
+                .collect(),
+        },
+        _ => ddl::IdProjection::Injected,
+    };
+    let start = args
+        .athena_range_start
+        .unwrap_or(ddl::DEFAULT_PROJECTION_START);
+    let sql = ddl::athena_ddl(&root, &ids, start)
+        .map_err(|e| Error::Usage(format!("cannot generate Athena DDL: {e}")))?;
+    print!("{sql}");
     Ok(())
 }
 
-/// Config used by `demo`: the simulator, a few agents, one bot and Call Details, output in `out`.
+fn print_duckdb(location: Option<String>, config: Option<&Config>, config_root: Option<String>) {
+    let root = location
+        .or(config_root)
+        .unwrap_or_else(|| "out".to_string());
+    let endpoint = match config.map(|c| &c.output) {
+        Some(OutputLocation::S3 {
+            endpoint: Some(url),
+            region,
+            ..
+        }) => Some(ddl::S3Endpoint {
+            url: url.clone(),
+            region: region.clone(),
+        }),
+        _ => None,
+    };
+    print!(
+        "{}",
+        ddl::duckdb_views_with_endpoint(&root, endpoint.as_ref())
+    );
+}
+
+/// Config used by `demo`: the simulator, a few agents, one bot, Agent Status Details and Call
+/// Details, output in `out`.
 pub fn demo_config_toml(out: &Path) -> String {
     format!(
         r#"
@@ -401,6 +419,9 @@ timezone = "America/New_York"
 
 [intent_realtime]
 bot_ids = ["st-demo-bot"]
+
+[agent_status_details]
+enabled = true
 
 [call_details]
 enabled = true
@@ -461,16 +482,23 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
             ),
         })
         .collect();
-    let exported = match parts.split_last() {
+    let parts = match parts.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
-        _ => parts.join(""),
+        _ => parts.concat(),
     };
-    println!("Demo: exported {exported} into {}", out.display());
+    println!("Demo: exported {parts} into {}", out.display());
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
     println!();
     println!(
         "  duckdb -c \"SELECT dt, email, value AS status, sum(duration_seconds)/3600.0 AS hours \\\n    FROM read_parquet('{}/user_status/*/*/*.parquet', hive_partitioning = true) \\\n    WHERE metric = 'AgentStatus' GROUP BY ALL ORDER BY dt, email, status LIMIT 20\"",
+        out.display()
+    );
+    println!();
+    println!("and the time each agent spent in each status, from the status spans:");
+    println!();
+    println!(
+        "  duckdb -c \"SELECT dt, email, primary_status, secondary_status, round(sum(duration_seconds)/3600.0, 2) AS hours \\\n    FROM read_parquet('{}/agent_status_details/*/*/*.parquet', hive_partitioning = true) \\\n    GROUP BY ALL ORDER BY dt, email, hours DESC LIMIT 20\"",
         out.display()
     );
     Ok(())

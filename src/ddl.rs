@@ -15,7 +15,8 @@ use std::fmt::Write as _;
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use crate::datasets::{self, Table};
+use crate::datasets;
+use crate::schema::Table;
 
 /// Location used when no S3 output is configured (the committed `deploy/athena/` files).
 pub const PLACEHOLDER_LOCATION: &str = "s3://YOUR-BUCKET/prefix";
@@ -467,6 +468,9 @@ CREATE OR REPLACE VIEW user_status AS
 CREATE OR REPLACE VIEW intent_realtime AS
   SELECT * FROM read_parquet('s3://lake/p/intent_realtime/*/*/*/*.parquet', hive_partitioning = true,
     hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
+CREATE OR REPLACE VIEW agent_status_details AS
+  SELECT * FROM read_parquet('s3://lake/p/agent_status_details/*/*/*.parquet', hive_partitioning = true,
+    hive_types = {'account_id': VARCHAR, 'dt': DATE});
 ";
         // The views of the tables registered after these follow the same pattern.
         assert!(sql.starts_with(expected), "{sql}");

@@ -1,9 +1,11 @@
-//! Arrow schemas as code, one function per dataset, plus the rejects table. These are the
+//! Arrow schemas as code, one function per table, plus the rejects table, and the [`Table`]
+//! descriptor (name, schema, partition layout) every dataset registers its tables with. These are the
 //! contract with every reader (DuckDB, Athena, Spark): column names, types and nullability live
 //! here and nowhere else. Times are `Timestamp(Millisecond, "UTC")`, the one timestamp type that
 //! Athena, Trino and Spark all read as a timestamp. `SCHEMA_VERSION` is written into each
 //! Parquet file's key-value metadata; bump it on any change to these functions.
 
+use std::fmt;
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -72,6 +74,105 @@ pub fn intent_realtime_schema() -> SchemaRef {
     ]))
 }
 
+/// One row per Agent Status Details status span. `end_time` and `duration_seconds` are null
+/// for an open span; `agent_id` is the `/v3` `aId`; `timezone_offset_minutes` is the
+/// `timeZoneOffSet` of the request the row came from (the API's local times are at that offset).
+pub fn agent_status_details_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("account_id", false),
+        utf8("user_id", false),
+        utf8("agent_id", true),
+        utf8("email", true),
+        utf8("first_name", true),
+        utf8("last_name", true),
+        utf8("custom_id", true),
+        utf8("primary_status", false),
+        utf8("secondary_status", true),
+        ts("start_time", false),
+        ts("end_time", true),
+        Field::new("duration_seconds", DataType::Int64, true),
+        Field::new("timezone_offset_minutes", DataType::Int32, false),
+        ts("exported_at", false),
+    ]))
+}
+
+/// Hive partition layout of a table, outermost column first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PartitionLayout {
+    /// `account_id=A/dt=D`.
+    AccountDay,
+    /// `account_id=A/bot_id=B/dt=D`.
+    AccountBotDay,
+}
+
+impl PartitionLayout {
+    /// Partition column names, outermost first.
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            PartitionLayout::AccountDay => &["account_id", "dt"],
+            PartitionLayout::AccountBotDay => &["account_id", "bot_id", "dt"],
+        }
+    }
+
+    /// Whether a partition key of this layout carries a `bot_id`.
+    pub fn has_bot(self) -> bool {
+        self == PartitionLayout::AccountBotDay
+    }
+}
+
+/// One output table: a folder under the output root (and the table name in the DDL), the Arrow
+/// schema of its files, and its partition layout. Compared and ordered by name.
+pub struct Table {
+    pub name: &'static str,
+    pub schema: fn() -> SchemaRef,
+    pub layout: PartitionLayout,
+}
+
+impl Table {
+    /// Partition column names, outermost first.
+    pub fn partition_columns(&self) -> &'static [&'static str] {
+        self.layout.columns()
+    }
+}
+
+impl fmt::Debug for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Table({})", self.name)
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl PartialEq for Table {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Table {}
+
+impl std::hash::Hash for Table {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+    }
+}
+
+impl PartialOrd for Table {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Table {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name.cmp(other.name)
+    }
+}
+
 /// Records that could not be normalized: kept whole, with the reason, never dropped.
 pub fn rejects_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
@@ -94,6 +195,7 @@ mod tests {
         for schema in [
             user_status_schema(),
             intent_realtime_schema(),
+            agent_status_details_schema(),
             rejects_schema(),
         ] {
             for f in schema.fields() {

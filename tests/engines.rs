@@ -24,6 +24,7 @@ fn sections(days_tz: &str) -> String {
     format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"{days_tz}\"\npage_size = 50\n\
          [intent_realtime]\nbot_ids = [\"{BOT}\"]\ntimezone = \"UTC\"\n\
+         [agent_status_details]\nenabled = true\n\
          [call_details]\nenabled = true\ntimezone = \"UTC\"\n"
     )
 }
@@ -114,6 +115,7 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
         "expected": {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
+            "agent_status_details": span_figures(&cfg, &days),
             "call_details": {"rows": calls.sessions, "sums": {"segment_count": calls.legs}},
             "call_segments": {"rows": calls.legs, "sums": {"interaction_seconds": calls.interaction}},
         },
@@ -123,6 +125,15 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     });
     verify(tmp.path(), &spec);
     sim.shutdown().await;
+}
+
+/// `{"rows", "sums"}` of the `agent_status_details` rows the generator says `days` hold.
+fn span_figures(cfg: &SimulatorConfig, days: &[chrono::NaiveDate]) -> serde_json::Value {
+    let all: Vec<usize> = (0..cfg.agents).collect();
+    let want = agent_status_details::expected_spans(cfg, chrono_tz::UTC, days, &all, false);
+    assert!(!want.rows.is_empty(), "the fixture must have spans");
+    let seconds: i64 = want.rows.iter().filter_map(|r| r.duration_seconds).sum();
+    serde_json::json!({"rows": want.rows.len(), "sums": {"duration_seconds": seconds}})
 }
 
 /// Call Details figures of UTC `days` from the generator.
@@ -207,6 +218,7 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     let sections = format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"UTC\"\n\
          [intent_realtime]\nbot_ids = [\"{bot}\"]\ntimezone = \"UTC\"\n\
+         [agent_status_details]\nenabled = true\n\
          [call_details]\nenabled = true\ntimezone = \"UTC\"\n"
     );
     let config = write_config(tmp.path(), &sim.base_url(), &out, &sections);
@@ -219,6 +231,7 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     )
     .expect("config");
     let day = date("2026-06-01");
+    let days = [day];
     assert_success(&run_bin(
         &config,
         &["backfill", "--from", "2026-06-01", "--to", "2026-06-01"],
@@ -236,13 +249,14 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     let sessions = generated.len();
     let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
-    let calls = expected_calls(&cfg, &[day]);
+    let calls = expected_calls(&cfg, &days);
     let spec = serde_json::json!({
         "local": out,
         "s3": null,
         "expected": {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
+            "agent_status_details": span_figures(&cfg, &days),
             "call_details": {"rows": calls.sessions, "sums": {"segment_count": calls.legs}},
             "call_segments": {"rows": calls.legs, "sums": {"interaction_seconds": calls.interaction}},
         },

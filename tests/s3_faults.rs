@@ -17,12 +17,11 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMill
 use common::s3_faults::{FaultKind, FaultPlan, S3FaultProxy, S3Op};
 use common::*;
 use object_store::aws::AmazonS3Builder;
+use smartassist_export::config::OutputLocation;
 use smartassist_export::datasets::user_status;
 use smartassist_export::schema::user_status_schema;
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::{
-    OutputLocation, PartitionKey, Sink, StoreTuning, UPLOAD_PART_BYTES,
-};
+use smartassist_export::sink::{PartitionKey, Sink, StoreTuning, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "fault-bucket";
 /// Accounts of the single-put partitions (sorted, as listings return them).

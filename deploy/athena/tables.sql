@@ -64,6 +64,36 @@ TBLPROPERTIES (
   'parquet.compression' = 'ZSTD'
 );
 
+CREATE EXTERNAL TABLE IF NOT EXISTS `agent_status_details` (
+  `user_id` string,
+  `agent_id` string,
+  `email` string,
+  `first_name` string,
+  `last_name` string,
+  `custom_id` string,
+  `primary_status` string,
+  `secondary_status` string,
+  `start_time` timestamp,
+  `end_time` timestamp,
+  `duration_seconds` bigint,
+  `timezone_offset_minutes` int,
+  `exported_at` timestamp
+)
+PARTITIONED BY (`account_id` string, `dt` string)
+STORED AS PARQUET
+LOCATION 's3://YOUR-BUCKET/prefix/agent_status_details/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.account_id.type' = 'injected',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW+1DAYS',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://YOUR-BUCKET/prefix/agent_status_details/account_id=${account_id}/dt=${dt}/',
+  'parquet.compression' = 'ZSTD'
+);
+
 CREATE EXTERNAL TABLE IF NOT EXISTS `call_details` (
   `session_id` string,
   `conversation_id` string,

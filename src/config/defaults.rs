@@ -42,6 +42,13 @@ pub const CALL_DETAILS_PAGE_SIZE: u32 = 100;
 /// The Call Details endpoint called (see `datasets::call_details::CallDetailsApi`).
 pub const CALL_DETAILS_PATH: &str = "v2/interactionDetails";
 pub const GAP_POLL_INTERVAL_SECONDS: u64 = 10;
+pub const AGENT_STATUS_DETAILS_ENABLED: bool = false;
+pub const AGENT_STATUS_DETAILS_SCHEDULE: &str = "0 */15 * * * *";
+/// Agents per Agent Status Details page (`limit`): the documented maximum and default.
+pub const AGENT_STATUS_DETAILS_PAGE_SIZE: u32 = 50;
+/// Default Agent Status Details path (unversioned generation): see kore-more-apis.md §2.
+pub const AGENT_STATUS_DETAILS_PATH: &str =
+    "/agentassist/api/public/analytics/account/{account_id}/agentstatusdetails";
 pub const LISTEN: &str = "127.0.0.1:9464";
 pub const SHUTDOWN_TIMEOUT_SECONDS: u64 = 10;
 pub const UNHEALTHY_AFTER_INTERVALS: u32 = 3;
@@ -84,6 +91,17 @@ pub const TABLE: &[(&str, &str)] = &[
     ("intent_realtime.bot_ids", "[]"),
     ("intent_realtime.schedule_timezone", "\"UTC\""),
     ("intent_realtime.gap_poll_interval_seconds", "10"),
+    ("agent_status_details.enabled", "false"),
+    ("agent_status_details.schedule", "\"0 */15 * * * *\""),
+    ("agent_status_details.lookback_days", "1"),
+    ("agent_status_details.page_size", "50"),
+    ("agent_status_details.agents", "[]"),
+    (
+        "agent_status_details.path",
+        "\"/agentassist/api/public/analytics/account/{account_id}/agentstatusdetails\"",
+    ),
+    ("agent_status_details.schedule_timezone", "\"UTC\""),
+    ("agent_status_details.max_days_per_run", "7"),
     ("call_details.enabled", "false"),
     ("call_details.schedule", "\"0 0 * * * *\""),
     ("call_details.lookback_days", "1"),
@@ -150,6 +168,32 @@ mod tests {
             (
                 "intent_realtime.gap_poll_interval_seconds",
                 GAP_POLL_INTERVAL_SECONDS.to_string(),
+            ),
+            (
+                "agent_status_details.enabled",
+                AGENT_STATUS_DETAILS_ENABLED.to_string(),
+            ),
+            (
+                "agent_status_details.schedule",
+                q(AGENT_STATUS_DETAILS_SCHEDULE),
+            ),
+            (
+                "agent_status_details.lookback_days",
+                LOOKBACK_DAYS.to_string(),
+            ),
+            (
+                "agent_status_details.page_size",
+                AGENT_STATUS_DETAILS_PAGE_SIZE.to_string(),
+            ),
+            ("agent_status_details.agents", "[]".to_string()),
+            ("agent_status_details.path", q(AGENT_STATUS_DETAILS_PATH)),
+            (
+                "agent_status_details.schedule_timezone",
+                q(SCHEDULE_TIMEZONE),
+            ),
+            (
+                "agent_status_details.max_days_per_run",
+                MAX_DAYS_PER_RUN.to_string(),
             ),
             ("call_details.enabled", CALL_DETAILS_ENABLED.to_string()),
             ("call_details.schedule", q(CALL_DETAILS_SCHEDULE)),

@@ -8,8 +8,10 @@
 //! Precedence for the client secret: env `SMARTASSIST_CLIENT_SECRET` > `api.client_secret_file`.
 //!
 //! Sections: [`api`], [`auth`], [`output`], [`server`], and one per dataset ([`user_status`],
-//! [`intent_realtime`], [`call_details`]); history datasets share [`history`]'s keys.
+//! [`intent_realtime`], [`agent_status_details`], [`call_details`]); history datasets share
+//! [`history`]'s keys.
 
+pub mod agent_status_details;
 pub mod api;
 pub mod auth;
 pub mod call_details;
@@ -27,15 +29,16 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
 pub use auth::{AuthConfig, JweConfig};
 pub use call_details::CallDetailsConfig;
 pub use intent_realtime::IntentConfig;
+pub use output::OutputLocation;
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
 pub use server::ServerConfig;
 pub use user_status::UserStatusConfig;
 
-use crate::sink::OutputLocation;
 use parse::Problems;
 
 /// Env var that may hold the client secret (wins over `api.client_secret_file`).
@@ -82,6 +85,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub intent_realtime: intent_realtime::RawIntent,
     #[serde(default)]
+    pub agent_status_details: agent_status_details::RawAgentStatusDetails,
+    #[serde(default)]
     pub server: server::RawServer,
     #[serde(default)]
     pub call_details: call_details::RawCallDetails,
@@ -95,6 +100,7 @@ pub struct Config {
     pub output: OutputLocation,
     pub user_status: UserStatusConfig,
     pub intent: IntentConfig,
+    pub agent_status_details: AgentStatusDetailsConfig,
     pub server: ServerConfig,
     pub call_details: CallDetailsConfig,
 }
@@ -176,6 +182,12 @@ impl RawConfig {
         let output = output::validate(&self.output, resolved.cwd.as_deref(), p);
         let user_status = user_status::validate(&self.user_status, p);
         let intent = intent_realtime::validate(&self.intent_realtime, user_status.timezone, p);
+        let agent_status_details = agent_status_details::validate(
+            &self.agent_status_details,
+            &api.account_id,
+            user_status.timezone,
+            p,
+        );
         let server = server::validate(&self.server, p);
         let call_details = call_details::validate(&self.call_details, user_status.timezone, p);
         Config {
@@ -184,6 +196,7 @@ impl RawConfig {
             output,
             user_status,
             intent,
+            agent_status_details,
             server,
             call_details,
         }

@@ -8,7 +8,21 @@ use serde::Deserialize;
 use url::Url;
 
 use super::parse::Problems;
-use crate::sink::OutputLocation;
+
+/// Where output goes. Built by the config layer from `[output] url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputLocation {
+    /// Absolute directory on local disk.
+    Local(PathBuf),
+    /// `s3://bucket/prefix` plus optional overrides for S3-compatible stores.
+    S3 {
+        bucket: String,
+        prefix: String,
+        endpoint: Option<String>,
+        region: Option<String>,
+        allow_http: bool,
+    },
+}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

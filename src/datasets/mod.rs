@@ -16,6 +16,7 @@
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
+pub mod agent_status_details;
 pub mod call_details;
 pub mod intent_realtime;
 pub mod user_status;
@@ -24,7 +25,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::SchemaRef;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
@@ -33,91 +33,16 @@ use crate::client::{ApiClient, MemoryGate};
 use crate::config::{Config, Schedule};
 use crate::error::Error;
 use crate::metrics::Metrics;
+pub use crate::schema::{PartitionLayout, Table};
 use crate::sink::{Sink, WriteStats};
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.
 pub static REGISTRY: &[&DatasetInfo] = &[
     &user_status::INFO,
     &intent_realtime::INFO,
+    &agent_status_details::INFO,
     &call_details::INFO,
 ];
-
-/// Hive partition layout of a table, outermost column first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PartitionLayout {
-    /// `account_id=A/dt=D`.
-    AccountDay,
-    /// `account_id=A/bot_id=B/dt=D`.
-    AccountBotDay,
-}
-
-impl PartitionLayout {
-    /// Partition column names, outermost first.
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            PartitionLayout::AccountDay => &["account_id", "dt"],
-            PartitionLayout::AccountBotDay => &["account_id", "bot_id", "dt"],
-        }
-    }
-
-    /// Whether a partition key of this layout carries a `bot_id`.
-    pub fn has_bot(self) -> bool {
-        self == PartitionLayout::AccountBotDay
-    }
-}
-
-/// One output table: a folder under the output root (and the table name in the DDL), the Arrow
-/// schema of its files, and its partition layout. Compared and ordered by name.
-pub struct Table {
-    pub name: &'static str,
-    pub schema: fn() -> SchemaRef,
-    pub layout: PartitionLayout,
-}
-
-impl Table {
-    /// Partition column names, outermost first.
-    pub fn partition_columns(&self) -> &'static [&'static str] {
-        self.layout.columns()
-    }
-}
-
-impl fmt::Debug for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Table({})", self.name)
-    }
-}
-
-impl fmt::Display for Table {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name)
-    }
-}
-
-impl PartialEq for Table {
-    fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
-    }
-}
-
-impl Eq for Table {}
-
-impl std::hash::Hash for Table {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.name.hash(state);
-    }
-}
-
-impl PartialOrd for Table {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Table {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.name.cmp(other.name)
-    }
-}
 
 /// The shape of a dataset (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -341,7 +266,7 @@ mod tests {
         let err = parse_name("users").expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "unknown dataset \"users\" (expected user_status, intent_realtime or call_details)"
+            "unknown dataset \"users\" (expected user_status, intent_realtime, agent_status_details or call_details)"
         );
     }
 }

@@ -33,8 +33,9 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::datasets::Table;
+use crate::config::OutputLocation;
 use crate::schema::rejects_schema;
+use crate::schema::Table;
 
 pub use encode::{
     created_by, writer_properties, MAX_ROW_GROUP_ROWS, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY,
@@ -50,21 +51,6 @@ pub use store::{
 /// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
 /// to a writer of another partition that is still running.
 pub const DEFAULT_STAGING_GRACE: Duration = Duration::from_secs(15 * 60);
-
-/// Where output goes. Built by the config layer from `[output] url`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutputLocation {
-    /// Absolute directory on local disk.
-    Local(PathBuf),
-    /// `s3://bucket/prefix` plus optional overrides for S3-compatible stores.
-    S3 {
-        bucket: String,
-        prefix: String,
-        endpoint: Option<String>,
-        region: Option<String>,
-        allow_http: bool,
-    },
-}
 
 /// Identifies one Hive partition of a dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -5,6 +5,7 @@
 //! `s3` moto and the S3 fault proxy.
 #![allow(dead_code)]
 
+pub mod agent_status_details;
 pub mod s3_faults;
 
 use std::collections::BTreeMap;

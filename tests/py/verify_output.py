@@ -36,6 +36,7 @@ import pyarrow.fs as pafs
 PARTITIONS = {
     "user_status": ["account_id", "dt"],
     "intent_realtime": ["account_id", "bot_id", "dt"],
+    "agent_status_details": ["account_id", "dt"],
     "call_details": ["account_id", "dt"],
     "call_segments": ["account_id", "dt"],
 }

@@ -29,7 +29,7 @@ pub const MAX_PAGE_OFFSET: u32 = 10;
 /// The documented maximum range of one request.
 pub const MAX_RANGE: Duration = Duration::days(7);
 /// Low-cardinality endpoint label for logs, errors and metrics.
-pub const ENDPOINT: &str = "calldetails";
+pub const ENDPOINT: &str = "call_details";
 
 /// Which documented endpoint to call. They share the body, paging and record shape; v1 records
 /// carry `Direction` inside `customerinfo` and lack `smartStatus`, `reason`, `errorDetails`,

@@ -1,5 +1,5 @@
 //! End to end: a fetch loop written here (request bodies, paging, decoding and normalization
-//! from `sources::agent_status_details`) exports three local days across a DST change from a
+//! from `datasets::agent_status_details::decode`) exports three local days across a DST change from a
 //! running simulator, and every row is compared with the generator's [`agent_spans`], never
 //! with what the decoder produced.
 
@@ -11,8 +11,10 @@ use serde_json::Value;
 
 use super::tests::{day, sim, suffix, token, utc, BASE};
 use super::*;
+use crate::datasets::agent_status_details::decode::{
+    decode_page, request_body_with, DateStyle, Normalizer,
+};
 use crate::simulator::{generator, RunningSimulator, SimEndpoint, SimulatorConfig};
-use crate::sources::agent_status_details::{decode_page, request_body_with, DateStyle, Normalizer};
 use crate::sources::window::{js_offset_minutes, local_date, local_day_bounds, plan_day};
 use crate::sources::Reject;
 

@@ -1,9 +1,9 @@
-//! Agent Status Details (`POST …/analytics/account/{accountId}[/v2|/v3]/agentstatusdetails`):
-//! the dataset `agent_status_details`, one row per status span of an agent. This module owns
-//! the dataset's schema and partitioning, the request body of one page, decoding of a response
-//! page and normalization of the spans into rows. It does no I/O.
+//! The wire format of Agent Status Details (`POST …/analytics/account/{accountId}[/v2|/v3]/agentstatusdetails`)
+//! and the normalization of its status spans into rows of
+//! [`agent_status_details_schema`]: the request body of one page, decoding of a response page,
+//! and one row per span. It does no I/O; [`super`] owns the requests, paging and the write.
 //!
-//! The caller plans each local day with [`plan_day`](super::window::plan_day), sends
+//! The caller plans each local day with [`plan_day`](crate::sources::window::plan_day), sends
 //! [`request_body`] (or [`request_body_with`]) for every [`DayWindow`] with `limit` ≤
 //! [`MAX_PAGE_SIZE`] and `offset` in the query, decodes each page with [`decode_page`]
 //! (retrying the request on [`DecodeError`]), advances `offset` by [`Page::record_count`] while
@@ -41,59 +41,22 @@ use arrow::array::{
     ArrayRef, Int32Array, Int64Builder, StringArray, StringBuilder, TimestampMillisecondArray,
     TimestampMillisecondBuilder,
 };
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::durations::parse_hms;
-use super::window::DayWindow;
-use super::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
-use super::{DecodeError, Reject};
-use crate::schema::timestamp_type;
+use crate::schema::agent_status_details_schema;
+use crate::sources::durations::parse_hms;
+use crate::sources::window::DayWindow;
+use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
+use crate::sources::{DecodeError, Reject};
 
-/// The dataset name: the first path segment under the sink URL.
-pub const DATASET: &str = "agent_status_details";
-/// Label of the endpoint in logs, metrics and rejects.
-pub const ENDPOINT: &str = "agentstatusdetails";
 /// The documented maximum (and default) of the `limit` query parameter.
 pub const MAX_PAGE_SIZE: usize = 50;
-/// Version of this dataset's column layout; bump it on any change to [`schema`].
-pub const SCHEMA_VERSION: &str = "1";
 /// Open-span marker of `endTime` and `duration`.
 const OPEN: &str = "-";
 const API: &str = "AgentStatusDetails";
-
-/// One row per status span. `end_time` and `duration_seconds` are null for an open span;
-/// `agent_id` is the `/v3` `aId`; `timezone_offset_minutes` is the `timeZoneOffSet` of the
-/// request the row came from (the API's local times are at that offset).
-pub fn schema() -> SchemaRef {
-    let utf8 = |name: &str, nullable| Field::new(name, DataType::Utf8, nullable);
-    let ts = |name: &str, nullable| Field::new(name, timestamp_type(), nullable);
-    Arc::new(Schema::new(vec![
-        utf8("account_id", false),
-        utf8("user_id", false),
-        utf8("agent_id", true),
-        utf8("email", true),
-        utf8("first_name", true),
-        utf8("last_name", true),
-        utf8("custom_id", true),
-        utf8("primary_status", false),
-        utf8("secondary_status", true),
-        ts("start_time", false),
-        ts("end_time", true),
-        Field::new("duration_seconds", DataType::Int64, true),
-        Field::new("timezone_offset_minutes", DataType::Int32, false),
-        ts("exported_at", false),
-    ]))
-}
-
-/// Hive partition columns, outermost first: `account_id=…/dt=YYYY-MM-DD`, `dt` being the local
-/// date (dataset time zone) of the span's start.
-pub fn partition_columns() -> &'static [&'static str] {
-    &["account_id", "dt"]
-}
 
 /// How `startDate`/`endDate` are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -567,7 +530,7 @@ impl Normalizer {
         &self.rejects
     }
 
-    /// The rows pushed since the last call as one batch with exactly [`schema`]; the builders
+    /// The rows pushed since the last call as one batch with exactly [`agent_status_details_schema`]; the builders
     /// start empty again, so a caller can stream each page to the writer.
     pub fn take_batch(&mut self) -> RecordBatch {
         let offsets = std::mem::take(&mut self.offsets);
@@ -597,7 +560,8 @@ impl Normalizer {
         ];
         // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
         // built with the "UTC" zone) and the non-nullable columns never receive a null.
-        RecordBatch::try_new(schema(), columns).expect("columns match schema() by construction")
+        RecordBatch::try_new(agent_status_details_schema(), columns)
+            .expect("columns match the schema by construction")
     }
 
     /// The rejects collected since the last call.
@@ -605,7 +569,7 @@ impl Normalizer {
         std::mem::take(&mut self.rejects)
     }
 
-    /// The remaining rows as one batch with exactly [`schema`], and the rejects.
+    /// The remaining rows as one batch with exactly [`agent_status_details_schema`], and the rejects.
     pub fn finish(mut self) -> (RecordBatch, Vec<Reject>) {
         let batch = self.take_batch();
         (batch, self.rejects)
