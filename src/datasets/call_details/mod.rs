@@ -92,6 +92,9 @@ fn build(config: &Config) -> Option<Dataset> {
 pub struct CallDetails {
     cfg: CallDetailsConfig,
     schedule: HistorySchedule,
+    /// Makes the read-compare-store of the density one step for the days of this process
+    /// (a backfill finishes several at once).
+    density_lock: tokio::sync::Mutex<()>,
 }
 
 /// What the fetch of a day produced besides the written rows.
@@ -110,7 +113,11 @@ impl CallDetails {
             lookback_days: cfg.lookback_days,
             max_days_per_run: cfg.max_days_per_run,
         };
-        CallDetails { cfg, schedule }
+        CallDetails {
+            cfg,
+            schedule,
+            density_lock: tokio::sync::Mutex::new(()),
+        }
     }
 
     /// Partition key of a day of `table` (either of [`DETAILS`] and [`SEGMENTS`]).
@@ -276,7 +283,8 @@ impl CallDetails {
     }
 
     /// Stores the profile of a complete day as the density the next days are planned from,
-    /// unless a later day's is stored by then (backfills finish days out of order). A failure
+    /// unless a later day's is stored by then (backfills finish days out of order; another
+    /// process storing at the same moment can still win, which costs only a worse hint). A failure
     /// only costs the next day some discovery requests, so it is logged, not returned.
     async fn keep_density(
         &self,
@@ -291,6 +299,7 @@ impl CallDetails {
         if !complete || density.sessions() == 0 {
             return;
         }
+        let _one_at_a_time = self.density_lock.lock().await;
         let result = match state::load::<DensityState>(&cx.sink, name).await {
             Ok(Some(s)) if s.day > day && s.timezone == zone => return,
             Ok(_) => {
