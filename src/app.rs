@@ -2,8 +2,9 @@
 //! hands plain values to the core. It starts the built-in simulator when `base_url =
 //! "simulator"` (the core never does), resolves the client secret (the simulator's default when
 //! none is configured for it), builds the token minter, the API client, the sink and the
-//! [`Context`] with the caller's metrics handle, registers every series the enabled datasets
-//! will emit (so `/metrics` is complete from the first scrape), and lists the enabled datasets.
+//! [`Context`] with the caller's metrics handle (the sink reports its S3 requests to it too),
+//! registers every series the enabled datasets and the S3 client will emit (so `/metrics` is
+//! complete from the first scrape), and lists the enabled datasets.
 //! Commands build one [`App`], use it, and call [`App::shutdown`].
 
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use url::Url;
 
 use crate::auth::TokenMinter;
 use crate::client::{ApiClient, MemoryGate};
-use crate::config::{BaseUrl, Config, Secret};
+use crate::config::{BaseUrl, Config, OutputLocation, Secret};
 use crate::datasets::{self, Context, Dataset, DatasetInfo};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -54,9 +55,12 @@ impl App {
         };
         let minter = TokenMinter::new(&config.api.client_id, &secret, &config.auth);
         let client = ApiClient::new(&config.api, base, minter, cancel, metrics.clone())?;
-        let sink = Sink::open(&config.output)?;
+        let sink = Sink::open_with(&config.output, &metrics)?;
         let datasets = datasets::enabled(&config);
         register_series(&metrics, &datasets);
+        if matches!(config.output, OutputLocation::S3 { .. }) {
+            metrics.register_store();
+        }
         let cx = Context {
             account_id: config.api.account_id.clone(),
             client,

@@ -17,7 +17,50 @@ use std::time::Duration;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AuthConfig, Secret};
+use jwe::{ContentEncryption, KeyAlgorithm, RecipientKey};
+
+/// A secret string. Never printed: `Debug` and `Display` show `[REDACTED]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; call only where it is used (signing), never to log.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+/// How tokens are minted: validated from `[auth]` by the config layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthConfig {
+    pub enforce_jti: bool,
+    pub token_ttl: Duration,
+    /// Wrap every token in a JWE ("Enforce JWE Encryption").
+    pub jwe: Option<JweConfig>,
+}
+
+/// Validated `[auth] jwe_*` keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JweConfig {
+    pub recipient: RecipientKey,
+    pub alg: KeyAlgorithm,
+    pub enc: ContentEncryption,
+}
 
 /// The platform's hard limit on `exp - iat` for tokens carrying a `jti`.
 pub const MAX_JTI_TTL: Duration = Duration::from_secs(3600);

@@ -52,6 +52,9 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A schema has a column type the DDL generator cannot map (a defect, not a usage error).
+    #[error("cannot generate DDL")]
+    Ddl(#[from] crate::ddl::UnsupportedType),
     /// A local day for which no request window could be planned (pathological zone rules).
     #[error("{dataset}: no request window covers {day}")]
     NoWindow {

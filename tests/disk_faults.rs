@@ -55,11 +55,17 @@ enabled = false
 
 /// Runs `backfill` over [`DAYS`]; with `max_file_bytes`, under that file size limit.
 fn backfill(config: &Path, max_file_bytes: Option<u64>) -> Output {
+    run_limited(
+        config,
+        &["backfill", "--from", DAYS[0], "--to", DAYS[2]],
+        max_file_bytes,
+    )
+}
+
+/// Runs the binary with `args`; with `max_file_bytes`, under that file size limit.
+fn run_limited(config: &Path, args: &[&str], max_file_bytes: Option<u64>) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.arg("-c")
-        .arg(config)
-        .args(["backfill", "--from", DAYS[0], "--to", DAYS[2]])
-        .env_remove("RUST_LOG");
+    cmd.arg("-c").arg(config).args(args).env_remove("RUST_LOG");
     if let Some(limit) = max_file_bytes {
         // SAFETY: between fork and exec the closure only calls signal(2) and setrlimit(2),
         // which are async-signal-safe, and touches no memory shared with the parent.
@@ -192,4 +198,70 @@ fn an_unwritable_partition_fails_the_run_naming_it_and_the_next_run_completes() 
     assert_success(&backfill(&config, None));
     assert_only_complete_parquet(&out, &[]);
     assert_exact(&out);
+}
+
+/// The UserStatus watermark of the simulator config's account, `None` when absent.
+fn watermark(out: &Path) -> Option<Vec<u8>> {
+    std::fs::read(out.join("_state/user_status/account_id=acct.json")).ok()
+}
+
+/// Every visible file with its bytes.
+fn visible_contents(out: &Path) -> Vec<(String, Vec<u8>)> {
+    visible_files(out)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(out.join(&f)).expect("read");
+            (f, bytes)
+        })
+        .collect()
+}
+
+/// `run --once` (lookback: yesterday and today) on a full disk: exit 1 naming the file, nothing
+/// visible, no watermark; the next run exports and stores the watermark; a later run on a full
+/// disk leaves the files and the watermark exactly as they were.
+#[test]
+fn a_full_disk_fails_run_once_without_advancing_the_watermark_and_the_next_run_completes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config = simulator_config(tmp.path(), &out);
+
+    let failed = run_limited(&config, &["run", "--once"], Some(4096));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&failed.stdout),
+        String::from_utf8_lossy(&failed.stderr)
+    );
+    assert_eq!(failed.status.code(), Some(1), "output:\n{said}");
+    let partition_dir = out.join("user_status/account_id=acct/dt=");
+    assert!(
+        said.contains(&partition_dir.display().to_string()) && said.contains("File too large"),
+        "the output must name the file and the cause:\n{said}"
+    );
+    assert_eq!(visible_files(&out), Vec::<String>::new());
+    assert_eq!(watermark(&out), None, "the watermark advanced");
+
+    assert_success(&run_limited(&config, &["run", "--once"], None));
+    assert_only_complete_parquet(&out, &[]);
+    let mark = watermark(&out).expect("the watermark is stored");
+    let mark_json: serde_json::Value = serde_json::from_slice(&mark).expect("json");
+    let today = date(mark_json["through_day"].as_str().expect("through_day"));
+    let yesterday = today.pred_opt().expect("date");
+    let sim = SimulatorConfig::default();
+    let want = expected_user_status(
+        sim.seed,
+        sim.agents,
+        chrono_tz::UTC,
+        &[yesterday],
+        Granularity::PT30M,
+        None,
+    );
+    let (rows, sum, _) = want[&yesterday.to_string()];
+    let actual = actual_per_day(&user_status_rows(&out));
+    assert_eq!(actual.get(&yesterday.to_string()), Some(&(rows, sum)));
+
+    let before = visible_contents(&out);
+    let failed = run_limited(&config, &["run", "--once"], Some(4096));
+    assert_eq!(failed.status.code(), Some(1));
+    assert_eq!(watermark(&out), Some(mark), "the watermark changed");
+    assert_eq!(visible_contents(&out), before, "the exported files changed");
 }

@@ -3,7 +3,8 @@
 //! before the answer, slow answers), with the sink's S3 client built by `Sink::open_on` exactly
 //! as `Sink::open` builds it, only with explicit dummy credentials instead of the environment.
 //! Written batches are the expected values; moto is asked directly (not through the proxy)
-//! which objects and multipart uploads exist afterwards.
+//! which objects and multipart uploads exist afterwards. The built binary (`backfill`, `run`)
+//! against the same faults is tested in `s3_fault_runs.rs`.
 //!
 //! The tests FAIL when moto cannot start; a developer without moto opts out with
 //! `SMARTASSIST_SKIP_S3=1`.
@@ -17,11 +18,10 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMill
 use common::s3_faults::{FaultKind, FaultPlan, S3FaultProxy, S3Op};
 use common::*;
 use object_store::aws::AmazonS3Builder;
-use smartassist_export::config::OutputLocation;
+use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::user_status;
 use smartassist_export::schema::user_status_schema;
-use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::{PartitionKey, Sink, StoreTuning, UPLOAD_PART_BYTES};
+use smartassist_export::sink::{PartitionKey, Sink, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "fault-bucket";
 /// Accounts of the single-put partitions (sorted, as listings return them).
@@ -36,8 +36,9 @@ fn open_sink(endpoint: &str, prefix: &str, tuning: &StoreTuning) -> Sink {
         endpoint: Some(endpoint.into()),
         region: Some("us-east-1".into()),
         allow_http: true,
+        tuning: tuning.clone(),
     };
-    Sink::open_on(&location, tuning, || {
+    Sink::open_on(&location, None, || {
         AmazonS3Builder::new()
             .with_access_key_id("test")
             .with_secret_access_key("test")
@@ -356,96 +357,6 @@ async fn conditional_puts_map_to_already_exists_and_precondition() {
             .expect("body");
         assert_eq!(&body[..], b"v3");
     }
-}
-
-/// The built binary backfills three days to S3 through the proxy with every kind of fault on
-/// half of all requests: the run succeeds with the default tuning, the rows equal the
-/// generator's, only complete partition objects exist and no multipart upload is left open.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backfill_through_random_s3_faults_is_exact() {
-    let Some(moto) = moto_or_skip() else { return };
-    moto.create_bucket(BUCKET).await;
-    let proxy = S3FaultProxy::start(&moto.endpoint(), Some(FaultPlan::random(21, 0.5, 2))).await;
-    let sim_cfg = SimulatorConfig {
-        seed: 29,
-        agents: 4,
-        max_page_size: 50,
-        ..SimulatorConfig::default()
-    };
-    let sim = start_sim(sim_cfg.clone()).await;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let sections = format!(
-        "endpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n\n[user_status]\ngranularity = \"PT30M\"\ntimezone = \"UTC\"\npage_size = 50\n",
-        proxy.endpoint()
-    );
-    let config = write_config(
-        tmp.path(),
-        &sim.base_url(),
-        std::path::Path::new("s3://fault-bucket/lake"),
-        &sections,
-    );
-    let run = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(BIN)
-            .arg("-c")
-            .arg(&config)
-            .args(["backfill", "--from", "2026-06-01", "--to", "2026-06-03"])
-            .env(
-                "SMARTASSIST_CLIENT_SECRET",
-                SimulatorConfig::default().client_secret,
-            )
-            .env_remove("RUST_LOG")
-            .env_remove("AWS_ENDPOINT_URL")
-            .env_remove("AWS_ENDPOINT")
-            .env_remove("AWS_ENDPOINT_URL_S3")
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .output()
-            .expect("binary runs")
-    })
-    .await
-    .expect("join");
-    assert_success(&run);
-    eprintln!("injected: {:?}", proxy.injected());
-    assert!(proxy.injected().failures() > 0, "{:?}", proxy.injected());
-
-    let days = [date("2026-06-01"), date("2026-06-02"), date("2026-06-03")];
-    let expected = expected_user_status(
-        sim_cfg.seed,
-        sim_cfg.agents,
-        chrono_tz::UTC,
-        &days,
-        smartassist_export::model::Granularity::PT30M,
-        None,
-    );
-    let store = s3_client(&moto.endpoint(), BUCKET);
-    let rows = status_rows_of(read_s3_dataset(store.as_ref(), "lake", "user_status").await);
-    let actual = actual_per_day(&rows);
-    for (day, (exp_rows, exp_sum, _)) in &expected {
-        assert_eq!(actual.get(day), Some(&(*exp_rows, *exp_sum)), "day {day}");
-    }
-    assert_eq!(actual.len(), expected.len());
-    let visible: Vec<String> = keys_in_moto(&moto, "lake")
-        .await
-        .into_iter()
-        .filter(|k| {
-            !k.split('/')
-                .any(|s| s.starts_with('_') || s.starts_with('.'))
-        })
-        .collect();
-    let expected_keys: Vec<String> = days
-        .iter()
-        .map(|d| {
-            format!(
-                "lake/user_status/account_id={}/dt={d}/part-00000.parquet",
-                sim_cfg.account_id
-            )
-        })
-        .collect();
-    assert_eq!(visible, expected_keys);
-    assert!(moto.open_multipart_uploads(BUCKET).await.is_empty());
-    sim.shutdown().await;
 }
 
 /// What the read-modify-write code must expect from a lost answer: a conditional create whose

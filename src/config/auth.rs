@@ -10,7 +10,8 @@ use serde::Deserialize;
 use super::defaults;
 use super::files::Resolved;
 use super::parse::Problems;
-use crate::auth::jwe::{self, ContentEncryption, KeyAlgorithm, RecipientKey};
+use crate::auth::jwe::{self, ContentEncryption, KeyAlgorithm};
+use crate::auth::{AuthConfig, JweConfig};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,22 +24,6 @@ pub struct RawAuth {
     pub jwe_kid: Option<String>,
     pub jwe_alg: Option<String>,
     pub jwe_enc: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthConfig {
-    pub enforce_jti: bool,
-    pub token_ttl: Duration,
-    /// Wrap every token in a JWE ("Enforce JWE Encryption").
-    pub jwe: Option<JweConfig>,
-}
-
-/// Validated `[auth] jwe_*` keys.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JweConfig {
-    pub recipient: RecipientKey,
-    pub alg: KeyAlgorithm,
-    pub enc: ContentEncryption,
 }
 
 /// The `[auth] jwe_*` keys: all optional; a key file turns JWE on.

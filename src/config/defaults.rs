@@ -52,6 +52,16 @@ pub const AGENT_STATUS_DETAILS_PATH: &str =
 pub const LISTEN: &str = "127.0.0.1:9464";
 pub const SHUTDOWN_TIMEOUT_SECONDS: u64 = 10;
 pub const UNHEALTHY_AFTER_INTERVALS: u32 = 3;
+/// S3 client retry policy and timeouts (`[output]`); the reasoning is on
+/// [`super::StoreTuning`].
+pub const OUTPUT_MAX_RETRIES: u32 = 8;
+pub const OUTPUT_RETRY_BASE_MS: u64 = 100;
+pub const OUTPUT_RETRY_MAX_BACKOFF_SECONDS: u64 = 5;
+pub const OUTPUT_RETRY_TIMEOUT_SECONDS: u64 = 60;
+pub const OUTPUT_CONNECT_TIMEOUT_SECONDS: u64 = 5;
+pub const OUTPUT_TIMEOUT_SECONDS: u64 = 30;
+/// Growth factor of the S3 client's backoff: object_store's own, not a key.
+pub const OUTPUT_BACKOFF_BASE: f64 = 2.0;
 
 /// `(key, default as documented)` for every key that has a default. Values are written as in
 /// TOML (`60`, `"UTC"`, `false`); keys whose default is not a literal (derived from another key,
@@ -78,6 +88,12 @@ pub const TABLE: &[(&str, &str)] = &[
     ("auth.token_ttl_seconds", "300"),
     ("auth.jwe_alg", "\"RSA-OAEP\""),
     ("auth.jwe_enc", "\"A128CBC-HS256\""),
+    ("output.max_retries", "8"),
+    ("output.retry_base_ms", "100"),
+    ("output.retry_max_backoff_seconds", "5"),
+    ("output.retry_timeout_seconds", "60"),
+    ("output.connect_timeout_seconds", "5"),
+    ("output.timeout_seconds", "30"),
     ("user_status.enabled", "true"),
     ("user_status.schedule", "\"0 */15 * * * *\""),
     ("user_status.granularity", "\"PT30M\""),
@@ -153,6 +169,21 @@ mod tests {
             ("auth.token_ttl_seconds", TOKEN_TTL_SECONDS.to_string()),
             ("auth.jwe_alg", q(JWE_ALG)),
             ("auth.jwe_enc", q(JWE_ENC)),
+            ("output.max_retries", OUTPUT_MAX_RETRIES.to_string()),
+            ("output.retry_base_ms", OUTPUT_RETRY_BASE_MS.to_string()),
+            (
+                "output.retry_max_backoff_seconds",
+                OUTPUT_RETRY_MAX_BACKOFF_SECONDS.to_string(),
+            ),
+            (
+                "output.retry_timeout_seconds",
+                OUTPUT_RETRY_TIMEOUT_SECONDS.to_string(),
+            ),
+            (
+                "output.connect_timeout_seconds",
+                OUTPUT_CONNECT_TIMEOUT_SECONDS.to_string(),
+            ),
+            ("output.timeout_seconds", OUTPUT_TIMEOUT_SECONDS.to_string()),
             ("user_status.enabled", USER_STATUS_ENABLED.to_string()),
             ("user_status.schedule", q(USER_STATUS_SCHEDULE)),
             ("user_status.granularity", q(GRANULARITY)),

@@ -27,14 +27,12 @@ pub mod user_status;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
+pub use crate::auth::{AuthConfig, JweConfig, Secret};
 pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
-pub use auth::{AuthConfig, JweConfig};
 pub use call_details::CallDetailsConfig;
 pub use intent_realtime::IntentConfig;
-pub use output::OutputLocation;
+pub use output::{OutputLocation, StoreTuning};
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
 pub use server::ServerConfig;
 pub use user_status::UserStatusConfig;
@@ -44,51 +42,17 @@ use parse::Problems;
 /// Env var that may hold the client secret (wins over `api.client_secret_file`).
 pub const SECRET_ENV: &str = "SMARTASSIST_CLIENT_SECRET";
 
-/// A secret string. Never printed: `Debug` and `Display` show `[REDACTED]`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    /// The secret itself; call only where it is used (signing), never to log.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([REDACTED])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[REDACTED]")
-    }
-}
-
-/// The file as written: one optional raw struct per section, unknown keys rejected.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The file as written: one raw struct per section (each rejects unknown keys), built by
+/// parsing every section on its own so that each section's mistakes are reported.
+#[derive(Debug, Default)]
 pub struct RawConfig {
-    #[serde(default)]
     pub api: api::RawApi,
-    #[serde(default)]
     pub auth: auth::RawAuth,
-    #[serde(default)]
     pub output: output::RawOutput,
-    #[serde(default)]
     pub user_status: user_status::RawUserStatus,
-    #[serde(default)]
     pub intent_realtime: intent_realtime::RawIntent,
-    #[serde(default)]
     pub agent_status_details: agent_status_details::RawAgentStatusDetails,
-    #[serde(default)]
     pub server: server::RawServer,
-    #[serde(default)]
     pub call_details: call_details::RawCallDetails,
 }
 
@@ -153,26 +117,107 @@ impl Config {
         path: &Path,
         env_secret: Option<String>,
     ) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim().replace('\n', "\n  "),
         })?;
+        let mut sections = Sections::default();
+        let raw = RawConfig::from_table(table, &mut sections);
         let base_dir = path.parent().unwrap_or_else(|| Path::new("."));
         let mut p = Problems::default();
         let resolved = files::resolve(&raw, base_dir, env_secret, &mut p);
         let config = raw.validate(&resolved, &mut p);
-        if p.0.is_empty() {
+        // A section that did not parse was validated as empty: its "missing key" problems are
+        // noise next to the parse problem that names the real mistake.
+        p.0.retain(|problem| {
+            !sections
+                .failed
+                .iter()
+                .any(|s| problem.key.starts_with(&format!("{s}.")))
+        });
+        let mut problems = sections.problems.0;
+        problems.append(&mut p.0);
+        if problems.is_empty() {
             Ok(config)
         } else {
             Err(ConfigError::Invalid {
                 path: path.to_path_buf(),
-                problems: p.0,
+                problems,
             })
         }
     }
 }
 
+/// What parsing the sections found: problems naming the section, and which sections failed.
+#[derive(Debug, Default)]
+struct Sections {
+    problems: Problems,
+    failed: Vec<&'static str>,
+}
+
+impl Sections {
+    /// Takes section `name` out of `table` and deserializes it (defaults when absent), so one
+    /// section's mistake does not hide another's: every section is parsed and reported.
+    fn take<T: serde::de::DeserializeOwned + Default>(
+        &mut self,
+        table: &mut toml::Table,
+        name: &'static str,
+    ) -> T {
+        let Some(value) = table.remove(name) else {
+            return T::default();
+        };
+        // Re-parsed from its own text so the error can point at the offending key.
+        let text = match &value {
+            toml::Value::Table(t) => toml::to_string(t).unwrap_or_default(),
+            _ => String::new(),
+        };
+        match toml::from_str::<T>(&text) {
+            Ok(section) if value.is_table() => section,
+            Ok(_) => {
+                self.problems.push(name, "must be a table ([section])");
+                self.failed.push(name);
+                T::default()
+            }
+            Err(e) => {
+                let key = e
+                    .span()
+                    .and_then(|span| text[..span.start.min(text.len())].lines().last())
+                    .and_then(|line| line.split('=').next())
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map_or_else(|| name.to_string(), |k| format!("{name}.{k}"));
+                let message = e.message().trim().replace('\n', " ");
+                self.problems.push(&key, message);
+                self.failed.push(name);
+                T::default()
+            }
+        }
+    }
+}
+
 impl RawConfig {
+    /// Splits the file into its sections, reporting every section that does not parse and every
+    /// unknown top-level key.
+    fn from_table(mut table: toml::Table, sections: &mut Sections) -> RawConfig {
+        let raw = RawConfig {
+            api: sections.take(&mut table, "api"),
+            auth: sections.take(&mut table, "auth"),
+            output: sections.take(&mut table, "output"),
+            user_status: sections.take(&mut table, "user_status"),
+            intent_realtime: sections.take(&mut table, "intent_realtime"),
+            agent_status_details: sections.take(&mut table, "agent_status_details"),
+            server: sections.take(&mut table, "server"),
+            call_details: sections.take(&mut table, "call_details"),
+        };
+        for unknown in table.keys() {
+            sections.problems.push(
+                unknown,
+                "unknown section or key (see README.md, \"Configuration reference\")",
+            );
+        }
+        raw
+    }
+
     /// Validates every section (pure: the files were read by [`files::resolve`]), pushing every
     /// problem to `p`. The result is meaningful only when `p` stays empty.
     pub fn validate(&self, resolved: &files::Resolved, p: &mut Problems) -> Config {

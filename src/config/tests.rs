@@ -173,7 +173,8 @@ fn s3_url_is_split_into_bucket_and_prefix() {
             prefix: "lake/kore".into(),
             endpoint: None,
             region: None,
-            allow_http: false
+            allow_http: false,
+            tuning: crate::config::StoreTuning::default(),
         }
     );
 }
@@ -317,4 +318,19 @@ fn shipped_config_parses_and_validates() {
     let c = Config::load(&path, None).expect("shipped config.toml is valid");
     assert_eq!(c.api.base_url, BaseUrl::Simulator);
     assert!(c.user_status.enabled);
+}
+
+#[test]
+fn mistakes_in_several_sections_are_all_reported_without_noise() {
+    let text = format!(
+        "{MINIMAL}\n[server]\nport = 3\n[user_status]\nlookback_days = \"one\"\n[bogus]\nx = 1\n"
+    );
+    let p = problems(&text);
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["user_status.lookback_days", "server", "bogus"],
+        "{p:?}"
+    );
+    assert!(p[1].message.contains("port"), "{}", p[1].message);
 }

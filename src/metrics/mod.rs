@@ -5,7 +5,7 @@
 //! One handle per process instance: the caller creates it with [`Metrics::new`] (which registers
 //! `smartassist_build_info` and the standard `process_*` metrics), registers every configured
 //! dataset, bot and endpoint at startup ([`Metrics::register_dataset`], [`Metrics::register_bot`],
-//! [`Metrics::register_endpoint`]) so that the series the alerts and dashboards use exist with
+//! [`Metrics::register_endpoint`], and [`Metrics::register_store`] for S3 output) so that the series the alerts and dashboards use exist with
 //! their zero value before anything happens, and passes clones of the handle to the code that
 //! emits. Labels are low-cardinality (dataset, outcome, endpoint name, status class, retry
 //! reason, bot id, version) and never carry secrets. Callers use the typed methods, never raw
@@ -52,6 +52,7 @@ pub const WATERMARK_LAG: &str = "smartassist_watermark_lag_seconds";
 pub const BUILD_INFO: &str = "smartassist_build_info";
 pub const API_REQUESTS: &str = "smartassist_api_requests_total";
 pub const API_REQUESTS_MINIMUM: &str = "smartassist_api_requests_minimum_total";
+pub const STORE_REQUESTS: &str = "smartassist_store_requests_total";
 
 /// Values of the `outcome` label of `smartassist_runs_total` (registered at zero per dataset).
 pub const RUN_OUTCOMES: [&str; 4] = ["success", "partial", "failure", "cancelled"];
@@ -59,6 +60,12 @@ pub const RUN_OUTCOMES: [&str; 4] = ["success", "partial", "failure", "cancelled
 /// Values of the `reason` label of `smartassist_http_retries_total` that the API client uses
 /// (registered at zero per endpoint).
 pub const RETRY_REASONS: [&str; 3] = ["reauthenticate", "throttled", "transient"];
+
+/// Values of the `outcome` label of `smartassist_store_requests_total` (registered at zero by
+/// [`Metrics::register_store`]): an answer the S3 client does not retry, or a failed attempt it
+/// retries (throttled: 503 SlowDown or 429; server_error: another 5xx or 408; transport_error:
+/// no answer).
+pub const STORE_OUTCOMES: [&str; 4] = ["answered", "throttled", "server_error", "transport_error"];
 
 /// Every value [`status_class`] returns (registered at zero per endpoint).
 pub const STATUS_CLASSES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
@@ -118,6 +125,11 @@ struct RetryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabel {
     version: String,
 }
@@ -137,6 +149,12 @@ fn bot_label(bot_id: &str) -> BotLabel {
 fn endpoint_label(endpoint: &str) -> EndpointLabel {
     EndpointLabel {
         endpoint: endpoint.to_string(),
+    }
+}
+
+fn outcome_label(outcome: &str) -> OutcomeLabel {
+    OutcomeLabel {
+        outcome: outcome.to_string(),
     }
 }
 
@@ -203,6 +221,7 @@ struct Families {
     last_success: Family<DatasetLabel, F64Gauge>,
     api_requests: Family<DatasetLabel, Counter>,
     api_requests_minimum: Family<DatasetLabel, Counter>,
+    store_requests: Family<OutcomeLabel, Counter>,
 }
 
 impl Families {
@@ -225,6 +244,7 @@ impl Families {
             last_success: Family::default(),
             api_requests: Family::default(),
             api_requests_minimum: Family::default(),
+            store_requests: Family::default(),
         }
     }
 
@@ -315,6 +335,12 @@ impl Families {
             "smartassist_api_requests_minimum",
             "Requests the same units needed at the least: one per page of records plus one per request window",
             Listed(self.api_requests_minimum.clone()),
+        );
+        r.register(
+            "smartassist_store_requests",
+            "HTTP request attempts of the S3 client by outcome (answered, or a failure it \
+             retries: throttled, server_error, transport_error)",
+            Listed(self.store_requests.clone()),
         );
     }
 }
@@ -454,6 +480,23 @@ impl Metrics {
         let l = endpoint_label(endpoint);
         create(&f.http_throttled, &l);
         create(&f.http_request_duration, &l);
+    }
+
+    /// Create the zero-valued `smartassist_store_requests_total` series of every outcome in
+    /// [`STORE_OUTCOMES`] (for S3 output). Idempotent.
+    pub fn register_store(&self) {
+        for outcome in STORE_OUTCOMES {
+            create(&self.inner.families.store_requests, &outcome_label(outcome));
+        }
+    }
+
+    /// One HTTP attempt of the S3 client ended with `outcome` (one of [`STORE_OUTCOMES`]).
+    pub fn store_request(&self, outcome: &str) {
+        self.inner
+            .families
+            .store_requests
+            .get_or_create(&outcome_label(outcome))
+            .inc();
     }
 
     /// One HTTP attempt finished: counts it under its [`status_class`] (`None`: no response)

@@ -162,6 +162,7 @@ fn every_family_renders_help_and_type_even_without_series() {
         ("smartassist_build_info", "gauge"),
         ("smartassist_api_requests_total", "counter"),
         ("smartassist_api_requests_minimum_total", "counter"),
+        ("smartassist_store_requests_total", "counter"),
     ];
     let found = types(&text);
     for (name, kind) in expected {
@@ -430,4 +431,26 @@ fn debug_output_names_no_series() {
     let debug = format!("{m:?}");
     assert!(debug.starts_with("Metrics"), "{debug}");
     assert!(!debug.contains("secret-looking-unit"), "{debug}");
+}
+
+#[test]
+fn store_requests_register_at_zero_and_count_by_outcome() {
+    let m = Metrics::new();
+    let name = "smartassist_store_requests_total";
+    assert_eq!(m.value(name, &[("outcome", "answered")]), None);
+    m.register_store();
+    for outcome in ["answered", "throttled", "server_error", "transport_error"] {
+        assert_eq!(
+            m.value(name, &[("outcome", outcome)]),
+            Some(0.0),
+            "{outcome}"
+        );
+    }
+    m.store_request("throttled");
+    m.store_request("throttled");
+    m.store_request("answered");
+    m.register_store();
+    assert_eq!(m.value(name, &[("outcome", "throttled")]), Some(2.0));
+    assert_eq!(m.value(name, &[("outcome", "answered")]), Some(1.0));
+    assert_eq!(m.value(name, &[("outcome", "server_error")]), Some(0.0));
 }

@@ -17,6 +17,7 @@ mod jwt;
 pub mod pages;
 mod render;
 mod server;
+mod shared;
 pub mod stats;
 
 use std::fmt;
@@ -29,10 +30,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{EveryNth, FaultKind, FaultPlan};
-pub use server::{MAX_RANGE_DAYS, RATE_LIMIT_MSG};
+pub use server::RATE_LIMIT_MSG;
+pub use shared::MAX_RANGE_DAYS;
 pub use stats::{SimEndpoint, SimStats, STATUS_DROPPED};
 
-use server::{lock, Shared};
+use shared::{lock, Shared};
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too
 /// when `base_url = "simulator"` and no secret is set).

@@ -5,9 +5,7 @@
 //! `/_sim/faults` (POST, a `FaultPlan` as JSON) and `/_sim/stats` (GET) are unauthenticated
 //! admin endpoints for tests that drive the built binary.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -15,85 +13,21 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
-use tokio::time::Instant;
 
 use super::agent_status_details::{handler as asd, Generation};
 use super::call_details::http::CallApi;
-use super::faults::{FaultKind, FaultPlan, FaultState};
-use super::generator::{self, GeneratedAgent, IntentFeed};
-use super::jwt::{JwtRejection, JwtVerifier};
+use super::faults::{FaultKind, FaultPlan};
+use super::generator::{self, IntentFeed};
+use super::jwt::JwtRejection;
 use super::render::{self, BucketGrid, UserStatusRender};
-use super::stats::{SimEndpoint, StatsRecorder, STATUS_DROPPED};
-use super::SimulatorConfig;
+use super::shared::{lock, Shared, MAX_RANGE_DAYS};
+use super::stats::{SimEndpoint, STATUS_DROPPED};
 use crate::model::Granularity;
 
 /// The documented per-minute rate-limit message.
 pub const RATE_LIMIT_MSG: &str =
     "You've exceeded the per-minute rate limit. Please wait for sometime before retrying.";
-/// Longest `dateFilter` span the simulator accepts, in days.
-pub const MAX_RANGE_DAYS: i64 = 366;
 const DEFAULT_LIMIT: usize = 50;
-
-/// Locks a mutex, recovering from poisoning: every guarded value here stays consistent
-/// between statements, so a panic elsewhere cannot leave it half-updated.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// State shared by every request.
-pub(crate) struct Shared {
-    pub cfg: SimulatorConfig,
-    pub agents: Vec<GeneratedAgent>,
-    pub by_email: HashMap<String, usize>,
-    pub faults: Mutex<FaultState>,
-    pub stats: StatsRecorder,
-    jwt: Mutex<JwtVerifier>,
-    /// Arrival times of the report requests admitted in the last 60 s.
-    rate: Mutex<VecDeque<Instant>>,
-}
-
-impl Shared {
-    pub(crate) fn new(cfg: SimulatorConfig) -> Self {
-        let agents: Vec<_> = (0..cfg.agents)
-            .map(|i| generator::agent(cfg.seed, i))
-            .collect();
-        let by_email = agents
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.email.clone(), i))
-            .collect();
-        let jwt = JwtVerifier::new(&cfg.client_id, &cfg.client_secret, cfg.enforce_jti);
-        Shared {
-            faults: Mutex::new(FaultState::new(cfg.faults.clone())),
-            cfg,
-            agents,
-            by_email,
-            stats: StatsRecorder::default(),
-            jwt: Mutex::new(jwt),
-            rate: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    /// Admits one report request under the sliding 60 s window, or refuses it.
-    fn admit(&self) -> bool {
-        let Some(limit) = self.cfg.rate_limit_per_minute else {
-            return true;
-        };
-        let now = Instant::now();
-        let mut q = lock(&self.rate);
-        while q
-            .front()
-            .is_some_and(|&t| now.duration_since(t) >= Duration::from_secs(60))
-        {
-            q.pop_front();
-        }
-        if q.len() >= limit as usize {
-            return false;
-        }
-        q.push_back(now);
-        true
-    }
-}
 
 /// A response before it becomes HTTP.
 struct Reply {

@@ -12,8 +12,10 @@
 //! per run to sweep staging files left by a killed process. On S3, a process killed mid-upload
 //! can leave an incomplete multipart upload that only a bucket lifecycle rule
 //! (AbortIncompleteMultipartUpload) removes; so can a lost CreateMultipartUpload answer
-//! (object_store retries the request, and the upload the first one created is never known). The S3 client's retry policy and timeouts are
-//! [`StoreTuning`]; a file the storage refuses is [`SinkError::Write`], naming the file.
+//! (object_store retries the request, and the upload the first one created is never known). The
+//! S3 client's retry policy and timeouts are [`StoreTuning`](crate::config::StoreTuning), and
+//! it reports every request attempt to the metrics handle it is opened with; a file the storage
+//! refuses is [`SinkError::Write`], naming the file.
 
 mod encode;
 mod layout;
@@ -34,6 +36,7 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::OutputLocation;
+use crate::metrics::Metrics;
 use crate::schema::rejects_schema;
 use crate::schema::Table;
 
@@ -42,11 +45,7 @@ pub use encode::{
     UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
-pub use store::{
-    StoreRequestCounts, StoreTuning, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_INITIAL,
-    DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
-    DEFAULT_RETRY_TIMEOUT,
-};
+pub use store::StoreRequestCounts;
 
 /// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
 /// to a writer of another partition that is still running.
@@ -226,24 +225,26 @@ impl std::fmt::Debug for Sink {
 }
 
 impl Sink {
-    /// Opens the output location with the default [`StoreTuning`]; see [`Sink::open_with`].
+    /// [`Sink::open_with`] without metrics (S3 attempts are still counted for
+    /// [`Sink::request_counts`]).
     pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
-        Sink::open_with(location, &StoreTuning::default())
+        Sink::open_on(location, None, AmazonS3Builder::from_env)
     }
 
     /// Opens the output location. Local: creates the directory if missing and roots a fsyncing
     /// LocalFileSystem there. S3: credentials and defaults from the `AWS_*` environment, the
-    /// given overrides and `tuning` on top (path-style requests when an endpoint is set). No
-    /// I/O on S3.
-    pub fn open_with(location: &OutputLocation, tuning: &StoreTuning) -> Result<Sink, SinkError> {
-        Sink::open_on(location, tuning, AmazonS3Builder::from_env)
+    /// location's overrides and [`StoreTuning`](crate::config::StoreTuning) on top (path-style
+    /// requests when an endpoint is set), and every HTTP attempt reported to `metrics`
+    /// (`smartassist_store_requests_total`). No I/O on S3.
+    pub fn open_with(location: &OutputLocation, metrics: &Metrics) -> Result<Sink, SinkError> {
+        Sink::open_on(location, Some(metrics), AmazonS3Builder::from_env)
     }
 
     /// [`Sink::open_with`], with S3 credentials and defaults taken from `base()` instead of the
     /// environment (tests pass explicit credentials; production uses `from_env`).
     pub fn open_on(
         location: &OutputLocation,
-        tuning: &StoreTuning,
+        metrics: Option<&Metrics>,
         base: impl FnOnce() -> AmazonS3Builder,
     ) -> Result<Sink, SinkError> {
         match location {
@@ -254,8 +255,9 @@ impl Sink {
                 endpoint,
                 region,
                 allow_http,
+                tuning,
             } => {
-                let requests = Arc::new(store::RequestStats::default());
+                let requests = Arc::new(store::RequestStats::new(metrics.cloned()));
                 let builder = store::s3_builder(
                     base(),
                     bucket,

@@ -1,6 +1,10 @@
-//! How the sink talks to S3: the retry policy and timeouts ([`StoreTuning`]), the `[output]`
-//! overrides applied on top of the `AWS_*` environment, and per-sink counters of HTTP request
-//! attempts and of the failed ones object_store retried ([`StoreRequestCounts`]), for metrics.
+//! How the sink talks to S3: the retry policy and timeouts of `[output]` ([`StoreTuning`],
+//! whose docs explain the defaults) and its overrides, applied on top of the `AWS_*`
+//! environment, and a connector that classifies every HTTP attempt ([`AttemptOutcome`]):
+//! counted per sink ([`StoreRequestCounts`]) and, when the sink was opened with a metrics
+//! handle, reported as `smartassist_store_requests_total`.
+//! An attempt is classified by its HTTP status, so the rare S3 answer "200 with an error body"
+//! that object_store also retries counts as answered.
 //!
 //! object_store retries 5xx, 429 and 408 answers (also S3's 200-with-`InternalError`/`SlowDown`
 //! bodies) and connection errors; a timeout or a connection cut after the request was sent is
@@ -21,99 +25,37 @@ use object_store::client::{
 };
 use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, RetryConfig};
 
-/// Default for [`StoreTuning::max_retries`].
-pub const DEFAULT_MAX_RETRIES: usize = 8;
-/// Default for [`StoreTuning::retry_timeout`].
-pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default for [`StoreTuning::backoff_initial`].
-pub const DEFAULT_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
-/// Default for [`StoreTuning::backoff_max`].
-pub const DEFAULT_BACKOFF_MAX: Duration = Duration::from_secs(5);
-/// Default for [`StoreTuning::backoff_base`].
-pub const DEFAULT_BACKOFF_BASE: f64 = 2.0;
-/// Default for [`StoreTuning::connect_timeout`].
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default for [`StoreTuning::request_timeout`].
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::config::StoreTuning;
+use crate::metrics::Metrics;
 
-/// Retry policy and timeouts of the S3 client (ignored for local output).
-///
-/// The defaults aim at two things at once. A transient fault (a 500 or 503 SlowDown, a dropped
-/// connection, a slow answer) must not fail a run: with 8 retries a request fails only after 9
-/// failed attempts in a row, which at a 20 % fault rate happens to about one request in two
-/// million. A dead endpoint must fail the run in bounded time instead of hanging a daemon
-/// cycle: backoff grows from 100 ms by up to ×2 per retry (object_store's decorrelated jitter)
-/// and is capped at 5 s, so 8 retries sleep at most about 16 s in total; no retry starts after
-/// 60 s; a connection attempt gives up after 5 s and a whole request (connect, upload, answer)
-/// after 30 s. So a refused connection fails after about 16 s, an endpoint that swallows
-/// packets after about 60 s (+ one connect timeout), and a server that accepts but never
-/// answers after at most about 90 s (timeouts are retried only for idempotent requests).
-///
-/// The 30 s request timeout also bounds one upload part ([`super::UPLOAD_PART_BYTES`], 8 MiB):
-/// links slower than about 300 KB/s need a longer one. The retry timeout stays well below the
-/// 5 minutes after which a signed request (retried as is) can expire.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoreTuning {
-    /// Retries per request after the first attempt (0 disables retries).
-    pub max_retries: usize,
-    /// No retry is started this long after a request's first attempt.
-    pub retry_timeout: Duration,
-    /// The first backoff; later ones are drawn between this and `backoff_base` × the previous.
-    pub backoff_initial: Duration,
-    /// Upper bound of one backoff.
-    pub backoff_max: Duration,
-    /// Growth factor of the backoff.
-    pub backoff_base: f64,
-    /// Time allowed to establish a connection.
-    pub connect_timeout: Duration,
-    /// Time allowed for a whole request: connect, send the body, receive the full answer.
-    pub request_timeout: Duration,
-}
-
-impl Default for StoreTuning {
-    fn default() -> Self {
-        StoreTuning {
-            max_retries: DEFAULT_MAX_RETRIES,
-            retry_timeout: DEFAULT_RETRY_TIMEOUT,
-            backoff_initial: DEFAULT_BACKOFF_INITIAL,
-            backoff_max: DEFAULT_BACKOFF_MAX,
-            backoff_base: DEFAULT_BACKOFF_BASE,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-        }
+/// object_store's retry configuration for `tuning`.
+pub(super) fn retry_config(tuning: &StoreTuning) -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: tuning.backoff_initial,
+            max_backoff: tuning.backoff_max,
+            base: tuning.backoff_base,
+        },
+        max_retries: tuning.max_retries,
+        retry_timeout: tuning.retry_timeout,
     }
 }
 
-impl StoreTuning {
-    /// object_store's retry configuration for these settings.
-    pub fn retry_config(&self) -> RetryConfig {
-        RetryConfig {
-            backoff: BackoffConfig {
-                init_backoff: self.backoff_initial,
-                max_backoff: self.backoff_max,
-                base: self.backoff_base,
-            },
-            max_retries: self.max_retries,
-            retry_timeout: self.retry_timeout,
-        }
-    }
-
-    /// Applies the settings to a builder. Timeouts go through the builder's config keys rather
-    /// than `with_client_options`, which would replace the client options already read from
-    /// the environment (`AWS_ALLOW_HTTP`, proxy settings, ...).
-    fn apply(&self, builder: AmazonS3Builder) -> AmazonS3Builder {
-        let client = |key| AmazonS3ConfigKey::Client(key);
-        builder
-            .with_retry(self.retry_config())
-            .with_config(
-                client(ClientConfigKey::Timeout),
-                duration_value(self.request_timeout),
-            )
-            .with_config(
-                client(ClientConfigKey::ConnectTimeout),
-                duration_value(self.connect_timeout),
-            )
-    }
+/// Applies `tuning` to a builder. Timeouts go through the builder's config keys rather than
+/// `with_client_options`, which would replace the client options already read from the
+/// environment (`AWS_ALLOW_HTTP`, proxy settings, ...).
+fn apply(tuning: &StoreTuning, builder: AmazonS3Builder) -> AmazonS3Builder {
+    let client = |key| AmazonS3ConfigKey::Client(key);
+    builder
+        .with_retry(retry_config(tuning))
+        .with_config(
+            client(ClientConfigKey::Timeout),
+            duration_value(tuning.request_timeout),
+        )
+        .with_config(
+            client(ClientConfigKey::ConnectTimeout),
+            duration_value(tuning.connect_timeout),
+        )
 }
 
 /// A duration as object_store's config parser reads it (whole nanoseconds, no rounding to 0).
@@ -134,9 +76,7 @@ pub(super) fn s3_builder(
     stats: &Arc<RequestStats>,
 ) -> AmazonS3Builder {
     let builder = with_output_overrides(base, bucket, endpoint, region, allow_http);
-    tuning
-        .apply(builder)
-        .with_http_connector(CountingConnector(Arc::clone(stats)))
+    apply(tuning, builder).with_http_connector(CountingConnector(Arc::clone(stats)))
 }
 
 /// Applies the `[output]` S3 settings on top of a builder configured from the `AWS_*`
@@ -188,16 +128,70 @@ impl StoreRequestCounts {
     }
 }
 
-/// Shared counters behind [`StoreRequestCounts`].
+/// What one HTTP attempt came to; its [`label`](AttemptOutcome::label) is the `outcome` of
+/// `smartassist_store_requests_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AttemptOutcome {
+    /// An answer object_store does not retry: 2xx, 3xx, or a 4xx other than 408 and 429 (such
+    /// as the 404 of a state object that does not exist yet).
+    Answered,
+    /// 503 (S3's SlowDown) or 429.
+    Throttled,
+    /// Another 5xx, or 408.
+    ServerError,
+    /// No answer: connection refused, reset or cut, timeout.
+    TransportError,
+}
+
+impl AttemptOutcome {
+    #[cfg(test)]
+    pub(super) const ALL: [AttemptOutcome; 4] = [
+        AttemptOutcome::Answered,
+        AttemptOutcome::Throttled,
+        AttemptOutcome::ServerError,
+        AttemptOutcome::TransportError,
+    ];
+
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            AttemptOutcome::Answered => "answered",
+            AttemptOutcome::Throttled => "throttled",
+            AttemptOutcome::ServerError => "server_error",
+            AttemptOutcome::TransportError => "transport_error",
+        }
+    }
+
+    fn of(outcome: &Result<HttpResponse, HttpError>) -> AttemptOutcome {
+        match outcome {
+            Ok(response) => match response.status().as_u16() {
+                429 | 503 => AttemptOutcome::Throttled,
+                408 | 500..=599 => AttemptOutcome::ServerError,
+                _ => AttemptOutcome::Answered,
+            },
+            Err(_) => AttemptOutcome::TransportError,
+        }
+    }
+}
+
+/// Shared counters behind [`StoreRequestCounts`], and the metrics handle every attempt is also
+/// reported to (when the sink was opened with one).
 #[derive(Debug, Default)]
 pub(super) struct RequestStats {
     attempts: AtomicU64,
     throttled: AtomicU64,
     server_errors: AtomicU64,
     transport_errors: AtomicU64,
+    metrics: Option<Metrics>,
 }
 
 impl RequestStats {
+    pub(super) fn new(metrics: Option<Metrics>) -> RequestStats {
+        RequestStats {
+            metrics,
+            ..RequestStats::default()
+        }
+    }
+
     pub(super) fn snapshot(&self) -> StoreRequestCounts {
         StoreRequestCounts {
             attempts: self.attempts.load(Ordering::Relaxed),
@@ -208,16 +202,20 @@ impl RequestStats {
     }
 
     fn record(&self, outcome: &Result<HttpResponse, HttpError>) {
+        let outcome = AttemptOutcome::of(outcome);
         self.attempts.fetch_add(1, Ordering::Relaxed);
-        let counter = match outcome {
-            Ok(response) => match response.status().as_u16() {
-                429 | 503 => &self.throttled,
-                408 | 500..=599 => &self.server_errors,
-                _ => return,
-            },
-            Err(_) => &self.transport_errors,
+        let failed = match outcome {
+            AttemptOutcome::Answered => None,
+            AttemptOutcome::Throttled => Some(&self.throttled),
+            AttemptOutcome::ServerError => Some(&self.server_errors),
+            AttemptOutcome::TransportError => Some(&self.transport_errors),
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(counter) = failed {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.store_request(outcome.label());
+        }
     }
 }
 
@@ -274,6 +272,51 @@ mod tests {
         }
         assert!(total < t.retry_timeout, "{total:?}");
         assert!(t.request_timeout < t.retry_timeout);
+    }
+
+    #[test]
+    fn attempt_outcome_labels_are_the_documented_metric_labels() {
+        let labels: Vec<&str> = AttemptOutcome::ALL.iter().map(|o| o.label()).collect();
+        assert_eq!(labels, crate::metrics::STORE_OUTCOMES);
+        assert_eq!(
+            labels,
+            ["answered", "throttled", "server_error", "transport_error"]
+        );
+    }
+
+    fn answer(status: u16) -> Result<HttpResponse, HttpError> {
+        let mut response = HttpResponse::new(Vec::new().into());
+        *response.status_mut() = reqwest::StatusCode::from_u16(status).expect("valid status");
+        Ok(response)
+    }
+
+    #[test]
+    fn attempts_are_classified_by_status_and_reach_the_metrics() {
+        let metrics = Metrics::new();
+        let stats = RequestStats::new(Some(metrics.clone()));
+        for status in [200, 204, 404, 412, 503, 429, 500, 502, 408] {
+            stats.record(&answer(status));
+        }
+        let cut = HttpError::new(
+            object_store::client::HttpErrorKind::Request,
+            std::io::Error::other("connection reset"),
+        );
+        stats.record(&Err(cut));
+        assert_eq!(
+            stats.snapshot(),
+            StoreRequestCounts {
+                attempts: 10,
+                throttled: 2,
+                server_errors: 3,
+                transport_errors: 1,
+            }
+        );
+        let value =
+            |outcome| metrics.value(crate::metrics::STORE_REQUESTS, &[("outcome", outcome)]);
+        assert_eq!(value("answered"), Some(4.0));
+        assert_eq!(value("throttled"), Some(2.0));
+        assert_eq!(value("server_error"), Some(3.0));
+        assert_eq!(value("transport_error"), Some(1.0));
     }
 
     #[test]

@@ -499,6 +499,7 @@ fn open_s3_builds_without_network_and_uses_the_prefix() {
         endpoint: Some("http://127.0.0.1:9".into()),
         region: Some("us-east-1".into()),
         allow_http: true,
+        tuning: crate::config::StoreTuning::default(),
     })
     .expect("open s3");
     assert_eq!(sink.root(), &Path::from("exports/kore"));

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{AsdRender, Generation, MAX_LIMIT};
 use crate::simulator::render::error_body;
-use crate::simulator::server::{Shared, MAX_RANGE_DAYS};
+use crate::simulator::shared::{Shared, MAX_RANGE_DAYS};
 
 /// A reply before it becomes HTTP: status and JSON body.
 pub(crate) type AsdReply = (StatusCode, String);

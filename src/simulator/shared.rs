@@ -1,0 +1,78 @@
+//! State shared by every request the simulator serves: its configuration, the generated
+//! agents, the fault plan, the request statistics, the JWT verifier and the rate-limit window.
+//! The HTTP dispatcher ([`super::server`]) and each API's handler use it; it knows neither.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::faults::FaultState;
+use super::generator::{self, GeneratedAgent};
+use super::jwt::JwtVerifier;
+use super::stats::StatsRecorder;
+use super::SimulatorConfig;
+
+/// Longest `dateFilter` span the simulator accepts, in days.
+pub const MAX_RANGE_DAYS: i64 = 366;
+/// Locks a mutex, recovering from poisoning: every guarded value here stays consistent
+/// between statements, so a panic elsewhere cannot leave it half-updated.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    pub cfg: SimulatorConfig,
+    pub agents: Vec<GeneratedAgent>,
+    pub by_email: HashMap<String, usize>,
+    pub faults: Mutex<FaultState>,
+    pub stats: StatsRecorder,
+    pub(crate) jwt: Mutex<JwtVerifier>,
+    /// Arrival times of the report requests admitted in the last 60 s.
+    pub(crate) rate: Mutex<VecDeque<Instant>>,
+}
+
+impl Shared {
+    pub(crate) fn new(cfg: SimulatorConfig) -> Self {
+        let agents: Vec<_> = (0..cfg.agents)
+            .map(|i| generator::agent(cfg.seed, i))
+            .collect();
+        let by_email = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.email.clone(), i))
+            .collect();
+        let jwt = JwtVerifier::new(&cfg.client_id, &cfg.client_secret, cfg.enforce_jti);
+        Shared {
+            faults: Mutex::new(FaultState::new(cfg.faults.clone())),
+            cfg,
+            agents,
+            by_email,
+            stats: StatsRecorder::default(),
+            jwt: Mutex::new(jwt),
+            rate: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Admits one report request under the sliding 60 s window, or refuses it.
+    pub(crate) fn admit(&self) -> bool {
+        let Some(limit) = self.cfg.rate_limit_per_minute else {
+            return true;
+        };
+        let now = Instant::now();
+        let mut q = lock(&self.rate);
+        while q
+            .front()
+            .is_some_and(|&t| now.duration_since(t) >= Duration::from_secs(60))
+        {
+            q.pop_front();
+        }
+        if q.len() >= limit as usize {
+            return false;
+        }
+        q.push_back(now);
+        true
+    }
+}
