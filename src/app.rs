@@ -160,6 +160,9 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
     for dataset in datasets {
         let info = dataset.info();
         metrics.register_dataset(info.name);
+        for table in &info.tables[1..] {
+            metrics.register_table(table.name);
+        }
         metrics.register_endpoint(info.endpoint);
         if let Dataset::Snapshot(d) = dataset {
             for entity in d.entities() {

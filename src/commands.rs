@@ -398,7 +398,8 @@ fn print_duckdb(location: Option<String>, config: Option<&Config>, config_root: 
     );
 }
 
-/// Config used by `demo`: the simulator, a few agents and one bot, output in `out`.
+/// Config used by `demo`: the simulator, a few agents, one bot, Agent Status Details and Call
+/// Details, output in `out`.
 pub fn demo_config_toml(out: &Path) -> String {
     format!(
         r#"
@@ -419,6 +420,9 @@ timezone = "America/New_York"
 bot_ids = ["st-demo-bot"]
 
 [agent_status_details]
+enabled = true
+
+[call_details]
 enabled = true
 "#,
         url = out.display().to_string()

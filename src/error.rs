@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use crate::auth::AuthError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
+use crate::datasets::call_details::WindowError;
 use crate::sink::SinkError;
 use crate::state::StateError;
 
@@ -26,6 +27,10 @@ pub enum Error {
     Storage(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
+    /// A Call Details day could not be fetched: a page failed, or a one-second window holds
+    /// more sessions than the API's caps let anyone page through.
+    #[error(transparent)]
+    CallDetails(#[from] Box<WindowError<ClientError>>),
     #[error("{failed} of {total} units failed: {}", .units.join(", "))]
     Partial {
         failed: usize,
@@ -77,6 +82,10 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Upstream(e) => e.is_retryable(),
+            Error::CallDetails(e) => match e.as_ref() {
+                WindowError::Fetch { source, .. } => source.is_retryable(),
+                WindowError::Saturated { .. } | WindowError::PageSize(_) => false,
+            },
             Error::Storage(_) | Error::State(_) | Error::Partial { .. } | Error::Io { .. } => true,
             _ => false,
         }

@@ -9,8 +9,9 @@
 //! - [`config`]: TOML file → validated [`config::Config`], one validator per section, defaults
 //!   defined once; the [`config::Secret`] type.
 //! - [`datasets`]: the registry of datasets and one module per dataset (its tables, requests,
-//!   paging, decoding and partition writes): [`datasets::user_status`] and
-//!   [`datasets::agent_status_details`] (history), [`datasets::intent_realtime`] (snapshot polls).
+//!   paging, decoding and partition writes): [`datasets::user_status`],
+//!   [`datasets::agent_status_details`] and [`datasets::call_details`] (history),
+//!   [`datasets::intent_realtime`] (snapshot polls).
 //! - [`pipeline`]: one scheduled run of any dataset (state → plan → units → state, metrics,
 //!   summary log), the one place the ordering lives; [`backfill`]: day ranges with bounded
 //!   concurrency; [`progress`]: its bar / log lines.

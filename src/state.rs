@@ -5,6 +5,8 @@
 //! Objects:
 //! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
 //! - [`PollState`] of a snapshot dataset's entity: `_state/<dataset>/account_id=A/bot_id=B.json`.
+//! - [`DensityState`] of a history dataset that sizes its request windows by the records of a
+//!   recent day (call_details): `_state/<dataset>/account_id=A/density.json`.
 //!
 //! Every object carries `"version"` ([`STATE_VERSION`]; files written before the field existed
 //! read as version 1). An object that cannot be read — not JSON, the wrong shape, or a version
@@ -15,7 +17,8 @@
 //! Callers must write state only after every partition it describes is committed, so a crash
 //! between the two re-does work instead of skipping it. Backfills never touch watermarks (so they
 //! can never move them backwards); the schedule re-exports from the watermark minus
-//! `lookback_days` on every run. A snapshot dataset's exactly-once guarantee comes from its
+//! `lookback_days` on every run. Backfills do store a [`DensityState`]: it is only a planning
+//! hint, and the latest complete day's profile wins whoever exported it. A snapshot dataset's exactly-once guarantee comes from its
 //! partitions (merge by key), not from its poll state.
 
 use bytes::Bytes;
@@ -80,6 +83,26 @@ pub struct PollState {
     pub polls: u64,
     pub newest_end_time: Option<DateTime<Utc>>,
     pub last_poll_at: Option<DateTime<Utc>>,
+}
+
+/// The hourly record counts of the most recent complete local day a history dataset exported,
+/// from which it sizes the request windows of the next day. Only a hint: a missing one costs a
+/// few requests while a day is discovered; a corrupt one follows the policy of every state
+/// object (an error; deleting it is safe).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DensityState {
+    /// The local day counted.
+    pub day: NaiveDate,
+    /// IANA zone of that local day; a profile of another zone is not used.
+    pub timezone: String,
+    /// Records per hour from the day's first instant (23, 24 or 25 entries).
+    pub hourly: Vec<u32>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Name of a history dataset's [`DensityState`].
+pub fn density_name(dataset: &str, account_id: &str) -> String {
+    format!("{dataset}/account_id={account_id}/density.json")
 }
 
 /// Name of a history dataset's watermark.
@@ -337,6 +360,32 @@ mod tests {
         assert!(err.to_string().contains("delete it"), "{err}");
         let err = decode::<Watermark>("user_status/a.json", b"{}").expect_err("corrupt");
         assert!(matches!(err, StateError::Corrupt { .. }));
+    }
+
+    #[tokio::test]
+    async fn density_round_trips_under_its_own_name() {
+        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let name = density_name("call_details", "acct");
+        assert_eq!(name, "call_details/account_id=acct/density.json");
+        let density = DensityState {
+            day: d("2024-11-03"),
+            timezone: "America/New_York".into(),
+            hourly: vec![3; 25],
+            updated_at: "2024-11-04T06:00:00Z".parse().expect("ts"),
+        };
+        store(&sink, &name, &density).await.expect("store");
+        assert_eq!(
+            load::<DensityState>(&sink, &name).await.expect("load"),
+            Some(density)
+        );
+        sink.put_state(&name, Bytes::from(r#"{"version":1,"day":"x"}"#))
+            .await
+            .expect("put");
+        assert!(matches!(
+            load::<DensityState>(&sink, &name).await,
+            Err(StateError::Corrupt { .. })
+        ));
     }
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::*;
 use smartassist_export::model::Granularity;
-use smartassist_export::simulator::{generator, SimulatorConfig};
+use smartassist_export::simulator::{call_details, generator, SimulatorConfig};
 
 const BOT: &str = "st-bot-1";
 
@@ -24,7 +24,8 @@ fn sections(days_tz: &str) -> String {
     format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"{days_tz}\"\npage_size = 50\n\
          [intent_realtime]\nbot_ids = [\"{BOT}\"]\ntimezone = \"UTC\"\n\
-         [agent_status_details]\nenabled = true\n"
+         [agent_status_details]\nenabled = true\n\
+         [call_details]\nenabled = true\ntimezone = \"UTC\"\n"
     )
 }
 
@@ -106,6 +107,7 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     let sessions = generated.len();
     let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
+    let calls = expected_calls(&cfg, &days);
 
     let spec = serde_json::json!({
         "local": out,
@@ -114,6 +116,8 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
             "agent_status_details": span_figures(&cfg, &days),
+            "call_details": {"rows": calls.sessions, "sums": {"segment_count": calls.legs}},
+            "call_segments": {"rows": calls.legs, "sums": {"interaction_seconds": calls.interaction}},
         },
         "ids": {"account_id": cfg.account_id, "bot_id": BOT},
         "infer_hive": true,
@@ -130,6 +134,35 @@ fn span_figures(cfg: &SimulatorConfig, days: &[chrono::NaiveDate]) -> serde_json
     assert!(!want.rows.is_empty(), "the fixture must have spans");
     let seconds: i64 = want.rows.iter().filter_map(|r| r.duration_seconds).sum();
     serde_json::json!({"rows": want.rows.len(), "sums": {"duration_seconds": seconds}})
+}
+
+/// Call Details figures of UTC `days` from the generator.
+struct Calls {
+    sessions: usize,
+    legs: usize,
+    interaction: i64,
+}
+
+fn expected_calls(cfg: &SimulatorConfig, days: &[chrono::NaiveDate]) -> Calls {
+    let mut out = Calls {
+        sessions: 0,
+        legs: 0,
+        interaction: 0,
+    };
+    for &day in days {
+        let (start, end) = day_bounds(chrono_tz::UTC, day);
+        for call in call_details::calls_in(cfg, start..end) {
+            let legs = call_details::segments(&call);
+            out.sessions += 1;
+            out.legs += legs.len();
+            out.interaction += legs
+                .iter()
+                .filter_map(|s| s.leg.as_ref()?.interaction_seconds)
+                .sum::<i64>();
+        }
+    }
+    assert!(out.legs > 0, "the fixture must have Call Details");
+    out
 }
 
 fn readme() -> std::path::PathBuf {
@@ -185,7 +218,8 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     let sections = format!(
         "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"UTC\"\n\
          [intent_realtime]\nbot_ids = [\"{bot}\"]\ntimezone = \"UTC\"\n\
-         [agent_status_details]\nenabled = true\n"
+         [agent_status_details]\nenabled = true\n\
+         [call_details]\nenabled = true\ntimezone = \"UTC\"\n"
     );
     let config = write_config(tmp.path(), &sim.base_url(), &out, &sections);
     let default_account = format!("account_id = \"{}\"", SimulatorConfig::default().account_id);
@@ -215,6 +249,7 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
     let sessions = generated.len();
     let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
+    let calls = expected_calls(&cfg, &days);
     let spec = serde_json::json!({
         "local": out,
         "s3": null,
@@ -222,6 +257,8 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
             "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
             "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
             "agent_status_details": span_figures(&cfg, &days),
+            "call_details": {"rows": calls.sessions, "sums": {"segment_count": calls.legs}},
+            "call_segments": {"rows": calls.legs, "sums": {"interaction_seconds": calls.interaction}},
         },
         "ids": {"account_id": account, "bot_id": bot},
         "infer_hive": false,

@@ -93,3 +93,109 @@ TBLPROPERTIES (
   'storage.location.template' = 's3://YOUR-BUCKET/prefix/agent_status_details/account_id=${account_id}/dt=${dt}/',
   'parquet.compression' = 'ZSTD'
 );
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `call_details` (
+  `session_id` string,
+  `conversation_id` string,
+  `channel` string,
+  `bot_id` string,
+  `user_id` string,
+  `channel_specific_user_id` string,
+  `org_id` string,
+  `session_start_time` timestamp,
+  `session_end_time` timestamp,
+  `time_zone_offset` int,
+  `final_status` string,
+  `smart_status` string,
+  `reason` string,
+  `disconnecting_event` string,
+  `error_details` string,
+  `direction` string,
+  `is_voicemail` boolean,
+  `skills` string,
+  `dispositions` array<string>,
+  `disposition_remarks` array<string>,
+  `survey_type` string,
+  `csat_score` bigint,
+  `csat_feedback` string,
+  `nps_score` bigint,
+  `like_dislike_score` bigint,
+  `customer_phone` string,
+  `center_phone` string,
+  `customer_first_name` string,
+  `customer_last_name` string,
+  `customer_email` string,
+  `user_level_tags` string,
+  `session_level_tags` string,
+  `campaign_id` string,
+  `campaign_name` string,
+  `campaign_instance_id` string,
+  `campaign_dialing_list_id` string,
+  `campaign_attempt` bigint,
+  `campaign_contact_status` string,
+  `campaign_run_date` timestamp,
+  `campaign_contact_list_names` array<string>,
+  `automation_bot_ids` array<string>,
+  `meta_info` string,
+  `segment_count` int,
+  `exported_at` timestamp
+)
+PARTITIONED BY (`account_id` string, `dt` string)
+STORED AS PARQUET
+LOCATION 's3://YOUR-BUCKET/prefix/call_details/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.account_id.type' = 'injected',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW+1DAYS',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://YOUR-BUCKET/prefix/call_details/account_id=${account_id}/dt=${dt}/',
+  'parquet.compression' = 'ZSTD'
+);
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `call_segments` (
+  `session_id` string,
+  `segment_index` int,
+  `destination_type` string,
+  `queue_id` string,
+  `queue_name` string,
+  `enter_time` timestamp,
+  `callback_opted` boolean,
+  `callback_opted_time` timestamp,
+  `user_callback_accept_time` timestamp,
+  `agent_id` string,
+  `agent_email` string,
+  `agent_name` string,
+  `responding` boolean,
+  `status` string,
+  `non_response_event` string,
+  `assigned_at` timestamp,
+  `accepted_time` timestamp,
+  `first_response_time` timestamp,
+  `first_response_seconds` bigint,
+  `interaction_end_time` timestamp,
+  `interaction_seconds` bigint,
+  `after_call_work_end_time` timestamp,
+  `after_call_work_seconds` bigint,
+  `agent_notes` array<string>,
+  `consulting_agents` string,
+  `session_start_time` timestamp,
+  `time_zone_offset` int,
+  `exported_at` timestamp
+)
+PARTITIONED BY (`account_id` string, `dt` string)
+STORED AS PARQUET
+LOCATION 's3://YOUR-BUCKET/prefix/call_segments/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.account_id.type' = 'injected',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2020-01-01,NOW+1DAYS',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://YOUR-BUCKET/prefix/call_segments/account_id=${account_id}/dt=${dt}/',
+  'parquet.compression' = 'ZSTD'
+);

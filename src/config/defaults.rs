@@ -33,6 +33,14 @@ pub const USER_STATUS_PAGE_SIZE: u32 = 500;
 pub const SCHEDULE_TIMEZONE: &str = "UTC";
 pub const MAX_DAYS_PER_RUN: u32 = 7;
 pub const INTENT_SCHEDULE: &str = "*/30 * * * * *";
+pub const CALL_DETAILS_ENABLED: bool = false;
+/// Hourly: every run re-fetches whole days (the API has no "changed since"), so its cost grows
+/// with the sessions of a day, not with the time since the last run.
+pub const CALL_DETAILS_SCHEDULE: &str = "0 0 * * * *";
+/// The API's maximum `limit`: fewest requests per session.
+pub const CALL_DETAILS_PAGE_SIZE: u32 = 100;
+/// The Call Details endpoint called (see `datasets::call_details::CallDetailsApi`).
+pub const CALL_DETAILS_PATH: &str = "v2/interactionDetails";
 pub const GAP_POLL_INTERVAL_SECONDS: u64 = 10;
 pub const AGENT_STATUS_DETAILS_ENABLED: bool = false;
 pub const AGENT_STATUS_DETAILS_SCHEDULE: &str = "0 */15 * * * *";
@@ -110,6 +118,15 @@ pub const TABLE: &[(&str, &str)] = &[
     ),
     ("agent_status_details.schedule_timezone", "\"UTC\""),
     ("agent_status_details.max_days_per_run", "7"),
+    ("call_details.enabled", "false"),
+    ("call_details.schedule", "\"0 0 * * * *\""),
+    ("call_details.lookback_days", "1"),
+    ("call_details.page_size", "100"),
+    ("call_details.channels", "[]"),
+    ("call_details.queues", "[]"),
+    ("call_details.path", "\"v2/interactionDetails\""),
+    ("call_details.schedule_timezone", "\"UTC\""),
+    ("call_details.max_days_per_run", "7"),
     ("server.listen", "\"127.0.0.1:9464\""),
     ("server.shutdown_timeout_seconds", "10"),
     ("server.unhealthy_after_intervals", "3"),
@@ -207,6 +224,18 @@ mod tests {
             ),
             (
                 "agent_status_details.max_days_per_run",
+                MAX_DAYS_PER_RUN.to_string(),
+            ),
+            ("call_details.enabled", CALL_DETAILS_ENABLED.to_string()),
+            ("call_details.schedule", q(CALL_DETAILS_SCHEDULE)),
+            ("call_details.lookback_days", LOOKBACK_DAYS.to_string()),
+            ("call_details.page_size", CALL_DETAILS_PAGE_SIZE.to_string()),
+            ("call_details.channels", "[]".to_string()),
+            ("call_details.queues", "[]".to_string()),
+            ("call_details.path", q(CALL_DETAILS_PATH)),
+            ("call_details.schedule_timezone", q(SCHEDULE_TIMEZONE)),
+            (
+                "call_details.max_days_per_run",
                 MAX_DAYS_PER_RUN.to_string(),
             ),
             ("server.listen", q(LISTEN)),

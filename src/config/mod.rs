@@ -8,11 +8,13 @@
 //! Precedence for the client secret: env `SMARTASSIST_CLIENT_SECRET` > `api.client_secret_file`.
 //!
 //! Sections: [`api`], [`auth`], [`output`], [`server`], and one per dataset ([`user_status`],
-//! [`intent_realtime`], [`agent_status_details`]); history datasets share [`history`]'s keys.
+//! [`intent_realtime`], [`agent_status_details`], [`call_details`]); history datasets share
+//! [`history`]'s keys.
 
 pub mod agent_status_details;
 pub mod api;
 pub mod auth;
+pub mod call_details;
 pub mod defaults;
 pub mod files;
 pub mod history;
@@ -28,6 +30,7 @@ use std::path::{Path, PathBuf};
 pub use crate::auth::{AuthConfig, JweConfig, Secret};
 pub use agent_status_details::AgentStatusDetailsConfig;
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
+pub use call_details::CallDetailsConfig;
 pub use intent_realtime::IntentConfig;
 pub use output::{OutputLocation, StoreTuning};
 pub use parse::{is_loopback_host, is_safe_identifier, Schedule};
@@ -50,6 +53,7 @@ pub struct RawConfig {
     pub intent_realtime: intent_realtime::RawIntent,
     pub agent_status_details: agent_status_details::RawAgentStatusDetails,
     pub server: server::RawServer,
+    pub call_details: call_details::RawCallDetails,
 }
 
 /// The validated configuration.
@@ -62,6 +66,7 @@ pub struct Config {
     pub intent: IntentConfig,
     pub agent_status_details: AgentStatusDetailsConfig,
     pub server: ServerConfig,
+    pub call_details: CallDetailsConfig,
 }
 
 /// One problem with the configuration, naming its key.
@@ -202,6 +207,7 @@ impl RawConfig {
             intent_realtime: sections.take(&mut table, "intent_realtime"),
             agent_status_details: sections.take(&mut table, "agent_status_details"),
             server: sections.take(&mut table, "server"),
+            call_details: sections.take(&mut table, "call_details"),
         };
         for unknown in table.keys() {
             sections.problems.push(
@@ -228,6 +234,7 @@ impl RawConfig {
             p,
         );
         let server = server::validate(&self.server, p);
+        let call_details = call_details::validate(&self.call_details, user_status.timezone, p);
         Config {
             api,
             auth,
@@ -236,6 +243,7 @@ impl RawConfig {
             intent,
             agent_status_details,
             server,
+            call_details,
         }
     }
 }

@@ -17,6 +17,7 @@
 //! ARCHITECTURE.md ("How to add a dataset").
 
 pub mod agent_status_details;
+pub mod call_details;
 pub mod intent_realtime;
 pub mod user_status;
 
@@ -40,6 +41,7 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &user_status::INFO,
     &intent_realtime::INFO,
     &agent_status_details::INFO,
+    &call_details::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).
@@ -264,7 +266,7 @@ mod tests {
         let err = parse_name("users").expect_err("unknown");
         assert_eq!(
             err.to_string(),
-            "unknown dataset \"users\" (expected user_status, intent_realtime or agent_status_details)"
+            "unknown dataset \"users\" (expected user_status, intent_realtime, agent_status_details or call_details)"
         );
     }
 }

@@ -50,6 +50,8 @@ pub const INTENT_NEW_SESSIONS: &str = "smartassist_intent_new_sessions_total";
 pub const LAST_SUCCESS: &str = "smartassist_last_success_timestamp_seconds";
 pub const WATERMARK_LAG: &str = "smartassist_watermark_lag_seconds";
 pub const BUILD_INFO: &str = "smartassist_build_info";
+pub const API_REQUESTS: &str = "smartassist_api_requests_total";
+pub const API_REQUESTS_MINIMUM: &str = "smartassist_api_requests_minimum_total";
 pub const STORE_REQUESTS: &str = "smartassist_store_requests_total";
 
 /// Values of the `outcome` label of `smartassist_runs_total` (registered at zero per dataset).
@@ -217,6 +219,8 @@ struct Families {
     intent_gaps: Family<BotLabel, Counter>,
     intent_new_sessions: Family<BotLabel, Counter>,
     last_success: Family<DatasetLabel, F64Gauge>,
+    api_requests: Family<DatasetLabel, Counter>,
+    api_requests_minimum: Family<DatasetLabel, Counter>,
     store_requests: Family<OutcomeLabel, Counter>,
 }
 
@@ -238,6 +242,8 @@ impl Families {
             intent_gaps: Family::default(),
             intent_new_sessions: Family::default(),
             last_success: Family::default(),
+            api_requests: Family::default(),
+            api_requests_minimum: Family::default(),
             store_requests: Family::default(),
         }
     }
@@ -321,6 +327,16 @@ impl Families {
             Listed(self.last_success.clone()),
         );
         r.register(
+            "smartassist_api_requests",
+            "Report API requests the exported units of a dataset made (retries not counted)",
+            Listed(self.api_requests.clone()),
+        );
+        r.register(
+            "smartassist_api_requests_minimum",
+            "Requests the same units needed at the least: one per page of records plus one per request window",
+            Listed(self.api_requests_minimum.clone()),
+        );
+        r.register(
             "smartassist_store_requests",
             "HTTP request attempts of the S3 client by outcome (answered, or a failure it \
              retries: throttled, server_error, transport_error)",
@@ -395,7 +411,8 @@ impl Metrics {
 
     /// Create the zero-valued series of one dataset: runs for every outcome in
     /// [`RUN_OUTCOMES`], rejects, rows/bytes/files written, skipped ticks, the last-success
-    /// timestamp (0) and the run duration histogram. Idempotent: existing values are kept.
+    /// timestamp (0), the run duration histogram and the API requests used and needed.
+    /// Idempotent: existing values are kept.
     pub fn register_dataset(&self, dataset: &str) {
         let f = &self.inner.families;
         let l = dataset_label(dataset);
@@ -415,6 +432,18 @@ impl Metrics {
         create(&f.skipped_ticks, &l);
         create(&f.last_success, &l);
         create(&f.run_duration, &l);
+        create(&f.api_requests, &l);
+        create(&f.api_requests_minimum, &l);
+    }
+
+    /// Create the zero-valued rows/bytes/files written series of a further table a dataset
+    /// writes (its `dataset` label is the table's name). Idempotent.
+    pub fn register_table(&self, table: &str) {
+        let f = &self.inner.families;
+        let l = dataset_label(table);
+        create(&f.rows_written, &l);
+        create(&f.bytes_written, &l);
+        create(&f.files_written, &l);
     }
 
     /// Create the zero-valued intent gap and new-session counters of one bot. Idempotent.
@@ -535,6 +564,14 @@ impl Metrics {
         f.files_written.get_or_create(&l).inc_by(files as u64);
         f.rows_written.get_or_create(&l).inc_by(rows as u64);
         f.bytes_written.get_or_create(&l).inc_by(bytes);
+    }
+
+    /// A unit of `dataset` made `used` API requests where `minimum` would have done.
+    pub fn api_requests(&self, dataset: &str, used: u64, minimum: u64) {
+        let f = &self.inner.families;
+        let l = dataset_label(dataset);
+        f.api_requests.get_or_create(&l).inc_by(used);
+        f.api_requests_minimum.get_or_create(&l).inc_by(minimum);
     }
 
     /// A run of `dataset` ended with `outcome` (one of [`RUN_OUTCOMES`]) after `duration`.

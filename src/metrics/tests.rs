@@ -50,6 +50,8 @@ fn every_alerted_series_renders_at_zero_right_after_registration() {
         ("smartassist_bytes_written_total", vec![d]),
         ("smartassist_files_written_total", vec![d]),
         ("smartassist_skipped_ticks_total", vec![d]),
+        ("smartassist_api_requests_total", vec![d]),
+        ("smartassist_api_requests_minimum_total", vec![d]),
         ("smartassist_last_success_timestamp_seconds", vec![d]),
         ("smartassist_run_duration_seconds_count", vec![d]),
         ("smartassist_run_duration_seconds_sum", vec![d]),
@@ -119,6 +121,25 @@ fn every_alerted_series_renders_at_zero_right_after_registration() {
 }
 
 #[test]
+fn a_further_table_gets_its_written_series_at_zero_and_nothing_else() {
+    let m = Metrics::new();
+    m.register_table("call_segments");
+    let l = [("dataset", "call_segments")];
+    for name in [
+        "smartassist_rows_written_total",
+        "smartassist_bytes_written_total",
+        "smartassist_files_written_total",
+    ] {
+        assert_eq!(m.value(name, &l), Some(0.0), "{name}");
+    }
+    assert_eq!(m.value("smartassist_rejects_total", &l), None);
+    assert_eq!(
+        m.value("smartassist_runs_total", &[l[0], ("outcome", "success")]),
+        None
+    );
+}
+
+#[test]
 fn every_family_renders_help_and_type_even_without_series() {
     let text = Metrics::new().render();
     let expected = [
@@ -139,6 +160,8 @@ fn every_family_renders_help_and_type_even_without_series() {
         ("smartassist_last_success_timestamp_seconds", "gauge"),
         ("smartassist_watermark_lag_seconds", "gauge"),
         ("smartassist_build_info", "gauge"),
+        ("smartassist_api_requests_total", "counter"),
+        ("smartassist_api_requests_minimum_total", "counter"),
         ("smartassist_store_requests_total", "counter"),
     ];
     let found = types(&text);
@@ -226,7 +249,11 @@ fn counters_add() {
     m.intent_new_sessions(BOT, 7);
     m.intent_new_sessions(BOT, 5);
     m.last_success(DS, 1_700_000_000.5);
+    m.api_requests(DS, 12, 10);
+    m.api_requests(DS, 3, 3);
     let v = |name: &str, labels: &[(&str, &str)]| m.value(name, labels);
+    assert_eq!(v("smartassist_api_requests_total", &d), Some(15.0));
+    assert_eq!(v("smartassist_api_requests_minimum_total", &d), Some(13.0));
     assert_eq!(v("smartassist_rejects_total", &d), Some(7.0));
     assert_eq!(v("smartassist_files_written_total", &d), Some(3.0));
     assert_eq!(v("smartassist_rows_written_total", &d), Some(150.0));

@@ -37,6 +37,8 @@ PARTITIONS = {
     "user_status": ["account_id", "dt"],
     "intent_realtime": ["account_id", "bot_id", "dt"],
     "agent_status_details": ["account_id", "dt"],
+    "call_details": ["account_id", "dt"],
+    "call_segments": ["account_id", "dt"],
 }
 UTC_MS = pa.timestamp("ms", tz="UTC")
 

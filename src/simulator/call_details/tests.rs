@@ -11,12 +11,12 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
 use super::*;
-use crate::simulator::{start, RunningSimulator, SimEndpoint};
-use crate::sources::call_details::tests::{cols, utc};
-use crate::sources::call_details::{
+use crate::datasets::call_details::tests::{cols, utc};
+use crate::datasets::call_details::{
     decode_page, fetch_day, request_body, request_query, CallBatches, CallDetailsApi,
     CallDetailsNormalizer, CallWindow, DayFetch, Density, RequestFilter,
 };
+use crate::simulator::{start, RunningSimulator, SimEndpoint};
 use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
 

@@ -1,25 +1,7 @@
-//! Call Details ("Get All Conversations Data – Call Details", v1 `/calldetails`, v2
-//! `/v2/calldetails` and `/v2/interactionDetails`): the request of one window, decoding of a
-//! response page, the two tables it feeds (`call_details`, one row per session, and
-//! `call_segments`, one row per agent or queue leg), and the window planner that exports a local
-//! day completely under the API's caps. Nothing here does I/O.
-//!
-//! The caller plans a local day with [`plan_day`](super::window::plan_day), runs [`fetch_day`]
-//! with a closure that POSTs [`request_body`] with [`request_query`] to
-//! [`CallDetailsApi::path`] and decodes the body with [`decode_page`] at the window's offset,
-//! feeds every returned record to one [`CallDetailsNormalizer`] with the day's claim, sends the
-//! rejects to the rejects dataset, persists [`DayFetch::density`] (an hourly profile) for the
-//! next run's windows, and exports [`FetchStats`] as metrics.
-//!
-//! # The API's caps and how a day stays complete
-//! A request covers at most 7 days, `limit` is at most 100, and `offset` counts **pages** and
-//! stops at 10, so one window yields at most 1,100 sessions and there is no documented total.
-//! [`fetch_day`] walks windows inside each DST-constant segment of the day (a request carries
-//! one `timeZoneOffset`, so a window never crosses a segment boundary), pages each window until
-//! a short page, and splits a window whose page 10 is full; a one-second window that is still
-//! full fails with [`WindowError::Saturated`]. `numResults` is undefined in the docs: it is used
-//! only to split a window early or to choose how many pieces to split into, never to decide
-//! that a window is complete.
+//! The request of one Call Details window: which documented endpoint is called
+//! ([`CallDetailsApi`]), the body ([`request_body`]: the window's local bounds at its
+//! `timeZoneOffset`, the config's filters) and the query ([`request_query`]: `limit` and the
+//! page index `offset`), plus the API's documented caps. Pure.
 //!
 //! # Window bounds on the wire
 //! `startDate`/`endDate` are sent as `yyyy-mm-dd HH:MM:SS` at the window's offset (the
@@ -31,31 +13,15 @@
 //! costs at most a few records and never loses one; the alternative (`endDate = end − 1 s`)
 //! would silently lose the last second of every window if the API is exclusive. A one-second
 //! window that is full is probed once with `endDate = startDate` before it is declared
-//! saturated (see [`fetch_day`]).
-
-mod planner;
-mod rows;
-mod windows;
-mod wire;
+//! saturated (see [`fetch_day`](super::fetch_day)).
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
 
-pub use planner::Density;
-pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
-pub use windows::{
-    fetch_day, fetch_day_with, CallWindow, DayFetch, FetchStats, WindowError, TARGET_FILL,
-};
-pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
+use super::CallWindow;
 
-/// Dataset (folder and table) name of the sessions table.
-pub const DATASET: &str = "call_details";
-/// Table name of the legs table, written next to [`DATASET`] with the same partitions.
-pub const SEGMENTS_TABLE: &str = "call_segments";
-/// Hive partition columns of both tables, outermost first.
-pub const PARTITION_COLUMNS: [&str; 2] = ["account_id", "dt"];
 /// The documented maximum of `limit`.
 pub const MAX_PAGE_SIZE: u32 = 100;
 /// The documented maximum of `offset` (a page index).
@@ -63,7 +29,7 @@ pub const MAX_PAGE_OFFSET: u32 = 10;
 /// The documented maximum range of one request.
 pub const MAX_RANGE: Duration = Duration::days(7);
 /// Low-cardinality endpoint label for logs, errors and metrics.
-pub const ENDPOINT: &str = "calldetails";
+pub const ENDPOINT: &str = "call_details";
 
 /// Which documented endpoint to call. They share the body, paging and record shape; v1 records
 /// carry `Direction` inside `customerinfo` and lack `smartStatus`, `reason`, `errorDetails`,
@@ -204,8 +170,3 @@ pub fn request_query(page_size: u32, page: u32) -> Vec<(&'static str, String)> {
         ("offset", page.to_string()),
     ]
 }
-
-#[cfg(test)]
-pub(crate) mod tests;
-#[cfg(test)]
-mod window_tests;

@@ -250,7 +250,7 @@ where
     let hours = ((day_end - day_start).num_seconds().max(0) + 3599) / 3600;
     let density = walker.density(hours);
     let s = &walker.stats;
-    tracing::info!(
+    tracing::debug!(
         day = %segments.first().map(|s| s.day.to_string()).unwrap_or_default(),
         requests = s.requests,
         minimum = s.minimum_requests(),

@@ -620,7 +620,8 @@ fn schemas_have_the_required_columns_and_list_types() {
         assert!(matches!(f.data_type(), arrow::datatypes::DataType::List(i)
             if i.data_type() == &arrow::datatypes::DataType::Utf8));
     }
-    assert_eq!(PARTITION_COLUMNS, ["account_id", "dt"]);
+    assert_eq!(DETAILS.partition_columns(), ["account_id", "dt"]);
+    assert_eq!(SEGMENTS.partition_columns(), ["account_id", "dt"]);
     for f in d.fields().iter().chain(g.fields().iter()) {
         if let arrow::datatypes::DataType::Timestamp(_, _) = f.data_type() {
             assert_eq!(

@@ -1,0 +1,413 @@
+//! Call Details ("Get All Conversations Data – Call Details", v1 `/calldetails`, v2
+//! `/v2/calldetails` and `/v2/interactionDetails`), a windowed-history dataset writing two
+//! tables: `call_details` (one row per session) and `call_segments` (one row per agent or queue
+//! leg), both partitioned by the local date of `session_start_time` in `[call_details] timezone`.
+//!
+//! The submodules are pure: `request` builds a window's request, `wire` decodes a page,
+//! `rows` owns both tables' schemas and the normalizer, and `windows`/`planner` walk a
+//! local day in windows that stay under the API's caps (`limit` ≤ 100, `offset` = page index
+//! ≤ 10, 7 days), so every session of a day is exported once however busy it is.
+//!
+//! This module registers the dataset and does its I/O. A day is one unit: the learned density
+//! (`_state/call_details/account_id=A/density.json`) is read, [`fetch_day_with`] pages each
+//! window through the client (a page permit is held only while a body is read and decoded), and
+//! every finished window's rows are streamed, while the next window is fetched, into two
+//! partition writers, one per table. Both partitions are committed only after the whole day
+//! succeeded (details first, then segments; a failure before leaves both old files in place, a
+//! failure between them fails the day, which is re-exported whole); then the rejects are
+//! replaced, the metrics emitted and the density of a complete day stored.
+//!
+//! Memory: the planner holds the decoded records of the window being paged (at most 1,100
+//! sessions, since page 10 is the last) until it is complete, because a full window is
+//! discarded and split; a completed window's rows are encoded as their own row groups at once.
+
+mod planner;
+mod request;
+mod rows;
+mod windows;
+mod wire;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tracing::{info, warn};
+
+use super::{
+    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, Kind, PartitionLayout, Table,
+    UnitReport,
+};
+use crate::client::ClientError;
+use crate::config::{CallDetailsConfig, Config};
+use crate::error::{error_chain, Error};
+use crate::rejects;
+use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
+use crate::sources::window::{local_day_bounds, plan_day};
+use crate::sources::Reject;
+use crate::state::{self, DensityState};
+
+pub use planner::Density;
+pub use request::{
+    local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
+    UnknownCallDetailsApi, ENDPOINT, MAX_PAGE_OFFSET, MAX_PAGE_SIZE, MAX_RANGE,
+};
+pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
+pub use windows::{
+    fetch_day, fetch_day_with, CallWindow, DayFetch, FetchStats, WindowError, TARGET_FILL,
+};
+pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
+
+/// The `call_details` table: one row per session.
+pub static DETAILS: Table = Table {
+    name: "call_details",
+    schema: details_schema,
+    layout: PartitionLayout::AccountDay,
+};
+
+/// The `call_segments` table: one row per agent or queue leg, in its session's `dt`.
+pub static SEGMENTS: Table = Table {
+    name: "call_segments",
+    schema: segments_schema,
+    layout: PartitionLayout::AccountDay,
+};
+
+/// Registration of the dataset (its rejects go under `_rejects/call_details/`).
+pub static INFO: DatasetInfo = DatasetInfo {
+    name: "call_details",
+    kind: Kind::History,
+    tables: &[&DETAILS, &SEGMENTS],
+    endpoint: ENDPOINT,
+    build,
+};
+
+fn build(config: &Config) -> Option<Dataset> {
+    let cfg = &config.call_details;
+    cfg.enabled
+        .then(|| Dataset::History(Arc::new(CallDetails::new(cfg.clone()))))
+}
+
+/// The configured Call Details export.
+pub struct CallDetails {
+    cfg: CallDetailsConfig,
+    schedule: HistorySchedule,
+    /// Makes the read-compare-store of the density one step for the days of this process
+    /// (a backfill finishes several at once).
+    density_lock: tokio::sync::Mutex<()>,
+}
+
+/// What the fetch of a day produced besides the written rows.
+struct Fetched {
+    stats: FetchStats,
+    density: Density,
+    rejects: Vec<Reject>,
+}
+
+impl CallDetails {
+    pub fn new(cfg: CallDetailsConfig) -> CallDetails {
+        let schedule = HistorySchedule {
+            schedule: cfg.schedule.clone(),
+            schedule_timezone: cfg.schedule_timezone,
+            timezone: cfg.timezone,
+            lookback_days: cfg.lookback_days,
+            max_days_per_run: cfg.max_days_per_run,
+        };
+        CallDetails {
+            cfg,
+            schedule,
+            density_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Partition key of a day of `table` (either of [`DETAILS`] and [`SEGMENTS`]).
+    pub fn key(table: &'static Table, account_id: &str, day: NaiveDate) -> PartitionKey {
+        PartitionKey {
+            table,
+            account_id: account_id.to_string(),
+            bot_id: None,
+            dt: day,
+        }
+    }
+
+    /// One page of a window: the request the export and `check` both send. `gated` reads the
+    /// body under the context's page gate; the permit is released once the page is decoded.
+    async fn send(
+        &self,
+        cx: &Context,
+        body: serde_json::Value,
+        offset_minutes: i32,
+        limit: u32,
+        page: u32,
+        gated: bool,
+    ) -> Result<Page, ClientError> {
+        let path = self.cfg.api.path(&cx.account_id);
+        let query = request_query(limit, page);
+        let gate = gated.then_some(cx.page_gate.as_ref());
+        let (page, _permit) = cx
+            .client
+            .post_json_gated(ENDPOINT, &path, &query, &body, gate, |bytes| {
+                decode_page(bytes, offset_minutes)
+            })
+            .await?;
+        Ok(page)
+    }
+
+    async fn export(
+        &self,
+        cx: &Context,
+        day: NaiveDate,
+        exported_at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let started = Instant::now();
+        let density_name = state::density_name(INFO.name, &cx.account_id);
+        let expected = state::load::<DensityState>(&cx.sink, &density_name)
+            .await?
+            .filter(|s| s.timezone == self.cfg.timezone.name())
+            .map(|s| Density { hourly: s.hourly });
+        let details_key = Self::key(&DETAILS, &cx.account_id, day);
+        let segments_key = Self::key(&SEGMENTS, &cx.account_id, day);
+        let mut details = cx.sink.begin_partition(&details_key).await?;
+        let mut segments = match cx.sink.begin_partition(&segments_key).await {
+            Ok(w) => w,
+            Err(e) => {
+                details.abort().await;
+                return Err(e.into());
+            }
+        };
+        let fetched = self
+            .fetch_into(
+                cx,
+                day,
+                exported_at,
+                expected.as_ref(),
+                &mut details,
+                &mut segments,
+            )
+            .await;
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                details.abort().await;
+                segments.abort().await;
+                return Err(e);
+            }
+        };
+        let d = match details.commit().await {
+            Ok(d) => d,
+            Err(e) => {
+                segments.abort().await;
+                return Err(e.into());
+            }
+        };
+        let s = segments.commit().await?;
+        let rejects = &fetched.rejects;
+        rejects::replace(
+            &cx.sink,
+            &cx.metrics,
+            &details_key,
+            ENDPOINT,
+            rejects,
+            exported_at,
+        )
+        .await?;
+        report_day(cx, day, &fetched, (&d, &s), started);
+        self.keep_density(cx, &density_name, day, exported_at, fetched.density)
+            .await;
+        Ok(UnitReport {
+            unit: day.to_string(),
+            requests: usize::try_from(fetched.stats.requests).unwrap_or(usize::MAX),
+            rows: d.rows + s.rows,
+            rejects: rejects.len(),
+            written: WriteStats {
+                files: d.files + s.files,
+                rows: d.rows + s.rows,
+                bytes: d.bytes + s.bytes,
+            },
+            ..UnitReport::default()
+        })
+    }
+
+    /// Fetches the day's windows and, concurrently, normalizes each finished window into both
+    /// writers (one row group per window and table). Nothing is committed here.
+    async fn fetch_into(
+        &self,
+        cx: &Context,
+        day: NaiveDate,
+        exported_at: DateTime<Utc>,
+        expected: Option<&Density>,
+        details: &mut PartitionWriter,
+        segments: &mut PartitionWriter,
+    ) -> Result<Fetched, Error> {
+        let plan = plan_day(self.cfg.timezone, day);
+        let claim = local_day_bounds(self.cfg.timezone, day);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord>, Vec<Reject>)>();
+        let fetch = |w: &CallWindow, page: u32| {
+            let body = request_body(w, &self.cfg.filter, self.cfg.api);
+            self.send(cx, body, w.offset_minutes, self.cfg.page_size, page, true)
+        };
+        let producer = async move {
+            let keep = move |_: &CallWindow, records: Vec<CallRecord>, rejects: Vec<Reject>| {
+                // The receiver lives until this future ends (try_join below drops both).
+                let _ = tx.send((records, rejects));
+            };
+            fetch_day_with(&plan, expected, self.cfg.page_size, fetch, keep)
+                .await
+                .map_err(|e| Error::CallDetails(Box::new(e)))
+        };
+        let mut normalizer = CallDetailsNormalizer::new(&cx.account_id, exported_at);
+        let consumer = async {
+            while let Some((records, rejects)) = rx.recv().await {
+                for r in &records {
+                    normalizer.push(r, &claim);
+                }
+                for r in rejects {
+                    normalizer.push_reject(r);
+                }
+                let batches = normalizer.take_batches();
+                if batches.details.num_rows() > 0 {
+                    details.write_page(batches.details, None).await?;
+                }
+                if batches.segments.num_rows() > 0 {
+                    segments.write_page(batches.segments, None).await?;
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        let ((stats, density), ()) = tokio::try_join!(producer, consumer)?;
+        Ok(Fetched {
+            stats,
+            density,
+            rejects: normalizer.take_rejects(),
+        })
+    }
+
+    /// Stores the profile of a complete day as the density the next days are planned from,
+    /// unless a later day's is stored by then (backfills finish days out of order; another
+    /// process storing at the same moment can still win, which costs only a worse hint). A failure
+    /// only costs the next day some discovery requests, so it is logged, not returned.
+    async fn keep_density(
+        &self,
+        cx: &Context,
+        name: &str,
+        day: NaiveDate,
+        exported_at: DateTime<Utc>,
+        density: Density,
+    ) {
+        let zone = self.cfg.timezone.name();
+        let complete = local_day_bounds(self.cfg.timezone, day).end <= exported_at;
+        if !complete || density.sessions() == 0 {
+            return;
+        }
+        let _one_at_a_time = self.density_lock.lock().await;
+        let result = match state::load::<DensityState>(&cx.sink, name).await {
+            Ok(Some(s)) if s.day > day && s.timezone == zone => return,
+            Ok(_) => {
+                let state = DensityState {
+                    day,
+                    timezone: zone.to_string(),
+                    hourly: density.hourly,
+                    updated_at: Utc::now(),
+                };
+                state::store(&cx.sink, name, &state).await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            warn!(error = %error_chain(&e), "Could not store the call-details density; the next day is planned without it.");
+        }
+    }
+
+    async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
+        let segment = plan_day(self.cfg.timezone, today)
+            .into_iter()
+            .next()
+            .ok_or(Error::NoWindow {
+                dataset: INFO.name,
+                day: today,
+            })?;
+        let window = CallWindow::new(
+            segment.claim.start,
+            segment.claim.end,
+            segment.offset_minutes,
+        );
+        let body = request_body(&window, &self.cfg.filter, self.cfg.api);
+        let page = self
+            .send(cx, body, window.offset_minutes, 1, 0, false)
+            .await?;
+        let hint = page
+            .num_results
+            .map_or_else(|| "absent".to_string(), |n| n.to_string());
+        Ok(format!(
+            "{} session record(s) on a 1-record page of {}, numResults = {hint}",
+            page.records.len(),
+            self.cfg.api
+        ))
+    }
+}
+
+/// The metrics and the one log line of an exported day: rows per table, and the requests made
+/// against the minimum the day's windows needed.
+fn report_day(
+    cx: &Context,
+    day: NaiveDate,
+    fetched: &Fetched,
+    (d, s): (&WriteStats, &WriteStats),
+    started: Instant,
+) {
+    let stats = &fetched.stats;
+    cx.metrics.written(DETAILS.name, d.files, d.rows, d.bytes);
+    cx.metrics.written(SEGMENTS.name, s.files, s.rows, s.bytes);
+    cx.metrics
+        .api_requests(INFO.name, stats.requests, stats.minimum_requests());
+    info!(
+        dataset = INFO.name,
+        %day,
+        requests = stats.requests,
+        minimum_requests = stats.minimum_requests(),
+        lower_bound_requests = stats.lower_bound_requests(),
+        windows = stats.windows,
+        overflows = stats.overflows,
+        early_splits = stats.early_splits,
+        sessions = d.rows,
+        segments = s.rows,
+        rejects = fetched.rejects.len(),
+        bytes = d.bytes + s.bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "Exported day."
+    );
+}
+
+impl HistoryDataset for CallDetails {
+    fn info(&self) -> &'static DatasetInfo {
+        &INFO
+    }
+
+    fn schedule(&self) -> &HistorySchedule {
+        &self.schedule
+    }
+
+    fn export_day<'a>(
+        &'a self,
+        cx: &'a Context,
+        day: NaiveDate,
+        exported_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<UnitReport, Error>> {
+        self.export(cx, day, exported_at).boxed()
+    }
+
+    fn probe<'a>(
+        &'a self,
+        cx: &'a Context,
+        today: NaiveDate,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        self.probe_today(cx, today).boxed()
+    }
+}
+
+#[cfg(test)]
+mod export_tests;
+#[cfg(test)]
+pub(crate) mod tests;
+#[cfg(test)]
+mod window_tests;
