@@ -372,7 +372,7 @@ fn print_athena(
     let start = args
         .athena_range_start
         .unwrap_or(ddl::DEFAULT_PROJECTION_START);
-    let sql = ddl::athena_ddl(&root, &ids, start)?;
+    let sql = ddl::athena_ddl(&root, &ids, start).map_err(|e| Error::Ddl(Box::new(e)))?;
     print!("{sql}");
     Ok(())
 }

@@ -9,7 +9,6 @@ use chrono::NaiveDate;
 use crate::auth::AuthError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
-use crate::datasets::call_details::WindowError;
 use crate::sink::SinkError;
 use crate::state::StateError;
 
@@ -27,10 +26,16 @@ pub enum Error {
     Storage(#[from] SinkError),
     #[error(transparent)]
     State(#[from] StateError),
-    /// A Call Details day could not be fetched: a page failed, or a one-second window holds
-    /// more sessions than the API's caps let anyone page through.
-    #[error(transparent)]
-    CallDetails(#[from] Box<WindowError<ClientError>>),
+    /// A dataset's own failure that is none of the kinds above (e.g. a Call Details window
+    /// that holds more sessions than the API's caps can page through); the dataset says
+    /// whether a later run may succeed.
+    #[error("{dataset}")]
+    Dataset {
+        dataset: &'static str,
+        retryable: bool,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{failed} of {total} units failed: {}", .units.join(", "))]
     Partial {
         failed: usize,
@@ -54,7 +59,7 @@ pub enum Error {
     },
     /// A schema has a column type the DDL generator cannot map (a defect, not a usage error).
     #[error("cannot generate DDL")]
-    Ddl(#[from] crate::ddl::UnsupportedType),
+    Ddl(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A local day for which no request window could be planned (pathological zone rules).
     #[error("{dataset}: no request window covers {day}")]
     NoWindow {
@@ -82,10 +87,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Upstream(e) => e.is_retryable(),
-            Error::CallDetails(e) => match e.as_ref() {
-                WindowError::Fetch { source, .. } => source.is_retryable(),
-                WindowError::Saturated { .. } | WindowError::PageSize(_) => false,
-            },
+            Error::Dataset { retryable, .. } => *retryable,
             Error::Storage(_) | Error::State(_) | Error::Partial { .. } | Error::Io { .. } => true,
             _ => false,
         }

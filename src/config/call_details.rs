@@ -3,13 +3,113 @@
 //! (`channels`, `queues`, `direction`, `selected_fields`) and which documented endpoint is
 //! called (`path`). Pure validation.
 
+use std::fmt;
+use std::str::FromStr;
+
 use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::defaults;
 use super::history::{self, RawHistoryKeys};
 use super::parse::{Problems, Schedule};
-use crate::datasets::call_details::{CallDetailsApi, RequestFilter, MAX_PAGE_SIZE};
+
+/// The documented maximum of `limit`.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Which documented endpoint to call. They share the body, paging and record shape; v1 records
+/// carry `Direction` inside `customerinfo` and lack `smartStatus`, `reason`, `errorDetails`,
+/// `isVoicemail` and `automationBotIDs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum CallDetailsApi {
+    /// `…/v2/interactionDetails` (the default).
+    #[default]
+    V2InteractionDetails,
+    /// `…/v2/calldetails`.
+    V2CallDetails,
+    /// `…/calldetails` (v1).
+    V1CallDetails,
+}
+
+impl CallDetailsApi {
+    pub const ALL: [CallDetailsApi; 3] = [
+        CallDetailsApi::V2InteractionDetails,
+        CallDetailsApi::V2CallDetails,
+        CallDetailsApi::V1CallDetails,
+    ];
+
+    /// The config spelling, which is also the path tail.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallDetailsApi::V2InteractionDetails => "v2/interactionDetails",
+            CallDetailsApi::V2CallDetails => "v2/calldetails",
+            CallDetailsApi::V1CallDetails => "calldetails",
+        }
+    }
+
+    /// The request path for `account_id` (no query string).
+    pub fn path(self, account_id: &str) -> String {
+        format!(
+            "/agentassist/api/public/analytics/account/{account_id}/{}",
+            self.as_str()
+        )
+    }
+
+    /// `selectedFields` sent when the config names none: every documented value of this
+    /// endpoint (`campaigninfo` is documented for v2 only; `snoozeinfo` is not requested because
+    /// no column holds it).
+    pub fn default_selected_fields(self) -> &'static [&'static str] {
+        match self {
+            CallDetailsApi::V1CallDetails => &[
+                "skills",
+                "customerinfo",
+                "userleveltags",
+                "sessionleveltags",
+            ],
+            _ => &[
+                "skills",
+                "customerinfo",
+                "userleveltags",
+                "sessionleveltags",
+                "campaigninfo",
+            ],
+        }
+    }
+}
+
+impl fmt::Display for CallDetailsApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unknown call_details path {0:?} (expected v2/interactionDetails, v2/calldetails or calldetails)")]
+pub struct UnknownCallDetailsApi(pub String);
+
+impl FromStr for CallDetailsApi {
+    type Err = UnknownCallDetailsApi;
+    /// Case-insensitive; a leading `/` is ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let t = s.trim().trim_start_matches('/');
+        CallDetailsApi::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(t))
+            .ok_or_else(|| UnknownCallDetailsApi(s.to_string()))
+    }
+}
+
+/// The optional body filters, from the `[call_details]` config.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestFilter {
+    /// `channels`, e.g. `voice`, `rtm`; empty selects every channel.
+    pub channels: Vec<String>,
+    /// `queues` (queue ids); empty selects every queue.
+    pub queues: Vec<String>,
+    /// `direction` (`Inbound`, `Outbound`, `Both`); sent only when set (documented for v2).
+    pub direction: Option<String>,
+    /// `selectedFields`; `None` sends [`CallDetailsApi::default_selected_fields`].
+    pub selected_fields: Option<Vec<String>>,
+}
 
 /// Every documented `selectedFields` value (`campaigninfo` only for the v2 paths).
 pub const SELECTABLE_FIELDS: [&str; 6] = [

@@ -21,6 +21,7 @@
 //! sessions, since page 10 is the last) until it is complete, because a full window is
 //! discarded and split; a completed window's rows are encoded as their own row groups at once.
 
+mod call_window;
 mod planner;
 mod request;
 mod rows;
@@ -48,15 +49,14 @@ use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
 use crate::state::{self, DensityState};
 
+pub use call_window::{CallWindow, TARGET_FILL};
 pub use planner::Density;
 pub use request::{
     local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
     UnknownCallDetailsApi, ENDPOINT, MAX_PAGE_OFFSET, MAX_PAGE_SIZE, MAX_RANGE,
 };
 pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
-pub use windows::{
-    fetch_day, fetch_day_with, CallWindow, DayFetch, FetchStats, WindowError, TARGET_FILL,
-};
+pub use windows::{fetch_day, fetch_day_with, DayFetch, FetchStats, WindowError};
 pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
 
 /// The `call_details` table: one row per session.
@@ -253,7 +253,7 @@ impl CallDetails {
             };
             fetch_day_with(&plan, expected, self.cfg.page_size, fetch, keep)
                 .await
-                .map_err(|e| Error::CallDetails(Box::new(e)))
+                .map_err(window_error)
         };
         let mut normalizer = CallDetailsNormalizer::new(&cx.account_id, exported_at);
         let consumer = async {
@@ -411,3 +411,17 @@ mod export_tests;
 pub(crate) mod tests;
 #[cfg(test)]
 mod window_tests;
+
+/// The crate error of a failed day: a page that failed is retryable when its request is; a
+/// saturated one-second window or a bad page size is not.
+fn window_error(e: WindowError<crate::client::ClientError>) -> Error {
+    let retryable = match &e {
+        WindowError::Fetch { source, .. } => source.is_retryable(),
+        WindowError::Saturated { .. } | WindowError::PageSize(_) => false,
+    };
+    Error::Dataset {
+        dataset: INFO.name,
+        retryable,
+        source: Box::new(e),
+    }
+}

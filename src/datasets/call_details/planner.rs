@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::windows::{capacity, CallWindow, TARGET_FILL};
+use super::call_window::{capacity, CallWindow, TARGET_FILL};
 use super::MAX_PAGE_SIZE;
 
 /// Sessions per hour of a local day, counted from its first instant (23, 24 or 25 entries,

@@ -36,70 +36,19 @@
 //! caller writes the records only after [`fetch_day`] returns.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::fmt;
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::call_window::{capacity, CallWindow};
 use super::planner::{Density, Planner};
 use super::wire::{CallRecord, Page};
 use super::{MAX_PAGE_OFFSET, MAX_PAGE_SIZE};
 use crate::sources::window::DayWindow;
 use crate::sources::Reject;
 
-/// Fraction of a window's capacity (11 pages) that new windows aim for: enough headroom that
-/// ordinary variation in density does not overflow a window (11 wasted requests), small
-/// enough that the per-window short page stays a small share of the requests.
-pub const TARGET_FILL: f64 = 0.7;
 /// Most pieces one split produces.
 const MAX_SPLIT: i64 = 16;
-
-/// One request window: sessions starting in `[start, end)` at one `timeZoneOffset`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallWindow {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    /// JavaScript convention (IST = −330, New York = 300 / 240).
-    pub offset_minutes: i32,
-    /// The instant sent as `endDate`: `end`, or `start` for the one-second probe.
-    pub send_end: DateTime<Utc>,
-}
-
-impl CallWindow {
-    pub fn new(start: DateTime<Utc>, end: DateTime<Utc>, offset_minutes: i32) -> Self {
-        CallWindow {
-            start,
-            end,
-            offset_minutes,
-            send_end: end,
-        }
-    }
-
-    /// Whether a session starting at `at` belongs to this window.
-    pub fn contains(&self, at: DateTime<Utc>) -> bool {
-        self.start <= at && at < self.end
-    }
-
-    pub fn seconds(&self) -> i64 {
-        (self.end - self.start).num_seconds()
-    }
-
-    fn is_probe(&self) -> bool {
-        self.send_end == self.start
-    }
-}
-
-impl fmt::Display for CallWindow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "[{}, {}) at timeZoneOffset {}",
-            self.start.format("%Y-%m-%dT%H:%M:%SZ"),
-            self.end.format("%Y-%m-%dT%H:%M:%SZ"),
-            self.offset_minutes
-        )
-    }
-}
 
 /// Why a day could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -174,10 +123,6 @@ impl FetchStats {
     pub fn ratio(&self) -> f64 {
         self.requests as f64 / self.lower_bound_requests().max(1) as f64
     }
-}
-
-pub(super) fn capacity(page_size: u32) -> u64 {
-    u64::from(page_size) * u64::from(MAX_PAGE_OFFSET + 1)
 }
 
 /// The result of [`fetch_day`].
