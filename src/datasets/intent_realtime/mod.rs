@@ -185,7 +185,7 @@ impl IntentRealtime {
             }
             report.rows += added.fresh.len();
             add_written(&mut report.written, &added.written);
-            if added.files > self.policy.max_files {
+            if self.policy.wants_merge(&added.file_rows) {
                 let merged = partition::compact(t.sink, &key, Merge::Bounded(self.policy)).await?;
                 add_written(&mut report.written, &merged.written);
             }

@@ -1,8 +1,8 @@
 //! One `intent_realtime` partition (a bot's local day) as several files, so that a poll costs
 //! what its new sessions cost, not what the day already holds: each poll adds one small file
 //! with only sessions no other file of the partition holds, and compaction merges files (the
-//! smallest ones when there are more than [`Policy::max_files`], all of them once the day is
-//! closed).
+//! smallest ones when there are more than [`Policy::max_files`] small ones, all of them once
+//! the day is closed).
 //!
 //! The partition's index (`_state/intent_realtime/account_id=A/bot_id=B/dt=D.json`, written only
 //! by compare-and-swap) is the one place that says which sessions are taken:
@@ -49,25 +49,50 @@ use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
 /// When compaction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// More published files than this in a partition: merge the [`Policy::fan_in`] smallest.
+    /// More files than this below [`Policy::frozen_rows`] in a partition: merge the
+    /// [`Policy::fan_in`] smallest.
     pub max_files: usize,
     /// How many files one bounded compaction merges (at least 2).
     pub fan_in: usize,
+    /// Files with at least this many sessions are merged again only when the day closes, so a
+    /// busy day's polls never rewrite more than about `fan_in × frozen_rows` sessions and each
+    /// session is rewritten a bounded number of times during the day.
+    pub frozen_rows: u64,
     /// A day is closed this long after its local end: its files are then merged into one.
     pub close_after: Duration,
 }
 
 impl Default for Policy {
-    /// At most 16 files per partition; merging the 8 smallest rewrites each session about
-    /// log₈(sessions per day / sessions per poll) times, so the cost per poll stays flat as the
-    /// day grows. A day is merged into one file an hour after it ends (late sessions are rare
-    /// by then).
+    /// At most 16 small files per partition, plus one per 10,000 sessions on a busy day;
+    /// merging the 8 smallest rewrites a session at most about log₈(10,000 / sessions per
+    /// poll) times before the day closes. A day is merged into one file an hour after it ends
+    /// (late sessions are rare by then).
     fn default() -> Self {
         Policy {
             max_files: 16,
             fan_in: 8,
+            frozen_rows: 10_000,
             close_after: Duration::from_secs(3600),
         }
+    }
+}
+
+impl Policy {
+    /// The files (by row count) a bounded compaction would merge; empty when none is due.
+    fn mergeable<'a>(&self, files: &'a [FileEntry]) -> Vec<&'a FileEntry> {
+        let mut small: Vec<&FileEntry> =
+            files.iter().filter(|f| f.rows < self.frozen_rows).collect();
+        if small.len() <= self.max_files {
+            return Vec::new();
+        }
+        small.sort_by(|a, b| a.rows.cmp(&b.rows).then_with(|| a.name.cmp(&b.name)));
+        small.truncate(self.fan_in.max(2));
+        small
+    }
+
+    /// Whether a partition whose files hold `rows` sessions each is due a bounded merge.
+    pub fn wants_merge(&self, rows: &[u64]) -> bool {
+        rows.iter().filter(|r| **r < self.frozen_rows).count() > self.max_files
     }
 }
 
@@ -152,8 +177,8 @@ pub struct Added {
     pub fresh: Vec<IntentSession>,
     /// Files written (ours and pending ones of others).
     pub written: WriteStats,
-    /// Published files in the partition after this write.
-    pub files: usize,
+    /// Sessions in each published file of the partition after this write.
+    pub file_rows: Vec<u64>,
 }
 
 /// Adds the `candidates` (all of `key`'s day) that no file of the partition holds yet, as one
@@ -202,7 +227,7 @@ pub async fn add_sessions(
             {
                 continue;
             }
-            added.files = idx.files.len();
+            added.file_rows = idx.files.iter().map(|f| f.rows).collect();
             return Ok(added);
         }
         let mut ids: Vec<&str> = fresh.iter().map(|s| s.session_id.as_str()).collect();
@@ -223,7 +248,7 @@ pub async fn add_sessions(
         added.written.files += stats.files;
         added.written.bytes += stats.bytes;
         added.written.rows += stats.rows;
-        added.files = commit(sink, key, &claim.file.name).await?;
+        added.file_rows = commit(sink, key, &claim.file.name).await?;
         added.fresh = claim.sessions;
         return Ok(added);
     }
@@ -272,26 +297,26 @@ async fn publish_pending(
     Ok(any)
 }
 
-/// Moves our published claim `file` from `pending` to `files`; the partition's file count
-/// after that. If someone else moved it already and it has since been compacted away, our
+/// Moves our published claim `file` from `pending` to `files`; the row counts of the
+/// partition's files after that. If someone else moved it already and it has since been compacted away, our
 /// late write re-created it: that copy is deleted.
-async fn commit(sink: &Sink, key: &PartitionKey, file: &str) -> Result<usize, Error> {
+async fn commit(sink: &Sink, key: &PartitionKey, file: &str) -> Result<Vec<u64>, Error> {
     let name = index_name(key);
-    let mut count = 0;
+    let mut rows = Vec::new();
     let stored = state::update(sink, &name, |idx: Option<PartitionIndex>| {
         let mut idx = idx?;
-        count = idx.files.len();
+        rows = idx.files.iter().map(|f| f.rows).collect();
         let pos = idx.pending.iter().position(|p| p.file.name == file)?;
         let claim = idx.pending.remove(pos);
+        rows.push(claim.file.rows);
         idx.files.push(claim.file);
-        count = idx.files.len();
         Some(idx)
     })
     .await?;
     if stored.is_none() {
         delete_if_unlisted(sink, key, file).await?;
     }
-    Ok(count)
+    Ok(rows)
 }
 
 /// Whether the index lists `file` (published, claimed, or either side of a merge).
@@ -401,7 +426,7 @@ fn end_times(batches: &[RecordBatch]) -> Vec<DateTime<Utc>> {
 pub enum Merge {
     /// Every file: the day is closed.
     All,
-    /// The policy's `fan_in` smallest, if there are more than `max_files`.
+    /// The policy's `fan_in` smallest, if more than `max_files` are below `frozen_rows`.
     Bounded(Policy),
 }
 
@@ -458,17 +483,11 @@ pub async fn compact(sink: &Sink, key: &PartitionKey, merge: Merge) -> Result<Co
     Err(contended(&name))
 }
 
-/// The inputs of a merge: everything, or the `fan_in` smallest beyond `max_files`.
+/// The inputs of a merge: everything, or what the policy finds due.
 fn choose(files: &[FileEntry], merge: Merge) -> Vec<FileEntry> {
     match merge {
         Merge::All => files.to_vec(),
-        Merge::Bounded(p) if files.len() > p.max_files => {
-            let mut by_size = files.to_vec();
-            by_size.sort_by(|a, b| a.rows.cmp(&b.rows).then_with(|| a.name.cmp(&b.name)));
-            by_size.truncate(p.fan_in.max(2));
-            by_size
-        }
-        Merge::Bounded(_) => Vec::new(),
+        Merge::Bounded(p) => p.mergeable(files).into_iter().cloned().collect(),
     }
 }
 

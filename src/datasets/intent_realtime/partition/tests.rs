@@ -83,11 +83,11 @@ async fn each_poll_adds_one_file_with_only_the_sessions_no_file_holds() {
     let a = add_sessions(&sink, &key(), sessions(0..25), at())
         .await
         .expect("add");
-    assert_eq!((a.fresh.len(), a.files), (25, 1));
+    assert_eq!((a.fresh.len(), a.file_rows), (25, vec![25]));
     let b = add_sessions(&sink, &key(), sessions(10..35), at())
         .await
         .expect("add");
-    assert_eq!((b.fresh.len(), b.files), (10, 2));
+    assert_eq!((b.fresh.len(), b.file_rows), (10, vec![25, 10]));
     let c = add_sessions(&sink, &key(), sessions(0..35), at())
         .await
         .expect("add");
@@ -207,20 +207,22 @@ async fn closing_merges_every_file_into_one_sorted_by_end_time() {
 }
 
 #[tokio::test]
-async fn bounded_compaction_merges_the_smallest_files_beyond_the_limit() {
+async fn bounded_compaction_merges_the_smallest_small_files_beyond_the_limit() {
     let sink = memory_sink();
     let policy = Policy {
-        max_files: 3,
+        max_files: 2,
         fan_in: 2,
+        frozen_rows: 40,
         ..Policy::default()
     };
     add_sessions(&sink, &key(), sessions(0..50), at())
         .await
         .expect("add");
     for lo in [50, 55, 60] {
-        add_sessions(&sink, &key(), sessions(lo..lo + 5), at())
+        let added = add_sessions(&sink, &key(), sessions(lo..lo + 5), at())
             .await
             .expect("add");
+        assert_eq!(policy.wants_merge(&added.file_rows), lo == 60, "{lo}");
     }
     let merged = compact(&sink, &key(), Merge::Bounded(policy))
         .await
@@ -231,9 +233,18 @@ async fn bounded_compaction_merges_the_smallest_files_beyond_the_limit() {
     assert_eq!(
         rows,
         [5, 10, 50],
-        "the two smallest were merged, the big one untouched"
+        "two smallest merged; the frozen file untouched"
     );
     assert_eq!(stored_ids(&sink).await, expected(0..65));
+    // Small files of a frozen-sized total are not merged again before the day closes.
+    let frozen = Policy {
+        frozen_rows: 5,
+        ..policy
+    };
+    let idle = compact(&sink, &key(), Merge::Bounded(frozen))
+        .await
+        .expect("compact");
+    assert_eq!((idle.files, idle.written.files), (3, 0));
 }
 
 #[tokio::test]
