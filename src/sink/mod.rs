@@ -498,14 +498,15 @@ impl Sink {
     }
 
     /// Removes staging leftovers (our `.tmp-*` files, LocalFileSystem `<name>#<n>` files) older
-    /// than the staging grace under the dataset's data, rejects and state prefixes. Returns how
-    /// many were removed.
+    /// than the staging grace under the dataset's data, rejects, state and lease prefixes.
+    /// Returns how many were removed.
     pub async fn cleanup_staging(&self, table: &Table) -> Result<usize, SinkError> {
         let mut removed = 0;
         for prefix in [
             table.name.to_string(),
             format!("{REJECTS_DIR}/{}", table.name),
             format!("{STATE_DIR}/{}", table.name),
+            format!("{STATE_DIR}/lease/{}", table.name),
         ] {
             removed += self
                 .remove_staging_in(&prefix, true, self.staging_grace)
@@ -534,7 +535,8 @@ impl Sink {
     }
 
     /// Atomically replaces the state object `_state/<name>` (names like
-    /// `user_status/account_id=A.json`).
+    /// `user_status/account_id=A.json`) whatever it holds: a blind write, for tools and tests.
+    /// Read-modify-write goes through [`Sink::put_state_if`].
     pub async fn put_state(&self, name: &str, value: Bytes) -> Result<(), SinkError> {
         layout::validate_state_name(name)?;
         let relative = format!("{STATE_DIR}/{name}");
