@@ -357,7 +357,7 @@ const RUNS_INTENT: &str = "smartassist_runs_total{dataset=\"intent_realtime\",ou
 
 #[cfg(unix)]
 #[test]
-fn a_second_scheduled_writer_is_refused_naming_the_holder_while_backfill_runs_beside_it() {
+fn a_second_daemon_or_run_once_is_refused_naming_the_holder_and_backfill_runs_beside_it() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -385,6 +385,22 @@ fn a_second_scheduled_writer_is_refused_naming_the_holder_while_backfill_runs_be
         stderr.contains("already exported to this output by `run`") && stderr.contains(&holder),
         "the holder is named: {stderr}"
     );
+
+    // A second daemon (its own port) is refused the same way, and exits.
+    let second_dir = tmp.path().join("second");
+    std::fs::create_dir_all(&second_dir).expect("dir");
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let second_addr = free.local_addr().expect("addr");
+    drop(free);
+    let second = write_config(
+        &second_dir,
+        &sim.base_url(),
+        &out,
+        &daemon_sections(second_addr),
+    );
+    let (code, stderr) = run_to_exit(&second, &["run"], Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&holder), "the holder is named: {stderr}");
 
     // A backfill takes no lease: it runs beside the daemon, over days the daemon also writes.
     let yesterday = (Utc::now() - TimeDelta::days(1)).date_naive();
@@ -426,6 +442,41 @@ fn a_second_scheduled_writer_is_refused_naming_the_holder_while_backfill_runs_be
     );
     assert!(ids.len() > 25, "the daemon kept polling");
     rt.block_on(sim.shutdown());
+}
+
+#[cfg(unix)]
+/// Runs the binary until it exits (killed after `limit`: a refused daemon must not run on);
+/// returns its exit code and stderr.
+fn run_to_exit(config: &Path, args: &[&str], limit: Duration) -> (Option<i32>, String) {
+    let log = config.with_extension("log");
+    let mut child = std::process::Command::new(BIN)
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .env(
+            "SMARTASSIST_CLIENT_SECRET",
+            SimulatorConfig::default().client_secret,
+        )
+        .env_remove("RUST_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("binary starts");
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{args:?} still running after {limit:?}: it was not refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (
+        status.code(),
+        std::fs::read_to_string(&log).unwrap_or_default(),
+    )
 }
 
 #[test]
