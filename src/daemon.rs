@@ -4,7 +4,9 @@
 //! get `shutdown_timeout` to end (after 3/4 of it their outstanding HTTP requests are
 //! abandoned); then the server stops and `run` returns `Ok` (exit 0). Nothing is cancelled in
 //! the middle of a write, and sink writes are atomic, so an abandoned run leaves no partial
-//! output; its state is simply not advanced.
+//! output; its state is simply not advanced. Both commands hold the leases of their datasets
+//! ([`crate::lease`]) while they run: a second `run` or `run --once` of the same data is
+//! refused at start, and a process that loses a lease stops as on SIGTERM and exits 1.
 
 use std::sync::Arc;
 
@@ -16,6 +18,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::datasets::{Context, Dataset};
 use crate::error::{error_chain, Error};
+use crate::lease::{Identity, KeptLeases, Leases, LEASE_TTL, RENEW_EVERY};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, sweep_staging, Outcome, RunSummary};
 use crate::scheduler::{self, Job, JobSpec, RunSignal, Scheduler, Work};
@@ -24,9 +27,36 @@ use crate::scheduler::{self, Job, JobSpec, RunSignal, Scheduler, Work};
 /// entity). Exits non-zero when a run failed; a shutdown signal stops it between steps.
 pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let app = App::start(config, shutdown.clone(), Metrics::new()).await?;
-    let result = run_once_with(&app, &shutdown).await;
+    let leases = match acquire_leases(&app, "run --once").await {
+        Ok(leases) => leases,
+        Err(e) => {
+            app.shutdown().await;
+            return Err(e);
+        }
+    };
+    let stop = stop_on_lost_lease(&shutdown, &leases);
+    let result = run_once_with(&app, &stop).await;
+    stop.cancel();
+    let released = leases.release().await;
     app.shutdown().await;
+    released?;
     result
+}
+
+/// The leases of every enabled dataset (see [`crate::lease`]): a second scheduled writer of
+/// the same data is refused here, naming the holder.
+async fn acquire_leases(app: &App, command: &str) -> Result<KeptLeases, Error> {
+    let names: Vec<&str> = app.datasets().iter().map(|d| d.name()).collect();
+    let leases = Leases::acquire(
+        &app.cx.sink,
+        &Identity::current(),
+        &app.cx.account_id,
+        &names,
+        command,
+        LEASE_TTL,
+    )
+    .await?;
+    Ok(leases.keep(RENEW_EVERY))
 }
 
 async fn run_once_with(app: &App, shutdown: &CancellationToken) -> Result<(), Error> {
@@ -148,7 +178,7 @@ fn outcome_to_signal(s: RunSummary) -> Result<RunSignal, String> {
     }
 }
 
-/// `run`: the scheduled daemon, until `shutdown` is cancelled.
+/// `run`: the scheduled daemon, until `shutdown` is cancelled (or a lease is lost).
 pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
@@ -163,11 +193,54 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
     let abandon = CancellationToken::new();
     let metrics = Metrics::new();
     let app = App::start(config.clone(), abandon.clone(), metrics.clone()).await?;
+    let leases = match acquire_leases(&app, "run").await {
+        Ok(leases) => leases,
+        Err(e) => {
+            app.shutdown().await;
+            return Err(e);
+        }
+    };
+    let stop = stop_on_lost_lease(&shutdown, &leases);
+    let served = serve(&config, &app, listener, metrics, &stop, &abandon).await;
+    let released = leases.release().await;
+    app.shutdown().await;
+    served?;
+    released?;
+    info!("Stopped.");
+    Ok(())
+}
+
+/// A token cancelled by `shutdown` or when a lease is lost (which stops the process like a
+/// shutdown signal).
+fn stop_on_lost_lease(shutdown: &CancellationToken, leases: &KeptLeases) -> CancellationToken {
+    let stop = shutdown.child_token();
+    let (lost, stop2) = (leases.lost().clone(), stop.clone());
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = lost.cancelled() => {
+                warn!("Stopping: a lease was lost to another writer.");
+                stop2.cancel();
+            }
+            _ = stop2.cancelled() => {}
+        }
+    });
+    stop
+}
+
+/// The daemon proper: jobs, server and cron ticker until `stop`, then the drain.
+async fn serve(
+    config: &Config,
+    app: &App,
+    listener: tokio::net::TcpListener,
+    metrics: Metrics,
+    stop: &CancellationToken,
+    abandon: &CancellationToken,
+) -> Result<(), Error> {
     if let Err(e) = sweep_staging(&app.cx, app.datasets()).await {
         warn!(error = %error_chain(&e), "Could not clean up staging files; continuing.");
     }
     let cx = Arc::new(app.cx.clone());
-    let jobs = build_jobs(&cx, app.datasets(), &shutdown);
+    let jobs = build_jobs(&cx, app.datasets(), stop);
     if jobs.is_empty() {
         return Err(Error::Usage(
             "no dataset is enabled in the config; nothing to schedule".into(),
@@ -198,7 +271,7 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
             source: Box::new(e),
         })?;
 
-    shutdown.cancelled().await;
+    stop.cancelled().await;
     let timeout = config.server.shutdown_timeout;
     info!(
         timeout_s = timeout.as_secs_f64(),
@@ -217,8 +290,5 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
     }
     server_stop.cancel();
     let _ = server.await;
-    drop(cx);
-    app.shutdown().await;
-    info!("Stopped.");
     Ok(())
 }

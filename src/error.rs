@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use crate::auth::AuthError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
+use crate::lease::LeaseError;
 use crate::sink::SinkError;
 use crate::state::StateError;
 
@@ -36,6 +37,8 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
     #[error("{failed} of {total} units failed: {}", .units.join(", "))]
     Partial {
         failed: usize,

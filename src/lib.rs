@@ -15,7 +15,8 @@
 //! - [`pipeline`]: one scheduled run of any dataset (state → plan → units → state, metrics,
 //!   summary log), the one place the ordering lives; [`backfill`]: day ranges with bounded
 //!   concurrency; [`progress`]: its bar / log lines.
-//! - [`state`]: every `_state/` object, in one versioned format with one corruption policy.
+//! - [`state`]: every `_state/` object, in one versioned format with one corruption policy,
+//!   written by compare-and-swap; [`lease`]: one scheduled writer per dataset and account.
 //! - [`scheduler`]: DST-correct triggers, overlap guard, health, graceful drain; [`server`]:
 //!   `/healthz` and `/metrics`.
 //! - [`auth`]: JWT minting (HS256, `appId`, optional per-request `jti`, JWE).
@@ -51,6 +52,7 @@ pub mod daemon;
 pub mod datasets;
 pub mod ddl;
 pub mod error;
+pub mod lease;
 pub mod memory;
 pub mod metrics;
 pub mod model;

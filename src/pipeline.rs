@@ -235,7 +235,11 @@ async fn run_history_inner(
     }
     let mark = next_watermark(previous.as_ref(), &plan, &committed, schedule.timezone, now);
     if let Some(mark) = mark {
-        if let Err(e) = state::store(&cx.sink, &state_name, &mark).await {
+        let merged = state::update(&cx.sink, &state_name, |current: Option<Watermark>| {
+            merge_watermark(current.as_ref(), &mark)
+        })
+        .await;
+        if let Err(e) = merged {
             // The data is committed; the next run simply re-does these days.
             warn!(error = %error_chain(&e), "Could not store the watermark; the next run repeats these days.");
             if summary.error.is_none() {
@@ -277,6 +281,19 @@ fn next_watermark(
         covered_until,
         updated_at: Utc::now(),
     })
+}
+
+/// What to store when this run's watermark is `ours` and the stored one is now `current`
+/// (another writer may have stored one since this run read it): never move it backwards;
+/// `None` keeps `current`.
+fn merge_watermark(current: Option<&Watermark>, ours: &Watermark) -> Option<Watermark> {
+    match current {
+        Some(c) if c.through_day > ours.through_day => None,
+        Some(c) if c.through_day == ours.through_day && c.covered_until > ours.covered_until => {
+            None
+        }
+        _ => Some(ours.clone()),
+    }
 }
 
 /// Removes staging files left by a crash (older than the sink's grace) under every table of
@@ -331,6 +348,23 @@ pub async fn run_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_watermark_stored_meanwhile_by_another_writer_never_moves_back() {
+        let mark = |day: &str, covered: &str| Watermark {
+            through_day: day.parse().expect("day"),
+            covered_until: covered.parse().expect("ts"),
+            updated_at: covered.parse().expect("ts"),
+        };
+        let ours = mark("2024-05-10", "2024-05-10T12:00:00Z");
+        assert_eq!(merge_watermark(None, &ours), Some(ours.clone()));
+        let older = mark("2024-05-09", "2024-05-10T00:00:00Z");
+        assert_eq!(merge_watermark(Some(&older), &ours), Some(ours.clone()));
+        let newer_day = mark("2024-05-11", "2024-05-11T01:00:00Z");
+        assert_eq!(merge_watermark(Some(&newer_day), &ours), None);
+        let same_day_later = mark("2024-05-10", "2024-05-10T13:00:00Z");
+        assert_eq!(merge_watermark(Some(&same_day_later), &ours), None);
+    }
 
     #[test]
     fn outcome_labels_match_the_metric_documentation() {

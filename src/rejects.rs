@@ -1,8 +1,8 @@
 //! The rejects dataset: records a dataset could not normalize, kept with their raw JSON, the
 //! reason and the time, so nothing is silently dropped. Turns [`Reject`]s into a batch with
 //! [`crate::schema::rejects_schema`] and writes it next to the data of the partition it belongs
-//! to ([`replace`] for a re-exported day, [`merge`] for repeated polls), counting and logging
-//! them. The sink decides where the file goes.
+//! to ([`replace`] for a re-exported day, [`merge`] — a compare-and-swap read-modify-write —
+//! for repeated polls), counting and logging them. The sink decides where the file goes.
 
 use std::sync::Arc;
 
@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::schema::rejects_schema;
 use crate::sink::{PartitionKey, Sink};
 use crate::sources::Reject;
+use crate::state::{self, MAX_UPDATE_ATTEMPTS};
 
 /// Build a rejects batch; `None` when there are no rejects.
 pub fn rejects_batch(
@@ -97,7 +98,8 @@ pub async fn replace(
 }
 
 /// Adds `rejects` to those already kept for the partition `key` (same raw JSON kept once), for
-/// repeated polls that see the same records again.
+/// repeated polls that see the same records again. A read-modify-write of the rejects file by
+/// compare-and-swap: a concurrent merge by another process is re-read and kept.
 pub async fn merge(
     sink: &Sink,
     metrics: &Metrics,
@@ -111,19 +113,45 @@ pub async fn merge(
         return Ok(());
     }
     report(metrics, key, rejects);
-    let mut all = rejects_from_batches(&sink.read_rejects(key).await?);
-    let known: HashSet<String> = all.iter().map(|r| r.raw_json.clone()).collect();
-    let before = all.len();
-    all.extend(
-        rejects
-            .iter()
-            .filter(|r| !known.contains(&r.raw_json))
-            .cloned(),
-    );
-    if all.len() == before {
-        return Ok(());
+    for attempt in 0..MAX_UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            state::conflict_pause(attempt).await;
+        }
+        let (mut all, version) = match sink.read_rejects_versioned(key).await? {
+            Some((batches, version)) => (rejects_from_batches(&batches), Some(version)),
+            None => (Vec::new(), None),
+        };
+        let known: HashSet<String> = all.iter().map(|r| r.raw_json.clone()).collect();
+        let before = all.len();
+        all.extend(
+            rejects
+                .iter()
+                .filter(|r| !known.contains(&r.raw_json))
+                .cloned(),
+        );
+        if all.len() == before {
+            return Ok(());
+        }
+        let batch = rejects_batch(key.table.name, &key.account_id, bot_id, endpoint, &all, at)
+            .map_err(|source| Error::Arrow {
+                context: "building the rejects batch".into(),
+                source,
+            })?;
+        let Some(batch) = batch else {
+            return Ok(());
+        };
+        if sink
+            .put_rejects_if(key, &batch, version.as_ref())
+            .await?
+            .is_ok()
+        {
+            return Ok(());
+        }
     }
-    write(sink, key, bot_id, endpoint, &all, at).await
+    Err(Error::State(state::StateError::Contended {
+        object: key.rejects_relative_dir(),
+        attempts: MAX_UPDATE_ATTEMPTS,
+    }))
 }
 
 fn report(metrics: &Metrics, key: &PartitionKey, rejects: &[Reject]) {

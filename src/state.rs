@@ -1,35 +1,51 @@
 //! All persisted state, in the output store itself under `_state/` (through
-//! [`Sink::get_state`]/[`Sink::put_state`]), in one versioned JSON format with one corruption
-//! policy, plus the pure planning of what one scheduled run of a history dataset exports.
+//! [`Sink::get_state_versioned`]/[`Sink::put_state_if`]), in one versioned JSON format with one
+//! corruption policy, plus the pure planning of what one scheduled run of a history dataset
+//! exports.
 //!
 //! Objects:
 //! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
 //! - [`PollState`] of a snapshot dataset's entity: `_state/<dataset>/account_id=A/bot_id=B.json`.
 //! - [`DensityState`] of a history dataset that sizes its request windows by the records of a
 //!   recent day (call_details): `_state/<dataset>/account_id=A/density.json`.
+//! - The index of an `intent_realtime` partition (its files, see that dataset):
+//!   `_state/intent_realtime/account_id=A/bot_id=B/dt=D.json`.
+//! - The writer lease of an account ([`crate::lease`]): `_state/lease/account_id=A.json`.
 //!
 //! Every object carries `"version"` ([`STATE_VERSION`]; files written before the field existed
-//! read as version 1). An object that cannot be read — not JSON, the wrong shape, or a version
-//! newer than this build knows — is an error naming the object and how to recover; it is never
-//! silently reset, because a reset watermark would skip the days between it and today. Deleting
-//! such an object is safe (see [`StateError::Corrupt`]).
+//! read as version 1) and a fresh `"write_id"`. An object that cannot be read — not JSON, the
+//! wrong shape, or a version newer than this build knows — is an error naming the object and
+//! how to recover; it is never silently reset, because a reset watermark would skip the days
+//! between it and today. Deleting such an object is safe (see [`StateError::Corrupt`]).
+//!
+//! Every write is a compare-and-swap ([`update`], [`store_if`]): several processes may share an
+//! output (a backfill beside the daemon), and a read-modify-write must never overwrite an update
+//! it did not see. [`update`] re-reads and re-applies the caller's change on a conflict. The
+//! write id makes each body unique, so a conditional put whose answer was lost is recognised as
+//! the caller's own write (see [`crate::sink::Version`]).
 //!
 //! Callers must write state only after every partition it describes is committed, so a crash
 //! between the two re-does work instead of skipping it. Backfills never touch watermarks (so they
 //! can never move them backwards); the schedule re-exports from the watermark minus
 //! `lookback_days` on every run. Backfills do store a [`DensityState`]: it is only a planning
-//! hint, and the latest complete day's profile wins whoever exported it. A snapshot dataset's exactly-once guarantee comes from its
-//! partitions (merge by key), not from its poll state.
+//! hint, and the latest complete day's profile wins whoever exported it. A snapshot dataset's
+//! exactly-once guarantee comes from its partition index, not from its poll state.
 
 use bytes::Bytes;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::{Sink, SinkError, STATE_DIR};
+use crate::sink::{Conflict, Sink, SinkError, Version, STATE_DIR};
 
-/// Version of the state objects' format written by this build.
-pub const STATE_VERSION: u32 = 1;
+/// Version of the state objects' format written by this build. 2: `intent_realtime` partitions
+/// hold several files listed by a partition index; a version-1 build would rewrite such a
+/// partition as one file and duplicate sessions, so it must refuse this output.
+pub const STATE_VERSION: u32 = 2;
+
+/// Conditional writes [`update`] tries before giving up (each conflict means another writer
+/// made progress on the same object).
+pub const MAX_UPDATE_ATTEMPTS: u32 = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -64,6 +80,13 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// Other writers kept changing an object (`object`: its path under the output): every
+    /// one of `attempts` conditional writes found a newer version.
+    #[error(
+        "{object} kept changing under {attempts} conditional writes; another writer is \
+         updating it continuously"
+    )]
+    Contended { object: String, attempts: u32 },
 }
 
 /// How far the scheduled export of a history dataset has got.
@@ -83,6 +106,13 @@ pub struct PollState {
     pub polls: u64,
     pub newest_end_time: Option<DateTime<Utc>>,
     pub last_poll_at: Option<DateTime<Utc>>,
+    /// Keys of the records the newest committed poll returned, all of them already written: a
+    /// later poll skips them without looking at the partitions.
+    #[serde(default)]
+    pub recent_keys: Vec<String>,
+    /// Local days whose partition received files since it was last compacted.
+    #[serde(default)]
+    pub open_days: std::collections::BTreeSet<NaiveDate>,
 }
 
 /// The hourly record counts of the most recent complete local day a history dataset exported,
@@ -128,20 +158,51 @@ struct VersionOnly {
 #[derive(Serialize)]
 struct Versioned<'a, T> {
     version: u32,
+    /// Unique per write: tells a lost-answer retry of our own write from someone else's.
+    write_id: String,
     #[serde(flatten)]
     state: &'a T,
 }
 
+/// A state object as read: its value (`None` when absent) and the version a conditional write
+/// must name to replace it.
+#[derive(Debug, Clone)]
+pub struct Loaded<T> {
+    pub state: Option<T>,
+    pub version: Option<Version>,
+}
+
 /// Reads the state object `name`; `None` when it does not exist.
 pub async fn load<T: DeserializeOwned>(sink: &Sink, name: &str) -> Result<Option<T>, StateError> {
-    let raw = sink
-        .get_state(name)
+    Ok(load_versioned(sink, name).await?.state)
+}
+
+fn store_err(name: &str) -> impl FnOnce(SinkError) -> StateError + '_ {
+    move |source| StateError::Store {
+        name: name.to_string(),
+        source: Box::new(source),
+    }
+}
+
+/// Reads the state object `name` with its version.
+pub async fn load_versioned<T: DeserializeOwned>(
+    sink: &Sink,
+    name: &str,
+) -> Result<Loaded<T>, StateError> {
+    match sink
+        .get_state_versioned(name)
         .await
-        .map_err(|source| StateError::Store {
-            name: name.to_string(),
-            source: Box::new(source),
-        })?;
-    raw.map(|bytes| decode(name, &bytes)).transpose()
+        .map_err(store_err(name))?
+    {
+        None => Ok(Loaded {
+            state: None,
+            version: None,
+        }),
+        Some((bytes, version)) => Ok(Loaded {
+            state: Some(decode(name, &bytes)?),
+            version: Some(version),
+        }),
+    }
 }
 
 /// Decodes a state object's bytes (see the module docs for the policy).
@@ -160,22 +221,70 @@ pub fn decode<T: DeserializeOwned>(name: &str, bytes: &[u8]) -> Result<T, StateE
     serde_json::from_slice(bytes).map_err(corrupt)
 }
 
-/// Writes the state object `name` (one atomic put), with the current version.
-pub async fn store<T: Serialize>(sink: &Sink, name: &str, state: &T) -> Result<(), StateError> {
-    let body = serde_json::to_vec_pretty(&Versioned {
+/// The bytes of `state` as stored: current version, a fresh write id.
+pub fn encode<T: Serialize>(name: &str, state: &T) -> Result<Bytes, StateError> {
+    serde_json::to_vec_pretty(&Versioned {
         version: STATE_VERSION,
+        write_id: uuid::Uuid::new_v4().simple().to_string(),
         state,
     })
+    .map(Bytes::from)
     .map_err(|source| StateError::Encode {
         name: name.to_string(),
         source,
-    })?;
-    sink.put_state(name, Bytes::from(body))
+    })
+}
+
+/// Writes the state object `name` only if it still has the version `expected` (`None`: only if
+/// it does not exist). Returns the new version, or [`Conflict`].
+pub async fn store_if<T: Serialize>(
+    sink: &Sink,
+    name: &str,
+    state: &T,
+    expected: Option<&Version>,
+) -> Result<Result<Version, Conflict>, StateError> {
+    let body = encode(name, state)?;
+    sink.put_state_if(name, body, expected)
         .await
-        .map_err(|source| StateError::Store {
-            name: name.to_string(),
-            source: Box::new(source),
-        })
+        .map_err(store_err(name))
+}
+
+/// Read-modify-write of the state object `name` that loses no concurrent update: `change` gets
+/// the current value and returns the value to store (`None`: leave the object as it is); on a
+/// conflict the object is read again and `change` applied again, at most
+/// [`MAX_UPDATE_ATTEMPTS`] times with a short random pause. Returns what was stored (or left).
+pub async fn update<T, F>(sink: &Sink, name: &str, mut change: F) -> Result<Option<T>, StateError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnMut(Option<T>) -> Option<T>,
+{
+    for attempt in 0..MAX_UPDATE_ATTEMPTS {
+        if attempt > 0 {
+            conflict_pause(attempt).await;
+        }
+        let loaded = load_versioned::<T>(sink, name).await?;
+        let Some(next) = change(loaded.state) else {
+            return Ok(None);
+        };
+        if store_if(sink, name, &next, loaded.version.as_ref())
+            .await?
+            .is_ok()
+        {
+            return Ok(Some(next));
+        }
+    }
+    Err(StateError::Contended {
+        object: format!("{STATE_DIR}/{name}"),
+        attempts: MAX_UPDATE_ATTEMPTS,
+    })
+}
+
+/// A random pause after the `attempt`-th conflict (1 ms up to about 50 ms), so writers that
+/// collided do not collide again in lockstep.
+pub async fn conflict_pause(attempt: u32) {
+    let ceiling = 2u64.saturating_pow(attempt.min(6)).min(50);
+    let ms = fastrand::u64(1..=ceiling.max(1));
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 /// The local days one scheduled run exports, in ascending order.
@@ -322,7 +431,9 @@ mod tests {
             covered_until: "2024-05-10T12:00:00Z".parse().expect("ts"),
             updated_at: "2024-05-10T12:00:05Z".parse().expect("ts"),
         };
-        store(&sink, &name, &mark).await.expect("store");
+        update(&sink, &name, |_| Some(mark.clone()))
+            .await
+            .expect("store");
         assert_eq!(
             load::<Watermark>(&sink, &name).await.expect("load"),
             Some(mark)
@@ -341,10 +452,13 @@ mod tests {
         let old = br#"{"polls":3,"newest_end_time":null,"last_poll_at":null}"#;
         let state: PollState = decode("x.json", old).expect("pre-version file");
         assert_eq!(state.polls, 3);
-        let newer = br#"{"version":2,"polls":3}"#;
+        let v1 = br#"{"version":1,"polls":4,"newest_end_time":null,"last_poll_at":null}"#;
+        let state: PollState = decode("x.json", v1).expect("version 1 file");
+        assert_eq!((state.polls, state.recent_keys.len()), (4, 0));
+        let newer = br#"{"version":3,"polls":3}"#;
         assert!(matches!(
             decode::<PollState>("x.json", newer),
-            Err(StateError::NewerVersion { found: 2, .. })
+            Err(StateError::NewerVersion { found: 3, .. })
         ));
     }
 
@@ -374,7 +488,10 @@ mod tests {
             hourly: vec![3; 25],
             updated_at: "2024-11-04T06:00:00Z".parse().expect("ts"),
         };
-        store(&sink, &name, &density).await.expect("store");
+        store_if(&sink, &name, &density, None)
+            .await
+            .expect("store")
+            .expect("no conflict");
         assert_eq!(
             load::<DensityState>(&sink, &name).await.expect("load"),
             Some(density)
@@ -393,11 +510,44 @@ mod tests {
         let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
         let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
         let name = poll_state_name("intent_realtime", "a", "b");
-        store(&sink, &name, &PollState::default())
+        update(&sink, &name, |_| Some(PollState::default()))
             .await
             .expect("store");
         let raw = sink.get_state(&name).await.expect("get").expect("some");
         let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
-        assert_eq!(v["version"], serde_json::json!(1));
+        assert_eq!(v["version"], serde_json::json!(2));
+        assert_eq!(v["write_id"].as_str().map(str::len), Some(32));
+    }
+
+    #[tokio::test]
+    async fn a_write_from_a_stale_read_is_refused_and_update_reapplies_the_change() {
+        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
+        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let name = poll_state_name("intent_realtime", "a", "b");
+        let bump = |s: Option<PollState>| {
+            let mut s = s.unwrap_or_default();
+            s.polls += 1;
+            Some(s)
+        };
+        update(&sink, &name, bump).await.expect("first");
+        let a = load_versioned::<PollState>(&sink, &name).await.expect("a");
+        let b = load_versioned::<PollState>(&sink, &name).await.expect("b");
+        let next = PollState {
+            polls: 10,
+            ..PollState::default()
+        };
+        store_if(&sink, &name, &next, a.version.as_ref())
+            .await
+            .expect("store")
+            .expect("a's version is current");
+        // b read the same version as a: its write would overwrite a's unseen update.
+        assert_eq!(
+            store_if(&sink, &name, &PollState::default(), b.version.as_ref())
+                .await
+                .expect("store"),
+            Err(Conflict)
+        );
+        let stored = update(&sink, &name, bump).await.expect("update");
+        assert_eq!(stored.map(|s| s.polls), Some(11), "applied to a's value");
     }
 }

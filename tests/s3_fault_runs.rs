@@ -363,12 +363,19 @@ listen = "{addr}"
     }
     assert!(ks[0] <= first_newest, "the first page was not exported");
 
-    // Nothing partial: every object a reader lists is a complete partition file (read above),
-    // and no multipart upload is open.
+    // Nothing partial: every object a reader lists is a complete partition file (read above):
+    // `part-00000.parquet` for a history day, `part-<16 hex>.parquet` for an intent poll's
+    // file. No multipart upload is open.
     let keys = rt.block_on(keys_in_moto(&moto, "daemon"));
     for key in keys.iter().filter(|k| !k.starts_with("daemon/_")) {
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let poll_file = name
+            .strip_prefix("part-")
+            .and_then(|n| n.strip_suffix(".parquet"))
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        let history_file = name == "part-00000.parquet" && !key.contains("/intent_realtime/");
         assert!(
-            key.ends_with("/part-00000.parquet"),
+            history_file || (poll_file && key.contains("/intent_realtime/")),
             "unexpected object {key}"
         );
     }

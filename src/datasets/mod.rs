@@ -12,8 +12,10 @@
 //! - [`SnapshotDataset`]: snapshot polls (IntentRealtimeData): the unit is one poll of one entity
 //!   (a bot), merged by key into existing partitions, with gap detection.
 //!
-//! What a dataset must not know about: the scheduler, the daemon, the CLI, state objects and
-//! metrics of runs; those are generic over this module's traits. To add a dataset, see
+//! What a dataset must not know about: the scheduler, the daemon, the CLI, watermarks and the
+//! metrics of runs; those are generic over this module's traits. A dataset may keep its own
+//! bookkeeping (a poll state, a partition index, a density profile) through [`crate::state`],
+//! which owns every persisted object's name, format and corruption policy. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
 pub mod agent_status_details;

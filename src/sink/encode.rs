@@ -59,6 +59,23 @@ pub fn writer_properties(dataset_label: &str) -> WriterProperties {
         .build()
 }
 
+/// Encodes `batches` (all of `schema`) into one in-memory Parquet file with the same writer
+/// properties, for small objects written with one conditional put (which cannot be multipart).
+pub fn encode_to_bytes(
+    schema: SchemaRef,
+    dataset_label: &str,
+    batches: &[RecordBatch],
+) -> Result<Bytes, ParquetError> {
+    let mut buf = Vec::new();
+    let props = writer_properties(dataset_label);
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props))?;
+    for batch in batches {
+        writer.write(batch)?;
+    }
+    writer.close()?;
+    Ok(Bytes::from(buf))
+}
+
 /// `AsyncFileWriter` over a `BufWriter` that remembers whether shutdown (the final
 /// PutObject / CompleteMultipartUpload) has begun: before that point the upload must be aborted
 /// on error; after it, `BufWriter` must not be touched again (its `abort` panics once shut down,

@@ -113,6 +113,27 @@ pub fn validate_state_name(name: &str) -> Result<(), SinkError> {
     }
 }
 
+/// A data file name inside a partition directory: ends in `.parquet`, is visible to table
+/// readers (no leading `.` or `_`, not a staging name) and is made only of ASCII letters,
+/// digits, `.`, `_` and `-`.
+pub fn validate_file_name(name: &str) -> Result<(), SinkError> {
+    let ok = name.len() > ".parquet".len()
+        && name.ends_with(".parquet")
+        && !name.starts_with('.')
+        && !name.starts_with('_')
+        && !is_staging_name(name)
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(SinkError::InvalidFileName {
+            name: name.to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::NaiveDate;
@@ -208,6 +229,22 @@ mod tests {
             "{s}"
         );
         assert_ne!(s, staging_name(PART_FILE_NAME));
+    }
+
+    #[test]
+    fn data_file_names_are_checked() {
+        assert!(validate_file_name("part-00000.parquet").is_ok());
+        assert!(validate_file_name("part-0a1b2c3d4e5f6a7b.parquet").is_ok());
+        for bad in [
+            "",
+            ".parquet",
+            "a/b.parquet",
+            ".tmp-x.parquet",
+            "_x.parquet",
+            "x.json",
+        ] {
+            assert!(validate_file_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! statistics, schema version metadata), atomic partition replacement, the rejects dataset,
 //! staging cleanup and small state objects under `_state/`.
 //!
-//! Every partition is exactly one file, `part-00000.parquet`, whose name depends only on the
-//! [`PartitionKey`], so a rerun replaces the partition instead of adding to it. Replacement is
+//! A partition written whole (history datasets, rejects) is exactly one file,
+//! `part-00000.parquet`, whose name depends only on the [`PartitionKey`], so a rerun replaces the
+//! partition instead of adding to it; datasets that add to a partition name their files
+//! themselves ([`Sink::write_partition_file`]). Small objects that several processes
+//! read-modify-write go through compare-and-swap ([`Sink::get_versioned`], [`Sink::put_if`]). Replacement is
 //! atomic per file: on local disk the file is written under a hidden staging name in the same
 //! directory and renamed over the old one; on S3 it is written straight to its key, where it
 //! appears only when the PutObject / CompleteMultipartUpload succeeds, and each upload runs on its
@@ -18,8 +21,10 @@
 //! refuses is [`SinkError::Write`], naming the file.
 
 mod encode;
+mod files;
 mod layout;
 mod store;
+mod versioned;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,7 +38,6 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::config::OutputLocation;
 use crate::metrics::Metrics;
@@ -46,6 +50,7 @@ pub use encode::{
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
 pub use store::StoreRequestCounts;
+pub use versioned::{Conflict, Version, LOCKS_DIR};
 
 /// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
 /// to a writer of another partition that is still running.
@@ -120,6 +125,8 @@ pub enum SinkError {
     BotIdMismatch { table: &'static str },
     #[error("invalid state name {name:?}")]
     InvalidStateName { name: String },
+    #[error("invalid data file name {name:?}: a visible name ending in .parquet, without '/'")]
+    InvalidFileName { name: String },
     #[error("record batch for {path} does not match the {dataset} schema")]
     SchemaMismatch { dataset: String, path: Path },
     /// The storage refused the bytes of a file (disk full, permission denied, S3 retries
@@ -456,11 +463,12 @@ impl Sink {
     ) -> Result<WriteStats, SinkError> {
         key.validate()?;
         let dir = key.rejects_relative_dir();
-        self.remove_staging_in(&dir, false, Duration::ZERO).await?;
+        self.remove_staging_in(&dir, false, self.staging_grace)
+            .await?;
         match rejects {
             Some(batch) if batch.num_rows() > 0 => {
                 let label = format!("{}/{}", REJECTS_DIR, key.table.name);
-                self.publish_parquet(&dir, rejects_schema(), &label, &[batch])
+                self.publish_parquet(&dir, PART_FILE_NAME, rejects_schema(), &label, &[batch])
                     .await
             }
             _ => {
@@ -478,14 +486,15 @@ impl Sink {
     }
 
     /// Removes staging leftovers (our `.tmp-*` files, LocalFileSystem `<name>#<n>` files) older
-    /// than the staging grace under the dataset's data, rejects and state prefixes. Returns how
-    /// many were removed.
+    /// than the staging grace under the dataset's data, rejects, state and lease prefixes.
+    /// Returns how many were removed.
     pub async fn cleanup_staging(&self, table: &Table) -> Result<usize, SinkError> {
         let mut removed = 0;
         for prefix in [
             table.name.to_string(),
             format!("{REJECTS_DIR}/{}", table.name),
             format!("{STATE_DIR}/{}", table.name),
+            format!("{STATE_DIR}/lease/{}", table.name),
         ] {
             removed += self
                 .remove_staging_in(&prefix, true, self.staging_grace)
@@ -514,7 +523,8 @@ impl Sink {
     }
 
     /// Atomically replaces the state object `_state/<name>` (names like
-    /// `user_status/account_id=A.json`).
+    /// `user_status/account_id=A.json`) whatever it holds: a blind write, for tools and tests.
+    /// Read-modify-write goes through [`Sink::put_state_if`].
     pub async fn put_state(&self, name: &str, value: Bytes) -> Result<(), SinkError> {
         layout::validate_state_name(name)?;
         let relative = format!("{STATE_DIR}/{name}");
@@ -531,31 +541,33 @@ impl Sink {
         self.publish(&target, &final_path).await
     }
 
-    /// Encodes `batches` into `<dir>/part-00000.parquet`, atomically replacing any old file.
+    /// Encodes `batches` into `<dir>/<file_name>`, atomically replacing any old file.
     async fn publish_parquet(
         &self,
         dir: &str,
+        file_name: &str,
         schema: arrow::datatypes::SchemaRef,
         label: &str,
         batches: &[RecordBatch],
     ) -> Result<WriteStats, SinkError> {
-        let mut writer = self.begin_in_dir(dir, schema, label);
+        let mut writer = self.begin_in_dir(dir, file_name, schema, label);
         for batch in batches {
             writer.write(batch.clone()).await?;
         }
         writer.commit().await
     }
 
-    /// Starts a streaming write of `{dir}/part-00000.parquet`: the upload runs on its own task
-    /// (so a cancelled caller cannot strand it half-way) and is fed batch by batch.
+    /// Starts a streaming write of `{dir}/{file_name}`: the upload runs on its own task (so a
+    /// cancelled caller cannot strand it half-way) and is fed batch by batch.
     fn begin_in_dir(
         &self,
         dir: &str,
+        file_name: &str,
         schema: arrow::datatypes::SchemaRef,
         label: &str,
     ) -> PartitionWriter {
-        let (target, final_path) = self.write_target(dir, PART_FILE_NAME);
-        let destination = self.describe(&format!("{dir}/{PART_FILE_NAME}"));
+        let (target, final_path) = self.write_target(dir, file_name);
+        let destination = self.describe(&format!("{dir}/{file_name}"));
         // Two batches in flight: the encoder works on one while the caller builds the next.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let task = {
@@ -580,8 +592,11 @@ impl Sink {
     pub async fn begin_partition(&self, key: &PartitionKey) -> Result<PartitionWriter, SinkError> {
         key.validate()?;
         let dir = key.relative_dir();
-        self.remove_staging_in(&dir, false, Duration::ZERO).await?;
-        Ok(self.begin_in_dir(&dir, (key.table.schema)(), key.table.name))
+        // Only leftovers older than the grace: a younger staging file may be another
+        // process's write of this same partition, still in progress.
+        self.remove_staging_in(&dir, false, self.staging_grace)
+            .await?;
+        Ok(self.begin_in_dir(&dir, PART_FILE_NAME, (key.table.schema)(), key.table.name))
     }
 
     /// Renames a staging object over its final name; removes the staging object if that fails.
@@ -660,19 +675,7 @@ impl Sink {
                     })
                 }
             };
-            let decode_err = |source| SinkError::Decode {
-                path: path.clone(),
-                source,
-            };
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .and_then(|b| b.build())
-                .map_err(decode_err)?;
-            for batch in reader {
-                out.push(batch.map_err(|source| SinkError::DecodeBatch {
-                    path: path.clone(),
-                    source,
-                })?);
-            }
+            out.extend(files::decode_parquet(&path, bytes, None)?);
         }
         Ok(out)
     }

@@ -284,18 +284,30 @@ async fn invalid_partition_values_are_refused_before_io() {
 }
 
 #[tokio::test]
-async fn next_write_removes_staging_leftovers_in_its_partition() {
+async fn next_write_removes_old_staging_leftovers_and_keeps_a_concurrent_writers() {
     let (tmp, sink) = local_sink();
     let key = us_key("A", 1);
     let dir = out_dir(&tmp).join("user_status/account_id=A/dt=2024-05-01");
     std::fs::create_dir_all(&dir).expect("mkdir");
-    std::fs::write(dir.join(".tmp-deadbeef.part-00000.parquet"), b"partial").expect("fake");
-    std::fs::write(dir.join("part-00000.parquet#3"), b"partial").expect("fake");
-    std::fs::write(dir.join(".tmp-deadbeef.part-00000.parquet#1"), b"partial").expect("fake");
+    let old = [
+        ".tmp-deadbeef.part-00000.parquet",
+        "part-00000.parquet#3",
+        ".tmp-deadbeef.part-00000.parquet#1",
+    ];
+    for name in old {
+        std::fs::write(dir.join(name), b"partial").expect("fake");
+        age_file(
+            &dir.join(name),
+            DEFAULT_STAGING_GRACE + Duration::from_secs(60),
+        );
+    }
+    // Another process writing the same partition right now.
+    let running = ".tmp-cafe.part-00000.parquet";
+    std::fs::write(dir.join(running), b"in progress").expect("fake");
     sink.write_partition(&key, vec![user_status_batch(&["u1"])])
         .await
         .expect("write");
-    assert_eq!(file_names(&dir), ["part-00000.parquet"]);
+    assert_eq!(file_names(&dir), [running, "part-00000.parquet"]);
 }
 
 #[tokio::test]

@@ -300,19 +300,20 @@ impl CallDetails {
             return;
         }
         let _one_at_a_time = self.density_lock.lock().await;
-        let result = match state::load::<DensityState>(&cx.sink, name).await {
-            Ok(Some(s)) if s.day > day && s.timezone == zone => return,
-            Ok(_) => {
-                let state = DensityState {
-                    day,
-                    timezone: zone.to_string(),
-                    hourly: density.hourly,
-                    updated_at: Utc::now(),
-                };
-                state::store(&cx.sink, name, &state).await
-            }
-            Err(e) => Err(e),
+        let stored = DensityState {
+            day,
+            timezone: zone.to_string(),
+            hourly: density.hourly,
+            updated_at: Utc::now(),
         };
+        // Compare-and-swap: a later day's profile stored meanwhile (by this or another process)
+        // is kept.
+        let result = state::update::<DensityState, _>(&cx.sink, name, |current| match current {
+            Some(s) if s.day > day && s.timezone == zone => None,
+            _ => Some(stored.clone()),
+        })
+        .await
+        .map(|_| ());
         if let Err(e) = result {
             warn!(error = %error_chain(&e), "Could not store the call-details density; the next day is planned without it.");
         }

@@ -29,8 +29,9 @@ use crate::sources::{DecodeError, Reject};
 
 const API: &str = "IntentRealtimeData";
 
-/// One completed bot session.
-#[derive(Debug, Clone, PartialEq)]
+/// One completed bot session. Serializable so that a claimed but not yet published file can
+/// be kept in the partition index (see `partition`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IntentSession {
     /// `sessionId`; never empty.
     pub session_id: String,

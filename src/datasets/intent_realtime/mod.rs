@@ -1,17 +1,23 @@
 //! IntentRealtimeData, a snapshot-poll dataset: the unit of work is one poll of one bot. The
 //! API returns the latest completed sessions (at most [`PAGE`]) with no window and no paging;
-//! each poll merges the sessions not exported yet into the partition of their local end date
+//! each poll adds the sessions not exported yet to the partition of their local end date
 //! (`intent_realtime/account_id=A/bot_id=B/dt=D`), so every session is written exactly once
-//! however often it is returned. A full poll of only new sessions means the bot is polled too
-//! rarely: it is counted and logged as a suspected gap. [`decode`] owns the wire format and the
-//! conversion between sessions and batches; the per-bot poll state lives in [`crate::state`].
+//! however often it is returned and however many processes poll the bot ([`partition`] owns the
+//! files of a partition, their index and compaction). A poll's cost follows from its new
+//! sessions, not from the size of the day: the sessions the previous poll returned are skipped
+//! without reading anything (the poll state keeps their ids), the others are looked up only in
+//! the files whose end-time range covers them, and the new ones become one small file. Days
+//! with several files are merged into one when they are closed ([`partition::Policy`]). A full
+//! poll of only new sessions means the bot is polled too rarely: it is counted and logged as a
+//! suspected gap. [`decode`] owns the wire format and the conversion between sessions and
+//! batches; the per-bot poll state lives in [`crate::state`].
 
 pub mod decode;
+pub mod partition;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use arrow::compute::concat_batches;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
@@ -23,12 +29,15 @@ use super::{
 };
 use crate::config::{Config, IntentConfig};
 use crate::error::Error;
+use crate::metrics::Metrics;
 use crate::rejects;
 use crate::schema::intent_realtime_schema;
-use crate::sink::{PartitionKey, WriteStats};
-use crate::sources::window::local_date;
+use crate::sink::{PartitionKey, Sink, WriteStats};
+use crate::sources::window::{local_date, local_day_bounds};
+use crate::sources::Reject;
 use crate::state::{self, PollState};
-use decode::{decode_sessions, session_ids, sessions_to_batch, IntentSession};
+use decode::{decode_sessions, IntentSession};
+use partition::{Merge, Policy};
 
 /// The `intent_realtime` table.
 pub static TABLE: Table = Table {
@@ -67,7 +76,11 @@ pub struct IntentRealtime {
     schedule: SnapshotSchedule,
     /// Path template containing `{bot_id}`.
     path: String,
+    policy: Policy,
 }
+
+/// The decoded answer of one poll: sessions (each id once) and rejects.
+type Records = Vec<Result<IntentSession, Reject>>;
 
 impl IntentRealtime {
     pub fn new(cfg: IntentConfig, path: String) -> IntentRealtime {
@@ -80,7 +93,14 @@ impl IntentRealtime {
             cfg,
             schedule,
             path,
+            policy: Policy::default(),
         }
+    }
+
+    /// The same polls with another compaction policy (tests and benchmarks).
+    pub fn with_policy(mut self, policy: Policy) -> IntentRealtime {
+        self.policy = policy;
+        self
     }
 
     fn key(account_id: &str, bot_id: &str, dt: NaiveDate) -> PartitionKey {
@@ -92,11 +112,7 @@ impl IntentRealtime {
         }
     }
 
-    async fn fetch(
-        &self,
-        cx: &Context,
-        bot_id: &str,
-    ) -> Result<Vec<Result<IntentSession, crate::sources::Reject>>, Error> {
+    async fn fetch(&self, cx: &Context, bot_id: &str) -> Result<Records, Error> {
         let path = self.path.replace("{bot_id}", bot_id);
         Ok(cx
             .client
@@ -116,88 +132,81 @@ impl IntentRealtime {
         bot_id: &str,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let state_name = state::poll_state_name(INFO.name, &cx.account_id, bot_id);
-        let previous: PollState = state::load(&cx.sink, &state_name)
-            .await?
-            .unwrap_or_default();
         let records = self.fetch(cx, bot_id).await?;
+        let target = Target {
+            sink: &cx.sink,
+            metrics: &cx.metrics,
+            account_id: &cx.account_id,
+            bot_id,
+        };
+        self.ingest(target, records, exported_at).await
+    }
+
+    /// Everything a poll does with the API's answer: add the new sessions to their days'
+    /// partitions, merge days that grew past the policy or are closed, keep the rejects, count,
+    /// then store the poll state (after the data it describes).
+    pub async fn ingest(
+        &self,
+        t: Target<'_>,
+        records: Records,
+        exported_at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let state_name = state::poll_state_name(INFO.name, t.account_id, t.bot_id);
+        let previous: PollState = state::load(t.sink, &state_name).await?.unwrap_or_default();
         let returned = records.len();
-        let mut rejected = Vec::new();
+        let (sessions, rejected) = split(records);
+        let response_keys: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
+        let seen: HashSet<&str> = previous.recent_keys.iter().map(String::as_str).collect();
         let mut by_day: BTreeMap<NaiveDate, Vec<IntentSession>> = BTreeMap::new();
-        let mut in_response: HashSet<String> = HashSet::new();
-        for record in records {
-            match record {
-                Ok(s) if in_response.insert(s.session_id.clone()) => by_day
-                    .entry(local_date(self.cfg.timezone, s.end_time))
-                    .or_default()
-                    .push(s),
-                Ok(_) => {}
-                Err(r) => rejected.push(r),
-            }
+        for s in sessions
+            .iter()
+            .filter(|s| !seen.contains(s.session_id.as_str()))
+        {
+            let day = local_date(self.cfg.timezone, s.end_time);
+            by_day.entry(day).or_default().push(s.clone());
         }
         let mut report = UnitReport {
-            unit: bot_id.to_string(),
+            unit: t.bot_id.to_string(),
             requests: 1,
             returned,
             rejects: rejected.len(),
             ..UnitReport::default()
         };
         let mut newest = previous.newest_end_time;
-        for (dt, sessions) in by_day {
-            let (fresh, written) = self
-                .merge_day(cx, bot_id, dt, sessions, exported_at)
-                .await?;
-            for s in &fresh {
+        let mut open_days = previous.open_days.clone();
+        for (dt, candidates) in by_day {
+            let key = Self::key(t.account_id, t.bot_id, dt);
+            let added = partition::add_sessions(t.sink, &key, candidates, exported_at).await?;
+            for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
             }
-            report.rows += fresh.len();
-            report.written.files += written.files;
-            report.written.rows += fresh.len();
-            report.written.bytes += written.bytes;
+            if !added.fresh.is_empty() {
+                open_days.insert(dt);
+            }
+            report.rows += added.fresh.len();
+            add_written(&mut report.written, &added.written);
+            if self.policy.wants_merge(&added.file_rows) {
+                let merged = partition::compact(t.sink, &key, Merge::Bounded(self.policy)).await?;
+                add_written(&mut report.written, &merged.written);
+            }
         }
-        let valid = returned - report.rejects;
-        report.gap_suspected = previous.polls > 0 && valid >= PAGE && report.rows == valid;
-        if report.gap_suspected {
-            cx.metrics.intent_gap(bot_id);
-            warn!(
-                bot_id,
-                returned,
-                "Every session in a full poll was new: sessions between polls were probably missed. Poll this bot more often."
-            );
-        }
-        if !rejected.is_empty() {
-            let key = Self::key(
-                &cx.account_id,
-                bot_id,
-                local_date(self.cfg.timezone, exported_at),
-            );
-            rejects::merge(
-                &cx.sink,
-                &cx.metrics,
-                &key,
-                Some(bot_id),
-                ENDPOINT,
-                &rejected,
-                exported_at,
-            )
+        report.written.rows = report.rows;
+        let closed = self
+            .close_days(t, &open_days, exported_at, &mut report)
             .await?;
-        }
-        cx.metrics.intent_new_sessions(bot_id, report.rows);
-        cx.metrics.written(
-            INFO.name,
-            report.written.files,
-            report.written.rows,
-            report.written.bytes,
-        );
-        let next = PollState {
-            polls: previous.polls + 1,
-            newest_end_time: newest,
-            last_poll_at: Some(exported_at),
+        self.finish_poll(t, &previous, &mut report, &rejected, exported_at)
+            .await?;
+        let update = PollUpdate {
+            at: exported_at,
+            newest,
+            keys: response_keys,
+            opened: open_days.difference(&closed).copied().collect(),
+            closed,
         };
-        state::store(&cx.sink, &state_name, &next).await?;
+        state::update(t.sink, &state_name, |current| Some(update.apply(current))).await?;
         info!(
             dataset = INFO.name,
-            bot_id,
+            bot_id = t.bot_id,
             returned,
             new_sessions = report.rows,
             rejects = report.rejects,
@@ -206,45 +215,139 @@ impl IntentRealtime {
         Ok(report)
     }
 
-    /// Merges `sessions` into the `dt` partition, skipping those already there. Returns the
-    /// sessions written for the first time (none: nothing is rewritten).
-    async fn merge_day(
+    /// Merges every partition of `open` whose day ended more than `close_after` ago into one
+    /// file; returns the days that now hold at most one.
+    async fn close_days(
         &self,
-        cx: &Context,
-        bot_id: &str,
-        dt: NaiveDate,
-        sessions: Vec<IntentSession>,
-        exported_at: DateTime<Utc>,
-    ) -> Result<(Vec<IntentSession>, WriteStats), Error> {
-        let key = Self::key(&cx.account_id, bot_id, dt);
-        let existing = cx.sink.read_partition(&key).await?;
-        let known: HashSet<String> = existing.iter().flat_map(session_ids).collect();
-        let fresh: Vec<IntentSession> = sessions
-            .into_iter()
-            .filter(|s| !known.contains(&s.session_id))
-            .collect();
-        if fresh.is_empty() {
-            return Ok((fresh, WriteStats::default()));
+        t: Target<'_>,
+        open: &BTreeSet<NaiveDate>,
+        now: DateTime<Utc>,
+        report: &mut UnitReport,
+    ) -> Result<BTreeSet<NaiveDate>, Error> {
+        let mut closed = BTreeSet::new();
+        for &day in open {
+            let end = local_day_bounds(self.cfg.timezone, day).end;
+            let close_after = chrono::TimeDelta::from_std(self.policy.close_after)
+                .unwrap_or(chrono::TimeDelta::MAX);
+            if end
+                .checked_add_signed(close_after)
+                .is_none_or(|at| now < at)
+            {
+                continue;
+            }
+            let key = Self::key(t.account_id, t.bot_id, day);
+            let merged = partition::compact(t.sink, &key, Merge::All).await?;
+            add_written(&mut report.written, &merged.written);
+            if merged.files <= 1 {
+                closed.insert(day);
+            }
         }
-        let mut batches = existing;
-        batches.push(sessions_to_batch(
-            &cx.account_id,
-            bot_id,
-            &fresh,
-            exported_at,
-        ));
-        let merged =
-            concat_batches(&intent_realtime_schema(), &batches).map_err(|source| Error::Arrow {
-                context: format!("merging sessions into {}", key.relative_dir()),
-                source,
-            })?;
-        let written = cx.sink.write_partition(&key, vec![merged]).await?;
-        Ok((fresh, written))
+        Ok(closed)
+    }
+
+    /// Gap detection, rejects and metrics of a poll whose sessions are stored.
+    async fn finish_poll(
+        &self,
+        t: Target<'_>,
+        previous: &PollState,
+        report: &mut UnitReport,
+        rejected: &[Reject],
+        exported_at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let valid = report.returned - report.rejects;
+        report.gap_suspected = previous.polls > 0 && valid >= PAGE && report.rows == valid;
+        if report.gap_suspected {
+            t.metrics.intent_gap(t.bot_id);
+            warn!(
+                bot_id = t.bot_id,
+                returned = report.returned,
+                "Every session in a full poll was new: sessions between polls were probably missed. Poll this bot more often."
+            );
+        }
+        if !rejected.is_empty() {
+            let day = local_date(self.cfg.timezone, exported_at);
+            let key = Self::key(t.account_id, t.bot_id, day);
+            rejects::merge(
+                t.sink,
+                t.metrics,
+                &key,
+                Some(t.bot_id),
+                ENDPOINT,
+                rejected,
+                exported_at,
+            )
+            .await?;
+        }
+        t.metrics.intent_new_sessions(t.bot_id, report.rows);
+        t.metrics.written(
+            INFO.name,
+            report.written.files,
+            report.written.rows,
+            report.written.bytes,
+        );
+        Ok(())
     }
 
     async fn probe_bot(&self, cx: &Context, bot_id: &str) -> Result<String, Error> {
         let sessions = self.fetch(cx, bot_id).await?;
         Ok(format!("{} session(s)", sessions.len()))
+    }
+}
+
+/// Where one bot's polls go: the output, the metrics, the account and the bot.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub sink: &'a Sink,
+    pub metrics: &'a Metrics,
+    pub account_id: &'a str,
+    pub bot_id: &'a str,
+}
+
+/// The sessions of an answer, each id once (first occurrence), and its rejects.
+fn split(records: Records) -> (Vec<IntentSession>, Vec<Reject>) {
+    let mut ids = HashSet::new();
+    let mut sessions = Vec::new();
+    let mut rejected = Vec::new();
+    for record in records {
+        match record {
+            Ok(s) if ids.insert(s.session_id.clone()) => sessions.push(s),
+            Ok(_) => {}
+            Err(r) => rejected.push(r),
+        }
+    }
+    (sessions, rejected)
+}
+
+fn add_written(total: &mut WriteStats, more: &WriteStats) {
+    total.files += more.files;
+    total.bytes += more.bytes;
+}
+
+/// A poll's change to the bot's poll state, applied to whatever is stored when it is written
+/// (another process may have stored a poll meanwhile).
+struct PollUpdate {
+    at: DateTime<Utc>,
+    newest: Option<DateTime<Utc>>,
+    keys: Vec<String>,
+    opened: BTreeSet<NaiveDate>,
+    closed: BTreeSet<NaiveDate>,
+}
+
+impl PollUpdate {
+    fn apply(&self, current: Option<PollState>) -> PollState {
+        let mut s = current.unwrap_or_default();
+        s.polls += 1;
+        s.newest_end_time = s.newest_end_time.max(self.newest);
+        // The newest poll's keys: every one of them is written, whoever polled.
+        if s.last_poll_at.is_none_or(|t| t <= self.at) {
+            s.last_poll_at = Some(self.at);
+            s.recent_keys = self.keys.clone();
+        }
+        s.open_days.extend(self.opened.iter().copied());
+        for day in &self.closed {
+            s.open_days.remove(day);
+        }
+        s
     }
 }
 

@@ -1,0 +1,183 @@
+//! Named data files of a partition, for datasets that keep several files per partition
+//! (`intent_realtime` adds one file per poll and compacts them): write one atomically under a
+//! given name, read one back (optionally only some columns), delete one, list them. Also the
+//! compare-and-swap read and write of a partition's rejects file, for rejects merged by several
+//! writers. The caller owns which names exist and what each holds.
+
+use arrow::record_batch::RecordBatch;
+use object_store::ObjectStoreExt;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::{
+    encode, layout, store_err, Conflict, PartitionKey, Sink, SinkError, StoreOp, Version,
+    WriteStats, PART_FILE_NAME, REJECTS_DIR,
+};
+use crate::schema::rejects_schema;
+
+impl Sink {
+    /// Publishes `batches` (of the table's schema) as `<partition>/<file_name>`, atomically
+    /// replacing a file of that name: readers see the old file or the new one, never a partial
+    /// one.
+    pub async fn write_partition_file(
+        &self,
+        key: &PartitionKey,
+        file_name: &str,
+        batches: &[RecordBatch],
+    ) -> Result<WriteStats, SinkError> {
+        key.validate()?;
+        layout::validate_file_name(file_name)?;
+        let dir = key.relative_dir();
+        self.publish_parquet(
+            &dir,
+            file_name,
+            (key.table.schema)(),
+            key.table.name,
+            batches,
+        )
+        .await
+    }
+
+    /// Reads `<partition>/<file_name>` back; `None` when it does not exist. With `columns`,
+    /// only those top-level columns are decoded.
+    pub async fn read_partition_file(
+        &self,
+        key: &PartitionKey,
+        file_name: &str,
+        columns: Option<&[&str]>,
+    ) -> Result<Option<Vec<RecordBatch>>, SinkError> {
+        key.validate()?;
+        layout::validate_file_name(file_name)?;
+        let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
+        let bytes = match self.store.get(&path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map_err(store_err(StoreOp::Get, &path))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => {
+                return Err(SinkError::Store {
+                    op: StoreOp::Get,
+                    path,
+                    source,
+                })
+            }
+        };
+        decode_parquet(&path, bytes, columns).map(Some)
+    }
+
+    /// Deletes `<partition>/<file_name>` (nothing to do when it does not exist).
+    pub async fn delete_partition_file(
+        &self,
+        key: &PartitionKey,
+        file_name: &str,
+    ) -> Result<(), SinkError> {
+        key.validate()?;
+        layout::validate_file_name(file_name)?;
+        let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
+        match self.store.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(SinkError::Store {
+                op: StoreOp::Delete,
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Names of the Parquet files a table reader sees in the partition, sorted.
+    pub async fn partition_file_names(&self, key: &PartitionKey) -> Result<Vec<String>, SinkError> {
+        key.validate()?;
+        Ok(self
+            .list_visible(&key.relative_dir())
+            .await?
+            .iter()
+            .filter(|p| p.extension() == Some("parquet"))
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect())
+    }
+
+    fn rejects_relative_file(key: &PartitionKey) -> String {
+        format!("{}/{PART_FILE_NAME}", key.rejects_relative_dir())
+    }
+
+    /// The partition's rejects with the version of their file (see [`Sink::put_rejects_if`]);
+    /// `None` when there are none.
+    pub async fn read_rejects_versioned(
+        &self,
+        key: &PartitionKey,
+    ) -> Result<Option<(Vec<RecordBatch>, Version)>, SinkError> {
+        key.validate()?;
+        let relative = Self::rejects_relative_file(key);
+        match self.get_versioned(&relative).await? {
+            None => Ok(None),
+            Some((bytes, version)) => {
+                let batches = decode_parquet(&self.object_path(&relative), bytes, None)?;
+                Ok(Some((batches, version)))
+            }
+        }
+    }
+
+    /// Replaces the partition's rejects file with `batch` (schema [`rejects_schema`]) only if
+    /// it still has the version `expected` (`None`: only if there is none), in one put.
+    pub async fn put_rejects_if(
+        &self,
+        key: &PartitionKey,
+        batch: &RecordBatch,
+        expected: Option<&Version>,
+    ) -> Result<Result<WriteStats, Conflict>, SinkError> {
+        key.validate()?;
+        let relative = Self::rejects_relative_file(key);
+        let label = format!("{}/{}", REJECTS_DIR, key.table.name);
+        let bytes = encode::encode_to_bytes(rejects_schema(), &label, std::slice::from_ref(batch))
+            .map_err(|source| SinkError::Encode {
+                path: self.object_path(&relative),
+                source,
+            })?;
+        let stats = WriteStats {
+            files: 1,
+            rows: batch.num_rows(),
+            bytes: bytes.len() as u64,
+        };
+        Ok(self
+            .put_if(&relative, bytes, expected)
+            .await?
+            .map(|_| stats))
+    }
+}
+
+/// The batches of a whole Parquet object; only the top-level `columns` named, when given.
+pub(super) fn decode_parquet(
+    path: &Path,
+    bytes: Bytes,
+    columns: Option<&[&str]>,
+) -> Result<Vec<RecordBatch>, SinkError> {
+    let decode_err = |source| SinkError::Decode {
+        path: path.clone(),
+        source,
+    };
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(decode_err)?;
+    if let Some(columns) = columns {
+        let roots: Vec<usize> = builder
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| columns.contains(&f.name().as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(decode_err)?;
+    reader
+        .map(|batch| {
+            batch.map_err(|source| SinkError::DecodeBatch {
+                path: path.clone(),
+                source,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,361 @@
+//! Compare-and-swap for small objects: [`Sink::get_versioned`] reads an object with its
+//! [`Version`], [`Sink::put_if`] replaces it only if it still has that version (or creates it
+//! only if it is still absent), so two processes doing read-modify-write on the same object
+//! cannot lose each other's update. The caller must, on [`Conflict`], re-read, re-apply its
+//! change to what it read, and try again.
+//!
+//! Object stores use conditional PutObject: `PutMode::Create` (`If-None-Match: *`) for an
+//! absent object, `PutMode::Update` (`If-Match: <ETag>`) otherwise. The body is one in-memory
+//! put (multipart uploads cannot be conditional), so this is for state and other small objects.
+//! A conditional put whose answer was lost is retried by object_store and then reports a
+//! conflict for the caller's own write; so every conflict is confirmed by re-reading the object:
+//! when it holds exactly the bytes we wrote, the write was ours. Callers make that unambiguous
+//! by putting a unique write id in every body (see [`crate::state`]).
+//!
+//! LocalFileSystem has no conditional update, so on local disk the sink takes an exclusive
+//! `flock` on a lock file (`_locks/<object path>.lock` under the output directory, never
+//! deleted, skipped by table readers) around "compare the current content's SHA-256 with the
+//! expected version → write a hidden staging file → fsync → rename over the object → fsync the
+//! directory". The lock is released when the file handle closes, also when the process dies, so
+//! a crash never blocks another writer. Readers need no lock: the rename is atomic.
+
+use std::io::Write as _;
+use std::path::{Path as FsPath, PathBuf};
+
+use bytes::Bytes;
+use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use sha2::{Digest, Sha256};
+
+use super::{layout, Publish, Sink, SinkError, StoreOp, STATE_DIR};
+
+/// Top-level folder of the lock files local conditional writes use (leading `_`: table readers
+/// skip it).
+pub const LOCKS_DIR: &str = "_locks";
+
+/// The version of an object as read by [`Sink::get_versioned`]; [`Sink::put_if`] names it to
+/// replace exactly that content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(Tag);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Tag {
+    /// What an object store reports (S3: the ETag, and the version id on versioned buckets).
+    Store {
+        e_tag: Option<String>,
+        version: Option<String>,
+    },
+    /// Local disk: the SHA-256 of the content.
+    Digest([u8; 32]),
+}
+
+/// A conditional write found another version than the one it expected: someone else wrote the
+/// object since it was read (or created it, when it was expected to be absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the object changed since it was read")]
+pub struct Conflict;
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+impl Sink {
+    /// Reads the object at the relative path `relative` with its version; `None` when absent.
+    pub async fn get_versioned(
+        &self,
+        relative: &str,
+    ) -> Result<Option<(Bytes, Version)>, SinkError> {
+        let path = self.object_path(relative);
+        let result = match self.store.get(&path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => {
+                return Err(SinkError::Store {
+                    op: StoreOp::Get,
+                    path,
+                    source,
+                })
+            }
+        };
+        let (e_tag, version) = (result.meta.e_tag.clone(), result.meta.version.clone());
+        let bytes = match result.bytes().await {
+            Ok(bytes) => bytes,
+            // Replaced between the answer's headers and its body on local disk: absent now.
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => {
+                return Err(SinkError::Store {
+                    op: StoreOp::Get,
+                    path,
+                    source,
+                })
+            }
+        };
+        let tag = match self.publish {
+            Publish::StagedRename { .. } => Tag::Digest(digest(&bytes)),
+            Publish::DirectPut => Tag::Store { e_tag, version },
+        };
+        Ok(Some((bytes, Version(tag))))
+    }
+
+    /// Writes `bytes` to `relative` only if the object still has the version `expected`
+    /// (`None`: only if it does not exist). Returns the new version, or [`Conflict`].
+    pub async fn put_if(
+        &self,
+        relative: &str,
+        bytes: Bytes,
+        expected: Option<&Version>,
+    ) -> Result<Result<Version, Conflict>, SinkError> {
+        match &self.publish {
+            Publish::StagedRename { dir } => {
+                let (dir, relative_owned) = (dir.clone(), relative.to_string());
+                let expected = expected.cloned();
+                let destination = self.describe(relative);
+                tokio::task::spawn_blocking(move || {
+                    local_put_if(&dir, &relative_owned, &bytes, expected.as_ref()).map_err(
+                        |source| SinkError::Write {
+                            path: destination,
+                            source,
+                        },
+                    )
+                })
+                .await
+                .map_err(|source| SinkError::UploadTask {
+                    path: self.object_path(relative),
+                    source,
+                })?
+            }
+            Publish::DirectPut => self.store_put_if(relative, bytes, expected).await,
+        }
+    }
+
+    async fn store_put_if(
+        &self,
+        relative: &str,
+        bytes: Bytes,
+        expected: Option<&Version>,
+    ) -> Result<Result<Version, Conflict>, SinkError> {
+        let mode = match expected {
+            None => PutMode::Create,
+            Some(Version(Tag::Store { e_tag, version })) => PutMode::Update(UpdateVersion {
+                e_tag: e_tag.clone(),
+                version: version.clone(),
+            }),
+            // A version read from a local sink cannot describe an object of this store.
+            Some(Version(Tag::Digest(_))) => return Ok(Err(Conflict)),
+        };
+        let path = self.object_path(relative);
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&path, PutPayload::from(bytes.clone()), opts)
+            .await
+        {
+            Ok(result) => Ok(Ok(Version(Tag::Store {
+                e_tag: result.e_tag,
+                version: result.version,
+            }))),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => {
+                // Possibly our own write, retried after its answer was lost: look.
+                match self.get_versioned(relative).await? {
+                    Some((current, version)) if current == bytes => Ok(Ok(version)),
+                    _ => Ok(Err(Conflict)),
+                }
+            }
+            Err(source) => Err(SinkError::Write {
+                path: self.describe(relative),
+                source: source.into(),
+            }),
+        }
+    }
+
+    /// [`Sink::get_versioned`] of the state object `_state/<name>`.
+    pub async fn get_state_versioned(
+        &self,
+        name: &str,
+    ) -> Result<Option<(Bytes, Version)>, SinkError> {
+        layout::validate_state_name(name)?;
+        self.get_versioned(&format!("{STATE_DIR}/{name}")).await
+    }
+
+    /// [`Sink::put_if`] of the state object `_state/<name>`.
+    pub async fn put_state_if(
+        &self,
+        name: &str,
+        bytes: Bytes,
+        expected: Option<&Version>,
+    ) -> Result<Result<Version, Conflict>, SinkError> {
+        layout::validate_state_name(name)?;
+        self.put_if(&format!("{STATE_DIR}/{name}"), bytes, expected)
+            .await
+    }
+}
+
+/// `root` joined with the `/`-separated `relative`.
+fn join(root: &FsPath, relative: &str) -> PathBuf {
+    relative
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .fold(root.to_path_buf(), |p, seg| p.join(seg))
+}
+
+/// The local conditional write (see the module docs), on a blocking thread.
+fn local_put_if(
+    root: &FsPath,
+    relative: &str,
+    bytes: &[u8],
+    expected: Option<&Version>,
+) -> std::io::Result<Result<Version, Conflict>> {
+    let lock_path = join(&root.join(LOCKS_DIR), &format!("{relative}.lock"));
+    if let Some(parent) = lock_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    // Released when `lock` is dropped (also on a panic or a crash of the process).
+    lock.lock()?;
+    let target = join(root, relative);
+    let current = match std::fs::read(&target) {
+        Ok(content) => Some(digest(&content)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let wanted = match expected {
+        None => None,
+        Some(Version(Tag::Digest(d))) => Some(*d),
+        // A version read from an object store cannot describe a local file.
+        Some(Version(Tag::Store { .. })) => return Ok(Err(Conflict)),
+    };
+    if current != wanted {
+        return Ok(Err(Conflict));
+    }
+    let parent = target.parent().unwrap_or(root).to_path_buf();
+    std::fs::create_dir_all(&parent)?;
+    let file_name = target
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let staging = parent.join(layout::staging_name(file_name));
+    let written = (|| {
+        let mut f = std::fs::File::create(&staging)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&staging, &target)?;
+        std::fs::File::open(&parent)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    written?;
+    drop(lock);
+    Ok(Ok(Version(Tag::Digest(digest(bytes)))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::path::Path;
+
+    use super::*;
+
+    async fn stale_versions_are_refused(sink: &Sink) {
+        let name = "x/obj.json";
+        assert!(sink.get_versioned(name).await.expect("get").is_none());
+        let v1 = sink
+            .put_if(name, Bytes::from_static(b"one"), None)
+            .await
+            .expect("put")
+            .expect("created while absent");
+        assert_eq!(
+            sink.put_if(name, Bytes::from_static(b"again"), None)
+                .await
+                .expect("put"),
+            Err(Conflict),
+            "create of an existing object"
+        );
+        let (body, read) = sink.get_versioned(name).await.expect("get").expect("some");
+        assert_eq!(&body[..], b"one");
+        let v2 = sink
+            .put_if(name, Bytes::from_static(b"two"), Some(&read))
+            .await
+            .expect("put")
+            .expect("current version");
+        assert_ne!(v1, v2);
+        assert_eq!(
+            sink.put_if(name, Bytes::from_static(b"three"), Some(&v1))
+                .await
+                .expect("put"),
+            Err(Conflict),
+            "stale version"
+        );
+        let (body, now) = sink.get_versioned(name).await.expect("get").expect("some");
+        assert_eq!((&body[..], now), (&b"two"[..], v2));
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_is_refused_in_memory() {
+        let sink = Sink::with_store(
+            Arc::new(object_store::memory::InMemory::new()),
+            Path::from("lake"),
+        );
+        stale_versions_are_refused(&sink).await;
+    }
+
+    #[tokio::test]
+    async fn a_stale_version_is_refused_on_local_disk_and_locks_stay_hidden() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let sink =
+            Sink::open(&super::super::OutputLocation::Local(tmp.path().join("out"))).expect("open");
+        stale_versions_are_refused(&sink).await;
+        let out = tmp.path().join("out");
+        assert!(out.join("_locks/x/obj.json.lock").exists());
+        let names: Vec<String> = std::fs::read_dir(out.join("x"))
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["obj.json"], "no staging file left");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_increments_on_local_disk_lose_nothing() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let location = super::super::OutputLocation::Local(tmp.path().to_path_buf());
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            // One sink per task, like separate processes sharing the directory.
+            let sink = Sink::open(&location).expect("open");
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..25 {
+                    loop {
+                        let current = sink.get_versioned("n").await.expect("get");
+                        let (n, version) = match &current {
+                            Some((b, v)) => (
+                                std::str::from_utf8(b)
+                                    .expect("utf8")
+                                    .parse::<u32>()
+                                    .expect("n"),
+                                Some(v),
+                            ),
+                            None => (0, None),
+                        };
+                        let next = Bytes::from((n + 1).to_string());
+                        if sink.put_if("n", next, version).await.expect("put").is_ok() {
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task");
+        }
+        let body = std::fs::read_to_string(tmp.path().join("n")).expect("n");
+        assert_eq!(body, "100");
+    }
+}
