@@ -20,6 +20,7 @@
 
 pub mod agent_status_details;
 pub mod call_details;
+pub mod history;
 pub mod intent_realtime;
 pub mod user_status;
 

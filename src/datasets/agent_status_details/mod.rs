@@ -21,8 +21,9 @@ use std::time::Instant;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tracing::{info, warn};
+use tracing::warn;
 
+use super::history;
 use super::{
     Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, Kind, PartitionLayout, Table,
     UnitReport,
@@ -30,7 +31,6 @@ use super::{
 use crate::client::ClientError;
 use crate::config::{AgentStatusDetailsConfig, Config};
 use crate::error::Error;
-use crate::rejects;
 use crate::schema::agent_status_details_schema;
 use crate::sink::{PartitionKey, PartitionWriter};
 use crate::sources::window::{plan_day, DayWindow};
@@ -120,31 +120,17 @@ impl AgentStatusDetails {
             }
         };
         let (last, rejects) = normalizer.finish();
-        if last.num_rows() > 0 {
-            writer.write(last).await?;
-        }
-        let written = writer.commit().await?;
-        rejects::replace(&cx.sink, &cx.metrics, &key, ENDPOINT, &rejects, exported_at).await?;
-        cx.metrics
-            .written(INFO.name, written.files, written.rows, written.bytes);
-        info!(
-            dataset = INFO.name,
-            %day,
+        let fetched = history::FetchedDay {
+            info: &INFO,
+            key: &key,
+            day,
+            last,
+            rejects,
             requests,
-            rows = written.rows,
-            rejects = rejects.len(),
-            bytes = written.bytes,
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "Exported day."
-        );
-        Ok(UnitReport {
-            unit: day.to_string(),
-            requests,
-            rows: written.rows,
-            rejects: rejects.len(),
-            written,
-            ..UnitReport::default()
-        })
+            started,
+            exported_at,
+        };
+        history::commit_day(cx, writer, fetched).await
     }
 
     /// One page of a window: the request the export and `check` both send.
@@ -214,13 +200,7 @@ impl AgentStatusDetails {
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let window = plan_day(self.cfg.timezone, today)
-            .into_iter()
-            .next()
-            .ok_or(Error::NoWindow {
-                dataset: INFO.name,
-                day: today,
-            })?;
+        let window = history::first_window(&INFO, self.cfg.timezone, today)?;
         let ((records, spans, has_more), _) = self
             .fetch_page(cx, &window, 1, 0, false, |b| {
                 decode_page(b).map(|p| {

@@ -320,13 +320,7 @@ impl CallDetails {
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let segment = plan_day(self.cfg.timezone, today)
-            .into_iter()
-            .next()
-            .ok_or(Error::NoWindow {
-                dataset: INFO.name,
-                day: today,
-            })?;
+        let segment = super::history::first_window(&INFO, self.cfg.timezone, today)?;
         let window = CallWindow::new(
             segment.claim.start,
             segment.claim.end,
