@@ -23,17 +23,20 @@
 mod encode;
 mod files;
 mod layout;
+mod staging;
 mod store;
 mod versioned;
+mod writer;
+
+pub use writer::PartitionWriter;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use chrono::NaiveDate;
-use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -679,254 +682,7 @@ impl Sink {
         }
         Ok(out)
     }
-
-    /// Removes staging files older than `min_age` in `dir` (and below it when `recursive`).
-    async fn remove_staging_in(
-        &self,
-        dir: &str,
-        recursive: bool,
-        min_age: Duration,
-    ) -> Result<usize, SinkError> {
-        match self.local_path(dir) {
-            Some(local) => {
-                let task_path = local.clone();
-                tokio::task::spawn_blocking(move || {
-                    remove_local_staging(&task_path, recursive, min_age)
-                })
-                .await
-                .map_err(|source| SinkError::CleanupTask {
-                    path: local,
-                    source,
-                })?
-            }
-            // Object stores are written straight to the final key, so a partition write has
-            // nothing to sweep there; only the per-run sweep (recursive) lists them, for
-            // leftovers of older versions or other writers.
-            None if !recursive => Ok(0),
-            None => self.remove_remote_staging(dir, recursive, min_age).await,
-        }
-    }
-
-    async fn remove_remote_staging(
-        &self,
-        dir: &str,
-        recursive: bool,
-        min_age: Duration,
-    ) -> Result<usize, SinkError> {
-        let prefix = self.object_path(dir);
-        let candidates: Vec<Path> = if recursive {
-            self.store
-                .list(Some(&prefix))
-                .try_filter_map(|meta| {
-                    let stale = is_stale_staging(&meta.location, meta.last_modified, min_age);
-                    futures::future::ready(Ok(stale.then_some(meta.location)))
-                })
-                .try_collect()
-                .await
-                .map_err(store_err(StoreOp::List, &prefix))?
-        } else {
-            match self.store.list_with_delimiter(Some(&prefix)).await {
-                Ok(listing) => listing
-                    .objects
-                    .into_iter()
-                    .filter(|m| is_stale_staging(&m.location, m.last_modified, min_age))
-                    .map(|m| m.location)
-                    .collect(),
-                Err(object_store::Error::NotFound { .. }) => Vec::new(),
-                Err(source) => {
-                    return Err(SinkError::Store {
-                        op: StoreOp::List,
-                        path: prefix,
-                        source,
-                    })
-                }
-            }
-        };
-        let mut removed = 0;
-        for path in candidates {
-            match self.store.delete(&path).await {
-                Ok(()) => removed += 1,
-                Err(object_store::Error::NotFound { .. }) => {}
-                Err(source) => {
-                    return Err(SinkError::Store {
-                        op: StoreOp::Delete,
-                        path,
-                        source,
-                    })
-                }
-            }
-        }
-        Ok(removed)
-    }
-}
-
-fn is_stale_staging(
-    location: &Path,
-    last_modified: chrono::DateTime<chrono::Utc>,
-    min_age: Duration,
-) -> bool {
-    let is_staging = location.filename().is_some_and(is_staging_name);
-    let age = (chrono::Utc::now() - last_modified)
-        .to_std()
-        .unwrap_or(Duration::ZERO);
-    is_staging && age >= min_age
-}
-
-/// Deletes staging files (by name) older than `min_age` in `dir`, descending into
-/// subdirectories when `recursive`. A missing directory holds nothing.
-fn remove_local_staging(
-    dir: &std::path::Path,
-    recursive: bool,
-    min_age: Duration,
-) -> Result<usize, SinkError> {
-    let io_err = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| SinkError::LocalIo { path, source }
-    };
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(io_err(dir)(e)),
-    };
-    let now = SystemTime::now();
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry.map_err(io_err(dir))?;
-        let path = entry.path();
-        let file_type = entry.file_type().map_err(io_err(&path))?;
-        if file_type.is_dir() {
-            if recursive {
-                removed += remove_local_staging(&path, true, min_age)?;
-            }
-            continue;
-        }
-        let name = entry.file_name();
-        if !name.to_str().is_some_and(is_staging_name) {
-            continue;
-        }
-        if !min_age.is_zero() {
-            let modified = match entry.metadata().and_then(|m| m.modified()) {
-                Ok(t) => t,
-                // Removed meanwhile (its writer finished): nothing to do.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err(&path)(e)),
-            };
-            if now.duration_since(modified).unwrap_or(Duration::ZERO) < min_age {
-                continue;
-            }
-        }
-        match std::fs::remove_file(&path) {
-            Ok(()) => removed += 1,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err(&path)(e)),
-        }
-    }
-    Ok(removed)
 }
 
 #[cfg(test)]
 mod tests;
-
-/// The encoder task's result; `None` (already collected) counts as abandoned.
-async fn join_encoder(
-    task: Option<tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>>,
-    target: &Path,
-) -> Result<encode::Encoded, SinkError> {
-    match task {
-        Some(task) => task.await.unwrap_or_else(|source| {
-            Err(SinkError::UploadTask {
-                path: target.clone(),
-                source,
-            })
-        }),
-        None => Err(SinkError::Abandoned {
-            path: target.clone(),
-        }),
-    }
-}
-
-/// A partition write in progress (see [`Sink::begin_partition`]).
-#[derive(Debug)]
-pub struct PartitionWriter {
-    sink: Sink,
-    tx: tokio::sync::mpsc::Sender<encode::Feed>,
-    /// `None` once the encoder's result has been collected (after it stopped early).
-    task: Option<tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>>,
-    target: Path,
-    final_path: Path,
-}
-
-impl PartitionWriter {
-    /// Encode one more batch (it must have the dataset's schema).
-    pub async fn write(&mut self, batch: RecordBatch) -> Result<(), SinkError> {
-        self.feed(encode::Feed::Batch(batch)).await
-    }
-
-    /// Encode one page of rows as complete row group(s), then free the rows, the column
-    /// encoders' state and `permit` (if any). Callers that bound how many pages are in memory at once
-    /// (the UserStatus pipeline does) take the permit before reading the page's body, so it
-    /// covers the page in every form, and an open file waiting for its next page holds nothing
-    /// but compressed bytes. The cost is one row group per page.
-    pub async fn write_page(
-        &mut self,
-        batch: RecordBatch,
-        permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    ) -> Result<(), SinkError> {
-        self.feed(encode::Feed::Page(batch, permit)).await
-    }
-
-    async fn feed(&mut self, item: encode::Feed) -> Result<(), SinkError> {
-        if self.task.is_some() && self.tx.send(item).await.is_ok() {
-            return Ok(());
-        }
-        // The encoder stopped early (it aborted its upload): its result says why.
-        Err(match join_encoder(self.task.take(), &self.target).await {
-            Err(e) => e,
-            Ok(_) => SinkError::Abandoned {
-                path: self.target.clone(),
-            },
-        })
-    }
-
-    /// Complete the file and publish it over the partition's previous file.
-    pub async fn commit(self) -> Result<WriteStats, SinkError> {
-        let PartitionWriter {
-            sink,
-            tx,
-            task,
-            target,
-            final_path,
-        } = self;
-        let _ = tx.send(encode::Feed::Finish).await;
-        drop(tx);
-        let encoded = match join_encoder(task, &target).await {
-            Ok(encoded) => encoded,
-            Err(e) => {
-                sink.abandon(&target, &final_path).await;
-                return Err(e);
-            }
-        };
-        sink.publish(&target, &final_path).await?;
-        Ok(WriteStats {
-            files: 1,
-            rows: encoded.rows,
-            bytes: encoded.bytes,
-        })
-    }
-
-    /// Abandon the write: the upload is aborted and the previous file stays in place.
-    pub async fn abort(self) {
-        let PartitionWriter {
-            sink,
-            tx,
-            task,
-            target,
-            final_path,
-        } = self;
-        drop(tx);
-        if let Some(task) = task {
-            let _ = task.await;
-        }
-        sink.abandon(&target, &final_path).await;
-    }
-}
