@@ -20,7 +20,7 @@ use super::faults::{FaultKind, FaultPlan};
 use super::generator::{self, IntentFeed};
 use super::jwt::JwtRejection;
 use super::render::{self, BucketGrid, UserStatusRender};
-use super::shared::{lock, Shared, MAX_RANGE_DAYS};
+use super::shared::{limit_offset, lock, Shared, MAX_RANGE_DAYS};
 use super::stats::{SimEndpoint, STATUS_DROPPED};
 use crate::model::Granularity;
 
@@ -383,25 +383,7 @@ fn parse_query(
     max_page_size: usize,
     strict: bool,
 ) -> Result<(usize, usize), Reply> {
-    let mut limit = DEFAULT_LIMIT;
-    let mut offset = 0;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .ok_or_else(|| bad_request("limit must be a positive integer"))?;
-            }
-            "offset" => {
-                offset = v
-                    .parse::<usize>()
-                    .map_err(|_| bad_request("offset must be a non-negative integer"))?;
-            }
-            _ => {}
-        }
-    }
+    let (limit, offset) = limit_offset(query, DEFAULT_LIMIT).map_err(bad_request)?;
     if strict && limit > max_page_size {
         return Err(bad_request(&format!(
             "limit must not be greater than {max_page_size}"

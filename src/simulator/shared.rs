@@ -76,3 +76,33 @@ impl Shared {
         true
     }
 }
+
+/// `limit` and `offset` of a report request's query string: `limit` defaults to
+/// `default_limit` and must be a positive integer, `offset` defaults to 0 and must be a
+/// non-negative integer. `Err` is the message of the 400 to answer. Each API applies its own
+/// caps to the result.
+pub(crate) fn limit_offset(
+    query: Option<&str>,
+    default_limit: usize,
+) -> Result<(usize, usize), &'static str> {
+    let mut limit = default_limit;
+    let mut offset = 0;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "limit" => {
+                limit = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&l| l > 0)
+                    .ok_or("limit must be a positive integer")?;
+            }
+            "offset" => {
+                offset = v
+                    .parse::<usize>()
+                    .map_err(|_| "offset must be a non-negative integer")?;
+            }
+            _ => {}
+        }
+    }
+    Ok((limit, offset))
+}

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{AsdRender, Generation, MAX_LIMIT};
 use crate::simulator::render::error_body;
-use crate::simulator::shared::{Shared, MAX_RANGE_DAYS};
+use crate::simulator::shared::{limit_offset, Shared, MAX_RANGE_DAYS};
 
 /// A reply before it becomes HTTP: status and JSON body.
 pub(crate) type AsdReply = (StatusCode, String);
@@ -112,25 +112,7 @@ fn check_header(
 }
 
 fn parse_query(query: Option<&str>, cap: usize, strict: bool) -> Result<(usize, usize), AsdReply> {
-    let mut limit = MAX_LIMIT;
-    let mut offset = 0;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .ok_or_else(|| bad_request("limit must be a positive integer"))?;
-            }
-            "offset" => {
-                offset = v
-                    .parse::<usize>()
-                    .map_err(|_| bad_request("offset must be a non-negative integer"))?;
-            }
-            _ => {}
-        }
-    }
+    let (limit, offset) = limit_offset(query, MAX_LIMIT).map_err(bad_request)?;
     if strict && limit > cap {
         return Err(bad_request(&format!(
             "limit must not be greater than {cap}"

@@ -5,6 +5,7 @@
 //! request's `timeZoneOffset`. `startDate`/`endDate` may be bare dates (whole local days) or
 //! `yyyy-mm-dd HH:MM:SS` (a `T` is accepted too).
 
+use crate::simulator::shared::limit_offset;
 use std::ops::Range;
 
 use axum::http::{HeaderMap, StatusCode};
@@ -171,25 +172,7 @@ fn passes_filters(req: &Value, c: &GeneratedCall) -> bool {
 
 /// `(limit, page)`; `limit` defaults to 100 and `offset` (a page index) to 0.
 fn parse_query(query: Option<&str>, enforce: bool) -> Result<(usize, usize), Answer> {
-    let mut limit = MAX_LIMIT;
-    let mut page = 0;
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        match k.as_ref() {
-            "limit" => {
-                limit = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|&l| l > 0)
-                    .ok_or_else(|| bad("limit must be a positive integer"))?;
-            }
-            "offset" => {
-                page = v
-                    .parse::<usize>()
-                    .map_err(|_| bad("offset must be a non-negative integer"))?;
-            }
-            _ => {}
-        }
-    }
+    let (limit, page) = limit_offset(query, MAX_LIMIT).map_err(bad)?;
     if enforce && limit > MAX_LIMIT {
         return Err(bad(&format!("limit must not be greater than {MAX_LIMIT}")));
     }
