@@ -19,7 +19,7 @@ use chrono::{NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
-use crate::datasets::{Context, Dataset, HistoryDataset, SnapshotDataset, UnitReport};
+use crate::datasets::{Context, Dataset, HistoryDataset, Kind, SnapshotDataset, UnitReport};
 use crate::error::{error_chain, Error};
 use crate::progress::{BackfillProgress, ProgressMode};
 
@@ -35,9 +35,10 @@ pub struct BackfillRequest {
 }
 
 /// What a backfill did for one dataset.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DatasetBackfill {
     pub dataset: &'static str,
+    pub kind: Kind,
     /// History: one report per exported day, in day order.
     pub days: Vec<UnitReport>,
     pub skipped_days: Vec<NaiveDate>,
@@ -46,6 +47,21 @@ pub struct DatasetBackfill {
     pub entity_kind: &'static str,
     pub entities: Vec<UnitReport>,
     pub failed_entities: Vec<(String, String)>,
+}
+
+impl DatasetBackfill {
+    fn new(dataset: &'static str, kind: Kind, entity_kind: &'static str) -> DatasetBackfill {
+        DatasetBackfill {
+            dataset,
+            kind,
+            days: Vec::new(),
+            skipped_days: Vec::new(),
+            failed_days: Vec::new(),
+            entity_kind,
+            entities: Vec::new(),
+            failed_entities: Vec::new(),
+        }
+    }
 }
 
 /// What a backfill did.
@@ -139,10 +155,7 @@ async fn backfill_history(
     req: &BackfillRequest,
 ) -> Result<DatasetBackfill, Error> {
     let name = dataset.info().name;
-    let mut out = DatasetBackfill {
-        dataset: name,
-        ..DatasetBackfill::default()
-    };
+    let mut out = DatasetBackfill::new(name, Kind::History, "");
     let mut days = Vec::new();
     for day in days_in_range(req.from, req.to) {
         let key = crate::sink::PartitionKey {
@@ -200,11 +213,7 @@ async fn backfill_history(
 
 /// A snapshot dataset has no history: take the current snapshot of each entity.
 async fn snapshot_now(dataset: &dyn SnapshotDataset, cx: &Context) -> DatasetBackfill {
-    let mut out = DatasetBackfill {
-        dataset: dataset.info().name,
-        entity_kind: dataset.entity_kind(),
-        ..DatasetBackfill::default()
-    };
+    let mut out = DatasetBackfill::new(dataset.info().name, Kind::Snapshot, dataset.entity_kind());
     for entity in dataset.entities() {
         match dataset.poll(cx, entity, Utc::now()).await {
             Ok(r) => out.entities.push(r),

@@ -16,7 +16,7 @@ use crate::cli::{
     SimulateArgs,
 };
 use crate::config::{Config, OutputLocation, SECRET_ENV};
-use crate::datasets::{self, Dataset};
+use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
 use crate::error::{error_chain, Error};
 use crate::metrics::Metrics;
@@ -467,14 +467,14 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
     let parts: Vec<String> = report
         .datasets
         .iter()
-        .map(|d| match d.entity_kind {
-            "" => format!(
+        .map(|d| match d.kind {
+            Kind::History => format!(
                 "{} day(s) of {} ({} rows)",
                 d.days.len(),
                 d.dataset,
                 d.days.iter().map(|u| u.rows).sum::<usize>()
             ),
-            _ => format!(
+            Kind::Snapshot => format!(
                 "{} {} row(s)",
                 d.entities.iter().map(|u| u.rows).sum::<usize>(),
                 d.dataset

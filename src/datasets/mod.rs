@@ -59,7 +59,6 @@ pub struct DatasetInfo {
     /// The dataset's name: `--dataset` value, metric label, state folder, and the name of its
     /// primary table.
     pub name: &'static str,
-    pub kind: Kind,
     /// Tables it writes; the first is the primary one (its folder also names the rejects).
     pub tables: &'static [&'static Table],
     /// Low-cardinality endpoint label of its requests in logs, errors and metrics.
@@ -228,6 +227,13 @@ impl Dataset {
 
     pub fn name(&self) -> &'static str {
         self.info().name
+    }
+
+    pub fn kind(&self) -> Kind {
+        match self {
+            Dataset::History(_) => Kind::History,
+            Dataset::Snapshot(_) => Kind::Snapshot,
+        }
     }
 }
 

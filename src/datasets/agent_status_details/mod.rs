@@ -25,7 +25,7 @@ use tracing::warn;
 
 use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, Kind, PartitionLayout, Table,
+    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
     UnitReport,
 };
 use crate::client::ClientError;
@@ -47,7 +47,6 @@ pub static TABLE: Table = Table {
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "agent_status_details",
-    kind: Kind::History,
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     build,

@@ -37,7 +37,7 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, Kind, PartitionLayout, Table,
+    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
     UnitReport,
 };
 use crate::client::ClientError;
@@ -76,7 +76,6 @@ pub static SEGMENTS: Table = Table {
 /// Registration of the dataset (its rejects go under `_rejects/call_details/`).
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "call_details",
-    kind: Kind::History,
     tables: &[&DETAILS, &SEGMENTS],
     endpoint: ENDPOINT,
     build,

@@ -24,7 +24,7 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, Kind, PartitionLayout, SnapshotDataset, SnapshotSchedule, Table,
+    Context, Dataset, DatasetInfo, PartitionLayout, SnapshotDataset, SnapshotSchedule, Table,
     UnitReport,
 };
 use crate::config::{Config, IntentConfig};
@@ -49,7 +49,6 @@ pub static TABLE: Table = Table {
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "intent_realtime",
-    kind: Kind::Snapshot,
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     build,

@@ -23,7 +23,7 @@ use tracing::warn;
 
 use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, Kind, PartitionLayout, Table,
+    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
     UnitReport,
 };
 use crate::client::ClientError;
@@ -44,7 +44,6 @@ pub static TABLE: Table = Table {
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "user_status",
-    kind: Kind::History,
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     build,
