@@ -373,7 +373,7 @@ fn print_athena(
         .athena_range_start
         .unwrap_or(ddl::DEFAULT_PROJECTION_START);
     let sql = ddl::athena_ddl(&root, &ids, start).map_err(|e| Error::Ddl(Box::new(e)))?;
-    print!("{sql}");
+    print!("{sql}\n{}", ddl::athena_views());
     Ok(())
 }
 

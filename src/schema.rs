@@ -121,11 +121,26 @@ impl PartitionLayout {
 }
 
 /// One output table: a folder under the output root (and the table name in the DDL), the Arrow
-/// schema of its files, and its partition layout. Compared and ordered by name.
+/// schema of its files, its partition layout, and whether a row can briefly be in two files.
+/// Compared and ordered by name.
 pub struct Table {
     pub name: &'static str,
     pub schema: fn() -> SchemaRef,
     pub layout: PartitionLayout,
+    /// `None` when a partition is always one file, replaced whole. `Some` for a table whose
+    /// partitions are several files that a merge rewrites: for a moment a row is then in two
+    /// files, so the query DDL reads it through a view that keeps one row per key.
+    pub dedupe: Option<Dedupe>,
+}
+
+/// How readers keep one row per key in a table whose partitions are several files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dedupe {
+    /// Columns identifying a row within a partition (the partition columns come on top).
+    pub key: &'static [&'static str],
+    /// Which copy is kept: the first by this column (copies are equal, this only makes the
+    /// choice deterministic).
+    pub keep_first_by: &'static str,
 }
 
 impl Table {

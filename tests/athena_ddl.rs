@@ -1,9 +1,13 @@
 //! The shipped Athena DDL (`deploy/athena/tables.sql`, kept equal to `schema --format athena`
 //! by the drift test) is read by an independent SQL parser in the Hive and Athena dialects
 //! (sqlglot, from the pinned test venv), and what it declares is compared with the registered
-//! tables: every table is there, with its schema's columns (partition columns excluded), its
-//! partition columns, a `dt` projection ending at `NOW+1DAYS`, and a location template naming
-//! every partition column. Fails (never skips) without Python unless `SMARTASSIST_SKIP_PY=1`.
+//! tables: every table is there (as `<name>_files` when it has several files per partition),
+//! with its schema's columns (partition columns excluded), its partition columns, a `dt`
+//! projection ending at `NOW+1DAYS`, and a location template naming every partition column.
+//! The views (Trino SQL) are parsed in the Trino and Athena dialects: each table with several
+//! files per partition has one, under its own name, returning every column of the schema and
+//! keeping the first copy per partition columns and key. Fails (never skips) without Python
+//! unless `SMARTASSIST_SKIP_PY=1`.
 
 mod common;
 
@@ -38,10 +42,14 @@ fn the_shipped_athena_ddl_parses_as_hive_and_declares_every_registered_table() {
             "{dialect}: one CREATE TABLE per registered table"
         );
         for table in datasets::tables() {
+            let name = match table.dedupe {
+                Some(_) => format!("{}_files", table.name),
+                None => table.name.to_string(),
+            };
             let t = tables
                 .iter()
-                .find(|t| t["table"] == table.name)
-                .unwrap_or_else(|| panic!("{dialect}: no CREATE TABLE for {}", table.name));
+                .find(|t| t["table"] == name.as_str())
+                .unwrap_or_else(|| panic!("{dialect}: no CREATE TABLE {name}"));
             let partitions = table.partition_columns();
             let expected: Vec<String> = (table.schema)()
                 .fields()
@@ -69,5 +77,48 @@ fn the_shipped_athena_ddl_parses_as_hive_and_declares_every_registered_table() {
                 );
             }
         }
+    }
+    check_views(&parsed["views"]);
+}
+
+/// One view per table with several files per partition, reading its `_files` table.
+fn check_views(views: &serde_json::Value) {
+    let views = views.as_array().expect("views");
+    let deduped: Vec<_> = datasets::tables().filter(|t| t.dedupe.is_some()).collect();
+    assert!(
+        !deduped.is_empty(),
+        "intent_realtime has several files per partition"
+    );
+    assert_eq!(
+        views.len(),
+        deduped.len(),
+        "one view per such table: {views:?}"
+    );
+    for table in deduped {
+        let dedupe = table.dedupe.expect("filtered");
+        let v = views
+            .iter()
+            .find(|v| v["view"] == table.name)
+            .unwrap_or_else(|| panic!("no view {}", table.name));
+        let partitions = table.partition_columns();
+        let mut expected: Vec<String> = (table.schema)()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| !partitions.contains(&n.as_str()))
+            .collect();
+        expected.extend(partitions.iter().map(|p| p.to_string()));
+        let columns: Vec<String> = serde_json::from_value(v["columns"].clone()).expect("cols");
+        assert_eq!(columns, expected, "columns of view {}", table.name);
+        assert_eq!(v["reads"], format!("{}_files", table.name).as_str());
+        assert_eq!(v["star"], true, "{v}");
+        let by: Vec<String> = serde_json::from_value(v["partition_by"].clone()).expect("by");
+        let want: Vec<&str> = partitions.iter().chain(dedupe.key).copied().collect();
+        assert_eq!(
+            by, want,
+            "copies of a row are numbered per partition and key"
+        );
+        assert_eq!(v["order_by"], serde_json::json!([dedupe.keep_first_by]));
+        assert_eq!(v["filter"], serde_json::json!([v["numbered_as"], "1"]));
     }
 }

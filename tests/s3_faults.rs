@@ -122,6 +122,7 @@ fn the_proxy_tells_s3_operations_apart_by_method_path_and_query() {
     assert_eq!(c("POST", "/b/k?uploadId=a"), S3Op::CompleteMultipartUpload);
     assert_eq!(c("DELETE", "/b/k?uploadId=a"), S3Op::AbortMultipartUpload);
     assert_eq!(c("DELETE", "/b/k"), S3Op::DeleteObject);
+    assert_eq!(c("POST", "/b?delete"), S3Op::DeleteObjects);
     assert_eq!(c("GET", "/b/k"), S3Op::GetObject);
     assert_eq!(c("HEAD", "/b/k"), S3Op::HeadObject);
     assert_eq!(S3Op::classify("PUT", "/b/k", true), S3Op::CopyObject);

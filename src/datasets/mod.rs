@@ -36,7 +36,7 @@ use crate::client::{ApiClient, MemoryGate};
 use crate::config::{Config, Schedule};
 use crate::error::Error;
 use crate::metrics::Metrics;
-pub use crate::schema::{PartitionLayout, Table};
+pub use crate::schema::{Dedupe, PartitionLayout, Table};
 use crate::sink::{Sink, WriteStats};
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.

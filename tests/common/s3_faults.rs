@@ -40,6 +40,8 @@ pub enum S3Op {
     GetObject,
     HeadObject,
     DeleteObject,
+    /// `POST /bucket?delete`: object_store deletes even a single object this way.
+    DeleteObjects,
     CreateMultipartUpload,
     UploadPart,
     CompleteMultipartUpload,
@@ -67,6 +69,7 @@ impl S3Op {
             ("PUT", true) if has("partNumber") && has("uploadId") => S3Op::UploadPart,
             ("PUT", true) if copy_source => S3Op::CopyObject,
             ("PUT", true) => S3Op::PutObject,
+            ("POST", false) if has("delete") => S3Op::DeleteObjects,
             ("POST", true) if has("uploads") => S3Op::CreateMultipartUpload,
             ("POST", true) if has("uploadId") => S3Op::CompleteMultipartUpload,
             ("DELETE", true) if has("uploadId") => S3Op::AbortMultipartUpload,

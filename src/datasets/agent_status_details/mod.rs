@@ -42,6 +42,7 @@ pub static TABLE: Table = Table {
     name: "agent_status_details",
     schema: agent_status_details_schema,
     layout: PartitionLayout::AccountDay,
+    dedupe: None,
 };
 
 /// Registration of the dataset.

@@ -64,6 +64,7 @@ pub static DETAILS: Table = Table {
     name: "call_details",
     schema: details_schema,
     layout: PartitionLayout::AccountDay,
+    dedupe: None,
 };
 
 /// The `call_segments` table: one row per agent or queue leg, in its session's `dt`.
@@ -71,6 +72,7 @@ pub static SEGMENTS: Table = Table {
     name: "call_segments",
     schema: segments_schema,
     layout: PartitionLayout::AccountDay,
+    dedupe: None,
 };
 
 /// Registration of the dataset (its rejects go under `_rejects/call_details/`).

@@ -24,8 +24,8 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, PartitionLayout, SnapshotDataset, SnapshotSchedule, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, Dedupe, PartitionLayout, SnapshotDataset, SnapshotSchedule,
+    Table, UnitReport,
 };
 use crate::config::{Config, IntentConfig};
 use crate::error::Error;
@@ -44,6 +44,10 @@ pub static TABLE: Table = Table {
     name: "intent_realtime",
     schema: intent_realtime_schema,
     layout: PartitionLayout::AccountBotDay,
+    dedupe: Some(Dedupe {
+        key: &["session_id"],
+        keep_first_by: "exported_at",
+    }),
 };
 
 /// Registration of the dataset.

@@ -23,8 +23,9 @@
 //! and session id), delete the inputs, replace them by the output in the index. Object stores
 //! offer no atomic step over several objects, so between the merged file's appearance and the
 //! inputs' deletion (one delete request per input, milliseconds) a reader listing the folder
-//! sees those sessions twice. README ("Running more than one writer") says how to read exactly
-//! during that window. Files that are in the folder but not in the index (a write that landed
+//! sees those sessions twice. The generated query DDL hides that window: readers query the view
+//! `intent_realtime`, which keeps one row per session over the files (see
+//! [`crate::schema::Dedupe`] and README "Running more than one writer"). Files that are in the folder but not in the index (a write that landed
 //! after its file had been compacted away) are deleted by the next compaction of the partition.
 //!
 //! Partitions written by earlier versions (one `part-00000.parquet`, no index) are adopted: the

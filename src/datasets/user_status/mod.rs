@@ -39,6 +39,7 @@ pub static TABLE: Table = Table {
     name: "user_status",
     schema: user_status_schema,
     layout: PartitionLayout::AccountDay,
+    dedupe: None,
 };
 
 /// Registration of the dataset.
