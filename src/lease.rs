@@ -6,10 +6,14 @@
 //!
 //! A lease is the state object `_state/lease/<dataset>/account_id=A.json` (a [`Holder`]),
 //! taken and renewed by compare-and-swap. It expires [`LEASE_TTL`] after its last renewal, so
-//! a holder that died blocks nobody for longer; the holder renews it every [`RENEW_EVERY`]. A
-//! lease held by a process of the same host that no longer exists (or whose pid is ours: a
-//! restarted container) is taken over at once. A holder that finds its lease taken by
-//! another (it could not renew for longer than the TTL) has lost it and must stop.
+//! a holder that died blocks nobody for longer; the holder renews it every [`RENEW_EVERY`].
+//! A holder known to be dead is replaced at once: it ran in our PID namespace (same host name,
+//! boot id and PID-namespace inode, all three known) and its process no longer exists (e.g. a
+//! systemd restart) or its pid is ours (we are its successor, which reused the pid). A holder in
+//! another PID namespace or boot, or one whose namespace is unknown (another machine, a
+//! container restarted in a new namespace, a lease written before these were recorded), keeps
+//! its lease until it expires. A holder that finds its lease taken by another (it could not
+//! renew for longer than the TTL) has lost it and must stop.
 //!
 //! The caller acquires with [`Leases::acquire`], keeps them renewed with [`Leases::keep`], and
 //! calls [`KeptLeases::release`] when it stops (that expires them, so a restart is not kept
@@ -38,6 +42,14 @@ pub struct Holder {
     pub id: String,
     pub host: String,
     pub pid: u32,
+    /// The holder's boot (`/proc/sys/kernel/random/boot_id`); absent in leases of older
+    /// releases and off Linux.
+    #[serde(default)]
+    pub boot_id: Option<String>,
+    /// The holder's PID namespace (`/proc/self/ns/pid`, e.g. `pid:[4026531836]`); absent in
+    /// leases of older releases and off Linux.
+    #[serde(default)]
+    pub pid_ns: Option<String>,
     /// `run` or `run --once`.
     pub command: String,
     pub started_at: DateTime<Utc>,
@@ -89,19 +101,26 @@ pub fn lease_name(dataset: &str, account_id: &str) -> String {
     format!("lease/{dataset}/account_id={account_id}.json")
 }
 
-/// Who is asking for a lease: this host and process ([`Identity::current`]).
+/// Who is asking for a lease: this host and process ([`Identity::current`]). The boot id and
+/// PID namespace tell whether a holder's pid can be looked up in our `/proc` (see [`gone`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub host: String,
     pub pid: u32,
+    /// `None` when unreadable (not Linux).
+    pub boot_id: Option<String>,
+    /// `None` when unreadable (not Linux).
+    pub pid_ns: Option<String>,
 }
 
 impl Identity {
-    /// This host and this process.
+    /// This host, boot, PID namespace and process.
     pub fn current() -> Identity {
         Identity {
             host: host_name(),
             pid: std::process::id(),
+            boot_id: boot_id(),
+            pid_ns: pid_namespace(),
         }
     }
 }
@@ -117,16 +136,41 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "unknown-host".to_string())
 }
 
-/// Whether a live-looking holder is certainly gone: it ran on this host, and its pid is ours
-/// (we are its restarted successor, e.g. pid 1 of a restarted container) or no longer exists.
+/// This boot of the kernel (random per boot, shared by all containers of the machine).
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Our PID namespace as the kernel names it, e.g. `pid:[4026531836]`.
+fn pid_namespace() -> Option<String> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    link.to_str().map(str::to_string)
+}
+
+/// Whether a live-looking holder is certainly gone: it ran in our PID namespace, and its pid is
+/// ours (we are its restarted successor; we hold that pid, so it cannot) or no longer exists.
 fn gone(holder: &Holder, me: &Identity) -> bool {
-    if holder.host != me.host {
-        return false;
-    }
-    if holder.pid == me.pid {
-        return true;
-    }
-    cfg!(target_os = "linux") && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+    same_pid_namespace(holder, me) && (holder.pid == me.pid || !pid_exists(holder.pid))
+}
+
+/// Whether the holder's pid means the same process in our `/proc`: same host name, and boot id
+/// and PID namespace both known and equal to ours. Should the kernel have reused the inode of
+/// the holder's destroyed namespace for ours, every process of that namespace is dead, so
+/// treating the holder as gone is still right.
+fn same_pid_namespace(holder: &Holder, me: &Identity) -> bool {
+    let known_equal =
+        |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
+    holder.host == me.host
+        && known_equal(&holder.boot_id, &me.boot_id)
+        && known_equal(&holder.pid_ns, &me.pid_ns)
+}
+
+/// Whether a process with this pid exists in our PID namespace (a zombie counts as existing).
+fn pid_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn ttl_delta(ttl: Duration) -> TimeDelta {
@@ -197,15 +241,7 @@ impl Leases {
                     });
                 }
             }
-            let holder = Holder {
-                id: id.to_string(),
-                host: self.me.host.clone(),
-                pid: self.me.pid,
-                command: command.to_string(),
-                started_at: now,
-                renewed_at: now,
-                expires_at: now + ttl_delta(self.ttl),
-            };
+            let holder = self.new_holder(id, command, now);
             if let Ok(version) =
                 state::store_if(&self.sink, &name, &holder, loaded.version.as_ref()).await?
             {
@@ -222,6 +258,21 @@ impl Leases {
             attempts: MAX_UPDATE_ATTEMPTS,
         }
         .into())
+    }
+
+    /// Us as the holder of a lease taken at `now`.
+    fn new_holder(&self, id: &str, command: &str, now: DateTime<Utc>) -> Holder {
+        Holder {
+            id: id.to_string(),
+            host: self.me.host.clone(),
+            pid: self.me.pid,
+            boot_id: self.me.boot_id.clone(),
+            pid_ns: self.me.pid_ns.clone(),
+            command: command.to_string(),
+            started_at: now,
+            renewed_at: now,
+            expires_at: now + ttl_delta(self.ttl),
+        }
     }
 
     /// Renews every lease for another TTL. A lease someone else took meanwhile is
@@ -341,11 +392,40 @@ mod tests {
         )
     }
 
+    /// A process whose boot and PID namespace are unknown (as off Linux).
     fn who(host: &str, pid: u32) -> Identity {
         Identity {
             host: host.into(),
             pid,
+            boot_id: None,
+            pid_ns: None,
         }
+    }
+
+    /// A process of `host-a`, boot `boot-1`, in PID namespace `pid:[4026531836]`.
+    fn local(pid: u32) -> Identity {
+        Identity {
+            boot_id: Some("boot-1".into()),
+            pid_ns: Some("pid:[4026531836]".into()),
+            ..who("host-a", pid)
+        }
+    }
+
+    /// A live-looking lease (60 s left) held by `pid` in the place `of` describes.
+    fn held_in(of: &Identity, pid: u32) -> Holder {
+        Holder {
+            host: of.host.clone(),
+            pid,
+            boot_id: of.boot_id.clone(),
+            pid_ns: of.pid_ns.clone(),
+            ..other_holder(TimeDelta::seconds(60))
+        }
+    }
+
+    /// A pid no process can have: pids stay below `pid_max`.
+    fn impossible_pid() -> u32 {
+        let text = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("pid_max");
+        text.trim().parse().expect("a number")
     }
 
     fn other_holder(expires_in: TimeDelta) -> Holder {
@@ -354,6 +434,8 @@ mod tests {
             id: "other".into(),
             host: "other-host".into(),
             pid: 4242,
+            boot_id: None,
+            pid_ns: None,
             command: "run".into(),
             started_at: now - TimeDelta::hours(1),
             renewed_at: now,
@@ -418,21 +500,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_lease_of_a_process_gone_from_this_host_is_taken_at_once_and_release_frees_it() {
+    async fn a_lease_of_our_pid_in_our_pid_namespace_is_taken_at_once_and_release_frees_it() {
         let sink = sink();
         let name = lease_name("user_status", "acct");
-        let me = who("host-a", 100);
-        // Our own pid: a previous incarnation (a restarted container's pid 1).
-        put(
-            &sink,
-            &name,
-            &Holder {
-                host: "host-a".into(),
-                pid: 100,
-                ..other_holder(TimeDelta::seconds(60))
-            },
-        )
-        .await;
+        let me = local(100);
+        // Our own pid in our namespace: a previous incarnation (a systemd restart).
+        put(&sink, &name, &held_in(&me, 100)).await;
         let kept = acquire(&sink, &me, "user_status")
             .await
             .expect("taken over")
@@ -449,17 +522,113 @@ mod tests {
         acquire(&sink, &who("host-b", 1), "user_status")
             .await
             .expect("free again");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn this_linux_process_knows_its_boot_and_pid_namespace() {
+        let me = Identity::current();
+        let boot = me.boot_id.expect("boot id");
+        let dashes: Vec<usize> = boot.match_indices('-').map(|(i, _)| i).collect();
+        assert_eq!(
+            (boot.len(), dashes),
+            (36, vec![8, 13, 18, 23]),
+            "a UUID: {boot}"
+        );
+        let ns = me.pid_ns.expect("pid namespace");
+        let inode = ns
+            .strip_prefix("pid:[")
+            .and_then(|rest| rest.strip_suffix(']'))
+            .unwrap_or_else(|| panic!("pid:[inode], got {ns}"));
+        assert!(inode.parse::<u64>().is_ok(), "{ns}");
+    }
+
+    #[tokio::test]
+    async fn a_holder_with_our_pid_in_another_pid_namespace_is_alive() {
+        // Two containers of one host name, each pid 1 in a namespace of its own.
+        let me = local(1);
+        let other_container = Identity {
+            pid_ns: Some("pid:[4026532999]".into()),
+            ..local(1)
+        };
+        let holder = held_in(&other_container, 1);
+        assert!(!gone(&holder, &me));
+        let sink = sink();
+        put(&sink, &lease_name("user_status", "acct"), &holder).await;
+        let err = acquire(&sink, &me, "user_status")
+            .await
+            .err()
+            .expect("held");
+        assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
+        // Neither side knowing its namespace is no evidence either.
+        assert!(!gone(&held_in(&who("host-a", 1), 1), &who("host-a", 1)));
+        assert!(!gone(&held_in(&who("host-a", 1), 1), &me));
+        assert!(!gone(&held_in(&me, 1), &who("host-a", 1)));
+    }
+
+    #[test]
+    fn a_holder_of_another_boot_is_alive_whatever_its_pid() {
+        let me = local(100);
+        let before_reboot = Identity {
+            boot_id: Some("boot-0".into()),
+            ..local(100)
+        };
+        assert!(!gone(&held_in(&before_reboot, 100), &me));
         if cfg!(target_os = "linux") {
-            // A pid that does not exist on this host.
-            let dead = Holder {
-                host: "host-a".into(),
-                pid: u32::MAX - 1,
-                ..other_holder(TimeDelta::seconds(60))
-            };
-            put(&sink, &name, &dead).await;
-            acquire(&sink, &me, "user_status")
-                .await
-                .expect("dead holder");
+            let free_pid = impossible_pid();
+            assert!(!gone(&held_in(&before_reboot, free_pid), &me));
+            assert!(gone(&held_in(&me, free_pid), &me), "the control case");
         }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_holder_in_our_pid_namespace_whose_pid_does_not_exist_is_taken_over_at_once() {
+        let me = Identity::current();
+        let sink = sink();
+        let name = lease_name("user_status", "acct");
+        put(&sink, &name, &held_in(&me, impossible_pid())).await;
+        acquire(&sink, &me, "user_status")
+            .await
+            .expect("dead holder");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_live_holder_in_our_pid_namespace_is_not_gone() {
+        let me = Identity::current();
+        let mut child = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .expect("spawn sleep");
+        let alive = gone(&held_in(&me, child.id()), &me);
+        child.kill().expect("kill");
+        child.wait().expect("reap");
+        assert!(!alive, "a running process holds the lease");
+    }
+
+    #[tokio::test]
+    async fn a_lease_of_an_older_release_loads_and_waits_for_its_expiry() {
+        // Written before boot ids and PID namespaces were recorded, by our host and pid.
+        let me = Identity::current();
+        let expires = Utc::now() + TimeDelta::seconds(60);
+        let json = format!(
+            r#"{{"id": "old", "host": "{}", "pid": {}, "command": "run",
+                "started_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
+                "expires_at": "{}"}}"#,
+            me.host,
+            me.pid,
+            expires.to_rfc3339()
+        );
+        let old: Holder = serde_json::from_str(&json).expect("an old lease loads");
+        assert_eq!((&old.boot_id, &old.pid_ns), (&None, &None));
+        assert!(!gone(&old, &me));
+        let sink = sink();
+        put(&sink, &lease_name("user_status", "acct"), &old).await;
+        let err = acquire(&sink, &me, "user_status")
+            .await
+            .err()
+            .expect("held");
+        assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
     }
 }
