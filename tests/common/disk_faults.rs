@@ -75,6 +75,9 @@ impl Runner {
     /// Creates `out` and the directories `dirs` (relative to `out`), all writable by the
     /// binary except those in `denied`, which it may enter but not write into.
     pub fn prepare_output(&self, out: &Path, dirs: &[&str], denied: &[&str]) {
+        for d in denied.iter().filter(|d| out.join(d).is_dir()) {
+            set_mode(&out.join(d), 0o755);
+        }
         std::fs::create_dir_all(out).expect("mkdir out");
         for d in dirs.iter().chain(denied) {
             std::fs::create_dir_all(out.join(d)).expect("mkdir");
