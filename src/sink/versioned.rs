@@ -201,6 +201,13 @@ fn join(root: &FsPath, relative: &str) -> PathBuf {
         .fold(root.to_path_buf(), |p, seg| p.join(seg))
 }
 
+/// Adds what failed on which local path to `e` (keeping its kind): the caller's error names the
+/// object, but a lock file or a directory on the way can be what a full disk or a permission
+/// stopped. Writing the object's own (hidden) staging file needs no more than the object's name.
+fn at<'a>(what: &'a str, path: &'a FsPath) -> impl FnOnce(std::io::Error) -> std::io::Error + 'a {
+    move |e| std::io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
+}
+
 /// The local conditional write (see the module docs), on a blocking thread.
 fn local_put_if(
     root: &FsPath,
@@ -210,20 +217,21 @@ fn local_put_if(
 ) -> std::io::Result<Result<Version, Conflict>> {
     let lock_path = join(&root.join(LOCKS_DIR), &format!("{relative}.lock"));
     if let Some(parent) = lock_path.parent() {
-        std::fs::create_dir_all(parent)?;
+        std::fs::create_dir_all(parent).map_err(at("create directory", parent))?;
     }
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock_path)?;
+        .open(&lock_path)
+        .map_err(at("open lock file", &lock_path))?;
     // Released when `lock` is dropped (also on a panic or a crash of the process).
-    lock.lock()?;
+    lock.lock().map_err(at("lock", &lock_path))?;
     let target = join(root, relative);
     let current = match std::fs::read(&target) {
         Ok(content) => Some(digest(&content)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e),
+        Err(e) => return Err(at("read", &target)(e)),
     };
     let wanted = match expected {
         None => None,
@@ -235,7 +243,7 @@ fn local_put_if(
         return Ok(Err(Conflict));
     }
     let parent = target.parent().unwrap_or(root).to_path_buf();
-    std::fs::create_dir_all(&parent)?;
+    std::fs::create_dir_all(&parent).map_err(at("create directory", &parent))?;
     let file_name = target
         .file_name()
         .and_then(|n| n.to_str())

@@ -7,10 +7,11 @@
 //! sessions, not from the size of the day: the sessions the previous poll returned are skipped
 //! without reading anything (the poll state keeps their ids), the others are looked up only in
 //! the files whose end-time range covers them, and the new ones become one small file. Days
-//! with several files are merged into one when they are closed ([`partition::Policy`]). A full
-//! poll of only new sessions means the bot is polled too rarely: it is counted and logged as a
-//! suspected gap. [`decode`] owns the wire format and the conversion between sessions and
-//! batches; the per-bot poll state lives in [`crate::state`].
+//! with several files are merged into one when they are closed ([`partition::Policy`]); a day
+//! that a failed poll left with several files is merged by the next poll that returns some of
+//! its sessions. A full poll of only new sessions means the bot is polled too rarely: it is
+//! counted and logged as a suspected gap. [`decode`] owns the wire format and the conversion
+//! between sessions and batches; the per-bot poll state lives in [`crate::state`].
 
 pub mod decode;
 pub mod partition;
@@ -183,7 +184,10 @@ impl IntentRealtime {
             for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
             }
-            if !added.fresh.is_empty() {
+            // Also a day that holds several files none of this poll's sessions went into (a
+            // failed poll published them, or left their merge unfinished): else, once closed,
+            // it would never be merged.
+            if !added.fresh.is_empty() || added.file_rows.len() > 1 {
                 open_days.insert(dt);
             }
             report.rows += added.fresh.len();
