@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -69,7 +69,8 @@ pub struct SimulatorConfig {
     pub legacy_shape: bool,
     /// Report requests admitted per sliding 60 s window (all endpoints); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
-    /// One session completes per bot every `intent_interval`, starting at `intent_epoch`.
+    /// One session completes per bot every `intent_interval`, starting at `intent_epoch`
+    /// (by default [`DEFAULT_INTENT_EPOCH`]).
     pub intent_interval: Duration,
     pub intent_epoch: DateTime<Utc>,
     /// About one status entry and one session in this many is malformed (see [`generator`]).
@@ -84,10 +85,18 @@ pub struct SimulatorConfig {
     pub call_details: call_details::CallDetailsSim,
 }
 
+/// Default first session of every bot: a fixed instant, so that every simulator process (each
+/// `demo` or `run --once` against `base_url = "simulator"`, a restarted daemon) serves session
+/// `k` with the same id at the same end time, and an exporter's exactly-once by session id
+/// holds across them.
+pub const DEFAULT_INTENT_EPOCH: DateTime<Utc> = match DateTime::from_timestamp(1_704_067_200, 0) {
+    // 2024-01-01T00:00:00Z
+    Some(t) => t,
+    None => panic!("2024-01-01T00:00:00Z is a valid instant"),
+};
+
 impl Default for SimulatorConfig {
     fn default() -> Self {
-        let now = Utc::now();
-        let epoch = now - TimeDelta::days(1);
         SimulatorConfig {
             seed: 42,
             account_id: "demo-account".into(),
@@ -103,7 +112,7 @@ impl Default for SimulatorConfig {
             legacy_shape: false,
             rate_limit_per_minute: None,
             intent_interval: Duration::from_secs(60),
-            intent_epoch: epoch.duration_trunc(TimeDelta::seconds(1)).unwrap_or(epoch),
+            intent_epoch: DEFAULT_INTENT_EPOCH,
             malformed_every: None,
             frozen_now: None,
             faults: FaultPlan::default(),
