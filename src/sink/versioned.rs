@@ -13,11 +13,14 @@
 //! by putting a unique write id in every body (see [`crate::state`]).
 //!
 //! LocalFileSystem has no conditional update, so on local disk the sink takes an exclusive
-//! `flock` on a lock file (`_locks/<object path>.lock` under the output directory, never
-//! deleted, skipped by table readers) around "compare the current content's SHA-256 with the
-//! expected version → write a hidden staging file → fsync → rename over the object → fsync the
-//! directory". The lock is released when the file handle closes, also when the process dies, so
-//! a crash never blocks another writer. Readers need no lock: the rename is atomic.
+//! `flock` on a lock file (`_locks/<object path>.lock` under the output directory, skipped by
+//! table readers) around "compare the current content's SHA-256 with the expected version →
+//! write a hidden staging file → fsync → rename over the object → fsync the directory". The
+//! lock is released when the file handle closes, also when the process dies, so a crash never
+//! blocks another writer. The holder deletes the lock file before releasing it, so lock files
+//! do not pile up (one per partition index and day otherwise); a waiter that then gets the lock
+//! of the deleted file sees that the path no longer names it and starts over ([`LockFile`]).
+//! Readers need no lock: the rename is atomic.
 
 use std::io::Write as _;
 use std::path::{Path as FsPath, PathBuf};
@@ -208,6 +211,66 @@ fn at<'a>(what: &'a str, path: &'a FsPath) -> impl FnOnce(std::io::Error) -> std
     move |e| std::io::Error::new(e.kind(), format!("cannot {what} {}: {e}", path.display()))
 }
 
+/// An exclusive `flock` on a lock file that the path still names. Dropping it deletes the file,
+/// then releases the lock (a crash releases it too, leaving an empty file the next holder
+/// deletes).
+struct LockFile {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl LockFile {
+    /// Blocks until this process holds the lock of `path`. A file deleted by the holder we
+    /// waited for is locked by nobody else any more: then the path is opened again.
+    fn acquire(path: PathBuf) -> std::io::Result<LockFile> {
+        loop {
+            if let Some(held) = LockFile::lock_if_current(LockFile::open(&path)?, &path)? {
+                return Ok(held);
+            }
+        }
+    }
+
+    /// Opens (creates) the lock file at `path`, and its directories.
+    fn open(path: &FsPath) -> std::io::Result<std::fs::File> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(at("create directory", parent))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(at("open lock file", path))
+    }
+
+    /// Locks `file` (opened at `path`, blocking while another holds it); `None`, unlocked, when
+    /// `path` no longer names it (its holder deleted it meanwhile).
+    fn lock_if_current(file: std::fs::File, path: &FsPath) -> std::io::Result<Option<LockFile>> {
+        use std::os::unix::fs::MetadataExt as _;
+        file.lock().map_err(at("lock", path))?;
+        let held = file.metadata().map_err(at("inspect lock file", path))?;
+        match std::fs::metadata(path) {
+            Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => Ok(Some(LockFile {
+                path: path.to_path_buf(),
+                file,
+            })),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(at("inspect lock file", path)(e)),
+        }
+    }
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        // Still holding the lock: nobody can have replaced the file. If it cannot be deleted
+        // (a read-only directory), it stays, which is harmless.
+        let _ = std::fs::remove_file(&self.path);
+        // `self.file` closes after this body, which releases the lock.
+        let _ = &self.file;
+    }
+}
+
 /// The local conditional write (see the module docs), on a blocking thread.
 fn local_put_if(
     root: &FsPath,
@@ -215,18 +278,7 @@ fn local_put_if(
     bytes: &[u8],
     expected: Option<&Version>,
 ) -> std::io::Result<Result<Version, Conflict>> {
-    let lock_path = join(&root.join(LOCKS_DIR), &format!("{relative}.lock"));
-    if let Some(parent) = lock_path.parent() {
-        std::fs::create_dir_all(parent).map_err(at("create directory", parent))?;
-    }
-    let lock = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(at("open lock file", &lock_path))?;
-    // Released when `lock` is dropped (also on a panic or a crash of the process).
-    lock.lock().map_err(at("lock", &lock_path))?;
+    let lock = LockFile::acquire(join(&root.join(LOCKS_DIR), &format!("{relative}.lock")))?;
     let target = join(root, relative);
     let current = match std::fs::read(&target) {
         Ok(content) => Some(digest(&content)),
@@ -316,18 +368,46 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stale_version_is_refused_on_local_disk_and_locks_stay_hidden() {
+    async fn a_stale_version_is_refused_on_local_disk_and_leaves_no_lock_or_staging_file() {
         let tmp = tempfile::tempdir().expect("tmp");
         let sink =
             Sink::open(&super::super::OutputLocation::Local(tmp.path().join("out"))).expect("open");
         stale_versions_are_refused(&sink).await;
         let out = tmp.path().join("out");
-        assert!(out.join("_locks/x/obj.json.lock").exists());
+        assert!(
+            !out.join("_locks/x/obj.json.lock").exists(),
+            "the holder deletes its lock file"
+        );
         let names: Vec<String> = std::fs::read_dir(out.join("x"))
             .expect("dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["obj.json"], "no staging file left");
+    }
+
+    #[test]
+    fn a_waiter_whose_lock_file_was_deleted_by_the_holder_opens_the_path_again() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let path = tmp.path().join("_locks/obj.json.lock");
+        let holder = LockFile::acquire(path.clone()).expect("first holder");
+        // A waiter opened the file while the holder had it...
+        let waiting = LockFile::open(&path).expect("open");
+        // ...the holder deletes it and lets go...
+        drop(holder);
+        assert!(!path.exists(), "the holder deletes its lock file");
+        // ...so what the waiter then locks is a file nobody else will ever lock: not a lock.
+        assert!(LockFile::lock_if_current(waiting, &path)
+            .expect("lock")
+            .is_none());
+        // Acquiring opens the path again; while held, nobody else gets it.
+        let held = LockFile::acquire(path.clone()).expect("acquire");
+        let other = std::fs::File::open(&path).expect("the held file is at the path");
+        assert!(matches!(
+            other.try_lock(),
+            Err(std::fs::TryLockError::WouldBlock)
+        ));
+        drop(held);
+        assert!(!path.exists());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
