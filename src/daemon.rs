@@ -27,11 +27,11 @@ use crate::scheduler::{self, Job, JobSpec, RunSignal, Scheduler, Work};
 /// entity). Exits non-zero when a run failed; a shutdown signal stops it between steps.
 pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let app = App::start(config, shutdown.clone(), Metrics::new()).await?;
-    let leases = match acquire_leases(&app, "run --once").await {
-        Ok(leases) => leases,
-        Err(e) => {
+    let leases = match acquire_leases(&app, "run --once", &shutdown).await {
+        Ok(Some(leases)) => leases,
+        stopped_or_failed => {
             app.shutdown().await;
-            return Err(e);
+            return stopped_or_failed.map(|_| ());
         }
     };
     let stop = stop_on_lost_lease(&shutdown, &leases);
@@ -44,19 +44,31 @@ pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(),
 }
 
 /// The leases of every enabled dataset (see [`crate::lease`]): a second scheduled writer of
-/// the same data is refused here, naming the holder.
-async fn acquire_leases(app: &App, command: &str) -> Result<KeptLeases, Error> {
+/// the same data is refused here, naming the holder. Watching a lease whose holder this host
+/// cannot see takes up to a TTL; a shutdown signal meanwhile gives `None` (a lease taken by
+/// then expires on its own).
+async fn acquire_leases(
+    app: &App,
+    command: &str,
+    shutdown: &CancellationToken,
+) -> Result<Option<KeptLeases>, Error> {
     let names: Vec<&str> = app.datasets().iter().map(|d| d.name()).collect();
-    let leases = Leases::acquire(
+    let me = Identity::current();
+    let acquire = Leases::acquire(
         &app.cx.sink,
-        &Identity::current(),
+        &me,
         &app.cx.account_id,
         &names,
         command,
         LEASE_TTL,
-    )
-    .await?;
-    Ok(leases.keep(RENEW_EVERY))
+    );
+    tokio::select! {
+        leases = acquire => Ok(Some(leases?.keep(RENEW_EVERY))),
+        _ = shutdown.cancelled() => {
+            info!("Stopped while waiting for a lease.");
+            Ok(None)
+        }
+    }
 }
 
 async fn run_once_with(app: &App, shutdown: &CancellationToken) -> Result<(), Error> {
@@ -193,11 +205,11 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
     let abandon = CancellationToken::new();
     let metrics = Metrics::new();
     let app = App::start(config.clone(), abandon.clone(), metrics.clone()).await?;
-    let leases = match acquire_leases(&app, "run").await {
-        Ok(leases) => leases,
-        Err(e) => {
+    let leases = match acquire_leases(&app, "run", &shutdown).await {
+        Ok(Some(leases)) => leases,
+        stopped_or_failed => {
             app.shutdown().await;
-            return Err(e);
+            return stopped_or_failed.map(|_| ());
         }
     };
     let stop = stop_on_lost_lease(&shutdown, &leases);

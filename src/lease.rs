@@ -7,13 +7,22 @@
 //! A lease is the state object `_state/lease/<dataset>/account_id=A.json` (a [`Holder`]),
 //! taken and renewed by compare-and-swap. It expires [`LEASE_TTL`] after its last renewal, so
 //! a holder that died blocks nobody for longer; the holder renews it every [`RENEW_EVERY`].
-//! A holder known to be dead is replaced at once: it ran in our PID namespace (same host name,
-//! boot id and PID-namespace inode, all three known) and its process no longer exists (e.g. a
-//! systemd restart) or its pid is ours (we are its successor, which reused the pid). A holder in
-//! another PID namespace or boot, or one whose namespace is unknown (another machine, a
-//! container restarted in a new namespace, a lease written before these were recorded), keeps
-//! its lease until it expires. A holder that finds its lease taken by another (it could not
-//! renew for longer than the TTL) has lost it and must stop.
+//! A lease that has not expired is judged by what this process can know about its holder
+//! ([`liveness`]):
+//! - in our PID namespace (same host name, boot id and PID-namespace inode, all three known):
+//!   its process exists (`kill(pid, 0)` does not say ESRCH, so a process of another user hidden
+//!   by `hidepid` counts as alive) → refused at once; it does not (e.g. a systemd restart), or
+//!   its pid is ours and no lease of this process has that id (we are its successor, which
+//!   reused the pid) → taken over at once;
+//! - anywhere else, or unknown (another machine, a container restarted in a new PID namespace,
+//!   `/proc` partly hidden, a lease written before these were recorded): watched. A renewal
+//!   seen within one TTL proves the holder alive → refused; none (by our own monotonic clock,
+//!   whatever the holder's wall clock says) → taken over. A live holder renews every
+//!   [`RENEW_EVERY`], so the refusal comes within about that; a dead one is replaced after at
+//!   most one TTL, without a restart loop.
+//!
+//! A holder that finds its lease taken by another (it could not renew for longer than the TTL)
+//! has lost it and must stop.
 //!
 //! The caller acquires with [`Leases::acquire`], keeps them renewed with [`Leases::keep`], and
 //! calls [`KeptLeases::release`] when it stops (that expires them, so a restart is not kept
@@ -25,7 +34,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use crate::sink::{Sink, Version};
 use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
@@ -150,10 +159,42 @@ fn pid_namespace() -> Option<String> {
     link.to_str().map(str::to_string)
 }
 
-/// Whether a live-looking holder is certainly gone: it ran in our PID namespace, and its pid is
-/// ours (we are its restarted successor; we hold that pid, so it cannot) or no longer exists.
-fn gone(holder: &Holder, me: &Identity) -> bool {
-    same_pid_namespace(holder, me) && (holder.pid == me.pid || !pid_exists(holder.pid))
+/// What this process can know about a holder of an unexpired lease (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Certainly running: refuse.
+    Alive,
+    /// Certainly not running: take over.
+    Gone,
+    /// Not visible from here: watch for a renewal.
+    Unknown,
+}
+
+/// Ids of the leases this process holds: a holder with our pid is one of ours only if listed.
+static OURS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn ours() -> std::sync::MutexGuard<'static, Vec<String>> {
+    // A panic while holding this lock cannot leave the list inconsistent (push/retain only).
+    OURS.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// [`Liveness`] of `holder` as seen by `me`.
+fn liveness(holder: &Holder, me: &Identity) -> Liveness {
+    if !same_pid_namespace(holder, me) {
+        return Liveness::Unknown;
+    }
+    if holder.pid == me.pid {
+        // We hold that pid: the holder is a previous process, or a lease of ours.
+        return match ours().contains(&holder.id) {
+            true => Liveness::Alive,
+            false => Liveness::Gone,
+        };
+    }
+    match pid_exists(holder.pid) {
+        true => Liveness::Alive,
+        false => Liveness::Gone,
+    }
 }
 
 /// Whether the holder's pid means the same process in our `/proc`: same host name, and boot id
@@ -169,8 +210,28 @@ fn same_pid_namespace(holder: &Holder, me: &Identity) -> bool {
 }
 
 /// Whether a process with this pid exists in our PID namespace (a zombie counts as existing).
+/// `kill(pid, 0)` sends nothing; only ESRCH means no such process (EPERM: another user's).
 fn pid_exists(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 performs only the existence and permission checks.
+    let answer = unsafe { libc::kill(pid, 0) };
+    answer == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// How often a watched lease is read again.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// What watching a lease showed.
+enum Watched {
+    /// Renewed or taken by someone: alive.
+    Held(Holder),
+    /// Released, or not renewed for a whole TTL: free to take at this version.
+    Free(Option<Version>),
 }
 
 fn ttl_delta(ttl: Duration) -> TimeDelta {
@@ -226,25 +287,32 @@ impl Leases {
 
     async fn take(&self, dataset: &str, id: &str, command: &str) -> Result<Lease, LeaseError> {
         let name = lease_name(dataset, &self.account_id);
+        let held = |h: Holder| LeaseError::Held {
+            dataset: dataset.to_string(),
+            account_id: self.account_id.clone(),
+            holder: Box::new(h),
+        };
         for attempt in 0..MAX_UPDATE_ATTEMPTS {
             if attempt > 0 {
                 state::conflict_pause(attempt).await;
             }
-            let now = Utc::now();
             let loaded = state::load_versioned::<Holder>(&self.sink, &name).await?;
-            if let Some(h) = loaded.state {
-                if h.expires_at > now && !gone(&h, &self.me) {
-                    return Err(LeaseError::Held {
-                        dataset: dataset.to_string(),
-                        account_id: self.account_id.clone(),
-                        holder: Box::new(h),
-                    });
+            let mut version = loaded.version;
+            if let Some(h) = loaded.state.filter(|h| h.expires_at > Utc::now()) {
+                match liveness(&h, &self.me) {
+                    Liveness::Alive => return Err(held(h)),
+                    Liveness::Gone => {}
+                    Liveness::Unknown => match self.watch(&name, h).await? {
+                        Watched::Held(h) => return Err(held(h)),
+                        Watched::Free(v) => version = v,
+                    },
                 }
             }
-            let holder = self.new_holder(id, command, now);
+            let holder = self.new_holder(id, command, Utc::now());
             if let Ok(version) =
-                state::store_if(&self.sink, &name, &holder, loaded.version.as_ref()).await?
+                state::store_if(&self.sink, &name, &holder, version.as_ref()).await?
             {
+                ours().push(id.to_string());
                 return Ok(Lease {
                     dataset: dataset.to_string(),
                     name,
@@ -258,6 +326,29 @@ impl Leases {
             attempts: MAX_UPDATE_ATTEMPTS,
         }
         .into())
+    }
+
+    /// Reads the lease `name` held by `h` every [`WATCH_EVERY`] until it is renewed or taken
+    /// (alive), released, or not renewed for the rest of its term by our clock (at most one
+    /// TTL, so a holder's clock running ahead cannot make us wait longer).
+    async fn watch(&self, name: &str, h: Holder) -> Result<Watched, LeaseError> {
+        let left = (h.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + left.min(self.ttl);
+        info!(lease = %name, holder = %h, "The lease is held by a process this host cannot see; waiting for its renewal (then refusing) or its expiry (then taking it over).");
+        loop {
+            tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + WATCH_EVERY)).await;
+            let current = state::load_versioned::<Holder>(&self.sink, name).await?;
+            let Some(c) = current.state else {
+                return Ok(Watched::Free(None));
+            };
+            let renewed = c.id != h.id || c.renewed_at != h.renewed_at;
+            if renewed && c.expires_at > Utc::now() {
+                return Ok(Watched::Held(c));
+            }
+            if renewed || c.expires_at != h.expires_at || tokio::time::Instant::now() >= deadline {
+                return Ok(Watched::Free(current.version));
+            }
+        }
     }
 
     /// Us as the holder of a lease taken at `now`.
@@ -307,6 +398,7 @@ impl Leases {
     /// expires on its own).
     async fn release_all(&mut self) {
         for lease in self.held.drain(..) {
+            ours().retain(|id| *id != lease.holder.id);
             let expired = Holder {
                 expires_at: Utc::now(),
                 ..lease.holder.clone()
@@ -380,255 +472,4 @@ impl KeptLeases {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-
-    fn sink() -> Sink {
-        Sink::with_store(
-            Arc::new(object_store::memory::InMemory::new()),
-            object_store::path::Path::from("lake"),
-        )
-    }
-
-    /// A process whose boot and PID namespace are unknown (as off Linux).
-    fn who(host: &str, pid: u32) -> Identity {
-        Identity {
-            host: host.into(),
-            pid,
-            boot_id: None,
-            pid_ns: None,
-        }
-    }
-
-    /// A process of `host-a`, boot `boot-1`, in PID namespace `pid:[4026531836]`.
-    fn local(pid: u32) -> Identity {
-        Identity {
-            boot_id: Some("boot-1".into()),
-            pid_ns: Some("pid:[4026531836]".into()),
-            ..who("host-a", pid)
-        }
-    }
-
-    /// A live-looking lease (60 s left) held by `pid` in the place `of` describes.
-    fn held_in(of: &Identity, pid: u32) -> Holder {
-        Holder {
-            host: of.host.clone(),
-            pid,
-            boot_id: of.boot_id.clone(),
-            pid_ns: of.pid_ns.clone(),
-            ..other_holder(TimeDelta::seconds(60))
-        }
-    }
-
-    /// A pid no process can have: pids stay below `pid_max`.
-    fn impossible_pid() -> u32 {
-        let text = std::fs::read_to_string("/proc/sys/kernel/pid_max").expect("pid_max");
-        text.trim().parse().expect("a number")
-    }
-
-    fn other_holder(expires_in: TimeDelta) -> Holder {
-        let now = Utc::now();
-        Holder {
-            id: "other".into(),
-            host: "other-host".into(),
-            pid: 4242,
-            boot_id: None,
-            pid_ns: None,
-            command: "run".into(),
-            started_at: now - TimeDelta::hours(1),
-            renewed_at: now,
-            expires_at: now + expires_in,
-        }
-    }
-
-    async fn put(sink: &Sink, name: &str, h: &Holder) {
-        state::update(sink, name, |_| Some(h.clone()))
-            .await
-            .expect("store");
-    }
-
-    async fn acquire(sink: &Sink, me: &Identity, dataset: &str) -> Result<Leases, LeaseError> {
-        Leases::acquire(sink, me, "acct", &[dataset], "run", LEASE_TTL).await
-    }
-
-    #[tokio::test]
-    async fn a_live_lease_refuses_a_second_writer_naming_the_holder() {
-        let sink = sink();
-        let (a, b) = (who("host-a", 100), who("host-b", 200));
-        let _first = acquire(&sink, &a, "user_status").await.expect("free");
-        let err = Leases::acquire(&sink, &b, "acct", &["user_status"], "run --once", LEASE_TTL)
-            .await
-            .err()
-            .expect("held");
-        assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
-        let text = err.to_string();
-        assert!(
-            text.contains("`run` (pid 100 on host host-a"),
-            "the holder is named: {text}"
-        );
-        // Another dataset or another account is another lease.
-        acquire(&sink, &b, "intent_realtime")
-            .await
-            .expect("other dataset");
-        Leases::acquire(&sink, &b, "other", &["user_status"], "run", LEASE_TTL)
-            .await
-            .expect("other account");
-    }
-
-    #[tokio::test]
-    async fn an_expired_lease_is_taken_over_and_its_old_holder_loses_it() {
-        let sink = sink();
-        let me = who("host-a", 100);
-        let name = lease_name("user_status", "acct");
-        put(&sink, &name, &other_holder(TimeDelta::seconds(30))).await;
-        assert!(acquire(&sink, &me, "user_status").await.is_err());
-        put(&sink, &name, &other_holder(TimeDelta::seconds(-1))).await;
-        let mut ours = acquire(&sink, &me, "user_status")
-            .await
-            .expect("expired lease taken over");
-        ours.renew().await.expect("still ours");
-        // Someone takes it over (as if we had not renewed in time): our renewal is refused.
-        put(&sink, &name, &other_holder(TimeDelta::seconds(60))).await;
-        let err = ours.renew().await.expect_err("lost");
-        assert!(matches!(err, LeaseError::Lost { .. }), "{err:?}");
-        assert!(
-            err.to_string().contains("pid 4242 on host other-host"),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_lease_of_our_pid_in_our_pid_namespace_is_taken_at_once_and_release_frees_it() {
-        let sink = sink();
-        let name = lease_name("user_status", "acct");
-        let me = local(100);
-        // Our own pid in our namespace: a previous incarnation (a systemd restart).
-        put(&sink, &name, &held_in(&me, 100)).await;
-        let kept = acquire(&sink, &me, "user_status")
-            .await
-            .expect("taken over")
-            .keep(RENEW_EVERY);
-        kept.release().await.expect("released");
-        let after: Holder = state::load(&sink, &name)
-            .await
-            .expect("load")
-            .expect("kept");
-        assert!(
-            after.expires_at <= Utc::now(),
-            "a released lease is expired"
-        );
-        acquire(&sink, &who("host-b", 1), "user_status")
-            .await
-            .expect("free again");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn this_linux_process_knows_its_boot_and_pid_namespace() {
-        let me = Identity::current();
-        let boot = me.boot_id.expect("boot id");
-        let dashes: Vec<usize> = boot.match_indices('-').map(|(i, _)| i).collect();
-        assert_eq!(
-            (boot.len(), dashes),
-            (36, vec![8, 13, 18, 23]),
-            "a UUID: {boot}"
-        );
-        let ns = me.pid_ns.expect("pid namespace");
-        let inode = ns
-            .strip_prefix("pid:[")
-            .and_then(|rest| rest.strip_suffix(']'))
-            .unwrap_or_else(|| panic!("pid:[inode], got {ns}"));
-        assert!(inode.parse::<u64>().is_ok(), "{ns}");
-    }
-
-    #[tokio::test]
-    async fn a_holder_with_our_pid_in_another_pid_namespace_is_alive() {
-        // Two containers of one host name, each pid 1 in a namespace of its own.
-        let me = local(1);
-        let other_container = Identity {
-            pid_ns: Some("pid:[4026532999]".into()),
-            ..local(1)
-        };
-        let holder = held_in(&other_container, 1);
-        assert!(!gone(&holder, &me));
-        let sink = sink();
-        put(&sink, &lease_name("user_status", "acct"), &holder).await;
-        let err = acquire(&sink, &me, "user_status")
-            .await
-            .err()
-            .expect("held");
-        assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
-        // Neither side knowing its namespace is no evidence either.
-        assert!(!gone(&held_in(&who("host-a", 1), 1), &who("host-a", 1)));
-        assert!(!gone(&held_in(&who("host-a", 1), 1), &me));
-        assert!(!gone(&held_in(&me, 1), &who("host-a", 1)));
-    }
-
-    #[test]
-    fn a_holder_of_another_boot_is_alive_whatever_its_pid() {
-        let me = local(100);
-        let before_reboot = Identity {
-            boot_id: Some("boot-0".into()),
-            ..local(100)
-        };
-        assert!(!gone(&held_in(&before_reboot, 100), &me));
-        if cfg!(target_os = "linux") {
-            let free_pid = impossible_pid();
-            assert!(!gone(&held_in(&before_reboot, free_pid), &me));
-            assert!(gone(&held_in(&me, free_pid), &me), "the control case");
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn a_holder_in_our_pid_namespace_whose_pid_does_not_exist_is_taken_over_at_once() {
-        let me = Identity::current();
-        let sink = sink();
-        let name = lease_name("user_status", "acct");
-        put(&sink, &name, &held_in(&me, impossible_pid())).await;
-        acquire(&sink, &me, "user_status")
-            .await
-            .expect("dead holder");
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_live_holder_in_our_pid_namespace_is_not_gone() {
-        let me = Identity::current();
-        let mut child = std::process::Command::new("sleep")
-            .arg("600")
-            .spawn()
-            .expect("spawn sleep");
-        let alive = gone(&held_in(&me, child.id()), &me);
-        child.kill().expect("kill");
-        child.wait().expect("reap");
-        assert!(!alive, "a running process holds the lease");
-    }
-
-    #[tokio::test]
-    async fn a_lease_of_an_older_release_loads_and_waits_for_its_expiry() {
-        // Written before boot ids and PID namespaces were recorded, by our host and pid.
-        let me = Identity::current();
-        let expires = Utc::now() + TimeDelta::seconds(60);
-        let json = format!(
-            r#"{{"id": "old", "host": "{}", "pid": {}, "command": "run",
-                "started_at": "2026-01-01T00:00:00Z", "renewed_at": "2026-01-01T00:00:00Z",
-                "expires_at": "{}"}}"#,
-            me.host,
-            me.pid,
-            expires.to_rfc3339()
-        );
-        let old: Holder = serde_json::from_str(&json).expect("an old lease loads");
-        assert_eq!((&old.boot_id, &old.pid_ns), (&None, &None));
-        assert!(!gone(&old, &me));
-        let sink = sink();
-        put(&sink, &lease_name("user_status", "acct"), &old).await;
-        let err = acquire(&sink, &me, "user_status")
-            .await
-            .err()
-            .expect("held");
-        assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
-    }
-}
+mod tests;

@@ -4,6 +4,7 @@
 //! must then be stored exactly once (expected values from the simulator's generator). The
 //! compare-and-swap primitive is pinned on moto, including a conditional put whose answer is
 //! lost. With the built binary: a second scheduled writer is refused naming the holder, an
+//! holder on another host is refused while it renews, an
 //! expired lease is taken over, and a backfill beside a running daemon completes exactly.
 //!
 //! The S3 tests FAIL when moto cannot start; a developer without moto opts out with
@@ -482,7 +483,7 @@ fn run_to_exit(config: &Path, args: &[&str], limit: Duration) -> (Option<i32>, S
 }
 
 #[test]
-fn an_expired_lease_of_a_writer_that_died_is_taken_over() {
+fn a_renewing_holder_on_another_host_is_refused_and_an_expired_lease_is_taken_over() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -501,8 +502,25 @@ fn an_expired_lease_of_a_writer_that_died_is_taken_over() {
     };
     let path = out.join("_state/lease/intent_realtime/account_id=demo-account.json");
     std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-    std::fs::write(&path, lease(Utc::now() + TimeDelta::hours(1)).to_string()).expect("lease");
+    // A holder on another host that keeps renewing (atomically, as a writer would): this host
+    // cannot see its process, so its renewal is what proves it alive.
+    let renewing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let renewer = {
+        let (path, renewing) = (path.clone(), renewing.clone());
+        std::thread::spawn(move || {
+            let staged = path.with_extension("json.tmp");
+            while renewing.load(std::sync::atomic::Ordering::SeqCst) {
+                let mut l = lease(Utc::now() + TimeDelta::seconds(60));
+                l["renewed_at"] = serde_json::json!(Utc::now().to_rfc3339());
+                std::fs::write(&staged, l.to_string()).expect("lease");
+                std::fs::rename(&staged, &path).expect("rename");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })
+    };
     let refused = run_bin(&config, &["run", "--once"]);
+    renewing.store(false, std::sync::atomic::Ordering::SeqCst);
+    renewer.join().expect("renewer");
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert_eq!(refused.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("pid 7 on host gone-host"), "{stderr}");
