@@ -12,26 +12,42 @@
 //! cost before this layout: read the whole partition and write it back as one file with the
 //! new sessions.
 //!
-//! `cargo bench --bench intent_poll` prints the table. CPU time is the process's
+//! Out of order: after those, 100 more polls whose answers also hold sessions ending inside
+//! older files' `end_time` ranges, as a poll does when sessions complete late or the API
+//! returns again a session an earlier (not the previous) poll stored. Each answers 25
+//! sessions: the latest 20 (10 new, 10 the previous poll returned), [`LATE`] late sessions
+//! (new ids, end times anywhere in the day so far) and [`RESEEN`] stored sessions from
+//! anywhere in the day. Such a poll must read the `session_id` column of every file whose
+//! range covers one of them, frozen files of 10,000+ sessions included; "ids read" is the rows
+//! of those files, from the partition index before the poll; bytes read is `rchar` of
+//! `/proc/self/io` (the whole file is fetched, then only its `session_id` column decoded).
+//!
+//! `cargo bench --bench intent_poll` prints both tables. CPU time is the process's
 //! (`CLOCK_PROCESS_CPUTIME_ID`, all threads); bytes written are `wchar` of `/proc/self/io`
 //! (every byte handed to write(2): data files, state objects). Linux only.
 
 use std::time::Duration;
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use smartassist_export::config::parse::{parse_schedule, Problems};
 use smartassist_export::config::IntentConfig;
 use smartassist_export::config::OutputLocation;
 use smartassist_export::datasets::intent_realtime::decode::{sessions_to_batch, IntentSession};
+use smartassist_export::datasets::intent_realtime::partition::{self, PartitionIndex};
 use smartassist_export::datasets::intent_realtime::{IntentRealtime, Target, TABLE};
 use smartassist_export::metrics::Metrics;
 use smartassist_export::simulator::generator::{self, IntentFeed};
 use smartassist_export::sink::{PartitionKey, Sink};
+use smartassist_export::state;
 
 const SIZES: [u64; 3] = [100, 10_000, 100_000];
 const MEASURED_POLLS: u64 = 100;
 const NEW_PER_POLL: u64 = 10;
 const BOT: &str = "st-bench";
+/// Per out-of-order poll: late sessions (new) and stored sessions returned again, both with
+/// end times anywhere in the day so far.
+const LATE: u64 = 3;
+const RESEEN: u64 = 2;
 
 fn feed() -> IntentFeed {
     IntentFeed {
@@ -76,6 +92,55 @@ fn answer(
         .collect()
 }
 
+/// An out-of-order poll's answer (see the module docs): the latest 20 sessions up to
+/// `newest`, [`LATE`] sessions never stored and [`RESEEN`] stored ones, the last two ending at
+/// pseudo-random points of the day so far.
+fn out_of_order_answer(
+    feed: &IntentFeed,
+    newest: u64,
+    poll: u64,
+) -> Vec<Result<IntentSession, smartassist_export::sources::Reject>> {
+    let day_so_far = newest + 1 - NEW_PER_POLL;
+    let mut draws = (0..LATE + RESEEN).map(|i| {
+        // A fixed 64-bit mix (splitmix64) of the poll and draw numbers: the same positions on
+        // every run and size.
+        let mut z = (poll * 16 + i).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % day_so_far
+    });
+    let mut out: Vec<_> = (newest.saturating_sub(19)..=newest)
+        .rev()
+        .map(|k| Ok(session(feed, k)))
+        .collect();
+    for i in 0..LATE {
+        let k = draws.next().expect("LATE + RESEEN draws");
+        let mut late = session(feed, k);
+        late.session_id = format!("late{poll:010}{i:010}");
+        out.push(Ok(late));
+    }
+    out.extend(draws.map(|k| Ok(session(feed, k))));
+    out
+}
+
+/// The files of the partition whose `end_time` range covers one of `ends` (what a poll with
+/// these candidates reads), and their rows, from the partition index.
+async fn covering(sink: &Sink, key: &PartitionKey, ends: &[DateTime<Utc>]) -> (usize, u64) {
+    let idx: PartitionIndex = state::load(sink, &partition::index_name(key))
+        .await
+        .expect("index")
+        .expect("the day has an index");
+    let read: Vec<_> = idx
+        .files
+        .iter()
+        .filter(|f| match (f.min_end, f.max_end) {
+            (Some(a), Some(b)) => ends.iter().any(|t| a <= *t && *t <= b),
+            _ => false,
+        })
+        .collect();
+    (read.len(), read.iter().map(|f| f.rows).sum())
+}
+
 fn cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -88,11 +153,20 @@ fn cpu_time() -> Duration {
 }
 
 fn bytes_written() -> u64 {
+    proc_io("wchar:")
+}
+
+fn bytes_read() -> u64 {
+    proc_io("rchar:")
+}
+
+/// A field of `/proc/self/io`.
+fn proc_io(field: &str) -> u64 {
     let io = std::fs::read_to_string("/proc/self/io").expect("/proc/self/io (Linux)");
     io.lines()
-        .find_map(|l| l.strip_prefix("wchar:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().parse().ok())
-        .expect("wchar")
+        .expect("an /proc/self/io field")
 }
 
 fn dataset() -> IntentRealtime {
@@ -107,9 +181,26 @@ fn dataset() -> IntentRealtime {
     IntentRealtime::new(cfg, "/intent/{bot_id}".into())
 }
 
+/// One out-of-order poll's cost and the session ids it had to read.
+struct OutOfOrder {
+    cpu: Duration,
+    bytes: u64,
+    /// `rchar`: every byte read(2) returned (data files, index, state), counted before the
+    /// `/proc/self/io` read that measures it.
+    read: u64,
+    files_read: usize,
+    ids_read: u64,
+}
+
 struct Figures {
     cpu: Vec<Duration>,
     bytes: Vec<u64>,
+    ooo: Vec<OutOfOrder>,
+    /// Mean session ids one late session would read, in the day before the out-of-order polls.
+    one_late: u64,
+    /// Files and sessions in the partition after the out-of-order polls.
+    ooo_files: usize,
+    ooo_sessions: u64,
     /// Every poll of the day: (polls, CPU, bytes).
     day: (u64, Duration, u64),
     files: usize,
@@ -161,9 +252,53 @@ async fn measure(size: u64) -> Figures {
         .len();
     let (rewrite_cpu, rewrite_bytes) =
         rewrite(&sink, &key(BOT), &key("st-rewrite"), &feed, next).await;
+    // What one late session costs in the day the in-order polls built: the rows of the files
+    // covering its end time, averaged over 100 instants spread evenly over the day so far.
+    let mut one_late = 0;
+    for i in 0..100 {
+        let end = generator::session_end(feed.epoch, feed.interval, next * i / 100);
+        one_late += covering(&sink, &key(BOT), &[end]).await.1;
+    }
+    let one_late = one_late / 100;
+    let mut ooo = Vec::new();
+    let mut stored = next;
+    for j in 0..MEASURED_POLLS {
+        let newest = next + NEW_PER_POLL - 1;
+        let records = out_of_order_answer(&feed, newest, j);
+        let candidates: Vec<_> = records.iter().flatten().map(|s| s.end_time).collect();
+        let (files_read, ids_read) = covering(&sink, &key(BOT), &candidates).await;
+        let r0 = bytes_read();
+        let (c0, b0) = (cpu_time(), bytes_written());
+        let report = ds.ingest(target, records, at(newest)).await.expect("poll");
+        let (c, b) = (cpu_time() - c0, bytes_written() - b0);
+        let r = bytes_read() - r0;
+        assert_eq!(
+            report.rows as u64,
+            NEW_PER_POLL + LATE,
+            "new sessions per poll"
+        );
+        stored += NEW_PER_POLL + LATE;
+        ooo.push(OutOfOrder {
+            cpu: c,
+            bytes: b,
+            read: r,
+            files_read,
+            ids_read,
+        });
+        next += NEW_PER_POLL;
+    }
+    let ooo_files = sink
+        .partition_file_names(&key(BOT))
+        .await
+        .expect("ls")
+        .len();
     Figures {
         cpu,
         bytes,
+        ooo,
+        one_late,
+        ooo_files,
+        ooo_sessions: stored,
         day,
         files,
         rewrite_cpu,
@@ -212,6 +347,7 @@ fn main() {
     println!("| sessions already in the day | files | CPU ms: typical / mean / max | bytes written: typical / mean | day average: CPU ms, bytes | before (rewrite the day): CPU ms, bytes |");
     println!("|---:|---:|---|---|---|---|");
     let mut medians = Vec::new();
+    let mut all = Vec::new();
     for size in SIZES {
         let f = rt.block_on(measure(size));
         let mean_cpu = f.cpu.iter().sum::<Duration>() / f.cpu.len() as u32;
@@ -232,6 +368,7 @@ fn main() {
             f.rewrite_bytes
         );
         medians.push((median(&f.cpu), mean_cpu, median(&f.bytes), mean_bytes));
+        all.push((size, f));
     }
     let (first, last) = (medians[0], medians[medians.len() - 1]);
     println!(
@@ -240,5 +377,50 @@ fn main() {
         last.1.as_secs_f64() / first.1.as_secs_f64(),
         last.2 as f64 / first.2 as f64,
         last.3 as f64 / first.3 as f64,
+    );
+    print_out_of_order(&all);
+}
+
+fn print_out_of_order(all: &[(u64, Figures)]) {
+    println!("\nOut of order: the same days, then {MEASURED_POLLS} polls of 25 sessions: the latest 20 ({NEW_PER_POLL} new), {LATE} late sessions and {RESEEN} stored ones ending anywhere in the day so far:\n");
+    println!("| sessions already in the day | one late session before: ids read | files after | files read per poll: mean / max | session ids read per poll: median / mean / max | CPU ms: typical / mean / max | bytes read: typical / mean | bytes written: typical / mean | typical CPU vs in-order typical |");
+    println!("|---:|---:|---:|---|---|---|---|---|---:|");
+    let mut typical = Vec::new();
+    for (size, f) in all {
+        let o = &f.ooo;
+        let n = o.len() as u64;
+        let cpu: Vec<Duration> = o.iter().map(|p| p.cpu).collect();
+        let bytes: Vec<u64> = o.iter().map(|p| p.bytes).collect();
+        let read: Vec<u64> = o.iter().map(|p| p.read).collect();
+        let ids: Vec<u64> = o.iter().map(|p| p.ids_read).collect();
+        let files_read: u64 = o.iter().map(|p| p.files_read as u64).sum();
+        let max_files = o.iter().map(|p| p.files_read).max().unwrap_or_default();
+        let in_order = median(&f.cpu);
+        println!(
+            "| {size} | {} | {} ({} sessions) | {:.1} / {} | {} / {} / {} | {} / {} / {} | {} / {} | {} / {} | {:.2}x |",
+            f.one_late,
+            f.ooo_files,
+            f.ooo_sessions,
+            files_read as f64 / n as f64,
+            max_files,
+            median(&ids),
+            ids.iter().sum::<u64>() / n,
+            ids.iter().max().copied().unwrap_or_default(),
+            ms(median(&cpu)),
+            ms(cpu.iter().sum::<Duration>() / n as u32),
+            ms(cpu.iter().max().copied().unwrap_or_default()),
+            median(&read),
+            read.iter().sum::<u64>() / n,
+            median(&bytes),
+            bytes.iter().sum::<u64>() / n,
+            median(&cpu).as_secs_f64() / in_order.as_secs_f64(),
+        );
+        typical.push((median(&cpu), median(&bytes)));
+    }
+    let (first, last) = (typical[0], typical[typical.len() - 1]);
+    println!(
+        "\nOut of order, 100,000 vs 100: CPU median {:.2}x, bytes median {:.2}x. A poll reads the session_id column of every file whose end-time range covers a candidate: its cost follows the rows of those files, not the day, unless their ranges overlap most of the day. They do here: compaction merges the smallest files, not time-adjacent ones, so merged ranges interleave (see \"one late session before\"), and a poll file holding a late session spans from it to the newest session. Files are fetched whole, so bytes read follow the covering files' size.",
+        last.0.as_secs_f64() / first.0.as_secs_f64(),
+        last.1 as f64 / first.1 as f64,
     );
 }

@@ -2,7 +2,9 @@
 //! reason and the time, so nothing is silently dropped. Turns [`Reject`]s into a batch with
 //! [`crate::schema::rejects_schema`] and writes it next to the data of the partition it belongs
 //! to ([`replace`] for a re-exported day, [`merge`] — a compare-and-swap read-modify-write —
-//! for repeated polls), counting and logging them. The sink decides where the file goes.
+//! for repeated polls). Both count and log only the rejects the partition did not keep yet (by
+//! raw JSON), so a day exported again or a record returned by several polls is counted once in
+//! `smartassist_rejects_total`. The sink decides where the file goes.
 
 use std::sync::Arc;
 
@@ -13,7 +15,7 @@ use chrono::{DateTime, Utc};
 
 use std::collections::HashSet;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -84,7 +86,8 @@ pub fn rejects_from_batches(batches: &[RecordBatch]) -> Vec<Reject> {
 }
 
 /// Replaces the rejects of the partition `key` with `rejects` (none: removes old ones), for a
-/// unit whose data was just replaced whole.
+/// unit whose data was just replaced whole. Returns how many of `rejects` the partition did
+/// not keep before (the ones counted): a re-exported day does not count its rejects again.
 pub async fn replace(
     sink: &Sink,
     metrics: &Metrics,
@@ -92,14 +95,38 @@ pub async fn replace(
     endpoint: &str,
     rejects: &[Reject],
     at: DateTime<Utc>,
-) -> Result<(), Error> {
-    report(metrics, key, rejects);
-    write(sink, key, None, endpoint, rejects, at).await
+) -> Result<usize, Error> {
+    let new = if rejects.is_empty() {
+        0
+    } else {
+        let kept = match sink.read_rejects_versioned(key).await {
+            Ok(Some((batches, _))) => raw_jsons(&rejects_from_batches(&batches)),
+            Ok(None) => HashSet::new(),
+            // It is about to be replaced; only the count suffers: every reject counts as new.
+            Err(e) => {
+                warn!(dataset = key.table.name, dt = %key.dt, error = %e, "Could not read the rejects kept so far; counting all of this day's rejects as new.");
+                HashSet::new()
+            }
+        };
+        rejects
+            .iter()
+            .filter(|r| !kept.contains(r.raw_json.as_str()))
+            .count()
+    };
+    write(sink, key, None, endpoint, rejects, at).await?;
+    report(metrics, key, rejects.len(), new, rejects.first());
+    Ok(new)
+}
+
+fn raw_jsons(rejects: &[Reject]) -> HashSet<String> {
+    rejects.iter().map(|r| r.raw_json.clone()).collect()
 }
 
 /// Adds `rejects` to those already kept for the partition `key` (same raw JSON kept once), for
 /// repeated polls that see the same records again. A read-modify-write of the rejects file by
-/// compare-and-swap: a concurrent merge by another process is re-read and kept.
+/// compare-and-swap: a concurrent merge by another process is re-read and kept. Returns how
+/// many records this call added (the ones counted): a record already kept, by an earlier poll
+/// or another writer, is not counted again.
 pub async fn merge(
     sink: &Sink,
     metrics: &Metrics,
@@ -108,11 +135,10 @@ pub async fn merge(
     endpoint: &str,
     rejects: &[Reject],
     at: DateTime<Utc>,
-) -> Result<(), Error> {
+) -> Result<usize, Error> {
     if rejects.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
-    report(metrics, key, rejects);
     for attempt in 0..MAX_UPDATE_ATTEMPTS {
         if attempt > 0 {
             state::conflict_pause(attempt).await;
@@ -121,7 +147,7 @@ pub async fn merge(
             Some((batches, version)) => (rejects_from_batches(&batches), Some(version)),
             None => (Vec::new(), None),
         };
-        let known: HashSet<String> = all.iter().map(|r| r.raw_json.clone()).collect();
+        let known = raw_jsons(&all);
         let before = all.len();
         all.extend(
             rejects
@@ -129,8 +155,10 @@ pub async fn merge(
                 .filter(|r| !known.contains(&r.raw_json))
                 .cloned(),
         );
-        if all.len() == before {
-            return Ok(());
+        let new = all.len() - before;
+        if new == 0 {
+            report(metrics, key, rejects.len(), 0, rejects.first());
+            return Ok(0);
         }
         let batch = rejects_batch(key.table.name, &key.account_id, bot_id, endpoint, &all, at)
             .map_err(|source| Error::Arrow {
@@ -138,14 +166,15 @@ pub async fn merge(
                 source,
             })?;
         let Some(batch) = batch else {
-            return Ok(());
+            return Ok(0);
         };
         if sink
             .put_rejects_if(key, &batch, version.as_ref())
             .await?
             .is_ok()
         {
-            return Ok(());
+            report(metrics, key, rejects.len(), new, rejects.first());
+            return Ok(new);
         }
     }
     Err(Error::State(state::StateError::Contended {
@@ -154,17 +183,25 @@ pub async fn merge(
     }))
 }
 
-fn report(metrics: &Metrics, key: &PartitionKey, rejects: &[Reject]) {
-    if let Some(first) = rejects.first() {
-        metrics.rejects(key.table.name, rejects.len());
-        warn!(
-            dataset = key.table.name,
-            dt = %key.dt,
-            rejects = rejects.len(),
-            first_reason = %first.reason,
-            "Records rejected; kept in the rejects dataset."
-        );
+/// Counts the `new` records of `seen` rejected ones (those the partition did not keep yet)
+/// and logs them; records seen again are only logged at debug level.
+fn report(metrics: &Metrics, key: &PartitionKey, seen: usize, new: usize, first: Option<&Reject>) {
+    let Some(first) = first else {
+        return;
+    };
+    if new == 0 {
+        debug!(dataset = key.table.name, dt = %key.dt, rejects = seen, "Records rejected again; already kept in the rejects dataset.");
+        return;
     }
+    metrics.rejects(key.table.name, new);
+    warn!(
+        dataset = key.table.name,
+        dt = %key.dt,
+        rejects = seen,
+        new_rejects = new,
+        first_reason = %first.reason,
+        "Records rejected; kept in the rejects dataset."
+    );
 }
 
 async fn write(
@@ -194,6 +231,117 @@ async fn write(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::OutputLocation;
+    use chrono::NaiveDate;
+
+    const METRIC: &str = "smartassist_rejects_total";
+
+    /// `n` hostile records, written by hand (not by the code under test).
+    fn hostile(from: usize, n: usize) -> Vec<Reject> {
+        (from..from + n)
+            .map(|i| Reject {
+                reason: format!("endTime is not a time (record {i})"),
+                raw_json: format!(r#"{{"sessionId":"s-{i}","endTime":"yesterday-ish"}}"#),
+            })
+            .collect()
+    }
+
+    fn key(table: &'static crate::schema::Table, bot: Option<&str>) -> PartitionKey {
+        PartitionKey {
+            table,
+            account_id: "acct".into(),
+            bot_id: bot.map(str::to_string),
+            dt: NaiveDate::from_ymd_opt(2024, 5, 1).expect("valid date"),
+        }
+    }
+
+    fn counted(metrics: &Metrics, table: &str) -> f64 {
+        metrics
+            .value(METRIC, &[("dataset", table)])
+            .unwrap_or_default()
+    }
+
+    fn open_sink(dir: &tempfile::TempDir) -> Sink {
+        Sink::open(&OutputLocation::Local(dir.path().to_path_buf())).expect("local sink")
+    }
+
+    #[tokio::test]
+    async fn merging_the_same_rejects_again_counts_only_the_ones_not_kept_yet() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sink = open_sink(&dir);
+        let metrics = Metrics::new();
+        let table = &crate::datasets::intent_realtime::TABLE;
+        let key = key(table, Some("st-bot"));
+        let first = hostile(0, 3);
+        let at = Utc::now();
+        let merge = |rejects: Vec<Reject>| {
+            let (sink, metrics, key) = (&sink, &metrics, &key);
+            async move {
+                merge(sink, metrics, key, Some("st-bot"), "ep", &rejects, at)
+                    .await
+                    .expect("merge")
+            }
+        };
+        assert_eq!(merge(first.clone()).await, 3);
+        assert_eq!(counted(&metrics, table.name), 3.0);
+        // The next poll returns the same three records: nothing new is kept or counted.
+        assert_eq!(merge(first.clone()).await, 0);
+        assert_eq!(counted(&metrics, table.name), 3.0);
+        // Two of them again plus two never seen: only those two count.
+        let mut mixed = first[1..].to_vec();
+        mixed.extend(hostile(3, 2));
+        assert_eq!(merge(mixed).await, 2);
+        assert_eq!(counted(&metrics, table.name), 5.0);
+        let kept = rejects_from_batches(&sink.read_rejects(&key).await.expect("read"));
+        assert_eq!(kept.len(), 5);
+        // Another writer (its own process and metrics) that sees the same records counts none.
+        let other = Metrics::new();
+        let again = super::merge(
+            &sink,
+            &other,
+            &key,
+            Some("st-bot"),
+            "ep",
+            &hostile(0, 5),
+            at,
+        )
+        .await
+        .expect("merge");
+        assert_eq!(again, 0);
+        assert_eq!(counted(&other, table.name), 0.0);
+    }
+
+    #[tokio::test]
+    async fn re_exporting_a_day_with_the_same_rejects_does_not_count_them_again() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let sink = open_sink(&dir);
+        let metrics = Metrics::new();
+        let table = &crate::datasets::user_status::TABLE;
+        let key = key(table, None);
+        let day = hostile(0, 4);
+        let replace = |rejects: Vec<Reject>| {
+            let (sink, metrics, key) = (&sink, &metrics, &key);
+            async move {
+                replace(sink, metrics, key, "ep", &rejects, Utc::now())
+                    .await
+                    .expect("replace")
+            }
+        };
+        assert_eq!(replace(day.clone()).await, 4);
+        assert_eq!(counted(&metrics, table.name), 4.0);
+        assert_eq!(replace(day.clone()).await, 0);
+        assert_eq!(counted(&metrics, table.name), 4.0);
+        // The day exported again with one record fixed upstream and one new hostile record.
+        let mut changed = day[1..].to_vec();
+        changed.extend(hostile(4, 1));
+        assert_eq!(replace(changed.clone()).await, 1);
+        assert_eq!(counted(&metrics, table.name), 5.0);
+        let kept = rejects_from_batches(&sink.read_rejects(&key).await.expect("read"));
+        assert_eq!(
+            kept, changed,
+            "the file holds exactly the last export's rejects"
+        );
+    }
 
     #[test]
     fn builds_one_row_per_reject_with_the_raw_json() {

@@ -278,7 +278,7 @@ impl Families {
         );
         r.register(
             "smartassist_rejects",
-            "Records that could not be normalized and were written to the rejects dataset",
+            "Records that could not be normalized, counted when first kept in the rejects dataset (seen again: not counted)",
             Listed(self.rejects.clone()),
         );
         r.register(
@@ -548,7 +548,8 @@ impl Metrics {
         self.inner.families.rate_limit_wait.inc_by(seconds.max(0.0));
     }
 
-    /// `n` records of `dataset` were written to the rejects dataset.
+    /// `n` records of `dataset` were newly kept in the rejects dataset (not already kept for
+    /// their partition).
     pub fn rejects(&self, dataset: &str, n: usize) {
         self.inner
             .families
