@@ -1,9 +1,9 @@
 //! Arrow schemas as code, one function per table, plus the rejects table, and the [`Table`]
-//! descriptor (name, schema, partition layout) every dataset registers its tables with. These are the
-//! contract with every reader (DuckDB, Athena, Spark): column names, types and nullability live
+//! descriptor (name, schema, partition layout) every dataset registers its tables with. These are
+//! the contract with every reader (DuckDB, Athena, Spark): column names, types and nullability live
 //! here and nowhere else. Times are `Timestamp(Millisecond, "UTC")`, the one timestamp type that
-//! Athena, Trino and Spark all read as a timestamp. `SCHEMA_VERSION` is written into each
-//! Parquet file's key-value metadata; bump it on any change to these functions.
+//! Athena, Trino and Spark all read as a timestamp. `SCHEMA_VERSION` is written into each Parquet
+//! file's key-value metadata; bump it on any change to these functions.
 
 use std::fmt;
 use std::sync::Arc;
@@ -138,8 +138,8 @@ pub struct Table {
 pub struct Dedupe {
     /// Columns identifying a row within a partition (the partition columns come on top).
     pub key: &'static [&'static str],
-    /// Which copy is kept: the first by this column (copies are equal, this only makes the
-    /// choice deterministic).
+    /// The window's order: copies of a row are equal (and share this column's value), so any
+    /// one of them is kept; ordering by this column only gives engines a defined window.
     pub keep_first_by: &'static str,
 }
 

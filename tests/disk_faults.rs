@@ -1,26 +1,15 @@
-//! Local disk faults, injected without mounting anything (the tests run as root, so permissions
-//! cannot stop a write): the built binary backfills from its built-in simulator into a temp dir
+//! Local disk faults, injected without mounting anything (see `common::disk_faults` for how):
+//! the built binary exports from a simulator into a temp dir
 //!
-//! - with `RLIMIT_FSIZE` set below the size of any output file and SIGXFSZ ignored, so every
-//!   data write fails with EFBIG ("File too large") exactly as on a full disk;
-//! - with a regular file where a partition directory must go, so that partition cannot be
-//!   written (ENOTDIR), while the others can.
-//!
-//! Each time the run must exit 1, name the failing path on stderr and leave nothing a table
-//! reader would see except complete Parquet files; the next run without the fault completes the
-//! data exactly (figures from the simulator's generator).
-
-//! Local disk faults (see `common::disk_faults` for how they are injected): the built binary
-//! exports from a simulator into a temp dir
-//!
-//! - with `RLIMIT_FSIZE` below the size of an output file, so that write fails with EFBIG
-//!   ("File too large") exactly as on a full disk: UserStatus backfills and `run --once`, and
-//!   IntentRealtimeData polls failing at the partition index (the claim of new sessions), at
-//!   the data file and at the merged file of a closed day;
+//! - with `RLIMIT_FSIZE` below the size of an output file and SIGXFSZ ignored, so that write
+//!   fails with EFBIG ("File too large") exactly as on a full disk: UserStatus backfills and
+//!   `run --once`, and IntentRealtimeData polls failing at the partition index (the claim of new
+//!   sessions), at the data file and at the merged file of a closed day;
 //! - with a regular file where a partition directory must go (ENOTDIR);
-//! - as a user that may not write a directory (EACCES, also when the tests run as root): the
-//!   output directory itself (no `_locks/`, then no `_state/`), an intent partition, and the
-//!   folder of a bot's poll state (after the poll's data is published).
+//! - as a user that may not write a directory (EACCES): the output directory itself (no
+//!   `_locks/`, then no `_state/`), an intent partition, and the folder of a bot's poll state
+//!   (after the poll's data is published). Root ignores permission bits, so when the tests run
+//!   as root the binary runs as `nobody` (checked by asking such a child who it is).
 //!
 //! Each time the run must exit 1, name the failing path on stderr, leave nothing a table reader
 //! would see except complete Parquet files and not advance the state past data it did not
@@ -473,12 +462,21 @@ async fn a_poll_state_the_exporter_may_not_write_fails_the_poll_and_the_next_add
     case.assert_next_poll_completes(&denied).await;
 }
 
-/// Whether these tests drop privileges depends on the user running them; say which.
+/// The permission tests' children really run as `nobody` (uid and gid 65534) when the tests run
+/// as root (root ignores permission bits), and as the test's own user otherwise: the child says
+/// who it is (`id`), started the way the binary is.
 #[test]
 fn permission_tests_run_the_binary_unprivileged_when_the_tests_run_as_root() {
     let tmp = tempfile::tempdir().expect("tmp");
     let runner = Runner::new(tmp.path());
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    assert_eq!(runner.drops_privileges(), root);
+    // SAFETY: geteuid(2) and getegid(2) have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    let want = if uid == 0 {
+        "65534 65534".to_string()
+    } else {
+        format!("{uid} {gid}")
+    };
+    let out = runner.run_program("sh", &["-c", "echo $(id -u) $(id -g)"]);
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
 }

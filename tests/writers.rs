@@ -16,8 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use arrow::array::RecordBatch;
 use bytes::Bytes;
 use chrono::{DurationRound, NaiveDate, TimeDelta, Utc};
 use common::s3_faults::{FaultKind, FaultPlan, S3FaultProxy, S3Op};
@@ -202,33 +201,6 @@ fn assert_intent_exact(
             "{bot}: sessions up to the final poll"
         );
     }
-}
-
-/// (session_id, end_time ms, user_id, time_handled_seconds) of every row.
-fn intent_rows(b: &RecordBatch) -> Vec<(String, i64, String, i64)> {
-    let s = |n: &str| b.column_by_name(n).expect(n).as_string::<i32>().clone();
-    let (id, user) = (s("session_id"), s("user_id"));
-    let end = b
-        .column_by_name("end_time")
-        .expect("end_time")
-        .as_primitive::<TimestampMillisecondType>()
-        .clone();
-    let handled = b
-        .column_by_name("time_handled_seconds")
-        .expect("handled")
-        .as_primitive::<Int64Type>()
-        .clone();
-    (0..b.num_rows())
-        .map(|i| {
-            assert!(!handled.is_null(i));
-            (
-                id.value(i).to_string(),
-                end.value(i),
-                user.value(i).to_string(),
-                handled.value(i),
-            )
-        })
-        .collect()
 }
 
 fn assert_user_status_exact(files: Vec<(String, Vec<RecordBatch>)>, cfg: &SimulatorConfig) {

@@ -16,11 +16,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int64Type, TimestampMillisecondType};
 use smartassist_export::simulator::{generator, SimulatorConfig};
 
-use super::{files_under, read_dataset, BIN};
+use super::{files_under, intent_rows, read_dataset, BIN};
 
 /// The user and group the binary runs as when the tests run as root (`nobody`).
 const UNPRIVILEGED: u32 = 65534;
@@ -64,12 +62,24 @@ impl Runner {
             .unprivileged
             .as_ref()
             .map_or(PathBuf::from(BIN), |(_, b)| b.clone());
-        let mut cmd = command(&bin, config, args, max_file_bytes);
+        self.spawn(command(&bin, config, args, max_file_bytes))
+    }
+
+    /// Runs `program` with `args` exactly as [`Runner::run`] runs the binary (same user, HOME
+    /// and working directory), so a test can ask the child who it is.
+    pub fn run_program(&self, program: &str, args: &[&str]) -> Output {
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        self.spawn(cmd)
+    }
+
+    /// The one place a child gets its user, HOME and working directory, and runs.
+    fn spawn(&self, mut cmd: Command) -> Output {
         cmd.env("HOME", &self.home).current_dir(&self.home);
         if let Some((id, _)) = &self.unprivileged {
             cmd.uid(*id).gid(*id);
         }
-        cmd.output().expect("binary runs")
+        cmd.output().expect("child runs")
     }
 
     /// Creates `out` and the directories `dirs` (relative to `out`), all writable by the
@@ -103,11 +113,6 @@ impl Runner {
         for d in denied {
             set_mode(&out.join(d), 0o755);
         }
-    }
-
-    /// Whether the binary runs as `nobody` (the tests run as root).
-    pub fn drops_privileges(&self) -> bool {
-        self.unprivileged.is_some()
     }
 }
 
@@ -267,31 +272,4 @@ pub fn assert_intent_exact(
     }
     let missing: Vec<_> = want.keys().filter(|id| !seen.contains(*id)).collect();
     assert!(missing.is_empty(), "sessions missing: {missing:?}");
-}
-
-/// (session_id, end_time ms, user_id, time_handled_seconds) of every row.
-fn intent_rows(b: &RecordBatch) -> Vec<(String, i64, String, i64)> {
-    let s = |n: &str| b.column_by_name(n).expect(n).as_string::<i32>().clone();
-    let (id, user) = (s("session_id"), s("user_id"));
-    let end = b
-        .column_by_name("end_time")
-        .expect("end_time")
-        .as_primitive::<TimestampMillisecondType>()
-        .clone();
-    let handled = b
-        .column_by_name("time_handled_seconds")
-        .expect("handled")
-        .as_primitive::<Int64Type>()
-        .clone();
-    (0..b.num_rows())
-        .map(|i| {
-            assert!(!handled.is_null(i));
-            (
-                id.value(i).to_string(),
-                end.value(i),
-                user.value(i).to_string(),
-                handled.value(i),
-            )
-        })
-        .collect()
 }

@@ -261,6 +261,34 @@ pub fn date(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
 }
 
+/// (session_id, end_time ms, user_id, time_handled_seconds) of every row of an
+/// `intent_realtime` batch.
+pub fn intent_rows(b: &RecordBatch) -> Vec<(String, i64, String, i64)> {
+    let s = |n: &str| b.column_by_name(n).expect(n).as_string::<i32>().clone();
+    let (id, user) = (s("session_id"), s("user_id"));
+    let end = b
+        .column_by_name("end_time")
+        .expect("end_time")
+        .as_primitive::<TimestampMillisecondType>()
+        .clone();
+    let handled = b
+        .column_by_name("time_handled_seconds")
+        .expect("handled")
+        .as_primitive::<Int64Type>()
+        .clone();
+    (0..b.num_rows())
+        .map(|i| {
+            assert!(!handled.is_null(i));
+            (
+                id.value(i).to_string(),
+                end.value(i),
+                user.value(i).to_string(),
+                handled.value(i),
+            )
+        })
+        .collect()
+}
+
 // ---------------------------------------------------------------------------------------------
 // Daemon (`run`) helpers
 // ---------------------------------------------------------------------------------------------

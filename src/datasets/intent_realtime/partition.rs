@@ -25,8 +25,9 @@
 //! inputs' deletion (one delete request per input, milliseconds) a reader listing the folder
 //! sees those sessions twice. The generated query DDL hides that window: readers query the view
 //! `intent_realtime`, which keeps one row per session over the files (see
-//! [`crate::schema::Dedupe`] and README "Running more than one writer"). Files that are in the folder but not in the index (a write that landed
-//! after its file had been compacted away) are deleted by the next compaction of the partition.
+//! [`crate::schema::Dedupe`] and README "Running more than one writer"). Files that are in the
+//! folder but not in the index (a write that landed after its file had been compacted away) are
+//! deleted by the next compaction of the partition.
 //!
 //! Partitions written by earlier versions (one `part-00000.parquet`, no index) are adopted: the
 //! first writer builds the index from the files it finds.
@@ -299,8 +300,8 @@ async fn publish_pending(
 }
 
 /// Moves our published claim `file` from `pending` to `files`; the row counts of the
-/// partition's files after that. If someone else moved it already and it has since been compacted away, our
-/// late write re-created it: that copy is deleted.
+/// partition's files after that. If someone else moved it already and it has since been
+/// compacted away, our late write re-created it: that copy is deleted.
 async fn commit(sink: &Sink, key: &PartitionKey, file: &str) -> Result<Vec<u64>, Error> {
     let name = index_name(key);
     let mut rows = Vec::new();
