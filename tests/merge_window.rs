@@ -18,7 +18,6 @@ use chrono::{DateTime, NaiveDate, TimeDelta, TimeZone, Utc};
 use common::s3_faults::{FaultKind, FaultPlan, S3FaultProxy, S3Op};
 use common::*;
 use object_store::aws::AmazonS3Builder;
-use object_store::ObjectStoreExt;
 use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::intent_realtime::decode::IntentSession;
 use smartassist_export::datasets::intent_realtime::partition::{
@@ -84,17 +83,7 @@ fn sink_through(endpoint: &str) -> Sink {
 /// Copies every Parquet object of the dataset to `dir`, keeping the Hive layout.
 async fn copy_dataset(store: &dyn object_store::ObjectStore, dir: &std::path::Path) -> usize {
     let mut copied = 0;
-    for key in s3_keys(store, &format!("{PREFIX}/{}", TABLE.name)).await {
-        if !key.ends_with(".parquet") {
-            continue;
-        }
-        let bytes = store
-            .get(&object_store::path::Path::from(key.as_str()))
-            .await
-            .expect("get")
-            .bytes()
-            .await
-            .expect("bytes");
+    for (key, bytes) in s3_parquet_objects(store, &format!("{PREFIX}/{}", TABLE.name)).await {
         let rel = percent_decode(key.strip_prefix(&format!("{PREFIX}/")).expect("prefix"));
         let path = dir.join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");

@@ -184,17 +184,14 @@ pub async fn s3_keys(store: &dyn object_store::ObjectStore, prefix: &str) -> Vec
     keys
 }
 
-/// Read every Parquet object of `dataset` under `prefix`; returns (path relative to the
-/// dataset, batches), like [`read_dataset`].
-pub async fn read_s3_dataset(
+/// Every `.parquet` object under `prefix`: its key and its bytes, sorted by key.
+pub async fn s3_parquet_objects(
     store: &dyn object_store::ObjectStore,
     prefix: &str,
-    dataset: &str,
-) -> Vec<(String, Vec<RecordBatch>)> {
+) -> Vec<(String, bytes::Bytes)> {
     use object_store::ObjectStoreExt;
-    let base = format!("{prefix}/{dataset}/");
     let mut out = Vec::new();
-    for key in s3_keys(store, &format!("{prefix}/{dataset}")).await {
+    for key in s3_keys(store, prefix).await {
         if !key.ends_with(".parquet") {
             continue;
         }
@@ -205,6 +202,21 @@ pub async fn read_s3_dataset(
             .bytes()
             .await
             .expect("bytes");
+        out.push((key, bytes));
+    }
+    out
+}
+
+/// Read every Parquet object of `dataset` under `prefix`; returns (path relative to the
+/// dataset, batches), like [`read_dataset`].
+pub async fn read_s3_dataset(
+    store: &dyn object_store::ObjectStore,
+    prefix: &str,
+    dataset: &str,
+) -> Vec<(String, Vec<RecordBatch>)> {
+    let base = format!("{prefix}/{dataset}/");
+    let mut out = Vec::new();
+    for (key, bytes) in s3_parquet_objects(store, &format!("{prefix}/{dataset}")).await {
         let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)
             .expect("parquet footer")
             .build()
