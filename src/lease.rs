@@ -329,11 +329,11 @@ impl Leases {
     }
 
     /// Reads the lease `name` held by `h` every [`WATCH_EVERY`] until it is renewed or taken
-    /// (alive), released, or not renewed for the rest of its term by our clock (at most one
-    /// TTL, so a holder's clock running ahead cannot make us wait longer).
+    /// (alive), released, or not renewed for one TTL by our monotonic clock: a live holder
+    /// renews several times per TTL, and the holder's wall clock (ahead or behind ours) does
+    /// not shorten or lengthen the wait.
     async fn watch(&self, name: &str, h: Holder) -> Result<Watched, LeaseError> {
-        let left = (h.expires_at - Utc::now()).to_std().unwrap_or_default();
-        let deadline = tokio::time::Instant::now() + left.min(self.ttl);
+        let deadline = tokio::time::Instant::now() + self.ttl;
         info!(lease = %name, holder = %h, "The lease is held by a process this host cannot see; waiting for its renewal (then refusing) or its expiry (then taking it over).");
         loop {
             tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + WATCH_EVERY)).await;

@@ -164,6 +164,22 @@ async fn a_watched_holder_that_renews_late_in_its_term_is_still_alive() {
     renewer.abort();
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_holder_whose_clock_runs_behind_ours_is_not_taken_over_before_its_next_renewal() {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    // 5 s left by our wall clock, yet the holder renews on its schedule, 15 s from now.
+    let h = other_holder(TimeDelta::seconds(5));
+    put(&sink, &name, &h).await;
+    let renewer = renewing(&sink, &name, &h, RENEW_EVERY);
+    let err = acquire(&sink, &who("host-a", 1), "user_status")
+        .await
+        .err()
+        .expect("held");
+    assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
+    renewer.abort();
+}
+
 #[tokio::test]
 async fn an_expired_or_released_lease_is_taken_at_once() {
     let sink = sink();
