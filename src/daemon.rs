@@ -192,24 +192,31 @@ fn outcome_to_signal(s: RunSummary) -> Result<RunSignal, String> {
 
 /// `run`: the scheduled daemon, until `shutdown` is cancelled (or a lease is lost).
 pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|source| Error::Io {
-            context: format!(
-                "binding the health/metrics server to {}",
-                config.server.listen
-            ),
-            source,
-        })?;
     // Outstanding HTTP requests are abandoned only late in the drain, not on the signal.
     let abandon = CancellationToken::new();
     let metrics = Metrics::new();
     let app = App::start(config.clone(), abandon.clone(), metrics.clone()).await?;
+    // The lease first: a second daemon of the same config is refused naming the holder
+    // rather than by "address in use".
     let leases = match acquire_leases(&app, "run", &shutdown).await {
         Ok(Some(leases)) => leases,
         stopped_or_failed => {
             app.shutdown().await;
             return stopped_or_failed.map(|_| ());
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(listener) => listener,
+        Err(source) => {
+            let _ = leases.release().await;
+            app.shutdown().await;
+            return Err(Error::Io {
+                context: format!(
+                    "binding the health/metrics server to {}",
+                    config.server.listen
+                ),
+                source,
+            });
         }
     };
     let stop = stop_on_lost_lease(&shutdown, &leases);

@@ -6,9 +6,10 @@
 //!
 //! A lease is the state object `_state/lease/<dataset>/account_id=A.json` (a [`Holder`]),
 //! taken and renewed by compare-and-swap. It expires [`LEASE_TTL`] after its last renewal, so
-//! a holder that died blocks nobody for longer; the holder renews it every [`RENEW_EVERY`].
-//! A lease that has not expired is judged by what this process can know about its holder
-//! ([`liveness`]):
+//! a holder that died blocks nobody for longer; the holder renews it every [`RENEW_EVERY`] and
+//! marks it released on a clean exit. A lease that is neither released nor expired (by our
+//! wall clock: the writers' clocks must agree within the TTL) is judged by what this process
+//! can know about its holder (the private `identity` module):
 //! - in our PID namespace (same host name, boot id and PID-namespace inode, all three known):
 //!   its process exists (`kill(pid, 0)` does not say ESRCH, so a process of another user hidden
 //!   by `hidepid` counts as alive) → refused at once; it does not (e.g. a systemd restart), or
@@ -16,13 +17,16 @@
 //!   reused the pid) → taken over at once;
 //! - anywhere else, or unknown (another machine, a container restarted in a new PID namespace,
 //!   `/proc` partly hidden, a lease written before these were recorded): watched. A renewal
-//!   seen within one TTL proves the holder alive → refused; none (by our own monotonic clock,
-//!   whatever the holder's wall clock says) → taken over. A live holder renews every
+//!   seen within one TTL proves the holder alive → refused (whatever expiry its clock wrote);
+//!   none, by our own monotonic clock → taken over. A live holder renews every
 //!   [`RENEW_EVERY`], so the refusal comes within about that; a dead one is replaced after at
 //!   most one TTL, without a restart loop.
 //!
-//! A holder that finds its lease taken by another (it could not renew for longer than the TTL)
-//! has lost it and must stop.
+//! Every lease of an acquisition is judged first (watches side by side) and all are taken only
+//! then, so no lease of ours waits unrenewed; one refusal takes none. A holder that finds its
+//! lease taken by another (it could not renew for longer than the TTL) has lost it and must
+//! stop; its other leases are released. A renewal whose answer was lost but which landed is
+//! recognised by the holder id and kept.
 //!
 //! The caller acquires with [`Leases::acquire`], keeps them renewed with [`Leases::keep`], and
 //! calls [`KeptLeases::release`] when it stops (that expires them, so a restart is not kept
@@ -35,6 +39,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
+
+mod identity;
+
+use identity::{forget, liveness, remember, Liveness};
+pub use identity::{host_name, Identity};
 
 use crate::sink::{Sink, Version};
 use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
@@ -64,6 +73,17 @@ pub struct Holder {
     pub started_at: DateTime<Utc>,
     pub renewed_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+    /// Set by a clean exit: the lease is free whatever the clocks say.
+    #[serde(default)]
+    pub released: bool,
+}
+
+impl Holder {
+    /// Whether the lease is free to take without judging its holder: released, or expired by
+    /// our wall clock (clocks of the writers must agree within the TTL, as NTP keeps them).
+    fn is_free(&self, now: DateTime<Utc>) -> bool {
+        self.released || self.expires_at <= now
+    }
 }
 
 impl fmt::Display for Holder {
@@ -93,14 +113,17 @@ pub enum LeaseError {
         holder: Box<Holder>,
     },
     #[error(
-        "lost the lease of {dataset} (account {account_id}) to {holder}: it could not be renewed \
-         in time; stopping so that one writer remains"
+        "lost the lease of {dataset} (account {account_id}) to {taken_by}: it could not be \
+         renewed in time; stopping so that one writer remains"
     )]
     Lost {
         dataset: String,
         account_id: String,
-        holder: Box<Holder>,
+        /// The new holder, or what happened to the lease object.
+        taken_by: String,
     },
+    #[error("the task renewing the leases failed: {0}")]
+    Task(String),
     #[error(transparent)]
     State(#[from] StateError),
 }
@@ -110,134 +133,28 @@ pub fn lease_name(dataset: &str, account_id: &str) -> String {
     format!("lease/{dataset}/account_id={account_id}.json")
 }
 
-/// Who is asking for a lease: this host and process ([`Identity::current`]). The boot id and
-/// PID namespace tell whether a holder's pid can be looked up in our `/proc` (see [`gone`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub host: String,
-    pub pid: u32,
-    /// `None` when unreadable (not Linux).
-    pub boot_id: Option<String>,
-    /// `None` when unreadable (not Linux).
-    pub pid_ns: Option<String>,
-}
-
-impl Identity {
-    /// This host, boot, PID namespace and process.
-    pub fn current() -> Identity {
-        Identity {
-            host: host_name(),
-            pid: std::process::id(),
-            boot_id: boot_id(),
-            pid_ns: pid_namespace(),
-        }
-    }
-}
-
-/// This machine's host name (for messages naming a holder).
-pub fn host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .unwrap_or_else(|| "unknown-host".to_string())
-}
-
-/// This boot of the kernel (random per boot, shared by all containers of the machine).
-fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-        .ok()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-}
-
-/// Our PID namespace as the kernel names it, e.g. `pid:[4026531836]`.
-fn pid_namespace() -> Option<String> {
-    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
-    link.to_str().map(str::to_string)
-}
-
-/// What this process can know about a holder of an unexpired lease (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Liveness {
-    /// Certainly running: refuse.
-    Alive,
-    /// Certainly not running: take over.
-    Gone,
-    /// Not visible from here: watch for a renewal.
-    Unknown,
-}
-
-/// Ids of the leases this process holds: a holder with our pid is one of ours only if listed.
-static OURS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-
-fn ours() -> std::sync::MutexGuard<'static, Vec<String>> {
-    // A panic while holding this lock cannot leave the list inconsistent (push/retain only).
-    OURS.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// [`Liveness`] of `holder` as seen by `me`.
-fn liveness(holder: &Holder, me: &Identity) -> Liveness {
-    if !same_pid_namespace(holder, me) {
-        return Liveness::Unknown;
-    }
-    if holder.pid == me.pid {
-        // We hold that pid: the holder is a previous process, or a lease of ours.
-        return match ours().contains(&holder.id) {
-            true => Liveness::Alive,
-            false => Liveness::Gone,
-        };
-    }
-    match pid_exists(holder.pid) {
-        true => Liveness::Alive,
-        false => Liveness::Gone,
-    }
-}
-
-/// Whether the holder's pid means the same process in our `/proc`: same host name, and boot id
-/// and PID namespace both known and equal to ours. Should the kernel have reused the inode of
-/// the holder's destroyed namespace for ours, every process of that namespace is dead, so
-/// treating the holder as gone is still right.
-fn same_pid_namespace(holder: &Holder, me: &Identity) -> bool {
-    let known_equal =
-        |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a == b);
-    holder.host == me.host
-        && known_equal(&holder.boot_id, &me.boot_id)
-        && known_equal(&holder.pid_ns, &me.pid_ns)
-}
-
-/// Whether a process with this pid exists in our PID namespace (a zombie counts as existing).
-/// `kill(pid, 0)` sends nothing; only ESRCH means no such process (EPERM: another user's).
-fn pid_exists(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 performs only the existence and permission checks.
-    let answer = unsafe { libc::kill(pid, 0) };
-    answer == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
-}
-
 /// How often a watched lease is read again.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
 
 /// What watching a lease showed.
 enum Watched {
-    /// Renewed or taken by someone: alive.
+    /// Renewed by its holder: alive.
     Held(Holder),
-    /// Released, or not renewed for a whole TTL: free to take at this version.
+    /// Taken by someone else meanwhile: judge the new holder.
+    Changed,
+    /// Released, deleted, or not renewed for a whole TTL: free to take at this version.
     Free(Option<Version>),
 }
 
-fn ttl_delta(ttl: Duration) -> TimeDelta {
-    TimeDelta::from_std(ttl).unwrap_or(TimeDelta::MAX)
+/// `now` plus `ttl`, saturating.
+fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+    TimeDelta::from_std(ttl)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
+/// A lease this process holds.
 struct Lease {
     dataset: String,
     name: String,
@@ -245,18 +162,21 @@ struct Lease {
     version: Version,
 }
 
-/// The leases of one process (one per dataset it schedules).
+/// The leases of one process (one per dataset it schedules), all under one holder id.
 pub struct Leases {
     sink: Sink,
     me: Identity,
     account_id: String,
     ttl: Duration,
+    id: String,
     held: Vec<Lease>,
 }
 
 impl Leases {
     /// Takes the lease of every dataset in `datasets` for `command`, or none: a lease held by
-    /// a live process is [`LeaseError::Held`] (leases taken before are released).
+    /// a live process is [`LeaseError::Held`]. Every lease is judged first (watches run side
+    /// by side, up to one TTL), and all are taken only then, so no lease of ours waits
+    /// unrenewed while another is watched.
     pub async fn acquire(
         sink: &Sink,
         me: &Identity,
@@ -270,55 +190,89 @@ impl Leases {
             me: me.clone(),
             account_id: account_id.to_string(),
             ttl,
+            id: uuid::Uuid::new_v4().simple().to_string(),
             held: Vec::new(),
         };
-        let holder_id = uuid::Uuid::new_v4().simple().to_string();
-        for dataset in datasets {
-            match leases.take(dataset, &holder_id, command).await {
-                Ok(lease) => leases.held.push(lease),
-                Err(e) => {
-                    leases.release_all().await;
-                    return Err(e);
-                }
+        // Known as ours before any lease names it: another acquire in this process then sees
+        // a holder with our pid as alive.
+        remember(&leases.id);
+        match leases.take_all(datasets, command).await {
+            Ok(()) => Ok(leases),
+            Err(e) => {
+                leases.release_all().await;
+                forget(&leases.id);
+                Err(e)
             }
         }
-        Ok(leases)
     }
 
-    async fn take(&self, dataset: &str, id: &str, command: &str) -> Result<Lease, LeaseError> {
+    /// Judges every lease, then takes them all by compare-and-swap at the versions judged; a
+    /// conflict (someone changed a lease meanwhile) releases what was taken and starts over.
+    async fn take_all(&mut self, datasets: &[&str], command: &str) -> Result<(), LeaseError> {
+        for attempt in 0..MAX_UPDATE_ATTEMPTS {
+            if attempt > 0 {
+                state::conflict_pause(attempt).await;
+            }
+            let judged =
+                futures::future::try_join_all(datasets.iter().map(|d| self.judge(d))).await?;
+            let now = Utc::now();
+            let mut conflict = false;
+            for (dataset, version) in datasets.iter().zip(judged) {
+                let name = lease_name(dataset, &self.account_id);
+                let holder = self.new_holder(command, now);
+                match state::store_if(&self.sink, &name, &holder, version.as_ref()).await? {
+                    Ok(version) => self.held.push(Lease {
+                        dataset: dataset.to_string(),
+                        name,
+                        holder,
+                        version,
+                    }),
+                    Err(_) => {
+                        conflict = true;
+                        break;
+                    }
+                }
+            }
+            if !conflict {
+                return Ok(());
+            }
+            self.release_all().await;
+        }
+        Err(StateError::Contended {
+            object: format!("lease/*/account_id={}", self.account_id),
+            attempts: MAX_UPDATE_ATTEMPTS,
+        }
+        .into())
+    }
+
+    /// The version at which the lease of `dataset` may be taken, or [`LeaseError::Held`] (see
+    /// the module docs for how a holder is judged).
+    async fn judge(&self, dataset: &str) -> Result<Option<Version>, LeaseError> {
         let name = lease_name(dataset, &self.account_id);
         let held = |h: Holder| LeaseError::Held {
             dataset: dataset.to_string(),
             account_id: self.account_id.clone(),
             holder: Box::new(h),
         };
-        for attempt in 0..MAX_UPDATE_ATTEMPTS {
-            if attempt > 0 {
-                state::conflict_pause(attempt).await;
-            }
+        for _ in 0..MAX_UPDATE_ATTEMPTS {
             let loaded = state::load_versioned::<Holder>(&self.sink, &name).await?;
-            let mut version = loaded.version;
-            if let Some(h) = loaded.state.filter(|h| h.expires_at > Utc::now()) {
-                match liveness(&h, &self.me) {
-                    Liveness::Alive => return Err(held(h)),
-                    Liveness::Gone => {}
-                    Liveness::Unknown => match self.watch(&name, h).await? {
-                        Watched::Held(h) => return Err(held(h)),
-                        Watched::Free(v) => version = v,
-                    },
+            let Some(h) = loaded.state.filter(|h| !h.is_free(Utc::now())) else {
+                return Ok(loaded.version);
+            };
+            match liveness(&h, &self.me) {
+                Liveness::Alive => return Err(held(h)),
+                Liveness::Gone => {
+                    warn!(lease = %name, holder = %h, "Taking over the lease of a process that no longer exists.");
+                    return Ok(loaded.version);
                 }
-            }
-            let holder = self.new_holder(id, command, Utc::now());
-            if let Ok(version) =
-                state::store_if(&self.sink, &name, &holder, version.as_ref()).await?
-            {
-                ours().push(id.to_string());
-                return Ok(Lease {
-                    dataset: dataset.to_string(),
-                    name,
-                    holder,
-                    version,
-                });
+                Liveness::Unknown => match self.watch(&name, &h).await? {
+                    Watched::Held(c) => return Err(held(c)),
+                    Watched::Changed => continue,
+                    Watched::Free(version) => {
+                        warn!(lease = %name, holder = %h, "Taking over a lease its holder did not renew for a whole TTL.");
+                        return Ok(version);
+                    }
+                },
             }
         }
         Err(StateError::Contended {
@@ -328,33 +282,41 @@ impl Leases {
         .into())
     }
 
-    /// Reads the lease `name` held by `h` every [`WATCH_EVERY`] until it is renewed or taken
-    /// (alive), released, or not renewed for one TTL by our monotonic clock: a live holder
-    /// renews several times per TTL, and the holder's wall clock (ahead or behind ours) does
-    /// not shorten or lengthen the wait.
-    async fn watch(&self, name: &str, h: Holder) -> Result<Watched, LeaseError> {
+    /// Reads the lease `name` held by `h` every [`WATCH_EVERY`] until it is renewed (alive,
+    /// whatever its clock wrote), taken by someone else, released or deleted, or not renewed
+    /// for one TTL by our monotonic clock: a live holder renews several times per TTL.
+    async fn watch(&self, name: &str, h: &Holder) -> Result<Watched, LeaseError> {
         let deadline = tokio::time::Instant::now() + self.ttl;
-        info!(lease = %name, holder = %h, "The lease is held by a process this host cannot see; waiting for its renewal (then refusing) or its expiry (then taking it over).");
+        info!(lease = %name, holder = %h, "The lease is held by a process this host cannot see; waiting for its renewal (then refusing) or one TTL without one (then taking it over).");
         loop {
             tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + WATCH_EVERY)).await;
             let current = state::load_versioned::<Holder>(&self.sink, name).await?;
             let Some(c) = current.state else {
                 return Ok(Watched::Free(None));
             };
-            let renewed = c.id != h.id || c.renewed_at != h.renewed_at;
-            if renewed && c.expires_at > Utc::now() {
+            if c.id != h.id {
+                return Ok(Watched::Changed);
+            }
+            if c.released {
+                return Ok(Watched::Free(current.version));
+            }
+            if c.renewed_at != h.renewed_at {
                 return Ok(Watched::Held(c));
             }
-            if renewed || c.expires_at != h.expires_at || tokio::time::Instant::now() >= deadline {
+            // An older release marks a release by moving only the expiry back to its exit.
+            if c.expires_at < h.expires_at {
+                return Ok(Watched::Free(current.version));
+            }
+            if tokio::time::Instant::now() >= deadline {
                 return Ok(Watched::Free(current.version));
             }
         }
     }
 
     /// Us as the holder of a lease taken at `now`.
-    fn new_holder(&self, id: &str, command: &str, now: DateTime<Utc>) -> Holder {
+    fn new_holder(&self, command: &str, now: DateTime<Utc>) -> Holder {
         Holder {
-            id: id.to_string(),
+            id: self.id.clone(),
             host: self.me.host.clone(),
             pid: self.me.pid,
             boot_id: self.me.boot_id.clone(),
@@ -362,61 +324,79 @@ impl Leases {
             command: command.to_string(),
             started_at: now,
             renewed_at: now,
-            expires_at: now + ttl_delta(self.ttl),
+            expires_at: expiry(now, self.ttl),
+            released: false,
         }
     }
 
-    /// Renews every lease for another TTL. A lease someone else took meanwhile is
-    /// [`LeaseError::Lost`].
+    /// Renews every lease for another TTL. A lease someone else took (or deleted) meanwhile
+    /// is [`LeaseError::Lost`] and no longer held; a renewal of ours that landed although its
+    /// answer was lost is recognised by our holder id and kept.
     pub async fn renew(&mut self) -> Result<(), LeaseError> {
-        for lease in &mut self.held {
+        for i in 0..self.held.len() {
+            let lease = &self.held[i];
             let now = Utc::now();
             let next = Holder {
                 renewed_at: now,
-                expires_at: now + ttl_delta(self.ttl),
+                expires_at: expiry(now, self.ttl),
                 ..lease.holder.clone()
             };
-            match state::store_if(&self.sink, &lease.name, &next, Some(&lease.version)).await? {
-                Ok(version) => {
-                    lease.version = version;
-                    lease.holder = next;
-                }
+            let stored =
+                state::store_if(&self.sink, &lease.name, &next, Some(&lease.version)).await?;
+            let (holder, version) = match stored {
+                Ok(version) => (next, Some(version)),
                 Err(_) => {
-                    let current = state::load::<Holder>(&self.sink, &lease.name).await?;
-                    return Err(LeaseError::Lost {
-                        dataset: lease.dataset.clone(),
-                        account_id: self.account_id.clone(),
-                        holder: Box::new(current.unwrap_or(next)),
-                    });
+                    let current = state::load_versioned::<Holder>(&self.sink, &lease.name).await?;
+                    match current.state {
+                        Some(c) if c.id == self.id && !c.released => (c, current.version),
+                        other => {
+                            let lost = self.held.remove(i);
+                            return Err(LeaseError::Lost {
+                                dataset: lost.dataset,
+                                account_id: self.account_id.clone(),
+                                taken_by: other.map_or_else(
+                                    || "nobody (its lease object was deleted)".to_string(),
+                                    |c| c.to_string(),
+                                ),
+                            });
+                        }
+                    }
                 }
+            };
+            if let Some(version) = version {
+                let lease = &mut self.held[i];
+                lease.holder = holder;
+                lease.version = version;
             }
         }
         Ok(())
     }
 
-    /// Expires every lease still ours (best effort: failures are logged; the lease then
-    /// expires on its own).
+    /// Marks every lease still held as released (best effort: failures are logged; the lease
+    /// then expires on its own).
     async fn release_all(&mut self) {
         for lease in self.held.drain(..) {
-            ours().retain(|id| *id != lease.holder.id);
-            let expired = Holder {
+            let released = Holder {
                 expires_at: Utc::now(),
+                released: true,
                 ..lease.holder.clone()
             };
             let result =
-                state::store_if(&self.sink, &lease.name, &expired, Some(&lease.version)).await;
+                state::store_if(&self.sink, &lease.name, &released, Some(&lease.version)).await;
             if let Err(e) = result {
                 warn!(lease = %lease.name, error = %crate::error::error_chain(&e), "Could not release the lease; it expires on its own.");
             }
         }
     }
 
-    /// Keeps the leases renewed on a task of their own until [`KeptLeases::release`].
+    /// Keeps the leases renewed on a task of their own until [`KeptLeases::release`]. If the
+    /// task ends any other way (a lease lost, a panic), [`KeptLeases::lost`] is cancelled.
     pub fn keep(mut self, every: Duration) -> KeptLeases {
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
         let (stop2, lost2) = (stop.clone(), lost.clone());
         let task = tokio::spawn(async move {
+            let on_abnormal_end = lost2.clone().drop_guard();
             let mut result = Ok(());
             loop {
                 tokio::select! {
@@ -429,7 +409,6 @@ impl Leases {
                         error!(error = %e, "Lease lost.");
                         result = Err(e);
                         lost2.cancel();
-                        self.held.clear();
                         break;
                     }
                     // Storage trouble: try again; the lease lasts a few renewals.
@@ -439,6 +418,8 @@ impl Leases {
                 }
             }
             self.release_all().await;
+            forget(&self.id);
+            on_abnormal_end.disarm();
             result
         });
         KeptLeases { stop, lost, task }
@@ -463,10 +444,7 @@ impl KeptLeases {
         self.stop.cancel();
         match self.task.await {
             Ok(result) => result,
-            Err(e) => {
-                warn!(error = %e, "The lease task ended abnormally; the leases expire on their own.");
-                Ok(())
-            }
+            Err(e) => Err(LeaseError::Task(e.to_string())),
         }
     }
 }

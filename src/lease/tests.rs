@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::identity::pid_exists;
 use super::*;
 
 fn sink() -> Sink {
@@ -60,7 +61,20 @@ fn other_holder(expires_in: TimeDelta) -> Holder {
         started_at: now - TimeDelta::hours(1),
         renewed_at: now,
         expires_at: now + expires_in,
+        released: false,
     }
+}
+
+/// Asserts that `f` finished without any (virtual) time passing: decided at once, not watched.
+async fn at_once<T>(f: impl std::future::Future<Output = T>) -> T {
+    let started = tokio::time::Instant::now();
+    let out = f.await;
+    assert_eq!(
+        started.elapsed(),
+        Duration::ZERO,
+        "decided without watching"
+    );
+    out
 }
 
 async fn put(sink: &Sink, name: &str, h: &Holder) {
@@ -180,24 +194,34 @@ async fn a_holder_whose_clock_runs_behind_ours_is_not_taken_over_before_its_next
     renewer.abort();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_expired_or_released_lease_is_taken_at_once() {
     let sink = sink();
     let name = lease_name("user_status", "acct");
     put(&sink, &name, &other_holder(TimeDelta::seconds(-1))).await;
-    acquire(&sink, &who("host-a", 100), "user_status")
+    at_once(acquire(&sink, &who("host-a", 100), "user_status"))
         .await
         .expect("expired");
+    // Released by a clean exit, although its clock wrote an expiry an hour ahead.
+    let released = Holder {
+        released: true,
+        ..other_holder(TimeDelta::hours(1))
+    };
+    let name = lease_name("intent_realtime", "acct");
+    put(&sink, &name, &released).await;
+    at_once(acquire(&sink, &who("host-a", 100), "intent_realtime"))
+        .await
+        .expect("released");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_lease_of_our_pid_in_our_pid_namespace_is_taken_at_once_and_release_frees_it() {
     let sink = sink();
     let name = lease_name("user_status", "acct");
     let me = local(100);
     // Our own pid in our namespace, not a lease of this process: a previous incarnation.
     put(&sink, &name, &held_in(&me, 100)).await;
-    let kept = acquire(&sink, &me, "user_status")
+    let kept = at_once(acquire(&sink, &me, "user_status"))
         .await
         .expect("taken over")
         .keep(RENEW_EVERY);
@@ -206,21 +230,19 @@ async fn a_lease_of_our_pid_in_our_pid_namespace_is_taken_at_once_and_release_fr
         .await
         .expect("load")
         .expect("kept");
-    assert!(
-        after.expires_at <= Utc::now(),
-        "a released lease is expired"
-    );
-    acquire(&sink, &who("host-b", 1), "user_status")
+    assert!(after.released, "a clean exit releases the lease");
+    at_once(acquire(&sink, &who("host-b", 1), "user_status"))
         .await
         .expect("free again");
 }
 
-#[tokio::test]
+#[cfg(target_os = "linux")]
+#[tokio::test(start_paused = true)]
 async fn a_second_writer_in_this_very_process_is_refused_at_once() {
     let sink = sink();
     let me = Identity::current();
     let first = acquire(&sink, &me, "user_status").await.expect("free");
-    let err = acquire(&sink, &me, "user_status")
+    let err = at_once(acquire(&sink, &me, "user_status"))
         .await
         .err()
         .expect("held by us");
@@ -295,19 +317,19 @@ fn a_holder_outside_our_pid_namespace_or_boot_cannot_be_judged_from_here() {
 }
 
 #[cfg(target_os = "linux")]
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_holder_in_our_pid_namespace_whose_pid_does_not_exist_is_taken_over_at_once() {
     let me = Identity::current();
     let sink = sink();
     let name = lease_name("user_status", "acct");
     put(&sink, &name, &held_in(&me, impossible_pid())).await;
-    acquire(&sink, &me, "user_status")
+    at_once(acquire(&sink, &me, "user_status"))
         .await
         .expect("dead holder");
 }
 
 #[cfg(target_os = "linux")]
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_live_holder_in_our_pid_namespace_is_refused_at_once() {
     let me = Identity::current();
     let mut child = std::process::Command::new("sleep")
@@ -318,22 +340,17 @@ async fn a_live_holder_in_our_pid_namespace_is_refused_at_once() {
     let seen = liveness(&holder, &me);
     let sink = sink();
     put(&sink, &lease_name("user_status", "acct"), &holder).await;
-    // Not watched: a watch would take the silent lease over after a TTL.
-    let result =
-        tokio::time::timeout(Duration::from_secs(20), acquire(&sink, &me, "user_status")).await;
+    let result = at_once(acquire(&sink, &me, "user_status")).await;
     child.kill().expect("kill");
     child.wait().expect("reap");
     assert_eq!(seen, Liveness::Alive, "a running process holds the lease");
-    let err = result
-        .expect("refused without waiting")
-        .err()
-        .expect("held");
+    let err = result.err().expect("held");
     assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
 }
 
 #[cfg(target_os = "linux")]
 #[test]
-fn a_process_exists_even_when_we_may_not_signal_it() {
+fn a_process_exists_when_signal_0_finds_it_and_pids_out_of_range_do_not() {
     assert!(pid_exists(std::process::id()));
     assert!(pid_exists(1), "init (or the container's first process)");
     assert!(!pid_exists(impossible_pid()));
@@ -366,4 +383,182 @@ async fn a_lease_of_an_older_release_loads_and_is_watched_like_any_unknown_holde
         .expect("held");
     assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
     renewer.abort();
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test(start_paused = true)]
+async fn when_one_lease_is_refused_none_is_taken() {
+    let me = Identity::current();
+    let mut child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("spawn sleep");
+    let sink = sink();
+    put(&sink, &lease_name("b", "acct"), &held_in(&me, child.id())).await;
+    let result = Leases::acquire(&sink, &me, "acct", &["a", "b"], "run", LEASE_TTL).await;
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    assert!(matches!(result, Err(LeaseError::Held { .. })));
+    let a: Option<Holder> = state::load(&sink, &lease_name("a", "acct"))
+        .await
+        .expect("load");
+    assert_eq!(a, None, "the free lease was judged, not taken");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watched_lease_released_by_its_holder_is_taken_before_the_ttl_ends() {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    let h = other_holder(TimeDelta::seconds(60));
+    put(&sink, &name, &h).await;
+    let releaser = {
+        let (sink, name, h) = (sink.clone(), name.clone(), h.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let released = Holder {
+                released: true,
+                ..h
+            };
+            put(&sink, &name, &released).await;
+        })
+    };
+    let started = tokio::time::Instant::now();
+    acquire(&sink, &who("host-a", 1), "user_status")
+        .await
+        .expect("released");
+    assert!(started.elapsed() < LEASE_TTL, "{:?}", started.elapsed());
+    releaser.await.expect("releaser");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_taken_by_a_third_writer_during_the_watch_is_judged_again() {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    put(&sink, &name, &other_holder(TimeDelta::seconds(60))).await;
+    let third = Holder {
+        id: "third".into(),
+        host: "third-host".into(),
+        ..other_holder(TimeDelta::seconds(60))
+    };
+    let taker = {
+        let (sink, name, third) = (sink.clone(), name.clone(), third.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            put(&sink, &name, &third).await;
+        })
+    };
+    // The third writer then renews like a live one (its first renewal 15 s after taking).
+    let renewer = {
+        let (sink, name, third) = (sink.clone(), name.clone(), third.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(20)).await;
+            renewing(&sink, &name, &third, RENEW_EVERY)
+                .await
+                .expect("renewer");
+        })
+    };
+    let err = acquire(&sink, &who("host-a", 1), "user_status")
+        .await
+        .err()
+        .expect("held");
+    assert!(err.to_string().contains("on host third-host"), "{err}");
+    taker.await.expect("taker");
+    renewer.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_newcomers_watching_one_silent_lease_one_takes_it_and_the_other_is_refused() {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    put(&sink, &name, &other_holder(TimeDelta::seconds(60))).await;
+    let newcomer = |host: &'static str| {
+        let sink = sink.clone();
+        tokio::spawn(async move {
+            acquire(&sink, &who(host, 1), "user_status")
+                .await
+                .map(|l| l.keep(RENEW_EVERY))
+        })
+    };
+    let (a, b) = (newcomer("host-a"), newcomer("host-b"));
+    let (a, b) = (a.await.expect("a"), b.await.expect("b"));
+    let (won, refused) = match (a, b) {
+        (Ok(w), Err(e)) | (Err(e), Ok(w)) => (w, e),
+        (a, b) => panic!("exactly one must win: {:?} / {:?}", a.is_ok(), b.is_ok()),
+    };
+    assert!(matches!(refused, LeaseError::Held { .. }), "{refused:?}");
+    won.release().await.expect("released");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_of_ours_that_landed_unseen_is_kept_not_reported_lost() {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    let mut ours = acquire(&sink, &who("host-a", 1), "user_status")
+        .await
+        .expect("free");
+    // Our renewal took effect but its answer was lost: the store holds a newer version of us.
+    let mut landed: Holder = state::load(&sink, &name)
+        .await
+        .expect("load")
+        .expect("ours");
+    landed.renewed_at += TimeDelta::seconds(15);
+    put(&sink, &name, &landed).await;
+    ours.renew().await.expect("still ours");
+    ours.renew()
+        .await
+        .expect("and renewable from the adopted version");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_lease_stops_the_holder_and_releases_its_other_leases() {
+    let sink = sink();
+    let me = who("host-a", 1);
+    let kept = Leases::acquire(&sink, &me, "acct", &["a", "b"], "run", LEASE_TTL)
+        .await
+        .expect("free")
+        .keep(RENEW_EVERY);
+    put(
+        &sink,
+        &lease_name("a", "acct"),
+        &other_holder(TimeDelta::seconds(60)),
+    )
+    .await;
+    kept.lost().cancelled().await;
+    let err = kept.release().await.expect_err("lost");
+    assert!(
+        err.to_string().contains("pid 4242 on host other-host"),
+        "{err}"
+    );
+    let b: Holder = state::load(&sink, &lease_name("b", "acct"))
+        .await
+        .expect("load")
+        .expect("b");
+    assert!(b.released, "the lease not lost is released");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_renewal_seen_during_the_watch_refuses_whatever_expiry_the_holders_clock_wrote() {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    let h = other_holder(TimeDelta::seconds(60));
+    put(&sink, &name, &h).await;
+    let renewer = {
+        let (sink, name, h) = (sink.clone(), name.clone(), h.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(RENEW_EVERY).await;
+            // A holder clock two minutes behind ours: its expiry is already in our past.
+            let behind = Holder {
+                renewed_at: Utc::now() + TimeDelta::seconds(1),
+                expires_at: Utc::now() - TimeDelta::minutes(2),
+                ..h
+            };
+            put(&sink, &name, &behind).await;
+        })
+    };
+    let err = acquire(&sink, &who("host-a", 1), "user_status")
+        .await
+        .err()
+        .expect("held");
+    assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
+    renewer.await.expect("renewer");
 }
