@@ -25,9 +25,10 @@ use parquet::file::statistics::Statistics;
 
 use super::{SinkError, StoreOp};
 
-/// Bytes fetched from the end of a file in the first request: the footer of a data file with
-/// a few dozen row groups fits, so a lookup usually needs one request for it.
-pub const FOOTER_FETCH_BYTES: u64 = 64 * 1024;
+/// Bytes fetched from the end of a file in the first request. The footer of an intent file
+/// takes about 1.6 KB per row group: up to about 10 row groups it comes in this one request,
+/// a larger one costs a second; a small file comes whole.
+pub const FOOTER_FETCH_BYTES: u64 = 16 * 1024;
 
 /// Which row groups a ranged read decodes: those whose INT64 `column` statistics (min, max)
 /// may hold one of `any_of`, and every row group without such statistics.
