@@ -44,13 +44,18 @@ pub fn created_by() -> String {
 
 /// Writer properties for a file of `dataset_label` (stored under [`DATASET_KEY`]).
 pub fn writer_properties(dataset_label: &str) -> WriterProperties {
+    writer_properties_with(dataset_label, MAX_ROW_GROUP_ROWS)
+}
+
+/// [`writer_properties`] with row groups of at most `row_group_rows` rows.
+pub fn writer_properties_with(dataset_label: &str, row_group_rows: usize) -> WriterProperties {
     // ZSTD accepts levels 1..=22, so 3 is always valid; fall back to the default level rather
     // than panic should that ever change.
     let level = ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_max_row_group_row_count(Some(MAX_ROW_GROUP_ROWS))
+        .set_max_row_group_row_count(Some(row_group_rows.max(1)))
         .set_created_by(created_by())
         .set_key_value_metadata(Some(vec![
             KeyValue::new(SCHEMA_VERSION_KEY.to_string(), SCHEMA_VERSION.to_string()),
@@ -168,10 +173,10 @@ pub enum Feed {
 }
 
 /// Encodes batches (all of `schema`) into one Parquet object at `location` as they arrive on
-/// `feed`, so memory is bounded by the row group in progress and the upload buffer, not by the
-/// file. The object appears only when this returns `Ok` (single put or completed multipart
-/// upload), on [`Feed::Finish`]; on any error, or when the channel closes without `Finish`, the
-/// upload we started is aborted. `Finish` alone gives a valid, schema-only file. A storage
+/// `feed` (row groups of at most `row_group_rows` rows), so memory is bounded by the row group
+/// in progress and the upload buffer, not by the file. The object appears only when this
+/// returns `Ok` (single put or completed multipart upload), on [`Feed::Finish`]; on any error,
+/// or when the channel closes without `Finish`, the upload we started is aborted. `Finish` alone gives a valid, schema-only file. A storage
 /// failure (disk full, permission denied, S3 retries exhausted) is reported as
 /// [`SinkError::Write`] naming `destination`, the file as the user knows it.
 pub async fn write_parquet_stream(
@@ -180,6 +185,7 @@ pub async fn write_parquet_stream(
     destination: String,
     schema: SchemaRef,
     dataset_label: &str,
+    row_group_rows: usize,
     mut feed: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Encoded, SinkError> {
     let upload = UploadWriter {
@@ -191,7 +197,7 @@ pub async fn write_parquet_stream(
         location: location.clone(),
         failure: None,
     };
-    let props = writer_properties(dataset_label);
+    let props = writer_properties_with(dataset_label, row_group_rows);
     let mut writer = match AsyncArrowWriter::try_new(upload, schema.clone(), Some(props)) {
         Ok(w) => w,
         // Nothing has been uploaded yet: the BufWriter only buffers until capacity.

@@ -1,6 +1,7 @@
 //! Named data files of a partition, for datasets that keep several files per partition
 //! (`intent_realtime` adds one file per poll and compacts them): write one atomically under a
-//! given name, read one back (optionally only some columns), delete one, list them. Also the
+//! given name, read one back (optionally only some columns, or only the row groups a
+//! statistics filter keeps, with ranged reads), delete one, list them. Also the
 //! compare-and-swap read and write of a partition's rejects file, for rejects merged by several
 //! writers. The caller owns which names exist and what each holds.
 
@@ -11,6 +12,9 @@ use bytes::Bytes;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use std::sync::Arc;
+
+use super::ranged::{self, PrunedRead, RowGroupFilter};
 use super::{
     encode, layout, store_err, Conflict, PartitionKey, Sink, SinkError, StoreOp, Version,
     WriteStats, PART_FILE_NAME, REJECTS_DIR,
@@ -20,24 +24,45 @@ use crate::schema::rejects_schema;
 impl Sink {
     /// Publishes `batches` (of the table's schema) as `<partition>/<file_name>`, atomically
     /// replacing a file of that name: readers see the old file or the new one, never a partial
-    /// one.
+    /// one. Row groups hold at most `row_group_rows` rows (small ones let
+    /// [`Sink::read_partition_file_pruned`] skip most of a large file).
     pub async fn write_partition_file(
         &self,
         key: &PartitionKey,
         file_name: &str,
         batches: &[RecordBatch],
+        row_group_rows: usize,
     ) -> Result<WriteStats, SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
         let dir = key.relative_dir();
-        self.publish_parquet(
+        let mut writer = self.begin_in_dir(
             &dir,
             file_name,
             (key.table.schema)(),
             key.table.name,
-            batches,
-        )
-        .await
+            row_group_rows,
+        );
+        for batch in batches {
+            writer.write(batch.clone()).await?;
+        }
+        writer.commit().await
+    }
+
+    /// Reads `columns` of the row groups of `<partition>/<file_name>` that `filter` keeps, with
+    /// ranged requests (footer, then only those column chunks); `None` when the file does not
+    /// exist or disappears meanwhile. See [`RowGroupFilter`] for which row groups are kept.
+    pub async fn read_partition_file_pruned(
+        &self,
+        key: &PartitionKey,
+        file_name: &str,
+        columns: &[&str],
+        filter: RowGroupFilter<'_>,
+    ) -> Result<Option<PrunedRead>, SinkError> {
+        key.validate()?;
+        layout::validate_file_name(file_name)?;
+        let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
+        ranged::read_pruned(Arc::clone(&self.store), &path, columns, filter).await
     }
 
     /// Reads `<partition>/<file_name>` back; `None` when it does not exist. With `columns`,

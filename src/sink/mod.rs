@@ -20,9 +20,12 @@
 //! it reports every request attempt to the metrics handle it is opened with; a file the storage
 //! refuses is [`SinkError::Write`], naming the file.
 
+#[cfg(test)]
+pub(crate) mod counting;
 mod encode;
 mod files;
 mod layout;
+mod ranged;
 mod staging;
 mod store;
 mod versioned;
@@ -52,6 +55,7 @@ pub use encode::{
     UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
+pub use ranged::{PrunedRead, RowGroupFilter, FOOTER_FETCH_BYTES};
 pub use store::StoreRequestCounts;
 pub use versioned::{Conflict, Version, LOCKS_DIR};
 
@@ -553,7 +557,7 @@ impl Sink {
         label: &str,
         batches: &[RecordBatch],
     ) -> Result<WriteStats, SinkError> {
-        let mut writer = self.begin_in_dir(dir, file_name, schema, label);
+        let mut writer = self.begin_in_dir(dir, file_name, schema, label, MAX_ROW_GROUP_ROWS);
         for batch in batches {
             writer.write(batch.clone()).await?;
         }
@@ -568,6 +572,7 @@ impl Sink {
         file_name: &str,
         schema: arrow::datatypes::SchemaRef,
         label: &str,
+        row_group_rows: usize,
     ) -> PartitionWriter {
         let (target, final_path) = self.write_target(dir, file_name);
         let destination = self.describe(&format!("{dir}/{file_name}"));
@@ -577,7 +582,16 @@ impl Sink {
             let (store, target) = (Arc::clone(&self.store), target.clone());
             let label = label.to_string();
             tokio::spawn(async move {
-                encode::write_parquet_stream(store, &target, destination, schema, &label, rx).await
+                encode::write_parquet_stream(
+                    store,
+                    &target,
+                    destination,
+                    schema,
+                    &label,
+                    row_group_rows,
+                    rx,
+                )
+                .await
             })
         };
         PartitionWriter {
@@ -599,7 +613,13 @@ impl Sink {
         // process's write of this same partition, still in progress.
         self.remove_staging_in(&dir, false, self.staging_grace)
             .await?;
-        Ok(self.begin_in_dir(&dir, PART_FILE_NAME, (key.table.schema)(), key.table.name))
+        Ok(self.begin_in_dir(
+            &dir,
+            PART_FILE_NAME,
+            (key.table.schema)(),
+            key.table.name,
+            MAX_ROW_GROUP_ROWS,
+        ))
     }
 
     /// Renames a staging object over its final name; removes the staging object if that fails.

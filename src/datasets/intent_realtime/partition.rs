@@ -1,8 +1,8 @@
 //! One `intent_realtime` partition (a bot's local day) as several files, so that a poll costs
 //! what its new sessions cost, not what the day already holds: each poll adds one small file
-//! with only sessions no other file of the partition holds, and compaction merges files (the
-//! smallest ones when there are more than [`Policy::max_files`] small ones, all of them once
-//! the day is closed).
+//! with only sessions no other file of the partition holds, and compaction merges files
+//! (neighbours in end-time order when there are more than [`Policy::max_files`] small ones,
+//! all of them once the day is closed).
 //!
 //! The partition's index (`_state/intent_realtime/account_id=A/bot_id=B/dt=D.json`, written only
 //! by compare-and-swap) is the one place that says which sessions are taken:
@@ -12,9 +12,11 @@
 //! - `compaction`: a merge in progress (its output and inputs), so any writer can finish it.
 //!
 //! Adding sessions ([`add_sessions`]): read the index; publish every pending file (idempotent:
-//! a file's name and content follow from its claim) and move it to `files`; read the
-//! `session_id` column of the files whose `end_time` range covers a candidate's end time (a
-//! session's end time decides its partition, so it never changes); claim the rest as a pending
+//! a file's name and content follow from its claim) and move it to `files`; look the
+//! candidates up in the files whose `end_time` range covers a candidate's end time (a
+//! session's end time decides its partition, so it never changes), reading there only the
+//! `session_id` column of the row groups whose `end_time` statistics cover one (see
+//! `partition/lookup.rs`; files have row groups of [`ROW_GROUP_ROWS`] rows); claim the rest as a pending
 //! file with one conditional write (a conflict means another writer changed the partition:
 //! start over); publish the file; move it to `files`. Two writers can therefore never put one
 //! session in two files, and a crash between claim and publication loses nothing.
@@ -45,14 +47,16 @@ use sha2::{Digest, Sha256};
 use super::decode::{sessions_to_batch, IntentSession};
 use crate::error::Error;
 use crate::schema::intent_realtime_schema;
-use crate::sink::{PartitionKey, Sink, Version, WriteStats, STATE_DIR};
+use crate::sink::{PartitionKey, Sink, WriteStats, STATE_DIR};
 use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
+use lookup::known_ids;
+pub use lookup::ROW_GROUP_ROWS;
 
 /// When compaction runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Policy {
-    /// More files than this below [`Policy::frozen_rows`] in a partition: merge the
-    /// [`Policy::fan_in`] smallest.
+    /// More files than this below [`Policy::frozen_rows`] in a partition: merge
+    /// [`Policy::fan_in`] of them, neighbours in end-time order of similar size.
     pub max_files: usize,
     /// How many files one bounded compaction merges (at least 2).
     pub fan_in: usize,
@@ -66,9 +70,10 @@ pub struct Policy {
 
 impl Default for Policy {
     /// At most 16 small files per partition, plus one per 10,000 sessions on a busy day;
-    /// merging the 8 smallest rewrites a session at most about log₈(10,000 / sessions per
-    /// poll) times before the day closes. A day is merged into one file an hour after it ends
-    /// (late sessions are rare by then).
+    /// merging 8 neighbours of similar size behaves like merging the 8 smallest on a day
+    /// polled in order (the newest files are the poll files), rewriting a session about
+    /// log₈(10,000 / sessions per poll) times before the day closes. A day is merged into one
+    /// file an hour after it ends (late sessions are rare by then).
     fn default() -> Self {
         Policy {
             max_files: 16,
@@ -80,16 +85,30 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The files (by row count) a bounded compaction would merge; empty when none is due.
+    /// The files a bounded compaction would merge; empty when none is due. Of the small files
+    /// in end-time order (by `min_end`, then `max_end`), the run of `fan_in` neighbours whose
+    /// largest file is the smallest (then the fewest sessions, then the earliest run), so a
+    /// merged file's range joins ranges that were next to each other instead of spanning the
+    /// day between them, and files of similar size are merged together. Each
+    /// merge takes `fan_in - 1` small files off the count, and adds the other inputs'
+    /// sessions (one at least per poll file) to each merged session's file, so a session is
+    /// rewritten at most about `frozen_rows / (fan_in - 1)` times before its file freezes.
     fn mergeable<'a>(&self, files: &'a [FileEntry]) -> Vec<&'a FileEntry> {
         let mut small: Vec<&FileEntry> =
             files.iter().filter(|f| f.rows < self.frozen_rows).collect();
         if small.len() <= self.max_files {
             return Vec::new();
         }
-        small.sort_by(|a, b| a.rows.cmp(&b.rows).then_with(|| a.name.cmp(&b.name)));
-        small.truncate(self.fan_in.max(2));
-        small
+        small.sort_by(|a, b| (a.min_end, a.max_end, &a.name).cmp(&(b.min_end, b.max_end, &b.name)));
+        let n = self.fan_in.max(2).min(small.len());
+        let cost = |run: &[&FileEntry]| {
+            let rows = run.iter().map(|f| f.rows);
+            (rows.clone().max().unwrap_or(0), rows.sum::<u64>())
+        };
+        let start = (0..=small.len() - n)
+            .min_by_key(|&i| (cost(&small[i..i + n]), i))
+            .unwrap_or(0);
+        small[start..start + n].to_vec()
     }
 
     /// Whether a partition whose files hold `rows` sessions each is due a bounded merge.
@@ -277,7 +296,7 @@ async fn write_pending(
         claim.exported_at,
     );
     Ok(sink
-        .write_partition_file(key, &claim.file.name, &[batch])
+        .write_partition_file(key, &claim.file.name, &[batch], ROW_GROUP_ROWS)
         .await?)
 }
 
@@ -343,54 +362,6 @@ async fn delete_if_unlisted(sink: &Sink, key: &PartitionKey, file: &str) -> Resu
     Ok(())
 }
 
-/// Session ids held by the files whose `end_time` range covers a candidate (plus a merge in
-/// progress). `None` when the index changed meanwhile (the caller starts over). A listed file
-/// that has disappeared although the index did not change was removed by someone outside the
-/// exporter: it is dropped from `idx`, and its sessions are exported again.
-async fn known_ids(
-    sink: &Sink,
-    key: &PartitionKey,
-    idx: &mut PartitionIndex,
-    version: Option<&Version>,
-    candidates: &[IntentSession],
-) -> Result<Option<HashSet<String>>, Error> {
-    let mut to_read: Vec<FileEntry> = idx
-        .files
-        .iter()
-        .chain(idx.compaction.as_ref().map(|c| &c.output))
-        .filter(|f| candidates.iter().any(|s| f.covers(s.end_time)))
-        .cloned()
-        .collect();
-    to_read.dedup_by(|a, b| a.name == b.name);
-    let in_merge = |name: &str| {
-        idx.compaction
-            .as_ref()
-            .is_some_and(|c| c.output.name == name || c.inputs.iter().any(|i| i == name))
-    };
-    let mut known = HashSet::new();
-    let mut vanished = Vec::new();
-    for f in &to_read {
-        match sink
-            .read_partition_file(key, &f.name, Some(&["session_id"]))
-            .await?
-        {
-            Some(batches) => known.extend(batches.iter().flat_map(super::decode::session_ids)),
-            // One side of a merge is always complete: inputs until the output exists.
-            None if in_merge(&f.name) => {}
-            None => vanished.push(f.name.clone()),
-        }
-    }
-    if !vanished.is_empty() {
-        let current = state::load_versioned::<PartitionIndex>(sink, &index_name(key)).await?;
-        if current.version.as_ref() != version {
-            return Ok(None);
-        }
-        tracing::warn!(partition = %key.relative_dir(), files = ?vanished, "Files listed in the partition index are gone; their sessions will be exported again.");
-        idx.files.retain(|f| !vanished.contains(&f.name));
-    }
-    Ok(Some(known))
-}
-
 /// The index of a partition that has none: its existing files (an earlier version's
 /// `part-00000.parquet`), with their rows and end-time ranges.
 async fn adopt(sink: &Sink, key: &PartitionKey) -> Result<PartitionIndex, Error> {
@@ -428,7 +399,8 @@ fn end_times(batches: &[RecordBatch]) -> Vec<DateTime<Utc>> {
 pub enum Merge {
     /// Every file: the day is closed.
     All,
-    /// The policy's `fan_in` smallest, if more than `max_files` are below `frozen_rows`.
+    /// The policy's run of `fan_in` neighbours, if more than `max_files` are below
+    /// `frozen_rows`.
     Bounded(Policy),
 }
 
@@ -510,7 +482,7 @@ async fn finish(sink: &Sink, key: &PartitionKey, c: &Compaction) -> Result<Write
         }
         let merged = sorted(key, &batches)?;
         written = sink
-            .write_partition_file(key, &c.output.name, &[merged])
+            .write_partition_file(key, &c.output.name, &[merged], ROW_GROUP_ROWS)
             .await?;
     }
     for input in &c.inputs {
@@ -597,5 +569,6 @@ pub fn ids_of(batches: &[RecordBatch]) -> Vec<String> {
         .collect()
 }
 
+mod lookup;
 #[cfg(test)]
 mod tests;

@@ -207,7 +207,7 @@ async fn closing_merges_every_file_into_one_sorted_by_end_time() {
 }
 
 #[tokio::test]
-async fn bounded_compaction_merges_the_smallest_small_files_beyond_the_limit() {
+async fn bounded_compaction_merges_neighbouring_small_files_beyond_the_limit() {
     let sink = memory_sink();
     let policy = Policy {
         max_files: 2,
@@ -233,7 +233,7 @@ async fn bounded_compaction_merges_the_smallest_small_files_beyond_the_limit() {
     assert_eq!(
         rows,
         [5, 10, 50],
-        "two smallest merged; the frozen file untouched"
+        "the earliest two neighbours merged; the frozen file untouched"
     );
     assert_eq!(stored_ids(&sink).await, expected(0..65));
     // Small files of a frozen-sized total are not merged again before the day closes.
@@ -283,7 +283,7 @@ async fn a_file_the_index_does_not_list_is_removed_by_the_next_compaction() {
     // A writer that published one of the merged files late re-creates it.
     let late = before.iter().next().expect("a file").clone();
     let batch = sessions_to_batch("acct", "bot", &sessions(0..10), at());
-    sink.write_partition_file(&key(), &late, &[batch])
+    sink.write_partition_file(&key(), &late, &[batch], ROW_GROUP_ROWS)
         .await
         .expect("late write");
     assert_eq!(
@@ -332,4 +332,104 @@ async fn a_merge_left_half_done_is_finished_by_the_next_compaction() {
     assert_eq!(done.files, 1);
     assert_eq!(stored_ids(&sink).await, expected(0..35));
     assert!(index(&sink).await.compaction.is_none());
+}
+
+/// Session `s-<k>` ending `secs` seconds into the day.
+fn session_ending(k: u32, secs: i64) -> IntentSession {
+    let day = Utc
+        .with_ymd_and_hms(2024, 5, 1, 0, 0, 0)
+        .single()
+        .expect("t");
+    IntentSession {
+        end_time: day + TimeDelta::seconds(secs),
+        ..session(k)
+    }
+}
+
+#[tokio::test]
+async fn sessions_ending_on_a_row_group_boundary_are_stored_exactly_once() {
+    let sink = memory_sink();
+    let r = ROW_GROUP_ROWS as u32;
+    // Sessions r-5 .. r+5 share one end time, so after the merge (rows in end-time order) it
+    // is the last end time of the first row group and the first of the second.
+    let t = i64::from(r) - 5;
+    let end_of = |k: u32| {
+        if (r - 5..r + 5).contains(&k) {
+            t
+        } else {
+            i64::from(k)
+        }
+    };
+    let all: Vec<IntentSession> = (0..2 * r + 100)
+        .map(|k| session_ending(k, end_of(k)))
+        .collect();
+    let (a, b) = all.split_at(r as usize);
+    for part in [a, b] {
+        add_sessions(&sink, &key(), part.to_vec(), at())
+            .await
+            .expect("add");
+    }
+    compact(&sink, &key(), Merge::All).await.expect("compact");
+    assert_eq!(index(&sink).await.files.len(), 1, "one merged file");
+    // Seen again: one from each side of the boundary; and a late one ending there too.
+    let candidates = vec![
+        session_ending(r - 3, t),
+        session_ending(r + 3, t),
+        session_ending(99_999, t),
+    ];
+    let added = add_sessions(&sink, &key(), candidates.clone(), at())
+        .await
+        .expect("add");
+    let fresh: Vec<&str> = added.fresh.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(fresh, ["s-99999"]);
+    let again = add_sessions(&sink, &key(), candidates, at())
+        .await
+        .expect("add");
+    assert!(again.fresh.is_empty());
+    assert_eq!(
+        stored_ids(&sink).await,
+        expected((0..2 * r + 100).chain([99_999]))
+    );
+}
+
+fn entry(name: &str, rows: u64, min_minute: i64, max_minute: i64) -> FileEntry {
+    let day = Utc
+        .with_ymd_and_hms(2024, 5, 1, 0, 0, 0)
+        .single()
+        .expect("t");
+    FileEntry {
+        name: name.into(),
+        rows,
+        min_end: Some(day + TimeDelta::minutes(min_minute)),
+        max_end: Some(day + TimeDelta::minutes(max_minute)),
+    }
+}
+
+#[test]
+fn a_bounded_merge_takes_neighbours_in_end_time_order_whose_largest_file_is_smallest() {
+    let policy = Policy {
+        max_files: 3,
+        fan_in: 2,
+        frozen_rows: 100,
+        ..Policy::default()
+    };
+    // Listed out of time order; by min_end: c(0) b(10) e(20) a(30) d(40), f frozen.
+    let files = [
+        entry("a", 5, 30, 35),
+        entry("b", 4, 10, 15),
+        entry("c", 50, 0, 5),
+        entry("d", 1, 40, 45),
+        entry("e", 9, 20, 25),
+        entry("f", 500, 0, 45),
+    ];
+    // Neighbour pairs (largest file, sessions): c+b (50, 54), b+e (9, 13), e+a (9, 14),
+    // a+d (5, 6); the two smallest files (d, b) are not neighbours.
+    let names: Vec<&str> = policy
+        .mergeable(&files)
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "d"]);
+    // Not more than max_files small files: nothing is due.
+    assert!(policy.mergeable(&files[..3]).is_empty());
 }

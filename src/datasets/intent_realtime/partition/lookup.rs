@@ -1,0 +1,87 @@
+//! Which candidates a partition already holds: the lookup of a poll's candidate session ids in
+//! the files whose `end_time` range covers them. Within such a file only the row groups whose
+//! `end_time` statistics cover a candidate's end time are read, and of those only the
+//! `session_id` column (ranged reads): a session's end time never changes, so a row group
+//! whose range misses every candidate cannot hold one. Files are written with row groups of
+//! at most [`ROW_GROUP_ROWS`] rows (merged files sorted by end time), so a lookup in a large
+//! file reads about one row group per candidate.
+
+use std::collections::HashSet;
+
+use super::{index_name, FileEntry, PartitionIndex};
+use crate::datasets::intent_realtime::decode::{self, IntentSession};
+use crate::error::Error;
+use crate::sink::{PartitionKey, RowGroupFilter, Sink, Version};
+use crate::state;
+
+/// Rows per row group of the partition's files (poll files and merged ones).
+pub const ROW_GROUP_ROWS: usize = 4096;
+
+/// The ids of `candidates` held by the files whose `end_time` range covers one of them (plus a
+/// merge in progress). `None` when the index changed meanwhile (the caller starts over). A
+/// listed file that has disappeared although the index did not change was removed by someone
+/// outside the exporter: it is dropped from `idx`, and its sessions are exported again.
+pub(super) async fn known_ids(
+    sink: &Sink,
+    key: &PartitionKey,
+    idx: &mut PartitionIndex,
+    version: Option<&Version>,
+    candidates: &[IntentSession],
+) -> Result<Option<HashSet<String>>, Error> {
+    let wanted: HashSet<&str> = candidates.iter().map(|s| s.session_id.as_str()).collect();
+    let mut known = HashSet::new();
+    let mut vanished = Vec::new();
+    for f in covering(idx, candidates) {
+        let ends: Vec<i64> = candidates
+            .iter()
+            .filter(|s| f.covers(s.end_time))
+            .map(|s| s.end_time.timestamp_millis())
+            .collect();
+        let filter = RowGroupFilter {
+            column: "end_time",
+            any_of: &ends,
+        };
+        match sink
+            .read_partition_file_pruned(key, &f.name, &["session_id"], filter)
+            .await?
+        {
+            Some(read) => known.extend(
+                read.batches
+                    .iter()
+                    .flat_map(decode::session_ids)
+                    .filter(|id| wanted.contains(id.as_str())),
+            ),
+            // One side of a merge is always complete: inputs until the output exists.
+            None if in_merge(idx, &f.name) => {}
+            None => vanished.push(f.name.clone()),
+        }
+    }
+    if !vanished.is_empty() {
+        let current = state::load_versioned::<PartitionIndex>(sink, &index_name(key)).await?;
+        if current.version.as_ref() != version {
+            return Ok(None);
+        }
+        tracing::warn!(partition = %key.relative_dir(), files = ?vanished, "Files listed in the partition index are gone; their sessions will be exported again.");
+        idx.files.retain(|f| !vanished.contains(&f.name));
+    }
+    Ok(Some(known))
+}
+
+/// The files (and a merge's output) whose `end_time` range covers a candidate.
+fn covering(idx: &PartitionIndex, candidates: &[IntentSession]) -> Vec<FileEntry> {
+    let mut to_read: Vec<FileEntry> = idx
+        .files
+        .iter()
+        .chain(idx.compaction.as_ref().map(|c| &c.output))
+        .filter(|f| candidates.iter().any(|s| f.covers(s.end_time)))
+        .cloned()
+        .collect();
+    to_read.dedup_by(|a, b| a.name == b.name);
+    to_read
+}
+
+fn in_merge(idx: &PartitionIndex, name: &str) -> bool {
+    idx.compaction
+        .as_ref()
+        .is_some_and(|c| c.output.name == name || c.inputs.iter().any(|i| i == name))
+}
