@@ -1,28 +1,49 @@
-//! Test double: an `InMemory` store that counts the bytes GET requests return for `.parquet`
-//! objects, so tests can check how much of a data file a read fetched.
+//! Test double: an `InMemory` store that counts the GET requests for `.parquet` objects and
+//! the bytes they return, so tests can check how much of a data file a read fetched; it can
+//! also delete or replace a `.parquet` object right after its next GET, as another writer
+//! could between two requests of one read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::stream::BoxStream;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
-/// `InMemory` counting the bytes of `.parquet` objects returned by GETs.
+/// What happens to a `.parquet` object right after its next GET.
+#[derive(Debug, Clone)]
+pub enum Tamper {
+    Delete,
+    Replace(bytes::Bytes),
+}
+
+/// `InMemory` counting the GETs of `.parquet` objects and the bytes they returned.
 #[derive(Debug, Default)]
 pub struct CountingStore {
     inner: InMemory,
     parquet_bytes: Arc<AtomicU64>,
+    parquet_gets: Arc<AtomicU64>,
+    tamper: Mutex<Option<Tamper>>,
 }
 
 impl CountingStore {
     /// Bytes of `.parquet` objects fetched so far.
     pub fn parquet_bytes(&self) -> u64 {
         self.parquet_bytes.load(Ordering::Relaxed)
+    }
+
+    /// GET requests for `.parquet` objects so far.
+    pub fn parquet_gets(&self) -> u64 {
+        self.parquet_gets.load(Ordering::Relaxed)
+    }
+
+    /// Applies `tamper` to the `.parquet` object of the next GET, once that GET answered.
+    pub fn tamper_after_next_get(&self, tamper: Tamper) {
+        *self.tamper.lock().expect("tamper lock") = Some(tamper);
     }
 }
 
@@ -53,11 +74,35 @@ impl ObjectStore for CountingStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         let result = self.inner.get_opts(location, options).await?;
-        if location.extension() == Some("parquet") {
-            self.parquet_bytes
-                .fetch_add(result.range.end - result.range.start, Ordering::Relaxed);
+        if location.extension() != Some("parquet") {
+            return Ok(result);
         }
-        Ok(result)
+        self.parquet_gets.fetch_add(1, Ordering::Relaxed);
+        self.parquet_bytes
+            .fetch_add(result.range.end - result.range.start, Ordering::Relaxed);
+        let tamper = self.tamper.lock().expect("tamper lock").take();
+        // Read the answer before the object changes (InMemory's answer is already in memory).
+        let meta = result.meta.clone();
+        let range = result.range.clone();
+        let attributes = result.attributes.clone();
+        let extensions = result.extensions.clone();
+        let bytes = result.bytes().await?;
+        match tamper {
+            Some(Tamper::Delete) => self.inner.delete(location).await?,
+            Some(Tamper::Replace(b)) => {
+                self.inner.put(location, b.into()).await?;
+            }
+            None => {}
+        }
+        Ok(GetResult {
+            payload: object_store::GetResultPayload::Stream(Box::pin(futures::stream::once(
+                async move { Ok(bytes) },
+            ))),
+            meta,
+            range,
+            attributes,
+            extensions,
+        })
     }
 
     fn delete_stream(

@@ -48,14 +48,18 @@ pub struct PrunedRead {
 }
 
 /// `AsyncFileReader` over ranged GETs of one object, serving reads inside the prefetched tail
-/// from memory. Remembers whether the object was missing, so a file deleted mid-read is told
-/// apart from a broken one.
+/// from memory. Every GET names the version the tail came from (`If-Match` on its ETag), so
+/// the footer and the chunks it points at are of one file even if the name is republished
+/// meanwhile. Remembers whether the object was missing or changed, so a file deleted or
+/// replaced mid-read is told apart from a broken one.
 struct RangedObject {
     store: Arc<dyn ObjectStore>,
     path: Path,
     size: u64,
     tail: Bytes,
+    e_tag: Option<String>,
     missing: Arc<AtomicBool>,
+    changed: Arc<AtomicBool>,
 }
 
 impl RangedObject {
@@ -63,28 +67,45 @@ impl RangedObject {
         self.size - self.tail.len() as u64
     }
 
-    fn note(&mut self, e: object_store::Error) -> ParquetError {
-        if matches!(e, object_store::Error::NotFound { .. }) {
-            self.missing.store(true, Ordering::Relaxed);
+    /// The bytes of `range` if the prefetched tail holds them.
+    fn in_tail(&self, range: &Range<u64>) -> Option<Bytes> {
+        let start = self.tail_start();
+        (range.start >= start && range.end <= self.size).then(|| {
+            self.tail
+                .slice((range.start - start) as usize..(range.end - start) as usize)
+        })
+    }
+
+    fn note(&self, e: object_store::Error) -> ParquetError {
+        match e {
+            object_store::Error::NotFound { .. } => self.missing.store(true, Ordering::Relaxed),
+            object_store::Error::Precondition { .. } => self.changed.store(true, Ordering::Relaxed),
+            _ => {}
         }
         ParquetError::External(Box::new(e))
+    }
+
+    /// One GET of `range` of the version the tail came from.
+    async fn fetch(&self, range: Range<u64>) -> parquet::errors::Result<Bytes> {
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            if_match: self.e_tag.clone(),
+            ..Default::default()
+        };
+        let got = match self.store.get_opts(&self.path, options).await {
+            Ok(got) => got,
+            Err(e) => return Err(self.note(e)),
+        };
+        got.bytes().await.map_err(|e| self.note(e))
     }
 }
 
 impl AsyncFileReader for RangedObject {
     fn get_bytes(&mut self, range: Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         async move {
-            let start = self.tail_start();
-            if range.start >= start && range.end <= self.size {
-                let (a, b) = ((range.start - start) as usize, (range.end - start) as usize);
-                return Ok(self.tail.slice(a..b));
-            }
-            let got = self.store.get_ranges(&self.path, &[range]).await;
-            match got {
-                Ok(mut parts) => parts
-                    .pop()
-                    .ok_or_else(|| ParquetError::General("empty ranged read".into())),
-                Err(e) => Err(self.note(e)),
+            match self.in_tail(&range) {
+                Some(bytes) => Ok(bytes),
+                None => self.fetch(range).await,
             }
         }
         .boxed()
@@ -95,10 +116,14 @@ impl AsyncFileReader for RangedObject {
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
         async move {
-            match self.store.get_ranges(&self.path, &ranges).await {
-                Ok(parts) => Ok(parts),
-                Err(e) => Err(self.note(e)),
+            let mut out = Vec::with_capacity(ranges.len());
+            for range in ranges {
+                out.push(match self.in_tail(&range) {
+                    Some(bytes) => bytes,
+                    None => self.fetch(range).await?,
+                });
             }
+            Ok(out)
         }
         .boxed()
     }
@@ -139,13 +164,39 @@ fn may_hold(rg: &RowGroupMetaData, col: Option<usize>, any_of: &[i64]) -> bool {
 }
 
 /// Reads `columns` of the row groups of `path` that `filter` keeps; `None` when the object
-/// does not exist (or disappears during the read).
+/// does not exist (or disappears during the read). An object replaced during the read is read
+/// again, once.
 pub(super) async fn read_pruned(
     store: Arc<dyn ObjectStore>,
     path: &Path,
     columns: &[&str],
     filter: RowGroupFilter<'_>,
 ) -> Result<Option<PrunedRead>, SinkError> {
+    match read_pruned_once(Arc::clone(&store), path, columns, filter).await? {
+        Attempt::Done(read) => Ok(read),
+        Attempt::Changed(_) => match read_pruned_once(store, path, columns, filter).await? {
+            Attempt::Done(read) => Ok(read),
+            Attempt::Changed(source) => Err(SinkError::Decode {
+                path: path.clone(),
+                source,
+            }),
+        },
+    }
+}
+
+/// One read of a version of the object.
+enum Attempt {
+    Done(Option<PrunedRead>),
+    /// The object was replaced between the footer and a chunk.
+    Changed(ParquetError),
+}
+
+async fn read_pruned_once(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+    columns: &[&str],
+    filter: RowGroupFilter<'_>,
+) -> Result<Attempt, SinkError> {
     let options = GetOptions {
         range: Some(GetRange::Suffix(FOOTER_FETCH_BYTES)),
         ..Default::default()
@@ -157,22 +208,28 @@ pub(super) async fn read_pruned(
     };
     let result = match store.get_opts(path, options).await {
         Ok(result) => result,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(object_store::Error::NotFound { .. }) => return Ok(Attempt::Done(None)),
         Err(source) => return Err(store_error(source)),
     };
-    let size = result.meta.size;
+    let (size, e_tag) = (result.meta.size, result.meta.e_tag.clone());
     let tail = result.bytes().await.map_err(store_error)?;
-    let missing = Arc::new(AtomicBool::new(false));
+    let (missing, changed) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
     let reader = RangedObject {
         store,
         path: path.clone(),
         size,
         tail,
+        e_tag,
         missing: Arc::clone(&missing),
+        changed: Arc::clone(&changed),
     };
     match decode(reader, columns, filter).await {
-        Ok(read) => Ok(Some(read)),
-        Err(_) if missing.load(Ordering::Relaxed) => Ok(None),
+        Ok(read) => Ok(Attempt::Done(Some(read))),
+        Err(_) if missing.load(Ordering::Relaxed) => Ok(Attempt::Done(None)),
+        Err(source) if changed.load(Ordering::Relaxed) => Ok(Attempt::Changed(source)),
         Err(source) => Err(SinkError::Decode {
             path: path.clone(),
             source,

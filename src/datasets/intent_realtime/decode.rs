@@ -92,6 +92,8 @@ fn decode_session(raw: &RawValue) -> Result<IntentSession, String> {
         .filter(|s| !s.trim().is_empty())
         .ok_or("session has no endTime")?;
     let end_time = parse_instant(&end_raw).map_err(|e| e.describe("endTime", &end_raw))?;
+    // Stored in milliseconds; lookups compare with what is stored, so keep exactly that.
+    let end_time = DateTime::from_timestamp_millis(end_time.timestamp_millis()).unwrap_or(end_time);
     let start_time = match opt_str("startTime", w.start_time)?.filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(s) => Some(parse_instant(&s).map_err(|e| e.describe("startTime", &s))?),

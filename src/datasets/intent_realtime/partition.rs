@@ -16,8 +16,8 @@
 //! candidates up in the files whose `end_time` range covers a candidate's end time (a
 //! session's end time decides its partition, so it never changes), reading there only the
 //! `session_id` column of the row groups whose `end_time` statistics cover one (see
-//! `partition/lookup.rs`; files have row groups of [`ROW_GROUP_ROWS`] rows); claim the rest as a pending
-//! file with one conditional write (a conflict means another writer changed the partition:
+//! `partition/lookup.rs`; files have row groups of [`ROW_GROUP_ROWS`] rows); claim the rest as
+//! a pending file with one conditional write (a conflict means another writer changed the partition:
 //! start over); publish the file; move it to `files`. Two writers can therefore never put one
 //! session in two files, and a crash between claim and publication loses nothing.
 //!

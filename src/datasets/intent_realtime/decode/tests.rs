@@ -273,3 +273,16 @@ fn empty_batches_and_foreign_batches() {
         })
     );
 }
+
+#[test]
+fn an_end_time_finer_than_a_millisecond_is_kept_as_stored_in_milliseconds() {
+    let body = r#"[{"sessionId": "s-1", "endTime": "2024-05-01T10:00:00.123456789Z"}]"#;
+    let got = decode_ok(body);
+    assert_eq!(
+        got[0].end_time,
+        chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 5, 1, 10, 0, 0)
+            .single()
+            .expect("t")
+            + chrono::TimeDelta::milliseconds(123)
+    );
+}
