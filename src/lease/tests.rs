@@ -104,6 +104,18 @@ fn renewing(sink: &Sink, name: &str, h: &Holder, every: Duration) -> tokio::task
     })
 }
 
+/// Puts `h` as the lease of `user_status`, has it renewed every `every` as its live holder
+/// would, and asserts that `me` is refused.
+async fn assert_refused_while_renewed(me: &Identity, h: &Holder, every: Duration) {
+    let sink = sink();
+    let name = lease_name("user_status", "acct");
+    put(&sink, &name, h).await;
+    let renewer = renewing(&sink, &name, h, every);
+    let err = acquire(&sink, me, "user_status").await.err().expect("held");
+    assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
+    renewer.abort();
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_live_lease_of_another_host_refuses_a_second_writer_naming_the_holder_once_renewed() {
     let sink = sink();
@@ -165,33 +177,15 @@ async fn a_lease_of_another_host_not_renewed_for_a_ttl_is_taken_over_and_its_hol
 
 #[tokio::test(start_paused = true)]
 async fn a_watched_holder_that_renews_late_in_its_term_is_still_alive() {
-    let sink = sink();
-    let name = lease_name("user_status", "acct");
     let h = other_holder(TimeDelta::seconds(60));
-    put(&sink, &name, &h).await;
-    let renewer = renewing(&sink, &name, &h, Duration::from_secs(50));
-    let err = acquire(&sink, &who("host-a", 1), "user_status")
-        .await
-        .err()
-        .expect("held");
-    assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
-    renewer.abort();
+    assert_refused_while_renewed(&who("host-a", 1), &h, Duration::from_secs(50)).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_holder_whose_clock_runs_behind_ours_is_not_taken_over_before_its_next_renewal() {
-    let sink = sink();
-    let name = lease_name("user_status", "acct");
     // 5 s left by our wall clock, yet the holder renews on its schedule, 15 s from now.
     let h = other_holder(TimeDelta::seconds(5));
-    put(&sink, &name, &h).await;
-    let renewer = renewing(&sink, &name, &h, RENEW_EVERY);
-    let err = acquire(&sink, &who("host-a", 1), "user_status")
-        .await
-        .err()
-        .expect("held");
-    assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
-    renewer.abort();
+    assert_refused_while_renewed(&who("host-a", 1), &h, RENEW_EVERY).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -373,16 +367,7 @@ async fn a_lease_of_an_older_release_loads_and_is_watched_like_any_unknown_holde
     let old: Holder = serde_json::from_str(&json).expect("an old lease loads");
     assert_eq!((&old.boot_id, &old.pid_ns), (&None, &None));
     assert_eq!(liveness(&old, &me), Liveness::Unknown);
-    let sink = sink();
-    let name = lease_name("user_status", "acct");
-    put(&sink, &name, &old).await;
-    let renewer = renewing(&sink, &name, &old, RENEW_EVERY);
-    let err = acquire(&sink, &me, "user_status")
-        .await
-        .err()
-        .expect("held");
-    assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
-    renewer.abort();
+    assert_refused_while_renewed(&me, &old, RENEW_EVERY).await;
 }
 
 #[cfg(target_os = "linux")]

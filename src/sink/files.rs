@@ -185,15 +185,7 @@ pub(super) fn decode_parquet(
     };
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(decode_err)?;
     if let Some(columns) = columns {
-        let roots: Vec<usize> = builder
-            .schema()
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| columns.contains(&f.name().as_str()))
-            .map(|(i, _)| i)
-            .collect();
-        let mask = parquet::arrow::ProjectionMask::roots(builder.parquet_schema(), roots);
+        let mask = projection(builder.schema(), builder.parquet_schema(), columns);
         builder = builder.with_projection(mask);
     }
     let reader = builder.build().map_err(decode_err)?;
@@ -205,4 +197,19 @@ pub(super) fn decode_parquet(
             })
         })
         .collect()
+}
+
+/// The projection of a file's top-level `columns` (by name; absent ones are ignored).
+pub(super) fn projection(
+    schema: &arrow::datatypes::Schema,
+    parquet_schema: &parquet::schema::types::SchemaDescriptor,
+    columns: &[&str],
+) -> parquet::arrow::ProjectionMask {
+    let roots = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| columns.contains(&f.name().as_str()))
+        .map(|(i, _)| i);
+    parquet::arrow::ProjectionMask::roots(parquet_schema, roots)
 }

@@ -190,88 +190,65 @@ async fn a_missing_file_reads_as_none() {
     assert!(read.is_none());
 }
 
-#[tokio::test]
-async fn a_file_smaller_than_the_first_request_costs_one_get() {
+/// A sink on a fresh counting store holding `name` with rows `range` in row groups of `group`.
+async fn sink_holding(
+    name: &str,
+    range: std::ops::Range<usize>,
+    group: usize,
+) -> (Arc<CountingStore>, Sink) {
     let store = Arc::new(CountingStore::default());
     let sink = Sink::with_store(store.clone(), "lake".into());
-    sink.write_partition_file(&key(), "part-small.parquet", &[batch(0..20)], GROUP)
+    sink.write_partition_file(&key(), name, &[batch(range)], group)
         .await
         .expect("write");
+    (store, sink)
+}
+
+/// The pruned read of `name`'s `session_id` for the row ending at second `i`.
+async fn read_at(sink: &Sink, name: &str, i: usize) -> Option<PrunedRead> {
+    sink.read_partition_file_pruned(
+        &key(),
+        name,
+        &["session_id"],
+        filter(&[end(i).timestamp_millis()]),
+    )
+    .await
+    .expect("read")
+}
+
+#[tokio::test]
+async fn a_file_smaller_than_the_first_request_costs_one_get() {
+    let (store, sink) = sink_holding("part-small.parquet", 0..20, GROUP).await;
     let (size, _) = file_size(&store, "part-small.parquet").await;
     assert!(size < FOOTER_FETCH_BYTES, "{size}");
     let gets = store.parquet_gets();
-    let read = sink
-        .read_partition_file_pruned(
-            &key(),
-            "part-small.parquet",
-            &["session_id"],
-            filter(&[end(7).timestamp_millis()]),
-        )
+    let read = read_at(&sink, "part-small.parquet", 7)
         .await
-        .expect("read")
         .expect("exists");
     assert_eq!(ids(&read), (0..20).map(id).collect::<Vec<_>>());
-    assert_eq!(
-        store.parquet_gets() - gets,
-        1,
-        "footer and chunks come from one request"
-    );
+    let requests = store.parquet_gets() - gets;
+    assert_eq!(requests, 1, "footer and chunks come from one request");
 }
 
 #[tokio::test]
 async fn a_file_deleted_between_its_footer_and_its_chunks_reads_as_none() {
-    let store = Arc::new(CountingStore::default());
-    let sink = Sink::with_store(store.clone(), "lake".into());
-    sink.write_partition_file(&key(), "part-big.parquet", &[batch(0..ROWS)], GROUP)
-        .await
-        .expect("write");
+    let (store, sink) = sink_holding("part-big.parquet", 0..ROWS, GROUP).await;
     store.tamper_after_next_get(crate::sink::counting::Tamper::Delete);
-    let read = sink
-        .read_partition_file_pruned(
-            &key(),
-            "part-big.parquet",
-            &["session_id"],
-            filter(&[end(12_345).timestamp_millis()]),
-        )
-        .await
-        .expect("a vanished file is not an error");
-    assert!(read.is_none());
+    assert!(read_at(&sink, "part-big.parquet", 12_345).await.is_none());
 }
 
 #[tokio::test]
 async fn a_file_replaced_between_its_footer_and_its_chunks_is_read_again_whole() {
-    let store = Arc::new(CountingStore::default());
-    let sink = Sink::with_store(store.clone(), "lake".into());
     // The replacement: another layout (row groups of 500) and other rows under the same name.
-    let other = Arc::new(CountingStore::default());
-    let other_sink = Sink::with_store(other.clone(), "lake".into());
-    other_sink
-        .write_partition_file(
-            &key(),
-            "part-big.parquet",
-            &[batch(5_000..ROWS + 5_000)],
-            500,
-        )
-        .await
-        .expect("write");
+    let (other, _) = sink_holding("part-big.parquet", 5_000..ROWS + 5_000, 500).await;
     let path =
         object_store::path::Path::from(format!("lake/{}/part-big.parquet", key().relative_dir()));
-    let replacement = other
-        .get(&path)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes");
-    sink.write_partition_file(&key(), "part-big.parquet", &[batch(0..ROWS)], GROUP)
-        .await
-        .expect("write");
+    let replacement = other.get(&path).await.expect("get");
+    let replacement = replacement.bytes().await.expect("bytes");
+    let (store, sink) = sink_holding("part-big.parquet", 0..ROWS, GROUP).await;
     store.tamper_after_next_get(crate::sink::counting::Tamper::Replace(replacement));
-    let t = end(12_345).timestamp_millis();
-    let read = sink
-        .read_partition_file_pruned(&key(), "part-big.parquet", &["session_id"], filter(&[t]))
+    let read = read_at(&sink, "part-big.parquet", 12_345)
         .await
-        .expect("read")
         .expect("exists");
     // Only the replacement's row group of 500 holding second 12,345: never a mix of the two.
     assert_eq!(ids(&read), (12_000..12_500).map(id).collect::<Vec<_>>());
