@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use super::ranged::{self, PrunedRead, RowGroupFilter};
 use super::{
-    encode, layout, store_err, Conflict, PartitionKey, Sink, SinkError, StoreOp, Version,
-    WriteStats, PART_FILE_NAME, REJECTS_DIR,
+    encode, layout, Conflict, PartitionKey, Sink, SinkError, StoreOp, Version, WriteStats,
+    PART_FILE_NAME, REJECTS_DIR,
 };
 use crate::schema::rejects_schema;
 
@@ -76,19 +76,8 @@ impl Sink {
         key.validate()?;
         layout::validate_file_name(file_name)?;
         let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
-        let bytes = match self.store.get(&path).await {
-            Ok(result) => result
-                .bytes()
-                .await
-                .map_err(store_err(StoreOp::Get, &path))?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => {
-                return Err(SinkError::Store {
-                    op: StoreOp::Get,
-                    path,
-                    source,
-                })
-            }
+        let Some((bytes, _)) = self.get_if_exists(&path).await? else {
+            return Ok(None);
         };
         decode_parquet(&path, bytes, columns).map(Some)
     }

@@ -514,18 +514,25 @@ impl Sink {
     pub async fn get_state(&self, name: &str) -> Result<Option<Bytes>, SinkError> {
         layout::validate_state_name(name)?;
         let path = self.object_path(&format!("{STATE_DIR}/{name}"));
-        match self.store.get(&path).await {
-            Ok(result) => result
-                .bytes()
-                .await
-                .map(Some)
-                .map_err(store_err(StoreOp::Get, &path)),
+        Ok(self.get_if_exists(&path).await?.map(|(bytes, _)| bytes))
+    }
+
+    /// The object at `path` with its metadata; `None` when absent, also when it disappears
+    /// between the answer's headers and its body (a rename over it on local disk).
+    async fn get_if_exists(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(Bytes, object_store::ObjectMeta)>, SinkError> {
+        let result = match self.store.get(path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(store_err(StoreOp::Get, path)(source)),
+        };
+        let meta = result.meta.clone();
+        match result.bytes().await {
+            Ok(bytes) => Ok(Some((bytes, meta))),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(SinkError::Store {
-                op: StoreOp::Get,
-                path,
-                source,
-            }),
+            Err(source) => Err(store_err(StoreOp::Get, path)(source)),
         }
     }
 

@@ -26,10 +26,10 @@ use std::io::Write as _;
 use std::path::{Path as FsPath, PathBuf};
 
 use bytes::Bytes;
-use object_store::{ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 use sha2::{Digest, Sha256};
 
-use super::{layout, Publish, Sink, SinkError, StoreOp, STATE_DIR};
+use super::{layout, Publish, Sink, SinkError, STATE_DIR};
 
 /// Top-level folder of the lock files local conditional writes use (leading `_`: table readers
 /// skip it).
@@ -68,30 +68,10 @@ impl Sink {
         relative: &str,
     ) -> Result<Option<(Bytes, Version)>, SinkError> {
         let path = self.object_path(relative);
-        let result = match self.store.get(&path).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => {
-                return Err(SinkError::Store {
-                    op: StoreOp::Get,
-                    path,
-                    source,
-                })
-            }
+        let Some((bytes, meta)) = self.get_if_exists(&path).await? else {
+            return Ok(None);
         };
-        let (e_tag, version) = (result.meta.e_tag.clone(), result.meta.version.clone());
-        let bytes = match result.bytes().await {
-            Ok(bytes) => bytes,
-            // Replaced between the answer's headers and its body on local disk: absent now.
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => {
-                return Err(SinkError::Store {
-                    op: StoreOp::Get,
-                    path,
-                    source,
-                })
-            }
-        };
+        let (e_tag, version) = (meta.e_tag, meta.version);
         let tag = match self.publish {
             Publish::StagedRename { .. } => Tag::Digest(digest(&bytes)),
             Publish::DirectPut => Tag::Store { e_tag, version },
