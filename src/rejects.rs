@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, StringArray, StringBuilder, TimestampMillisecondBuilder};
+use arrow::array::{Array, ArrayRef, StringArray, StringBuilder};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ use tracing::{debug, warn};
 
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::schema::rejects_schema;
+use crate::schema::{rejects_schema, timestamp_builder};
 use crate::sink::{PartitionKey, Sink};
 use crate::sources::Reject;
 use crate::state::{self, MAX_UPDATE_ATTEMPTS};
@@ -43,7 +43,7 @@ pub fn rejects_batch(
     let mut ep = StringBuilder::with_capacity(n, n * endpoint.len());
     let mut reason = StringBuilder::with_capacity(n, n * 32);
     let mut raw = StringBuilder::with_capacity(n, n * 128);
-    let mut ts = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+    let mut ts = timestamp_builder(n);
     for r in rejects {
         ds.append_value(dataset);
         acct.append_value(account_id);

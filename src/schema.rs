@@ -2,12 +2,14 @@
 //! descriptor (name, schema, partition layout) every dataset registers its tables with. These are
 //! the contract with every reader (DuckDB, Athena, Spark): column names, types and nullability live
 //! here and nowhere else. Times are `Timestamp(Millisecond, "UTC")`, the one timestamp type that
-//! Athena, Trino and Spark all read as a timestamp. `SCHEMA_VERSION` is written into each Parquet
+//! Athena, Trino and Spark all read as a timestamp ([`timestamp_builder`] and the `constant_*`
+//! column helpers build columns of it). `SCHEMA_VERSION` is written into each Parquet
 //! file's key-value metadata; bump it on any change to these functions.
 
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray, TimestampMillisecondBuilder};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the column layout, stored under [`SCHEMA_VERSION_KEY`] in every Parquet file.
@@ -19,7 +21,25 @@ pub const DATASET_KEY: &str = "smartassist_export.dataset";
 
 /// The UTC millisecond timestamp type used for every time column.
 pub fn timestamp_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+    DataType::Timestamp(TimeUnit::Millisecond, Some(UTC.into()))
+}
+
+/// The zone of [`timestamp_type`].
+const UTC: &str = "UTC";
+
+/// A builder of [`timestamp_type`] values.
+pub fn timestamp_builder(capacity: usize) -> TimestampMillisecondBuilder {
+    TimestampMillisecondBuilder::with_capacity(capacity).with_timezone(UTC)
+}
+
+/// A [`timestamp_type`] column of `n` copies of the instant `ms` (epoch milliseconds).
+pub fn constant_timestamp(ms: i64, n: usize) -> ArrayRef {
+    Arc::new(TimestampMillisecondArray::from(vec![ms; n]).with_timezone(UTC))
+}
+
+/// A Utf8 column of `n` copies of `value`.
+pub fn constant_utf8(value: &str, n: usize) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, n)))
 }
 
 fn utf8(name: &str, nullable: bool) -> Field {

@@ -38,15 +38,16 @@ use std::fmt;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Int32Array, Int64Builder, StringArray, StringBuilder, TimestampMillisecondArray,
-    TimestampMillisecondBuilder,
+    ArrayRef, Int32Array, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::schema::agent_status_details_schema;
+use crate::schema::{
+    agent_status_details_schema, constant_timestamp, constant_utf8, timestamp_builder,
+};
 use crate::sources::durations::parse_hms;
 use crate::sources::window::DayWindow;
 use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
@@ -466,8 +467,8 @@ impl Normalizer {
             custom_id: StringBuilder::new(),
             primary: StringBuilder::new(),
             secondary: StringBuilder::new(),
-            start: TimestampMillisecondBuilder::new().with_timezone("UTC"),
-            end: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            start: timestamp_builder(0),
+            end: timestamp_builder(0),
             duration: Int64Builder::new(),
             offsets: Vec::new(),
             rejects: Vec::new(),
@@ -535,15 +536,8 @@ impl Normalizer {
     pub fn take_batch(&mut self) -> RecordBatch {
         let offsets = std::mem::take(&mut self.offsets);
         let n = offsets.len();
-        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            self.account_id.as_str(),
-            n,
-        )));
-        let exported_at: ArrayRef = Arc::new(
-            TimestampMillisecondArray::from(vec![self.exported_at_ms; n]).with_timezone("UTC"),
-        );
         let columns: Vec<ArrayRef> = vec![
-            account,
+            constant_utf8(&self.account_id, n),
             Arc::new(self.user_id.finish()),
             Arc::new(self.agent_id.finish()),
             Arc::new(self.email.finish()),
@@ -556,7 +550,7 @@ impl Normalizer {
             Arc::new(self.end.finish()),
             Arc::new(self.duration.finish()),
             Arc::new(Int32Array::from(offsets)),
-            exported_at,
+            constant_timestamp(self.exported_at_ms, n),
         ];
         // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
         // built with the "UTC" zone) and the non-nullable columns never receive a null.

@@ -13,15 +13,15 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringArray, StringBuilder,
-    TimestampMillisecondArray, TimestampMillisecondBuilder,
+    ArrayRef, BooleanBuilder, Int32Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMillisecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 
 use super::wire::{AgentLeg, CallRecord, Segment};
-use crate::schema::timestamp_type;
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder, timestamp_type};
 use crate::sources::Reject;
 
 fn utf8(name: &str) -> Field {
@@ -145,7 +145,7 @@ pub struct CallBatches {
 }
 
 fn tsb() -> TimestampMillisecondBuilder {
-    TimestampMillisecondBuilder::new().with_timezone("UTC")
+    timestamp_builder(0)
 }
 
 fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
@@ -522,21 +522,13 @@ impl CallDetailsNormalizer {
     pub fn take_batches(&mut self) -> CallBatches {
         let n = std::mem::take(&mut self.sessions);
         let m = std::mem::take(&mut self.segment_rows);
-        let account = |n: usize| -> ArrayRef {
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                self.account_id.as_str(),
-                n,
-            )))
-        };
-        let exported = |n: usize| -> ArrayRef {
-            Arc::new(
-                TimestampMillisecondArray::from(vec![self.exported_at_ms; n]).with_timezone("UTC"),
-            )
-        };
-        let (a, e) = (account(n), exported(n));
-        let details = self.details.finish(a, e);
-        let (a, e) = (account(m), exported(m));
-        let segments = self.segments.finish(a, e);
+        let (account, exported) = (self.account_id.as_str(), self.exported_at_ms);
+        let details = self
+            .details
+            .finish(constant_utf8(account, n), constant_timestamp(exported, n));
+        let segments = self
+            .segments
+            .finish(constant_utf8(account, m), constant_timestamp(exported, m));
         // Cannot fail: every column has the row count of its table, the types are the schemas'
         // (timestamps built with the "UTC" zone, lists with nullable "item" fields) and the
         // non-nullable columns only ever receive values.

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, Int64Array, Int64Builder, ListArray, ListBuilder, StringArray, StringBuilder,
-    TimestampMillisecondArray, TimestampMillisecondBuilder,
+    TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::schema::intent_realtime_schema;
+use crate::schema::{constant_timestamp, constant_utf8, intent_realtime_schema, timestamp_builder};
 use crate::sources::durations::parse_time_handled;
 use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
@@ -220,14 +220,11 @@ pub fn sessions_to_batch(
     exported_at: DateTime<Utc>,
 ) -> RecordBatch {
     let n = sessions.len();
-    let constant = |v: &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(std::iter::repeat_n(v, n)))
-    };
     let strings = |f: fn(&IntentSession) -> Option<&str>| -> ArrayRef {
         Arc::new(sessions.iter().map(f).collect::<StringArray>())
     };
     let times = |f: fn(&IntentSession) -> Option<i64>| -> ArrayRef {
-        let mut b = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+        let mut b = timestamp_builder(n);
         for s in sessions {
             b.append_option(f(s));
         }
@@ -249,8 +246,8 @@ pub fn sessions_to_batch(
         seconds.append_option(s.time_handled_seconds);
     }
     let columns: Vec<ArrayRef> = vec![
-        constant(account_id),
-        constant(bot_id),
+        constant_utf8(account_id, n),
+        constant_utf8(bot_id, n),
         Arc::new(
             sessions
                 .iter()
@@ -268,10 +265,7 @@ pub fn sessions_to_batch(
         strings(|s| s.time_handled.as_deref()),
         Arc::new(seconds.finish()),
         strings(|s| s.deflected_to.as_deref()),
-        Arc::new(
-            TimestampMillisecondArray::from(vec![exported_at.timestamp_millis(); n])
-                .with_timezone("UTC"),
-        ),
+        constant_timestamp(exported_at.timestamp_millis(), n),
     ];
     // Cannot fail: every column has `n` values of the schema's type (timestamps carry the "UTC"
     // zone, the list item field is the schema's), and non-nullable columns get no nulls.

@@ -24,17 +24,14 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, Int64Builder, StringArray, StringBuilder, TimestampMillisecondArray,
-    TimestampMillisecondBuilder,
-};
+use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use crate::model::Granularity;
-use crate::schema::user_status_schema;
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder, user_status_schema};
 use crate::sources::durations::parse_sec_sum;
 use crate::sources::window::DayWindow;
 use crate::sources::wire::{
@@ -510,8 +507,8 @@ impl UserStatusNormalizer {
             first_name: StringBuilder::new(),
             last_name: StringBuilder::new(),
             custom_id: StringBuilder::new(),
-            bucket_start: TimestampMillisecondBuilder::new().with_timezone("UTC"),
-            bucket_end: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            bucket_start: timestamp_builder(0),
+            bucket_end: timestamp_builder(0),
             metric: StringBuilder::new(),
             value: StringBuilder::new(),
             duration_seconds: Int64Builder::new(),
@@ -595,19 +592,8 @@ impl UserStatusNormalizer {
     /// instead of holding a whole day in memory.
     pub fn take_batch(&mut self) -> RecordBatch {
         let n = std::mem::take(&mut self.rows);
-        let account: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            self.account_id.as_str(),
-            n,
-        )));
-        let granularity: ArrayRef = Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-            self.granularity.as_str(),
-            n,
-        )));
-        let exported_at: ArrayRef = Arc::new(
-            TimestampMillisecondArray::from(vec![self.exported_at_ms; n]).with_timezone("UTC"),
-        );
         let columns: Vec<ArrayRef> = vec![
-            account,
+            constant_utf8(&self.account_id, n),
             Arc::new(self.user_id.finish()),
             Arc::new(self.email.finish()),
             Arc::new(self.first_name.finish()),
@@ -615,11 +601,11 @@ impl UserStatusNormalizer {
             Arc::new(self.custom_id.finish()),
             Arc::new(self.bucket_start.finish()),
             Arc::new(self.bucket_end.finish()),
-            granularity,
+            constant_utf8(self.granularity.as_str(), n),
             Arc::new(self.metric.finish()),
             Arc::new(self.value.finish()),
             Arc::new(self.duration_seconds.finish()),
-            exported_at,
+            constant_timestamp(self.exported_at_ms, n),
         ];
         // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
         // built with the "UTC" zone) and the non-nullable columns never receive a null.

@@ -2,7 +2,7 @@
 //! type variants, hostile records, DST days); expected values are written out by hand, never
 //! computed by the code under test.
 
-use arrow::array::{Array, Int32Array, Int64Array};
+use arrow::array::{Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray};
 use chrono::NaiveDate;
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! Unit tests of the parent module on hand-written fixtures (doc samples, casing variants,
 //! malformed records); expected values are written out, never computed by the code under test.
 
-use arrow::array::{Array, Int64Array};
+use arrow::array::{Array, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::TimeUnit;
 use chrono::NaiveDate;
 use serde_json::json;
