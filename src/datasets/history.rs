@@ -1,5 +1,5 @@
 //! Steps every history dataset takes the same way, so each dataset module keeps only what is
-//! its own (requests, paging, decoding): the first request window of a day (for `check`
+//! its own (requests, paging, decoding): the page cap of a window, the first request window of a day (for `check`
 //! probes), and committing a day whose pages were streamed into one partition writer (the last
 //! rows, the file, the day's rejects, the written-metrics and the summary log line).
 
@@ -16,6 +16,9 @@ use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter};
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::Reject;
+
+/// Safety stop for a server that keeps saying `hasMore`: most pages one window may take.
+pub const MAX_PAGES_PER_WINDOW: usize = 100_000;
 
 /// The first request window of `day` (a day always has one under real zone rules).
 pub fn first_window(info: &DatasetInfo, tz: Tz, day: NaiveDate) -> Result<DayWindow, Error> {

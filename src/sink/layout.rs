@@ -16,6 +16,20 @@ pub const STATE_DIR: &str = "_state";
 pub const STAGING_PREFIX: &str = ".tmp-";
 
 impl PartitionKey {
+    /// The key of `account_id`'s day `dt` in a table laid out by account and day (no bot).
+    pub fn account_day(
+        table: &'static crate::schema::Table,
+        account_id: &str,
+        dt: chrono::NaiveDate,
+    ) -> PartitionKey {
+        PartitionKey {
+            table,
+            account_id: account_id.to_string(),
+            bot_id: None,
+            dt,
+        }
+    }
+
     /// `user_status/account_id=A/dt=2024-05-01` or
     /// `intent_realtime/account_id=A/bot_id=B/dt=2024-05-01`.
     pub fn relative_dir(&self) -> String {

@@ -55,8 +55,6 @@ pub static INFO: DatasetInfo = DatasetInfo {
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "agent_status_details";
-/// Safety stop for a server that keeps saying `hasMore`.
-const MAX_PAGES_PER_WINDOW: usize = 100_000;
 
 fn build(config: &Config) -> Option<Dataset> {
     let cfg = &config.agent_status_details;
@@ -94,12 +92,7 @@ impl AgentStatusDetails {
 
     /// Partition key of a day.
     pub fn key(account_id: &str, day: NaiveDate) -> PartitionKey {
-        PartitionKey {
-            table: &TABLE,
-            account_id: account_id.to_string(),
-            bot_id: None,
-            dt: day,
-        }
+        PartitionKey::account_day(&TABLE, account_id, day)
     }
 
     async fn export(
@@ -165,7 +158,7 @@ impl AgentStatusDetails {
         for window in plan_day(self.cfg.timezone, day) {
             let mut offset: usize = 0;
             let mut seen: HashSet<String> = HashSet::new();
-            for _ in 0..MAX_PAGES_PER_WINDOW {
+            for _ in 0..history::MAX_PAGES_PER_WINDOW {
                 let ((has_more, record_count), permit) = self
                     .fetch_page(cx, &window, self.limit, offset, true, |bytes| {
                         let page = decode_page(bytes)?;

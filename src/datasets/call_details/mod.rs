@@ -123,12 +123,7 @@ impl CallDetails {
 
     /// Partition key of a day of `table` (either of [`DETAILS`] and [`SEGMENTS`]).
     pub fn key(table: &'static Table, account_id: &str, day: NaiveDate) -> PartitionKey {
-        PartitionKey {
-            table,
-            account_id: account_id.to_string(),
-            bot_id: None,
-            dt: day,
-        }
+        PartitionKey::account_day(table, account_id, day)
     }
 
     /// One page of a window: the request the export and `check` both send. `gated` reads the

@@ -37,7 +37,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use arrow::array::{Array, StringArray, TimestampMillisecondArray};
+use arrow::array::{Array, TimestampMillisecondArray};
 use arrow::compute::{concat_batches, lexsort_to_indices, take_record_batch, SortColumn};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
@@ -559,13 +559,7 @@ async fn remove_unlisted(
 pub fn ids_of(batches: &[RecordBatch]) -> Vec<String> {
     batches
         .iter()
-        .filter_map(|b| b.column_by_name("session_id"))
-        .filter_map(|c| c.as_any().downcast_ref::<StringArray>())
-        .flat_map(|a| {
-            (0..a.len())
-                .map(|i| a.value(i).to_string())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(super::decode::session_ids)
         .collect()
 }
 

@@ -52,8 +52,6 @@ pub static INFO: DatasetInfo = DatasetInfo {
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "user_status";
-/// Safety stop for a server that keeps saying `hasMore`.
-const MAX_PAGES_PER_WINDOW: usize = 100_000;
 /// The UserStatus `limit` the API documents as its default (its sibling agentstatusdetails
 /// also as its maximum). When the API refuses a larger `user_status.page_size` (400, 413 or
 /// 422), the request is retried once with this; if that succeeds, the run keeps using it.
@@ -99,12 +97,7 @@ impl UserStatus {
 
     /// Partition key of a day.
     pub fn key(account_id: &str, day: NaiveDate) -> PartitionKey {
-        PartitionKey {
-            table: &TABLE,
-            account_id: account_id.to_string(),
-            bot_id: None,
-            dt: day,
-        }
+        PartitionKey::account_day(&TABLE, account_id, day)
     }
 
     async fn export(
@@ -173,7 +166,7 @@ impl UserStatus {
         for window in plan_day(self.cfg.timezone, day) {
             let mut offset: usize = 0;
             let mut seen: HashSet<String> = HashSet::new();
-            for _ in 0..MAX_PAGES_PER_WINDOW {
+            for _ in 0..history::MAX_PAGES_PER_WINDOW {
                 let result = self
                     .fetch_page(cx, &window, limit, offset, true, |bytes| {
                         let page = decode_page(bytes)?;
