@@ -1,7 +1,8 @@
 //! Steps every history dataset takes the same way, so each dataset module keeps only what is
-//! its own (requests, paging, decoding): the page cap of a window, the first request window of a day (for `check`
-//! probes), and committing a day whose pages were streamed into one partition writer (the last
-//! rows, the file, the day's rejects, the written-metrics and the summary log line).
+//! its own (requests, paging, decoding): the page cap of a window, the first request window of
+//! a day (for `check` probes), and committing a day whose pages were streamed into one
+//! partition writer (the last rows, the file, the day's rejects, the written-metrics and the
+//! summary log line).
 
 use std::time::Instant;
 
