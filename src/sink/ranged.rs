@@ -115,16 +115,14 @@ impl AsyncFileReader for RangedObject {
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
-        async move {
-            let mut out = Vec::with_capacity(ranges.len());
-            for range in ranges {
-                out.push(match self.in_tail(&range) {
-                    Some(bytes) => bytes,
-                    None => self.fetch(range).await?,
-                });
+        let this: &Self = self;
+        // The chunks of several row groups are fetched side by side.
+        futures::future::try_join_all(ranges.into_iter().map(|range| async move {
+            match this.in_tail(&range) {
+                Some(bytes) => Ok(bytes),
+                None => this.fetch(range).await,
             }
-            Ok(out)
-        }
+        }))
         .boxed()
     }
 

@@ -8,6 +8,8 @@
 
 use std::collections::HashSet;
 
+use futures::{StreamExt, TryStreamExt};
+
 use super::{index_name, FileEntry, PartitionIndex};
 use crate::datasets::intent_realtime::decode::{self, IntentSession};
 use crate::error::Error;
@@ -16,6 +18,8 @@ use crate::state;
 
 /// Rows per row group of the partition's files (poll files and merged ones).
 pub const ROW_GROUP_ROWS: usize = 4096;
+/// Covering files read at the same time.
+const PARALLEL_READS: usize = 8;
 
 /// The ids of `candidates` held by the files whose `end_time` range covers one of them (plus a
 /// merge in progress). `None` when the index changed meanwhile (the caller starts over). A
@@ -31,20 +35,27 @@ pub(super) async fn known_ids(
     let wanted: HashSet<&str> = candidates.iter().map(|s| s.session_id.as_str()).collect();
     let mut known = HashSet::new();
     let mut vanished = Vec::new();
-    for f in covering(idx, candidates) {
-        let ends: Vec<i64> = candidates
-            .iter()
-            .filter(|s| f.covers(s.end_time))
-            .map(|s| s.end_time.timestamp_millis())
-            .collect();
-        let filter = RowGroupFilter {
-            column: "end_time",
-            any_of: &ends,
-        };
-        match sink
-            .read_partition_file_pruned(key, &f.name, &["session_id"], filter)
-            .await?
-        {
+    let files = covering(idx, candidates);
+    // The covering files are read side by side (a few requests each on S3).
+    let reads: Vec<_> = futures::stream::iter(files.iter().cloned())
+        .map(|f: FileEntry| async move {
+            let ends: Vec<i64> = candidates
+                .iter()
+                .filter(|s| f.covers(s.end_time))
+                .map(|s| s.end_time.timestamp_millis())
+                .collect();
+            let filter = RowGroupFilter {
+                column: "end_time",
+                any_of: &ends,
+            };
+            sink.read_partition_file_pruned(key, &f.name, &["session_id"], filter)
+                .await
+        })
+        .buffered(PARALLEL_READS)
+        .try_collect()
+        .await?;
+    for (f, read) in files.iter().zip(reads) {
+        match read {
             Some(read) => known.extend(
                 read.batches
                     .iter()
