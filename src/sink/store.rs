@@ -120,14 +120,6 @@ pub struct StoreRequestCounts {
     pub transport_errors: u64,
 }
 
-impl StoreRequestCounts {
-    /// Attempts that failed in a way object_store may retry. Each one was followed by a retry
-    /// unless it was the last attempt of a request that then failed.
-    pub fn failed_attempts(&self) -> u64 {
-        self.throttled + self.server_errors + self.transport_errors
-    }
-}
-
 /// What one HTTP attempt came to; its [`label`](AttemptOutcome::label) is the `outcome` of
 /// `smartassist_store_requests_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

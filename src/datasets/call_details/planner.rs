@@ -21,11 +21,6 @@ impl Density {
         self.hourly.iter().map(|&n| u64::from(n)).sum()
     }
 
-    /// Sessions in the busiest hour.
-    pub fn peak_per_hour(&self) -> u32 {
-        self.hourly.iter().copied().max().unwrap_or(0)
-    }
-
     /// Expected sessions per hour at hour `h` of the day: the profile's value, or its mean
     /// beyond its end.
     pub(super) fn rate(&self, h: i64) -> f64 {
