@@ -54,6 +54,11 @@ pub const API_REQUESTS: &str = "smartassist_api_requests_total";
 pub const API_REQUESTS_MINIMUM: &str = "smartassist_api_requests_minimum_total";
 pub const STORE_REQUESTS: &str = "smartassist_store_requests_total";
 
+/// A counter's exposition name without the `_total` the encoder appends.
+fn counter_name(name: &'static str) -> &'static str {
+    name.strip_suffix("_total").unwrap_or(name)
+}
+
 /// Values of the `outcome` label of `smartassist_runs_total` (registered at zero per dataset).
 pub const RUN_OUTCOMES: [&str; 4] = ["success", "partial", "failure", "cancelled"];
 
@@ -249,10 +254,10 @@ impl Families {
     }
 
     /// Register every family under its exposition name. Counter names are given without
-    /// `_total`: the encoder appends it. Help texts get their final full stop from the registry.
+    /// `_total` ([`counter_name`]): the encoder appends it. Help texts get their final full stop from the registry.
     fn register(&self, r: &mut Registry) {
         r.register(
-            "smartassist_http_requests",
+            counter_name(HTTP_REQUESTS),
             "HTTP requests to the report APIs by endpoint and status class",
             Listed(self.http_requests.clone()),
         );
@@ -262,42 +267,42 @@ impl Families {
             Listed(self.http_request_duration.clone()),
         );
         r.register(
-            "smartassist_http_retries",
+            counter_name(HTTP_RETRIES),
             "Retried HTTP attempts by endpoint and reason",
             Listed(self.http_retries.clone()),
         );
         r.register(
-            "smartassist_http_throttled",
+            counter_name(HTTP_THROTTLED),
             "Responses that signalled throttling (429 or a rate-limit message)",
             Listed(self.http_throttled.clone()),
         );
         r.register(
-            "smartassist_rate_limit_wait_seconds",
+            counter_name(RATE_LIMIT_WAIT),
             "Seconds spent waiting for the client-side rate limiter",
             self.rate_limit_wait.clone(),
         );
         r.register(
-            "smartassist_rejects",
+            counter_name(REJECTS),
             "Records that could not be normalized, counted when first kept in the rejects dataset (seen again: not counted)",
             Listed(self.rejects.clone()),
         );
         r.register(
-            "smartassist_rows_written",
+            counter_name(ROWS_WRITTEN),
             "Rows written to Parquet",
             Listed(self.rows_written.clone()),
         );
         r.register(
-            "smartassist_bytes_written",
+            counter_name(BYTES_WRITTEN),
             "Parquet bytes written",
             Listed(self.bytes_written.clone()),
         );
         r.register(
-            "smartassist_files_written",
+            counter_name(FILES_WRITTEN),
             "Parquet files written",
             Listed(self.files_written.clone()),
         );
         r.register(
-            "smartassist_runs",
+            counter_name(RUNS),
             "Export runs by dataset and outcome (success, partial, failure, cancelled)",
             Listed(self.runs.clone()),
         );
@@ -307,17 +312,17 @@ impl Families {
             Listed(self.run_duration.clone()),
         );
         r.register(
-            "smartassist_skipped_ticks",
+            counter_name(SKIPPED_TICKS),
             "Scheduler ticks skipped because the previous run of the job was still busy",
             Listed(self.skipped_ticks.clone()),
         );
         r.register(
-            "smartassist_intent_gaps",
+            counter_name(INTENT_GAPS),
             "Polls that returned a full page of unseen sessions: sessions were probably missed",
             Listed(self.intent_gaps.clone()),
         );
         r.register(
-            "smartassist_intent_new_sessions",
+            counter_name(INTENT_NEW_SESSIONS),
             "Sessions exported for the first time",
             Listed(self.intent_new_sessions.clone()),
         );
@@ -327,17 +332,17 @@ impl Families {
             Listed(self.last_success.clone()),
         );
         r.register(
-            "smartassist_api_requests",
+            counter_name(API_REQUESTS),
             "Report API requests the exported units of a dataset made (retries not counted)",
             Listed(self.api_requests.clone()),
         );
         r.register(
-            "smartassist_api_requests_minimum",
+            counter_name(API_REQUESTS_MINIMUM),
             "Requests the same units needed at the least: one per page of records plus one per request window",
             Listed(self.api_requests_minimum.clone()),
         );
         r.register(
-            "smartassist_store_requests",
+            counter_name(STORE_REQUESTS),
             "HTTP request attempts of the S3 client by outcome (answered, or a failure it \
              retries: throttled, server_error, transport_error)",
             Listed(self.store_requests.clone()),
