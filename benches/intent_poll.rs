@@ -31,11 +31,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use smartassist_export::config::parse::{parse_schedule, Problems};
-use smartassist_export::config::IntentConfig;
 use smartassist_export::config::OutputLocation;
 use smartassist_export::datasets::intent_realtime::decode::{sessions_to_batch, IntentSession};
 use smartassist_export::datasets::intent_realtime::partition::{self, PartitionIndex};
-use smartassist_export::datasets::intent_realtime::{IntentRealtime, Target, TABLE};
+use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime, Target, TABLE};
 use smartassist_export::metrics::Metrics;
 use smartassist_export::simulator::generator::{self, IntentFeed};
 use smartassist_export::sink::{PartitionKey, RowGroupFilter, Sink};
@@ -203,8 +202,9 @@ fn dataset() -> IntentRealtime {
         schedule_timezone: chrono_tz::UTC,
         timezone: chrono_tz::UTC,
         gap_poll_interval: None,
+        path: "/intent/{bot_id}".into(),
     };
-    IntentRealtime::new(cfg, "/intent/{bot_id}".into())
+    IntentRealtime::new(cfg)
 }
 
 /// One out-of-order poll's cost and the session ids it had to read.

@@ -139,7 +139,17 @@ async fn start_simulator(config: &Config, secret: &Secret) -> Result<RunningSimu
 
 /// The simulator configuration matching an exporter config (`base_url = "simulator"`).
 pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig {
-    let mut bots = config.intent.bot_ids.clone();
+    // The bots every snapshot dataset polls (each bot once).
+    let mut bots: Vec<String> = Vec::new();
+    for dataset in datasets::enabled(config) {
+        if let Dataset::Snapshot(d) = dataset {
+            for bot in d.entities() {
+                if !bots.contains(bot) {
+                    bots.push(bot.clone());
+                }
+            }
+        }
+    }
     if bots.is_empty() {
         bots.push("st-demo-bot".to_string());
     }

@@ -26,7 +26,7 @@ use crate::sources::window::local_date;
 /// Load and validate the config named on the command line.
 pub fn load_config(path: &Path) -> Result<Config, Error> {
     let env_secret = std::env::var(SECRET_ENV).ok();
-    Ok(Config::load(path, env_secret)?)
+    Ok(datasets::load_config(path, env_secret)?)
 }
 
 /// Run one parsed command line.
@@ -332,7 +332,7 @@ fn schema_config(path: &Path, location_given: bool) -> Option<Config> {
         }
         return None;
     }
-    match Config::load(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
+    match datasets::load_config(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
         Ok(config) => Some(config),
         Err(e) => {
             eprintln!(
@@ -445,8 +445,8 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect();
-    let config = Config::from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
-    let tz = config.user_status.timezone;
+    let config = datasets::config_from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
+    let tz = config.api.timezone;
     let yesterday = local_date(tz, Utc::now())
         .checked_sub_days(Days::new(1))
         .ok_or_else(|| Error::Usage("date out of range".into()))?;

@@ -26,7 +26,7 @@ use smartassist_export::app::App;
 use smartassist_export::backfill::{backfill, BackfillRequest};
 use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::intent_realtime::partition::Policy;
-use smartassist_export::datasets::intent_realtime::IntentRealtime;
+use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime};
 use smartassist_export::datasets::{Context, Dataset, SnapshotDataset};
 use smartassist_export::metrics::Metrics;
 use smartassist_export::model::Granularity;
@@ -68,7 +68,7 @@ fn backfill_days() -> Vec<NaiveDate> {
 /// One exporter: its own app (client, rate limiter) and, for S3, its own S3 client.
 async fn exporter(config: &Path, s3: Option<&str>) -> (App, Context) {
     let secret = SimulatorConfig::default().client_secret;
-    let config = smartassist_export::config::Config::load(config, Some(secret)).expect("config");
+    let config = smartassist_export::datasets::load_config(config, Some(secret)).expect("config");
     let app = App::start(config, CancellationToken::new(), Metrics::new())
         .await
         .expect("app");
@@ -100,12 +100,17 @@ fn s3_sink(endpoint: &str, prefix: &str) -> Sink {
 /// are frequent (more than 3 files in a partition).
 async fn work(app: &App, cx: &Context) {
     let config = &app.config;
-    let intent = IntentRealtime::new(config.intent.clone(), config.api.intent_path.clone())
-        .with_policy(Policy {
-            max_files: 3,
-            fan_in: 2,
-            ..Policy::default()
-        });
+    let intent = IntentRealtime::new(
+        config
+            .section::<IntentConfig>()
+            .cloned()
+            .expect("intent section"),
+    )
+    .with_policy(Policy {
+        max_files: 3,
+        fan_in: 2,
+        ..Policy::default()
+    });
     let user_status: Vec<Dataset> = app
         .datasets()
         .iter()
@@ -140,7 +145,12 @@ async fn two_writers(config: &Path, s3: Option<&str>) -> chrono::DateTime<Utc> {
     let (a, cx_a) = exporter(config, s3).await;
     let (b, cx_b) = exporter(config, s3).await;
     tokio::join!(work(&a, &cx_a), work(&b, &cx_b));
-    let intent = IntentRealtime::new(a.config.intent.clone(), a.config.api.intent_path.clone());
+    let intent = IntentRealtime::new(
+        a.config
+            .section::<IntentConfig>()
+            .cloned()
+            .expect("intent section"),
+    );
     let last = Utc::now();
     for bot in BOTS {
         intent.poll(&cx_a, bot, last).await.expect("final poll");

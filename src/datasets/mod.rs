@@ -33,7 +33,8 @@ use chrono_tz::Tz;
 use futures::future::BoxFuture;
 
 use crate::client::{ApiClient, MemoryGate};
-use crate::config::{Config, Schedule};
+pub use crate::config::HistoryKeys;
+use crate::config::{Config, Schedule, SectionSpec};
 use crate::error::Error;
 use crate::metrics::Metrics;
 pub use crate::schema::{Dedupe, PartitionLayout, Table};
@@ -63,6 +64,8 @@ pub struct DatasetInfo {
     pub tables: &'static [&'static Table],
     /// Low-cardinality endpoint label of its requests in logs, errors and metrics.
     pub endpoint: &'static str,
+    /// The config section it reads (its keys, validation and documented defaults).
+    pub config: &'static SectionSpec,
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
 }
@@ -88,6 +91,30 @@ pub fn by_name(name: &str) -> Option<&'static DatasetInfo> {
 /// Every registered dataset name, in registry order.
 pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|d| d.name).collect()
+}
+
+/// The config section of every registered dataset, in registry order: what
+/// [`Config::load`](crate::config::Config::load) is given.
+pub fn sections() -> Vec<&'static SectionSpec> {
+    REGISTRY.iter().map(|d| d.config).collect()
+}
+
+/// Loads and validates the config file at `path` with every registered dataset's section.
+pub fn load_config(
+    path: &std::path::Path,
+    env_secret: Option<String>,
+) -> Result<Config, crate::config::ConfigError> {
+    Config::load(path, env_secret, &sections())
+}
+
+/// Parses and validates config text with every registered dataset's section (`path` names
+/// the file in messages and anchors relative paths).
+pub fn config_from_toml(
+    text: &str,
+    path: &std::path::Path,
+    env_secret: Option<String>,
+) -> Result<Config, crate::config::ConfigError> {
+    Config::from_toml(text, path, env_secret, &sections())
 }
 
 /// Every table of every registered dataset, in registry order.
@@ -144,20 +171,6 @@ pub struct UnitReport {
     pub gap_suspected: bool,
 }
 
-/// When and how a history dataset runs on the schedule.
-#[derive(Debug, Clone)]
-pub struct HistorySchedule {
-    pub schedule: Schedule,
-    /// Zone the cron schedule is evaluated in.
-    pub schedule_timezone: Tz,
-    /// Zone whose local days are the units (and the `dt` partitions).
-    pub timezone: Tz,
-    /// Days before the watermark day re-exported by every scheduled run.
-    pub lookback_days: u32,
-    /// Most days one scheduled run exports.
-    pub max_days_per_run: u32,
-}
-
 /// When a snapshot dataset polls.
 #[derive(Debug, Clone)]
 pub struct SnapshotSchedule {
@@ -170,7 +183,7 @@ pub struct SnapshotSchedule {
 /// A windowed-history dataset: one local day is one unit and one partition per table.
 pub trait HistoryDataset: Send + Sync {
     fn info(&self) -> &'static DatasetInfo;
-    fn schedule(&self) -> &HistorySchedule;
+    fn schedule(&self) -> &HistoryKeys;
     /// Fetch every record of the local `day` and replace its partitions. State is committed by
     /// the caller, only after this returns `Ok`.
     fn export_day<'a>(
@@ -247,6 +260,9 @@ impl fmt::Debug for Dataset {
 pub fn enabled(config: &Config) -> Vec<Dataset> {
     REGISTRY.iter().filter_map(|d| (d.build)(config)).collect()
 }
+
+#[cfg(test)]
+mod config_tests;
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@
 //! UserStatus, each page is read under the context's page gate and encoded as its own row group
 //! as soon as it arrives; the previous file stays visible until the new one is complete.
 
+pub mod config;
 pub mod decode;
 
 use std::collections::HashSet;
@@ -25,16 +26,16 @@ use tracing::warn;
 
 use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, HistoryDataset, HistoryKeys, PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
-use crate::config::{AgentStatusDetailsConfig, Config};
+use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::schema::agent_status_details_schema;
 use crate::sink::{PartitionKey, PartitionWriter};
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::DecodeError;
+pub use config::AgentStatusDetailsConfig;
 use decode::{decode_page, request_body_with, DateStyle, Normalizer, MAX_PAGE_SIZE};
 
 /// The `agent_status_details` table.
@@ -50,22 +51,25 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "agent_status_details",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    config: &CONFIG,
     build,
 };
+
+static CONFIG: SectionSpec = SectionSpec::of::<AgentStatusDetailsConfig>();
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "agent_status_details";
 
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.agent_status_details;
-    cfg.enabled
+    let cfg = config.section::<AgentStatusDetailsConfig>()?;
+    cfg.keys
+        .enabled
         .then(|| Dataset::History(Arc::new(AgentStatusDetails::new(cfg.clone()))))
 }
 
 /// The configured Agent Status Details export.
 pub struct AgentStatusDetails {
     cfg: AgentStatusDetailsConfig,
-    schedule: HistorySchedule,
     /// How the date filter's bounds are written for the configured path's generation.
     style: DateStyle,
     /// `limit` of every request: the configured page size, never above [`MAX_PAGE_SIZE`].
@@ -74,19 +78,11 @@ pub struct AgentStatusDetails {
 
 impl AgentStatusDetails {
     pub fn new(cfg: AgentStatusDetailsConfig) -> AgentStatusDetails {
-        let schedule = HistorySchedule {
-            schedule: cfg.schedule.clone(),
-            schedule_timezone: cfg.schedule_timezone,
-            timezone: cfg.timezone,
-            lookback_days: cfg.lookback_days,
-            max_days_per_run: cfg.max_days_per_run,
-        };
         AgentStatusDetails {
             style: DateStyle::for_path(&cfg.path),
             // Validation bounds page_size by the same maximum; the clamp keeps the cap local.
             limit: cfg.page_size.clamp(1, MAX_PAGE_SIZE as u32),
             cfg,
-            schedule,
         }
     }
 
@@ -155,7 +151,7 @@ impl AgentStatusDetails {
         writer: &mut PartitionWriter,
     ) -> Result<usize, Error> {
         let mut requests = 0;
-        for window in plan_day(self.cfg.timezone, day) {
+        for window in plan_day(self.cfg.keys.timezone, day) {
             let mut offset: usize = 0;
             let mut seen: HashSet<String> = HashSet::new();
             for _ in 0..history::MAX_PAGES_PER_WINDOW {
@@ -193,7 +189,7 @@ impl AgentStatusDetails {
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let window = history::first_window(&INFO, self.cfg.timezone, today)?;
+        let window = history::first_window(&INFO, self.cfg.keys.timezone, today)?;
         let ((records, spans, has_more), _) = self
             .fetch_page(cx, &window, 1, 0, false, |b| {
                 decode_page(b).map(|p| {
@@ -218,8 +214,8 @@ impl HistoryDataset for AgentStatusDetails {
         &INFO
     }
 
-    fn schedule(&self) -> &HistorySchedule {
-        &self.schedule
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
     }
 
     fn export_day<'a>(

@@ -58,8 +58,9 @@ enabled = true
         base = sim.base_url(),
         out = out.display()
     );
-    let config = Config::from_toml(&text, Path::new("cd.toml"), Some(DEFAULT_SECRET.into()))
-        .expect("valid test config");
+    let config =
+        crate::datasets::config_from_toml(&text, Path::new("cd.toml"), Some(DEFAULT_SECRET.into()))
+            .expect("valid test config");
     let app = App::start(config, CancellationToken::new(), Metrics::new())
         .await
         .expect("app");

@@ -22,6 +22,7 @@
 //! discarded and split; a completed window's rows are encoded as their own row groups at once.
 
 mod call_window;
+pub mod config;
 mod planner;
 mod request;
 mod rows;
@@ -37,11 +38,10 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, HistoryDataset, HistoryKeys, PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
-use crate::config::{CallDetailsConfig, Config};
+use crate::config::{Config, SectionSpec};
 use crate::error::{error_chain, Error};
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
@@ -50,6 +50,7 @@ use crate::sources::Reject;
 use crate::state::{self, DensityState};
 
 pub use call_window::{CallWindow, TARGET_FILL};
+pub use config::CallDetailsConfig;
 pub use planner::Density;
 pub use request::{
     local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
@@ -80,19 +81,22 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "call_details",
     tables: &[&DETAILS, &SEGMENTS],
     endpoint: ENDPOINT,
+    config: &CONFIG,
     build,
 };
 
+static CONFIG: SectionSpec = SectionSpec::of::<CallDetailsConfig>();
+
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.call_details;
-    cfg.enabled
+    let cfg = config.section::<CallDetailsConfig>()?;
+    cfg.keys
+        .enabled
         .then(|| Dataset::History(Arc::new(CallDetails::new(cfg.clone()))))
 }
 
 /// The configured Call Details export.
 pub struct CallDetails {
     cfg: CallDetailsConfig,
-    schedule: HistorySchedule,
     /// Makes the read-compare-store of the density one step for the days of this process
     /// (a backfill finishes several at once).
     density_lock: tokio::sync::Mutex<()>,
@@ -107,16 +111,8 @@ struct Fetched {
 
 impl CallDetails {
     pub fn new(cfg: CallDetailsConfig) -> CallDetails {
-        let schedule = HistorySchedule {
-            schedule: cfg.schedule.clone(),
-            schedule_timezone: cfg.schedule_timezone,
-            timezone: cfg.timezone,
-            lookback_days: cfg.lookback_days,
-            max_days_per_run: cfg.max_days_per_run,
-        };
         CallDetails {
             cfg,
-            schedule,
             density_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -159,7 +155,7 @@ impl CallDetails {
         let density_name = state::density_name(INFO.name, &cx.account_id);
         let expected = state::load::<DensityState>(&cx.sink, &density_name)
             .await?
-            .filter(|s| s.timezone == self.cfg.timezone.name())
+            .filter(|s| s.timezone == self.cfg.keys.timezone.name())
             .map(|s| Density { hourly: s.hourly });
         let details_key = Self::key(&DETAILS, &cx.account_id, day);
         let segments_key = Self::key(&SEGMENTS, &cx.account_id, day);
@@ -235,8 +231,8 @@ impl CallDetails {
         details: &mut PartitionWriter,
         segments: &mut PartitionWriter,
     ) -> Result<Fetched, Error> {
-        let plan = plan_day(self.cfg.timezone, day);
-        let claim = local_day_bounds(self.cfg.timezone, day);
+        let plan = plan_day(self.cfg.keys.timezone, day);
+        let claim = local_day_bounds(self.cfg.keys.timezone, day);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord>, Vec<Reject>)>();
         let fetch = |w: &CallWindow, page: u32| {
             let body = request_body(w, &self.cfg.filter, self.cfg.api);
@@ -290,8 +286,8 @@ impl CallDetails {
         exported_at: DateTime<Utc>,
         density: Density,
     ) {
-        let zone = self.cfg.timezone.name();
-        let complete = local_day_bounds(self.cfg.timezone, day).end <= exported_at;
+        let zone = self.cfg.keys.timezone.name();
+        let complete = local_day_bounds(self.cfg.keys.timezone, day).end <= exported_at;
         if !complete || density.sessions() == 0 {
             return;
         }
@@ -316,7 +312,7 @@ impl CallDetails {
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let segment = super::history::first_window(&INFO, self.cfg.timezone, today)?;
+        let segment = super::history::first_window(&INFO, self.cfg.keys.timezone, today)?;
         let window = CallWindow::new(
             segment.claim.start,
             segment.claim.end,
@@ -374,8 +370,8 @@ impl HistoryDataset for CallDetails {
         &INFO
     }
 
-    fn schedule(&self) -> &HistorySchedule {
-        &self.schedule
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
     }
 
     fn export_day<'a>(

@@ -13,6 +13,7 @@
 //! counted and logged as a suspected gap. [`decode`] owns the wire format and the conversion
 //! between sessions and batches; the per-bot poll state lives in [`crate::state`].
 
+pub mod config;
 pub mod decode;
 pub mod partition;
 
@@ -28,7 +29,7 @@ use super::{
     Context, Dataset, DatasetInfo, Dedupe, PartitionLayout, SnapshotDataset, SnapshotSchedule,
     Table, UnitReport,
 };
-use crate::config::{Config, IntentConfig};
+use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
@@ -37,6 +38,7 @@ use crate::sink::{PartitionKey, Sink, WriteStats};
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
 use crate::state::{self, PollState};
+pub use config::IntentConfig;
 use decode::{decode_sessions, IntentSession};
 use partition::{Merge, Policy};
 
@@ -56,8 +58,11 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "intent_realtime",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    config: &CONFIG,
     build,
 };
+
+static CONFIG: SectionSpec = SectionSpec::of::<IntentConfig>();
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "intent_realtime";
@@ -65,21 +70,15 @@ pub const ENDPOINT: &str = "intent_realtime";
 pub const PAGE: usize = 25;
 
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.intent;
-    cfg.enabled.then(|| {
-        Dataset::Snapshot(Arc::new(IntentRealtime::new(
-            cfg.clone(),
-            config.api.intent_path.clone(),
-        )))
-    })
+    let cfg = config.section::<IntentConfig>()?;
+    cfg.enabled
+        .then(|| Dataset::Snapshot(Arc::new(IntentRealtime::new(cfg.clone()))))
 }
 
 /// The configured IntentRealtimeData polls.
 pub struct IntentRealtime {
     cfg: IntentConfig,
     schedule: SnapshotSchedule,
-    /// Path template containing `{bot_id}`.
-    path: String,
     policy: Policy,
 }
 
@@ -87,7 +86,7 @@ pub struct IntentRealtime {
 type Records = Vec<Result<IntentSession, Reject>>;
 
 impl IntentRealtime {
-    pub fn new(cfg: IntentConfig, path: String) -> IntentRealtime {
+    pub fn new(cfg: IntentConfig) -> IntentRealtime {
         let schedule = SnapshotSchedule {
             schedule: cfg.schedule.clone(),
             schedule_timezone: cfg.schedule_timezone,
@@ -96,7 +95,6 @@ impl IntentRealtime {
         IntentRealtime {
             cfg,
             schedule,
-            path,
             policy: Policy::default(),
         }
     }
@@ -117,7 +115,7 @@ impl IntentRealtime {
     }
 
     async fn fetch(&self, cx: &Context, bot_id: &str) -> Result<Records, Error> {
-        let path = self.path.replace("{bot_id}", bot_id);
+        let path = self.cfg.path.replace("{bot_id}", bot_id);
         Ok(cx
             .client
             .post_json(

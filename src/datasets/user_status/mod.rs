@@ -10,6 +10,7 @@
 //! previous file stays visible until the new one is complete; any failure abandons the write
 //! and leaves it in place.
 
+pub mod config;
 pub mod decode;
 
 use std::collections::HashSet;
@@ -23,15 +24,15 @@ use tracing::warn;
 
 use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, HistoryDataset, HistoryKeys, PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
-use crate::config::{Config, UserStatusConfig};
+use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::schema::user_status_schema;
 use crate::sink::{PartitionKey, PartitionWriter};
 use crate::sources::window::{plan_day, DayWindow};
+pub use config::UserStatusConfig;
 use decode::{decode_page, request_body, UserStatusNormalizer};
 
 /// The `user_status` table.
@@ -47,8 +48,11 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "user_status",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    config: &CONFIG,
     build,
 };
+
+static CONFIG: SectionSpec = SectionSpec::of::<UserStatusConfig>();
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "user_status";
@@ -58,40 +62,25 @@ pub const ENDPOINT: &str = "user_status";
 pub const FALLBACK_PAGE_SIZE: u32 = 50;
 
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.user_status;
-    cfg.enabled.then(|| {
-        Dataset::History(std::sync::Arc::new(UserStatus::new(
-            cfg.clone(),
-            config.api.user_status_path.clone(),
-        )))
-    })
+    let cfg = config.section::<UserStatusConfig>()?;
+    cfg.keys
+        .enabled
+        .then(|| Dataset::History(std::sync::Arc::new(UserStatus::new(cfg.clone()))))
 }
 
 /// The configured UserStatus export.
 pub struct UserStatus {
     cfg: UserStatusConfig,
-    schedule: HistorySchedule,
-    /// Path with `{account_id}` substituted.
-    path: String,
     /// `limit`: `page_size`, lowered to [`FALLBACK_PAGE_SIZE`] for the rest of the process once
     /// the API refuses the configured size and accepts that one.
     page_size: AtomicU32,
 }
 
 impl UserStatus {
-    pub fn new(cfg: UserStatusConfig, path: String) -> UserStatus {
-        let schedule = HistorySchedule {
-            schedule: cfg.schedule.clone(),
-            schedule_timezone: cfg.schedule_timezone,
-            timezone: cfg.timezone,
-            lookback_days: cfg.lookback_days,
-            max_days_per_run: cfg.max_days_per_run,
-        };
+    pub fn new(cfg: UserStatusConfig) -> UserStatus {
         UserStatus {
             page_size: AtomicU32::new(cfg.page_size),
             cfg,
-            schedule,
-            path,
         }
     }
 
@@ -146,7 +135,7 @@ impl UserStatus {
         let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
         let gate = gated.then_some(cx.page_gate.as_ref());
         cx.client
-            .post_json_gated(ENDPOINT, &self.path, &query, &body, gate, decode)
+            .post_json_gated(ENDPOINT, &self.cfg.path, &query, &body, gate, decode)
             .await
     }
 
@@ -163,7 +152,7 @@ impl UserStatus {
         let mut limit = self.page_size.load(Ordering::Relaxed);
         // Set while trying FALLBACK_PAGE_SIZE after the API refused a larger `limit`.
         let mut refused_limit: Option<u32> = None;
-        for window in plan_day(self.cfg.timezone, day) {
+        for window in plan_day(self.cfg.keys.timezone, day) {
             let mut offset: usize = 0;
             let mut seen: HashSet<String> = HashSet::new();
             for _ in 0..history::MAX_PAGES_PER_WINDOW {
@@ -229,7 +218,7 @@ impl UserStatus {
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let window = history::first_window(&INFO, self.cfg.timezone, today)?;
+        let window = history::first_window(&INFO, self.cfg.keys.timezone, today)?;
         let ((records, has_more), _) = self
             .fetch_page(cx, &window, 1, 0, false, |b| {
                 decode_page(b).map(|p| (p.record_count, p.has_more))
@@ -246,8 +235,8 @@ impl HistoryDataset for UserStatus {
         &INFO
     }
 
-    fn schedule(&self) -> &HistorySchedule {
-        &self.schedule
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
     }
 
     fn export_day<'a>(

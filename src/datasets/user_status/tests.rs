@@ -29,7 +29,7 @@ enabled = false
 "#,
         out.display()
     );
-    Config::from_toml(
+    crate::datasets::config_from_toml(
         &text,
         Path::new("gate.toml"),
         Some("gate-test-secret".into()),
