@@ -69,6 +69,9 @@ pub enum Error {
         dataset: &'static str,
         day: NaiveDate,
     },
+    /// A dataset wrote rows of a table it does not declare (a defect).
+    #[error("rows for table {table}, which the dataset does not declare")]
+    UnknownTable { table: &'static str },
     #[error("I/O error: {context}")]
     Io {
         context: String,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
-use crate::datasets::{Context, Dataset, HistoryDataset, SnapshotDataset, UnitReport};
+use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
 use crate::error::error_chain;
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
@@ -209,29 +209,34 @@ async fn run_history_inner(
     };
     let mut summary = RunSummary::new(name, window);
     let mut committed = Vec::with_capacity(plan.len());
-    for day in &plan {
-        if stop.is_cancelled() {
-            summary.outcome = Outcome::Cancelled;
-            summary.error = Some("stopped by shutdown between days".into());
-            break;
-        }
-        match dataset.export_day(cx, *day, now).await {
-            Ok(r) => {
-                committed.push(true);
-                summary.add(&r);
+    let mut units_done = 0;
+    'days: for day in &plan {
+        // A day is committed when every unit of it (one per entity) is.
+        for unit in DayUnit::of_day(*day, dataset.entities()) {
+            if stop.is_cancelled() {
+                summary.outcome = Outcome::Cancelled;
+                summary.error = Some("stopped by shutdown between days".into());
+                break 'days;
             }
-            Err(e) => {
-                summary.outcome = if stop.is_cancelled() {
-                    Outcome::Cancelled
-                } else if committed.is_empty() {
-                    Outcome::Failure
-                } else {
-                    Outcome::Partial
-                };
-                summary.error = Some(format!("{day}: {}", error_chain(&e)));
-                break;
+            match dataset.export_day(cx, &unit, now).await {
+                Ok(r) => {
+                    summary.add(&r);
+                    units_done += 1;
+                }
+                Err(e) => {
+                    summary.outcome = if stop.is_cancelled() {
+                        Outcome::Cancelled
+                    } else if units_done == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Partial
+                    };
+                    summary.error = Some(format!("{unit}: {}", error_chain(&e)));
+                    break 'days;
+                }
             }
         }
+        committed.push(true);
     }
     let mark = next_watermark(previous.as_ref(), &plan, &committed, schedule.timezone, now);
     if let Some(mark) = mark {

@@ -22,6 +22,7 @@ pub mod agent_status_details;
 pub mod call_details;
 pub mod history;
 pub mod intent_realtime;
+pub mod paging;
 pub mod user_status;
 
 use std::fmt;
@@ -155,10 +156,50 @@ pub struct Context {
     pub page_gate: Arc<MemoryGate>,
 }
 
+/// One unit of work of a history dataset: a local day, of one entity when the dataset has
+/// entities (a per-bot history API exports each bot's day on its own, see
+/// [`HistoryDataset::entities`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DayUnit {
+    pub day: NaiveDate,
+    pub entity: Option<String>,
+}
+
+impl DayUnit {
+    /// The account-wide unit of `day`.
+    pub fn day(day: NaiveDate) -> DayUnit {
+        DayUnit { day, entity: None }
+    }
+
+    /// Every unit of `day`: one per entity, or the account-wide one when `entities` is empty.
+    pub fn of_day(day: NaiveDate, entities: &[String]) -> Vec<DayUnit> {
+        if entities.is_empty() {
+            return vec![DayUnit::day(day)];
+        }
+        entities
+            .iter()
+            .map(|e| DayUnit {
+                day,
+                entity: Some(e.clone()),
+            })
+            .collect()
+    }
+}
+
+/// `2024-05-01`, or `2024-05-01 st-bot-1` for an entity's day.
+impl fmt::Display for DayUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.entity {
+            Some(e) => write!(f, "{} {e}", self.day),
+            None => write!(f, "{}", self.day),
+        }
+    }
+}
+
 /// Outcome of one unit of work (a day of a history dataset, a poll of a snapshot entity).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnitReport {
-    /// The day (`2024-05-01`) or the entity (`st-bot`).
+    /// The day (`2024-05-01`, `2024-05-01 st-bot` for an entity's day) or the polled entity.
     pub unit: String,
     pub requests: usize,
     /// Rows written for the first time or replaced (history: the day's rows; snapshot: new).
@@ -180,16 +221,23 @@ pub struct SnapshotSchedule {
     pub gap_poll_interval: Option<Duration>,
 }
 
-/// A windowed-history dataset: one local day is one unit and one partition per table.
+/// A windowed-history dataset: one local day (of one entity, when it has entities) is one unit
+/// and one partition per table.
 pub trait HistoryDataset: Send + Sync {
     fn info(&self) -> &'static DatasetInfo;
     fn schedule(&self) -> &HistoryKeys;
-    /// Fetch every record of the local `day` and replace its partitions. State is committed by
-    /// the caller, only after this returns `Ok`.
+    /// The entities whose days are exported one by one (e.g. the bots of a per-bot history
+    /// API); empty (the default) when a day is one account-wide unit. A day counts as exported
+    /// (for the watermark) when every entity's unit of it is.
+    fn entities(&self) -> &[String] {
+        &[]
+    }
+    /// Fetch every record of `unit` and replace its partitions (usually through
+    /// [`history::export_day`]). State is committed by the caller, only after this returns `Ok`.
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>>;
     /// One cheap request through the export's request path; a one-line description on success.

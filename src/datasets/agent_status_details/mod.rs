@@ -15,24 +15,22 @@
 pub mod config;
 pub mod decode;
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tracing::warn;
 
-use super::history;
+use super::{history, paging};
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistoryKeys, PartitionLayout, Table, UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, HistoryDataset, HistoryKeys, PartitionLayout, Table,
+    UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::schema::agent_status_details_schema;
-use crate::sink::{PartitionKey, PartitionWriter};
+use crate::sink::PartitionKey;
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::DecodeError;
 pub use config::AgentStatusDetailsConfig;
@@ -94,32 +92,12 @@ impl AgentStatusDetails {
     async fn export(
         &self,
         cx: &Context,
-        day: NaiveDate,
+        unit: &DayUnit,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let started = Instant::now();
-        let key = Self::key(&cx.account_id, day);
-        let mut writer = cx.sink.begin_partition(&key).await?;
-        let mut normalizer = Normalizer::new(&cx.account_id, exported_at);
-        let requests = match self.fetch_day(cx, day, &mut normalizer, &mut writer).await {
-            Ok(requests) => requests,
-            Err(e) => {
-                writer.abort().await;
-                return Err(e);
-            }
-        };
-        let (last, rejects) = normalizer.finish();
-        let fetched = history::FetchedDay {
-            info: &INFO,
-            key: &key,
-            day,
-            last,
-            rejects,
-            requests,
-            started,
-            exported_at,
-        };
-        history::commit_day(cx, writer, fetched).await
+        let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
+        let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
+        day.finish(fetched, exported_at).await
     }
 
     /// One page of a window: the request the export and `check` both send.
@@ -140,52 +118,52 @@ impl AgentStatusDetails {
             .await
     }
 
-    /// Fetch every page of a day's windows, streaming each page's rows into `writer`. Agents
+    /// Fetches every page of the unit's windows, streaming each page's rows into `day`. Agents
     /// are deduplicated by `userId` within a window (a server whose pages shift between
-    /// requests may repeat one). Returns the number of requests made.
+    /// requests may repeat one).
     async fn fetch_day(
         &self,
         cx: &Context,
-        day: NaiveDate,
-        normalizer: &mut Normalizer,
-        writer: &mut PartitionWriter,
-    ) -> Result<usize, Error> {
-        let mut requests = 0;
-        for window in plan_day(self.cfg.keys.timezone, day) {
-            let mut offset: usize = 0;
-            let mut seen: HashSet<String> = HashSet::new();
-            for _ in 0..history::MAX_PAGES_PER_WINDOW {
-                let ((has_more, record_count), permit) = self
-                    .fetch_page(cx, &window, self.limit, offset, true, |bytes| {
-                        let page = decode_page(bytes)?;
-                        for agent in page.agents {
-                            match agent {
-                                Ok(agent) => {
-                                    if seen.insert(agent.user_id().to_string()) {
-                                        normalizer.push_agent(&agent, &window);
-                                    }
-                                }
-                                Err(reject) => normalizer.push_reject(reject),
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+        day: &mut history::DayExport<'_>,
+    ) -> Result<history::FetchedDay, Error> {
+        let mut normalizer = Normalizer::new(&cx.account_id, exported_at);
+        let windows = plan_day(self.cfg.keys.timezone, unit.day);
+        let mut pager = paging::OffsetPager::new(INFO.name, unit, &windows);
+        while let Some((window, offset)) = pager.next_page() {
+            let seen = pager.seen();
+            let (page, permit) = self
+                .fetch_page(cx, window, self.limit, offset, true, |bytes| {
+                    let page = decode_page(bytes)?;
+                    for agent in page.agents {
+                        match agent {
+                            Ok(agent) if seen.first(agent.user_id()) => {
+                                normalizer.push_agent(&agent, window)
                             }
+                            Ok(_) => {}
+                            Err(reject) => normalizer.push_reject(reject),
                         }
-                        Ok((page.has_more, page.record_count))
+                    }
+                    Ok(paging::Page {
+                        has_more: page.has_more,
+                        records: page.record_count,
+                        requests: 1,
                     })
+                })
+                .await?;
+            if normalizer.rows() > 0 {
+                day.write_page(&TABLE, normalizer.take_batch(), permit)
                     .await?;
-                requests += 1;
-                if normalizer.rows() > 0 {
-                    writer.write_page(normalizer.take_batch(), permit).await?;
-                }
-                if !has_more {
-                    break;
-                }
-                if record_count == 0 {
-                    warn!(dataset = INFO.name, %day, offset, "The API said hasMore but returned no records; stopping pagination.");
-                    break;
-                }
-                offset += record_count;
             }
+            pager.record(page);
         }
-        Ok(requests)
+        let (last, rejects) = normalizer.finish();
+        Ok(history::FetchedDay {
+            last: vec![(&TABLE, last)],
+            rejects,
+            requests: pager.requests(),
+        })
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
@@ -221,10 +199,10 @@ impl HistoryDataset for AgentStatusDetails {
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>> {
-        self.export(cx, day, exported_at).boxed()
+        self.export(cx, unit, exported_at).boxed()
     }
 
     fn probe<'a>(

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::app::App;
+use crate::datasets::DayUnit;
 use crate::metrics::Metrics;
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::call_details::{calls_in, segments, CallBurst, CallDetailsSim, NumResults};
@@ -87,7 +88,7 @@ async fn a_day_reports_its_requests_and_the_minimum_in_the_metrics() {
     let truth = calls_in(s.config(), bounds);
     let legs: usize = truth.iter().map(|c| segments(c).len()).sum();
     let report = cd
-        .export_day(cx, day(), at("2025-01-01T00:00:00Z"))
+        .export_day(cx, &DayUnit::day(day()), at("2025-01-01T00:00:00Z"))
         .await
         .expect("day exported");
     let requests = s.stats().requests(SimEndpoint::CallDetails);
@@ -125,7 +126,9 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
     let (app, cd) = app(&s, dir.path(), 0).await;
     let cx = &app.cx;
     let first = at("2025-01-01T00:00:00Z");
-    cd.export_day(cx, day(), first).await.expect("first export");
+    cd.export_day(cx, &DayUnit::day(day()), first)
+        .await
+        .expect("first export");
     let keys = [
         CallDetails::key(&DETAILS, &cx.account_id, day()),
         CallDetails::key(&SEGMENTS, &cx.account_id, day()),
@@ -146,7 +149,7 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
         }),
     });
     let err = cd
-        .export_day(cx, day(), at("2025-02-01T00:00:00Z"))
+        .export_day(cx, &DayUnit::day(day()), at("2025-02-01T00:00:00Z"))
         .await
         .expect_err("the third page fails without retries");
     assert!(
@@ -191,7 +194,9 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
     let cx = &app.cx;
     let n = calls_in(s.config(), local_day_bounds(NY, day())).len();
     let exported_at = at("2025-01-01T00:00:00Z");
-    cd.export_day(cx, day(), exported_at).await.expect("first");
+    cd.export_day(cx, &DayUnit::day(day()), exported_at)
+        .await
+        .expect("first");
     let first = s.stats().requests(SimEndpoint::CallDetails);
     let name = state::density_name(INFO.name, &cx.account_id);
     let stored: DensityState = state::load(&cx.sink, &name)
@@ -203,7 +208,9 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
         (day(), "America/New_York")
     );
     assert_eq!(stored.hourly.iter().map(|&h| h as usize).sum::<usize>(), n);
-    cd.export_day(cx, day(), exported_at).await.expect("second");
+    cd.export_day(cx, &DayUnit::day(day()), exported_at)
+        .await
+        .expect("second");
     let second = s.stats().requests(SimEndpoint::CallDetails) - first;
     let lower_bound = (n as u64 + n.div_ceil(1099) as u64).div_ceil(100);
     println!(
@@ -233,7 +240,7 @@ async fn a_corrupt_density_fails_the_day_and_names_the_object() {
         .await
         .expect("put");
     let err = cd
-        .export_day(cx, day(), at("2025-01-01T00:00:00Z"))
+        .export_day(cx, &DayUnit::day(day()), at("2025-01-01T00:00:00Z"))
         .await
         .expect_err("corrupt state");
     let text = error_chain(&err);

@@ -30,21 +30,21 @@ mod windows;
 mod wire;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tracing::{info, warn};
 
+use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistoryKeys, PartitionLayout, Table, UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, HistoryDataset, HistoryKeys, PartitionLayout, Table,
+    UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::{error_chain, Error};
-use crate::rejects;
-use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
+use crate::sink::PartitionKey;
 use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
 use crate::state::{self, DensityState};
@@ -102,13 +102,6 @@ pub struct CallDetails {
     density_lock: tokio::sync::Mutex<()>,
 }
 
-/// What the fetch of a day produced besides the written rows.
-struct Fetched {
-    stats: FetchStats,
-    density: Density,
-    rejects: Vec<Reject>,
-}
-
 impl CallDetails {
     pub fn new(cfg: CallDetailsConfig) -> CallDetails {
         CallDetails {
@@ -148,89 +141,41 @@ impl CallDetails {
     async fn export(
         &self,
         cx: &Context,
-        day: NaiveDate,
+        unit: &DayUnit,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let started = Instant::now();
         let density_name = state::density_name(INFO.name, &cx.account_id);
         let expected = state::load::<DensityState>(&cx.sink, &density_name)
             .await?
             .filter(|s| s.timezone == self.cfg.keys.timezone.name())
             .map(|s| Density { hourly: s.hourly });
-        let details_key = Self::key(&DETAILS, &cx.account_id, day);
-        let segments_key = Self::key(&SEGMENTS, &cx.account_id, day);
-        let mut details = cx.sink.begin_partition(&details_key).await?;
-        let mut segments = match cx.sink.begin_partition(&segments_key).await {
-            Ok(w) => w,
-            Err(e) => {
-                details.abort().await;
-                return Err(e.into());
-            }
+        let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
+        let (fetched, planned) = match self
+            .fetch_into(cx, unit.day, exported_at, expected.as_ref(), &mut day)
+            .await
+        {
+            Ok((fetched, planned)) => (Ok(fetched), Some(planned)),
+            Err(e) => (Err(e), None),
         };
-        let fetched = self
-            .fetch_into(
-                cx,
-                day,
-                exported_at,
-                expected.as_ref(),
-                &mut details,
-                &mut segments,
-            )
-            .await;
-        let fetched = match fetched {
-            Ok(f) => f,
-            Err(e) => {
-                details.abort().await;
-                segments.abort().await;
-                return Err(e);
-            }
-        };
-        let d = match details.commit().await {
-            Ok(d) => d,
-            Err(e) => {
-                segments.abort().await;
-                return Err(e.into());
-            }
-        };
-        let s = segments.commit().await?;
-        let rejects = &fetched.rejects;
-        rejects::replace(
-            &cx.sink,
-            &cx.metrics,
-            &details_key,
-            ENDPOINT,
-            rejects,
-            exported_at,
-        )
-        .await?;
-        report_day(cx, day, &fetched, (&d, &s), started);
-        self.keep_density(cx, &density_name, day, exported_at, fetched.density)
-            .await;
-        Ok(UnitReport {
-            unit: day.to_string(),
-            requests: usize::try_from(fetched.stats.requests).unwrap_or(usize::MAX),
-            rows: d.rows + s.rows,
-            rejects: rejects.len(),
-            written: WriteStats {
-                files: d.files + s.files,
-                rows: d.rows + s.rows,
-                bytes: d.bytes + s.bytes,
-            },
-            ..UnitReport::default()
-        })
+        let report = day.finish(fetched, exported_at).await?;
+        if let Some((stats, density)) = planned {
+            report_requests(cx, unit.day, &stats);
+            self.keep_density(cx, &density_name, unit.day, exported_at, density)
+                .await;
+        }
+        Ok(report)
     }
 
     /// Fetches the day's windows and, concurrently, normalizes each finished window into both
-    /// writers (one row group per window and table). Nothing is committed here.
+    /// tables (one row group per window and table). Nothing is committed here.
     async fn fetch_into(
         &self,
         cx: &Context,
         day: NaiveDate,
         exported_at: DateTime<Utc>,
         expected: Option<&Density>,
-        details: &mut PartitionWriter,
-        segments: &mut PartitionWriter,
-    ) -> Result<Fetched, Error> {
+        export: &mut history::DayExport<'_>,
+    ) -> Result<(history::FetchedDay, (FetchStats, Density)), Error> {
         let plan = plan_day(self.cfg.keys.timezone, day);
         let claim = local_day_bounds(self.cfg.keys.timezone, day);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord>, Vec<Reject>)>();
@@ -257,21 +202,18 @@ impl CallDetails {
                     normalizer.push_reject(r);
                 }
                 let batches = normalizer.take_batches();
-                if batches.details.num_rows() > 0 {
-                    details.write_page(batches.details, None).await?;
-                }
-                if batches.segments.num_rows() > 0 {
-                    segments.write_page(batches.segments, None).await?;
-                }
+                export.write_page(&DETAILS, batches.details, None).await?;
+                export.write_page(&SEGMENTS, batches.segments, None).await?;
             }
             Ok::<(), Error>(())
         };
         let ((stats, density), ()) = tokio::try_join!(producer, consumer)?;
-        Ok(Fetched {
-            stats,
-            density,
+        let fetched = history::FetchedDay {
+            last: Vec::new(),
             rejects: normalizer.take_rejects(),
-        })
+            requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
+        };
+        Ok((fetched, (stats, density)))
     }
 
     /// Stores the profile of a complete day as the density the next days are planned from,
@@ -333,18 +275,9 @@ impl CallDetails {
     }
 }
 
-/// The metrics and the one log line of an exported day: rows per table, and the requests made
-/// against the minimum the day's windows needed.
-fn report_day(
-    cx: &Context,
-    day: NaiveDate,
-    fetched: &Fetched,
-    (d, s): (&WriteStats, &WriteStats),
-    started: Instant,
-) {
-    let stats = &fetched.stats;
-    cx.metrics.written(DETAILS.name, d.files, d.rows, d.bytes);
-    cx.metrics.written(SEGMENTS.name, s.files, s.rows, s.bytes);
+/// The requests an exported day made against the minimum its windows needed: a metric and
+/// one log line (the shared "Exported day." line follows it).
+fn report_requests(cx: &Context, day: NaiveDate, stats: &FetchStats) {
     cx.metrics
         .api_requests(INFO.name, stats.requests, stats.minimum_requests());
     info!(
@@ -356,12 +289,7 @@ fn report_day(
         windows = stats.windows,
         overflows = stats.overflows,
         early_splits = stats.early_splits,
-        sessions = d.rows,
-        segments = s.rows,
-        rejects = fetched.rejects.len(),
-        bytes = d.bytes + s.bytes,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "Exported day."
+        "Paged the day's request windows."
     );
 }
 
@@ -377,10 +305,10 @@ impl HistoryDataset for CallDetails {
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>> {
-        self.export(cx, day, exported_at).boxed()
+        self.export(cx, unit, exported_at).boxed()
     }
 
     fn probe<'a>(
