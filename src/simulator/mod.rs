@@ -3,7 +3,7 @@
 //! (URL spellings, `auth` JWT with Enforce JTI, the per-minute rate limit, response quirks) and
 //! can inject faults.
 //!
-//! Layout: one table, [`MODELS`], lists the report APIs served; each is an API model in its own
+//! Layout: one table, `MODELS`, lists the report APIs served; each is an API model in its own
 //! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`]):
 //! its route, handler, renderer, its own settings type (read from
 //! [`SimulatorConfig::models`]) and the pure generator of its data, which tests use as the
@@ -19,7 +19,7 @@
 //! ENDPOINT` (its `/_sim/stats` label) and `pub(crate) static MODEL: ApiModel` (its `route`,
 //! methods, `gated`, `blocking`, optional `state`), plus, when it has settings, a type with a
 //! `Default` read through `cfg.models.get::<T>()`; then one `pub mod` line here and one entry
-//! in [`MODELS`].
+//! in `MODELS`.
 
 pub mod agent_status_details;
 pub mod call_details;
@@ -247,7 +247,7 @@ pub enum SimulatorError {
     InvalidConfig { reason: &'static str },
 }
 
-/// Binds `bind` (port 0 picks a free port) and serves [`MODELS`] in a spawned task.
+/// Binds `bind` (port 0 picks a free port) and serves `MODELS` in a spawned task.
 pub async fn start(
     cfg: SimulatorConfig,
     bind: SocketAddr,

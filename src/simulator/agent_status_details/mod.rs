@@ -11,7 +11,7 @@
 //! the request's `timeZoneOffSet` and truncated to the second, `duration` as `HH:MM:SS` of the
 //! exact length (so, as in the documentation's own sample, it can be one second shorter than
 //! `endTime − startTime`), and `"-"` for an open span. `aId` and `events` exist only in `/v3`.
-//! Agents without spans have neither `customId` nor `status`. The HTTP side is in [`handler`]:
+//! Agents without spans have neither `customId` nor `status`. The HTTP side is in `handler.rs`:
 //! `POST …/account/{accountId}/agentstatusdetails`, `…/v2/agentstatusdetails` and
 //! `…/v3/agentstatusdetails`, one [`Generation`] each.
 
