@@ -42,7 +42,8 @@ pub(crate) struct ApiModel {
     /// The handler does enough work (large pages) to run on the blocking pool.
     pub blocking: bool,
     /// Builds the model's state across requests when the simulator starts, kept for it in
-    /// [`Shared::state`] under the value's type; `None` for a stateless model.
+    /// [`Shared::state`] under the value's type (so each model uses a type of its own); `None`
+    /// for a stateless model.
     pub state: Option<fn(&SimulatorConfig) -> ModelState>,
 }
 
