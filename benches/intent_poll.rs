@@ -36,7 +36,7 @@ use smartassist_export::datasets::intent_realtime::decode::{sessions_to_batch, I
 use smartassist_export::datasets::intent_realtime::partition::{self, PartitionIndex};
 use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime, Target, TABLE};
 use smartassist_export::metrics::Metrics;
-use smartassist_export::simulator::generator::{self, IntentFeed};
+use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
 use smartassist_export::sink::{PartitionKey, RowGroupFilter, Sink};
 use smartassist_export::state;
 
@@ -64,7 +64,7 @@ fn feed() -> IntentFeed {
 }
 
 fn session(feed: &IntentFeed, k: u64) -> IntentSession {
-    let g = generator::session(feed, k);
+    let g = intent_realtime::session(feed, k);
     IntentSession {
         session_id: g.session_id,
         user_id: Some(g.user_id),
@@ -248,7 +248,8 @@ async fn measure(size: u64) -> Figures {
     };
     let feed = feed();
     let ds = dataset();
-    let at = |k: u64| generator::session_end(feed.epoch, feed.interval, k) + TimeDelta::seconds(1);
+    let at =
+        |k: u64| intent_realtime::session_end(feed.epoch, feed.interval, k) + TimeDelta::seconds(1);
     let mut next = 0;
     let mut cpu = Vec::new();
     let mut bytes = Vec::new();
@@ -284,7 +285,7 @@ async fn measure(size: u64) -> Figures {
     // covering its end time, averaged over 100 instants spread evenly over the day so far.
     let mut one_late = 0;
     for i in 0..100 {
-        let end = generator::session_end(feed.epoch, feed.interval, next * i / 100);
+        let end = intent_realtime::session_end(feed.epoch, feed.interval, next * i / 100);
         one_late += covering(&sink, &key(BOT), &[end]).await.2;
     }
     let one_late = one_late / 100;

@@ -18,7 +18,7 @@ use parquet::arrow::ArrowWriter;
 use smartassist_export::datasets::user_status::decode::{decode_page, UserStatusNormalizer};
 use smartassist_export::model::Granularity;
 use smartassist_export::schema::user_status_schema;
-use smartassist_export::simulator::pages::user_status_pages;
+use smartassist_export::simulator::user_status::pages::user_status_pages;
 use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::writer_properties;
 use smartassist_export::sources::window::plan_day;

@@ -20,7 +20,8 @@ use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
 use crate::error::{error_chain, Error};
 use crate::metrics::Metrics;
-use crate::simulator::{self, SimulatorConfig};
+use crate::simulator::user_status::UserStatusSim;
+use crate::simulator::{self, ModelSettings, SimulatorConfig};
 use crate::sources::window::local_date;
 
 /// Load and validate the config named on the command line.
@@ -536,7 +537,9 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         latency: Duration::from_millis(args.latency_ms),
         max_page_size: args.max_page_size,
         strict_page_size: args.strict_page_size,
-        legacy_shape: args.legacy_shape,
+        models: ModelSettings::default().with(UserStatusSim {
+            legacy_shape: args.legacy_shape,
+        }),
         rate_limit_per_minute: args.rate_limit_per_minute,
         intent_interval: Duration::from_millis(args.intent_interval_ms.max(1)),
         ..defaults

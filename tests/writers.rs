@@ -30,7 +30,7 @@ use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime
 use smartassist_export::datasets::{Context, Dataset, SnapshotDataset};
 use smartassist_export::metrics::Metrics;
 use smartassist_export::model::Granularity;
-use smartassist_export::simulator::generator::{self, IntentFeed};
+use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
 use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::Sink;
 use tokio_util::sync::CancellationToken;
@@ -170,11 +170,11 @@ fn assert_intent_exact(
     last: chrono::DateTime<Utc>,
 ) {
     for bot in BOTS {
-        let feed: IntentFeed = cfg.intent_feed(bot);
-        let lo = generator::latest_session_index(&feed, started).expect("k") - 30;
-        let hi = generator::latest_session_index(&feed, Utc::now()).expect("k");
-        let by_id: BTreeMap<String, generator::GeneratedSession> = (lo..=hi)
-            .map(|k| generator::session(&feed, k))
+        let feed: IntentFeed = intent_realtime::feed(cfg, bot);
+        let lo = intent_realtime::latest_session_index(&feed, started).expect("k") - 30;
+        let hi = intent_realtime::latest_session_index(&feed, Utc::now()).expect("k");
+        let by_id: BTreeMap<String, intent_realtime::GeneratedSession> = (lo..=hi)
+            .map(|k| intent_realtime::session(&feed, k))
             .map(|s| (s.session_id.clone(), s))
             .collect();
         let mut ks = Vec::new();
@@ -200,8 +200,8 @@ fn assert_intent_exact(
         for w in ks.windows(2) {
             assert_eq!(w[1], w[0] + 1, "{bot}: sessions missing after k={}", w[0]);
         }
-        let first = generator::latest_session_index(&feed, started).expect("k");
-        let final_k = generator::latest_session_index(&feed, last).expect("k");
+        let first = intent_realtime::latest_session_index(&feed, started).expect("k");
+        let final_k = intent_realtime::latest_session_index(&feed, last).expect("k");
         assert!(
             ks[0] <= first,
             "{bot}: the first poll's sessions are missing"

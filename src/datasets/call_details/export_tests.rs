@@ -11,8 +11,10 @@ use crate::app::App;
 use crate::datasets::DayUnit;
 use crate::metrics::Metrics;
 use crate::pipeline::PAGES_IN_MEMORY;
-use crate::simulator::call_details::{calls_in, segments, CallBurst, CallDetailsSim, NumResults};
-use crate::simulator::{self, EveryNth, FaultKind, FaultPlan, RunningSimulator, SimEndpoint};
+use crate::simulator::call_details::{
+    calls_in, segments, CallBurst, CallDetailsSim, NumResults, ENDPOINT,
+};
+use crate::simulator::{self, EveryNth, FaultKind, FaultPlan, ModelSettings, RunningSimulator};
 use crate::simulator::{SimulatorConfig, DEFAULT_SECRET};
 use crate::sources::window::local_day_bounds;
 
@@ -25,7 +27,7 @@ fn day() -> NaiveDate {
 async fn sim(call_details: CallDetailsSim) -> RunningSimulator {
     let cfg = SimulatorConfig {
         seed: 5,
-        call_details,
+        models: ModelSettings::default().with(call_details),
         ..SimulatorConfig::default()
     };
     simulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
@@ -91,7 +93,7 @@ async fn a_day_reports_its_requests_and_the_minimum_in_the_metrics() {
         .export_day(cx, &DayUnit::day(day()), at("2025-01-01T00:00:00Z"))
         .await
         .expect("day exported");
-    let requests = s.stats().requests(SimEndpoint::CallDetails);
+    let requests = s.stats().requests(ENDPOINT);
     let minimum = truth.len() as u64 / 100 + 1;
     assert_eq!(requests, minimum, "a quiet day wastes no request");
     assert_eq!(report.requests as u64, requests);
@@ -197,7 +199,7 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
     cd.export_day(cx, &DayUnit::day(day()), exported_at)
         .await
         .expect("first");
-    let first = s.stats().requests(SimEndpoint::CallDetails);
+    let first = s.stats().requests(ENDPOINT);
     let name = state::density_name(INFO.name, &cx.account_id);
     let stored: DensityState = state::load(&cx.sink, &name)
         .await
@@ -211,7 +213,7 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
     cd.export_day(cx, &DayUnit::day(day()), exported_at)
         .await
         .expect("second");
-    let second = s.stats().requests(SimEndpoint::CallDetails) - first;
+    let second = s.stats().requests(ENDPOINT) - first;
     let lower_bound = (n as u64 + n.div_ceil(1099) as u64).div_ceil(100);
     println!(
         "busy day of {n} sessions: {first} requests, then {second}; lower bound {lower_bound}"
@@ -249,7 +251,7 @@ async fn a_corrupt_density_fails_the_day_and_names_the_object() {
         "{text}"
     );
     assert!(text.contains("delete it"), "{text}");
-    assert_eq!(s.stats().requests(SimEndpoint::CallDetails), 0);
+    assert_eq!(s.stats().requests(ENDPOINT), 0);
     app.shutdown().await;
     s.shutdown().await;
 }
