@@ -399,35 +399,32 @@ fn print_duckdb(location: Option<String>, config: Option<&Config>, config_root: 
     );
 }
 
-/// Config used by `demo`: the simulator, a few agents, one bot, Agent Status Details and Call
-/// Details, output in `out`.
+/// The zone of the demo's local days: not UTC, so the demo shows local days at work.
+pub const DEMO_TIMEZONE: &str = "America/New_York";
+
+/// Config used by `demo`: the built-in simulator, output in `out`, and the section of every
+/// registered dataset that takes part in the demo.
 pub fn demo_config_toml(out: &Path) -> String {
-    format!(
+    let mut text = format!(
         r#"
 [api]
 base_url = "simulator"
 account_id = "demo-account"
 iid = "st-demo-stream"
 client_id = "cs-demo-client"
+timezone = "{DEMO_TIMEZONE}"
 
 [output]
 url = {url:?}
-
-[user_status]
-granularity = "PT30M"
-timezone = "America/New_York"
-
-[intent_realtime]
-bot_ids = ["st-demo-bot"]
-
-[agent_status_details]
-enabled = true
-
-[call_details]
-enabled = true
 "#,
         url = out.display().to_string()
-    )
+    );
+    for d in datasets::REGISTRY {
+        if let Some(lines) = d.demo.section {
+            text.push_str(&format!("\n[{}]\n{}\n", d.config.name, lines.trim()));
+        }
+    }
+    text
 }
 
 async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error> {
@@ -489,18 +486,19 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
     println!("Demo: exported {parts} into {}", out.display());
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
-    println!();
-    println!(
-        "  duckdb -c \"SELECT dt, email, value AS status, sum(duration_seconds)/3600.0 AS hours \\\n    FROM read_parquet('{}/user_status/*/*/*.parquet', hive_partitioning = true) \\\n    WHERE metric = 'AgentStatus' GROUP BY ALL ORDER BY dt, email, status LIMIT 20\"",
-        out.display()
-    );
-    println!();
-    println!("and the time each agent spent in each status, from the status spans:");
-    println!();
-    println!(
-        "  duckdb -c \"SELECT dt, email, primary_status, secondary_status, round(sum(duration_seconds)/3600.0, 2) AS hours \\\n    FROM read_parquet('{}/agent_status_details/*/*/*.parquet', hive_partitioning = true) \\\n    GROUP BY ALL ORDER BY dt, email, hours DESC LIMIT 20\"",
-        out.display()
-    );
+    let root = out.display().to_string();
+    for d in datasets::REGISTRY
+        .iter()
+        .filter(|d| d.demo.section.is_some())
+    {
+        for q in d.demo.queries {
+            println!();
+            println!("{}:", q.about);
+            println!();
+            let sql = q.sql.replace("{out}", &root).replace('\n', " \\\n    ");
+            println!("  duckdb -c \"{sql}\"");
+        }
+    }
     Ok(())
 }
 

@@ -69,6 +69,25 @@ pub struct DatasetInfo {
     pub config: &'static SectionSpec,
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
+    /// What the `demo` command does with it.
+    pub demo: Demo,
+}
+
+/// A dataset's part in the `demo` command: the lines of its config section in the demo config
+/// (against the built-in simulator, in the demo's account zone) and example DuckDB queries
+/// printed after the export.
+#[derive(Debug, Clone, Copy)]
+pub struct Demo {
+    /// The section's lines, e.g. `enabled = true`; `None` leaves the dataset out of the demo.
+    pub section: Option<&'static str>,
+    pub queries: &'static [DemoQuery],
+}
+
+/// An example query: what it shows, and its SQL with `{out}` standing for the output root.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoQuery {
+    pub about: &'static str,
+    pub sql: &'static str,
 }
 
 impl DatasetInfo {
@@ -331,15 +350,21 @@ mod tests {
 
     #[test]
     fn dataset_names_parse_and_unknown_names_list_the_registry() {
-        assert_eq!(parse_name("user_status").map(|d| d.name), Ok("user_status"));
-        assert_eq!(
-            parse_name("intent_realtime").map(|d| d.name),
-            Ok("intent_realtime")
+        for d in REGISTRY {
+            assert_eq!(parse_name(d.name).map(|p| p.name), Ok(d.name));
+        }
+        let err = parse_name("users").expect_err("unknown").to_string();
+        assert!(
+            err.starts_with("unknown dataset \"users\" (expected "),
+            "{err}"
         );
-        let err = parse_name("users").expect_err("unknown");
-        assert_eq!(
-            err.to_string(),
-            "unknown dataset \"users\" (expected user_status, intent_realtime, agent_status_details or call_details)"
-        );
+        for d in REGISTRY {
+            assert!(err.contains(d.name), "{err} lacks {}", d.name);
+        }
+        // `a, b or c`: the last two joined by "or".
+        let names = names();
+        if let [.., before, last] = names.as_slice() {
+            assert!(err.ends_with(&format!("{before} or {last})")), "{err}");
+        }
     }
 }

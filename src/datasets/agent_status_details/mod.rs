@@ -23,8 +23,8 @@ use futures::FutureExt;
 
 use super::{history, paging};
 use super::{
-    Context, Dataset, DatasetInfo, DayUnit, HistoryDataset, HistoryKeys, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
@@ -51,6 +51,15 @@ pub static INFO: DatasetInfo = DatasetInfo {
     endpoint: ENDPOINT,
     config: &CONFIG,
     build,
+    demo: Demo {
+        section: Some("enabled = true"),
+        queries: &[DemoQuery {
+            about: "The time each agent spent in each status, from the status spans",
+            sql: "SELECT dt, email, primary_status, secondary_status, round(sum(duration_seconds)/3600.0, 2) AS hours\n\
+                  FROM read_parquet('{out}/agent_status_details/*/*/*.parquet', hive_partitioning = true)\n\
+                  GROUP BY ALL ORDER BY dt, email, hours DESC LIMIT 20",
+        }],
+    },
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<AgentStatusDetailsConfig>();

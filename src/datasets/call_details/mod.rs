@@ -38,8 +38,8 @@ use tracing::{info, warn};
 
 use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, DayUnit, HistoryDataset, HistoryKeys, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
@@ -83,6 +83,16 @@ pub static INFO: DatasetInfo = DatasetInfo {
     endpoint: ENDPOINT,
     config: &CONFIG,
     build,
+    demo: Demo {
+        section: Some("enabled = true"),
+        queries: &[DemoQuery {
+            about: "Sessions and their agent and queue legs per channel and day",
+            sql: "SELECT d.dt, d.channel, count(DISTINCT d.session_id) AS sessions, count(s.session_id) AS legs\n\
+                  FROM read_parquet('{out}/call_details/*/*/*.parquet', hive_partitioning = true) d\n\
+                  LEFT JOIN read_parquet('{out}/call_segments/*/*/*.parquet', hive_partitioning = true) s USING (session_id)\n\
+                  GROUP BY ALL ORDER BY d.dt, d.channel LIMIT 20",
+        }],
+    },
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<CallDetailsConfig>();

@@ -26,8 +26,8 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, Dedupe, PartitionLayout, SnapshotDataset, SnapshotSchedule,
-    Table, UnitReport,
+    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PartitionLayout, SnapshotDataset,
+    SnapshotSchedule, Table, UnitReport,
 };
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
@@ -60,6 +60,15 @@ pub static INFO: DatasetInfo = DatasetInfo {
     endpoint: ENDPOINT,
     config: &CONFIG,
     build,
+    demo: Demo {
+        section: Some("bot_ids = [\"st-demo-bot\"]"),
+        queries: &[DemoQuery {
+            about: "The demo bot's latest sessions and their intents",
+            sql: "SELECT dt, session_id, end_time, intents\n\
+                  FROM read_parquet('{out}/intent_realtime/*/*/*/*.parquet', hive_partitioning = true)\n\
+                  ORDER BY end_time DESC LIMIT 10",
+        }],
+    },
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<IntentConfig>();

@@ -22,8 +22,8 @@ use tracing::warn;
 
 use super::{history, paging};
 use super::{
-    Context, Dataset, DatasetInfo, DayUnit, HistoryDataset, HistoryKeys, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
@@ -49,6 +49,15 @@ pub static INFO: DatasetInfo = DatasetInfo {
     endpoint: ENDPOINT,
     config: &CONFIG,
     build,
+    demo: Demo {
+        section: Some("granularity = \"PT30M\""),
+        queries: &[DemoQuery {
+            about: "Hours per agent and status, from the status buckets",
+            sql: "SELECT dt, email, value AS status, sum(duration_seconds)/3600.0 AS hours\n\
+                  FROM read_parquet('{out}/user_status/*/*/*.parquet', hive_partitioning = true)\n\
+                  WHERE metric = 'AgentStatus' GROUP BY ALL ORDER BY dt, email, status LIMIT 20",
+        }],
+    },
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<UserStatusConfig>();
