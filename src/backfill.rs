@@ -20,7 +20,8 @@ use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use crate::datasets::{Context, Dataset, HistoryDataset, Kind, SnapshotDataset, UnitReport};
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
 
 /// What to backfill.

@@ -384,7 +384,7 @@ impl Leases {
             let result =
                 state::store_if(&self.sink, &lease.name, &released, Some(&lease.version)).await;
             if let Err(e) = result {
-                warn!(lease = %lease.name, error = %crate::error::error_chain(&e), "Could not release the lease; it expires on its own.");
+                warn!(lease = %lease.name, error = %crate::error_chain::error_chain(&e), "Could not release the lease; it expires on its own.");
             }
         }
     }
@@ -413,7 +413,7 @@ impl Leases {
                     }
                     // Storage trouble: try again; the lease lasts a few renewals.
                     Err(e) => {
-                        warn!(error = %crate::error::error_chain(&e), "Could not renew the lease; retrying.")
+                        warn!(error = %crate::error_chain::error_chain(&e), "Could not renew the lease; retrying.")
                     }
                 }
             }

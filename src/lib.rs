@@ -52,6 +52,7 @@ pub mod daemon;
 pub mod datasets;
 pub mod ddl;
 pub mod error;
+pub mod error_chain;
 pub mod lease;
 pub mod memory;
 pub mod metrics;

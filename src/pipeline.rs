@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::datasets::{Context, Dataset, HistoryDataset, SnapshotDataset, UnitReport};
-use crate::error::error_chain;
+use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
 use crate::sources::window::{local_date, local_day_bounds};

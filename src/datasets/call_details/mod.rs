@@ -42,7 +42,8 @@ use super::{
 };
 use crate::client::ClientError;
 use crate::config::{CallDetailsConfig, Config};
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
 use crate::sources::window::{local_day_bounds, plan_day};
