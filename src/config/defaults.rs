@@ -3,7 +3,9 @@
 //! `config.toml` show it; a test checks that both agree with this table, so the documentation
 //! cannot drift from the code.
 
-/// Default UserStatus path (Gen C, no `1.1`): see kore-api.md §1.
+/// Default UserStatus path: without `/1.1/` and with one slash before `userstatus`. The API
+/// documentation also shows `…/analytics/1.1/account/…` and `…//userstatus`; a tenant may serve
+/// only one of them (README, configuration reference: `api.user_status_path`).
 pub const USER_STATUS_PATH: &str =
     "/agentassist/api/public/analytics/account/{account_id}/userstatus";
 /// Default IntentRealtimeData path.
@@ -46,7 +48,8 @@ pub const AGENT_STATUS_DETAILS_ENABLED: bool = false;
 pub const AGENT_STATUS_DETAILS_SCHEDULE: &str = "0 */15 * * * *";
 /// Agents per Agent Status Details page (`limit`): the documented maximum and default.
 pub const AGENT_STATUS_DETAILS_PAGE_SIZE: u32 = 50;
-/// Default Agent Status Details path (unversioned generation): see kore-more-apis.md §2.
+/// Default Agent Status Details path: the unversioned generation (the others end in
+/// `/v2/agentstatusdetails` and `/v3/agentstatusdetails`; README, "Agent status spans").
 pub const AGENT_STATUS_DETAILS_PATH: &str =
     "/agentassist/api/public/analytics/account/{account_id}/agentstatusdetails";
 pub const LISTEN: &str = "127.0.0.1:9464";
