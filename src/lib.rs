@@ -1,5 +1,5 @@
-//! smartassist-export: exports Kore.ai SmartAssist report data (UserStatus and
-//! IntentRealtimeData) into Hive-partitioned, ZSTD-compressed Parquet on local disk or any
+//! smartassist-export: exports Kore.ai SmartAssist report data (every dataset of
+//! [`datasets::REGISTRY`]) into Hive-partitioned, ZSTD-compressed Parquet on local disk or any
 //! S3-compatible object store.
 //!
 //! # Layout
