@@ -56,7 +56,7 @@ async fn acquire_leases(
     let names: Vec<&str> = app.datasets().iter().map(|d| d.name()).collect();
     let me = Identity::current();
     let acquire = Leases::acquire(
-        &app.cx.sink,
+        &app.cx.state,
         &me,
         &app.cx.account_id,
         &names,

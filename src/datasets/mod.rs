@@ -37,7 +37,7 @@ use crate::config::{Config, Schedule};
 use crate::error::Error;
 use crate::metrics::Metrics;
 pub use crate::schema::{Dedupe, PartitionLayout, Table};
-use crate::sink::{Sink, WriteStats};
+use crate::sink::{Sink, StateStore, WriteStats};
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.
 pub static REGISTRY: &[&DatasetInfo] = &[
@@ -115,13 +115,15 @@ pub fn parse_name(name: &str) -> Result<&'static DatasetInfo, UnknownDataset> {
 pub struct UnknownDataset(pub String);
 
 /// Everything a unit of work needs, built by the composition root and shared by every dataset:
-/// the account's API client (rate limiter, retries), the output sink, the metrics handle, and
-/// the gate that bounds response pages in memory.
+/// the account's API client (rate limiter, retries), the output (partitions in `sink`, `_state/`
+/// objects in `state`, one location), the metrics handle, and the gate that bounds response
+/// pages in memory.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub account_id: String,
     pub client: ApiClient,
     pub sink: Sink,
+    pub state: StateStore,
     pub metrics: Metrics,
     /// Bounds history pages in memory across every day in flight (see
     /// [`crate::pipeline::PAGES_IN_MEMORY`]).

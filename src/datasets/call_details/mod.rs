@@ -158,7 +158,7 @@ impl CallDetails {
     ) -> Result<UnitReport, Error> {
         let started = Instant::now();
         let density_name = state::density_name(INFO.name, &cx.account_id);
-        let expected = state::load::<DensityState>(&cx.sink, &density_name)
+        let expected = state::load::<DensityState>(&cx.state, &density_name)
             .await?
             .filter(|s| s.timezone == self.cfg.timezone.name())
             .map(|s| Density { hourly: s.hourly });
@@ -305,7 +305,7 @@ impl CallDetails {
         };
         // Compare-and-swap: a later day's profile stored meanwhile (by this or another process)
         // is kept.
-        let result = state::update::<DensityState, _>(&cx.sink, name, |current| match current {
+        let result = state::update::<DensityState, _>(&cx.state, name, |current| match current {
             Some(s) if s.day > day && s.timezone == zone => None,
             _ => Some(stored.clone()),
         })

@@ -33,7 +33,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
 use crate::schema::intent_realtime_schema;
-use crate::sink::{PartitionKey, Sink, WriteStats};
+use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
 use crate::state::{self, PollState};
@@ -139,6 +139,7 @@ impl IntentRealtime {
         let records = self.fetch(cx, bot_id).await?;
         let target = Target {
             sink: &cx.sink,
+            state: &cx.state,
             metrics: &cx.metrics,
             account_id: &cx.account_id,
             bot_id,
@@ -156,7 +157,7 @@ impl IntentRealtime {
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
         let state_name = state::poll_state_name(INFO.name, t.account_id, t.bot_id);
-        let previous: PollState = state::load(t.sink, &state_name).await?.unwrap_or_default();
+        let previous: PollState = state::load(t.state, &state_name).await?.unwrap_or_default();
         let returned = records.len();
         let (sessions, rejected) = split(records);
         let response_keys: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
@@ -180,7 +181,8 @@ impl IntentRealtime {
         let mut open_days = previous.open_days.clone();
         for (dt, candidates) in by_day {
             let key = Self::key(t.account_id, t.bot_id, dt);
-            let added = partition::add_sessions(t.sink, &key, candidates, exported_at).await?;
+            let added =
+                partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
             for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
             }
@@ -193,7 +195,8 @@ impl IntentRealtime {
             report.rows += added.fresh.len();
             add_written(&mut report.written, &added.written);
             if self.policy.wants_merge(&added.file_rows) {
-                let merged = partition::compact(t.sink, &key, Merge::Bounded(self.policy)).await?;
+                let merged =
+                    partition::compact(t.sink, t.state, &key, Merge::Bounded(self.policy)).await?;
                 add_written(&mut report.written, &merged.written);
             }
         }
@@ -210,7 +213,7 @@ impl IntentRealtime {
             opened: open_days.difference(&closed).copied().collect(),
             closed,
         };
-        state::update(t.sink, &state_name, |current| Some(update.apply(current))).await?;
+        state::update(t.state, &state_name, |current| Some(update.apply(current))).await?;
         info!(
             dataset = INFO.name,
             bot_id = t.bot_id,
@@ -243,7 +246,7 @@ impl IntentRealtime {
                 continue;
             }
             let key = Self::key(t.account_id, t.bot_id, day);
-            let merged = partition::compact(t.sink, &key, Merge::All).await?;
+            let merged = partition::compact(t.sink, t.state, &key, Merge::All).await?;
             add_written(&mut report.written, &merged.written);
             if merged.files <= 1 {
                 closed.insert(day);
@@ -305,6 +308,7 @@ impl IntentRealtime {
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub sink: &'a Sink,
+    pub state: &'a StateStore,
     pub metrics: &'a Metrics,
     pub account_id: &'a str,
     pub bot_id: &'a str,
