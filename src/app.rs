@@ -157,8 +157,13 @@ pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig
 }
 
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
-/// per dataset, requests per endpoint, gaps and new sessions per snapshot entity.
+/// per dataset, requests per endpoint, and each dataset's own families per snapshot entity.
+/// The families of every registered dataset are declared, enabled or not, so `/metrics` lists
+/// the same families whatever the config.
 fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
+    for family in datasets::REGISTRY.iter().flat_map(|d| d.metrics) {
+        metrics.declare(family);
+    }
     for dataset in datasets {
         let info = dataset.info();
         metrics.register_dataset(info.name);
@@ -168,7 +173,9 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
         metrics.register_endpoint(info.endpoint);
         if let Dataset::Snapshot(d) = dataset {
             for entity in d.entities() {
-                metrics.register_bot(entity);
+                for family in info.metrics {
+                    metrics.register_entity(family, entity);
+                }
             }
         }
     }

@@ -35,7 +35,7 @@ use futures::future::BoxFuture;
 use crate::client::{ApiClient, MemoryGate};
 use crate::config::{Config, Schedule};
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::metrics::{DatasetMetric, Metrics};
 pub use crate::schema::{Dedupe, PartitionLayout, Table};
 use crate::sink::{Sink, StateStore, WriteStats};
 
@@ -63,6 +63,9 @@ pub struct DatasetInfo {
     pub tables: &'static [&'static Table],
     /// Low-cardinality endpoint label of its requests in logs, errors and metrics.
     pub endpoint: &'static str,
+    /// Its own metric families, one series per entity (a snapshot dataset's bots), declared
+    /// in its module; the core registers them (see [`crate::metrics::DatasetMetric`]).
+    pub metrics: &'static [&'static DatasetMetric],
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
 }

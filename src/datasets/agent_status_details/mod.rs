@@ -50,6 +50,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "agent_status_details",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    metrics: &[],
     build,
 };
 

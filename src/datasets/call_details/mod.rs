@@ -81,6 +81,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "call_details",
     tables: &[&DETAILS, &SEGMENTS],
     endpoint: ENDPOINT,
+    metrics: &[],
     build,
 };
 

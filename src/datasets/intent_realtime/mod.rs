@@ -15,6 +15,7 @@
 
 pub mod decode;
 pub mod partition;
+pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -56,6 +57,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "intent_realtime",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    metrics: series::METRICS,
     build,
 };
 
@@ -267,7 +269,7 @@ impl IntentRealtime {
         let valid = report.returned - report.rejects;
         report.gap_suspected = previous.polls > 0 && valid >= PAGE && report.rows == valid;
         if report.gap_suspected {
-            t.metrics.intent_gap(t.bot_id);
+            t.metrics.dataset_counter(&series::GAPS, t.bot_id).inc();
             warn!(
                 bot_id = t.bot_id,
                 returned = report.returned,
@@ -288,7 +290,9 @@ impl IntentRealtime {
             )
             .await?;
         }
-        t.metrics.intent_new_sessions(t.bot_id, report.rows);
+        t.metrics
+            .dataset_counter(&series::NEW_SESSIONS, t.bot_id)
+            .inc_by(report.rows as u64);
         t.metrics.written(
             INFO.name,
             report.written.files,

@@ -47,6 +47,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "user_status",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    metrics: &[],
     build,
 };
 
