@@ -61,9 +61,7 @@ impl Sink {
     ) -> Result<Option<PrunedRead>, SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
-        let path = self
-            .store
-            .object_path(&format!("{}/{file_name}", key.relative_dir()));
+        let path = self.file_path(key, file_name);
         ranged::read_pruned(Arc::clone(&self.store.objects), &path, columns, filter).await
     }
 
@@ -77,9 +75,7 @@ impl Sink {
     ) -> Result<Option<Vec<RecordBatch>>, SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
-        let path = self
-            .store
-            .object_path(&format!("{}/{file_name}", key.relative_dir()));
+        let path = self.file_path(key, file_name);
         let Some((bytes, _)) = self.store.get_if_exists(&path).await? else {
             return Ok(None);
         };
@@ -94,9 +90,7 @@ impl Sink {
     ) -> Result<(), SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
-        let path = self
-            .store
-            .object_path(&format!("{}/{file_name}", key.relative_dir()));
+        let path = self.file_path(key, file_name);
         self.store.delete_if_exists(path).await
     }
 
@@ -110,6 +104,12 @@ impl Sink {
             .filter(|p| p.extension() == Some("parquet"))
             .filter_map(|p| p.filename().map(str::to_string))
             .collect())
+    }
+
+    /// The object path of `<partition>/<file_name>` (both already validated).
+    fn file_path(&self, key: &PartitionKey, file_name: &str) -> Path {
+        self.store
+            .object_path(&format!("{}/{file_name}", key.relative_dir()))
     }
 
     fn rejects_relative_file(key: &PartitionKey) -> String {
