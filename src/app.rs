@@ -1,8 +1,9 @@
 //! The composition root: the one place that turns a validated [`Config`] into running parts and
 //! hands plain values to the core. It starts the built-in simulator when `base_url =
 //! "simulator"` (the core never does), resolves the client secret (the simulator's default when
-//! none is configured for it), builds the token minter, the API client, the sink and the
-//! [`Context`] with the caller's metrics handle (the sink reports its S3 requests to it too),
+//! none is configured for it), builds the token minter, the API client, the output (its sink
+//! and state store) and the [`Context`] with the caller's metrics handle (the output reports
+//! its S3 requests to it too),
 //! registers every series the enabled datasets and the S3 client will emit (so `/metrics` is
 //! complete from the first scrape), and lists the enabled datasets.
 //! Commands build one [`App`], use it, and call [`App::shutdown`].
@@ -22,7 +23,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
-use crate::sink::Sink;
+use crate::sink::Output;
 
 /// A configured exporter: context, enabled datasets, and the simulator it started, if any.
 pub struct App {
@@ -55,7 +56,7 @@ impl App {
         };
         let minter = TokenMinter::new(&config.api.client_id, &secret, &config.auth);
         let client = ApiClient::new(&config.api, base, minter, cancel, metrics.clone())?;
-        let sink = Sink::open_with(&config.output, &metrics)?;
+        let output = Output::open_with(&config.output, &metrics)?;
         let datasets = datasets::enabled(&config);
         register_series(&metrics, &datasets);
         if matches!(config.output, OutputLocation::S3 { .. }) {
@@ -64,7 +65,8 @@ impl App {
         let cx = Context {
             account_id: config.api.account_id.clone(),
             client,
-            sink,
+            sink: output.sink,
+            state: output.state,
             metrics,
             page_gate: Arc::new(MemoryGate::new(PAGES_IN_MEMORY)),
         };
@@ -165,8 +167,13 @@ pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig
 }
 
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
-/// per dataset, requests per endpoint, gaps and new sessions per snapshot entity.
+/// per dataset, requests per endpoint, and each dataset's own families per snapshot entity.
+/// The families of every registered dataset are declared, enabled or not, so `/metrics` lists
+/// the same families whatever the config.
 fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
+    for family in datasets::REGISTRY.iter().flat_map(|d| d.metrics) {
+        metrics.declare(family);
+    }
     for dataset in datasets {
         let info = dataset.info();
         metrics.register_dataset(info.name);
@@ -176,7 +183,9 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
         metrics.register_endpoint(info.endpoint);
         if let Dataset::Snapshot(d) = dataset {
             for entity in d.entities() {
-                metrics.register_bot(entity);
+                for family in info.metrics {
+                    metrics.register_entity(family, entity);
+                }
             }
         }
     }

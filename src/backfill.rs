@@ -23,7 +23,8 @@ use crate::datasets::history::unit_key;
 use crate::datasets::{
     Context, Dataset, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
 };
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
 
 /// What to backfill.

@@ -18,7 +18,8 @@ use crate::cli::{
 use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::simulator::user_status::UserStatusSim;
 use crate::simulator::{self, ModelSettings, SimulatorConfig};

@@ -17,7 +17,8 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::config::Config;
 use crate::datasets::{Context, Dataset};
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::lease::{Identity, KeptLeases, Leases, LEASE_TTL, RENEW_EVERY};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, sweep_staging, Outcome, RunSummary};
@@ -55,7 +56,7 @@ async fn acquire_leases(
     let names: Vec<&str> = app.datasets().iter().map(|d| d.name()).collect();
     let me = Identity::current();
     let acquire = Leases::acquire(
-        &app.cx.sink,
+        &app.cx.state,
         &me,
         &app.cx.account_id,
         &names,

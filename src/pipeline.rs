@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
-use crate::error::error_chain;
+use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
 use crate::sources::window::{local_date, local_day_bounds};
@@ -184,7 +184,7 @@ async fn run_history_inner(
     let name = dataset.info().name;
     let schedule = dataset.schedule();
     let state_name = state::watermark_name(name, &cx.account_id);
-    let previous = match state::load::<Watermark>(&cx.sink, &state_name).await {
+    let previous = match state::load::<Watermark>(&cx.state, &state_name).await {
         Ok(p) => p,
         Err(e) => {
             let mut s = RunSummary::new(name, "-".into());
@@ -240,7 +240,7 @@ async fn run_history_inner(
     }
     let mark = next_watermark(previous.as_ref(), &plan, &committed, schedule.timezone, now);
     if let Some(mark) = mark {
-        let merged = state::update(&cx.sink, &state_name, |current: Option<Watermark>| {
+        let merged = state::update(&cx.state, &state_name, |current: Option<Watermark>| {
             merge_watermark(current.as_ref(), &mark)
         })
         .await;
@@ -301,12 +301,13 @@ fn merge_watermark(current: Option<&Watermark>, ours: &Watermark) -> Option<Wate
     }
 }
 
-/// Removes staging files left by a crash (older than the sink's grace) under every table of
+/// Removes staging files left by a crash (older than the output's staging grace) under every table of
 /// `datasets`. Called once at the start of a run, a daemon or a backfill.
 pub async fn sweep_staging(cx: &Context, datasets: &[Dataset]) -> Result<(), SinkError> {
     for dataset in datasets {
         for table in dataset.info().tables {
-            let removed = cx.sink.cleanup_staging(table).await?;
+            let removed =
+                cx.sink.cleanup_staging(table).await? + cx.state.cleanup_staging(table).await?;
             if removed > 0 {
                 info!(
                     dataset = table.name,

@@ -1,7 +1,7 @@
-//! All persisted state, in the output store itself under `_state/` (through
-//! [`Sink::get_state_versioned`]/[`Sink::put_state_if`]), in one versioned JSON format with one
-//! corruption policy, plus the pure planning of what one scheduled run of a history dataset
-//! exports.
+//! All persisted state, in the output itself under `_state/` (through the [`StateStore`]'s
+//! [`get_versioned`](StateStore::get_versioned)/[`put_if`](StateStore::put_if)), in one
+//! versioned JSON format with one corruption policy, plus the pure planning of what one
+//! scheduled run of a history dataset exports.
 //!
 //! Objects:
 //! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
@@ -36,7 +36,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::{Conflict, Sink, SinkError, Version, STATE_DIR};
+use crate::sink::{Conflict, SinkError, StateStore, Version, STATE_DIR};
 
 /// Version of the state objects' format written by this build. 2: `intent_realtime` partitions
 /// hold several files listed by a partition index; a version-1 build would rewrite such a
@@ -173,8 +173,11 @@ pub struct Loaded<T> {
 }
 
 /// Reads the state object `name`; `None` when it does not exist.
-pub async fn load<T: DeserializeOwned>(sink: &Sink, name: &str) -> Result<Option<T>, StateError> {
-    Ok(load_versioned(sink, name).await?.state)
+pub async fn load<T: DeserializeOwned>(
+    store: &StateStore,
+    name: &str,
+) -> Result<Option<T>, StateError> {
+    Ok(load_versioned(store, name).await?.state)
 }
 
 fn store_err(name: &str) -> impl FnOnce(SinkError) -> StateError + '_ {
@@ -186,14 +189,10 @@ fn store_err(name: &str) -> impl FnOnce(SinkError) -> StateError + '_ {
 
 /// Reads the state object `name` with its version.
 pub async fn load_versioned<T: DeserializeOwned>(
-    sink: &Sink,
+    store: &StateStore,
     name: &str,
 ) -> Result<Loaded<T>, StateError> {
-    match sink
-        .get_state_versioned(name)
-        .await
-        .map_err(store_err(name))?
-    {
+    match store.get_versioned(name).await.map_err(store_err(name))? {
         None => Ok(Loaded {
             state: None,
             version: None,
@@ -238,13 +237,14 @@ pub fn encode<T: Serialize>(name: &str, state: &T) -> Result<Bytes, StateError> 
 /// Writes the state object `name` only if it still has the version `expected` (`None`: only if
 /// it does not exist). Returns the new version, or [`Conflict`].
 pub async fn store_if<T: Serialize>(
-    sink: &Sink,
+    store: &StateStore,
     name: &str,
     state: &T,
     expected: Option<&Version>,
 ) -> Result<Result<Version, Conflict>, StateError> {
     let body = encode(name, state)?;
-    sink.put_state_if(name, body, expected)
+    store
+        .put_if(name, body, expected)
         .await
         .map_err(store_err(name))
 }
@@ -253,7 +253,11 @@ pub async fn store_if<T: Serialize>(
 /// the current value and returns the value to store (`None`: leave the object as it is); on a
 /// conflict the object is read again and `change` applied again, at most
 /// [`MAX_UPDATE_ATTEMPTS`] times with a short random pause. Returns what was stored (or left).
-pub async fn update<T, F>(sink: &Sink, name: &str, mut change: F) -> Result<Option<T>, StateError>
+pub async fn update<T, F>(
+    store: &StateStore,
+    name: &str,
+    mut change: F,
+) -> Result<Option<T>, StateError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut(Option<T>) -> Option<T>,
@@ -262,11 +266,11 @@ where
         if attempt > 0 {
             conflict_pause(attempt).await;
         }
-        let loaded = load_versioned::<T>(sink, name).await?;
+        let loaded = load_versioned::<T>(store, name).await?;
         let Some(next) = change(loaded.state) else {
             return Ok(None);
         };
-        if store_if(sink, name, &next, loaded.version.as_ref())
+        if store_if(store, name, &next, loaded.version.as_ref())
             .await?
             .is_ok()
         {
@@ -333,6 +337,7 @@ pub fn advance_through_day(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::Output;
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
@@ -420,29 +425,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn watermark_round_trips_through_the_sink_and_corruption_is_an_error() {
+    async fn watermark_round_trips_through_the_state_store_and_corruption_is_an_error() {
         let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let store = Output::with_store(memory, object_store::path::Path::from("lake")).state;
         let name = watermark_name("user_status", "acct");
         assert_eq!(name, "user_status/account_id=acct.json");
-        assert_eq!(load::<Watermark>(&sink, &name).await.expect("load"), None);
+        assert_eq!(load::<Watermark>(&store, &name).await.expect("load"), None);
         let mark = Watermark {
             through_day: d("2024-05-10"),
             covered_until: "2024-05-10T12:00:00Z".parse().expect("ts"),
             updated_at: "2024-05-10T12:00:05Z".parse().expect("ts"),
         };
-        update(&sink, &name, |_| Some(mark.clone()))
+        update(&store, &name, |_| Some(mark.clone()))
             .await
             .expect("store");
         assert_eq!(
-            load::<Watermark>(&sink, &name).await.expect("load"),
+            load::<Watermark>(&store, &name).await.expect("load"),
             Some(mark)
         );
-        sink.put_state(&name, Bytes::from("{nope"))
-            .await
-            .expect("put");
+        store.put(&name, Bytes::from("{nope")).await.expect("put");
         assert!(matches!(
-            load::<Watermark>(&sink, &name).await,
+            load::<Watermark>(&store, &name).await,
             Err(StateError::Corrupt { .. })
         ));
     }
@@ -479,7 +482,7 @@ mod tests {
     #[tokio::test]
     async fn density_round_trips_under_its_own_name() {
         let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let store = Output::with_store(memory, object_store::path::Path::from("lake")).state;
         let name = density_name("call_details", "acct");
         assert_eq!(name, "call_details/account_id=acct/density.json");
         let density = DensityState {
@@ -488,19 +491,20 @@ mod tests {
             hourly: vec![3; 25],
             updated_at: "2024-11-04T06:00:00Z".parse().expect("ts"),
         };
-        store_if(&sink, &name, &density, None)
+        store_if(&store, &name, &density, None)
             .await
             .expect("store")
             .expect("no conflict");
         assert_eq!(
-            load::<DensityState>(&sink, &name).await.expect("load"),
+            load::<DensityState>(&store, &name).await.expect("load"),
             Some(density)
         );
-        sink.put_state(&name, Bytes::from(r#"{"version":1,"day":"x"}"#))
+        store
+            .put(&name, Bytes::from(r#"{"version":1,"day":"x"}"#))
             .await
             .expect("put");
         assert!(matches!(
-            load::<DensityState>(&sink, &name).await,
+            load::<DensityState>(&store, &name).await,
             Err(StateError::Corrupt { .. })
         ));
     }
@@ -508,12 +512,12 @@ mod tests {
     #[tokio::test]
     async fn stored_state_carries_the_version() {
         let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let store = Output::with_store(memory, object_store::path::Path::from("lake")).state;
         let name = poll_state_name("intent_realtime", "a", "b");
-        update(&sink, &name, |_| Some(PollState::default()))
+        update(&store, &name, |_| Some(PollState::default()))
             .await
             .expect("store");
-        let raw = sink.get_state(&name).await.expect("get").expect("some");
+        let raw = store.get(&name).await.expect("get").expect("some");
         let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
         assert_eq!(v["version"], serde_json::json!(2));
         assert_eq!(v["write_id"].as_str().map(str::len), Some(32));
@@ -522,32 +526,32 @@ mod tests {
     #[tokio::test]
     async fn a_write_from_a_stale_read_is_refused_and_update_reapplies_the_change() {
         let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let store = Output::with_store(memory, object_store::path::Path::from("lake")).state;
         let name = poll_state_name("intent_realtime", "a", "b");
         let bump = |s: Option<PollState>| {
             let mut s = s.unwrap_or_default();
             s.polls += 1;
             Some(s)
         };
-        update(&sink, &name, bump).await.expect("first");
-        let a = load_versioned::<PollState>(&sink, &name).await.expect("a");
-        let b = load_versioned::<PollState>(&sink, &name).await.expect("b");
+        update(&store, &name, bump).await.expect("first");
+        let a = load_versioned::<PollState>(&store, &name).await.expect("a");
+        let b = load_versioned::<PollState>(&store, &name).await.expect("b");
         let next = PollState {
             polls: 10,
             ..PollState::default()
         };
-        store_if(&sink, &name, &next, a.version.as_ref())
+        store_if(&store, &name, &next, a.version.as_ref())
             .await
             .expect("store")
             .expect("a's version is current");
         // b read the same version as a: its write would overwrite a's unseen update.
         assert_eq!(
-            store_if(&sink, &name, &PollState::default(), b.version.as_ref())
+            store_if(&store, &name, &PollState::default(), b.version.as_ref())
                 .await
                 .expect("store"),
             Err(Conflict)
         );
-        let stored = update(&sink, &name, bump).await.expect("update");
+        let stored = update(&store, &name, bump).await.expect("update");
         assert_eq!(stored.map(|s| s.polls), Some(11), "applied to a's value");
     }
 }

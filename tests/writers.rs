@@ -32,7 +32,7 @@ use smartassist_export::metrics::Metrics;
 use smartassist_export::model::Granularity;
 use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::Sink;
+use smartassist_export::sink::Output;
 use tokio_util::sync::CancellationToken;
 
 const BUCKET: &str = "writers-bucket";
@@ -74,12 +74,14 @@ async fn exporter(config: &Path, s3: Option<&str>) -> (App, Context) {
         .expect("app");
     let mut cx = app.cx.clone();
     if let Some(endpoint) = s3 {
-        cx.sink = s3_sink(endpoint, "lake");
+        let output = s3_output(endpoint, "lake");
+        cx.sink = output.sink;
+        cx.state = output.state;
     }
     (app, cx)
 }
 
-fn s3_sink(endpoint: &str, prefix: &str) -> Sink {
+fn s3_output(endpoint: &str, prefix: &str) -> Output {
     let location = OutputLocation::S3 {
         bucket: BUCKET.into(),
         prefix: prefix.into(),
@@ -88,12 +90,12 @@ fn s3_sink(endpoint: &str, prefix: &str) -> Sink {
         allow_http: true,
         tuning: StoreTuning::default(),
     };
-    Sink::open_on(&location, None, || {
+    Output::open_on(&location, None, || {
         AmazonS3Builder::new()
             .with_access_key_id("test")
             .with_secret_access_key("test")
     })
-    .expect("S3 sink")
+    .expect("S3 output")
 }
 
 /// What one exporter does: backfill the days while polling every bot `ROUNDS` times; merges
@@ -282,29 +284,31 @@ async fn two_exporters_polling_and_backfilling_the_same_data_on_s3_store_it_once
 async fn compare_and_swap_on_s3_refuses_a_stale_version_and_knows_its_own_lost_write() {
     let Some(moto) = moto_or_skip() else { return };
     moto.create_bucket(BUCKET).await;
-    let sink = s3_sink(&moto.endpoint(), "cas");
-    let v1 = sink
-        .put_if("_state/x.json", Bytes::from_static(b"one"), None)
+    let state = s3_output(&moto.endpoint(), "cas").state;
+    let v1 = state
+        .put_if("x.json", Bytes::from_static(b"one"), None)
         .await
         .expect("put")
         .expect("created");
-    assert!(sink
-        .put_if("_state/x.json", Bytes::from_static(b"two"), None)
+    assert!(state
+        .put_if("x.json", Bytes::from_static(b"two"), None)
         .await
         .expect("put")
         .is_err());
-    let (_, read) = sink
-        .get_versioned("_state/x.json")
+    let (_, read) = state
+        .get_versioned("x.json")
         .await
         .expect("get")
         .expect("exists");
     assert_eq!(read, v1);
-    sink.put_if("_state/x.json", Bytes::from_static(b"two"), Some(&v1))
+    state
+        .put_if("x.json", Bytes::from_static(b"two"), Some(&v1))
         .await
         .expect("put")
         .expect("current version");
     assert!(
-        sink.put_if("_state/x.json", Bytes::from_static(b"three"), Some(&v1))
+        state
+            .put_if("x.json", Bytes::from_static(b"three"), Some(&v1))
             .await
             .expect("put")
             .is_err(),
@@ -316,9 +320,9 @@ async fn compare_and_swap_on_s3_refuses_a_stale_version_and_knows_its_own_lost_w
         ..FaultPlan::permanent(FaultKind::DropResponse, &[S3Op::PutObject])
     };
     let proxy = S3FaultProxy::start(&moto.endpoint(), Some(plan)).await;
-    let lossy = s3_sink(&proxy.endpoint(), "cas");
+    let lossy = s3_output(&proxy.endpoint(), "cas").state;
     lossy
-        .put_if("_state/lost.json", Bytes::from_static(b"mine"), None)
+        .put_if("lost.json", Bytes::from_static(b"mine"), None)
         .await
         .expect("put")
         .expect("our own write, although the retry got 412");

@@ -37,9 +37,9 @@ use crate::client::{ApiClient, MemoryGate};
 pub use crate::config::HistoryKeys;
 use crate::config::{Config, Schedule, SectionSpec};
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::metrics::{DatasetMetric, Metrics};
 pub use crate::schema::{Dedupe, PartitionLayout, Table};
-use crate::sink::{Sink, WriteStats};
+use crate::sink::{Sink, StateStore, WriteStats};
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.
 pub static REGISTRY: &[&DatasetInfo] = &[
@@ -67,6 +67,9 @@ pub struct DatasetInfo {
     pub endpoint: &'static str,
     /// The config section it reads (its keys, validation and documented defaults).
     pub config: &'static SectionSpec,
+    /// Its own metric families, one series per entity (a snapshot dataset's bots), declared
+    /// in its module; the core registers them (see [`crate::metrics::DatasetMetric`]).
+    pub metrics: &'static [&'static DatasetMetric],
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
     /// What the `demo` command does with it.
@@ -162,13 +165,15 @@ pub fn parse_name(name: &str) -> Result<&'static DatasetInfo, UnknownDataset> {
 pub struct UnknownDataset(pub String);
 
 /// Everything a unit of work needs, built by the composition root and shared by every dataset:
-/// the account's API client (rate limiter, retries), the output sink, the metrics handle, and
-/// the gate that bounds response pages in memory.
+/// the account's API client (rate limiter, retries), the output (partitions in `sink`, `_state/`
+/// objects in `state`, one location), the metrics handle, and the gate that bounds response
+/// pages in memory.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub account_id: String,
     pub client: ApiClient,
     pub sink: Sink,
+    pub state: StateStore,
     pub metrics: Metrics,
     /// Bounds history pages in memory across every day in flight (see
     /// [`crate::pipeline::PAGES_IN_MEMORY`]).

@@ -50,6 +50,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
+    metrics: &[],
     build,
     demo: Demo {
         section: Some("enabled = true"),

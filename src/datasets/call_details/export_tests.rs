@@ -140,7 +140,7 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
         before.push(cx.sink.read_partition(k).await.expect("read"));
     }
     let density = state::density_name(INFO.name, &cx.account_id);
-    let stored = cx.sink.get_state(&density).await.expect("get");
+    let stored = cx.state.get(&density).await.expect("get");
     assert!(stored.is_some(), "a complete day stores its density");
 
     s.set_faults(FaultPlan {
@@ -171,7 +171,7 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
             1
         );
     }
-    assert_eq!(cx.sink.get_state(&density).await.expect("get"), stored);
+    assert_eq!(cx.state.get(&density).await.expect("get"), stored);
     app.shutdown().await;
     s.shutdown().await;
 }
@@ -201,7 +201,7 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
         .expect("first");
     let first = s.stats().requests(ENDPOINT);
     let name = state::density_name(INFO.name, &cx.account_id);
-    let stored: DensityState = state::load(&cx.sink, &name)
+    let stored: DensityState = state::load(&cx.state, &name)
         .await
         .expect("load")
         .expect("stored");
@@ -237,8 +237,8 @@ async fn a_corrupt_density_fails_the_day_and_names_the_object() {
     let cx = &app.cx;
     let name = state::density_name(INFO.name, &cx.account_id);
     assert_eq!(name, "call_details/account_id=demo-account/density.json");
-    cx.sink
-        .put_state(&name, bytes::Bytes::from("{nope"))
+    cx.state
+        .put(&name, bytes::Bytes::from("{nope"))
         .await
         .expect("put");
     let err = cd

@@ -43,7 +43,8 @@ use super::{
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::sink::PartitionKey;
 use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
@@ -82,6 +83,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     tables: &[&DETAILS, &SEGMENTS],
     endpoint: ENDPOINT,
     config: &CONFIG,
+    metrics: &[],
     build,
     demo: Demo {
         section: Some("enabled = true"),
@@ -155,7 +157,7 @@ impl CallDetails {
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
         let density_name = state::density_name(INFO.name, &cx.account_id);
-        let expected = state::load::<DensityState>(&cx.sink, &density_name)
+        let expected = state::load::<DensityState>(&cx.state, &density_name)
             .await?
             .filter(|s| s.timezone == self.cfg.keys.timezone.name())
             .map(|s| Density { hourly: s.hourly });
@@ -252,7 +254,7 @@ impl CallDetails {
         };
         // Compare-and-swap: a later day's profile stored meanwhile (by this or another process)
         // is kept.
-        let result = state::update::<DensityState, _>(&cx.sink, name, |current| match current {
+        let result = state::update::<DensityState, _>(&cx.state, name, |current| match current {
             Some(s) if s.day > day && s.timezone == zone => None,
             _ => Some(stored.clone()),
         })

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod decode;
 pub mod partition;
+pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -34,7 +35,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
 use crate::schema::intent_realtime_schema;
-use crate::sink::{PartitionKey, Sink, WriteStats};
+use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
 use crate::state::{self, PollState};
@@ -59,6 +60,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
+    metrics: series::METRICS,
     build,
     demo: Demo {
         section: Some("bot_ids = [\"st-demo-bot\"]"),
@@ -146,6 +148,7 @@ impl IntentRealtime {
         let records = self.fetch(cx, bot_id).await?;
         let target = Target {
             sink: &cx.sink,
+            state: &cx.state,
             metrics: &cx.metrics,
             account_id: &cx.account_id,
             bot_id,
@@ -163,7 +166,7 @@ impl IntentRealtime {
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
         let state_name = state::poll_state_name(INFO.name, t.account_id, t.bot_id);
-        let previous: PollState = state::load(t.sink, &state_name).await?.unwrap_or_default();
+        let previous: PollState = state::load(t.state, &state_name).await?.unwrap_or_default();
         let returned = records.len();
         let (sessions, rejected) = split(records);
         let response_keys: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
@@ -187,7 +190,8 @@ impl IntentRealtime {
         let mut open_days = previous.open_days.clone();
         for (dt, candidates) in by_day {
             let key = Self::key(t.account_id, t.bot_id, dt);
-            let added = partition::add_sessions(t.sink, &key, candidates, exported_at).await?;
+            let added =
+                partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
             for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
             }
@@ -200,7 +204,8 @@ impl IntentRealtime {
             report.rows += added.fresh.len();
             add_written(&mut report.written, &added.written);
             if self.policy.wants_merge(&added.file_rows) {
-                let merged = partition::compact(t.sink, &key, Merge::Bounded(self.policy)).await?;
+                let merged =
+                    partition::compact(t.sink, t.state, &key, Merge::Bounded(self.policy)).await?;
                 add_written(&mut report.written, &merged.written);
             }
         }
@@ -217,7 +222,7 @@ impl IntentRealtime {
             opened: open_days.difference(&closed).copied().collect(),
             closed,
         };
-        state::update(t.sink, &state_name, |current| Some(update.apply(current))).await?;
+        state::update(t.state, &state_name, |current| Some(update.apply(current))).await?;
         info!(
             dataset = INFO.name,
             bot_id = t.bot_id,
@@ -250,7 +255,7 @@ impl IntentRealtime {
                 continue;
             }
             let key = Self::key(t.account_id, t.bot_id, day);
-            let merged = partition::compact(t.sink, &key, Merge::All).await?;
+            let merged = partition::compact(t.sink, t.state, &key, Merge::All).await?;
             add_written(&mut report.written, &merged.written);
             if merged.files <= 1 {
                 closed.insert(day);
@@ -271,7 +276,7 @@ impl IntentRealtime {
         let valid = report.returned - report.rejects;
         report.gap_suspected = previous.polls > 0 && valid >= PAGE && report.rows == valid;
         if report.gap_suspected {
-            t.metrics.intent_gap(t.bot_id);
+            t.metrics.dataset_counter(&series::GAPS, t.bot_id).inc();
             warn!(
                 bot_id = t.bot_id,
                 returned = report.returned,
@@ -292,7 +297,9 @@ impl IntentRealtime {
             )
             .await?;
         }
-        t.metrics.intent_new_sessions(t.bot_id, report.rows);
+        t.metrics
+            .dataset_counter(&series::NEW_SESSIONS, t.bot_id)
+            .inc_by(report.rows as u64);
         t.metrics.written(
             INFO.name,
             report.written.files,
@@ -312,6 +319,7 @@ impl IntentRealtime {
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub sink: &'a Sink,
+    pub state: &'a StateStore,
     pub metrics: &'a Metrics,
     pub account_id: &'a str,
     pub bot_id: &'a str,

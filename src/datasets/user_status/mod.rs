@@ -48,6 +48,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
+    metrics: &[],
     build,
     demo: Demo {
         section: Some("granularity = \"PT30M\""),
