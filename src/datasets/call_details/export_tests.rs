@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::*;
 use crate::app::App;
 use crate::datasets::DayUnit;
+use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::call_details::{
@@ -17,6 +18,7 @@ use crate::simulator::call_details::{
 use crate::simulator::{self, EveryNth, FaultKind, FaultPlan, ModelSettings, RunningSimulator};
 use crate::simulator::{SimulatorConfig, DEFAULT_SECRET};
 use crate::sources::window::local_day_bounds;
+use crate::state;
 
 const NY: chrono_tz::Tz = chrono_tz::America::New_York;
 
@@ -139,7 +141,7 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
     for k in &keys {
         before.push(cx.sink.read_partition(k).await.expect("read"));
     }
-    let density = state::density_name(INFO.name, &cx.account_id);
+    let density = state::object_name::<DensityState>(INFO.name, &cx.account_id, &());
     let stored = cx.state.get(&density).await.expect("get");
     assert!(stored.is_some(), "a complete day stores its density");
 
@@ -200,7 +202,7 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
         .await
         .expect("first");
     let first = s.stats().requests(ENDPOINT);
-    let name = state::density_name(INFO.name, &cx.account_id);
+    let name = state::object_name::<DensityState>(INFO.name, &cx.account_id, &());
     let stored: DensityState = state::load(&cx.state, &name)
         .await
         .expect("load")
@@ -235,7 +237,7 @@ async fn a_corrupt_density_fails_the_day_and_names_the_object() {
     let dir = tempfile::tempdir().expect("tmp");
     let (app, cd) = app(&s, dir.path(), 0).await;
     let cx = &app.cx;
-    let name = state::density_name(INFO.name, &cx.account_id);
+    let name = state::object_name::<DensityState>(INFO.name, &cx.account_id, &());
     assert_eq!(name, "call_details/account_id=demo-account/density.json");
     cx.state
         .put(&name, bytes::Bytes::from("{nope"))

@@ -23,6 +23,7 @@
 
 mod call_window;
 pub mod config;
+mod density;
 mod planner;
 mod request;
 mod rows;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tracing::{info, warn};
+use tracing::info;
 
 use super::history;
 use super::{
@@ -44,14 +45,13 @@ use super::{
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
-use crate::error_chain::error_chain;
 use crate::sink::PartitionKey;
 use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
-use crate::state::{self, DensityState};
 
 pub use call_window::{CallWindow, TARGET_FILL};
 pub use config::CallDetailsConfig;
+pub use density::DensityState;
 pub use planner::Density;
 pub use request::{
     local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
@@ -156,11 +156,8 @@ impl CallDetails {
         unit: &DayUnit,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let density_name = state::density_name(INFO.name, &cx.account_id);
-        let expected = state::load::<DensityState>(&cx.state, &density_name)
-            .await?
-            .filter(|s| s.timezone == self.cfg.keys.timezone.name())
-            .map(|s| Density { hourly: s.hourly });
+        let tz = self.cfg.keys.timezone;
+        let expected = density::expected(cx, tz).await?;
         let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
         let (fetched, planned) = match self
             .fetch_into(cx, unit.day, exported_at, expected.as_ref(), &mut day)
@@ -172,8 +169,10 @@ impl CallDetails {
         let report = day.finish(fetched, exported_at).await?;
         if let Some((stats, density)) = planned {
             report_requests(cx, unit.day, &stats);
-            self.keep_density(cx, &density_name, unit.day, exported_at, density)
-                .await;
+            if local_day_bounds(tz, unit.day).end <= exported_at {
+                let _one_at_a_time = self.density_lock.lock().await;
+                density::keep(cx, tz, unit.day, density).await;
+            }
         }
         Ok(report)
     }
@@ -226,43 +225,6 @@ impl CallDetails {
             requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
         };
         Ok((fetched, (stats, density)))
-    }
-
-    /// Stores the profile of a complete day as the density the next days are planned from,
-    /// unless a later day's is stored by then (backfills finish days out of order; another
-    /// process storing at the same moment can still win, which costs only a worse hint). A failure
-    /// only costs the next day some discovery requests, so it is logged, not returned.
-    async fn keep_density(
-        &self,
-        cx: &Context,
-        name: &str,
-        day: NaiveDate,
-        exported_at: DateTime<Utc>,
-        density: Density,
-    ) {
-        let zone = self.cfg.keys.timezone.name();
-        let complete = local_day_bounds(self.cfg.keys.timezone, day).end <= exported_at;
-        if !complete || density.sessions() == 0 {
-            return;
-        }
-        let _one_at_a_time = self.density_lock.lock().await;
-        let stored = DensityState {
-            day,
-            timezone: zone.to_string(),
-            hourly: density.hourly,
-            updated_at: Utc::now(),
-        };
-        // Compare-and-swap: a later day's profile stored meanwhile (by this or another process)
-        // is kept.
-        let result = state::update::<DensityState, _>(&cx.state, name, |current| match current {
-            Some(s) if s.day > day && s.timezone == zone => None,
-            _ => Some(stored.clone()),
-        })
-        .await
-        .map(|_| ());
-        if let Err(e) = result {
-            warn!(error = %error_chain(&e), "Could not store the call-details density; the next day is planned without it.");
-        }
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod decode;
 pub mod partition;
+mod poll_state;
 pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -38,10 +39,12 @@ use crate::schema::intent_realtime_schema;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
-use crate::state::{self, PollState};
+use crate::state;
 pub use config::IntentConfig;
 use decode::{decode_sessions, IntentSession};
 use partition::{Merge, Policy};
+pub use poll_state::PollState;
+use poll_state::PollUpdate;
 
 /// The `intent_realtime` table.
 pub static TABLE: Table = Table {
@@ -165,7 +168,7 @@ impl IntentRealtime {
         records: Records,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let state_name = state::poll_state_name(INFO.name, t.account_id, t.bot_id);
+        let state_name = state::object_name::<PollState>(INFO.name, t.account_id, t.bot_id);
         let previous: PollState = state::load(t.state, &state_name).await?.unwrap_or_default();
         let returned = records.len();
         let (sessions, rejected) = split(records);
@@ -343,34 +346,6 @@ fn split(records: Records) -> (Vec<IntentSession>, Vec<Reject>) {
 fn add_written(total: &mut WriteStats, more: &WriteStats) {
     total.files += more.files;
     total.bytes += more.bytes;
-}
-
-/// A poll's change to the bot's poll state, applied to whatever is stored when it is written
-/// (another process may have stored a poll meanwhile).
-struct PollUpdate {
-    at: DateTime<Utc>,
-    newest: Option<DateTime<Utc>>,
-    keys: Vec<String>,
-    opened: BTreeSet<NaiveDate>,
-    closed: BTreeSet<NaiveDate>,
-}
-
-impl PollUpdate {
-    fn apply(&self, current: Option<PollState>) -> PollState {
-        let mut s = current.unwrap_or_default();
-        s.polls += 1;
-        s.newest_end_time = s.newest_end_time.max(self.newest);
-        // The newest poll's keys: every one of them is written, whoever polled.
-        if s.last_poll_at.is_none_or(|t| t <= self.at) {
-            s.last_poll_at = Some(self.at);
-            s.recent_keys = self.keys.clone();
-        }
-        s.open_days.extend(self.opened.iter().copied());
-        for day in &self.closed {
-            s.open_days.remove(day);
-        }
-        s
-    }
 }
 
 impl SnapshotDataset for IntentRealtime {

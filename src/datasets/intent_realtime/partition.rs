@@ -48,7 +48,7 @@ use super::decode::{sessions_to_batch, IntentSession};
 use crate::error::Error;
 use crate::schema::intent_realtime_schema;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats, STATE_DIR};
-use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
+use crate::state::{self, StateError, StateObject, MAX_UPDATE_ATTEMPTS};
 use lookup::known_ids;
 pub use lookup::ROW_GROUP_ROWS;
 
@@ -159,15 +159,21 @@ pub struct PartitionIndex {
     pub compaction: Option<Compaction>,
 }
 
+/// Stored under `_state/<table>/account_id=A/bot_id=B/dt=D.json`.
+impl StateObject for PartitionIndex {
+    type Key = PartitionKey;
+    fn file_name(key: &PartitionKey) -> String {
+        format!(
+            "bot_id={}/dt={}.json",
+            key.bot_id.as_deref().unwrap_or("-"),
+            key.dt.format("%Y-%m-%d")
+        )
+    }
+}
+
 /// Name of the index of `key`'s partition.
 pub fn index_name(key: &PartitionKey) -> String {
-    format!(
-        "{}/account_id={}/bot_id={}/dt={}.json",
-        key.table.name,
-        key.account_id,
-        key.bot_id.as_deref().unwrap_or("-"),
-        key.dt.format("%Y-%m-%d")
-    )
+    state::object_name::<PartitionIndex>(key.table.name, &key.account_id, key)
 }
 
 /// `part-<16 hex digits>.parquet`, the hash of `parts`.
