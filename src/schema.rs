@@ -116,27 +116,47 @@ pub fn agent_status_details_schema() -> SchemaRef {
     ]))
 }
 
-/// Hive partition layout of a table, outermost column first.
+/// Hive partition layout of a table: its partition columns, outermost first. Always
+/// `account_id` first and a date column last (`dt`, the local day of the data, or another name
+/// for another kind of date, e.g. `snapshot_date`, the local day a list was taken); `bot_id` in
+/// between when partitions are per bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PartitionLayout {
-    /// `account_id=A/dt=D`.
-    AccountDay,
-    /// `account_id=A/bot_id=B/dt=D`.
-    AccountBotDay,
+pub struct PartitionLayout {
+    pub columns: &'static [&'static str],
 }
 
 impl PartitionLayout {
+    /// `account_id=A/dt=D`.
+    pub const ACCOUNT_DAY: PartitionLayout = PartitionLayout {
+        columns: &["account_id", "dt"],
+    };
+    /// `account_id=A/bot_id=B/dt=D`.
+    pub const ACCOUNT_BOT_DAY: PartitionLayout = PartitionLayout {
+        columns: &["account_id", "bot_id", "dt"],
+    };
+
     /// Partition column names, outermost first.
     pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            PartitionLayout::AccountDay => &["account_id", "dt"],
-            PartitionLayout::AccountBotDay => &["account_id", "bot_id", "dt"],
-        }
+        self.columns
     }
 
     /// Whether a partition key of this layout carries a `bot_id`.
     pub fn has_bot(self) -> bool {
-        self == PartitionLayout::AccountBotDay
+        self.columns.contains(&"bot_id")
+    }
+
+    /// The date column (the last one).
+    pub fn date_column(self) -> &'static str {
+        self.columns.last().copied().unwrap_or("dt")
+    }
+
+    /// Whether the columns follow the rule above.
+    pub fn is_well_formed(self) -> bool {
+        matches!(
+            self.columns,
+            ["account_id", date] | ["account_id", "bot_id", date]
+                if *date != "account_id" && *date != "bot_id"
+        )
     }
 }
 

@@ -341,6 +341,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_table_has_a_well_formed_partition_layout() {
+        for t in tables() {
+            assert!(t.layout.is_well_formed(), "{}: {:?}", t.name, t.layout);
+        }
+    }
+
+    #[test]
     fn names_are_unique_and_name_their_primary_table() {
         let mut seen = std::collections::HashSet::new();
         for d in REGISTRY {

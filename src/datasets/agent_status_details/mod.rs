@@ -40,7 +40,7 @@ use decode::{decode_page, request_body_with, DateStyle, Normalizer, MAX_PAGE_SIZ
 pub static TABLE: Table = Table {
     name: "agent_status_details",
     schema: agent_status_details_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 

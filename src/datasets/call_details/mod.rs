@@ -65,7 +65,7 @@ pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segm
 pub static DETAILS: Table = Table {
     name: "call_details",
     schema: details_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 
@@ -73,7 +73,7 @@ pub static DETAILS: Table = Table {
 pub static SEGMENTS: Table = Table {
     name: "call_segments",
     schema: segments_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 

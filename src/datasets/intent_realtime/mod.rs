@@ -50,7 +50,7 @@ use poll_state::PollUpdate;
 pub static TABLE: Table = Table {
     name: "intent_realtime",
     schema: intent_realtime_schema,
-    layout: PartitionLayout::AccountBotDay,
+    layout: PartitionLayout::ACCOUNT_BOT_DAY,
     dedupe: Some(Dedupe {
         key: &["session_id"],
         keep_first_by: "exported_at",

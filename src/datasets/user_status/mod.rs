@@ -38,7 +38,7 @@ use decode::{decode_page, request_body, UserStatusNormalizer};
 pub static TABLE: Table = Table {
     name: "user_status",
     schema: user_status_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 
