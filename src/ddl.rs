@@ -416,7 +416,7 @@ mod tests {
             athena_type(&crate::schema::timestamp_type()).as_deref(),
             Some("timestamp")
         );
-        let intents = crate::schema::intent_realtime_schema();
+        let intents = crate::datasets::intent_realtime::schema::intent_realtime_schema();
         let list = intents.field_with_name("intents").expect("intents");
         assert_eq!(
             athena_type(list.data_type()).as_deref(),

@@ -18,8 +18,8 @@ use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArr
 use common::*;
 use object_store::ObjectStoreExt;
 use smartassist_export::datasets::user_status;
+use smartassist_export::datasets::user_status::schema::user_status_schema;
 use smartassist_export::model::Granularity;
-use smartassist_export::schema::user_status_schema;
 use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::{PartitionKey, UPLOAD_PART_BYTES};
 

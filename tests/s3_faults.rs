@@ -20,7 +20,7 @@ use common::*;
 use object_store::aws::AmazonS3Builder;
 use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::user_status;
-use smartassist_export::schema::user_status_schema;
+use smartassist_export::datasets::user_status::schema::user_status_schema;
 use smartassist_export::sink::{Output, PartitionKey, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "fault-bucket";

@@ -341,6 +341,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_time_column_is_utc_milliseconds() {
+        use arrow::datatypes::{DataType, TimeUnit};
+        let schemas = tables().map(|t| (t.name, (t.schema)()));
+        for (name, schema) in schemas.chain([("rejects", crate::schema::rejects_schema())]) {
+            for f in schema.fields() {
+                if let DataType::Timestamp(unit, tz) = f.data_type() {
+                    assert_eq!(*unit, TimeUnit::Millisecond, "{name}.{}", f.name());
+                    assert_eq!(tz.as_deref(), Some("UTC"), "{name}.{}", f.name());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_table_has_a_well_formed_partition_layout() {
         for t in tables() {
             assert!(t.layout.is_well_formed(), "{}: {:?}", t.name, t.layout);

@@ -15,8 +15,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
 use super::*;
+use crate::datasets::user_status::schema::user_status_schema;
 use crate::datasets::{intent_realtime, user_status};
-use crate::schema::{user_status_schema, DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::schema::{DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 const MAY_1_2024_UTC_MS: i64 = 1_714_521_600_000;
 
@@ -246,7 +247,7 @@ async fn zero_rows_write_a_schema_only_file_that_replaces_old_rows() {
     assert_eq!(builder.metadata().file_metadata().num_rows(), 0);
     assert_eq!(
         builder.schema().fields(),
-        crate::schema::intent_realtime_schema().fields()
+        crate::datasets::intent_realtime::schema::intent_realtime_schema().fields()
     );
 
     let us = us_key("A", 1);
@@ -600,7 +601,7 @@ async fn a_failed_or_abandoned_streaming_write_keeps_the_previous_file() {
 
 /// A batch with the intent schema (wrong for a user_status partition).
 fn intent_batch_for_test() -> RecordBatch {
-    RecordBatch::new_empty(crate::schema::intent_realtime_schema())
+    RecordBatch::new_empty(crate::datasets::intent_realtime::schema::intent_realtime_schema())
 }
 
 /// `write_page` encodes each page as its own row group and returns the permit only after that:

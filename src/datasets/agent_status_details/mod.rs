@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod schema;
 
 use std::sync::Arc;
 
@@ -29,12 +30,12 @@ use super::{
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
-use crate::schema::agent_status_details_schema;
 use crate::sink::PartitionKey;
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::DecodeError;
 pub use config::AgentStatusDetailsConfig;
 use decode::{decode_page, request_body_with, DateStyle, Normalizer, MAX_PAGE_SIZE};
+use schema::agent_status_details_schema;
 
 /// The `agent_status_details` table.
 pub static TABLE: Table = Table {

@@ -17,6 +17,7 @@ pub mod config;
 pub mod decode;
 pub mod partition;
 mod poll_state;
+pub mod schema;
 pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -32,10 +33,10 @@ use super::{
     SnapshotSchedule, Table, UnitReport,
 };
 use crate::config::{Config, SectionSpec};
+use crate::datasets::intent_realtime::schema::intent_realtime_schema;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
-use crate::schema::intent_realtime_schema;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;

@@ -45,8 +45,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::decode::{sessions_to_batch, IntentSession};
+use crate::datasets::intent_realtime::schema::intent_realtime_schema;
 use crate::error::Error;
-use crate::schema::intent_realtime_schema;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats, STATE_DIR};
 use crate::state::{self, StateError, StateObject, MAX_UPDATE_ATTEMPTS};
 use lookup::known_ids;

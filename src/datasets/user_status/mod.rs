@@ -12,6 +12,7 @@
 
 pub mod config;
 pub mod decode;
+pub mod schema;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -27,8 +28,8 @@ use super::{
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
+use crate::datasets::user_status::schema::user_status_schema;
 use crate::error::Error;
-use crate::schema::user_status_schema;
 use crate::sink::PartitionKey;
 use crate::sources::window::{plan_day, DayWindow};
 pub use config::UserStatusConfig;
