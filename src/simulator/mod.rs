@@ -33,6 +33,7 @@ mod render;
 mod server;
 mod shared;
 pub mod stats;
+pub mod truth;
 pub mod user_status;
 
 use std::fmt;

@@ -1,0 +1,73 @@
+//! The ground truth of the `user_status` dataset (see [`crate::simulator::truth`]): every
+//! status entry of every selected agent's buckets that start in the local days asked about,
+//! keyed `(user_id, bucket_start, metric, value)`, from [`bucket_statuses_with_malformed`].
+//! Entries the simulator serves with an unparsable sum are the rejects.
+//!
+//! The buckets of a request are aligned to its window start, local midnight at the request's
+//! offset; the grid of a day is therefore aligned to the day's first instant wherever its
+//! windows start, as long as the granularity divides the hour a DST change moves. Coarser
+//! granularities are refused rather than answered wrongly.
+
+use super::generator::bucket_statuses_with_malformed;
+use crate::model::Granularity;
+use crate::simulator::generator::agent;
+use crate::simulator::truth::{
+    instant_key, key, local_day, selected_agents, DatasetTruth, ExpectedRow, Truth, TruthError,
+    TruthQuery,
+};
+use crate::simulator::SimulatorConfig;
+
+const DATASET: &str = "user_status";
+
+pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
+    dataset: DATASET,
+    answer,
+};
+
+fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
+    let days = q.account_days(DATASET)?;
+    let text = q.required_text(DATASET, "granularity")?;
+    let granularity: Granularity = text.parse().map_err(|_| TruthError::BadSection {
+        dataset: DATASET,
+        key: "granularity".into(),
+        reason: format!("{text:?} is not a granularity"),
+    })?;
+    if granularity.minutes() > 60 {
+        return Err(TruthError::Unsupported {
+            dataset: DATASET,
+            what: format!("a day's bucket grid at {text} depends on its request windows"),
+        });
+    }
+    let agents = selected_agents(cfg, &q.texts(DATASET, "agents")?);
+    let mut truth = Truth::default();
+    for &day in days {
+        let range = local_day(q.zone, day);
+        for &idx in &agents {
+            let user_id = agent(cfg.seed, idx).user_id;
+            let mut start = range.start;
+            while start < range.end {
+                let bucket = instant_key(start);
+                for st in bucket_statuses_with_malformed(
+                    cfg.seed,
+                    idx,
+                    start,
+                    granularity,
+                    cfg.malformed_every,
+                ) {
+                    if st.malformed {
+                        truth.rejects += 1;
+                    } else {
+                        truth.rows.push(ExpectedRow {
+                            table: DATASET,
+                            day,
+                            entity: None,
+                            key: key(&[&user_id, &bucket, st.metric, st.value]),
+                        });
+                    }
+                }
+                start += granularity.duration();
+            }
+        }
+    }
+    Ok(truth)
+}
