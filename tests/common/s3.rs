@@ -238,6 +238,10 @@ pub enum Fault {
     /// UploadPart requests with this `partNumber` get no answer until [`FaultProxy::release`],
     /// then a 400; [`FaultProxy::stalled`] resolves once one arrived.
     StallUploadPart(u32),
+    /// Every PUT whose path contains this string gets no answer until
+    /// [`FaultProxy::release`], then a 400; [`FaultProxy::stalled`] resolves once one arrived
+    /// (e.g. a state object's write, to kill the writer just before it commits).
+    StallPutPathContains(String),
 }
 
 /// `%XX` escapes decoded (object_store percent-encodes `=` in keys); invalid escapes kept.
@@ -322,7 +326,16 @@ impl FaultProxy {
                     released.await;
                     true
                 }
-                Some(Fault::StallUploadPart(_)) => false,
+                Some(Fault::StallPutPathContains(needle))
+                    if is_put && percent_decode(parts.uri.path()).contains(needle.as_str()) =>
+                {
+                    s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let released = s.release.notified();
+                    s.stalled.notify_waiters();
+                    released.await;
+                    true
+                }
+                Some(Fault::StallUploadPart(_) | Fault::StallPutPathContains(_)) => false,
                 None => false,
             };
             if fail {
