@@ -54,8 +54,10 @@ pub enum TruthUnit<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Truth {
     pub rows: Vec<ExpectedRow>,
-    /// Records served broken (`SimulatorConfig::malformed_every`); each must be one reject.
-    pub rejects: usize,
+    /// The records served broken (`SimulatorConfig::malformed_every`), each named by an id of
+    /// the model's choosing (so the answers of several queries can be merged); each must be one
+    /// reject.
+    pub rejects: Vec<String>,
 }
 
 /// One row the output must hold exactly once.

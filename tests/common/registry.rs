@@ -78,13 +78,13 @@ pub fn effective_section(info: &DatasetInfo, written: &toml::Table) -> toml::Tab
 }
 
 /// A whole config: the simulator's credentials at `base_url`, the account zone `zone`, quick
-/// retries, the output, `info`'s `section`, and every other registered dataset off.
+/// retries, the output, the sections of the datasets in `on`, and every other registered
+/// dataset off.
 pub fn config_text(
     base_url: &str,
     zone: &str,
     out: &OutputAt,
-    info: &DatasetInfo,
-    section: &toml::Table,
+    on: &[(&DatasetInfo, &toml::Table)],
 ) -> String {
     let sim = SimulatorConfig::default();
     let mut text = format!(
@@ -97,14 +97,24 @@ pub fn config_text(
         client = sim.client_id,
         output = output_section(out),
     );
-    for other in datasets::REGISTRY {
-        if other.name == info.name {
-            text.push_str(&format!("\n[{}]\n{section}", info.config.name));
-        } else {
-            text.push_str(&format!("\n[{}]\nenabled = false\n", other.config.name));
+    for d in datasets::REGISTRY {
+        match on.iter().find(|(info, _)| info.name == d.name) {
+            Some((_, section)) => text.push_str(&format!("\n[{}]\n{section}", d.config.name)),
+            None => text.push_str(&format!("\n[{}]\nenabled = false\n", d.config.name)),
         }
     }
     text
+}
+
+/// [`config_text`] of one dataset.
+pub fn dataset_config_text(
+    base_url: &str,
+    zone: &str,
+    out: &OutputAt,
+    info: &DatasetInfo,
+    section: &toml::Table,
+) -> String {
+    config_text(base_url, zone, out, &[(info, section)])
 }
 
 /// The validated config of `text`, with the simulator's secret.
@@ -120,7 +130,7 @@ pub fn config_of(text: &str) -> Config {
 /// The dataset `info` as `section` enables it: its kind and its entities (bots of a snapshot
 /// dataset, entities of a per-entity history dataset).
 pub fn enabled(info: &DatasetInfo, section: &toml::Table) -> Dataset {
-    let text = config_text(
+    let text = dataset_config_text(
         "http://127.0.0.1:9",
         "UTC",
         &OutputAt::Local(PathBuf::from("/nonexistent")),

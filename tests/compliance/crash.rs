@@ -69,7 +69,7 @@ async fn crash_then_rerun(
     let config = tmp.path().join("config.toml");
     std::fs::write(
         &config,
-        config_text(&sim.base_url(), ZONE, &out, info, section),
+        dataset_config_text(&sim.base_url(), ZONE, &out, info, section),
     )
     .expect("config");
     let commit = format!("{prefix}/_state/{}", commit_object(info, d));

@@ -211,7 +211,7 @@ async fn history_dataset(info: &'static DatasetInfo, d: &Dataset, section: &toml
     let sim = start_sim(cfg.clone()).await;
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let text = config_text(
+    let text = dataset_config_text(
         &sim.base_url(),
         ZONE,
         &OutputAt::Local(out.clone()),
@@ -357,7 +357,7 @@ async fn snapshot_dataset(info: &'static DatasetInfo, d: &Dataset, section: &tom
     for (n, at) in [(1, t1), (2, t2), (3, t2)] {
         let cfg = sim_config(d, at, Some(5));
         let sim = start_sim(cfg.clone()).await;
-        let text = config_text(
+        let text = dataset_config_text(
             &sim.base_url(),
             ZONE,
             &OutputAt::Local(out.clone()),
@@ -531,7 +531,7 @@ async fn check_probes_every_dataset_against_the_simulator() {
         let cfg = sim_config(&d, Utc::now(), None);
         let sim = start_sim(cfg).await;
         let tmp = tempfile::tempdir().expect("tmp");
-        let text = config_text(
+        let text = dataset_config_text(
             &sim.base_url(),
             ZONE,
             &OutputAt::Local(tmp.path().join("out")),

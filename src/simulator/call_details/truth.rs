@@ -33,7 +33,7 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                 continue;
             }
             if call.malformed.is_some() {
-                truth.rejects += 1;
+                truth.rejects.push(call.session_id);
                 continue;
             }
             let row = |table, key| ExpectedRow {

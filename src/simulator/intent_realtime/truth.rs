@@ -32,7 +32,7 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
     let mut truth = Truth::default();
     for s in latest_sessions(&feed(cfg, bot), sim_now(cfg)) {
         if s.malformed {
-            truth.rejects += 1;
+            truth.rejects.push(s.session_id);
             continue;
         }
         truth.rows.push(ExpectedRow {

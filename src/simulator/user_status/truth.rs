@@ -54,14 +54,15 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                     granularity,
                     cfg.malformed_every,
                 ) {
+                    let id = key(&[&user_id, &bucket, st.metric, st.value]);
                     if st.malformed {
-                        truth.rejects += 1;
+                        truth.rejects.push(id);
                     } else {
                         truth.rows.push(ExpectedRow {
                             table: DATASET,
                             day,
                             entity: None,
-                            key: key(&[&user_id, &bucket, st.metric, st.value]),
+                            key: id,
                         });
                     }
                 }
