@@ -401,6 +401,4 @@ impl AsdRender {
 }
 
 #[cfg(test)]
-mod e2e_tests;
-#[cfg(test)]
 mod tests;
