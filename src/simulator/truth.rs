@@ -65,7 +65,7 @@ pub struct Truth {
 pub struct ExpectedRow {
     /// The table it belongs to.
     pub table: &'static str,
-    /// The local day of its partition (`dt`).
+    /// The local day of its partition (its table's date column, e.g. `dt`).
     pub day: NaiveDate,
     /// The entity of its partition (`bot_id`), for a table partitioned by entity.
     pub entity: Option<String>,

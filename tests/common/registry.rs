@@ -161,7 +161,7 @@ pub fn is_history(d: &Dataset) -> bool {
     d.kind() == Kind::History
 }
 
-/// A row's identity: table, `dt`, entity (`bot_id`), key.
+/// A row's identity: table, its partition's date (`dt`), entity (`bot_id`), key.
 pub type RowId = (String, NaiveDate, Option<String>, String);
 
 /// How many times each row occurs.
@@ -189,9 +189,10 @@ pub fn rows_of(table: &Table, files: Vec<(String, Vec<RecordBatch>)>, into: &mut
                 .find_map(|s| s.strip_prefix(&format!("{name}=")))
                 .map(str::to_string)
         };
-        let dt: NaiveDate = part("dt")
+        let date = table.layout.date_column();
+        let dt: NaiveDate = part(date)
             .and_then(|d| d.parse().ok())
-            .unwrap_or_else(|| panic!("{table}: {path} has no dt= partition"));
+            .unwrap_or_else(|| panic!("{table}: {path} has no {date}= partition"));
         let entity = table.layout.has_bot().then(|| {
             part("bot_id").unwrap_or_else(|| panic!("{table}: {path} has no bot_id= partition"))
         });

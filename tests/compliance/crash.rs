@@ -1,8 +1,9 @@
 //! Check 7: a crash just before the state commit, then a re-run. The built binary runs
 //! `run --once` for one dataset on S3 (moto, behind the fault proxy of `tests/common/s3.rs`);
 //! the proxy holds the PUT of the dataset's commit object (a history dataset's watermark, a
-//! snapshot entity's poll state) and reports it, and the test SIGKILLs the process right then,
-//! after every data file of the run is durable and before its state is. Readers must then see
+//! snapshot entity's poll state: the last state object a complete run writes, leases aside,
+//! found by a run into a scratch prefix) and reports it, and the test SIGKILLs the process
+//! right then, after every data file of the run is durable and before its state is. Readers must then see
 //! no partial file and no row twice; the re-run (no fault) must leave exactly the truth's rows,
 //! only complete Parquet files under the table folders, and the state committed.
 
@@ -14,7 +15,6 @@ use chrono::Utc;
 use smartassist_export::datasets::{self, Dataset, DatasetInfo};
 use smartassist_export::simulator::truth::{local_date, Truth, TruthUnit};
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::state;
 
 use super::common::registry::*;
 use super::common::*;
@@ -37,16 +37,32 @@ async fn a_crash_before_the_state_commit_then_a_rerun_leaves_exact_rows_and_no_s
     }
 }
 
-/// The `_state/` object whose write commits a unit of `d`.
-fn commit_object(info: &DatasetInfo, d: &Dataset) -> String {
-    let account = SimulatorConfig::default().account_id;
-    match d {
-        Dataset::History(_) => state::watermark_name(info.name, &account),
-        Dataset::Snapshot(s) => {
-            let first = s.entities().first().expect("a polled entity");
-            state::poll_state_name(info.name, &account, first)
-        }
-    }
+/// The `_state/` object (its name under `_state/`) whose write ends a run of `config` (written
+/// for `prefix`): the last state object a complete run writes, leases aside. Found by a run
+/// into a scratch prefix through the proxy, so the suite needs to know no dataset's state.
+async fn commit_object(
+    name: &str,
+    config: &str,
+    prefix: &str,
+    dir: &Path,
+    proxy: &FaultProxy,
+) -> String {
+    let scratch = format!("scratch-{name}");
+    let path = dir.join("scratch.toml");
+    std::fs::write(
+        &path,
+        config.replace(&format!("/{prefix}\""), &format!("/{scratch}\"")),
+    )
+    .expect("config");
+    let before = proxy.puts().len();
+    assert_success(&run_once_command(&path).output().expect("binary runs"));
+    let state = format!("/{BUCKET}/{scratch}/_state/");
+    proxy.puts()[before..]
+        .iter()
+        .filter_map(|p| p.strip_prefix(&state))
+        .rfind(|p| !p.starts_with("lease/"))
+        .unwrap_or_else(|| panic!("{name}: a run of it writes no state object"))
+        .to_string()
 }
 
 async fn crash_then_rerun(
@@ -67,12 +83,12 @@ async fn crash_then_rerun(
         prefix: prefix.clone(),
     };
     let config = tmp.path().join("config.toml");
-    std::fs::write(
-        &config,
-        dataset_config_text(&sim.base_url(), ZONE, &out, info, section),
-    )
-    .expect("config");
-    let commit = format!("{prefix}/_state/{}", commit_object(info, d));
+    let text = dataset_config_text(&sim.base_url(), ZONE, &out, info, section);
+    std::fs::write(&config, &text).expect("config");
+    let commit = format!(
+        "{prefix}/_state/{}",
+        commit_object(name, &text, &prefix, tmp.path(), proxy).await
+    );
     let first_day = local_date(NY, Utc::now());
 
     // The run, killed while its commit object is being written.
