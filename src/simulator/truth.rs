@@ -265,6 +265,122 @@ mod tests {
         assert_eq!(key::<&str>(&[]), "");
     }
 
+    /// A registered dataset's demo section with its documented defaults, as the suite asks.
+    fn section_of(d: &crate::datasets::DatasetInfo) -> toml::Table {
+        let mut t: toml::Table = d.demo.section.unwrap_or_default().parse().unwrap();
+        for (k, v) in d.config.defaults {
+            let parsed: toml::Table = format!("v = {v}").parse().unwrap();
+            t.entry(k.to_string()).or_insert(parsed["v"].clone());
+        }
+        t
+    }
+
+    /// Each model's answer for `cfg`: local days of New York for a history dataset, else a poll
+    /// of the simulator's first bot.
+    fn answer(cfg: &SimulatorConfig, d: &crate::datasets::DatasetInfo) -> Truth {
+        let section = section_of(d);
+        let days = [day("2024-03-10"), day("2024-11-03")];
+        let ask = |unit| {
+            let q = TruthQuery {
+                section: &section,
+                zone: chrono_tz::America::New_York,
+                unit,
+            };
+            truth(cfg, d.name, &q).expect("a model answers")
+        };
+        match ask(TruthUnit::Days {
+            days: &days,
+            entity: None,
+        }) {
+            Err(TruthError::Unsupported { .. }) => ask(TruthUnit::Poll {
+                entity: &cfg.bots[0],
+            })
+            .unwrap(),
+            other => other.unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_broken_record_is_a_reject_instead_of_its_row_and_nothing_else_changes() {
+        let now = "2024-11-05T12:00:00Z".parse().unwrap();
+        let clean = SimulatorConfig {
+            agents: 6,
+            frozen_now: Some(now),
+            ..SimulatorConfig::default()
+        };
+        let hostile = SimulatorConfig {
+            malformed_every: Some(4),
+            ..clean.clone()
+        };
+        for d in crate::datasets::REGISTRY {
+            let all = answer(&clean, d);
+            let some = answer(&hostile, d);
+            assert!(!all.rows.is_empty() && all.rejects.is_empty(), "{}", d.name);
+            assert!(!some.rejects.is_empty(), "{}: no broken record", d.name);
+            let primary = |t: &Truth| -> std::collections::BTreeSet<String> {
+                t.rows
+                    .iter()
+                    .filter(|r| r.table == d.name)
+                    .map(|r| r.key.clone())
+                    .collect()
+            };
+            let (all_keys, kept) = (primary(&all), primary(&some));
+            let rejected: std::collections::BTreeSet<String> =
+                some.rejects.iter().cloned().collect();
+            assert_eq!(
+                rejected.len(),
+                some.rejects.len(),
+                "{}: a record rejected twice",
+                d.name
+            );
+            assert!(kept.is_disjoint(&rejected), "{}", d.name);
+            let union: std::collections::BTreeSet<String> =
+                kept.union(&rejected).cloned().collect();
+            assert_eq!(
+                union, all_keys,
+                "{}: rows + rejects = the clean rows",
+                d.name
+            );
+        }
+    }
+
+    #[test]
+    fn a_model_refuses_a_unit_it_cannot_answer() {
+        let cfg = SimulatorConfig::default();
+        for d in crate::datasets::REGISTRY {
+            let section = section_of(d);
+            let q = |unit| TruthQuery {
+                section: &section,
+                zone: chrono_tz::UTC,
+                unit,
+            };
+            let days = [day("2024-06-01")];
+            let by_day = truth(
+                &cfg,
+                d.name,
+                &q(TruthUnit::Days {
+                    days: &days,
+                    entity: None,
+                }),
+            );
+            let by_poll = truth(
+                &cfg,
+                d.name,
+                &q(TruthUnit::Poll {
+                    entity: "st-demo-bot",
+                }),
+            );
+            let refused = |r: &Option<Result<Truth, TruthError>>| {
+                matches!(r, Some(Err(TruthError::Unsupported { .. })))
+            };
+            assert!(
+                refused(&by_day) != refused(&by_poll),
+                "{}: exactly one unit kind",
+                d.name
+            );
+        }
+    }
+
     #[test]
     fn every_model_answers_for_a_dataset_of_its_own() {
         let names = datasets();

@@ -72,3 +72,35 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
     }
     Ok(truth)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulator::truth::TruthUnit;
+
+    #[test]
+    fn buckets_coarser_than_an_hour_are_refused_not_guessed() {
+        let mut section = toml::Table::new();
+        section.insert("agents".into(), toml::Value::Array(Vec::new()));
+        let days = ["2024-11-03".parse().unwrap()];
+        let cfg = SimulatorConfig::default();
+        for (granularity, answered) in [("PT1H", true), ("PT2H", false), ("PT24H", false)] {
+            section.insert("granularity".into(), granularity.into());
+            let q = TruthQuery {
+                section: &section,
+                zone: chrono_tz::America::New_York,
+                unit: TruthUnit::Days {
+                    days: &days,
+                    entity: None,
+                },
+            };
+            match answer(&cfg, &q) {
+                Ok(t) => assert!(answered && !t.rows.is_empty(), "{granularity}"),
+                Err(e) => assert!(
+                    !answered && matches!(e, TruthError::Unsupported { .. }),
+                    "{granularity}: {e}"
+                ),
+            }
+        }
+    }
+}
