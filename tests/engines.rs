@@ -84,7 +84,7 @@ fn expected_counts(
         let ask = |unit| {
             let q = TruthQuery {
                 section: &effective,
-                zone: chrono_tz::UTC,
+                zone: zone_of(section, chrono_tz::UTC),
                 unit,
             };
             truth::truth(cfg, info.name, &q)

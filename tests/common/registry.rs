@@ -77,6 +77,16 @@ pub fn effective_section(info: &DatasetInfo, written: &toml::Table) -> toml::Tab
     table
 }
 
+/// The zone of the dataset's local days: its section's `timezone` when written, else the
+/// account zone `account`.
+pub fn zone_of(section: &toml::Table, account: chrono_tz::Tz) -> chrono_tz::Tz {
+    section
+        .get("timezone")
+        .and_then(toml::Value::as_str)
+        .map(|z| z.parse().unwrap_or_else(|e| panic!("timezone {z:?}: {e}")))
+        .unwrap_or(account)
+}
+
 /// A whole config: the simulator's credentials at `base_url`, the account zone `zone`, quick
 /// retries, the output, the sections of the datasets in `on`, and every other registered
 /// dataset off.

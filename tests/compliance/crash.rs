@@ -89,7 +89,7 @@ async fn crash_then_rerun(
         "{prefix}/_state/{}",
         commit_object(name, &text, &prefix, tmp.path(), proxy).await
     );
-    let first_day = local_date(NY, Utc::now());
+    let first_day = local_date(zone_of(section, NY), Utc::now());
 
     // The run, killed while its commit object is being written.
     proxy.set_fault(Some(Fault::StallPutPathContains(commit.clone())));
@@ -134,7 +134,7 @@ async fn crash_then_rerun(
         d,
         section,
         first_day,
-        local_date(NY, Utc::now()),
+        local_date(zone_of(section, NY), Utc::now()),
     );
     let want = expected_rows(&truth);
     let got = s3_rows(store, &prefix, info).await;
@@ -161,7 +161,7 @@ async fn crash_then_rerun(
         d,
         section,
         first_day,
-        local_date(NY, Utc::now()),
+        local_date(zone_of(section, NY), Utc::now()),
     );
     let got = s3_rows(store, &prefix, info).await;
     println!(

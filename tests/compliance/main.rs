@@ -85,7 +85,7 @@ fn truth_of(
     let effective = effective_section(info, section);
     let query = TruthQuery {
         section: &effective,
-        zone: NY,
+        zone: zone_of(section, NY),
         unit,
     };
     truth::truth(cfg, info.name, &query)
