@@ -13,6 +13,7 @@
 //! Backfill never reads or writes watermarks: re-exporting old days cannot move them.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
@@ -26,6 +27,7 @@ use crate::datasets::{
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
+use crate::sources::extra::log_unmapped;
 
 /// What to backfill.
 #[derive(Debug, Clone)]
@@ -54,6 +56,20 @@ pub struct DatasetBackfill {
 }
 
 impl DatasetBackfill {
+    /// The unmapped fields of every exported unit, by name (see [`UnitReport::unmapped`]).
+    pub fn unmapped(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        for (name, n) in self
+            .days
+            .iter()
+            .chain(&self.entities)
+            .flat_map(|u| &u.unmapped)
+        {
+            *all.entry(name.clone()).or_default() += n;
+        }
+        all
+    }
+
     fn new(dataset: &'static str, kind: Kind, entity_kind: &'static str) -> DatasetBackfill {
         DatasetBackfill {
             dataset,
@@ -144,10 +160,12 @@ pub async fn backfill(cx: &Context, req: &BackfillRequest) -> Result<BackfillRep
     crate::pipeline::sweep_staging(cx, &req.datasets).await?;
     let mut report = BackfillReport::default();
     for dataset in &req.datasets {
-        report.datasets.push(match dataset {
+        let done = match dataset {
             Dataset::History(d) => backfill_history(d.as_ref(), cx, req).await?,
             Dataset::Snapshot(d) => snapshot_now(d.as_ref(), cx).await,
-        });
+        };
+        log_unmapped(done.dataset, &done.unmapped());
+        report.datasets.push(done);
     }
     report.elapsed = started.elapsed();
     Ok(report)

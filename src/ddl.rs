@@ -388,7 +388,7 @@ pub fn duckdb_views_with_endpoint(root: &str, endpoint: Option<&S3Endpoint>) -> 
 /// [`Table::dedupe`] table.
 pub fn duckdb_table_views(root: &str, table: &Table) -> String {
     let mut out = format!(
-        "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true,\n    hive_types = {{{types}}});\n",
+        "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true,\n    union_by_name = true, hive_types = {{{types}}});\n",
         name = files_relation(table),
         glob = parquet_glob(root, table).replace('\'', "''"),
         types = duckdb_hive_types(table),
@@ -447,7 +447,8 @@ mod tests {
   `metric` string,
   `value` string,
   `duration_seconds` bigint,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `dt` string)
 STORED AS PARQUET
@@ -534,7 +535,7 @@ TBLPROPERTIES (
     fn duckdb_views_glob_one_level_per_partition_column() {
         let local = duckdb_views("/data/lake");
         assert!(local.contains(
-            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true,\n    hive_types = {'account_id': VARCHAR, 'dt': DATE});"
+            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true,\n    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});"
         ));
         assert!(local.contains("read_parquet('/data/lake/intent_realtime/*/*/*/*.parquet'"));
         assert!(!local.contains("httpfs"));
@@ -557,16 +558,16 @@ LOAD httpfs;
 CREATE OR REPLACE SECRET smartassist (TYPE s3, PROVIDER credential_chain, ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1');
 CREATE OR REPLACE VIEW user_status AS
   SELECT * FROM read_parquet('s3://lake/p/user_status/*/*/*.parquet', hive_partitioning = true,
-    hive_types = {'account_id': VARCHAR, 'dt': DATE});
+    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});
 CREATE OR REPLACE VIEW intent_realtime_files AS
   SELECT * FROM read_parquet('s3://lake/p/intent_realtime/*/*/*/*.parquet', hive_partitioning = true,
-    hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
+    union_by_name = true, hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
 CREATE OR REPLACE VIEW intent_realtime AS
   SELECT * FROM intent_realtime_files
   QUALIFY row_number() OVER (PARTITION BY account_id, bot_id, dt, session_id ORDER BY exported_at) = 1;
 CREATE OR REPLACE VIEW agent_status_details AS
   SELECT * FROM read_parquet('s3://lake/p/agent_status_details/*/*/*.parquet', hive_partitioning = true,
-    hive_types = {'account_id': VARCHAR, 'dt': DATE});
+    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});
 ";
         // The views of the tables registered after these follow the same pattern.
         assert!(sql.starts_with(expected), "{sql}");

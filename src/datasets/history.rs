@@ -21,6 +21,7 @@ use super::{Context, DatasetInfo, DayUnit, Table, UnitReport};
 use crate::error::Error;
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
+use crate::sources::extra::UnmappedCounts;
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::Reject;
 
@@ -64,6 +65,8 @@ pub struct FetchedDay {
     pub last: Vec<(&'static Table, RecordBatch)>,
     pub rejects: Vec<Reject>,
     pub requests: usize,
+    /// Unmapped fields of the records whose rows were written (see [`crate::sources::extra`]).
+    pub unmapped: UnmappedCounts,
 }
 
 impl<'a> DayExport<'a> {
@@ -131,7 +134,7 @@ impl<'a> DayExport<'a> {
         };
         let (cx, info, unit, started) = (self.cx, self.info, self.unit, self.started);
         let stats = self.commit(fetched.last).await?;
-        let rejects = fetched.rejects;
+        let (rejects, mut unmapped) = (fetched.rejects, fetched.unmapped);
         let primary = unit_key(info.primary(), &cx.account_id, unit);
         rejects::replace(
             &cx.sink,
@@ -149,6 +152,7 @@ impl<'a> DayExport<'a> {
             written.rows += s.rows;
             written.bytes += s.bytes;
         }
+        cx.metrics.unmapped_fields(info.name, unmapped.total());
         info!(
             dataset = info.name,
             day = %unit.day,
@@ -166,6 +170,7 @@ impl<'a> DayExport<'a> {
             rows: written.rows,
             rejects: rejects.len(),
             written,
+            unmapped: unmapped.take(),
             ..UnitReport::default()
         })
     }

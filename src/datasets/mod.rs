@@ -25,6 +25,7 @@ pub mod intent_realtime;
 pub mod paging;
 pub mod user_status;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -234,6 +235,10 @@ pub struct UnitReport {
     pub returned: usize,
     /// Snapshot: every record of a full poll was new, so some were probably missed.
     pub gap_suspected: bool,
+    /// Fields of the unit's exported records that no column maps (kept in their rows'
+    /// `extra`), by name (a nested one as `customerinfo.CustomerAge`): occurrences, one per
+    /// field and record (see [`crate::sources::extra`]).
+    pub unmapped: BTreeMap<String, u64>,
 }
 
 /// When a snapshot dataset polls.

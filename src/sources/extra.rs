@@ -284,6 +284,27 @@ impl UnmappedCounts {
     }
 }
 
+/// Logs once what a run of `dataset` met: the names of the unmapped fields and their
+/// occurrences (nothing when there were none). The caller merges its units' counts first, so a
+/// run logs one line however many units it exported.
+pub fn log_unmapped(dataset: &str, counts: &BTreeMap<String, u64>) {
+    if counts.is_empty() {
+        return;
+    }
+    let fields = counts
+        .keys()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let occurrences: u64 = counts.values().sum();
+    tracing::warn!(
+        dataset,
+        fields = %fields,
+        occurrences,
+        "The API sent fields no column maps; they are kept in the extra column (see README \"When the API changes\")."
+    );
+}
+
 /// A JSON object's members in order, repeated keys kept.
 struct PairsOf<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 

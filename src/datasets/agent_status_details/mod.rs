@@ -170,11 +170,13 @@ impl AgentStatusDetails {
             }
             pager.record(page);
         }
+        let unmapped = normalizer.take_unmapped();
         let (last, rejects) = normalizer.finish();
         Ok(history::FetchedDay {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
+            unmapped,
         })
     }
 

@@ -24,6 +24,7 @@
 mod call_window;
 pub mod config;
 mod density;
+mod keys;
 mod planner;
 mod request;
 mod rows;
@@ -225,6 +226,7 @@ impl CallDetails {
             last: Vec::new(),
             rejects: normalizer.take_rejects(),
             requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
+            unmapped: normalizer.take_unmapped(),
         };
         Ok((fetched, (stats, density)))
     }

@@ -38,6 +38,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
+use crate::sources::extra::UnmappedCounts;
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
 use crate::state;
@@ -190,6 +191,7 @@ impl IntentRealtime {
             rejects: rejected.len(),
             ..UnitReport::default()
         };
+        let mut unmapped = UnmappedCounts::default();
         let mut newest = previous.newest_end_time;
         let mut open_days = previous.open_days.clone();
         for (dt, candidates) in by_day {
@@ -198,6 +200,9 @@ impl IntentRealtime {
                 partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
             for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
+                if let Some(cell) = &s.extra {
+                    unmapped.add_cell(cell);
+                }
             }
             // Also a day that holds several files none of this poll's sessions went into (a
             // failed poll published them, or left their merge unfinished): else, once closed,
@@ -214,6 +219,7 @@ impl IntentRealtime {
             }
         }
         report.written.rows = report.rows;
+        report.unmapped = unmapped.take();
         let closed = self
             .close_days(t, &open_days, exported_at, &mut report)
             .await?;
@@ -304,6 +310,8 @@ impl IntentRealtime {
         t.metrics
             .dataset_counter(&series::NEW_SESSIONS, t.bot_id)
             .inc_by(report.rows as u64);
+        t.metrics
+            .unmapped_fields(INFO.name, report.unmapped.values().sum());
         t.metrics.written(
             INFO.name,
             report.written.files,

@@ -129,11 +129,13 @@ impl UserStatus {
                 .await?;
             pager.record(page);
         }
+        let unmapped = normalizer.take_unmapped();
         let (last, rejects) = normalizer.finish();
         Ok(history::FetchedDay {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
+            unmapped,
         })
     }
 
