@@ -60,6 +60,11 @@ pub struct Truth {
     pub rejects: Vec<String>,
 }
 
+/// The unmapped fields a row's `extra` column must hold: each field's path (its key; for a field
+/// of a mapped object, the object's key then the field's) and its exact JSON text as the API
+/// sent it. Empty: `extra` is null.
+pub type ExpectedExtra = std::collections::BTreeMap<Vec<String>, String>;
+
 /// One row the output must hold exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExpectedRow {
@@ -71,6 +76,28 @@ pub struct ExpectedRow {
     pub entity: Option<String>,
     /// Its key columns' values (see the module docs).
     pub key: String,
+    /// What its `extra` column holds (see [`super::unknown`]).
+    pub extra: ExpectedExtra,
+}
+
+impl ExpectedRow {
+    /// A row of `table` in the partition of `day` (and `entity`) named `key`, with no
+    /// unmapped field.
+    pub fn new(table: &'static str, day: NaiveDate, entity: Option<String>, key: String) -> Self {
+        ExpectedRow {
+            table,
+            day,
+            entity,
+            key,
+            extra: ExpectedExtra::new(),
+        }
+    }
+
+    /// The same row whose `extra` holds `extra`.
+    pub fn with_extra(mut self, extra: ExpectedExtra) -> Self {
+        self.extra = extra;
+        self
+    }
 }
 
 /// Why a model cannot answer a query.

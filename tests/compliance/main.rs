@@ -23,6 +23,10 @@
 //!    re-run: exact rows, only complete Parquet files visible, state committed (`crash.rs`).
 //! 8. Snapshot datasets: a poll, a later overlapping poll and a repeated poll write each record
 //!    once (and check 7 on the poll state).
+//! 9. Nothing the API sends is dropped: with unknown fields added to every level of every
+//!    record, each row's `extra` holds exactly the truth's fields with their exact JSON text,
+//!    every other column is unchanged, and the fields are counted; without them `extra` holds
+//!    only the fields the API already sends untyped (null for most rows) (`extra.rs`).
 //!
 //! A new dataset passes by: its `Table`s declaring `key`, a `demo.section` that enables it
 //! against the simulator, and a `truth` in its simulator model (ARCHITECTURE.md, "How to add
@@ -31,6 +35,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod crash;
+mod extra;
 mod series;
 
 use std::collections::BTreeSet;

@@ -7,6 +7,7 @@ use super::{feed, latest_sessions};
 use crate::simulator::truth::{
     local_date, sim_now, DatasetTruth, ExpectedRow, Truth, TruthError, TruthQuery, TruthUnit,
 };
+use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
 
 const DATASET: &str = "intent_realtime";
@@ -35,12 +36,15 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
             truth.rejects.push(s.session_id);
             continue;
         }
-        truth.rows.push(ExpectedRow {
-            table: DATASET,
-            day: local_date(q.zone, s.end_time),
-            entity: Some(bot.to_string()),
-            key: s.session_id,
-        });
+        let mut session = LevelFields::new("session");
+        if cfg.unknown_fields {
+            session.fields = unknown::fields("session", &s.session_id);
+        }
+        let day = local_date(q.zone, s.end_time);
+        truth.rows.push(
+            ExpectedRow::new(DATASET, day, Some(bot.to_string()), s.session_id)
+                .with_extra(unknown::expected_extra(&[session])),
+        );
     }
     Ok(truth)
 }
