@@ -1,5 +1,6 @@
 //! Backfill: export a range of local days of every selected history dataset with bounded
-//! concurrency through the shared rate limiter, writing each day as soon as it is complete and
+//! concurrency through the account's request budget at catch-up priority (a snapshot poll at
+//! realtime), writing each day as soon as it is complete and
 //! carrying on when a day fails. Failed days get one more try at the end; whatever still fails
 //! is reported (the command exits 1). Snapshot datasets have no history, so a backfill of one
 //! takes the current snapshot of each entity.
@@ -19,6 +20,7 @@ use chrono::{NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
+use crate::client::Priority;
 use crate::datasets::{Context, Dataset, HistoryDataset, Kind, SnapshotDataset, UnitReport};
 use crate::error::{error_chain, Error};
 use crate::progress::{BackfillProgress, ProgressMode};
@@ -155,6 +157,7 @@ async fn backfill_history(
     req: &BackfillRequest,
 ) -> Result<DatasetBackfill, Error> {
     let name = dataset.info().name;
+    let cx = &cx.for_work(name, Priority::CatchUp);
     let mut out = DatasetBackfill::new(name, Kind::History, "");
     let mut days = Vec::new();
     for day in days_in_range(req.from, req.to) {
@@ -214,6 +217,7 @@ async fn backfill_history(
 /// A snapshot dataset has no history: take the current snapshot of each entity.
 async fn snapshot_now(dataset: &dyn SnapshotDataset, cx: &Context) -> DatasetBackfill {
     let mut out = DatasetBackfill::new(dataset.info().name, Kind::Snapshot, dataset.entity_kind());
+    let cx = &cx.for_work(dataset.info().name, Priority::Realtime);
     for entity in dataset.entities() {
         match dataset.poll(cx, entity, Utc::now()).await {
             Ok(r) => out.entities.push(r),

@@ -15,6 +15,7 @@ use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
     SimulateArgs,
 };
+use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
@@ -246,7 +247,8 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
             Dataset::History(d) => {
                 probes += 1;
                 let today = local_date(d.schedule().timezone, Utc::now());
-                match d.probe(&app.cx, today).await {
+                let cx = app.cx.for_work(d.info().name, Priority::Scheduled);
+                match d.probe(&cx, today).await {
                     Ok(detail) => println!("{}: OK ({detail})", d.info().name),
                     Err(e) => {
                         println!("{}: FAILED: {}", d.info().name, error_chain(&e));
@@ -256,9 +258,10 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
             }
             Dataset::Snapshot(d) => {
                 let (name, kind) = (d.info().name, d.entity_kind());
+                let cx = app.cx.for_work(name, Priority::Realtime);
                 for entity in d.entities() {
                     probes += 1;
-                    match d.probe(&app.cx, entity).await {
+                    match d.probe(&cx, entity).await {
                         Ok(detail) => println!("{name} {kind} {entity}: OK ({detail})"),
                         Err(e) => {
                             println!("{name} {kind} {entity}: FAILED: {}", error_chain(&e));

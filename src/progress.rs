@@ -6,7 +6,8 @@
 //! The caller [`BackfillProgress::start`]s one reporter per backfill, calls
 //! [`BackfillProgress::day_done`] / [`BackfillProgress::day_failed`] as days finish and
 //! [`BackfillProgress::finish`] at the end. Requests and waits are read from the account's
-//! shared rate limiter, so retries and other jobs of the same account are counted too.
+//! request budget at the priority of the backfill's client (catch-up), so retries and other
+//! catch-up work of the same process are counted too.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -93,13 +94,17 @@ struct Counters {
 }
 
 impl Counters {
+    fn usage(&self) -> LimiterUsage {
+        self.client.budget().usage(self.client.priority())
+    }
+
     fn snapshot(&self) -> ProgressSnapshot {
         ProgressSnapshot {
             days_total: self.days_total,
             days_done: self.days_done.load(Ordering::Relaxed),
             days_failed: self.days_failed.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
-            limiter: self.client.rate_limiter().usage().since(&self.base),
+            limiter: self.usage().since(&self.base),
             elapsed: self.started.elapsed(),
         }
     }
@@ -132,7 +137,7 @@ impl BackfillProgress {
             days_failed: AtomicU64::new(0),
             rows: AtomicU64::new(0),
             started: Instant::now(),
-            base: client.rate_limiter().usage(),
+            base: client.budget().usage(client.priority()),
             client: client.clone(),
         });
         let (bar, ticker) = match mode {

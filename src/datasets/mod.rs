@@ -32,7 +32,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 
-use crate::client::{ApiClient, MemoryGate};
+use crate::client::{ApiClient, MemoryGate, Priority};
 use crate::config::{Config, Schedule};
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -126,6 +126,17 @@ pub struct Context {
     /// Bounds history pages in memory across every day in flight (see
     /// [`crate::pipeline::PAGES_IN_MEMORY`]).
     pub page_gate: Arc<MemoryGate>,
+}
+
+impl Context {
+    /// The same context whose client sends the requests of `dataset` at `priority` (see
+    /// [`crate::client::budget`]): the pipeline and backfill choose the priority of each unit.
+    pub fn for_work(&self, dataset: &'static str, priority: Priority) -> Context {
+        Context {
+            client: self.client.for_work(dataset, priority),
+            ..self.clone()
+        }
+    }
 }
 
 /// Outcome of one unit of work (a day of a history dataset, a poll of a snapshot entity).

@@ -11,6 +11,7 @@
 //! reason, bot id, version) and never carry secrets. Callers use the typed methods, never raw
 //! names; the name constants below exist for tests and health checks ([`Metrics::value`]).
 
+mod budget;
 mod exposition;
 mod process;
 #[cfg(test)]
@@ -29,6 +30,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+
+pub use budget::{
+    BudgetReader, BudgetReading, BUDGET_QUEUED, BUDGET_REQUESTS, BUDGET_USED, BUDGET_WAIT,
+};
 
 /// `Content-Type` of [`Metrics::render`]'s output: the Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -356,6 +361,7 @@ type Coverage = BTreeMap<String, BTreeMap<String, DateTime<Utc>>>;
 struct Inner {
     registry: Registry,
     families: Families,
+    budget: budget::BudgetFamilies,
     coverage: Mutex<Coverage>,
 }
 
@@ -404,11 +410,14 @@ impl Metrics {
             build_info,
         );
         families.register(&mut registry);
+        let budget = budget::BudgetFamilies::new();
+        budget.register(&mut registry);
         registry.register_collector(Box::new(process::ProcessCollector::new()));
         Metrics {
             inner: Arc::new(Inner {
                 registry,
                 families,
+                budget,
                 coverage: Mutex::new(Coverage::new()),
             }),
         }
