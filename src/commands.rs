@@ -208,6 +208,15 @@ fn cmd_token(path: &Path) -> Result<(), Error> {
 async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> {
     let config = load_config(path)?;
     println!("config {}: valid", path.display());
+    let polls = crate::daemon::PollBudget::of(
+        &datasets::enabled(&config),
+        config.api.requests_per_minute,
+        Utc::now(),
+    );
+    polls.check()?;
+    if let Some(line) = polls.summary() {
+        println!("budget: {line}");
+    }
     let minter = TokenMinter::new(
         &config.api.client_id,
         &app::client_secret(&config),
