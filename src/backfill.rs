@@ -34,6 +34,8 @@ pub struct BackfillRequest {
     pub datasets: Vec<Dataset>,
     pub concurrency: usize,
     pub skip_existing: bool,
+    /// How progress is shown (or published).
+    pub progress: ProgressMode,
 }
 
 /// What a backfill did for one dataset.
@@ -125,6 +127,50 @@ impl BackfillReport {
     }
 }
 
+impl BackfillReport {
+    /// What the command prints: one summary line, one per polled entity, one per failure.
+    pub fn lines(&self, req: &BackfillRequest) -> Vec<String> {
+        let mut lines = vec![format!(
+            "Backfill {}..{}: {} day(s) exported, {} skipped, {} failed; {} rows, {} rejects, {} requests in {:.1}s.",
+            req.from,
+            req.to,
+            self.days(),
+            self.skipped_days(),
+            self.failed_days(),
+            self.rows(),
+            self.rejects(),
+            self.requests(),
+            self.elapsed.as_secs_f64()
+        )];
+        for d in &self.datasets {
+            let kind = capitalized(d.entity_kind);
+            for r in &d.entities {
+                lines.push(format!(
+                    "{kind} {}: {} session(s) returned, {} new.",
+                    r.unit, r.returned, r.rows
+                ));
+            }
+        }
+        for d in &self.datasets {
+            for (day, why) in &d.failed_days {
+                lines.push(format!("FAILED {day}: {why}"));
+            }
+            for (entity, why) in &d.failed_entities {
+                lines.push(format!("FAILED {} {entity}: {why}", d.entity_kind));
+            }
+        }
+        lines
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Inclusive list of days.
 pub fn days_in_range(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     from.iter_days().take_while(|d| *d <= to).collect()
@@ -175,7 +221,8 @@ async fn backfill_history(
     }
     info!(dataset = name, from = %req.from, to = %req.to, days = days.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let exported_at = Utc::now();
-    let progress = BackfillProgress::start(days.len() as u64, &cx.client, ProgressMode::detect());
+    let progress =
+        BackfillProgress::start(name, days.len() as u64, &cx.client, req.progress.clone());
     let mut failed = Vec::new();
     let mut results = stream::iter(days)
         .map(|day| async move { (day, dataset.export_day(cx, day, exported_at).await) })

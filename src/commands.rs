@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App};
 use crate::auth::TokenMinter;
-use crate::backfill::{backfill, BackfillReport, BackfillRequest};
+use crate::backfill::{backfill, BackfillRequest};
 use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
     SimulateArgs,
@@ -20,7 +20,10 @@ use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
 use crate::error::{error_chain, Error};
+use crate::handover::cli::{own_or_hand_over, Owner};
+use crate::handover::JobRequest;
 use crate::metrics::Metrics;
+use crate::progress::ProgressMode;
 use crate::simulator::{self, SimulatorConfig};
 use crate::sources::window::local_date;
 
@@ -87,8 +90,7 @@ async fn cmd_backfill(
         )));
     }
     // Refuse disabled datasets before starting anything.
-    app::select(&datasets::enabled(&config), &args.datasets)?;
-    let app = App::start(config, cancel, Metrics::new()).await?;
+    let chosen = app::select(&datasets::enabled(&config), &args.datasets)?;
     if let Some(why) = ddl::backfill_outside_projection(
         args.from,
         args.to,
@@ -97,58 +99,61 @@ async fn cmd_backfill(
     ) {
         tracing::warn!(from = %args.from, to = %args.to, "Athena will not show every backfilled day: {why}.");
     }
+    // One budget per account: beside a daemon, the daemon does the work.
+    let metrics = Metrics::new();
+    let sink = crate::sink::Sink::open_with(&config.output, &metrics)?;
+    let job = JobRequest::Backfill {
+        from: args.from,
+        to: args.to,
+        datasets: chosen.iter().map(|d| d.name().to_string()).collect(),
+        concurrency: usize::from(args.concurrency),
+        skip_existing: args.skip_existing,
+    };
+    let owner = own_or_hand_over(
+        &sink,
+        &config.api.account_id,
+        "backfill",
+        &[],
+        &job,
+        &cancel,
+    )
+    .await?;
+    let leases = match owner {
+        Owner::Alone(leases) => leases,
+        Owner::HandedOver(result) => return result,
+        Owner::Stopped => return Ok(()),
+    };
+    let stop = crate::daemon::stop_on_lost_lease(&cancel, &leases);
+    let result = backfill_alone(config, &args, stop.clone(), metrics).await;
+    stop.cancel();
+    let released = leases.release().await;
+    result?;
+    released.map_err(Error::from)
+}
+
+/// A backfill by this process, on its own request budget (no daemon holds the account's).
+async fn backfill_alone(
+    config: Config,
+    args: &BackfillArgs,
+    cancel: CancellationToken,
+    metrics: Metrics,
+) -> Result<(), Error> {
+    let app = App::start(config, cancel, metrics).await?;
     let req = BackfillRequest {
         from: args.from,
         to: args.to,
         datasets: app.select(&args.datasets)?,
         concurrency: usize::from(args.concurrency),
         skip_existing: args.skip_existing,
+        progress: ProgressMode::detect(),
     };
     let report = backfill(&app.cx, &req).await;
     app.shutdown().await;
     let report = report?;
-    print_backfill(&req, &report);
+    for line in report.lines(&req) {
+        println!("{line}");
+    }
     report.into_result().map(|_| ())
-}
-
-fn print_backfill(req: &BackfillRequest, report: &BackfillReport) {
-    println!(
-        "Backfill {}..{}: {} day(s) exported, {} skipped, {} failed; {} rows, {} rejects, {} requests in {:.1}s.",
-        req.from,
-        req.to,
-        report.days(),
-        report.skipped_days(),
-        report.failed_days(),
-        report.rows(),
-        report.rejects(),
-        report.requests(),
-        report.elapsed.as_secs_f64()
-    );
-    for d in &report.datasets {
-        let kind = capitalized(d.entity_kind);
-        for r in &d.entities {
-            println!(
-                "{kind} {}: {} session(s) returned, {} new.",
-                r.unit, r.returned, r.rows
-            );
-        }
-    }
-    for d in &report.datasets {
-        for (day, why) in &d.failed_days {
-            println!("FAILED {day}: {why}");
-        }
-        for (entity, why) in &d.failed_entities {
-            println!("FAILED {} {entity}: {why}", d.entity_kind);
-        }
-    }
-}
-
-fn capitalized(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 async fn cmd_run(path: &Path, args: RunArgs, cancel: CancellationToken) -> Result<(), Error> {
@@ -472,6 +477,7 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         datasets: app.datasets().to_vec(),
         concurrency: 4,
         skip_existing: false,
+        progress: ProgressMode::detect(),
     };
     let report = backfill(&app.cx, &req).await;
     app.shutdown().await;

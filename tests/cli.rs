@@ -306,6 +306,11 @@ fn daemon_log(flags: &[&str], env: &[(&str, &str)]) -> String {
         .replace(
             "url = \"out\"",
             &format!("url = {:?}", out.display().to_string()),
+        )
+        // Per-second polls need more than the default 60 requests a minute.
+        .replace(
+            "client_id = \"cs-1\"\n",
+            "client_id = \"cs-1\"\nrequests_per_minute = 6000\n",
         );
         let path = tmp.path().join("config.toml");
         std::fs::write(&path, text).expect("write config");
