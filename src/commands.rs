@@ -20,7 +20,7 @@ use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
 use crate::error::{error_chain, Error};
-use crate::handover::cli::{own_or_hand_over, Owner};
+use crate::handover::cli::{budget_owner, own_or_hand_over, Owner};
 use crate::handover::JobRequest;
 use crate::metrics::Metrics;
 use crate::progress::ProgressMode;
@@ -237,7 +237,17 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
             jwe.kid()
         );
     }
-    let app = App::start(config, cancel, Metrics::new()).await?;
+    let metrics = Metrics::new();
+    let sink = crate::sink::Sink::open_with(&config.output, &metrics)?;
+    if let Some(owner) = budget_owner(&sink, &config.api.account_id).await? {
+        println!(
+            "probes: skipped: the account's request budget is in use by {owner}; probes would \
+             add requests beyond it (that process's /healthz and logs show whether its \
+             requests succeed)"
+        );
+        return Ok(());
+    }
+    let app = App::start(config, cancel, metrics).await?;
     let (failures, probes) = probe_all(&app).await;
     app.shutdown().await;
     if failures.is_empty() {

@@ -80,10 +80,10 @@ impl ProgressSnapshot {
         Some(self.elapsed.mul_f64(remaining as f64 / finished as f64))
     }
 
-    /// `rows 1234 · requests 56 · waited 12 × 3.4 s for rate-limit slots · throttled 0`.
+    /// `rows 1234 · requests 56 · waited 12 × 3.4 s for the request budget · throttled 0`.
     pub fn figures(&self) -> String {
         format!(
-            "rows {} · requests {} · waited {} × {:.1} s for rate-limit slots · throttled {}",
+            "rows {} · requests {} · waited {} × {:.1} s for the request budget · throttled {}",
             self.rows,
             self.limiter.granted,
             self.limiter.waits,
@@ -413,7 +413,7 @@ mod tests {
         };
         assert_eq!(
             s.figures(),
-            "rows 1234 · requests 56 · waited 12 × 3.4 s for rate-limit slots · throttled 2"
+            "rows 1234 · requests 56 · waited 12 × 3.4 s for the request budget · throttled 2"
         );
     }
 }

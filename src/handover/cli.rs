@@ -102,6 +102,13 @@ pub async fn own_or_hand_over(
     .into())
 }
 
+/// The process spending the account's request budget on this output, if its lease is
+/// neither released nor expired (`check` sends no probe beside it).
+pub async fn budget_owner(sink: &Sink, account_id: &str) -> Result<Option<Holder>, Error> {
+    let holder = state::load::<Holder>(sink, &lease::lease_name(BUDGET, account_id)).await?;
+    Ok(holder.filter(|h| !h.released && h.expires_at > Utc::now()))
+}
+
 /// The hand-over endpoint of a lease that is neither released nor expired.
 fn live_daemon(holder: &Holder) -> Option<&HandoverEndpoint> {
     (!holder.released && holder.expires_at > Utc::now())
