@@ -283,7 +283,7 @@ impl Families {
         );
         r.register(
             counter_name(RATE_LIMIT_WAIT),
-            "Seconds spent waiting for the client-side rate limiter",
+            "Seconds spent waiting for the request budget (every priority)",
             self.rate_limit_wait.clone(),
         );
         r.register(
@@ -557,7 +557,7 @@ impl Metrics {
             .inc();
     }
 
-    /// The client-side rate limiter made a request wait `seconds`.
+    /// A request waited `seconds` for the request budget.
     pub fn rate_limit_wait(&self, seconds: f64) {
         self.inner.families.rate_limit_wait.inc_by(seconds.max(0.0));
     }
