@@ -535,3 +535,50 @@ fn ctrl_c_cancels_a_handed_over_backfill_and_the_daemon_keeps_polling() {
     assert_eq!(sim.stats().rate_limited, 0);
     rt.block_on(sim.shutdown());
 }
+
+#[test]
+fn run_once_beside_the_daemon_runs_in_it_and_prints_each_run() {
+    let rt = runtime();
+    let cfg = sim_config();
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let sections = [
+            "[user_status]\nschedule = \"0 0 0 1 1 *\"\ntimezone = \"UTC\"\ngranularity = \"PT1H\"\n\n"
+                .to_string(),
+            polls_section(addr),
+        ]
+        .concat();
+        config_at_60(tmp.path(), &sim.base_url(), &out, &sections)
+    };
+    let log = tmp.path().join("run.log");
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &log);
+    wait_for_metrics(addr, &mut child, Duration::from_secs(60), |m| {
+        successful_runs(m, "user_status") >= 1.0
+    });
+    let once = run_bin(&tmp.path().join("config.toml"), &["run", "--once"]);
+    let stdout = String::from_utf8_lossy(&once.stdout);
+    let stderr = String::from_utf8_lossy(&once.stderr);
+    assert_eq!(once.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("A daemon owns the account's request budget"),
+        "{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("user_status: success ("), "{stdout}");
+    for (line, bot) in lines[1..].iter().zip(BOTS) {
+        assert!(
+            line.starts_with(&format!("intent_realtime/{bot}: success (bot_id={bot})")),
+            "{stdout}"
+        );
+    }
+    // The daemon ran it: its second user_status run, on its budget.
+    let metrics = http_get(addr, "/metrics").expect("metrics").1;
+    assert_eq!(successful_runs(&metrics, "user_status"), 2.0);
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(sim.stats().rate_limited, 0);
+    rt.block_on(sim.shutdown());
+}

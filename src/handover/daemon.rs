@@ -96,9 +96,7 @@ impl HandoverService {
 
     /// `Err` (status, message) unless the request comes from this host with the key.
     fn admit(&self, peer: SocketAddr, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
-        let listen = self.inner.endpoint.addr.ip();
-        let peer_ip = peer.ip().to_canonical();
-        if !(peer_ip.is_loopback() || (!listen.is_unspecified() && peer_ip == listen)) {
+        if !from_this_host(peer, self.inner.endpoint.addr) {
             return Err((
                 StatusCode::FORBIDDEN,
                 "work is handed over from this host only".into(),
@@ -140,6 +138,14 @@ impl HandoverService {
             .cloned()
             .collect())
     }
+}
+
+/// Whether `peer` is this host, for a daemon listening on `listen`: a loopback address (an
+/// IPv4 one mapped into IPv6 included), or the specific address it listens on.
+fn from_this_host(peer: SocketAddr, listen: SocketAddr) -> bool {
+    let peer = peer.ip().to_canonical();
+    let listen = listen.ip().to_canonical();
+    peer.is_loopback() || (!listen.is_unspecified() && peer == listen)
 }
 
 async fn submit(
@@ -302,5 +308,30 @@ async fn reporting<T>(
                 let _ = tx.send(event).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("socket address")
+    }
+
+    #[test]
+    fn work_is_accepted_from_this_host_only() {
+        let any = addr("0.0.0.0:9464");
+        assert!(from_this_host(addr("127.0.0.1:50000"), any));
+        assert!(from_this_host(addr("[::1]:50000"), addr("[::]:9464")));
+        assert!(from_this_host(
+            addr("[::ffff:127.0.0.1]:50000"),
+            addr("[::]:9464")
+        ));
+        assert!(!from_this_host(addr("10.0.0.7:50000"), any));
+        // Listening on a specific address: connections to it from this host come from it.
+        let own = addr("10.0.0.5:9464");
+        assert!(from_this_host(addr("10.0.0.5:50000"), own));
+        assert!(!from_this_host(addr("10.0.0.7:50000"), own));
     }
 }
