@@ -64,31 +64,6 @@ pub fn schedule_period(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> Durat
         .unwrap_or(Duration::from_secs(86_400))
 }
 
-/// Occurrences [`busiest_minute`] looks at, at most (a per-second schedule has 86 400 a day).
-const BUSIEST_MINUTE_SCAN: usize = 100_000;
-
-/// The most occurrences of `cron` (evaluated in `tz`) in one clock minute during the day
-/// after `now`: what a schedule asks of the request budget at its peak.
-pub fn busiest_minute(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> u32 {
-    let end = now + TimeDelta::days(1);
-    let (mut busiest, mut current, mut minute) = (0u32, 0u32, None);
-    let mut at = now;
-    for _ in 0..BUSIEST_MINUTE_SCAN {
-        let Some(next) = next_occurrence(cron, tz, at).filter(|n| *n <= end) else {
-            break;
-        };
-        let m = next.timestamp().div_euclid(60);
-        if minute == Some(m) {
-            current += 1;
-        } else {
-            (minute, current) = (Some(m), 1);
-        }
-        busiest = busiest.max(current);
-        at = next;
-    }
-    busiest
-}
-
 /// Decides, tick by tick, whether an occurrence of a schedule has passed.
 #[derive(Clone)]
 pub struct Trigger {
@@ -556,21 +531,6 @@ mod tests {
             ),
             Duration::from_secs(16 * 3600)
         );
-    }
-
-    #[test]
-    fn busiest_minute_counts_the_peak_of_a_day() {
-        let now = utc("2024-01-01T10:00:30Z");
-        assert_eq!(busiest_minute(&cron("*/5 * * * * *"), Tz::UTC, now), 12);
-        assert_eq!(busiest_minute(&cron("*/30 * * * * *"), Tz::UTC, now), 2);
-        assert_eq!(busiest_minute(&cron("* * * * * *"), Tz::UTC, now), 60);
-        // Bursty: ten polls in the first ten seconds of each minute, business hours only.
-        let bursty = cron("0-9 * 9-17 * * *");
-        assert_eq!(
-            busiest_minute(&bursty, Tz::UTC, utc("2024-01-01T20:00:00Z")),
-            10
-        );
-        assert_eq!(busiest_minute(&cron("0 0 3 * * *"), New_York, now), 1);
     }
 
     #[test]

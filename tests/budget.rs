@@ -582,3 +582,96 @@ fn run_once_beside_the_daemon_runs_in_it_and_prints_each_run() {
     assert_eq!(sim.stats().rate_limited, 0);
     rt.block_on(sim.shutdown());
 }
+
+/// The whole scenario, for the figures (`cargo test --test budget -- --ignored
+/// --nocapture`): the 31-day export of three datasets beside the polls, then a 30-day backfill
+/// of every dataset started beside that daemon (whose scheduled runs keep re-exporting 31
+/// days, more than the budget leaves).
+#[test]
+#[ignore = "a measurement of about 12 minutes"]
+fn measure_the_catch_up_then_a_30_day_backfill_beside_the_daemon() {
+    let rt = runtime();
+    let cfg = sim_config();
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let proxy = rt.block_on(Recorder::start(&sim.base_url()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let sections = [
+            history_section("user_status", true),
+            history_section("agent_status_details", true),
+            history_section("call_details", true),
+            polls_section(addr),
+        ]
+        .concat();
+        config_at_60(tmp.path(), proxy.base_url(), &out, &sections)
+    };
+    let started = Utc::now();
+    let clock = std::time::Instant::now();
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
+    let history = ["user_status", "agent_status_details", "call_details"];
+    wait_for_metrics(addr, &mut child, Duration::from_secs(900), |m| {
+        history.iter().all(|d| successful_runs(m, d) >= 1.0)
+    });
+    let caught_up = clock.elapsed();
+    let today = Utc::now().date_naive();
+    let (from, to) = (today - TimeDelta::days(30), today - TimeDelta::days(1));
+    let backfill = Command::new(BIN)
+        .arg("-c")
+        .arg(tmp.path().join("config.toml"))
+        .args([
+            "backfill",
+            "--from",
+            &from.to_string(),
+            "--to",
+            &to.to_string(),
+        ])
+        .env("SMARTASSIST_CLIENT_SECRET", cfg.client_secret.clone())
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("backfill runs");
+    let backfilled = clock.elapsed() - caught_up;
+    let stdout = String::from_utf8_lossy(&backfill.stdout).to_string();
+    let metrics = http_get(addr, "/metrics").expect("metrics").1;
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+
+    let figures = Figures::of(&proxy.hits());
+    let lost = lost_sessions(&out, &cfg, started);
+    figures.print(
+        "31-day export, then a 30-day backfill of every dataset",
+        clock.elapsed(),
+        lost,
+    );
+    eprintln!(
+        "  export done after {:.0} s; backfill {:.0} s: {}",
+        caught_up.as_secs_f64(),
+        backfilled.as_secs_f64(),
+        stdout.lines().next().unwrap_or("")
+    );
+    for p in ["realtime", "scheduled", "catch_up"] {
+        eprintln!(
+            "  {p}: {} grants, waited {:.1} s in all",
+            metric(
+                &metrics,
+                &format!("smartassist_budget_wait_seconds_count{{priority=\"{p}\"}}")
+            ),
+            metric(
+                &metrics,
+                &format!("smartassist_budget_wait_seconds_sum{{priority=\"{p}\"}}")
+            )
+        );
+    }
+    assert_eq!(backfill.status.code(), Some(0), "{stdout}");
+    assert_eq!(lost, 0);
+    assert_eq!(figures.throttled, 0);
+    let days: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+    let want = expected_user_status(cfg.seed, cfg.agents, UTC, &days, Granularity::PT1H, None);
+    let actual = actual_per_day(&user_status_rows(&out));
+    for day in &days {
+        let (rows, sum, _) = want[&day.to_string()];
+        let got = actual.get(&day.to_string()).copied().unwrap_or_default();
+        assert_eq!(got, (rows, sum), "{day}");
+    }
+    rt.block_on(sim.shutdown());
+}

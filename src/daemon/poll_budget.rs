@@ -5,12 +5,38 @@
 //! budget, since no priority can keep their cadence then and sessions would be lost without
 //! any error.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 
 use crate::client::budget::{MINUTE, WINDOW};
 use crate::datasets::Dataset;
 use crate::error::Error;
 use crate::scheduler;
+
+/// Occurrences [`busiest_minute`] looks at, at most (a per-second schedule has 86 400 a day).
+const BUSIEST_MINUTE_SCAN: usize = 100_000;
+
+/// The most occurrences of `cron` (evaluated in `tz`) in one clock minute during the day
+/// after `now`: what a schedule asks of the request budget at its peak.
+pub fn busiest_minute(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> u32 {
+    let end = now + TimeDelta::days(1);
+    let (mut busiest, mut current, mut minute) = (0u32, 0u32, None);
+    let mut at = now;
+    for _ in 0..BUSIEST_MINUTE_SCAN {
+        let Some(next) = scheduler::next_occurrence(cron, tz, at).filter(|n| *n <= end) else {
+            break;
+        };
+        let m = next.timestamp().div_euclid(60);
+        if minute == Some(m) {
+            current += 1;
+        } else {
+            (minute, current) = (Some(m), 1);
+        }
+        busiest = busiest.max(current);
+        at = next;
+    }
+    busiest
+}
 
 /// What the polls of one snapshot dataset ask of the request budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +79,7 @@ impl PollBudget {
                     dataset: s.info().name,
                     entity_kind: s.entity_kind(),
                     entities: s.entities().len(),
-                    polls_per_minute: scheduler::busiest_minute(
+                    polls_per_minute: busiest_minute(
                         &sched.schedule.cron,
                         sched.schedule_timezone,
                         now,
@@ -171,6 +197,37 @@ mod tests {
     fn budget(intent: &str, rpm: u32) -> PollBudget {
         let now = "2024-01-01T10:00:00Z".parse().expect("time");
         PollBudget::of(&datasets::enabled(&config(intent, rpm)), rpm, now)
+    }
+
+    fn cron_of(expr: &str) -> croner::Cron {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(expr)
+            .expect("valid cron")
+    }
+
+    fn time(s: &str) -> DateTime<Utc> {
+        s.parse().expect("rfc3339")
+    }
+
+    #[test]
+    fn busiest_minute_counts_the_peak_of_a_day() {
+        let now = time("2024-01-01T10:00:30Z");
+        assert_eq!(busiest_minute(&cron_of("*/5 * * * * *"), Tz::UTC, now), 12);
+        assert_eq!(busiest_minute(&cron_of("*/30 * * * * *"), Tz::UTC, now), 2);
+        assert_eq!(busiest_minute(&cron_of("* * * * * *"), Tz::UTC, now), 60);
+        // Bursty: ten polls in the first ten seconds of each minute, business hours only.
+        let bursty = cron_of("0-9 * 9-17 * * *");
+        assert_eq!(
+            busiest_minute(&bursty, Tz::UTC, time("2024-01-01T20:00:00Z")),
+            10
+        );
+        assert_eq!(
+            busiest_minute(&cron_of("0 0 3 * * *"), chrono_tz::America::New_York, now),
+            1
+        );
     }
 
     #[test]
