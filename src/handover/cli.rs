@@ -24,6 +24,9 @@ use crate::state;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest line of the answer stream a CLI accepts.
 const MAX_LINE: usize = 1 << 20;
+/// Silence after which the daemon counts as gone (it reports every
+/// [`super::PROGRESS_EVERY`]).
+const SILENCE_LIMIT: Duration = Duration::from_secs(30);
 
 /// Who does the command's work.
 pub enum Owner {
@@ -192,16 +195,17 @@ async fn relay(
             }
         }
         let chunk = tokio::select! {
-            chunk = response.chunk() => chunk,
+            chunk = tokio::time::timeout(SILENCE_LIMIT, response.chunk()) => chunk,
             _ = shutdown.cancelled(), if !cancel_wanted => {
                 cancel_wanted = true;
                 continue;
             }
         };
         let chunk = match chunk {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => return Err(lost("the answer ended without a result")),
-            Err(e) => return Err(lost(&error_chain(&e.without_url()))),
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => return Err(lost("the answer ended without a result")),
+            Ok(Err(e)) => return Err(lost(&error_chain(&e.without_url()))),
+            Err(_) => return Err(lost("no word from it for 30 s")),
         };
         buf.extend_from_slice(&chunk);
         while let Some(end) = buf.iter().position(|b| *b == b'\n') {
