@@ -31,14 +31,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use smartassist_export::config::parse::{parse_schedule, Problems};
-use smartassist_export::config::IntentConfig;
 use smartassist_export::config::OutputLocation;
 use smartassist_export::datasets::intent_realtime::decode::{sessions_to_batch, IntentSession};
 use smartassist_export::datasets::intent_realtime::partition::{self, PartitionIndex};
-use smartassist_export::datasets::intent_realtime::{IntentRealtime, Target, TABLE};
+use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime, Target, TABLE};
 use smartassist_export::metrics::Metrics;
-use smartassist_export::simulator::generator::{self, IntentFeed};
-use smartassist_export::sink::{PartitionKey, RowGroupFilter, Sink};
+use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
+use smartassist_export::sink::{Output, PartitionKey, RowGroupFilter, Sink};
 use smartassist_export::state;
 
 const SIZES: [u64; 3] = [100, 10_000, 100_000];
@@ -65,7 +64,7 @@ fn feed() -> IntentFeed {
 }
 
 fn session(feed: &IntentFeed, k: u64) -> IntentSession {
-    let g = generator::session(feed, k);
+    let g = intent_realtime::session(feed, k);
     IntentSession {
         session_id: g.session_id,
         user_id: Some(g.user_id),
@@ -128,8 +127,8 @@ fn out_of_order_answer(
 /// poll: the files whose `end_time` range covers one of them, their rows, and the session ids
 /// of the row groups of those files whose `end_time` statistics cover one (what the poll
 /// decodes), read again here outside the measurement.
-async fn covering(sink: &Sink, key: &PartitionKey, ends: &[DateTime<Utc>]) -> (usize, u64, u64) {
-    let idx: PartitionIndex = state::load(sink, &partition::index_name(key))
+async fn covering(out: &Output, key: &PartitionKey, ends: &[DateTime<Utc>]) -> (usize, u64, u64) {
+    let idx: PartitionIndex = state::load(&out.state, &partition::index_name(key))
         .await
         .expect("index")
         .expect("the day has an index");
@@ -151,7 +150,8 @@ async fn covering(sink: &Sink, key: &PartitionKey, ends: &[DateTime<Utc>]) -> (u
             column: "end_time",
             any_of: &hits,
         };
-        let read = sink
+        let read = out
+            .sink
             .read_partition_file_pruned(key, &f.name, &["session_id"], filter)
             .await
             .expect("read")
@@ -203,8 +203,9 @@ fn dataset() -> IntentRealtime {
         schedule_timezone: chrono_tz::UTC,
         timezone: chrono_tz::UTC,
         gap_poll_interval: None,
+        path: "/intent/{bot_id}".into(),
     };
-    IntentRealtime::new(cfg, "/intent/{bot_id}".into())
+    IntentRealtime::new(cfg)
 }
 
 /// One out-of-order poll's cost and the session ids it had to read.
@@ -238,17 +239,20 @@ struct Figures {
 
 async fn measure(size: u64) -> Figures {
     let tmp = tempfile::tempdir().expect("tmp");
-    let sink = Sink::open(&OutputLocation::Local(tmp.path().to_path_buf())).expect("sink");
+    let out = Output::open(&OutputLocation::Local(tmp.path().to_path_buf())).expect("output");
+    let sink = &out.sink;
     let metrics = Metrics::new();
     let target = Target {
-        sink: &sink,
+        sink,
+        state: &out.state,
         metrics: &metrics,
         account_id: "acct",
         bot_id: BOT,
     };
     let feed = feed();
     let ds = dataset();
-    let at = |k: u64| generator::session_end(feed.epoch, feed.interval, k) + TimeDelta::seconds(1);
+    let at =
+        |k: u64| intent_realtime::session_end(feed.epoch, feed.interval, k) + TimeDelta::seconds(1);
     let mut next = 0;
     let mut cpu = Vec::new();
     let mut bytes = Vec::new();
@@ -279,13 +283,13 @@ async fn measure(size: u64) -> Figures {
         .expect("ls")
         .len();
     let (rewrite_cpu, rewrite_bytes) =
-        rewrite(&sink, &key(BOT), &key("st-rewrite"), &feed, next).await;
+        rewrite(sink, &key(BOT), &key("st-rewrite"), &feed, next).await;
     // What one late session costs in the day the in-order polls built: the rows of the files
     // covering its end time, averaged over 100 instants spread evenly over the day so far.
     let mut one_late = 0;
     for i in 0..100 {
-        let end = generator::session_end(feed.epoch, feed.interval, next * i / 100);
-        one_late += covering(&sink, &key(BOT), &[end]).await.2;
+        let end = intent_realtime::session_end(feed.epoch, feed.interval, next * i / 100);
+        one_late += covering(&out, &key(BOT), &[end]).await.2;
     }
     let one_late = one_late / 100;
     let mut ooo = Vec::new();
@@ -294,7 +298,7 @@ async fn measure(size: u64) -> Figures {
         let newest = next + NEW_PER_POLL - 1;
         let records = out_of_order_answer(&feed, newest, j);
         let candidates: Vec<_> = records.iter().flatten().map(|s| s.end_time).collect();
-        let (files_read, rows_covered, ids_read) = covering(&sink, &key(BOT), &candidates).await;
+        let (files_read, rows_covered, ids_read) = covering(&out, &key(BOT), &candidates).await;
         let r0 = bytes_read();
         let (c0, b0) = (cpu_time(), bytes_written());
         let report = ds.ingest(target, records, at(newest)).await.expect("poll");

@@ -1,10 +1,10 @@
 //! The composition root: the one place that turns a validated [`Config`] into running parts and
 //! hands plain values to the core. It starts the built-in simulator when `base_url =
 //! "simulator"` (the core never does), resolves the client secret (the simulator's default when
-//! none is configured for it), builds the token minter, the API client, the sink and the
-//! account's request budget (keeping a realtime reserve of one place per polled entity), the
-//! [`Context`] with the caller's metrics handle (the sink reports its S3 requests to it too,
-//! and it reads the budget at each scrape),
+//! none is configured for it), builds the token minter, the account's request budget (keeping
+//! a realtime reserve of one place per polled entity), the API client, the output (its sink
+//! and state store) and the [`Context`] with the caller's metrics handle (the output reports
+//! its S3 requests to it too, and it reads the budget at each scrape),
 //! registers every series the enabled datasets and the S3 client will emit (so `/metrics` is
 //! complete from the first scrape), and lists the enabled datasets.
 //! Commands build one [`App`], use it, and call [`App::shutdown`].
@@ -24,7 +24,7 @@ use crate::error::Error;
 use crate::metrics::{BudgetReading, Metrics};
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
-use crate::sink::Sink;
+use crate::sink::Output;
 
 /// A configured exporter: context, enabled datasets, and the simulator it started, if any.
 pub struct App {
@@ -59,7 +59,7 @@ impl App {
         let datasets = datasets::enabled(&config);
         let budget = account_budget(&config, &datasets, &metrics);
         let client = ApiClient::new(&config.api, base, minter, budget, cancel, metrics.clone())?;
-        let sink = Sink::open_with(&config.output, &metrics)?;
+        let output = Output::open_with(&config.output, &metrics)?;
         register_series(&metrics, &datasets);
         if matches!(config.output, OutputLocation::S3 { .. }) {
             metrics.register_store();
@@ -67,7 +67,8 @@ impl App {
         let cx = Context {
             account_id: config.api.account_id.clone(),
             client,
-            sink,
+            sink: output.sink,
+            state: output.state,
             metrics,
             page_gate: Arc::new(MemoryGate::new(PAGES_IN_MEMORY)),
         };
@@ -142,7 +143,17 @@ async fn start_simulator(config: &Config, secret: &Secret) -> Result<RunningSimu
 
 /// The simulator configuration matching an exporter config (`base_url = "simulator"`).
 pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig {
-    let mut bots = config.intent.bot_ids.clone();
+    // The bots every snapshot dataset polls (each bot once).
+    let mut bots: Vec<String> = Vec::new();
+    for dataset in datasets::enabled(config) {
+        if let Dataset::Snapshot(d) = dataset {
+            for bot in d.entities() {
+                if !bots.contains(bot) {
+                    bots.push(bot.clone());
+                }
+            }
+        }
+    }
     if bots.is_empty() {
         bots.push("st-demo-bot".to_string());
     }
@@ -194,9 +205,13 @@ fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> A
 }
 
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
-/// per dataset, requests per endpoint and per budget priority, gaps and new sessions per
-/// snapshot entity.
+/// per dataset, requests per endpoint and per budget priority, and each dataset's own families
+/// per snapshot entity. The families of every registered dataset are declared, enabled or not,
+/// so `/metrics` lists the same families whatever the config.
 fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
+    for family in datasets::REGISTRY.iter().flat_map(|d| d.metrics) {
+        metrics.declare(family);
+    }
     for dataset in datasets {
         let info = dataset.info();
         metrics.register_dataset(info.name);
@@ -212,7 +227,9 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
         metrics.register_endpoint(info.endpoint);
         if let Dataset::Snapshot(d) = dataset {
             for entity in d.entities() {
-                metrics.register_bot(entity);
+                for family in info.metrics {
+                    metrics.register_entity(family, entity);
+                }
             }
         }
     }

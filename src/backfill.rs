@@ -21,8 +21,12 @@ use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use crate::client::Priority;
-use crate::datasets::{Context, Dataset, HistoryDataset, Kind, SnapshotDataset, UnitReport};
-use crate::error::{error_chain, Error};
+use crate::datasets::history::unit_key;
+use crate::datasets::{
+    Context, Dataset, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
+};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
 
 /// What to backfill.
@@ -43,10 +47,10 @@ pub struct BackfillRequest {
 pub struct DatasetBackfill {
     pub dataset: &'static str,
     pub kind: Kind,
-    /// History: one report per exported day, in day order.
+    /// History: one report per exported unit (a day, or an entity's day), in unit order.
     pub days: Vec<UnitReport>,
-    pub skipped_days: Vec<NaiveDate>,
-    pub failed_days: Vec<(NaiveDate, String)>,
+    pub skipped_days: Vec<DayUnit>,
+    pub failed_days: Vec<(DayUnit, String)>,
     /// Snapshot: what kind of entity was polled (`bot`).
     pub entity_kind: &'static str,
     pub entities: Vec<UnitReport>,
@@ -205,54 +209,54 @@ async fn backfill_history(
     let name = dataset.info().name;
     let cx = &cx.for_work(name, Priority::CatchUp);
     let mut out = DatasetBackfill::new(name, Kind::History, "");
-    let mut days = Vec::new();
+    let mut units = Vec::new();
     for day in days_in_range(req.from, req.to) {
-        let key = crate::sink::PartitionKey {
-            table: dataset.info().primary(),
-            account_id: cx.account_id.clone(),
-            bot_id: None,
-            dt: day,
-        };
-        if req.skip_existing && cx.sink.partition_exists(&key).await? {
-            out.skipped_days.push(day);
-        } else {
-            days.push(day);
+        for unit in DayUnit::of_day(day, dataset.entities()) {
+            let key = unit_key(dataset.info().primary(), &cx.account_id, &unit);
+            if req.skip_existing && cx.sink.partition_exists(&key).await? {
+                out.skipped_days.push(unit);
+            } else {
+                units.push(unit);
+            }
         }
     }
-    info!(dataset = name, from = %req.from, to = %req.to, days = days.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
+    info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let exported_at = Utc::now();
     let progress =
-        BackfillProgress::start(name, days.len() as u64, &cx.client, req.progress.clone());
+        BackfillProgress::start(name, units.len() as u64, &cx.client, req.progress.clone());
     let mut failed = Vec::new();
-    let mut results = stream::iter(days)
-        .map(|day| async move { (day, dataset.export_day(cx, day, exported_at).await) })
+    let mut results = stream::iter(units)
+        .map(|unit| async move {
+            let result = dataset.export_day(cx, &unit, exported_at).await;
+            (unit, result)
+        })
         .buffer_unordered(req.concurrency.max(1));
-    while let Some((day, result)) = results.next().await {
+    while let Some((unit, result)) = results.next().await {
         match result {
             Ok(r) => {
                 progress.day_done(r.rows);
                 out.days.push(r);
             }
             Err(e) => {
-                warn!(dataset = name, %day, error = %error_chain(&e), "Day failed; it will be retried at the end.");
+                warn!(dataset = name, %unit, error = %error_chain(&e), "Day failed; it will be retried at the end.");
                 progress.day_failed();
-                failed.push(day);
+                failed.push(unit);
             }
         }
     }
     drop(results);
-    for day in failed {
+    for unit in failed {
         progress.retrying();
-        match dataset.export_day(cx, day, exported_at).await {
+        match dataset.export_day(cx, &unit, exported_at).await {
             Ok(r) => {
                 progress.day_done(r.rows);
                 out.days.push(r);
             }
             Err(e) => {
                 let msg = error_chain(&e);
-                error!(dataset = name, %day, error = %msg, "Day failed again; not exported.");
+                error!(dataset = name, %unit, error = %msg, "Day failed again; not exported.");
                 progress.day_failed();
-                out.failed_days.push((day, msg));
+                out.failed_days.push((unit, msg));
             }
         }
     }

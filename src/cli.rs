@@ -11,9 +11,9 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use crate::datasets::{self, DatasetInfo};
 use crate::telemetry::{LogFormat, LogLevel, Verbosity};
 
-/// Export Kore.ai SmartAssist report data to Hive-partitioned Parquet.
+/// The command line (`--help` opens with [`about`]).
 #[derive(Debug, Parser)]
-#[command(name = "smartassist-export", version, about, long_about = None)]
+#[command(name = "smartassist-export", version, about = about(), long_about = None)]
 pub struct Cli {
     /// Config file.
     #[arg(
@@ -39,6 +39,15 @@ pub struct Cli {
     pub quiet: u8,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// The one-line description `--help` opens with; the datasets come from the registry.
+fn about() -> String {
+    format!(
+        "Exports Kore.ai SmartAssist report data ({}) to Hive-partitioned Parquet on local disk \
+         or S3.",
+        datasets::names().join(", ")
+    )
 }
 
 impl Cli {
@@ -201,6 +210,19 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_names_every_registered_dataset() {
+        let help = Cli::command().render_help().to_string();
+        assert!(
+            help.starts_with(
+                "Exports Kore.ai SmartAssist report data (user_status, intent_realtime, \
+                 agent_status_details, call_details) to Hive-partitioned Parquet on local disk \
+                 or S3.\n"
+            ),
+            "{help}"
+        );
     }
 
     #[test]

@@ -19,18 +19,20 @@ use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::handover::cli::{budget_owner, own_or_hand_over, Owner};
 use crate::handover::JobRequest;
 use crate::metrics::Metrics;
 use crate::progress::ProgressMode;
-use crate::simulator::{self, SimulatorConfig};
+use crate::simulator::user_status::UserStatusSim;
+use crate::simulator::{self, ModelSettings, SimulatorConfig};
 use crate::sources::window::local_date;
 
 /// Load and validate the config named on the command line.
 pub fn load_config(path: &Path) -> Result<Config, Error> {
     let env_secret = std::env::var(SECRET_ENV).ok();
-    Ok(Config::load(path, env_secret)?)
+    Ok(datasets::load_config(path, env_secret)?)
 }
 
 /// Run one parsed command line.
@@ -101,7 +103,7 @@ async fn cmd_backfill(
     }
     // One budget per account: beside a daemon, the daemon does the work.
     let metrics = Metrics::new();
-    let sink = crate::sink::Sink::open_with(&config.output, &metrics)?;
+    let output = crate::sink::Output::open_with(&config.output, &metrics)?;
     let job = JobRequest::Backfill {
         from: args.from,
         to: args.to,
@@ -110,7 +112,7 @@ async fn cmd_backfill(
         skip_existing: args.skip_existing,
     };
     let owner = own_or_hand_over(
-        &sink,
+        &output.state,
         &config.api.account_id,
         "backfill",
         &[],
@@ -238,8 +240,8 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
         );
     }
     let metrics = Metrics::new();
-    let sink = crate::sink::Sink::open_with(&config.output, &metrics)?;
-    if let Some(owner) = budget_owner(&sink, &config.api.account_id).await? {
+    let output = crate::sink::Output::open_with(&config.output, &metrics)?;
+    if let Some(owner) = budget_owner(&output.state, &config.api.account_id).await? {
         println!(
             "probes: skipped: the account's request budget is in use by {owner}; probes would \
              add requests beyond it (that process's /healthz and logs show whether its \
@@ -359,7 +361,7 @@ fn schema_config(path: &Path, location_given: bool) -> Option<Config> {
         }
         return None;
     }
-    match Config::load(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
+    match datasets::load_config(path, Some(SCHEMA_STAND_IN_SECRET.to_string())) {
         Ok(config) => Some(config),
         Err(e) => {
             eprintln!(
@@ -425,35 +427,32 @@ fn print_duckdb(location: Option<String>, config: Option<&Config>, config_root: 
     );
 }
 
-/// Config used by `demo`: the simulator, a few agents, one bot, Agent Status Details and Call
-/// Details, output in `out`.
+/// The zone of the demo's local days: not UTC, so the demo shows local days at work.
+pub const DEMO_TIMEZONE: &str = "America/New_York";
+
+/// Config used by `demo`: the built-in simulator, output in `out`, and the section of every
+/// registered dataset that takes part in the demo.
 pub fn demo_config_toml(out: &Path) -> String {
-    format!(
+    let mut text = format!(
         r#"
 [api]
 base_url = "simulator"
 account_id = "demo-account"
 iid = "st-demo-stream"
 client_id = "cs-demo-client"
+timezone = "{DEMO_TIMEZONE}"
 
 [output]
 url = {url:?}
-
-[user_status]
-granularity = "PT30M"
-timezone = "America/New_York"
-
-[intent_realtime]
-bot_ids = ["st-demo-bot"]
-
-[agent_status_details]
-enabled = true
-
-[call_details]
-enabled = true
 "#,
         url = out.display().to_string()
-    )
+    );
+    for d in datasets::REGISTRY {
+        if let Some(lines) = d.demo.section {
+            text.push_str(&format!("\n[{}]\n{}\n", d.config.name, lines.trim()));
+        }
+    }
+    text
 }
 
 async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error> {
@@ -472,8 +471,8 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect();
-    let config = Config::from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
-    let tz = config.user_status.timezone;
+    let config = datasets::config_from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
+    let tz = config.api.timezone;
     let yesterday = local_date(tz, Utc::now())
         .checked_sub_days(Days::new(1))
         .ok_or_else(|| Error::Usage("date out of range".into()))?;
@@ -516,18 +515,19 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
     println!("Demo: exported {parts} into {}", out.display());
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
-    println!();
-    println!(
-        "  duckdb -c \"SELECT dt, email, value AS status, sum(duration_seconds)/3600.0 AS hours \\\n    FROM read_parquet('{}/user_status/*/*/*.parquet', hive_partitioning = true) \\\n    WHERE metric = 'AgentStatus' GROUP BY ALL ORDER BY dt, email, status LIMIT 20\"",
-        out.display()
-    );
-    println!();
-    println!("and the time each agent spent in each status, from the status spans:");
-    println!();
-    println!(
-        "  duckdb -c \"SELECT dt, email, primary_status, secondary_status, round(sum(duration_seconds)/3600.0, 2) AS hours \\\n    FROM read_parquet('{}/agent_status_details/*/*/*.parquet', hive_partitioning = true) \\\n    GROUP BY ALL ORDER BY dt, email, hours DESC LIMIT 20\"",
-        out.display()
-    );
+    let root = out.display().to_string();
+    for d in datasets::REGISTRY
+        .iter()
+        .filter(|d| d.demo.section.is_some())
+    {
+        for q in d.demo.queries {
+            println!();
+            println!("{}:", q.about);
+            println!();
+            let sql = q.sql.replace("{out}", &root).replace('\n', " \\\n    ");
+            println!("  duckdb -c \"{sql}\"");
+        }
+    }
     Ok(())
 }
 
@@ -564,7 +564,9 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         latency: Duration::from_millis(args.latency_ms),
         max_page_size: args.max_page_size,
         strict_page_size: args.strict_page_size,
-        legacy_shape: args.legacy_shape,
+        models: ModelSettings::default().with(UserStatusSim {
+            legacy_shape: args.legacy_shape,
+        }),
         rate_limit_per_minute: args.rate_limit_per_minute,
         intent_interval: Duration::from_millis(args.intent_interval_ms.max(1)),
         ..defaults

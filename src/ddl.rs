@@ -9,9 +9,9 @@
 //! per key ([`dedupe_window`]), which is exact even while a merge has written its output and
 //! not yet deleted its inputs.
 //!
-//! Every table with a `dt` partition gets its date projection from [`dt_projection`], the one
-//! place the projected range is decided (see [`projection_range`] for why it ends at
-//! `NOW+1DAYS`). Callers choose the first projected day (`schema --athena-range-start`,
+//! Every table's date partition (`dt`, or another date column) gets its projection from
+//! [`date_projection`], the one place the projected range is decided (see [`projection_range`]
+//! for why it ends at `NOW+1DAYS`). Callers choose the first projected day (`schema --athena-range-start`,
 //! default [`DEFAULT_PROJECTION_START`]); `backfill` asks [`backfill_outside_projection`] whether
 //! the days it is about to write would be visible.
 
@@ -82,15 +82,20 @@ pub fn projection_range(start: NaiveDate) -> String {
 
 /// Table properties of the `dt` date projection (a daily `yyyy-MM-dd` date from `start`).
 pub fn dt_projection(start: NaiveDate) -> Vec<(String, String)> {
+    date_projection("dt", start)
+}
+
+/// [`dt_projection`] for a date partition column of another name (e.g. `snapshot_date`).
+pub fn date_projection(column: &str, start: NaiveDate) -> Vec<(String, String)> {
     [
-        ("projection.dt.type", "date".to_string()),
-        ("projection.dt.format", "yyyy-MM-dd".to_string()),
-        ("projection.dt.range", projection_range(start)),
-        ("projection.dt.interval", "1".to_string()),
-        ("projection.dt.interval.unit", "DAYS".to_string()),
+        ("type", "date".to_string()),
+        ("format", "yyyy-MM-dd".to_string()),
+        ("range", projection_range(start)),
+        ("interval", "1".to_string()),
+        ("interval.unit", "DAYS".to_string()),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
+    .map(|(k, v)| (format!("projection.{column}.{k}"), v))
     .collect()
 }
 
@@ -200,9 +205,10 @@ pub fn athena_table(
     template.push('/');
 
     let mut props: Vec<(String, String)> = vec![("projection.enabled".into(), "true".into())];
+    let date = table.layout.date_column();
     for p in partitions {
         match *p {
-            "dt" => props.extend(dt_projection(dt_start)),
+            c if c == date => props.extend(date_projection(c, dt_start)),
             id => {
                 let values = match (ids, id) {
                     (IdProjection::Known { account_ids, .. }, "account_id") => Some(account_ids),
@@ -310,7 +316,11 @@ pub fn duckdb_hive_types(table: &Table) -> String {
         .partition_columns()
         .iter()
         .map(|c| {
-            let ty = if *c == "dt" { "DATE" } else { "VARCHAR" };
+            let ty = if *c == table.layout.date_column() {
+                "DATE"
+            } else {
+                "VARCHAR"
+            };
             format!("'{c}': {ty}")
         })
         .collect::<Vec<_>>()
@@ -406,7 +416,7 @@ mod tests {
             athena_type(&crate::schema::timestamp_type()).as_deref(),
             Some("timestamp")
         );
-        let intents = crate::schema::intent_realtime_schema();
+        let intents = crate::datasets::intent_realtime::schema::intent_realtime_schema();
         let list = intents.field_with_name("intents").expect("intents");
         assert_eq!(
             athena_type(list.data_type()).as_deref(),

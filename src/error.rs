@@ -1,8 +1,7 @@
 //! The crate error: module errors converge here into a few actionable kinds (config, usage,
 //! auth, upstream, storage, state, startup, partial failure), each with an exit code: 2 for
-//! anything the user must fix in the config or command line, 1 for runtime failures. Also
-//! [`error_chain`], the one-line rendering of an error and its sources used wherever an error
-//! is logged or printed.
+//! anything the user must fix in the config or command line, 1 for runtime failures. How an
+//! error reads on one line is [`crate::error_chain`]'s job.
 
 use chrono::NaiveDate;
 
@@ -73,6 +72,9 @@ pub enum Error {
         dataset: &'static str,
         day: NaiveDate,
     },
+    /// A dataset wrote rows of a table it does not declare (a defect).
+    #[error("rows for table {table}, which the dataset does not declare")]
+    UnknownTable { table: &'static str },
     #[error("I/O error: {context}")]
     Io {
         context: String,
@@ -102,24 +104,10 @@ impl Error {
     }
 }
 
-/// An error and its sources on one line.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = inner.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error_chain::error_chain;
 
     #[test]
     fn config_and_usage_errors_exit_2_runtime_errors_exit_1() {

@@ -52,7 +52,7 @@ use identity::{forget, liveness, remember, Liveness};
 pub use identity::{host_name, Identity};
 
 use crate::handover::HandoverEndpoint;
-use crate::sink::{Sink, Version};
+use crate::sink::{StateStore, Version};
 use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
 
 /// The pseudo-dataset whose lease is the account's request budget (see the module docs).
@@ -197,7 +197,7 @@ struct Lease {
 
 /// The leases of one process (one per dataset it schedules), all under one holder id.
 pub struct Leases {
-    sink: Sink,
+    state: StateStore,
     me: Identity,
     account_id: String,
     ttl: Duration,
@@ -212,20 +212,20 @@ impl Leases {
     /// by side, up to one TTL), and all are taken only then, so no lease of ours waits
     /// unrenewed while another is watched.
     pub async fn acquire(
-        sink: &Sink,
+        state: &StateStore,
         me: &Identity,
         account_id: &str,
         datasets: &[&str],
         command: &str,
         ttl: Duration,
     ) -> Result<Leases, LeaseError> {
-        Leases::acquire_serving(sink, me, account_id, datasets, command, ttl, None).await
+        Leases::acquire_serving(state, me, account_id, datasets, command, ttl, None).await
     }
 
     /// [`Leases::acquire`] by a process that accepts work handed over at `handover`
     /// (recorded in every lease it takes).
     pub async fn acquire_serving(
-        sink: &Sink,
+        state: &StateStore,
         me: &Identity,
         account_id: &str,
         datasets: &[&str],
@@ -234,7 +234,7 @@ impl Leases {
         handover: Option<HandoverEndpoint>,
     ) -> Result<Leases, LeaseError> {
         let mut leases = Leases {
-            sink: sink.clone(),
+            state: state.clone(),
             me: me.clone(),
             account_id: account_id.to_string(),
             ttl,
@@ -269,7 +269,7 @@ impl Leases {
             for (dataset, version) in datasets.iter().zip(judged) {
                 let name = lease_name(dataset, &self.account_id);
                 let holder = self.new_holder(command, now);
-                match state::store_if(&self.sink, &name, &holder, version.as_ref()).await? {
+                match state::store_if(&self.state, &name, &holder, version.as_ref()).await? {
                     Ok(version) => self.held.push(Lease {
                         dataset: dataset.to_string(),
                         name,
@@ -310,7 +310,7 @@ impl Leases {
             },
         };
         for _ in 0..MAX_UPDATE_ATTEMPTS {
-            let loaded = state::load_versioned::<Holder>(&self.sink, &name).await?;
+            let loaded = state::load_versioned::<Holder>(&self.state, &name).await?;
             let Some(h) = loaded.state.filter(|h| !h.is_free(Utc::now())) else {
                 return Ok(loaded.version);
             };
@@ -345,7 +345,7 @@ impl Leases {
         info!(lease = %name, holder = %h, "The lease is held by a process this host cannot see; waiting for its renewal (then refusing) or one TTL without one (then taking it over).");
         loop {
             tokio::time::sleep_until(deadline.min(tokio::time::Instant::now() + WATCH_EVERY)).await;
-            let current = state::load_versioned::<Holder>(&self.sink, name).await?;
+            let current = state::load_versioned::<Holder>(&self.state, name).await?;
             let Some(c) = current.state else {
                 return Ok(Watched::Free(None));
             };
@@ -398,11 +398,11 @@ impl Leases {
                 ..lease.holder.clone()
             };
             let stored =
-                state::store_if(&self.sink, &lease.name, &next, Some(&lease.version)).await?;
+                state::store_if(&self.state, &lease.name, &next, Some(&lease.version)).await?;
             let (holder, version) = match stored {
                 Ok(version) => (next, Some(version)),
                 Err(_) => {
-                    let current = state::load_versioned::<Holder>(&self.sink, &lease.name).await?;
+                    let current = state::load_versioned::<Holder>(&self.state, &lease.name).await?;
                     match current.state {
                         Some(c) if c.id == self.id && !c.released => (c, current.version),
                         other => {
@@ -438,9 +438,9 @@ impl Leases {
                 ..lease.holder.clone()
             };
             let result =
-                state::store_if(&self.sink, &lease.name, &released, Some(&lease.version)).await;
+                state::store_if(&self.state, &lease.name, &released, Some(&lease.version)).await;
             if let Err(e) = result {
-                warn!(lease = %lease.name, error = %crate::error::error_chain(&e), "Could not release the lease; it expires on its own.");
+                warn!(lease = %lease.name, error = %crate::error_chain::error_chain(&e), "Could not release the lease; it expires on its own.");
             }
         }
     }
@@ -469,7 +469,7 @@ impl Leases {
                     }
                     // Storage trouble: try again; the lease lasts a few renewals.
                     Err(e) => {
-                        warn!(error = %crate::error::error_chain(&e), "Could not renew the lease; retrying.")
+                        warn!(error = %crate::error_chain::error_chain(&e), "Could not renew the lease; retrying.")
                     }
                 }
             }

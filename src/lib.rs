@@ -1,11 +1,11 @@
-//! smartassist-export: exports Kore.ai SmartAssist report data (UserStatus and
-//! IntentRealtimeData) into Hive-partitioned, ZSTD-compressed Parquet on local disk or any
+//! smartassist-export: exports Kore.ai SmartAssist report data (every dataset of
+//! [`datasets::REGISTRY`]) into Hive-partitioned, ZSTD-compressed Parquet on local disk or any
 //! S3-compatible object store.
 //!
 //! # Layout
 //! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
-//! - [`app`]: the composition root: simulator, secret, client, sink, metrics handle, and the
-//!   [`datasets::Context`] handed to the core.
+//! - [`app`]: the composition root: simulator, secret, client, output (sink and state store),
+//!   metrics handle, and the [`datasets::Context`] handed to the core.
 //! - [`config`]: TOML file → validated [`config::Config`], one validator per section, defaults
 //!   defined once; the [`config::Secret`] type.
 //! - [`datasets`]: the registry of datasets and one module per dataset (its tables, requests,
@@ -16,8 +16,8 @@
 //!   summary log), the one place the ordering lives; [`backfill`]: day ranges with bounded
 //!   concurrency; [`progress`]: its bar / log lines.
 //! - [`state`]: every `_state/` object, in one versioned format with one corruption policy,
-//!   written by compare-and-swap; [`lease`]: one scheduled writer per dataset and account, and
-//!   one owner of the account's request budget.
+//!   written by compare-and-swap through a [`sink::StateStore`]; [`lease`]: one scheduled
+//!   writer per dataset and account, and one owner of the account's request budget.
 //! - [`scheduler`]: DST-correct triggers, overlap guard, health, graceful drain; [`server`]:
 //!   `/healthz`, `/metrics` and the hand-over endpoint; [`handover`]: a `backfill` or
 //!   `run --once` beside a daemon runs inside it, on its request budget.
@@ -25,8 +25,10 @@
 //! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the account's
 //!   request budget with its priorities ([`client::budget`]), the page gate.
 //! - [`sources`]: shared decoding pieces (wire scalars, durations, DST-correct day windows).
-//! - [`schema`]: the Arrow schema of each table; [`sink`]: partition paths, Parquet encoding,
-//!   the publishing strategies (staged rename, direct put) on object_store.
+//! - [`schema`]: the Arrow schema of each table; [`sink`]: the output location on
+//!   object_store, opened once ([`sink::Output`]) for its two stores: [`sink::Sink`] (partition
+//!   paths, Parquet encoding, the publishing strategies: staged rename, direct put; rejects) and
+//!   [`sink::StateStore`] (the small `_state/` objects, by compare-and-swap).
 //! - [`simulator`]: a faithful fake of the APIs, used by `demo`, the tests and the benchmarks.
 //! - [`ddl`]: Athena and DuckDB DDL generated from the registered tables; [`rejects`]: the
 //!   rejects rows; [`metrics`]: the per-instance Prometheus registry; [`telemetry`]: logging
@@ -54,6 +56,7 @@ pub mod daemon;
 pub mod datasets;
 pub mod ddl;
 pub mod error;
+pub mod error_chain;
 pub mod handover;
 pub mod lease;
 pub mod memory;

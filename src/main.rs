@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use smartassist_export::cli::Cli;
-use smartassist_export::error::error_chain;
+use smartassist_export::error_chain::error_chain;
 use smartassist_export::{commands, memory, telemetry};
 
 fn main() -> ExitCode {

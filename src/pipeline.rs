@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::client::Priority;
-use crate::datasets::{Context, Dataset, HistoryDataset, SnapshotDataset, UnitReport};
-use crate::error::error_chain;
+use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
+use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
 use crate::sources::window::{local_date, local_day_bounds};
@@ -187,7 +187,7 @@ async fn run_history_inner(
     let name = dataset.info().name;
     let schedule = dataset.schedule();
     let state_name = state::watermark_name(name, &cx.account_id);
-    let previous = match state::load::<Watermark>(&cx.sink, &state_name).await {
+    let previous = match state::load::<Watermark>(&cx.state, &state_name).await {
         Ok(p) => p,
         Err(e) => {
             let mut s = RunSummary::new(name, "-".into());
@@ -213,37 +213,40 @@ async fn run_history_inner(
     };
     let mut summary = RunSummary::new(name, window);
     let mut committed = Vec::with_capacity(plan.len());
-    for day in &plan {
-        if stop.is_cancelled() {
-            summary.outcome = Outcome::Cancelled;
-            summary.error = Some("stopped by shutdown between days".into());
-            break;
-        }
+    let mut units_done = 0;
+    'days: for day in &plan {
         let priority = Priority::of_history_day(*day, today, schedule.lookback_days);
-        match dataset
-            .export_day(&cx.for_work(name, priority), *day, now)
-            .await
-        {
-            Ok(r) => {
-                committed.push(true);
-                summary.add(&r);
+        let day_cx = cx.for_work(name, priority);
+        // A day is committed when every unit of it (one per entity) is.
+        for unit in DayUnit::of_day(*day, dataset.entities()) {
+            if stop.is_cancelled() {
+                summary.outcome = Outcome::Cancelled;
+                summary.error = Some("stopped by shutdown between days".into());
+                break 'days;
             }
-            Err(e) => {
-                summary.outcome = if stop.is_cancelled() {
-                    Outcome::Cancelled
-                } else if committed.is_empty() {
-                    Outcome::Failure
-                } else {
-                    Outcome::Partial
-                };
-                summary.error = Some(format!("{day}: {}", error_chain(&e)));
-                break;
+            match dataset.export_day(&day_cx, &unit, now).await {
+                Ok(r) => {
+                    summary.add(&r);
+                    units_done += 1;
+                }
+                Err(e) => {
+                    summary.outcome = if stop.is_cancelled() {
+                        Outcome::Cancelled
+                    } else if units_done == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Partial
+                    };
+                    summary.error = Some(format!("{unit}: {}", error_chain(&e)));
+                    break 'days;
+                }
             }
         }
+        committed.push(true);
     }
     let mark = next_watermark(previous.as_ref(), &plan, &committed, schedule.timezone, now);
     if let Some(mark) = mark {
-        let merged = state::update(&cx.sink, &state_name, |current: Option<Watermark>| {
+        let merged = state::update(&cx.state, &state_name, |current: Option<Watermark>| {
             merge_watermark(current.as_ref(), &mark)
         })
         .await;
@@ -304,12 +307,13 @@ fn merge_watermark(current: Option<&Watermark>, ours: &Watermark) -> Option<Wate
     }
 }
 
-/// Removes staging files left by a crash (older than the sink's grace) under every table of
+/// Removes staging files left by a crash (older than the output's staging grace) under every table of
 /// `datasets`. Called once at the start of a run, a daemon or a backfill.
 pub async fn sweep_staging(cx: &Context, datasets: &[Dataset]) -> Result<(), SinkError> {
     for dataset in datasets {
         for table in dataset.info().tables {
-            let removed = cx.sink.cleanup_staging(table).await?;
+            let removed =
+                cx.sink.cleanup_staging(table).await? + cx.state.cleanup_staging(table).await?;
             if removed > 0 {
                 info!(
                     dataset = table.name,

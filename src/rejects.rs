@@ -232,6 +232,7 @@ async fn write(
 mod tests {
     use super::*;
     use crate::config::OutputLocation;
+    use crate::sink::Output;
     use chrono::NaiveDate;
 
     const METRIC: &str = "smartassist_rejects_total";
@@ -262,7 +263,9 @@ mod tests {
     }
 
     fn open_sink(dir: &tempfile::TempDir) -> Sink {
-        Sink::open(&OutputLocation::Local(dir.path().to_path_buf())).expect("local sink")
+        Output::open(&OutputLocation::Local(dir.path().to_path_buf()))
+            .expect("local sink")
+            .sink
     }
 
     #[tokio::test]

@@ -1,10 +1,11 @@
-//! Arrow schemas as code, one function per table, plus the rejects table, and the [`Table`]
-//! descriptor (name, schema, partition layout) every dataset registers its tables with. These are
-//! the contract with every reader (DuckDB, Athena, Spark): column names, types and nullability live
-//! here and nowhere else. Times are `Timestamp(Millisecond, "UTC")`, the one timestamp type that
-//! Athena, Trino and Spark all read as a timestamp ([`timestamp_builder`] and the `constant_*`
-//! column helpers build columns of it). `SCHEMA_VERSION` is written into each Parquet
-//! file's key-value metadata; bump it on any change to these functions.
+//! What every table's schema shares, and the [`Table`] descriptor (name, schema, partition
+//! layout) every dataset registers its tables with. A dataset's own schemas (the contract with
+//! every reader: column names, types and nullability) are functions in the dataset's folder,
+//! built from the helpers here; the rejects table's schema is here. Times are
+//! `Timestamp(Millisecond, "UTC")`, the one timestamp type that Athena, Trino and Spark all read
+//! as a timestamp ([`ts`], [`timestamp_builder`] and the `constant_*` column helpers build
+//! columns of it). `SCHEMA_VERSION` is written into each Parquet file's key-value metadata; bump
+//! it on any change to any table's schema.
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,101 +43,57 @@ pub fn constant_utf8(value: &str, n: usize) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, n)))
 }
 
-fn utf8(name: &str, nullable: bool) -> Field {
+/// A Utf8 column.
+pub fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
 }
 
-fn ts(name: &str, nullable: bool) -> Field {
+/// A [`timestamp_type`] column.
+pub fn ts(name: &str, nullable: bool) -> Field {
     Field::new(name, timestamp_type(), nullable)
 }
 
-/// One row per `data[].timeInterval[].status[]` entry of a UserStatus response.
-pub fn user_status_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        utf8("account_id", false),
-        utf8("user_id", false),
-        utf8("email", true),
-        utf8("first_name", true),
-        utf8("last_name", true),
-        utf8("custom_id", true),
-        ts("bucket_start", false),
-        ts("bucket_end", false),
-        utf8("granularity", false),
-        utf8("metric", false),
-        utf8("value", false),
-        Field::new("duration_seconds", DataType::Int64, false),
-        ts("exported_at", false),
-    ]))
-}
-
-/// One row per completed bot session returned by IntentRealtimeData.
-pub fn intent_realtime_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        utf8("account_id", false),
-        utf8("bot_id", false),
-        utf8("session_id", false),
-        utf8("user_id", true),
-        utf8("channel", true),
-        utf8("ani", true),
-        utf8("dni", true),
-        Field::new(
-            "intents",
-            DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            true,
-        ),
-        ts("start_time", true),
-        ts("end_time", false),
-        utf8("status", true),
-        utf8("time_handled", true),
-        Field::new("time_handled_seconds", DataType::Int64, true),
-        utf8("deflected_to", true),
-        ts("exported_at", false),
-    ]))
-}
-
-/// One row per Agent Status Details status span. `end_time` and `duration_seconds` are null
-/// for an open span; `agent_id` is the `/v3` `aId`; `timezone_offset_minutes` is the
-/// `timeZoneOffSet` of the request the row came from (the API's local times are at that offset).
-pub fn agent_status_details_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        utf8("account_id", false),
-        utf8("user_id", false),
-        utf8("agent_id", true),
-        utf8("email", true),
-        utf8("first_name", true),
-        utf8("last_name", true),
-        utf8("custom_id", true),
-        utf8("primary_status", false),
-        utf8("secondary_status", true),
-        ts("start_time", false),
-        ts("end_time", true),
-        Field::new("duration_seconds", DataType::Int64, true),
-        Field::new("timezone_offset_minutes", DataType::Int32, false),
-        ts("exported_at", false),
-    ]))
-}
-
-/// Hive partition layout of a table, outermost column first.
+/// Hive partition layout of a table: its partition columns, outermost first. Always
+/// `account_id` first and a date column last (`dt`, the local day of the data, or another name
+/// for another kind of date, e.g. `snapshot_date`, the local day a list was taken); `bot_id` in
+/// between when partitions are per bot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PartitionLayout {
-    /// `account_id=A/dt=D`.
-    AccountDay,
-    /// `account_id=A/bot_id=B/dt=D`.
-    AccountBotDay,
+pub struct PartitionLayout {
+    pub columns: &'static [&'static str],
 }
 
 impl PartitionLayout {
+    /// `account_id=A/dt=D`.
+    pub const ACCOUNT_DAY: PartitionLayout = PartitionLayout {
+        columns: &["account_id", "dt"],
+    };
+    /// `account_id=A/bot_id=B/dt=D`.
+    pub const ACCOUNT_BOT_DAY: PartitionLayout = PartitionLayout {
+        columns: &["account_id", "bot_id", "dt"],
+    };
+
     /// Partition column names, outermost first.
     pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            PartitionLayout::AccountDay => &["account_id", "dt"],
-            PartitionLayout::AccountBotDay => &["account_id", "bot_id", "dt"],
-        }
+        self.columns
     }
 
     /// Whether a partition key of this layout carries a `bot_id`.
     pub fn has_bot(self) -> bool {
-        self == PartitionLayout::AccountBotDay
+        self.columns.contains(&"bot_id")
+    }
+
+    /// The date column (the last one).
+    pub fn date_column(self) -> &'static str {
+        self.columns.last().copied().unwrap_or("dt")
+    }
+
+    /// Whether the columns follow the rule above.
+    pub fn is_well_formed(self) -> bool {
+        matches!(
+            self.columns,
+            ["account_id", date] | ["account_id", "bot_id", date]
+                if *date != "account_id" && *date != "bot_id"
+        )
     }
 }
 
@@ -219,77 +176,4 @@ pub fn rejects_schema() -> SchemaRef {
         utf8("raw_json", false),
         ts("rejected_at", false),
     ]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_time_column_is_utc_milliseconds() {
-        for schema in [
-            user_status_schema(),
-            intent_realtime_schema(),
-            agent_status_details_schema(),
-            rejects_schema(),
-        ] {
-            for f in schema.fields() {
-                if let DataType::Timestamp(unit, tz) = f.data_type() {
-                    assert_eq!(*unit, TimeUnit::Millisecond, "{}", f.name());
-                    assert_eq!(tz.as_deref(), Some("UTC"), "{}", f.name());
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn user_status_has_the_documented_columns_in_order() {
-        let names: Vec<_> = user_status_schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        assert_eq!(
-            names,
-            [
-                "account_id",
-                "user_id",
-                "email",
-                "first_name",
-                "last_name",
-                "custom_id",
-                "bucket_start",
-                "bucket_end",
-                "granularity",
-                "metric",
-                "value",
-                "duration_seconds",
-                "exported_at"
-            ]
-        );
-        let f = user_status_schema();
-        assert_eq!(
-            f.field_with_name("duration_seconds")
-                .map(|f| f.data_type().clone())
-                .ok(),
-            Some(DataType::Int64)
-        );
-    }
-
-    #[test]
-    fn intent_schema_has_list_of_strings_and_nullable_seconds() {
-        let s = intent_realtime_schema();
-        let intents = s.field_with_name("intents").expect("intents column");
-        assert!(
-            matches!(intents.data_type(), DataType::List(f) if f.data_type() == &DataType::Utf8)
-        );
-        let secs = s
-            .field_with_name("time_handled_seconds")
-            .expect("seconds column");
-        assert!(secs.is_nullable());
-        assert!(s
-            .field_with_name("deflected_to")
-            .expect("deflected_to")
-            .is_nullable());
-    }
 }

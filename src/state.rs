@@ -1,16 +1,16 @@
-//! All persisted state, in the output store itself under `_state/` (through
-//! [`Sink::get_state_versioned`]/[`Sink::put_state_if`]), in one versioned JSON format with one
-//! corruption policy, plus the pure planning of what one scheduled run of a history dataset
-//! exports.
+//! All persisted state, in the output itself under `_state/` (through the [`StateStore`]'s
+//! [`get_versioned`](StateStore::get_versioned)/[`put_if`](StateStore::put_if)), in one
+//! versioned JSON format with one corruption policy, plus the pure planning of what one
+//! scheduled run of a history dataset exports.
 //!
 //! Objects:
 //! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
-//! - [`PollState`] of a snapshot dataset's entity: `_state/<dataset>/account_id=A/bot_id=B.json`.
-//! - [`DensityState`] of a history dataset that sizes its request windows by the records of a
-//!   recent day (call_details): `_state/<dataset>/account_id=A/density.json`.
-//! - The index of an `intent_realtime` partition (its files, see that dataset):
-//!   `_state/intent_realtime/account_id=A/bot_id=B/dt=D.json`.
 //! - The writer lease of an account ([`crate::lease`]): `_state/lease/account_id=A.json`.
+//! - A dataset's own objects, declared in the dataset's module by implementing [`StateObject`]
+//!   (where it lives under `_state/<dataset>/account_id=A/`): e.g. a snapshot dataset's poll
+//!   state per bot (`bot_id=B.json`), a partition index (`bot_id=B/dt=D.json`), a history
+//!   dataset's request-planning hint (`density.json`). This module stores them like every
+//!   other object; it never names their types.
 //!
 //! Every object carries `"version"` ([`STATE_VERSION`]; files written before the field existed
 //! read as version 1) and a fresh `"write_id"`. An object that cannot be read — not JSON, the
@@ -27,16 +27,16 @@
 //! Callers must write state only after every partition it describes is committed, so a crash
 //! between the two re-does work instead of skipping it. Backfills never touch watermarks (so they
 //! can never move them backwards); the schedule re-exports from the watermark minus
-//! `lookback_days` on every run. Backfills do store a [`DensityState`]: it is only a planning
-//! hint, and the latest complete day's profile wins whoever exported it. A snapshot dataset's
-//! exactly-once guarantee comes from its partition index, not from its poll state.
+//! `lookback_days` on every run. A dataset's own objects follow the dataset's rules (a planning
+//! hint may be stored by a backfill; a snapshot dataset's exactly-once guarantee comes from its
+//! partition index, not from its poll state).
 
 use bytes::Bytes;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::sink::{Conflict, Sink, SinkError, Version, STATE_DIR};
+use crate::sink::{Conflict, SinkError, StateStore, Version, STATE_DIR};
 
 /// Version of the state objects' format written by this build. 2: `intent_realtime` partitions
 /// hold several files listed by a partition index; a version-1 build would rewrite such a
@@ -100,49 +100,51 @@ pub struct Watermark {
     pub updated_at: DateTime<Utc>,
 }
 
-/// Poll bookkeeping of one entity of a snapshot dataset.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PollState {
-    pub polls: u64,
-    pub newest_end_time: Option<DateTime<Utc>>,
-    pub last_poll_at: Option<DateTime<Utc>>,
-    /// Keys of the records the newest committed poll returned, all of them already written: a
-    /// later poll skips them without looking at the partitions.
-    #[serde(default)]
-    pub recent_keys: Vec<String>,
-    /// Local days whose partition received files since it was last compacted.
-    #[serde(default)]
-    pub open_days: std::collections::BTreeSet<NaiveDate>,
+/// A persisted object a dataset keeps for itself, declared in the dataset's module: its type
+/// (serde) and where it lives. Stored in the one versioned format, with the one corruption
+/// policy, by compare-and-swap ([`load_object`], [`update_object`], or [`load`]/[`update`] with
+/// [`object_name`]).
+pub trait StateObject: Serialize + DeserializeOwned + Send + Sync {
+    /// What tells one object of this kind from another within a dataset and account: a bot id,
+    /// a partition, or `()` for one object per dataset and account.
+    type Key: ?Sized;
+    /// Its path under `_state/<dataset>/account_id=A/`, e.g. `density.json`, `bot_id=B.json`.
+    fn file_name(key: &Self::Key) -> String;
 }
 
-/// The hourly record counts of the most recent complete local day a history dataset exported,
-/// from which it sizes the request windows of the next day. Only a hint: a missing one costs a
-/// few requests while a day is discovered; a corrupt one follows the policy of every state
-/// object (an error; deleting it is safe).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DensityState {
-    /// The local day counted.
-    pub day: NaiveDate,
-    /// IANA zone of that local day; a profile of another zone is not used.
-    pub timezone: String,
-    /// Records per hour from the day's first instant (23, 24 or 25 entries).
-    pub hourly: Vec<u32>,
-    pub updated_at: DateTime<Utc>,
+/// The name (under `_state/`) of `dataset`'s object `T` of `account_id` for `key`.
+pub fn object_name<T: StateObject>(dataset: &str, account_id: &str, key: &T::Key) -> String {
+    format!("{dataset}/account_id={account_id}/{}", T::file_name(key))
 }
 
-/// Name of a history dataset's [`DensityState`].
-pub fn density_name(dataset: &str, account_id: &str) -> String {
-    format!("{dataset}/account_id={account_id}/density.json")
+/// Reads `dataset`'s object `T` for `key`; `None` when it does not exist.
+pub async fn load_object<T: StateObject>(
+    store: &StateStore,
+    dataset: &str,
+    account_id: &str,
+    key: &T::Key,
+) -> Result<Option<T>, StateError> {
+    load(store, &object_name::<T>(dataset, account_id, key)).await
+}
+
+/// [`update`] of `dataset`'s object `T` for `key`.
+pub async fn update_object<T, F>(
+    store: &StateStore,
+    dataset: &str,
+    account_id: &str,
+    key: &T::Key,
+    change: F,
+) -> Result<Option<T>, StateError>
+where
+    T: StateObject,
+    F: FnMut(Option<T>) -> Option<T>,
+{
+    update(store, &object_name::<T>(dataset, account_id, key), change).await
 }
 
 /// Name of a history dataset's watermark.
 pub fn watermark_name(dataset: &str, account_id: &str) -> String {
     format!("{dataset}/account_id={account_id}.json")
-}
-
-/// Name of a snapshot dataset's poll state for one bot.
-pub fn poll_state_name(dataset: &str, account_id: &str, bot_id: &str) -> String {
-    format!("{dataset}/account_id={account_id}/bot_id={bot_id}.json")
 }
 
 fn version_one() -> u32 {
@@ -173,8 +175,11 @@ pub struct Loaded<T> {
 }
 
 /// Reads the state object `name`; `None` when it does not exist.
-pub async fn load<T: DeserializeOwned>(sink: &Sink, name: &str) -> Result<Option<T>, StateError> {
-    Ok(load_versioned(sink, name).await?.state)
+pub async fn load<T: DeserializeOwned>(
+    store: &StateStore,
+    name: &str,
+) -> Result<Option<T>, StateError> {
+    Ok(load_versioned(store, name).await?.state)
 }
 
 fn store_err(name: &str) -> impl FnOnce(SinkError) -> StateError + '_ {
@@ -186,14 +191,10 @@ fn store_err(name: &str) -> impl FnOnce(SinkError) -> StateError + '_ {
 
 /// Reads the state object `name` with its version.
 pub async fn load_versioned<T: DeserializeOwned>(
-    sink: &Sink,
+    store: &StateStore,
     name: &str,
 ) -> Result<Loaded<T>, StateError> {
-    match sink
-        .get_state_versioned(name)
-        .await
-        .map_err(store_err(name))?
-    {
+    match store.get_versioned(name).await.map_err(store_err(name))? {
         None => Ok(Loaded {
             state: None,
             version: None,
@@ -238,13 +239,14 @@ pub fn encode<T: Serialize>(name: &str, state: &T) -> Result<Bytes, StateError> 
 /// Writes the state object `name` only if it still has the version `expected` (`None`: only if
 /// it does not exist). Returns the new version, or [`Conflict`].
 pub async fn store_if<T: Serialize>(
-    sink: &Sink,
+    store: &StateStore,
     name: &str,
     state: &T,
     expected: Option<&Version>,
 ) -> Result<Result<Version, Conflict>, StateError> {
     let body = encode(name, state)?;
-    sink.put_state_if(name, body, expected)
+    store
+        .put_if(name, body, expected)
         .await
         .map_err(store_err(name))
 }
@@ -253,7 +255,11 @@ pub async fn store_if<T: Serialize>(
 /// the current value and returns the value to store (`None`: leave the object as it is); on a
 /// conflict the object is read again and `change` applied again, at most
 /// [`MAX_UPDATE_ATTEMPTS`] times with a short random pause. Returns what was stored (or left).
-pub async fn update<T, F>(sink: &Sink, name: &str, mut change: F) -> Result<Option<T>, StateError>
+pub async fn update<T, F>(
+    store: &StateStore,
+    name: &str,
+    mut change: F,
+) -> Result<Option<T>, StateError>
 where
     T: Serialize + DeserializeOwned,
     F: FnMut(Option<T>) -> Option<T>,
@@ -262,11 +268,11 @@ where
         if attempt > 0 {
             conflict_pause(attempt).await;
         }
-        let loaded = load_versioned::<T>(sink, name).await?;
+        let loaded = load_versioned::<T>(store, name).await?;
         let Some(next) = change(loaded.state) else {
             return Ok(None);
         };
-        if store_if(sink, name, &next, loaded.version.as_ref())
+        if store_if(store, name, &next, loaded.version.as_ref())
             .await?
             .is_ok()
         {
@@ -333,6 +339,7 @@ pub fn advance_through_day(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sink::Output;
 
     fn d(s: &str) -> NaiveDate {
         NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
@@ -420,52 +427,70 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn watermark_round_trips_through_the_sink_and_corruption_is_an_error() {
+    async fn watermark_round_trips_through_the_state_store_and_corruption_is_an_error() {
         let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
+        let store = Output::with_store(memory, object_store::path::Path::from("lake")).state;
         let name = watermark_name("user_status", "acct");
         assert_eq!(name, "user_status/account_id=acct.json");
-        assert_eq!(load::<Watermark>(&sink, &name).await.expect("load"), None);
+        assert_eq!(load::<Watermark>(&store, &name).await.expect("load"), None);
         let mark = Watermark {
             through_day: d("2024-05-10"),
             covered_until: "2024-05-10T12:00:00Z".parse().expect("ts"),
             updated_at: "2024-05-10T12:00:05Z".parse().expect("ts"),
         };
-        update(&sink, &name, |_| Some(mark.clone()))
+        update(&store, &name, |_| Some(mark.clone()))
             .await
             .expect("store");
         assert_eq!(
-            load::<Watermark>(&sink, &name).await.expect("load"),
+            load::<Watermark>(&store, &name).await.expect("load"),
             Some(mark)
         );
-        sink.put_state(&name, Bytes::from("{nope"))
-            .await
-            .expect("put");
+        store.put(&name, Bytes::from("{nope")).await.expect("put");
         assert!(matches!(
-            load::<Watermark>(&sink, &name).await,
+            load::<Watermark>(&store, &name).await,
             Err(StateError::Corrupt { .. })
         ));
     }
 
+    /// A dataset's own object, as a dataset module declares one.
+    #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+    struct PollCount {
+        polls: u64,
+        #[serde(default)]
+        recent_keys: Vec<String>,
+    }
+
+    impl StateObject for PollCount {
+        type Key = str;
+        fn file_name(bot_id: &str) -> String {
+            format!("bot_id={bot_id}.json")
+        }
+    }
+
+    fn memory_store() -> StateStore {
+        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
+        Output::with_store(memory, object_store::path::Path::from("lake")).state
+    }
+
     #[test]
     fn files_without_a_version_read_as_version_one_and_newer_versions_are_refused() {
-        let old = br#"{"polls":3,"newest_end_time":null,"last_poll_at":null}"#;
-        let state: PollState = decode("x.json", old).expect("pre-version file");
+        let old = br#"{"polls":3}"#;
+        let state: PollCount = decode("x.json", old).expect("pre-version file");
         assert_eq!(state.polls, 3);
-        let v1 = br#"{"version":1,"polls":4,"newest_end_time":null,"last_poll_at":null}"#;
-        let state: PollState = decode("x.json", v1).expect("version 1 file");
+        let v1 = br#"{"version":1,"polls":4}"#;
+        let state: PollCount = decode("x.json", v1).expect("version 1 file");
         assert_eq!((state.polls, state.recent_keys.len()), (4, 0));
         let newer = br#"{"version":3,"polls":3}"#;
         assert!(matches!(
-            decode::<PollState>("x.json", newer),
+            decode::<PollCount>("x.json", newer),
             Err(StateError::NewerVersion { found: 3, .. })
         ));
     }
 
     #[test]
-    fn a_corrupt_poll_state_is_an_error_like_a_corrupt_watermark() {
-        // One policy for every dataset: neither kind is silently reset.
-        let err = decode::<PollState>("intent_realtime/a.json", b"[1,2]").expect_err("corrupt");
+    fn a_corrupt_dataset_object_is_an_error_like_a_corrupt_watermark() {
+        // One policy for every object: none is silently reset.
+        let err = decode::<PollCount>("intent_realtime/a.json", b"[1,2]").expect_err("corrupt");
         assert!(matches!(err, StateError::Corrupt { .. }));
         assert!(
             err.to_string().contains("_state/intent_realtime/a.json"),
@@ -477,43 +502,43 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn density_round_trips_under_its_own_name() {
-        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
-        let name = density_name("call_details", "acct");
-        assert_eq!(name, "call_details/account_id=acct/density.json");
-        let density = DensityState {
-            day: d("2024-11-03"),
-            timezone: "America/New_York".into(),
-            hourly: vec![3; 25],
-            updated_at: "2024-11-04T06:00:00Z".parse().expect("ts"),
-        };
-        store_if(&sink, &name, &density, None)
+    async fn a_dataset_object_round_trips_under_its_declared_name() {
+        let store = memory_store();
+        let name = object_name::<PollCount>("intent_realtime", "acct", "st-1");
+        assert_eq!(name, "intent_realtime/account_id=acct/bot_id=st-1.json");
+        let stored =
+            update_object::<PollCount, _>(&store, "intent_realtime", "acct", "st-1", |_| {
+                Some(PollCount {
+                    polls: 2,
+                    recent_keys: vec!["s-1".into()],
+                })
+            })
             .await
-            .expect("store")
-            .expect("no conflict");
+            .expect("store");
         assert_eq!(
-            load::<DensityState>(&sink, &name).await.expect("load"),
-            Some(density)
+            load_object::<PollCount>(&store, "intent_realtime", "acct", "st-1")
+                .await
+                .expect("load"),
+            stored
         );
-        sink.put_state(&name, Bytes::from(r#"{"version":1,"day":"x"}"#))
+        store
+            .put(&name, Bytes::from(r#"{"version":1,"polls":"x"}"#))
             .await
             .expect("put");
         assert!(matches!(
-            load::<DensityState>(&sink, &name).await,
+            load_object::<PollCount>(&store, "intent_realtime", "acct", "st-1").await,
             Err(StateError::Corrupt { .. })
         ));
     }
 
     #[tokio::test]
     async fn stored_state_carries_the_version() {
-        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
-        let name = poll_state_name("intent_realtime", "a", "b");
-        update(&sink, &name, |_| Some(PollState::default()))
+        let store = memory_store();
+        let name = object_name::<PollCount>("intent_realtime", "a", "b");
+        update(&store, &name, |_| Some(PollCount::default()))
             .await
             .expect("store");
-        let raw = sink.get_state(&name).await.expect("get").expect("some");
+        let raw = store.get(&name).await.expect("get").expect("some");
         let v: serde_json::Value = serde_json::from_slice(&raw).expect("json");
         assert_eq!(v["version"], serde_json::json!(2));
         assert_eq!(v["write_id"].as_str().map(str::len), Some(32));
@@ -521,33 +546,32 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_from_a_stale_read_is_refused_and_update_reapplies_the_change() {
-        let memory = std::sync::Arc::new(object_store::memory::InMemory::new());
-        let sink = Sink::with_store(memory, object_store::path::Path::from("lake"));
-        let name = poll_state_name("intent_realtime", "a", "b");
-        let bump = |s: Option<PollState>| {
+        let store = memory_store();
+        let name = object_name::<PollCount>("intent_realtime", "a", "b");
+        let bump = |s: Option<PollCount>| {
             let mut s = s.unwrap_or_default();
             s.polls += 1;
             Some(s)
         };
-        update(&sink, &name, bump).await.expect("first");
-        let a = load_versioned::<PollState>(&sink, &name).await.expect("a");
-        let b = load_versioned::<PollState>(&sink, &name).await.expect("b");
-        let next = PollState {
+        update(&store, &name, bump).await.expect("first");
+        let a = load_versioned::<PollCount>(&store, &name).await.expect("a");
+        let b = load_versioned::<PollCount>(&store, &name).await.expect("b");
+        let next = PollCount {
             polls: 10,
-            ..PollState::default()
+            ..PollCount::default()
         };
-        store_if(&sink, &name, &next, a.version.as_ref())
+        store_if(&store, &name, &next, a.version.as_ref())
             .await
             .expect("store")
             .expect("a's version is current");
         // b read the same version as a: its write would overwrite a's unseen update.
         assert_eq!(
-            store_if(&sink, &name, &PollState::default(), b.version.as_ref())
+            store_if(&store, &name, &PollCount::default(), b.version.as_ref())
                 .await
                 .expect("store"),
             Err(Conflict)
         );
-        let stored = update(&sink, &name, bump).await.expect("update");
+        let stored = update(&store, &name, bump).await.expect("update");
         assert_eq!(stored.map(|s| s.polls), Some(11), "applied to a's value");
     }
 }

@@ -13,7 +13,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use chrono_tz::Tz;
 use common::agent_status_details::*;
 use common::*;
-use smartassist_export::simulator::stats::SimEndpoint;
+use smartassist_export::simulator::agent_status_details::ENDPOINT;
 use smartassist_export::simulator::SimulatorConfig;
 
 const NY: Tz = chrono_tz::America::New_York;
@@ -133,9 +133,9 @@ async fn fall_back_backfill_exports_every_generated_span_once_v3() {
 
     // 1 + 2 + 1 request windows of two pages each; nothing refused, nothing over the cap.
     let stats = sim.stats();
-    assert_eq!(stats.count(SimEndpoint::AgentStatusDetails, 400), 0);
-    assert_eq!(stats.count(SimEndpoint::AgentStatusDetails, 200), 8);
-    assert_eq!(stats.requests(SimEndpoint::AgentStatusDetails), 8);
+    assert_eq!(stats.count(ENDPOINT, 400), 0);
+    assert_eq!(stats.count(ENDPOINT, 200), 8);
+    assert_eq!(stats.requests(ENDPOINT), 8);
     sim.shutdown().await;
 }
 
@@ -167,8 +167,8 @@ async fn spring_forward_backfill_exports_every_generated_span_once() {
         .all(|r| r.offset == 300));
 
     let stats = sim.stats();
-    assert_eq!(stats.count(SimEndpoint::AgentStatusDetails, 400), 0);
-    assert_eq!(stats.count(SimEndpoint::AgentStatusDetails, 200), 9);
+    assert_eq!(stats.count(ENDPOINT, 400), 0);
+    assert_eq!(stats.count(ENDPOINT, 200), 9);
     sim.shutdown().await;
 }
 
@@ -221,7 +221,7 @@ async fn hostile_spans_go_to_rejects_with_their_raw_json_and_the_rest_exports() 
         }
     }
     assert_eq!(by_day, want.malformed_by_day);
-    assert_eq!(sim.stats().count(SimEndpoint::AgentStatusDetails, 400), 0);
+    assert_eq!(sim.stats().count(ENDPOINT, 400), 0);
     sim.shutdown().await;
 }
 
@@ -333,7 +333,7 @@ async fn run_once_catches_up_from_the_watermark_and_keeps_both_datasets_current(
         user_status_days,
         HashSet::from([day(1).to_string(), today.to_string()])
     );
-    assert_eq!(sim.stats().count(SimEndpoint::AgentStatusDetails, 200), 6);
+    assert_eq!(sim.stats().count(ENDPOINT, 200), 6);
     sim.shutdown().await;
 }
 

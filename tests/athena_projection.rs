@@ -182,12 +182,15 @@ fn dt_ranges(ddl: &str) -> Vec<(String, String)> {
 /// the Kubernetes ConfigMap, the README and the demo config.
 fn shipped_zones() -> Vec<String> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut zones = vec!["UTC".to_string()]; // the default of every timezone key
+    // The default of every timezone key, and the demo's zone.
+    let mut zones = vec![
+        "UTC".to_string(),
+        smartassist_export::commands::DEMO_TIMEZONE.to_string(),
+    ];
     for file in [
         "config.toml",
         "deploy/kubernetes/configmap.yaml",
         "README.md",
-        "src/commands.rs",
     ] {
         let text = std::fs::read_to_string(root.join(file)).expect(file);
         for line in text.lines() {

@@ -28,8 +28,8 @@ use common::*;
 use smartassist_export::lease::Identity;
 use smartassist_export::model::Granularity;
 use smartassist_export::simulator::call_details::CallDetailsSim;
-use smartassist_export::simulator::generator::{self, IntentFeed};
-use smartassist_export::simulator::SimulatorConfig;
+use smartassist_export::simulator::intent_realtime::{self as generator, IntentFeed};
+use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
 
 const BOTS: [&str; 2] = ["st-bot-a", "st-bot-b"];
 const INTENT_PATH_MARK: &str = "intentrealtimedata";
@@ -52,10 +52,10 @@ fn sim_config() -> SimulatorConfig {
         seed: 19,
         agents: 1,
         max_page_size: 500,
-        call_details: CallDetailsSim {
+        models: ModelSettings::default().with(CallDetailsSim {
             sessions_per_hour: 2,
             ..CallDetailsSim::default()
-        },
+        }),
         bots: BOTS.iter().map(|b| b.to_string()).collect(),
         intent_interval: Duration::from_millis(333),
         intent_epoch: epoch.duration_trunc(TimeDelta::seconds(1)).unwrap_or(epoch),
@@ -172,7 +172,7 @@ fn exported_ks(out: &Path, feed: &IntentFeed, max_k: u64) -> Vec<u64> {
 fn lost_sessions(out: &Path, cfg: &SimulatorConfig, started: DateTime<Utc>) -> u64 {
     let mut lost = 0;
     for bot in BOTS {
-        let feed = cfg.intent_feed(bot);
+        let feed = generator::feed(cfg, bot);
         let max_k = generator::latest_session_index(&feed, Utc::now()).expect("k");
         let ks = exported_ks(out, &feed, max_k);
         assert!(!ks.is_empty(), "nothing exported for {bot}");

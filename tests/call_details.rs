@@ -22,8 +22,9 @@ use common::*;
 use serde_json::{json, Value};
 use smartassist_export::simulator::call_details::{
     calls_in, segments, CallBurst, CallDetailsSim, GeneratedCall, GeneratedLeg, GeneratedSegment,
+    ENDPOINT,
 };
-use smartassist_export::simulator::{SimEndpoint, SimulatorConfig};
+use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
 
 const NY: Tz = chrono_tz::America::New_York;
 
@@ -402,7 +403,7 @@ async fn a_busy_backfill_across_fall_back_is_exact_and_spends_close_to_the_minim
     let cfg = SimulatorConfig {
         seed: 11,
         malformed_every: Some(97),
-        call_details: CallDetailsSim {
+        models: ModelSettings::default().with(CallDetailsSim {
             sessions_per_hour: 20,
             bursts: vec![CallBurst {
                 start: utc("2024-11-03T16:00:00Z"),
@@ -410,7 +411,7 @@ async fn a_busy_backfill_across_fall_back_is_exact_and_spends_close_to_the_minim
                 sessions: 2_700,
             }],
             ..CallDetailsSim::default()
-        },
+        }),
         ..SimulatorConfig::default()
     };
     let days = [date("2024-11-02"), date("2024-11-03"), date("2024-11-04")];
@@ -454,11 +455,11 @@ async fn a_busy_backfill_across_fall_back_is_exact_and_spends_close_to_the_minim
     assert_eq!(exported_sums(&out), expected, "handle-time sums per day");
     let stats = sim.stats();
     assert_eq!(
-        stats.count(SimEndpoint::CallDetails, 400),
+        stats.count(ENDPOINT, 400),
         0,
         "a request broke a cap: {stats:?}"
     );
-    let used = stats.requests(SimEndpoint::CallDetails);
+    let used = stats.requests(ENDPOINT);
     let minimum: u64 = days.iter().map(|&d| lower_bound(&cfg, NY, d)).sum();
     let limit = 1.15 * minimum as f64 + 11.0;
     println!(
@@ -492,10 +493,10 @@ async fn a_busy_backfill_across_fall_back_is_exact_and_spends_close_to_the_minim
 async fn the_spring_forward_day_exports_exactly_its_23_hours() {
     let cfg = SimulatorConfig {
         seed: 12,
-        call_details: CallDetailsSim {
+        models: ModelSettings::default().with(CallDetailsSim {
             sessions_per_hour: 40,
             ..CallDetailsSim::default()
-        },
+        }),
         ..SimulatorConfig::default()
     };
     let day = date("2024-03-10");
@@ -519,7 +520,7 @@ async fn the_spring_forward_day_exports_exactly_its_23_hours() {
     ));
     let expected = assert_exact(&out, &cfg, NY, &[day]);
     assert_eq!(exported_sums(&out), expected);
-    assert_eq!(sim.stats().count(SimEndpoint::CallDetails, 400), 0);
+    assert_eq!(sim.stats().count(ENDPOINT, 400), 0);
     sim.shutdown().await;
 }
 
@@ -639,7 +640,7 @@ fn the_daemon_exports_both_tables_and_reports_requests_against_the_minimum() {
             calls_in(&cfg, start..end).len() as u64 / 100 + 1
         })
         .sum();
-    let used = sim.stats().requests(SimEndpoint::CallDetails);
+    let used = sim.stats().requests(ENDPOINT);
     assert_eq!(used, minimum, "quiet days waste no request");
     let api = |name| metric(&body, &series(name, "call_details"));
     assert_eq!(api("smartassist_api_requests_total"), used as f64, "{body}");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use common::*;
-use smartassist_export::simulator::generator::{self, IntentFeed};
+use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
 use smartassist_export::simulator::SimulatorConfig;
 
 const BOT: &str = "st-bot-1";
@@ -54,7 +54,7 @@ fn exported_ks(out: &Path, feed: &IntentFeed, max_k: u64) -> Vec<u64> {
     );
     let lo = max_k.saturating_sub(20_000);
     let by_id: BTreeMap<String, u64> = (lo..=max_k)
-        .map(|k| (generator::session(feed, k).session_id, k))
+        .map(|k| (intent_realtime::session(feed, k).session_id, k))
         .collect();
     let mut ks: Vec<u64> = ids
         .iter()
@@ -103,7 +103,7 @@ fn daemon_runs_on_schedule_stops_on_sigterm_and_restarts_without_duplicates() {
     let rt = runtime();
     let cfg = sim_config(Duration::from_millis(200));
     let sim = rt.block_on(start_sim(cfg.clone()));
-    let feed = cfg.intent_feed(BOT);
+    let feed = intent_realtime::feed(&cfg, BOT);
     let started = Utc::now();
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
@@ -144,9 +144,9 @@ listen = "{addr}"
     assert_no_staging_files(&out);
 
     // Every session from the first poll's page up to the last poll, exactly once.
-    let first_newest = generator::latest_session_index(&feed, started).expect("sessions");
-    let polled_until = generator::latest_session_index(&feed, last_poll_at(&out)).expect("k");
-    let max_k = generator::latest_session_index(&feed, Utc::now()).expect("k");
+    let first_newest = intent_realtime::latest_session_index(&feed, started).expect("sessions");
+    let polled_until = intent_realtime::latest_session_index(&feed, last_poll_at(&out)).expect("k");
+    let max_k = intent_realtime::latest_session_index(&feed, Utc::now()).expect("k");
     let ks = exported_ks(&out, &feed, max_k);
     assert_contiguous(&ks);
     let (lo, hi) = (ks[0], *ks.last().expect("sessions"));
@@ -191,8 +191,9 @@ listen = "{addr}"
     let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
     assert_eq!(status.code(), Some(0));
     assert_no_staging_files(&out);
-    let polled_until2 = generator::latest_session_index(&feed, last_poll_at(&out)).expect("k");
-    let max_k = generator::latest_session_index(&feed, Utc::now()).expect("k");
+    let polled_until2 =
+        intent_realtime::latest_session_index(&feed, last_poll_at(&out)).expect("k");
+    let max_k = intent_realtime::latest_session_index(&feed, Utc::now()).expect("k");
     let ks2 = exported_ks(&out, &feed, max_k);
     assert_contiguous(&ks2);
     assert_eq!(ks2[0], lo, "the restart rewrote older sessions");

@@ -237,8 +237,11 @@ fn intent_sim(minutes: i64) -> SimulatorConfig {
 /// The number of the newest session `sim` returns.
 fn newest(sim: &SimulatorConfig) -> u64 {
     let now = sim.frozen_now.expect("frozen");
-    smartassist_export::simulator::generator::latest_session_index(&sim.intent_feed(BOT), now)
-        .expect("sessions")
+    smartassist_export::simulator::intent_realtime::latest_session_index(
+        &smartassist_export::simulator::intent_realtime::feed(sim, BOT),
+        now,
+    )
+    .expect("sessions")
 }
 
 /// The numbers of the sessions `sim` returns.

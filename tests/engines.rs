@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::*;
 use smartassist_export::model::Granularity;
-use smartassist_export::simulator::{call_details, generator, SimulatorConfig};
+use smartassist_export::simulator::{call_details, intent_realtime, SimulatorConfig};
 
 const BOT: &str = "st-bot-1";
 
@@ -103,7 +103,7 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
     let (rows, seconds) = expected
         .values()
         .fold((0usize, 0i64), |(r, s), (rows, sum, _)| (r + rows, s + sum));
-    let generated = generator::latest_sessions(&cfg.intent_feed(BOT), now);
+    let generated = intent_realtime::latest_sessions(&intent_realtime::feed(&cfg, BOT), now);
     let sessions = generated.len();
     let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");
@@ -245,7 +245,7 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
         None,
     );
     let (rows, seconds, _) = expected[&day.to_string()];
-    let generated = generator::latest_sessions(&cfg.intent_feed(bot), now);
+    let generated = intent_realtime::latest_sessions(&intent_realtime::feed(&cfg, bot), now);
     let sessions = generated.len();
     let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
     assert!(rows > 0 && sessions > 0, "the fixture must have data");

@@ -12,7 +12,8 @@ use chrono_tz::Tz;
 use common::*;
 use smartassist_export::model::Granularity;
 use smartassist_export::simulator::faults::{EveryNth, FaultKind, FaultPlan};
-use smartassist_export::simulator::{generator, SimulatorConfig};
+use smartassist_export::simulator::user_status::UserStatusSim;
+use smartassist_export::simulator::{intent_realtime, ModelSettings, SimulatorConfig};
 
 const NY: Tz = chrono_tz::America::New_York;
 
@@ -254,8 +255,9 @@ async fn intent_snapshot_is_merged_exactly_once() {
     assert_success(&run_bin(&config, &args));
     assert_success(&run_bin(&config, &args));
 
-    let feed = cfg.intent_feed("st-bot-1");
-    let expected: Vec<generator::GeneratedSession> = generator::latest_sessions(&feed, now);
+    let feed = intent_realtime::feed(&cfg, "st-bot-1");
+    let expected: Vec<intent_realtime::GeneratedSession> =
+        intent_realtime::latest_sessions(&feed, now);
     assert_eq!(expected.len(), 25);
     let mut ids = Vec::new();
     let mut handled = 0i64;
@@ -297,7 +299,7 @@ async fn intent_snapshot_is_merged_exactly_once() {
 async fn legacy_response_shape_exports_the_same_rows() {
     let current = start_sim(sim_config(5)).await;
     let legacy = start_sim(SimulatorConfig {
-        legacy_shape: true,
+        models: ModelSettings::default().with(UserStatusSim { legacy_shape: true }),
         ..sim_config(5)
     })
     .await;
@@ -325,7 +327,7 @@ async fn legacy_response_shape_exports_the_same_rows() {
 /// run uses 50 directly, and the rows are exactly the generator's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_page_size_falls_back_to_the_documented_default() {
-    use smartassist_export::simulator::stats::SimEndpoint;
+    use smartassist_export::simulator::user_status;
     let cfg = SimulatorConfig {
         seed: 11,
         agents: 120,
@@ -369,6 +371,6 @@ async fn a_refused_page_size_falls_back_to_the_documented_default() {
     }
     // 120 agents in pages of 50 = 3 pages a day; one refused request in the whole run.
     let stats = sim.stats();
-    assert_eq!(stats.count(SimEndpoint::UserStatus, 400), 1);
-    assert_eq!(stats.count(SimEndpoint::UserStatus, 200), 9);
+    assert_eq!(stats.count(user_status::ENDPOINT, 400), 1);
+    assert_eq!(stats.count(user_status::ENDPOINT, 200), 9);
 }

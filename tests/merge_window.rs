@@ -25,7 +25,7 @@ use smartassist_export::datasets::intent_realtime::partition::{
 };
 use smartassist_export::datasets::intent_realtime::TABLE;
 use smartassist_export::ddl;
-use smartassist_export::sink::{PartitionKey, Sink};
+use smartassist_export::sink::{Output, PartitionKey};
 
 const BUCKET: &str = "merge-window";
 const PREFIX: &str = "lake";
@@ -57,8 +57,8 @@ fn session(k: u32) -> IntentSession {
     }
 }
 
-/// A sink on the proxy that fails fast: one retry, short backoff.
-fn sink_through(endpoint: &str) -> Sink {
+/// An output on the proxy that fails fast: one retry, short backoff.
+fn output_through(endpoint: &str) -> Output {
     let location = OutputLocation::S3 {
         bucket: BUCKET.into(),
         prefix: PREFIX.into(),
@@ -72,12 +72,12 @@ fn sink_through(endpoint: &str) -> Sink {
             ..StoreTuning::default()
         },
     };
-    Sink::open_on(&location, None, || {
+    Output::open_on(&location, None, || {
         AmazonS3Builder::new()
             .with_access_key_id("test")
             .with_secret_access_key("test")
     })
-    .expect("S3 sink")
+    .expect("S3 output")
 }
 
 /// Copies every Parquet object of the dataset to `dir`, keeping the Hive layout.
@@ -125,7 +125,7 @@ async fn the_generated_views_return_each_session_once_while_a_merge_is_half_done
     let Some(moto) = moto_or_skip() else { return };
     moto.create_bucket(BUCKET).await;
     let proxy = S3FaultProxy::start(&moto.endpoint(), None).await;
-    let sink = sink_through(&proxy.endpoint());
+    let out = output_through(&proxy.endpoint());
     let key = PartitionKey {
         table: &TABLE,
         account_id: "acct".into(),
@@ -134,11 +134,18 @@ async fn the_generated_views_return_each_session_once_while_a_merge_is_half_done
     };
     let at = Utc::now();
     // Two polls: 0..25, then 20..40 (the overlap is already stored and not written again).
-    add_sessions(&sink, &key, (0..25).map(session).collect(), at)
-        .await
-        .expect("first poll");
     add_sessions(
-        &sink,
+        &out.sink,
+        &out.state,
+        &key,
+        (0..25).map(session).collect(),
+        at,
+    )
+    .await
+    .expect("first poll");
+    add_sessions(
+        &out.sink,
+        &out.state,
         &key,
         (20..40).map(session).collect(),
         at + TimeDelta::seconds(30),
@@ -151,7 +158,7 @@ async fn the_generated_views_return_each_session_once_while_a_merge_is_half_done
         FaultKind::InternalError,
         &[S3Op::DeleteObject, S3Op::DeleteObjects],
     )));
-    let stopped = compact(&sink, &key, Merge::All).await;
+    let stopped = compact(&out.sink, &out.state, &key, Merge::All).await;
     assert!(
         stopped.is_err(),
         "the merge must stop at its deletes: {stopped:?}"
@@ -165,7 +172,7 @@ async fn the_generated_views_return_each_session_once_while_a_merge_is_half_done
     check_views_with_duckdb(tmp.path(), &expected);
 
     proxy.set_plan(None);
-    compact(&sink, &key, Merge::All)
+    compact(&out.sink, &out.state, &key, Merge::All)
         .await
         .expect("the merge finishes");
     let files = read_s3_dataset(store.as_ref(), PREFIX, TABLE.name).await;

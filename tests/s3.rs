@@ -18,10 +18,10 @@ use arrow::array::{Int64Array, RecordBatch, StringArray, TimestampMillisecondArr
 use common::*;
 use object_store::ObjectStoreExt;
 use smartassist_export::datasets::user_status;
+use smartassist_export::datasets::user_status::schema::user_status_schema;
 use smartassist_export::model::Granularity;
-use smartassist_export::schema::user_status_schema;
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::{PartitionKey, Sink, UPLOAD_PART_BYTES};
+use smartassist_export::sink::{PartitionKey, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "test-bucket";
 
@@ -258,10 +258,11 @@ async fn multipart_upload_failing_mid_way_is_aborted_and_the_old_object_stays() 
     let Some(moto) = moto_or_skip() else { return };
     moto.create_bucket(BUCKET).await;
     let proxy = FaultProxy::start(moto.endpoint()).await;
-    let sink = Sink::with_store(
+    let sink = smartassist_export::sink::Output::with_store(
         s3_client(&proxy.endpoint(), BUCKET),
         object_store::path::Path::from("big"),
-    );
+    )
+    .sink;
     let key = PartitionKey {
         table: &user_status::TABLE,
         account_id: "acct".into(),
@@ -338,10 +339,11 @@ async fn cancelled_multipart_upload_is_aborted() {
     let Some(moto) = moto_or_skip() else { return };
     moto.create_bucket(BUCKET).await;
     let proxy = FaultProxy::start(moto.endpoint()).await;
-    let sink = Sink::with_store(
+    let sink = smartassist_export::sink::Output::with_store(
         s3_client(&proxy.endpoint(), BUCKET),
         object_store::path::Path::from("cancel"),
-    );
+    )
+    .sink;
     let key = PartitionKey {
         table: &user_status::TABLE,
         account_id: "acct".into(),

@@ -204,7 +204,7 @@ const STORE: &str = "smartassist_store_requests_total";
 #[cfg(unix)]
 #[test]
 fn daemon_through_random_s3_faults_is_exact_and_counts_the_failed_attempts() {
-    use smartassist_export::simulator::generator;
+    use smartassist_export::simulator::intent_realtime;
     let Some(moto) = moto_or_skip() else { return };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -334,11 +334,11 @@ listen = "{addr}"
     assert_eq!(actual.get(&yesterday.to_string()), Some(&(w_rows, w_sum)));
 
     // Intent sessions: each once, contiguous, from the first poll's page to the last poll.
-    let feed = sim_cfg.intent_feed("st-bot-1");
-    let newest = |t| generator::latest_session_index(&feed, t).expect("sessions");
+    let feed = intent_realtime::feed(&sim_cfg, "st-bot-1");
+    let newest = |t| intent_realtime::latest_session_index(&feed, t).expect("sessions");
     let (first_newest, max_k) = (newest(started), newest(chrono::Utc::now()));
     let by_id: std::collections::HashMap<String, u64> = (max_k.saturating_sub(20_000)..=max_k)
-        .map(|k| (generator::session(&feed, k).session_id, k))
+        .map(|k| (intent_realtime::session(&feed, k).session_id, k))
         .collect();
     let mut ks: Vec<u64> = Vec::new();
     for (_, batches) in rt.block_on(read_s3_dataset(store.as_ref(), "daemon", "intent_realtime")) {

@@ -1,7 +1,7 @@
-//! The sink's S3 client against storage faults: moto's server behind the fault-injecting proxy
+//! The output's S3 client against storage faults: moto's server behind the fault-injecting proxy
 //! of `common::s3_faults` (500 InternalError, 503 SlowDown, connections dropped mid-request or
-//! before the answer, slow answers), with the sink's S3 client built by `Sink::open_on` exactly
-//! as `Sink::open` builds it, only with explicit dummy credentials instead of the environment.
+//! before the answer, slow answers), with the S3 client built by `Output::open_on` exactly
+//! as `Output::open` builds it, only with explicit dummy credentials instead of the environment.
 //! Written batches are the expected values; moto is asked directly (not through the proxy)
 //! which objects and multipart uploads exist afterwards. The built binary (`backfill`, `run`)
 //! against the same faults is tested in `s3_fault_runs.rs`.
@@ -20,16 +20,16 @@ use common::*;
 use object_store::aws::AmazonS3Builder;
 use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::user_status;
-use smartassist_export::schema::user_status_schema;
-use smartassist_export::sink::{PartitionKey, Sink, UPLOAD_PART_BYTES};
+use smartassist_export::datasets::user_status::schema::user_status_schema;
+use smartassist_export::sink::{Output, PartitionKey, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "fault-bucket";
 /// Accounts of the single-put partitions (sorted, as listings return them).
 const SMALL: [&str; 4] = ["s1", "s2", "s3", "s4"];
 
-/// The sink's S3 client for `endpoint`, as `Sink::open` builds it, with moto's dummy
+/// The output's S3 client for `endpoint`, as `Output::open` builds it, with moto's dummy
 /// credentials instead of the `AWS_*` environment.
-fn open_sink(endpoint: &str, prefix: &str, tuning: &StoreTuning) -> Sink {
+fn open_output(endpoint: &str, prefix: &str, tuning: &StoreTuning) -> Output {
     let location = OutputLocation::S3 {
         bucket: BUCKET.into(),
         prefix: prefix.into(),
@@ -38,12 +38,12 @@ fn open_sink(endpoint: &str, prefix: &str, tuning: &StoreTuning) -> Sink {
         allow_http: true,
         tuning: tuning.clone(),
     };
-    Sink::open_on(&location, None, || {
+    Output::open_on(&location, None, || {
         AmazonS3Builder::new()
             .with_access_key_id("test")
             .with_secret_access_key("test")
     })
-    .expect("open S3 sink")
+    .expect("open S3 output")
 }
 
 fn key(account: &str) -> PartitionKey {
@@ -131,14 +131,15 @@ fn the_proxy_tells_s3_operations_apart_by_method_path_and_query() {
 /// Every kind of fault on 60 % of all requests (at most twice in a row per request): four
 /// single-put partitions and a multipart partition are written and read back exactly with the
 /// default tuning; then the multipart partition is rewritten while connections are cut in the
-/// middle of part bodies. Every injected failure shows up once in the sink's request counters,
+/// middle of part bodies. Every injected failure shows up once in the output's request counters,
 /// and no multipart upload is left open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_and_reads_survive_injected_faults_with_the_default_tuning() {
     let Some(moto) = moto_or_skip() else { return };
     moto.create_bucket(BUCKET).await;
     let proxy = S3FaultProxy::start(&moto.endpoint(), None).await;
-    let sink = open_sink(&proxy.endpoint(), "rt", &StoreTuning::default());
+    let out = open_output(&proxy.endpoint(), "rt", &StoreTuning::default());
+    let sink = &out.sink;
     let mut rng = fastrand::Rng::with_seed(3);
     let small = vec![batch(10, &mut rng)];
     let big: Vec<RecordBatch> = (0..3).map(|_| batch(32_000, &mut rng)).collect();
@@ -197,7 +198,7 @@ async fn writes_and_reads_survive_injected_faults_with_the_default_tuning() {
             .sum();
         assert!(faulted > 0, "no failure injected into {op:?}");
     }
-    let counts = sink.request_counts();
+    let counts = out.request_counts();
     assert_eq!(counts.server_errors, injected.internal_error, "{counts:?}");
     assert_eq!(counts.throttled, injected.slow_down, "{counts:?}");
     assert_eq!(
@@ -229,7 +230,8 @@ async fn multipart_completion_failing_for_ever_is_aborted_and_leaves_no_object()
         backoff_max: Duration::from_millis(50),
         ..StoreTuning::default()
     };
-    let sink = open_sink(&proxy.endpoint(), "never", &tuning);
+    let out = open_output(&proxy.endpoint(), "never", &tuning);
+    let sink = &out.sink;
     let mut rng = fastrand::Rng::with_seed(4);
     let big: Vec<RecordBatch> = (0..3).map(|_| batch(32_000, &mut rng)).collect();
 
@@ -276,7 +278,8 @@ async fn an_answer_slower_than_the_request_timeout_is_retried() {
         backoff_initial: Duration::from_millis(10),
         ..StoreTuning::default()
     };
-    let sink = open_sink(&proxy.endpoint(), "slow", &tuning);
+    let out = open_output(&proxy.endpoint(), "slow", &tuning);
+    let sink = &out.sink;
     let mut rng = fastrand::Rng::with_seed(5);
     let rows = vec![batch(10, &mut rng)];
     sink.write_partition(&key("a"), rows.clone())
@@ -284,7 +287,7 @@ async fn an_answer_slower_than_the_request_timeout_is_retried() {
         .expect("the retry gets through");
     assert_eq!(proxy.injected().slow_response, 1);
     assert!(
-        sink.request_counts().transport_errors >= 1,
+        out.request_counts().transport_errors >= 1,
         "the slow answer timed out"
     );
     let back = sink.read_partition(&key("a")).await.expect("read");

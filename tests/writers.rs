@@ -26,14 +26,14 @@ use smartassist_export::app::App;
 use smartassist_export::backfill::{backfill, BackfillRequest};
 use smartassist_export::config::{OutputLocation, StoreTuning};
 use smartassist_export::datasets::intent_realtime::partition::Policy;
-use smartassist_export::datasets::intent_realtime::IntentRealtime;
+use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime};
 use smartassist_export::datasets::{Context, Dataset, SnapshotDataset};
 use smartassist_export::metrics::Metrics;
 use smartassist_export::model::Granularity;
 use smartassist_export::progress::ProgressMode;
-use smartassist_export::simulator::generator::{self, IntentFeed};
+use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::Sink;
+use smartassist_export::sink::Output;
 use tokio_util::sync::CancellationToken;
 
 const BUCKET: &str = "writers-bucket";
@@ -69,18 +69,20 @@ fn backfill_days() -> Vec<NaiveDate> {
 /// One exporter: its own app (client, rate limiter) and, for S3, its own S3 client.
 async fn exporter(config: &Path, s3: Option<&str>) -> (App, Context) {
     let secret = SimulatorConfig::default().client_secret;
-    let config = smartassist_export::config::Config::load(config, Some(secret)).expect("config");
+    let config = smartassist_export::datasets::load_config(config, Some(secret)).expect("config");
     let app = App::start(config, CancellationToken::new(), Metrics::new())
         .await
         .expect("app");
     let mut cx = app.cx.clone();
     if let Some(endpoint) = s3 {
-        cx.sink = s3_sink(endpoint, "lake");
+        let output = s3_output(endpoint, "lake");
+        cx.sink = output.sink;
+        cx.state = output.state;
     }
     (app, cx)
 }
 
-fn s3_sink(endpoint: &str, prefix: &str) -> Sink {
+fn s3_output(endpoint: &str, prefix: &str) -> Output {
     let location = OutputLocation::S3 {
         bucket: BUCKET.into(),
         prefix: prefix.into(),
@@ -89,24 +91,29 @@ fn s3_sink(endpoint: &str, prefix: &str) -> Sink {
         allow_http: true,
         tuning: StoreTuning::default(),
     };
-    Sink::open_on(&location, None, || {
+    Output::open_on(&location, None, || {
         AmazonS3Builder::new()
             .with_access_key_id("test")
             .with_secret_access_key("test")
     })
-    .expect("S3 sink")
+    .expect("S3 output")
 }
 
 /// What one exporter does: backfill the days while polling every bot `ROUNDS` times; merges
 /// are frequent (more than 3 files in a partition).
 async fn work(app: &App, cx: &Context) {
     let config = &app.config;
-    let intent = IntentRealtime::new(config.intent.clone(), config.api.intent_path.clone())
-        .with_policy(Policy {
-            max_files: 3,
-            fan_in: 2,
-            ..Policy::default()
-        });
+    let intent = IntentRealtime::new(
+        config
+            .section::<IntentConfig>()
+            .cloned()
+            .expect("intent section"),
+    )
+    .with_policy(Policy {
+        max_files: 3,
+        fan_in: 2,
+        ..Policy::default()
+    });
     let user_status: Vec<Dataset> = app
         .datasets()
         .iter()
@@ -142,7 +149,12 @@ async fn two_writers(config: &Path, s3: Option<&str>) -> chrono::DateTime<Utc> {
     let (a, cx_a) = exporter(config, s3).await;
     let (b, cx_b) = exporter(config, s3).await;
     tokio::join!(work(&a, &cx_a), work(&b, &cx_b));
-    let intent = IntentRealtime::new(a.config.intent.clone(), a.config.api.intent_path.clone());
+    let intent = IntentRealtime::new(
+        a.config
+            .section::<IntentConfig>()
+            .cloned()
+            .expect("intent section"),
+    );
     let last = Utc::now();
     for bot in BOTS {
         intent.poll(&cx_a, bot, last).await.expect("final poll");
@@ -162,11 +174,11 @@ fn assert_intent_exact(
     last: chrono::DateTime<Utc>,
 ) {
     for bot in BOTS {
-        let feed: IntentFeed = cfg.intent_feed(bot);
-        let lo = generator::latest_session_index(&feed, started).expect("k") - 30;
-        let hi = generator::latest_session_index(&feed, Utc::now()).expect("k");
-        let by_id: BTreeMap<String, generator::GeneratedSession> = (lo..=hi)
-            .map(|k| generator::session(&feed, k))
+        let feed: IntentFeed = intent_realtime::feed(cfg, bot);
+        let lo = intent_realtime::latest_session_index(&feed, started).expect("k") - 30;
+        let hi = intent_realtime::latest_session_index(&feed, Utc::now()).expect("k");
+        let by_id: BTreeMap<String, intent_realtime::GeneratedSession> = (lo..=hi)
+            .map(|k| intent_realtime::session(&feed, k))
             .map(|s| (s.session_id.clone(), s))
             .collect();
         let mut ks = Vec::new();
@@ -192,8 +204,8 @@ fn assert_intent_exact(
         for w in ks.windows(2) {
             assert_eq!(w[1], w[0] + 1, "{bot}: sessions missing after k={}", w[0]);
         }
-        let first = generator::latest_session_index(&feed, started).expect("k");
-        let final_k = generator::latest_session_index(&feed, last).expect("k");
+        let first = intent_realtime::latest_session_index(&feed, started).expect("k");
+        let final_k = intent_realtime::latest_session_index(&feed, last).expect("k");
         assert!(
             ks[0] <= first,
             "{bot}: the first poll's sessions are missing"
@@ -274,29 +286,31 @@ async fn two_exporters_polling_and_backfilling_the_same_data_on_s3_store_it_once
 async fn compare_and_swap_on_s3_refuses_a_stale_version_and_knows_its_own_lost_write() {
     let Some(moto) = moto_or_skip() else { return };
     moto.create_bucket(BUCKET).await;
-    let sink = s3_sink(&moto.endpoint(), "cas");
-    let v1 = sink
-        .put_if("_state/x.json", Bytes::from_static(b"one"), None)
+    let state = s3_output(&moto.endpoint(), "cas").state;
+    let v1 = state
+        .put_if("x.json", Bytes::from_static(b"one"), None)
         .await
         .expect("put")
         .expect("created");
-    assert!(sink
-        .put_if("_state/x.json", Bytes::from_static(b"two"), None)
+    assert!(state
+        .put_if("x.json", Bytes::from_static(b"two"), None)
         .await
         .expect("put")
         .is_err());
-    let (_, read) = sink
-        .get_versioned("_state/x.json")
+    let (_, read) = state
+        .get_versioned("x.json")
         .await
         .expect("get")
         .expect("exists");
     assert_eq!(read, v1);
-    sink.put_if("_state/x.json", Bytes::from_static(b"two"), Some(&v1))
+    state
+        .put_if("x.json", Bytes::from_static(b"two"), Some(&v1))
         .await
         .expect("put")
         .expect("current version");
     assert!(
-        sink.put_if("_state/x.json", Bytes::from_static(b"three"), Some(&v1))
+        state
+            .put_if("x.json", Bytes::from_static(b"three"), Some(&v1))
             .await
             .expect("put")
             .is_err(),
@@ -308,9 +322,9 @@ async fn compare_and_swap_on_s3_refuses_a_stale_version_and_knows_its_own_lost_w
         ..FaultPlan::permanent(FaultKind::DropResponse, &[S3Op::PutObject])
     };
     let proxy = S3FaultProxy::start(&moto.endpoint(), Some(plan)).await;
-    let lossy = s3_sink(&proxy.endpoint(), "cas");
+    let lossy = s3_output(&proxy.endpoint(), "cas").state;
     lossy
-        .put_if("_state/lost.json", Bytes::from_static(b"mine"), None)
+        .put_if("lost.json", Bytes::from_static(b"mine"), None)
         .await
         .expect("put")
         .expect("our own write, although the retry got 412");

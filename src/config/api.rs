@@ -1,5 +1,5 @@
 //! The `[api]` section: where requests go (the host or the built-in simulator), the account's
-//! identifiers, the client secret's presence, the CA bundle, rate limit, timeout, URL paths,
+//! identifiers, the client secret's presence, the CA bundle, rate limit, timeout, the account zone,
 //! retry policy and the response size cap. Pure validation over the raw keys and the files the
 //! resolve step read.
 
@@ -11,7 +11,7 @@ use url::Url;
 
 use super::defaults;
 use super::files::Resolved;
-use super::parse::{is_loopback_host, is_safe_identifier, Problems};
+use super::parse::{is_loopback_host, is_safe_identifier, parse_tz, Problems};
 use super::{Secret, SECRET_ENV};
 
 /// `api.base_url` value that starts the built-in simulator instead of calling Kore.
@@ -29,8 +29,8 @@ pub struct RawApi {
     pub client_secret: Option<toml::Value>,
     pub requests_per_minute: Option<u32>,
     pub timeout_seconds: Option<u64>,
-    pub user_status_path: Option<String>,
-    pub intent_path: Option<String>,
+    /// The account zone: the default `timezone` of every dataset section.
+    pub timezone: Option<String>,
     pub max_retries: Option<u32>,
     pub retry_base_ms: Option<u64>,
     pub retry_max_backoff_seconds: Option<u64>,
@@ -78,10 +78,9 @@ pub struct ApiConfig {
     pub client_secret: Option<Secret>,
     pub requests_per_minute: u32,
     pub timeout: Duration,
-    /// Path template with `{account_id}` already substituted.
-    pub user_status_path: String,
-    /// Path template containing `{bot_id}`.
-    pub intent_path: String,
+    /// The account zone, the default `timezone` of every dataset section: `api.timezone`, or
+    /// the legacy rule of [`super::section`] when that is unset.
+    pub timezone: chrono_tz::Tz,
     pub retry: RetryPolicy,
     pub max_response_bytes: u64,
     /// Extra trusted root certificates from `api.ca_bundle_file` (added to the system roots).
@@ -138,7 +137,10 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
         p.push("api.timeout_seconds", "must be between 1 and 3600");
     }
 
-    let (user_status_path, intent_path) = paths(api, &account_id, p);
+    let timezone = match api.timezone.as_deref() {
+        Some(name) => parse_tz(p, "api.timezone", Some(name)),
+        None => chrono_tz::Tz::UTC,
+    };
     let retry = retry_policy(api, p);
     let max_response_bytes = api
         .max_response_bytes
@@ -154,8 +156,7 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
         client_secret,
         requests_per_minute,
         timeout: Duration::from_secs(timeout_seconds),
-        user_status_path,
-        intent_path,
+        timezone,
         retry,
         max_response_bytes,
         extra_root_certs,
@@ -230,36 +231,6 @@ fn root_certs(files: &Resolved, p: &mut Problems) -> Vec<reqwest::Certificate> {
             }
         },
     }
-}
-
-/// The UserStatus and intent paths, `{account_id}` substituted in the former.
-fn paths(api: &RawApi, account_id: &str, p: &mut Problems) -> (String, String) {
-    let user_status_path = api
-        .user_status_path
-        .clone()
-        .unwrap_or_else(|| defaults::USER_STATUS_PATH.to_string());
-    if !user_status_path.starts_with('/') {
-        p.push("api.user_status_path", "must start with '/'");
-    }
-    let user_status_path = user_status_path.replace("{account_id}", account_id);
-    if user_status_path.contains('{') {
-        p.push(
-            "api.user_status_path",
-            "only the {account_id} placeholder is supported",
-        );
-    }
-    let intent_path = api
-        .intent_path
-        .clone()
-        .unwrap_or_else(|| defaults::INTENT_PATH.to_string());
-    if !intent_path.starts_with('/') || !intent_path.contains("{bot_id}") {
-        p.push(
-            "api.intent_path",
-            "must start with '/' and contain {bot_id}",
-        );
-    }
-
-    (user_status_path, intent_path)
 }
 
 fn retry_policy(api: &RawApi, p: &mut Problems) -> RetryPolicy {

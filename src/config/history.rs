@@ -1,11 +1,13 @@
 //! The keys every history dataset section shares (`enabled`, `schedule`, `timezone`,
 //! `schedule_timezone`, `lookback_days`, `max_days_per_run`), validated by one function so
-//! every history dataset follows the same rules as `[user_status]`.
+//! every history dataset follows the same rules. A section's `timezone` defaults to the account
+//! zone ([`super::section`]); `enabled` and `schedule` default to the section's own values.
 
 use chrono_tz::Tz;
 
 use super::defaults;
 use super::parse::{parse_schedule, parse_tz, Problems, Schedule};
+use super::section::SectionContext;
 
 /// The shared keys of a history section as written in the file.
 #[derive(Debug, Clone, Copy)]
@@ -20,22 +22,33 @@ pub struct RawHistoryKeys<'a> {
     pub max_days_per_run: Option<u32>,
 }
 
+/// The section's own defaults of the shared keys that differ between datasets.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryDefaults {
+    pub enabled: bool,
+    pub schedule: &'static str,
+}
+
 /// Validated shared keys.
 #[derive(Debug, Clone)]
 pub struct HistoryKeys {
     pub enabled: bool,
     pub schedule: Schedule,
+    /// Zone whose local days are the units (and the `dt` partitions).
     pub timezone: Tz,
+    /// Zone the cron `schedule` is evaluated in (UTC by default), DST-correct.
     pub schedule_timezone: Tz,
+    /// Days before the watermark day re-exported by every scheduled run.
     pub lookback_days: u32,
+    /// Most local days one scheduled run exports (catch-up after downtime resumes next run).
     pub max_days_per_run: u32,
 }
 
-/// Validates the shared keys; `default_enabled` and `default_schedule` are the section's own.
+/// Validates the shared keys of a history section.
 pub fn validate(
     raw: RawHistoryKeys<'_>,
-    default_enabled: bool,
-    default_schedule: &str,
+    own: HistoryDefaults,
+    cx: &SectionContext<'_>,
     p: &mut Problems,
 ) -> HistoryKeys {
     let key = |name: &str| format!("{}.{name}", raw.section);
@@ -54,9 +67,12 @@ pub fn validate(
         );
     }
     HistoryKeys {
-        enabled: raw.enabled.unwrap_or(default_enabled),
-        schedule: parse_schedule(p, &key("schedule"), raw.schedule, default_schedule),
-        timezone: parse_tz(p, &key("timezone"), raw.timezone),
+        enabled: raw.enabled.unwrap_or(own.enabled),
+        schedule: parse_schedule(p, &key("schedule"), raw.schedule, own.schedule),
+        timezone: match raw.timezone {
+            Some(name) => parse_tz(p, &key("timezone"), Some(name)),
+            None => cx.timezone,
+        },
         schedule_timezone: parse_tz(
             p,
             &key("schedule_timezone"),

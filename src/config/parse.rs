@@ -1,6 +1,6 @@
 //! Shared parsing rules of the config sections: the [`Problems`] collector (every problem at
 //! once, each naming its key), required strings, safe identifiers, 6-field cron schedules,
-//! IANA zones and loopback hosts. Pure functions; no I/O.
+//! IANA zones, agent email lists, request path templates and loopback hosts. Pure functions; no I/O.
 
 use chrono_tz::Tz;
 use url::Url;
@@ -97,6 +97,40 @@ pub fn parse_tz(p: &mut Problems, key: &str, value: Option<&str>) -> Tz {
             Tz::UTC
         }
     }
+}
+
+/// A list of agent email addresses (`filter.agents`), each checked to look like one.
+pub fn emails(p: &mut Problems, key: &str, values: &Option<Vec<String>>) -> Vec<String> {
+    let agents = values.clone().unwrap_or_default();
+    for (i, a) in agents.iter().enumerate() {
+        if !a.contains('@') || a.trim() != a {
+            p.push(
+                &format!("{key}[{i}]"),
+                format!("{a:?} is not an email address"),
+            );
+        }
+    }
+    agents
+}
+
+/// A request path template (`default` when unset) with `{account_id}` substituted: it must start
+/// with `/` and hold no other placeholder.
+pub fn account_path(
+    p: &mut Problems,
+    key: &str,
+    value: Option<&str>,
+    default: &str,
+    account_id: &str,
+) -> String {
+    let path = value.unwrap_or(default);
+    if !path.starts_with('/') {
+        p.push(key, "must start with '/'");
+    }
+    let path = path.replace("{account_id}", account_id);
+    if path.contains('{') {
+        p.push(key, "only the {account_id} placeholder is supported");
+    }
+    path
 }
 
 /// `localhost`, `127.0.0.0/8` and `::1`: plain http there never leaves the machine.

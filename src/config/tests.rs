@@ -1,5 +1,7 @@
-//! Tests of config parsing and validation: defaults, every problem at once with its key,
-//! secrets, files, and the shipped config.
+//! Tests of the shared sections' parsing and validation: defaults, every problem at once with
+//! its key, secrets, files. The loader is given no dataset section here; loading with every
+//! registered section (aliases, the account zone, the shipped config, the documented defaults)
+//! is tested in `datasets::config_tests`.
 
 use std::time::Duration;
 
@@ -7,7 +9,6 @@ use chrono_tz::Tz;
 
 use super::*;
 use crate::auth::jwe::{ContentEncryption, KeyAlgorithm};
-use crate::model::Granularity;
 
 const MINIMAL: &str = r#"
 [api]
@@ -24,6 +25,7 @@ fn load(text: &str, secret: Option<&str>) -> Result<Config, ConfigError> {
         text,
         Path::new("/etc/x/config.toml"),
         secret.map(String::from),
+        &[],
     )
 }
 
@@ -38,13 +40,8 @@ fn problems(text: &str) -> Vec<ConfigProblem> {
 fn minimal_config_gets_documented_defaults() {
     let c = load(MINIMAL, Some("s3cr3t")).expect("valid");
     assert_eq!(c.api.requests_per_minute, 60);
-    assert_eq!(
-        c.api.user_status_path,
-        "/agentassist/api/public/analytics/account/acct-1/userstatus"
-    );
-    assert_eq!(c.user_status.granularity, Granularity::PT30M);
-    assert_eq!(c.user_status.timezone, Tz::UTC);
-    assert!(!c.intent.enabled);
+    assert_eq!(c.api.timezone, Tz::UTC);
+    assert_eq!(c.datasets.names().count(), 0);
     assert_eq!(c.output, OutputLocation::Local(PathBuf::from("/tmp/out")));
     assert_eq!(
         c.api
@@ -65,19 +62,15 @@ iid = "st-1"
 client_id = "cs-1"
 [output]
 url = "gs://bucket"
-[user_status]
-granularity = "PT5M"
-schedule = "*/5 * * * *"
-timezone = "Mars/Olympus"
+[server]
+listen = "nowhere"
 "#;
     let keys: Vec<String> = problems(text).into_iter().map(|p| p.key).collect();
     for key in [
         "api.base_url",
         "api.account_id",
         "output.url",
-        "user_status.granularity",
-        "user_status.schedule",
-        "user_status.timezone",
+        "server.listen",
     ] {
         assert!(
             keys.contains(&key.to_string()),
@@ -119,7 +112,7 @@ fn env_secret_wins_over_file_and_file_is_read_relative_to_config() {
         "client_id = \"cs-1\"\nclient_secret_file = \"secret.txt\"",
     );
     let path = dir.path().join("config.toml");
-    let c = Config::from_toml(&text, &path, None).expect("valid");
+    let c = Config::from_toml(&text, &path, None, &[]).expect("valid");
     assert_eq!(
         c.api
             .client_secret
@@ -128,7 +121,7 @@ fn env_secret_wins_over_file_and_file_is_read_relative_to_config() {
             .unwrap_or_default(),
         "from-file"
     );
-    let c = Config::from_toml(&text, &path, Some("from-env".into())).expect("valid");
+    let c = Config::from_toml(&text, &path, Some("from-env".into()), &[]).expect("valid");
     assert_eq!(
         c.api
             .client_secret
@@ -152,17 +145,6 @@ fn missing_secret_is_an_error_except_for_the_simulator() {
 }
 
 #[test]
-fn path_traversal_ids_are_rejected() {
-    let text = MINIMAL.replace("acct-1", "../etc")
-        + "\n[intent_realtime]\nbot_ids = [\"a/b\", \"..\", \"\"]\n";
-    let keys: Vec<String> = problems(&text).into_iter().map(|p| p.key).collect();
-    assert!(keys.contains(&"api.account_id".to_string()));
-    assert!(keys.contains(&"intent_realtime.bot_ids[0]".to_string()));
-    assert!(keys.contains(&"intent_realtime.bot_ids[1]".to_string()));
-    assert!(keys.contains(&"intent_realtime.bot_ids[2]".to_string()));
-}
-
-#[test]
 fn s3_url_is_split_into_bucket_and_prefix() {
     let text = MINIMAL.replace("file:///tmp/out", "s3://my-bucket/lake/kore/");
     let c = load(&text, Some("x")).expect("valid");
@@ -177,36 +159,6 @@ fn s3_url_is_split_into_bucket_and_prefix() {
             tuning: crate::config::StoreTuning::default(),
         }
     );
-}
-
-#[test]
-fn daemon_keys_have_documented_defaults_and_are_validated() {
-    let c = load(MINIMAL, Some("x")).expect("valid");
-    assert_eq!(c.user_status.schedule_timezone, Tz::UTC);
-    assert_eq!(c.user_status.max_days_per_run, 7);
-    assert_eq!(c.intent.schedule_timezone, Tz::UTC);
-    assert_eq!(c.intent.gap_poll_interval, Some(Duration::from_secs(10)));
-    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
-    assert_eq!(c.server.unhealthy_after_intervals, 3);
-    let text = format!(
-        "{MINIMAL}\n[user_status]\nlookback_days = 3\nmax_days_per_run = 3\nschedule_timezone = \"Europe/Berlin\"\n\
-         [intent_realtime]\ngap_poll_interval_seconds = 0\n[server]\nunhealthy_after_intervals = 0\nshutdown_timeout_seconds = 0\n"
-    );
-    let keys: Vec<String> = problems(&text).into_iter().map(|p| p.key).collect();
-    assert_eq!(
-        keys,
-        vec![
-            "user_status.max_days_per_run",
-            "server.shutdown_timeout_seconds",
-            "server.unhealthy_after_intervals"
-        ]
-    );
-    let text = format!(
-        "{MINIMAL}\n[user_status]\nschedule_timezone = \"Europe/Berlin\"\n[intent_realtime]\ngap_poll_interval_seconds = 0\n"
-    );
-    let c = load(&text, Some("x")).expect("valid");
-    assert_eq!(c.user_status.schedule_timezone, chrono_tz::Europe::Berlin);
-    assert_eq!(c.intent.gap_poll_interval, None);
 }
 
 #[test]
@@ -313,24 +265,36 @@ fn ca_bundle_must_hold_pem_certificates() {
 }
 
 #[test]
-fn shipped_config_parses_and_validates() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.toml");
-    let c = Config::load(&path, None).expect("shipped config.toml is valid");
-    assert_eq!(c.api.base_url, BaseUrl::Simulator);
-    assert!(c.user_status.enabled);
+fn server_keys_have_documented_defaults_and_are_validated() {
+    let c = load(MINIMAL, Some("x")).expect("valid");
+    assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+    assert_eq!(c.server.unhealthy_after_intervals, 3);
+    let text = format!(
+        "{MINIMAL}\n[server]\nunhealthy_after_intervals = 0\nshutdown_timeout_seconds = 0\n"
+    );
+    let keys: Vec<String> = problems(&text).into_iter().map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        vec![
+            "server.shutdown_timeout_seconds",
+            "server.unhealthy_after_intervals"
+        ]
+    );
 }
 
 #[test]
-fn mistakes_in_several_sections_are_all_reported_without_noise() {
-    let text = format!(
-        "{MINIMAL}\n[server]\nport = 3\n[user_status]\nlookback_days = \"one\"\n[bogus]\nx = 1\n"
-    );
+fn a_dataset_section_without_its_spec_is_an_unknown_section() {
+    let text = format!("{MINIMAL}\n[user_status]\nenabled = true\n");
     let p = problems(&text);
-    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
-    assert_eq!(
-        keys,
-        ["user_status.lookback_days", "server", "bogus"],
-        "{p:?}"
-    );
-    assert!(p[1].message.contains("port"), "{}", p[1].message);
+    assert_eq!(p[0].key, "user_status");
+    assert!(p[0].message.contains("unknown section"), "{}", p[0].message);
+}
+
+#[test]
+fn the_account_zone_is_api_timezone_and_is_validated() {
+    let text = MINIMAL.replace("[api]", "[api]\ntimezone = \"Asia/Kolkata\"");
+    let c = load(&text, Some("x")).expect("valid");
+    assert_eq!(c.api.timezone, chrono_tz::Asia::Kolkata);
+    let text = MINIMAL.replace("[api]", "[api]\ntimezone = \"Mars/Olympus\"");
+    assert_eq!(problems(&text)[0].key, "api.timezone");
 }

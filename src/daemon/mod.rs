@@ -31,7 +31,8 @@ pub use poll_budget::{PollBudget, PollDemand};
 use crate::app::App;
 use crate::config::Config;
 use crate::datasets::{self, Context, Dataset};
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::handover::daemon::HandoverService;
 use crate::handover::{HandoverEndpoint, HandoverKey};
 use crate::lease::{self, Identity, KeptLeases, Leases, LEASE_TTL, RENEW_EVERY};
@@ -53,7 +54,7 @@ async fn acquire_leases(
     names.extend(app.datasets().iter().map(|d| d.name()));
     let me = Identity::current();
     let acquire = Leases::acquire_serving(
-        &app.cx.sink,
+        &app.cx.state,
         &me,
         &app.cx.account_id,
         &names,

@@ -17,13 +17,13 @@ use crate::handover::JobRequest;
 use crate::metrics::Metrics;
 use crate::pipeline::{self, sweep_staging, Outcome, RunSummary};
 use crate::scheduler::Scheduler;
-use crate::sink::Sink;
+use crate::sink::Output;
 
 /// `run --once` (see the module docs). Exits non-zero when a run failed; a shutdown signal
 /// stops it between steps (handed over: cancels the daemon's job).
 pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let metrics = Metrics::new();
-    let sink = Sink::open_with(&config.output, &metrics)?;
+    let output = Output::open_with(&config.output, &metrics)?;
     let names: Vec<&'static str> = datasets::enabled(&config)
         .iter()
         .map(|d| d.name())
@@ -32,7 +32,7 @@ pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(),
         datasets: names.iter().map(|n| n.to_string()).collect(),
     };
     let owner = own_or_hand_over(
-        &sink,
+        &output.state,
         &config.api.account_id,
         "run --once",
         &names,

@@ -191,7 +191,8 @@ mod tests {
              client_id = \"c\"\nrequests_per_minute = {rpm}\n\n[output]\nurl = \"out\"\n\n\
              [intent_realtime]\n{intent}\n"
         );
-        Config::from_toml(&text, std::path::Path::new("<test>"), None).expect("valid config")
+        datasets::config_from_toml(&text, std::path::Path::new("<test>"), None)
+            .expect("valid config")
     }
 
     fn budget(intent: &str, rpm: u32) -> PollBudget {

@@ -1,20 +1,26 @@
 //! Steps every history dataset takes the same way, so each dataset module keeps only what is
-//! its own (requests, paging, decoding): the page cap of a window, the first request window of
-//! a day (for `check` probes), and committing a day whose pages were streamed into one
-//! partition writer (the last rows, the file, the day's rejects, the written-metrics and the
-//! summary log line).
+//! its own (requests, paging, decoding): the export of one unit (a local day, of one entity when
+//! the dataset has entities) into one partition per table ([`DayExport`]: begin a writer per
+//! table, let the dataset stream its pages in, abort every writer if anything fails, commit
+//! them in table order, replace the unit's rejects, count and log), the page cap of a window,
+//! and the first request window of a day (for `check` probes).
+//!
+//! The previous files of a unit stay visible until its new ones are complete; a failure leaves
+//! them in place. With several tables the commits are in table order: a failure after the
+//! first commit fails the unit, which is re-exported whole by the next run.
 
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use tokio::sync::OwnedSemaphorePermit;
 use tracing::info;
 
-use super::{Context, DatasetInfo, UnitReport};
+use super::{Context, DatasetInfo, DayUnit, Table, UnitReport};
 use crate::error::Error;
 use crate::rejects;
-use crate::sink::{PartitionKey, PartitionWriter};
+use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::Reject;
 
@@ -29,57 +35,172 @@ pub fn first_window(info: &DatasetInfo, tz: Tz, day: NaiveDate) -> Result<DayWin
     })
 }
 
-/// A day whose pages were streamed into `writer` and fetched without error.
-pub struct FetchedDay<'a> {
-    pub info: &'static DatasetInfo,
-    pub key: &'a PartitionKey,
-    pub day: NaiveDate,
-    /// Rows still held by the normalizer.
-    pub last: RecordBatch,
-    pub rejects: Vec<Reject>,
-    pub requests: usize,
-    pub started: Instant,
-    pub exported_at: DateTime<Utc>,
+/// The partition of `table` that holds `unit`: the entity is its `bot_id` when the table's
+/// layout has one.
+pub fn unit_key(table: &'static Table, account_id: &str, unit: &DayUnit) -> PartitionKey {
+    PartitionKey {
+        table,
+        account_id: account_id.to_string(),
+        bot_id: unit.entity.clone().filter(|_| table.layout.has_bot()),
+        dt: unit.day,
+    }
 }
 
-/// Writes the last rows, publishes the partition file, replaces the day's rejects, counts the
-/// output and logs the day. Only then does the caller's run commit state.
-pub async fn commit_day(
-    cx: &Context,
-    mut writer: PartitionWriter,
-    day: FetchedDay<'_>,
-) -> Result<UnitReport, Error> {
-    if day.last.num_rows() > 0 {
-        writer.write(day.last).await?;
+/// The export of one unit in progress: one open partition writer per table of the dataset,
+/// in table order. [`DayExport::begin`] opens them, the dataset streams its pages in with
+/// [`DayExport::write_page`], and [`DayExport::finish`] commits everything or aborts everything.
+pub struct DayExport<'a> {
+    cx: &'a Context,
+    info: &'static DatasetInfo,
+    unit: &'a DayUnit,
+    writers: Vec<PartitionWriter>,
+    started: Instant,
+}
+
+/// What a dataset's fetch of a unit produced besides the pages it wrote.
+#[derive(Debug, Default)]
+pub struct FetchedDay {
+    /// Rows still held by the normalizer, per table (written before the commit).
+    pub last: Vec<(&'static Table, RecordBatch)>,
+    pub rejects: Vec<Reject>,
+    pub requests: usize,
+}
+
+impl<'a> DayExport<'a> {
+    /// Opens a writer on `unit`'s partition of every table of `info`.
+    pub async fn begin(
+        cx: &'a Context,
+        info: &'static DatasetInfo,
+        unit: &'a DayUnit,
+    ) -> Result<DayExport<'a>, Error> {
+        let mut export = DayExport {
+            cx,
+            info,
+            unit,
+            writers: Vec::with_capacity(info.tables.len()),
+            started: Instant::now(),
+        };
+        for table in info.tables {
+            let key = unit_key(table, &cx.account_id, unit);
+            match cx.sink.begin_partition(&key).await {
+                Ok(w) => export.writers.push(w),
+                Err(e) => {
+                    export.abort().await;
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(export)
     }
-    let written = writer.commit().await?;
-    rejects::replace(
-        &cx.sink,
-        &cx.metrics,
-        day.key,
-        day.info.endpoint,
-        &day.rejects,
-        day.exported_at,
-    )
-    .await?;
-    cx.metrics
-        .written(day.info.name, written.files, written.rows, written.bytes);
-    info!(
-        dataset = day.info.name,
-        day = %day.day,
-        requests = day.requests,
-        rows = written.rows,
-        rejects = day.rejects.len(),
-        bytes = written.bytes,
-        elapsed_ms = day.started.elapsed().as_millis() as u64,
-        "Exported day."
-    );
-    Ok(UnitReport {
-        unit: day.day.to_string(),
-        requests: day.requests,
-        rows: written.rows,
-        rejects: day.rejects.len(),
-        written,
-        ..UnitReport::default()
-    })
+
+    /// Encodes one page of rows of `table` as complete row group(s), then frees them and
+    /// `permit` (see [`PartitionWriter::write_page`]). Empty batches are skipped.
+    pub async fn write_page(
+        &mut self,
+        table: &Table,
+        batch: RecordBatch,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Result<(), Error> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let i = self
+            .info
+            .tables
+            .iter()
+            .position(|t| t.name == table.name)
+            .ok_or(Error::UnknownTable { table: table.name })?;
+        Ok(self.writers[i].write_page(batch, permit).await?)
+    }
+
+    /// Ends the export. `Err` (the fetch failed) aborts every writer, leaving the previous files
+    /// in place. `Ok` writes the last rows, commits the writers in table order (a failure aborts
+    /// the rest), replaces the unit's rejects (under the primary table's partition), counts the
+    /// rows and logs the unit. State is the caller's to commit, after this returns `Ok`.
+    pub async fn finish(
+        self,
+        fetched: Result<FetchedDay, Error>,
+        exported_at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let fetched = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                self.abort().await;
+                return Err(e);
+            }
+        };
+        let (cx, info, unit, started) = (self.cx, self.info, self.unit, self.started);
+        let stats = self.commit(fetched.last).await?;
+        let rejects = fetched.rejects;
+        let primary = unit_key(info.primary(), &cx.account_id, unit);
+        rejects::replace(
+            &cx.sink,
+            &cx.metrics,
+            &primary,
+            info.endpoint,
+            &rejects,
+            exported_at,
+        )
+        .await?;
+        let mut written = WriteStats::default();
+        for (table, s) in info.tables.iter().zip(&stats) {
+            cx.metrics.written(table.name, s.files, s.rows, s.bytes);
+            written.files += s.files;
+            written.rows += s.rows;
+            written.bytes += s.bytes;
+        }
+        info!(
+            dataset = info.name,
+            day = %unit.day,
+            entity = unit.entity.as_deref(),
+            requests = fetched.requests,
+            rows = written.rows,
+            rejects = rejects.len(),
+            bytes = written.bytes,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Exported day."
+        );
+        Ok(UnitReport {
+            unit: unit.to_string(),
+            requests: fetched.requests,
+            rows: written.rows,
+            rejects: rejects.len(),
+            written,
+            ..UnitReport::default()
+        })
+    }
+
+    /// Writes `last`, then commits every writer in table order; after a failure the rest are
+    /// aborted.
+    async fn commit(
+        mut self,
+        last: Vec<(&'static Table, RecordBatch)>,
+    ) -> Result<Vec<WriteStats>, Error> {
+        for (table, batch) in last {
+            if let Err(e) = self.write_page(table, batch, None).await {
+                self.abort().await;
+                return Err(e);
+            }
+        }
+        let mut stats = Vec::with_capacity(self.writers.len());
+        let mut writers = std::mem::take(&mut self.writers).into_iter();
+        while let Some(w) = writers.next() {
+            match w.commit().await {
+                Ok(s) => stats.push(s),
+                Err(e) => {
+                    for rest in writers {
+                        rest.abort().await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn abort(self) {
+        for w in self.writers {
+            w.abort().await;
+        }
+    }
 }

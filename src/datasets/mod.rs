@@ -22,6 +22,7 @@ pub mod agent_status_details;
 pub mod call_details;
 pub mod history;
 pub mod intent_realtime;
+pub mod paging;
 pub mod user_status;
 
 use std::fmt;
@@ -33,11 +34,12 @@ use chrono_tz::Tz;
 use futures::future::BoxFuture;
 
 use crate::client::{ApiClient, MemoryGate, Priority};
-use crate::config::{Config, Schedule};
+pub use crate::config::HistoryKeys;
+use crate::config::{Config, Schedule, SectionSpec};
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::metrics::{DatasetMetric, Metrics};
 pub use crate::schema::{Dedupe, PartitionLayout, Table};
-use crate::sink::{Sink, WriteStats};
+use crate::sink::{Sink, StateStore, WriteStats};
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.
 pub static REGISTRY: &[&DatasetInfo] = &[
@@ -63,8 +65,32 @@ pub struct DatasetInfo {
     pub tables: &'static [&'static Table],
     /// Low-cardinality endpoint label of its requests in logs, errors and metrics.
     pub endpoint: &'static str,
+    /// The config section it reads (its keys, validation and documented defaults).
+    pub config: &'static SectionSpec,
+    /// Its own metric families, one series per entity (a snapshot dataset's bots), declared
+    /// in its module; the core registers them (see [`crate::metrics::DatasetMetric`]).
+    pub metrics: &'static [&'static DatasetMetric],
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
+    /// What the `demo` command does with it.
+    pub demo: Demo,
+}
+
+/// A dataset's part in the `demo` command: the lines of its config section in the demo config
+/// (against the built-in simulator, in the demo's account zone) and example DuckDB queries
+/// printed after the export.
+#[derive(Debug, Clone, Copy)]
+pub struct Demo {
+    /// The section's lines, e.g. `enabled = true`; `None` leaves the dataset out of the demo.
+    pub section: Option<&'static str>,
+    pub queries: &'static [DemoQuery],
+}
+
+/// An example query: what it shows, and its SQL with `{out}` standing for the output root.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoQuery {
+    pub about: &'static str,
+    pub sql: &'static str,
 }
 
 impl DatasetInfo {
@@ -88,6 +114,30 @@ pub fn by_name(name: &str) -> Option<&'static DatasetInfo> {
 /// Every registered dataset name, in registry order.
 pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|d| d.name).collect()
+}
+
+/// The config section of every registered dataset, in registry order: what
+/// [`Config::load`](crate::config::Config::load) is given.
+pub fn sections() -> Vec<&'static SectionSpec> {
+    REGISTRY.iter().map(|d| d.config).collect()
+}
+
+/// Loads and validates the config file at `path` with every registered dataset's section.
+pub fn load_config(
+    path: &std::path::Path,
+    env_secret: Option<String>,
+) -> Result<Config, crate::config::ConfigError> {
+    Config::load(path, env_secret, &sections())
+}
+
+/// Parses and validates config text with every registered dataset's section (`path` names
+/// the file in messages and anchors relative paths).
+pub fn config_from_toml(
+    text: &str,
+    path: &std::path::Path,
+    env_secret: Option<String>,
+) -> Result<Config, crate::config::ConfigError> {
+    Config::from_toml(text, path, env_secret, &sections())
 }
 
 /// Every table of every registered dataset, in registry order.
@@ -115,13 +165,15 @@ pub fn parse_name(name: &str) -> Result<&'static DatasetInfo, UnknownDataset> {
 pub struct UnknownDataset(pub String);
 
 /// Everything a unit of work needs, built by the composition root and shared by every dataset:
-/// the account's API client (rate limiter, retries), the output sink, the metrics handle, and
-/// the gate that bounds response pages in memory.
+/// the account's API client (rate limiter, retries), the output (partitions in `sink`, `_state/`
+/// objects in `state`, one location), the metrics handle, and the gate that bounds response
+/// pages in memory.
 #[derive(Clone, Debug)]
 pub struct Context {
     pub account_id: String,
     pub client: ApiClient,
     pub sink: Sink,
+    pub state: StateStore,
     pub metrics: Metrics,
     /// Bounds history pages in memory across every day in flight (see
     /// [`crate::pipeline::PAGES_IN_MEMORY`]).
@@ -139,10 +191,50 @@ impl Context {
     }
 }
 
+/// One unit of work of a history dataset: a local day, of one entity when the dataset has
+/// entities (a per-bot history API exports each bot's day on its own, see
+/// [`HistoryDataset::entities`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DayUnit {
+    pub day: NaiveDate,
+    pub entity: Option<String>,
+}
+
+impl DayUnit {
+    /// The account-wide unit of `day`.
+    pub fn day(day: NaiveDate) -> DayUnit {
+        DayUnit { day, entity: None }
+    }
+
+    /// Every unit of `day`: one per entity, or the account-wide one when `entities` is empty.
+    pub fn of_day(day: NaiveDate, entities: &[String]) -> Vec<DayUnit> {
+        if entities.is_empty() {
+            return vec![DayUnit::day(day)];
+        }
+        entities
+            .iter()
+            .map(|e| DayUnit {
+                day,
+                entity: Some(e.clone()),
+            })
+            .collect()
+    }
+}
+
+/// `2024-05-01`, or `2024-05-01 st-bot-1` for an entity's day.
+impl fmt::Display for DayUnit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.entity {
+            Some(e) => write!(f, "{} {e}", self.day),
+            None => write!(f, "{}", self.day),
+        }
+    }
+}
+
 /// Outcome of one unit of work (a day of a history dataset, a poll of a snapshot entity).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnitReport {
-    /// The day (`2024-05-01`) or the entity (`st-bot`).
+    /// The day (`2024-05-01`, `2024-05-01 st-bot` for an entity's day) or the polled entity.
     pub unit: String,
     pub requests: usize,
     /// Rows written for the first time or replaced (history: the day's rows; snapshot: new).
@@ -155,20 +247,6 @@ pub struct UnitReport {
     pub gap_suspected: bool,
 }
 
-/// When and how a history dataset runs on the schedule.
-#[derive(Debug, Clone)]
-pub struct HistorySchedule {
-    pub schedule: Schedule,
-    /// Zone the cron schedule is evaluated in.
-    pub schedule_timezone: Tz,
-    /// Zone whose local days are the units (and the `dt` partitions).
-    pub timezone: Tz,
-    /// Days before the watermark day re-exported by every scheduled run.
-    pub lookback_days: u32,
-    /// Most days one scheduled run exports.
-    pub max_days_per_run: u32,
-}
-
 /// When a snapshot dataset polls.
 #[derive(Debug, Clone)]
 pub struct SnapshotSchedule {
@@ -178,16 +256,23 @@ pub struct SnapshotSchedule {
     pub gap_poll_interval: Option<Duration>,
 }
 
-/// A windowed-history dataset: one local day is one unit and one partition per table.
+/// A windowed-history dataset: one local day (of one entity, when it has entities) is one unit
+/// and one partition per table.
 pub trait HistoryDataset: Send + Sync {
     fn info(&self) -> &'static DatasetInfo;
-    fn schedule(&self) -> &HistorySchedule;
-    /// Fetch every record of the local `day` and replace its partitions. State is committed by
-    /// the caller, only after this returns `Ok`.
+    fn schedule(&self) -> &HistoryKeys;
+    /// The entities whose days are exported one by one (e.g. the bots of a per-bot history
+    /// API); empty (the default) when a day is one account-wide unit. A day counts as exported
+    /// (for the watermark) when every entity's unit of it is.
+    fn entities(&self) -> &[String] {
+        &[]
+    }
+    /// Fetch every record of `unit` and replace its partitions (usually through
+    /// [`history::export_day`]). State is committed by the caller, only after this returns `Ok`.
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>>;
     /// One cheap request through the export's request path; a one-line description on success.
@@ -260,8 +345,32 @@ pub fn enabled(config: &Config) -> Vec<Dataset> {
 }
 
 #[cfg(test)]
+mod config_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_time_column_is_utc_milliseconds() {
+        use arrow::datatypes::{DataType, TimeUnit};
+        let schemas = tables().map(|t| (t.name, (t.schema)()));
+        for (name, schema) in schemas.chain([("rejects", crate::schema::rejects_schema())]) {
+            for f in schema.fields() {
+                if let DataType::Timestamp(unit, tz) = f.data_type() {
+                    assert_eq!(*unit, TimeUnit::Millisecond, "{name}.{}", f.name());
+                    assert_eq!(tz.as_deref(), Some("UTC"), "{name}.{}", f.name());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_table_has_a_well_formed_partition_layout() {
+        for t in tables() {
+            assert!(t.layout.is_well_formed(), "{}: {:?}", t.name, t.layout);
+        }
+    }
 
     #[test]
     fn names_are_unique_and_name_their_primary_table() {
@@ -278,15 +387,21 @@ mod tests {
 
     #[test]
     fn dataset_names_parse_and_unknown_names_list_the_registry() {
-        assert_eq!(parse_name("user_status").map(|d| d.name), Ok("user_status"));
-        assert_eq!(
-            parse_name("intent_realtime").map(|d| d.name),
-            Ok("intent_realtime")
+        for d in REGISTRY {
+            assert_eq!(parse_name(d.name).map(|p| p.name), Ok(d.name));
+        }
+        let err = parse_name("users").expect_err("unknown").to_string();
+        assert!(
+            err.starts_with("unknown dataset \"users\" (expected "),
+            "{err}"
         );
-        let err = parse_name("users").expect_err("unknown");
-        assert_eq!(
-            err.to_string(),
-            "unknown dataset \"users\" (expected user_status, intent_realtime, agent_status_details or call_details)"
-        );
+        for d in REGISTRY {
+            assert!(err.contains(d.name), "{err} lacks {}", d.name);
+        }
+        // `a, b or c`: the last two joined by "or".
+        let names = names();
+        if let [.., before, last] = names.as_slice() {
+            assert!(err.ends_with(&format!("{before} or {last})")), "{err}");
+        }
     }
 }

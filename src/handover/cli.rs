@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Event, HandoverEndpoint, HandoverError, JobRequest, JOBS_PATH, KEY_HEADER};
-use crate::error::{error_chain, Error};
+use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::lease::{self, Holder, Identity, KeptLeases, Leases, BUDGET, LEASE_TTL, RENEW_EVERY};
 use crate::progress::{ProgressMode, ProgressView};
-use crate::sink::Sink;
+use crate::sink::StateStore;
 use crate::state;
 
 /// How long connecting to a daemon's hand-over endpoint may take.
@@ -50,7 +51,7 @@ enum Attempt {
 /// Takes the account's budget lease and `leases` for `command`, or hands `job` to the daemon
 /// that holds the budget (see the module docs of [`crate::handover`]).
 pub async fn own_or_hand_over(
-    sink: &Sink,
+    state: &StateStore,
     account_id: &str,
     command: &str,
     leases: &[&str],
@@ -59,7 +60,7 @@ pub async fn own_or_hand_over(
 ) -> Result<Owner, Error> {
     let budget_lease = lease::lease_name(BUDGET, account_id);
     let mut tried: Option<(HandoverEndpoint, String)> = None;
-    if let Some(holder) = state::load::<Holder>(sink, &budget_lease).await? {
+    if let Some(holder) = state::load::<Holder>(state, &budget_lease).await? {
         if let Some(endpoint) = live_daemon(&holder) {
             match hand_over(&holder, endpoint, job, shutdown).await {
                 Attempt::Done(result) => return Ok(Owner::HandedOver(result)),
@@ -73,7 +74,7 @@ pub async fn own_or_hand_over(
     names.extend_from_slice(leases);
     let me = Identity::current();
     let acquired = tokio::select! {
-        acquired = Leases::acquire(sink, &me, account_id, &names, command, LEASE_TTL) => acquired,
+        acquired = Leases::acquire(state, &me, account_id, &names, command, LEASE_TTL) => acquired,
         _ = shutdown.cancelled() => {
             info!("Stopped while waiting for a lease.");
             return Ok(Owner::Stopped);
@@ -107,8 +108,8 @@ pub async fn own_or_hand_over(
 
 /// The process spending the account's request budget on this output, if its lease is
 /// neither released nor expired (`check` sends no probe beside it).
-pub async fn budget_owner(sink: &Sink, account_id: &str) -> Result<Option<Holder>, Error> {
-    let holder = state::load::<Holder>(sink, &lease::lease_name(BUDGET, account_id)).await?;
+pub async fn budget_owner(state: &StateStore, account_id: &str) -> Result<Option<Holder>, Error> {
+    let holder = state::load::<Holder>(state, &lease::lease_name(BUDGET, account_id)).await?;
     Ok(holder.filter(|h| !h.released && h.expires_at > Utc::now()))
 }
 

@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use super::{Event, HandoverEndpoint, JobRequest, Progress, JOBS_PATH, KEY_HEADER, PROGRESS_EVERY};
 use crate::backfill::{backfill, BackfillRequest};
 use crate::datasets::{Context, Dataset};
-use crate::error::error_chain;
+use crate::error_chain::error_chain;
 use crate::progress::{ProgressMode, ProgressSnapshot};
 use crate::scheduler::Scheduler;
 

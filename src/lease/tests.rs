@@ -6,11 +6,12 @@ use std::sync::Arc;
 use super::identity::pid_exists;
 use super::*;
 
-fn sink() -> Sink {
-    Sink::with_store(
+fn store() -> StateStore {
+    crate::sink::Output::with_store(
         Arc::new(object_store::memory::InMemory::new()),
         object_store::path::Path::from("lake"),
     )
+    .state
 }
 
 /// A process whose boot and PID namespace are unknown (as off Linux).
@@ -78,19 +79,24 @@ async fn at_once<T>(f: impl std::future::Future<Output = T>) -> T {
     out
 }
 
-async fn put(sink: &Sink, name: &str, h: &Holder) {
-    state::update(sink, name, |_| Some(h.clone()))
+async fn put(store: &StateStore, name: &str, h: &Holder) {
+    state::update(store, name, |_| Some(h.clone()))
         .await
         .expect("store");
 }
 
-async fn acquire(sink: &Sink, me: &Identity, dataset: &str) -> Result<Leases, LeaseError> {
-    Leases::acquire(sink, me, "acct", &[dataset], "run", LEASE_TTL).await
+async fn acquire(store: &StateStore, me: &Identity, dataset: &str) -> Result<Leases, LeaseError> {
+    Leases::acquire(store, me, "acct", &[dataset], "run", LEASE_TTL).await
 }
 
 /// Renews `name` as its holder would, every `every`, until dropped.
-fn renewing(sink: &Sink, name: &str, h: &Holder, every: Duration) -> tokio::task::JoinHandle<()> {
-    let (sink, name, h) = (sink.clone(), name.to_string(), h.clone());
+fn renewing(
+    store: &StateStore,
+    name: &str,
+    h: &Holder,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    let (store, name, h) = (store.clone(), name.to_string(), h.clone());
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
@@ -100,7 +106,7 @@ fn renewing(sink: &Sink, name: &str, h: &Holder, every: Duration) -> tokio::task
                 expires_at: now + TimeDelta::seconds(60),
                 ..h.clone()
             };
-            put(&sink, &name, &next).await;
+            put(&store, &name, &next).await;
         }
     })
 }
@@ -108,28 +114,38 @@ fn renewing(sink: &Sink, name: &str, h: &Holder, every: Duration) -> tokio::task
 /// Puts `h` as the lease of `user_status`, has it renewed every `every` as its live holder
 /// would, and asserts that `me` is refused.
 async fn assert_refused_while_renewed(me: &Identity, h: &Holder, every: Duration) {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
-    put(&sink, &name, h).await;
-    let renewer = renewing(&sink, &name, h, every);
-    let err = acquire(&sink, me, "user_status").await.err().expect("held");
+    put(&store, &name, h).await;
+    let renewer = renewing(&store, &name, h, every);
+    let err = acquire(&store, me, "user_status")
+        .await
+        .err()
+        .expect("held");
     assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
     renewer.abort();
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_live_lease_of_another_host_refuses_a_second_writer_naming_the_holder_once_renewed() {
-    let sink = sink();
+    let store = store();
     let (a, b) = (who("host-a", 100), who("host-b", 200));
-    let first = acquire(&sink, &a, "user_status")
+    let first = acquire(&store, &a, "user_status")
         .await
         .expect("free")
         .keep(RENEW_EVERY);
     let started = tokio::time::Instant::now();
-    let err = Leases::acquire(&sink, &b, "acct", &["user_status"], "run --once", LEASE_TTL)
-        .await
-        .err()
-        .expect("held");
+    let err = Leases::acquire(
+        &store,
+        &b,
+        "acct",
+        &["user_status"],
+        "run --once",
+        LEASE_TTL,
+    )
+    .await
+    .err()
+    .expect("held");
     assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
@@ -143,10 +159,10 @@ async fn a_live_lease_of_another_host_refuses_a_second_writer_naming_the_holder_
         started.elapsed()
     );
     // Another dataset or another account is another lease.
-    acquire(&sink, &b, "intent_realtime")
+    acquire(&store, &b, "intent_realtime")
         .await
         .expect("other dataset");
-    Leases::acquire(&sink, &b, "other", &["user_status"], "run", LEASE_TTL)
+    Leases::acquire(&store, &b, "other", &["user_status"], "run", LEASE_TTL)
         .await
         .expect("other account");
     first.release().await.expect("released");
@@ -154,20 +170,20 @@ async fn a_live_lease_of_another_host_refuses_a_second_writer_naming_the_holder_
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_of_another_host_not_renewed_for_a_ttl_is_taken_over_and_its_holder_loses_it() {
-    let sink = sink();
+    let store = store();
     let me = who("host-a", 100);
     let name = lease_name("user_status", "acct");
     // Its wall-clock expiry is an hour away (a holder clock running ahead): our own clock
     // still decides after one TTL without a renewal.
-    put(&sink, &name, &other_holder(TimeDelta::hours(1))).await;
+    put(&store, &name, &other_holder(TimeDelta::hours(1))).await;
     let started = tokio::time::Instant::now();
-    let mut ours = acquire(&sink, &me, "user_status")
+    let mut ours = acquire(&store, &me, "user_status")
         .await
         .expect("a holder silent for a TTL is taken over");
     assert!(started.elapsed() >= LEASE_TTL, "{:?}", started.elapsed());
     ours.renew().await.expect("still ours");
     // Someone takes it over (as if we had not renewed in time): our renewal is refused.
-    put(&sink, &name, &other_holder(TimeDelta::seconds(60))).await;
+    put(&store, &name, &other_holder(TimeDelta::seconds(60))).await;
     let err = ours.renew().await.expect_err("lost");
     assert!(matches!(err, LeaseError::Lost { .. }), "{err:?}");
     assert!(
@@ -191,10 +207,10 @@ async fn a_holder_whose_clock_runs_behind_ours_is_not_taken_over_before_its_next
 
 #[tokio::test(start_paused = true)]
 async fn an_expired_or_released_lease_is_taken_at_once() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
-    put(&sink, &name, &other_holder(TimeDelta::seconds(-1))).await;
-    at_once(acquire(&sink, &who("host-a", 100), "user_status"))
+    put(&store, &name, &other_holder(TimeDelta::seconds(-1))).await;
+    at_once(acquire(&store, &who("host-a", 100), "user_status"))
         .await
         .expect("expired");
     // Released by a clean exit, although its clock wrote an expiry an hour ahead.
@@ -203,30 +219,30 @@ async fn an_expired_or_released_lease_is_taken_at_once() {
         ..other_holder(TimeDelta::hours(1))
     };
     let name = lease_name("intent_realtime", "acct");
-    put(&sink, &name, &released).await;
-    at_once(acquire(&sink, &who("host-a", 100), "intent_realtime"))
+    put(&store, &name, &released).await;
+    at_once(acquire(&store, &who("host-a", 100), "intent_realtime"))
         .await
         .expect("released");
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_of_our_pid_in_our_pid_namespace_is_taken_at_once_and_release_frees_it() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
     let me = local(100);
     // Our own pid in our namespace, not a lease of this process: a previous incarnation.
-    put(&sink, &name, &held_in(&me, 100)).await;
-    let kept = at_once(acquire(&sink, &me, "user_status"))
+    put(&store, &name, &held_in(&me, 100)).await;
+    let kept = at_once(acquire(&store, &me, "user_status"))
         .await
         .expect("taken over")
         .keep(RENEW_EVERY);
     kept.release().await.expect("released");
-    let after: Holder = state::load(&sink, &name)
+    let after: Holder = state::load(&store, &name)
         .await
         .expect("load")
         .expect("kept");
     assert!(after.released, "a clean exit releases the lease");
-    at_once(acquire(&sink, &who("host-b", 1), "user_status"))
+    at_once(acquire(&store, &who("host-b", 1), "user_status"))
         .await
         .expect("free again");
 }
@@ -234,10 +250,10 @@ async fn a_lease_of_our_pid_in_our_pid_namespace_is_taken_at_once_and_release_fr
 #[cfg(target_os = "linux")]
 #[tokio::test(start_paused = true)]
 async fn a_second_writer_in_this_very_process_is_refused_at_once() {
-    let sink = sink();
+    let store = store();
     let me = Identity::current();
-    let first = acquire(&sink, &me, "user_status").await.expect("free");
-    let err = at_once(acquire(&sink, &me, "user_status"))
+    let first = acquire(&store, &me, "user_status").await.expect("free");
+    let err = at_once(acquire(&store, &me, "user_status"))
         .await
         .err()
         .expect("held by us");
@@ -315,10 +331,10 @@ fn a_holder_outside_our_pid_namespace_or_boot_cannot_be_judged_from_here() {
 #[tokio::test(start_paused = true)]
 async fn a_holder_in_our_pid_namespace_whose_pid_does_not_exist_is_taken_over_at_once() {
     let me = Identity::current();
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
-    put(&sink, &name, &held_in(&me, impossible_pid())).await;
-    at_once(acquire(&sink, &me, "user_status"))
+    put(&store, &name, &held_in(&me, impossible_pid())).await;
+    at_once(acquire(&store, &me, "user_status"))
         .await
         .expect("dead holder");
 }
@@ -333,9 +349,9 @@ async fn a_live_holder_in_our_pid_namespace_is_refused_at_once() {
         .expect("spawn sleep");
     let holder = held_in(&me, child.id());
     let seen = liveness(&holder, &me);
-    let sink = sink();
-    put(&sink, &lease_name("user_status", "acct"), &holder).await;
-    let result = at_once(acquire(&sink, &me, "user_status")).await;
+    let store = store();
+    put(&store, &lease_name("user_status", "acct"), &holder).await;
+    let result = at_once(acquire(&store, &me, "user_status")).await;
     child.kill().expect("kill");
     child.wait().expect("reap");
     assert_eq!(seen, Liveness::Alive, "a running process holds the lease");
@@ -379,13 +395,13 @@ async fn when_one_lease_is_refused_none_is_taken() {
         .arg("600")
         .spawn()
         .expect("spawn sleep");
-    let sink = sink();
-    put(&sink, &lease_name("b", "acct"), &held_in(&me, child.id())).await;
-    let result = Leases::acquire(&sink, &me, "acct", &["a", "b"], "run", LEASE_TTL).await;
+    let store = store();
+    put(&store, &lease_name("b", "acct"), &held_in(&me, child.id())).await;
+    let result = Leases::acquire(&store, &me, "acct", &["a", "b"], "run", LEASE_TTL).await;
     child.kill().expect("kill");
     child.wait().expect("reap");
     assert!(matches!(result, Err(LeaseError::Held { .. })));
-    let a: Option<Holder> = state::load(&sink, &lease_name("a", "acct"))
+    let a: Option<Holder> = state::load(&store, &lease_name("a", "acct"))
         .await
         .expect("load");
     assert_eq!(a, None, "the free lease was judged, not taken");
@@ -393,23 +409,23 @@ async fn when_one_lease_is_refused_none_is_taken() {
 
 #[tokio::test(start_paused = true)]
 async fn a_watched_lease_released_by_its_holder_is_taken_before_the_ttl_ends() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
     let h = other_holder(TimeDelta::seconds(60));
-    put(&sink, &name, &h).await;
+    put(&store, &name, &h).await;
     let releaser = {
-        let (sink, name, h) = (sink.clone(), name.clone(), h.clone());
+        let (store, name, h) = (store.clone(), name.clone(), h.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(10)).await;
             let released = Holder {
                 released: true,
                 ..h
             };
-            put(&sink, &name, &released).await;
+            put(&store, &name, &released).await;
         })
     };
     let started = tokio::time::Instant::now();
-    acquire(&sink, &who("host-a", 1), "user_status")
+    acquire(&store, &who("host-a", 1), "user_status")
         .await
         .expect("released");
     assert!(started.elapsed() < LEASE_TTL, "{:?}", started.elapsed());
@@ -418,32 +434,32 @@ async fn a_watched_lease_released_by_its_holder_is_taken_before_the_ttl_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lease_taken_by_a_third_writer_during_the_watch_is_judged_again() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
-    put(&sink, &name, &other_holder(TimeDelta::seconds(60))).await;
+    put(&store, &name, &other_holder(TimeDelta::seconds(60))).await;
     let third = Holder {
         id: "third".into(),
         host: "third-host".into(),
         ..other_holder(TimeDelta::seconds(60))
     };
     let taker = {
-        let (sink, name, third) = (sink.clone(), name.clone(), third.clone());
+        let (store, name, third) = (store.clone(), name.clone(), third.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(20)).await;
-            put(&sink, &name, &third).await;
+            put(&store, &name, &third).await;
         })
     };
     // The third writer then renews like a live one (its first renewal 15 s after taking).
     let renewer = {
-        let (sink, name, third) = (sink.clone(), name.clone(), third.clone());
+        let (store, name, third) = (store.clone(), name.clone(), third.clone());
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(20)).await;
-            renewing(&sink, &name, &third, RENEW_EVERY)
+            renewing(&store, &name, &third, RENEW_EVERY)
                 .await
                 .expect("renewer");
         })
     };
-    let err = acquire(&sink, &who("host-a", 1), "user_status")
+    let err = acquire(&store, &who("host-a", 1), "user_status")
         .await
         .err()
         .expect("held");
@@ -454,13 +470,13 @@ async fn a_lease_taken_by_a_third_writer_during_the_watch_is_judged_again() {
 
 #[tokio::test(start_paused = true)]
 async fn two_newcomers_watching_one_silent_lease_one_takes_it_and_the_other_is_refused() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
-    put(&sink, &name, &other_holder(TimeDelta::seconds(60))).await;
+    put(&store, &name, &other_holder(TimeDelta::seconds(60))).await;
     let newcomer = |host: &'static str| {
-        let sink = sink.clone();
+        let store = store.clone();
         tokio::spawn(async move {
-            acquire(&sink, &who(host, 1), "user_status")
+            acquire(&store, &who(host, 1), "user_status")
                 .await
                 .map(|l| l.keep(RENEW_EVERY))
         })
@@ -477,18 +493,18 @@ async fn two_newcomers_watching_one_silent_lease_one_takes_it_and_the_other_is_r
 
 #[tokio::test(start_paused = true)]
 async fn a_renewal_of_ours_that_landed_unseen_is_kept_not_reported_lost() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
-    let mut ours = acquire(&sink, &who("host-a", 1), "user_status")
+    let mut ours = acquire(&store, &who("host-a", 1), "user_status")
         .await
         .expect("free");
     // Our renewal took effect but its answer was lost: the store holds a newer version of us.
-    let mut landed: Holder = state::load(&sink, &name)
+    let mut landed: Holder = state::load(&store, &name)
         .await
         .expect("load")
         .expect("ours");
     landed.renewed_at += TimeDelta::seconds(15);
-    put(&sink, &name, &landed).await;
+    put(&store, &name, &landed).await;
     ours.renew().await.expect("still ours");
     ours.renew()
         .await
@@ -497,14 +513,14 @@ async fn a_renewal_of_ours_that_landed_unseen_is_kept_not_reported_lost() {
 
 #[tokio::test(start_paused = true)]
 async fn a_lost_lease_stops_the_holder_and_releases_its_other_leases() {
-    let sink = sink();
+    let store = store();
     let me = who("host-a", 1);
-    let kept = Leases::acquire(&sink, &me, "acct", &["a", "b"], "run", LEASE_TTL)
+    let kept = Leases::acquire(&store, &me, "acct", &["a", "b"], "run", LEASE_TTL)
         .await
         .expect("free")
         .keep(RENEW_EVERY);
     put(
-        &sink,
+        &store,
         &lease_name("a", "acct"),
         &other_holder(TimeDelta::seconds(60)),
     )
@@ -515,7 +531,7 @@ async fn a_lost_lease_stops_the_holder_and_releases_its_other_leases() {
         err.to_string().contains("pid 4242 on host other-host"),
         "{err}"
     );
-    let b: Holder = state::load(&sink, &lease_name("b", "acct"))
+    let b: Holder = state::load(&store, &lease_name("b", "acct"))
         .await
         .expect("load")
         .expect("b");
@@ -524,12 +540,12 @@ async fn a_lost_lease_stops_the_holder_and_releases_its_other_leases() {
 
 #[tokio::test(start_paused = true)]
 async fn a_renewal_seen_during_the_watch_refuses_whatever_expiry_the_holders_clock_wrote() {
-    let sink = sink();
+    let store = store();
     let name = lease_name("user_status", "acct");
     let h = other_holder(TimeDelta::seconds(60));
-    put(&sink, &name, &h).await;
+    put(&store, &name, &h).await;
     let renewer = {
-        let (sink, name, h) = (sink.clone(), name.clone(), h.clone());
+        let (store, name, h) = (store.clone(), name.clone(), h.clone());
         tokio::spawn(async move {
             tokio::time::sleep(RENEW_EVERY).await;
             // A holder clock two minutes behind ours: its expiry is already in our past.
@@ -538,10 +554,10 @@ async fn a_renewal_seen_during_the_watch_refuses_whatever_expiry_the_holders_clo
                 expires_at: Utc::now() - TimeDelta::minutes(2),
                 ..h
             };
-            put(&sink, &name, &behind).await;
+            put(&store, &name, &behind).await;
         })
     };
-    let err = acquire(&sink, &who("host-a", 1), "user_status")
+    let err = acquire(&store, &who("host-a", 1), "user_status")
         .await
         .err()
         .expect("held");

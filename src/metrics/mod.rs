@@ -4,14 +4,18 @@
 //!
 //! One handle per process instance: the caller creates it with [`Metrics::new`] (which registers
 //! `smartassist_build_info` and the standard `process_*` metrics), registers every configured
-//! dataset, bot and endpoint at startup ([`Metrics::register_dataset`], [`Metrics::register_bot`],
-//! [`Metrics::register_endpoint`], and [`Metrics::register_store`] for S3 output) so that the series the alerts and dashboards use exist with
-//! their zero value before anything happens, and passes clones of the handle to the code that
-//! emits. Labels are low-cardinality (dataset, outcome, endpoint name, status class, retry
-//! reason, bot id, version) and never carry secrets. Callers use the typed methods, never raw
-//! names; the name constants below exist for tests and health checks ([`Metrics::value`]).
+//! dataset and endpoint at startup ([`Metrics::register_dataset`],
+//! [`Metrics::register_endpoint`], and [`Metrics::register_store`] for S3 output), declares the
+//! families the datasets define for themselves and creates their entities' series
+//! ([`Metrics::declare`], [`Metrics::register_entity`]; see `dataset.rs`), so that the series
+//! the alerts and dashboards use exist with their zero value before anything happens, and
+//! passes clones of the handle to the code that emits. Labels are low-cardinality (dataset,
+//! outcome, endpoint name, status class, retry reason, a dataset's entity such as a bot id,
+//! version) and never carry secrets. Callers use the typed methods, never raw names; the name
+//! constants below exist for tests and health checks ([`Metrics::value`]).
 
 mod budget;
+mod dataset;
 mod exposition;
 mod process;
 #[cfg(test)]
@@ -34,6 +38,7 @@ use prometheus_client::registry::Registry;
 pub use budget::{
     BudgetReader, BudgetReading, BUDGET_QUEUED, BUDGET_REQUESTS, BUDGET_USED, BUDGET_WAIT,
 };
+pub use dataset::{DatasetCounter, DatasetGauge, DatasetMetric, MetricKind};
 
 /// `Content-Type` of [`Metrics::render`]'s output: the Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -50,8 +55,6 @@ pub const FILES_WRITTEN: &str = "smartassist_files_written_total";
 pub const RUNS: &str = "smartassist_runs_total";
 pub const RUN_DURATION: &str = "smartassist_run_duration_seconds";
 pub const SKIPPED_TICKS: &str = "smartassist_skipped_ticks_total";
-pub const INTENT_GAPS: &str = "smartassist_intent_gaps_total";
-pub const INTENT_NEW_SESSIONS: &str = "smartassist_intent_new_sessions_total";
 pub const LAST_SUCCESS: &str = "smartassist_last_success_timestamp_seconds";
 pub const WATERMARK_LAG: &str = "smartassist_watermark_lag_seconds";
 pub const BUILD_INFO: &str = "smartassist_build_info";
@@ -113,11 +116,6 @@ struct RunLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct BotLabel {
-    bot_id: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabel {
     endpoint: String,
 }
@@ -147,12 +145,6 @@ struct VersionLabel {
 fn dataset_label(dataset: &str) -> DatasetLabel {
     DatasetLabel {
         dataset: dataset.to_string(),
-    }
-}
-
-fn bot_label(bot_id: &str) -> BotLabel {
-    BotLabel {
-        bot_id: bot_id.to_string(),
     }
 }
 
@@ -226,8 +218,6 @@ struct Families {
     runs: Family<RunLabels, Counter>,
     run_duration: HistogramFamily<DatasetLabel>,
     skipped_ticks: Family<DatasetLabel, Counter>,
-    intent_gaps: Family<BotLabel, Counter>,
-    intent_new_sessions: Family<BotLabel, Counter>,
     last_success: Family<DatasetLabel, F64Gauge>,
     api_requests: Family<DatasetLabel, Counter>,
     api_requests_minimum: Family<DatasetLabel, Counter>,
@@ -249,8 +239,6 @@ impl Families {
             runs: Family::default(),
             run_duration: Family::new_with_constructor(run_histogram),
             skipped_ticks: Family::default(),
-            intent_gaps: Family::default(),
-            intent_new_sessions: Family::default(),
             last_success: Family::default(),
             api_requests: Family::default(),
             api_requests_minimum: Family::default(),
@@ -258,9 +246,11 @@ impl Families {
         }
     }
 
-    /// Register every family under its exposition name. Counter names are given without
-    /// `_total` ([`counter_name`]): the encoder appends it. Help texts get their final full stop from the registry.
-    fn register(&self, r: &mut Registry) {
+    /// Register the families rendered before the datasets' own ([`Families::register_tail`]
+    /// the rest) under their exposition names. Counter names are given without `_total`
+    /// ([`counter_name`]): the encoder appends it. Help texts get their final full stop from
+    /// the registry.
+    fn register_head(&self, r: &mut Registry) {
         r.register(
             counter_name(HTTP_REQUESTS),
             "HTTP requests to the report APIs by endpoint and status class",
@@ -321,16 +311,10 @@ impl Families {
             "Scheduler ticks skipped because the previous run of the job was still busy",
             Listed(self.skipped_ticks.clone()),
         );
-        r.register(
-            counter_name(INTENT_GAPS),
-            "Polls that returned a full page of unseen sessions: sessions were probably missed",
-            Listed(self.intent_gaps.clone()),
-        );
-        r.register(
-            counter_name(INTENT_NEW_SESSIONS),
-            "Sessions exported for the first time",
-            Listed(self.intent_new_sessions.clone()),
-        );
+    }
+
+    /// Register the families rendered after the datasets' own.
+    fn register_tail(&self, r: &mut Registry) {
         r.register(
             LAST_SUCCESS,
             "Unix time of the last successful run per dataset (0: none since startup)",
@@ -358,8 +342,13 @@ impl Families {
 /// Per dataset, per unit (a day, a bot), the time up to which the data is exported.
 type Coverage = BTreeMap<String, BTreeMap<String, DateTime<Utc>>>;
 
+/// What a render encodes, in this order: `head` (build info, requests, writes, runs), the
+/// families datasets declared, `tail` (last success, API budget, S3 requests, `process_*`),
+/// then the watermark lag computed at render time.
 struct Inner {
-    registry: Registry,
+    head: Registry,
+    declared: Mutex<dataset::DeclaredFamilies>,
+    tail: Registry,
     families: Families,
     budget: budget::BudgetFamilies,
     coverage: Mutex<Coverage>,
@@ -397,25 +386,29 @@ impl Metrics {
     /// `process_*` collector (read at each render).
     pub fn new() -> Metrics {
         let families = Families::new();
-        let mut registry = Registry::default();
+        let mut head = Registry::default();
         let build_info = Family::<VersionLabel, Gauge>::default();
         build_info
             .get_or_create(&VersionLabel {
                 version: env!("CARGO_PKG_VERSION").to_string(),
             })
             .set(1);
-        registry.register(
+        head.register(
             BUILD_INFO,
             "Always 1; the version label is the running smartassist-export version",
             build_info,
         );
-        families.register(&mut registry);
+        families.register_head(&mut head);
+        let mut tail = Registry::default();
+        families.register_tail(&mut tail);
         let budget = budget::BudgetFamilies::new();
-        budget.register(&mut registry);
-        registry.register_collector(Box::new(process::ProcessCollector::new()));
+        budget.register(&mut tail);
+        tail.register_collector(Box::new(process::ProcessCollector::new()));
         Metrics {
             inner: Arc::new(Inner {
-                registry,
+                head,
+                declared: Mutex::default(),
+                tail,
                 families,
                 budget,
                 coverage: Mutex::new(Coverage::new()),
@@ -458,14 +451,6 @@ impl Metrics {
         create(&f.rows_written, &l);
         create(&f.bytes_written, &l);
         create(&f.files_written, &l);
-    }
-
-    /// Create the zero-valued intent gap and new-session counters of one bot. Idempotent.
-    pub fn register_bot(&self, bot_id: &str) {
-        let f = &self.inner.families;
-        let l = bot_label(bot_id);
-        create(&f.intent_gaps, &l);
-        create(&f.intent_new_sessions, &l);
     }
 
     /// Create the zero-valued series of one API endpoint: requests for every status class in
@@ -620,24 +605,6 @@ impl Metrics {
             .inc();
     }
 
-    /// A poll of `bot_id` returned a full page of unseen sessions (sessions probably missed).
-    pub fn intent_gap(&self, bot_id: &str) {
-        self.inner
-            .families
-            .intent_gaps
-            .get_or_create(&bot_label(bot_id))
-            .inc();
-    }
-
-    /// `n` sessions of `bot_id` were exported for the first time.
-    pub fn intent_new_sessions(&self, bot_id: &str, n: usize) {
-        self.inner
-            .families
-            .intent_new_sessions
-            .get_or_create(&bot_label(bot_id))
-            .inc_by(n as u64);
-    }
-
     /// A run of `dataset` succeeded at `unix_seconds`.
     pub fn last_success(&self, dataset: &str, unix_seconds: f64) {
         self.inner
@@ -694,7 +661,13 @@ impl Metrics {
             Listed(lag),
         );
         let mut out = String::new();
-        for registry in [&self.inner.registry, &at_render] {
+        let declared = self.lock_declared();
+        for registry in [
+            &self.inner.head,
+            &declared.registry,
+            &self.inner.tail,
+            &at_render,
+        ] {
             // Writing to a String cannot fail and no metric or collector here returns an
             // error of its own, so an error would be a bug in the encoder: keep what was
             // written and say so.

@@ -14,10 +14,20 @@ const DS: &str = "user_status";
 const BOT: &str = "bot-1";
 const EP: &str = "intent_realtime";
 
+/// The families every registered dataset declares for itself, as the composition root
+/// declares them.
+fn declared_by_datasets() -> impl Iterator<Item = &'static DatasetMetric> {
+    crate::datasets::REGISTRY
+        .iter()
+        .flat_map(|d| d.metrics.iter().copied())
+}
+
 fn registered() -> Metrics {
     let m = Metrics::new();
     m.register_dataset(DS);
-    m.register_bot(BOT);
+    for family in declared_by_datasets() {
+        m.register_entity(family, BOT);
+    }
     m.register_endpoint(EP);
     m
 }
@@ -141,7 +151,11 @@ fn a_further_table_gets_its_written_series_at_zero_and_nothing_else() {
 
 #[test]
 fn every_family_renders_help_and_type_even_without_series() {
-    let text = Metrics::new().render();
+    let m = Metrics::new();
+    for family in declared_by_datasets() {
+        m.declare(family);
+    }
+    let text = m.render();
     let expected = [
         ("smartassist_http_requests_total", "counter"),
         ("smartassist_http_request_duration_seconds", "histogram"),
@@ -245,9 +259,11 @@ fn counters_add() {
     m.http_throttled(EP);
     m.rate_limit_wait(0.5);
     m.rate_limit_wait(0.25);
-    m.intent_gap(BOT);
-    m.intent_new_sessions(BOT, 7);
-    m.intent_new_sessions(BOT, 5);
+    let gaps = &crate::datasets::intent_realtime::series::GAPS;
+    let new_sessions = &crate::datasets::intent_realtime::series::NEW_SESSIONS;
+    m.dataset_counter(gaps, BOT).inc();
+    m.dataset_counter(new_sessions, BOT).inc_by(7);
+    m.dataset_counter(new_sessions, BOT).inc_by(5);
     m.last_success(DS, 1_700_000_000.5);
     m.api_requests(DS, 12, 10);
     m.api_requests(DS, 3, 3);
@@ -453,4 +469,144 @@ fn store_requests_register_at_zero_and_count_by_outcome() {
     assert_eq!(m.value(name, &[("outcome", "throttled")]), Some(2.0));
     assert_eq!(m.value(name, &[("outcome", "answered")]), Some(1.0));
     assert_eq!(m.value(name, &[("outcome", "server_error")]), Some(0.0));
+}
+
+/// `# HELP` lines: family names in the order they render.
+fn family_order(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# HELP "))
+        .filter_map(|l| l.split(' ').next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn families_render_in_a_fixed_order_with_the_datasets_own_after_the_run_families() {
+    let m = Metrics::new();
+    for family in declared_by_datasets() {
+        m.declare(family);
+    }
+    let order = family_order(&m.render());
+    let expected = [
+        "smartassist_build_info",
+        "smartassist_http_requests_total",
+        "smartassist_http_request_duration_seconds",
+        "smartassist_http_retries_total",
+        "smartassist_http_throttled_total",
+        "smartassist_rate_limit_wait_seconds_total",
+        "smartassist_rejects_total",
+        "smartassist_rows_written_total",
+        "smartassist_bytes_written_total",
+        "smartassist_files_written_total",
+        "smartassist_runs_total",
+        "smartassist_run_duration_seconds",
+        "smartassist_skipped_ticks_total",
+        "smartassist_intent_gaps_total",
+        "smartassist_intent_new_sessions_total",
+        "smartassist_last_success_timestamp_seconds",
+        "smartassist_api_requests_total",
+        "smartassist_api_requests_minimum_total",
+        "smartassist_store_requests_total",
+        "smartassist_budget_requests_total",
+        "smartassist_budget_wait_seconds",
+    ];
+    assert_eq!(&order[..expected.len()], expected);
+    assert!(order[expected.len()..]
+        .iter()
+        .all(|n| n.starts_with("process_") || n == "smartassist_watermark_lag_seconds"));
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("smartassist_watermark_lag_seconds")
+    );
+}
+
+static TEST_COUNTER: DatasetMetric = DatasetMetric {
+    name: "smartassist_test_things_total",
+    help: "Things counted by a test dataset",
+    kind: MetricKind::Counter,
+    label: "thing_id",
+};
+
+static TEST_GAUGE: DatasetMetric = DatasetMetric {
+    name: "smartassist_test_level",
+    help: "A level a test dataset reports",
+    kind: MetricKind::Gauge,
+    label: "thing_id",
+};
+
+#[test]
+fn a_declared_family_is_listed_before_any_series_and_once_however_often_declared() {
+    let m = Metrics::new();
+    m.declare(&TEST_COUNTER);
+    m.declare(&TEST_COUNTER);
+    m.declare(&TEST_GAUGE);
+    let text = m.render();
+    let found = types(&text);
+    assert_eq!(
+        found
+            .get("smartassist_test_things_total")
+            .map(String::as_str),
+        Some("counter")
+    );
+    assert_eq!(
+        found.get("smartassist_test_level").map(String::as_str),
+        Some("gauge")
+    );
+    assert_eq!(
+        text.matches("# HELP smartassist_test_things_total Things counted by a test dataset.\n")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert!(!samples(&text).any(|s| s.name.starts_with("smartassist_test_")));
+    assert!(
+        !Metrics::new().render().contains("smartassist_test_"),
+        "per handle"
+    );
+}
+
+#[test]
+fn entity_series_start_at_zero_keep_their_value_and_carry_the_declared_label() {
+    let m = Metrics::new();
+    m.register_entity(&TEST_COUNTER, "a");
+    m.register_entity(&TEST_GAUGE, "a");
+    let a = [("thing_id", "a")];
+    assert_eq!(m.value("smartassist_test_things_total", &a), Some(0.0));
+    assert_eq!(m.value("smartassist_test_level", &a), Some(0.0));
+    m.dataset_counter(&TEST_COUNTER, "a").inc_by(3);
+    m.dataset_counter(&TEST_COUNTER, "a").inc();
+    m.dataset_gauge(&TEST_GAUGE, "a").set(2.5);
+    m.register_entity(&TEST_COUNTER, "a");
+    assert_eq!(m.value("smartassist_test_things_total", &a), Some(4.0));
+    assert_eq!(m.value("smartassist_test_level", &a), Some(2.5));
+    // An entity not registered at startup gets its series when first emitted.
+    m.dataset_counter(&TEST_COUNTER, "b").inc();
+    assert_eq!(
+        m.value("smartassist_test_things_total", &[("thing_id", "b")]),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn a_family_used_as_the_other_kind_exports_nothing() {
+    let m = Metrics::new();
+    m.dataset_gauge(&TEST_COUNTER, "a").set(7.0);
+    m.dataset_counter(&TEST_GAUGE, "a").inc();
+    let text = m.render();
+    assert!(
+        !samples(&text).any(|s| s.name.starts_with("smartassist_test_")),
+        "{text}"
+    );
+    // Both families are still declared with their own kind.
+    let found = types(&text);
+    assert_eq!(
+        found
+            .get("smartassist_test_things_total")
+            .map(String::as_str),
+        Some("counter")
+    );
+    assert_eq!(
+        found.get("smartassist_test_level").map(String::as_str),
+        Some("gauge")
+    );
 }

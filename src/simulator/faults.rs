@@ -1,6 +1,6 @@
 //! Injected faults: the plan a test sets (at start, through `RunningSimulator::set_faults` or
 //! `POST /_sim/faults`) and the per-request decision. Faults apply only to report requests
-//! (UserStatus, IntentRealtimeData), one decision per request, before authentication: a queued
+//! (paths an API model serves), one decision per request, before authentication: a queued
 //! fault (`next`) wins, else `every_nth` fires on every n-th report request counted since the
 //! plan was set.
 

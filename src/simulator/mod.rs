@@ -1,24 +1,39 @@
-//! Built-in fake of the SmartAssist report APIs (UserStatus and IntentRealtimeData), served
-//! over HTTP on loopback for the `demo` command, the integration tests and the benchmarks. It
-//! follows the documented wire behaviour (URL spellings, `auth` JWT with Enforce JTI, the
-//! per-minute rate limit, response quirks) and can inject faults. The data comes from the pure
-//! functions in [`generator`], which tests use as the independent source of expected values.
+//! Built-in fake of the SmartAssist report APIs, served over HTTP on loopback for the `demo`
+//! command, the integration tests and the benchmarks. It follows the documented wire behaviour
+//! (URL spellings, `auth` JWT with Enforce JTI, the per-minute rate limit, response quirks) and
+//! can inject faults.
+//!
+//! Layout: one table, `MODELS`, lists the report APIs served; each is an API model in its own
+//! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`]):
+//! its route, handler, renderer, its own settings type (read from
+//! [`SimulatorConfig::models`]) and the pure generator of its data, which tests use as the
+//! independent source of expected values. The core knows no model by name: `model` is the
+//! contract, `server` the generic dispatcher (auth, rate limit, faults, latency, stats), and
+//! [`generator`] the hash and the agents the models share.
 //!
 //! Callers [`start`] it with a [`SimulatorConfig`], point a client at
 //! [`RunningSimulator::base_url`], and call [`RunningSimulator::shutdown`] when done (dropping
 //! the handle also stops the server, without waiting).
+//!
+//! Adding a report API: a folder `src/simulator/<name>/` whose `mod.rs` declares `pub const
+//! ENDPOINT` (its `/_sim/stats` label) and `pub(crate) static MODEL: ApiModel` (its `route`,
+//! methods, `gated`, `blocking`, optional `state`), plus, when it has settings, a type with a
+//! `Default` read through `cfg.models.get::<T>()`; then one `pub mod` line here and one entry
+//! in `MODELS`.
 
 pub mod agent_status_details;
 pub mod call_details;
 pub mod faults;
 pub mod generator;
+pub mod intent_realtime;
 pub mod jwe;
 mod jwt;
-pub mod pages;
+mod model;
 mod render;
 mod server;
 mod shared;
 pub mod stats;
+pub mod user_status;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -30,11 +45,22 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{EveryNth, FaultKind, FaultPlan};
+pub use model::{ModelSetting, ModelSettings};
 pub use server::RATE_LIMIT_MSG;
 pub use shared::MAX_RANGE_DAYS;
-pub use stats::{SimEndpoint, SimStats, STATUS_DROPPED};
+pub use stats::{SimStats, STATUS_DROPPED, UNKNOWN_ENDPOINT};
 
+use model::ApiModel;
 use shared::{lock, Shared};
+
+/// The report APIs the simulator serves, one entry per API model (its folder declares it).
+/// Paths of two models never overlap; endpoint labels are unique.
+pub(crate) static MODELS: &[&ApiModel] = &[
+    &user_status::MODEL,
+    &intent_realtime::MODEL,
+    &agent_status_details::MODEL,
+    &call_details::MODEL,
+];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too
 /// when `base_url = "simulator"` and no secret is set).
@@ -43,7 +69,7 @@ pub const DEFAULT_SECRET: &str = "demo-simulator-secret";
 /// What the simulator serves and how it misbehaves.
 #[derive(Clone)]
 pub struct SimulatorConfig {
-    /// Seed of every generated value (see [`generator`]).
+    /// Seed of every generated value (see [`generator`] and each model's generator).
     pub seed: u64,
     pub account_id: String,
     /// Expected `IId` header of UserStatus requests.
@@ -65,15 +91,14 @@ pub struct SimulatorConfig {
     /// Refuse a `limit` above `max_page_size` with a 400 instead of clamping it (some report
     /// APIs document "Maximum is 50").
     pub strict_page_size: bool,
-    /// Answer UserStatus with the legacy (Gen A) object keyed by userId, unpaginated.
-    pub legacy_shape: bool,
     /// Report requests admitted per sliding 60 s window (all endpoints); `None` = unlimited.
     pub rate_limit_per_minute: Option<u32>,
     /// One session completes per bot every `intent_interval`, starting at `intent_epoch`
-    /// (by default [`DEFAULT_INTENT_EPOCH`]).
+    /// (by default [`DEFAULT_INTENT_EPOCH`]); see [`intent_realtime`].
     pub intent_interval: Duration,
     pub intent_epoch: DateTime<Utc>,
-    /// About one status entry and one session in this many is malformed (see [`generator`]).
+    /// About one record in this many is malformed, in every model that generates hostile
+    /// records (see each model's generator).
     pub malformed_every: Option<u64>,
     /// When set, IntentRealtimeData and Agent Status Details treat this instant as "now" (JWT
     /// expiry still uses the real clock).
@@ -81,8 +106,10 @@ pub struct SimulatorConfig {
     pub faults: FaultPlan,
     /// "Enforce JWE Encryption": the `auth` header must be a JWE for this key (see [`jwe`]).
     pub jwe: Option<jwe::SimJwe>,
-    /// Call Details density, bursts, `numResults` behaviour and caps.
-    pub call_details: call_details::CallDetailsSim,
+    /// The settings of individual API models, by type, each defined in its model's folder
+    /// (e.g. `user_status::UserStatusSim`, `call_details::CallDetailsSim`); a model reads its
+    /// type's `Default` when unset.
+    pub models: ModelSettings,
 }
 
 /// Default first session of every bot: a fixed instant, so that every simulator process (each
@@ -109,7 +136,6 @@ impl Default for SimulatorConfig {
             latency: Duration::ZERO,
             max_page_size: 100,
             strict_page_size: false,
-            legacy_shape: false,
             rate_limit_per_minute: None,
             intent_interval: Duration::from_secs(60),
             intent_epoch: DEFAULT_INTENT_EPOCH,
@@ -117,7 +143,7 @@ impl Default for SimulatorConfig {
             frozen_now: None,
             faults: FaultPlan::default(),
             jwe: None,
-            call_details: call_details::CallDetailsSim::default(),
+            models: ModelSettings::default(),
         }
     }
 }
@@ -136,7 +162,6 @@ impl fmt::Debug for SimulatorConfig {
             .field("latency", &self.latency)
             .field("max_page_size", &self.max_page_size)
             .field("strict_page_size", &self.strict_page_size)
-            .field("legacy_shape", &self.legacy_shape)
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("intent_interval", &self.intent_interval)
             .field("intent_epoch", &self.intent_epoch)
@@ -144,21 +169,8 @@ impl fmt::Debug for SimulatorConfig {
             .field("frozen_now", &self.frozen_now)
             .field("faults", &self.faults)
             .field("jwe", &self.jwe)
-            .field("call_details", &self.call_details)
+            .field("models", &self.models)
             .finish()
-    }
-}
-
-impl SimulatorConfig {
-    /// The session schedule the simulator serves for `bot_id` (for expected values).
-    pub fn intent_feed(&self, bot_id: &str) -> generator::IntentFeed {
-        generator::IntentFeed {
-            seed: self.seed,
-            bot_id: bot_id.to_string(),
-            epoch: self.intent_epoch,
-            interval: self.intent_interval,
-            malformed_every: self.malformed_every,
-        }
     }
 }
 
@@ -235,10 +247,19 @@ pub enum SimulatorError {
     InvalidConfig { reason: &'static str },
 }
 
-/// Binds `bind` (port 0 picks a free port) and serves in a spawned task.
+/// Binds `bind` (port 0 picks a free port) and serves `MODELS` in a spawned task.
 pub async fn start(
     cfg: SimulatorConfig,
     bind: SocketAddr,
+) -> Result<RunningSimulator, SimulatorError> {
+    start_serving(cfg, bind, MODELS).await
+}
+
+/// [`start`] with another table of models (tests of the table itself).
+pub(crate) async fn start_serving(
+    cfg: SimulatorConfig,
+    bind: SocketAddr,
+    models: &'static [&'static ApiModel],
 ) -> Result<RunningSimulator, SimulatorError> {
     if cfg.intent_interval.is_zero() {
         return Err(SimulatorError::InvalidConfig {
@@ -256,7 +277,7 @@ pub async fn start(
     let addr = listener
         .local_addr()
         .map_err(|source| SimulatorError::Bind { addr: bind, source })?;
-    let shared = Arc::new(Shared::new(cfg));
+    let shared = Arc::new(Shared::new(cfg, models));
     let app = axum::Router::new()
         .fallback(server::dispatch)
         .with_state(Arc::clone(&shared));

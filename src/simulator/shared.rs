@@ -1,7 +1,10 @@
-//! State shared by every request the simulator serves: its configuration, the generated
-//! agents, the fault plan, the request statistics, the JWT verifier and the rate-limit window.
-//! The HTTP dispatcher ([`super::server`]) and each API's handler use it; it knows neither.
+//! State shared by every request the simulator serves: its configuration, the table of API
+//! models it serves, the generated agents, the fault plan, the request statistics, the JWT
+//! verifier, the rate-limit window and each model's own state (a typed slot per model that
+//! declares one, see [`super::model::ApiModel::state`]). The HTTP dispatcher
+//! ([`super::server`]) and each model's handler use it; it knows no model by name.
 
+use std::any::{Any, TypeId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -11,6 +14,7 @@ use tokio::time::Instant;
 use super::faults::FaultState;
 use super::generator::{self, GeneratedAgent};
 use super::jwt::JwtVerifier;
+use super::model::{ApiModel, ModelState};
 use super::stats::StatsRecorder;
 use super::SimulatorConfig;
 
@@ -25,6 +29,8 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// State shared by every request.
 pub(crate) struct Shared {
     pub cfg: SimulatorConfig,
+    /// The API models served, in routing order.
+    pub models: &'static [&'static ApiModel],
     pub agents: Vec<GeneratedAgent>,
     pub by_email: HashMap<String, usize>,
     pub faults: Mutex<FaultState>,
@@ -32,10 +38,13 @@ pub(crate) struct Shared {
     pub(crate) jwt: Mutex<JwtVerifier>,
     /// Arrival times of the report requests admitted in the last 60 s.
     pub(crate) rate: Mutex<VecDeque<Instant>>,
+    /// Each model's state, by the type of the value its `state` built.
+    states: HashMap<TypeId, ModelState>,
 }
 
 impl Shared {
-    pub(crate) fn new(cfg: SimulatorConfig) -> Self {
+    /// The state of `cfg` serving `models`; builds every model's own state.
+    pub(crate) fn new(cfg: SimulatorConfig, models: &'static [&'static ApiModel]) -> Self {
         let agents: Vec<_> = (0..cfg.agents)
             .map(|i| generator::agent(cfg.seed, i))
             .collect();
@@ -45,15 +54,38 @@ impl Shared {
             .map(|(i, a)| (a.email.clone(), i))
             .collect();
         let jwt = JwtVerifier::new(&cfg.client_id, &cfg.client_secret, cfg.enforce_jti);
+        let states = models
+            .iter()
+            .filter_map(|m| m.state)
+            .map(|init| {
+                let state = init(&cfg);
+                ((*state).type_id(), state)
+            })
+            .collect();
         Shared {
             faults: Mutex::new(FaultState::new(cfg.faults.clone())),
             cfg,
+            models,
             agents,
             by_email,
             stats: StatsRecorder::default(),
             jwt: Mutex::new(jwt),
             rate: Mutex::new(VecDeque::new()),
+            states,
         }
+    }
+
+    /// The state a model's [`ApiModel::state`] built, by its type; `None` when no model in
+    /// the table declares state of type `T`.
+    #[cfg_attr(
+        not(test),
+        expect(
+            dead_code,
+            reason = "no served model keeps state across requests yet; the tests' model does"
+        )
+    )]
+    pub(crate) fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.states.get(&TypeId::of::<T>())?.downcast_ref::<T>()
     }
 
     /// Admits one report request under the sliding 60 s window, or refuses it.

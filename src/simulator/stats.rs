@@ -1,33 +1,15 @@
 //! Request counters of a running simulator. The server records one outcome per request (admin
-//! requests under `/_sim/` are not counted); callers read a [`SimStats`] snapshot.
+//! requests under `/_sim/` are not counted) under the endpoint label of the API model that
+//! answered it (e.g. `userstatus`, each model's `ENDPOINT` constant) or [`UNKNOWN_ENDPOINT`];
+//! callers read a [`SimStats`] snapshot.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use serde::Serialize;
 
-/// Which endpoint a request hit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum SimEndpoint {
-    UserStatus,
-    IntentRealtime,
-    AgentStatusDetails,
-    CallDetails,
-    /// Any path the simulator does not serve.
-    Unknown,
-}
-
-impl SimEndpoint {
-    pub fn name(self) -> &'static str {
-        match self {
-            SimEndpoint::UserStatus => "userstatus",
-            SimEndpoint::IntentRealtime => "intentrealtimedata",
-            SimEndpoint::AgentStatusDetails => "agentstatusdetails",
-            SimEndpoint::CallDetails => "calldetails",
-            SimEndpoint::Unknown => "unknown",
-        }
-    }
-}
+/// The endpoint label of requests to a path no model serves.
+pub const UNKNOWN_ENDPOINT: &str = "unknown";
 
 /// Status code recorded for a request whose connection was dropped without a response.
 pub const STATUS_DROPPED: u16 = 0;
@@ -36,7 +18,7 @@ pub const STATUS_DROPPED: u16 = 0;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SimStats {
     pub total_requests: u64,
-    /// Keyed by [`SimEndpoint::name`].
+    /// Keyed by endpoint label.
     pub by_endpoint: BTreeMap<String, u64>,
     /// Keyed by HTTP status; [`STATUS_DROPPED`] for dropped connections.
     pub by_status: BTreeMap<u16, u64>,
@@ -53,25 +35,25 @@ pub struct SimStats {
 }
 
 impl SimStats {
-    /// Requests to `endpoint` answered with `status`.
-    pub fn count(&self, endpoint: SimEndpoint, status: u16) -> u64 {
+    /// Requests to the endpoint labelled `endpoint` answered with `status`.
+    pub fn count(&self, endpoint: &str, status: u16) -> u64 {
         self.by_endpoint_status
-            .get(endpoint.name())
+            .get(endpoint)
             .and_then(|m| m.get(&status))
             .copied()
             .unwrap_or(0)
     }
 
-    /// Requests to `endpoint`, any outcome.
-    pub fn requests(&self, endpoint: SimEndpoint) -> u64 {
-        self.by_endpoint.get(endpoint.name()).copied().unwrap_or(0)
+    /// Requests to the endpoint labelled `endpoint`, any outcome.
+    pub fn requests(&self, endpoint: &str) -> u64 {
+        self.by_endpoint.get(endpoint).copied().unwrap_or(0)
     }
 }
 
 #[derive(Debug, Default)]
 struct Counters {
     total: u64,
-    by_endpoint_status: BTreeMap<(SimEndpoint, u16), u64>,
+    by_endpoint_status: BTreeMap<(&'static str, u16), u64>,
     jti_replays_rejected: u64,
     jti_expiry_rejected: u64,
     jwe_rejected: u64,
@@ -92,7 +74,7 @@ impl StatsRecorder {
         f(&mut guard)
     }
 
-    pub(crate) fn record(&self, endpoint: SimEndpoint, status: u16) {
+    pub(crate) fn record(&self, endpoint: &'static str, status: u16) {
         self.with(|c| {
             c.total += 1;
             *c.by_endpoint_status.entry((endpoint, status)).or_default() += 1;
@@ -131,12 +113,10 @@ impl StatsRecorder {
                 ..SimStats::default()
             };
             for (&(endpoint, status), &n) in &c.by_endpoint_status {
-                *s.by_endpoint
-                    .entry(endpoint.name().to_string())
-                    .or_default() += n;
+                *s.by_endpoint.entry(endpoint.to_string()).or_default() += n;
                 *s.by_status.entry(status).or_default() += n;
                 *s.by_endpoint_status
-                    .entry(endpoint.name().to_string())
+                    .entry(endpoint.to_string())
                     .or_default()
                     .entry(status)
                     .or_default() += n;
@@ -153,17 +133,18 @@ mod tests {
     #[test]
     fn snapshot_aggregates() {
         let r = StatsRecorder::default();
-        r.record(SimEndpoint::UserStatus, 200);
-        r.record(SimEndpoint::UserStatus, 200);
-        r.record(SimEndpoint::UserStatus, 429);
-        r.record(SimEndpoint::IntentRealtime, 200);
+        r.record("userstatus", 200);
+        r.record("userstatus", 200);
+        r.record("userstatus", 429);
+        r.record("intentrealtimedata", 200);
         r.rate_limited();
         let s = r.snapshot();
         assert_eq!(s.total_requests, 4);
-        assert_eq!(s.count(SimEndpoint::UserStatus, 200), 2);
-        assert_eq!(s.requests(SimEndpoint::UserStatus), 3);
+        assert_eq!(s.count("userstatus", 200), 2);
+        assert_eq!(s.requests("userstatus"), 3);
         assert_eq!(s.by_status[&200], 3);
+        assert_eq!(s.by_endpoint_status["userstatus"][&429], 1);
         assert_eq!(s.rate_limited, 1);
-        assert_eq!(s.count(SimEndpoint::Unknown, 404), 0);
+        assert_eq!(s.count(UNKNOWN_ENDPOINT, 404), 0);
     }
 }

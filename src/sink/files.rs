@@ -2,11 +2,11 @@
 //! (`intent_realtime` adds one file per poll and compacts them): write one atomically under a
 //! given name, read one back (optionally only some columns, or only the row groups a
 //! statistics filter keeps, with ranged reads), delete one, list them. Also the
-//! compare-and-swap read and write of a partition's rejects file, for rejects merged by several
-//! writers. The caller owns which names exist and what each holds.
+//! compare-and-swap read and write of a partition's rejects file (the versioned primitive the
+//! state store uses too), for rejects merged by several writers. The caller owns which names
+//! exist and what each holds.
 
 use arrow::record_batch::RecordBatch;
-use object_store::ObjectStoreExt;
 
 use bytes::Bytes;
 use object_store::path::Path;
@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use super::ranged::{self, PrunedRead, RowGroupFilter};
 use super::{
-    encode, layout, Conflict, PartitionKey, Sink, SinkError, StoreOp, Version, WriteStats,
-    PART_FILE_NAME, REJECTS_DIR,
+    encode, layout, Conflict, PartitionKey, Sink, SinkError, Version, WriteStats, PART_FILE_NAME,
+    REJECTS_DIR,
 };
 use crate::schema::rejects_schema;
 
@@ -61,8 +61,8 @@ impl Sink {
     ) -> Result<Option<PrunedRead>, SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
-        let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
-        ranged::read_pruned(Arc::clone(&self.store), &path, columns, filter).await
+        let path = self.file_path(key, file_name);
+        ranged::read_pruned(Arc::clone(&self.store.objects), &path, columns, filter).await
     }
 
     /// Reads `<partition>/<file_name>` back; `None` when it does not exist. With `columns`,
@@ -75,8 +75,8 @@ impl Sink {
     ) -> Result<Option<Vec<RecordBatch>>, SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
-        let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
-        let Some((bytes, _)) = self.get_if_exists(&path).await? else {
+        let path = self.file_path(key, file_name);
+        let Some((bytes, _)) = self.store.get_if_exists(&path).await? else {
             return Ok(None);
         };
         decode_parquet(&path, bytes, columns).map(Some)
@@ -90,15 +90,8 @@ impl Sink {
     ) -> Result<(), SinkError> {
         key.validate()?;
         layout::validate_file_name(file_name)?;
-        let path = self.object_path(&format!("{}/{file_name}", key.relative_dir()));
-        match self.store.delete(&path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(source) => Err(SinkError::Store {
-                op: StoreOp::Delete,
-                path,
-                source,
-            }),
-        }
+        let path = self.file_path(key, file_name);
+        self.store.delete_if_exists(path).await
     }
 
     /// Names of the Parquet files a table reader sees in the partition, sorted.
@@ -113,6 +106,12 @@ impl Sink {
             .collect())
     }
 
+    /// The object path of `<partition>/<file_name>` (both already validated).
+    fn file_path(&self, key: &PartitionKey, file_name: &str) -> Path {
+        self.store
+            .object_path(&format!("{}/{file_name}", key.relative_dir()))
+    }
+
     fn rejects_relative_file(key: &PartitionKey) -> String {
         format!("{}/{PART_FILE_NAME}", key.rejects_relative_dir())
     }
@@ -125,10 +124,10 @@ impl Sink {
     ) -> Result<Option<(Vec<RecordBatch>, Version)>, SinkError> {
         key.validate()?;
         let relative = Self::rejects_relative_file(key);
-        match self.get_versioned(&relative).await? {
+        match self.store.get_versioned(&relative).await? {
             None => Ok(None),
             Some((bytes, version)) => {
-                let batches = decode_parquet(&self.object_path(&relative), bytes, None)?;
+                let batches = decode_parquet(&self.store.object_path(&relative), bytes, None)?;
                 Ok(Some((batches, version)))
             }
         }
@@ -147,7 +146,7 @@ impl Sink {
         let label = format!("{}/{}", REJECTS_DIR, key.table.name);
         let bytes = encode::encode_to_bytes(rejects_schema(), &label, std::slice::from_ref(batch))
             .map_err(|source| SinkError::Encode {
-                path: self.object_path(&relative),
+                path: self.store.object_path(&relative),
                 source,
             })?;
         let stats = WriteStats {
@@ -156,6 +155,7 @@ impl Sink {
             bytes: bytes.len() as u64,
         };
         Ok(self
+            .store
             .put_if(&relative, bytes, expected)
             .await?
             .map(|_| stats))

@@ -31,16 +31,18 @@ impl PartitionKey {
     }
 
     /// `user_status/account_id=A/dt=2024-05-01` or
-    /// `intent_realtime/account_id=A/bot_id=B/dt=2024-05-01`.
+    /// `intent_realtime/account_id=A/bot_id=B/dt=2024-05-01` (the date column is the layout's,
+    /// e.g. `agents/account_id=A/snapshot_date=2024-05-01`).
     pub fn relative_dir(&self) -> String {
+        let date = self.table.layout.date_column();
         let dt = self.dt.format("%Y-%m-%d");
         match &self.bot_id {
             Some(bot) => format!(
-                "{}/account_id={}/bot_id={}/dt={}",
+                "{}/account_id={}/bot_id={}/{date}={}",
                 self.table.name, self.account_id, bot, dt
             ),
             None => format!(
-                "{}/account_id={}/dt={}",
+                "{}/account_id={}/{date}={}",
                 self.table.name, self.account_id, dt
             ),
         }

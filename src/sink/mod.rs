@@ -1,24 +1,34 @@
-//! Parquet sink on object_store. Owns partition paths, file naming, Parquet encoding (ZSTD,
-//! statistics, schema version metadata), atomic partition replacement, the rejects dataset,
-//! staging cleanup and small state objects under `_state/`.
+//! The output location and what is written to it, by two types opened together
+//! ([`Output::open_with`]) over one object store, one prefix and one set of S3 request counters:
+//! - [`Sink`]: partitions. Partition paths, file naming, Parquet encoding (ZSTD, statistics,
+//!   schema version metadata), atomic partition replacement, named files of partitions that
+//!   hold several, reads and listings, the rejects dataset, staging cleanup.
+//! - [`StateStore`]: the small objects under `_state/` that several processes read-modify-write
+//!   (watermarks, poll states, partition indexes, leases), by compare-and-swap.
+//!
+//! The split follows the two access patterns: data files are written whole, once per partition
+//! and unit of work, and only replaced; state objects are small and updated in place by
+//! whoever runs. The one compare-and-swap primitive (`versioned.rs`) serves the state store and
+//! the one partition file that is merged in place, a partition's rejects
+//! ([`Sink::put_rejects_if`]).
 //!
 //! A partition written whole (history datasets, rejects) is exactly one file,
 //! `part-00000.parquet`, whose name depends only on the [`PartitionKey`], so a rerun replaces the
 //! partition instead of adding to it; datasets that add to a partition name their files
-//! themselves ([`Sink::write_partition_file`]). Small objects that several processes
-//! read-modify-write go through compare-and-swap ([`Sink::get_versioned`], [`Sink::put_if`]). Replacement is
-//! atomic per file: on local disk the file is written under a hidden staging name in the same
-//! directory and renamed over the old one; on S3 it is written straight to its key, where it
-//! appears only when the PutObject / CompleteMultipartUpload succeeds, and each upload runs on its
-//! own task so that cancelling the caller cannot strand a half-done multipart upload. The caller must write data
-//! before committing any state that describes it, and should call [`Sink::cleanup_staging`] once
-//! per run to sweep staging files left by a killed process. On S3, a process killed mid-upload
-//! can leave an incomplete multipart upload that only a bucket lifecycle rule
-//! (AbortIncompleteMultipartUpload) removes; so can a lost CreateMultipartUpload answer
-//! (object_store retries the request, and the upload the first one created is never known). The
-//! S3 client's retry policy and timeouts are [`StoreTuning`](crate::config::StoreTuning), and
-//! it reports every request attempt to the metrics handle it is opened with; a file the storage
-//! refuses is [`SinkError::Write`], naming the file.
+//! themselves ([`Sink::write_partition_file`]). Replacement is atomic per file: on local disk the
+//! file is written under a hidden staging name in the same directory and renamed over the old
+//! one; on S3 it is written straight to its key, where it appears only when the PutObject /
+//! CompleteMultipartUpload succeeds, and each upload runs on its own task so that cancelling the
+//! caller cannot strand a half-done multipart upload. The caller must write data before
+//! committing any state that describes it, and should call [`Sink::cleanup_staging`] and
+//! [`StateStore::cleanup_staging`] once per run to sweep staging files left by a killed
+//! process. On S3, a process killed mid-upload can leave an incomplete multipart upload that
+//! only a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes; so can a lost
+//! CreateMultipartUpload answer (object_store retries the request, and the upload the first one
+//! created is never known). The S3 client's retry policy and timeouts are
+//! [`StoreTuning`](crate::config::StoreTuning), and it reports every request attempt to the
+//! metrics handle it is opened with; a file the storage refuses is [`SinkError::Write`], naming
+//! the file.
 
 #[cfg(test)]
 pub(crate) mod counting;
@@ -26,11 +36,14 @@ mod encode;
 mod files;
 mod layout;
 mod ranged;
+mod s3;
 mod staging;
+mod state_store;
 mod store;
 mod versioned;
 mod writer;
 
+pub use state_store::StateStore;
 pub use writer::PartitionWriter;
 
 use std::path::PathBuf;
@@ -38,12 +51,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
-use bytes::Bytes;
 use chrono::NaiveDate;
 use object_store::aws::AmazonS3Builder;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt};
+
+use store::Store;
 
 use crate::config::OutputLocation;
 use crate::metrics::Metrics;
@@ -56,11 +69,11 @@ pub use encode::{
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
 pub use ranged::{PrunedRead, RowGroupFilter, FOOTER_FETCH_BYTES};
-pub use store::StoreRequestCounts;
+pub use s3::StoreRequestCounts;
 pub use versioned::{Conflict, Version, LOCKS_DIR};
 
-/// Staging files younger than this are left alone by [`Sink::cleanup_staging`]: they may belong
-/// to a writer of another partition that is still running.
+/// Staging files younger than this are left alone by [`Sink::cleanup_staging`] and
+/// [`StateStore::cleanup_staging`]: they may belong to a writer that is still running.
 pub const DEFAULT_STAGING_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// Identifies one Hive partition of a dataset.
@@ -199,50 +212,20 @@ fn store_err(op: StoreOp, path: &Path) -> impl FnOnce(object_store::Error) -> Si
     }
 }
 
-/// How a finished object becomes visible to readers: the sink's two publishing strategies.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Publish {
-    /// Local disk: write a hidden staging file in the same directory, then rename it over the
-    /// final name. `dir` is the real output directory, also swept for staging leftovers
-    /// (LocalFileSystem hides its `<name>#<n>` upload files from `list`).
-    StagedRename { dir: PathBuf },
-    /// Object stores: write straight to the final key, where the object appears only when the
-    /// PutObject / CompleteMultipartUpload succeeds.
-    DirectPut,
+/// An opened output location: its partitions ([`Sink`]) and its state objects
+/// ([`StateStore`]), sharing one object store, prefix and set of S3 request counters. Cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub sink: Sink,
+    pub state: StateStore,
 }
 
-/// The Parquet sink. Cheap to clone; clones share the store.
-#[derive(Clone)]
-pub struct Sink {
-    store: Arc<dyn ObjectStore>,
-    /// Prefix of every object (empty for local output, whose store is rooted at the directory).
-    root: Path,
-    publish: Publish,
-    staging_grace: Duration,
-    /// Attempts of the S3 client built by [`Sink::open`] (stays zero otherwise).
-    requests: Arc<store::RequestStats>,
-    /// How errors name remote objects: `s3://bucket` then the object path.
-    label: Arc<str>,
-}
-
-/// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
-/// so credentials cannot reach logs through `{:?}`.
-impl std::fmt::Debug for Sink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sink")
-            .field("store", &format_args!("{}", self.store))
-            .field("root", &self.root.as_ref())
-            .field("publish", &self.publish)
-            .field("staging_grace", &self.staging_grace)
-            .finish()
-    }
-}
-
-impl Sink {
-    /// [`Sink::open_with`] without metrics (S3 attempts are still counted for
-    /// [`Sink::request_counts`]).
-    pub fn open(location: &OutputLocation) -> Result<Sink, SinkError> {
-        Sink::open_on(location, None, AmazonS3Builder::from_env)
+impl Output {
+    /// [`Output::open_with`] without metrics (S3 attempts are still counted for
+    /// [`Output::request_counts`]).
+    pub fn open(location: &OutputLocation) -> Result<Output, SinkError> {
+        Output::open_on(location, None, AmazonS3Builder::from_env)
     }
 
     /// Opens the output location. Local: creates the directory if missing and roots a fsyncing
@@ -250,167 +233,63 @@ impl Sink {
     /// location's overrides and [`StoreTuning`](crate::config::StoreTuning) on top (path-style
     /// requests when an endpoint is set), and every HTTP attempt reported to `metrics`
     /// (`smartassist_store_requests_total`). No I/O on S3.
-    pub fn open_with(location: &OutputLocation, metrics: &Metrics) -> Result<Sink, SinkError> {
-        Sink::open_on(location, Some(metrics), AmazonS3Builder::from_env)
+    pub fn open_with(location: &OutputLocation, metrics: &Metrics) -> Result<Output, SinkError> {
+        Output::open_on(location, Some(metrics), AmazonS3Builder::from_env)
     }
 
-    /// [`Sink::open_with`], with S3 credentials and defaults taken from `base()` instead of the
-    /// environment (tests pass explicit credentials; production uses `from_env`).
+    /// [`Output::open_with`], with S3 credentials and defaults taken from `base()` instead of
+    /// the environment (tests pass explicit credentials; production uses `from_env`).
     pub fn open_on(
         location: &OutputLocation,
         metrics: Option<&Metrics>,
         base: impl FnOnce() -> AmazonS3Builder,
-    ) -> Result<Sink, SinkError> {
-        match location {
-            OutputLocation::Local(dir) => Sink::open_local(dir),
-            OutputLocation::S3 {
-                bucket,
-                prefix,
-                endpoint,
-                region,
-                allow_http,
-                tuning,
-            } => {
-                let requests = Arc::new(store::RequestStats::new(metrics.cloned()));
-                let builder = store::s3_builder(
-                    base(),
-                    bucket,
-                    endpoint.as_deref(),
-                    region.as_deref(),
-                    *allow_http,
-                    tuning,
-                    &requests,
-                );
-                let store = builder.build().map_err(|source| SinkError::OpenStore {
-                    location: format!("s3://{bucket}/{prefix}"),
-                    source,
-                })?;
-                let trimmed = prefix.trim_matches('/');
-                let root = Path::parse(trimmed).map_err(|source| SinkError::InvalidPrefix {
-                    prefix: prefix.clone(),
-                    source,
-                })?;
-                Ok(Sink {
-                    requests,
-                    label: format!("s3://{bucket}").into(),
-                    ..Sink::with_store(Arc::new(store), root)
-                })
-            }
-        }
+    ) -> Result<Output, SinkError> {
+        Store::open(location, metrics, base).map(Output::sharing)
     }
 
-    fn open_local(dir: &std::path::Path) -> Result<Sink, SinkError> {
-        std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let fs = LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|source| SinkError::OpenStore {
-                location: format!("file://{}", dir.display()),
-                source,
-            })?
-            .with_fsync(true);
-        Ok(Sink {
-            publish: Publish::StagedRename { dir },
-            ..Sink::with_store(Arc::new(fs), Path::default())
-        })
-    }
-
-    /// HTTP request attempts of the S3 client so far, with the failed ones object_store
-    /// retried (for metrics). All zero for local output and for [`Sink::with_store`].
-    pub fn request_counts(&self) -> StoreRequestCounts {
-        self.requests.snapshot()
-    }
-
-    /// A sink over any object store (tests, `InMemory`, a pre-built S3 client). Objects are
+    /// An output over any object store (tests, `InMemory`, a pre-built S3 client). Objects are
     /// written straight to their final keys, as on S3.
-    pub fn with_store(store: Arc<dyn ObjectStore>, root: Path) -> Sink {
-        Sink {
-            label: store.to_string().into(),
-            store,
-            root,
-            publish: Publish::DirectPut,
-            staging_grace: DEFAULT_STAGING_GRACE,
-            requests: Arc::default(),
+    pub fn with_store(store: Arc<dyn ObjectStore>, root: Path) -> Output {
+        Output::sharing(Store::over(store, root))
+    }
+
+    fn sharing(store: Store) -> Output {
+        Output {
+            sink: Sink {
+                store: store.clone(),
+            },
+            state: StateStore { store },
         }
     }
 
-    /// Changes the age below which [`Sink::cleanup_staging`] leaves staging files alone.
-    pub fn with_staging_grace(mut self, grace: Duration) -> Sink {
-        self.staging_grace = grace;
-        self
+    /// Changes the age below which the staging sweeps of both leave staging files alone.
+    pub fn with_staging_grace(self, grace: Duration) -> Output {
+        let mut store = self.sink.store;
+        store.staging_grace = grace;
+        Output::sharing(store)
     }
 
     /// The object prefix all output lives under.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.sink.store.root
     }
 
-    /// The object path of a relative `a/b/c` string under the root.
-    fn object_path(&self, relative: &str) -> Path {
-        relative
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .fold(self.root.clone(), |p, seg| p.join(seg))
+    /// HTTP request attempts of the S3 client so far, with the failed ones object_store
+    /// retried (for metrics). All zero for local output and for [`Output::with_store`].
+    pub fn request_counts(&self) -> StoreRequestCounts {
+        self.sink.store.request_counts()
     }
+}
 
-    /// The real directory of a relative `a/b/c` string, for local output.
-    fn local_path(&self, relative: &str) -> Option<PathBuf> {
-        let Publish::StagedRename { dir } = &self.publish else {
-            return None;
-        };
-        Some(
-            relative
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .fold(dir.clone(), |p, seg| p.join(seg)),
-        )
-    }
+/// The partitions of an output: writes them, reads them back, lists them, keeps their
+/// rejects, sweeps their staging leftovers (see the module docs). Cheap to clone; clones share
+/// the store.
+#[derive(Clone, Debug)]
+pub struct Sink {
+    store: Store,
+}
 
-    /// Where a write of `{dir}/{file_name}` goes first, and its final path: a hidden staging
-    /// name beside it for [`Publish::StagedRename`], the final key itself for
-    /// [`Publish::DirectPut`]. After a successful write, [`Sink::publish`] makes it visible.
-    fn write_target(&self, dir: &str, file_name: &str) -> (Path, Path) {
-        let final_path = self.object_path(&format!("{dir}/{file_name}"));
-        let target = match self.publish {
-            Publish::StagedRename { .. } => {
-                self.object_path(&format!("{dir}/{}", layout::staging_name(file_name)))
-            }
-            Publish::DirectPut => final_path.clone(),
-        };
-        (target, final_path)
-    }
-
-    /// Makes a completely written `target` visible at `final_path` (a rename for staged
-    /// writes; nothing to do for direct puts, which are visible once complete).
-    async fn publish(&self, target: &Path, final_path: &Path) -> Result<(), SinkError> {
-        if target == final_path {
-            return Ok(());
-        }
-        self.rename_into_place(target, final_path).await
-    }
-
-    /// Forgets a `target` whose write failed: staging files are removed; a direct put that
-    /// failed never became visible.
-    async fn abandon(&self, target: &Path, final_path: &Path) {
-        if target != final_path {
-            self.discard(target).await;
-        }
-    }
-
-    /// A relative `a/b/c` string as errors show it: the absolute file path on local disk,
-    /// `s3://bucket/prefix/a/b/c` on S3.
-    fn describe(&self, relative: &str) -> String {
-        match self.local_path(relative) {
-            Some(path) => path.display().to_string(),
-            None => format!("{}/{}", self.label, self.object_path(relative)),
-        }
-    }
-
+impl Sink {
     /// Replaces the partition's data with `batches` (which must have the dataset's schema).
     /// Zero rows still write a valid schema-only file, so old content is replaced. Staging
     /// leftovers in the partition directory are removed first.
@@ -441,8 +320,8 @@ impl Sink {
     /// Whether the partition's data file exists.
     pub async fn partition_exists(&self, key: &PartitionKey) -> Result<bool, SinkError> {
         key.validate()?;
-        let path = self.object_path(&key.relative_file());
-        match self.store.head(&path).await {
+        let path = self.store.object_path(&key.relative_file());
+        match self.store.objects.head(&path).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(source) => Err(SinkError::Store {
@@ -470,7 +349,8 @@ impl Sink {
     ) -> Result<WriteStats, SinkError> {
         key.validate()?;
         let dir = key.rejects_relative_dir();
-        self.remove_staging_in(&dir, false, self.staging_grace)
+        self.store
+            .remove_staging_in(&dir, false, self.store.staging_grace)
             .await?;
         match rejects {
             Some(batch) if batch.num_rows() > 0 => {
@@ -479,80 +359,28 @@ impl Sink {
                     .await
             }
             _ => {
-                let path = self.object_path(&format!("{dir}/{PART_FILE_NAME}"));
-                match self.store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(WriteStats::default()),
-                    Err(source) => Err(SinkError::Store {
-                        op: StoreOp::Delete,
-                        path,
-                        source,
-                    }),
-                }
+                let path = self.store.object_path(&format!("{dir}/{PART_FILE_NAME}"));
+                self.store.delete_if_exists(path).await?;
+                Ok(WriteStats::default())
             }
         }
     }
 
     /// Removes staging leftovers (our `.tmp-*` files, LocalFileSystem `<name>#<n>` files) older
-    /// than the staging grace under the dataset's data, rejects, state and lease prefixes.
-    /// Returns how many were removed.
+    /// than the staging grace under the table's data and rejects prefixes. Returns how many
+    /// were removed.
     pub async fn cleanup_staging(&self, table: &Table) -> Result<usize, SinkError> {
         let mut removed = 0;
         for prefix in [
             table.name.to_string(),
             format!("{REJECTS_DIR}/{}", table.name),
-            format!("{STATE_DIR}/{}", table.name),
-            format!("{STATE_DIR}/lease/{}", table.name),
         ] {
             removed += self
-                .remove_staging_in(&prefix, true, self.staging_grace)
+                .store
+                .remove_staging_in(&prefix, true, self.store.staging_grace)
                 .await?;
         }
         Ok(removed)
-    }
-
-    /// Reads the state object `_state/<name>`, `None` when absent.
-    pub async fn get_state(&self, name: &str) -> Result<Option<Bytes>, SinkError> {
-        layout::validate_state_name(name)?;
-        let path = self.object_path(&format!("{STATE_DIR}/{name}"));
-        Ok(self.get_if_exists(&path).await?.map(|(bytes, _)| bytes))
-    }
-
-    /// The object at `path` with its metadata; `None` when absent, also when it disappears
-    /// between the answer's headers and its body (a rename over it on local disk).
-    async fn get_if_exists(
-        &self,
-        path: &Path,
-    ) -> Result<Option<(Bytes, object_store::ObjectMeta)>, SinkError> {
-        let result = match self.store.get(path).await {
-            Ok(result) => result,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(source) => return Err(store_err(StoreOp::Get, path)(source)),
-        };
-        let meta = result.meta.clone();
-        match result.bytes().await {
-            Ok(bytes) => Ok(Some((bytes, meta))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(source) => Err(store_err(StoreOp::Get, path)(source)),
-        }
-    }
-
-    /// Atomically replaces the state object `_state/<name>` (names like
-    /// `user_status/account_id=A.json`) whatever it holds: a blind write, for tools and tests.
-    /// Read-modify-write goes through [`Sink::put_state_if`].
-    pub async fn put_state(&self, name: &str, value: Bytes) -> Result<(), SinkError> {
-        layout::validate_state_name(name)?;
-        let relative = format!("{STATE_DIR}/{name}");
-        let (parent, file_name) = relative.rsplit_once('/').unwrap_or(("", relative.as_str()));
-        let (target, final_path) = self.write_target(parent, file_name);
-        // A failed local write leaves no file: LocalFileSystem removes its own upload file.
-        self.store
-            .put(&target, PutPayload::from(value))
-            .await
-            .map_err(|source| SinkError::Write {
-                path: self.describe(&relative),
-                source: source.into(),
-            })?;
-        self.publish(&target, &final_path).await
     }
 
     /// Encodes `batches` into `<dir>/<file_name>`, atomically replacing any old file.
@@ -581,16 +409,16 @@ impl Sink {
         label: &str,
         row_group_rows: usize,
     ) -> PartitionWriter {
-        let (target, final_path) = self.write_target(dir, file_name);
-        let destination = self.describe(&format!("{dir}/{file_name}"));
+        let (target, final_path) = self.store.write_target(dir, file_name);
+        let destination = self.store.describe(&format!("{dir}/{file_name}"));
         // Two batches in flight: the encoder works on one while the caller builds the next.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let task = {
-            let (store, target) = (Arc::clone(&self.store), target.clone());
+            let (objects, target) = (Arc::clone(&self.store.objects), target.clone());
             let label = label.to_string();
             tokio::spawn(async move {
                 encode::write_parquet_stream(
-                    store,
+                    objects,
                     &target,
                     destination,
                     schema,
@@ -602,7 +430,7 @@ impl Sink {
             })
         };
         PartitionWriter {
-            sink: self.clone(),
+            store: self.store.clone(),
             tx,
             task: Some(task),
             target,
@@ -618,7 +446,8 @@ impl Sink {
         let dir = key.relative_dir();
         // Only leftovers older than the grace: a younger staging file may be another
         // process's write of this same partition, still in progress.
-        self.remove_staging_in(&dir, false, self.staging_grace)
+        self.store
+            .remove_staging_in(&dir, false, self.store.staging_grace)
             .await?;
         Ok(self.begin_in_dir(
             &dir,
@@ -629,37 +458,9 @@ impl Sink {
         ))
     }
 
-    /// Renames a staging object over its final name; removes the staging object if that fails.
-    async fn rename_into_place(&self, staging: &Path, final_path: &Path) -> Result<(), SinkError> {
-        match self.store.rename(staging, final_path).await {
-            Ok(()) => Ok(()),
-            Err(source) => {
-                self.discard(staging).await;
-                Err(SinkError::Store {
-                    op: StoreOp::Rename,
-                    path: final_path.clone(),
-                    source,
-                })
-            }
-        }
-    }
-
-    /// Best-effort removal of a staging object after a failure; the original error is what the
-    /// caller reports, and cleanup_staging sweeps anything left.
-    async fn discard(&self, path: &Path) {
-        match self.store.delete(path).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => tracing::warn!(
-                path = %path,
-                error = &e as &dyn std::error::Error,
-                "Could not remove a staging file; a later cleanup will retry."
-            ),
-        }
-    }
-
     async fn list_visible(&self, dir: &str) -> Result<Vec<Path>, SinkError> {
-        let prefix = self.object_path(dir);
-        let listing = match self.store.list_with_delimiter(Some(&prefix)).await {
+        let prefix = self.store.object_path(dir);
+        let listing = match self.store.objects.list_with_delimiter(Some(&prefix)).await {
             Ok(listing) => listing,
             Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
             Err(source) => {
@@ -690,7 +491,7 @@ impl Sink {
             if path.extension() != Some("parquet") {
                 continue;
             }
-            let bytes = match self.store.get(&path).await {
+            let bytes = match self.store.objects.get(&path).await {
                 Ok(result) => result
                     .bytes()
                     .await

@@ -1,7 +1,8 @@
 //! Sweeping staging leftovers: our hidden `.tmp-*` files and LocalFileSystem's `<name>#<n>`
 //! upload files that a killed writer left behind, older than a grace period so that a writer
 //! still running elsewhere keeps its file. Local output is swept on disk (LocalFileSystem
-//! hides its upload files from `list`); object stores are listed.
+//! hides its upload files from `list`); object stores are listed. Both users of the output
+//! sweep what they write: the sink its partitions and rejects, the state store `_state/`.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,9 +11,10 @@ use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
 use super::layout::is_staging_name;
-use super::{store_err, Sink, SinkError, StoreOp};
+use super::store::Store;
+use super::{store_err, SinkError, StoreOp};
 
-impl Sink {
+impl Store {
     /// Removes staging files older than `min_age` in `dir` (and below it when `recursive`).
     pub(super) async fn remove_staging_in(
         &self,
@@ -48,7 +50,7 @@ impl Sink {
     ) -> Result<usize, SinkError> {
         let prefix = self.object_path(dir);
         let candidates: Vec<Path> = if recursive {
-            self.store
+            self.objects
                 .list(Some(&prefix))
                 .try_filter_map(|meta| {
                     let stale = is_stale_staging(&meta.location, meta.last_modified, min_age);
@@ -58,7 +60,7 @@ impl Sink {
                 .await
                 .map_err(store_err(StoreOp::List, &prefix))?
         } else {
-            match self.store.list_with_delimiter(Some(&prefix)).await {
+            match self.objects.list_with_delimiter(Some(&prefix)).await {
                 Ok(listing) => listing
                     .objects
                     .into_iter()
@@ -77,7 +79,7 @@ impl Sink {
         };
         let mut removed = 0;
         for path in candidates {
-            match self.store.delete(&path).await {
+            match self.objects.delete(&path).await {
                 Ok(()) => removed += 1,
                 Err(object_store::Error::NotFound { .. }) => {}
                 Err(source) => {

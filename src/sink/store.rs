@@ -1,344 +1,283 @@
-//! How the sink talks to S3: the retry policy and timeouts of `[output]` ([`StoreTuning`],
-//! whose docs explain the defaults) and its overrides, applied on top of the `AWS_*`
-//! environment, and a connector that classifies every HTTP attempt ([`AttemptOutcome`]):
-//! counted per sink ([`StoreRequestCounts`]) and, when the sink was opened with a metrics
-//! handle, reported as `smartassist_store_requests_total`.
-//! An attempt is classified by its HTTP status, so the rare S3 answer "200 with an error body"
-//! that object_store also retries counts as answered.
-//!
-//! object_store retries 5xx, 429 and 408 answers (also S3's 200-with-`InternalError`/`SlowDown`
-//! bodies) and connection errors; a timeout or a connection cut after the request was sent is
-//! retried only for idempotent requests. Every request object_store issues for our writes is
-//! idempotent (plain PutObject, UploadPart, Create/Complete/AbortMultipartUpload, GET, HEAD,
-//! LIST, DELETE) except conditional puts (`PutMode::Create` / `PutMode::Update`): their callers
-//! must themselves retry an interrupted attempt, re-reading to learn whether it landed.
+//! One opened output location, shared by its two users, [`Sink`](super::Sink) (partitions) and
+//! [`StateStore`](super::StateStore) (small versioned objects): the object store, the prefix
+//! all output lives under, how a finished object becomes visible ([`Publish`]), how errors
+//! name objects, the S3 request counters and the staging grace. Also the object-level steps
+//! both build on: a read that treats a missing object as `None`, and the staged-or-direct
+//! publication of one object. Opening (local directory or S3) happens here, once, so both
+//! users always address the same store.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::client::{
-    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
-};
-use object_store::{BackoffConfig, ClientConfigKey, ClientOptions, RetryConfig};
+use bytes::Bytes;
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
-use crate::config::StoreTuning;
+use super::{layout, s3, store_err, SinkError, StoreOp, DEFAULT_STAGING_GRACE};
+use crate::config::OutputLocation;
 use crate::metrics::Metrics;
 
-/// object_store's retry configuration for `tuning`.
-pub(super) fn retry_config(tuning: &StoreTuning) -> RetryConfig {
-    RetryConfig {
-        backoff: BackoffConfig {
-            init_backoff: tuning.backoff_initial,
-            max_backoff: tuning.backoff_max,
-            base: tuning.backoff_base,
-        },
-        max_retries: tuning.max_retries,
-        retry_timeout: tuning.retry_timeout,
+/// How a finished object becomes visible to readers: the output's two publishing strategies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Publish {
+    /// Local disk: write a hidden staging file in the same directory, then rename it over the
+    /// final name. `dir` is the real output directory, also swept for staging leftovers
+    /// (LocalFileSystem hides its `<name>#<n>` upload files from `list`).
+    StagedRename { dir: PathBuf },
+    /// Object stores: write straight to the final key, where the object appears only when the
+    /// PutObject / CompleteMultipartUpload succeeds.
+    DirectPut,
+}
+
+/// An opened output location. Cheap to clone; clones share the object store and the counters.
+#[derive(Clone)]
+pub(super) struct Store {
+    pub(super) objects: Arc<dyn ObjectStore>,
+    /// Prefix of every object (empty for local output, whose store is rooted at the directory).
+    pub(super) root: Path,
+    pub(super) publish: Publish,
+    /// Staging files younger than this are left alone by the sweeps.
+    pub(super) staging_grace: Duration,
+    /// Attempts of the S3 client built by [`Store::open`] (stays zero otherwise).
+    requests: Arc<s3::RequestStats>,
+    /// How errors name remote objects: `s3://bucket` then the object path.
+    label: Arc<str>,
+}
+
+/// Shows the store by its `Display` form (e.g. `AmazonS3(bucket)`), never its configuration,
+/// so credentials cannot reach logs through `{:?}`.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("objects", &format_args!("{}", self.objects))
+            .field("root", &self.root.as_ref())
+            .field("publish", &self.publish)
+            .field("staging_grace", &self.staging_grace)
+            .finish()
     }
 }
 
-/// Applies `tuning` to a builder. Timeouts go through the builder's config keys rather than
-/// `with_client_options`, which would replace the client options already read from the
-/// environment (`AWS_ALLOW_HTTP`, proxy settings, ...).
-fn apply(tuning: &StoreTuning, builder: AmazonS3Builder) -> AmazonS3Builder {
-    let client = |key| AmazonS3ConfigKey::Client(key);
-    builder
-        .with_retry(retry_config(tuning))
-        .with_config(
-            client(ClientConfigKey::Timeout),
-            duration_value(tuning.request_timeout),
-        )
-        .with_config(
-            client(ClientConfigKey::ConnectTimeout),
-            duration_value(tuning.connect_timeout),
-        )
-}
-
-/// A duration as object_store's config parser reads it (whole nanoseconds, no rounding to 0).
-fn duration_value(d: Duration) -> String {
-    format!("{}ns", d.as_nanos())
-}
-
-/// The builder for `[output]` S3 settings: `base` (normally `AmazonS3Builder::from_env()`)
-/// with the bucket and overrides ([`with_output_overrides`]), then `tuning`, then the request
-/// counters.
-pub(super) fn s3_builder(
-    base: AmazonS3Builder,
-    bucket: &str,
-    endpoint: Option<&str>,
-    region: Option<&str>,
-    allow_http: bool,
-    tuning: &StoreTuning,
-    stats: &Arc<RequestStats>,
-) -> AmazonS3Builder {
-    let builder = with_output_overrides(base, bucket, endpoint, region, allow_http);
-    apply(tuning, builder).with_http_connector(CountingConnector(Arc::clone(stats)))
-}
-
-/// Applies the `[output]` S3 settings on top of a builder configured from the `AWS_*`
-/// environment, so they win: an endpoint is set both as the generic endpoint and as the
-/// S3-specific one (object_store prefers `AWS_ENDPOINT_URL_S3` over any generic endpoint, which
-/// would otherwise silently override the config), with path-style requests.
-pub(super) fn with_output_overrides(
-    builder: AmazonS3Builder,
-    bucket: &str,
-    endpoint: Option<&str>,
-    region: Option<&str>,
-    allow_http: bool,
-) -> AmazonS3Builder {
-    let mut builder = builder.with_bucket_name(bucket);
-    if let Some(endpoint) = endpoint {
-        builder = builder
-            .with_endpoint(endpoint)
-            .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint)
-            .with_virtual_hosted_style_request(false);
-    }
-    if let Some(region) = region {
-        builder = builder.with_region(region);
-    }
-    if allow_http {
-        builder = builder.with_allow_http(true);
-    }
-    builder
-}
-
-/// What a sink's S3 client has sent so far (all zero for local output and for
-/// [`super::Sink::with_store`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StoreRequestCounts {
-    /// HTTP request attempts, retries included.
-    pub attempts: u64,
-    /// Attempts answered 503 (S3's SlowDown) or 429.
-    pub throttled: u64,
-    /// Attempts answered with another 5xx, or 408.
-    pub server_errors: u64,
-    /// Attempts that got no answer: connection refused, reset or cut, timeout.
-    pub transport_errors: u64,
-}
-
-/// What one HTTP attempt came to; its [`label`](AttemptOutcome::label) is the `outcome` of
-/// `smartassist_store_requests_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum AttemptOutcome {
-    /// An answer object_store does not retry: 2xx, 3xx, or a 4xx other than 408 and 429 (such
-    /// as the 404 of a state object that does not exist yet).
-    Answered,
-    /// 503 (S3's SlowDown) or 429.
-    Throttled,
-    /// Another 5xx, or 408.
-    ServerError,
-    /// No answer: connection refused, reset or cut, timeout.
-    TransportError,
-}
-
-impl AttemptOutcome {
-    #[cfg(test)]
-    pub(super) const ALL: [AttemptOutcome; 4] = [
-        AttemptOutcome::Answered,
-        AttemptOutcome::Throttled,
-        AttemptOutcome::ServerError,
-        AttemptOutcome::TransportError,
-    ];
-
-    pub(super) fn label(self) -> &'static str {
-        match self {
-            AttemptOutcome::Answered => "answered",
-            AttemptOutcome::Throttled => "throttled",
-            AttemptOutcome::ServerError => "server_error",
-            AttemptOutcome::TransportError => "transport_error",
+impl Store {
+    /// Opens the output location. Local: creates the directory if missing and roots a
+    /// fsyncing LocalFileSystem there. S3: `base()` (normally the `AWS_*` environment), the
+    /// location's overrides and [`StoreTuning`](crate::config::StoreTuning) on top, and every
+    /// HTTP attempt counted and reported to `metrics`. No I/O on S3.
+    pub(super) fn open(
+        location: &OutputLocation,
+        metrics: Option<&Metrics>,
+        base: impl FnOnce() -> AmazonS3Builder,
+    ) -> Result<Store, SinkError> {
+        match location {
+            OutputLocation::Local(dir) => Store::open_local(dir),
+            OutputLocation::S3 {
+                bucket,
+                prefix,
+                endpoint,
+                region,
+                allow_http,
+                tuning,
+            } => {
+                let requests = Arc::new(s3::RequestStats::new(metrics.cloned()));
+                let builder = s3::s3_builder(
+                    base(),
+                    bucket,
+                    endpoint.as_deref(),
+                    region.as_deref(),
+                    *allow_http,
+                    tuning,
+                    &requests,
+                );
+                let objects = builder.build().map_err(|source| SinkError::OpenStore {
+                    location: format!("s3://{bucket}/{prefix}"),
+                    source,
+                })?;
+                let trimmed = prefix.trim_matches('/');
+                let root = Path::parse(trimmed).map_err(|source| SinkError::InvalidPrefix {
+                    prefix: prefix.clone(),
+                    source,
+                })?;
+                Ok(Store {
+                    requests,
+                    label: format!("s3://{bucket}").into(),
+                    ..Store::over(Arc::new(objects), root)
+                })
+            }
         }
     }
 
-    fn of(outcome: &Result<HttpResponse, HttpError>) -> AttemptOutcome {
-        match outcome {
-            Ok(response) => match response.status().as_u16() {
-                429 | 503 => AttemptOutcome::Throttled,
-                408 | 500..=599 => AttemptOutcome::ServerError,
-                _ => AttemptOutcome::Answered,
-            },
-            Err(_) => AttemptOutcome::TransportError,
-        }
-    }
-}
-
-/// Shared counters behind [`StoreRequestCounts`], and the metrics handle every attempt is also
-/// reported to (when the sink was opened with one).
-#[derive(Debug, Default)]
-pub(super) struct RequestStats {
-    attempts: AtomicU64,
-    throttled: AtomicU64,
-    server_errors: AtomicU64,
-    transport_errors: AtomicU64,
-    metrics: Option<Metrics>,
-}
-
-impl RequestStats {
-    pub(super) fn new(metrics: Option<Metrics>) -> RequestStats {
-        RequestStats {
-            metrics,
-            ..RequestStats::default()
-        }
-    }
-
-    pub(super) fn snapshot(&self) -> StoreRequestCounts {
-        StoreRequestCounts {
-            attempts: self.attempts.load(Ordering::Relaxed),
-            throttled: self.throttled.load(Ordering::Relaxed),
-            server_errors: self.server_errors.load(Ordering::Relaxed),
-            transport_errors: self.transport_errors.load(Ordering::Relaxed),
-        }
-    }
-
-    fn record(&self, outcome: &Result<HttpResponse, HttpError>) {
-        let outcome = AttemptOutcome::of(outcome);
-        self.attempts.fetch_add(1, Ordering::Relaxed);
-        let failed = match outcome {
-            AttemptOutcome::Answered => None,
-            AttemptOutcome::Throttled => Some(&self.throttled),
-            AttemptOutcome::ServerError => Some(&self.server_errors),
-            AttemptOutcome::TransportError => Some(&self.transport_errors),
-        };
-        if let Some(counter) = failed {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(metrics) = &self.metrics {
-            metrics.store_request(outcome.label());
-        }
-    }
-}
-
-/// object_store's default reqwest connector, with every attempt counted.
-#[derive(Debug)]
-struct CountingConnector(Arc<RequestStats>);
-
-impl HttpConnector for CountingConnector {
-    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
-        let inner = ReqwestConnector::default().connect(options)?;
-        Ok(HttpClient::new(CountingService {
-            inner,
-            stats: Arc::clone(&self.0),
-        }))
-    }
-}
-
-#[derive(Debug)]
-struct CountingService {
-    inner: HttpClient,
-    stats: Arc<RequestStats>,
-}
-
-type CallFuture<'a> = Pin<Box<dyn Future<Output = Result<HttpResponse, HttpError>> + Send + 'a>>;
-
-/// Written out by hand: `HttpService` is an `async_trait`, whose methods return boxed futures.
-impl HttpService for CountingService {
-    fn call<'life0, 'async_trait>(&'life0 self, req: HttpRequest) -> CallFuture<'async_trait>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let outcome = self.inner.execute(req).await;
-            self.stats.record(&outcome);
-            outcome
+    fn open_local(dir: &std::path::Path) -> Result<Store, SinkError> {
+        std::fs::create_dir_all(dir).map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let dir = std::fs::canonicalize(dir).map_err(|source| SinkError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let fs = LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|source| SinkError::OpenStore {
+                location: format!("file://{}", dir.display()),
+                source,
+            })?
+            .with_fsync(true);
+        Ok(Store {
+            publish: Publish::StagedRename { dir },
+            ..Store::over(Arc::new(fs), Path::default())
         })
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn defaults_bound_the_total_backoff_of_one_request() {
-        let t = StoreTuning::default();
-        // Worst case: every backoff at its upper bound, initial × base^n capped at the maximum.
-        let mut total = Duration::ZERO;
-        let mut next = t.backoff_initial;
-        for _ in 0..t.max_retries {
-            total += next;
-            next = next.mul_f64(t.backoff_base).min(t.backoff_max);
+    /// Any object store under `root`; objects are written straight to their final keys.
+    pub(super) fn over(objects: Arc<dyn ObjectStore>, root: Path) -> Store {
+        Store {
+            label: objects.to_string().into(),
+            objects,
+            root,
+            publish: Publish::DirectPut,
+            staging_grace: DEFAULT_STAGING_GRACE,
+            requests: Arc::default(),
         }
-        assert!(total < t.retry_timeout, "{total:?}");
-        assert!(t.request_timeout < t.retry_timeout);
     }
 
-    #[test]
-    fn attempt_outcome_labels_are_the_documented_metric_labels() {
-        let labels: Vec<&str> = AttemptOutcome::ALL.iter().map(|o| o.label()).collect();
-        assert_eq!(labels, crate::metrics::STORE_OUTCOMES);
-        assert_eq!(
-            labels,
-            ["answered", "throttled", "server_error", "transport_error"]
-        );
+    pub(super) fn request_counts(&self) -> s3::StoreRequestCounts {
+        self.requests.snapshot()
     }
 
-    fn answer(status: u16) -> Result<HttpResponse, HttpError> {
-        let mut response = HttpResponse::new(Vec::new().into());
-        *response.status_mut() = reqwest::StatusCode::from_u16(status).expect("valid status");
-        Ok(response)
+    /// The object path of a relative `a/b/c` string under the root.
+    pub(super) fn object_path(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .fold(self.root.clone(), |p, seg| p.join(seg))
     }
 
-    #[test]
-    fn attempts_are_classified_by_status_and_reach_the_metrics() {
-        let metrics = Metrics::new();
-        let stats = RequestStats::new(Some(metrics.clone()));
-        for status in [200, 204, 404, 412, 503, 429, 500, 502, 408] {
-            stats.record(&answer(status));
-        }
-        let cut = HttpError::new(
-            object_store::client::HttpErrorKind::Request,
-            std::io::Error::other("connection reset"),
-        );
-        stats.record(&Err(cut));
-        assert_eq!(
-            stats.snapshot(),
-            StoreRequestCounts {
-                attempts: 10,
-                throttled: 2,
-                server_errors: 3,
-                transport_errors: 1,
-            }
-        );
-        let value =
-            |outcome| metrics.value(crate::metrics::STORE_REQUESTS, &[("outcome", outcome)]);
-        assert_eq!(value("answered"), Some(4.0));
-        assert_eq!(value("throttled"), Some(2.0));
-        assert_eq!(value("server_error"), Some(3.0));
-        assert_eq!(value("transport_error"), Some(1.0));
-    }
-
-    #[test]
-    fn durations_are_written_so_object_store_parses_them_exactly() {
-        assert_eq!(duration_value(Duration::from_millis(1500)), "1500000000ns");
-        assert_eq!(duration_value(Duration::from_nanos(1)), "1ns");
-    }
-
-    #[test]
-    fn tuning_reaches_the_builder_and_keeps_options_from_the_environment() {
-        let tuning = StoreTuning {
-            request_timeout: Duration::from_secs(7),
-            connect_timeout: Duration::from_millis(250),
-            ..StoreTuning::default()
+    /// The real directory of a relative `a/b/c` string, for local output.
+    pub(super) fn local_path(&self, relative: &str) -> Option<PathBuf> {
+        let Publish::StagedRename { dir } = &self.publish else {
+            return None;
         };
-        let base = AmazonS3Builder::new().with_config(
-            AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp),
-            "true",
-        );
-        let stats = Arc::new(RequestStats::default());
-        let b = s3_builder(base, "bkt", None, None, false, &tuning, &stats);
-        let get = |key| b.get_config_value(&AmazonS3ConfigKey::Client(key));
-        assert_eq!(get(ClientConfigKey::AllowHttp).as_deref(), Some("true"));
-        assert_eq!(
-            get(ClientConfigKey::Timeout).as_deref(),
-            Some("7000000000ns")
-        );
-        assert_eq!(
-            get(ClientConfigKey::ConnectTimeout).as_deref(),
-            Some("250000000ns")
-        );
+        Some(
+            relative
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .fold(dir.clone(), |p, seg| p.join(seg)),
+        )
+    }
+
+    /// A relative `a/b/c` string as errors show it: the absolute file path on local disk,
+    /// `s3://bucket/prefix/a/b/c` on S3.
+    pub(super) fn describe(&self, relative: &str) -> String {
+        match self.local_path(relative) {
+            Some(path) => path.display().to_string(),
+            None => format!("{}/{}", self.label, self.object_path(relative)),
+        }
+    }
+
+    /// The object at `path` with its metadata; `None` when absent, also when it disappears
+    /// between the answer's headers and its body (a rename over it on local disk).
+    pub(super) async fn get_if_exists(
+        &self,
+        path: &Path,
+    ) -> Result<Option<(Bytes, object_store::ObjectMeta)>, SinkError> {
+        let result = match self.objects.get(path).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(source) => return Err(store_err(StoreOp::Get, path)(source)),
+        };
+        let meta = result.meta.clone();
+        match result.bytes().await {
+            Ok(bytes) => Ok(Some((bytes, meta))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(store_err(StoreOp::Get, path)(source)),
+        }
+    }
+
+    /// Deletes the object at `path`; nothing to do when it does not exist.
+    pub(super) async fn delete_if_exists(&self, path: Path) -> Result<(), SinkError> {
+        match self.objects.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(SinkError::Store {
+                op: StoreOp::Delete,
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// Where a write of `{dir}/{file_name}` goes first, and its final path: a hidden staging
+    /// name beside it for [`Publish::StagedRename`], the final key itself for
+    /// [`Publish::DirectPut`]. After a successful write, [`Store::publish`] makes it visible.
+    pub(super) fn write_target(&self, dir: &str, file_name: &str) -> (Path, Path) {
+        let final_path = self.object_path(&format!("{dir}/{file_name}"));
+        let target = match self.publish {
+            Publish::StagedRename { .. } => {
+                self.object_path(&format!("{dir}/{}", layout::staging_name(file_name)))
+            }
+            Publish::DirectPut => final_path.clone(),
+        };
+        (target, final_path)
+    }
+
+    /// Makes a completely written `target` visible at `final_path` (a rename for staged
+    /// writes; nothing to do for direct puts, which are visible once complete).
+    pub(super) async fn publish(&self, target: &Path, final_path: &Path) -> Result<(), SinkError> {
+        if target == final_path {
+            return Ok(());
+        }
+        self.rename_into_place(target, final_path).await
+    }
+
+    /// Forgets a `target` whose write failed: staging files are removed; a direct put that
+    /// failed never became visible.
+    pub(super) async fn abandon(&self, target: &Path, final_path: &Path) {
+        if target != final_path {
+            self.discard(target).await;
+        }
+    }
+
+    /// Atomically replaces the small object at `relative` with `value` whatever it holds (one
+    /// in-memory put, then [`Store::publish`]).
+    pub(super) async fn put_whole(&self, relative: &str, value: Bytes) -> Result<(), SinkError> {
+        let (parent, file_name) = relative.rsplit_once('/').unwrap_or(("", relative));
+        let (target, final_path) = self.write_target(parent, file_name);
+        // A failed local write leaves no file: LocalFileSystem removes its own upload file.
+        self.objects
+            .put(&target, value.into())
+            .await
+            .map_err(|source| SinkError::Write {
+                path: self.describe(relative),
+                source: source.into(),
+            })?;
+        self.publish(&target, &final_path).await
+    }
+
+    /// Renames a staging object over its final name; removes the staging object if that fails.
+    async fn rename_into_place(&self, staging: &Path, final_path: &Path) -> Result<(), SinkError> {
+        match self.objects.rename(staging, final_path).await {
+            Ok(()) => Ok(()),
+            Err(source) => {
+                self.discard(staging).await;
+                Err(SinkError::Store {
+                    op: StoreOp::Rename,
+                    path: final_path.clone(),
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Best-effort removal of a staging object after a failure; the original error is what the
+    /// caller reports, and the staging sweeps remove anything left.
+    async fn discard(&self, path: &Path) {
+        match self.objects.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => tracing::warn!(
+                path = %path,
+                error = &e as &dyn std::error::Error,
+                "Could not remove a staging file; a later cleanup will retry."
+            ),
+        }
     }
 }

@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime};
 
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
-use bytes::Bytes;
 use chrono::NaiveDate;
 use object_store::aws::AmazonS3ConfigKey;
 use object_store::memory::InMemory;
@@ -16,8 +15,9 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 
 use super::*;
+use crate::datasets::user_status::schema::user_status_schema;
 use crate::datasets::{intent_realtime, user_status};
-use crate::schema::{user_status_schema, DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
+use crate::schema::{DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 const MAY_1_2024_UTC_MS: i64 = 1_714_521_600_000;
 
@@ -82,10 +82,15 @@ fn rejects_batch(n: usize) -> RecordBatch {
     RecordBatch::try_new(rejects_schema(), columns).expect("fixture matches schema")
 }
 
-fn local_sink() -> (tempfile::TempDir, Sink) {
+fn local_output() -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sink = Sink::open(&OutputLocation::Local(dir.path().join("out"))).expect("open sink");
-    (dir, sink)
+    let out = Output::open(&OutputLocation::Local(dir.path().join("out"))).expect("open");
+    (dir, out)
+}
+
+fn local_sink() -> (tempfile::TempDir, Sink) {
+    let (dir, out) = local_output();
+    (dir, out.sink)
 }
 
 fn out_dir(tmp: &tempfile::TempDir) -> PathBuf {
@@ -242,7 +247,7 @@ async fn zero_rows_write_a_schema_only_file_that_replaces_old_rows() {
     assert_eq!(builder.metadata().file_metadata().num_rows(), 0);
     assert_eq!(
         builder.schema().fields(),
-        crate::schema::intent_realtime_schema().fields()
+        crate::datasets::intent_realtime::schema::intent_realtime_schema().fields()
     );
 
     let us = us_key("A", 1);
@@ -312,7 +317,8 @@ async fn next_write_removes_old_staging_leftovers_and_keeps_a_concurrent_writers
 
 #[tokio::test]
 async fn cleanup_staging_respects_the_grace_period() {
-    let (tmp, sink) = local_sink();
+    let (tmp, out) = local_output();
+    let sink = &out.sink;
     let root = out_dir(&tmp);
     let data_dir = root.join("user_status/account_id=A/dt=2024-05-02");
     let rejects_dir = root.join("_rejects/user_status/account_id=A/dt=2024-05-02");
@@ -346,7 +352,7 @@ async fn cleanup_staging_respects_the_grace_period() {
     assert!(real.exists(), "published file kept");
     assert!(other.exists(), "other dataset untouched");
 
-    let eager = sink.clone().with_staging_grace(Duration::ZERO);
+    let eager = out.clone().with_staging_grace(Duration::ZERO).sink;
     assert_eq!(
         eager
             .cleanup_staging(&user_status::TABLE)
@@ -396,54 +402,9 @@ async fn rejects_are_written_and_cleared() {
 }
 
 #[tokio::test]
-async fn state_round_trips_on_disk_and_in_memory() {
-    let (tmp, local) = local_sink();
-    let memory = Sink::with_store(Arc::new(InMemory::new()), Path::from("prefix"));
-    for sink in [&local, &memory] {
-        let name = "user_status/account_id=A.json";
-        assert_eq!(sink.get_state(name).await.expect("get"), None);
-        sink.put_state(name, Bytes::from_static(br#"{"v":1}"#))
-            .await
-            .expect("put");
-        sink.put_state(name, Bytes::from_static(br#"{"v":2}"#))
-            .await
-            .expect("put again");
-        assert_eq!(
-            sink.get_state(name).await.expect("get"),
-            Some(Bytes::from_static(br#"{"v":2}"#))
-        );
-        assert!(matches!(
-            sink.put_state("../escape.json", Bytes::new()).await,
-            Err(SinkError::InvalidStateName { .. })
-        ));
-    }
-    let state_dir = out_dir(&tmp).join("_state/user_status");
-    assert_eq!(file_names(&state_dir), ["account_id=A.json"]);
-}
-
-/// A state file that cannot be written (here its directory is a regular file) fails with an
-/// error naming the state file's absolute path, and leaves no staging file behind.
-#[tokio::test]
-async fn a_failed_state_write_names_the_state_file() {
-    let (tmp, sink) = local_sink();
-    let state = out_dir(&tmp).join("_state");
-    std::fs::create_dir_all(&state).expect("mkdir");
-    std::fs::write(state.join("blocked"), b"a file, not a directory").expect("blocker");
-    let err = sink
-        .put_state("blocked/x.json", Bytes::from_static(b"{}"))
-        .await
-        .expect_err("cannot write under a file");
-    assert_eq!(
-        err.to_string(),
-        format!("cannot write {}", state.join("blocked/x.json").display())
-    );
-    assert_eq!(file_names(&state), ["blocked"]);
-}
-
-#[tokio::test]
 async fn in_memory_store_writes_under_the_prefix() {
     let store = Arc::new(InMemory::new());
-    let sink = Sink::with_store(store.clone(), Path::from("exports/kore"));
+    let sink = Output::with_store(store.clone(), Path::from("exports/kore")).sink;
     let key = intent_key();
     assert!(!sink.partition_exists(&key).await.expect("exists"));
     sink.write_partition(&key, Vec::new()).await.expect("write");
@@ -498,14 +459,14 @@ async fn dataset_tree_holds_only_part_files_after_writes() {
 fn open_creates_a_missing_local_directory() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("a/b/c");
-    let sink = Sink::open(&OutputLocation::Local(dir.clone())).expect("open");
+    let out = Output::open(&OutputLocation::Local(dir.clone())).expect("open");
     assert!(dir.is_dir());
-    assert!(sink.root().is_root());
+    assert!(out.root().is_root());
 }
 
 #[test]
 fn open_s3_builds_without_network_and_uses_the_prefix() {
-    let sink = Sink::open(&OutputLocation::S3 {
+    let out = Output::open(&OutputLocation::S3 {
         bucket: "bucket".into(),
         prefix: "/exports/kore/".into(),
         endpoint: Some("http://127.0.0.1:9".into()),
@@ -514,8 +475,8 @@ fn open_s3_builds_without_network_and_uses_the_prefix() {
         tuning: crate::config::StoreTuning::default(),
     })
     .expect("open s3");
-    assert_eq!(sink.root(), &Path::from("exports/kore"));
-    let debug = format!("{sink:?}");
+    assert_eq!(out.root(), &Path::from("exports/kore"));
+    let debug = format!("{:?}", out.sink);
     assert!(
         debug.contains("bucket") && debug.contains("exports/kore"),
         "{debug}"
@@ -526,7 +487,7 @@ fn open_s3_builds_without_network_and_uses_the_prefix() {
 #[tokio::test]
 async fn large_partition_uses_multipart_upload_and_reads_back() {
     let store = Arc::new(InMemory::new());
-    let sink = Sink::with_store(store, Path::default());
+    let sink = Output::with_store(store, Path::default()).sink;
     let key = us_key("A", 1);
     // Random alphanumerics barely compress, so ~12 MiB of them exceed UPLOAD_PART_BYTES (8 MiB).
     let mut rng = fastrand::Rng::with_seed(7);
@@ -552,7 +513,7 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         .with_config(AmazonS3ConfigKey::S3Endpoint, "http://env-s3.invalid:1")
         .with_config(AmazonS3ConfigKey::Endpoint, "http://env.invalid:1")
         .with_config(AmazonS3ConfigKey::Region, "eu-central-1");
-    let b = store::with_output_overrides(
+    let b = s3::with_output_overrides(
         from_env.clone(),
         "lake",
         Some("http://127.0.0.1:9000"),
@@ -575,7 +536,7 @@ fn configured_s3_endpoint_wins_over_the_environment() {
         Some("false")
     );
     // Without [output] overrides the environment's values stand.
-    let b = store::with_output_overrides(from_env, "lake", None, None, false);
+    let b = s3::with_output_overrides(from_env, "lake", None, None, false);
     assert_eq!(
         b.get_config_value(&AmazonS3ConfigKey::S3Endpoint)
             .as_deref(),
@@ -640,7 +601,7 @@ async fn a_failed_or_abandoned_streaming_write_keeps_the_previous_file() {
 
 /// A batch with the intent schema (wrong for a user_status partition).
 fn intent_batch_for_test() -> RecordBatch {
-    RecordBatch::new_empty(crate::schema::intent_realtime_schema())
+    RecordBatch::new_empty(crate::datasets::intent_realtime::schema::intent_realtime_schema())
 }
 
 /// `write_page` encodes each page as its own row group and returns the permit only after that:

@@ -1,8 +1,11 @@
-//! Compare-and-swap for small objects: [`Sink::get_versioned`] reads an object with its
-//! [`Version`], [`Sink::put_if`] replaces it only if it still has that version (or creates it
-//! only if it is still absent), so two processes doing read-modify-write on the same object
-//! cannot lose each other's update. The caller must, on [`Conflict`], re-read, re-apply its
-//! change to what it read, and try again.
+//! Compare-and-swap of one small object, the primitive under every read-modify-write of the
+//! output: [`StateStore::get_versioned`](super::StateStore::get_versioned) and
+//! [`StateStore::put_if`](super::StateStore::put_if) for `_state/` objects, and the rejects
+//! merge of a partition ([`Sink::put_rejects_if`](super::Sink::put_rejects_if)). A read returns
+//! the object with its [`Version`]; a conditional write replaces it only if it still has that
+//! version (or creates it only if it is still absent), so two processes doing read-modify-write
+//! on the same object cannot lose each other's update. The caller must, on [`Conflict`],
+//! re-read, re-apply its change to what it read, and try again.
 //!
 //! Object stores use conditional PutObject: `PutMode::Create` (`If-None-Match: *`) for an
 //! absent object, `PutMode::Update` (`If-Match: <ETag>`) otherwise. The body is one in-memory
@@ -12,7 +15,7 @@
 //! when it holds exactly the bytes we wrote, the write was ours. Callers make that unambiguous
 //! by putting a unique write id in every body (see [`crate::state`]).
 //!
-//! LocalFileSystem has no conditional update, so on local disk the sink takes an exclusive
+//! LocalFileSystem has no conditional update, so on local disk the write takes an exclusive
 //! `flock` on a lock file (`_locks/<object path>.lock` under the output directory, skipped by
 //! table readers) around "compare the current content's SHA-256 with the expected version →
 //! write a hidden staging file → fsync → rename over the object → fsync the directory". The
@@ -29,13 +32,14 @@ use bytes::Bytes;
 use object_store::{PutMode, PutOptions, PutPayload, UpdateVersion};
 use sha2::{Digest, Sha256};
 
-use super::{layout, Publish, Sink, SinkError, STATE_DIR};
+use super::store::{Publish, Store};
+use super::{layout, SinkError};
 
 /// Top-level folder of the lock files local conditional writes use (leading `_`: table readers
 /// skip it).
 pub const LOCKS_DIR: &str = "_locks";
 
-/// The version of an object as read by [`Sink::get_versioned`]; [`Sink::put_if`] names it to
+/// The version of an object as a versioned read returned it; a conditional write names it to
 /// replace exactly that content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version(Tag);
@@ -61,9 +65,9 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-impl Sink {
+impl Store {
     /// Reads the object at the relative path `relative` with its version; `None` when absent.
-    pub async fn get_versioned(
+    pub(super) async fn get_versioned(
         &self,
         relative: &str,
     ) -> Result<Option<(Bytes, Version)>, SinkError> {
@@ -81,7 +85,7 @@ impl Sink {
 
     /// Writes `bytes` to `relative` only if the object still has the version `expected`
     /// (`None`: only if it does not exist). Returns the new version, or [`Conflict`].
-    pub async fn put_if(
+    pub(super) async fn put_if(
         &self,
         relative: &str,
         bytes: Bytes,
@@ -122,7 +126,7 @@ impl Sink {
                 e_tag: e_tag.clone(),
                 version: version.clone(),
             }),
-            // A version read from a local sink cannot describe an object of this store.
+            // A version read from local output cannot describe an object of this store.
             Some(Version(Tag::Digest(_))) => return Ok(Err(Conflict)),
         };
         let path = self.object_path(relative);
@@ -131,7 +135,7 @@ impl Sink {
             ..PutOptions::default()
         };
         match self
-            .store
+            .objects
             .put_opts(&path, PutPayload::from(bytes.clone()), opts)
             .await
         {
@@ -152,27 +156,6 @@ impl Sink {
                 source: source.into(),
             }),
         }
-    }
-
-    /// [`Sink::get_versioned`] of the state object `_state/<name>`.
-    pub async fn get_state_versioned(
-        &self,
-        name: &str,
-    ) -> Result<Option<(Bytes, Version)>, SinkError> {
-        layout::validate_state_name(name)?;
-        self.get_versioned(&format!("{STATE_DIR}/{name}")).await
-    }
-
-    /// [`Sink::put_if`] of the state object `_state/<name>`.
-    pub async fn put_state_if(
-        &self,
-        name: &str,
-        bytes: Bytes,
-        expected: Option<&Version>,
-    ) -> Result<Result<Version, Conflict>, SinkError> {
-        layout::validate_state_name(name)?;
-        self.put_if(&format!("{STATE_DIR}/{name}"), bytes, expected)
-            .await
     }
 }
 
@@ -300,59 +283,63 @@ fn local_put_if(
 mod tests {
     use std::sync::Arc;
 
+    use object_store::aws::AmazonS3Builder;
     use object_store::path::Path;
 
     use super::*;
+    use crate::config::OutputLocation;
 
-    async fn stale_versions_are_refused(sink: &Sink) {
+    async fn stale_versions_are_refused(store: &Store) {
         let name = "x/obj.json";
-        assert!(sink.get_versioned(name).await.expect("get").is_none());
-        let v1 = sink
+        assert!(store.get_versioned(name).await.expect("get").is_none());
+        let v1 = store
             .put_if(name, Bytes::from_static(b"one"), None)
             .await
             .expect("put")
             .expect("created while absent");
         assert_eq!(
-            sink.put_if(name, Bytes::from_static(b"again"), None)
+            store
+                .put_if(name, Bytes::from_static(b"again"), None)
                 .await
                 .expect("put"),
             Err(Conflict),
             "create of an existing object"
         );
-        let (body, read) = sink.get_versioned(name).await.expect("get").expect("some");
+        let (body, read) = store.get_versioned(name).await.expect("get").expect("some");
         assert_eq!(&body[..], b"one");
-        let v2 = sink
+        let v2 = store
             .put_if(name, Bytes::from_static(b"two"), Some(&read))
             .await
             .expect("put")
             .expect("current version");
         assert_ne!(v1, v2);
         assert_eq!(
-            sink.put_if(name, Bytes::from_static(b"three"), Some(&v1))
+            store
+                .put_if(name, Bytes::from_static(b"three"), Some(&v1))
                 .await
                 .expect("put"),
             Err(Conflict),
             "stale version"
         );
-        let (body, now) = sink.get_versioned(name).await.expect("get").expect("some");
+        let (body, now) = store.get_versioned(name).await.expect("get").expect("some");
         assert_eq!((&body[..], now), (&b"two"[..], v2));
     }
 
     #[tokio::test]
     async fn a_stale_version_is_refused_in_memory() {
-        let sink = Sink::with_store(
+        let store = Store::over(
             Arc::new(object_store::memory::InMemory::new()),
             Path::from("lake"),
         );
-        stale_versions_are_refused(&sink).await;
+        stale_versions_are_refused(&store).await;
     }
 
     #[tokio::test]
     async fn a_stale_version_is_refused_on_local_disk_and_leaves_no_lock_or_staging_file() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let sink =
-            Sink::open(&super::super::OutputLocation::Local(tmp.path().join("out"))).expect("open");
-        stale_versions_are_refused(&sink).await;
+        let location = OutputLocation::Local(tmp.path().join("out"));
+        let store = Store::open(&location, None, AmazonS3Builder::new).expect("open");
+        stale_versions_are_refused(&store).await;
         let out = tmp.path().join("out");
         assert!(
             !out.join("_locks/x/obj.json.lock").exists(),
@@ -393,15 +380,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_increments_on_local_disk_lose_nothing() {
         let tmp = tempfile::tempdir().expect("tmp");
-        let location = super::super::OutputLocation::Local(tmp.path().to_path_buf());
+        let location = OutputLocation::Local(tmp.path().to_path_buf());
         let mut tasks = Vec::new();
         for _ in 0..4 {
-            // One sink per task, like separate processes sharing the directory.
-            let sink = Sink::open(&location).expect("open");
+            // One store per task, like separate processes sharing the directory.
+            let store = Store::open(&location, None, AmazonS3Builder::new).expect("open");
             tasks.push(tokio::spawn(async move {
                 for _ in 0..25 {
                     loop {
-                        let current = sink.get_versioned("n").await.expect("get");
+                        let current = store.get_versioned("n").await.expect("get");
                         let (n, version) = match &current {
                             Some((b, v)) => (
                                 std::str::from_utf8(b)
@@ -413,7 +400,7 @@ mod tests {
                             None => (0, None),
                         };
                         let next = Bytes::from((n + 1).to_string());
-                        if sink.put_if("n", next, version).await.expect("put").is_ok() {
+                        if store.put_if("n", next, version).await.expect("put").is_ok() {
                             break;
                         }
                     }

@@ -5,7 +5,8 @@
 use arrow::record_batch::RecordBatch;
 use object_store::path::Path;
 
-use super::{encode, Sink, SinkError, WriteStats};
+use super::store::Store;
+use super::{encode, SinkError, WriteStats};
 
 /// The encoder task's result; `None` (already collected) counts as abandoned.
 async fn join_encoder(
@@ -25,10 +26,10 @@ async fn join_encoder(
     }
 }
 
-/// A partition write in progress (see [`Sink::begin_partition`]).
+/// A partition write in progress (see [`Sink::begin_partition`](super::Sink::begin_partition)).
 #[derive(Debug)]
 pub struct PartitionWriter {
-    pub(super) sink: Sink,
+    pub(super) store: Store,
     pub(super) tx: tokio::sync::mpsc::Sender<encode::Feed>,
     /// `None` once the encoder's result has been collected (after it stopped early).
     pub(super) task: Option<tokio::task::JoinHandle<Result<encode::Encoded, SinkError>>>,
@@ -71,7 +72,7 @@ impl PartitionWriter {
     /// Complete the file and publish it over the partition's previous file.
     pub async fn commit(self) -> Result<WriteStats, SinkError> {
         let PartitionWriter {
-            sink,
+            store,
             tx,
             task,
             target,
@@ -82,11 +83,11 @@ impl PartitionWriter {
         let encoded = match join_encoder(task, &target).await {
             Ok(encoded) => encoded,
             Err(e) => {
-                sink.abandon(&target, &final_path).await;
+                store.abandon(&target, &final_path).await;
                 return Err(e);
             }
         };
-        sink.publish(&target, &final_path).await?;
+        store.publish(&target, &final_path).await?;
         Ok(WriteStats {
             files: 1,
             rows: encoded.rows,
@@ -97,7 +98,7 @@ impl PartitionWriter {
     /// Abandon the write: the upload is aborted and the previous file stays in place.
     pub async fn abort(self) {
         let PartitionWriter {
-            sink,
+            store,
             tx,
             task,
             target,
@@ -107,6 +108,6 @@ impl PartitionWriter {
         if let Some(task) = task {
             let _ = task.await;
         }
-        sink.abandon(&target, &final_path).await;
+        store.abandon(&target, &final_path).await;
     }
 }

@@ -16,7 +16,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use smartassist_export::simulator::{generator, SimulatorConfig};
+use smartassist_export::simulator::{intent_realtime, SimulatorConfig};
 
 use super::{files_under, intent_rows, read_dataset, BIN};
 
@@ -250,9 +250,9 @@ pub fn assert_intent_exact(
     bot: &str,
     ks: std::ops::RangeInclusive<u64>,
 ) {
-    let feed = sim.intent_feed(bot);
-    let want: BTreeMap<String, generator::GeneratedSession> = ks
-        .map(|k| generator::session(&feed, k))
+    let feed = intent_realtime::feed(sim, bot);
+    let want: BTreeMap<String, intent_realtime::GeneratedSession> = ks
+        .map(|k| intent_realtime::session(&feed, k))
         .map(|s| (s.session_id.clone(), s))
         .collect();
     let mut seen = HashSet::new();

@@ -22,7 +22,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use smartassist_export::model::Granularity;
-use smartassist_export::simulator::{self, generator, RunningSimulator, SimulatorConfig};
+use smartassist_export::simulator::{self, user_status, RunningSimulator, SimulatorConfig};
 
 mod python;
 mod s3;
@@ -230,7 +230,8 @@ pub fn expected_user_status(
         for a in 0..agents {
             let mut t = start;
             while t < end {
-                for st in generator::bucket_statuses_with_malformed(seed, a, t, g, malformed_every)
+                for st in
+                    user_status::bucket_statuses_with_malformed(seed, a, t, g, malformed_every)
                 {
                     if st.malformed {
                         bad += 1;

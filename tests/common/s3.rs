@@ -154,7 +154,7 @@ pub fn moto_or_skip() -> Option<MotoServer> {
 }
 
 /// An object_store client for `bucket` at `endpoint` with moto's dummy credentials, built
-/// independently of the exporter's `Sink::open`.
+/// independently of the exporter's `Output::open`.
 pub fn s3_client(endpoint: &str, bucket: &str) -> std::sync::Arc<dyn object_store::ObjectStore> {
     std::sync::Arc::new(
         object_store::aws::AmazonS3Builder::new()

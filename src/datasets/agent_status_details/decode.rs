@@ -45,9 +45,8 @@ use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::schema::{
-    agent_status_details_schema, constant_timestamp, constant_utf8, timestamp_builder,
-};
+use super::schema::agent_status_details_schema;
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_hms;
 use crate::sources::window::DayWindow;
 use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};

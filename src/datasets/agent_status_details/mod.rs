@@ -12,36 +12,36 @@
 //! UserStatus, each page is read under the context's page gate and encoded as its own row group
 //! as soon as it arrives; the previous file stays visible until the new one is complete.
 
+pub mod config;
 pub mod decode;
+pub mod schema;
 
-use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tracing::warn;
 
-use super::history;
+use super::{history, paging};
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
-use crate::config::{AgentStatusDetailsConfig, Config};
+use crate::config::{Config, SectionSpec};
 use crate::error::Error;
-use crate::schema::agent_status_details_schema;
-use crate::sink::{PartitionKey, PartitionWriter};
+use crate::sink::PartitionKey;
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::DecodeError;
+pub use config::AgentStatusDetailsConfig;
 use decode::{decode_page, request_body_with, DateStyle, Normalizer, MAX_PAGE_SIZE};
+use schema::agent_status_details_schema;
 
 /// The `agent_status_details` table.
 pub static TABLE: Table = Table {
     name: "agent_status_details",
     schema: agent_status_details_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 
@@ -50,22 +50,35 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "agent_status_details",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    config: &CONFIG,
+    metrics: &[],
     build,
+    demo: Demo {
+        section: Some("enabled = true"),
+        queries: &[DemoQuery {
+            about: "The time each agent spent in each status, from the status spans",
+            sql: "SELECT dt, email, primary_status, secondary_status, round(sum(duration_seconds)/3600.0, 2) AS hours\n\
+                  FROM read_parquet('{out}/agent_status_details/*/*/*.parquet', hive_partitioning = true)\n\
+                  GROUP BY ALL ORDER BY dt, email, hours DESC LIMIT 20",
+        }],
+    },
 };
+
+static CONFIG: SectionSpec = SectionSpec::of::<AgentStatusDetailsConfig>();
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "agent_status_details";
 
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.agent_status_details;
-    cfg.enabled
+    let cfg = config.section::<AgentStatusDetailsConfig>()?;
+    cfg.keys
+        .enabled
         .then(|| Dataset::History(Arc::new(AgentStatusDetails::new(cfg.clone()))))
 }
 
 /// The configured Agent Status Details export.
 pub struct AgentStatusDetails {
     cfg: AgentStatusDetailsConfig,
-    schedule: HistorySchedule,
     /// How the date filter's bounds are written for the configured path's generation.
     style: DateStyle,
     /// `limit` of every request: the configured page size, never above [`MAX_PAGE_SIZE`].
@@ -74,19 +87,11 @@ pub struct AgentStatusDetails {
 
 impl AgentStatusDetails {
     pub fn new(cfg: AgentStatusDetailsConfig) -> AgentStatusDetails {
-        let schedule = HistorySchedule {
-            schedule: cfg.schedule.clone(),
-            schedule_timezone: cfg.schedule_timezone,
-            timezone: cfg.timezone,
-            lookback_days: cfg.lookback_days,
-            max_days_per_run: cfg.max_days_per_run,
-        };
         AgentStatusDetails {
             style: DateStyle::for_path(&cfg.path),
             // Validation bounds page_size by the same maximum; the clamp keeps the cap local.
             limit: cfg.page_size.clamp(1, MAX_PAGE_SIZE as u32),
             cfg,
-            schedule,
         }
     }
 
@@ -98,32 +103,12 @@ impl AgentStatusDetails {
     async fn export(
         &self,
         cx: &Context,
-        day: NaiveDate,
+        unit: &DayUnit,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let started = Instant::now();
-        let key = Self::key(&cx.account_id, day);
-        let mut writer = cx.sink.begin_partition(&key).await?;
-        let mut normalizer = Normalizer::new(&cx.account_id, exported_at);
-        let requests = match self.fetch_day(cx, day, &mut normalizer, &mut writer).await {
-            Ok(requests) => requests,
-            Err(e) => {
-                writer.abort().await;
-                return Err(e);
-            }
-        };
-        let (last, rejects) = normalizer.finish();
-        let fetched = history::FetchedDay {
-            info: &INFO,
-            key: &key,
-            day,
-            last,
-            rejects,
-            requests,
-            started,
-            exported_at,
-        };
-        history::commit_day(cx, writer, fetched).await
+        let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
+        let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
+        day.finish(fetched, exported_at).await
     }
 
     /// One page of a window: the request the export and `check` both send.
@@ -144,56 +129,56 @@ impl AgentStatusDetails {
             .await
     }
 
-    /// Fetch every page of a day's windows, streaming each page's rows into `writer`. Agents
+    /// Fetches every page of the unit's windows, streaming each page's rows into `day`. Agents
     /// are deduplicated by `userId` within a window (a server whose pages shift between
-    /// requests may repeat one). Returns the number of requests made.
+    /// requests may repeat one).
     async fn fetch_day(
         &self,
         cx: &Context,
-        day: NaiveDate,
-        normalizer: &mut Normalizer,
-        writer: &mut PartitionWriter,
-    ) -> Result<usize, Error> {
-        let mut requests = 0;
-        for window in plan_day(self.cfg.timezone, day) {
-            let mut offset: usize = 0;
-            let mut seen: HashSet<String> = HashSet::new();
-            for _ in 0..history::MAX_PAGES_PER_WINDOW {
-                let ((has_more, record_count), permit) = self
-                    .fetch_page(cx, &window, self.limit, offset, true, |bytes| {
-                        let page = decode_page(bytes)?;
-                        for agent in page.agents {
-                            match agent {
-                                Ok(agent) => {
-                                    if seen.insert(agent.user_id().to_string()) {
-                                        normalizer.push_agent(&agent, &window);
-                                    }
-                                }
-                                Err(reject) => normalizer.push_reject(reject),
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+        day: &mut history::DayExport<'_>,
+    ) -> Result<history::FetchedDay, Error> {
+        let mut normalizer = Normalizer::new(&cx.account_id, exported_at);
+        let windows = plan_day(self.cfg.keys.timezone, unit.day);
+        let mut pager = paging::OffsetPager::new(INFO.name, unit, &windows);
+        while let Some((window, offset)) = pager.next_page() {
+            let seen = pager.seen();
+            let (page, permit) = self
+                .fetch_page(cx, window, self.limit, offset, true, |bytes| {
+                    let page = decode_page(bytes)?;
+                    for agent in page.agents {
+                        match agent {
+                            Ok(agent) if seen.first(agent.user_id()) => {
+                                normalizer.push_agent(&agent, window)
                             }
+                            Ok(_) => {}
+                            Err(reject) => normalizer.push_reject(reject),
                         }
-                        Ok((page.has_more, page.record_count))
+                    }
+                    Ok(paging::Page {
+                        has_more: page.has_more,
+                        records: page.record_count,
+                        requests: 1,
                     })
+                })
+                .await?;
+            if normalizer.rows() > 0 {
+                day.write_page(&TABLE, normalizer.take_batch(), permit)
                     .await?;
-                requests += 1;
-                if normalizer.rows() > 0 {
-                    writer.write_page(normalizer.take_batch(), permit).await?;
-                }
-                if !has_more {
-                    break;
-                }
-                if record_count == 0 {
-                    warn!(dataset = INFO.name, %day, offset, "The API said hasMore but returned no records; stopping pagination.");
-                    break;
-                }
-                offset += record_count;
             }
+            pager.record(page);
         }
-        Ok(requests)
+        let (last, rejects) = normalizer.finish();
+        Ok(history::FetchedDay {
+            last: vec![(&TABLE, last)],
+            rejects,
+            requests: pager.requests(),
+        })
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let window = history::first_window(&INFO, self.cfg.timezone, today)?;
+        let window = history::first_window(&INFO, self.cfg.keys.timezone, today)?;
         let ((records, spans, has_more), _) = self
             .fetch_page(cx, &window, 1, 0, false, |b| {
                 decode_page(b).map(|p| {
@@ -218,17 +203,17 @@ impl HistoryDataset for AgentStatusDetails {
         &INFO
     }
 
-    fn schedule(&self) -> &HistorySchedule {
-        &self.schedule
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
     }
 
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>> {
-        self.export(cx, day, exported_at).boxed()
+        self.export(cx, unit, exported_at).boxed()
     }
 
     fn probe<'a>(

@@ -8,12 +8,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::app::App;
+use crate::datasets::DayUnit;
+use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::pipeline::PAGES_IN_MEMORY;
-use crate::simulator::call_details::{calls_in, segments, CallBurst, CallDetailsSim, NumResults};
-use crate::simulator::{self, EveryNth, FaultKind, FaultPlan, RunningSimulator, SimEndpoint};
+use crate::simulator::call_details::{
+    calls_in, segments, CallBurst, CallDetailsSim, NumResults, ENDPOINT,
+};
+use crate::simulator::{self, EveryNth, FaultKind, FaultPlan, ModelSettings, RunningSimulator};
 use crate::simulator::{SimulatorConfig, DEFAULT_SECRET};
 use crate::sources::window::local_day_bounds;
+use crate::state;
 
 const NY: chrono_tz::Tz = chrono_tz::America::New_York;
 
@@ -24,7 +29,7 @@ fn day() -> NaiveDate {
 async fn sim(call_details: CallDetailsSim) -> RunningSimulator {
     let cfg = SimulatorConfig {
         seed: 5,
-        call_details,
+        models: ModelSettings::default().with(call_details),
         ..SimulatorConfig::default()
     };
     simulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
@@ -58,8 +63,9 @@ enabled = true
         base = sim.base_url(),
         out = out.display()
     );
-    let config = Config::from_toml(&text, Path::new("cd.toml"), Some(DEFAULT_SECRET.into()))
-        .expect("valid test config");
+    let config =
+        crate::datasets::config_from_toml(&text, Path::new("cd.toml"), Some(DEFAULT_SECRET.into()))
+            .expect("valid test config");
     let app = App::start(config, CancellationToken::new(), Metrics::new())
         .await
         .expect("app");
@@ -86,10 +92,10 @@ async fn a_day_reports_its_requests_and_the_minimum_in_the_metrics() {
     let truth = calls_in(s.config(), bounds);
     let legs: usize = truth.iter().map(|c| segments(c).len()).sum();
     let report = cd
-        .export_day(cx, day(), at("2025-01-01T00:00:00Z"))
+        .export_day(cx, &DayUnit::day(day()), at("2025-01-01T00:00:00Z"))
         .await
         .expect("day exported");
-    let requests = s.stats().requests(SimEndpoint::CallDetails);
+    let requests = s.stats().requests(ENDPOINT);
     let minimum = truth.len() as u64 / 100 + 1;
     assert_eq!(requests, minimum, "a quiet day wastes no request");
     assert_eq!(report.requests as u64, requests);
@@ -124,7 +130,9 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
     let (app, cd) = app(&s, dir.path(), 0).await;
     let cx = &app.cx;
     let first = at("2025-01-01T00:00:00Z");
-    cd.export_day(cx, day(), first).await.expect("first export");
+    cd.export_day(cx, &DayUnit::day(day()), first)
+        .await
+        .expect("first export");
     let keys = [
         CallDetails::key(&DETAILS, &cx.account_id, day()),
         CallDetails::key(&SEGMENTS, &cx.account_id, day()),
@@ -133,8 +141,8 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
     for k in &keys {
         before.push(cx.sink.read_partition(k).await.expect("read"));
     }
-    let density = state::density_name(INFO.name, &cx.account_id);
-    let stored = cx.sink.get_state(&density).await.expect("get");
+    let density = state::object_name::<DensityState>(INFO.name, &cx.account_id, &());
+    let stored = cx.state.get(&density).await.expect("get");
     assert!(stored.is_some(), "a complete day stores its density");
 
     s.set_faults(FaultPlan {
@@ -145,7 +153,7 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
         }),
     });
     let err = cd
-        .export_day(cx, day(), at("2025-02-01T00:00:00Z"))
+        .export_day(cx, &DayUnit::day(day()), at("2025-02-01T00:00:00Z"))
         .await
         .expect_err("the third page fails without retries");
     assert!(
@@ -165,7 +173,7 @@ async fn a_failed_day_leaves_both_previous_partitions_in_place() {
             1
         );
     }
-    assert_eq!(cx.sink.get_state(&density).await.expect("get"), stored);
+    assert_eq!(cx.state.get(&density).await.expect("get"), stored);
     app.shutdown().await;
     s.shutdown().await;
 }
@@ -190,10 +198,12 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
     let cx = &app.cx;
     let n = calls_in(s.config(), local_day_bounds(NY, day())).len();
     let exported_at = at("2025-01-01T00:00:00Z");
-    cd.export_day(cx, day(), exported_at).await.expect("first");
-    let first = s.stats().requests(SimEndpoint::CallDetails);
-    let name = state::density_name(INFO.name, &cx.account_id);
-    let stored: DensityState = state::load(&cx.sink, &name)
+    cd.export_day(cx, &DayUnit::day(day()), exported_at)
+        .await
+        .expect("first");
+    let first = s.stats().requests(ENDPOINT);
+    let name = state::object_name::<DensityState>(INFO.name, &cx.account_id, &());
+    let stored: DensityState = state::load(&cx.state, &name)
         .await
         .expect("load")
         .expect("stored");
@@ -202,8 +212,10 @@ async fn the_stored_density_plans_the_next_export_of_a_busy_day() {
         (day(), "America/New_York")
     );
     assert_eq!(stored.hourly.iter().map(|&h| h as usize).sum::<usize>(), n);
-    cd.export_day(cx, day(), exported_at).await.expect("second");
-    let second = s.stats().requests(SimEndpoint::CallDetails) - first;
+    cd.export_day(cx, &DayUnit::day(day()), exported_at)
+        .await
+        .expect("second");
+    let second = s.stats().requests(ENDPOINT) - first;
     let lower_bound = (n as u64 + n.div_ceil(1099) as u64).div_ceil(100);
     println!(
         "busy day of {n} sessions: {first} requests, then {second}; lower bound {lower_bound}"
@@ -225,14 +237,14 @@ async fn a_corrupt_density_fails_the_day_and_names_the_object() {
     let dir = tempfile::tempdir().expect("tmp");
     let (app, cd) = app(&s, dir.path(), 0).await;
     let cx = &app.cx;
-    let name = state::density_name(INFO.name, &cx.account_id);
+    let name = state::object_name::<DensityState>(INFO.name, &cx.account_id, &());
     assert_eq!(name, "call_details/account_id=demo-account/density.json");
-    cx.sink
-        .put_state(&name, bytes::Bytes::from("{nope"))
+    cx.state
+        .put(&name, bytes::Bytes::from("{nope"))
         .await
         .expect("put");
     let err = cd
-        .export_day(cx, day(), at("2025-01-01T00:00:00Z"))
+        .export_day(cx, &DayUnit::day(day()), at("2025-01-01T00:00:00Z"))
         .await
         .expect_err("corrupt state");
     let text = error_chain(&err);
@@ -241,7 +253,7 @@ async fn a_corrupt_density_fails_the_day_and_names_the_object() {
         "{text}"
     );
     assert!(text.contains("delete it"), "{text}");
-    assert_eq!(s.stats().requests(SimEndpoint::CallDetails), 0);
+    assert_eq!(s.stats().requests(ENDPOINT), 0);
     app.shutdown().await;
     s.shutdown().await;
 }

@@ -22,6 +22,8 @@
 //! discarded and split; a completed window's rows are encoded as their own row groups at once.
 
 mod call_window;
+pub mod config;
+mod density;
 mod planner;
 mod request;
 mod rows;
@@ -29,27 +31,27 @@ mod windows;
 mod wire;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tracing::{info, warn};
+use tracing::info;
 
+use super::history;
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
-use crate::config::{CallDetailsConfig, Config};
-use crate::error::{error_chain, Error};
-use crate::rejects;
-use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
+use crate::config::{Config, SectionSpec};
+use crate::error::Error;
+use crate::sink::PartitionKey;
 use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
-use crate::state::{self, DensityState};
 
 pub use call_window::{CallWindow, TARGET_FILL};
+pub use config::CallDetailsConfig;
+pub use density::DensityState;
 pub use planner::Density;
 pub use request::{
     local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
@@ -63,7 +65,7 @@ pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segm
 pub static DETAILS: Table = Table {
     name: "call_details",
     schema: details_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 
@@ -71,7 +73,7 @@ pub static DETAILS: Table = Table {
 pub static SEGMENTS: Table = Table {
     name: "call_segments",
     schema: segments_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 
@@ -80,43 +82,42 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "call_details",
     tables: &[&DETAILS, &SEGMENTS],
     endpoint: ENDPOINT,
+    config: &CONFIG,
+    metrics: &[],
     build,
+    demo: Demo {
+        section: Some("enabled = true"),
+        queries: &[DemoQuery {
+            about: "Sessions and their agent and queue legs per channel and day",
+            sql: "SELECT d.dt, d.channel, count(DISTINCT d.session_id) AS sessions, count(s.session_id) AS legs\n\
+                  FROM read_parquet('{out}/call_details/*/*/*.parquet', hive_partitioning = true) d\n\
+                  LEFT JOIN read_parquet('{out}/call_segments/*/*/*.parquet', hive_partitioning = true) s USING (session_id)\n\
+                  GROUP BY ALL ORDER BY d.dt, d.channel LIMIT 20",
+        }],
+    },
 };
 
+static CONFIG: SectionSpec = SectionSpec::of::<CallDetailsConfig>();
+
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.call_details;
-    cfg.enabled
+    let cfg = config.section::<CallDetailsConfig>()?;
+    cfg.keys
+        .enabled
         .then(|| Dataset::History(Arc::new(CallDetails::new(cfg.clone()))))
 }
 
 /// The configured Call Details export.
 pub struct CallDetails {
     cfg: CallDetailsConfig,
-    schedule: HistorySchedule,
     /// Makes the read-compare-store of the density one step for the days of this process
     /// (a backfill finishes several at once).
     density_lock: tokio::sync::Mutex<()>,
 }
 
-/// What the fetch of a day produced besides the written rows.
-struct Fetched {
-    stats: FetchStats,
-    density: Density,
-    rejects: Vec<Reject>,
-}
-
 impl CallDetails {
     pub fn new(cfg: CallDetailsConfig) -> CallDetails {
-        let schedule = HistorySchedule {
-            schedule: cfg.schedule.clone(),
-            schedule_timezone: cfg.schedule_timezone,
-            timezone: cfg.timezone,
-            lookback_days: cfg.lookback_days,
-            max_days_per_run: cfg.max_days_per_run,
-        };
         CallDetails {
             cfg,
-            schedule,
             density_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -152,91 +153,42 @@ impl CallDetails {
     async fn export(
         &self,
         cx: &Context,
-        day: NaiveDate,
+        unit: &DayUnit,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let started = Instant::now();
-        let density_name = state::density_name(INFO.name, &cx.account_id);
-        let expected = state::load::<DensityState>(&cx.sink, &density_name)
-            .await?
-            .filter(|s| s.timezone == self.cfg.timezone.name())
-            .map(|s| Density { hourly: s.hourly });
-        let details_key = Self::key(&DETAILS, &cx.account_id, day);
-        let segments_key = Self::key(&SEGMENTS, &cx.account_id, day);
-        let mut details = cx.sink.begin_partition(&details_key).await?;
-        let mut segments = match cx.sink.begin_partition(&segments_key).await {
-            Ok(w) => w,
-            Err(e) => {
-                details.abort().await;
-                return Err(e.into());
-            }
+        let tz = self.cfg.keys.timezone;
+        let expected = density::expected(cx, tz).await?;
+        let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
+        let (fetched, planned) = match self
+            .fetch_into(cx, unit.day, exported_at, expected.as_ref(), &mut day)
+            .await
+        {
+            Ok((fetched, planned)) => (Ok(fetched), Some(planned)),
+            Err(e) => (Err(e), None),
         };
-        let fetched = self
-            .fetch_into(
-                cx,
-                day,
-                exported_at,
-                expected.as_ref(),
-                &mut details,
-                &mut segments,
-            )
-            .await;
-        let fetched = match fetched {
-            Ok(f) => f,
-            Err(e) => {
-                details.abort().await;
-                segments.abort().await;
-                return Err(e);
+        let report = day.finish(fetched, exported_at).await?;
+        if let Some((stats, density)) = planned {
+            report_requests(cx, unit.day, &stats);
+            if local_day_bounds(tz, unit.day).end <= exported_at {
+                let _one_at_a_time = self.density_lock.lock().await;
+                density::keep(cx, tz, unit.day, density).await;
             }
-        };
-        let d = match details.commit().await {
-            Ok(d) => d,
-            Err(e) => {
-                segments.abort().await;
-                return Err(e.into());
-            }
-        };
-        let s = segments.commit().await?;
-        let rejects = &fetched.rejects;
-        rejects::replace(
-            &cx.sink,
-            &cx.metrics,
-            &details_key,
-            ENDPOINT,
-            rejects,
-            exported_at,
-        )
-        .await?;
-        report_day(cx, day, &fetched, (&d, &s), started);
-        self.keep_density(cx, &density_name, day, exported_at, fetched.density)
-            .await;
-        Ok(UnitReport {
-            unit: day.to_string(),
-            requests: usize::try_from(fetched.stats.requests).unwrap_or(usize::MAX),
-            rows: d.rows + s.rows,
-            rejects: rejects.len(),
-            written: WriteStats {
-                files: d.files + s.files,
-                rows: d.rows + s.rows,
-                bytes: d.bytes + s.bytes,
-            },
-            ..UnitReport::default()
-        })
+        }
+        Ok(report)
     }
 
     /// Fetches the day's windows and, concurrently, normalizes each finished window into both
-    /// writers (one row group per window and table). Nothing is committed here.
+    /// tables (one row group per window and table). Nothing is committed here.
     async fn fetch_into(
         &self,
         cx: &Context,
         day: NaiveDate,
         exported_at: DateTime<Utc>,
         expected: Option<&Density>,
-        details: &mut PartitionWriter,
-        segments: &mut PartitionWriter,
-    ) -> Result<Fetched, Error> {
-        let plan = plan_day(self.cfg.timezone, day);
-        let claim = local_day_bounds(self.cfg.timezone, day);
+        export: &mut history::DayExport<'_>,
+    ) -> Result<(history::FetchedDay, (FetchStats, Density)), Error> {
+        let plan = plan_day(self.cfg.keys.timezone, day);
+        let claim = local_day_bounds(self.cfg.keys.timezone, day);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord>, Vec<Reject>)>();
         let fetch = |w: &CallWindow, page: u32| {
             let body = request_body(w, &self.cfg.filter, self.cfg.api);
@@ -261,62 +213,22 @@ impl CallDetails {
                     normalizer.push_reject(r);
                 }
                 let batches = normalizer.take_batches();
-                if batches.details.num_rows() > 0 {
-                    details.write_page(batches.details, None).await?;
-                }
-                if batches.segments.num_rows() > 0 {
-                    segments.write_page(batches.segments, None).await?;
-                }
+                export.write_page(&DETAILS, batches.details, None).await?;
+                export.write_page(&SEGMENTS, batches.segments, None).await?;
             }
             Ok::<(), Error>(())
         };
         let ((stats, density), ()) = tokio::try_join!(producer, consumer)?;
-        Ok(Fetched {
-            stats,
-            density,
+        let fetched = history::FetchedDay {
+            last: Vec::new(),
             rejects: normalizer.take_rejects(),
-        })
-    }
-
-    /// Stores the profile of a complete day as the density the next days are planned from,
-    /// unless a later day's is stored by then (backfills finish days out of order; another
-    /// process storing at the same moment can still win, which costs only a worse hint). A failure
-    /// only costs the next day some discovery requests, so it is logged, not returned.
-    async fn keep_density(
-        &self,
-        cx: &Context,
-        name: &str,
-        day: NaiveDate,
-        exported_at: DateTime<Utc>,
-        density: Density,
-    ) {
-        let zone = self.cfg.timezone.name();
-        let complete = local_day_bounds(self.cfg.timezone, day).end <= exported_at;
-        if !complete || density.sessions() == 0 {
-            return;
-        }
-        let _one_at_a_time = self.density_lock.lock().await;
-        let stored = DensityState {
-            day,
-            timezone: zone.to_string(),
-            hourly: density.hourly,
-            updated_at: Utc::now(),
+            requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
         };
-        // Compare-and-swap: a later day's profile stored meanwhile (by this or another process)
-        // is kept.
-        let result = state::update::<DensityState, _>(&cx.sink, name, |current| match current {
-            Some(s) if s.day > day && s.timezone == zone => None,
-            _ => Some(stored.clone()),
-        })
-        .await
-        .map(|_| ());
-        if let Err(e) = result {
-            warn!(error = %error_chain(&e), "Could not store the call-details density; the next day is planned without it.");
-        }
+        Ok((fetched, (stats, density)))
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let segment = super::history::first_window(&INFO, self.cfg.timezone, today)?;
+        let segment = super::history::first_window(&INFO, self.cfg.keys.timezone, today)?;
         let window = CallWindow::new(
             segment.claim.start,
             segment.claim.end,
@@ -337,18 +249,9 @@ impl CallDetails {
     }
 }
 
-/// The metrics and the one log line of an exported day: rows per table, and the requests made
-/// against the minimum the day's windows needed.
-fn report_day(
-    cx: &Context,
-    day: NaiveDate,
-    fetched: &Fetched,
-    (d, s): (&WriteStats, &WriteStats),
-    started: Instant,
-) {
-    let stats = &fetched.stats;
-    cx.metrics.written(DETAILS.name, d.files, d.rows, d.bytes);
-    cx.metrics.written(SEGMENTS.name, s.files, s.rows, s.bytes);
+/// The requests an exported day made against the minimum its windows needed: a metric and
+/// one log line (the shared "Exported day." line follows it).
+fn report_requests(cx: &Context, day: NaiveDate, stats: &FetchStats) {
     cx.metrics
         .api_requests(INFO.name, stats.requests, stats.minimum_requests());
     info!(
@@ -360,12 +263,7 @@ fn report_day(
         windows = stats.windows,
         overflows = stats.overflows,
         early_splits = stats.early_splits,
-        sessions = d.rows,
-        segments = s.rows,
-        rejects = fetched.rejects.len(),
-        bytes = d.bytes + s.bytes,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "Exported day."
+        "Paged the day's request windows."
     );
 }
 
@@ -374,17 +272,17 @@ impl HistoryDataset for CallDetails {
         &INFO
     }
 
-    fn schedule(&self) -> &HistorySchedule {
-        &self.schedule
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
     }
 
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>> {
-        self.export(cx, day, exported_at).boxed()
+        self.export(cx, unit, exported_at).boxed()
     }
 
     fn probe<'a>(

@@ -19,9 +19,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::CallWindow;
 
-pub use crate::config::call_details::{
-    CallDetailsApi, RequestFilter, UnknownCallDetailsApi, MAX_PAGE_SIZE,
-};
+pub use super::config::{CallDetailsApi, RequestFilter, UnknownCallDetailsApi, MAX_PAGE_SIZE};
 /// The documented maximum of `offset` (a page index).
 pub const MAX_PAGE_OFFSET: u32 = 10;
 /// The documented maximum range of one request.

@@ -1,6 +1,6 @@
 //! IntentRealtimeData ("Get Intent Real-Time Data"): decoding of the snapshot of the latest
 //! completed bot sessions (a JSON array), and conversion between sessions and batches of
-//! [`schema::intent_realtime_schema`](crate::schema::intent_realtime_schema).
+//! [`schema::intent_realtime_schema`](crate::datasets::intent_realtime::schema::intent_realtime_schema).
 //!
 //! The endpoint has no window and no pagination: the caller polls it, decodes each body with
 //! [`decode_sessions`] (retrying the request on [`DecodeError`]), sends the `Err(Reject)`
@@ -22,7 +22,8 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use crate::schema::{constant_timestamp, constant_utf8, intent_realtime_schema, timestamp_builder};
+use super::schema::intent_realtime_schema;
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_time_handled;
 use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
 use crate::sources::{DecodeError, Reject};

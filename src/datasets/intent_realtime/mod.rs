@@ -13,8 +13,12 @@
 //! counted and logged as a suspected gap. [`decode`] owns the wire format and the conversion
 //! between sessions and batches; the per-bot poll state lives in [`crate::state`].
 
+pub mod config;
 pub mod decode;
 pub mod partition;
+mod poll_state;
+pub mod schema;
+pub mod series;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
@@ -25,26 +29,29 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, Dedupe, PartitionLayout, SnapshotDataset, SnapshotSchedule,
-    Table, UnitReport,
+    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PartitionLayout, SnapshotDataset,
+    SnapshotSchedule, Table, UnitReport,
 };
-use crate::config::{Config, IntentConfig};
+use crate::config::{Config, SectionSpec};
+use crate::datasets::intent_realtime::schema::intent_realtime_schema;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
-use crate::schema::intent_realtime_schema;
-use crate::sink::{PartitionKey, Sink, WriteStats};
+use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
-use crate::state::{self, PollState};
+use crate::state;
+pub use config::IntentConfig;
 use decode::{decode_sessions, IntentSession};
 use partition::{Merge, Policy};
+pub use poll_state::PollState;
+use poll_state::PollUpdate;
 
 /// The `intent_realtime` table.
 pub static TABLE: Table = Table {
     name: "intent_realtime",
     schema: intent_realtime_schema,
-    layout: PartitionLayout::AccountBotDay,
+    layout: PartitionLayout::ACCOUNT_BOT_DAY,
     dedupe: Some(Dedupe {
         key: &["session_id"],
         keep_first_by: "exported_at",
@@ -56,8 +63,21 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "intent_realtime",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    config: &CONFIG,
+    metrics: series::METRICS,
     build,
+    demo: Demo {
+        section: Some("bot_ids = [\"st-demo-bot\"]"),
+        queries: &[DemoQuery {
+            about: "The demo bot's latest sessions and their intents",
+            sql: "SELECT dt, session_id, end_time, intents\n\
+                  FROM read_parquet('{out}/intent_realtime/*/*/*/*.parquet', hive_partitioning = true)\n\
+                  ORDER BY end_time DESC LIMIT 10",
+        }],
+    },
 };
+
+static CONFIG: SectionSpec = SectionSpec::of::<IntentConfig>();
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "intent_realtime";
@@ -65,21 +85,15 @@ pub const ENDPOINT: &str = "intent_realtime";
 pub const PAGE: usize = 25;
 
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.intent;
-    cfg.enabled.then(|| {
-        Dataset::Snapshot(Arc::new(IntentRealtime::new(
-            cfg.clone(),
-            config.api.intent_path.clone(),
-        )))
-    })
+    let cfg = config.section::<IntentConfig>()?;
+    cfg.enabled
+        .then(|| Dataset::Snapshot(Arc::new(IntentRealtime::new(cfg.clone()))))
 }
 
 /// The configured IntentRealtimeData polls.
 pub struct IntentRealtime {
     cfg: IntentConfig,
     schedule: SnapshotSchedule,
-    /// Path template containing `{bot_id}`.
-    path: String,
     policy: Policy,
 }
 
@@ -87,7 +101,7 @@ pub struct IntentRealtime {
 type Records = Vec<Result<IntentSession, Reject>>;
 
 impl IntentRealtime {
-    pub fn new(cfg: IntentConfig, path: String) -> IntentRealtime {
+    pub fn new(cfg: IntentConfig) -> IntentRealtime {
         let schedule = SnapshotSchedule {
             schedule: cfg.schedule.clone(),
             schedule_timezone: cfg.schedule_timezone,
@@ -96,7 +110,6 @@ impl IntentRealtime {
         IntentRealtime {
             cfg,
             schedule,
-            path,
             policy: Policy::default(),
         }
     }
@@ -117,7 +130,7 @@ impl IntentRealtime {
     }
 
     async fn fetch(&self, cx: &Context, bot_id: &str) -> Result<Records, Error> {
-        let path = self.path.replace("{bot_id}", bot_id);
+        let path = self.cfg.path.replace("{bot_id}", bot_id);
         Ok(cx
             .client
             .post_json(
@@ -139,6 +152,7 @@ impl IntentRealtime {
         let records = self.fetch(cx, bot_id).await?;
         let target = Target {
             sink: &cx.sink,
+            state: &cx.state,
             metrics: &cx.metrics,
             account_id: &cx.account_id,
             bot_id,
@@ -155,8 +169,8 @@ impl IntentRealtime {
         records: Records,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let state_name = state::poll_state_name(INFO.name, t.account_id, t.bot_id);
-        let previous: PollState = state::load(t.sink, &state_name).await?.unwrap_or_default();
+        let state_name = state::object_name::<PollState>(INFO.name, t.account_id, t.bot_id);
+        let previous: PollState = state::load(t.state, &state_name).await?.unwrap_or_default();
         let returned = records.len();
         let (sessions, rejected) = split(records);
         let response_keys: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
@@ -180,7 +194,8 @@ impl IntentRealtime {
         let mut open_days = previous.open_days.clone();
         for (dt, candidates) in by_day {
             let key = Self::key(t.account_id, t.bot_id, dt);
-            let added = partition::add_sessions(t.sink, &key, candidates, exported_at).await?;
+            let added =
+                partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
             for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
             }
@@ -193,7 +208,8 @@ impl IntentRealtime {
             report.rows += added.fresh.len();
             add_written(&mut report.written, &added.written);
             if self.policy.wants_merge(&added.file_rows) {
-                let merged = partition::compact(t.sink, &key, Merge::Bounded(self.policy)).await?;
+                let merged =
+                    partition::compact(t.sink, t.state, &key, Merge::Bounded(self.policy)).await?;
                 add_written(&mut report.written, &merged.written);
             }
         }
@@ -210,7 +226,7 @@ impl IntentRealtime {
             opened: open_days.difference(&closed).copied().collect(),
             closed,
         };
-        state::update(t.sink, &state_name, |current| Some(update.apply(current))).await?;
+        state::update(t.state, &state_name, |current| Some(update.apply(current))).await?;
         info!(
             dataset = INFO.name,
             bot_id = t.bot_id,
@@ -243,7 +259,7 @@ impl IntentRealtime {
                 continue;
             }
             let key = Self::key(t.account_id, t.bot_id, day);
-            let merged = partition::compact(t.sink, &key, Merge::All).await?;
+            let merged = partition::compact(t.sink, t.state, &key, Merge::All).await?;
             add_written(&mut report.written, &merged.written);
             if merged.files <= 1 {
                 closed.insert(day);
@@ -264,7 +280,7 @@ impl IntentRealtime {
         let valid = report.returned - report.rejects;
         report.gap_suspected = previous.polls > 0 && valid >= PAGE && report.rows == valid;
         if report.gap_suspected {
-            t.metrics.intent_gap(t.bot_id);
+            t.metrics.dataset_counter(&series::GAPS, t.bot_id).inc();
             warn!(
                 bot_id = t.bot_id,
                 returned = report.returned,
@@ -285,7 +301,9 @@ impl IntentRealtime {
             )
             .await?;
         }
-        t.metrics.intent_new_sessions(t.bot_id, report.rows);
+        t.metrics
+            .dataset_counter(&series::NEW_SESSIONS, t.bot_id)
+            .inc_by(report.rows as u64);
         t.metrics.written(
             INFO.name,
             report.written.files,
@@ -305,6 +323,7 @@ impl IntentRealtime {
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
     pub sink: &'a Sink,
+    pub state: &'a StateStore,
     pub metrics: &'a Metrics,
     pub account_id: &'a str,
     pub bot_id: &'a str,
@@ -328,34 +347,6 @@ fn split(records: Records) -> (Vec<IntentSession>, Vec<Reject>) {
 fn add_written(total: &mut WriteStats, more: &WriteStats) {
     total.files += more.files;
     total.bytes += more.bytes;
-}
-
-/// A poll's change to the bot's poll state, applied to whatever is stored when it is written
-/// (another process may have stored a poll meanwhile).
-struct PollUpdate {
-    at: DateTime<Utc>,
-    newest: Option<DateTime<Utc>>,
-    keys: Vec<String>,
-    opened: BTreeSet<NaiveDate>,
-    closed: BTreeSet<NaiveDate>,
-}
-
-impl PollUpdate {
-    fn apply(&self, current: Option<PollState>) -> PollState {
-        let mut s = current.unwrap_or_default();
-        s.polls += 1;
-        s.newest_end_time = s.newest_end_time.max(self.newest);
-        // The newest poll's keys: every one of them is written, whoever polled.
-        if s.last_poll_at.is_none_or(|t| t <= self.at) {
-            s.last_poll_at = Some(self.at);
-            s.recent_keys = self.keys.clone();
-        }
-        s.open_days.extend(self.opened.iter().copied());
-        for day in &self.closed {
-            s.open_days.remove(day);
-        }
-        s
-    }
 }
 
 impl SnapshotDataset for IntentRealtime {

@@ -45,10 +45,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::decode::{sessions_to_batch, IntentSession};
+use crate::datasets::intent_realtime::schema::intent_realtime_schema;
 use crate::error::Error;
-use crate::schema::intent_realtime_schema;
-use crate::sink::{PartitionKey, Sink, WriteStats, STATE_DIR};
-use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
+use crate::sink::{PartitionKey, Sink, StateStore, WriteStats, STATE_DIR};
+use crate::state::{self, StateError, StateObject, MAX_UPDATE_ATTEMPTS};
 use lookup::known_ids;
 pub use lookup::ROW_GROUP_ROWS;
 
@@ -159,15 +159,21 @@ pub struct PartitionIndex {
     pub compaction: Option<Compaction>,
 }
 
+/// Stored under `_state/<table>/account_id=A/bot_id=B/dt=D.json`.
+impl StateObject for PartitionIndex {
+    type Key = PartitionKey;
+    fn file_name(key: &PartitionKey) -> String {
+        format!(
+            "bot_id={}/dt={}.json",
+            key.bot_id.as_deref().unwrap_or("-"),
+            key.dt.format("%Y-%m-%d")
+        )
+    }
+}
+
 /// Name of the index of `key`'s partition.
 pub fn index_name(key: &PartitionKey) -> String {
-    format!(
-        "{}/account_id={}/bot_id={}/dt={}.json",
-        key.table.name,
-        key.account_id,
-        key.bot_id.as_deref().unwrap_or("-"),
-        key.dt.format("%Y-%m-%d")
-    )
+    state::object_name::<PartitionIndex>(key.table.name, &key.account_id, key)
 }
 
 /// `part-<16 hex digits>.parquet`, the hash of `parts`.
@@ -206,6 +212,7 @@ pub struct Added {
 /// new file (see the module docs for the protocol).
 pub async fn add_sessions(
     sink: &Sink,
+    state_store: &StateStore,
     key: &PartitionKey,
     candidates: Vec<IntentSession>,
     exported_at: DateTime<Utc>,
@@ -218,7 +225,7 @@ pub async fn add_sessions(
         if attempt > 0 {
             state::conflict_pause(attempt).await;
         }
-        let loaded = state::load_versioned::<PartitionIndex>(sink, &name).await?;
+        let loaded = state::load_versioned::<PartitionIndex>(state_store, &name).await?;
         let existed = loaded.state.is_some();
         let mut idx = match loaded.state {
             Some(idx) => idx,
@@ -232,7 +239,8 @@ pub async fn add_sessions(
         helped.extend(idx.pending.iter().map(|p| p.file.name.clone()));
         let changed = publish_pending(sink, key, &mut idx, &mut added.written).await? || !existed;
         let version = loaded.version.as_ref();
-        let Some(known) = known_ids(sink, key, &mut idx, version, &candidates).await? else {
+        let Some(known) = known_ids(sink, state_store, key, &mut idx, version, &candidates).await?
+        else {
             continue;
         };
         let fresh: Vec<IntentSession> = candidates
@@ -242,7 +250,7 @@ pub async fn add_sessions(
             .collect();
         if fresh.is_empty() {
             if changed
-                && state::store_if(sink, &name, &idx, loaded.version.as_ref())
+                && state::store_if(state_store, &name, &idx, loaded.version.as_ref())
                     .await?
                     .is_err()
             {
@@ -259,7 +267,7 @@ pub async fn add_sessions(
             sessions: fresh,
         };
         idx.pending.push(claim.clone());
-        if state::store_if(sink, &name, &idx, loaded.version.as_ref())
+        if state::store_if(state_store, &name, &idx, loaded.version.as_ref())
             .await?
             .is_err()
         {
@@ -269,7 +277,7 @@ pub async fn add_sessions(
         added.written.files += stats.files;
         added.written.bytes += stats.bytes;
         added.written.rows += stats.rows;
-        added.file_rows = commit(sink, key, &claim.file.name).await?;
+        added.file_rows = commit(sink, state_store, key, &claim.file.name).await?;
         added.fresh = claim.sessions;
         return Ok(added);
     }
@@ -321,10 +329,15 @@ async fn publish_pending(
 /// Moves our published claim `file` from `pending` to `files`; the row counts of the
 /// partition's files after that. If someone else moved it already and it has since been
 /// compacted away, our late write re-created it: that copy is deleted.
-async fn commit(sink: &Sink, key: &PartitionKey, file: &str) -> Result<Vec<u64>, Error> {
+async fn commit(
+    sink: &Sink,
+    state_store: &StateStore,
+    key: &PartitionKey,
+    file: &str,
+) -> Result<Vec<u64>, Error> {
     let name = index_name(key);
     let mut rows = Vec::new();
-    let stored = state::update(sink, &name, |idx: Option<PartitionIndex>| {
+    let stored = state::update(state_store, &name, |idx: Option<PartitionIndex>| {
         let mut idx = idx?;
         rows = idx.files.iter().map(|f| f.rows).collect();
         let pos = idx.pending.iter().position(|p| p.file.name == file)?;
@@ -335,7 +348,7 @@ async fn commit(sink: &Sink, key: &PartitionKey, file: &str) -> Result<Vec<u64>,
     })
     .await?;
     if stored.is_none() {
-        delete_if_unlisted(sink, key, file).await?;
+        delete_if_unlisted(sink, state_store, key, file).await?;
     }
     Ok(rows)
 }
@@ -353,8 +366,13 @@ fn lists(idx: &PartitionIndex, file: &str) -> bool {
 /// After a write of `file` that turned out late (someone else had published it already):
 /// when the index no longer lists it, a merge removed it before our write re-created it, so
 /// the copy is deleted. (Without an index nothing is deleted.)
-async fn delete_if_unlisted(sink: &Sink, key: &PartitionKey, file: &str) -> Result<(), Error> {
-    let current = state::load::<PartitionIndex>(sink, &index_name(key)).await?;
+async fn delete_if_unlisted(
+    sink: &Sink,
+    state_store: &StateStore,
+    key: &PartitionKey,
+    file: &str,
+) -> Result<(), Error> {
+    let current = state::load::<PartitionIndex>(state_store, &index_name(key)).await?;
     if current.is_some_and(|idx| !lists(&idx, file)) {
         tracing::info!(partition = %key.relative_dir(), file, "Removing a late duplicate write of a file already merged away.");
         sink.delete_partition_file(key, file).await?;
@@ -414,7 +432,12 @@ pub struct Compacted {
 
 /// Finishes a merge in progress, then merges the files `merge` selects (nothing when fewer
 /// than two), and deletes files of the folder the index does not list.
-pub async fn compact(sink: &Sink, key: &PartitionKey, merge: Merge) -> Result<Compacted, Error> {
+pub async fn compact(
+    sink: &Sink,
+    state_store: &StateStore,
+    key: &PartitionKey,
+    merge: Merge,
+) -> Result<Compacted, Error> {
     let name = index_name(key);
     let mut out = Compacted::default();
     for attempt in 0..MAX_UPDATE_ATTEMPTS {
@@ -422,12 +445,12 @@ pub async fn compact(sink: &Sink, key: &PartitionKey, merge: Merge) -> Result<Co
             state::conflict_pause(attempt).await;
         }
         let listed = sink.partition_file_names(key).await?;
-        let loaded = state::load_versioned::<PartitionIndex>(sink, &name).await?;
+        let loaded = state::load_versioned::<PartitionIndex>(state_store, &name).await?;
         let Some(mut idx) = loaded.state else {
             return Ok(out);
         };
         if let Some(c) = idx.compaction.clone() {
-            let stats = finish(sink, key, &c).await?;
+            let stats = finish(sink, state_store, key, &c).await?;
             out.written.files += stats.files;
             out.written.bytes += stats.bytes;
             continue;
@@ -452,7 +475,7 @@ pub async fn compact(sink: &Sink, key: &PartitionKey, merge: Merge) -> Result<Co
         idx.compaction = Some(c);
         // A conflict (a poll claimed or published meanwhile) starts over; a success is
         // finished on the next turn of the loop, like a merge someone else left.
-        let _ = state::store_if(sink, &name, &idx, loaded.version.as_ref()).await?;
+        let _ = state::store_if(state_store, &name, &idx, loaded.version.as_ref()).await?;
     }
     Err(contended(&name))
 }
@@ -468,7 +491,12 @@ fn choose(files: &[FileEntry], merge: Merge) -> Vec<FileEntry> {
 /// Writes a recorded merge's output unless it exists, deletes its inputs, and replaces them by
 /// the output in the index. Safe to run by several writers at once: the output's content
 /// follows from the inputs.
-async fn finish(sink: &Sink, key: &PartitionKey, c: &Compaction) -> Result<WriteStats, Error> {
+async fn finish(
+    sink: &Sink,
+    state_store: &StateStore,
+    key: &PartitionKey,
+    c: &Compaction,
+) -> Result<WriteStats, Error> {
     let mut written = WriteStats::default();
     let listed = sink.partition_file_names(key).await?;
     if !listed.contains(&c.output.name) {
@@ -488,19 +516,23 @@ async fn finish(sink: &Sink, key: &PartitionKey, c: &Compaction) -> Result<Write
     for input in &c.inputs {
         sink.delete_partition_file(key, input).await?;
     }
-    let finalized = state::update(sink, &index_name(key), |idx: Option<PartitionIndex>| {
-        let mut idx = idx?;
-        if idx.compaction.as_ref() != Some(c) {
-            return None;
-        }
-        idx.files.retain(|f| !c.inputs.contains(&f.name));
-        idx.files.push(c.output.clone());
-        idx.compaction = None;
-        Some(idx)
-    })
+    let finalized = state::update(
+        state_store,
+        &index_name(key),
+        |idx: Option<PartitionIndex>| {
+            let mut idx = idx?;
+            if idx.compaction.as_ref() != Some(c) {
+                return None;
+            }
+            idx.files.retain(|f| !c.inputs.contains(&f.name));
+            idx.files.push(c.output.clone());
+            idx.compaction = None;
+            Some(idx)
+        },
+    )
     .await?;
     if finalized.is_none() && written.files > 0 {
-        delete_if_unlisted(sink, key, &c.output.name).await?;
+        delete_if_unlisted(sink, state_store, key, &c.output.name).await?;
     }
     Ok(written)
 }

@@ -1,7 +1,7 @@
 //! UserStatus ("Historical Agent Status Summary"): the request body of one page, decoding of a
 //! response page (the current `{hasMore, limit, offset, data[]}` envelope and the legacy object
 //! keyed by user id), and normalization of agent records into rows of
-//! [`schema::user_status_schema`](crate::schema::user_status_schema).
+//! [`schema::user_status_schema`](crate::datasets::user_status::schema::user_status_schema).
 //!
 //! The caller sends [`request_body`] for each [`DayWindow`] of a day, decodes every page with
 //! [`decode_page`] (retrying the request on [`DecodeError`]), advances `offset` by
@@ -30,8 +30,9 @@ use chrono::{DateTime, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::schema::user_status_schema;
 use crate::model::Granularity;
-use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder, user_status_schema};
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_sec_sum;
 use crate::sources::window::DayWindow;
 use crate::sources::wire::{

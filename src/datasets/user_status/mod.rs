@@ -10,35 +10,36 @@
 //! previous file stays visible until the new one is complete; any failure abandons the write
 //! and leaves it in place.
 
+pub mod config;
 pub mod decode;
+pub mod schema;
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use tracing::warn;
 
-use super::history;
+use super::{history, paging};
 use super::{
-    Context, Dataset, DatasetInfo, HistoryDataset, HistorySchedule, PartitionLayout, Table,
-    UnitReport,
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
-use crate::config::{Config, UserStatusConfig};
+use crate::config::{Config, SectionSpec};
+use crate::datasets::user_status::schema::user_status_schema;
 use crate::error::Error;
-use crate::schema::user_status_schema;
-use crate::sink::{PartitionKey, PartitionWriter};
+use crate::sink::PartitionKey;
 use crate::sources::window::{plan_day, DayWindow};
+pub use config::UserStatusConfig;
 use decode::{decode_page, request_body, UserStatusNormalizer};
 
 /// The `user_status` table.
 pub static TABLE: Table = Table {
     name: "user_status",
     schema: user_status_schema,
-    layout: PartitionLayout::AccountDay,
+    layout: PartitionLayout::ACCOUNT_DAY,
     dedupe: None,
 };
 
@@ -47,8 +48,21 @@ pub static INFO: DatasetInfo = DatasetInfo {
     name: "user_status",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
+    config: &CONFIG,
+    metrics: &[],
     build,
+    demo: Demo {
+        section: Some("granularity = \"PT30M\""),
+        queries: &[DemoQuery {
+            about: "Hours per agent and status, from the status buckets",
+            sql: "SELECT dt, email, value AS status, sum(duration_seconds)/3600.0 AS hours\n\
+                  FROM read_parquet('{out}/user_status/*/*/*.parquet', hive_partitioning = true)\n\
+                  WHERE metric = 'AgentStatus' GROUP BY ALL ORDER BY dt, email, status LIMIT 20",
+        }],
+    },
 };
+
+static CONFIG: SectionSpec = SectionSpec::of::<UserStatusConfig>();
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "user_status";
@@ -58,40 +72,25 @@ pub const ENDPOINT: &str = "user_status";
 pub const FALLBACK_PAGE_SIZE: u32 = 50;
 
 fn build(config: &Config) -> Option<Dataset> {
-    let cfg = &config.user_status;
-    cfg.enabled.then(|| {
-        Dataset::History(std::sync::Arc::new(UserStatus::new(
-            cfg.clone(),
-            config.api.user_status_path.clone(),
-        )))
-    })
+    let cfg = config.section::<UserStatusConfig>()?;
+    cfg.keys
+        .enabled
+        .then(|| Dataset::History(std::sync::Arc::new(UserStatus::new(cfg.clone()))))
 }
 
 /// The configured UserStatus export.
 pub struct UserStatus {
     cfg: UserStatusConfig,
-    schedule: HistorySchedule,
-    /// Path with `{account_id}` substituted.
-    path: String,
     /// `limit`: `page_size`, lowered to [`FALLBACK_PAGE_SIZE`] for the rest of the process once
     /// the API refuses the configured size and accepts that one.
     page_size: AtomicU32,
 }
 
 impl UserStatus {
-    pub fn new(cfg: UserStatusConfig, path: String) -> UserStatus {
-        let schedule = HistorySchedule {
-            schedule: cfg.schedule.clone(),
-            schedule_timezone: cfg.schedule_timezone,
-            timezone: cfg.timezone,
-            lookback_days: cfg.lookback_days,
-            max_days_per_run: cfg.max_days_per_run,
-        };
+    pub fn new(cfg: UserStatusConfig) -> UserStatus {
         UserStatus {
             page_size: AtomicU32::new(cfg.page_size),
             cfg,
-            schedule,
-            path,
         }
     }
 
@@ -103,33 +102,38 @@ impl UserStatus {
     async fn export(
         &self,
         cx: &Context,
-        day: NaiveDate,
+        unit: &DayUnit,
         exported_at: DateTime<Utc>,
     ) -> Result<UnitReport, Error> {
-        let started = Instant::now();
-        let key = Self::key(&cx.account_id, day);
-        let mut writer = cx.sink.begin_partition(&key).await?;
+        let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
+        let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
+        day.finish(fetched, exported_at).await
+    }
+
+    /// Fetches every page of the unit's windows, streaming each page's rows into `day`.
+    async fn fetch_day(
+        &self,
+        cx: &Context,
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+        day: &mut history::DayExport<'_>,
+    ) -> Result<history::FetchedDay, Error> {
         let mut normalizer =
             UserStatusNormalizer::new(&cx.account_id, self.cfg.granularity, exported_at);
-        let requests = match self.fetch_day(cx, day, &mut normalizer, &mut writer).await {
-            Ok(requests) => requests,
-            Err(e) => {
-                writer.abort().await;
-                return Err(e);
-            }
-        };
+        let windows = plan_day(self.cfg.keys.timezone, unit.day);
+        let mut pager = paging::OffsetPager::new(INFO.name, unit, &windows);
+        while let Some((window, offset)) = pager.next_page() {
+            let page = self
+                .fetch_into(cx, window, offset, pager.seen(), &mut normalizer, day)
+                .await?;
+            pager.record(page);
+        }
         let (last, rejects) = normalizer.finish();
-        let fetched = history::FetchedDay {
-            info: &INFO,
-            key: &key,
-            day,
-            last,
+        Ok(history::FetchedDay {
+            last: vec![(&TABLE, last)],
             rejects,
-            requests,
-            started,
-            exported_at,
-        };
-        history::commit_day(cx, writer, fetched).await
+            requests: pager.requests(),
+        })
     }
 
     /// One page of a window: the request the export and `check` both send.
@@ -146,74 +150,66 @@ impl UserStatus {
         let query = [("limit", limit.to_string()), ("offset", offset.to_string())];
         let gate = gated.then_some(cx.page_gate.as_ref());
         cx.client
-            .post_json_gated(ENDPOINT, &self.path, &query, &body, gate, decode)
+            .post_json_gated(ENDPOINT, &self.cfg.path, &query, &body, gate, decode)
             .await
     }
 
-    /// Fetch every page of a day's windows, streaming each page's rows into `writer`.
-    /// Returns the number of requests made.
-    async fn fetch_day(
+    /// Fetches the page at `offset` of `window` and streams its rows into `writers`. When the
+    /// API refuses the configured `limit` (400, 413 or 422: the request never reached the
+    /// decoder), the same offset is asked again once with [`FALLBACK_PAGE_SIZE`], which the API
+    /// documents as its default.
+    async fn fetch_into(
         &self,
         cx: &Context,
-        day: NaiveDate,
+        window: &DayWindow,
+        offset: usize,
+        seen: &mut paging::Seen,
         normalizer: &mut UserStatusNormalizer,
-        writer: &mut PartitionWriter,
-    ) -> Result<usize, Error> {
-        let mut requests = 0;
+        day: &mut history::DayExport<'_>,
+    ) -> Result<paging::Page, Error> {
         let mut limit = self.page_size.load(Ordering::Relaxed);
-        // Set while trying FALLBACK_PAGE_SIZE after the API refused a larger `limit`.
-        let mut refused_limit: Option<u32> = None;
-        for window in plan_day(self.cfg.timezone, day) {
-            let mut offset: usize = 0;
-            let mut seen: HashSet<String> = HashSet::new();
-            for _ in 0..history::MAX_PAGES_PER_WINDOW {
-                let result = self
-                    .fetch_page(cx, &window, limit, offset, true, |bytes| {
-                        let page = decode_page(bytes)?;
-                        for agent in page.agents {
-                            match agent {
-                                Ok(agent) => {
-                                    if seen.insert(agent.user_id().to_string()) {
-                                        normalizer.push_agent(&agent, &window.claim);
-                                    }
-                                }
-                                Err(reject) => normalizer.push_reject(reject),
+        let mut refused_limit = None;
+        let mut requests = 0;
+        let (page, permit) = loop {
+            requests += 1;
+            let result = self
+                .fetch_page(cx, window, limit, offset, true, |bytes| {
+                    let page = decode_page(bytes)?;
+                    for agent in page.agents {
+                        match agent {
+                            Ok(agent) if seen.first(agent.user_id()) => {
+                                normalizer.push_agent(&agent, &window.claim)
                             }
+                            Ok(_) => {}
+                            Err(reject) => normalizer.push_reject(reject),
                         }
-                        Ok((page.has_more, page.record_count))
-                    })
-                    .await;
-                requests += 1;
-                let ((has_more, record_count), permit) = match result {
-                    Ok(page) => page,
-                    // A refused request never reached the decoder: retry the same offset once
-                    // with the documented default, which the API must accept.
-                    Err(ClientError::Rejected { status, .. })
-                        if matches!(status, 400 | 413 | 422) && limit > FALLBACK_PAGE_SIZE =>
-                    {
-                        refused_limit = Some(limit);
-                        limit = FALLBACK_PAGE_SIZE;
-                        continue;
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                if let Some(refused) = refused_limit.take() {
-                    self.keep_smaller_page_size(refused, limit);
+                    Ok(paging::Page {
+                        has_more: page.has_more,
+                        records: page.record_count,
+                        requests: 0,
+                    })
+                })
+                .await;
+            match result {
+                Ok(page) => break page,
+                Err(ClientError::Rejected { status, .. })
+                    if matches!(status, 400 | 413 | 422) && limit > FALLBACK_PAGE_SIZE =>
+                {
+                    refused_limit = Some(limit);
+                    limit = FALLBACK_PAGE_SIZE;
                 }
-                if normalizer.rows() > 0 {
-                    writer.write_page(normalizer.take_batch(), permit).await?;
-                }
-                if !has_more {
-                    break;
-                }
-                if record_count == 0 {
-                    warn!(%day, offset, "The API said hasMore but returned no records; stopping pagination.");
-                    break;
-                }
-                offset += record_count;
+                Err(e) => return Err(e.into()),
             }
+        };
+        if let Some(refused) = refused_limit {
+            self.keep_smaller_page_size(refused, limit);
         }
-        Ok(requests)
+        if normalizer.rows() > 0 {
+            day.write_page(&TABLE, normalizer.take_batch(), permit)
+                .await?;
+        }
+        Ok(paging::Page { requests, ..page })
     }
 
     /// The smaller page worked, so the size was the problem: keep it for every later request
@@ -229,7 +225,7 @@ impl UserStatus {
     }
 
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let window = history::first_window(&INFO, self.cfg.timezone, today)?;
+        let window = history::first_window(&INFO, self.cfg.keys.timezone, today)?;
         let ((records, has_more), _) = self
             .fetch_page(cx, &window, 1, 0, false, |b| {
                 decode_page(b).map(|p| (p.record_count, p.has_more))
@@ -246,17 +242,17 @@ impl HistoryDataset for UserStatus {
         &INFO
     }
 
-    fn schedule(&self) -> &HistorySchedule {
-        &self.schedule
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
     }
 
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
-        day: NaiveDate,
+        unit: &'a DayUnit,
         exported_at: DateTime<Utc>,
     ) -> BoxFuture<'a, Result<UnitReport, Error>> {
-        self.export(cx, day, exported_at).boxed()
+        self.export(cx, unit, exported_at).boxed()
     }
 
     fn probe<'a>(

@@ -29,7 +29,7 @@ enabled = false
 "#,
         out.display()
     );
-    Config::from_toml(
+    crate::datasets::config_from_toml(
         &text,
         Path::new("gate.toml"),
         Some("gate-test-secret".into()),
@@ -57,7 +57,8 @@ async fn a_page_body_is_read_only_with_a_memory_permit() {
     }
     let day = NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date");
     let key = UserStatus::key(&cx.account_id, day);
-    let mut export = Box::pin(user_status.export_day(cx, day, Utc::now()));
+    let unit = crate::datasets::DayUnit::day(day);
+    let mut export = Box::pin(user_status.export_day(cx, &unit, Utc::now()));
     let mut ticks = tokio::time::interval(std::time::Duration::from_millis(2));
     loop {
         tokio::select! {

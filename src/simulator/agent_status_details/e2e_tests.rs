@@ -14,7 +14,7 @@ use super::*;
 use crate::datasets::agent_status_details::decode::{
     decode_page, request_body_with, DateStyle, Normalizer,
 };
-use crate::simulator::{generator, RunningSimulator, SimEndpoint, SimulatorConfig};
+use crate::simulator::{generator, RunningSimulator, SimulatorConfig};
 use crate::sources::window::{js_offset_minutes, local_date, local_day_bounds, plan_day};
 use crate::sources::Reject;
 
@@ -269,11 +269,7 @@ async fn check_export(generation: Generation, tz: Tz, days: [NaiveDate; 3], now:
         m
     });
     assert_eq!(per_day.len(), 3, "{label}: {per_day:?}");
-    assert_eq!(
-        s.stats().count(SimEndpoint::AgentStatusDetails, 200),
-        got.requests,
-        "{label}"
-    );
+    assert_eq!(s.stats().count(ENDPOINT, 200), got.requests, "{label}");
 }
 
 #[tokio::test]

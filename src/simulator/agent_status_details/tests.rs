@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::*;
 use crate::simulator::generator;
-use crate::simulator::{start, RunningSimulator, SimEndpoint, SimulatorConfig};
+use crate::simulator::{start, RunningSimulator, SimulatorConfig};
 
 pub(super) fn utc(s: &str) -> DateTime<Utc> {
     s.parse().expect("test instant")
@@ -306,11 +306,8 @@ async fn limit_above_50_is_refused_when_strict_and_clamped_otherwise() {
     assert_eq!(v["data"].as_array().map(Vec::len), Some(20));
     assert_eq!(v["hasMore"], json!(false));
     let stats = lenient.stats();
-    assert_eq!(stats.count(SimEndpoint::AgentStatusDetails, 200), 1);
-    assert_eq!(
-        strict.stats().count(SimEndpoint::AgentStatusDetails, 400),
-        1
-    );
+    assert_eq!(stats.count(ENDPOINT, 200), 1);
+    assert_eq!(strict.stats().count(ENDPOINT, 400), 1);
 }
 
 #[tokio::test]

@@ -15,7 +15,9 @@ use serde_json::Value;
 use super::super::render::error_body;
 use super::super::SimulatorConfig;
 use super::render::{self, RenderOpts, Selected};
-use super::{build, session_index, GeneratedCall, GeneratedDestination, NumResults};
+use super::{
+    build, session_index, CallDetailsSim, GeneratedCall, GeneratedDestination, NumResults,
+};
 
 /// Which path was called.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +78,7 @@ fn serve(
             error_body("accountId in the path does not match the credentials", 403),
         ));
     }
-    let sim = &cfg.call_details;
+    let sim = cfg.models.get::<CallDetailsSim>();
     let (limit, page) = parse_query(query, sim.enforce_caps)?;
     let req: Value =
         serde_json::from_slice(body).map_err(|e| bad(&format!("invalid request body: {e}")))?;
@@ -98,7 +100,7 @@ fn serve(
         v1: api == CallApi::V1,
         selected,
     };
-    let index = session_index(cfg.seed, &cfg.call_details, &range);
+    let index = session_index(cfg.seed, &sim, &range);
     let skip = page.saturating_mul(limit);
     let build = |&(t, _, key): &(DateTime<Utc>, String, super::SessionKey)| {
         build::call_at(cfg.seed, key, t, cfg.malformed_every)

@@ -1,8 +1,8 @@
-//! The simulator's Call Details model: configuration ([`CallDetailsSim`]: session density,
-//! bursts, the `numResults` behaviour, the caps), the pure deterministic generator of sessions
-//! (the ground truth tests compare exported rows with), the page renderer (`render`) and the
-//! HTTP handler (`http`) that serves `…/calldetails`, `…/v2/calldetails` and
-//! `…/v2/interactionDetails`.
+//! The simulator's Call Details model: configuration ([`CallDetailsSim`], in
+//! `SimulatorConfig::models`: session density, bursts, the `numResults` behaviour, the caps),
+//! the pure deterministic generator of sessions (the ground truth tests compare exported rows
+//! with), the page renderer (`render`) and the HTTP handler (`http`) that serves
+//! `POST …/account/{accountId}/calldetails`, `…/v2/calldetails` and `…/v2/interactionDetails`.
 //!
 //! Sessions are a pure function of the seed and a [`SessionKey`]: every UTC hour holds
 //! `sessions_per_hour` ± 20 % sessions at hashed seconds, and each [`CallBurst`] adds its
@@ -17,13 +17,48 @@ pub(crate) mod render;
 
 use std::ops::Range;
 
+use axum::http::Method;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 
 use super::generator::{hash, mix};
+use super::model::{ApiModel, Handler, Reply};
 use super::SimulatorConfig;
+use http::CallApi;
 
 pub use build::call;
+
+/// The `/_sim/stats` label of Call Details requests (every path).
+pub const ENDPOINT: &str = "calldetails";
+
+pub(crate) static MODEL: ApiModel = ApiModel {
+    endpoint: ENDPOINT,
+    route,
+    methods: &[Method::POST],
+    gated: true,
+    blocking: false,
+    state: None,
+};
+
+fn route(segments: &[&str]) -> Option<Handler> {
+    let ["agentassist", "api", "public", "analytics", "account", account, tail @ ..] = segments
+    else {
+        return None;
+    };
+    let api = CallApi::from_path(tail)?;
+    let account = account.to_string();
+    Some(Handler::new(move |shared, req| {
+        let (status, body) = http::respond(
+            &shared.cfg,
+            api,
+            &account,
+            req.query(),
+            &req.headers,
+            &req.body,
+        );
+        Reply::json(status, body)
+    }))
+}
 
 const TAG_COUNT: u64 = 0x41;
 const TAG_START: u64 = 0x42;
@@ -353,7 +388,7 @@ pub fn session_index(
 /// The ground truth: every session the simulator started with `cfg` serves whose start lies in
 /// the half-open UTC `range`, in page order.
 pub fn calls_in(cfg: &SimulatorConfig, range: Range<DateTime<Utc>>) -> Vec<GeneratedCall> {
-    session_index(cfg.seed, &cfg.call_details, &range)
+    session_index(cfg.seed, &cfg.models.get::<CallDetailsSim>(), &range)
         .into_iter()
         .filter(|(t, _, _)| *t < range.end)
         .map(|(t, _, key)| build::call_at(cfg.seed, key, t, cfg.malformed_every))

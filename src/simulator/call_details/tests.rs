@@ -16,7 +16,7 @@ use crate::datasets::call_details::{
     decode_page, fetch_day, request_body, request_query, CallBatches, CallDetailsApi,
     CallDetailsNormalizer, CallWindow, DayFetch, Density, RequestFilter,
 };
-use crate::simulator::{start, RunningSimulator, SimEndpoint};
+use crate::simulator::{start, ModelSettings, RunningSimulator};
 use crate::sources::window::{local_day_bounds, plan_day};
 use crate::sources::Reject;
 
@@ -32,7 +32,7 @@ fn token() -> String {
 
 async fn sim(call_details: CallDetailsSim, malformed_every: Option<u64>) -> RunningSimulator {
     let cfg = SimulatorConfig {
-        call_details,
+        models: ModelSettings::default().with(call_details),
         malformed_every,
         ..SimulatorConfig::default()
     };
@@ -69,7 +69,7 @@ const V1: &str = "/agentassist/api/public/analytics/account/demo-account/calldet
 #[test]
 fn density_and_bursts_shape_the_generated_day() {
     let cfg = SimulatorConfig {
-        call_details: CallDetailsSim {
+        models: ModelSettings::default().with(CallDetailsSim {
             sessions_per_hour: 130,
             bursts: vec![CallBurst {
                 start: utc("2026-06-01T10:00:00Z"),
@@ -77,7 +77,7 @@ fn density_and_bursts_shape_the_generated_day() {
                 sessions: 1200,
             }],
             ..CallDetailsSim::default()
-        },
+        }),
         ..SimulatorConfig::default()
     };
     let day = utc("2026-06-01T00:00:00Z")..utc("2026-06-02T00:00:00Z");
@@ -268,8 +268,8 @@ async fn the_caps_are_enforced_with_kore_style_errors() {
     let seven = body("2026-02-23 00:00:00", "2026-03-02 00:00:00", 0);
     assert_eq!(post(&s, V2, "limit=100&offset=0", &seven).await.status, 200);
     let st = s.stats();
-    assert_eq!(st.count(SimEndpoint::CallDetails, 400), 7);
-    assert_eq!(st.count(SimEndpoint::CallDetails, 200), 2);
+    assert_eq!(st.count(ENDPOINT, 400), 7);
+    assert_eq!(st.count(ENDPOINT, 200), 2);
     s.shutdown().await;
 }
 
@@ -805,20 +805,13 @@ async fn busy_fall_back_day(num_results: NumResults) {
     check_segments(&first.batches, &good);
     check_rejects(&first.rejects, &hostile);
     let st = s.stats();
-    assert_eq!(
-        st.count(SimEndpoint::CallDetails, 400),
-        0,
-        "a request broke a cap"
-    );
-    assert_eq!(
-        st.requests(SimEndpoint::CallDetails),
-        first.fetch.stats.requests
-    );
+    assert_eq!(st.count(ENDPOINT, 400), 0, "a request broke a cap");
+    assert_eq!(st.requests(ENDPOINT), first.fetch.stats.requests);
 
     let next = export_day(&s, tz, day, Some(&first.fetch.density)).await;
     check_details(&next.batches, &good, offset_at);
     check_rejects(&next.rejects, &hostile);
-    assert_eq!(s.stats().count(SimEndpoint::CallDetails, 400), 0);
+    assert_eq!(s.stats().count(ENDPOINT, 400), 0);
     for (run, f) in [("first", &first.fetch.stats), ("next", &next.fetch.stats)] {
         println!(
             "numResults {num_results:?}, {run} run: {} sessions, {} rejects, {} requests, minimum for its \

@@ -13,7 +13,7 @@ use super::*;
 use crate::datasets::intent_realtime::decode::{session_ids, sessions_to_batch, IntentSession};
 use crate::datasets::intent_realtime::TABLE;
 use crate::sink::counting::CountingStore;
-use crate::sink::{PartitionKey, Sink};
+use crate::sink::{Output, PartitionKey, Sink};
 
 const ROWS: usize = 20_000;
 const GROUP: usize = 1_000;
@@ -100,7 +100,7 @@ async fn file_size(store: &CountingStore, name: &str) -> (u64, u64) {
 #[tokio::test]
 async fn a_pruned_read_fetches_only_the_row_groups_whose_end_times_cover_a_value() {
     let store = Arc::new(CountingStore::default());
-    let sink = Sink::with_store(store.clone(), "lake".into());
+    let sink = Output::with_store(store.clone(), "lake".into()).sink;
     sink.write_partition_file(&key(), "part-big.parquet", &[batch(0..ROWS)], GROUP)
         .await
         .expect("write");
@@ -135,7 +135,7 @@ async fn a_pruned_read_fetches_only_the_row_groups_whose_end_times_cover_a_value
 #[tokio::test]
 async fn a_value_on_a_row_group_boundary_reads_both_row_groups_that_hold_it() {
     let store = Arc::new(CountingStore::default());
-    let sink = Sink::with_store(store.clone(), "lake".into());
+    let sink = Output::with_store(store.clone(), "lake".into()).sink;
     sink.write_partition_file(&key(), "part-big.parquet", &[batch(0..3 * GROUP)], GROUP)
         .await
         .expect("write");
@@ -154,7 +154,7 @@ async fn a_value_on_a_row_group_boundary_reads_both_row_groups_that_hold_it() {
 #[tokio::test]
 async fn a_row_group_without_statistics_is_always_read() {
     let store = Arc::new(CountingStore::default());
-    let sink = Sink::with_store(store.clone(), "lake".into());
+    let sink = Output::with_store(store.clone(), "lake".into()).sink;
     let props = WriterProperties::builder()
         .set_statistics_enabled(EnabledStatistics::None)
         .set_max_row_group_row_count(Some(GROUP))
@@ -182,7 +182,7 @@ async fn a_row_group_without_statistics_is_always_read() {
 
 #[tokio::test]
 async fn a_missing_file_reads_as_none() {
-    let sink = Sink::with_store(Arc::new(CountingStore::default()), "lake".into());
+    let sink = Output::with_store(Arc::new(CountingStore::default()), "lake".into()).sink;
     let read = sink
         .read_partition_file_pruned(&key(), "part-gone.parquet", &["session_id"], filter(&[0]))
         .await
@@ -197,7 +197,7 @@ async fn sink_holding(
     group: usize,
 ) -> (Arc<CountingStore>, Sink) {
     let store = Arc::new(CountingStore::default());
-    let sink = Sink::with_store(store.clone(), "lake".into());
+    let sink = Output::with_store(store.clone(), "lake".into()).sink;
     sink.write_partition_file(&key(), name, &[batch(range)], group)
         .await
         .expect("write");

@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::{index_name, FileEntry, PartitionIndex};
 use crate::datasets::intent_realtime::decode::{self, IntentSession};
 use crate::error::Error;
-use crate::sink::{PartitionKey, RowGroupFilter, Sink, Version};
+use crate::sink::{PartitionKey, RowGroupFilter, Sink, StateStore, Version};
 use crate::state;
 
 /// Rows per row group of the partition's files (poll files and merged ones).
@@ -27,6 +27,7 @@ const PARALLEL_READS: usize = 8;
 /// outside the exporter: it is dropped from `idx`, and its sessions are exported again.
 pub(super) async fn known_ids(
     sink: &Sink,
+    state_store: &StateStore,
     key: &PartitionKey,
     idx: &mut PartitionIndex,
     version: Option<&Version>,
@@ -68,7 +69,8 @@ pub(super) async fn known_ids(
         }
     }
     if !vanished.is_empty() {
-        let current = state::load_versioned::<PartitionIndex>(sink, &index_name(key)).await?;
+        let current =
+            state::load_versioned::<PartitionIndex>(state_store, &index_name(key)).await?;
         if current.version.as_ref() != version {
             return Ok(None);
         }

@@ -1,17 +1,24 @@
-//! The `[call_details]` section: the shared history keys (off by default; the zone of the
-//! local days defaults to `[user_status] timezone`), plus the page size, the body filters
+//! The `[call_details]` section: the shared history keys (off by default, hourly; the zone of
+//! the local days defaults to the account zone), plus the page size, the body filters
 //! (`channels`, `queues`, `direction`, `selected_fields`) and which documented endpoint is
 //! called (`path`). Pure validation.
 
 use std::fmt;
 use std::str::FromStr;
 
-use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::defaults;
-use super::history::{self, RawHistoryKeys};
-use super::parse::{Problems, Schedule};
+use crate::config::history::{self, HistoryDefaults, HistoryKeys, RawHistoryKeys};
+use crate::config::{DatasetSection, Problems, SectionContext};
+
+pub const ENABLED: bool = false;
+/// Hourly: every run re-fetches whole days (the API has no "changed since"), so its cost grows
+/// with the sessions of a day, not with the time since the last run.
+pub const SCHEDULE: &str = "0 0 * * * *";
+/// The API's maximum `limit`: fewest requests per session.
+pub const PAGE_SIZE: u32 = 100;
+/// The endpoint called by default ([`CallDetailsApi::V2InteractionDetails`]).
+pub const PATH: &str = "v2/interactionDetails";
 
 /// The documented maximum of `limit`.
 pub const MAX_PAGE_SIZE: u32 = 100;
@@ -142,13 +149,9 @@ pub struct RawCallDetails {
 
 #[derive(Debug, Clone)]
 pub struct CallDetailsConfig {
-    pub enabled: bool,
-    pub schedule: Schedule,
-    /// Zone whose local days are the units, the request windows and the `dt` partitions.
-    pub timezone: Tz,
-    pub schedule_timezone: Tz,
-    pub lookback_days: u32,
-    pub max_days_per_run: u32,
+    /// The shared history keys; `timezone`'s local days are the units, the request windows and
+    /// the `dt` partitions.
+    pub keys: HistoryKeys,
     /// `limit`: sessions per page (1..=100).
     pub page_size: u32,
     /// The body's `channels`, `queues`, `direction` and `selectedFields`.
@@ -157,57 +160,65 @@ pub struct CallDetailsConfig {
     pub api: CallDetailsApi,
 }
 
-/// Validates `[call_details]`; `default_timezone` is `[user_status] timezone`.
-pub fn validate(cd: &RawCallDetails, default_timezone: Tz, p: &mut Problems) -> CallDetailsConfig {
-    let keys = history::validate(
-        RawHistoryKeys {
-            section: "call_details",
-            enabled: cd.enabled,
-            schedule: &cd.schedule,
-            timezone: Some(cd.timezone.as_deref().unwrap_or(default_timezone.name())),
-            schedule_timezone: cd.schedule_timezone.as_deref(),
-            lookback_days: cd.lookback_days,
-            max_days_per_run: cd.max_days_per_run,
-        },
-        defaults::CALL_DETAILS_ENABLED,
-        defaults::CALL_DETAILS_SCHEDULE,
-        p,
-    );
-    let page_size = cd.page_size.unwrap_or(defaults::CALL_DETAILS_PAGE_SIZE);
-    if page_size == 0 || page_size > MAX_PAGE_SIZE {
-        p.push(
-            "call_details.page_size",
-            format!("must be between 1 and {MAX_PAGE_SIZE} (the API's maximum `limit`)"),
+impl DatasetSection for CallDetailsConfig {
+    const NAME: &'static str = "call_details";
+    const DEFAULTS: &'static [(&'static str, &'static str)] = &[
+        ("enabled", "false"),
+        ("schedule", "\"0 0 * * * *\""),
+        ("lookback_days", "1"),
+        ("page_size", "100"),
+        ("channels", "[]"),
+        ("queues", "[]"),
+        ("path", "\"v2/interactionDetails\""),
+        ("schedule_timezone", "\"UTC\""),
+        ("max_days_per_run", "7"),
+    ];
+    type Raw = RawCallDetails;
+
+    fn validate(cd: &RawCallDetails, cx: &SectionContext<'_>, p: &mut Problems) -> Self {
+        let keys = history::validate(
+            RawHistoryKeys {
+                section: Self::NAME,
+                enabled: cd.enabled,
+                schedule: &cd.schedule,
+                timezone: cd.timezone.as_deref(),
+                schedule_timezone: cd.schedule_timezone.as_deref(),
+                lookback_days: cd.lookback_days,
+                max_days_per_run: cd.max_days_per_run,
+            },
+            HistoryDefaults {
+                enabled: ENABLED,
+                schedule: SCHEDULE,
+            },
+            cx,
+            p,
         );
-    }
-    let api = match cd
-        .path
-        .as_deref()
-        .unwrap_or(defaults::CALL_DETAILS_PATH)
-        .parse::<CallDetailsApi>()
-    {
-        Ok(api) => api,
-        Err(e) => {
-            p.push("call_details.path", e.to_string());
-            CallDetailsApi::default()
+        let page_size = cd.page_size.unwrap_or(PAGE_SIZE);
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            p.push(
+                "call_details.page_size",
+                format!("must be between 1 and {MAX_PAGE_SIZE} (the API's maximum `limit`)"),
+            );
         }
-    };
-    let filter = RequestFilter {
-        channels: names(p, "call_details.channels", &cd.channels),
-        queues: names(p, "call_details.queues", &cd.queues),
-        direction: direction(p, cd.direction.as_deref(), api),
-        selected_fields: selected_fields(p, cd.selected_fields.as_deref(), api),
-    };
-    CallDetailsConfig {
-        enabled: keys.enabled,
-        schedule: keys.schedule,
-        timezone: keys.timezone,
-        schedule_timezone: keys.schedule_timezone,
-        lookback_days: keys.lookback_days,
-        max_days_per_run: keys.max_days_per_run,
-        page_size,
-        filter,
-        api,
+        let api = match cd.path.as_deref().unwrap_or(PATH).parse::<CallDetailsApi>() {
+            Ok(api) => api,
+            Err(e) => {
+                p.push("call_details.path", e.to_string());
+                CallDetailsApi::default()
+            }
+        };
+        let filter = RequestFilter {
+            channels: names(p, "call_details.channels", &cd.channels),
+            queues: names(p, "call_details.queues", &cd.queues),
+            direction: direction(p, cd.direction.as_deref(), api),
+            selected_fields: selected_fields(p, cd.selected_fields.as_deref(), api),
+        };
+        CallDetailsConfig {
+            keys,
+            page_size,
+            filter,
+            api,
+        }
     }
 }
 
@@ -275,20 +286,24 @@ mod tests {
 
     fn check(raw: RawCallDetails) -> (CallDetailsConfig, Vec<String>) {
         let mut p = Problems::default();
-        let c = validate(&raw, chrono_tz::America::New_York, &mut p);
+        let cx = SectionContext {
+            account_id: "acct",
+            timezone: chrono_tz::America::New_York,
+        };
+        let c = CallDetailsConfig::validate(&raw, &cx, &mut p);
         (c, p.0.into_iter().map(|x| x.to_string()).collect())
     }
 
     #[test]
-    fn defaults_are_off_hourly_in_the_user_status_zone_with_the_v2_path() {
+    fn defaults_are_off_hourly_in_the_account_zone_with_the_v2_path() {
         let (c, problems) = check(RawCallDetails::default());
         assert!(problems.is_empty(), "{problems:?}");
-        assert!(!c.enabled);
-        assert_eq!(c.schedule.expression, "0 0 * * * *");
-        assert_eq!(c.timezone, chrono_tz::America::New_York);
-        assert_eq!(c.schedule_timezone, Tz::UTC);
+        assert!(!c.keys.enabled);
+        assert_eq!(c.keys.schedule.expression, "0 0 * * * *");
+        assert_eq!(c.keys.timezone, chrono_tz::America::New_York);
+        assert_eq!(c.keys.schedule_timezone, chrono_tz::Tz::UTC);
         assert_eq!(
-            (c.lookback_days, c.max_days_per_run, c.page_size),
+            (c.keys.lookback_days, c.keys.max_days_per_run, c.page_size),
             (1, 7, 100)
         );
         assert_eq!(c.api, CallDetailsApi::V2InteractionDetails);
@@ -308,7 +323,7 @@ mod tests {
             ..RawCallDetails::default()
         });
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(c.timezone, chrono_tz::Asia::Kolkata);
+        assert_eq!(c.keys.timezone, chrono_tz::Asia::Kolkata);
         assert_eq!(c.api, CallDetailsApi::V2CallDetails);
         assert_eq!(c.page_size, 50);
         assert_eq!(

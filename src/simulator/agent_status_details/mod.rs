@@ -11,17 +11,60 @@
 //! the request's `timeZoneOffSet` and truncated to the second, `duration` as `HH:MM:SS` of the
 //! exact length (so, as in the documentation's own sample, it can be one second shorter than
 //! `endTime − startTime`), and `"-"` for an open span. `aId` and `events` exist only in `/v3`.
-//! Agents without spans have neither `customId` nor `status`. The HTTP side is in [`handler`].
+//! Agents without spans have neither `customId` nor `status`. The HTTP side is in `handler.rs`:
+//! `POST …/account/{accountId}/agentstatusdetails`, `…/v2/agentstatusdetails` and
+//! `…/v3/agentstatusdetails`, one [`Generation`] each.
 
 pub(crate) mod handler;
 
 use std::fmt::Write as _;
 use std::ops::Range;
 
+use axum::http::Method;
 use chrono::{DateTime, Utc};
 
 use super::generator::{hash, quirk, GeneratedAgent};
+use super::model::{ApiModel, Handler, Reply};
 use super::render::push_json_str;
+
+/// The `/_sim/stats` label of Agent Status Details requests (every generation).
+pub const ENDPOINT: &str = "agentstatusdetails";
+
+pub(crate) static MODEL: ApiModel = ApiModel {
+    endpoint: ENDPOINT,
+    route,
+    methods: &[Method::POST],
+    gated: true,
+    blocking: false,
+    state: None,
+};
+
+fn route(segments: &[&str]) -> Option<Handler> {
+    let (account, generation) = match segments {
+        ["agentassist", "api", "public", "analytics", "account", account, "agentstatusdetails"] => {
+            (account, Generation::Unversioned)
+        }
+        ["agentassist", "api", "public", "analytics", "account", account, "v2", "agentstatusdetails"] => {
+            (account, Generation::V2)
+        }
+        ["agentassist", "api", "public", "analytics", "account", account, "v3", "agentstatusdetails"] => {
+            (account, Generation::V3)
+        }
+        _ => return None,
+    };
+    let account = account.to_string();
+    Some(Handler::new(move |shared, req| {
+        let (status, body) = handler::handle(
+            shared,
+            &account,
+            generation,
+            req.query(),
+            &req.headers,
+            &req.body,
+        );
+        Reply::json(status, body)
+    }))
+}
 
 /// The documented maximum of `limit`.
 pub const MAX_LIMIT: usize = 50;

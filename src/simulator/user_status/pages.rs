@@ -1,14 +1,14 @@
 //! The UserStatus response bodies the simulator would serve, produced without a server: for
 //! benchmarks (realistic payloads for the decode → normalize → encode path) and for tools that
-//! want the exact JSON of a day. The bytes are the ones [`super::start`] serves for the same
+//! want the exact JSON of a day. The bytes are the ones the simulator serves for the same
 //! config, day, offset, granularity and page size.
 
 use chrono::NaiveDate;
 
 use super::generator;
 use super::render::{BucketGrid, UserStatusRender};
-use super::SimulatorConfig;
 use crate::model::Granularity;
+use crate::simulator::{self, SimulatorConfig};
 
 /// Every page (in `offset` order) of the UserStatus response for local `day` at the JS-style
 /// `tz_offset_minutes` (IST = -330), `page_size` agents per page, all of `cfg.agents` selected.
@@ -27,7 +27,7 @@ pub fn user_status_pages(
         return Vec::new();
     }
     let agents: Vec<_> = (0..cfg.agents)
-        .map(|i| generator::agent(cfg.seed, i))
+        .map(|i| simulator::generator::agent(cfg.seed, i))
         .collect();
     let selected: Vec<usize> = (0..agents.len()).collect();
     let grid = BucketGrid::new(window, granularity);
@@ -71,7 +71,7 @@ mod tests {
             }
         }
         let expected: Vec<String> = (0..5)
-            .map(|i| generator::agent(cfg.seed, i).user_id)
+            .map(|i| simulator::generator::agent(cfg.seed, i).user_id)
             .collect();
         assert_eq!(users, expected);
     }

@@ -1,0 +1,221 @@
+//! The offset-paged walk of a unit's request windows, shared by every API that pages with an
+//! offset (or `skip`) and a "more available" flag: ask for the page at offset 0, then at the
+//! offset advanced by the records each page returned, while the API says there are more. The
+//! dataset sends each request (it knows the parameter names, the body and the decoding), writes
+//! the page's rows and reports what the page said ([`Page`]); [`OffsetPager`] owns the walk,
+//! its stop rules and the per-window set of keys already seen.
+//!
+//! Advancing by the records received (not by the `limit` sent) makes a server that clamps
+//! `limit` cost nothing. A page that says "more" but holds no record would make the loop spin:
+//! it is logged and ends the window. [`MAX_PAGES_PER_WINDOW`] stops a server that never says
+//! "no more".
+
+use std::collections::HashSet;
+
+use tracing::warn;
+
+use super::history::MAX_PAGES_PER_WINDOW;
+use super::DayUnit;
+use crate::sources::window::DayWindow;
+
+/// What one page said about paging.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// The API's "more available" flag (`hasMore`, `moreAvailable`, ...).
+    pub has_more: bool,
+    /// Records the page held (before any filtering): the next page's offset advances by this.
+    pub records: usize,
+    /// Requests this page took (more than one when the dataset retried it differently).
+    pub requests: usize,
+}
+
+/// Keys already kept in the current window: a server whose pages shift between requests may
+/// return a record twice, and the second copy is skipped.
+#[derive(Debug, Default)]
+pub struct Seen(HashSet<String>);
+
+impl Seen {
+    /// `true` the first time `key` is seen in this window.
+    pub fn first(&mut self, key: &str) -> bool {
+        if self.0.contains(key) {
+            return false;
+        }
+        self.0.insert(key.to_string())
+    }
+}
+
+/// Walks the pages of every window of a unit, in order: [`OffsetPager::next_page`] says which
+/// page to fetch, the dataset fetches, decodes and writes it (skipping keys [`OffsetPager::seen`]
+/// already holds), and [`OffsetPager::record`] says what the page held.
+#[derive(Debug)]
+pub struct OffsetPager<'a> {
+    dataset: &'static str,
+    unit: &'a DayUnit,
+    windows: &'a [DayWindow],
+    /// The window being paged, its next offset and the pages taken from it.
+    window: usize,
+    offset: usize,
+    pages: usize,
+    seen: Seen,
+    requests: usize,
+}
+
+impl<'a> OffsetPager<'a> {
+    pub fn new(dataset: &'static str, unit: &'a DayUnit, windows: &'a [DayWindow]) -> Self {
+        OffsetPager {
+            dataset,
+            unit,
+            windows,
+            window: 0,
+            offset: 0,
+            pages: 0,
+            seen: Seen::default(),
+            requests: 0,
+        }
+    }
+
+    /// The window and offset of the next page to fetch; `None` once every window is done.
+    pub fn next_page(&mut self) -> Option<(&'a DayWindow, usize)> {
+        if self.pages >= MAX_PAGES_PER_WINDOW {
+            warn!(dataset = self.dataset, unit = %self.unit, pages = self.pages, "The API kept saying there are more records; stopping pagination of this window.");
+            self.next_window();
+        }
+        let windows: &'a [DayWindow] = self.windows;
+        windows.get(self.window).map(|w| (w, self.offset))
+    }
+
+    /// The keys already kept in the current window.
+    pub fn seen(&mut self) -> &mut Seen {
+        &mut self.seen
+    }
+
+    /// What the page [`OffsetPager::next_page`] named held.
+    pub fn record(&mut self, page: Page) {
+        self.requests += page.requests;
+        self.pages += 1;
+        if !page.has_more {
+            self.next_window();
+        } else if page.records == 0 {
+            warn!(dataset = self.dataset, unit = %self.unit, offset = self.offset, "The API said there are more records but returned none; stopping pagination.");
+            self.next_window();
+        } else {
+            self.offset += page.records;
+        }
+    }
+
+    /// Requests made so far.
+    pub fn requests(&self) -> usize {
+        self.requests
+    }
+
+    fn next_window(&mut self) {
+        self.window += 1;
+        self.offset = 0;
+        self.pages = 0;
+        self.seen = Seen::default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+    use crate::sources::window::plan_day;
+
+    fn unit() -> DayUnit {
+        // The US fall-back day (25 h): two request windows at different offsets.
+        DayUnit::day("2024-11-03".parse().expect("day"))
+    }
+
+    /// A server holding `total` records per window that answers at most `clamp` per page.
+    fn serve(total: usize, clamp: usize, offset: usize) -> Page {
+        let records = total.saturating_sub(offset).min(clamp);
+        Page {
+            has_more: offset + records < total,
+            records,
+            requests: 1,
+        }
+    }
+
+    /// Drives `pager` like a dataset does, answering each page with `answer`.
+    fn drive(
+        pager: &mut OffsetPager<'_>,
+        mut answer: impl FnMut(&DayWindow, usize, &mut Seen) -> Result<Page, Error>,
+    ) -> Result<usize, Error> {
+        while let Some((window, offset)) = pager.next_page() {
+            let page = answer(window, offset, pager.seen())?;
+            pager.record(page);
+        }
+        Ok(pager.requests())
+    }
+
+    #[test]
+    fn offsets_advance_by_the_records_received_in_every_window() {
+        let unit = unit();
+        let windows = plan_day(chrono_tz::America::New_York, unit.day);
+        assert_eq!(windows.len(), 2);
+        let mut asked = Vec::new();
+        let mut pager = OffsetPager::new("t", &unit, &windows);
+        let requests = drive(&mut pager, |w, offset, _| {
+            asked.push((w.offset_minutes, offset));
+            Ok(serve(7, 3, offset))
+        })
+        .expect("pages");
+        assert_eq!(requests, 6);
+        let offsets: Vec<usize> = asked.iter().map(|(_, o)| *o).collect();
+        assert_eq!(offsets, [0, 3, 6, 0, 3, 6]);
+        assert_ne!(asked[0].0, asked[3].0, "two windows at different offsets");
+    }
+
+    #[test]
+    fn a_page_that_says_more_but_holds_nothing_ends_the_window() {
+        let unit = unit();
+        let windows = plan_day(chrono_tz::UTC, unit.day);
+        let mut calls = 0;
+        let mut pager = OffsetPager::new("t", &unit, &windows);
+        let requests = drive(&mut pager, |_, _, _| {
+            calls += 1;
+            Ok(Page {
+                has_more: true,
+                records: 0,
+                requests: 2,
+            })
+        })
+        .expect("pages");
+        assert_eq!((calls, requests), (1, 2));
+    }
+
+    #[test]
+    fn a_server_that_never_says_no_more_is_stopped_at_the_page_cap() {
+        let unit = unit();
+        let windows = plan_day(chrono_tz::UTC, unit.day);
+        let mut pager = OffsetPager::new("t", &unit, &windows);
+        let requests = drive(&mut pager, |_, _, _| {
+            Ok(Page {
+                has_more: true,
+                records: 1,
+                requests: 1,
+            })
+        })
+        .expect("pages");
+        assert_eq!(requests, MAX_PAGES_PER_WINDOW);
+    }
+
+    #[test]
+    fn seen_keys_reset_per_window() {
+        let unit = unit();
+        let windows = plan_day(chrono_tz::America::New_York, unit.day);
+        let mut firsts = Vec::new();
+        let mut pager = OffsetPager::new("t", &unit, &windows);
+        drive(&mut pager, |_, offset, seen| {
+            firsts.push(seen.first("agent-1"));
+            firsts.push(seen.first("agent-1"));
+            Ok(serve(2, 1, offset))
+        })
+        .expect("pages");
+        assert_eq!(
+            firsts,
+            [true, false, false, false, true, false, false, false]
+        );
+    }
+}
