@@ -38,8 +38,6 @@ pub struct BackfillRequest {
     pub datasets: Vec<Dataset>,
     pub concurrency: usize,
     pub skip_existing: bool,
-    /// How progress is shown (or published).
-    pub progress: ProgressMode,
 }
 
 /// What a backfill did for one dataset.
@@ -182,6 +180,15 @@ pub fn days_in_range(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 
 /// Run a backfill. Errors of individual days are collected in the report, not returned.
 pub async fn backfill(cx: &Context, req: &BackfillRequest) -> Result<BackfillReport, Error> {
+    backfill_showing(cx, req, ProgressMode::detect()).await
+}
+
+/// [`backfill`] with its progress shown (or published) as `progress` says.
+pub async fn backfill_showing(
+    cx: &Context,
+    req: &BackfillRequest,
+    progress: ProgressMode,
+) -> Result<BackfillReport, Error> {
     if req.from > req.to {
         return Err(Error::Usage(format!(
             "--from {} is after --to {}",
@@ -193,7 +200,7 @@ pub async fn backfill(cx: &Context, req: &BackfillRequest) -> Result<BackfillRep
     let mut report = BackfillReport::default();
     for dataset in &req.datasets {
         report.datasets.push(match dataset {
-            Dataset::History(d) => backfill_history(d.as_ref(), cx, req).await?,
+            Dataset::History(d) => backfill_history(d.as_ref(), cx, req, &progress).await?,
             Dataset::Snapshot(d) => snapshot_now(d.as_ref(), cx).await,
         });
     }
@@ -205,6 +212,7 @@ async fn backfill_history(
     dataset: &dyn HistoryDataset,
     cx: &Context,
     req: &BackfillRequest,
+    progress: &ProgressMode,
 ) -> Result<DatasetBackfill, Error> {
     let name = dataset.info().name;
     let cx = &cx.for_work(name, Priority::CatchUp);
@@ -222,8 +230,7 @@ async fn backfill_history(
     }
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let exported_at = Utc::now();
-    let progress =
-        BackfillProgress::start(name, units.len() as u64, &cx.client, req.progress.clone());
+    let progress = BackfillProgress::start(name, units.len() as u64, &cx.client, progress.clone());
     let mut failed = Vec::new();
     let mut results = stream::iter(units)
         .map(|unit| async move {

@@ -24,7 +24,6 @@ use crate::error_chain::error_chain;
 use crate::handover::cli::{budget_owner, own_or_hand_over, Owner};
 use crate::handover::JobRequest;
 use crate::metrics::Metrics;
-use crate::progress::ProgressMode;
 use crate::simulator::user_status::UserStatusSim;
 use crate::simulator::{self, ModelSettings, SimulatorConfig};
 use crate::sources::window::local_date;
@@ -147,7 +146,6 @@ async fn backfill_alone(
         datasets: app.select(&args.datasets)?,
         concurrency: usize::from(args.concurrency),
         skip_existing: args.skip_existing,
-        progress: ProgressMode::detect(),
     };
     let report = backfill(&app.cx, &req).await;
     app.shutdown().await;
@@ -486,7 +484,6 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         datasets: app.datasets().to_vec(),
         concurrency: 4,
         skip_existing: false,
-        progress: ProgressMode::detect(),
     };
     let report = backfill(&app.cx, &req).await;
     app.shutdown().await;

@@ -148,7 +148,7 @@ pub fn dedupe_window(table: &Table) -> Option<String> {
     let by: Vec<&str> = table
         .partition_columns()
         .iter()
-        .chain(d.key)
+        .chain(table.key)
         .copied()
         .collect();
     Some(format!(

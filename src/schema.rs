@@ -98,23 +98,25 @@ impl PartitionLayout {
 }
 
 /// One output table: a folder under the output root (and the table name in the DDL), the Arrow
-/// schema of its files, its partition layout, and whether a row can briefly be in two files.
-/// Compared and ordered by name.
+/// schema of its files, its partition layout, the columns that name a row, and whether a row
+/// can briefly be in two files. Compared and ordered by name.
 pub struct Table {
     pub name: &'static str,
     pub schema: fn() -> SchemaRef,
     pub layout: PartitionLayout,
+    /// The columns identifying a row within a partition (the partition columns come on top):
+    /// no two rows of a partition share their values. Non-null columns of `schema`; the
+    /// deduplicating views partition by them, and the compliance suite names rows by them.
+    pub key: &'static [&'static str],
     /// `None` when a partition is always one file, replaced whole. `Some` for a table whose
     /// partitions are several files that a merge rewrites: for a moment a row is then in two
-    /// files, so the query DDL reads it through a view that keeps one row per key.
+    /// files, so the query DDL reads it through a view that keeps one row per [`Table::key`].
     pub dedupe: Option<Dedupe>,
 }
 
-/// How readers keep one row per key in a table whose partitions are several files.
+/// How readers keep one row per [`Table::key`] in a table whose partitions are several files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Dedupe {
-    /// Columns identifying a row within a partition (the partition columns come on top).
-    pub key: &'static [&'static str],
     /// The window's order: copies of a row are equal (and share this column's value), so any
     /// one of them is kept; ordering by this column only gives engines a defined window.
     pub keep_first_by: &'static str,

@@ -225,6 +225,71 @@ async fn hostile_spans_go_to_rejects_with_their_raw_json_and_the_rest_exports() 
     sim.shutdown().await;
 }
 
+/// The `/v2` generation (date-time bounds in the date filter) across London's fall-back day,
+/// with hostile spans and pages of 7: every generated span exactly once with every field, in
+/// the partition of its start; spans crossing local midnight, which the API serves to both
+/// days, written once; each hostile span one reject of its own day with its raw JSON; the open
+/// span at "now" written without an end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_date_time_bounds_across_london_fall_back_export_every_field_and_reject_hostile_spans_once(
+) {
+    let london: Tz = chrono_tz::Europe::London;
+    let cfg = SimulatorConfig {
+        malformed_every: Some(11),
+        ..sim_config(16, "2024-10-28T12:00:00Z")
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let keys = format!(
+        "timezone = \"Europe/London\"\npage_size = 7\npath = \"{PATH}/v2/agentstatusdetails\""
+    );
+    let config = write_config(tmp.path(), &sim.base_url(), &out, &section(&keys));
+    backfill(&config, "2024-10-26", "2024-10-28");
+
+    let days = [date("2024-10-26"), date("2024-10-27"), date("2024-10-28")];
+    let (s, e) = day_bounds(london, days[1]);
+    assert_eq!((e - s).num_hours(), 25);
+    let all: Vec<usize> = (0..cfg.agents).collect();
+    let want = expected_spans(&cfg, london, &days, &all, false);
+    let got = span_rows(&out);
+    assert_rows_equal(&got, &want.rows);
+    assert_each_span_once_in_its_start_day(&got, london);
+    assert_eq!(spans_per_day(&got).len(), 3);
+    assert!(
+        crossing_midnight(&want.rows, london) > 0,
+        "no span crosses local midnight"
+    );
+    assert!(want.rows.iter().any(|r| r.end_ms.is_none()), "no open span");
+
+    assert!(want.malformed() > 0, "the fixture must hold hostile spans");
+    let mut by_day: BTreeMap<String, usize> = BTreeMap::new();
+    for (file, batches) in read_dataset(&out, "_rejects/agent_status_details") {
+        let dt = file
+            .split('/')
+            .find_map(|s| s.strip_prefix("dt="))
+            .expect("dt")
+            .to_string();
+        for b in batches {
+            let raw = b
+                .column_by_name("raw_json")
+                .expect("raw_json")
+                .as_string::<i32>()
+                .clone();
+            for i in 0..b.num_rows() {
+                serde_json::from_str::<serde_json::Value>(raw.value(i)).expect("raw_json is JSON");
+                *by_day.entry(dt.clone()).or_default() += 1;
+            }
+        }
+    }
+    assert_eq!(
+        by_day, want.malformed_by_day,
+        "one reject per hostile span, in its day"
+    );
+    assert_eq!(sim.stats().count(ENDPOINT, 400), 0);
+    sim.shutdown().await;
+}
+
 /// A span still open when its day is exported has no end; exporting the day again later writes
 /// it with its end (and `agents` selects only the listed agents).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -113,7 +113,7 @@ fn check_views(views: &serde_json::Value) {
         assert_eq!(v["reads"], format!("{}_files", table.name).as_str());
         assert_eq!(v["star"], true, "{v}");
         let by: Vec<String> = serde_json::from_value(v["partition_by"].clone()).expect("by");
-        let want: Vec<&str> = partitions.iter().chain(dedupe.key).copied().collect();
+        let want: Vec<&str> = partitions.iter().chain(table.key).copied().collect();
         assert_eq!(
             by, want,
             "copies of a row are numbered per partition and key"

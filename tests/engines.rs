@@ -1,8 +1,11 @@
-//! The output verified by real engines: the built binary exports both datasets from the
-//! in-process simulator to a local directory and to S3 (moto), then `tests/py/verify_output.py`
-//! reads them with pyarrow (local and `pyarrow.fs.S3FileSystem`) and runs the README's
-//! ```` ```sql duckdb-check ```` blocks with DuckDB. Expected row counts and sums come from the
-//! simulator's generator.
+//! The output verified by real engines, for every registered dataset: the built binary exports
+//! them all (each enabled by its registry entry's demo section) from the in-process simulator
+//! to a local directory and to S3 (moto), then `tests/py/verify_output.py` reads every table
+//! with pyarrow (local and `pyarrow.fs.S3FileSystem`, with the partition columns its layout
+//! declares), runs the README's ```` ```sql duckdb-check ```` blocks and every dataset's demo
+//! queries with DuckDB. Expected row counts come from the simulator's truth; the expected sums
+//! of the integer columns from reading the same files with the parquet crate, so the engines
+//! must read the values the files hold.
 //!
 //! Python runs in the pinned environment of `common::python()` (built on first use): the test
 //! FAILS when it cannot be built unless `SMARTASSIST_SKIP_PY=1`; the S3 part is left out only
@@ -10,67 +13,225 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Int64Type};
+use chrono::{DateTime, NaiveDate, Utc};
+use common::registry::*;
 use common::*;
-use smartassist_export::model::Granularity;
-use smartassist_export::simulator::{call_details, intent_realtime, SimulatorConfig};
+use serde_json::{json, Value};
+use smartassist_export::datasets::{self, Dataset, DatasetInfo};
+use smartassist_export::simulator::truth::{self, Truth, TruthQuery, TruthUnit};
+use smartassist_export::simulator::SimulatorConfig;
 
-const BOT: &str = "st-bot-1";
+const DAYS: [&str; 2] = ["2026-06-01", "2026-06-02"];
 
-fn sections(days_tz: &str) -> String {
-    format!(
-        "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"{days_tz}\"\npage_size = 50\n\
-         [intent_realtime]\nbot_ids = [\"{BOT}\"]\ntimezone = \"UTC\"\n\
-         [agent_status_details]\nenabled = true\n\
-         [call_details]\nenabled = true\ntimezone = \"UTC\"\n"
-    )
+/// Every registered dataset, its section (its demo section, with the simulator's default bot
+/// renamed `bot` when given) and the dataset it enables.
+fn every_dataset(bot: Option<&str>) -> Vec<(&'static DatasetInfo, toml::Table, Dataset)> {
+    let default_bot = &SimulatorConfig::default().bots[0];
+    datasets::REGISTRY
+        .iter()
+        .map(|info| {
+            let mut section = section(info, &[]);
+            if let Some(bot) = bot {
+                let renamed = section.to_string().replace(default_bot.as_str(), bot);
+                section = renamed.parse().expect("the renamed section is TOML");
+            }
+            let d = enabled(info, &section);
+            (*info, section, d)
+        })
+        .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pyarrow_and_duckdb_read_the_exported_datasets() {
-    if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
-        return;
+fn sim_config(
+    seed: u64,
+    agents: usize,
+    all: &[(&DatasetInfo, toml::Table, Dataset)],
+) -> SimulatorConfig {
+    let now: DateTime<Utc> = "2026-06-03T12:00:00Z".parse().expect("instant");
+    let mut bots: Vec<String> = all.iter().flat_map(|(_, _, d)| entities(d)).collect();
+    bots.dedup();
+    if bots.is_empty() {
+        bots = SimulatorConfig::default().bots;
     }
-    // Builds the pinned environment on first use, before the simulator starts.
-    python();
-    let now = chrono::Utc::now();
-    let cfg = SimulatorConfig {
-        seed: 31,
-        agents: 5,
+    SimulatorConfig {
+        seed,
+        agents,
         max_page_size: 50,
-        bots: vec![BOT.into()],
+        bots,
         intent_interval: Duration::from_secs(900),
         intent_epoch: now - chrono::Duration::days(2),
         frozen_now: Some(now),
         malformed_every: None,
         ..SimulatorConfig::default()
-    };
+    }
+}
+
+/// Rows per table the truth expects of a backfill of `days` (UTC) of every dataset.
+fn expected_counts(
+    cfg: &SimulatorConfig,
+    all: &[(&DatasetInfo, toml::Table, Dataset)],
+    days: &[NaiveDate],
+) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for (info, section, d) in all {
+        let effective = effective_section(info, section);
+        let ask = |unit| {
+            let q = TruthQuery {
+                section: &effective,
+                zone: zone_of(section, chrono_tz::UTC),
+                unit,
+            };
+            truth::truth(cfg, info.name, &q)
+                .unwrap_or_else(|| panic!("{}: no simulator model answers for it", info.name))
+                .unwrap_or_else(|e| panic!("{}: {e}", info.name))
+        };
+        let mut truth = Truth::default();
+        let es = entities(d);
+        match d {
+            Dataset::History(_) if es.is_empty() => {
+                truth = ask(TruthUnit::Days { days, entity: None })
+            }
+            Dataset::History(_) => {
+                for e in &es {
+                    truth.rows.extend(
+                        ask(TruthUnit::Days {
+                            days,
+                            entity: Some(e),
+                        })
+                        .rows,
+                    );
+                }
+            }
+            Dataset::Snapshot(_) => {
+                for e in &es {
+                    truth.rows.extend(ask(TruthUnit::Poll { entity: e }).rows);
+                }
+            }
+        }
+        for table in info.tables {
+            counts.insert(table.name.to_string(), 0);
+        }
+        for (table, n) in count_by_table(&expected_rows(&truth)) {
+            counts.insert(table, n);
+        }
+    }
+    counts
+}
+
+/// `{"partitions", "rows", "sums"}` of every table: its layout's partition columns, the rows
+/// the truth expects, and the sum of each integer column holding a value, read with the
+/// parquet crate.
+fn table_spec(out: &Path, counts: &BTreeMap<String, usize>) -> Value {
+    let mut tables = serde_json::Map::new();
+    for table in datasets::tables() {
+        let rows = counts[table.name];
+        assert!(rows > 0, "{table}: the fixture must have rows");
+        let mut sums: BTreeMap<String, Option<i64>> = BTreeMap::new();
+        for (_, batches) in read_dataset(out, table.name) {
+            for b in batches {
+                for (f, col) in b.schema().fields().iter().zip(b.columns()) {
+                    if f.data_type() != &DataType::Int64 {
+                        continue;
+                    }
+                    let col = col.as_primitive::<Int64Type>();
+                    let entry = sums.entry(f.name().clone()).or_default();
+                    for i in (0..col.len()).filter(|&i| !col.is_null(i)) {
+                        *entry = Some(entry.unwrap_or(0) + col.value(i));
+                    }
+                }
+            }
+        }
+        let sums: serde_json::Map<String, Value> = sums
+            .into_iter()
+            .filter_map(|(c, s)| Some((c, json!(s?))))
+            .collect();
+        tables.insert(
+            table.name.to_string(),
+            json!({"partitions": table.partition_columns(), "rows": rows, "sums": sums}),
+        );
+    }
+    Value::Object(tables)
+}
+
+/// Every dataset's demo queries.
+fn demo_queries() -> Value {
+    datasets::REGISTRY
+        .iter()
+        .flat_map(|d| {
+            d.demo
+                .queries
+                .iter()
+                .map(move |q| json!({"dataset": d.name, "about": q.about, "sql": q.sql}))
+        })
+        .collect()
+}
+
+fn backfill_args() -> Vec<&'static str> {
+    vec!["backfill", "--from", DAYS[0], "--to", DAYS[1]]
+}
+
+/// The config of every dataset at `out`, for the account `account` when given.
+fn write_all_config(
+    dir: &Path,
+    base_url: &str,
+    out: &OutputAt,
+    all: &[(&DatasetInfo, toml::Table, Dataset)],
+    account: Option<&str>,
+) -> std::path::PathBuf {
+    let on: Vec<(&DatasetInfo, &toml::Table)> = all.iter().map(|(i, s, _)| (*i, s)).collect();
+    let mut text = config_text(base_url, "UTC", out, &on);
+    if let Some(account) = account {
+        let default = format!("account_id = \"{}\"", SimulatorConfig::default().account_id);
+        assert!(text.contains(&default));
+        text = text.replace(&default, &format!("account_id = \"{account}\""));
+    }
+    std::fs::create_dir_all(dir).expect("mkdir");
+    let path = dir.join("config.toml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyarrow_and_duckdb_read_every_registered_dataset() {
+    if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
+        return;
+    }
+    // Builds the pinned environment on first use, before the simulator starts.
+    python();
+    let all = every_dataset(None);
+    let cfg = sim_config(31, 5, &all);
     let sim = start_sim(cfg.clone()).await;
     let tmp = tempfile::tempdir().expect("tmp");
     let out = tmp.path().join("out");
-    let args = ["backfill", "--from", "2026-06-01", "--to", "2026-06-02"];
-    let local_config = write_config(tmp.path(), &sim.base_url(), &out, &sections("UTC"));
-    assert_success(&run_bin(&local_config, &args));
+    let local = write_all_config(
+        &tmp.path().join("local"),
+        &sim.base_url(),
+        &OutputAt::Local(out.clone()),
+        &all,
+        None,
+    );
+    assert_success(&run_bin(&local, &backfill_args()));
 
     let moto = moto_or_skip();
     let s3 = match &moto {
         Some(moto) => {
             moto.create_bucket("engines").await;
-            let dir = tmp.path().join("s3cfg");
-            std::fs::create_dir_all(&dir).expect("mkdir");
-            let keys = format!(
-                "endpoint = \"{}\"\nregion = \"us-east-1\"\nallow_http = true\n{}",
-                moto.endpoint(),
-                sections("UTC")
-            );
-            let config = write_config(&dir, &sim.base_url(), Path::new("s3://engines/lake"), &keys);
+            let at = OutputAt::S3 {
+                endpoint: moto.endpoint(),
+                bucket: "engines".into(),
+                prefix: "lake".into(),
+            };
+            let config = write_all_config(&tmp.path().join("s3"), &sim.base_url(), &at, &all, None);
             let run = Command::new(BIN)
                 .arg("-c")
                 .arg(&config)
-                .args(args)
+                .args(backfill_args())
                 .env(
                     "SMARTASSIST_CLIENT_SECRET",
                     SimulatorConfig::default().client_secret,
@@ -82,87 +243,66 @@ async fn pyarrow_and_duckdb_read_the_exported_datasets() {
                 .output()
                 .expect("binary runs");
             assert_success(&run);
-            serde_json::json!({
-                "endpoint": format!("127.0.0.1:{}", moto.port),
-                "bucket": "engines",
-                "prefix": "lake",
-            })
+            json!({"endpoint": format!("127.0.0.1:{}", moto.port), "bucket": "engines", "prefix": "lake"})
         }
-        None => serde_json::Value::Null,
+        None => Value::Null,
     };
 
-    let days = [date("2026-06-01"), date("2026-06-02")];
-    let expected = expected_user_status(
-        cfg.seed,
-        cfg.agents,
-        chrono_tz::UTC,
-        &days,
-        Granularity::PT30M,
-        None,
-    );
-    let (rows, seconds) = expected
-        .values()
-        .fold((0usize, 0i64), |(r, s), (rows, sum, _)| (r + rows, s + sum));
-    let generated = intent_realtime::latest_sessions(&intent_realtime::feed(&cfg, BOT), now);
-    let sessions = generated.len();
-    let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
-    assert!(rows > 0 && sessions > 0, "the fixture must have data");
-    let calls = expected_calls(&cfg, &days);
-
-    let spec = serde_json::json!({
+    let days: Vec<NaiveDate> = DAYS.iter().map(|d| date(d)).collect();
+    let spec = json!({
         "local": out,
         "s3": s3,
-        "expected": {
-            "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
-            "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
-            "agent_status_details": span_figures(&cfg, &days),
-            "call_details": {"rows": calls.sessions, "sums": {"segment_count": calls.legs}},
-            "call_segments": {"rows": calls.legs, "sums": {"interaction_seconds": calls.interaction}},
-        },
-        "ids": {"account_id": cfg.account_id, "bot_id": BOT},
+        "tables": table_spec(&out, &expected_counts(&cfg, &all, &days)),
+        "ids": {"account_id": cfg.account_id, "bot_id": cfg.bots[0]},
         "infer_hive": true,
         "markdown": [readme()],
+        "queries": demo_queries(),
     });
     verify(tmp.path(), &spec);
     sim.shutdown().await;
 }
 
-/// `{"rows", "sums"}` of the `agent_status_details` rows the generator says `days` hold.
-fn span_figures(cfg: &SimulatorConfig, days: &[chrono::NaiveDate]) -> serde_json::Value {
-    let all: Vec<usize> = (0..cfg.agents).collect();
-    let want = agent_status_details::expected_spans(cfg, chrono_tz::UTC, days, &all, false);
-    assert!(!want.rows.is_empty(), "the fixture must have spans");
-    let seconds: i64 = want.rows.iter().filter_map(|r| r.duration_seconds).sum();
-    serde_json::json!({"rows": want.rows.len(), "sums": {"duration_seconds": seconds}})
-}
-
-/// Call Details figures of UTC `days` from the generator.
-struct Calls {
-    sessions: usize,
-    legs: usize,
-    interaction: i64,
-}
-
-fn expected_calls(cfg: &SimulatorConfig, days: &[chrono::NaiveDate]) -> Calls {
-    let mut out = Calls {
-        sessions: 0,
-        legs: 0,
-        interaction: 0,
-    };
-    for &day in days {
-        let (start, end) = day_bounds(chrono_tz::UTC, day);
-        for call in call_details::calls_in(cfg, start..end) {
-            let legs = call_details::segments(&call);
-            out.sessions += 1;
-            out.legs += legs.len();
-            out.interaction += legs
-                .iter()
-                .filter_map(|s| s.leg.as_ref()?.interaction_seconds)
-                .sum::<i64>();
-        }
+/// Ids that look like numbers (`0042`, bot `7`) keep their text in DuckDB and through the
+/// README's pyarrow reader (plain `partitioning="hive"` would infer int32 and fail to merge with
+/// the files' string column, which is why the README gives the partition schema explicitly).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
+    if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
+        return;
     }
-    assert!(out.legs > 0, "the fixture must have Call Details");
-    out
+    // Builds the pinned environment on first use, before the simulator starts.
+    python();
+    let (account, bot) = ("0042", "7");
+    let all = every_dataset(Some(bot));
+    let cfg = SimulatorConfig {
+        account_id: account.into(),
+        ..sim_config(37, 3, &all)
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config = write_all_config(
+        tmp.path(),
+        &sim.base_url(),
+        &OutputAt::Local(out.clone()),
+        &all,
+        Some(account),
+    );
+    assert_success(&run_bin(
+        &config,
+        &["backfill", "--from", DAYS[0], "--to", DAYS[0]],
+    ));
+    let spec = json!({
+        "local": out,
+        "s3": null,
+        "tables": table_spec(&out, &expected_counts(&cfg, &all, &[date(DAYS[0])])),
+        "ids": {"account_id": account, "bot_id": bot},
+        "infer_hive": false,
+        "markdown": [readme()],
+        "queries": demo_queries(),
+    });
+    verify(tmp.path(), &spec);
+    sim.shutdown().await;
 }
 
 fn readme() -> std::path::PathBuf {
@@ -170,7 +310,7 @@ fn readme() -> std::path::PathBuf {
 }
 
 /// Runs tests/py/verify_output.py on `spec` (written into `dir`).
-fn verify(dir: &Path, spec: &serde_json::Value) {
+fn verify(dir: &Path, spec: &Value) {
     let spec_path = dir.join("spec.json");
     std::fs::write(&spec_path, spec.to_string()).expect("write spec");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/verify_output.py");
@@ -186,84 +326,4 @@ fn verify(dir: &Path, spec: &serde_json::Value) {
         String::from_utf8_lossy(&verify.stdout),
         String::from_utf8_lossy(&verify.stderr)
     );
-}
-
-/// Ids that look like numbers (`0042`, bot `7`) keep their text in DuckDB and through the
-/// README's pyarrow reader (plain `partitioning="hive"` would infer int32 and fail to merge with
-/// the files' string column, which is why the README gives the partition schema explicitly).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
-    if opted_out(SKIP_PY_ENV, "the pyarrow/DuckDB engine checks") {
-        return;
-    }
-    // Builds the pinned environment on first use, before the simulator starts.
-    python();
-    let (account, bot) = ("0042", "7");
-    let now = chrono::Utc::now();
-    let cfg = SimulatorConfig {
-        seed: 37,
-        agents: 3,
-        max_page_size: 50,
-        account_id: account.into(),
-        bots: vec![bot.into()],
-        intent_interval: Duration::from_secs(1800),
-        intent_epoch: now - chrono::Duration::days(1),
-        frozen_now: Some(now),
-        malformed_every: None,
-        ..SimulatorConfig::default()
-    };
-    let sim = start_sim(cfg.clone()).await;
-    let tmp = tempfile::tempdir().expect("tmp");
-    let out = tmp.path().join("out");
-    let sections = format!(
-        "[user_status]\ngranularity = \"PT30M\"\ntimezone = \"UTC\"\n\
-         [intent_realtime]\nbot_ids = [\"{bot}\"]\ntimezone = \"UTC\"\n\
-         [agent_status_details]\nenabled = true\n\
-         [call_details]\nenabled = true\ntimezone = \"UTC\"\n"
-    );
-    let config = write_config(tmp.path(), &sim.base_url(), &out, &sections);
-    let default_account = format!("account_id = \"{}\"", SimulatorConfig::default().account_id);
-    let text = std::fs::read_to_string(&config).expect("config");
-    assert!(text.contains(&default_account));
-    std::fs::write(
-        &config,
-        text.replace(&default_account, &format!("account_id = \"{account}\"")),
-    )
-    .expect("config");
-    let day = date("2026-06-01");
-    let days = [day];
-    assert_success(&run_bin(
-        &config,
-        &["backfill", "--from", "2026-06-01", "--to", "2026-06-01"],
-    ));
-    let expected = expected_user_status(
-        cfg.seed,
-        cfg.agents,
-        chrono_tz::UTC,
-        &[day],
-        Granularity::PT30M,
-        None,
-    );
-    let (rows, seconds, _) = expected[&day.to_string()];
-    let generated = intent_realtime::latest_sessions(&intent_realtime::feed(&cfg, bot), now);
-    let sessions = generated.len();
-    let handled: i64 = generated.iter().map(|s| s.time_handled_seconds).sum();
-    assert!(rows > 0 && sessions > 0, "the fixture must have data");
-    let calls = expected_calls(&cfg, &days);
-    let spec = serde_json::json!({
-        "local": out,
-        "s3": null,
-        "expected": {
-            "user_status": {"rows": rows, "sums": {"duration_seconds": seconds}},
-            "intent_realtime": {"rows": sessions, "sums": {"time_handled_seconds": handled}},
-            "agent_status_details": span_figures(&cfg, &days),
-            "call_details": {"rows": calls.sessions, "sums": {"segment_count": calls.legs}},
-            "call_segments": {"rows": calls.legs, "sums": {"interaction_seconds": calls.interaction}},
-        },
-        "ids": {"account_id": account, "bot_id": bot},
-        "infer_hive": false,
-        "markdown": [readme()],
-    });
-    verify(tmp.path(), &spec);
-    sim.shutdown().await;
 }

@@ -31,7 +31,6 @@ use smartassist_export::datasets::intent_realtime::{IntentConfig, IntentRealtime
 use smartassist_export::datasets::{Context, Dataset, SnapshotDataset};
 use smartassist_export::metrics::Metrics;
 use smartassist_export::model::Granularity;
-use smartassist_export::progress::ProgressMode;
 use smartassist_export::simulator::intent_realtime::{self, IntentFeed};
 use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::Output;
@@ -128,7 +127,6 @@ async fn work(app: &App, cx: &Context) {
         datasets: user_status,
         concurrency: 2,
         skip_existing: false,
-        progress: ProgressMode::Off,
     };
     let history = async {
         let report = backfill(cx, &req).await.expect("backfill");

@@ -386,6 +386,24 @@ mod tests {
     }
 
     #[test]
+    fn every_table_names_its_rows_by_non_null_columns_of_its_files() {
+        for t in tables() {
+            let schema = (t.schema)();
+            assert!(!t.key.is_empty(), "{t} has no key");
+            for column in t.key {
+                let field = schema
+                    .field_with_name(column)
+                    .unwrap_or_else(|_| panic!("{t}: key column {column} is not in its schema"));
+                assert!(!field.is_nullable(), "{t}: key column {column} is nullable");
+                assert!(
+                    !t.partition_columns().contains(column),
+                    "{t}: {column} is a partition column"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn dataset_names_parse_and_unknown_names_list_the_registry() {
         for d in REGISTRY {
             assert_eq!(parse_name(d.name).map(|p| p.name), Ok(d.name));

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Event, HandoverEndpoint, JobRequest, Progress, JOBS_PATH, KEY_HEADER, PROGRESS_EVERY};
-use crate::backfill::{backfill, BackfillRequest};
+use crate::backfill::{backfill_showing, BackfillRequest};
 use crate::datasets::{Context, Dataset};
 use crate::error_chain::error_chain;
 use crate::progress::{ProgressMode, ProgressSnapshot};
@@ -246,9 +246,9 @@ async fn run_job(
                 datasets,
                 concurrency: concurrency.clamp(1, 64),
                 skip_existing,
-                progress: ProgressMode::Feed(feed),
             };
-            match reporting(backfill(&cx, &req), &tx, Some(progress)).await {
+            let work = backfill_showing(&cx, &req, ProgressMode::Feed(feed));
+            match reporting(work, &tx, Some(progress)).await {
                 Ok(report) => {
                     for text in report.lines(&req) {
                         let _ = tx.send(Event::Line { text }).await;

@@ -7,9 +7,10 @@
 //! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`]):
 //! its route, handler, renderer, its own settings type (read from
 //! [`SimulatorConfig::models`]) and the pure generator of its data, which tests use as the
-//! independent source of expected values. The core knows no model by name: `model` is the
-//! contract, `server` the generic dispatcher (auth, rate limit, faults, latency, stats), and
-//! [`generator`] the hash and the agents the models share.
+//! independent source of expected values; through [`truth`], the model also says which rows
+//! the dataset exporting it must hold (the compliance suite's expected rows). The core knows
+//! no model by name: `model` is the contract, `server` the generic dispatcher (auth, rate
+//! limit, faults, latency, stats), and [`generator`] the hash and the agents the models share.
 //!
 //! Callers [`start`] it with a [`SimulatorConfig`], point a client at
 //! [`RunningSimulator::base_url`], and call [`RunningSimulator::shutdown`] when done (dropping
@@ -17,9 +18,9 @@
 //!
 //! Adding a report API: a folder `src/simulator/<name>/` whose `mod.rs` declares `pub const
 //! ENDPOINT` (its `/_sim/stats` label) and `pub(crate) static MODEL: ApiModel` (its `route`,
-//! methods, `gated`, `blocking`, optional `state`), plus, when it has settings, a type with a
-//! `Default` read through `cfg.models.get::<T>()`; then one `pub mod` line here and one entry
-//! in `MODELS`.
+//! methods, `gated`, `blocking`, optional `state`, and `truth` for the dataset it serves),
+//! plus, when it has settings, a type with a `Default` read through `cfg.models.get::<T>()`;
+//! then one `pub mod` line here and one entry in `MODELS`.
 
 pub mod agent_status_details;
 pub mod call_details;
@@ -33,6 +34,7 @@ mod render;
 mod server;
 mod shared;
 pub mod stats;
+pub mod truth;
 pub mod user_status;
 
 use std::fmt;

@@ -4,7 +4,8 @@
 //! how it reads a path (its `route` returns the request's [`Handler`], holding what the path
 //! captured: account or bot id, API version), the methods it allows, whether the JWT check and
 //! the rate limit apply, whether its handler blocks, and, when it keeps state across requests,
-//! how to build that state (the server holds it in a typed slot, [`Shared::state`]).
+//! how to build that state (the server holds it in a typed slot, [`Shared::state`]), and, for
+//! the API a dataset exports, the ground truth of that dataset's rows ([`super::truth`]).
 //!
 //! Settings of one model live in [`ModelSettings`], a typed map in
 //! [`super::SimulatorConfig::models`]: the model's own settings type, defined in its folder, is
@@ -23,6 +24,7 @@ use axum::http::{HeaderMap, Method, StatusCode};
 
 use super::render::error_body;
 use super::shared::Shared;
+use super::truth::DatasetTruth;
 use super::SimulatorConfig;
 
 /// One report API the simulator serves. Models are `static`s in their own folders.
@@ -45,6 +47,11 @@ pub(crate) struct ApiModel {
     /// [`Shared::state`] under the value's type (so each model uses a type of its own); `None`
     /// for a stateless model.
     pub state: Option<fn(&SimulatorConfig) -> ModelState>,
+    /// The dataset whose records this API serves (its registry name) and the ground truth of
+    /// that dataset's rows, computed from the model's own generator (see [`super::truth`]);
+    /// `None` for an API no dataset exports. Every registered dataset needs one model that
+    /// answers for it: the compliance suite compares the dataset's output with this answer.
+    pub truth: Option<DatasetTruth>,
 }
 
 /// A model's state across requests (read back with [`Shared::state`]).

@@ -419,6 +419,7 @@ static ECHO: ApiModel = ApiModel {
     gated: true,
     blocking: true,
     state: Some(echo_state),
+    truth: None,
 };
 
 static OPEN: ApiModel = ApiModel {
@@ -428,6 +429,7 @@ static OPEN: ApiModel = ApiModel {
     gated: false,
     blocking: false,
     state: None,
+    truth: None,
 };
 
 static TEST_MODELS: &[&ApiModel] = &[&ECHO, &OPEN];

@@ -238,6 +238,10 @@ pub enum Fault {
     /// UploadPart requests with this `partNumber` get no answer until [`FaultProxy::release`],
     /// then a 400; [`FaultProxy::stalled`] resolves once one arrived.
     StallUploadPart(u32),
+    /// Every PUT whose path contains this string gets no answer until
+    /// [`FaultProxy::release`], then a 400; [`FaultProxy::stalled`] resolves once one arrived
+    /// (e.g. a state object's write, to kill the writer just before it commits).
+    StallPutPathContains(String),
 }
 
 /// `%XX` escapes decoded (object_store percent-encodes `=` in keys); invalid escapes kept.
@@ -272,6 +276,7 @@ pub struct FaultProxy {
     injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     stalled: std::sync::Arc<tokio::sync::Notify>,
     release: std::sync::Arc<tokio::sync::Notify>,
+    puts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -289,6 +294,7 @@ impl FaultProxy {
             injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
             stalled: std::sync::Arc<tokio::sync::Notify>,
             release: std::sync::Arc<tokio::sync::Notify>,
+            puts: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
         }
 
         async fn handle(State(s): State<Shared>, req: Request) -> Response {
@@ -310,6 +316,10 @@ impl FaultProxy {
                         .is_some_and(|q| q.split('&').any(|kv| kv == format!("partNumber={n}")))
             };
             let fault = s.fault.lock().expect("lock").clone();
+            if is_put {
+                let path = percent_decode(parts.uri.path());
+                s.puts.lock().expect("lock").push(path);
+            }
             let fail = match &fault {
                 Some(Fault::PutPathContains(needle)) => {
                     is_put && percent_decode(parts.uri.path()).contains(needle.as_str())
@@ -322,7 +332,16 @@ impl FaultProxy {
                     released.await;
                     true
                 }
-                Some(Fault::StallUploadPart(_)) => false,
+                Some(Fault::StallPutPathContains(needle))
+                    if is_put && percent_decode(parts.uri.path()).contains(needle.as_str()) =>
+                {
+                    s.injected.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let released = s.release.notified();
+                    s.stalled.notify_waiters();
+                    released.await;
+                    true
+                }
+                Some(Fault::StallUploadPart(_) | Fault::StallPutPathContains(_)) => false,
                 None => false,
             };
             if fail {
@@ -368,6 +387,7 @@ impl FaultProxy {
         let injected = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stalled = std::sync::Arc::new(tokio::sync::Notify::new());
         let release = std::sync::Arc::new(tokio::sync::Notify::new());
+        let puts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let shared = Shared {
             upstream,
             client: reqwest::Client::new(),
@@ -375,6 +395,7 @@ impl FaultProxy {
             injected: injected.clone(),
             stalled: stalled.clone(),
             release: release.clone(),
+            puts: puts.clone(),
         };
         let app = axum::Router::new().fallback(handle).with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -390,6 +411,7 @@ impl FaultProxy {
             injected,
             stalled,
             release,
+            puts,
             task,
         }
     }
@@ -412,6 +434,11 @@ impl FaultProxy {
     /// Lets every stalled request go on (with its 400).
     pub fn release(&self) {
         self.release.notify_waiters();
+    }
+
+    /// The path (`/bucket/key`, decoded) of every PUT the proxy received, in arrival order.
+    pub fn puts(&self) -> Vec<String> {
+        self.puts.lock().expect("lock").clone()
     }
 
     /// How many requests were failed (or stalled) so far.

@@ -2,24 +2,29 @@
 
 Usage: verify_output.py SPEC.json
 
-SPEC: {"local": DIR, "expected": {dataset: {"rows": N, "sums": {column: S}}},
+SPEC: {"local": DIR,
+       "tables": {table: {"partitions": [COLUMN, ...], "rows": N, "sums": {column: S}}},
        "s3": null | {"endpoint": "127.0.0.1:PORT", "bucket": B, "prefix": P},
        "ids": null | {"account_id": A, "bot_id": B},
        "infer_hive": true | false,
-       "markdown": [FILE, ...]}
+       "markdown": [FILE, ...],
+       "queries": [{"dataset": D, "about": TEXT, "sql": SQL with {out}}, ...]}
 
+The caller (tests/engines.rs) lists every table of the dataset registry with the partition
+columns its layout declares; this script names no dataset.
 - The markdown's ```python pyarrow-check block (exactly one) must define
-  open_dataset(root, name, filesystem=None); it reads every dataset locally and, when "s3" is
+  open_dataset(root, name, filesystem=None); it reads every table locally and, when "s3" is
   given, through pyarrow.fs.S3FileSystem: every timestamp column must be timestamp[ms, tz=UTC],
-  the partition columns (account_id, dt, and bot_id for intent_realtime) must be recognised
-  (ids as strings, dt as a date), and row counts and column sums must equal the expected figures
-  (computed by the caller from the simulator's generator). With "infer_hive", plain
+  the table's partition columns must be recognised (ids as strings, dt as a date), and row
+  counts and column sums must equal the expected figures. With "infer_hive", plain
   partitioning="hive" (type inference) must recognise the partition columns too.
 - DuckDB runs every ```sql duckdb-check block of the markdown files, with the path 'out'
   (as a quoted string or a quoted prefix) replaced by the local output directory. A block whose
   last statement is a SELECT/WITH must return at least one row. Then, through the views the
   blocks created, DuckDB's row counts and sums must equal the expected figures, `dt` must be a
   DATE and the ids VARCHAR with exactly the expected values.
+- DuckDB runs every query of "queries" (a dataset's demo queries) with {out} replaced by the
+  local output directory: each must return at least one row.
 Exits non-zero with a message on the first failure.
 """
 
@@ -33,13 +38,6 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-PARTITIONS = {
-    "user_status": ["account_id", "dt"],
-    "intent_realtime": ["account_id", "bot_id", "dt"],
-    "agent_status_details": ["account_id", "dt"],
-    "call_details": ["account_id", "dt"],
-    "call_segments": ["account_id", "dt"],
-}
 UTC_MS = pa.timestamp("ms", tz="UTC")
 
 
@@ -51,7 +49,7 @@ def fail(msg):
 def check_table(where, dataset, data, expected, ids):
     schema = data.schema
     part = data.partitioning.schema if data.partitioning else pa.schema([])
-    for col in PARTITIONS[dataset]:
+    for col in expected["partitions"]:
         if col not in part.names:
             fail(f"{where} {dataset}: partition column {col} not recognised (got {part.names})")
     timestamps = [f for f in schema if pa.types.is_timestamp(f.type)]
@@ -68,7 +66,7 @@ def check_table(where, dataset, data, expected, ids):
         if got != want:
             fail(f"{where} {dataset}: sum({col}) = {got}, expected {want}")
     for col, want in (ids or {}).items():
-        if col in PARTITIONS[dataset]:
+        if col in expected["partitions"]:
             got = set(table.column(col).to_pylist())
             if got != {want}:
                 fail(f"{where} {dataset}: {col} values {got}, expected {{{want!r}}}")
@@ -82,7 +80,7 @@ def check_table(where, dataset, data, expected, ids):
 
 def check_dataset(where, dataset, root, filesystem, expected, ids, open_dataset, infer_hive):
     part = check_table(where, dataset, open_dataset(root, dataset, filesystem), expected, ids)
-    for col in PARTITIONS[dataset]:
+    for col in expected["partitions"]:
         want = pa.date32() if col == "dt" else pa.string()
         if part.field(col).type != want:
             fail(f"{where} {dataset}: partition {col} is {part.field(col).type}, expected {want}")
@@ -154,7 +152,7 @@ def check_duckdb(spec, local):
 
     # The views the blocks created see exactly the exported rows, with the documented types.
     ids = spec.get("ids") or {}
-    for dataset, expected in spec["expected"].items():
+    for dataset, expected in spec["tables"].items():
         sums = list(expected.get("sums", {}).items())
         select = ", ".join(["count(*)"] + [f"sum({col})" for col, _ in sums])
         got = con.execute(f"SELECT {select} FROM {dataset}").fetchone()
@@ -162,16 +160,26 @@ def check_duckdb(spec, local):
         if tuple(got) != want:
             fail(f"duckdb {dataset}: (count, sums) = {got}, expected {want}")
         types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {dataset})").fetchall())
-        for col in PARTITIONS[dataset]:
+        for col in expected["partitions"]:
             want_type = "DATE" if col == "dt" else "VARCHAR"
             if types.get(col) != want_type:
                 fail(f"duckdb {dataset}: {col} is {types.get(col)}, expected {want_type}")
         for col, want_id in ids.items():
-            if col in PARTITIONS[dataset]:
+            if col in expected["partitions"]:
                 values = {r[0] for r in con.execute(f"SELECT DISTINCT {col} FROM {dataset}").fetchall()}
                 if values != {want_id}:
                     fail(f"duckdb {dataset}: {col} values {values}, expected {{{want_id!r}}}")
         print(f"ok duckdb view {dataset}: (count, sums) = {tuple(got)}, partition types as documented")
+
+    for q in spec.get("queries", []):
+        sql = q["sql"].replace("{out}", local)
+        try:
+            table = con.execute(sql).to_arrow_table()
+        except Exception as e:  # noqa: BLE001 - report any engine error with the query
+            fail(f"the demo query of {q['dataset']} ({q['about']}) failed: {e}\n{sql}")
+        if table.num_rows == 0:
+            fail(f"the demo query of {q['dataset']} ({q['about']}) returned no rows:\n{sql}")
+        print(f"ok demo query of {q['dataset']}: {q['about']}: {table.num_rows} row(s)")
 
 
 def main():
@@ -180,7 +188,7 @@ def main():
     ids = spec.get("ids")
     infer = spec.get("infer_hive", True)
     open_dataset = load_open_dataset(spec["markdown"], local)
-    for dataset, expected in spec["expected"].items():
+    for dataset, expected in spec["tables"].items():
         check_dataset("local", dataset, local, None, expected, ids, open_dataset, infer)
     s3 = spec.get("s3")
     if s3:
@@ -192,7 +200,7 @@ def main():
             region="us-east-1",
         )
         base = f"{s3['bucket']}/{s3['prefix']}".rstrip("/")
-        for dataset, expected in spec["expected"].items():
+        for dataset, expected in spec["tables"].items():
             check_dataset("s3", dataset, base, fs, expected, ids, open_dataset, infer)
     check_duckdb(spec, local)
 

@@ -42,6 +42,7 @@ pub static TABLE: Table = Table {
     name: "agent_status_details",
     schema: agent_status_details_schema,
     layout: PartitionLayout::ACCOUNT_DAY,
+    key: &["user_id", "start_time"],
     dedupe: None,
 };
 

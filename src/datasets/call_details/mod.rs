@@ -66,6 +66,7 @@ pub static DETAILS: Table = Table {
     name: "call_details",
     schema: details_schema,
     layout: PartitionLayout::ACCOUNT_DAY,
+    key: &["session_id"],
     dedupe: None,
 };
 
@@ -74,6 +75,7 @@ pub static SEGMENTS: Table = Table {
     name: "call_segments",
     schema: segments_schema,
     layout: PartitionLayout::ACCOUNT_DAY,
+    key: &["session_id", "segment_index"],
     dedupe: None,
 };
 

@@ -52,8 +52,8 @@ pub static TABLE: Table = Table {
     name: "intent_realtime",
     schema: intent_realtime_schema,
     layout: PartitionLayout::ACCOUNT_BOT_DAY,
+    key: &["session_id"],
     dedupe: Some(Dedupe {
-        key: &["session_id"],
         keep_first_by: "exported_at",
     }),
 };

@@ -40,6 +40,7 @@ pub static TABLE: Table = Table {
     name: "user_status",
     schema: user_status_schema,
     layout: PartitionLayout::ACCOUNT_DAY,
+    key: &["user_id", "bucket_start", "metric", "value"],
     dedupe: None,
 };
 

@@ -16,6 +16,7 @@
 //! `…/v3/agentstatusdetails`, one [`Generation`] each.
 
 pub(crate) mod handler;
+mod truth;
 
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -37,6 +38,7 @@ pub(crate) static MODEL: ApiModel = ApiModel {
     gated: true,
     blocking: false,
     state: None,
+    truth: Some(truth::TRUTH),
 };
 
 fn route(segments: &[&str]) -> Option<Handler> {
@@ -398,7 +400,5 @@ impl AsdRender {
     }
 }
 
-#[cfg(test)]
-mod e2e_tests;
 #[cfg(test)]
 mod tests;

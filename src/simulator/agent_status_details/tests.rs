@@ -1,10 +1,11 @@
 //! Tests of the Agent Status Details model: properties of the generator, the rendered JSON
 //! against the generator, and the HTTP handler's caps, headers and date-filter variants. The
-//! end-to-end export is in `e2e_tests.rs`.
+//! dataset's export from this model is tested in `tests/agent_status_details.rs` and the
+//! compliance suite (`tests/compliance/`).
 
 use std::collections::HashSet;
 
-use chrono::{Duration as TimeSpan, NaiveDate};
+use chrono::Duration as TimeSpan;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
@@ -12,12 +13,8 @@ use super::*;
 use crate::simulator::generator;
 use crate::simulator::{start, RunningSimulator, SimulatorConfig};
 
-pub(super) fn utc(s: &str) -> DateTime<Utc> {
+fn utc(s: &str) -> DateTime<Utc> {
     s.parse().expect("test instant")
-}
-
-pub(super) fn day(y: i32, m: u32, d: u32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(y, m, d).expect("test date")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -214,9 +211,9 @@ fn rendered_pages_follow_the_generator_and_the_generation() {
 // HTTP
 // ---------------------------------------------------------------------------------------------
 
-pub(super) const BASE: &str = "/agentassist/api/public/analytics/account/demo-account";
+const BASE: &str = "/agentassist/api/public/analytics/account/demo-account";
 
-pub(super) fn token() -> String {
+fn token() -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &json!({"appId": "cs-demo-client"}),
@@ -225,13 +222,13 @@ pub(super) fn token() -> String {
     .expect("token")
 }
 
-pub(super) async fn sim(cfg: SimulatorConfig) -> RunningSimulator {
+async fn sim(cfg: SimulatorConfig) -> RunningSimulator {
     start(cfg, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("simulator starts")
 }
 
-pub(super) fn suffix(generation: Generation) -> &'static str {
+fn suffix(generation: Generation) -> &'static str {
     match generation {
         Generation::Unversioned => "/agentstatusdetails",
         Generation::V2 => "/v2/agentstatusdetails",

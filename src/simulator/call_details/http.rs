@@ -152,7 +152,7 @@ fn has_filters(req: &Value) -> bool {
 }
 
 /// Whether a session passes the body's `channels`, `queues` and `direction` filters.
-fn passes_filters(req: &Value, c: &GeneratedCall) -> bool {
+pub(super) fn passes_filters(req: &Value, c: &GeneratedCall) -> bool {
     let channels = strings(req, "channels");
     let queues = strings(req, "queues");
     let channel_ok = channels.is_empty()

@@ -14,6 +14,7 @@
 mod build;
 pub(crate) mod http;
 pub(crate) mod render;
+mod truth;
 
 use std::ops::Range;
 
@@ -38,6 +39,7 @@ pub(crate) static MODEL: ApiModel = ApiModel {
     gated: true,
     blocking: false,
     state: None,
+    truth: Some(truth::TRUTH),
 };
 
 fn route(segments: &[&str]) -> Option<Handler> {

@@ -9,6 +9,7 @@
 
 mod generator;
 mod render;
+mod truth;
 
 use axum::http::{Method, StatusCode};
 use chrono::Utc;
@@ -32,6 +33,7 @@ pub(crate) static MODEL: ApiModel = ApiModel {
     gated: true,
     blocking: false,
     state: None,
+    truth: Some(truth::TRUTH),
 };
 
 /// The session schedule a simulator started with `cfg` serves for `bot_id` (for expected

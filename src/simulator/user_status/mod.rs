@@ -13,6 +13,7 @@
 mod generator;
 pub mod pages;
 mod render;
+mod truth;
 
 use axum::http::{Method, StatusCode};
 use chrono::NaiveDate;
@@ -40,6 +41,7 @@ pub(crate) static MODEL: ApiModel = ApiModel {
     // that other requests keep being served.
     blocking: true,
     state: None,
+    truth: Some(truth::TRUTH),
 };
 
 /// UserStatus behaviour of the simulator (in [`crate::simulator::SimulatorConfig::models`]).
