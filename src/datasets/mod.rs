@@ -165,7 +165,7 @@ pub fn parse_name(name: &str) -> Result<&'static DatasetInfo, UnknownDataset> {
 pub struct UnknownDataset(pub String);
 
 /// Everything a unit of work needs, built by the composition root and shared by every dataset:
-/// the account's API client (rate limiter, retries), the output (partitions in `sink`, `_state/`
+/// the account's API client (request budget, retries), the output (partitions in `sink`, `_state/`
 /// objects in `state`, one location), the metrics handle, and the gate that bounds response
 /// pages in memory.
 #[derive(Clone, Debug)]
