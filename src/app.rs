@@ -1,9 +1,10 @@
 //! The composition root: the one place that turns a validated [`Config`] into running parts and
 //! hands plain values to the core. It starts the built-in simulator when `base_url =
 //! "simulator"` (the core never does), resolves the client secret (the simulator's default when
-//! none is configured for it), builds the token minter, the API client, the output (its sink
+//! none is configured for it), builds the token minter, the account's request budget (keeping
+//! a realtime reserve of one place per polled entity), the API client, the output (its sink
 //! and state store) and the [`Context`] with the caller's metrics handle (the output reports
-//! its S3 requests to it too),
+//! its S3 requests to it too, and it reads the budget at each scrape),
 //! registers every series the enabled datasets and the S3 client will emit (so `/metrics` is
 //! complete from the first scrape), and lists the enabled datasets.
 //! Commands build one [`App`], use it, and call [`App::shutdown`].
@@ -16,11 +17,11 @@ use tracing::info;
 use url::Url;
 
 use crate::auth::TokenMinter;
-use crate::client::{ApiClient, MemoryGate};
+use crate::client::{ApiClient, Budget, MemoryGate, Priority};
 use crate::config::{BaseUrl, Config, OutputLocation, Secret};
 use crate::datasets::{self, Context, Dataset, DatasetInfo};
 use crate::error::Error;
-use crate::metrics::Metrics;
+use crate::metrics::{BudgetReading, Metrics};
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 use crate::sink::Output;
@@ -55,9 +56,10 @@ impl App {
             }
         };
         let minter = TokenMinter::new(&config.api.client_id, &secret, &config.auth);
-        let client = ApiClient::new(&config.api, base, minter, cancel, metrics.clone())?;
-        let output = Output::open_with(&config.output, &metrics)?;
         let datasets = datasets::enabled(&config);
+        let budget = account_budget(&config, &datasets, &metrics);
+        let client = ApiClient::new(&config.api, base, minter, budget, cancel, metrics.clone())?;
+        let output = Output::open_with(&config.output, &metrics)?;
         register_series(&metrics, &datasets);
         if matches!(config.output, OutputLocation::S3 { .. }) {
             metrics.register_store();
@@ -166,10 +168,46 @@ pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig
     }
 }
 
+/// The account's request budget: `requests_per_minute`, with one place of the window kept
+/// for each polled entity while polls are active (so the polls of one tick go out at once;
+/// capped in [`Budget::new`]). `metrics` reads it at every scrape.
+fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> Arc<Budget> {
+    let polled: usize = datasets
+        .iter()
+        .map(|d| match d {
+            Dataset::Snapshot(s) => s.entities().len(),
+            Dataset::History(_) => 0,
+        })
+        .sum();
+    let reserve = u32::try_from(polled).unwrap_or(u32::MAX);
+    let budget = Arc::new(Budget::new(
+        "account",
+        config.api.requests_per_minute,
+        reserve,
+    ));
+    let read = Arc::downgrade(&budget);
+    metrics.watch_budget(Arc::new(move || {
+        let Some(budget) = read.upgrade() else {
+            return Vec::new();
+        };
+        budget
+            .snapshot()
+            .priorities
+            .iter()
+            .map(|p| BudgetReading {
+                priority: p.priority.label(),
+                queued: p.queued as u64,
+                share: p.share,
+            })
+            .collect()
+    }));
+    budget
+}
+
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
-/// per dataset, requests per endpoint, and each dataset's own families per snapshot entity.
-/// The families of every registered dataset are declared, enabled or not, so `/metrics` lists
-/// the same families whatever the config.
+/// per dataset, requests per endpoint and per budget priority, and each dataset's own families
+/// per snapshot entity. The families of every registered dataset are declared, enabled or not,
+/// so `/metrics` lists the same families whatever the config.
 fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
     for family in datasets::REGISTRY.iter().flat_map(|d| d.metrics) {
         metrics.declare(family);
@@ -177,6 +215,12 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
     for dataset in datasets {
         let info = dataset.info();
         metrics.register_dataset(info.name);
+        let priorities: &[Priority] = match dataset {
+            Dataset::Snapshot(_) => &[Priority::Realtime],
+            Dataset::History(_) => &[Priority::Scheduled, Priority::CatchUp],
+        };
+        let labels: Vec<&str> = priorities.iter().map(|p| p.label()).collect();
+        metrics.register_budget(info.name, &labels);
         for table in &info.tables[1..] {
             metrics.register_table(table.name);
         }

@@ -1,5 +1,6 @@
 //! Backfill: export a range of local days of every selected history dataset with bounded
-//! concurrency through the shared rate limiter, writing each day as soon as it is complete and
+//! concurrency through the account's request budget at catch-up priority (a snapshot poll at
+//! realtime), writing each day as soon as it is complete and
 //! carrying on when a day fails. Failed days get one more try at the end; whatever still fails
 //! is reported (the command exits 1). Snapshot datasets have no history, so a backfill of one
 //! takes the current snapshot of each entity.
@@ -20,6 +21,7 @@ use chrono::{NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
+use crate::client::Priority;
 use crate::datasets::history::unit_key;
 use crate::datasets::{
     Context, Dataset, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
@@ -143,6 +145,50 @@ impl BackfillReport {
     }
 }
 
+impl BackfillReport {
+    /// What the command prints: one summary line, one per polled entity, one per failure.
+    pub fn lines(&self, req: &BackfillRequest) -> Vec<String> {
+        let mut lines = vec![format!(
+            "Backfill {}..{}: {} day(s) exported, {} skipped, {} failed; {} rows, {} rejects, {} requests in {:.1}s.",
+            req.from,
+            req.to,
+            self.days(),
+            self.skipped_days(),
+            self.failed_days(),
+            self.rows(),
+            self.rejects(),
+            self.requests(),
+            self.elapsed.as_secs_f64()
+        )];
+        for d in &self.datasets {
+            let kind = capitalized(d.entity_kind);
+            for r in &d.entities {
+                lines.push(format!(
+                    "{kind} {}: {} session(s) returned, {} new.",
+                    r.unit, r.returned, r.rows
+                ));
+            }
+        }
+        for d in &self.datasets {
+            for (day, why) in &d.failed_days {
+                lines.push(format!("FAILED {day}: {why}"));
+            }
+            for (entity, why) in &d.failed_entities {
+                lines.push(format!("FAILED {} {entity}: {why}", d.entity_kind));
+            }
+        }
+        lines
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
 /// Inclusive list of days.
 pub fn days_in_range(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
     from.iter_days().take_while(|d| *d <= to).collect()
@@ -150,6 +196,15 @@ pub fn days_in_range(from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
 
 /// Run a backfill. Errors of individual days are collected in the report, not returned.
 pub async fn backfill(cx: &Context, req: &BackfillRequest) -> Result<BackfillReport, Error> {
+    backfill_showing(cx, req, ProgressMode::detect()).await
+}
+
+/// [`backfill`] with its progress shown (or published) as `progress` says.
+pub async fn backfill_showing(
+    cx: &Context,
+    req: &BackfillRequest,
+    progress: ProgressMode,
+) -> Result<BackfillReport, Error> {
     if req.from > req.to {
         return Err(Error::Usage(format!(
             "--from {} is after --to {}",
@@ -161,7 +216,7 @@ pub async fn backfill(cx: &Context, req: &BackfillRequest) -> Result<BackfillRep
     let mut report = BackfillReport::default();
     for dataset in &req.datasets {
         let done = match dataset {
-            Dataset::History(d) => backfill_history(d.as_ref(), cx, req).await?,
+            Dataset::History(d) => backfill_history(d.as_ref(), cx, req, &progress).await?,
             Dataset::Snapshot(d) => snapshot_now(d.as_ref(), cx).await,
         };
         log_unmapped(done.dataset, &done.unmapped());
@@ -175,8 +230,10 @@ async fn backfill_history(
     dataset: &dyn HistoryDataset,
     cx: &Context,
     req: &BackfillRequest,
+    progress: &ProgressMode,
 ) -> Result<DatasetBackfill, Error> {
     let name = dataset.info().name;
+    let cx = &cx.for_work(name, Priority::CatchUp);
     let mut out = DatasetBackfill::new(name, Kind::History, "");
     let mut units = Vec::new();
     for day in days_in_range(req.from, req.to) {
@@ -191,7 +248,7 @@ async fn backfill_history(
     }
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let exported_at = Utc::now();
-    let progress = BackfillProgress::start(units.len() as u64, &cx.client, ProgressMode::detect());
+    let progress = BackfillProgress::start(name, units.len() as u64, &cx.client, progress.clone());
     let mut failed = Vec::new();
     let mut results = stream::iter(units)
         .map(|unit| async move {
@@ -236,6 +293,7 @@ async fn backfill_history(
 /// A snapshot dataset has no history: take the current snapshot of each entity.
 async fn snapshot_now(dataset: &dyn SnapshotDataset, cx: &Context) -> DatasetBackfill {
     let mut out = DatasetBackfill::new(dataset.info().name, Kind::Snapshot, dataset.entity_kind());
+    let cx = &cx.for_work(dataset.info().name, Priority::Realtime);
     for entity in dataset.entities() {
         match dataset.poll(cx, entity, Utc::now()).await {
             Ok(r) => out.entities.push(r),

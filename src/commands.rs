@@ -10,16 +10,19 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App};
 use crate::auth::TokenMinter;
-use crate::backfill::{backfill, BackfillReport, BackfillRequest};
+use crate::backfill::{backfill, BackfillRequest};
 use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
     SimulateArgs,
 };
+use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
 use crate::datasets::{self, Dataset, Kind};
 use crate::ddl;
 use crate::error::Error;
 use crate::error_chain::error_chain;
+use crate::handover::cli::{budget_owner, own_or_hand_over, Owner};
+use crate::handover::JobRequest;
 use crate::metrics::Metrics;
 use crate::simulator::user_status::UserStatusSim;
 use crate::simulator::{self, ModelSettings, SimulatorConfig};
@@ -88,8 +91,7 @@ async fn cmd_backfill(
         )));
     }
     // Refuse disabled datasets before starting anything.
-    app::select(&datasets::enabled(&config), &args.datasets)?;
-    let app = App::start(config, cancel, Metrics::new()).await?;
+    let chosen = app::select(&datasets::enabled(&config), &args.datasets)?;
     if let Some(why) = ddl::backfill_outside_projection(
         args.from,
         args.to,
@@ -98,6 +100,46 @@ async fn cmd_backfill(
     ) {
         tracing::warn!(from = %args.from, to = %args.to, "Athena will not show every backfilled day: {why}.");
     }
+    // One budget per account: beside a daemon, the daemon does the work.
+    let metrics = Metrics::new();
+    let output = crate::sink::Output::open_with(&config.output, &metrics)?;
+    let job = JobRequest::Backfill {
+        from: args.from,
+        to: args.to,
+        datasets: chosen.iter().map(|d| d.name().to_string()).collect(),
+        concurrency: usize::from(args.concurrency),
+        skip_existing: args.skip_existing,
+    };
+    let owner = own_or_hand_over(
+        &output.state,
+        &config.api.account_id,
+        "backfill",
+        &[],
+        &job,
+        &cancel,
+    )
+    .await?;
+    let leases = match owner {
+        Owner::Alone(leases) => leases,
+        Owner::HandedOver(result) => return result,
+        Owner::Stopped => return Ok(()),
+    };
+    let stop = crate::daemon::stop_on_lost_lease(&cancel, &leases);
+    let result = backfill_alone(config, &args, stop.clone(), metrics).await;
+    stop.cancel();
+    let released = leases.release().await;
+    result?;
+    released.map_err(Error::from)
+}
+
+/// A backfill by this process, on its own request budget (no daemon holds the account's).
+async fn backfill_alone(
+    config: Config,
+    args: &BackfillArgs,
+    cancel: CancellationToken,
+    metrics: Metrics,
+) -> Result<(), Error> {
+    let app = App::start(config, cancel, metrics).await?;
     let req = BackfillRequest {
         from: args.from,
         to: args.to,
@@ -108,48 +150,10 @@ async fn cmd_backfill(
     let report = backfill(&app.cx, &req).await;
     app.shutdown().await;
     let report = report?;
-    print_backfill(&req, &report);
+    for line in report.lines(&req) {
+        println!("{line}");
+    }
     report.into_result().map(|_| ())
-}
-
-fn print_backfill(req: &BackfillRequest, report: &BackfillReport) {
-    println!(
-        "Backfill {}..{}: {} day(s) exported, {} skipped, {} failed; {} rows, {} rejects, {} requests in {:.1}s.",
-        req.from,
-        req.to,
-        report.days(),
-        report.skipped_days(),
-        report.failed_days(),
-        report.rows(),
-        report.rejects(),
-        report.requests(),
-        report.elapsed.as_secs_f64()
-    );
-    for d in &report.datasets {
-        let kind = capitalized(d.entity_kind);
-        for r in &d.entities {
-            println!(
-                "{kind} {}: {} session(s) returned, {} new.",
-                r.unit, r.returned, r.rows
-            );
-        }
-    }
-    for d in &report.datasets {
-        for (day, why) in &d.failed_days {
-            println!("FAILED {day}: {why}");
-        }
-        for (entity, why) in &d.failed_entities {
-            println!("FAILED {} {entity}: {why}", d.entity_kind);
-        }
-    }
-}
-
-fn capitalized(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 async fn cmd_run(path: &Path, args: RunArgs, cancel: CancellationToken) -> Result<(), Error> {
@@ -209,6 +213,15 @@ fn cmd_token(path: &Path) -> Result<(), Error> {
 async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> {
     let config = load_config(path)?;
     println!("config {}: valid", path.display());
+    let polls = crate::daemon::PollBudget::of(
+        &datasets::enabled(&config),
+        config.api.requests_per_minute,
+        Utc::now(),
+    );
+    polls.check()?;
+    if let Some(line) = polls.summary() {
+        println!("budget: {line}");
+    }
     let minter = TokenMinter::new(
         &config.api.client_id,
         &app::client_secret(&config),
@@ -224,7 +237,17 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
             jwe.kid()
         );
     }
-    let app = App::start(config, cancel, Metrics::new()).await?;
+    let metrics = Metrics::new();
+    let output = crate::sink::Output::open_with(&config.output, &metrics)?;
+    if let Some(owner) = budget_owner(&output.state, &config.api.account_id).await? {
+        println!(
+            "probes: skipped: the account's request budget is in use by {owner}; probes would \
+             add requests beyond it (that process's /healthz and logs show whether its \
+             requests succeed)"
+        );
+        return Ok(());
+    }
+    let app = App::start(config, cancel, metrics).await?;
     let (failures, probes) = probe_all(&app).await;
     app.shutdown().await;
     if failures.is_empty() {
@@ -248,7 +271,8 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
             Dataset::History(d) => {
                 probes += 1;
                 let today = local_date(d.schedule().timezone, Utc::now());
-                match d.probe(&app.cx, today).await {
+                let cx = app.cx.for_work(d.info().name, Priority::Scheduled);
+                match d.probe(&cx, today).await {
                     Ok(detail) => println!("{}: OK ({detail})", d.info().name),
                     Err(e) => {
                         println!("{}: FAILED: {}", d.info().name, error_chain(&e));
@@ -258,9 +282,10 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
             }
             Dataset::Snapshot(d) => {
                 let (name, kind) = (d.info().name, d.entity_kind());
+                let cx = app.cx.for_work(name, Priority::Realtime);
                 for entity in d.entities() {
                     probes += 1;
-                    match d.probe(&app.cx, entity).await {
+                    match d.probe(&cx, entity).await {
                         Ok(detail) => println!("{name} {kind} {entity}: OK ({detail})"),
                         Err(e) => {
                             println!("{name} {kind} {entity}: FAILED: {}", error_chain(&e));

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use crate::auth::AuthError;
 use crate::client::ClientError;
 use crate::config::ConfigError;
+use crate::handover::HandoverError;
 use crate::lease::LeaseError;
 use crate::sink::SinkError;
 use crate::state::StateError;
@@ -38,6 +39,9 @@ pub enum Error {
     },
     #[error(transparent)]
     Lease(#[from] LeaseError),
+    /// Work handed over to the daemon that owns the account's request budget.
+    #[error(transparent)]
+    Handover(#[from] HandoverError),
     #[error("{failed} of {total} units failed: {}", .units.join(", "))]
     Partial {
         failed: usize,
@@ -84,6 +88,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::Usage(_) => 2,
+            Error::Handover(e) => e.exit_code(),
             _ => 1,
         }
     }

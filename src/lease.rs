@@ -2,7 +2,13 @@
 //! on one output. Two of them would be safe for the data (every read-modify-write is a
 //! compare-and-swap and history days are replaced whole), but each would spend the account's
 //! request budget on the same work, so the second is refused at start with a message naming the
-//! holder. `backfill` takes no lease and always runs beside a daemon.
+//! holder.
+//!
+//! One more lease, [`BUDGET`], is held by whoever spends the account's request budget on this
+//! output: `run`, `run --once` and a standalone `backfill`. A daemon's record of it names its
+//! hand-over endpoint, so a `backfill` or `run --once` beside it hands its work over instead
+//! of spending a second budget ([`crate::handover`]); a holder without one is
+//! [`LeaseError::BudgetHeld`].
 //!
 //! A lease is the state object `_state/lease/<dataset>/account_id=A.json` (a [`Holder`]),
 //! taken and renewed by compare-and-swap. It expires [`LEASE_TTL`] after its last renewal, so
@@ -45,8 +51,12 @@ mod identity;
 use identity::{forget, liveness, remember, Liveness};
 pub use identity::{host_name, Identity};
 
+use crate::handover::HandoverEndpoint;
 use crate::sink::{StateStore, Version};
 use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
+
+/// The pseudo-dataset whose lease is the account's request budget (see the module docs).
+pub const BUDGET: &str = "_request_budget";
 
 /// A lease not renewed for this long is free.
 pub const LEASE_TTL: Duration = Duration::from_secs(60);
@@ -76,6 +86,9 @@ pub struct Holder {
     /// Set by a clean exit: the lease is free whatever the clocks say.
     #[serde(default)]
     pub released: bool,
+    /// Where a daemon accepts work handed over to it (its budget lease only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handover: Option<HandoverEndpoint>,
 }
 
 impl Holder {
@@ -113,6 +126,16 @@ pub enum LeaseError {
         holder: Box<Holder>,
     },
     #[error(
+        "the request budget of account {account_id} on this output is in use by {holder}, which \
+         takes no work handed over; a second process with a budget of its own would exceed \
+         api.requests_per_minute. Wait for it to end (if it died, its lease expires at the \
+         time shown)"
+    )]
+    BudgetHeld {
+        account_id: String,
+        holder: Box<Holder>,
+    },
+    #[error(
         "lost the lease of {dataset} (account {account_id}) to {taken_by}: it could not be \
          renewed in time; stopping so that one writer remains"
     )]
@@ -126,6 +149,16 @@ pub enum LeaseError {
     Task(String),
     #[error(transparent)]
     State(#[from] StateError),
+}
+
+impl LeaseError {
+    /// The live holder that refused the lease, if that is the error.
+    pub fn holder(&self) -> Option<&Holder> {
+        match self {
+            LeaseError::Held { holder, .. } | LeaseError::BudgetHeld { holder, .. } => Some(holder),
+            _ => None,
+        }
+    }
 }
 
 /// Name of the lease of `dataset` for `account_id`.
@@ -170,6 +203,7 @@ pub struct Leases {
     ttl: Duration,
     id: String,
     held: Vec<Lease>,
+    handover: Option<HandoverEndpoint>,
 }
 
 impl Leases {
@@ -185,6 +219,20 @@ impl Leases {
         command: &str,
         ttl: Duration,
     ) -> Result<Leases, LeaseError> {
+        Leases::acquire_serving(state, me, account_id, datasets, command, ttl, None).await
+    }
+
+    /// [`Leases::acquire`] by a process that accepts work handed over at `handover`
+    /// (recorded in every lease it takes).
+    pub async fn acquire_serving(
+        state: &StateStore,
+        me: &Identity,
+        account_id: &str,
+        datasets: &[&str],
+        command: &str,
+        ttl: Duration,
+        handover: Option<HandoverEndpoint>,
+    ) -> Result<Leases, LeaseError> {
         let mut leases = Leases {
             state: state.clone(),
             me: me.clone(),
@@ -192,6 +240,7 @@ impl Leases {
             ttl,
             id: uuid::Uuid::new_v4().simple().to_string(),
             held: Vec::new(),
+            handover,
         };
         // Known as ours before any lease names it: another acquire in this process then sees
         // a holder with our pid as alive.
@@ -249,10 +298,16 @@ impl Leases {
     /// the module docs for how a holder is judged).
     async fn judge(&self, dataset: &str) -> Result<Option<Version>, LeaseError> {
         let name = lease_name(dataset, &self.account_id);
-        let held = |h: Holder| LeaseError::Held {
-            dataset: dataset.to_string(),
-            account_id: self.account_id.clone(),
-            holder: Box::new(h),
+        let held = |h: Holder| match dataset {
+            BUDGET => LeaseError::BudgetHeld {
+                account_id: self.account_id.clone(),
+                holder: Box::new(h),
+            },
+            _ => LeaseError::Held {
+                dataset: dataset.to_string(),
+                account_id: self.account_id.clone(),
+                holder: Box::new(h),
+            },
         };
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let loaded = state::load_versioned::<Holder>(&self.state, &name).await?;
@@ -326,6 +381,7 @@ impl Leases {
             renewed_at: now,
             expires_at: expiry(now, self.ttl),
             released: false,
+            handover: self.handover.clone(),
         }
     }
 

@@ -17,12 +17,13 @@
 //!   concurrency; [`progress`]: its bar / log lines.
 //! - [`state`]: every `_state/` object, in one versioned format with one corruption policy,
 //!   written by compare-and-swap through a [`sink::StateStore`]; [`lease`]: one scheduled
-//!   writer per dataset and account.
+//!   writer per dataset and account, and one owner of the account's request budget.
 //! - [`scheduler`]: DST-correct triggers, overlap guard, health, graceful drain; [`server`]:
-//!   `/healthz` and `/metrics`.
+//!   `/healthz`, `/metrics` and the hand-over endpoint; [`handover`]: a `backfill` or
+//!   `run --once` beside a daemon runs inside it, on its request budget.
 //! - [`auth`]: JWT minting (HS256, `appId`, optional per-request `jti`, JWE).
-//! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the shared rate
-//!   limiter, the page gate.
+//! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the account's
+//!   request budget with its priorities ([`client::budget`]), the page gate.
 //! - [`sources`]: shared decoding pieces (wire scalars, durations, DST-correct day windows).
 //! - [`schema`]: the Arrow schema of each table; [`sink`]: the output location on
 //!   object_store, opened once ([`sink::Output`]) for its two stores: [`sink::Sink`] (partition
@@ -37,7 +38,7 @@
 //! A command builds an [`app::App`] from the config. A scheduled run
 //! ([`pipeline::run_history`]) plans local days from the dataset's watermark; for each day the
 //! dataset plans its request windows ([`sources::window`]), fetches every page through
-//! [`client::ApiClient`] (token per request, rate limit, retries), normalizes each page into a
+//! [`client::ApiClient`] (token per request, request budget, retries), normalizes each page into a
 //! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects; one page is
 //! in memory at a time across all days in flight, see [`pipeline::PAGES_IN_MEMORY`]), and on
 //! success replaces that day's partition with the one new file; the watermark moves only after.
@@ -56,6 +57,7 @@ pub mod datasets;
 pub mod ddl;
 pub mod error;
 pub mod error_chain;
+pub mod handover;
 pub mod lease;
 pub mod memory;
 pub mod metrics;

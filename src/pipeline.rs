@@ -2,7 +2,9 @@
 //! the one place the ordering lives: read state, plan the units, have the dataset fetch,
 //! normalize and write each unit ([`crate::datasets`]), commit state only after the data it
 //! describes, then emit the run metrics (outcome, duration, last success, coverage for the lag
-//! gauge) and one summary log line. Callers pass a `stop` token that is checked between units
+//! gauge) and one summary log line. It also decides each unit's place in the account's request
+//! budget: a poll is realtime, a history day scheduled inside the dataset's steady-state
+//! window and catch-up before it ([`Priority::of_history_day`]). Callers pass a `stop` token that is checked between units
 //! (between days, never inside a write); a run interrupted by shutdown commits the state of what
 //! it finished and reports `cancelled`.
 
@@ -14,6 +16,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
+use crate::client::Priority;
 use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
 use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
@@ -206,9 +209,10 @@ async fn run_history_inner(
         cx.metrics
             .set_covered(name, &cx.account_id, p.covered_until);
     }
+    let today = local_date(schedule.timezone, now);
     let plan = state::plan_days(
         previous.as_ref().map(|p| p.through_day),
-        local_date(schedule.timezone, now),
+        today,
         schedule.lookback_days,
         schedule.max_days_per_run,
     );
@@ -220,6 +224,8 @@ async fn run_history_inner(
     let mut committed = Vec::with_capacity(plan.len());
     let mut units_done = 0;
     'days: for day in &plan {
+        let priority = Priority::of_history_day(*day, today, schedule.lookback_days);
+        let day_cx = cx.for_work(name, priority);
         // A day is committed when every unit of it (one per entity) is.
         for unit in DayUnit::of_day(*day, dataset.entities()) {
             if stop.is_cancelled() {
@@ -227,7 +233,7 @@ async fn run_history_inner(
                 summary.error = Some("stopped by shutdown between days".into());
                 break 'days;
             }
-            match dataset.export_day(cx, &unit, now).await {
+            match dataset.export_day(&day_cx, &unit, now).await {
                 Ok(r) => {
                     summary.add(&r);
                     units_done += 1;
@@ -342,7 +348,8 @@ pub async fn run_snapshot(
     async {
         let started = Instant::now();
         let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"));
-        match dataset.poll(cx, entity, now).await {
+        let cx = cx.for_work(name, Priority::Realtime);
+        match dataset.poll(&cx, entity, now).await {
             Ok(r) => {
                 summary.add(&r);
                 summary.gap_suspected = r.gap_suspected;

@@ -1,12 +1,15 @@
 //! Backfill progress: days done, rows, requests sent, rate-limit waits and an ETA. On a
 //! terminal (stderr is a TTY) it draws an `indicatif` bar; otherwise it logs the same figures as
-//! one line every [`LOG_EVERY`]. Log lines written while a bar is visible go through
+//! one line every [`LOG_EVERY`]; a backfill handed over to a daemon publishes them to a
+//! [`ProgressFeed`] instead, and the CLI that handed it over shows them with a
+//! [`ProgressView`]. Log lines written while a bar is visible go through
 //! [`LogWriter`], which hides the bar for the duration of the write so the two never interleave.
 //!
 //! The caller [`BackfillProgress::start`]s one reporter per backfill, calls
 //! [`BackfillProgress::day_done`] / [`BackfillProgress::day_failed`] as days finish and
 //! [`BackfillProgress::finish`] at the end. Requests and waits are read from the account's
-//! shared rate limiter, so retries and other jobs of the same account are counted too.
+//! request budget at the priority of the backfill's client (catch-up), so retries and other
+//! catch-up work of the same process are counted too.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,8 +27,14 @@ pub const LOG_EVERY: Duration = Duration::from_secs(5);
 /// Refresh interval of the terminal bar.
 const BAR_REFRESH: Duration = Duration::from_millis(250);
 
+/// Interval between snapshots published to a [`ProgressFeed`].
+pub const FEED_EVERY: Duration = Duration::from_secs(1);
+
+/// Where [`ProgressMode::Feed`] publishes: the dataset being backfilled and its latest figures.
+pub type ProgressFeed = tokio::sync::watch::Sender<Option<(&'static str, ProgressSnapshot)>>;
+
 /// How progress is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ProgressMode {
     /// An `indicatif` bar on stderr.
     Bar,
@@ -33,6 +42,8 @@ pub enum ProgressMode {
     Log,
     /// Nothing.
     Off,
+    /// Published every [`FEED_EVERY`] and at the end (a backfill handed over to a daemon).
+    Feed(ProgressFeed),
 }
 
 impl ProgressMode {
@@ -69,10 +80,10 @@ impl ProgressSnapshot {
         Some(self.elapsed.mul_f64(remaining as f64 / finished as f64))
     }
 
-    /// `rows 1234 · requests 56 · waited 12 × 3.4 s for rate-limit slots · throttled 0`.
+    /// `rows 1234 · requests 56 · waited 12 × 3.4 s for the request budget · throttled 0`.
     pub fn figures(&self) -> String {
         format!(
-            "rows {} · requests {} · waited {} × {:.1} s for rate-limit slots · throttled {}",
+            "rows {} · requests {} · waited {} × {:.1} s for the request budget · throttled {}",
             self.rows,
             self.limiter.granted,
             self.limiter.waits,
@@ -83,6 +94,7 @@ impl ProgressSnapshot {
 }
 
 struct Counters {
+    dataset: &'static str,
     days_total: u64,
     days_done: AtomicU64,
     days_failed: AtomicU64,
@@ -93,13 +105,17 @@ struct Counters {
 }
 
 impl Counters {
+    fn usage(&self) -> LimiterUsage {
+        self.client.budget().usage(self.client.priority())
+    }
+
     fn snapshot(&self) -> ProgressSnapshot {
         ProgressSnapshot {
             days_total: self.days_total,
             days_done: self.days_done.load(Ordering::Relaxed),
             days_failed: self.days_failed.load(Ordering::Relaxed),
             rows: self.rows.load(Ordering::Relaxed),
-            limiter: self.client.rate_limiter().usage().since(&self.base),
+            limiter: self.usage().since(&self.base),
             elapsed: self.started.elapsed(),
         }
     }
@@ -121,33 +137,47 @@ pub struct BackfillProgress {
     counters: Arc<Counters>,
     bar: Option<ProgressBar>,
     ticker: Option<JoinHandle<()>>,
+    feed: Option<ProgressFeed>,
 }
 
 impl BackfillProgress {
-    /// Starts reporting on `days_total` days. Must be called inside a tokio runtime.
-    pub fn start(days_total: u64, client: &ApiClient, mode: ProgressMode) -> BackfillProgress {
+    /// Starts reporting on `days_total` days of `dataset`. Must be called inside a tokio
+    /// runtime.
+    pub fn start(
+        dataset: &'static str,
+        days_total: u64,
+        client: &ApiClient,
+        mode: ProgressMode,
+    ) -> BackfillProgress {
         let counters = Arc::new(Counters {
+            dataset,
             days_total,
             days_done: AtomicU64::new(0),
             days_failed: AtomicU64::new(0),
             rows: AtomicU64::new(0),
             started: Instant::now(),
-            base: client.rate_limiter().usage(),
+            base: client.budget().usage(client.priority()),
             client: client.clone(),
         });
+        let mut feed = None;
         let (bar, ticker) = match mode {
             ProgressMode::Off => (None, None),
+            ProgressMode::Feed(tx) => {
+                let c = Arc::clone(&counters);
+                feed = Some(tx.clone());
+                let ticker = tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(FEED_EVERY);
+                    loop {
+                        tick.tick().await;
+                        tx.send_replace(Some((c.dataset, c.snapshot())));
+                    }
+                });
+                (None, Some(ticker))
+            }
             ProgressMode::Bar => {
                 let bar =
                     ProgressBar::with_draw_target(Some(days_total), ProgressDrawTarget::stderr());
-                // The template is a constant that parses; fall back to the default style if a
-                // future indicatif ever refuses it.
-                let style = ProgressStyle::with_template(
-                    "{elapsed_precise} [{bar:30}] {pos}/{len} days · {msg} · ETA {eta}",
-                )
-                .map(|s| s.progress_chars("=> "))
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-                bar.set_style(style);
+                bar.set_style(bar_style());
                 set_active_bar(Some(bar.clone()));
                 let c = Arc::clone(&counters);
                 let b = bar.clone();
@@ -179,6 +209,7 @@ impl BackfillProgress {
             counters,
             bar,
             ticker,
+            feed,
         }
     }
 
@@ -203,11 +234,16 @@ impl BackfillProgress {
         self.counters.snapshot()
     }
 
-    /// Stops reporting, removes the bar and logs the final figures once.
+    /// Stops reporting, removes the bar and logs (or publishes) the final figures once.
     pub fn finish(mut self) -> ProgressSnapshot {
         self.stop();
         let s = self.counters.snapshot();
-        log_line(&s, "Backfill finished.");
+        match &self.feed {
+            Some(feed) => {
+                feed.send_replace(Some((self.counters.dataset, s)));
+            }
+            None => log_line(&s, "Backfill finished."),
+        }
         s
     }
 
@@ -226,6 +262,70 @@ impl Drop for BackfillProgress {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Shows progress figures that arrive from elsewhere (a backfill handed over to a daemon): a
+/// bar on a terminal, else a log line at most every [`LOG_EVERY`].
+pub struct ProgressView {
+    bar: Option<ProgressBar>,
+    logged: Option<Instant>,
+}
+
+impl ProgressView {
+    pub fn new(mode: &ProgressMode) -> ProgressView {
+        let bar = matches!(mode, ProgressMode::Bar).then(|| {
+            let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+            bar.set_style(bar_style());
+            set_active_bar(Some(bar.clone()));
+            bar
+        });
+        ProgressView { bar, logged: None }
+    }
+
+    /// Prints `line` on stdout (above the bar, if one is shown).
+    pub fn println(&self, line: &str) {
+        match &self.bar {
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    /// The latest figures of `dataset`.
+    pub fn update(&mut self, dataset: &str, s: &ProgressSnapshot) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(s.days_total);
+                bar.set_position(s.days_done + s.days_failed);
+                bar.set_message(format!("{dataset} · {}", s.figures()));
+            }
+            None => {
+                if self.logged.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+                    self.logged = Some(Instant::now());
+                    log_line(s, "Backfill progress (in the daemon).");
+                }
+            }
+        }
+    }
+}
+
+impl Drop for ProgressView {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            set_active_bar(None);
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// The bar's style: days, figures, ETA.
+fn bar_style() -> ProgressStyle {
+    // The template is a constant that parses; fall back to the default style if a future
+    // indicatif ever refuses it.
+    ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {pos}/{len} days · {msg} · ETA {eta}",
+    )
+    .map(|s| s.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
 }
 
 fn log_line(s: &ProgressSnapshot, msg: &'static str) {
@@ -313,7 +413,7 @@ mod tests {
         };
         assert_eq!(
             s.figures(),
-            "rows 1234 · requests 56 · waited 12 × 3.4 s for rate-limit slots · throttled 2"
+            "rows 1234 · requests 56 · waited 12 × 3.4 s for the request budget · throttled 2"
         );
     }
 }

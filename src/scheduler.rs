@@ -266,6 +266,13 @@ impl Job {
         lock(&self.state).trigger.next_fire()
     }
 
+    /// Waits until the job is idle and keeps it from starting until the guard is dropped (its
+    /// ticks meanwhile are skipped and counted): work handed to the daemon that does what the
+    /// job does (`run --once`) never overlaps it.
+    pub async fn hold(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.busy.clone().lock_owned().await
+    }
+
     async fn wait_idle(&self) {
         let _ = self.busy.lock().await;
     }
@@ -326,6 +333,11 @@ impl Scheduler {
 
     pub fn jobs(&self) -> &[Arc<Job>] {
         &self.jobs
+    }
+
+    /// The job called `name` (`user_status`, `intent_realtime/<bot>`).
+    pub fn job(&self, name: &str) -> Option<&Arc<Job>> {
+        self.jobs.iter().find(|j| j.spec.name == name)
     }
 
     pub fn is_stopping(&self) -> bool {

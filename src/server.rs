@@ -4,8 +4,9 @@
 //!   startup; otherwise `503` with one line per reason (also `503 shutting down` while draining).
 //! - `GET /metrics`: the metrics handle's registry in the Prometheus text format.
 //!
+//! The daemon merges the hand-over routes into [`router`]'s ([`crate::handover::daemon`]).
 //! Callers bind the listener themselves (so a bad address fails before any job starts), call
-//! [`serve`] and cancel `stop` after the drain.
+//! [`serve`] with the router and cancel `stop` after the drain.
 
 use std::sync::Arc;
 
@@ -59,19 +60,20 @@ pub fn router(
         })
 }
 
-/// Serve until `stop` is cancelled.
+/// Serve `app` until `stop` is cancelled. Handlers may extract the peer's address
+/// (`ConnectInfo<SocketAddr>`).
 pub fn serve(
     listener: TcpListener,
-    scheduler: Arc<Scheduler>,
-    unhealthy_after_intervals: u32,
-    metrics: Metrics,
+    app: Router,
     stop: CancellationToken,
 ) -> JoinHandle<std::io::Result<()>> {
-    let app = router(scheduler, unhealthy_after_intervals, metrics);
     tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
     })
 }
 
@@ -137,7 +139,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stop = CancellationToken::new();
-        let server = serve(listener, sched.clone(), 3, metrics.clone(), stop.clone());
+        let app = router(sched.clone(), 3, metrics.clone());
+        let server = serve(listener, app, stop.clone());
         metrics.skipped_tick("server_test");
         let (status, body) = tokio::task::spawn_blocking(move || http_get(addr, "/healthz"))
             .await

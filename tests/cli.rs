@@ -72,6 +72,26 @@ fn broken_configs_exit_2_naming_the_key() {
 }
 
 #[test]
+fn polls_alone_over_the_budget_are_refused_by_check_and_run_naming_the_numbers() {
+    let text = format!(
+        "{GOOD}[intent_realtime]\nbot_ids = [\"b1\", \"b2\", \"b3\"]\nschedule = \"* * * * * *\"\n"
+    );
+    for command in ["check", "run"] {
+        let out = run_with(&text, &[command]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains(
+                "intent_realtime.schedule: the polls alone need 180 requests/minute \
+                 (3 bots × 60 polls/minute (intent_realtime)), more than \
+                 api.requests_per_minute = 60 admits"
+            ),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn missing_config_file_and_unknown_flags_exit_2() {
     let out = Command::new(BIN)
         .args(["-c", "/nonexistent/config.toml", "check"])
@@ -286,6 +306,11 @@ fn daemon_log(flags: &[&str], env: &[(&str, &str)]) -> String {
         .replace(
             "url = \"out\"",
             &format!("url = {:?}", out.display().to_string()),
+        )
+        // Per-second polls need more than the default 60 requests a minute.
+        .replace(
+            "client_id = \"cs-1\"\n",
+            "client_id = \"cs-1\"\nrequests_per_minute = 6000\n",
         );
         let path = tmp.path().join("config.toml");
         std::fs::write(&path, text).expect("write config");

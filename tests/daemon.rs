@@ -233,6 +233,27 @@ listen = "{addr}"
         metric(m, &gaps) >= 1.0
     });
     assert!(metric(&body, &gaps) >= 1.0);
+    // Every poll, the fast re-polls after a gap included, went out at realtime priority.
+    let realtime = metric(
+        &body,
+        "smartassist_budget_requests_total{dataset=\"intent_realtime\",priority=\"realtime\"}",
+    );
+    let sent: f64 = ["2xx", "3xx", "4xx", "5xx", "error"]
+        .iter()
+        .map(|class| {
+            metric(
+                &body,
+                &format!(
+                    "smartassist_http_requests_total{{endpoint=\"intent_realtime\",status_class=\"{class}\"}}"
+                ),
+            )
+        })
+        .sum();
+    // (A poll granted but not answered yet when scraped counts in the first only.)
+    assert!(
+        realtime >= sent && realtime <= sent + 1.0 && sent >= 2.0,
+        "realtime grants {realtime}, requests sent {sent}"
+    );
     let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
     assert_eq!(status.code(), Some(0));
     let log = std::fs::read_to_string(tmp.path().join("run.log")).unwrap_or_default();
@@ -481,6 +502,36 @@ shutdown_timeout_seconds = 2
     );
     m.assert_family("smartassist_http_request_duration_seconds", "histogram");
     m.assert_family("smartassist_run_duration_seconds", "histogram");
+    // The request budget: requests per dataset and priority, waits per priority, and the
+    // share used and waiters now (the runs may have been granted their first request).
+    let budget_series = [
+        ("user_status", "scheduled"),
+        ("user_status", "catch_up"),
+        ("intent_realtime", "realtime"),
+    ];
+    for (dataset, priority) in budget_series {
+        let labels = [("dataset", dataset), ("priority", priority)];
+        assert!(
+            m.get("smartassist_budget_requests_total", &labels)
+                .is_some(),
+            "no budget series {labels:?}"
+        );
+    }
+    for priority in ["realtime", "scheduled", "catch_up"] {
+        for name in [
+            "smartassist_budget_wait_seconds_count",
+            "smartassist_budget_used_ratio",
+            "smartassist_budget_queued_requests",
+        ] {
+            assert!(
+                m.get(name, &[("priority", priority)]).is_some(),
+                "no {name} for {priority}"
+            );
+        }
+    }
+    m.assert_family("smartassist_budget_wait_seconds", "histogram");
+    m.assert_family("smartassist_budget_used_ratio", "gauge");
+    m.assert_family("smartassist_budget_queued_requests", "gauge");
 
     let now = Utc::now().timestamp() as f64;
     let start = m

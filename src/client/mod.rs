@@ -1,15 +1,19 @@
 //! HTTP access to the report APIs. [`ApiClient::post_json`] owns one logical request: for each
-//! attempt it waits for the account's shared [`RateLimiter`], mints a token (fresh per attempt
+//! attempt it waits for a grant of the account's shared request [`Budget`] at the priority of
+//! the client's work ([`ApiClient::for_work`]; see [`budget`]), mints a token (fresh per attempt
 //! when JTI is enforced), sends the request with the `auth`, `IId` and `accountId` headers,
 //! reads the body under a size cap and hands it to the caller's decoder. Connect errors,
 //! timeouts, 408, 5xx and undecodable bodies are retried with jittered exponential backoff;
-//! 429 and "rate limit" 4xx bodies are throttling (honouring a capped `Retry-After`); a 401 for
+//! 429 and "rate limit" 4xx bodies are throttling (honouring a capped `Retry-After`, and pausing
+//! the whole budget as long); a 401 for
 //! a replayed or over-long JTI token is retried once with a new token; any other 4xx fails fast
 //! with the API's `errors[].msg`. Every attempt is counted (and timed) through the
-//! [`Metrics`] handle the client is built with.
+//! [`Metrics`] handle the client is built with, and so is its wait for the budget, by dataset
+//! and priority. Clones are cheap and share the budget, connections and token cache; each
+//! carries its own work label and an optional stop token ([`ApiClient::with_stop`]).
 
+pub mod budget;
 pub mod gate;
-pub mod ratelimit;
 pub mod retry;
 
 use std::sync::Arc;
@@ -17,6 +21,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use url::Url;
 
@@ -24,8 +29,8 @@ use crate::auth::{AuthError, TokenMinter};
 use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::sources::DecodeError;
+pub use budget::{Budget, BudgetSnapshot, LimiterUsage, Priority};
 pub use gate::MemoryGate;
-pub use ratelimit::{LimiterUsage, RateLimiter};
 use retry::Verdict;
 
 /// Why one attempt failed (kept for the final error when retries run out).
@@ -98,7 +103,20 @@ impl ClientError {
 #[derive(Clone, Debug)]
 pub struct ApiClient {
     inner: Arc<Inner>,
+    work: Work,
+    /// Cancels this client's requests (a handed-over job's), besides the process-wide token.
+    stop: Option<CancellationToken>,
 }
+
+/// Whose requests a client sends: the metric label and the budget priority.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Work {
+    dataset: &'static str,
+    priority: Priority,
+}
+
+/// The work label of a client nobody labelled (see [`ApiClient::for_work`]).
+pub const UNLABELLED: &str = "unlabelled";
 
 #[derive(Debug)]
 struct Inner {
@@ -107,10 +125,10 @@ struct Inner {
     account_id: String,
     iid: String,
     minter: TokenMinter,
-    limiter: RateLimiter,
+    budget: Arc<Budget>,
     retry: RetryPolicy,
     max_body: u64,
-    cancel: tokio_util::sync::CancellationToken,
+    cancel: CancellationToken,
     metrics: Metrics,
 }
 
@@ -124,12 +142,15 @@ enum Attempt<T> {
 }
 
 impl ApiClient {
-    /// Build a client for `base` (the resolved base URL: the configured one, or the simulator's).
+    /// Build a client for `base` (the resolved base URL: the configured one, or the
+    /// simulator's) whose every attempt waits for a grant of `budget`. It sends scheduled
+    /// requests labelled [`UNLABELLED`] until [`ApiClient::for_work`] says otherwise.
     pub fn new(
         api: &ApiConfig,
         base: Url,
         minter: TokenMinter,
-        cancel: tokio_util::sync::CancellationToken,
+        budget: Arc<Budget>,
+        cancel: CancellationToken,
         metrics: Metrics,
     ) -> Result<ApiClient, ClientError> {
         // Proxies come from HTTP_PROXY / HTTPS_PROXY / ALL_PROXY / NO_PROXY (reqwest's default;
@@ -154,13 +175,41 @@ impl ApiClient {
                 account_id: api.account_id.clone(),
                 iid: api.iid.clone(),
                 minter,
-                limiter: RateLimiter::per_minute(api.requests_per_minute),
+                budget,
                 retry: api.retry.clone(),
                 max_body: api.max_response_bytes,
                 cancel,
                 metrics,
             }),
+            work: Work {
+                dataset: UNLABELLED,
+                priority: Priority::Scheduled,
+            },
+            stop: None,
         })
+    }
+
+    /// The same client sending the requests of `dataset` at `priority` (the label of its
+    /// budget metrics and its place in the budget's queue).
+    pub fn for_work(&self, dataset: &'static str, priority: Priority) -> ApiClient {
+        ApiClient {
+            work: Work { dataset, priority },
+            ..self.clone()
+        }
+    }
+
+    /// The same client, whose requests also stop (as on shutdown) when `stop` is cancelled:
+    /// one waiting for the budget leaves the queue, one in backoff gives up.
+    pub fn with_stop(&self, stop: CancellationToken) -> ApiClient {
+        ApiClient {
+            stop: Some(stop),
+            ..self.clone()
+        }
+    }
+
+    /// The budget priority of this client's requests.
+    pub fn priority(&self) -> Priority {
+        self.work.priority
     }
 
     pub fn base_url(&self) -> &Url {
@@ -171,9 +220,24 @@ impl ApiClient {
         &self.inner.minter
     }
 
-    /// The account's shared rate limiter (its [`RateLimiter::usage`] feeds progress reports).
-    pub fn rate_limiter(&self) -> &RateLimiter {
-        &self.inner.limiter
+    /// The account's shared request budget (its [`Budget::usage`] feeds progress reports).
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.inner.budget
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.inner.cancel.is_cancelled() || self.stop.as_ref().is_some_and(|s| s.is_cancelled())
+    }
+
+    /// Completes when the process-wide token or this client's stop token is cancelled.
+    async fn cancelled(&self) {
+        match &self.stop {
+            Some(stop) => tokio::select! {
+                _ = self.inner.cancel.cancelled() => {}
+                _ = stop.cancelled() => {}
+            },
+            None => self.inner.cancel.cancelled().await,
+        }
     }
 
     fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
@@ -235,12 +299,18 @@ impl ApiClient {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            if self.inner.cancel.is_cancelled() {
+            if self.is_cancelled() {
                 return Err(ClientError::Cancelled {
                     endpoint: endpoint.to_string(),
                 });
             }
-            let waited = self.inner.limiter.acquire().await;
+            let waited = tokio::select! {
+                waited = self.inner.budget.acquire(self.work.priority) => waited,
+                _ = self.cancelled() => {
+                    return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
+                }
+            };
+            metrics.budget_grant(self.work.dataset, self.work.priority.label(), waited);
             if !waited.is_zero() {
                 metrics.rate_limit_wait(waited.as_secs_f64());
             }
@@ -295,7 +365,10 @@ impl ApiClient {
                     Duration::ZERO
                 }
                 Verdict::Throttled => {
-                    self.inner.limiter.note_throttled();
+                    self.inner.budget.throttled(
+                        self.work.priority,
+                        retry::throttle_pause(policy, retry_after),
+                    );
                     metrics.http_throttled(endpoint);
                     metrics.http_retry(endpoint, "throttled");
                     retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())
@@ -321,7 +394,7 @@ impl ApiClient {
             );
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
-                _ = self.inner.cancel.cancelled() => {
+                _ = self.cancelled() => {
                     return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
                 }
             }

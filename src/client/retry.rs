@@ -84,6 +84,16 @@ pub fn throttle_wait(
     }
 }
 
+/// How long a throttled answer pauses the whole request budget: the server's `Retry-After`
+/// (capped) if given, otherwise the throttle floor (without the jitter of one request's own
+/// wait, [`throttle_wait`], which is never shorter).
+pub fn throttle_pause(policy: &RetryPolicy, retry_after: Option<Duration>) -> Duration {
+    match retry_after {
+        Some(d) => d.min(policy.retry_after_cap),
+        None => policy.throttle_backoff,
+    }
+}
+
 /// Human-readable error text from a response body: `errors[].msg` joined, else `message`,
 /// else the (truncated) raw text.
 pub fn error_message(body: &[u8]) -> String {
@@ -208,6 +218,16 @@ mod tests {
             Duration::from_secs(2)
         );
         assert_eq!(throttle_wait(&p, None, 1, 0.5), Duration::from_secs(10));
+        assert_eq!(
+            throttle_pause(&p, Some(Duration::from_secs(3600))),
+            Duration::from_secs(120)
+        );
+        assert_eq!(throttle_pause(&p, None), Duration::from_secs(10));
+        for unit in [0.0, 0.5, 0.999] {
+            for attempt in 1..8 {
+                assert!(throttle_wait(&p, None, attempt, unit) >= throttle_pause(&p, None));
+            }
+        }
     }
 
     #[test]

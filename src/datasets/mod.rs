@@ -34,7 +34,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 
-use crate::client::{ApiClient, MemoryGate};
+use crate::client::{ApiClient, MemoryGate, Priority};
 pub use crate::config::HistoryKeys;
 use crate::config::{Config, Schedule, SectionSpec};
 use crate::error::Error;
@@ -166,7 +166,7 @@ pub fn parse_name(name: &str) -> Result<&'static DatasetInfo, UnknownDataset> {
 pub struct UnknownDataset(pub String);
 
 /// Everything a unit of work needs, built by the composition root and shared by every dataset:
-/// the account's API client (rate limiter, retries), the output (partitions in `sink`, `_state/`
+/// the account's API client (request budget, retries), the output (partitions in `sink`, `_state/`
 /// objects in `state`, one location), the metrics handle, and the gate that bounds response
 /// pages in memory.
 #[derive(Clone, Debug)]
@@ -179,6 +179,17 @@ pub struct Context {
     /// Bounds history pages in memory across every day in flight (see
     /// [`crate::pipeline::PAGES_IN_MEMORY`]).
     pub page_gate: Arc<MemoryGate>,
+}
+
+impl Context {
+    /// The same context whose client sends the requests of `dataset` at `priority` (see
+    /// [`crate::client::budget`]): the pipeline and backfill choose the priority of each unit.
+    pub fn for_work(&self, dataset: &'static str, priority: Priority) -> Context {
+        Context {
+            client: self.client.for_work(dataset, priority),
+            ..self.clone()
+        }
+    }
 }
 
 /// One unit of work of a history dataset: a local day, of one entity when the dataset has

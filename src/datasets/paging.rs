@@ -47,11 +47,14 @@ impl Seen {
 /// Walks the pages of every window of a unit, in order: [`OffsetPager::next_page`] says which
 /// page to fetch, the dataset fetches, decodes and writes it (skipping keys [`OffsetPager::seen`]
 /// already holds), and [`OffsetPager::record`] says what the page held.
+///
+/// A window is whatever one request range is: a [`DayWindow`] for the APIs that take a local
+/// date and an offset, a UTC range for those that take timestamps.
 #[derive(Debug)]
-pub struct OffsetPager<'a> {
+pub struct OffsetPager<'a, W = DayWindow> {
     dataset: &'static str,
     unit: &'a DayUnit,
-    windows: &'a [DayWindow],
+    windows: &'a [W],
     /// The window being paged, its next offset and the pages taken from it.
     window: usize,
     offset: usize,
@@ -60,8 +63,8 @@ pub struct OffsetPager<'a> {
     requests: usize,
 }
 
-impl<'a> OffsetPager<'a> {
-    pub fn new(dataset: &'static str, unit: &'a DayUnit, windows: &'a [DayWindow]) -> Self {
+impl<'a, W> OffsetPager<'a, W> {
+    pub fn new(dataset: &'static str, unit: &'a DayUnit, windows: &'a [W]) -> Self {
         OffsetPager {
             dataset,
             unit,
@@ -75,12 +78,12 @@ impl<'a> OffsetPager<'a> {
     }
 
     /// The window and offset of the next page to fetch; `None` once every window is done.
-    pub fn next_page(&mut self) -> Option<(&'a DayWindow, usize)> {
+    pub fn next_page(&mut self) -> Option<(&'a W, usize)> {
         if self.pages >= MAX_PAGES_PER_WINDOW {
             warn!(dataset = self.dataset, unit = %self.unit, pages = self.pages, "The API kept saying there are more records; stopping pagination of this window.");
             self.next_window();
         }
-        let windows: &'a [DayWindow] = self.windows;
+        let windows: &'a [W] = self.windows;
         windows.get(self.window).map(|w| (w, self.offset))
     }
 
@@ -217,5 +220,24 @@ mod tests {
             firsts,
             [true, false, false, false, true, false, false, false]
         );
+    }
+
+    #[test]
+    fn any_request_range_can_be_a_window() {
+        // E.g. the exact UTC range of a local day, for APIs that take timestamps.
+        let unit = unit();
+        let windows = [crate::sources::window::local_day_bounds(
+            chrono_tz::America::New_York,
+            unit.day,
+        )];
+        let mut pager = OffsetPager::new("t", &unit, &windows);
+        let mut offsets = Vec::new();
+        while let Some((range, offset)) = pager.next_page() {
+            assert_eq!(range.end - range.start, chrono::TimeDelta::hours(25));
+            offsets.push(offset);
+            pager.record(serve(5, 2, offset));
+        }
+        assert_eq!(offsets, [0, 2, 4]);
+        assert_eq!(pager.requests(), 3);
     }
 }

@@ -63,6 +63,7 @@ fn other_holder(expires_in: TimeDelta) -> Holder {
         renewed_at: now,
         expires_at: now + expires_in,
         released: false,
+        handover: None,
     }
 }
 

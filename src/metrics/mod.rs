@@ -14,6 +14,7 @@
 //! version) and never carry secrets. Callers use the typed methods, never raw names; the name
 //! constants below exist for tests and health checks ([`Metrics::value`]).
 
+mod budget;
 mod dataset;
 mod exposition;
 mod process;
@@ -34,6 +35,9 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+pub use budget::{
+    BudgetReader, BudgetReading, BUDGET_QUEUED, BUDGET_REQUESTS, BUDGET_USED, BUDGET_WAIT,
+};
 pub use dataset::{DatasetCounter, DatasetGauge, DatasetMetric, MetricKind};
 
 /// `Content-Type` of [`Metrics::render`]'s output: the Prometheus text format 0.0.4.
@@ -272,7 +276,7 @@ impl Families {
         );
         r.register(
             counter_name(RATE_LIMIT_WAIT),
-            "Seconds spent waiting for the client-side rate limiter",
+            "Seconds spent waiting for the request budget (every priority)",
             self.rate_limit_wait.clone(),
         );
         r.register(
@@ -354,6 +358,7 @@ struct Inner {
     declared: Mutex<dataset::DeclaredFamilies>,
     tail: Registry,
     families: Families,
+    budget: budget::BudgetFamilies,
     coverage: Mutex<Coverage>,
 }
 
@@ -404,6 +409,8 @@ impl Metrics {
         families.register_head(&mut head);
         let mut tail = Registry::default();
         families.register_tail(&mut tail);
+        let budget = budget::BudgetFamilies::new();
+        budget.register(&mut tail);
         tail.register_collector(Box::new(process::ProcessCollector::new()));
         Metrics {
             inner: Arc::new(Inner {
@@ -411,6 +418,7 @@ impl Metrics {
                 declared: Mutex::default(),
                 tail,
                 families,
+                budget,
                 coverage: Mutex::new(Coverage::new()),
             }),
         }
@@ -543,7 +551,7 @@ impl Metrics {
             .inc();
     }
 
-    /// The client-side rate limiter made a request wait `seconds`.
+    /// A request waited `seconds` for the request budget.
     pub fn rate_limit_wait(&self, seconds: f64) {
         self.inner.families.rate_limit_wait.inc_by(seconds.max(0.0));
     }

@@ -513,6 +513,8 @@ fn families_render_in_a_fixed_order_with_the_datasets_own_after_the_run_families
         "smartassist_api_requests_total",
         "smartassist_api_requests_minimum_total",
         "smartassist_store_requests_total",
+        "smartassist_budget_requests_total",
+        "smartassist_budget_wait_seconds",
     ];
     assert_eq!(&order[..expected.len()], expected);
     assert!(order[expected.len()..]

@@ -8,6 +8,7 @@
 pub mod agent_status_details;
 #[cfg(unix)]
 pub mod disk_faults;
+pub mod recorder;
 pub mod registry;
 pub mod s3_faults;
 

@@ -226,6 +226,8 @@ type Attempts = HashMap<String, (u64, u32)>;
 struct Shared {
     upstream: SocketAddr,
     plan: Mutex<Option<FaultPlan>>,
+    /// Requests whose path contains one of these never get a fault.
+    spared: Mutex<Vec<String>>,
     attempts: Mutex<Attempts>,
     injected: [AtomicU64; FaultKind::COUNT],
     seen: Mutex<HashMap<(S3Op, Option<FaultKind>), u64>>,
@@ -249,6 +251,9 @@ impl Shared {
             return None;
         }
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        if lock(&self.spared).iter().any(|s| path.contains(s.as_str())) {
+            return None;
+        }
         let part = query
             .split('&')
             .find_map(|kv| kv.strip_prefix("partNumber="))
@@ -319,6 +324,7 @@ impl S3FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             plan: Mutex::new(plan),
+            spared: Mutex::default(),
             attempts: Mutex::default(),
             injected: Default::default(),
             seen: Mutex::default(),
@@ -330,6 +336,11 @@ impl S3FaultProxy {
     /// `http://127.0.0.1:PORT` of the proxy.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Requests whose path contains `part` pass untouched from now on, whatever the plan.
+    pub fn spare(&self, part: &str) {
+        lock(&self.shared.spared).push(part.to_string());
     }
 
     /// Replaces the plan (`None`: relay everything untouched).

@@ -4,9 +4,16 @@
 //! get `shutdown_timeout` to end (after 3/4 of it their outstanding HTTP requests are
 //! abandoned); then the server stops and `run` returns `Ok` (exit 0). Nothing is cancelled in
 //! the middle of a write, and sink writes are atomic, so an abandoned run leaves no partial
-//! output; its state is simply not advanced. Both commands hold the leases of their datasets
-//! ([`crate::lease`]) while they run: a second `run` or `run --once` of the same data is
-//! refused at start, and a process that loses a lease stops as on SIGTERM and exits 1.
+//! output; its state is simply not advanced. Both `run` and `run --once` ([`once`]) hold the
+//! leases of their datasets and of the account's request budget ([`crate::lease`]) while they
+//! run: a second `run` of the same data is refused at start, a process that loses a lease stops
+//! as on SIGTERM and exits 1, and a `backfill` or `run --once` started beside the daemon hands
+//! its work to it ([`crate::handover`]; the daemon serves it next to `/healthz` and drains it
+//! with its own runs).
+//!
+//! Before anything starts, `run` (and `check`) compare what the configured polls ask of the
+//! account's request budget with `requests_per_minute` ([`PollBudget`]): polls that alone
+//! exceed it are refused (exit 2).
 
 use std::sync::Arc;
 
@@ -14,54 +21,46 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod once;
+mod poll_budget;
+
+pub use once::run_once;
+pub(crate) use once::{once_lines, once_result, run_each_once};
+pub use poll_budget::{PollBudget, PollDemand};
+
 use crate::app::App;
 use crate::config::Config;
-use crate::datasets::{Context, Dataset};
+use crate::datasets::{self, Context, Dataset};
 use crate::error::Error;
 use crate::error_chain::error_chain;
-use crate::lease::{Identity, KeptLeases, Leases, LEASE_TTL, RENEW_EVERY};
+use crate::handover::daemon::HandoverService;
+use crate::handover::{HandoverEndpoint, HandoverKey};
+use crate::lease::{self, Identity, KeptLeases, Leases, LEASE_TTL, RENEW_EVERY};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, sweep_staging, Outcome, RunSummary};
 use crate::scheduler::{self, Job, JobSpec, RunSignal, Scheduler, Work};
 
-/// `run --once`: every enabled dataset once, in registry order (a snapshot dataset once per
-/// entity). Exits non-zero when a run failed; a shutdown signal stops it between steps.
-pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
-    let app = App::start(config, shutdown.clone(), Metrics::new()).await?;
-    let leases = match acquire_leases(&app, "run --once", &shutdown).await {
-        Ok(Some(leases)) => leases,
-        stopped_or_failed => {
-            app.shutdown().await;
-            return stopped_or_failed.map(|_| ());
-        }
-    };
-    let stop = stop_on_lost_lease(&shutdown, &leases);
-    let result = run_once_with(&app, &stop).await;
-    stop.cancel();
-    let released = leases.release().await;
-    app.shutdown().await;
-    released?;
-    result
-}
-
-/// The leases of every enabled dataset (see [`crate::lease`]): a second scheduled writer of
-/// the same data is refused here, naming the holder. Watching a lease whose holder this host
-/// cannot see takes up to a TTL; a shutdown signal meanwhile gives `None` (a lease taken by
-/// then expires on its own).
+/// The leases of the daemon: the account's request budget (recording its hand-over
+/// `endpoint`) and every enabled dataset (see [`crate::lease`]). A second scheduled writer of
+/// the same data, or a process already spending the budget, is refused here, naming the
+/// holder. Watching a lease whose holder this host cannot see takes up to a TTL; a shutdown
+/// signal meanwhile gives `None` (a lease taken by then expires on its own).
 async fn acquire_leases(
     app: &App,
-    command: &str,
+    endpoint: HandoverEndpoint,
     shutdown: &CancellationToken,
 ) -> Result<Option<KeptLeases>, Error> {
-    let names: Vec<&str> = app.datasets().iter().map(|d| d.name()).collect();
+    let mut names: Vec<&str> = vec![lease::BUDGET];
+    names.extend(app.datasets().iter().map(|d| d.name()));
     let me = Identity::current();
-    let acquire = Leases::acquire(
+    let acquire = Leases::acquire_serving(
         &app.cx.state,
         &me,
         &app.cx.account_id,
         &names,
-        command,
+        "run",
         LEASE_TTL,
+        Some(endpoint),
     );
     tokio::select! {
         leases = acquire => Ok(Some(leases?.keep(RENEW_EVERY))),
@@ -69,61 +68,6 @@ async fn acquire_leases(
             info!("Stopped while waiting for a lease.");
             Ok(None)
         }
-    }
-}
-
-async fn run_once_with(app: &App, shutdown: &CancellationToken) -> Result<(), Error> {
-    sweep_staging(&app.cx, app.datasets()).await?;
-    let mut summaries: Vec<(String, RunSummary)> = Vec::new();
-    for dataset in app.datasets() {
-        match dataset {
-            Dataset::History(d) => {
-                if shutdown.is_cancelled() {
-                    break;
-                }
-                let s = pipeline::run_history(d.as_ref(), &app.cx, shutdown, Utc::now()).await;
-                summaries.push((d.info().name.to_string(), s));
-            }
-            Dataset::Snapshot(d) => {
-                for entity in d.entities() {
-                    if shutdown.is_cancelled() {
-                        break;
-                    }
-                    let s = pipeline::run_snapshot(d.as_ref(), &app.cx, entity, Utc::now()).await;
-                    summaries.push((format!("{}/{entity}", d.info().name), s));
-                }
-            }
-        }
-    }
-    for (name, s) in &summaries {
-        println!(
-            "{name}: {} ({}): {} rows, {} files, {} bytes, {} rejects in {:.1}s{}",
-            s.outcome,
-            s.window,
-            s.rows,
-            s.files,
-            s.bytes,
-            s.rejects,
-            s.duration.as_secs_f64(),
-            s.error
-                .as_ref()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default()
-        );
-    }
-    let failed: Vec<String> = summaries
-        .iter()
-        .filter(|(_, s)| matches!(s.outcome, Outcome::Failure | Outcome::Partial))
-        .map(|(n, _)| n.clone())
-        .collect();
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Partial {
-            failed: failed.len(),
-            total: summaries.len(),
-            units: failed,
-        })
     }
 }
 
@@ -193,13 +137,26 @@ fn outcome_to_signal(s: RunSummary) -> Result<RunSignal, String> {
 
 /// `run`: the scheduled daemon, until `shutdown` is cancelled (or a lease is lost).
 pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
+    let polls = PollBudget::of(
+        &datasets::enabled(&config),
+        config.api.requests_per_minute,
+        Utc::now(),
+    );
+    polls.check()?;
+    if let Some(line) = polls.summary() {
+        info!("Request budget: {line}.");
+    }
     // Outstanding HTTP requests are abandoned only late in the drain, not on the signal.
     let abandon = CancellationToken::new();
     let metrics = Metrics::new();
     let app = App::start(config.clone(), abandon.clone(), metrics.clone()).await?;
+    let endpoint = HandoverEndpoint {
+        addr: config.server.listen,
+        key: HandoverKey::generate(),
+    };
     // The lease first: a second daemon of the same config is refused naming the holder
     // rather than by "address in use".
-    let leases = match acquire_leases(&app, "run", &shutdown).await {
+    let leases = match acquire_leases(&app, endpoint.clone(), &shutdown).await {
         Ok(Some(leases)) => leases,
         stopped_or_failed => {
             app.shutdown().await;
@@ -221,7 +178,7 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
         }
     };
     let stop = stop_on_lost_lease(&shutdown, &leases);
-    let served = serve(&config, &app, listener, metrics, &stop, &abandon).await;
+    let served = serve(&config, &app, listener, metrics, endpoint, &stop, &abandon).await;
     let released = leases.release().await;
     app.shutdown().await;
     served?;
@@ -232,7 +189,10 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
 
 /// A token cancelled by `shutdown` or when a lease is lost (which stops the process like a
 /// shutdown signal).
-fn stop_on_lost_lease(shutdown: &CancellationToken, leases: &KeptLeases) -> CancellationToken {
+pub(crate) fn stop_on_lost_lease(
+    shutdown: &CancellationToken,
+    leases: &KeptLeases,
+) -> CancellationToken {
     let stop = shutdown.child_token();
     let (lost, stop2) = (leases.lost().clone(), stop.clone());
     tokio::spawn(async move {
@@ -247,12 +207,14 @@ fn stop_on_lost_lease(shutdown: &CancellationToken, leases: &KeptLeases) -> Canc
     stop
 }
 
-/// The daemon proper: jobs, server and cron ticker until `stop`, then the drain.
+/// The daemon proper: jobs, server (with the hand-over routes) and cron ticker until `stop`,
+/// then the drain.
 async fn serve(
     config: &Config,
     app: &App,
     listener: tokio::net::TcpListener,
     metrics: Metrics,
+    endpoint: HandoverEndpoint,
     stop: &CancellationToken,
     abandon: &CancellationToken,
 ) -> Result<(), Error> {
@@ -275,15 +237,22 @@ async fn serve(
         );
     }
     let sched = Scheduler::new(jobs);
-    let server_stop = CancellationToken::new();
-    let server = crate::server::serve(
-        listener,
+    let handover = HandoverService::new(
+        app.cx.clone(),
+        app.datasets().to_vec(),
+        sched.clone(),
+        endpoint,
+        stop.clone(),
+    );
+    let router = crate::server::router(
         sched.clone(),
         config.server.unhealthy_after_intervals,
         metrics,
-        server_stop.clone(),
-    );
-    info!(listen = %config.server.listen, "Serving /healthz and /metrics.");
+    )
+    .merge(handover.routes());
+    let server_stop = CancellationToken::new();
+    let server = crate::server::serve(listener, router, server_stop.clone());
+    info!(listen = %config.server.listen, "Serving /healthz, /metrics and work handed over by backfill and run --once.");
     let mut cron = scheduler::start_cron_ticker(sched.clone())
         .await
         .map_err(|e| Error::Startup {
@@ -300,10 +269,19 @@ async fn serve(
     if let Err(e) = cron.shutdown().await {
         warn!(error = %error_chain(&e), "The cron ticker did not stop cleanly; runs are still fenced.");
     }
-    let drained = sched
-        .drain(timeout, timeout.mul_f64(0.75), || abandon.cancel())
-        .await;
-    if drained {
+    let grace = timeout.mul_f64(0.75);
+    let handed_over = async {
+        if handover.drain(grace).await {
+            return true;
+        }
+        abandon.cancel();
+        handover.drain(timeout - grace).await
+    };
+    let (drained, handed_over) = tokio::join!(
+        sched.drain(timeout, grace, || abandon.cancel()),
+        handed_over
+    );
+    if drained && handed_over {
         info!("Every in-flight run ended.");
     } else {
         warn!("Shutdown deadline reached with a run still in flight; it is abandoned (its writes are atomic and its state not advanced).");

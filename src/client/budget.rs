@@ -1,0 +1,492 @@
+//! The request budget of one scope (today: the account's `requests_per_minute`), shared by
+//! every request of the process, with a priority queue in front of it. Every attempt (retries
+//! included) waits in [`Budget::acquire`] for a grant.
+//!
+//! **Never over the limit.** At most `requests_per_minute` grants fall in any window of
+//! [`WINDOW`] (60 s plus [`WINDOW_MARGIN`]). The server counts arrivals in a sliding 60 s
+//! window; our grant times reach it shifted by the network delay, so counting over 61 s keeps
+//! any 60 s of arrivals within the limit as long as those delays differ by less than a second.
+//! The budget starts as if the window before it had been used in full (evenly), so a process
+//! started right after another one of the account (a restarted daemon, a backfill after a
+//! daemon stopped) cannot add a burst to what the server still counts; idle time is never
+//! banked either. A throttled answer ([`Budget::throttled`]) pauses every grant for the
+//! server's `Retry-After` (or the throttle back-off).
+//!
+//! **Realtime first.** Waiters are served strictly by [`Priority`]: realtime (snapshot polls,
+//! whose data is lost if fetched late) before history. History grants are spaced evenly at
+//! [`WINDOW`] / `requests_per_minute` and, while realtime requests were granted within the
+//! last window, leave `realtime_reserve` places of the window free; so a poll is granted as
+//! soon as it asks (up to `realtime_reserve` polls at once) however much history waits, and
+//! history still uses everything else (no fixed split: with no polls active the reserve is
+//! not kept). Among history, scheduled runs go first, but catch-up is never starved: while
+//! both wait, every [`SCHEDULED_TURNS_PER_CATCH_UP`] + 1-th history grant goes to catch-up.
+//!
+//! One `Budget` is one scope. A second kind (e.g. per-bot limits of other APIs) is another
+//! `Budget` value with its own limit, chosen by the caller per request; nothing here is
+//! specific to the account. [`Budget::snapshot`] is a cheap view for metrics and status pages,
+//! [`Budget::usage`] monotonic counters for progress reports. Uses tokio time, so tests drive
+//! it with a paused clock.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{Days, NaiveDate};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// The server's window.
+pub const MINUTE: Duration = Duration::from_secs(60);
+/// Added to the server's window when we count grants: absorbs up to this much difference in
+/// network delay between two requests (see the module docs).
+pub const WINDOW_MARGIN: Duration = Duration::from_secs(1);
+/// The window our grants are counted over.
+pub const WINDOW: Duration = MINUTE.saturating_add(WINDOW_MARGIN);
+/// While scheduled and catch-up requests both wait, scheduled ones get this many grants for
+/// each catch-up grant.
+pub const SCHEDULED_TURNS_PER_CATCH_UP: u32 = 2;
+
+/// How urgent a request is. Declared in serving order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Snapshot polls (including gap re-polls): data the API forgets, lost if fetched late.
+    Realtime,
+    /// History days of a scheduled run inside the dataset's steady-state window (today and
+    /// its `lookback_days`).
+    Scheduled,
+    /// Older history days of a scheduled run (the daemon catching up after downtime or on
+    /// its first run) and every backfill.
+    CatchUp,
+}
+
+impl Priority {
+    /// Every priority, in serving order.
+    pub const ALL: [Priority; 3] = [Priority::Realtime, Priority::Scheduled, Priority::CatchUp];
+
+    /// The metric label and the name in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Priority::Realtime => "realtime",
+            Priority::Scheduled => "scheduled",
+            Priority::CatchUp => "catch_up",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The priority of exporting history `day` in a scheduled run on local date `today`:
+    /// scheduled inside the steady-state window `[today - lookback_days, today]`, catch-up
+    /// before it (a run that is many days behind fetches its newest days at the higher
+    /// priority and its oldest ones at the lower).
+    pub fn of_history_day(day: NaiveDate, today: NaiveDate, lookback_days: u32) -> Priority {
+        let steady_start = today
+            .checked_sub_days(Days::new(u64::from(lookback_days)))
+            .unwrap_or(NaiveDate::MIN);
+        if day >= steady_start {
+            Priority::Scheduled
+        } else {
+            Priority::CatchUp
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// What a budget has done so far for one priority (monotonic counters; subtract two
+/// snapshots for a span).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterUsage {
+    /// Grants: one per request attempt sent, retries included.
+    pub granted: u64,
+    /// Grants that had to wait.
+    pub waits: u64,
+    /// Total time spent waiting.
+    pub waited: Duration,
+    /// Answers the server throttled (429 or a "rate limit" body).
+    pub throttled: u64,
+}
+
+impl LimiterUsage {
+    /// Counters accumulated since `earlier`.
+    pub fn since(&self, earlier: &LimiterUsage) -> LimiterUsage {
+        LimiterUsage {
+            granted: self.granted.saturating_sub(earlier.granted),
+            waits: self.waits.saturating_sub(earlier.waits),
+            waited: self.waited.saturating_sub(earlier.waited),
+            throttled: self.throttled.saturating_sub(earlier.throttled),
+        }
+    }
+
+    fn add(&mut self, other: &LimiterUsage) {
+        self.granted += other.granted;
+        self.waits += other.waits;
+        self.waited += other.waited;
+        self.throttled += other.throttled;
+    }
+}
+
+/// One priority in a [`BudgetSnapshot`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PriorityLoad {
+    pub priority: Priority,
+    /// Requests waiting now.
+    pub queued: usize,
+    /// Grants within the last [`WINDOW`].
+    pub granted_in_window: u32,
+    /// `granted_in_window / requests_per_minute`.
+    pub share: f64,
+}
+
+/// The state of a budget at one instant (cheap: one lock, no allocation beyond the list).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetSnapshot {
+    /// What the budget is for (`account`).
+    pub scope: String,
+    pub requests_per_minute: u32,
+    /// Places of the window kept free for realtime requests while polls are active.
+    pub realtime_reserve: u32,
+    /// One entry per priority, in serving order.
+    pub priorities: Vec<PriorityLoad>,
+    /// Time left of a pause after a throttled answer.
+    pub paused_for: Duration,
+}
+
+impl BudgetSnapshot {
+    /// Share of the budget granted within the last window, every priority together.
+    pub fn share_used(&self) -> f64 {
+        self.priorities.iter().map(|p| p.share).sum()
+    }
+}
+
+/// A request budget with its priority queue (see the module docs).
+pub struct Budget {
+    scope: String,
+    limit: u32,
+    spacing: Duration,
+    reserve: u32,
+    state: Mutex<State>,
+    /// Woken whenever the head of the queue may have changed.
+    changed: Notify,
+}
+
+impl fmt::Debug for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Budget")
+            .field("scope", &self.scope)
+            .field("requests_per_minute", &self.limit)
+            .field("realtime_reserve", &self.reserve)
+            .finish_non_exhaustive()
+    }
+}
+
+struct State {
+    /// When the budget was created: the window before it counts as used evenly, one grant
+    /// every `spacing` ending here (see [`State::assumed`]).
+    created: Instant,
+    /// Real grants within the window, oldest first.
+    log: VecDeque<(Instant, Priority)>,
+    in_window: [u32; 3],
+    last_grant: Option<Instant>,
+    last_realtime: Option<Instant>,
+    paused_until: Option<Instant>,
+    queues: [VecDeque<u64>; 3],
+    next_id: u64,
+    /// Scheduled grants since the last catch-up grant.
+    scheduled_streak: u32,
+    usage: [LimiterUsage; 3],
+}
+
+/// What one waiter may do now.
+enum Step {
+    Granted,
+    /// It is next; the earliest time it may be granted.
+    NextAt(Instant),
+    /// Someone else is next.
+    Behind,
+}
+
+impl Budget {
+    /// A budget of `requests_per_minute` for `scope`, keeping `realtime_reserve` places of the
+    /// window free for realtime requests while polls are active (capped at a twentieth of the
+    /// budget, rounded up, and at half of it).
+    pub fn new(scope: &str, requests_per_minute: u32, realtime_reserve: u32) -> Budget {
+        let limit = requests_per_minute.max(1);
+        let reserve = realtime_reserve.min(limit.div_ceil(20)).min(limit / 2);
+        let now = Instant::now();
+        Budget {
+            scope: scope.to_string(),
+            limit,
+            spacing: WINDOW / limit,
+            reserve,
+            state: Mutex::new(State {
+                created: now,
+                log: VecDeque::new(),
+                in_window: [0; 3],
+                last_grant: None,
+                last_realtime: None,
+                paused_until: None,
+                queues: Default::default(),
+                next_id: 0,
+                scheduled_streak: 0,
+                usage: [LimiterUsage::default(); 3],
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    pub fn requests_per_minute(&self) -> u32 {
+        self.limit
+    }
+
+    /// The even spacing of history grants.
+    pub fn spacing(&self) -> Duration {
+        self.spacing
+    }
+
+    pub fn realtime_reserve(&self) -> u32 {
+        self.reserve
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update keeps the state consistent statement by statement (counters move with
+        // the log entries they count), so a panic elsewhere cannot leave it half-changed.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until a request of `priority` may be sent; returns how long it waited. Dropping
+    /// the future gives the place in the queue up.
+    pub async fn acquire(&self, priority: Priority) -> Duration {
+        let asked = Instant::now();
+        let id = self.lock().enqueue(priority);
+        let mut place = Place {
+            budget: self,
+            id,
+            priority,
+            granted: false,
+        };
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let now = Instant::now();
+            let step = self.lock().step(self, id, priority, now, asked);
+            match step {
+                Step::Granted => {
+                    place.granted = true;
+                    self.changed.notify_waiters();
+                    return now.saturating_duration_since(asked);
+                }
+                Step::NextAt(at) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(at) => {}
+                        _ = &mut changed => {}
+                    }
+                }
+                Step::Behind => changed.await,
+            }
+        }
+    }
+
+    /// The server throttled a request of `priority`: no grant of any priority for `pause`
+    /// (the server's `Retry-After`, or the throttle back-off), since every request sent
+    /// meanwhile would be refused too.
+    pub fn throttled(&self, priority: Priority, pause: Duration) {
+        {
+            let mut st = self.lock();
+            st.usage[priority.index()].throttled += 1;
+            let until = Instant::now() + pause;
+            st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// Counters of `priority` so far.
+    pub fn usage(&self, priority: Priority) -> LimiterUsage {
+        self.lock().usage[priority.index()]
+    }
+
+    /// Counters of every priority together.
+    pub fn usage_total(&self) -> LimiterUsage {
+        let st = self.lock();
+        let mut total = LimiterUsage::default();
+        for u in &st.usage {
+            total.add(u);
+        }
+        total
+    }
+
+    /// The state now: per priority, waiters, grants in the window and the share they use.
+    pub fn snapshot(&self) -> BudgetSnapshot {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.expire(now);
+        let priorities = Priority::ALL
+            .iter()
+            .map(|&p| {
+                let granted = st.in_window[p.index()];
+                PriorityLoad {
+                    priority: p,
+                    queued: st.queues[p.index()].len(),
+                    granted_in_window: granted,
+                    share: f64::from(granted) / f64::from(self.limit),
+                }
+            })
+            .collect();
+        BudgetSnapshot {
+            scope: self.scope.clone(),
+            requests_per_minute: self.limit,
+            realtime_reserve: self.reserve,
+            priorities,
+            paused_for: st
+                .paused_until
+                .map_or(Duration::ZERO, |p| p.saturating_duration_since(now)),
+        }
+    }
+}
+
+/// A waiter's place in the queue; leaving it (a dropped `acquire`) frees it for the next.
+struct Place<'a> {
+    budget: &'a Budget,
+    id: u64,
+    priority: Priority,
+    granted: bool,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.granted {
+            return;
+        }
+        self.budget.lock().queues[self.priority.index()].retain(|&w| w != self.id);
+        self.budget.changed.notify_waiters();
+    }
+}
+
+impl State {
+    fn enqueue(&mut self, priority: Priority) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.queues[priority.index()].push_back(id);
+        id
+    }
+
+    /// Drops grants that left the window.
+    fn expire(&mut self, now: Instant) {
+        while let Some(&(at, p)) = self.log.front() {
+            if at + WINDOW > now {
+                break;
+            }
+            self.log.pop_front();
+            self.in_window[p.index()] -= 1;
+        }
+    }
+
+    /// Assumed grants (from before the budget existed) still in the window at `now`, and how
+    /// many of them have left it. The k-th of them (1-based) leaves at `created + k * spacing`.
+    fn assumed(&self, b: &Budget, now: Instant) -> (u32, u32) {
+        let elapsed = now.saturating_duration_since(self.created).as_nanos();
+        let left = elapsed / b.spacing.as_nanos().max(1);
+        let left = u32::try_from(left).unwrap_or(u32::MAX).min(b.limit);
+        (b.limit - left, left)
+    }
+
+    /// The earliest time the window holds fewer than `limit` grants (assumed or real),
+    /// assuming no grant meanwhile.
+    fn room_at(&self, b: &Budget, now: Instant, limit: u32) -> Instant {
+        let (assumed, left) = self.assumed(b, now);
+        let count = assumed + self.log.len() as u32;
+        if count < limit {
+            return now;
+        }
+        // The (count - limit + 1)-th oldest grant must leave first.
+        let k = count - limit + 1;
+        if k <= assumed {
+            self.created + b.spacing * (left + k)
+        } else {
+            let (at, _) = self.log[(k - assumed - 1) as usize];
+            at + WINDOW
+        }
+    }
+
+    /// The priority served next, if anyone waits.
+    fn next_class(&self) -> Option<Priority> {
+        let waiting = |p: Priority| !self.queues[p.index()].is_empty();
+        if waiting(Priority::Realtime) {
+            return Some(Priority::Realtime);
+        }
+        match (waiting(Priority::Scheduled), waiting(Priority::CatchUp)) {
+            (true, true) if self.scheduled_streak >= SCHEDULED_TURNS_PER_CATCH_UP => {
+                Some(Priority::CatchUp)
+            }
+            (true, _) => Some(Priority::Scheduled),
+            (false, true) => Some(Priority::CatchUp),
+            (false, false) => None,
+        }
+    }
+
+    /// The earliest time a request of `class` may be granted, the window as it is at `now`.
+    fn ready_at(&self, b: &Budget, class: Priority, now: Instant) -> Instant {
+        let mut at = now.max(self.paused_until.unwrap_or(now));
+        if class == Priority::Realtime {
+            return at.max(self.room_at(b, now, b.limit));
+        }
+        let polls_active = self.last_realtime.is_some_and(|t| t + WINDOW > now);
+        let limit = if polls_active {
+            b.limit - b.reserve
+        } else {
+            b.limit
+        };
+        at = at.max(self.room_at(b, now, limit));
+        if let Some(last) = self.last_grant {
+            at = at.max(last + b.spacing);
+        }
+        at
+    }
+
+    fn step(
+        &mut self,
+        b: &Budget,
+        id: u64,
+        priority: Priority,
+        now: Instant,
+        asked: Instant,
+    ) -> Step {
+        self.expire(now);
+        let is_next = self.next_class() == Some(priority)
+            && self.queues[priority.index()].front() == Some(&id);
+        if !is_next {
+            return Step::Behind;
+        }
+        let at = self.ready_at(b, priority, now);
+        if at > now {
+            return Step::NextAt(at);
+        }
+        self.queues[priority.index()].pop_front();
+        self.log.push_back((now, priority));
+        self.in_window[priority.index()] += 1;
+        self.last_grant = Some(now);
+        match priority {
+            Priority::Realtime => self.last_realtime = Some(now),
+            Priority::Scheduled => self.scheduled_streak = self.scheduled_streak.saturating_add(1),
+            Priority::CatchUp => self.scheduled_streak = 0,
+        }
+        let waited = now.saturating_duration_since(asked);
+        let usage = &mut self.usage[priority.index()];
+        usage.granted += 1;
+        if !waited.is_zero() {
+            usage.waits += 1;
+            usage.waited += waited;
+        }
+        Step::Granted
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+//! What the configured polls ask of the account's request budget: every snapshot dataset's
+//! entities × polls in the busiest minute of its schedule, against what
+//! `api.requests_per_minute` admits ([`crate::client::budget`]: that many per 61 s). `check`
+//! prints it and the daemon logs it at start; both refuse (exit 2) polls that alone exceed the
+//! budget, since no priority can keep their cadence then and sessions would be lost without
+//! any error.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use crate::client::budget::{MINUTE, WINDOW};
+use crate::datasets::Dataset;
+use crate::error::Error;
+use crate::scheduler;
+
+/// Occurrences [`busiest_minute`] looks at, at most (a per-second schedule has 86 400 a day).
+const BUSIEST_MINUTE_SCAN: usize = 100_000;
+
+/// The most occurrences of `cron` (evaluated in `tz`) in one clock minute during the day
+/// after `now`: what a schedule asks of the request budget at its peak.
+pub fn busiest_minute(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> u32 {
+    let end = now + TimeDelta::days(1);
+    let (mut busiest, mut current, mut minute) = (0u32, 0u32, None);
+    let mut at = now;
+    for _ in 0..BUSIEST_MINUTE_SCAN {
+        let Some(next) = scheduler::next_occurrence(cron, tz, at).filter(|n| *n <= end) else {
+            break;
+        };
+        let m = next.timestamp().div_euclid(60);
+        if minute == Some(m) {
+            current += 1;
+        } else {
+            (minute, current) = (Some(m), 1);
+        }
+        busiest = busiest.max(current);
+        at = next;
+    }
+    busiest
+}
+
+/// What the polls of one snapshot dataset ask of the request budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PollDemand {
+    pub dataset: &'static str,
+    pub entity_kind: &'static str,
+    pub entities: usize,
+    /// Polls of one entity in the busiest minute of its schedule.
+    pub polls_per_minute: u32,
+    /// Extra polls a minute of one entity while a gap is suspected (fast re-polls).
+    pub gap_polls_per_minute: u32,
+}
+
+impl PollDemand {
+    fn requests_per_minute(&self) -> u64 {
+        self.entities as u64 * u64::from(self.polls_per_minute)
+    }
+}
+
+/// The configured polls against `api.requests_per_minute`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PollBudget {
+    pub demands: Vec<PollDemand>,
+    pub requests_per_minute: u32,
+}
+
+impl PollBudget {
+    /// The polls of every enabled snapshot dataset, at the busiest minute of their schedules
+    /// during the day after `now`.
+    pub fn of(datasets: &[Dataset], requests_per_minute: u32, now: DateTime<Utc>) -> PollBudget {
+        let demands = datasets
+            .iter()
+            .filter_map(|d| match d {
+                Dataset::Snapshot(s) => Some(s),
+                Dataset::History(_) => None,
+            })
+            .map(|s| {
+                let sched = s.schedule();
+                PollDemand {
+                    dataset: s.info().name,
+                    entity_kind: s.entity_kind(),
+                    entities: s.entities().len(),
+                    polls_per_minute: busiest_minute(
+                        &sched.schedule.cron,
+                        sched.schedule_timezone,
+                        now,
+                    ),
+                    gap_polls_per_minute: sched.gap_poll_interval.map_or(0, |every| {
+                        u32::try_from(MINUTE.as_secs().div_ceil(every.as_secs().max(1)))
+                            .unwrap_or(u32::MAX)
+                    }),
+                }
+            })
+            .collect();
+        PollBudget {
+            demands,
+            requests_per_minute,
+        }
+    }
+
+    /// Requests a minute the polls need at their busiest.
+    pub fn polls_per_minute(&self) -> u64 {
+        self.demands
+            .iter()
+            .map(PollDemand::requests_per_minute)
+            .sum()
+    }
+
+    /// Requests a minute the budget admits: `requests_per_minute` per window of 61 s.
+    pub fn admitted_per_minute(&self) -> f64 {
+        f64::from(self.requests_per_minute) * MINUTE.as_secs_f64() / WINDOW.as_secs_f64()
+    }
+
+    /// `2 bots × 12 polls/minute (intent_realtime)`, for every snapshot dataset.
+    fn terms(&self) -> String {
+        self.demands
+            .iter()
+            .map(|d| {
+                let plural = if d.entities == 1 { "" } else { "s" };
+                format!(
+                    "{} {}{plural} × {} polls/minute ({})",
+                    d.entities, d.entity_kind, d.polls_per_minute, d.dataset
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" + ")
+    }
+
+    /// `Err` (a usage error, exit 2) when the polls alone exceed the budget.
+    pub fn check(&self) -> Result<(), Error> {
+        let needed = self.polls_per_minute();
+        if (needed as f64) <= self.admitted_per_minute() {
+            return Ok(());
+        }
+        let keys: Vec<String> = self
+            .demands
+            .iter()
+            .map(|d| format!("{}.schedule", d.dataset))
+            .collect();
+        Err(Error::Usage(format!(
+            "{}: the polls alone need {needed} requests/minute ({}), more than \
+             api.requests_per_minute = {} admits ({} per {} s, {:.1} a minute): polls would \
+             fall behind and lose data. Poll less often or poll fewer {}, or raise \
+             api.requests_per_minute if the account allows it",
+            keys.join(", "),
+            self.terms(),
+            self.requests_per_minute,
+            self.requests_per_minute,
+            WINDOW.as_secs(),
+            self.admitted_per_minute(),
+            self.demands
+                .first()
+                .map_or_else(|| "entities".to_string(), |d| format!("{}s", d.entity_kind)),
+        )))
+    }
+
+    /// One line for `check` and the daemon's start log; `None` without snapshot datasets.
+    pub fn summary(&self) -> Option<String> {
+        if self.demands.is_empty() {
+            return None;
+        }
+        let gap: u64 = self
+            .demands
+            .iter()
+            .map(|d| d.entities as u64 * u64::from(d.gap_polls_per_minute))
+            .sum();
+        let history = (self.admitted_per_minute() - self.polls_per_minute() as f64).max(0.0);
+        Some(format!(
+            "polls need {} of the {} requests/minute of api.requests_per_minute ({}); \
+             history gets the rest, about {history:.0} a minute{}",
+            self.polls_per_minute(),
+            self.requests_per_minute,
+            self.terms(),
+            if gap > 0 {
+                format!(" (less while a gap is suspected: up to {gap} more polls/minute)")
+            } else {
+                String::new()
+            }
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::datasets;
+
+    fn config(intent: &str, rpm: u32) -> Config {
+        let text = format!(
+            "[api]\nbase_url = \"simulator\"\naccount_id = \"a\"\niid = \"i\"\n\
+             client_id = \"c\"\nrequests_per_minute = {rpm}\n\n[output]\nurl = \"out\"\n\n\
+             [intent_realtime]\n{intent}\n"
+        );
+        datasets::config_from_toml(&text, std::path::Path::new("<test>"), None)
+            .expect("valid config")
+    }
+
+    fn budget(intent: &str, rpm: u32) -> PollBudget {
+        let now = "2024-01-01T10:00:00Z".parse().expect("time");
+        PollBudget::of(&datasets::enabled(&config(intent, rpm)), rpm, now)
+    }
+
+    fn cron_of(expr: &str) -> croner::Cron {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(expr)
+            .expect("valid cron")
+    }
+
+    fn time(s: &str) -> DateTime<Utc> {
+        s.parse().expect("rfc3339")
+    }
+
+    #[test]
+    fn busiest_minute_counts_the_peak_of_a_day() {
+        let now = time("2024-01-01T10:00:30Z");
+        assert_eq!(busiest_minute(&cron_of("*/5 * * * * *"), Tz::UTC, now), 12);
+        assert_eq!(busiest_minute(&cron_of("*/30 * * * * *"), Tz::UTC, now), 2);
+        assert_eq!(busiest_minute(&cron_of("* * * * * *"), Tz::UTC, now), 60);
+        // Bursty: ten polls in the first ten seconds of each minute, business hours only.
+        let bursty = cron_of("0-9 * 9-17 * * *");
+        assert_eq!(
+            busiest_minute(&bursty, Tz::UTC, time("2024-01-01T20:00:00Z")),
+            10
+        );
+        assert_eq!(
+            busiest_minute(&cron_of("0 0 3 * * *"), chrono_tz::America::New_York, now),
+            1
+        );
+    }
+
+    #[test]
+    fn polls_within_the_budget_are_summarised_with_their_numbers() {
+        let b = budget(
+            "bot_ids = [\"b1\", \"b2\"]\nschedule = \"*/5 * * * * *\"",
+            60,
+        );
+        assert_eq!(b.polls_per_minute(), 24);
+        assert!(b.check().is_ok());
+        assert_eq!(
+            b.summary().as_deref(),
+            Some(
+                "polls need 24 of the 60 requests/minute of api.requests_per_minute \
+                 (2 bots × 12 polls/minute (intent_realtime)); history gets the rest, about 35 \
+                 a minute (less while a gap is suspected: up to 12 more polls/minute)"
+            )
+        );
+    }
+
+    #[test]
+    fn polls_over_the_budget_are_refused_naming_the_numbers_and_keys() {
+        let b = budget(
+            "bot_ids = [\"b1\", \"b2\", \"b3\", \"b4\", \"b5\"]\nschedule = \"*/5 * * * * *\"\n\
+             gap_poll_interval_seconds = 0",
+            60,
+        );
+        let err = b.check().expect_err("over budget");
+        assert_eq!(err.exit_code(), 2);
+        assert_eq!(
+            err.to_string(),
+            "intent_realtime.schedule: the polls alone need 60 requests/minute (5 bots × 12 \
+             polls/minute (intent_realtime)), more than api.requests_per_minute = 60 admits (60 \
+             per 61 s, 59.0 a minute): polls would fall behind and lose data. Poll less often or \
+             poll fewer bots, or raise api.requests_per_minute if the account allows it"
+        );
+        // No snapshot dataset: nothing to say, nothing to refuse.
+        let none = budget("enabled = false", 1);
+        assert!(none.check().is_ok());
+        assert_eq!(none.summary(), None);
+    }
+}
