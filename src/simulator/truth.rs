@@ -118,6 +118,40 @@ pub(crate) struct DatasetTruth {
     /// The dataset's registry name.
     pub dataset: &'static str,
     pub answer: fn(&SimulatorConfig, &TruthQuery<'_>) -> Result<Truth, TruthError>,
+    /// The response bodies the model serves for one request window, page by page, without a
+    /// server (see [`PageRequest`]).
+    pub pages: fn(&SimulatorConfig, &PageRequest) -> Vec<String>,
+}
+
+/// The pages of one request window, as the exporter asks for them: the local `day` at the
+/// JavaScript-convention `offset_minutes` (UTC = local + offset), `page_size` records a page.
+/// A model whose API has no window answers one poll of its first bot at the end of that day.
+/// Request parameters that shape a body (a granularity, a path) are the dataset's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub day: NaiveDate,
+    pub offset_minutes: i32,
+    pub page_size: usize,
+}
+
+impl PageRequest {
+    /// `[start, end)` of the window in UTC.
+    pub fn utc_range(&self) -> Range<DateTime<Utc>> {
+        let offset = chrono::TimeDelta::minutes(i64::from(self.offset_minutes));
+        let start = self.day.and_time(chrono::NaiveTime::MIN).and_utc() + offset;
+        start..start + chrono::TimeDelta::days(1)
+    }
+}
+
+/// The response bodies the model serving `dataset` answers for `request`, in page order (the
+/// bytes a server started with `cfg` sends); `None` when no model serves `dataset`. For
+/// benchmarks of the decoders on realistic pages.
+pub fn pages(cfg: &SimulatorConfig, dataset: &str, request: &PageRequest) -> Option<Vec<String>> {
+    super::MODELS
+        .iter()
+        .filter_map(|m| m.truth.as_ref())
+        .find(|t| t.dataset == dataset)
+        .map(|t| (t.pages)(cfg, request))
 }
 
 /// What the model serving `dataset` says about `query`; `None` when no model of the table

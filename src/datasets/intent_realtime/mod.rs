@@ -29,8 +29,8 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PartitionLayout, SnapshotDataset,
-    SnapshotSchedule, Table, UnitReport,
+    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PageDecoder, PartitionLayout,
+    SnapshotDataset, SnapshotSchedule, Table, UnitReport,
 };
 use crate::config::{Config, SectionSpec};
 use crate::datasets::intent_realtime::schema::intent_realtime_schema;
@@ -67,6 +67,10 @@ pub static INFO: DatasetInfo = DatasetInfo {
     config: &CONFIG,
     metrics: series::METRICS,
     build,
+    decoder: PageDecoder {
+        decode: |body, _| decode_sessions(body).map(|s| s.len()),
+        rows: page_rows,
+    },
     demo: Demo {
         section: Some("bot_ids = [\"st-demo-bot\"]"),
         queries: &[DemoQuery {
@@ -79,6 +83,23 @@ pub static INFO: DatasetInfo = DatasetInfo {
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<IntentConfig>();
+
+/// [`PageDecoder::rows`]: every session of one poll's answer as rows of one bot.
+fn page_rows(
+    body: &[u8],
+    _window: &crate::sources::window::DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, crate::sources::DecodeError> {
+    let (sessions, _) = split(decode_sessions(body)?);
+    let batch = decode::sessions_to_batch(
+        super::PAGE_DECODER_ACCOUNT,
+        "bench-bot",
+        &sessions,
+        super::page_decoder_exported_at(),
+    );
+    out(&TABLE, batch);
+    Ok(sessions.len())
+}
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "intent_realtime";

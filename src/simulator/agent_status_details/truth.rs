@@ -6,11 +6,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{agent_spans, events_json, is_supervisor_listed, span_ref};
+use super::{agent_spans, events_json, is_supervisor_listed, span_ref, AsdRender, Generation};
 use crate::simulator::generator::agent;
 use crate::simulator::truth::{
     instant_key, key, local_day, selected_agents, sim_now, DatasetTruth, ExpectedExtra,
-    ExpectedRow, Truth, TruthError, TruthQuery,
+    ExpectedRow, PageRequest, Truth, TruthError, TruthQuery,
 };
 use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
@@ -46,7 +46,33 @@ fn row_extra(
 pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
     dataset: DATASET,
     answer,
+    pages,
 };
+
+/// A request window's pages (unversioned path) as served a day after it ended, every agent
+/// selected.
+fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
+    let served = req.utc_range();
+    let render = AsdRender {
+        seed: cfg.seed,
+        generation: Generation::Unversioned,
+        offset_minutes: i64::from(req.offset_minutes),
+        now: served.end + chrono::TimeDelta::days(1),
+        served,
+        malformed_every: cfg.malformed_every,
+        unknown_fields: cfg.unknown_fields,
+    };
+    let agents: Vec<_> = (0..cfg.agents).map(|i| agent(cfg.seed, i)).collect();
+    let all: Vec<usize> = (0..agents.len()).collect();
+    let size = req.page_size.max(1);
+    all.chunks(size)
+        .enumerate()
+        .map(|(n, page)| {
+            let offset = n * size;
+            render.page(&agents, page, offset + page.len() < all.len(), size, offset)
+        })
+        .collect()
+}
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
     let days = q.account_days(DATASET)?;

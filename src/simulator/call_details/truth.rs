@@ -8,10 +8,10 @@
 use serde_json::{json, Value};
 
 use super::http::passes_filters;
-use super::render::{destination_ref, leg_ref, LEG_UNTYPED, SESSION_UNTYPED};
+use super::render::{destination_ref, leg_ref, RenderOpts, Selected, LEG_UNTYPED, SESSION_UNTYPED};
 use super::{calls_in, segments, GeneratedCall, GeneratedSegment};
 use crate::simulator::truth::{
-    key, local_day, DatasetTruth, ExpectedRow, Truth, TruthError, TruthQuery,
+    key, local_day, DatasetTruth, ExpectedRow, PageRequest, Truth, TruthError, TruthQuery,
 };
 use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
@@ -22,7 +22,33 @@ const SEGMENTS: &str = "call_segments";
 pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
     dataset: DATASET,
     answer,
+    pages,
 };
+
+/// A request window's pages from the v2 path with every block selected (what the exporter
+/// asks for by default), `numResults` as configured.
+fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
+    let opts = RenderOpts {
+        seed: cfg.seed,
+        offset_minutes: i64::from(req.offset_minutes),
+        v1: false,
+        selected: Selected::ALL,
+        unknown_fields: cfg.unknown_fields,
+    };
+    let calls = calls_in(cfg, req.utc_range());
+    let sim = cfg.models.get::<super::CallDetailsSim>();
+    calls
+        .chunks(req.page_size.max(1))
+        .map(|page| {
+            let num_results = match sim.num_results {
+                super::NumResults::WindowTotal => Some(calls.len() as u64),
+                super::NumResults::PageCount => Some(page.len() as u64),
+                super::NumResults::Absent => None,
+            };
+            super::render::page(page, num_results, &opts)
+        })
+        .collect()
+}
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
     let days = q.account_days(DATASET)?;

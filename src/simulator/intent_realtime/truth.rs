@@ -5,7 +5,8 @@
 
 use super::{feed, latest_sessions};
 use crate::simulator::truth::{
-    local_date, sim_now, DatasetTruth, ExpectedRow, Truth, TruthError, TruthQuery, TruthUnit,
+    local_date, sim_now, DatasetTruth, ExpectedRow, PageRequest, Truth, TruthError, TruthQuery,
+    TruthUnit,
 };
 use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
@@ -15,7 +16,18 @@ const DATASET: &str = "intent_realtime";
 pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
     dataset: DATASET,
     answer,
+    pages,
 };
+
+/// One poll of the first bot at the end of the request's day (the API has no window and no
+/// paging).
+fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
+    let Some(bot) = cfg.bots.first() else {
+        return Vec::new();
+    };
+    let sessions = latest_sessions(&feed(cfg, bot), req.utc_range().end);
+    vec![super::render::sessions(&sessions, cfg.unknown_fields)]
+}
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
     let TruthUnit::Poll { entity: bot } = q.unit else {

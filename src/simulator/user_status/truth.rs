@@ -16,8 +16,8 @@ use super::UserStatusSim;
 use crate::model::Granularity;
 use crate::simulator::generator::agent;
 use crate::simulator::truth::{
-    instant_key, key, local_day, selected_agents, DatasetTruth, ExpectedExtra, ExpectedRow, Truth,
-    TruthError, TruthQuery,
+    instant_key, key, local_day, selected_agents, DatasetTruth, ExpectedExtra, ExpectedRow,
+    PageRequest, Truth, TruthError, TruthQuery,
 };
 use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
@@ -27,7 +27,19 @@ const DATASET: &str = "user_status";
 pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
     dataset: DATASET,
     answer,
+    pages,
 };
+
+/// A request window's pages at PT15M (the granularity of the benchmarks).
+fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
+    super::pages::user_status_pages(
+        cfg,
+        req.day,
+        i64::from(req.offset_minutes),
+        Granularity::PT15M,
+        req.page_size,
+    )
+}
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
     let days = q.account_days(DATASET)?;
