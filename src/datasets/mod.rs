@@ -267,6 +267,11 @@ pub trait HistoryDataset: Send + Sync {
     fn entities(&self) -> &[String] {
         &[]
     }
+    /// What an entity is, for messages, job names and the simulator (`bot`); meaningful only
+    /// when [`HistoryDataset::entities`] has some.
+    fn entity_kind(&self) -> &'static str {
+        "bot"
+    }
     /// Fetch every record of `unit` and replace its partitions (usually through
     /// [`history::export_day`]). State is committed by the caller, only after this returns `Ok`.
     fn export_day<'a>(
@@ -325,6 +330,22 @@ impl Dataset {
         self.info().name
     }
 
+    /// The entities whose units are separate (polled bots; a per-entity history's ids).
+    pub fn entities(&self) -> &[String] {
+        match self {
+            Dataset::History(d) => d.entities(),
+            Dataset::Snapshot(d) => d.entities(),
+        }
+    }
+
+    /// What an entity is (`bot`, ...).
+    pub fn entity_kind(&self) -> &'static str {
+        match self {
+            Dataset::History(d) => d.entity_kind(),
+            Dataset::Snapshot(d) => d.entity_kind(),
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Dataset::History(_) => Kind::History,
@@ -346,6 +367,8 @@ pub fn enabled(config: &Config) -> Vec<Dataset> {
 
 #[cfg(test)]
 mod config_tests;
+#[cfg(test)]
+mod entity_tests;
 
 #[cfg(test)]
 mod tests {
