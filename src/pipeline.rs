@@ -339,15 +339,16 @@ fn merge_watermark(current: Option<&Watermark>, ours: &Watermark) -> Option<Wate
 /// `datasets`. Called once at the start of a run, a daemon or a backfill.
 pub async fn sweep_staging(cx: &Context, datasets: &[Dataset]) -> Result<(), SinkError> {
     for dataset in datasets {
+        let name = dataset.name();
+        let mut removed = cx.state.cleanup_staging(name).await?;
         for table in dataset.info().tables {
-            let removed =
-                cx.sink.cleanup_staging(table).await? + cx.state.cleanup_staging(table).await?;
-            if removed > 0 {
-                info!(
-                    dataset = table.name,
-                    removed, "Removed staging files left by an interrupted write."
-                );
-            }
+            removed += cx.sink.cleanup_staging(table).await?;
+        }
+        if removed > 0 {
+            info!(
+                dataset = name,
+                removed, "Removed staging files left by an interrupted write."
+            );
         }
     }
     Ok(())
