@@ -90,13 +90,15 @@ impl SectionSpec {
         }
     }
 
-    /// The section's documented defaults, shared ones included, with full keys
-    /// (`section.key`).
+    /// The section's documented defaults, shared ones included, by key within the section.
+    pub fn all_defaults(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.shared_defaults.iter().chain(self.defaults).copied()
+    }
+
+    /// [`SectionSpec::all_defaults`] with full keys (`section.key`).
     pub fn full_defaults(&self) -> impl Iterator<Item = (String, &'static str)> + '_ {
-        self.shared_defaults
-            .iter()
-            .chain(self.defaults)
-            .map(|(k, v)| (format!("{}.{k}", self.name), *v))
+        self.all_defaults()
+            .map(|(k, v)| (format!("{}.{k}", self.name), v))
     }
 }
 
