@@ -238,7 +238,7 @@ async fn backfill_history(
     let mut units = Vec::new();
     for day in days_in_range(req.from, req.to) {
         for unit in DayUnit::of_day(day, dataset.entities()) {
-            let key = unit_key(dataset.info().primary(), &cx.account_id, &unit);
+            let key = unit_key(dataset.info().primary(), &cx.account_id, &unit)?;
             if req.skip_existing && cx.sink.partition_exists(&key).await? {
                 out.skipped_days.push(unit);
             } else {

@@ -619,19 +619,37 @@ CREATE OR REPLACE VIEW agent_status_details AS
         );
     }
 
+    /// Whether `markdown` holds a ```` ```sql duckdb-check ```` block that is exactly `views`.
+    fn has_views_block(markdown: &str, views: &str) -> bool {
+        markdown.contains(&format!("```sql duckdb-check\n{views}```"))
+    }
+
     #[test]
-    fn readme_duckdb_views_match_the_code() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-        let readme = std::fs::read_to_string(&path).expect("README.md exists");
-        let generated = duckdb_views("out");
-        let views = generated
-            .split_once('\n')
-            .map(|(_header, rest)| rest)
-            .expect("header line");
+    fn documented_duckdb_views_match_the_code() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md exists");
+        let example = duckdb_table_views("out", &crate::datasets::user_status::TABLE);
         assert!(
-            readme.contains(&format!("```sql duckdb-check\n{views}```")),
-            "README's DuckDB views block drifted from the code; it must read:\n{views}"
+            has_views_block(&readme, &example),
+            "README's DuckDB example drifted from the code; it must read:\n{example}"
         );
+        // Each dataset's page shows the views of its tables, as `schema --format duckdb`
+        // prints them.
+        for d in crate::datasets::REGISTRY {
+            let path = root.join(format!("docs/datasets/{}.md", d.name));
+            let page = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let views: String = d
+                .tables
+                .iter()
+                .map(|t| duckdb_table_views("out", t))
+                .collect();
+            assert!(
+                has_views_block(&page, &views),
+                "{}'s DuckDB views drifted from the code; it must read:\n{views}",
+                path.display()
+            );
+        }
     }
 
     #[test]
@@ -649,7 +667,7 @@ CREATE OR REPLACE VIEW agent_status_details AS
         assert_eq!(
             committed, generated,
             "deploy/athena/tables.sql drifted from the schemas: regenerate it with \
-             `smartassist-export schema --format athena --location {PLACEHOLDER_LOCATION} > deploy/athena/tables.sql`"
+             `smartassist-export schema --format athena --injected-ids --location {PLACEHOLDER_LOCATION} > deploy/athena/tables.sql`"
         );
     }
 }

@@ -329,7 +329,7 @@ mod tests {
     /// A registered dataset's demo section with its documented defaults, as the suite asks.
     fn section_of(d: &crate::datasets::DatasetInfo) -> toml::Table {
         let mut t: toml::Table = d.demo.section.unwrap_or_default().parse().unwrap();
-        for (k, v) in d.config.defaults {
+        for (k, v) in d.config.all_defaults() {
             let parsed: toml::Table = format!("v = {v}").parse().unwrap();
             t.entry(k.to_string()).or_insert(parsed["v"].clone());
         }
