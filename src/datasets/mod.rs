@@ -95,12 +95,15 @@ pub struct PageDecoder {
     /// Decodes the page into records without normalizing them; the records it holds.
     pub decode: fn(&[u8], &DayWindow) -> Result<usize, DecodeError>,
     /// Decodes and normalizes the page, handing each table's batch to the callback; the rows.
-    pub rows: fn(
-        &[u8],
-        &DayWindow,
-        &mut dyn FnMut(&'static Table, RecordBatch),
-    ) -> Result<usize, DecodeError>,
+    pub rows: PageRows,
 }
+
+/// [`PageDecoder::rows`]: the page, its window and the callback taking each table's batch.
+pub type PageRows = fn(
+    &[u8],
+    &DayWindow,
+    &mut dyn FnMut(&'static Table, RecordBatch),
+) -> Result<usize, DecodeError>;
 
 /// The account id a [`PageDecoder`] writes into its rows.
 pub const PAGE_DECODER_ACCOUNT: &str = "bench-account";
