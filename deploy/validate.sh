@@ -21,6 +21,39 @@ echo "-- Prometheus rules (promtool check rules, then the unit tests of every al
 promtool check rules deploy/prometheus-rules.yml
 promtool test rules deploy/prometheus-rules.test.yml
 
+echo "-- Grafana dashboard (JSON syntax, then every panel's PromQL through promtool)"
+python3 -m json.tool deploy/grafana/smartassist-export.json > /dev/null
+# Grafana's variables are replaced by what they stand for ($__rate_interval by a range, a
+# template variable by the regex of "All"), so promtool parses exactly the expressions Grafana
+# sends. The metric names in them are checked against /metrics by tests/grafana.rs.
+python3 - "$work" <<'PY'
+import json, pathlib, re, sys
+work = pathlib.Path(sys.argv[1])
+dashboard = json.loads(pathlib.Path("deploy/grafana/smartassist-export.json").read_text())
+exprs = []
+def walk(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "expr" and isinstance(value, str):
+                exprs.append(value)
+            else:
+                walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            walk(value)
+walk(dashboard["panels"])
+assert exprs, "the dashboard's panels have no expr"
+def promql(expr):
+    for var, value in (("__rate_interval", "5m"), ("__interval", "1m"), ("__range", "1d")):
+        expr = expr.replace("${" + var + "}", value).replace("$" + var, value)
+    return re.sub(r"\$\{?\w+\}?", ".*", expr)
+rules = [{"record": f"dashboard:expr_{i}", "expr": promql(e)} for i, e in enumerate(exprs)]
+# JSON is YAML, so promtool reads this without PyYAML.
+(work / "dashboard-rules.yml").write_text(
+    json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}, indent=1))
+PY
+promtool check rules "$work/dashboard-rules.yml"
+
 echo "-- Kubernetes manifests (YAML parse and shape) and the ConfigMap's config.toml"
 py="$(python3 tests/py/bootstrap.py)"
 "$py" - "$work" <<'PY'
