@@ -48,8 +48,10 @@ fn sim_config() -> SimulatorConfig {
         agents: 4,
         max_page_size: 50,
         bots: BOTS.iter().map(|b| b.to_string()).collect(),
-        // Fewer than a page (25) arrives between two polls of a round: no gap.
-        intent_interval: Duration::from_millis(60),
+        // A page (25 sessions) takes 6 s to arrive, far longer than two polls of a bot are
+        // apart even on a loaded machine: a missing session is then an exactly-once bug, not
+        // a late poll.
+        intent_interval: Duration::from_millis(250),
         intent_epoch: epoch.duration_trunc(TimeDelta::seconds(1)).unwrap_or(epoch),
         ..SimulatorConfig::default()
     }

@@ -209,7 +209,7 @@ impl Sections {
             };
             let key = e
                 .span()
-                .and_then(|span| text[..span.start.min(text.len())].lines().last())
+                .map(|span| line_at(&text, span.start))
                 .and_then(|line| line.split('=').next())
                 .map(str::trim)
                 .filter(|k| !k.is_empty());
@@ -226,6 +226,14 @@ impl Sections {
             return T::default();
         }
     }
+}
+
+/// The line of `text` holding byte `at` (the line an error's span starts on).
+fn line_at(text: &str, at: usize) -> &str {
+    let at = at.min(text.len());
+    let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+    &text[start..end]
 }
 
 impl RawConfig {

@@ -156,6 +156,25 @@ fn mistakes_in_several_sections_are_all_reported_without_noise() {
 }
 
 #[test]
+fn an_unknown_key_is_named_itself_wherever_it_sorts() {
+    // Sections are re-serialized with their keys sorted: the key named must be the one on
+    // the error's line, not its neighbour.
+    let text = MINIMAL.replace("[api]", "[api]\nzzz = 1");
+    assert_eq!(keys(&text), ["api.zzz"]);
+    let text = format!("{MINIMAL}\n[user_status]\nlookback_days = 3\nschedul = \"x\"\n");
+    assert_eq!(keys(&text), ["user_status.schedul"]);
+    // A valid alias beside a typo in its dataset's section is kept, the typo named once.
+    let text = format!(
+        "{}\n[user_status]\nschedul = \"x\"\n",
+        MINIMAL.replace(
+            "[api]",
+            "[api]\nuser_status_path = \"/a/{account_id}/userstatus\""
+        )
+    );
+    assert_eq!(keys(&text), ["user_status.schedul"]);
+}
+
+#[test]
 fn api_path_keys_are_aliases_of_the_dataset_paths() {
     let text = MINIMAL.replace(
         "[api]",
