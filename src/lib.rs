@@ -52,6 +52,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod coverage;
 pub mod daemon;
 pub mod datasets;
 pub mod ddl;

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::client::Priority;
+use crate::coverage::{self, Attempt, Writer};
 use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
 use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
@@ -172,7 +173,7 @@ pub async fn run_history(
 ) -> RunSummary {
     let run_id = uuid::Uuid::new_v4();
     let span = tracing::info_span!("run", dataset = dataset.info().name, %run_id);
-    run_history_inner(dataset, cx, stop, now)
+    run_history_inner(dataset, cx, stop, now, &run_id.to_string())
         .instrument(span)
         .await
 }
@@ -182,6 +183,7 @@ async fn run_history_inner(
     cx: &Context,
     stop: &CancellationToken,
     now: DateTime<Utc>,
+    run_id: &str,
 ) -> RunSummary {
     let started = Instant::now();
     let name = dataset.info().name;
@@ -224,7 +226,14 @@ async fn run_history_inner(
                 summary.error = Some("stopped by shutdown between days".into());
                 break 'days;
             }
-            match dataset.export_day(&day_cx, &unit, now).await {
+            let attempt = Attempt::now(run_id, Writer::Run);
+            let result = dataset.export_day(&day_cx, &unit, now).await;
+            // A unit abandoned by shutdown did not fail: it is simply not recorded.
+            if result.is_ok() || !stop.is_cancelled() {
+                let outcome = coverage::outcome(&result);
+                coverage::record_unit(cx, name, &unit, &attempt, outcome, now).await;
+            }
+            match result {
                 Ok(r) => {
                     summary.add(&r);
                     units_done += 1;
@@ -340,7 +349,20 @@ pub async fn run_snapshot(
         let started = Instant::now();
         let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"));
         let cx = cx.for_work(name, Priority::Realtime);
-        match dataset.poll(&cx, entity, now).await {
+        let attempt = Attempt::now(&run_id.to_string(), Writer::Poll);
+        let result = dataset.poll(&cx, entity, now).await;
+        let outcome = coverage::outcome(&result);
+        coverage::record_poll(
+            &cx,
+            name,
+            dataset.timezone(),
+            entity,
+            &attempt,
+            outcome,
+            now,
+        )
+        .await;
+        match result {
             Ok(r) => {
                 summary.add(&r);
                 summary.gap_suspected = r.gap_suspected;

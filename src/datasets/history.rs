@@ -17,7 +17,7 @@ use chrono_tz::Tz;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::info;
 
-use super::{Context, DatasetInfo, DayUnit, Table, UnitReport};
+use super::{Context, DatasetInfo, DayUnit, PartitionWrite, Table, UnitReport};
 use crate::error::Error;
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
@@ -64,6 +64,8 @@ pub struct FetchedDay {
     pub last: Vec<(&'static Table, RecordBatch)>,
     pub rejects: Vec<Reject>,
     pub requests: usize,
+    /// The unit holds data that will still change (see [`UnitReport::open`]).
+    pub open: bool,
 }
 
 impl<'a> DayExport<'a> {
@@ -131,7 +133,7 @@ impl<'a> DayExport<'a> {
         };
         let (cx, info, unit, started) = (self.cx, self.info, self.unit, self.started);
         let stats = self.commit(fetched.last).await?;
-        let rejects = fetched.rejects;
+        let (rejects, open) = (fetched.rejects, fetched.open);
         let primary = unit_key(info.primary(), &cx.account_id, unit);
         rejects::replace(
             &cx.sink,
@@ -143,11 +145,17 @@ impl<'a> DayExport<'a> {
         )
         .await?;
         let mut written = WriteStats::default();
-        for (table, s) in info.tables.iter().zip(&stats) {
+        let mut partitions = Vec::with_capacity(stats.len());
+        for (table, s) in info.tables.iter().zip(stats) {
             cx.metrics.written(table.name, s.files, s.rows, s.bytes);
             written.files += s.files;
             written.rows += s.rows;
             written.bytes += s.bytes;
+            partitions.push(PartitionWrite {
+                table: table.name,
+                day: unit.day,
+                written: s,
+            });
         }
         info!(
             dataset = info.name,
@@ -166,6 +174,8 @@ impl<'a> DayExport<'a> {
             rows: written.rows,
             rejects: rejects.len(),
             written,
+            partitions,
+            open,
             ..UnitReport::default()
         })
     }

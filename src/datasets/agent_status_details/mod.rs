@@ -170,11 +170,13 @@ impl AgentStatusDetails {
             }
             pager.record(page);
         }
+        let open = normalizer.open_spans() > 0;
         let (last, rejects) = normalizer.finish();
         Ok(history::FetchedDay {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
+            open,
         })
     }
 

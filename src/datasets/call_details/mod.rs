@@ -225,6 +225,7 @@ impl CallDetails {
             last: Vec::new(),
             rejects: normalizer.take_rejects(),
             requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
+            ..history::FetchedDay::default()
         };
         Ok((fetched, (stats, density)))
     }

@@ -134,6 +134,7 @@ impl UserStatus {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
+            ..history::FetchedDay::default()
         })
     }
 
