@@ -349,7 +349,15 @@ async fn backfill_history(
             let attempt = Attempt::now(run_id, Writer::Backfill);
             let result = dataset.export_day(cx, &unit, exported_at).await;
             if let Ok(r) = &result {
-                coverage::record_unit(cx, name, &unit, &attempt, Ok(r), exported_at).await;
+                coverage::record_unit(
+                    coverage::target(cx),
+                    name,
+                    &unit,
+                    &attempt,
+                    Ok(r),
+                    exported_at,
+                )
+                .await;
             }
             (unit, result, attempt)
         })
@@ -373,7 +381,15 @@ async fn backfill_history(
         let attempt = Attempt::now(run_id, Writer::Backfill);
         match dataset.export_day(cx, &unit, exported_at).await {
             Ok(r) => {
-                coverage::record_unit(cx, name, &unit, &attempt, Ok(&r), exported_at).await;
+                coverage::record_unit(
+                    coverage::target(cx),
+                    name,
+                    &unit,
+                    &attempt,
+                    Ok(&r),
+                    exported_at,
+                )
+                .await;
                 progress.day_done(r.rows);
                 out.days.push(r);
             }
@@ -381,7 +397,15 @@ async fn backfill_history(
                 let msg = error_chain(&e);
                 // Recorded as of the first attempt: a unit another writer exported meanwhile
                 // keeps its export.
-                coverage::record_unit(cx, name, &unit, &first, Err(msg.clone()), exported_at).await;
+                coverage::record_unit(
+                    coverage::target(cx),
+                    name,
+                    &unit,
+                    &first,
+                    Err(msg.clone()),
+                    exported_at,
+                )
+                .await;
                 error!(dataset = name, %unit, error = %msg, "Day failed again; not exported.");
                 progress.day_failed();
                 out.failed_days.push((unit, msg));
@@ -407,7 +431,16 @@ async fn snapshot_now(
         let at = Utc::now();
         let result = dataset.poll(cx, entity, at).await;
         let outcome = coverage::outcome(&result);
-        coverage::record_poll(cx, name, dataset.timezone(), entity, &attempt, outcome, at).await;
+        coverage::record_poll(
+            coverage::target(cx),
+            name,
+            dataset.timezone(),
+            entity,
+            &attempt,
+            outcome,
+            at,
+        )
+        .await;
         match result {
             Ok(r) => out.entities.push(r),
             Err(e) => {

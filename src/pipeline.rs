@@ -231,7 +231,8 @@ async fn run_history_inner(
             // A unit abandoned by shutdown did not fail: it is simply not recorded.
             if result.is_ok() || !stop.is_cancelled() {
                 let outcome = coverage::outcome(&result);
-                coverage::record_unit(cx, name, &unit, &attempt, outcome, now).await;
+                coverage::record_unit(coverage::target(cx), name, &unit, &attempt, outcome, now)
+                    .await;
             }
             match result {
                 Ok(r) => {
@@ -353,7 +354,7 @@ pub async fn run_snapshot(
         let result = dataset.poll(&cx, entity, now).await;
         let outcome = coverage::outcome(&result);
         coverage::record_poll(
-            &cx,
+            coverage::target(&cx),
             name,
             dataset.timezone(),
             entity,

@@ -42,6 +42,11 @@ pub use record::{
     Writer,
 };
 
+/// Where a context's records go: its state store and account.
+pub fn target(cx: &Context) -> (&StateStore, &str) {
+    (&cx.state, &cx.account_id)
+}
+
 /// One attempt at a unit: who made it and when it began.
 #[derive(Debug, Clone)]
 pub struct Attempt {
@@ -103,7 +108,7 @@ fn failure_of(error: &str, attempt: &Attempt) -> Failure {
 /// Records the outcome of a history unit of `dataset`: its export (`Ok`) or its error
 /// (`Err`, on one line). Never fails: a record that cannot be written is logged.
 pub async fn record_unit(
-    cx: &Context,
+    (store, account_id): (&StateStore, &str),
     dataset: &str,
     unit: &DayUnit,
     attempt: &Attempt,
@@ -111,19 +116,13 @@ pub async fn record_unit(
     exported_at: DateTime<Utc>,
 ) {
     let entity = unit.entity.as_deref();
-    let result = update_month(
-        &cx.state,
-        dataset,
-        &cx.account_id,
-        Month::of(unit.day),
-        |m| {
-            let rec = m.entry(unit.day, entity);
-            match &outcome {
-                Ok(report) => rec.apply_export(export_of(report, attempt, exported_at)),
-                Err(error) => rec.apply_failure(failure_of(error, attempt)),
-            }
-        },
-    )
+    let result = update_month(store, dataset, account_id, Month::of(unit.day), |m| {
+        let rec = m.entry(unit.day, entity);
+        match &outcome {
+            Ok(report) => rec.apply_export(export_of(report, attempt, exported_at)),
+            Err(error) => rec.apply_failure(failure_of(error, attempt)),
+        }
+    })
     .await;
     if let Err(e) = result {
         warn!(dataset, %unit, error = %error_chain(&e), "Could not record the unit in the coverage record; its data is committed (`status --rebuild` restores the record from the files).");
@@ -134,7 +133,7 @@ pub async fn record_unit(
 /// (in `tz`) the poll itself (ok or failed, a suspected gap, its requests, rejects and
 /// unmapped fields); on each day whose partition it added records to, those records.
 pub async fn record_poll(
-    cx: &Context,
+    (store, account_id): (&StateStore, &str),
     dataset: &str,
     tz: Tz,
     entity: &str,
@@ -151,7 +150,7 @@ pub async fn record_poll(
     months.sort();
     months.dedup();
     for month in months {
-        let result = update_month(&cx.state, dataset, &cx.account_id, month, |m| {
+        let result = update_month(store, dataset, account_id, month, |m| {
             let outcome = match &outcome {
                 Ok(r) => Ok(*r),
                 Err(e) => Err(e.as_str()),

@@ -331,6 +331,31 @@ pub struct UnitStatus {
     pub unmapped: BTreeMap<String, u64>,
 }
 
+/// The report of every dataset of `datasets` over `from..=to` (each dataset's defaults for
+/// what is not given, see [`DatasetFacts::range`]), read from `store` at `now`.
+pub async fn report(
+    store: &StateStore,
+    datasets: &[Dataset],
+    account_id: &str,
+    (from, to): (Option<NaiveDate>, Option<NaiveDate>),
+    now: DateTime<Utc>,
+    command: &str,
+) -> StatusReport {
+    let mut out = Vec::with_capacity(datasets.len());
+    for d in datasets {
+        let facts = DatasetFacts::of(d);
+        let range = facts.range(from, to, now);
+        let stored = read(store, &facts, account_id, range.0, range.1).await;
+        out.push(classify(&facts, &stored, range, now, command));
+    }
+    StatusReport {
+        version: REPORT_VERSION,
+        generated_at: now,
+        account_id: account_id.to_string(),
+        datasets: out,
+    }
+}
+
 /// Where the lookback starts: `lookback_days` before the watermark day (today without one,
 /// and never after today).
 fn lookback_start(facts: &DatasetFacts, stored: &Stored, today: NaiveDate) -> NaiveDate {

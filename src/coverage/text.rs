@@ -40,16 +40,24 @@ pub fn lines(report: &StatusReport, command: &str) -> Vec<String> {
     out
 }
 
-/// `1d 2h`, `3h 4m`, `5m 6s`, `7s`.
+/// The two largest units of a duration: `1d 2h`, `3h 4m`, `5m 6s`, `7s`; a zero second
+/// part is left out (`15m`, `1d`).
 pub fn duration_words(seconds: i64) -> String {
     let s = seconds.max(0);
-    let (d, h, m, sec) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60, s % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{sec}s"),
-        (0, 0, _) => format!("{m}m {sec}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
+    let parts = [
+        (s / 86_400, 'd'),
+        (s % 86_400 / 3600, 'h'),
+        (s % 3600 / 60, 'm'),
+        (s % 60, 's'),
+    ];
+    let first = parts.iter().position(|(n, _)| *n > 0).unwrap_or(3);
+    let shown: Vec<String> = parts[first..(first + 2).min(4)]
+        .iter()
+        .enumerate()
+        .filter(|(i, (n, _))| *i == 0 || *n > 0)
+        .map(|(_, (n, unit))| format!("{n}{unit}"))
+        .collect();
+    shown.join(" ")
 }
 
 fn stamp(t: DateTime<Utc>) -> String {
@@ -93,7 +101,7 @@ fn dataset_lines(d: &DatasetStatus, now: DateTime<Utc>, command: &str, out: &mut
     }
     let days = (d.to - d.from).num_days() + 1;
     if days <= LINES_UP_TO_DAYS {
-        out.extend(d.units.iter().map(unit_line));
+        out.extend(d.units.iter().map(|u| unit_line(u).trim_end().to_string()));
     } else {
         grid(d, out);
     }
