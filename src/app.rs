@@ -143,11 +143,11 @@ async fn start_simulator(config: &Config, secret: &Secret) -> Result<RunningSimu
 
 /// The simulator configuration matching an exporter config (`base_url = "simulator"`).
 pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig {
-    // The bots every snapshot dataset polls (each bot once).
+    // The bots any enabled dataset polls or exports (each bot once).
     let mut bots: Vec<String> = Vec::new();
     for dataset in datasets::enabled(config) {
-        if let Dataset::Snapshot(d) = dataset {
-            for bot in d.entities() {
+        if dataset.entity_kind() == "bot" {
+            for bot in dataset.entities() {
                 if !bots.contains(bot) {
                     bots.push(bot.clone());
                 }
@@ -206,7 +206,7 @@ fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> A
 
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
 /// per dataset, requests per endpoint and per budget priority, and each dataset's own families
-/// per snapshot entity. The families of every registered dataset are declared, enabled or not,
+/// per entity (a polled bot, a per-entity history's id). The families of every registered dataset are declared, enabled or not,
 /// so `/metrics` lists the same families whatever the config.
 fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
     for family in datasets::REGISTRY.iter().flat_map(|d| d.metrics) {
@@ -225,11 +225,9 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
             metrics.register_table(table.name);
         }
         metrics.register_endpoint(info.endpoint);
-        if let Dataset::Snapshot(d) = dataset {
-            for entity in d.entities() {
-                for family in info.metrics {
-                    metrics.register_entity(family, entity);
-                }
+        for entity in dataset.entities() {
+            for family in info.metrics {
+                metrics.register_entity(family, entity);
             }
         }
     }

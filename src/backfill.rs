@@ -284,7 +284,7 @@ async fn select_units(
             let skip = match &wanted {
                 Some(wanted) => !wanted.contains(&unit),
                 None if req.skip_existing => {
-                    let key = unit_key(dataset.info().primary(), &cx.account_id, &unit);
+                    let key = unit_key(dataset.info().primary(), &cx.account_id, &unit)?;
                     cx.sink.partition_exists(&key).await?
                 }
                 None => false,

@@ -245,14 +245,15 @@ mod tests {
     #[test]
     fn help_names_every_registered_dataset() {
         let help = Cli::command().render_help().to_string();
+        let first = help.lines().next().unwrap_or_default();
         assert!(
-            help.starts_with(
-                "Exports Kore.ai SmartAssist report data (user_status, intent_realtime, \
-                 agent_status_details, call_details) to Hive-partitioned Parquet on local disk \
-                 or S3.\n"
-            ),
+            first.starts_with("Exports Kore.ai SmartAssist report data (")
+                && first.ends_with(") to Hive-partitioned Parquet on local disk or S3."),
             "{help}"
         );
+        for name in crate::datasets::names() {
+            assert!(first.contains(name), "--help does not name {name}: {first}");
+        }
     }
 
     #[test]

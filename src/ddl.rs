@@ -648,7 +648,7 @@ CREATE OR REPLACE VIEW agent_status_details AS
         assert_eq!(
             committed, generated,
             "deploy/athena/tables.sql drifted from the schemas: regenerate it with \
-             `smartassist-export schema --format athena --location {PLACEHOLDER_LOCATION} > deploy/athena/tables.sql`"
+             `smartassist-export schema --format athena --injected-ids --location {PLACEHOLDER_LOCATION} > deploy/athena/tables.sql`"
         );
     }
 }

@@ -72,6 +72,10 @@ pub enum Error {
         dataset: &'static str,
         day: NaiveDate,
     },
+    /// A per-entity unit of a table whose partitions have no `bot_id`: every entity's day would
+    /// replace the same partition (a defect of the dataset's declaration).
+    #[error("{table}: a unit of entity {entity} cannot be written, its layout has no bot_id")]
+    EntityWithoutPartition { table: &'static str, entity: String },
     /// A dataset wrote rows of a table it does not declare (a defect).
     #[error("rows for table {table}, which the dataset does not declare")]
     UnknownTable { table: &'static str },

@@ -6,12 +6,12 @@
 //! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
 //! - [`app`]: the composition root: simulator, secret, client, output (sink and state store),
 //!   metrics handle, and the [`datasets::Context`] handed to the core.
-//! - [`config`]: TOML file → validated [`config::Config`], one validator per section, defaults
-//!   defined once; the [`config::Secret`] type.
-//! - [`datasets`]: the registry of datasets and one module per dataset (its tables, requests,
-//!   paging, decoding and partition writes): [`datasets::user_status`],
-//!   [`datasets::agent_status_details`] and [`datasets::call_details`] (history),
-//!   [`datasets::intent_realtime`] (snapshot polls).
+//! - [`config`]: TOML file → validated [`config::Config`]: the shared sections and their
+//!   defaults, and every dataset's own section through [`config::DatasetSection`]; the
+//!   [`config::Secret`] type.
+//! - [`datasets`]: the registry of datasets, the building blocks they share, and one folder per
+//!   dataset (its config section, tables and schemas, requests, paging, decoding and partition
+//!   writes).
 //! - [`pipeline`]: one scheduled run of any dataset (state → plan → units → state, metrics,
 //!   summary log), the one place the ordering lives; [`backfill`]: day ranges with bounded
 //!   concurrency; [`progress`]: its bar / log lines.
@@ -25,7 +25,8 @@
 //! - [`client`]: HTTP to the report APIs: retries, backoff, `Retry-After`, the account's
 //!   request budget with its priorities ([`client::budget`]), the page gate.
 //! - [`sources`]: shared decoding pieces (wire scalars, durations, DST-correct day windows).
-//! - [`schema`]: the Arrow schema of each table; [`sink`]: the output location on
+//! - [`schema`]: what every table's schema shares (column helpers, the rejects table) and the
+//!   [`schema::Table`] descriptor; [`sink`]: the output location on
 //!   object_store, opened once ([`sink::Output`]) for its two stores: [`sink::Sink`] (partition
 //!   paths, Parquet encoding, the publishing strategies: staged rename, direct put; rejects) and
 //!   [`sink::StateStore`] (the small `_state/` objects, by compare-and-swap).

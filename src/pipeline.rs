@@ -78,11 +78,14 @@ pub struct RunSummary {
     pub gap_suspected: bool,
     /// One-line reason when the outcome is not success.
     pub error: Option<String>,
+    /// The run's id (as in its log span and the coverage record).
+    pub run_id: String,
 }
 
 impl RunSummary {
-    fn new(dataset: &'static str, window: String) -> RunSummary {
+    fn new(dataset: &'static str, window: String, run_id: &str) -> RunSummary {
         RunSummary {
+            run_id: run_id.to_string(),
             dataset,
             window,
             rows: 0,
@@ -192,7 +195,7 @@ async fn run_history_inner(
     let previous = match state::load::<Watermark>(&cx.state, &state_name).await {
         Ok(p) => p,
         Err(e) => {
-            let mut s = RunSummary::new(name, "-".into());
+            let mut s = RunSummary::new(name, "-".into(), run_id);
             s.outcome = Outcome::Failure;
             s.error = Some(error_chain(&e));
             return s.finish(&cx.metrics, started, now);
@@ -213,20 +216,44 @@ async fn run_history_inner(
         (Some(a), Some(b)) => format!("{a}..{b}"),
         _ => "-".into(),
     };
-    let mut summary = RunSummary::new(name, window);
-    let mut committed = Vec::with_capacity(plan.len());
+    let mut summary = RunSummary::new(name, window, run_id);
+    let days_done = export_days(dataset, cx, stop, &plan, today, now, &mut summary).await;
+    let mark = next_watermark(
+        previous.as_ref(),
+        &plan[..days_done],
+        schedule.timezone,
+        now,
+    );
+    if let Some(mark) = mark {
+        store_watermark(cx, name, &state_name, &mark, &mut summary).await;
+    }
+    summary.finish(&cx.metrics, started, now)
+}
+
+/// Exports the units of the planned days in order (a day's units are one per entity); stops at
+/// the first failure or on `stop`. Returns how many days of `plan` were exported whole.
+async fn export_days(
+    dataset: &dyn HistoryDataset,
+    cx: &Context,
+    stop: &CancellationToken,
+    plan: &[chrono::NaiveDate],
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+    summary: &mut RunSummary,
+) -> usize {
+    let name = dataset.info().name;
+    let lookback_days = dataset.schedule().lookback_days;
     let mut units_done = 0;
-    'days: for day in &plan {
-        let priority = Priority::of_history_day(*day, today, schedule.lookback_days);
+    for (done, day) in plan.iter().enumerate() {
+        let priority = Priority::of_history_day(*day, today, lookback_days);
         let day_cx = cx.for_work(name, priority);
-        // A day is committed when every unit of it (one per entity) is.
         for unit in DayUnit::of_day(*day, dataset.entities()) {
             if stop.is_cancelled() {
                 summary.outcome = Outcome::Cancelled;
                 summary.error = Some("stopped by shutdown between days".into());
-                break 'days;
+                return done;
             }
-            let attempt = Attempt::now(run_id, Writer::Run);
+            let attempt = Attempt::now(&summary.run_id, Writer::Run);
             let result = dataset.export_day(&day_cx, &unit, now).await;
             // A unit abandoned by shutdown did not fail: it is simply not recorded.
             if result.is_ok() || !stop.is_cancelled() {
@@ -248,51 +275,55 @@ async fn run_history_inner(
                         Outcome::Partial
                     };
                     summary.error = Some(format!("{unit}: {}", error_chain(&e)));
-                    break 'days;
+                    return done;
                 }
             }
         }
-        committed.push(true);
     }
-    let mark = next_watermark(previous.as_ref(), &plan, &committed, schedule.timezone, now);
-    if let Some(mark) = mark {
-        let merged = state::update(&cx.state, &state_name, |current: Option<Watermark>| {
-            merge_watermark(current.as_ref(), &mark)
-        })
-        .await;
-        if let Err(e) = merged {
-            // The data is committed; the next run simply re-does these days.
+    plan.len()
+}
+
+/// Stores `mark` unless another writer stored a later one meanwhile. The data is committed
+/// already: a failure only makes the next run repeat these days.
+async fn store_watermark(
+    cx: &Context,
+    name: &'static str,
+    state_name: &str,
+    mark: &Watermark,
+    summary: &mut RunSummary,
+) {
+    let merged = state::update(&cx.state, state_name, |current: Option<Watermark>| {
+        merge_watermark(current.as_ref(), mark)
+    })
+    .await;
+    match merged {
+        Err(e) => {
             warn!(error = %error_chain(&e), "Could not store the watermark; the next run repeats these days.");
             if summary.error.is_none() {
                 summary.outcome = Outcome::Partial;
                 summary.error = Some(error_chain(&e));
             }
-        } else {
-            cx.metrics
-                .set_covered(name, &cx.account_id, mark.covered_until);
         }
+        Ok(_) => cx
+            .metrics
+            .set_covered(name, &cx.account_id, mark.covered_until),
     }
-    summary.finish(&cx.metrics, started, now)
 }
 
-/// The watermark to store after a run, or `None` when nothing was committed.
+/// The watermark to store after a run that exported the days of `exported` (a prefix of its
+/// plan), or `None` when it exported none.
 fn next_watermark(
     previous: Option<&Watermark>,
-    plan: &[chrono::NaiveDate],
-    committed: &[bool],
+    exported: &[chrono::NaiveDate],
     tz: chrono_tz::Tz,
     now: DateTime<Utc>,
 ) -> Option<Watermark> {
-    let through = state::advance_through_day(previous.map(|p| p.through_day), plan, committed)?;
-    if !committed.iter().any(|ok| *ok) {
-        return None;
-    }
-    // The watermark day was (re-)exported in this run when it is in the committed prefix.
-    let exported_now = plan
-        .iter()
-        .zip(committed)
-        .any(|(d, ok)| *ok && *d == through);
-    let covered_until = if exported_now {
+    let last = *exported.last()?;
+    let committed = vec![true; exported.len()];
+    let through =
+        state::advance_through_day(previous.map(|p| p.through_day), exported, &committed)?;
+    // The watermark day was (re-)exported in this run when it is among the exported days.
+    let covered_until = if through == last {
         local_day_bounds(tz, through).end.min(now)
     } else {
         previous.map_or(now, |p| p.covered_until)
@@ -321,15 +352,16 @@ fn merge_watermark(current: Option<&Watermark>, ours: &Watermark) -> Option<Wate
 /// `datasets`. Called once at the start of a run, a daemon or a backfill.
 pub async fn sweep_staging(cx: &Context, datasets: &[Dataset]) -> Result<(), SinkError> {
     for dataset in datasets {
+        let name = dataset.name();
+        let mut removed = cx.state.cleanup_staging(name).await?;
         for table in dataset.info().tables {
-            let removed =
-                cx.sink.cleanup_staging(table).await? + cx.state.cleanup_staging(table).await?;
-            if removed > 0 {
-                info!(
-                    dataset = table.name,
-                    removed, "Removed staging files left by an interrupted write."
-                );
-            }
+            removed += cx.sink.cleanup_staging(table).await?;
+        }
+        if removed > 0 {
+            info!(
+                dataset = name,
+                removed, "Removed staging files left by an interrupted write."
+            );
         }
     }
     Ok(())
@@ -348,7 +380,7 @@ pub async fn run_snapshot(
     let span = tracing::info_span!("run", dataset = name, entity, %run_id);
     async {
         let started = Instant::now();
-        let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"));
+        let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"), &run_id.to_string());
         let cx = cx.for_work(name, Priority::Realtime);
         let attempt = Attempt::now(&run_id.to_string(), Writer::Poll);
         let result = dataset.poll(&cx, entity, now).await;

@@ -9,6 +9,15 @@ use super::defaults;
 use super::parse::{parse_schedule, parse_tz, Problems, Schedule};
 use super::section::SectionContext;
 
+/// Documented defaults of the shared keys that are the same for every history section (its
+/// `DatasetSection::SHARED_DEFAULTS`); `enabled` and `schedule` are each section's own, and
+/// `timezone` is the account zone.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("lookback_days", "1"),
+    ("schedule_timezone", "\"UTC\""),
+    ("max_days_per_run", "7"),
+];
+
 /// The shared keys of a history section as written in the file.
 #[derive(Debug, Clone, Copy)]
 pub struct RawHistoryKeys<'a> {

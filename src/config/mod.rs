@@ -165,6 +165,8 @@ impl Config {
 pub(crate) struct Sections {
     problems: Problems,
     failed: Vec<&'static str>,
+    /// `(section, key)` of every value moved in from an `[api]` alias.
+    moved: Vec<(&'static str, String)>,
 }
 
 impl Sections {
@@ -179,40 +181,49 @@ impl Sections {
         self.parse(name, value)
     }
 
-    /// Deserializes section `name` from its value (defaults when `None`).
+    /// Deserializes section `name` from its value (defaults when `None`). A key moved in from
+    /// an `[api]` alias that does not parse is reported and left out, so the section's own
+    /// keys are still parsed and validated.
     pub(crate) fn parse<T: serde::de::DeserializeOwned + Default>(
         &mut self,
         name: &'static str,
         value: Option<toml::Value>,
     ) -> T {
-        let Some(value) = value else {
+        let Some(mut value) = value else {
             return T::default();
         };
-        // Re-parsed from its own text so the error can point at the offending key.
-        let text = match &value {
-            toml::Value::Table(t) => toml::to_string(t).unwrap_or_default(),
-            _ => String::new(),
-        };
-        match toml::from_str::<T>(&text) {
-            Ok(section) if value.is_table() => section,
-            Ok(_) => {
-                self.problems.push(name, "must be a table ([section])");
-                self.failed.push(name);
-                T::default()
+        loop {
+            // Re-parsed from its own text so the error can point at the offending key.
+            let text = match &value {
+                toml::Value::Table(t) => toml::to_string(t).unwrap_or_default(),
+                _ => String::new(),
+            };
+            let e = match toml::from_str::<T>(&text) {
+                Ok(section) if value.is_table() => return section,
+                Ok(_) => {
+                    self.problems.push(name, "must be a table ([section])");
+                    self.failed.push(name);
+                    return T::default();
+                }
+                Err(e) => e,
+            };
+            let key = e
+                .span()
+                .and_then(|span| text[..span.start.min(text.len())].lines().last())
+                .and_then(|line| line.split('=').next())
+                .map(str::trim)
+                .filter(|k| !k.is_empty());
+            let message = e.message().trim().replace('\n', " ");
+            let moved = key.filter(|k| self.moved.contains(&(name, k.to_string())));
+            if let (Some(k), Some(t)) = (moved, value.as_table_mut()) {
+                self.problems.push(&format!("{name}.{k}"), message);
+                t.remove(k);
+                continue;
             }
-            Err(e) => {
-                let key = e
-                    .span()
-                    .and_then(|span| text[..span.start.min(text.len())].lines().last())
-                    .and_then(|line| line.split('=').next())
-                    .map(str::trim)
-                    .filter(|k| !k.is_empty())
-                    .map_or_else(|| name.to_string(), |k| format!("{name}.{k}"));
-                let message = e.message().trim().replace('\n', " ");
-                self.problems.push(&key, message);
-                self.failed.push(name);
-                T::default()
-            }
+            let key = key.map_or_else(|| name.to_string(), |k| format!("{name}.{k}"));
+            self.problems.push(&key, message);
+            self.failed.push(name);
+            return T::default();
         }
     }
 }
@@ -247,6 +258,7 @@ impl RawConfig {
                     Some(t) => {
                         t.insert(alias.key.to_string(), moved);
                         aliased.push((own, api_key));
+                        sections.moved.push((spec.name, alias.key.to_string()));
                     }
                     // Not a table: parsing the section reports it.
                     None => {}

@@ -52,6 +52,9 @@ pub trait DatasetSection: fmt::Debug + Send + Sync + Sized + 'static {
     /// written as in TOML (`60`, `"UTC"`, `false`); keys relative to the section. The README's
     /// configuration reference and the shipped `config.toml` are checked against these.
     const DEFAULTS: &'static [(&'static str, &'static str)];
+    /// Documented defaults of keys this section shares with others, e.g.
+    /// [`super::history::DEFAULTS`] for a history dataset's section.
+    const SHARED_DEFAULTS: &'static [(&'static str, &'static str)] = &[];
     /// `[api]` keys that are aliases of this section's keys.
     const API_ALIASES: &'static [ApiAlias] = &[];
     /// Whether this section's `timezone` stands in for `[api] timezone` when that is unset.
@@ -67,6 +70,7 @@ pub trait DatasetSection: fmt::Debug + Send + Sync + Sized + 'static {
 pub struct SectionSpec {
     pub name: &'static str,
     pub defaults: &'static [(&'static str, &'static str)],
+    pub shared_defaults: &'static [(&'static str, &'static str)],
     pub api_aliases: &'static [ApiAlias],
     pub timezone_is_account_zone: bool,
     /// Deserializes the raw section (`None`: absent) and validates it.
@@ -79,16 +83,19 @@ impl SectionSpec {
         SectionSpec {
             name: S::NAME,
             defaults: S::DEFAULTS,
+            shared_defaults: S::SHARED_DEFAULTS,
             api_aliases: S::API_ALIASES,
             timezone_is_account_zone: S::TIMEZONE_IS_ACCOUNT_ZONE,
             load: load::<S>,
         }
     }
 
-    /// The section's documented defaults with full keys (`section.key`).
+    /// The section's documented defaults, shared ones included, with full keys
+    /// (`section.key`).
     pub fn full_defaults(&self) -> impl Iterator<Item = (String, &'static str)> + '_ {
-        self.defaults
+        self.shared_defaults
             .iter()
+            .chain(self.defaults)
             .map(|(k, v)| (format!("{}.{k}", self.name), *v))
     }
 }

@@ -193,6 +193,22 @@ fn api_path_keys_are_aliases_of_the_dataset_paths() {
 }
 
 #[test]
+fn an_alias_of_the_wrong_type_hides_no_other_problem_of_its_section() {
+    let text = format!(
+        "{}\n[user_status]\nlookback_days = 400\n",
+        MINIMAL.replace("[api]", "[api]\nuser_status_path = 5")
+    );
+    assert_eq!(
+        keys(&text),
+        [
+            "api.user_status_path",
+            "user_status.lookback_days",
+            "user_status.max_days_per_run"
+        ]
+    );
+}
+
+#[test]
 fn every_section_zone_defaults_to_the_account_zone() {
     // Legacy rule: `[user_status] timezone` stands for the account zone.
     let text = format!("{MINIMAL}\n[user_status]\ntimezone = \"America/New_York\"\n");

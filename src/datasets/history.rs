@@ -35,14 +35,25 @@ pub fn first_window(info: &DatasetInfo, tz: Tz, day: NaiveDate) -> Result<DayWin
     })
 }
 
-/// The partition of `table` that holds `unit`: the entity is its `bot_id` when the table's
-/// layout has one.
-pub fn unit_key(table: &'static Table, account_id: &str, unit: &DayUnit) -> PartitionKey {
-    PartitionKey {
-        table,
-        account_id: account_id.to_string(),
-        bot_id: unit.entity.clone().filter(|_| table.layout.has_bot()),
-        dt: unit.day,
+/// The partition of `table` that holds `unit`: the entity is its `bot_id`. A unit of an entity
+/// needs a layout with `bot_id`: otherwise the units of every entity of a day would replace
+/// each other's partition.
+pub fn unit_key(
+    table: &'static Table,
+    account_id: &str,
+    unit: &DayUnit,
+) -> Result<PartitionKey, Error> {
+    match (&unit.entity, table.layout.has_bot()) {
+        (Some(entity), false) => Err(Error::EntityWithoutPartition {
+            table: table.name,
+            entity: entity.clone(),
+        }),
+        (entity, _) => Ok(PartitionKey {
+            table,
+            account_id: account_id.to_string(),
+            bot_id: entity.clone(),
+            dt: unit.day,
+        }),
     }
 }
 
@@ -83,12 +94,15 @@ impl<'a> DayExport<'a> {
             started: Instant::now(),
         };
         for table in info.tables {
-            let key = unit_key(table, &cx.account_id, unit);
-            match cx.sink.begin_partition(&key).await {
+            let opened = match unit_key(table, &cx.account_id, unit) {
+                Ok(key) => cx.sink.begin_partition(&key).await.map_err(Error::from),
+                Err(e) => Err(e),
+            };
+            match opened {
                 Ok(w) => export.writers.push(w),
                 Err(e) => {
                     export.abort().await;
-                    return Err(e.into());
+                    return Err(e);
                 }
             }
         }
@@ -134,7 +148,7 @@ impl<'a> DayExport<'a> {
         let (cx, info, unit, started) = (self.cx, self.info, self.unit, self.started);
         let stats = self.commit(fetched.last).await?;
         let (rejects, open) = (fetched.rejects, fetched.open);
-        let primary = unit_key(info.primary(), &cx.account_id, unit);
+        let primary = unit_key(info.primary(), &cx.account_id, unit)?;
         rejects::replace(
             &cx.sink,
             &cx.metrics,
@@ -212,5 +226,41 @@ impl<'a> DayExport<'a> {
         for w in self.writers {
             w.abort().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::PartitionLayout;
+
+    fn table(layout: PartitionLayout) -> &'static Table {
+        Box::leak(Box::new(Table {
+            name: "t",
+            schema: crate::schema::rejects_schema,
+            layout,
+            key: &["reason"],
+            dedupe: None,
+        }))
+    }
+
+    #[test]
+    fn an_entity_unit_needs_a_bot_partition_or_two_entities_would_share_one() {
+        let day = "2024-06-01".parse().expect("day");
+        let of = |e: &str| DayUnit {
+            day,
+            entity: Some(e.to_string()),
+        };
+        let by_bot = table(PartitionLayout::ACCOUNT_BOT_DAY);
+        let a = unit_key(by_bot, "acct", &of("b1")).expect("key");
+        let b = unit_key(by_bot, "acct", &of("b2")).expect("key");
+        assert_ne!(a, b);
+        let account_wide = table(PartitionLayout::ACCOUNT_DAY);
+        assert!(matches!(
+            unit_key(account_wide, "acct", &of("b1")),
+            Err(Error::EntityWithoutPartition { .. })
+        ));
+        let whole = unit_key(account_wide, "acct", &DayUnit::day(day)).expect("key");
+        assert_eq!(whole.bot_id, None);
     }
 }

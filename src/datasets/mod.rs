@@ -1,21 +1,23 @@
 //! The dataset registry: every dataset the exporter knows, by name, and the two shapes a dataset
-//! can have. The pipeline, backfill, the daemon, `check`, `schema`/DDL, metric labels and the
-//! CLI's `--dataset` values all iterate over [`REGISTRY`]; nothing outside a dataset's own
-//! module names it.
+//! can have, with the building blocks they share ([`history`]: a unit's export into one
+//! partition per table; [`paging`]: the offset-paged walk of a unit's windows). The pipeline,
+//! backfill, the daemon, `check`, `schema`/DDL, the config loader, the demo, metric labels and
+//! the CLI's `--dataset` values all iterate over [`REGISTRY`]; outside this module only a
+//! dataset's own folder names it.
 //!
-//! A dataset owns, in its module: its name and [`Table`]s (schema and partition layout), how its
-//! config section turns it on, how a unit of work is planned and fetched (requests, paging,
-//! windows), the decoding into batches and rejects, and how a partition is written (replaced
-//! whole, or merged by a key). Two kinds exist:
-//! - [`HistoryDataset`]: windowed history (UserStatus): the unit is one local day, written as one
-//!   partition per day, tracked by a watermark.
-//! - [`SnapshotDataset`]: snapshot polls (IntentRealtimeData): the unit is one poll of one entity
-//!   (a bot), merged by key into existing partitions, with gap detection.
+//! A dataset owns, in its folder: its name and [`Table`]s (schema, partition layout, row key),
+//! its config section (raw keys, validation, documented defaults), how a unit of work is planned
+//! and fetched (requests, paging, windows), the decoding into batches and rejects, how a
+//! partition is written (replaced whole, or merged by a key), its own persisted objects
+//! ([`crate::state::StateObject`]), its own metric families and its part in the demo. Two kinds
+//! exist:
+//! - [`HistoryDataset`]: windowed history: the unit is one local day (of one entity, when the
+//!   dataset has entities), written as one partition per table, tracked by a watermark.
+//! - [`SnapshotDataset`]: snapshot polls: the unit is one poll of one entity (a bot), merged by
+//!   key into existing partitions, with gap detection.
 //!
 //! What a dataset must not know about: the scheduler, the daemon, the CLI, watermarks and the
-//! metrics of runs; those are generic over this module's traits. A dataset may keep its own
-//! bookkeeping (a poll state, a partition index, a density profile) through [`crate::state`],
-//! which owns every persisted object's name, format and corruption policy. To add a dataset, see
+//! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
 pub mod agent_status_details;
@@ -290,8 +292,13 @@ pub trait HistoryDataset: Send + Sync {
     fn entities(&self) -> &[String] {
         &[]
     }
+    /// What an entity is, for messages, job names and the simulator (`bot`); meaningful only
+    /// when [`HistoryDataset::entities`] has some.
+    fn entity_kind(&self) -> &'static str {
+        "bot"
+    }
     /// Fetch every record of `unit` and replace its partitions (usually through
-    /// [`history::export_day`]). State is committed by the caller, only after this returns `Ok`.
+    /// [`history::DayExport`]). State is committed by the caller, only after this returns `Ok`.
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
@@ -351,6 +358,22 @@ impl Dataset {
         self.info().name
     }
 
+    /// The entities whose units are separate (polled bots; a per-entity history's ids).
+    pub fn entities(&self) -> &[String] {
+        match self {
+            Dataset::History(d) => d.entities(),
+            Dataset::Snapshot(d) => d.entities(),
+        }
+    }
+
+    /// What an entity is (`bot`, ...).
+    pub fn entity_kind(&self) -> &'static str {
+        match self {
+            Dataset::History(d) => d.entity_kind(),
+            Dataset::Snapshot(d) => d.entity_kind(),
+        }
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             Dataset::History(_) => Kind::History,
@@ -372,6 +395,8 @@ pub fn enabled(config: &Config) -> Vec<Dataset> {
 
 #[cfg(test)]
 mod config_tests;
+#[cfg(test)]
+mod entity_tests;
 
 #[cfg(test)]
 mod tests {

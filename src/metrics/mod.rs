@@ -657,7 +657,7 @@ impl Metrics {
         at_render.register(
             WATERMARK_LAG,
             "Seconds between now and the oldest point up to which the dataset is exported \
-             (UserStatus: the watermark; IntentRealtimeData: the least recent successful poll)",
+             (a history dataset: its watermark; a snapshot dataset: its least recent successful poll)",
             Listed(lag),
         );
         let mut out = String::new();

@@ -138,3 +138,27 @@ pub(crate) fn limit_offset(
     }
     Ok((limit, offset))
 }
+
+/// [`limit_offset`] with the API's cap on `limit`: clamped to `cap`, or refused above it when
+/// `strict` (some report APIs document "Maximum is 50"). `Err` is the message of the 400.
+pub(crate) fn capped_limit_offset(
+    query: Option<&str>,
+    default_limit: usize,
+    cap: usize,
+    strict: bool,
+) -> Result<(usize, usize), String> {
+    let (limit, offset) = limit_offset(query, default_limit).map_err(str::to_string)?;
+    if strict && limit > cap {
+        return Err(format!("limit must not be greater than {cap}"));
+    }
+    Ok((limit.min(cap), offset))
+}
+
+/// A `timeZoneOffSet`/`timeZoneOffset` value: whole minutes (an integral float is accepted)
+/// within ±16 h. `Err` is the message of the 400.
+pub(crate) fn offset_minutes(n: &serde_json::Number, key: &str) -> Result<i64, String> {
+    n.as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+        .filter(|m| m.abs() <= 16 * 60)
+        .ok_or_else(|| format!("{key} must be whole minutes within ±960"))
+}

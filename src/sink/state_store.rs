@@ -14,7 +14,6 @@ use bytes::Bytes;
 
 use super::store::Store;
 use super::{layout, Conflict, SinkError, Version, STATE_DIR};
-use crate::schema::Table;
 
 /// The `_state/` objects of one output. Cheap to clone; clones share the store.
 #[derive(Clone, Debug)]
@@ -66,13 +65,14 @@ impl StateStore {
     }
 
     /// Removes staging leftovers (a conditional or blind write killed between its staging file
-    /// and the rename) older than the staging grace under the table's state and lease prefixes
-    /// (`_state/<table>/`, `_state/lease/<table>/`). Returns how many were removed.
-    pub async fn cleanup_staging(&self, table: &Table) -> Result<usize, SinkError> {
+    /// and the rename) older than the staging grace under a dataset's state and lease prefixes
+    /// (`_state/<dataset>/`, `_state/lease/<dataset>/`; state is kept per dataset, not per
+    /// table). Returns how many were removed.
+    pub async fn cleanup_staging(&self, dataset: &str) -> Result<usize, SinkError> {
         let mut removed = 0;
         for prefix in [
-            format!("{STATE_DIR}/{}", table.name),
-            format!("{STATE_DIR}/lease/{}", table.name),
+            format!("{STATE_DIR}/{dataset}"),
+            format!("{STATE_DIR}/lease/{dataset}"),
         ] {
             removed += self
                 .store
@@ -222,7 +222,7 @@ mod tests {
         std::fs::write(&fresh, b"{}").expect("fresh");
 
         let removed = state
-            .cleanup_staging(&user_status::TABLE)
+            .cleanup_staging(user_status::TABLE.name)
             .await
             .expect("cleanup");
         assert_eq!(removed, 2);

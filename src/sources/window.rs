@@ -1,4 +1,5 @@
-//! Local-day windows for UserStatus. The API takes one fixed `timeZoneOffSet` per request and
+//! Local-day windows for the report APIs that take a local date and one fixed `timeZoneOffSet`
+//! per request (UserStatus is the model of the others). Such an API takes one fixed offset and
 //! serves the 24 h window `[day 00:00, day+1 00:00)` at that offset, but a local day in a zone
 //! with DST lasts 23 h or 25 h. This module owns the mapping: [`plan_day`] returns the requests
 //! that cover one local day exactly once, each with the sub-range (`claim`) of its response that

@@ -45,18 +45,16 @@ pub struct AgentStatusDetailsConfig {
 
 impl DatasetSection for AgentStatusDetailsConfig {
     const NAME: &'static str = "agent_status_details";
+    const SHARED_DEFAULTS: &'static [(&'static str, &'static str)] = history::DEFAULTS;
     const DEFAULTS: &'static [(&'static str, &'static str)] = &[
         ("enabled", "false"),
         ("schedule", "\"0 */15 * * * *\""),
-        ("lookback_days", "1"),
         ("page_size", "50"),
         ("agents", "[]"),
         (
             "path",
             "\"/agentassist/api/public/analytics/account/{account_id}/agentstatusdetails\"",
         ),
-        ("schedule_timezone", "\"UTC\""),
-        ("max_days_per_run", "7"),
     ];
     type Raw = RawAgentStatusDetails;
 

@@ -162,16 +162,14 @@ pub struct CallDetailsConfig {
 
 impl DatasetSection for CallDetailsConfig {
     const NAME: &'static str = "call_details";
+    const SHARED_DEFAULTS: &'static [(&'static str, &'static str)] = history::DEFAULTS;
     const DEFAULTS: &'static [(&'static str, &'static str)] = &[
         ("enabled", "false"),
         ("schedule", "\"0 0 * * * *\""),
-        ("lookback_days", "1"),
         ("page_size", "100"),
         ("channels", "[]"),
         ("queues", "[]"),
         ("path", "\"v2/interactionDetails\""),
-        ("schedule_timezone", "\"UTC\""),
-        ("max_days_per_run", "7"),
     ];
     type Raw = RawCallDetails;
 

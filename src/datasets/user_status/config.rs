@@ -52,15 +52,13 @@ pub struct UserStatusConfig {
 
 impl DatasetSection for UserStatusConfig {
     const NAME: &'static str = "user_status";
+    const SHARED_DEFAULTS: &'static [(&'static str, &'static str)] = history::DEFAULTS;
     const DEFAULTS: &'static [(&'static str, &'static str)] = &[
         ("enabled", "true"),
         ("schedule", "\"0 */15 * * * *\""),
         ("granularity", "\"PT30M\""),
-        ("lookback_days", "1"),
         ("page_size", "500"),
         ("agents", "[]"),
-        ("schedule_timezone", "\"UTC\""),
-        ("max_days_per_run", "7"),
         (
             "path",
             "\"/agentassist/api/public/analytics/account/{account_id}/userstatus\"",

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{AsdRender, Generation, MAX_LIMIT};
 use crate::simulator::render::error_body;
-use crate::simulator::shared::{limit_offset, Shared, MAX_RANGE_DAYS};
+use crate::simulator::shared::{capped_limit_offset, offset_minutes, Shared, MAX_RANGE_DAYS};
 
 /// A reply before it becomes HTTP: status and JSON body.
 pub(crate) type AsdReply = (StatusCode, String);
@@ -112,13 +112,7 @@ fn check_header(
 }
 
 fn parse_query(query: Option<&str>, cap: usize, strict: bool) -> Result<(usize, usize), AsdReply> {
-    let (limit, offset) = limit_offset(query, MAX_LIMIT).map_err(bad_request)?;
-    if strict && limit > cap {
-        return Err(bad_request(&format!(
-            "limit must not be greater than {cap}"
-        )));
-    }
-    Ok((limit.min(cap), offset))
+    capped_limit_offset(query, MAX_LIMIT, cap, strict).map_err(|m| bad_request(&m))
 }
 
 /// `timeZoneOffSet`: required, whole minutes within ±16 h.
@@ -127,10 +121,7 @@ fn time_zone_offset(date_filter: &Map<String, Value>) -> Result<i64, AsdReply> {
         .get("timeZoneOffSet")
         .and_then(Value::as_number)
         .ok_or_else(|| bad_request("dateFilter.timeZoneOffSet is required (a number)"))?;
-    n.as_i64()
-        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-        .filter(|m| m.abs() <= 16 * 60)
-        .ok_or_else(|| bad_request("timeZoneOffSet must be whole minutes within ±960"))
+    offset_minutes(n, "timeZoneOffSet").map_err(|m| bad_request(&m))
 }
 
 /// A `yyyy-mm-dd` date or a `yyyy-mm-ddTHH:MM:SS` local date-time.

@@ -26,7 +26,7 @@ pub use generator::{
 
 use crate::model::Granularity;
 use crate::simulator::model::{check_header, ApiModel, ApiRequest, Handler, Reply};
-use crate::simulator::shared::{limit_offset, Shared, MAX_RANGE_DAYS};
+use crate::simulator::shared::{capped_limit_offset, offset_minutes, Shared, MAX_RANGE_DAYS};
 use render::{BucketGrid, UserStatusRender};
 
 /// The `/_sim/stats` label of UserStatus requests.
@@ -108,12 +108,9 @@ fn parse_granularity(v: &serde_json::Value) -> Result<Granularity, Reply> {
 }
 
 fn parse_offset_minutes(n: Option<&serde_json::Number>) -> Result<i64, Reply> {
-    let Some(n) = n else { return Ok(0) };
-    let minutes = n
-        .as_i64()
-        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
-        .filter(|m| m.abs() <= 16 * 60);
-    minutes.ok_or_else(|| Reply::bad_request("timeZoneOffSet must be whole minutes within ±960"))
+    n.map_or(Ok(0), |n| {
+        offset_minutes(n, "timeZoneOffSet").map_err(|m| Reply::bad_request(&m))
+    })
 }
 
 fn parse_query(
@@ -121,13 +118,8 @@ fn parse_query(
     max_page_size: usize,
     strict: bool,
 ) -> Result<(usize, usize), Reply> {
-    let (limit, offset) = limit_offset(query, DEFAULT_LIMIT).map_err(Reply::bad_request)?;
-    if strict && limit > max_page_size {
-        return Err(Reply::bad_request(&format!(
-            "limit must not be greater than {max_page_size}"
-        )));
-    }
-    Ok((limit.min(max_page_size), offset))
+    capped_limit_offset(query, DEFAULT_LIMIT, max_page_size, strict)
+        .map_err(|m| Reply::bad_request(&m))
 }
 
 fn user_status(shared: &Shared, path_account: &str, req: &ApiRequest) -> Result<Reply, Reply> {
