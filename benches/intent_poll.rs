@@ -78,6 +78,7 @@ fn session(feed: &IntentFeed, k: u64) -> IntentSession {
         time_handled: Some(g.time_handled_raw),
         time_handled_seconds: Some(g.time_handled_seconds),
         deflected_to: g.deflected_to,
+        extra: None,
     }
 }
 

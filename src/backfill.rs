@@ -17,6 +17,7 @@
 //! watermark, for what is provisional) to export only the units it classifies as holes.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, Utc};
@@ -32,6 +33,7 @@ use crate::datasets::{
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
+use crate::sources::extra::log_unmapped;
 
 /// Which units of the range a backfill exports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,6 +76,20 @@ pub struct DatasetBackfill {
 }
 
 impl DatasetBackfill {
+    /// The unmapped fields of every exported unit, by name (see [`UnitReport::unmapped`]).
+    pub fn unmapped(&self) -> BTreeMap<String, u64> {
+        let mut all = BTreeMap::new();
+        for (name, n) in self
+            .days
+            .iter()
+            .chain(&self.entities)
+            .flat_map(|u| &u.unmapped)
+        {
+            *all.entry(name.clone()).or_default() += n;
+        }
+        all
+    }
+
     fn new(dataset: &'static str, kind: Kind, entity_kind: &'static str) -> DatasetBackfill {
         DatasetBackfill {
             dataset,
@@ -238,7 +254,7 @@ pub async fn backfill_selected(
             selection,
             progress: &progress,
         };
-        report.datasets.push(match dataset {
+        let done = match dataset {
             Dataset::History(d) => backfill_history(d.as_ref(), cx, &plan).await?,
             Dataset::Snapshot(d) if selection == Selection::All => {
                 snapshot_now(d.as_ref(), cx, &run_id).await
@@ -251,7 +267,9 @@ pub async fn backfill_selected(
                 );
                 out
             }
-        });
+        };
+        log_unmapped(done.dataset, &done.unmapped());
+        report.datasets.push(done);
     }
     report.elapsed = started.elapsed();
     Ok(report)

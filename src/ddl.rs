@@ -388,7 +388,7 @@ pub fn duckdb_views_with_endpoint(root: &str, endpoint: Option<&S3Endpoint>) -> 
 /// [`Table::dedupe`] table.
 pub fn duckdb_table_views(root: &str, table: &Table) -> String {
     let mut out = format!(
-        "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true,\n    hive_types = {{{types}}});\n",
+        "CREATE OR REPLACE VIEW {name} AS\n  SELECT * FROM read_parquet('{glob}', hive_partitioning = true,\n    union_by_name = true, hive_types = {{{types}}});\n",
         name = files_relation(table),
         glob = parquet_glob(root, table).replace('\'', "''"),
         types = duckdb_hive_types(table),
@@ -447,7 +447,8 @@ mod tests {
   `metric` string,
   `value` string,
   `duration_seconds` bigint,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `dt` string)
 STORED AS PARQUET
@@ -534,7 +535,7 @@ TBLPROPERTIES (
     fn duckdb_views_glob_one_level_per_partition_column() {
         let local = duckdb_views("/data/lake");
         assert!(local.contains(
-            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true,\n    hive_types = {'account_id': VARCHAR, 'dt': DATE});"
+            "CREATE OR REPLACE VIEW user_status AS\n  SELECT * FROM read_parquet('/data/lake/user_status/*/*/*.parquet', hive_partitioning = true,\n    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});"
         ));
         assert!(local.contains("read_parquet('/data/lake/intent_realtime/*/*/*/*.parquet'"));
         assert!(!local.contains("httpfs"));
@@ -557,16 +558,16 @@ LOAD httpfs;
 CREATE OR REPLACE SECRET smartassist (TYPE s3, PROVIDER credential_chain, ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false, REGION 'us-east-1');
 CREATE OR REPLACE VIEW user_status AS
   SELECT * FROM read_parquet('s3://lake/p/user_status/*/*/*.parquet', hive_partitioning = true,
-    hive_types = {'account_id': VARCHAR, 'dt': DATE});
+    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});
 CREATE OR REPLACE VIEW intent_realtime_files AS
   SELECT * FROM read_parquet('s3://lake/p/intent_realtime/*/*/*/*.parquet', hive_partitioning = true,
-    hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
+    union_by_name = true, hive_types = {'account_id': VARCHAR, 'bot_id': VARCHAR, 'dt': DATE});
 CREATE OR REPLACE VIEW intent_realtime AS
   SELECT * FROM intent_realtime_files
   QUALIFY row_number() OVER (PARTITION BY account_id, bot_id, dt, session_id ORDER BY exported_at) = 1;
 CREATE OR REPLACE VIEW agent_status_details AS
   SELECT * FROM read_parquet('s3://lake/p/agent_status_details/*/*/*.parquet', hive_partitioning = true,
-    hive_types = {'account_id': VARCHAR, 'dt': DATE});
+    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});
 ";
         // The views of the tables registered after these follow the same pattern.
         assert!(sql.starts_with(expected), "{sql}");
@@ -618,19 +619,37 @@ CREATE OR REPLACE VIEW agent_status_details AS
         );
     }
 
+    /// Whether `markdown` holds a ```` ```sql duckdb-check ```` block that is exactly `views`.
+    fn has_views_block(markdown: &str, views: &str) -> bool {
+        markdown.contains(&format!("```sql duckdb-check\n{views}```"))
+    }
+
     #[test]
-    fn readme_duckdb_views_match_the_code() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-        let readme = std::fs::read_to_string(&path).expect("README.md exists");
-        let generated = duckdb_views("out");
-        let views = generated
-            .split_once('\n')
-            .map(|(_header, rest)| rest)
-            .expect("header line");
+    fn documented_duckdb_views_match_the_code() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md exists");
+        let example = duckdb_table_views("out", &crate::datasets::user_status::TABLE);
         assert!(
-            readme.contains(&format!("```sql duckdb-check\n{views}```")),
-            "README's DuckDB views block drifted from the code; it must read:\n{views}"
+            has_views_block(&readme, &example),
+            "README's DuckDB example drifted from the code; it must read:\n{example}"
         );
+        // Each dataset's page shows the views of its tables, as `schema --format duckdb`
+        // prints them.
+        for d in crate::datasets::REGISTRY {
+            let path = root.join(format!("docs/datasets/{}.md", d.name));
+            let page = std::fs::read_to_string(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let views: String = d
+                .tables
+                .iter()
+                .map(|t| duckdb_table_views("out", t))
+                .collect();
+            assert!(
+                has_views_block(&page, &views),
+                "{}'s DuckDB views drifted from the code; it must read:\n{views}",
+                path.display()
+            );
+        }
     }
 
     #[test]

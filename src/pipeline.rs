@@ -8,6 +8,7 @@
 //! (between days, never inside a write); a run interrupted by shutdown commits the state of what
 //! it finished and reports `cancelled`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset
 use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
+use crate::sources::extra::log_unmapped;
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::state::{self, Watermark};
 
@@ -80,6 +82,8 @@ pub struct RunSummary {
     pub error: Option<String>,
     /// The run's id (as in its log span and the coverage record).
     pub run_id: String,
+    /// Unmapped fields of the exported records, by name (see [`UnitReport::unmapped`]).
+    pub unmapped: BTreeMap<String, u64>,
 }
 
 impl RunSummary {
@@ -97,6 +101,7 @@ impl RunSummary {
             outcome: Outcome::Success,
             gap_suspected: false,
             error: None,
+            unmapped: BTreeMap::new(),
         }
     }
 
@@ -106,6 +111,9 @@ impl RunSummary {
         self.bytes += r.written.bytes;
         self.rejects += r.rejects;
         self.requests += r.requests;
+        for (name, n) in &r.unmapped {
+            *self.unmapped.entry(name.clone()).or_default() += n;
+        }
     }
 
     fn finish(mut self, metrics: &Metrics, started: Instant, now: DateTime<Utc>) -> RunSummary {
@@ -115,6 +123,7 @@ impl RunSummary {
             metrics.last_success(self.dataset, unix_seconds(Utc::now().max(now)));
         }
         self.log();
+        log_unmapped(self.dataset, &self.unmapped);
         self
     }
 

@@ -14,7 +14,9 @@ use arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray, TimestampMi
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
 /// Version of the column layout, stored under [`SCHEMA_VERSION_KEY`] in every Parquet file.
-pub const SCHEMA_VERSION: &str = "1";
+/// 2: every table built from API records ends with `extra` (the record's unmapped fields,
+/// see [`crate::sources::extra`]).
+pub const SCHEMA_VERSION: &str = "2";
 /// Parquet key-value metadata key holding [`SCHEMA_VERSION`].
 pub const SCHEMA_VERSION_KEY: &str = "smartassist_export.schema_version";
 /// Parquet key-value metadata key holding the dataset name.

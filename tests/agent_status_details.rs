@@ -473,7 +473,7 @@ fn check_demo_config_and_schema_include_the_dataset() {
         assert!(table.contains(needle), "{needle} not in {table}");
     }
     assert!(schema("duckdb").contains(
-        "CREATE OR REPLACE VIEW agent_status_details AS\n  SELECT * FROM read_parquet('out/agent_status_details/*/*/*.parquet', hive_partitioning = true,\n    hive_types = {'account_id': VARCHAR, 'dt': DATE});"
+        "CREATE OR REPLACE VIEW agent_status_details AS\n  SELECT * FROM read_parquet('out/agent_status_details/*/*/*.parquet', hive_partitioning = true,\n    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});"
     ));
     assert!(schema("arrow").contains("agent_status_details (partitioned by account_id, dt)"));
 }

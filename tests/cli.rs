@@ -247,7 +247,7 @@ bot_ids = ["st-a", "st-b"]
     let sql = String::from_utf8_lossy(&duck.stdout);
     assert!(duck.status.success());
     assert!(sql.contains("CREATE OR REPLACE SECRET smartassist (TYPE s3, PROVIDER credential_chain, ENDPOINT '127.0.0.1:9000', URL_STYLE 'path', USE_SSL false, REGION 'eu-west-1');"), "{sql}");
-    assert!(sql.contains("read_parquet('s3://my-lake/exports/user_status/*/*/*.parquet', hive_partitioning = true,\n    hive_types = {'account_id': VARCHAR, 'dt': DATE});"), "{sql}");
+    assert!(sql.contains("read_parquet('s3://my-lake/exports/user_status/*/*/*.parquet', hive_partitioning = true,\n    union_by_name = true, hive_types = {'account_id': VARCHAR, 'dt': DATE});"), "{sql}");
 
     // No config file: placeholders, and a note on stderr saying so.
     let out = Command::new(BIN)

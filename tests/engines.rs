@@ -2,10 +2,11 @@
 //! them all (each enabled by its registry entry's demo section) from the in-process simulator
 //! to a local directory and to S3 (moto), then `tests/py/verify_output.py` reads every table
 //! with pyarrow (local and `pyarrow.fs.S3FileSystem`, with the partition columns its layout
-//! declares), runs the README's ```` ```sql duckdb-check ```` blocks and every dataset's demo
-//! queries with DuckDB. Expected row counts come from the simulator's truth; the expected sums
-//! of the integer columns from reading the same files with the parquet crate, so the engines
-//! must read the values the files hold.
+//! declares), runs the ```` ```sql duckdb-check ```` blocks of the README and of every
+//! dataset's page (`docs/datasets/*.md`) and every dataset's demo queries with DuckDB.
+//! Expected row counts come from the simulator's truth; the expected sums of the integer
+//! columns from reading the same files with the parquet crate, so the engines must read the
+//! values the files hold.
 //!
 //! Python runs in the pinned environment of `common::python()` (built on first use): the test
 //! FAILS when it cannot be built unless `SMARTASSIST_SKIP_PY=1`; the S3 part is left out only
@@ -255,7 +256,7 @@ async fn pyarrow_and_duckdb_read_every_registered_dataset() {
         "tables": table_spec(&out, &expected_counts(&cfg, &all, &days)),
         "ids": {"account_id": cfg.account_id, "bot_id": cfg.bots[0]},
         "infer_hive": true,
-        "markdown": [readme()],
+        "markdown": markdown(),
         "queries": demo_queries(),
     });
     verify(tmp.path(), &spec);
@@ -298,15 +299,27 @@ async fn numeric_looking_ids_keep_their_text_in_duckdb_and_pyarrow() {
         "tables": table_spec(&out, &expected_counts(&cfg, &all, &[date(DAYS[0])])),
         "ids": {"account_id": account, "bot_id": bot},
         "infer_hive": false,
-        "markdown": [readme()],
+        "markdown": markdown(),
         "queries": demo_queries(),
     });
     verify(tmp.path(), &spec);
     sim.shutdown().await;
 }
 
-fn readme() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")
+/// The markdown whose ```` ```sql duckdb-check ```` blocks DuckDB runs, in this order: README
+/// (the shared examples), then every dataset's page, `docs/datasets/*.md` (its views, then its
+/// queries), sorted by name.
+fn markdown() -> Vec<std::path::PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs/datasets"))
+        .expect("docs/datasets")
+        .map(|entry| entry.expect("docs/datasets entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    std::iter::once(root.join("README.md"))
+        .chain(pages)
+        .collect()
 }
 
 /// Runs tests/py/verify_output.py on `spec` (written into `dir`).

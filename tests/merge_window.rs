@@ -54,6 +54,7 @@ fn session(k: u32) -> IntentSession {
         time_handled: Some("1m: 35s".into()),
         time_handled_seconds: Some(95),
         deflected_to: None,
+        extra: None,
     }
 }
 

@@ -245,6 +245,7 @@ fn incompressible_batch(rows: usize, rng: &mut fastrand::Rng) -> RecordBatch {
             fixed("Available"),
             Arc::new(Int64Array::from(vec![60i64; rows])),
             ts(1_780_001_000_000),
+            Arc::new(StringArray::from(vec![None::<&str>; rows])),
         ],
     )
     .expect("batch")

@@ -16,7 +16,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `user_status` (
   `metric` string,
   `value` string,
   `duration_seconds` bigint,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `dt` string)
 STORED AS PARQUET
@@ -46,7 +47,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `intent_realtime_files` (
   `time_handled` string,
   `time_handled_seconds` bigint,
   `deflected_to` string,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `bot_id` string, `dt` string)
 STORED AS PARQUET
@@ -77,7 +79,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `agent_status_details` (
   `end_time` timestamp,
   `duration_seconds` bigint,
   `timezone_offset_minutes` int,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `dt` string)
 STORED AS PARQUET
@@ -138,7 +141,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `call_details` (
   `automation_bot_ids` array<string>,
   `meta_info` string,
   `segment_count` int,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `dt` string)
 STORED AS PARQUET
@@ -183,7 +187,8 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `call_segments` (
   `consulting_agents` string,
   `session_start_time` timestamp,
   `time_zone_offset` int,
-  `exported_at` timestamp
+  `exported_at` timestamp,
+  `extra` string
 )
 PARTITIONED BY (`account_id` string, `dt` string)
 STORED AS PARQUET
@@ -205,7 +210,7 @@ TBLPROPERTIES (
 -- partition's files, a row is briefly in two files, and the views keep one copy.
 
 CREATE OR REPLACE VIEW intent_realtime AS
-SELECT session_id, user_id, channel, ani, dni, intents, start_time, end_time, status, time_handled, time_handled_seconds, deflected_to, exported_at, account_id, bot_id, dt
+SELECT session_id, user_id, channel, ani, dni, intents, start_time, end_time, status, time_handled, time_handled_seconds, deflected_to, exported_at, extra, account_id, bot_id, dt
 FROM (
   SELECT *, row_number() OVER (PARTITION BY account_id, bot_id, dt, session_id ORDER BY exported_at) AS copy_number
   FROM intent_realtime_files

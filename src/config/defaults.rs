@@ -2,7 +2,8 @@
 //! shared history keys, defined once. The validators use these constants, and [`TABLE`] states
 //! each default of a shared section as the README's configuration table and the shipped
 //! `config.toml` show it (a dataset section states its own, [`super::DatasetSection::DEFAULTS`]).
-//! Tests check that the README and `config.toml` agree with every table, and that writing each
+//! Tests check that the README (and each dataset's page, `docs/datasets/<name>.md`, for its
+//! section) and `config.toml` agree with every table, and that writing each
 //! documented default explicitly validates exactly as leaving it out, so the documentation
 //! cannot drift from the code.
 

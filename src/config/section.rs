@@ -49,8 +49,9 @@ pub trait DatasetSection: fmt::Debug + Send + Sync + Sized + 'static {
     /// The TOML section name (the dataset's name).
     const NAME: &'static str;
     /// `(key, default as documented)` for every key of the section with a literal default,
-    /// written as in TOML (`60`, `"UTC"`, `false`); keys relative to the section. The README's
-    /// configuration reference and the shipped `config.toml` are checked against these.
+    /// written as in TOML (`60`, `"UTC"`, `false`); keys relative to the section. The configuration table
+    /// of the dataset's page (`docs/datasets/<name>.md`) and the shipped `config.toml` are
+    /// checked against these.
     const DEFAULTS: &'static [(&'static str, &'static str)];
     /// Documented defaults of keys this section shares with others, e.g.
     /// [`super::history::DEFAULTS`] for a history dataset's section.
@@ -90,13 +91,15 @@ impl SectionSpec {
         }
     }
 
-    /// The section's documented defaults, shared ones included, with full keys
-    /// (`section.key`).
+    /// The section's documented defaults, shared ones included, by key within the section.
+    pub fn all_defaults(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        self.shared_defaults.iter().chain(self.defaults).copied()
+    }
+
+    /// [`SectionSpec::all_defaults`] with full keys (`section.key`).
     pub fn full_defaults(&self) -> impl Iterator<Item = (String, &'static str)> + '_ {
-        self.shared_defaults
-            .iter()
-            .chain(self.defaults)
-            .map(|(k, v)| (format!("{}.{k}", self.name), *v))
+        self.all_defaults()
+            .map(|(k, v)| (format!("{}.{k}", self.name), v))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The whole config file loaded with every registered dataset's section: the shared rules of
 //! [`crate::config::section`] (the account zone, `[api]` aliases), problems across sections,
-//! the shipped `config.toml`, and the documented defaults of every section (README rows,
+//! the shipped `config.toml`, and the documented defaults of every section (the README's rows
+//! for the shared sections, each dataset's page `docs/datasets/<name>.md` for its own section,
 //! `config.toml` comments, and that each documented value is the one the code uses).
 
 use std::collections::BTreeMap;
@@ -297,18 +298,24 @@ fn writing_every_documented_default_validates_as_leaving_it_out() {
     );
 }
 
-/// `| \`key\` | \`default\` | meaning |` rows of the README's configuration reference.
-fn readme_defaults() -> BTreeMap<String, String> {
-    let readme = include_str!("../../README.md");
-    let start = readme
-        .find("## Configuration reference")
-        .expect("README has a configuration reference");
-    let section = &readme[start..];
-    let end = section[3..].find("\n## ").map_or(section.len(), |i| i + 3);
+/// The text of the `heading` section of `markdown` (up to the next heading of its level).
+fn markdown_section<'a>(markdown: &'a str, heading: &str) -> Option<&'a str> {
+    let level = heading.split(' ').next().unwrap_or_default();
+    let start = markdown.find(&format!("{heading}\n"))?;
+    let section = &markdown[start..];
+    let next = format!("\n{level} ");
+    let end = section[heading.len()..]
+        .find(&next)
+        .map_or(section.len(), |i| i + heading.len());
+    Some(&section[..end])
+}
+
+/// `| \`key\` | \`default\` | meaning |` rows of a configuration table.
+fn documented_rows(section: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for line in section[..end].lines() {
+    for line in section.lines() {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-        if cells.len() < 4 || !cells[1].starts_with('`') {
+        if cells.len() < 5 || !cells[1].starts_with('`') {
             continue;
         }
         out.insert(
@@ -319,15 +326,73 @@ fn readme_defaults() -> BTreeMap<String, String> {
     out
 }
 
+/// The rows of the README's configuration reference: the shared sections' keys.
+fn readme_rows() -> BTreeMap<String, String> {
+    let readme = include_str!("../../README.md");
+    let section = markdown_section(readme, "## Configuration reference")
+        .expect("README has a configuration reference");
+    documented_rows(section)
+}
+
+/// A dataset's page, `docs/datasets/<name>.md`, found by the dataset's name at run time, so a
+/// new dataset needs no edit here.
+fn dataset_page(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("docs/datasets/{name}.md"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("[{name}] has no page {}: {e}", path.display()))
+}
+
+/// The rows of the configuration table on a dataset's page (`## Configuration: \`[name]\``).
+fn page_rows(name: &str) -> BTreeMap<String, String> {
+    let page = dataset_page(name);
+    let heading = format!("## Configuration: `[{name}]`");
+    let section = markdown_section(&page, &heading)
+        .unwrap_or_else(|| panic!("docs/datasets/{name}.md has no \"{heading}\" section"));
+    documented_rows(section)
+}
+
+fn assert_shown(rows: &BTreeMap<String, String>, key: &str, value: &str, place: &str) {
+    let shown = rows
+        .get(key)
+        .unwrap_or_else(|| panic!("{place}: the configuration table lacks {key}"));
+    // The docs show strings without TOML quotes.
+    assert_eq!(shown, value.trim_matches('"'), "{place}: default of {key}");
+}
+
 #[test]
-fn the_readme_table_shows_every_default() {
-    let readme = readme_defaults();
-    for (key, value) in documented_defaults() {
-        let shown = readme
-            .get(&key)
-            .unwrap_or_else(|| panic!("README configuration table lacks {key}"));
-        // The README shows strings without TOML quotes.
-        assert_eq!(shown, value.trim_matches('"'), "README default of {key}");
+fn the_docs_show_every_default() {
+    let readme = readme_rows();
+    for (key, value) in defaults::TABLE {
+        assert_shown(&readme, key, value, "README");
+    }
+    for d in REGISTRY {
+        let page = page_rows(d.name);
+        let place = format!("docs/datasets/{}.md", d.name);
+        for (key, value) in d.config.full_defaults() {
+            assert_shown(&page, &key, value, &place);
+        }
+        for key in page.keys() {
+            assert!(
+                key.starts_with(&format!("{}.", d.name)),
+                "{place}: {key} is not a key of [{}]",
+                d.name
+            );
+        }
+    }
+}
+
+#[test]
+fn dataset_keys_are_documented_on_their_page_only() {
+    for key in readme_rows().keys() {
+        if let Some(d) = REGISTRY
+            .iter()
+            .find(|d| key.starts_with(&format!("{}.", d.name)))
+        {
+            panic!(
+                "README documents {key}: a dataset's keys belong on docs/datasets/{}.md",
+                d.name
+            );
+        }
     }
 }
 
@@ -360,15 +425,14 @@ fn commented_defaults_in_the_shipped_config_match() {
 }
 
 #[test]
-fn every_registered_section_is_in_the_readme_and_the_shipped_config() {
-    let readme = include_str!("../../README.md");
+fn every_registered_section_is_on_its_page_and_in_the_shipped_config() {
     let shipped = include_str!("../../config.toml");
     for d in REGISTRY {
         let name = d.config.name;
         assert_eq!(name, d.name, "a dataset reads the section of its name");
         assert!(
-            readme.contains(&format!("`[{name}]`")) || readme.contains(&format!("`{name}.")),
-            "README documents no key of [{name}]"
+            !page_rows(name).is_empty(),
+            "docs/datasets/{name}.md documents no key of [{name}]"
         );
         assert!(
             shipped.contains(&format!("[{name}]")),

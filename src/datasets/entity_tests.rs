@@ -17,8 +17,8 @@ use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    history, Context, DatasetInfo, DayUnit, Demo, HistoryDataset, HistoryKeys, PartitionLayout,
-    Table, UnitReport,
+    history, Context, DatasetInfo, DayUnit, Demo, HistoryDataset, HistoryKeys, PageDecoder,
+    PartitionLayout, Table, UnitReport,
 };
 use crate::app::App;
 use crate::backfill::{backfill, BackfillRequest};
@@ -66,6 +66,10 @@ static INFO: DatasetInfo = DatasetInfo {
     config: &SECTION,
     metrics: &[],
     build: |_| None,
+    decoder: PageDecoder {
+        decode: |_, _| Ok(0),
+        rows: |_, _, _| Ok(0),
+    },
     demo: Demo {
         section: None,
         queries: &[],
@@ -102,6 +106,7 @@ impl PerBot {
                 rejects: Vec::new(),
                 requests: 1,
                 open: false,
+                unmapped: Default::default(),
             })
         };
         day.finish(fetched, exported_at).await

@@ -21,6 +21,7 @@ use super::{Context, DatasetInfo, DayUnit, PartitionWrite, Table, UnitReport};
 use crate::error::Error;
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
+use crate::sources::extra::UnmappedCounts;
 use crate::sources::window::{plan_day, DayWindow};
 use crate::sources::Reject;
 
@@ -77,6 +78,8 @@ pub struct FetchedDay {
     pub requests: usize,
     /// The unit holds data that will still change (see [`UnitReport::open`]).
     pub open: bool,
+    /// Unmapped fields of the records whose rows were written (see [`crate::sources::extra`]).
+    pub unmapped: UnmappedCounts,
 }
 
 impl<'a> DayExport<'a> {
@@ -147,7 +150,7 @@ impl<'a> DayExport<'a> {
         };
         let (cx, info, unit, started) = (self.cx, self.info, self.unit, self.started);
         let stats = self.commit(fetched.last).await?;
-        let (rejects, open) = (fetched.rejects, fetched.open);
+        let (rejects, open, mut unmapped) = (fetched.rejects, fetched.open, fetched.unmapped);
         let primary = unit_key(info.primary(), &cx.account_id, unit)?;
         rejects::replace(
             &cx.sink,
@@ -171,6 +174,7 @@ impl<'a> DayExport<'a> {
                 written: s,
             });
         }
+        cx.metrics.unmapped_fields(info.name, unmapped.total());
         info!(
             dataset = info.name,
             day = %unit.day,
@@ -190,6 +194,7 @@ impl<'a> DayExport<'a> {
             written,
             partitions,
             open,
+            unmapped: unmapped.take(),
             ..UnitReport::default()
         })
     }

@@ -43,6 +43,9 @@ use crate::error::Error;
 use crate::metrics::{DatasetMetric, Metrics};
 pub use crate::schema::{Dedupe, PartitionLayout, Table};
 use crate::sink::{Sink, StateStore, WriteStats};
+use crate::sources::window::DayWindow;
+use crate::sources::DecodeError;
+use arrow::record_batch::RecordBatch;
 
 /// Every dataset, in the order runs, DDL and `schema` list them. Adding a dataset adds one line.
 pub static REGISTRY: &[&DatasetInfo] = &[
@@ -75,8 +78,39 @@ pub struct DatasetInfo {
     pub metrics: &'static [&'static DatasetMetric],
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
+    /// Its pure path from one response page to rows (what `benches/datasets.rs` measures).
+    pub decoder: PageDecoder,
     /// What the `demo` command does with it.
     pub demo: Demo,
+}
+
+/// A dataset's path from one API response page to rows, without I/O, as its unit of work takes
+/// it: for benchmarks (`benches/datasets.rs` runs every registered dataset's on the pages its
+/// simulator model serves, `simulator::truth::pages`) and tools. Both functions read the page
+/// as answered for `window` (its offset for zone-less times, its claim for the records kept);
+/// a dataset without windows ignores it. Request parameters that shape rows (a granularity)
+/// are the dataset's defaults, account and export time fixed values.
+#[derive(Debug, Clone, Copy)]
+pub struct PageDecoder {
+    /// Decodes the page into records without normalizing them; the records it holds.
+    pub decode: fn(&[u8], &DayWindow) -> Result<usize, DecodeError>,
+    /// Decodes and normalizes the page, handing each table's batch to the callback; the rows.
+    pub rows: PageRows,
+}
+
+/// [`PageDecoder::rows`]: the page, its window and the callback taking each table's batch.
+pub type PageRows = fn(
+    &[u8],
+    &DayWindow,
+    &mut dyn FnMut(&'static Table, RecordBatch),
+) -> Result<usize, DecodeError>;
+
+/// The account id a [`PageDecoder`] writes into its rows.
+pub const PAGE_DECODER_ACCOUNT: &str = "bench-account";
+
+/// The `exported_at` a [`PageDecoder`] writes into its rows: 2024-01-01T00:00:00Z.
+pub fn page_decoder_exported_at() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_704_067_200, 0).unwrap_or_default()
 }
 
 /// A dataset's part in the `demo` command: the lines of its config section in the demo config

@@ -49,6 +49,7 @@ pub const HTTP_RETRIES: &str = "smartassist_http_retries_total";
 pub const HTTP_THROTTLED: &str = "smartassist_http_throttled_total";
 pub const RATE_LIMIT_WAIT: &str = "smartassist_rate_limit_wait_seconds_total";
 pub const REJECTS: &str = "smartassist_rejects_total";
+pub const UNMAPPED_FIELDS: &str = "smartassist_unmapped_fields_total";
 pub const ROWS_WRITTEN: &str = "smartassist_rows_written_total";
 pub const BYTES_WRITTEN: &str = "smartassist_bytes_written_total";
 pub const FILES_WRITTEN: &str = "smartassist_files_written_total";
@@ -212,6 +213,7 @@ struct Families {
     http_throttled: Family<EndpointLabel, Counter>,
     rate_limit_wait: F64Counter,
     rejects: Family<DatasetLabel, Counter>,
+    unmapped_fields: Family<DatasetLabel, Counter>,
     rows_written: Family<DatasetLabel, Counter>,
     bytes_written: Family<DatasetLabel, Counter>,
     files_written: Family<DatasetLabel, Counter>,
@@ -233,6 +235,7 @@ impl Families {
             http_throttled: Family::default(),
             rate_limit_wait: F64Counter::default(),
             rejects: Family::default(),
+            unmapped_fields: Family::default(),
             rows_written: Family::default(),
             bytes_written: Family::default(),
             files_written: Family::default(),
@@ -280,6 +283,11 @@ impl Families {
             counter_name(REJECTS),
             "Records that could not be normalized, counted when first kept in the rejects dataset (seen again: not counted)",
             Listed(self.rejects.clone()),
+        );
+        r.register(
+            counter_name(UNMAPPED_FIELDS),
+            "Fields of exported API records that no column maps, one per field and record; kept in the extra column",
+            Listed(self.unmapped_fields.clone()),
         );
         r.register(
             counter_name(ROWS_WRITTEN),
@@ -417,7 +425,7 @@ impl Metrics {
     }
 
     /// Create the zero-valued series of one dataset: runs for every outcome in
-    /// [`RUN_OUTCOMES`], rejects, rows/bytes/files written, skipped ticks, the last-success
+    /// [`RUN_OUTCOMES`], rejects, unmapped fields, rows/bytes/files written, skipped ticks, the last-success
     /// timestamp (0), the run duration histogram and the API requests used and needed.
     /// Idempotent: existing values are kept.
     pub fn register_dataset(&self, dataset: &str) {
@@ -433,6 +441,7 @@ impl Metrics {
             );
         }
         create(&f.rejects, &l);
+        create(&f.unmapped_fields, &l);
         create(&f.rows_written, &l);
         create(&f.bytes_written, &l);
         create(&f.files_written, &l);
@@ -555,6 +564,16 @@ impl Metrics {
             .rejects
             .get_or_create(&dataset_label(dataset))
             .inc_by(n as u64);
+    }
+
+    /// The exported records of `dataset` carried `n` fields no column maps (kept in their
+    /// rows' `extra`).
+    pub fn unmapped_fields(&self, dataset: &str, n: u64) {
+        self.inner
+            .families
+            .unmapped_fields
+            .get_or_create(&dataset_label(dataset))
+            .inc_by(n);
     }
 
     /// Parquet output of `dataset` was committed: `files` files, `rows` rows, `bytes` bytes.

@@ -56,6 +56,7 @@ fn every_alerted_series_renders_at_zero_right_after_registration() {
     let d = ("dataset", DS);
     let mut expected: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("smartassist_rejects_total", vec![d]),
+        ("smartassist_unmapped_fields_total", vec![d]),
         ("smartassist_rows_written_total", vec![d]),
         ("smartassist_bytes_written_total", vec![d]),
         ("smartassist_files_written_total", vec![d]),
@@ -163,6 +164,7 @@ fn every_family_renders_help_and_type_even_without_series() {
         ("smartassist_http_throttled_total", "counter"),
         ("smartassist_rate_limit_wait_seconds_total", "counter"),
         ("smartassist_rejects_total", "counter"),
+        ("smartassist_unmapped_fields_total", "counter"),
         ("smartassist_rows_written_total", "counter"),
         ("smartassist_bytes_written_total", "counter"),
         ("smartassist_files_written_total", "counter"),
@@ -246,6 +248,8 @@ fn counters_add() {
     let d = [("dataset", DS)];
     m.rejects(DS, 3);
     m.rejects(DS, 4);
+    m.unmapped_fields(DS, 5);
+    m.unmapped_fields(DS, 1);
     m.written(DS, 1, 100, 2048);
     m.written(DS, 2, 50, 1024);
     m.run(DS, "success", Duration::from_secs(1));
@@ -271,6 +275,7 @@ fn counters_add() {
     assert_eq!(v("smartassist_api_requests_total", &d), Some(15.0));
     assert_eq!(v("smartassist_api_requests_minimum_total", &d), Some(13.0));
     assert_eq!(v("smartassist_rejects_total", &d), Some(7.0));
+    assert_eq!(v("smartassist_unmapped_fields_total", &d), Some(6.0));
     assert_eq!(v("smartassist_files_written_total", &d), Some(3.0));
     assert_eq!(v("smartassist_rows_written_total", &d), Some(150.0));
     assert_eq!(v("smartassist_bytes_written_total", &d), Some(3072.0));
@@ -495,6 +500,7 @@ fn families_render_in_a_fixed_order_with_the_datasets_own_after_the_run_families
         "smartassist_http_throttled_total",
         "smartassist_rate_limit_wait_seconds_total",
         "smartassist_rejects_total",
+        "smartassist_unmapped_fields_total",
         "smartassist_rows_written_total",
         "smartassist_bytes_written_total",
         "smartassist_files_written_total",

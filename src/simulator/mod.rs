@@ -35,6 +35,7 @@ mod server;
 mod shared;
 pub mod stats;
 pub mod truth;
+pub mod unknown;
 pub mod user_status;
 
 use std::fmt;
@@ -102,6 +103,9 @@ pub struct SimulatorConfig {
     /// About one record in this many is malformed, in every model that generates hostile
     /// records (see each model's generator).
     pub malformed_every: Option<u64>,
+    /// Every model adds fields the exporter does not know to every level of its records
+    /// ([`unknown`]); its truth says which each row's `extra` holds.
+    pub unknown_fields: bool,
     /// When set, IntentRealtimeData and Agent Status Details treat this instant as "now" (JWT
     /// expiry still uses the real clock).
     pub frozen_now: Option<DateTime<Utc>>,
@@ -142,6 +146,7 @@ impl Default for SimulatorConfig {
             intent_interval: Duration::from_secs(60),
             intent_epoch: DEFAULT_INTENT_EPOCH,
             malformed_every: None,
+            unknown_fields: false,
             frozen_now: None,
             faults: FaultPlan::default(),
             jwe: None,
@@ -168,6 +173,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("intent_interval", &self.intent_interval)
             .field("intent_epoch", &self.intent_epoch)
             .field("malformed_every", &self.malformed_every)
+            .field("unknown_fields", &self.unknown_fields)
             .field("frozen_now", &self.frozen_now)
             .field("faults", &self.faults)
             .field("jwe", &self.jwe)

@@ -60,6 +60,11 @@ pub struct Truth {
     pub rejects: Vec<String>,
 }
 
+/// The unmapped fields a row's `extra` column must hold: each field's path (its key; for a field
+/// of a mapped object, the object's key then the field's) and its exact JSON text as the API
+/// sent it. Empty: `extra` is null.
+pub type ExpectedExtra = std::collections::BTreeMap<Vec<String>, String>;
+
 /// One row the output must hold exactly once.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExpectedRow {
@@ -71,6 +76,28 @@ pub struct ExpectedRow {
     pub entity: Option<String>,
     /// Its key columns' values (see the module docs).
     pub key: String,
+    /// What its `extra` column holds (see [`super::unknown`]).
+    pub extra: ExpectedExtra,
+}
+
+impl ExpectedRow {
+    /// A row of `table` in the partition of `day` (and `entity`) named `key`, with no
+    /// unmapped field.
+    pub fn new(table: &'static str, day: NaiveDate, entity: Option<String>, key: String) -> Self {
+        ExpectedRow {
+            table,
+            day,
+            entity,
+            key,
+            extra: ExpectedExtra::new(),
+        }
+    }
+
+    /// The same row whose `extra` holds `extra`.
+    pub fn with_extra(mut self, extra: ExpectedExtra) -> Self {
+        self.extra = extra;
+        self
+    }
 }
 
 /// Why a model cannot answer a query.
@@ -91,6 +118,40 @@ pub(crate) struct DatasetTruth {
     /// The dataset's registry name.
     pub dataset: &'static str,
     pub answer: fn(&SimulatorConfig, &TruthQuery<'_>) -> Result<Truth, TruthError>,
+    /// The response bodies the model serves for one request window, page by page, without a
+    /// server (see [`PageRequest`]).
+    pub pages: fn(&SimulatorConfig, &PageRequest) -> Vec<String>,
+}
+
+/// The pages of one request window, as the exporter asks for them: the local `day` at the
+/// JavaScript-convention `offset_minutes` (UTC = local + offset), `page_size` records a page.
+/// A model whose API has no window answers one poll of its first bot at the end of that day.
+/// Request parameters that shape a body (a granularity, a path) are the dataset's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub day: NaiveDate,
+    pub offset_minutes: i32,
+    pub page_size: usize,
+}
+
+impl PageRequest {
+    /// `[start, end)` of the window in UTC.
+    pub fn utc_range(&self) -> Range<DateTime<Utc>> {
+        let offset = chrono::TimeDelta::minutes(i64::from(self.offset_minutes));
+        let start = self.day.and_time(chrono::NaiveTime::MIN).and_utc() + offset;
+        start..start + chrono::TimeDelta::days(1)
+    }
+}
+
+/// The response bodies the model serving `dataset` answers for `request`, in page order (the
+/// bytes a server started with `cfg` sends); `None` when no model serves `dataset`. For
+/// benchmarks of the decoders on realistic pages.
+pub fn pages(cfg: &SimulatorConfig, dataset: &str, request: &PageRequest) -> Option<Vec<String>> {
+    super::MODELS
+        .iter()
+        .filter_map(|m| m.truth.as_ref())
+        .find(|t| t.dataset == dataset)
+        .map(|t| (t.pages)(cfg, request))
 }
 
 /// What the model serving `dataset` says about `query`; `None` when no model of the table
@@ -268,7 +329,7 @@ mod tests {
     /// A registered dataset's demo section with its documented defaults, as the suite asks.
     fn section_of(d: &crate::datasets::DatasetInfo) -> toml::Table {
         let mut t: toml::Table = d.demo.section.unwrap_or_default().parse().unwrap();
-        for (k, v) in d.config.defaults {
+        for (k, v) in d.config.all_defaults() {
             let parsed: toml::Table = format!("v = {v}").parse().unwrap();
             t.entry(k.to_string()).or_insert(parsed["v"].clone());
         }

@@ -65,6 +65,7 @@ fn user_status_batch(users: &[&str]) -> RecordBatch {
         strs(vec!["Available"; n]),
         Arc::new(Int64Array::from(vec![919_i64; n])),
         ts(vec![start + 3_600_000; n]),
+        Arc::new(StringArray::from(vec![None::<&str>; n])),
     ];
     RecordBatch::try_new(user_status_schema(), columns).expect("fixture matches schema")
 }

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
 
+use super::extra::Unmapped;
+
 /// An object key, borrowed from the input unless it contained escapes.
 pub(crate) struct Key<'a>(pub Cow<'a, str>);
 
@@ -206,10 +208,14 @@ impl<'de> Deserialize<'de> for Leaf<'de> {
     }
 }
 
-/// A UserStatus `stats` value: an object of which only `sum` is kept, or any other value.
+/// A UserStatus `stats` value: an object of which `sum` is mapped (its other keys are kept as
+/// unmapped fields), or any other value.
 #[derive(Debug, Clone)]
 pub(crate) enum StatsLeaf<'a> {
-    Object { sum: Option<Leaf<'a>> },
+    Object {
+        sum: Option<Leaf<'a>>,
+        extra: Unmapped<'a>,
+    },
     NotObject(Leaf<'a>),
 }
 
@@ -224,14 +230,15 @@ impl<'de> Deserialize<'de> for StatsLeaf<'de> {
             leaf_scalar_visits!(StatsLeaf::NotObject);
             fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut sum = None;
+                let mut extra = Unmapped::default();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     if key.is("sum") {
                         sum = Some(map.next_value::<Leaf<'de>>()?);
                     } else {
-                        map.next_value::<de::IgnoredAny>()?;
+                        extra.push(key.0, map.next_value()?);
                     }
                 }
-                Ok(StatsLeaf::Object { sum })
+                Ok(StatsLeaf::Object { sum, extra })
             }
         }
         d.deserialize_any(V)
@@ -242,8 +249,10 @@ impl StatsLeaf<'_> {
     /// JSON text (an object keeps only `sum`).
     pub fn to_json(&self) -> String {
         match self {
-            StatsLeaf::Object { sum: Some(sum) } => format!("{{\"sum\":{}}}", sum.to_json()),
-            StatsLeaf::Object { sum: None } => "{}".to_owned(),
+            StatsLeaf::Object { sum: Some(sum), .. } => {
+                format!("{{\"sum\":{}}}", sum.to_json())
+            }
+            StatsLeaf::Object { sum: None, .. } => "{}".to_owned(),
             StatsLeaf::NotObject(l) => l.to_json(),
         }
     }

@@ -66,12 +66,12 @@ pub fn section(info: &DatasetInfo, overrides: &[(&str, toml::Value)]) -> toml::T
 /// exporter reads it.
 pub fn effective_section(info: &DatasetInfo, written: &toml::Table) -> toml::Table {
     let mut table = written.clone();
-    for (key, value) in info.config.defaults {
-        if !table.contains_key(*key) {
+    for (key, value) in info.config.all_defaults() {
+        if !table.contains_key(key) {
             let parsed: toml::Table = format!("v = {value}").parse().unwrap_or_else(|e| {
                 panic!("{}.{key}: default {value} is not TOML: {e}", info.name)
             });
-            table.insert((*key).to_string(), parsed["v"].clone());
+            table.insert(key.to_string(), parsed["v"].clone());
         }
     }
     table

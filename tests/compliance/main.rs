@@ -11,9 +11,11 @@
 //!    own families per entity), and a whole export creates no series that was not there.
 //! 2. `schema --format arrow|athena|duckdb` declares each of its tables.
 //! 3. `check` probes it against the simulator and names it.
-//! 4. README: the output layout shows each of its tables with its partition folders (its
-//!    configuration rows are checked by `datasets::config_tests`; its demo queries run in
-//!    DuckDB in `tests/engines.rs`).
+//! 4. Docs (`docs.rs`): README's Datasets table has its row linking to its page
+//!    `docs/datasets/<name>.md`, README's output layout shows each of its tables with its
+//!    partition folders, and its page lists every column of its tables with its type (its
+//!    configuration rows are checked by `datasets::config_tests`; its queries and demo queries
+//!    run in DuckDB in `tests/engines.rs`).
 //! 5. History datasets: the DST spring-forward and fall-back days and an ordinary day of
 //!    America/New_York, with hostile records served, hold exactly the truth's rows (each
 //!    once, in the partition of its day); each hostile record is one reject with its raw JSON
@@ -23,6 +25,10 @@
 //!    re-run: exact rows, only complete Parquet files visible, state committed (`crash.rs`).
 //! 8. Snapshot datasets: a poll, a later overlapping poll and a repeated poll write each record
 //!    once (and check 7 on the poll state).
+//! 9. Nothing the API sends is dropped: with unknown fields added to every level of every
+//!    record, each row's `extra` holds exactly the truth's fields with their exact JSON text,
+//!    every other column is unchanged, and the fields are counted; without them `extra` holds
+//!    only the fields the API already sends untyped (null for most rows) (`extra.rs`).
 //! 10. Coverage (`coverage.rs`): every unit of checks 5 and 8 is in the coverage record with
 //!    the truth's rows per table, and `status` classifies it (OK or EMPTY; a snapshot day
 //!    counts its polls).
@@ -35,6 +41,8 @@
 mod common;
 mod coverage;
 mod crash;
+mod docs;
+mod extra;
 mod series;
 
 use std::collections::BTreeSet;
@@ -581,42 +589,5 @@ async fn check_probes_every_dataset_against_the_simulator() {
             info.name
         );
         sim.shutdown().await;
-    }
-}
-
-#[test]
-fn the_readme_output_layout_shows_every_table_with_its_partition_folders() {
-    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
-        .expect("README.md");
-    let layout = readme
-        .split("## Output layout")
-        .nth(1)
-        .and_then(|s| s.split("```text\n").nth(1))
-        .and_then(|s| s.split("```").next())
-        .expect("README has an Output layout with a text block");
-    for info in datasets::REGISTRY {
-        for table in info.tables {
-            let line = layout
-                .lines()
-                .find(|l| l.starts_with(&format!("{{url}}/{}/", table.name)))
-                .unwrap_or_else(|| {
-                    panic!(
-                        "{}: README's output layout has no line for {table}",
-                        info.name
-                    )
-                });
-            let mut rest = line;
-            for c in table.partition_columns() {
-                let at = rest.find(&format!("/{c}=")).unwrap_or_else(|| {
-                    panic!("{}: `{line}` lacks the {c}= folder (in order)", info.name)
-                });
-                rest = &rest[at + 1..];
-            }
-            assert!(
-                rest.contains(".parquet"),
-                "{}: `{line}` names no Parquet file",
-                info.name
-            );
-        }
     }
 }

@@ -102,7 +102,7 @@ def code_blocks(markdown_files, tag):
 
 
 def localize(code, local):
-    """Points the README's 'out' directory (a quoted 'out' or 'out/...') at `local`."""
+    """Points the markdown's 'out' directory (a quoted 'out' or 'out/...') at `local`."""
     return re.sub(r"(['\"])out(?=[/'\"])", lambda m: f"{m.group(1)}{local}", code)
 
 

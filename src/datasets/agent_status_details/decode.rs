@@ -48,6 +48,7 @@ use serde_json::value::RawValue;
 use super::schema::agent_status_details_schema;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_hms;
+use crate::sources::extra::{ExtraColumn, Unmapped, UnmappedCounts};
 use crate::sources::window::DayWindow;
 use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
@@ -136,6 +137,8 @@ pub struct AgentSpans<'a> {
     last_name: Option<Cow<'a, str>>,
     custom_id: Option<Cow<'a, str>>,
     spans: Vec<&'a RawValue>,
+    /// The agent's fields no column maps.
+    extra: Unmapped<'a>,
 }
 
 impl AgentSpans<'_> {
@@ -237,6 +240,7 @@ fn decode_agent(raw: &RawValue) -> Result<AgentSpans<'_>, String> {
         last_name: opt_str("lastName", wire.last_name)?,
         custom_id: custom_id(wire.custom_id)?,
         spans,
+        extra: wire.extra,
     })
 }
 
@@ -300,6 +304,7 @@ struct AgentWire<'a> {
     last_name: Option<Scalar<'a>>,
     custom_id: Option<Scalar<'a>>,
     status: Option<&'a RawValue>,
+    extra: Unmapped<'a>,
 }
 
 impl<'de> Deserialize<'de> for AgentWire<'de> {
@@ -319,6 +324,7 @@ impl<'de> Deserialize<'de> for AgentWire<'de> {
                     last_name: None,
                     custom_id: None,
                     status: None,
+                    extra: Unmapped::default(),
                 };
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     let slot = if key.is("userId") {
@@ -337,7 +343,7 @@ impl<'de> Deserialize<'de> for AgentWire<'de> {
                         a.status = Some(map.next_value()?);
                         continue;
                     } else {
-                        map.next_value::<IgnoredAny>()?;
+                        a.extra.push(key.0, map.next_value()?);
                         continue;
                     };
                     *slot = Some(map.next_value()?);
@@ -357,6 +363,7 @@ struct SpanWire<'a> {
     start: Option<Scalar<'a>>,
     end: Option<Scalar<'a>>,
     duration: Option<Scalar<'a>>,
+    extra: Unmapped<'a>,
 }
 
 impl<'de> Deserialize<'de> for SpanWire<'de> {
@@ -381,7 +388,7 @@ impl<'de> Deserialize<'de> for SpanWire<'de> {
                     } else if key.is("duration") {
                         &mut s.duration
                     } else {
-                        map.next_value::<IgnoredAny>()?;
+                        s.extra.push(key.0, map.next_value()?);
                         continue;
                     };
                     *slot = Some(map.next_value()?);
@@ -422,6 +429,7 @@ struct Span<'e> {
     start_ms: i64,
     end_ms: Option<i64>,
     duration: Option<i64>,
+    extra: Unmapped<'e>,
 }
 
 /// Accumulates the rows of one local day (one `dt` partition) and its rejects.
@@ -439,6 +447,8 @@ pub struct Normalizer {
     start: TimestampMillisecondBuilder,
     end: TimestampMillisecondBuilder,
     duration: Int64Builder,
+    extra: ExtraColumn,
+    unmapped: UnmappedCounts,
     offsets: Vec<i32>,
     rejects: Vec<Reject>,
     /// Spans appended without an end (still open when the day was fetched).
@@ -471,6 +481,8 @@ impl Normalizer {
             start: timestamp_builder(0),
             end: timestamp_builder(0),
             duration: Int64Builder::new(),
+            extra: ExtraColumn::default(),
+            unmapped: UnmappedCounts::default(),
             offsets: Vec::new(),
             rejects: Vec::new(),
             open_spans: 0,
@@ -483,6 +495,7 @@ impl Normalizer {
     /// except that a span with an unusable `startTime` is rejected since its owner is unknown.
     pub fn push_agent(&mut self, agent: &AgentSpans<'_>, window: &DayWindow) {
         let offset = window.offset_minutes;
+        let rows_before = self.rows();
         for (i, raw) in agent.spans.iter().enumerate() {
             let outcome = normalize_span(raw, offset, |start| window.claim.contains(start));
             match outcome {
@@ -501,6 +514,9 @@ impl Normalizer {
                 }),
             }
         }
+        if self.rows() > rows_before {
+            self.unmapped.add(&agent.extra);
+        }
     }
 
     fn append(&mut self, agent: &AgentSpans<'_>, span: &Span<'_>, offset: i32) {
@@ -516,6 +532,9 @@ impl Normalizer {
         self.end.append_option(span.end_ms);
         self.open_spans += usize::from(span.end_ms.is_none());
         self.duration.append_option(span.duration);
+        self.extra
+            .append(&[("agent", &agent.extra), ("span", &span.extra)]);
+        self.unmapped.add(&span.extra);
         self.offsets.push(offset);
     }
 
@@ -559,11 +578,18 @@ impl Normalizer {
             Arc::new(self.duration.finish()),
             Arc::new(Int32Array::from(offsets)),
             constant_timestamp(self.exported_at_ms, n),
+            self.extra.finish(),
         ];
         // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
         // built with the "UTC" zone) and the non-nullable columns never receive a null.
         RecordBatch::try_new(agent_status_details_schema(), columns)
             .expect("columns match the schema by construction")
+    }
+
+    /// Occurrences of unmapped fields in the records whose rows were pushed since the last
+    /// call (each record counted once).
+    pub fn take_unmapped(&mut self) -> UnmappedCounts {
+        std::mem::take(&mut self.unmapped)
     }
 
     /// The rejects collected since the last call.
@@ -628,6 +654,7 @@ fn normalize_span<'a>(
         start_ms: start.timestamp_millis(),
         end_ms,
         duration,
+        extra: wire.extra,
     }))
 }
 

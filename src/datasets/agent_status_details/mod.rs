@@ -25,7 +25,7 @@ use futures::FutureExt;
 use super::{history, paging};
 use super::{
     Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
-    PartitionLayout, Table, UnitReport,
+    PageDecoder, PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
@@ -54,6 +54,10 @@ pub static INFO: DatasetInfo = DatasetInfo {
     config: &CONFIG,
     metrics: &[],
     build,
+    decoder: PageDecoder {
+        decode: |body, _| decode_page(body).map(|p| p.record_count),
+        rows: page_rows,
+    },
     demo: Demo {
         section: Some("enabled = true"),
         queries: &[DemoQuery {
@@ -66,6 +70,27 @@ pub static INFO: DatasetInfo = DatasetInfo {
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<AgentStatusDetailsConfig>();
+
+/// [`PageDecoder::rows`]: a page's spans that start in the window's claim.
+fn page_rows(
+    body: &[u8],
+    window: &DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, DecodeError> {
+    let mut n = Normalizer::new(
+        super::PAGE_DECODER_ACCOUNT,
+        super::page_decoder_exported_at(),
+    );
+    for agent in decode_page(body)?.agents {
+        match agent {
+            Ok(a) => n.push_agent(&a, window),
+            Err(r) => n.push_reject(r),
+        }
+    }
+    let rows = n.rows();
+    out(&TABLE, n.take_batch());
+    Ok(rows)
+}
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "agent_status_details";
@@ -171,12 +196,14 @@ impl AgentStatusDetails {
             pager.record(page);
         }
         let open = normalizer.open_spans() > 0;
+        let unmapped = normalizer.take_unmapped();
         let (last, rejects) = normalizer.finish();
         Ok(history::FetchedDay {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
             open,
+            unmapped,
         })
     }
 

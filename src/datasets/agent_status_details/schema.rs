@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::schema::{ts, utf8};
+use crate::sources::extra::extra_field;
 
 /// One row per Agent Status Details status span. `end_time` and `duration_seconds` are null
 /// for an open span; `agent_id` is the `/v3` `aId`; `timezone_offset_minutes` is the
@@ -25,5 +26,6 @@ pub fn agent_status_details_schema() -> SchemaRef {
         Field::new("duration_seconds", DataType::Int64, true),
         Field::new("timezone_offset_minutes", DataType::Int32, false),
         ts("exported_at", false),
+        extra_field(),
     ]))
 }

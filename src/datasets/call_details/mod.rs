@@ -24,6 +24,7 @@
 mod call_window;
 pub mod config;
 mod density;
+mod keys;
 mod planner;
 mod request;
 mod rows;
@@ -40,7 +41,7 @@ use tracing::info;
 use super::history;
 use super::{
     Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
-    PartitionLayout, Table, UnitReport,
+    PageDecoder, PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
@@ -87,6 +88,10 @@ pub static INFO: DatasetInfo = DatasetInfo {
     config: &CONFIG,
     metrics: &[],
     build,
+    decoder: PageDecoder {
+        decode: |body, w| decode_page(body, w.offset_minutes).map(|p| p.records.len()),
+        rows: page_rows,
+    },
     demo: Demo {
         section: Some("enabled = true"),
         queries: &[DemoQuery {
@@ -100,6 +105,31 @@ pub static INFO: DatasetInfo = DatasetInfo {
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<CallDetailsConfig>();
+
+/// [`PageDecoder::rows`]: a page's sessions that start in the window's claim, into both tables.
+fn page_rows(
+    body: &[u8],
+    window: &crate::sources::window::DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, crate::sources::DecodeError> {
+    let mut n = CallDetailsNormalizer::new(
+        super::PAGE_DECODER_ACCOUNT,
+        super::page_decoder_exported_at(),
+    );
+    for record in decode_page(body, window.offset_minutes)?.records {
+        match record {
+            Ok(r) => {
+                n.push(&r, &window.claim);
+            }
+            Err(r) => n.push_reject(r),
+        }
+    }
+    let (sessions, legs) = n.counts();
+    let batches = n.take_batches();
+    out(&DETAILS, batches.details);
+    out(&SEGMENTS, batches.segments);
+    Ok(sessions + legs)
+}
 
 fn build(config: &Config) -> Option<Dataset> {
     let cfg = config.section::<CallDetailsConfig>()?;
@@ -225,6 +255,7 @@ impl CallDetails {
             last: Vec::new(),
             rejects: normalizer.take_rejects(),
             requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
+            unmapped: normalizer.take_unmapped(),
             ..history::FetchedDay::default()
         };
         Ok((fetched, (stats, density)))

@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 
 use super::wire::{AgentLeg, CallRecord, Segment};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder, timestamp_type};
+use crate::sources::extra::{extra_field, ExtraColumn, UnmappedCounts};
 use crate::sources::Reject;
 
 fn utf8(name: &str) -> Field {
@@ -96,6 +97,7 @@ pub fn details_schema() -> SchemaRef {
         utf8("meta_info"),
         Field::new("segment_count", DataType::Int32, false),
         required(ts("exported_at")),
+        extra_field(),
     ]))
 }
 
@@ -132,6 +134,7 @@ pub fn segments_schema() -> SchemaRef {
         required(ts("session_start_time")),
         required(Field::new("time_zone_offset", DataType::Int32, true)),
         required(ts("exported_at")),
+        extra_field(),
     ]))
 }
 
@@ -175,6 +178,7 @@ struct DetailsBuilders {
     voicemail: BooleanBuilder,
     ints: [Int64Builder; 4],
     lists: [ListBuilder<StringBuilder>; 4],
+    extra: ExtraColumn,
 }
 
 impl DetailsBuilders {
@@ -189,6 +193,7 @@ impl DetailsBuilders {
             voicemail: BooleanBuilder::new(),
             ints: std::array::from_fn(|_| Int64Builder::new()),
             lists: std::array::from_fn(|_| ListBuilder::new(StringBuilder::new())),
+            extra: ExtraColumn::default(),
         }
     }
 
@@ -251,6 +256,7 @@ impl DetailsBuilders {
         for (b, v) in self.lists.iter_mut().zip(lists) {
             append_list(b, v);
         }
+        self.extra.append(&[("session", &r.extra)]);
     }
 
     /// Columns in [`details_schema`] order, given the constant columns.
@@ -318,6 +324,7 @@ impl DetailsBuilders {
             next(&mut s),     // meta_info
             Arc::new(self.segment_count.finish()),
             exported_at,
+            self.extra.finish(),
         ]
     }
 }
@@ -332,6 +339,7 @@ struct SegmentBuilders {
     ints: [Int64Builder; 3],
     notes: ListBuilder<StringBuilder>,
     offset: Int32Builder,
+    extra: ExtraColumn,
 }
 
 impl SegmentBuilders {
@@ -345,6 +353,7 @@ impl SegmentBuilders {
             ints: std::array::from_fn(|_| Int64Builder::new()),
             notes: ListBuilder::new(StringBuilder::new()),
             offset: Int32Builder::new(),
+            extra: ExtraColumn::default(),
         }
     }
 
@@ -395,6 +404,11 @@ impl SegmentBuilders {
         }
         append_list(&mut self.notes, a.agent_notes.as_deref());
         self.offset.append_value(r.time_zone_offset);
+        self.extra.append(&[
+            ("session", &r.extra),
+            ("destination", &seg.queue_extra),
+            ("agent", &a.extra),
+        ]);
     }
 
     fn finish(&mut self, account: ArrayRef, exported_at: ArrayRef) -> Vec<ArrayRef> {
@@ -443,6 +457,7 @@ impl SegmentBuilders {
             t[8].clone(), // session_start_time
             Arc::new(self.offset.finish()),
             exported_at,
+            self.extra.finish(),
         ]
     }
 }
@@ -457,6 +472,7 @@ pub struct CallDetailsNormalizer {
     segment_rows: usize,
     total_sessions: usize,
     total_segments: usize,
+    unmapped: UnmappedCounts,
     rejects: Vec<Reject>,
 }
 
@@ -482,6 +498,7 @@ impl CallDetailsNormalizer {
             segment_rows: 0,
             total_sessions: 0,
             total_segments: 0,
+            unmapped: UnmappedCounts::default(),
             rejects: Vec::new(),
         }
     }
@@ -501,6 +518,7 @@ impl CallDetailsNormalizer {
         self.segment_rows += record.segments.len();
         self.total_sessions += 1;
         self.total_segments += record.segments.len();
+        self.unmapped.merge(record.unmapped.as_map());
         true
     }
 
@@ -538,6 +556,11 @@ impl CallDetailsNormalizer {
             segments: RecordBatch::try_new(segments_schema(), segments)
                 .expect("columns match segments_schema by construction"),
         }
+    }
+
+    /// Occurrences of unmapped fields in the sessions pushed since the last call.
+    pub fn take_unmapped(&mut self) -> UnmappedCounts {
+        std::mem::take(&mut self.unmapped)
     }
 
     /// The rejects collected since the last call.

@@ -633,3 +633,75 @@ fn schemas_have_the_required_columns_and_list_types() {
         }
     }
 }
+
+#[test]
+fn unmapped_fields_of_session_blocks_queue_entries_and_legs_are_kept_in_extra() {
+    let body = r#"{"data": [{
+        "sessionId": "s-1", "sessionStartTime": "2025-10-01T10:00:00", "Reason": "a", "reason": "",
+        "holdDuration": 0, "rank": 1.0e1,
+        "customerinfo": {"CustomerPhone": "1", "Direction": "inbound", "CustomerAge": 42},
+        "campaigninfo": {"attempt": ""},
+        "destinations": [
+            {"destinationType": "QueueEntry", "queueId": "q-1", "wait": "long", "rank": 2,
+             "respondingAgent": {"agentId": "u-1", "destinationType": "AgentSegment", "JoinedUsers": [], "rank": 3},
+             "nonRespondingAgents": [{"AGENTID": "u-2"}]},
+            {"destinationType": "AgentSegment", "agentId": "u-3", "snoozeinfo": [ ]}
+        ]}]}"#;
+    let recs = decoded(body, 0);
+    let mut n = CallDetailsNormalizer::new("acc-1", utc("2026-03-01T00:00:00Z"));
+    let claim = utc("2025-10-01T00:00:00Z")..utc("2025-10-02T00:00:00Z");
+    assert!(n.push(&recs[0], &claim));
+    let counts = n.take_unmapped();
+    let (b, _) = n.finish();
+    let session = r#""holdDuration":0,"rank":1.0e1,"customerinfo":{"CustomerAge":42}"#;
+    assert_eq!(
+        cols::strs(&b.details, "extra"),
+        vec![s(&format!("{{{session}}}"))]
+    );
+    assert_eq!(
+        cols::strs(&b.segments, "extra"),
+        vec![
+            s(
+                r#"{"holdDuration":0,"session.rank":1.0e1,"customerinfo":{"CustomerAge":42},"wait":"long","destination.rank":2,"JoinedUsers":[],"rank":3}"#
+            ),
+            s(
+                r#"{"holdDuration":0,"session.rank":1.0e1,"customerinfo":{"CustomerAge":42},"wait":"long","rank":2}"#
+            ),
+            s(
+                r#"{"holdDuration":0,"rank":1.0e1,"customerinfo":{"CustomerAge":42},"snoozeinfo":[ ]}"#
+            ),
+        ]
+    );
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("JoinedUsers".to_string(), 1),
+        ("customerinfo.CustomerAge".into(), 1),
+        ("holdDuration".into(), 1),
+        ("rank".into(), 3),
+        ("snoozeinfo".into(), 1),
+        ("wait".into(), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(counts.as_map(), &want);
+}
+
+#[test]
+fn the_documented_page_leaves_only_the_legs_untyped_fields_in_extra() {
+    // Every other documented key is read by some column; `keys.rs` must list what `wire` reads.
+    let untyped = r#"{"JoinedUsers":[],"snoozeinfo":[],"agentChoseTranslate":false}"#;
+    for r in decoded(V2_PAGE, -330) {
+        assert!(r.extra.is_empty(), "{}: {:?}", r.session_id, r.extra);
+        for s in &r.segments {
+            assert!(
+                s.queue_extra.is_empty(),
+                "{}: {:?}",
+                r.session_id,
+                s.queue_extra
+            );
+            if let Some(a) = &s.agent {
+                let got = a.extra.to_json();
+                assert!(got == "{}" || got == untyped, "{}: {got}", r.session_id);
+            }
+        }
+    }
+}

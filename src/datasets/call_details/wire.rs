@@ -18,6 +18,8 @@ use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::keys::{CAMPAIGN_KEYS, CUSTOMER_KEYS, LEG_KEYS, QUEUE_KEYS, SESSION_KEYS};
+use crate::sources::extra::{Unmapped, UnmappedCounts};
 use crate::sources::wire::{parse_instant, InstantError, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
 
@@ -78,6 +80,10 @@ pub struct CallRecord {
     pub meta_info: Option<String>,
     /// The legs, in the documented walk order (see [`Segment`]).
     pub segments: Vec<Segment>,
+    /// The session's fields no column maps (`customerinfo`'s and `campaigninfo`'s nested).
+    pub extra: Unmapped<'static>,
+    /// Occurrences of unmapped fields over the session and every destination and leg.
+    pub unmapped: UnmappedCounts,
 }
 
 /// `customerinfo`.
@@ -136,6 +142,9 @@ pub struct Segment {
     pub user_callback_accept_time: Option<DateTime<Utc>>,
     pub responding: Option<bool>,
     pub agent: Option<AgentLeg>,
+    /// The `QueueEntry`'s fields no column maps (empty for an `AgentSegment`, whose fields are
+    /// its agent's).
+    pub queue_extra: Unmapped<'static>,
 }
 
 /// An agent's part of a leg (`respondingAgent`, a `nonRespondingAgents[]` element or a bare
@@ -159,6 +168,8 @@ pub struct AgentLeg {
     pub agent_notes: Option<Vec<String>>,
     /// `ConsultingAgents` as JSON text.
     pub consulting_agents: Option<String>,
+    /// The leg's fields no column maps.
+    pub extra: Unmapped<'static>,
 }
 
 /// Decodes one response body; zone-less times are read at `offset_minutes` (the request's
@@ -228,10 +239,23 @@ fn decode_session(o: &Obj<'_>, session_id: String, offset: i32) -> Result<CallRe
             email: c.string("CustomerEmail")?,
         },
     };
-    let campaign = match o.object("campaigninfo")? {
+    let campaign_obj = o.object("campaigninfo")?;
+    let campaign = match &campaign_obj {
         None => Campaign::default(),
-        Some(c) => decode_campaign(&c, offset).map_err(|e| format!("campaigninfo.{e}"))?,
+        Some(c) => decode_campaign(c, offset).map_err(|e| format!("campaigninfo.{e}"))?,
     };
+    let mut extra = o.unmapped(SESSION_KEYS);
+    for (name, obj, known) in [
+        ("customerinfo", &customer_obj, CUSTOMER_KEYS),
+        ("campaigninfo", &campaign_obj, CAMPAIGN_KEYS),
+    ] {
+        if let (Some(obj), Some(key)) = (obj, o.key_of(name)) {
+            extra.push_nested(key, obj.unmapped(known));
+        }
+    }
+    let mut unmapped = UnmappedCounts::default();
+    unmapped.add(&extra);
+    let segments = decode_segments(o, offset, &mut unmapped)?;
     Ok(CallRecord {
         conversation_id: o.string("conversationId")?,
         channel: o.string("channel")?,
@@ -263,8 +287,10 @@ fn decode_session(o: &Obj<'_>, session_id: String, offset: i32) -> Result<CallRe
         campaign,
         automation_bot_ids: o.string_list("automationBotIDs")?,
         meta_info: o.json_text("metaInfo"),
-        segments: decode_segments(o, offset)?,
+        segments,
         session_id,
+        extra: extra.into_owned(),
+        unmapped,
     })
 }
 
@@ -285,18 +311,28 @@ fn decode_campaign(c: &Obj<'_>, offset: i32) -> Result<Campaign, String> {
     })
 }
 
-fn decode_segments(o: &Obj<'_>, offset: i32) -> Result<Vec<Segment>, String> {
+fn decode_segments(
+    o: &Obj<'_>,
+    offset: i32,
+    unmapped: &mut UnmappedCounts,
+) -> Result<Vec<Segment>, String> {
     let Some(items) = o.array("destinations")? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::with_capacity(items.len());
     for (i, raw) in items.iter().enumerate() {
-        push_destination(raw, offset, &mut out).map_err(|e| format!("destinations[{i}]: {e}"))?;
+        push_destination(raw, offset, &mut out, unmapped)
+            .map_err(|e| format!("destinations[{i}]: {e}"))?;
     }
     Ok(out)
 }
 
-fn push_destination(raw: &RawValue, offset: i32, out: &mut Vec<Segment>) -> Result<(), String> {
+fn push_destination(
+    raw: &RawValue,
+    offset: i32,
+    out: &mut Vec<Segment>,
+    unmapped: &mut UnmappedCounts,
+) -> Result<(), String> {
     let d = Obj::parse(raw).map_err(|kind| format!("is {kind}, expected an object"))?;
     let kind = match d.string("destinationType")? {
         Some(t) if t.eq_ignore_ascii_case("QueueEntry") => SegmentKind::QueueEntry,
@@ -316,10 +352,13 @@ fn push_destination(raw: &RawValue, offset: i32, out: &mut Vec<Segment>) -> Resu
             callback_opted_time: None,
             user_callback_accept_time: None,
             responding: Some(true),
-            agent: Some(decode_leg(&d, offset)?),
+            agent: Some(decode_leg(&d, offset, unmapped)?),
+            queue_extra: Unmapped::default(),
         });
         return Ok(());
     }
+    let queue_extra = d.unmapped(QUEUE_KEYS).into_owned();
+    unmapped.add(&queue_extra);
     let queue = Segment {
         kind,
         queue_id: d.string("queueId")?,
@@ -330,6 +369,7 @@ fn push_destination(raw: &RawValue, offset: i32, out: &mut Vec<Segment>) -> Resu
         user_callback_accept_time: d.time("userCallbackAcceptTime", offset)?,
         responding: None,
         agent: None,
+        queue_extra,
     };
     let responding = d.object("respondingAgent")?;
     let others = d.array("nonRespondingAgents")?.unwrap_or_default();
@@ -338,7 +378,7 @@ fn push_destination(raw: &RawValue, offset: i32, out: &mut Vec<Segment>) -> Resu
         return Ok(());
     }
     if let Some(r) = responding {
-        let leg = decode_leg(&r, offset).map_err(|e| format!("respondingAgent.{e}"))?;
+        let leg = decode_leg(&r, offset, unmapped).map_err(|e| format!("respondingAgent.{e}"))?;
         out.push(Segment {
             responding: Some(true),
             agent: Some(leg),
@@ -348,7 +388,8 @@ fn push_destination(raw: &RawValue, offset: i32, out: &mut Vec<Segment>) -> Resu
     for (j, raw) in others.iter().enumerate() {
         let a = Obj::parse(raw)
             .map_err(|kind| format!("nonRespondingAgents[{j}] is {kind}, expected an object"))?;
-        let leg = decode_leg(&a, offset).map_err(|e| format!("nonRespondingAgents[{j}].{e}"))?;
+        let leg = decode_leg(&a, offset, unmapped)
+            .map_err(|e| format!("nonRespondingAgents[{j}].{e}"))?;
         out.push(Segment {
             responding: Some(false),
             agent: Some(leg),
@@ -358,7 +399,9 @@ fn push_destination(raw: &RawValue, offset: i32, out: &mut Vec<Segment>) -> Resu
     Ok(())
 }
 
-fn decode_leg(a: &Obj<'_>, offset: i32) -> Result<AgentLeg, String> {
+fn decode_leg(a: &Obj<'_>, offset: i32, unmapped: &mut UnmappedCounts) -> Result<AgentLeg, String> {
+    let extra = a.unmapped(LEG_KEYS).into_owned();
+    unmapped.add(&extra);
     Ok(AgentLeg {
         agent_id: a.string("agentId")?,
         email: a.string("email")?,
@@ -375,6 +418,7 @@ fn decode_leg(a: &Obj<'_>, offset: i32) -> Result<AgentLeg, String> {
         after_call_work_seconds: a.seconds("afterCallWorkDuration")?,
         agent_notes: a.string_list("agentNotes")?,
         consulting_agents: a.json_text("ConsultingAgents"),
+        extra,
     })
 }
 
@@ -484,6 +528,27 @@ impl<'a> Obj<'a> {
             return Err(kind_of(raw.get()));
         }
         serde_json::from_str(raw.get()).map_err(|_| "an invalid object")
+    }
+
+    /// Every field whose key is none of `known` (in any casing), in order.
+    fn unmapped(&self, known: &[&str]) -> Unmapped<'a> {
+        let mut out = Unmapped::default();
+        for (k, v) in &self.0 {
+            if !known.iter().any(|name| k.is(name)) {
+                out.push(k.0.clone(), v);
+            }
+        }
+        out
+    }
+
+    /// The spelling of the key [`Obj::get`] reads `name` from.
+    fn key_of(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
+        let non_null = |raw: &&RawValue| raw.get() != "null";
+        self.0
+            .iter()
+            .find(|(k, v)| k.0 == name && non_null(v))
+            .or_else(|| self.0.iter().find(|(k, v)| k.is(name) && non_null(v)))
+            .map(|(k, _)| k.0.clone())
     }
 
     /// Whether the key is present (any casing, any value).

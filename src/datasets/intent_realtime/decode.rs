@@ -19,12 +19,13 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::intent_realtime_schema;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_time_handled;
+use crate::sources::extra::{Unmapped, EXTRA_COLUMN};
 use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
 
@@ -52,6 +53,10 @@ pub struct IntentSession {
     /// `timeHandled` in seconds; `None` when absent or unparsable.
     pub time_handled_seconds: Option<i64>,
     pub deflected_to: Option<String>,
+    /// The session's fields no column maps, as its `extra` cell (see
+    /// [`crate::sources::extra`]); `None` when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<String>,
 }
 
 /// Decodes one response body: a JSON array of session objects. Each element is a session or a
@@ -118,6 +123,7 @@ fn decode_session(raw: &RawValue) -> Result<IntentSession, String> {
         time_handled,
         time_handled_seconds,
         deflected_to: owned("deflectedTo", w.deflected_to)?,
+        extra: w.extra.cell(),
     })
 }
 
@@ -153,6 +159,7 @@ struct SessionWire<'a> {
     deflected_to: Option<Scalar<'a>>,
     user_id: Option<Scalar<'a>>,
     session_id: Option<Scalar<'a>>,
+    extra: Unmapped<'a>,
 }
 
 impl<'de> Deserialize<'de> for SessionWire<'de> {
@@ -176,6 +183,7 @@ impl<'de> Deserialize<'de> for SessionWire<'de> {
                     deflected_to: None,
                     user_id: None,
                     session_id: None,
+                    extra: Unmapped::default(),
                 };
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     let slot = if key.is("intent") || key.is("intents") {
@@ -201,7 +209,7 @@ impl<'de> Deserialize<'de> for SessionWire<'de> {
                     } else if key.is("sessionId") {
                         &mut w.session_id
                     } else {
-                        map.next_value::<IgnoredAny>()?;
+                        w.extra.push(key.0, map.next_value()?);
                         continue;
                     };
                     *slot = map.next_value()?;
@@ -267,6 +275,7 @@ pub fn sessions_to_batch(
         Arc::new(seconds.finish()),
         strings(|s| s.deflected_to.as_deref()),
         constant_timestamp(exported_at.timestamp_millis(), n),
+        strings(|s| s.extra.as_deref()),
     ];
     // Cannot fail: every column has `n` values of the schema's type (timestamps carry the "UTC"
     // zone, the list item field is the schema's), and non-nullable columns get no nulls.
@@ -296,7 +305,8 @@ pub struct NotAnIntentBatch {
 /// Reads sessions back from a batch with the intent schema (e.g. an existing partition being
 /// merged). The inverse of [`sessions_to_batch`] apart from the constant columns
 /// (`account_id`, `bot_id`, `exported_at`). Rows with a null `session_id` or `end_time` are
-/// skipped (the schema forbids them).
+/// skipped (the schema forbids them). A batch of a file written before the `extra` column
+/// existed reads as sessions without unmapped fields.
 pub fn sessions_from_batch(batch: &RecordBatch) -> Result<Vec<IntentSession>, NotAnIntentBatch> {
     fn col<'b, T: 'static>(
         batch: &'b RecordBatch,
@@ -327,6 +337,10 @@ pub fn sessions_from_batch(batch: &RecordBatch) -> Result<Vec<IntentSession>, No
     let time_handled = col::<StringArray>(batch, "time_handled")?;
     let seconds = col::<Int64Array>(batch, "time_handled_seconds")?;
     let deflected_to = col::<StringArray>(batch, "deflected_to")?;
+    let extra = match batch.column_by_name(EXTRA_COLUMN) {
+        None => None,
+        Some(_) => Some(col::<StringArray>(batch, "extra")?),
+    };
     if intents
         .values()
         .as_any()
@@ -363,6 +377,7 @@ pub fn sessions_from_batch(batch: &RecordBatch) -> Result<Vec<IntentSession>, No
             time_handled: text(time_handled, i),
             time_handled_seconds: seconds.is_valid(i).then(|| seconds.value(i)),
             deflected_to: text(deflected_to, i),
+            extra: extra.and_then(|a| text(a, i)),
         });
     }
     Ok(out)

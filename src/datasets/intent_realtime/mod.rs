@@ -29,8 +29,8 @@ use futures::FutureExt;
 use tracing::{info, warn};
 
 use super::{
-    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PartitionLayout, PartitionWrite,
-    SnapshotDataset, SnapshotSchedule, Table, UnitReport,
+    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PageDecoder, PartitionLayout,
+    PartitionWrite, SnapshotDataset, SnapshotSchedule, Table, UnitReport,
 };
 use crate::config::{Config, SectionSpec};
 use crate::datasets::intent_realtime::schema::intent_realtime_schema;
@@ -38,6 +38,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
+use crate::sources::extra::UnmappedCounts;
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::sources::Reject;
 use crate::state;
@@ -66,6 +67,10 @@ pub static INFO: DatasetInfo = DatasetInfo {
     config: &CONFIG,
     metrics: series::METRICS,
     build,
+    decoder: PageDecoder {
+        decode: |body, _| decode_sessions(body).map(|s| s.len()),
+        rows: page_rows,
+    },
     demo: Demo {
         section: Some("bot_ids = [\"st-demo-bot\"]"),
         queries: &[DemoQuery {
@@ -78,6 +83,23 @@ pub static INFO: DatasetInfo = DatasetInfo {
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<IntentConfig>();
+
+/// [`PageDecoder::rows`]: every session of one poll's answer as rows of one bot.
+fn page_rows(
+    body: &[u8],
+    _window: &crate::sources::window::DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, crate::sources::DecodeError> {
+    let (sessions, _) = split(decode_sessions(body)?);
+    let batch = decode::sessions_to_batch(
+        super::PAGE_DECODER_ACCOUNT,
+        "bench-bot",
+        &sessions,
+        super::page_decoder_exported_at(),
+    );
+    out(&TABLE, batch);
+    Ok(sessions.len())
+}
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "intent_realtime";
@@ -190,6 +212,7 @@ impl IntentRealtime {
             rejects: rejected.len(),
             ..UnitReport::default()
         };
+        let mut unmapped = UnmappedCounts::default();
         let mut newest = previous.newest_end_time;
         let mut open_days = previous.open_days.clone();
         for (dt, candidates) in by_day {
@@ -198,6 +221,9 @@ impl IntentRealtime {
                 partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
             for s in &added.fresh {
                 newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
+                if let Some(cell) = &s.extra {
+                    unmapped.add_cell(cell);
+                }
             }
             // Also a day that holds several files none of this poll's sessions went into (a
             // failed poll published them, or left their merge unfinished): else, once closed,
@@ -224,6 +250,7 @@ impl IntentRealtime {
             }
         }
         report.written.rows = report.rows;
+        report.unmapped = unmapped.take();
         let closed = self
             .close_days(t, &open_days, exported_at, &mut report)
             .await?;
@@ -314,6 +341,8 @@ impl IntentRealtime {
         t.metrics
             .dataset_counter(&series::NEW_SESSIONS, t.bot_id)
             .inc_by(report.rows as u64);
+        t.metrics
+            .unmapped_fields(INFO.name, report.unmapped.values().sum());
         t.metrics.written(
             INFO.name,
             report.written.files,

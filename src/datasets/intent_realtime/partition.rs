@@ -27,9 +27,9 @@
 //! inputs' deletion (one delete request per input, milliseconds) a reader listing the folder
 //! sees those sessions twice. The generated query DDL hides that window: readers query the view
 //! `intent_realtime`, which keeps one row per session over the files (see
-//! [`crate::schema::Dedupe`] and README "Running more than one writer"). Files that are in the
-//! folder but not in the index (a write that landed after its file had been compacted away) are
-//! deleted by the next compaction of the partition.
+//! [`crate::schema::Dedupe`] and docs/datasets/intent_realtime.md, "The moment of a merge").
+//! Files that are in the folder but not in the index (a write that landed after its file had
+//! been compacted away) are deleted by the next compaction of the partition.
 //!
 //! Partitions written by earlier versions (one `part-00000.parquet`, no index) are adopted: the
 //! first writer builds the index from the files it finds.

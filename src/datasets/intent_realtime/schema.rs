@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::schema::{ts, utf8};
+use crate::sources::extra::extra_field;
 
 /// One row per completed bot session returned by IntentRealtimeData.
 pub fn intent_realtime_schema() -> SchemaRef {
@@ -28,6 +29,7 @@ pub fn intent_realtime_schema() -> SchemaRef {
         Field::new("time_handled_seconds", DataType::Int64, true),
         utf8("deflected_to", true),
         ts("exported_at", false),
+        extra_field(),
     ]))
 }
 

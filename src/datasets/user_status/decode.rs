@@ -27,18 +27,17 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Builder, StringBuilder, TimestampMillisecondBuilder};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::user_status_schema;
 use crate::model::Granularity;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_sec_sum;
+use crate::sources::extra::{ExtraColumn, Unmapped, UnmappedCounts};
 use crate::sources::window::DayWindow;
-use crate::sources::wire::{
-    json_string, leaf_str, opt_str, parse_instant, Key, Leaf, Scalar, StatsLeaf,
-};
+use crate::sources::wire::{json_string, leaf_str, opt_str, parse_instant, Leaf, StatsLeaf};
 use crate::sources::{DecodeError, Reject};
+use wire::{AgentWire, BucketWire, StatusWire, TopLevel};
 
 const API: &str = "UserStatus";
 
@@ -76,6 +75,8 @@ pub struct AgentRecord<'a> {
     last_name: Option<Cow<'a, str>>,
     custom_id: Option<Cow<'a, str>>,
     buckets: Vec<BucketWire<'a>>,
+    /// The agent's fields no column maps.
+    extra: Unmapped<'a>,
 }
 
 impl AgentRecord<'_> {
@@ -276,189 +277,8 @@ fn agent_from_wire<'a>(
         last_name: opt_str("lastName", wire.last_name)?,
         custom_id: opt_str("customId", wire.custom_id)?,
         buckets: wire.buckets,
+        extra: wire.extra,
     })
-}
-
-/// The top-level object, before deciding between the envelope and the legacy shape. `T` is
-/// the agent representation: typed (fast path) or raw (slow path).
-struct TopLevel<'a, T> {
-    envelope: bool,
-    has_more: Option<bool>,
-    /// `Some(None)`: `"data": null`.
-    data: Option<Option<Vec<T>>>,
-    others: Vec<(Key<'a>, T)>,
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for TopLevel<'de, T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
-            type Value = TopLevel<'de, T>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a UserStatus response object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut top = TopLevel {
-                    envelope: false,
-                    has_more: None,
-                    data: None,
-                    others: Vec::new(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("hasMore") {
-                        top.envelope = true;
-                        top.has_more = map.next_value()?;
-                    } else if key.is("data") {
-                        top.envelope = true;
-                        top.data = Some(map.next_value()?);
-                    } else if key.is("limit") || key.is("offset") {
-                        top.envelope = true;
-                        map.next_value::<IgnoredAny>()?;
-                    } else {
-                        top.others.push((key, map.next_value()?));
-                    }
-                }
-                Ok(top)
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-struct AgentWire<'a> {
-    user_id: Option<Scalar<'a>>,
-    email: Option<Scalar<'a>>,
-    email_id: Option<Scalar<'a>>,
-    first_name: Option<Scalar<'a>>,
-    last_name: Option<Scalar<'a>>,
-    custom_id: Option<Scalar<'a>>,
-    buckets: Vec<BucketWire<'a>>,
-}
-
-impl<'de> Deserialize<'de> for AgentWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AgentWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an agent object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut a = AgentWire {
-                    user_id: None,
-                    email: None,
-                    email_id: None,
-                    first_name: None,
-                    last_name: None,
-                    custom_id: None,
-                    buckets: Vec::new(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("timeInterval") {
-                        let buckets: Option<Vec<BucketWire<'de>>> = map.next_value()?;
-                        a.buckets = buckets.unwrap_or_default();
-                    } else if key.is("userId") {
-                        a.user_id = map.next_value()?;
-                    } else if key.is("email") {
-                        a.email = map.next_value()?;
-                    } else if key.is("emailId") {
-                        a.email_id = map.next_value()?;
-                    } else if key.is("firstName") {
-                        a.first_name = map.next_value()?;
-                    } else if key.is("lastName") {
-                        a.last_name = map.next_value()?;
-                    } else if key.is("customId") {
-                        a.custom_id = map.next_value()?;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(a)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// One `timeInterval[]` bucket, leaves not yet validated.
-#[derive(Debug, Clone)]
-struct BucketWire<'a> {
-    start: Option<Leaf<'a>>,
-    end: Option<Leaf<'a>>,
-    status: Vec<StatusWire<'a>>,
-}
-
-impl<'de> Deserialize<'de> for BucketWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = BucketWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a timeInterval bucket object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut b = BucketWire {
-                    start: None,
-                    end: None,
-                    status: Vec::new(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("status") {
-                        let status: Option<Vec<StatusWire<'de>>> = map.next_value()?;
-                        b.status = status.unwrap_or_default();
-                    } else if key.is("startTime") {
-                        b.start = map.next_value()?;
-                    } else if key.is("endTime") {
-                        b.end = map.next_value()?;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(b)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// One `status[]` entry, leaves not yet validated.
-#[derive(Debug, Clone)]
-struct StatusWire<'a> {
-    metric: Option<Leaf<'a>>,
-    value: Option<Leaf<'a>>,
-    stats: Option<StatsLeaf<'a>>,
-}
-
-impl<'de> Deserialize<'de> for StatusWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = StatusWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a status entry object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut s = StatusWire {
-                    metric: None,
-                    value: None,
-                    stats: None,
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("metric") {
-                        s.metric = map.next_value()?;
-                    } else if key.is("value") {
-                        s.value = map.next_value()?;
-                    } else if key.is("stats") {
-                        s.stats = map.next_value()?;
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(s)
-            }
-        }
-        d.deserialize_map(V)
-    }
 }
 
 /// Accumulates the rows of one local day (one `dt` partition) and its rejects.
@@ -476,6 +296,8 @@ pub struct UserStatusNormalizer {
     metric: StringBuilder,
     value: StringBuilder,
     duration_seconds: Int64Builder,
+    extra: ExtraColumn,
+    unmapped: UnmappedCounts,
     rows: usize,
     rejects: Vec<Reject>,
 }
@@ -513,6 +335,8 @@ impl UserStatusNormalizer {
             metric: StringBuilder::new(),
             value: StringBuilder::new(),
             duration_seconds: Int64Builder::new(),
+            extra: ExtraColumn::default(),
+            unmapped: UnmappedCounts::default(),
             rows: 0,
             rejects: Vec::new(),
         }
@@ -523,6 +347,7 @@ impl UserStatusNormalizer {
     /// window owns them), except that a bucket whose `startTime` is unusable is rejected since
     /// its owner cannot be known. Bad buckets and entries become rejects.
     pub fn push_agent(&mut self, agent: &AgentRecord<'_>, claim: &Range<DateTime<Utc>>) {
+        let rows_before = self.rows;
         for bucket in &agent.buckets {
             let start = match bucket_time("startTime", &bucket.start) {
                 Ok(t) => t,
@@ -546,6 +371,7 @@ impl UserStatusNormalizer {
                 }
             };
             let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
+            let bucket_rows = self.rows;
             for entry in &bucket.status {
                 match normalize_entry(entry) {
                     Ok((metric, value, seconds)) => {
@@ -559,6 +385,12 @@ impl UserStatusNormalizer {
                         self.metric.append_value(metric);
                         self.value.append_value(value);
                         self.duration_seconds.append_value(seconds);
+                        self.extra.append(&[
+                            ("agent", &agent.extra),
+                            ("bucket", &bucket.extra),
+                            ("status", &entry.extra),
+                        ]);
+                        self.unmapped.add(&entry.extra);
                         self.rows += 1;
                     }
                     Err(reason) => {
@@ -570,6 +402,12 @@ impl UserStatusNormalizer {
                     }
                 }
             }
+            if self.rows > bucket_rows {
+                self.unmapped.add(&bucket.extra);
+            }
+        }
+        if self.rows > rows_before {
+            self.unmapped.add(&agent.extra);
         }
     }
 
@@ -607,11 +445,18 @@ impl UserStatusNormalizer {
             Arc::new(self.value.finish()),
             Arc::new(self.duration_seconds.finish()),
             constant_timestamp(self.exported_at_ms, n),
+            self.extra.finish(),
         ];
         // Cannot fail: every column has `n` values, the types are the schema's (timestamps are
         // built with the "UTC" zone) and the non-nullable columns never receive a null.
         RecordBatch::try_new(user_status_schema(), columns)
             .expect("columns match user_status_schema by construction")
+    }
+
+    /// Occurrences of unmapped fields in the records whose rows were pushed since the last
+    /// call (each record counted once).
+    pub fn take_unmapped(&mut self) -> UnmappedCounts {
+        std::mem::take(&mut self.unmapped)
     }
 
     /// The rejects collected since the last call.
@@ -650,7 +495,7 @@ fn normalize_entry<'e>(entry: &'e StatusWire<'_>) -> Result<(&'e str, &'e str, i
         Some(StatsLeaf::NotObject(other)) => {
             return Err(format!("stats is not an object: {}", other.to_json()))
         }
-        Some(StatsLeaf::Object { sum }) => {
+        Some(StatsLeaf::Object { sum, .. }) => {
             leaf_str("stats.sum", sum)?.ok_or("status entry has no stats.sum")?
         }
     };
@@ -724,3 +569,4 @@ fn push_field(out: &mut String, name: &str, v: Option<String>) {
 
 #[cfg(test)]
 mod tests;
+mod wire;

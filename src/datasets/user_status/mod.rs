@@ -24,7 +24,7 @@ use tracing::warn;
 use super::{history, paging};
 use super::{
     Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
-    PartitionLayout, Table, UnitReport,
+    PageDecoder, PartitionLayout, Table, UnitReport,
 };
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
@@ -52,6 +52,10 @@ pub static INFO: DatasetInfo = DatasetInfo {
     config: &CONFIG,
     metrics: &[],
     build,
+    decoder: PageDecoder {
+        decode: |body, _| decode_page(body).map(|p| p.record_count),
+        rows: page_rows,
+    },
     demo: Demo {
         section: Some("granularity = \"PT30M\""),
         queries: &[DemoQuery {
@@ -64,6 +68,28 @@ pub static INFO: DatasetInfo = DatasetInfo {
 };
 
 static CONFIG: SectionSpec = SectionSpec::of::<UserStatusConfig>();
+
+/// [`PageDecoder::rows`]: a page's agents normalized at PT15M for the window's claim.
+fn page_rows(
+    body: &[u8],
+    window: &DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, crate::sources::DecodeError> {
+    let mut n = UserStatusNormalizer::new(
+        super::PAGE_DECODER_ACCOUNT,
+        crate::model::Granularity::PT15M,
+        super::page_decoder_exported_at(),
+    );
+    for agent in decode_page(body)?.agents {
+        match agent {
+            Ok(a) => n.push_agent(&a, &window.claim),
+            Err(r) => n.push_reject(r),
+        }
+    }
+    let rows = n.rows();
+    out(&TABLE, n.take_batch());
+    Ok(rows)
+}
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "user_status";
@@ -129,11 +155,13 @@ impl UserStatus {
                 .await?;
             pager.record(page);
         }
+        let unmapped = normalizer.take_unmapped();
         let (last, rejects) = normalizer.finish();
         Ok(history::FetchedDay {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
+            unmapped,
             ..history::FetchedDay::default()
         })
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use crate::schema::{ts, utf8};
+use crate::sources::extra::extra_field;
 
 /// One row per `data[].timeInterval[].status[]` entry of a UserStatus response.
 pub fn user_status_schema() -> SchemaRef {
@@ -22,6 +23,7 @@ pub fn user_status_schema() -> SchemaRef {
         utf8("value", false),
         Field::new("duration_seconds", DataType::Int64, false),
         ts("exported_at", false),
+        extra_field(),
     ]))
 }
 
@@ -51,7 +53,8 @@ mod tests {
                 "metric",
                 "value",
                 "duration_seconds",
-                "exported_at"
+                "exported_at",
+                "extra"
             ]
         );
         let f = user_status_schema();

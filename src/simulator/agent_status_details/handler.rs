@@ -80,6 +80,7 @@ fn respond(
         served,
         now: cfg.frozen_now.unwrap_or_else(Utc::now),
         malformed_every: cfg.malformed_every,
+        unknown_fields: cfg.unknown_fields,
     };
     let from = offset.min(selected.len());
     let to = offset.saturating_add(limit).min(selected.len());

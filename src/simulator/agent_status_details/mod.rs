@@ -27,6 +27,8 @@ use chrono::{DateTime, Utc};
 use super::generator::{hash, quirk, GeneratedAgent};
 use super::model::{ApiModel, Handler, Reply};
 use super::render::push_json_str;
+use super::truth::instant_key;
+use super::unknown;
 
 /// The `/_sim/stats` label of Agent Status Details requests (every generation).
 pub const ENDPOINT: &str = "agentstatusdetails";
@@ -78,6 +80,7 @@ const TAG_POINT: u64 = 0x24;
 const TAG_SPAN: u64 = 0x25;
 const TAG_MALFORMED: u64 = 0x26;
 const TAG_AID: u64 = 0x27;
+const TAG_EVENTS: u64 = 0x28;
 
 const BLOCK_MS: i64 = 4 * 3_600_000;
 /// Blocks per group; the first block of every group has at least one change point.
@@ -295,6 +298,33 @@ pub struct AsdRender {
     pub served: Range<DateTime<Utc>>,
     pub now: DateTime<Utc>,
     pub malformed_every: Option<u64>,
+    /// Add [`unknown::fields`] to every agent and span.
+    pub unknown_fields: bool,
+}
+
+/// Whether agent `idx` carries `"isSupervisor":false` when it has spans (a field no column
+/// maps).
+pub(crate) fn is_supervisor_listed(seed: u64, idx: usize) -> bool {
+    quirk(seed, &[0x20, idx as u64], 5)
+}
+
+/// The `/v3` `events` of agent `idx` (a documented field no column maps): the agent's login
+/// entry, the same in every response.
+pub(crate) fn events_json(seed: u64, idx: usize) -> String {
+    let login = hash(&[seed, TAG_EVENTS, idx as u64]) % 86_400_000;
+    let at = DateTime::from_timestamp_millis(1_704_067_200_000 + login as i64)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    format!(
+        "[{{\"type\":\"entry\",\"at\":\"{}\",\"ip\":\"10.32.130.{}\"}}]",
+        at.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        idx % 250
+    )
+}
+
+/// The identity [`unknown::fields`] of a span carry: its user and its start as rendered.
+pub(crate) fn span_ref(user_id: &str, start: DateTime<Utc>) -> String {
+    let rendered = DateTime::from_timestamp(start.timestamp(), 0).unwrap_or(start);
+    format!("{user_id}|{}", instant_key(rendered))
 }
 
 impl AsdRender {
@@ -338,6 +368,9 @@ impl AsdRender {
             let _ = write!(out, ",\"{key}\":");
             push_json_str(out, value);
         }
+        if self.unknown_fields {
+            unknown::push_members(out, &unknown::fields("agent", &a.user_id));
+        }
         let spans = agent_spans(
             self.seed,
             idx,
@@ -351,7 +384,7 @@ impl AsdRender {
         }
         out.push_str(",\"customId\":");
         push_json_str(out, &a.custom_id);
-        if quirk(self.seed, &[0x20, idx as u64], 5) {
+        if is_supervisor_listed(self.seed, idx) {
             out.push_str(",\"isSupervisor\":false");
         }
         out.push_str(",\"status\":[");
@@ -359,21 +392,17 @@ impl AsdRender {
             if n > 0 {
                 out.push(',');
             }
-            self.push_span(out, span);
+            self.push_span(out, span, &a.user_id);
         }
         out.push(']');
         if self.generation == Generation::V3 {
-            let _ = write!(
-                out,
-                ",\"events\":[{{\"type\":\"entry\",\"at\":\"{}\",\"ip\":\"10.32.130.{}\"}}]",
-                spans[0].start.format("%Y-%m-%dT%H:%M:%S%.3fZ"),
-                idx % 250
-            );
+            out.push_str(",\"events\":");
+            out.push_str(&events_json(self.seed, idx));
         }
         out.push('}');
     }
 
-    fn push_span(&self, out: &mut String, span: &GeneratedSpan) {
+    fn push_span(&self, out: &mut String, span: &GeneratedSpan, user_id: &str) {
         let primary = if span.malformed == Some(Malformation::PrimaryNotString) {
             "7".to_owned()
         } else {
@@ -393,10 +422,15 @@ impl AsdRender {
         };
         let _ = write!(
             out,
-            "{{\"primaryStatus\":{primary},\"secondaryStatus\":\"{}\",\"startTime\":\"{}\",\"endTime\":{end},\"duration\":{duration}}}",
+            "{{\"primaryStatus\":{primary},\"secondaryStatus\":\"{}\",\"startTime\":\"{}\",\"endTime\":{end},\"duration\":{duration}",
             span.secondary,
             local_text(span.start, self.offset_minutes),
         );
+        if self.unknown_fields {
+            let fields = unknown::fields("span", &span_ref(user_id, span.start));
+            unknown::push_members(out, &fields);
+        }
+        out.push('}');
     }
 }
 

@@ -152,6 +152,7 @@ fn rendered_pages_follow_the_generator_and_the_generation() {
             served: served.clone(),
             now,
             malformed_every: None,
+            unknown_fields: false,
         };
         let v: Value = serde_json::from_str(&r.page(&agents, &page, true, 50, 100)).expect("JSON");
         assert_eq!(

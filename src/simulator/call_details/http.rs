@@ -99,6 +99,7 @@ fn serve(
         offset_minutes: offset,
         v1: api == CallApi::V1,
         selected,
+        unknown_fields: cfg.unknown_fields,
     };
     let index = session_index(cfg.seed, &sim, &range);
     let skip = page.saturating_mul(limit);

@@ -272,6 +272,8 @@ pub struct GeneratedConsult {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratedSegment {
     pub index: usize,
+    /// Its element's position in `destinations`.
+    pub destination: usize,
     /// `QueueEntry` or `AgentSegment`.
     pub destination_type: &'static str,
     pub queue: Option<GeneratedQueue>,
@@ -283,10 +285,11 @@ pub struct GeneratedSegment {
 /// or one agentless row when it has neither; a bare agent segment is one responding row.
 pub fn segments(call: &GeneratedCall) -> Vec<GeneratedSegment> {
     let mut out = Vec::new();
-    for d in &call.destinations {
+    for (destination, d) in call.destinations.iter().enumerate() {
         match d {
             GeneratedDestination::Agent(leg) => out.push(GeneratedSegment {
                 index: out.len(),
+                destination,
                 destination_type: "AgentSegment",
                 queue: None,
                 responding: Some(true),
@@ -302,6 +305,7 @@ pub fn segments(call: &GeneratedCall) -> Vec<GeneratedSegment> {
                 if legs.is_empty() {
                     out.push(GeneratedSegment {
                         index: out.len(),
+                        destination,
                         destination_type: "QueueEntry",
                         queue: Some(q.clone()),
                         responding: None,
@@ -311,6 +315,7 @@ pub fn segments(call: &GeneratedCall) -> Vec<GeneratedSegment> {
                 for (responding, leg) in legs {
                     out.push(GeneratedSegment {
                         index: out.len(),
+                        destination,
                         destination_type: "QueueEntry",
                         queue: Some(q.clone()),
                         responding: Some(responding),

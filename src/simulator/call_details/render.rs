@@ -11,6 +11,7 @@ use serde_json::{json, Map, Value};
 
 use super::build::variant;
 use super::{GeneratedCall, GeneratedDestination, GeneratedLeg, GeneratedQueue, Malformation};
+use crate::simulator::unknown;
 
 const V_DIRECTION_UPPER: u64 = 1;
 const V_VOICEMAIL_BOOL: u64 = 2;
@@ -68,6 +69,29 @@ pub(crate) struct RenderOpts {
     pub offset_minutes: i64,
     pub v1: bool,
     pub selected: Selected,
+    /// Add [`unknown::fields`] to every session, its `customerinfo` and `campaigninfo`, every
+    /// queue entry and every agent leg.
+    pub unknown_fields: bool,
+}
+
+/// Fields the API sends on every session that no column maps.
+pub(crate) const SESSION_UNTYPED: [(&str, &str); 1] = [("holdDuration", "0")];
+/// Fields the API sends on an agent leg with a status that no column maps.
+pub(crate) const LEG_UNTYPED: [(&str, &str); 3] = [
+    ("JoinedUsers", "[]"),
+    ("snoozeinfo", "[]"),
+    ("agentChoseTranslate", "false"),
+];
+
+/// The identity [`unknown::fields`] of a queue entry carry: its session and its position in
+/// `destinations`.
+pub(crate) fn destination_ref(session_id: &str, index: usize) -> String {
+    format!("{session_id}|{index}")
+}
+
+/// The identity [`unknown::fields`] of an agent leg carry.
+pub(crate) fn leg_ref(session_id: &str, agent_id: &str) -> String {
+    format!("{session_id}|{agent_id}")
 }
 
 /// `{"numResults": n, "data": [...]}` (no `numResults` when `None`).
@@ -77,7 +101,11 @@ pub(crate) fn page(calls: &[GeneratedCall], num_results: Option<u64>, o: &Render
         Some(n) => json!({"numResults": n, "data": data}),
         None => json!({"data": data}),
     };
-    body.to_string()
+    if o.unknown_fields {
+        unknown::splice(body.to_string())
+    } else {
+        body.to_string()
+    }
 }
 
 fn local(t: DateTime<Utc>, o: &RenderOpts, fmt: &str) -> String {
@@ -116,6 +144,12 @@ impl Rec<'_> {
     }
     fn time_opt(&self, t: Option<DateTime<Utc>>) -> Option<Value> {
         t.map(|t| self.time(t))
+    }
+    /// Adds the unknown fields of `level` to `map` when they are on.
+    fn unknown(&self, map: &mut Map<String, Value>, level: &str, id: &str) {
+        if self.o.unknown_fields {
+            unknown::insert(map, &unknown::fields(level, id));
+        }
     }
 }
 
@@ -179,15 +213,23 @@ fn record(c: &GeneratedCall, o: &RenderOpts) -> Value {
     let dest = if c.malformed == Some(Malformation::DestinationsNotArray) {
         Some(json!("none"))
     } else if c.conversation_id.is_some() {
-        let d: Vec<Value> = c.destinations.iter().map(|d| destination(&r, d)).collect();
+        let d: Vec<Value> = c
+            .destinations
+            .iter()
+            .enumerate()
+            .map(|(i, d)| destination(&r, i, d))
+            .collect();
         Some(Value::Array(d))
     } else {
         None
     };
     r.opt("destinations", dest);
-    // Unknown fields an exporter must ignore.
-    r.put("holdDuration", json!(0));
-    Value::Object(r.m)
+    for (key, json) in SESSION_UNTYPED {
+        r.put(key, serde_json::from_str(json).unwrap_or(Value::Null));
+    }
+    let mut m = std::mem::take(&mut r.m);
+    r.unknown(&mut m, "session", &c.session_id);
+    Value::Object(m)
 }
 
 /// The fields v1 records lack, with their casing and type variants.
@@ -256,6 +298,7 @@ fn blocks(r: &mut Rec<'_>) {
             info.insert("Direction".into(), json!(d));
         }
         if !info.is_empty() {
+            r.unknown(&mut info, "customerinfo", &c.session_id);
             r.put("customerinfo", Value::Object(info));
         }
     }
@@ -287,18 +330,19 @@ fn blocks(r: &mut Rec<'_>) {
         if let Some(l) = &k.contact_list_names {
             m.insert("contactListName".into(), json!(l));
         }
+        r.unknown(&mut m, "campaigninfo", &c.session_id);
         r.put("campaigninfo", Value::Object(m));
     }
 }
 
-fn destination(r: &Rec<'_>, d: &GeneratedDestination) -> Value {
+fn destination(r: &Rec<'_>, index: usize, d: &GeneratedDestination) -> Value {
     match d {
         GeneratedDestination::Agent(leg) => agent(r, leg),
-        GeneratedDestination::Queue(q) => queue(r, q),
+        GeneratedDestination::Queue(q) => queue(r, index, q),
     }
 }
 
-fn queue(r: &Rec<'_>, q: &GeneratedQueue) -> Value {
+fn queue(r: &Rec<'_>, index: usize, q: &GeneratedQueue) -> Value {
     let mut m = Map::new();
     m.insert("destinationType".into(), json!("QueueEntry"));
     m.insert("queueId".into(), json!(q.queue_id));
@@ -324,6 +368,11 @@ fn queue(r: &Rec<'_>, q: &GeneratedQueue) -> Value {
         let others: Vec<Value> = q.non_responding.iter().map(|l| agent(r, l)).collect();
         m.insert("nonRespondingAgents".into(), Value::Array(others));
     }
+    r.unknown(
+        &mut m,
+        "destination",
+        &destination_ref(&r.c.session_id, index),
+    );
     Value::Object(m)
 }
 
@@ -367,9 +416,9 @@ fn agent(r: &Rec<'_>, leg: &GeneratedLeg) -> Value {
             })
             .collect();
         put("ConsultingAgents", Some(Value::Array(consulting)));
-        put("JoinedUsers", Some(json!([])));
-        put("snoozeinfo", Some(json!([])));
-        put("agentChoseTranslate", Some(json!(false)));
+        for (key, json) in LEG_UNTYPED {
+            put(key, serde_json::from_str(json).ok());
+        }
     }
     put("email", Some(json!(leg.email)));
     put("name", Some(json!(leg.name)));
@@ -379,5 +428,6 @@ fn agent(r: &Rec<'_>, leg: &GeneratedLeg) -> Value {
         "nonResponseEvent",
         leg.non_response_event.as_ref().map(|v| json!(v)),
     );
+    r.unknown(&mut m, "agent", &leg_ref(&r.c.session_id, &leg.agent_id));
     Value::Object(m)
 }

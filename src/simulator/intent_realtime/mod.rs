@@ -68,7 +68,10 @@ fn intent(shared: &Shared, bot: &str, headers: &axum::http::HeaderMap) -> Result
     }
     let now = cfg.frozen_now.unwrap_or_else(Utc::now);
     let sessions = latest_sessions(&feed(cfg, bot), now);
-    Ok(Reply::json(StatusCode::OK, render::sessions(&sessions)))
+    Ok(Reply::json(
+        StatusCode::OK,
+        render::sessions(&sessions, cfg.unknown_fields),
+    ))
 }
 
 #[cfg(test)]

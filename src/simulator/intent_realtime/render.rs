@@ -3,9 +3,10 @@
 
 use super::generator::GeneratedSession;
 use crate::simulator::render::push_json_str;
+use crate::simulator::unknown;
 
-/// The IntentRealtimeData array.
-pub(crate) fn sessions(sessions: &[GeneratedSession]) -> String {
+/// The IntentRealtimeData array; each session with [`unknown::fields`] when `unknown_fields`.
+pub(crate) fn sessions(sessions: &[GeneratedSession], unknown_fields: bool) -> String {
     let mut out = String::with_capacity(sessions.len() * 520 + 2);
     out.push('[');
     for (n, s) in sessions.iter().enumerate() {
@@ -42,6 +43,9 @@ pub(crate) fn sessions(sessions: &[GeneratedSession]) -> String {
         push_json_str(&mut out, &s.user_id);
         out.push_str(",\"sessionId\":");
         push_json_str(&mut out, &s.session_id);
+        if unknown_fields {
+            unknown::push_members(&mut out, &unknown::fields("session", &s.session_id));
+        }
         out.push('}');
     }
     out.push(']');

@@ -5,8 +5,10 @@
 
 use super::{feed, latest_sessions};
 use crate::simulator::truth::{
-    local_date, sim_now, DatasetTruth, ExpectedRow, Truth, TruthError, TruthQuery, TruthUnit,
+    local_date, sim_now, DatasetTruth, ExpectedRow, PageRequest, Truth, TruthError, TruthQuery,
+    TruthUnit,
 };
+use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
 
 const DATASET: &str = "intent_realtime";
@@ -14,7 +16,18 @@ const DATASET: &str = "intent_realtime";
 pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
     dataset: DATASET,
     answer,
+    pages,
 };
+
+/// One poll of the first bot at the end of the request's day (the API has no window and no
+/// paging).
+fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
+    let Some(bot) = cfg.bots.first() else {
+        return Vec::new();
+    };
+    let sessions = latest_sessions(&feed(cfg, bot), req.utc_range().end);
+    vec![super::render::sessions(&sessions, cfg.unknown_fields)]
+}
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
     let TruthUnit::Poll { entity: bot } = q.unit else {
@@ -35,12 +48,15 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
             truth.rejects.push(s.session_id);
             continue;
         }
-        truth.rows.push(ExpectedRow {
-            table: DATASET,
-            day: local_date(q.zone, s.end_time),
-            entity: Some(bot.to_string()),
-            key: s.session_id,
-        });
+        let mut session = LevelFields::new("session");
+        if cfg.unknown_fields {
+            session.fields = unknown::fields("session", &s.session_id);
+        }
+        let day = local_date(q.zone, s.end_time);
+        truth.rows.push(
+            ExpectedRow::new(DATASET, day, Some(bot.to_string()), s.session_id)
+                .with_extra(unknown::expected_extra(&[session])),
+        );
     }
     Ok(truth)
 }

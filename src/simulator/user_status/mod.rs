@@ -176,6 +176,7 @@ fn user_status(shared: &Shared, path_account: &str, req: &ApiRequest) -> Result<
         seed: cfg.seed,
         granularity,
         malformed_every: cfg.malformed_every,
+        unknown_fields: cfg.unknown_fields,
         grid: &grid,
     };
     let page = if legacy_shape {

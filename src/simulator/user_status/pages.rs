@@ -35,6 +35,7 @@ pub fn user_status_pages(
         seed: cfg.seed,
         granularity,
         malformed_every: cfg.malformed_every,
+        unknown_fields: cfg.unknown_fields,
         grid: &grid,
     };
     selected

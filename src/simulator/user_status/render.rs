@@ -11,6 +11,8 @@ use super::generator::{bucket_starts, listed_buckets, RequestWindow};
 use crate::model::Granularity;
 use crate::simulator::generator::{quirk, GeneratedAgent};
 use crate::simulator::render::push_json_str;
+use crate::simulator::truth::instant_key;
+use crate::simulator::unknown;
 
 /// The bucket bounds of one request, formatted once and shared by every agent on the page.
 pub(crate) struct BucketGrid {
@@ -42,12 +44,38 @@ pub(crate) struct UserStatusRender<'a> {
     pub seed: u64,
     pub granularity: Granularity,
     pub malformed_every: Option<u64>,
+    /// Add [`unknown::fields`] to every agent, bucket, status entry and `stats` object.
+    pub unknown_fields: bool,
     pub grid: &'a BucketGrid,
 }
 
+/// Whether agent `idx` carries `"isSupervisor":false` (a field the API sends that no column
+/// maps; never in the legacy shape).
+pub(crate) fn is_supervisor_listed(seed: u64, idx: usize) -> bool {
+    quirk(seed, &[1, idx as u64], 6)
+}
+
+/// Whether the bucket of agent `idx` starting at `start` carries `"timezone":"UTC"` (a field
+/// no column maps).
+pub(crate) fn bucket_timezone_listed(seed: u64, idx: usize, start: DateTime<Utc>) -> bool {
+    quirk(seed, &[2, idx as u64, start.timestamp() as u64], 40)
+}
+
+/// The identity [`unknown::fields`] of a bucket and of a status entry carry.
+pub(crate) fn bucket_ref(user_id: &str, start: DateTime<Utc>) -> String {
+    format!("{user_id}|{}", instant_key(start))
+}
+
 impl UserStatusRender<'_> {
+    /// Appends [`unknown::fields`] of `level` when they are on.
+    fn push_unknown(&self, out: &mut String, level: &str, id: &str) {
+        if self.unknown_fields {
+            unknown::push_members(out, &unknown::fields(level, id));
+        }
+    }
+
     /// Appends `"timeInterval":[…]` for one agent.
-    fn push_time_interval(&self, out: &mut String, agent_idx: usize) {
+    fn push_time_interval(&self, out: &mut String, agent_idx: usize, user_id: &str) {
         out.push_str("\"timeInterval\":[");
         let listed = listed_buckets(
             self.seed,
@@ -62,10 +90,12 @@ impl UserStatusRender<'_> {
             }
             out.push('{');
             out.push_str(&self.grid.bounds[*i]);
-            let start = self.grid.starts[*i].timestamp() as u64;
-            if quirk(self.seed, &[2, agent_idx as u64, start], 40) {
+            let start = self.grid.starts[*i];
+            if bucket_timezone_listed(self.seed, agent_idx, start) {
                 out.push_str(",\"timezone\":\"UTC\"");
             }
+            let bucket = bucket_ref(user_id, start);
+            self.push_unknown(out, "bucket", &bucket);
             out.push_str(",\"status\":[");
             for (j, st) in statuses.iter().enumerate() {
                 if j > 0 {
@@ -77,7 +107,11 @@ impl UserStatusRender<'_> {
                 out.push_str(st.value);
                 out.push_str("\",\"stats\":{\"sum\":");
                 st.write_sum_json(out);
-                out.push_str("}}");
+                let entry = format!("{bucket}|{}|{}", st.metric, st.value);
+                self.push_unknown(out, "stats", &entry);
+                out.push('}');
+                self.push_unknown(out, "status", &entry);
+                out.push('}');
             }
             out.push_str("]}");
         }
@@ -114,11 +148,12 @@ impl UserStatusRender<'_> {
             push_json_str(&mut out, &a.email);
             out.push_str(",\"customId\":");
             push_json_str(&mut out, &a.custom_id);
-            if quirk(self.seed, &[1, idx as u64], 6) {
+            if is_supervisor_listed(self.seed, idx) {
                 out.push_str(",\"isSupervisor\":false");
             }
+            self.push_unknown(&mut out, "agent", &a.user_id);
             out.push(',');
-            self.push_time_interval(&mut out, idx);
+            self.push_time_interval(&mut out, idx, &a.user_id);
             out.push('}');
         }
         out.push_str("]}");
@@ -140,8 +175,9 @@ impl UserStatusRender<'_> {
             push_json_str(&mut out, &a.email);
             out.push_str(",\"firstName\":");
             push_json_str(&mut out, &a.first_name);
+            self.push_unknown(&mut out, "agent", &a.user_id);
             out.push(',');
-            self.push_time_interval(&mut out, idx);
+            self.push_time_interval(&mut out, idx, &a.user_id);
             out.push('}');
         }
         out.push('}');

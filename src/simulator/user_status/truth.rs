@@ -8,13 +8,18 @@
 //! windows start, as long as the granularity divides the hour a DST change moves. Coarser
 //! granularities are refused rather than answered wrongly.
 
+use chrono::{DateTime, Utc};
+
 use super::generator::bucket_statuses_with_malformed;
+use super::render::{bucket_ref, bucket_timezone_listed, is_supervisor_listed};
+use super::UserStatusSim;
 use crate::model::Granularity;
 use crate::simulator::generator::agent;
 use crate::simulator::truth::{
-    instant_key, key, local_day, selected_agents, DatasetTruth, ExpectedRow, Truth, TruthError,
-    TruthQuery,
+    instant_key, key, local_day, selected_agents, DatasetTruth, ExpectedExtra, ExpectedRow,
+    PageRequest, Truth, TruthError, TruthQuery,
 };
+use crate::simulator::unknown::{self, LevelFields};
 use crate::simulator::SimulatorConfig;
 
 const DATASET: &str = "user_status";
@@ -22,7 +27,19 @@ const DATASET: &str = "user_status";
 pub(crate) const TRUTH: DatasetTruth = DatasetTruth {
     dataset: DATASET,
     answer,
+    pages,
 };
+
+/// A request window's pages at PT15M (the granularity of the benchmarks).
+fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
+    super::pages::user_status_pages(
+        cfg,
+        req.day,
+        i64::from(req.offset_minutes),
+        Granularity::PT15M,
+        req.page_size,
+    )
+}
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
     let days = q.account_days(DATASET)?;
@@ -58,12 +75,10 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                     if st.malformed {
                         truth.rejects.push(id);
                     } else {
-                        truth.rows.push(ExpectedRow {
-                            table: DATASET,
-                            day,
-                            entity: None,
-                            key: id,
-                        });
+                        let extra = row_extra(cfg, idx, &user_id, start, &id);
+                        truth
+                            .rows
+                            .push(ExpectedRow::new(DATASET, day, None, id).with_extra(extra));
                     }
                 }
                 start += granularity.duration();
@@ -71,6 +86,45 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
         }
     }
     Ok(truth)
+}
+
+/// The `extra` of the row of status entry `entry` (its key) of agent `idx`'s bucket at `start`:
+/// the agent's `isSupervisor` (page shape only) and the bucket's `timezone` where the API lists
+/// them, and every level's unknown fields when they are on.
+fn row_extra(
+    cfg: &SimulatorConfig,
+    idx: usize,
+    user_id: &str,
+    start: DateTime<Utc>,
+    entry: &str,
+) -> ExpectedExtra {
+    let legacy = cfg.models.get::<UserStatusSim>().legacy_shape;
+    let on = |level: &str, id: &str| {
+        if cfg.unknown_fields {
+            unknown::fields(level, id)
+        } else {
+            Vec::new()
+        }
+    };
+    let mut agent = LevelFields::new("agent");
+    if !legacy && is_supervisor_listed(cfg.seed, idx) {
+        agent.fields.push(("isSupervisor".into(), "false".into()));
+    }
+    agent.fields.extend(on("agent", user_id));
+    let mut bucket = LevelFields::new("bucket");
+    if bucket_timezone_listed(cfg.seed, idx, start) {
+        bucket.fields.push(("timezone".into(), "\"UTC\"".into()));
+    }
+    bucket
+        .fields
+        .extend(on("bucket", &bucket_ref(user_id, start)));
+    let mut status = LevelFields::new("status");
+    status.fields = on("status", entry);
+    let stats = on("stats", entry);
+    if !stats.is_empty() {
+        status.nested.push(("stats".into(), stats));
+    }
+    unknown::expected_extra(&[agent, bucket, status])
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ fn rows(range: std::ops::Range<usize>) -> Vec<IntentSession> {
             time_handled: None,
             time_handled_seconds: None,
             deflected_to: None,
+            extra: None,
         })
         .collect()
 }

@@ -142,7 +142,8 @@ fn schema_has_the_required_columns_in_order() {
             "end_time",
             "duration_seconds",
             "timezone_offset_minutes",
-            "exported_at"
+            "exported_at",
+            "extra"
         ]
     );
     let sc = agent_status_details_schema();
@@ -646,4 +647,34 @@ fn take_batch_streams_rows_and_resets() {
     assert_eq!(n.rejects().len(), 1);
     let (batch, rejects) = n.finish();
     assert_eq!((batch.num_rows(), rejects.len()), (0, 1));
+}
+
+#[test]
+fn v3_events_and_unknown_fields_are_kept_in_extra_and_a_shared_key_goes_to_the_span() {
+    let w = window(
+        d(2026, 9, 18),
+        -330,
+        "2026-09-17T18:30:00Z",
+        "2026-09-18T18:30:00Z",
+    );
+    let (batch, _) = normalize(V3_SAMPLE, &w);
+    assert_eq!(
+        str_col(&batch, "extra"),
+        vec![s(
+            r#"{"events":[ { "type": "entry", "at": "2026-09-18T09:00:51.886Z", "ip": "10.32.130.10" } ]}"#
+        )]
+    );
+    let body = r#"{"hasMore": false, "data": [{"userId": "u-1", "STATUS": [
+        {"PrimaryStatus": "BUSY", "startTime": "2026-09-18T14:31:58", "endTime": "-", "duration": "-",
+         "note": "span \"n\"", "rank": 1e3},
+        {"primaryStatus": "BUSY", "startTime": "2026-09-18T15:31:58", "endTime": "-", "duration": "-"}
+    ], "note": null}]}"#;
+    let (batch, _) = normalize(body, &w);
+    assert_eq!(
+        str_col(&batch, "extra"),
+        vec![
+            s(r#"{"agent.note":null,"note":"span \"n\"","rank":1e3}"#),
+            s(r#"{"note":null}"#),
+        ]
+    );
 }

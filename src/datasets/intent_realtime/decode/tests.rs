@@ -39,6 +39,7 @@ fn doc_session() -> IntentSession {
         time_handled: Some("50s".into()),
         time_handled_seconds: Some(50),
         deflected_to: Some("rtm".into()),
+        extra: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn offsets_become_utc_and_casing_does_not_matter() {
             time_handled: Some("13m: 8s".into()),
             time_handled_seconds: Some(788),
             deflected_to: None,
+            extra: Some(r#"{"unknown":{"nested": [1]}}"#.into()),
         }
     );
     assert_eq!(
@@ -96,6 +98,7 @@ fn offsets_become_utc_and_casing_does_not_matter() {
             time_handled: None,
             time_handled_seconds: None,
             deflected_to: None,
+            extra: None,
         }
     );
 }
@@ -285,4 +288,23 @@ fn an_end_time_finer_than_a_millisecond_is_kept_as_stored_in_milliseconds() {
             .expect("t")
             + chrono::TimeDelta::milliseconds(123)
     );
+}
+
+#[test]
+fn extra_round_trips_and_a_file_written_before_the_column_reads_as_none() {
+    let body = r#"[{"sessionId": "s-1", "endTime": "2024-05-01T10:00:00Z", "queue": {"id": 7}, "w": 1e2}]"#;
+    let sessions = decode_ok(body);
+    assert_eq!(
+        sessions[0].extra.as_deref(),
+        Some(r#"{"queue":{"id": 7},"w":1e2}"#)
+    );
+    let batch = sessions_to_batch("acc", "st-bot", &sessions, at("2024-05-01T11:00:00Z"));
+    assert_eq!(sessions_from_batch(&batch), Ok(sessions.clone()));
+    let older = batch
+        .project(&(0..batch.num_columns() - 1).collect::<Vec<_>>())
+        .expect("without extra");
+    assert!(older.column_by_name("extra").is_none());
+    let read = sessions_from_batch(&older).expect("an older batch");
+    assert_eq!(read[0].extra, None);
+    assert_eq!(read[0].session_id, "s-1");
 }

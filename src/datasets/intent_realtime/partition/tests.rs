@@ -39,6 +39,7 @@ fn session(k: u32) -> IntentSession {
         time_handled: None,
         time_handled_seconds: None,
         deflected_to: None,
+        extra: None,
     }
 }
 

@@ -618,3 +618,45 @@ fn stats_sum_is_found_among_other_keys_and_escapes() {
     assert!(rejects.is_empty(), "{rejects:?}");
     assert_eq!(i64_col(&batch, "duration_seconds"), vec![3, 4]);
 }
+
+#[test]
+fn unmapped_fields_of_every_level_are_kept_exactly_in_extra_and_counted_once_per_record() {
+    let body = r#"{"hasMore": false, "futureField": 1, "data": [
+        {"USERID": "u-1", "Email": "a@x.com", "newThing": [null], "timeInterval": [
+            {"StartTime": "2026-01-05T10:00:00Z", "endTime": "2026-01-05T10:30:00Z", "extra": 1.50E+2,
+             "status": [
+                {"Metric": "AgentState", "value": "Away", "Stats": {"SUM": "42 sec", "avg": "\u00e9"}, "x": true},
+                {"metric": "AgentStatus", "value": "Away", "stats": {"sum": "7 sec"}}
+             ]},
+            {"startTime": "2026-01-06T10:00:00Z", "endTime": "2026-01-06T10:30:00Z", "later": 2,
+             "status": [{"metric": "AgentStatus", "value": "Away", "stats": {"sum": "7 sec"}}]}
+        ]},
+        {"userId": "u-2", "timeInterval": [{"startTime": "2026-01-05T11:00:00Z", "endTime": "2026-01-05T11:30:00Z",
+            "status": [{"metric": "AgentStatus", "value": "Away", "stats": {"sum": "7 sec"}}]}]}
+    ]}"#;
+    let page = decode_page(body.as_bytes()).expect("decodes");
+    let mut n = UserStatusNormalizer::new("acc-1", Granularity::PT30M, at("2026-01-07T00:00:00Z"));
+    for agent in page.agents {
+        n.push_agent(&agent.expect("agent"), &utc_day("2026-01-05"));
+    }
+    let counts = n.take_unmapped();
+    let (batch, _) = n.finish();
+    // The envelope's own keys are not a record's; the bucket of 2026-01-06 is not this day's.
+    assert_eq!(
+        str_col(&batch, "extra"),
+        vec![
+            s(r#"{"newThing":[null],"extra":1.50E+2,"x":true,"Stats":{"avg":"\u00e9"}}"#),
+            s(r#"{"newThing":[null],"extra":1.50E+2}"#),
+            None,
+        ]
+    );
+    let want: std::collections::BTreeMap<String, u64> = [
+        ("Stats.avg".to_string(), 1),
+        ("extra".into(), 1),
+        ("newThing".into(), 1),
+        ("x".into(), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(counts.as_map(), &want);
+}

@@ -1,0 +1,201 @@
+//! Every registered dataset, from API response bytes to ZSTD Parquet, on one core: the pages its
+//! simulator model serves for one UTC day (`simulator::truth::pages`, at the dataset's default
+//! `page_size`), decoded alone and then decoded, normalized and encoded
+//! (`DatasetInfo::decoder`) into in-memory Parquet files with the production writer properties,
+//! one row group per page as the export writes them. A dataset is measured by being registered.
+//!
+//! `cargo bench --bench datasets` prints, per dataset, MB of API JSON and rows per CPU-second
+//! of this thread (median of the repetitions), and a Markdown table for README "Performance".
+//! Env: `BENCH_DATASET` (only that one), `BENCH_AGENTS` (default 500),
+//! `BENCH_CALLS_PER_DAY` (Call Details sessions a day, default 4,000), `BENCH_SECONDS` (CPU
+//! seconds per measurement, default 2), `BENCH_UNKNOWN_FIELDS=1` (the simulator adds unknown
+//! fields to every level of every record, the cost of the `extra` column).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use parquet::arrow::ArrowWriter;
+use smartassist_export::datasets::{DatasetInfo, Table, REGISTRY};
+use smartassist_export::simulator::call_details::CallDetailsSim;
+use smartassist_export::simulator::truth::{pages, PageRequest};
+use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
+use smartassist_export::sink::writer_properties;
+use smartassist_export::sources::window::plan_day;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        if rc == 0 {
+            return Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+        }
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// The median CPU time of `f` over repetitions filling about `budget` (at least 3).
+fn measure(budget: Duration, mut f: impl FnMut()) -> Duration {
+    f(); // warm-up: allocator, lazily built statics
+    let mut times = Vec::new();
+    let started = thread_cpu();
+    while times.len() < 3 || thread_cpu() - started < budget {
+        let t0 = thread_cpu();
+        f();
+        times.push(thread_cpu() - t0);
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// The dataset's default `page_size`, when its section has one.
+fn default_page_size(info: &DatasetInfo) -> usize {
+    info.config
+        .defaults
+        .iter()
+        .find(|(k, _)| *k == "page_size")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(100)
+}
+
+struct Figures {
+    dataset: &'static str,
+    pages: usize,
+    json_bytes: usize,
+    records: usize,
+    rows: usize,
+    parquet_bytes: usize,
+    decode: Duration,
+    full: Duration,
+}
+
+/// Decodes, normalizes and encodes every page; returns rows and Parquet bytes.
+fn export(
+    info: &DatasetInfo,
+    bodies: &[String],
+    window: &smartassist_export::sources::window::DayWindow,
+) -> (usize, usize) {
+    let mut writers: BTreeMap<&'static str, ArrowWriter<Vec<u8>>> = BTreeMap::new();
+    for t in info.tables {
+        let props = writer_properties(t.name);
+        let w = ArrowWriter::try_new(Vec::new(), (t.schema)(), Some(props)).expect("writer");
+        writers.insert(t.name, w);
+    }
+    let mut rows = 0;
+    for body in bodies {
+        let mut write = |t: &'static Table, batch| {
+            let w = writers.get_mut(t.name).expect("a table of the dataset");
+            w.write(&batch).expect("write");
+            // One row group per page, as the export writes them.
+            w.flush().expect("flush");
+        };
+        rows += (info.decoder.rows)(body.as_bytes(), window, &mut write).expect("rows");
+    }
+    let bytes = writers
+        .into_values()
+        .map(|w| w.into_inner().expect("close").len())
+        .sum();
+    (rows, bytes)
+}
+
+fn main() {
+    let only = std::env::var("BENCH_DATASET").ok();
+    let budget = Duration::from_secs_f64(
+        std::env::var("BENCH_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2.0),
+    );
+    let calls_per_day = env_usize("BENCH_CALLS_PER_DAY", 4_000) as u32;
+    let cfg = SimulatorConfig {
+        agents: env_usize("BENCH_AGENTS", 500),
+        unknown_fields: std::env::var("BENCH_UNKNOWN_FIELDS").is_ok_and(|v| v == "1"),
+        models: ModelSettings::default().with(CallDetailsSim {
+            sessions_per_hour: calls_per_day.div_ceil(24),
+            ..CallDetailsSim::default()
+        }),
+        ..SimulatorConfig::default()
+    };
+    let day = NaiveDate::from_ymd_opt(2024, 5, 1).expect("a date");
+    let window = plan_day(chrono_tz::UTC, day).remove(0);
+    let mut all = Vec::new();
+    for info in REGISTRY {
+        if only.as_deref().is_some_and(|o| o != info.name) {
+            continue;
+        }
+        let req = PageRequest {
+            day,
+            offset_minutes: window.offset_minutes,
+            page_size: default_page_size(info),
+        };
+        let Some(bodies) = pages(&cfg, info.name, &req) else {
+            eprintln!("{}: no simulator model serves it; skipped", info.name);
+            continue;
+        };
+        let json_bytes = bodies.iter().map(String::len).sum();
+        let mut records = 0;
+        let decode = measure(budget, || {
+            records = bodies
+                .iter()
+                .map(|b| (info.decoder.decode)(b.as_bytes(), &window).expect("decodes"))
+                .sum();
+        });
+        let (mut rows, mut parquet_bytes) = (0, 0);
+        let full = measure(budget, || {
+            (rows, parquet_bytes) = export(info, &bodies, &window);
+        });
+        let f = Figures {
+            dataset: info.name,
+            pages: bodies.len(),
+            json_bytes,
+            records,
+            rows,
+            parquet_bytes,
+            decode,
+            full,
+        };
+        eprintln!(
+            "{}: {} pages, {:.2} MB JSON, {} records, {} rows, {} Parquet bytes; decode {:.1} ms, \
+             decode+encode {:.1} ms (CPU, median)",
+            f.dataset,
+            f.pages,
+            f.json_bytes as f64 / 1e6,
+            f.records,
+            f.rows,
+            f.parquet_bytes,
+            f.decode.as_secs_f64() * 1e3,
+            f.full.as_secs_f64() * 1e3
+        );
+        all.push(f);
+    }
+    println!("| Dataset | JSON per run | Rows | Decode: MB/s | Decode + encode: MB/s | Rows/s |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for f in &all {
+        let mb = f.json_bytes as f64 / 1e6;
+        println!(
+            "| {} | {:.1} MB ({} pages) | {} | {:.0} | {:.0} | {:.0} |",
+            f.dataset,
+            mb,
+            f.pages,
+            f.rows,
+            mb / f.decode.as_secs_f64(),
+            mb / f.full.as_secs_f64(),
+            f.rows as f64 / f.full.as_secs_f64()
+        );
+    }
+}
