@@ -74,6 +74,7 @@ pub mod simulator;
 pub mod sink;
 pub mod sources;
 pub mod state;
+pub mod status_page;
 pub mod telemetry;
 
 pub use error::Error;
