@@ -481,3 +481,42 @@ fn the_json_shape_names_every_field() {
     );
     assert_eq!(v["freshness"], "on_time");
 }
+
+/// The unmapped fields of every unit of the range are summed per dataset and listed in the
+/// JSON, in the lines and under the grid.
+#[test]
+fn unmapped_fields_are_summed_per_dataset_and_listed_in_every_form() {
+    let later = "2024-06-01T08:00:00Z";
+    let with = |fields: &[(&str, u64)]| {
+        let mut e = export(later, 5);
+        e.unmapped = fields.iter().map(|(k, n)| (k.to_string(), *n)).collect();
+        e
+    };
+    let s = stored(vec![
+        (
+            "2024-05-01",
+            None,
+            Some(with(&[("apiRevision", 2), ("newField", 2)])),
+            None,
+        ),
+        ("2024-05-02", None, Some(with(&[("apiRevision", 1)])), None),
+        ("2024-05-03", None, Some(export(later, 5)), None),
+    ]);
+    let f = facts(Kind::History, &[]);
+    let want = BTreeMap::from([("apiRevision".to_string(), 3), ("newField".to_string(), 2)]);
+    let line = "  unmapped API fields: apiRevision (3), newField (2)";
+    for to in ["2024-05-03", "2024-07-31"] {
+        let status = classify(&f, &s, (d("2024-05-01"), d(to)), t(later), "x");
+        assert_eq!(status.unmapped_fields, want, "to {to}");
+        let report = StatusReport {
+            version: REPORT_VERSION,
+            generated_at: t(later),
+            account_id: "a".into(),
+            datasets: vec![status],
+        };
+        let lines = crate::coverage::text::lines(&report, "x");
+        assert!(lines.iter().any(|l| l == line), "to {to}: {lines:#?}");
+        let grid = lines.iter().any(|l| l.starts_with("  grid:"));
+        assert_eq!(grid, to == "2024-07-31", "a grid for the long range only");
+    }
+}

@@ -18,6 +18,8 @@ use axum::Router;
 struct Plan {
     failing: BTreeSet<String>,
     empty: BTreeSet<String>,
+    /// The `errors[].msg` of a failing day's answer, when set.
+    fail_message: Option<String>,
     requests: BTreeMap<String, u64>,
 }
 
@@ -68,6 +70,11 @@ impl DayFaults {
         self.plan.lock().expect("plan").failing = days.iter().map(|d| d.to_string()).collect();
     }
 
+    /// Failing days answer with this API error text (as `errors[].msg` of the 500's body).
+    pub fn fail_with_message(&self, message: &str) {
+        self.plan.lock().expect("plan").fail_message = Some(message.to_string());
+    }
+
     /// These days hold nothing on the server.
     pub fn empty_days(&self, days: &[&str]) {
         self.plan.lock().expect("plan").empty = days.iter().map(|d| d.to_string()).collect();
@@ -93,13 +100,19 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     let day = json.as_ref().and_then(start_date);
     let mut body = body.to_vec();
     if let Some(day) = &day {
-        let (fail, empty) = {
+        let (fail, empty, message) = {
             let mut plan = p.plan.lock().expect("plan");
             *plan.requests.entry(day.clone()).or_default() += 1;
-            (plan.failing.contains(day), plan.empty.contains(day))
+            let message = plan.fail_message.clone();
+            (
+                plan.failing.contains(day),
+                plan.empty.contains(day),
+                message,
+            )
         };
         if fail {
-            let answer = r#"{"errors":[{"msg":"this day fails on purpose"}]}"#;
+            let msg = message.as_deref().unwrap_or("this day fails on purpose");
+            let answer = serde_json::json!({"errors": [{"msg": msg}]}).to_string();
             return (StatusCode::INTERNAL_SERVER_ERROR, answer).into_response();
         }
         if let (true, Some(j)) = (empty, json.as_mut()) {
