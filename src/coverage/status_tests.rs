@@ -72,7 +72,10 @@ fn failure(started: &str, error: &str) -> Failure {
     }
 }
 
-fn stored(records: Vec<(&str, Option<&str>, Option<Export>, Option<Failure>)>) -> Stored {
+/// A hand-written unit: day, entity, its export, its failure.
+type Written<'a> = (&'a str, Option<&'a str>, Option<Export>, Option<Failure>);
+
+fn stored(records: Vec<Written<'_>>) -> Stored {
     let mut s = Stored::default();
     for (day, entity, e, f) in records {
         let day = d(day);

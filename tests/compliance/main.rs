@@ -30,8 +30,8 @@
 //!    every other column is unchanged, and the fields are counted; without them `extra` holds
 //!    only the fields the API already sends untyped (null for most rows) (`extra.rs`).
 //! 10. Coverage (`coverage.rs`): every unit of checks 5 and 8 is in the coverage record with
-//!    the truth's rows per table, and `status` classifies it (OK or EMPTY; a snapshot day
-//!    counts its polls).
+//!     the truth's rows per table, and `status` classifies it (OK or EMPTY; a snapshot day
+//!     counts its polls).
 //!
 //! A new dataset passes by: its `Table`s declaring `key`, a `demo.section` that enables it
 //! against the simulator, and a `truth` in its simulator model (ARCHITECTURE.md, "How to add
