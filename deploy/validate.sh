@@ -2,13 +2,22 @@
 # Offline validation of the deployment files (called by .ci/run; needs systemd-analyze, promtool,
 # python3, and a built binary passed as $1). PyYAML comes from the project's pinned Python
 # environment (tests/py/bootstrap.py, shared with the tests), never from a global install.
+# Then the daemon's status page in a real browser: Debian's headless Chromium (installed here
+# with apt-get when missing; skipped with a message only where apt-get is unavailable) loads
+# the page of a daemon running the shipped config against the built-in simulator, takes a
+# screenshot (target/validate/status-page.png) and dumps the DOM, which must show every job.
 # Fails on any problem, warnings included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:?usage: deploy/validate.sh path/to/smartassist-export}"
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+daemon_pid=""
+cleanup() {
+  if [ -n "$daemon_pid" ]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 echo "-- systemd unit (systemd-analyze verify; warnings are errors)"
 # verify checks that ExecStart's binary exists: point it at the freshly built one.
@@ -79,3 +88,88 @@ PY
 # validates the config and mints a token offline).
 SMARTASSIST_CLIENT_SECRET=validation-only "$BIN" -c "$work/config.toml" token > /dev/null
 echo "deploy files: OK"
+
+echo "-- Status page in headless Chromium (a daemon of the shipped config.toml against the simulator)"
+if ! command -v chromium >/dev/null; then
+  if ! command -v apt-get >/dev/null; then
+    echo "SKIPPED: chromium is not installed and apt-get is not available to install it;"
+    echo "         the status page was not loaded in a browser (install Debian's chromium to check it)."
+    exit 0
+  fi
+  as_root=()
+  if [ "$(id -u)" != 0 ]; then as_root=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update
+  "${as_root[@]}" apt-get install -y --no-install-recommends chromium
+fi
+chromium --version
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+addr="127.0.0.1:$port"
+sed -e "s#^url = \"out\"#url = \"$work/out\"#" -e "s#^listen = \"127.0.0.1:9464\"#listen = \"$addr\"#" \
+  config.toml > "$work/daemon.toml"
+grep -q "^listen = \"$addr\"" "$work/daemon.toml" || { echo "config.toml: no [server] listen line to point at $addr"; exit 1; }
+"$BIN" -c "$work/daemon.toml" run 2> "$work/daemon.log" &
+daemon_pid=$!
+# Wait (at most 90 s) until every job has finished a run, so the page shows last runs.
+python3 - "$addr" "$work/status.json" <<'PY' || { cat "$work/daemon.log"; exit 1; }
+import json, sys, time, urllib.request
+addr, out = sys.argv[1], sys.argv[2]
+deadline = time.monotonic() + 90
+direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+while True:
+    try:
+        with direct.open(f"http://{addr}/status.json", timeout=5) as r:
+            page = json.load(r)
+        if page["jobs"] and all(j["last_run"] is not None for j in page["jobs"]):
+            open(out, "w").write(json.dumps(page))
+            print("jobs:", ", ".join(f'{j["name"]} ({j["last_run"]["outcome"]})' for j in page["jobs"]))
+            break
+    except OSError:
+        pass
+    if time.monotonic() > deadline:
+        sys.exit("the daemon's jobs did not all finish a run within 90 s")
+    time.sleep(0.2)
+PY
+# --no-sandbox: CI runs this as root, where Chromium's sandbox refuses to start.
+browser=(chromium --headless --no-sandbox --disable-gpu --no-proxy-server --hide-scrollbars
+  --window-size=1400,2000)
+mkdir -p target/validate
+"${browser[@]}" --screenshot="$work/status-page.png" "http://$addr/" 2> "$work/chromium.log" \
+  || { cat "$work/chromium.log"; exit 1; }
+test -s "$work/status-page.png" || { echo "no screenshot"; cat "$work/chromium.log"; exit 1; }
+cp "$work/status-page.png" target/validate/status-page.png
+"${browser[@]}" --dump-dom "http://$addr/" > "$work/dom.html" 2> "$work/chromium.log" \
+  || { cat "$work/chromium.log"; exit 1; }
+python3 - "$work/status.json" "$work/dom.html" <<'PY'
+import json, sys
+from html.parser import HTMLParser
+page = json.load(open(sys.argv[1]))
+class Hooks(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.jobs, self.datasets, self.cells, self.scripts = set(), set(), 0, 0
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        if tag == "tr" and "job" in classes:
+            self.jobs.add(a.get("data-job"))
+        if tag == "section" and "dataset" in classes:
+            self.datasets.add(a.get("data-dataset"))
+        if tag == "td" and "unit" in classes:
+            self.cells += 1
+        if tag == "script":
+            self.scripts += 1
+dom = Hooks()
+dom.feed(open(sys.argv[2]).read())
+want_jobs = {j["name"] for j in page["jobs"]}
+want_datasets = {d["dataset"] for d in page["datasets"]}
+assert dom.jobs == want_jobs, f"jobs in the DOM {sorted(dom.jobs)} != {sorted(want_jobs)}"
+assert dom.datasets == want_datasets, f"datasets in the DOM {sorted(dom.datasets)} != {sorted(want_datasets)}"
+assert dom.cells >= 30 * len(want_datasets), f"coverage cells: {dom.cells}"
+assert dom.scripts == 0, "the page runs no script"
+print(f"DOM: {len(dom.jobs)} job(s), {len(dom.datasets)} dataset(s), {dom.cells} coverage cells")
+PY
+kill -TERM "$daemon_pid"
+wait "$daemon_pid" || { echo "the daemon did not stop cleanly"; cat "$work/daemon.log"; exit 1; }
+daemon_pid=""
+echo "status page: OK (screenshot: target/validate/status-page.png)"

@@ -11,7 +11,10 @@
 //! on `concurrency` or the range length: response bodies are read one page at a time under the
 //! context's page gate ([`crate::pipeline::PAGES_IN_MEMORY`]), and a day waiting for its next
 //! page holds only the compressed Parquet bytes written so far.
-//! Backfill never reads or writes watermarks: re-exporting old days cannot move them.
+//! Backfill never writes watermarks: re-exporting old days cannot move them. Every unit it
+//! exports, and every unit that still fails at the end, is written to the coverage record
+//! ([`crate::coverage`]); `--missing` ([`Selection::Holes`]) reads that record (and the
+//! watermark, for what is provisional) to export only the units it classifies as holes.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
 
 use std::collections::BTreeMap;
@@ -22,6 +25,7 @@ use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
 use crate::client::Priority;
+use crate::coverage::{self, Attempt, Writer};
 use crate::datasets::history::unit_key;
 use crate::datasets::{
     Context, Dataset, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
@@ -30,6 +34,18 @@ use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
 use crate::sources::extra::log_unmapped;
+
+/// Which units of the range a backfill exports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Selection {
+    /// Every unit (but those `--skip-existing` skips).
+    #[default]
+    All,
+    /// Only the units the coverage record classifies as MISSING or FAILED, and with
+    /// `provisional` also the PROVISIONAL ones (see [`crate::coverage::status`]). Snapshot
+    /// datasets keep no history and are left alone.
+    Holes { provisional: bool },
+}
 
 /// What to backfill.
 #[derive(Debug, Clone)]
@@ -55,6 +71,8 @@ pub struct DatasetBackfill {
     pub entity_kind: &'static str,
     pub entities: Vec<UnitReport>,
     pub failed_entities: Vec<(String, String)>,
+    /// Why nothing was done for it, when nothing was.
+    pub note: Option<String>,
 }
 
 impl DatasetBackfill {
@@ -82,6 +100,7 @@ impl DatasetBackfill {
             entity_kind,
             entities: Vec::new(),
             failed_entities: Vec::new(),
+            note: None,
         }
     }
 }
@@ -161,6 +180,9 @@ impl BackfillReport {
             self.elapsed.as_secs_f64()
         )];
         for d in &self.datasets {
+            if let Some(note) = &d.note {
+                lines.push(format!("{}: {note}", d.dataset));
+            }
             let kind = capitalized(d.entity_kind);
             for r in &d.entities {
                 lines.push(format!(
@@ -205,6 +227,16 @@ pub async fn backfill_showing(
     req: &BackfillRequest,
     progress: ProgressMode,
 ) -> Result<BackfillReport, Error> {
+    backfill_selected(cx, req, progress, Selection::All).await
+}
+
+/// [`backfill_showing`] of the units `selection` picks.
+pub async fn backfill_selected(
+    cx: &Context,
+    req: &BackfillRequest,
+    progress: ProgressMode,
+    selection: Selection,
+) -> Result<BackfillReport, Error> {
     if req.from > req.to {
         return Err(Error::Usage(format!(
             "--from {} is after --to {}",
@@ -214,10 +246,27 @@ pub async fn backfill_showing(
     let started = Instant::now();
     crate::pipeline::sweep_staging(cx, &req.datasets).await?;
     let mut report = BackfillReport::default();
+    let run_id = uuid::Uuid::new_v4().to_string();
     for dataset in &req.datasets {
+        let plan = Plan {
+            req,
+            run_id: &run_id,
+            selection,
+            progress: &progress,
+        };
         let done = match dataset {
-            Dataset::History(d) => backfill_history(d.as_ref(), cx, req, &progress).await?,
-            Dataset::Snapshot(d) => snapshot_now(d.as_ref(), cx).await,
+            Dataset::History(d) => backfill_history(d.as_ref(), cx, &plan).await?,
+            Dataset::Snapshot(d) if selection == Selection::All => {
+                snapshot_now(d.as_ref(), cx, &run_id).await
+            }
+            Dataset::Snapshot(d) => {
+                let info = d.info();
+                let mut out = DatasetBackfill::new(info.name, Kind::Snapshot, d.entity_kind());
+                out.note = Some(
+                    "a snapshot dataset keeps no history: --missing leaves it alone".to_string(),
+                );
+                out
+            }
         };
         log_unmapped(done.dataset, &done.unmapped());
         report.datasets.push(done);
@@ -226,37 +275,112 @@ pub async fn backfill_showing(
     Ok(report)
 }
 
-async fn backfill_history(
+/// One backfill's settings, shared by its datasets.
+struct Plan<'a> {
+    req: &'a BackfillRequest,
+    run_id: &'a str,
+    selection: Selection,
+    progress: &'a ProgressMode,
+}
+
+/// The units of the range the backfill exports, and those it skips.
+async fn select_units(
     dataset: &dyn HistoryDataset,
     cx: &Context,
     req: &BackfillRequest,
-    progress: &ProgressMode,
-) -> Result<DatasetBackfill, Error> {
-    let name = dataset.info().name;
-    let cx = &cx.for_work(name, Priority::CatchUp);
-    let mut out = DatasetBackfill::new(name, Kind::History, "");
-    let mut units = Vec::new();
+    selection: Selection,
+) -> Result<(Vec<DayUnit>, Vec<DayUnit>), Error> {
+    let wanted = match selection {
+        Selection::All => None,
+        Selection::Holes { provisional } => {
+            Some(holes(dataset, cx, req.from, req.to, provisional).await?)
+        }
+    };
+    let (mut units, mut skipped) = (Vec::new(), Vec::new());
     for day in days_in_range(req.from, req.to) {
         for unit in DayUnit::of_day(day, dataset.entities()) {
-            let key = unit_key(dataset.info().primary(), &cx.account_id, &unit)?;
-            if req.skip_existing && cx.sink.partition_exists(&key).await? {
-                out.skipped_days.push(unit);
+            let skip = match &wanted {
+                Some(wanted) => !wanted.contains(&unit),
+                None if req.skip_existing => {
+                    let key = unit_key(dataset.info().primary(), &cx.account_id, &unit)?;
+                    cx.sink.partition_exists(&key).await?
+                }
+                None => false,
+            };
+            if skip {
+                skipped.push(unit);
             } else {
                 units.push(unit);
             }
         }
     }
+    Ok((units, skipped))
+}
+
+/// The units of `from..=to` the coverage record classifies as holes (and, with
+/// `provisional`, as provisional). An unreadable record is an error: its holes are unknown.
+async fn holes(
+    dataset: &dyn HistoryDataset,
+    cx: &Context,
+    from: NaiveDate,
+    to: NaiveDate,
+    provisional: bool,
+) -> Result<std::collections::HashSet<DayUnit>, Error> {
+    use crate::coverage::status::{self, DatasetFacts, UnitState};
+    let facts = DatasetFacts::history(dataset);
+    let stored = status::read(&cx.state, &facts, &cx.account_id, from, to).await;
+    if let Some(problem) = stored.problems.first() {
+        return Err(Error::Usage(format!(
+            "{}: cannot tell its holes: {problem}",
+            facts.name
+        )));
+    }
+    let report = status::classify(&facts, &stored, (from, to), Utc::now(), "");
+    Ok(report
+        .units
+        .into_iter()
+        .filter(|u| u.status.is_hole() || (provisional && u.status == UnitState::Provisional))
+        .map(|u| DayUnit {
+            day: u.day,
+            entity: u.entity,
+        })
+        .collect())
+}
+
+async fn backfill_history(
+    dataset: &dyn HistoryDataset,
+    cx: &Context,
+    plan: &Plan<'_>,
+) -> Result<DatasetBackfill, Error> {
+    let (req, progress, run_id) = (plan.req, plan.progress, plan.run_id);
+    let name = dataset.info().name;
+    let cx = &cx.for_work(name, Priority::CatchUp);
+    let mut out = DatasetBackfill::new(name, Kind::History, "");
+    let (units, skipped) = select_units(dataset, cx, req, plan.selection).await?;
+    out.skipped_days = skipped;
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let exported_at = Utc::now();
     let progress = BackfillProgress::start(name, units.len() as u64, &cx.client, progress.clone());
     let mut failed = Vec::new();
     let mut results = stream::iter(units)
         .map(|unit| async move {
+            let attempt = Attempt::now(run_id, Writer::Backfill);
             let result = dataset.export_day(cx, &unit, exported_at).await;
-            (unit, result)
+            if let Ok(r) = &result {
+                coverage::record_unit(
+                    coverage::target(cx),
+                    name,
+                    &unit,
+                    &attempt,
+                    Ok(r),
+                    exported_at,
+                )
+                .await;
+            }
+            (unit, result, attempt)
         })
         .buffer_unordered(req.concurrency.max(1));
-    while let Some((unit, result)) = results.next().await {
+    while let Some((unit, result, attempt)) = results.next().await {
         match result {
             Ok(r) => {
                 progress.day_done(r.rows);
@@ -265,20 +389,41 @@ async fn backfill_history(
             Err(e) => {
                 warn!(dataset = name, %unit, error = %error_chain(&e), "Day failed; it will be retried at the end.");
                 progress.day_failed();
-                failed.push(unit);
+                failed.push((unit, attempt));
             }
         }
     }
     drop(results);
-    for unit in failed {
+    for (unit, first) in failed {
         progress.retrying();
+        let attempt = Attempt::now(run_id, Writer::Backfill);
         match dataset.export_day(cx, &unit, exported_at).await {
             Ok(r) => {
+                coverage::record_unit(
+                    coverage::target(cx),
+                    name,
+                    &unit,
+                    &attempt,
+                    Ok(&r),
+                    exported_at,
+                )
+                .await;
                 progress.day_done(r.rows);
                 out.days.push(r);
             }
             Err(e) => {
                 let msg = error_chain(&e);
+                // Recorded as of the first attempt: a unit another writer exported meanwhile
+                // keeps its export.
+                coverage::record_unit(
+                    coverage::target(cx),
+                    name,
+                    &unit,
+                    &first,
+                    Err(msg.clone()),
+                    exported_at,
+                )
+                .await;
                 error!(dataset = name, %unit, error = %msg, "Day failed again; not exported.");
                 progress.day_failed();
                 out.failed_days.push((unit, msg));
@@ -291,11 +436,30 @@ async fn backfill_history(
 }
 
 /// A snapshot dataset has no history: take the current snapshot of each entity.
-async fn snapshot_now(dataset: &dyn SnapshotDataset, cx: &Context) -> DatasetBackfill {
-    let mut out = DatasetBackfill::new(dataset.info().name, Kind::Snapshot, dataset.entity_kind());
-    let cx = &cx.for_work(dataset.info().name, Priority::Realtime);
+async fn snapshot_now(
+    dataset: &dyn SnapshotDataset,
+    cx: &Context,
+    run_id: &str,
+) -> DatasetBackfill {
+    let name = dataset.info().name;
+    let mut out = DatasetBackfill::new(name, Kind::Snapshot, dataset.entity_kind());
+    let cx = &cx.for_work(name, Priority::Realtime);
     for entity in dataset.entities() {
-        match dataset.poll(cx, entity, Utc::now()).await {
+        let attempt = Attempt::now(run_id, Writer::Backfill);
+        let at = Utc::now();
+        let result = dataset.poll(cx, entity, at).await;
+        let outcome = coverage::outcome(&result);
+        coverage::record_poll(
+            coverage::target(cx),
+            name,
+            dataset.timezone(),
+            entity,
+            &attempt,
+            outcome,
+            at,
+        )
+        .await;
+        match result {
             Ok(r) => out.entities.push(r),
             Err(e) => {
                 let msg = error_chain(&e);

@@ -74,6 +74,10 @@ pub enum Command {
     Healthcheck(HealthcheckArgs),
     /// Validate the config, mint a token and probe each enabled endpoint once.
     Check,
+    /// Show what the output holds: per dataset (and entity) and local day OK, EMPTY, MISSING,
+    /// FAILED or PROVISIONAL, the watermark, lag and freshness, and the backfill commands that
+    /// fill the holes. Reads the output only (no API request).
+    Status(StatusArgs),
     /// Print each dataset's schema.
     Schema(SchemaArgs),
     /// Start the built-in simulator, export a few days into a folder and print a DuckDB query.
@@ -97,8 +101,34 @@ pub struct BackfillArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Skip days whose partition already exists (saves API budget when resuming).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "missing")]
     pub skip_existing: bool,
+    /// Export only the units `status` shows as MISSING or FAILED (from the coverage record).
+    #[arg(long)]
+    pub missing: bool,
+    /// With --missing: also re-export the PROVISIONAL units.
+    #[arg(long, requires = "missing")]
+    pub provisional: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Datasets to show (repeatable); default: every enabled dataset.
+    #[arg(long = "dataset", value_name = "NAME", value_parser = datasets::parse_name)]
+    pub datasets: Vec<&'static DatasetInfo>,
+    /// First local day, YYYY-MM-DD; default: 29 days before --to.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last local day (inclusive), YYYY-MM-DD; default: today (never later).
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Print one JSON document (its shape is documented in the README).
+    #[arg(long)]
+    pub json: bool,
+    /// First rebuild the coverage record from the Parquet files where it lacks a unit or
+    /// cannot be read.
+    #[arg(long)]
+    pub rebuild: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{self, App};
 use crate::auth::TokenMinter;
-use crate::backfill::{backfill, BackfillRequest};
+use crate::backfill::{backfill, backfill_selected, BackfillRequest, Selection};
 use crate::cli::{
     BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
-    SimulateArgs,
+    SimulateArgs, StatusArgs,
 };
 use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
@@ -24,6 +24,7 @@ use crate::error_chain::error_chain;
 use crate::handover::cli::{budget_owner, own_or_hand_over, Owner};
 use crate::handover::JobRequest;
 use crate::metrics::Metrics;
+use crate::progress::ProgressMode;
 use crate::simulator::user_status::UserStatusSim;
 use crate::simulator::{self, ModelSettings, SimulatorConfig};
 use crate::sources::window::local_date;
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Token => cmd_token(&cli.config),
         Command::Healthcheck(args) => cmd_healthcheck(&cli.config, args),
         Command::Check => cmd_check(&cli.config, cancel).await,
+        Command::Status(args) => cmd_status(&cli.config, args).await,
         Command::Schema(args) => cmd_schema(&cli.config, args),
         Command::Demo(args) => cmd_demo(args, cancel).await,
         Command::Simulate(args) => cmd_simulate(*args, cancel).await,
@@ -109,6 +111,8 @@ async fn cmd_backfill(
         datasets: chosen.iter().map(|d| d.name().to_string()).collect(),
         concurrency: usize::from(args.concurrency),
         skip_existing: args.skip_existing,
+        missing: args.missing,
+        provisional: args.provisional,
     };
     let owner = own_or_hand_over(
         &output.state,
@@ -147,7 +151,14 @@ async fn backfill_alone(
         concurrency: usize::from(args.concurrency),
         skip_existing: args.skip_existing,
     };
-    let report = backfill(&app.cx, &req).await;
+    let selection = if args.missing {
+        Selection::Holes {
+            provisional: args.provisional,
+        }
+    } else {
+        Selection::All
+    };
+    let report = backfill_selected(&app.cx, &req, ProgressMode::detect(), selection).await;
     app.shutdown().await;
     let report = report?;
     for line in report.lines(&req) {
@@ -297,6 +308,77 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
         }
     }
     (failures, probes)
+}
+
+/// `status`: reads the output's state (and, with `--rebuild`, its files) and prints the
+/// report. Talks to no API, so no secret is needed; it works beside a running daemon.
+async fn cmd_status(path: &Path, args: StatusArgs) -> Result<(), Error> {
+    use crate::coverage::{rebuild, status, text, Month};
+    let config = datasets::load_config(path, Some(SCHEMA_STAND_IN_SECRET.to_string()))?;
+    let chosen = app::select(&datasets::enabled(&config), &args.datasets)?;
+    if let (Some(from), Some(to)) = (args.from, args.to) {
+        if from > to {
+            return Err(Error::Usage(format!("--from {from} is after --to {to}")));
+        }
+    }
+    let output = crate::sink::Output::open_with(&config.output, &Metrics::new())?;
+    let account = &config.api.account_id;
+    let now = Utc::now();
+    if args.rebuild {
+        for d in &chosen {
+            let (from, to) = status::DatasetFacts::of(d).range(args.from, args.to, now);
+            let r = rebuild::rebuild(
+                &output.sink,
+                &output.state,
+                d.info(),
+                account,
+                &Month::span(from, to),
+            )
+            .await?;
+            eprintln!(
+                "{}: rebuilt from {} partition(s): {} unit(s) added to {} month(s), {} unreadable month(s) replaced",
+                r.dataset, r.partitions, r.units_added, r.months, r.corrupt_replaced
+            );
+        }
+    }
+    let command = format!(
+        "smartassist-export -c {}",
+        shell_word(&path.display().to_string())
+    );
+    let report = status::report(
+        &output.state,
+        &chosen,
+        account,
+        (args.from, args.to),
+        now,
+        &command,
+    )
+    .await;
+    if args.json {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Io {
+            context: "writing the status report as JSON".into(),
+            source: e.into(),
+        })?;
+        println!("{json}");
+    } else {
+        for line in text::lines(&report, &command) {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// `word`, quoted for a POSIX shell when it holds anything but `[A-Za-z0-9/._=:-]`.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._=:-".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// Stands in for the client secret when `schema` loads the config: DDL never uses it.

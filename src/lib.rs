@@ -53,6 +53,7 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod coverage;
 pub mod daemon;
 pub mod datasets;
 pub mod ddl;
@@ -73,6 +74,7 @@ pub mod simulator;
 pub mod sink;
 pub mod sources;
 pub mod state;
+pub mod status_page;
 pub mod telemetry;
 
 pub use error::Error;

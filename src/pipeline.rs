@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Instrument};
 
 use crate::client::Priority;
+use crate::coverage::{self, Attempt, Writer};
 use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
 use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
@@ -79,13 +80,16 @@ pub struct RunSummary {
     pub gap_suspected: bool,
     /// One-line reason when the outcome is not success.
     pub error: Option<String>,
+    /// The run's id (as in its log span and the coverage record).
+    pub run_id: String,
     /// Unmapped fields of the exported records, by name (see [`UnitReport::unmapped`]).
     pub unmapped: BTreeMap<String, u64>,
 }
 
 impl RunSummary {
-    fn new(dataset: &'static str, window: String) -> RunSummary {
+    fn new(dataset: &'static str, window: String, run_id: &str) -> RunSummary {
         RunSummary {
+            run_id: run_id.to_string(),
             dataset,
             window,
             rows: 0,
@@ -181,7 +185,7 @@ pub async fn run_history(
 ) -> RunSummary {
     let run_id = uuid::Uuid::new_v4();
     let span = tracing::info_span!("run", dataset = dataset.info().name, %run_id);
-    run_history_inner(dataset, cx, stop, now)
+    run_history_inner(dataset, cx, stop, now, &run_id.to_string())
         .instrument(span)
         .await
 }
@@ -191,6 +195,7 @@ async fn run_history_inner(
     cx: &Context,
     stop: &CancellationToken,
     now: DateTime<Utc>,
+    run_id: &str,
 ) -> RunSummary {
     let started = Instant::now();
     let name = dataset.info().name;
@@ -199,7 +204,7 @@ async fn run_history_inner(
     let previous = match state::load::<Watermark>(&cx.state, &state_name).await {
         Ok(p) => p,
         Err(e) => {
-            let mut s = RunSummary::new(name, "-".into());
+            let mut s = RunSummary::new(name, "-".into(), run_id);
             s.outcome = Outcome::Failure;
             s.error = Some(error_chain(&e));
             return s.finish(&cx.metrics, started, now);
@@ -220,7 +225,7 @@ async fn run_history_inner(
         (Some(a), Some(b)) => format!("{a}..{b}"),
         _ => "-".into(),
     };
-    let mut summary = RunSummary::new(name, window);
+    let mut summary = RunSummary::new(name, window, run_id);
     let days_done = export_days(dataset, cx, stop, &plan, today, now, &mut summary).await;
     let mark = next_watermark(
         previous.as_ref(),
@@ -257,7 +262,15 @@ async fn export_days(
                 summary.error = Some("stopped by shutdown between days".into());
                 return done;
             }
-            match dataset.export_day(&day_cx, &unit, now).await {
+            let attempt = Attempt::now(&summary.run_id, Writer::Run);
+            let result = dataset.export_day(&day_cx, &unit, now).await;
+            // A unit abandoned by shutdown did not fail: it is simply not recorded.
+            if result.is_ok() || !stop.is_cancelled() {
+                let outcome = coverage::outcome(&result);
+                coverage::record_unit(coverage::target(cx), name, &unit, &attempt, outcome, now)
+                    .await;
+            }
+            match result {
                 Ok(r) => {
                     summary.add(&r);
                     units_done += 1;
@@ -376,9 +389,22 @@ pub async fn run_snapshot(
     let span = tracing::info_span!("run", dataset = name, entity, %run_id);
     async {
         let started = Instant::now();
-        let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"));
+        let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"), &run_id.to_string());
         let cx = cx.for_work(name, Priority::Realtime);
-        match dataset.poll(&cx, entity, now).await {
+        let attempt = Attempt::now(&run_id.to_string(), Writer::Poll);
+        let result = dataset.poll(&cx, entity, now).await;
+        let outcome = coverage::outcome(&result);
+        coverage::record_poll(
+            coverage::target(&cx),
+            name,
+            dataset.timezone(),
+            entity,
+            &attempt,
+            outcome,
+            now,
+        )
+        .await;
+        match result {
             Ok(r) => {
                 summary.add(&r);
                 summary.gap_suspected = r.gap_suspected;

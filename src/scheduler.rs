@@ -14,6 +14,7 @@
 //! (or [`tick_loop`], a plain tokio interval driver used by the paused-time tests), and call
 //! [`Scheduler::drain`] on shutdown.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -106,6 +107,34 @@ impl Trigger {
 pub struct RunSignal {
     /// An intent poll found a full page of unseen sessions: poll this job faster.
     pub gap_suspected: bool,
+    /// Rows the run wrote (shown on the status page).
+    pub rows: u64,
+}
+
+/// Errors a job remembers for the status page ([`JobRuns::recent_errors`]).
+pub const RECENT_ERRORS_KEPT: usize = 5;
+
+/// How a job's last run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastRun {
+    /// The tick it ran for.
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    /// Wall time of the run.
+    pub duration: Duration,
+    /// Rows written, when it succeeded.
+    pub rows: Option<u64>,
+    /// The one-line reason, when it did not.
+    pub error: Option<String>,
+}
+
+/// What a job has done, for the status page: its last run, the run in flight, its last
+/// [`RECENT_ERRORS_KEPT`] errors (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobRuns {
+    pub last_run: Option<LastRun>,
+    pub running_since: Option<DateTime<Utc>>,
+    pub recent_errors: Vec<(DateTime<Utc>, String)>,
 }
 
 /// The work of one job: called with the tick time; `Err` carries a one-line reason for health.
@@ -154,6 +183,35 @@ struct JobState {
     started_at: DateTime<Utc>,
     last_success: Option<DateTime<Utc>>,
     last_error: Option<String>,
+    last_run: Option<LastRun>,
+    recent_errors: VecDeque<(DateTime<Utc>, String)>,
+}
+
+impl JobState {
+    /// Records the end of the run started for the tick `now`, `began` on the monotonic clock.
+    fn finish(
+        &mut self,
+        now: DateTime<Utc>,
+        began: tokio::time::Instant,
+        result: &Result<RunSignal, String>,
+    ) {
+        let finished_at = Utc::now().max(now);
+        let (rows, error) = match result {
+            Ok(signal) => (Some(signal.rows), None),
+            Err(reason) => (None, Some(reason.clone())),
+        };
+        if let Some(reason) = &error {
+            self.recent_errors.push_front((finished_at, reason.clone()));
+            self.recent_errors.truncate(RECENT_ERRORS_KEPT);
+        }
+        self.last_run = Some(LastRun {
+            started_at: now,
+            finished_at,
+            duration: began.elapsed(),
+            rows,
+            error,
+        });
+    }
 }
 
 /// One scheduled job with its overlap guard.
@@ -183,6 +241,8 @@ impl Job {
                 started_at: now,
                 last_success: None,
                 last_error: None,
+                last_run: None,
+                recent_errors: VecDeque::new(),
             })),
         })
     }
@@ -228,8 +288,10 @@ impl Job {
         let has_fast = self.spec.fast_interval.is_some();
         tokio::spawn(async move {
             let _guard = guard;
+            let began = tokio::time::Instant::now();
             let result = work(now).await;
             let mut st = lock(&state);
+            st.finish(now, began, &result);
             match result {
                 Ok(signal) => {
                     st.last_success = Some(Utc::now().max(now));
@@ -264,6 +326,17 @@ impl Job {
 
     pub fn next_fire(&self) -> Option<DateTime<Utc>> {
         lock(&self.state).trigger.next_fire()
+    }
+
+    /// Its last run, the run in flight and its recent errors.
+    pub fn runs(&self) -> JobRuns {
+        let busy = self.busy.try_lock().is_err();
+        let st = lock(&self.state);
+        JobRuns {
+            last_run: st.last_run.clone(),
+            running_since: st.last_start.filter(|_| busy),
+            recent_errors: st.recent_errors.iter().cloned().collect(),
+        }
     }
 
     /// Waits until the job is idle and keeps it from starting until the guard is dropped (its
@@ -430,333 +503,5 @@ pub async fn tick_loop(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono_tz::America::New_York;
-    use chrono_tz::Europe::Berlin;
-
-    fn cron(expr: &str) -> croner::Cron {
-        croner::parser::CronParser::builder()
-            .seconds(croner::parser::Seconds::Required)
-            .dom_and_dow(true)
-            .build()
-            .parse(expr)
-            .expect("valid cron")
-    }
-
-    fn schedule(expr: &str) -> Schedule {
-        Schedule {
-            expression: expr.into(),
-            cron: cron(expr),
-        }
-    }
-
-    fn utc(s: &str) -> DateTime<Utc> {
-        s.parse().expect("rfc3339")
-    }
-
-    #[test]
-    fn daily_local_time_keeps_its_wall_clock_across_spring_forward() {
-        // 03:00 New York: 08:00Z in EST (UTC-5), 07:00Z in EDT (UTC-4). DST began 2024-03-10.
-        let c = cron("0 0 3 * * *");
-        let a = next_occurrence(&c, New_York, utc("2024-03-09T12:00:00Z")).expect("next");
-        assert_eq!(a, utc("2024-03-10T07:00:00Z"));
-        let b = next_occurrence(&c, New_York, a).expect("next");
-        assert_eq!(b, utc("2024-03-11T07:00:00Z"));
-        let before = next_occurrence(&c, New_York, utc("2024-03-08T12:00:00Z")).expect("next");
-        assert_eq!(before, utc("2024-03-09T08:00:00Z"));
-    }
-
-    #[test]
-    fn fall_back_runs_once_and_keeps_local_time_after() {
-        // Berlin falls back 2024-10-27 03:00 CEST -> 02:00 CET. 02:30 exists twice; croner runs
-        // a fixed-time job once. 06:00 local is 04:00Z before, 05:00Z after.
-        let c = cron("0 0 6 * * *");
-        let a = next_occurrence(&c, Berlin, utc("2024-10-26T12:00:00Z")).expect("next");
-        assert_eq!(a, utc("2024-10-27T05:00:00Z"));
-        let prev = next_occurrence(&c, Berlin, utc("2024-10-25T12:00:00Z")).expect("next");
-        assert_eq!(prev, utc("2024-10-26T04:00:00Z"));
-        let c = cron("0 30 2 * * *");
-        let first = next_occurrence(&c, Berlin, utc("2024-10-26T23:00:00Z")).expect("next");
-        let second = next_occurrence(&c, Berlin, first).expect("next");
-        assert_eq!(second - first, TimeDelta::hours(25));
-    }
-
-    #[test]
-    fn utc_is_the_default_and_unaffected() {
-        let c = cron("0 0 3 * * *");
-        let a = next_occurrence(&c, Tz::UTC, utc("2024-03-09T12:00:00Z")).expect("next");
-        assert_eq!(a, utc("2024-03-10T03:00:00Z"));
-    }
-
-    #[test]
-    fn trigger_collapses_missed_occurrences_and_fires_once() {
-        let mut t = Trigger::new(
-            cron("0 * * * * *"),
-            Tz::UTC,
-            utc("2024-01-01T00:00:30Z"),
-            false,
-        );
-        assert_eq!(t.next_fire(), Some(utc("2024-01-01T00:01:00Z")));
-        assert!(!t.poll(utc("2024-01-01T00:00:59Z")));
-        // Ten minutes of downtime: one firing, then the next future occurrence.
-        assert!(t.poll(utc("2024-01-01T00:10:30Z")));
-        assert_eq!(t.next_fire(), Some(utc("2024-01-01T00:11:00Z")));
-        assert!(!t.poll(utc("2024-01-01T00:10:31Z")));
-        let mut now = Trigger::new(
-            cron("0 0 0 1 1 *"),
-            Tz::UTC,
-            utc("2024-05-01T00:00:00Z"),
-            true,
-        );
-        assert!(now.poll(utc("2024-05-01T00:00:00Z")));
-        assert!(!now.poll(utc("2024-05-01T00:00:01Z")));
-    }
-
-    #[test]
-    fn period_is_the_longest_gap() {
-        assert_eq!(
-            schedule_period(
-                &cron("0 */15 * * * *"),
-                Tz::UTC,
-                utc("2024-01-01T00:07:00Z")
-            ),
-            Duration::from_secs(900)
-        );
-        assert_eq!(
-            schedule_period(
-                &cron("0 0 9,17 * * *"),
-                Tz::UTC,
-                utc("2024-01-01T00:00:00Z")
-            ),
-            Duration::from_secs(16 * 3600)
-        );
-    }
-
-    #[test]
-    fn health_fails_after_n_intervals_with_a_floor() {
-        let now = utc("2024-01-01T01:00:00Z");
-        let job = |since: &str, period: u64, ok: bool| JobStatus {
-            name: "user_status".into(),
-            period: Duration::from_secs(period),
-            since: utc(since),
-            last_success: ok.then(|| utc(since)),
-            last_error: Some("upstream 503".into()),
-            fast_mode: false,
-        };
-        // 15-minute schedule, 3 intervals: 45 minutes.
-        assert!(evaluate_health(&[job("2024-01-01T00:16:00Z", 900, true)], now, 3).is_ok());
-        let err = evaluate_health(&[job("2024-01-01T00:14:00Z", 900, true)], now, 3)
-            .expect_err("unhealthy");
-        assert!(
-            err.contains("job user_status has not succeeded for 2760s"),
-            "{err}"
-        );
-        assert!(err.contains("last error: upstream 503"), "{err}");
-        // A 1-second schedule is not unhealthy before the 60 s floor.
-        assert!(evaluate_health(&[job("2024-01-01T00:59:10Z", 1, false)], now, 3).is_ok());
-        let err = evaluate_health(&[job("2024-01-01T00:58:50Z", 1, false)], now, 3)
-            .expect_err("unhealthy");
-        assert!(err.contains("since startup"), "{err}");
-    }
-
-    /// A clock that starts at `anchor` and follows tokio's (paused) time.
-    fn paused_clock(anchor: DateTime<Utc>) -> impl Fn() -> DateTime<Utc> + Clone {
-        let start = tokio::time::Instant::now();
-        move || anchor + TimeDelta::from_std(start.elapsed()).unwrap_or_default()
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn recording_job(
-        name: &str,
-        spec_schedule: &str,
-        tz: Tz,
-        now: DateTime<Utc>,
-        busy_for: Duration,
-        fired: Arc<Mutex<Vec<DateTime<Utc>>>>,
-        gap_until_run: usize,
-        fast: Option<Duration>,
-    ) -> Arc<Job> {
-        let spec = JobSpec {
-            name: name.into(),
-            dataset: "intent_realtime",
-            schedule: schedule(spec_schedule),
-            tz,
-            fast_interval: fast,
-            metrics: Metrics::new(),
-        };
-        let work: Work = Arc::new(move |at| {
-            let fired = fired.clone();
-            Box::pin(async move {
-                let n = {
-                    let mut f = lock(&fired);
-                    f.push(at);
-                    f.len()
-                };
-                tokio::time::sleep(busy_for).await;
-                Ok(RunSignal {
-                    gap_suspected: n < gap_until_run,
-                })
-            })
-        });
-        Job::new(spec, work, now, false)
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn fires_at_local_three_am_across_a_dst_change_in_paused_time() {
-        let anchor = utc("2024-03-09T00:00:00Z");
-        let clock = paused_clock(anchor);
-        let fired = Arc::new(Mutex::new(Vec::new()));
-        let job = recording_job(
-            "dst",
-            "0 0 3 * * *",
-            New_York,
-            anchor,
-            Duration::ZERO,
-            fired.clone(),
-            0,
-            None,
-        );
-        let sched = Scheduler::new(vec![job]);
-        let stop = CancellationToken::new();
-        // 10 s ticks starting on a whole minute land exactly on each occurrence.
-        let driver = tokio::spawn(tick_loop(
-            sched.clone(),
-            Duration::from_secs(10),
-            clock.clone(),
-            stop.clone(),
-        ));
-        tokio::time::sleep(Duration::from_secs(3 * 86_400)).await;
-        stop.cancel();
-        driver.await.expect("driver");
-        assert_eq!(
-            *lock(&fired),
-            vec![
-                utc("2024-03-09T08:00:00Z"),
-                utc("2024-03-10T07:00:00Z"),
-                utc("2024-03-11T07:00:00Z"),
-            ]
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_busy_job_is_never_overlapped_and_skipped_ticks_are_counted() {
-        let anchor = utc("2024-01-01T00:00:00Z");
-        let clock = paused_clock(anchor);
-        let fired = Arc::new(Mutex::new(Vec::new()));
-        // Every second, each run takes 2.5 s: runs start at 1, 4, 7 (ticks 2-3, 5-6, 8-9 skip).
-        let job = recording_job(
-            "slow",
-            "* * * * * *",
-            Tz::UTC,
-            anchor,
-            Duration::from_millis(2500),
-            fired.clone(),
-            0,
-            None,
-        );
-        let sched = Scheduler::new(vec![job.clone()]);
-        let mut outcomes = Vec::new();
-        for _ in 0..9 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            outcomes.extend(sched.tick(clock()));
-            tokio::task::yield_now().await;
-        }
-        use TickOutcome::*;
-        assert_eq!(
-            outcomes,
-            vec![
-                Started,
-                SkippedBusy,
-                SkippedBusy,
-                Started,
-                SkippedBusy,
-                SkippedBusy,
-                Started,
-                SkippedBusy,
-                SkippedBusy
-            ]
-        );
-        assert_eq!(lock(&fired).len(), 3);
-        // Drain waits for the run in flight and never needs to abandon it.
-        let mut abandoned = false;
-        assert!(
-            sched
-                .drain(Duration::from_secs(10), Duration::from_secs(8), || {
-                    abandoned = true
-                })
-                .await
-        );
-        assert!(!abandoned);
-        assert_eq!(sched.tick(clock() + TimeDelta::seconds(5))[0], Stopping);
-        assert_eq!(sched.health(clock(), 3), Err("shutting down".into()));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn drain_abandons_after_the_grace_and_gives_up_at_the_deadline() {
-        let anchor = utc("2024-01-01T00:00:00Z");
-        let fired = Arc::new(Mutex::new(Vec::new()));
-        let job = recording_job(
-            "stuck",
-            "* * * * * *",
-            Tz::UTC,
-            anchor,
-            Duration::from_secs(3600),
-            fired,
-            0,
-            None,
-        );
-        let sched = Scheduler::new(vec![job]);
-        assert_eq!(
-            sched.tick(anchor + TimeDelta::seconds(1)),
-            vec![TickOutcome::Started]
-        );
-        tokio::task::yield_now().await;
-        let started = tokio::time::Instant::now();
-        let mut abandoned = false;
-        let ended = sched
-            .drain(Duration::from_secs(10), Duration::from_secs(7), || {
-                abandoned = true
-            })
-            .await;
-        assert!(!ended);
-        assert!(abandoned);
-        assert_eq!(started.elapsed(), Duration::from_secs(10));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_gap_switches_to_fast_polling_until_overlap_returns() {
-        let anchor = utc("2024-01-01T00:00:00Z");
-        let clock = paused_clock(anchor);
-        let fired = Arc::new(Mutex::new(Vec::new()));
-        // Scheduled every minute; the first two runs report a gap; fast interval 5 s.
-        let job = recording_job(
-            "bot",
-            "0 * * * * *",
-            Tz::UTC,
-            anchor,
-            Duration::ZERO,
-            fired.clone(),
-            3,
-            Some(Duration::from_secs(5)),
-        );
-        let sched = Scheduler::new(vec![job.clone()]);
-        let stop = CancellationToken::new();
-        let driver = tokio::spawn(tick_loop(
-            sched.clone(),
-            Duration::from_secs(1),
-            clock.clone(),
-            stop.clone(),
-        ));
-        tokio::time::sleep(Duration::from_secs(150)).await;
-        stop.cancel();
-        driver.await.expect("driver");
-        let secs: Vec<i64> = lock(&fired)
-            .iter()
-            .map(|t| (*t - anchor).num_seconds())
-            .collect();
-        // 60: gap -> fast; 65: gap -> stays fast; 70: overlap -> back to the minute schedule.
-        assert_eq!(secs, vec![60, 65, 70, 120]);
-        assert!(!job.status(clock()).fast_mode);
-    }
-}
+#[path = "scheduler_tests.rs"]
+mod tests;

@@ -130,6 +130,7 @@ fn outcome_to_signal(s: RunSummary) -> Result<RunSignal, String> {
     match s.outcome {
         Outcome::Success => Ok(RunSignal {
             gap_suspected: s.gap_suspected,
+            rows: s.rows as u64,
         }),
         _ => Err(s.error.unwrap_or_else(|| s.outcome.label().to_string())),
     }
@@ -249,10 +250,18 @@ async fn serve(
         config.server.unhealthy_after_intervals,
         metrics,
     )
-    .merge(handover.routes());
+    .merge(handover.routes())
+    .merge(
+        crate::status_page::StatusSource::new(
+            app.cx.clone(),
+            app.datasets().to_vec(),
+            sched.clone(),
+        )
+        .routes(),
+    );
     let server_stop = CancellationToken::new();
     let server = crate::server::serve(listener, router, server_stop.clone());
-    info!(listen = %config.server.listen, "Serving /healthz, /metrics and work handed over by backfill and run --once.");
+    info!(listen = %config.server.listen, "Serving /healthz, /metrics, the status page (/ and /status.json) and work handed over by backfill and run --once.");
     let mut cron = scheduler::start_cron_ticker(sched.clone())
         .await
         .map_err(|e| Error::Startup {

@@ -105,6 +105,7 @@ impl PerBot {
                 last: vec![(&TABLE, batch)],
                 rejects: Vec::new(),
                 requests: 1,
+                open: false,
                 unmapped: Default::default(),
             })
         };

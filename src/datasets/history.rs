@@ -17,7 +17,7 @@ use chrono_tz::Tz;
 use tokio::sync::OwnedSemaphorePermit;
 use tracing::info;
 
-use super::{Context, DatasetInfo, DayUnit, Table, UnitReport};
+use super::{Context, DatasetInfo, DayUnit, PartitionWrite, Table, UnitReport};
 use crate::error::Error;
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
@@ -76,6 +76,8 @@ pub struct FetchedDay {
     pub last: Vec<(&'static Table, RecordBatch)>,
     pub rejects: Vec<Reject>,
     pub requests: usize,
+    /// The unit holds data that will still change (see [`UnitReport::open`]).
+    pub open: bool,
     /// Unmapped fields of the records whose rows were written (see [`crate::sources::extra`]).
     pub unmapped: UnmappedCounts,
 }
@@ -148,7 +150,7 @@ impl<'a> DayExport<'a> {
         };
         let (cx, info, unit, started) = (self.cx, self.info, self.unit, self.started);
         let stats = self.commit(fetched.last).await?;
-        let (rejects, mut unmapped) = (fetched.rejects, fetched.unmapped);
+        let (rejects, open, mut unmapped) = (fetched.rejects, fetched.open, fetched.unmapped);
         let primary = unit_key(info.primary(), &cx.account_id, unit)?;
         rejects::replace(
             &cx.sink,
@@ -160,11 +162,17 @@ impl<'a> DayExport<'a> {
         )
         .await?;
         let mut written = WriteStats::default();
-        for (table, s) in info.tables.iter().zip(&stats) {
+        let mut partitions = Vec::with_capacity(stats.len());
+        for (table, s) in info.tables.iter().zip(stats) {
             cx.metrics.written(table.name, s.files, s.rows, s.bytes);
             written.files += s.files;
             written.rows += s.rows;
             written.bytes += s.bytes;
+            partitions.push(PartitionWrite {
+                table: table.name,
+                day: unit.day,
+                written: s,
+            });
         }
         cx.metrics.unmapped_fields(info.name, unmapped.total());
         info!(
@@ -184,6 +192,8 @@ impl<'a> DayExport<'a> {
             rows: written.rows,
             rejects: rejects.len(),
             written,
+            partitions,
+            open,
             unmapped: unmapped.take(),
             ..UnitReport::default()
         })

@@ -286,6 +286,24 @@ pub struct UnitReport {
     /// `extra`), by name (a nested one as `customerinfo.CustomerAge`): occurrences, one per
     /// field and record (see [`crate::sources::extra`]).
     pub unmapped: BTreeMap<String, u64>,
+    /// What the unit wrote, per table and partition day (a history unit: each table's
+    /// partition of its day; a poll: each day its new records went to). The coverage record
+    /// ([`crate::coverage`]) keeps it.
+    pub partitions: Vec<PartitionWrite>,
+    /// The unit holds data that will still change although its day may be over (e.g. status
+    /// spans still open, without an end): the coverage record calls it provisional until a
+    /// later export finds it closed.
+    pub open: bool,
+}
+
+/// What one unit wrote into one partition of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionWrite {
+    pub table: &'static str,
+    /// The partition's day (its `dt`, or the layout's date column).
+    pub day: NaiveDate,
+    /// Rows written for the first time or replaced, the files written and their bytes.
+    pub written: WriteStats,
 }
 
 /// When a snapshot dataset polls.
@@ -337,6 +355,9 @@ pub trait SnapshotDataset: Send + Sync {
     fn entities(&self) -> &[String];
     /// What an entity is, for messages and job names (`bot`).
     fn entity_kind(&self) -> &'static str;
+    /// The zone of its local days (its `dt` partitions): a poll's coverage is recorded under
+    /// the local day it ran on ([`crate::coverage`]).
+    fn timezone(&self) -> Tz;
     /// Poll `entity` once and merge what is new. State is committed inside, after the data.
     fn poll<'a>(
         &'a self,

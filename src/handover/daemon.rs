@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use super::{Event, HandoverEndpoint, JobRequest, Progress, JOBS_PATH, KEY_HEADER, PROGRESS_EVERY};
-use crate::backfill::{backfill_showing, BackfillRequest};
+use crate::backfill::{backfill_selected, BackfillRequest, Selection};
 use crate::datasets::{Context, Dataset};
 use crate::error_chain::error_chain;
 use crate::progress::{ProgressMode, ProgressSnapshot};
@@ -237,9 +237,16 @@ async fn run_job(
             to,
             concurrency,
             skip_existing,
+            missing,
+            provisional,
             ..
         } => {
             let (feed, progress) = watch::channel(None);
+            let selection = if missing {
+                Selection::Holes { provisional }
+            } else {
+                Selection::All
+            };
             let req = BackfillRequest {
                 from,
                 to,
@@ -247,7 +254,7 @@ async fn run_job(
                 concurrency: concurrency.clamp(1, 64),
                 skip_existing,
             };
-            let work = backfill_showing(&cx, &req, ProgressMode::Feed(feed));
+            let work = backfill_selected(&cx, &req, ProgressMode::Feed(feed), selection);
             match reporting(work, &tx, Some(progress)).await {
                 Ok(report) => {
                     for text in report.lines(&req) {

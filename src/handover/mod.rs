@@ -149,9 +149,19 @@ pub enum JobRequest {
         datasets: Vec<String>,
         concurrency: usize,
         skip_existing: bool,
+        /// `--missing`: only the holes of the coverage record.
+        #[serde(default, skip_serializing_if = "is_false")]
+        missing: bool,
+        /// `--provisional` (with `--missing`).
+        #[serde(default, skip_serializing_if = "is_false")]
+        provisional: bool,
     },
     /// `run --once` of these datasets (the CLI's enabled ones).
     RunOnce { datasets: Vec<String> },
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl JobRequest {
@@ -274,11 +284,25 @@ mod tests {
             datasets: vec!["user_status".into()],
             concurrency: 4,
             skip_existing: false,
+            missing: false,
+            provisional: false,
         };
         assert_eq!(
             serde_json::to_string(&req).expect("json"),
             r#"{"command":"backfill","from":"2024-05-01","to":"2024-05-31","datasets":["user_status"],"concurrency":4,"skip_existing":false}"#
         );
+        let missing: JobRequest = serde_json::from_str(
+            r#"{"command":"backfill","from":"2024-05-01","to":"2024-05-31","datasets":["user_status"],"concurrency":4,"skip_existing":false,"missing":true}"#,
+        )
+        .expect("backfill --missing");
+        assert!(matches!(
+            missing,
+            JobRequest::Backfill {
+                missing: true,
+                provisional: false,
+                ..
+            }
+        ));
         let finished = Event::Finished {
             exit_code: 1,
             error: Some("1 of 2 units failed: 2024-05-02".into()),

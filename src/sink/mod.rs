@@ -35,6 +35,7 @@ pub(crate) mod counting;
 mod encode;
 mod files;
 mod layout;
+mod listing;
 mod ranged;
 mod s3;
 mod staging;
@@ -43,6 +44,7 @@ mod store;
 mod versioned;
 mod writer;
 
+pub use listing::{StoredFile, StoredPartition};
 pub use state_store::StateStore;
 pub use writer::PartitionWriter;
 

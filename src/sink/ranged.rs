@@ -144,6 +144,55 @@ impl AsyncFileReader for RangedObject {
     }
 }
 
+/// Rows of the Parquet file at `path`, from its footer (a suffix read, and a second read only
+/// for a footer larger than [`FOOTER_FETCH_BYTES`]); `None` when the object does not exist.
+pub(super) async fn footer_rows(
+    store: Arc<dyn ObjectStore>,
+    path: &Path,
+) -> Result<Option<u64>, SinkError> {
+    let options = GetOptions {
+        range: Some(GetRange::Suffix(FOOTER_FETCH_BYTES)),
+        ..Default::default()
+    };
+    let store_error = |source| SinkError::Store {
+        op: StoreOp::Get,
+        path: path.clone(),
+        source,
+    };
+    let result = match store.get_opts(path, options).await {
+        Ok(result) => result,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(store_error(source)),
+    };
+    let (size, e_tag) = (result.meta.size, result.meta.e_tag.clone());
+    let tail = result.bytes().await.map_err(store_error)?;
+    let hint = tail.len();
+    let missing = Arc::new(AtomicBool::new(false));
+    let mut reader = RangedObject {
+        store,
+        path: path.clone(),
+        size,
+        tail,
+        e_tag,
+        missing: Arc::clone(&missing),
+        changed: Arc::new(AtomicBool::new(false)),
+    };
+    let read = ParquetMetaDataReader::new()
+        .with_prefetch_hint(Some(hint))
+        .load_and_finish(&mut reader, size)
+        .await;
+    match read {
+        Ok(meta) => Ok(Some(
+            u64::try_from(meta.file_metadata().num_rows()).unwrap_or(0),
+        )),
+        Err(_) if missing.load(Ordering::Relaxed) => Ok(None),
+        Err(source) => Err(SinkError::Decode {
+            path: path.clone(),
+            source,
+        }),
+    }
+}
+
 /// Whether `rg` may hold a row whose `column` (leaf index `col`) is one of `any_of`.
 fn may_hold(rg: &RowGroupMetaData, col: Option<usize>, any_of: &[i64]) -> bool {
     let Some(stats) = col

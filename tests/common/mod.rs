@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod agent_status_details;
+pub mod day_faults;
 #[cfg(unix)]
 pub mod disk_faults;
 pub mod recorder;

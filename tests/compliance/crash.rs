@@ -1,8 +1,8 @@
 //! Check 7: a crash just before the state commit, then a re-run. The built binary runs
 //! `run --once` for one dataset on S3 (moto, behind the fault proxy of `tests/common/s3.rs`);
 //! the proxy holds the PUT of the dataset's commit object (a history dataset's watermark, a
-//! snapshot entity's poll state: the last state object a complete run writes, leases aside,
-//! found by a run into a scratch prefix) and reports it, and the test SIGKILLs the process
+//! snapshot entity's poll state: the last state object a complete run writes, leases and
+//! coverage records aside, found by a run into a scratch prefix) and reports it, and the test SIGKILLs the process
 //! right then, after every data file of the run is durable and before its state is. Readers must then see
 //! no partial file and no row twice; the re-run (no fault) must leave exactly the truth's rows,
 //! only complete Parquet files under the table folders, and the state committed.
@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use smartassist_export::coverage::is_coverage_object;
 use smartassist_export::datasets::{self, Dataset, DatasetInfo};
 use smartassist_export::simulator::truth::{local_date, Truth, TruthUnit};
 use smartassist_export::simulator::SimulatorConfig;
@@ -38,8 +39,9 @@ async fn a_crash_before_the_state_commit_then_a_rerun_leaves_exact_rows_and_no_s
 }
 
 /// The `_state/` object (its name under `_state/`) whose write ends a run of `config` (written
-/// for `prefix`): the last state object a complete run writes, leases aside. Found by a run
-/// into a scratch prefix through the proxy, so the suite needs to know no dataset's state.
+/// for `prefix`): the last state object a complete run writes, leases and coverage records
+/// aside (a coverage record describes data already committed). Found by a run into a scratch
+/// prefix through the proxy, so the suite needs to know no dataset's state.
 async fn commit_object(
     name: &str,
     config: &str,
@@ -60,7 +62,7 @@ async fn commit_object(
     proxy.puts()[before..]
         .iter()
         .filter_map(|p| p.strip_prefix(&state))
-        .rfind(|p| !p.starts_with("lease/"))
+        .rfind(|p| !p.starts_with("lease/") && !is_coverage_object(p))
         .unwrap_or_else(|| panic!("{name}: a run of it writes no state object"))
         .to_string()
 }

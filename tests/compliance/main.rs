@@ -29,6 +29,9 @@
 //!    record, each row's `extra` holds exactly the truth's fields with their exact JSON text,
 //!    every other column is unchanged, and the fields are counted; without them `extra` holds
 //!    only the fields the API already sends untyped (null for most rows) (`extra.rs`).
+//! 10. Coverage (`coverage.rs`): every unit of checks 5 and 8 is in the coverage record with
+//!     the truth's rows per table, and `status` classifies it (OK or EMPTY; a snapshot day
+//!     counts its polls).
 //!
 //! A new dataset passes by: its `Table`s declaring `key`, a `demo.section` that enables it
 //! against the simulator, and a `truth` in its simulator model (ARCHITECTURE.md, "How to add
@@ -36,6 +39,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod coverage;
 mod crash;
 mod docs;
 mod extra;
@@ -269,6 +273,8 @@ async fn history_dataset(info: &'static DatasetInfo, d: &Dataset, section: &toml
         truth.rejects.len()
     );
     assert_rows(&format!("{name} {DAYS:?} in {ZONE}"), &want, &got);
+    coverage::assert_history_recorded(info, d, (&app.cx.state, &app.cx.account_id), &days, &want)
+        .await;
     let days_found: BTreeSet<NaiveDate> = got.keys().map(|(_, dt, ..)| *dt).collect();
     assert_eq!(
         days_found,
@@ -362,6 +368,7 @@ async fn snapshot_dataset(info: &'static DatasetInfo, d: &Dataset, section: &tom
     let t2 = t1 + chrono::Duration::minutes(10);
     let mut want = Truth::default();
     let mut polls = Vec::new();
+    let mut account_id = String::new();
     for (n, at) in [(1, t1), (2, t2), (3, t2)] {
         let cfg = sim_config(d, at, Some(5));
         let sim = start_sim(cfg.clone()).await;
@@ -378,6 +385,7 @@ async fn snapshot_dataset(info: &'static DatasetInfo, d: &Dataset, section: &tom
             .unwrap_or_else(|e| panic!("{name}: the app starts: {e}"));
         let at_start = series::parse(&metrics.render());
         series::assert_registered_at_zero(info, &entities, &at_start);
+        account_id.clone_from(&app.cx.account_id);
         let Some(Dataset::Snapshot(s)) = app.datasets().first().cloned() else {
             panic!("{name}: not a snapshot dataset");
         };
@@ -453,6 +461,20 @@ async fn snapshot_dataset(info: &'static DatasetInfo, d: &Dataset, section: &tom
         "{name}: rows written over the polls"
     );
     assert_eq!(polls[2].1, 0.0, "{name}: a repeated poll writes nothing");
+    let output = smartassist_export::sink::Output::open(
+        &smartassist_export::config::OutputLocation::Local(out.clone()),
+    )
+    .expect("output");
+    let poll_day = smartassist_export::sources::window::local_date(zone_of(section, NY), t1);
+    coverage::assert_polls_recorded(
+        info,
+        d,
+        (&output.state, &account_id),
+        poll_day,
+        3,
+        &expected_rows(&want),
+    )
+    .await;
 }
 
 #[test]

@@ -451,6 +451,8 @@ pub struct Normalizer {
     unmapped: UnmappedCounts,
     offsets: Vec<i32>,
     rejects: Vec<Reject>,
+    /// Spans appended without an end (still open when the day was fetched).
+    open_spans: usize,
 }
 
 impl fmt::Debug for Normalizer {
@@ -483,6 +485,7 @@ impl Normalizer {
             unmapped: UnmappedCounts::default(),
             offsets: Vec::new(),
             rejects: Vec::new(),
+            open_spans: 0,
         }
     }
 
@@ -527,6 +530,7 @@ impl Normalizer {
         self.secondary.append_option(span.secondary.as_deref());
         self.start.append_value(span.start_ms);
         self.end.append_option(span.end_ms);
+        self.open_spans += usize::from(span.end_ms.is_none());
         self.duration.append_option(span.duration);
         self.extra
             .append(&[("agent", &agent.extra), ("span", &span.extra)]);
@@ -542,6 +546,11 @@ impl Normalizer {
     /// Rows appended since the last [`Normalizer::take_batch`].
     pub fn rows(&self) -> usize {
         self.offsets.len()
+    }
+
+    /// Spans appended so far that have no end yet (still open when fetched).
+    pub fn open_spans(&self) -> usize {
+        self.open_spans
     }
 
     /// Rejects recorded so far.

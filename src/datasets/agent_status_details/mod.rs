@@ -195,12 +195,14 @@ impl AgentStatusDetails {
             }
             pager.record(page);
         }
+        let open = normalizer.open_spans() > 0;
         let unmapped = normalizer.take_unmapped();
         let (last, rejects) = normalizer.finish();
         Ok(history::FetchedDay {
             last: vec![(&TABLE, last)],
             rejects,
             requests: pager.requests(),
+            open,
             unmapped,
         })
     }

@@ -256,6 +256,7 @@ impl CallDetails {
             rejects: normalizer.take_rejects(),
             requests: usize::try_from(stats.requests).unwrap_or(usize::MAX),
             unmapped: normalizer.take_unmapped(),
+            ..history::FetchedDay::default()
         };
         Ok((fetched, (stats, density)))
     }

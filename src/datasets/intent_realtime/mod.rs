@@ -30,7 +30,7 @@ use tracing::{info, warn};
 
 use super::{
     Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PageDecoder, PartitionLayout,
-    SnapshotDataset, SnapshotSchedule, Table, UnitReport,
+    PartitionWrite, SnapshotDataset, SnapshotSchedule, Table, UnitReport,
 };
 use crate::config::{Config, SectionSpec};
 use crate::datasets::intent_realtime::schema::intent_realtime_schema;
@@ -233,6 +233,16 @@ impl IntentRealtime {
             }
             report.rows += added.fresh.len();
             add_written(&mut report.written, &added.written);
+            if !added.fresh.is_empty() {
+                report.partitions.push(PartitionWrite {
+                    table: TABLE.name,
+                    day: dt,
+                    written: WriteStats {
+                        rows: added.fresh.len(),
+                        ..added.written.clone()
+                    },
+                });
+            }
             if self.policy.wants_merge(&added.file_rows) {
                 let merged =
                     partition::compact(t.sink, t.state, &key, Merge::Bounded(self.policy)).await?;
@@ -393,6 +403,10 @@ impl SnapshotDataset for IntentRealtime {
 
     fn entity_kind(&self) -> &'static str {
         "bot"
+    }
+
+    fn timezone(&self) -> chrono_tz::Tz {
+        self.cfg.timezone
     }
 
     fn poll<'a>(

@@ -162,6 +162,7 @@ impl UserStatus {
             rejects,
             requests: pager.requests(),
             unmapped,
+            ..history::FetchedDay::default()
         })
     }
 
