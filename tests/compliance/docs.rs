@@ -192,3 +192,26 @@ fn every_dataset_page_lists_the_columns_of_its_tables_in_order() {
         }
     }
 }
+
+#[test]
+fn no_heading_appears_twice_in_the_readme_or_a_page() {
+    let mut documents = vec![("README.md".to_string(), readme())];
+    for info in datasets::REGISTRY {
+        documents.push((format!("docs/datasets/{}.md", info.name), page(info)));
+    }
+    for (name, text) in documents {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut fenced = false;
+        for line in text.lines() {
+            if line.starts_with("```") {
+                fenced = !fenced;
+            }
+            if !fenced && line.starts_with('#') {
+                assert!(
+                    seen.insert(line),
+                    "{name}: the heading {line:?} appears twice"
+                );
+            }
+        }
+    }
+}
