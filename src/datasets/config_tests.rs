@@ -149,7 +149,7 @@ fn mistakes_in_several_sections_are_all_reported_without_noise() {
     let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
         keys,
-        ["server", "bogus", "user_status.lookback_days"],
+        ["server.port", "bogus", "user_status.lookback_days"],
         "{p:?}"
     );
     assert!(p[0].message.contains("port"), "{}", p[0].message);
