@@ -9,7 +9,8 @@
 //! Env: `BENCH_DATASET` (only that one), `BENCH_AGENTS` (default 500),
 //! `BENCH_CALLS_PER_DAY` (Call Details sessions a day, default 4,000), `BENCH_SECONDS` (CPU
 //! seconds per measurement, default 2), `BENCH_UNKNOWN_FIELDS=1` (the simulator adds unknown
-//! fields to every level of every record, the cost of the `extra` column).
+//! fields to every level of every record, the cost of the `extra` column), `BENCH_PHASE`
+//! (`decode` or `full`: measure only that phase, e.g. under a profiler).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -121,6 +122,8 @@ fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(2.0),
     );
+    let phase = std::env::var("BENCH_PHASE").ok();
+    let runs = |p: &str| phase.as_deref().is_none_or(|only| only == p);
     let calls_per_day = env_usize("BENCH_CALLS_PER_DAY", 4_000) as u32;
     let cfg = SimulatorConfig {
         agents: env_usize("BENCH_AGENTS", 500),
@@ -149,16 +152,26 @@ fn main() {
         };
         let json_bytes = bodies.iter().map(String::len).sum();
         let mut records = 0;
-        let decode = measure(budget, || {
-            records = bodies
-                .iter()
-                .map(|b| (info.decoder.decode)(b.as_bytes(), &window).expect("decodes"))
-                .sum();
+        let mut decode = Duration::ZERO;
+        let measured_decode = runs("decode").then(|| {
+            measure(budget, || {
+                records = bodies
+                    .iter()
+                    .map(|b| (info.decoder.decode)(b.as_bytes(), &window).expect("decodes"))
+                    .sum();
+            })
         });
+        if let Some(d) = measured_decode {
+            decode = d;
+        }
         let (mut rows, mut parquet_bytes) = (0, 0);
-        let full = measure(budget, || {
-            (rows, parquet_bytes) = export(info, &bodies, &window);
-        });
+        let full = if runs("full") {
+            measure(budget, || {
+                (rows, parquet_bytes) = export(info, &bodies, &window);
+            })
+        } else {
+            Duration::ZERO
+        };
         let f = Figures {
             dataset: info.name,
             pages: bodies.len(),

@@ -5,6 +5,7 @@
 
 pub mod durations;
 pub mod extra;
+pub(crate) mod timestamp;
 pub mod window;
 pub(crate) mod wire;
 

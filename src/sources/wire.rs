@@ -12,6 +12,7 @@ use serde::de::{self, Deserialize, Deserializer, Visitor};
 use serde_json::value::RawValue;
 
 use super::extra::Unmapped;
+use super::timestamp::{scan, Scanned, Zone};
 
 /// An object key, borrowed from the input unless it contained escapes.
 pub(crate) struct Key<'a>(pub Cow<'a, str>);
@@ -309,18 +310,10 @@ impl InstantError {
 /// [`MIN_PLAUSIBLE`, `MAX_PLAUSIBLE`).
 pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, InstantError> {
     let s = s.trim();
-    if let Some(utc) = parse_utc_z(s.as_bytes()) {
-        return if plausible_millis(utc.timestamp_millis()) {
-            Ok(utc)
-        } else {
-            Err(InstantError::Implausible)
-        };
-    }
-    let parsed = DateTime::parse_from_rfc3339(s)
-        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
-        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%z"))
-        .map_err(|_| InstantError::Unparsable)?;
-    let utc = parsed.with_timezone(&Utc);
+    let utc = match scan(s.as_bytes()).and_then(|t| zoned_instant(&t)) {
+        Some(utc) => utc,
+        None => parse_instant_general(s)?,
+    };
     if plausible_millis(utc.timestamp_millis()) {
         Ok(utc)
     } else {
@@ -328,26 +321,27 @@ pub(crate) fn parse_instant(s: &str) -> Result<DateTime<Utc>, InstantError> {
     }
 }
 
-/// Fast path for the API's usual bucket form: `YYYY-MM-DDTHH:MM:SSZ` or
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`. `None` means "not this exact form" (the general parser decides).
-fn parse_utc_z(b: &[u8]) -> Option<DateTime<Utc>> {
-    if !(b.len() == 20 || (b.len() == 24 && b[19] == b'.')) || b[b.len() - 1] != b'Z' {
-        return None;
-    }
-    if b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |range: std::ops::Range<usize>| -> Option<u32> {
-        b.get(range)?.iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
+/// The instant of a scanned date-time with a zone, when the general parser would read it the
+/// same (a `Z` only after `T`, a two-digit hour and seconds, as RFC 3339 has it; an offset
+/// after seconds); `None` leaves the string to the general parser.
+pub(crate) fn zoned_instant(t: &Scanned) -> Option<DateTime<Utc>> {
+    let offset = match t.zone {
+        Zone::Local => return None,
+        Zone::Utc if t.t_separator && t.two_digit_hour && t.seconds => 0,
+        Zone::Utc => return None,
+        Zone::Offset(_) if !t.seconds => return None,
+        Zone::Offset(secs) => secs,
     };
-    let millis = if b.len() == 24 { num(20..23)? } else { 0 };
-    let date =
-        chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
-    let time =
-        chrono::NaiveTime::from_hms_milli_opt(num(11..13)?, num(14..16)?, num(17..19)?, millis)?;
-    Some(date.and_time(time).and_utc())
+    Some((t.naive - chrono::TimeDelta::seconds(i64::from(offset))).and_utc())
+}
+
+/// [`parse_instant`] without its fast path, plausibility not checked.
+fn parse_instant_general(s: &str) -> Result<DateTime<Utc>, InstantError> {
+    DateTime::parse_from_rfc3339(s)
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z"))
+        .or_else(|_| DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%z"))
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| InstantError::Unparsable)
 }
 
 /// JSON string literal for `s` (for hand-assembled reject fragments).
@@ -444,6 +438,30 @@ mod tests {
         ] {
             assert_eq!(parse_instant(bad), Err(InstantError::Unparsable), "{bad}");
         }
+    }
+
+    /// Every shape the fast path reads, and its neighbours: wherever it answers, the general
+    /// parser gives the same instant.
+    #[test]
+    fn the_fast_path_answers_only_what_the_general_parser_answers_the_same() {
+        let mut answered = 0;
+        for sep in ["T", " ", "t"] {
+            for hour in ["7", "07", "23"] {
+                for secs in ["", ":09", ":59"] {
+                    for frac in ["", ".1", ".123", ".123456789"] {
+                        for zone in ["", "Z", "z", "+05:30", "-0800", "+05", "+00:00", "-23:59"] {
+                            let s = format!("2024-03-10{sep}{hour}:05{secs}{frac}{zone}");
+                            let fast = scan(s.as_bytes()).and_then(|t| zoned_instant(&t));
+                            if let Some(fast) = fast {
+                                answered += 1;
+                                assert_eq!(Ok(fast), parse_instant_general(&s), "{s}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(answered > 100, "{answered}");
     }
 
     #[test]

@@ -41,7 +41,7 @@ use arrow::array::{
     ArrayRef, Int32Array, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
 };
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Datelike, NaiveDateTime, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
@@ -49,6 +49,7 @@ use super::schema::agent_status_details_schema;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_hms;
 use crate::sources::extra::{ExtraColumn, Unmapped, UnmappedCounts};
+use crate::sources::timestamp::{parse_local, scan, Zone};
 use crate::sources::window::DayWindow;
 use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
@@ -406,14 +407,20 @@ impl<'de> Deserialize<'de> for SpanWire<'de> {
 /// of [`parse_instant`] are refused.
 pub fn parse_span_time(s: &str, offset_minutes: i32) -> Result<DateTime<Utc>, String> {
     let t = s.trim();
-    match parse_instant(t) {
-        Ok(at) => return Ok(at),
-        Err(e @ InstantError::Implausible) => return Err(e.describe("time", s)),
-        Err(InstantError::Unparsable) => {}
+    // The usual zone-less form skips the zoned parsers, which cannot read it anyway.
+    let local = scan(t.as_bytes()).filter(|t| t.zone == Zone::Local && t.seconds);
+    if local.is_none() {
+        match parse_instant(t) {
+            Ok(at) => return Ok(at),
+            Err(e @ InstantError::Implausible) => return Err(e.describe("time", s)),
+            Err(InstantError::Unparsable) => {}
+        }
     }
-    let naive = NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f")
-        .or_else(|_| NaiveDateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f"))
-        .map_err(|_| format!("{s:?} is not a yyyy-mm-ddTHH:MM:SS time"))?;
+    let naive = match local {
+        Some(l) => l.naive,
+        None => parse_local(t, false)
+            .ok_or_else(|| format!("{s:?} is not a yyyy-mm-ddTHH:MM:SS time"))?,
+    };
     let at = naive.and_utc() + TimeDelta::minutes(i64::from(offset_minutes));
     if (2000..2100).contains(&at.year()) {
         Ok(at)

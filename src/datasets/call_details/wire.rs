@@ -14,12 +14,13 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::keys::{CAMPAIGN_KEYS, CUSTOMER_KEYS, LEG_KEYS, QUEUE_KEYS, SESSION_KEYS};
 use crate::sources::extra::{Unmapped, UnmappedCounts};
+use crate::sources::timestamp::{parse_local, scan, Zone};
 use crate::sources::wire::{parse_instant, InstantError, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
 
@@ -433,22 +434,21 @@ pub(crate) fn parse_wire_time(
     if t.is_empty() || t == "-" {
         return Ok(None);
     }
-    match parse_instant(t) {
-        Ok(at) => return Ok(Some(at)),
-        Err(InstantError::Implausible) => {
-            return Err(format!("{t:?} is outside the plausible range"))
+    // The usual zone-less form skips the zoned parsers, which cannot read it anyway.
+    let local = scan(t.as_bytes()).filter(|t| t.zone == Zone::Local);
+    if local.is_none() {
+        match parse_instant(t) {
+            Ok(at) => return Ok(Some(at)),
+            Err(InstantError::Implausible) => {
+                return Err(format!("{t:?} is outside the plausible range"))
+            }
+            Err(InstantError::Unparsable) => {}
         }
-        Err(InstantError::Unparsable) => {}
     }
-    let naive = [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%d %H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(t, f).ok())
-    .ok_or_else(|| format!("{t:?} is not a date and time"))?;
+    let naive = match local {
+        Some(l) => l.naive,
+        None => parse_local(t, true).ok_or_else(|| format!("{t:?} is not a date and time"))?,
+    };
     if !(2000..2100).contains(&naive.year()) {
         return Err(format!("{t:?} is outside the plausible range"));
     }
