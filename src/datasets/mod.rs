@@ -73,8 +73,10 @@ pub struct DatasetInfo {
     pub endpoint: &'static str,
     /// The config section it reads (its keys, validation and documented defaults).
     pub config: &'static SectionSpec,
-    /// Its own metric families, one series per entity (a snapshot dataset's bots), declared
-    /// in its module; the core registers them (see [`crate::metrics::DatasetMetric`]).
+    /// Its own metric families, one series per entity (a snapshot dataset's bots), or one
+    /// labelled with the dataset's name when its units are account-wide, declared in its
+    /// module; the core registers them (see [`Dataset::metric_entities`] and
+    /// [`crate::metrics::DatasetMetric`]).
     pub metrics: &'static [&'static DatasetMetric],
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
@@ -376,6 +378,15 @@ impl Dataset {
         match self {
             Dataset::History(d) => d.entities(),
             Dataset::Snapshot(d) => d.entities(),
+        }
+    }
+
+    /// The label values of the dataset's own metric families ([`DatasetInfo::metrics`]): its
+    /// entities, or, for an account-wide dataset, its name (one series per family).
+    pub fn metric_entities(&self) -> Vec<&str> {
+        match self.entities() {
+            [] => vec![self.name()],
+            entities => entities.iter().map(String::as_str).collect(),
         }
     }
 
