@@ -22,6 +22,7 @@
 
 pub mod agent_status_details;
 pub mod call_details;
+pub mod contact_volume;
 pub mod history;
 pub mod intent_realtime;
 pub mod paging;
@@ -53,6 +54,7 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &intent_realtime::INFO,
     &agent_status_details::INFO,
     &call_details::INFO,
+    &contact_volume::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).

@@ -24,6 +24,7 @@
 
 pub mod agent_status_details;
 pub mod call_details;
+pub mod contact_volume;
 pub mod faults;
 pub mod generator;
 pub mod intent_realtime;
@@ -63,6 +64,7 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &intent_realtime::MODEL,
     &agent_status_details::MODEL,
     &call_details::MODEL,
+    &contact_volume::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too
