@@ -20,6 +20,7 @@
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
+pub mod agent_performance;
 pub mod agent_status_details;
 pub mod call_details;
 pub mod contact_volume;
@@ -55,6 +56,7 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &agent_status_details::INFO,
     &call_details::INFO,
     &contact_volume::INFO,
+    &agent_performance::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).
