@@ -653,9 +653,14 @@ async fn a_partition_written_as_another_schema_keeps_its_field_metadata_but_not_
         .fields()
         .iter()
         .map(|f| match f.name().as_str() {
-            "duration_seconds" => f.as_ref().clone().with_metadata(
-                std::collections::HashMap::from([("unit".to_string(), "seconds".to_string())]),
-            ),
+            "duration_seconds" => {
+                f.as_ref()
+                    .clone()
+                    .with_metadata(std::collections::HashMap::from([(
+                        "unit".to_string(),
+                        "seconds".to_string(),
+                    )]))
+            }
             _ => f.as_ref().clone(),
         })
         .collect();
@@ -682,10 +687,8 @@ async fn a_partition_written_as_another_schema_keeps_its_field_metadata_but_not_
         table.fields().iter().map(|f| f.as_ref().clone()).collect();
     renamed[1] = arrow::datatypes::Field::new("someone", arrow::datatypes::DataType::Utf8, false);
     let other = Arc::new(arrow::datatypes::Schema::new(renamed));
-    let err = sink
-        .begin_partition_as(&key, other)
-        .await
-        .err()
-        .expect("other columns are refused");
+    let Err(err) = sink.begin_partition_as(&key, other).await else {
+        panic!("other columns are refused");
+    };
     assert!(matches!(err, SinkError::SchemaMismatch { .. }), "{err:?}");
 }

@@ -135,7 +135,9 @@ impl<'a> Members<'a> {
     pub fn take_instant(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, String> {
         match self.take_str(name)? {
             None => Ok(None),
-            Some(s) => parse_instant(&s).map(Some).map_err(|e| e.describe(name, &s)),
+            Some(s) => parse_instant(&s)
+                .map(Some)
+                .map_err(|e| e.describe(name, &s)),
         }
     }
 

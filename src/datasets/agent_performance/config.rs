@@ -127,7 +127,10 @@ mod tests {
             .iter()
             .map(|p| p.split(':').next().unwrap_or(""))
             .collect();
-        assert!(keys.contains(&"agent_performance.page_size"), "{problems:?}");
+        assert!(
+            keys.contains(&"agent_performance.page_size"),
+            "{problems:?}"
+        );
         assert!(keys.contains(&"agent_performance.path"), "{problems:?}");
     }
 }

@@ -72,7 +72,11 @@ fn the_documented_sample_decodes_and_each_level_is_rejected_alone() {
         ]
     );
     let batch = n.take_batch();
-    assert_eq!(batch.num_rows(), 1, "the interval at the claim's end is the next day's");
+    assert_eq!(
+        batch.num_rows(),
+        1,
+        "the interval at the claim's end is the next day's"
+    );
     assert_eq!(text(&batch, "agent_id", 0).as_deref(), Some("a-xxxx-1"));
     assert_eq!(int(&batch, "transferred_contacts", 0), Some(1));
     assert_eq!(int(&batch, "conversation_handle_time_ms", 0), Some(95000));
@@ -203,7 +207,12 @@ enabled = true
                     v.push(format!("csat={}", q.csat_score as f64));
                     v.push(format!("queue_name={:?}", Some(q.queue.name)));
                     want.insert(
-                        format!("{}|{}|{}", p.agent_id, i.start.timestamp_millis(), q.queue.id),
+                        format!(
+                            "{}|{}|{}",
+                            p.agent_id,
+                            i.start.timestamp_millis(),
+                            q.queue.id
+                        ),
                         v,
                     );
                 }

@@ -218,9 +218,8 @@ mod tests {
 
     #[test]
     fn units_and_page_size_are_checked_together() {
-        let (_, problems) = validated(
-            "duration_unit = \"minutes\"\nskill_duration_unit = \"ms\"\npage_size = 0",
-        );
+        let (_, problems) =
+            validated("duration_unit = \"minutes\"\nskill_duration_unit = \"ms\"\npage_size = 0");
         let keys: Vec<&str> = problems
             .iter()
             .map(|p| p.split(':').next().unwrap_or(""))

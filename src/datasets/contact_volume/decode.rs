@@ -355,7 +355,11 @@ impl Normalizer {
             text(&|i| i.stream_id.as_deref()),
             text(&|i| Some(i.queue_id.as_str())),
             text(&|i| i.queue_name.as_deref()),
-            timestamps(rows.interval.iter().map(|i| Some(i.start.timestamp_millis()))),
+            timestamps(
+                rows.interval
+                    .iter()
+                    .map(|i| Some(i.start.timestamp_millis())),
+            ),
             timestamps(
                 rows.interval
                     .iter()
@@ -365,7 +369,9 @@ impl Normalizer {
         ];
         if skills {
             for col in &rows.skill {
-                columns.push(Arc::new(col.iter().map(Option::as_deref).collect::<StringArray>()));
+                columns.push(Arc::new(
+                    col.iter().map(Option::as_deref).collect::<StringArray>(),
+                ));
             }
         }
         for k in 0..COUNTS.len() {

@@ -132,7 +132,12 @@ mod tests {
             .collect();
         assert_eq!(
             names[9..],
-            ["skill_id", "skill_name", "skill_group_id", "skill_group_name"]
+            [
+                "skill_id",
+                "skill_name",
+                "skill_group_id",
+                "skill_group_name"
+            ]
         );
     }
 }

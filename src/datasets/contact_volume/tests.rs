@@ -54,7 +54,10 @@ fn int(batch: &RecordBatch, column: &str, row: usize) -> Option<i64> {
 }
 
 fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
-    let c = batch.column_by_name(column).expect("column").as_string::<i32>();
+    let c = batch
+        .column_by_name(column)
+        .expect("column")
+        .as_string::<i32>();
     c.is_valid(row).then(|| c.value(row).to_string())
 }
 
@@ -83,7 +86,12 @@ fn the_documented_sample_decodes_with_both_casings_and_units_kept_as_sent() {
     // The record at the claim's end belongs to the next day: skipped, not rejected.
     assert_eq!(
         pushed,
-        [Pushed::Rows, Pushed::Rows, Pushed::Skipped, Pushed::Rejected]
+        [
+            Pushed::Rows,
+            Pushed::Rows,
+            Pushed::Skipped,
+            Pushed::Rejected
+        ]
     );
     let rejects = n.take_rejects();
     assert_eq!(
@@ -94,7 +102,10 @@ fn the_documented_sample_decodes_with_both_casings_and_units_kept_as_sent() {
     assert_eq!(n.implausible(), 1);
     let [queues, skills] = n.take_batches();
     assert_eq!((queues.num_rows(), skills.num_rows()), (2, 1));
-    assert_eq!(int(&queues, "max_queue_hold_time_abandoned", 0), Some(180150));
+    assert_eq!(
+        int(&queues, "max_queue_hold_time_abandoned", 0),
+        Some(180150)
+    );
     assert_eq!(
         int(&queues, "max_queue_hold_time_abandoned_ms", 0),
         Some(180_150_000)
@@ -103,21 +114,41 @@ fn the_documented_sample_decodes_with_both_casings_and_units_kept_as_sent() {
     assert_eq!(int(&queues, "acw_duration_ms", 0), Some(3_949_000));
     assert_eq!(text(&queues, "org_id", 0).as_deref(), Some("o-1"));
     assert_eq!(text(&queues, "org_id", 1).as_deref(), Some("o-asked"));
-    assert_eq!(text(&queues, "record_id", 0).as_deref(), Some("647868bfc0cf4c7b7671xxxx"));
+    assert_eq!(
+        text(&queues, "record_id", 0).as_deref(),
+        Some("647868bfc0cf4c7b7671xxxx")
+    );
     assert_eq!(text(&queues, "extra", 0).as_deref(), Some(r#"{"__v":0}"#));
     assert_eq!(text(&queues, "extra", 1), None);
-    assert_eq!(int(&skills, "max_queue_hold_time_abandoned", 0), Some(15000));
-    assert_eq!(int(&skills, "max_queue_hold_time_abandoned_ms", 0), Some(15000));
+    assert_eq!(
+        int(&skills, "max_queue_hold_time_abandoned", 0),
+        Some(15000)
+    );
+    assert_eq!(
+        int(&skills, "max_queue_hold_time_abandoned_ms", 0),
+        Some(15000)
+    );
     assert_eq!(int(&skills, "offered_contacts", 0), Some(6));
-    assert_eq!(text(&skills, "skill_group_name", 0).as_deref(), Some("Languages"));
+    assert_eq!(
+        text(&skills, "skill_group_name", 0).as_deref(),
+        Some("Languages")
+    );
     assert_eq!(text(&skills, "extra", 0).as_deref(), Some(r#"{"__v":0}"#));
     assert_eq!(
-        queues.schema().field_with_name("hold_duration").unwrap().metadata()[UNIT_KEY],
+        queues
+            .schema()
+            .field_with_name("hold_duration")
+            .unwrap()
+            .metadata()[UNIT_KEY],
         "seconds"
     );
 
     let (n, _) = decode_sample(DurationUnit::Milliseconds);
-    assert_eq!(n.implausible(), 0, "as milliseconds the sample is plausible");
+    assert_eq!(
+        n.implausible(),
+        0,
+        "as milliseconds the sample is plausible"
+    );
 }
 
 #[test]
@@ -190,7 +221,11 @@ fn read(out: &Path, table: &str, day: &str) -> (Vec<RecordBatch>, arrow::datatyp
     let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet");
     let schema = reader.schema().clone();
-    let batches = reader.build().expect("reader").map(|b| b.expect("batch")).collect();
+    let batches = reader
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect();
     (batches, schema)
 }
 
@@ -281,7 +316,10 @@ fn expected(
     for g in all {
         let key = format!("{}|{}", g.queue.id, g.start.timestamp_millis());
         let f = factor(sent[0]);
-        queues.insert(key.clone(), values(&g.measures, f, declared[0], g.queue.name, None));
+        queues.insert(
+            key.clone(),
+            values(&g.measures, f, declared[0], g.queue.name, None),
+        );
         for s in &g.skills {
             let f = factor(sent[1]);
             skills.insert(
@@ -311,11 +349,8 @@ async fn a_dst_day_and_the_next_hold_every_interval_once_with_every_field() {
         requests += report.requests;
         let bounds = local_day_bounds(NY, day);
         let all = volumes(11, bounds, at("2024-11-10T00:00:00Z"), None);
-        let [want_queues, want_skills] = expected(
-            &all,
-            [SimUnit::Seconds, SimUnit::Milliseconds],
-            [1000, 1],
-        );
+        let [want_queues, want_skills] =
+            expected(&all, [SimUnit::Seconds, SimUnit::Milliseconds], [1000, 1]);
         let (queues, schema) = read(dir.path(), "contact_volume", &day.to_string());
         assert_eq!(rows_by_key(&queues, false), want_queues, "{day}");
         assert_eq!(
@@ -323,7 +358,10 @@ async fn a_dst_day_and_the_next_hold_every_interval_once_with_every_field() {
             "seconds"
         );
         assert_eq!(
-            schema.field_with_name("acw_duration_ms").unwrap().metadata()[UNIT_KEY],
+            schema
+                .field_with_name("acw_duration_ms")
+                .unwrap()
+                .metadata()[UNIT_KEY],
             "milliseconds"
         );
         let (skills, schema) = read(dir.path(), "contact_volume_skills", &day.to_string());
@@ -336,7 +374,8 @@ async fn a_dst_day_and_the_next_hold_every_interval_once_with_every_field() {
         assert!(all.len() > 40 && report.requests as usize >= all.len().div_ceil(40));
     }
     assert_eq!(
-        s.stats().requests(crate::simulator::contact_volume::ENDPOINT) as usize,
+        s.stats()
+            .requests(crate::simulator::contact_volume::ENDPOINT) as usize,
         requests
     );
     app.shutdown().await;
@@ -355,7 +394,12 @@ async fn the_declared_unit_normalizes_and_a_wrong_one_is_counted() {
     };
     let s = sim(cv, "2024-06-06T00:00:00Z").await;
     let day: NaiveDate = "2024-06-05".parse().expect("day");
-    let all = volumes(11, local_day_bounds(NY, day), at("2024-06-06T00:00:00Z"), None);
+    let all = volumes(
+        11,
+        local_day_bounds(NY, day),
+        at("2024-06-06T00:00:00Z"),
+        None,
+    );
     for (declared, implausible) in [("milliseconds", false), ("seconds", true)] {
         let dir = tempfile::tempdir().expect("tmp");
         let (app, cv) = app(

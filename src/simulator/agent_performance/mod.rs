@@ -146,7 +146,13 @@ fn stats(
     malformed_key.extend_from_slice(key);
     GeneratedQueueStats {
         queue: queue.clone(),
-        counts: [offered, answered, offered - answered, completed, transferred],
+        counts: [
+            offered,
+            answered,
+            offered - answered,
+            completed,
+            transferred,
+        ],
         durations_ms: [talk + hold + acw, talk, acw, hold],
         csat_score: draw(6, 6),
         malformed: malformed_every.is_some_and(|k| k > 0 && hash(&malformed_key).is_multiple_of(k)),

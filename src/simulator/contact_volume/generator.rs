@@ -105,10 +105,7 @@ pub fn volumes(
     let queues = queues(seed);
     let mut out = Vec::new();
     let mut n = first;
-    loop {
-        let Some(start) = DateTime::from_timestamp_millis(n * step) else {
-            break;
-        };
+    while let Some(start) = DateTime::from_timestamp_millis(n * step) {
         if start >= range.end || start + INTERVAL > now {
             break;
         }
@@ -143,7 +140,10 @@ fn volume(
             GeneratedSkill {
                 id: format!("sk-{:012x}", hash(&[seed, TAG_SKILL, idx]) >> 16),
                 name,
-                group_id: format!("sg-{:012x}", hash(&[seed, TAG_SKILL, 99, hash_str(group_name)]) >> 16),
+                group_id: format!(
+                    "sg-{:012x}",
+                    hash(&[seed, TAG_SKILL, 99, hash_str(group_name)]) >> 16
+                ),
                 group_name,
                 measures: measures(seed, &[q, t, idx], true),
             }

@@ -236,7 +236,14 @@ fn render_record(
     out.push_str(",\"source\":\"rtm\",\"iId\":");
     push_json_str(out, &cfg.iid);
     out.push_str(",\"__v\":0");
-    push_measures(out, &v.measures, sim.record_unit, v.upper_q, v.malformed, false);
+    push_measures(
+        out,
+        &v.measures,
+        sim.record_unit,
+        v.upper_q,
+        v.malformed,
+        false,
+    );
     if cfg.unknown_fields {
         unknown::push_members(out, &unknown::fields("record", &v.record_id));
     }

@@ -67,9 +67,16 @@ fn pages_carry_the_envelope_both_casings_and_the_configured_units() {
             assert_eq!(s["conversationTalkTime"], g.measures.durations_s[6]);
         }
     }
-    let last: Value =
-        serde_json::from_str(&render_page(&cfg, &sim, &all, "o-1", all.len() - 1, 20, false))
-            .expect("JSON");
+    let last: Value = serde_json::from_str(&render_page(
+        &cfg,
+        &sim,
+        &all,
+        "o-1",
+        all.len() - 1,
+        20,
+        false,
+    ))
+    .expect("JSON");
     assert_eq!(last["hasMore"], false);
     assert!(last["CallVolumeUpdate"][0].get("skillBreakdown").is_none());
 }
