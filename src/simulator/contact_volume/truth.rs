@@ -2,7 +2,7 @@
 //! record whose interval starts in the local days asked about and has ended by the simulator's
 //! "now", keyed `(queue_id, interval_start)`, and with `include_skill_breakdown` (default true)
 //! its skills in `contact_volume_skills`, keyed `(queue_id, interval_start, skill_id)`. A
-//! malformed record is one reject, and none of its rows.
+//! malformed record is one reject (named by its row's key), and none of its rows.
 
 use super::{render_page, skill_ref, volumes, ContactVolumeSim};
 use crate::simulator::truth::{
@@ -50,11 +50,11 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
     let mut truth = Truth::default();
     for &day in days {
         for v in volumes(cfg.seed, local_day(q.zone, day), now, cfg.malformed_every) {
+            let start = instant_key(v.start);
             if v.malformed {
-                truth.rejects.push(v.record_id.clone());
+                truth.rejects.push(key(&[v.queue.id.as_str(), &start]));
                 continue;
             }
-            let start = instant_key(v.start);
             let mut record = LevelFields::new("record");
             record.fields.push(("__v".into(), "0".into()));
             if cfg.unknown_fields {
