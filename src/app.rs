@@ -206,7 +206,8 @@ fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> A
 
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
 /// per dataset, requests per endpoint and per budget priority, and each dataset's own families
-/// per entity (a polled bot, a per-entity history's id). The families of every registered dataset are declared, enabled or not,
+/// per entity (a polled bot, a per-entity history's id; an account-wide dataset's one series is
+/// labelled with its name, see [`Dataset::metric_entities`]). The families of every registered dataset are declared, enabled or not,
 /// so `/metrics` lists the same families whatever the config.
 fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
     for family in datasets::REGISTRY.iter().flat_map(|d| d.metrics) {
@@ -225,7 +226,7 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
             metrics.register_table(table.name);
         }
         metrics.register_endpoint(info.endpoint);
-        for entity in dataset.entities() {
+        for entity in dataset.metric_entities() {
             for family in info.metrics {
                 metrics.register_entity(family, entity);
             }

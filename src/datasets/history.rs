@@ -89,6 +89,18 @@ impl<'a> DayExport<'a> {
         info: &'static DatasetInfo,
         unit: &'a DayUnit,
     ) -> Result<DayExport<'a>, Error> {
+        Self::begin_as(cx, info, unit, &|table| (table.schema)()).await
+    }
+
+    /// [`DayExport::begin`] with each table's file written in the schema `schema_of` gives it:
+    /// the table's columns with field metadata that depends on the dataset's config (see
+    /// [`crate::sink::Sink::begin_partition_as`]); the pages written must use the same schema.
+    pub async fn begin_as(
+        cx: &'a Context,
+        info: &'static DatasetInfo,
+        unit: &'a DayUnit,
+        schema_of: &(dyn Fn(&'static Table) -> arrow::datatypes::SchemaRef + Sync),
+    ) -> Result<DayExport<'a>, Error> {
         let mut export = DayExport {
             cx,
             info,
@@ -98,7 +110,11 @@ impl<'a> DayExport<'a> {
         };
         for table in info.tables {
             let opened = match unit_key(table, &cx.account_id, unit) {
-                Ok(key) => cx.sink.begin_partition(&key).await.map_err(Error::from),
+                Ok(key) => cx
+                    .sink
+                    .begin_partition_as(&key, schema_of(table))
+                    .await
+                    .map_err(Error::from),
                 Err(e) => Err(e),
             };
             match opened {

@@ -20,8 +20,10 @@
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
+pub mod agent_performance;
 pub mod agent_status_details;
 pub mod call_details;
+pub mod contact_volume;
 pub mod history;
 pub mod intent_realtime;
 pub mod paging;
@@ -53,6 +55,8 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &intent_realtime::INFO,
     &agent_status_details::INFO,
     &call_details::INFO,
+    &contact_volume::INFO,
+    &agent_performance::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).
@@ -73,8 +77,10 @@ pub struct DatasetInfo {
     pub endpoint: &'static str,
     /// The config section it reads (its keys, validation and documented defaults).
     pub config: &'static SectionSpec,
-    /// Its own metric families, one series per entity (a snapshot dataset's bots), declared
-    /// in its module; the core registers them (see [`crate::metrics::DatasetMetric`]).
+    /// Its own metric families, one series per entity (a snapshot dataset's bots), or one
+    /// labelled with the dataset's name when its units are account-wide, declared in its
+    /// module; the core registers them (see [`Dataset::metric_entities`] and
+    /// [`crate::metrics::DatasetMetric`]).
     pub metrics: &'static [&'static DatasetMetric],
     /// The dataset with its validated config section, or `None` when disabled.
     pub build: fn(&Config) -> Option<Dataset>,
@@ -397,6 +403,15 @@ impl Dataset {
         match self {
             Dataset::History(d) => d.entities(),
             Dataset::Snapshot(d) => d.entities(),
+        }
+    }
+
+    /// The label values of the dataset's own metric families ([`DatasetInfo::metrics`]): its
+    /// entities, or, for an account-wide dataset, its name (one series per family).
+    pub fn metric_entities(&self) -> Vec<&str> {
+        match self.entities() {
+            [] => vec![self.name()],
+            entities => entities.iter().map(String::as_str).collect(),
         }
     }
 

@@ -507,15 +507,28 @@ fn families_render_in_a_fixed_order_with_the_datasets_own_after_the_run_families
         "smartassist_runs_total",
         "smartassist_run_duration_seconds",
         "smartassist_skipped_ticks_total",
-        "smartassist_intent_gaps_total",
-        "smartassist_intent_new_sessions_total",
+    ]
+    .into_iter()
+    // The datasets' own families, in registry order (IntentRealtimeData's gap and new-session
+    // counters first).
+    .chain(declared_by_datasets().map(|f| f.name))
+    .chain([
         "smartassist_last_success_timestamp_seconds",
         "smartassist_api_requests_total",
         "smartassist_api_requests_minimum_total",
         "smartassist_store_requests_total",
         "smartassist_budget_requests_total",
         "smartassist_budget_wait_seconds",
-    ];
+    ])
+    .collect::<Vec<_>>();
+    let own: Vec<&str> = declared_by_datasets().map(|f| f.name).take(2).collect();
+    assert_eq!(
+        own,
+        [
+            "smartassist_intent_gaps_total",
+            "smartassist_intent_new_sessions_total"
+        ]
+    );
     assert_eq!(&order[..expected.len()], expected);
     assert!(order[expected.len()..]
         .iter()

@@ -22,8 +22,10 @@
 //! plus, when it has settings, a type with a `Default` read through `cfg.models.get::<T>()`;
 //! then one `pub mod` line here and one entry in `MODELS`.
 
+pub mod agent_performance;
 pub mod agent_status_details;
 pub mod call_details;
+pub mod contact_volume;
 pub mod faults;
 pub mod generator;
 pub mod intent_realtime;
@@ -63,6 +65,8 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &intent_realtime::MODEL,
     &agent_status_details::MODEL,
     &call_details::MODEL,
+    &contact_volume::MODEL,
+    &agent_performance::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too

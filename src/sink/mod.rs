@@ -444,8 +444,26 @@ impl Sink {
     /// writer; the old file stays visible until [`PartitionWriter::commit`] succeeds. Dropping
     /// the writer (or [`PartitionWriter::abort`]) abandons the write and leaves the old file.
     pub async fn begin_partition(&self, key: &PartitionKey) -> Result<PartitionWriter, SinkError> {
+        self.begin_partition_as(key, (key.table.schema)()).await
+    }
+
+    /// [`Sink::begin_partition`] written with `schema` instead of the table's: the same
+    /// columns (names, types, nullability) whose field metadata the unit chooses, e.g. the unit
+    /// of a duration column that a dataset's config declares. Other columns are a
+    /// [`SinkError::SchemaMismatch`].
+    pub async fn begin_partition_as(
+        &self,
+        key: &PartitionKey,
+        schema: arrow::datatypes::SchemaRef,
+    ) -> Result<PartitionWriter, SinkError> {
         key.validate()?;
         let dir = key.relative_dir();
+        if !same_columns(&schema, &(key.table.schema)()) {
+            return Err(SinkError::SchemaMismatch {
+                dataset: key.table.name.to_string(),
+                path: self.store.object_path(&dir),
+            });
+        }
         // Only leftovers older than the grace: a younger staging file may be another
         // process's write of this same partition, still in progress.
         self.store
@@ -454,7 +472,7 @@ impl Sink {
         Ok(self.begin_in_dir(
             &dir,
             PART_FILE_NAME,
-            (key.table.schema)(),
+            schema,
             key.table.name,
             MAX_ROW_GROUP_ROWS,
         ))
@@ -516,3 +534,14 @@ impl Sink {
 
 #[cfg(test)]
 mod tests;
+
+/// Whether two schemas have the same columns (names, types, nullability, in order), whatever
+/// their metadata.
+fn same_columns(a: &arrow::datatypes::Schema, b: &arrow::datatypes::Schema) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(x, y)| {
+            x.name() == y.name()
+                && x.data_type() == y.data_type()
+                && x.is_nullable() == y.is_nullable()
+        })
+}

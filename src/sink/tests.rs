@@ -643,3 +643,52 @@ async fn pages_become_row_groups_and_release_their_permit_once_encoded() {
         ["u1", "u2", "u3"]
     );
 }
+
+#[tokio::test]
+async fn a_partition_written_as_another_schema_keeps_its_field_metadata_but_not_other_columns() {
+    let (tmp, sink) = local_sink();
+    let key = us_key("A", 1);
+    let table = user_status_schema();
+    let fields: Vec<arrow::datatypes::Field> = table
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "duration_seconds" => {
+                f.as_ref()
+                    .clone()
+                    .with_metadata(std::collections::HashMap::from([(
+                        "unit".to_string(),
+                        "seconds".to_string(),
+                    )]))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Arc::new(arrow::datatypes::Schema::new(fields));
+    let batch = user_status_batch(&["u1"]);
+    let batch = RecordBatch::try_new(schema.clone(), batch.columns().to_vec()).expect("batch");
+    let mut writer = sink
+        .begin_partition_as(&key, schema)
+        .await
+        .expect("same columns");
+    writer.write(batch).await.expect("write");
+    writer.commit().await.expect("commit");
+    let file_path = out_dir(&tmp).join("user_status/account_id=A/dt=2024-05-01/part-00000.parquet");
+    let file = std::fs::File::open(&file_path).expect("open parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer");
+    let read = builder.schema().clone();
+    let field = read.field_with_name("duration_seconds").expect("column");
+    assert_eq!(
+        field.metadata().get("unit").map(String::as_str),
+        Some("seconds")
+    );
+
+    let mut renamed: Vec<arrow::datatypes::Field> =
+        table.fields().iter().map(|f| f.as_ref().clone()).collect();
+    renamed[1] = arrow::datatypes::Field::new("someone", arrow::datatypes::DataType::Utf8, false);
+    let other = Arc::new(arrow::datatypes::Schema::new(renamed));
+    let Err(err) = sink.begin_partition_as(&key, other).await else {
+        panic!("other columns are refused");
+    };
+    assert!(matches!(err, SinkError::SchemaMismatch { .. }), "{err:?}");
+}

@@ -1,10 +1,12 @@
 //! Shared pieces of the report APIs' decoders: wire scalars, durations, day windows, the
-//! unmapped fields every record keeps in its `extra` column ([`extra`]). Nothing here does I/O: the caller
+//! unmapped fields every record keeps in its `extra` column ([`extra`]), flat records read by
+//! member name ([`members`]). Nothing here does I/O: the caller
 //! fetches bodies, hands them to `decode_*`, retries the request on a [`DecodeError`], and
 //! writes every [`Reject`] to the rejects dataset.
 
 pub mod durations;
 pub mod extra;
+pub mod members;
 pub(crate) mod timestamp;
 pub mod window;
 pub(crate) mod wire;

@@ -79,8 +79,15 @@ pub fn assert_registered_at_zero(info: &DatasetInfo, entities: &[String], at_sta
             &[("endpoint", info.endpoint), ("status_class", class)],
         ));
     }
+    // An account-wide dataset's own families have one series, labelled with its name.
+    let own = [info.name.to_string()];
+    let labels = if entities.is_empty() {
+        &own[..]
+    } else {
+        entities
+    };
     for family in info.metrics {
-        for e in entities {
+        for e in labels {
             want.push(series(family.name, &[(family.label, e)]));
         }
     }

@@ -1,0 +1,229 @@
+//! What is Agent Performance's own: the documentation's sample decoded, the rejects at each
+//! level, and an export of New York's spring-forward day against a simulator started here,
+//! paged over agents, compared field by field with the simulator's generator.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
+use tokio_util::sync::CancellationToken;
+
+use super::decode::{decode_page, Normalizer};
+use super::schema::{COUNTS, DURATIONS};
+use super::*;
+use crate::app::App;
+use crate::metrics::Metrics;
+use crate::simulator::agent_performance::{performance, ENDPOINT as SIM_ENDPOINT};
+use crate::simulator::{self, SimulatorConfig, DEFAULT_SECRET};
+use crate::sink::PartitionKey;
+
+const NY: chrono_tz::Tz = chrono_tz::America::New_York;
+
+/// The documentation's sample, plus an interval at the claim's end and broken entries.
+const SAMPLE: &str = r#"{ "hasMore": true, "totalCount": 42,
+  "AgentPerformance": [ { "agentId": "a-xxxx-1",
+    "intervals": [ { "intervalStartTimeStamp": "2023-01-07T09:45:00.000Z", "intervalEndTimeStamp": "2023-01-07T10:00:00.000Z",
+      "queues": [ { "queueId": "qu-xxxx-1", "queueName": "General Information",
+        "offeredContacts": 3, "answeredContacts": 3, "abandonedContacts": 0, "completedContacts": 2,
+        "transferredContacts": 1, "conversationHandleTime": 95000, "conversationTalkTime": 82000,
+        "acwDuration": 9000, "holdDuration": 4000, "csatScore": 4 },
+        { "queueId": "qu-xxxx-2", "holdDuration": "4 s" } ] },
+      { "intervalStartTimeStamp": "2023-01-08T00:00:00Z", "queues": [ { "queueId": "qu-xxxx-1" } ] },
+      { "intervalStartTimeStamp": "yesterday" } ] },
+    { "intervals": [] } ] }"#;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("instant")
+}
+
+fn int(batch: &RecordBatch, column: &str, row: usize) -> Option<i64> {
+    let c = batch
+        .column_by_name(column)
+        .unwrap_or_else(|| panic!("{column}"))
+        .as_primitive::<Int64Type>();
+    c.is_valid(row).then(|| c.value(row))
+}
+
+fn text(batch: &RecordBatch, column: &str, row: usize) -> Option<String> {
+    let c = batch
+        .column_by_name(column)
+        .expect("column")
+        .as_string::<i32>();
+    c.is_valid(row).then(|| c.value(row).to_string())
+}
+
+#[test]
+fn the_documented_sample_decodes_and_each_level_is_rejected_alone() {
+    let page = decode_page(SAMPLE.as_bytes()).expect("envelope");
+    assert_eq!((page.has_more, page.total_count), (true, Some(42)));
+    let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"));
+    let claim = at("2023-01-07T05:00:00Z")..at("2023-01-08T00:00:00Z");
+    for agent in &page.agents {
+        n.push_agent(agent, &claim, &mut |_| true);
+    }
+    let reasons: Vec<String> = n.take_rejects().into_iter().map(|r| r.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            r#"agent a-xxxx-1, interval 2023-01-07 09:45:00 UTC: holdDuration "4 s" is not an integer"#,
+            r#"agent a-xxxx-1: intervalStartTimeStamp "yesterday" is not an ISO-8601 timestamp with an offset"#,
+            "agent has no agentId",
+        ]
+    );
+    let batch = n.take_batch();
+    assert_eq!(
+        batch.num_rows(),
+        1,
+        "the interval at the claim's end is the next day's"
+    );
+    assert_eq!(text(&batch, "agent_id", 0).as_deref(), Some("a-xxxx-1"));
+    assert_eq!(int(&batch, "transferred_contacts", 0), Some(1));
+    assert_eq!(int(&batch, "conversation_handle_time_ms", 0), Some(95000));
+    assert_eq!(int(&batch, "hold_duration_ms", 0), Some(4000));
+    assert_eq!(text(&batch, "extra", 0), None);
+    assert_eq!(
+        batch
+            .schema()
+            .field_with_name("acw_duration_ms")
+            .unwrap()
+            .metadata()["unit"],
+        "milliseconds"
+    );
+}
+
+/// Every row by its key text (agent, start ms, queue), as `column=value` strings.
+fn rows_by_key(batches: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let starts = b
+            .column_by_name("interval_start")
+            .expect("start")
+            .as_primitive::<TimestampMillisecondType>();
+        let ends = b
+            .column_by_name("interval_end")
+            .expect("end")
+            .as_primitive::<TimestampMillisecondType>();
+        let csat = b
+            .column_by_name("csat_score")
+            .expect("csat")
+            .as_primitive::<Float64Type>();
+        for r in 0..b.num_rows() {
+            let key = format!(
+                "{}|{}|{}",
+                text(b, "agent_id", r).expect("agent"),
+                starts.value(r),
+                text(b, "queue_id", r).expect("queue")
+            );
+            let mut values: Vec<String> = COUNTS
+                .iter()
+                .chain(DURATIONS.iter())
+                .map(|(_, c)| format!("{c}={:?}", int(b, c, r)))
+                .collect();
+            values.push(format!("end={}", ends.value(r)));
+            values.push(format!("csat={}", csat.value(r)));
+            values.push(format!("queue_name={:?}", text(b, "queue_name", r)));
+            assert!(out.insert(key.clone(), values).is_none(), "{key} twice");
+        }
+    }
+    out
+}
+
+/// New York's 23 h spring-forward day, paged three agents at a time with an inclusive
+/// `toTimeStamp`: every queue entry of every interval starting in the day once, every field
+/// the generator's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dst_day_holds_every_agent_interval_and_queue_once_with_every_field() {
+    let cfg = SimulatorConfig {
+        seed: 13,
+        agents: 8,
+        max_page_size: 3,
+        frozen_now: Some(at("2024-03-20T00:00:00Z")),
+        ..SimulatorConfig::default()
+    };
+    let s = simulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tmp");
+    let text_cfg = format!(
+        r#"
+[api]
+base_url = "{base}"
+account_id = "demo-account"
+iid = "st-demo-stream"
+client_id = "cs-demo-client"
+requests_per_minute = 100000
+timezone = "America/New_York"
+[output]
+url = "{out}"
+[user_status]
+enabled = false
+[agent_performance]
+enabled = true
+"#,
+        base = s.base_url(),
+        out = dir.path().display()
+    );
+    let config = crate::datasets::config_from_toml(
+        &text_cfg,
+        Path::new("ap.toml"),
+        Some(DEFAULT_SECRET.into()),
+    )
+    .expect("valid test config");
+    let app = App::start(config, CancellationToken::new(), Metrics::new())
+        .await
+        .expect("app");
+    let Some(Dataset::History(ap)) = app.datasets().first().cloned() else {
+        panic!("agent_performance is the only enabled dataset");
+    };
+    let mut want = BTreeMap::new();
+    let mut agents = 0;
+    for day in ["2024-03-10", "2024-03-11"] {
+        let day: NaiveDate = day.parse().expect("day");
+        let report = ap
+            .export_day(&app.cx, &DayUnit::day(day), at("2024-03-20T00:00:00Z"))
+            .await
+            .expect("day exported");
+        let bounds = local_day_bounds(NY, day);
+        let all = performance(13, 8, bounds, at("2024-03-20T00:00:00Z"), None);
+        agents = agents.max(all.len());
+        assert_eq!(report.requests, all.len().div_ceil(3).max(1), "{day}");
+        want.clear();
+        for p in &all {
+            for i in &p.intervals {
+                for q in &i.queues {
+                    let mut v: Vec<String> = COUNTS
+                        .iter()
+                        .zip(q.counts)
+                        .map(|((_, c), n)| format!("{c}={:?}", Some(n)))
+                        .collect();
+                    v.extend(
+                        DURATIONS
+                            .iter()
+                            .zip(q.durations_ms)
+                            .map(|((_, c), n)| format!("{c}={:?}", Some(n))),
+                    );
+                    v.push(format!("end={}", i.end.timestamp_millis()));
+                    v.push(format!("csat={}", q.csat_score as f64));
+                    v.push(format!("queue_name={:?}", Some(q.queue.name)));
+                    want.insert(
+                        format!(
+                            "{}|{}|{}",
+                            p.agent_id,
+                            i.start.timestamp_millis(),
+                            q.queue.id
+                        ),
+                        v,
+                    );
+                }
+            }
+        }
+        let key = PartitionKey::account_day(&TABLE, "demo-account", day);
+        let batches = app.cx.sink.read_partition(&key).await.expect("read");
+        assert_eq!(rows_by_key(&batches), want, "{day}");
+    }
+    assert!(agents > 3, "more agents than a page: {agents}");
+    assert!(s.stats().requests(SIM_ENDPOINT) >= 4);
+    app.shutdown().await;
+    s.shutdown().await;
+}

@@ -1,0 +1,208 @@
+//! A JSON object's members, read by name: for decoders of flat records with many numeric keys
+//! (the WFM interval reports), where a hand-written visitor per record type would repeat one
+//! `if key.is(..)` line per field. [`Members::of`] keeps every member as its exact JSON text
+//! (borrowed from the body); the decoder takes the fields it maps with the typed `take_*`
+//! methods, whose names match any ASCII casing (the API is inconsistent: `maxqueueHoldTimeAbandoned`
+//! next to `maxQueueHoldTimeAnswered`), and [`Members::into_unmapped`] hands every member it did
+//! not take to the record's `extra` (see [`super::extra`]), in the order received.
+//!
+//! Errors are the reject reason of the record: they name the field and show its value.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::extra::Unmapped;
+use super::wire::{parse_instant, Key, Scalar};
+
+/// The members of one JSON object, in the order received; taken ones are gone.
+#[derive(Default)]
+pub struct Members<'a> {
+    items: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl fmt::Debug for Members<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.items.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    items.push((key.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members { items })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Members<'a> {
+    /// The members of `raw`; `Err` (a reject reason) when it is not an object.
+    pub fn of(raw: &'a RawValue) -> Result<Members<'a>, String> {
+        if !raw.get().starts_with('{') {
+            return Err("record is not an object".into());
+        }
+        serde_json::from_str(raw.get()).map_err(|e| e.to_string())
+    }
+
+    /// Whether a member called `name` (any casing) is present, `null` included.
+    pub fn has(&self, name: &str) -> bool {
+        self.items.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// Removes every member called `name` in any ASCII casing; the first one's value. A
+    /// `null` value reads as absent.
+    pub fn take(&mut self, name: &str) -> Option<&'a RawValue> {
+        let mut found = None;
+        self.items.retain(|(k, v)| {
+            if k.eq_ignore_ascii_case(name) {
+                found = found.or(Some(*v));
+                false
+            } else {
+                true
+            }
+        });
+        found.filter(|v| v.get() != "null")
+    }
+
+    /// A string field; `Err` when present with another type.
+    pub fn take_str(&mut self, name: &str) -> Result<Option<Cow<'a, str>>, String> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(raw) => Scalar(raw)
+                .as_opt_str()
+                .map_err(|kind| format!("{name} is {kind} ({}), expected a string", raw.get())),
+        }
+    }
+
+    /// An integer field: a JSON integer, or a number with no fractional part (`12.0`); `Err`
+    /// for a fraction, a string or any other type.
+    pub fn take_int(&mut self, name: &str) -> Result<Option<i64>, String> {
+        let Some(raw) = self.take(name) else {
+            return Ok(None);
+        };
+        let text = raw.get();
+        let bad = || format!("{name} {text} is not an integer");
+        if let Ok(n) = text.parse::<i64>() {
+            return Ok(Some(n));
+        }
+        match text.parse::<f64>() {
+            // Whole numbers in the i64 range convert exactly enough for counts and durations.
+            Ok(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// A number field (integer or fraction); `Err` for any other type.
+    pub fn take_f64(&mut self, name: &str) -> Result<Option<f64>, String> {
+        let Some(raw) = self.take(name) else {
+            return Ok(None);
+        };
+        let text = raw.get();
+        match text.parse::<f64>() {
+            Ok(f) if f.is_finite() && !text.starts_with('"') => Ok(Some(f)),
+            _ => Err(format!("{name} {text} is not a number")),
+        }
+    }
+
+    /// A boolean field; `Err` for any other type.
+    pub fn take_bool(&mut self, name: &str) -> Result<Option<bool>, String> {
+        match self.take(name).map(RawValue::get) {
+            None => Ok(None),
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            Some(other) => Err(format!("{name} {other} is not a boolean")),
+        }
+    }
+
+    /// An ISO-8601 instant with an offset (see `parse_instant`); `Err` for anything else.
+    pub fn take_instant(&mut self, name: &str) -> Result<Option<DateTime<Utc>>, String> {
+        match self.take_str(name)? {
+            None => Ok(None),
+            Some(s) => parse_instant(&s)
+                .map(Some)
+                .map_err(|e| e.describe(name, &s)),
+        }
+    }
+
+    /// An array field's elements; `Err` when present and not an array.
+    pub fn take_array(&mut self, name: &str) -> Result<Vec<&'a RawValue>, String> {
+        match self.take(name) {
+            None => Ok(Vec::new()),
+            Some(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get())
+                .map_err(|_| format!("{name} is not an array: {}", raw.get())),
+        }
+    }
+
+    /// Every member not taken, for the record's `extra`.
+    pub fn into_unmapped(self) -> Unmapped<'a> {
+        let mut out = Unmapped::default();
+        for (key, value) in self.items {
+            out.push(key, value);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> &RawValue {
+        serde_json::from_str(json).expect("test JSON")
+    }
+
+    #[test]
+    fn fields_are_taken_in_any_casing_and_the_rest_stays_unmapped_in_order() {
+        let body = raw(
+            r#"{"maxqueueHoldTimeAbandoned":180150,"queueId":"qu-1","z":[1, 2],"a":null,"MAXQUEUEHOLDTIMEABANDONED":1}"#,
+        );
+        let mut m = Members::of(body).expect("object");
+        assert_eq!(m.take_int("maxQueueHoldTimeAbandoned"), Ok(Some(180150)));
+        assert_eq!(m.take_str("QUEUEID").unwrap().as_deref(), Some("qu-1"));
+        assert_eq!(m.take_int("missing"), Ok(None));
+        assert_eq!(m.into_unmapped().to_json(), r#"{"z":[1, 2],"a":null}"#);
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_name_the_field() {
+        let mut m = Members::of(raw(
+            r#"{"n":"12","f":1.5,"w":34035.0,"b":1,"t":"2023-06-01T09:45:00.000Z","s":3}"#,
+        ))
+        .expect("object");
+        assert_eq!(m.take_int("n"), Err(r#"n "12" is not an integer"#.into()));
+        assert_eq!(m.take_int("f"), Err("f 1.5 is not an integer".into()));
+        assert_eq!(m.take_int("w"), Ok(Some(34035)));
+        assert_eq!(m.take_bool("b"), Err("b 1 is not a boolean".into()));
+        assert_eq!(
+            m.take_instant("t"),
+            Ok(Some("2023-06-01T09:45:00Z".parse().unwrap()))
+        );
+        assert!(m.take_str("s").unwrap_err().contains("expected a string"));
+        assert!(Members::of(raw("[1]")).is_err());
+    }
+
+    #[test]
+    fn numbers_read_as_fractions_too() {
+        let mut m = Members::of(raw(r#"{"a":4,"b":4.25,"c":"4"}"#)).expect("object");
+        assert_eq!(m.take_f64("a"), Ok(Some(4.0)));
+        assert_eq!(m.take_f64("b"), Ok(Some(4.25)));
+        assert!(m.take_f64("c").is_err());
+    }
+}
