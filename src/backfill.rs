@@ -13,6 +13,9 @@
 //! page holds only the compressed Parquet bytes written so far.
 //! Backfill never reads or writes watermarks: re-exporting old days cannot move them.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
+//! A history dataset of [`DayScope::TodayOnly`] (a list the API serves only as it is now) has
+//! no past to fetch: whatever the range, it exports today's snapshot day, and the report says
+//! so (the CLI refuses such a range when the dataset is named with `--dataset`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,12 +27,13 @@ use tracing::{error, info, warn};
 use crate::client::Priority;
 use crate::datasets::history::unit_key;
 use crate::datasets::{
-    Context, Dataset, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
+    Context, Dataset, DayScope, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
 };
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
 use crate::sources::extra::log_unmapped;
+use crate::sources::window::local_date;
 
 /// What to backfill.
 #[derive(Debug, Clone)]
@@ -55,6 +59,9 @@ pub struct DatasetBackfill {
     pub entity_kind: &'static str,
     pub entities: Vec<UnitReport>,
     pub failed_entities: Vec<(String, String)>,
+    /// A [`DayScope::TodayOnly`] dataset asked for other days: today's snapshot day, which it
+    /// exported instead (past snapshot days cannot be fetched).
+    pub today_instead: Option<NaiveDate>,
 }
 
 impl DatasetBackfill {
@@ -82,6 +89,7 @@ impl DatasetBackfill {
             entity_kind,
             entities: Vec::new(),
             failed_entities: Vec::new(),
+            today_instead: None,
         }
     }
 }
@@ -170,6 +178,14 @@ impl BackfillReport {
             }
         }
         for d in &self.datasets {
+            if let Some(today) = d.today_instead {
+                lines.push(format!(
+                    "{}: past snapshot days cannot be fetched (the API serves the list only as it is now); took today's snapshot, {today}.",
+                    d.dataset
+                ));
+            }
+        }
+        for d in &self.datasets {
             for (day, why) in &d.failed_days {
                 lines.push(format!("FAILED {day}: {why}"));
             }
@@ -236,7 +252,16 @@ async fn backfill_history(
     let cx = &cx.for_work(name, Priority::CatchUp);
     let mut out = DatasetBackfill::new(name, Kind::History, "");
     let mut units = Vec::new();
-    for day in days_in_range(req.from, req.to) {
+    let mut days = days_in_range(req.from, req.to);
+    if dataset.day_scope() == DayScope::TodayOnly {
+        let today = local_date(dataset.schedule().timezone, Utc::now());
+        if days != [today] {
+            warn!(dataset = name, from = %req.from, to = %req.to, %today, "Past snapshot days cannot be fetched (the API serves the list only as it is now); taking today's snapshot instead.");
+            out.today_instead = Some(today);
+        }
+        days = vec![today];
+    }
+    for day in days {
         for unit in DayUnit::of_day(day, dataset.entities()) {
             let key = unit_key(dataset.info().primary(), &cx.account_id, &unit)?;
             if req.skip_existing && cx.sink.partition_exists(&key).await? {
