@@ -20,11 +20,15 @@
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
+pub mod agent_activity;
 pub mod agent_status_details;
+pub mod agents;
 pub mod call_details;
 pub mod history;
+pub mod list;
 pub mod intent_realtime;
 pub mod paging;
+pub mod queues;
 pub mod user_status;
 
 use std::collections::BTreeMap;
@@ -53,6 +57,9 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &intent_realtime::INFO,
     &agent_status_details::INFO,
     &call_details::INFO,
+    &agents::INFO,
+    &queues::INFO,
+    &agent_activity::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).

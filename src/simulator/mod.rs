@@ -22,7 +22,9 @@
 //! plus, when it has settings, a type with a `Default` read through `cfg.models.get::<T>()`;
 //! then one `pub mod` line here and one entry in `MODELS`.
 
+pub mod agent_activity;
 pub mod agent_status_details;
+pub mod agents;
 pub mod call_details;
 pub mod faults;
 pub mod generator;
@@ -30,6 +32,7 @@ pub mod intent_realtime;
 pub mod jwe;
 mod jwt;
 mod model;
+pub mod queues;
 mod render;
 mod server;
 mod shared;
@@ -63,6 +66,9 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &intent_realtime::MODEL,
     &agent_status_details::MODEL,
     &call_details::MODEL,
+    &agents::MODEL,
+    &queues::MODEL,
+    &agent_activity::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too
