@@ -347,17 +347,15 @@ impl ApiClient {
             if !waited.is_zero() {
                 metrics.rate_limit_wait(waited.as_secs_f64());
             }
-            let (verdict, retry_after, error) = match self
-                .attempt(endpoint, request, gate, &mut decode)
-                .await?
-            {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Failed {
-                    verdict,
-                    retry_after,
-                    error,
-                } => (verdict, retry_after, error),
-            };
+            let (verdict, retry_after, error) =
+                match self.attempt(endpoint, request, gate, &mut decode).await? {
+                    Attempt::Done(value) => return Ok(value),
+                    Attempt::Failed {
+                        verdict,
+                        retry_after,
+                        error,
+                    } => (verdict, retry_after, error),
+                };
             let wait = match verdict {
                 Verdict::Fatal => {
                     return Err(match error {

@@ -307,8 +307,7 @@ impl<'a> ListRows<'a> {
         if !text.trim_start().starts_with('[') {
             return Err(err("the body is not a JSON array".into()));
         }
-        let records: Vec<&RawValue> =
-            serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+        let records: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
         let mut new_keys = 0;
         for raw in &records {
             match self.decode(raw) {
@@ -402,7 +401,10 @@ impl<'a> ListRows<'a> {
         columns.push(constant_timestamp(self.exported_at.timestamp_millis(), n));
         columns.push(self.extra.finish());
         RecordBatch::try_new((self.api.table.schema)(), columns).map_err(|source| Error::Arrow {
-            context: format!("{}: the list's columns do not match its schema", self.api.table),
+            context: format!(
+                "{}: the list's columns do not match its schema",
+                self.api.table
+            ),
             source,
         })
     }

@@ -187,7 +187,11 @@ impl ListPager {
             }
             self.done = true;
         } else if self.pages >= MAX_PAGES_PER_WINDOW {
-            warn!(dataset = self.dataset, pages = self.pages, "The list kept returning full pages; stopping pagination.");
+            warn!(
+                dataset = self.dataset,
+                pages = self.pages,
+                "The list kept returning full pages; stopping pagination."
+            );
             self.done = true;
         } else {
             self.offset += page.records;

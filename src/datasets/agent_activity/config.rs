@@ -141,8 +141,7 @@ mod tests {
                 "{key} missing from {problems:?}"
             );
         }
-        let err =
-            toml::from_str::<RawAgentActivity>("page_size = 10").expect_err("unknown key");
+        let err = toml::from_str::<RawAgentActivity>("page_size = 10").expect_err("unknown key");
         assert!(err.to_string().contains("page_size"), "{err}");
     }
 }

@@ -63,7 +63,10 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
                 .map_err(|_| err(format!("{key} is not an array")))?;
             found = true;
         } else if key.eq_ignore_ascii_case("errors") {
-            return Err(err(format!("the body is an error response: {}", value.get())));
+            return Err(err(format!(
+                "the body is an error response: {}",
+                value.get()
+            )));
         } else if !key.eq_ignore_ascii_case("accountId") {
             page.extra.push(key, value);
         }
@@ -84,7 +87,10 @@ pub fn parse_event_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
     let nums = |s: &str, sep: char| -> Option<Vec<u32>> {
         s.trim().split(sep).map(|p| p.parse::<u32>().ok()).collect()
     };
-    let (d, t) = (nums(date, '/').ok_or_else(bad)?, nums(time, ':').ok_or_else(bad)?);
+    let (d, t) = (
+        nums(date, '/').ok_or_else(bad)?,
+        nums(time, ':').ok_or_else(bad)?,
+    );
     let (&[month, day, year], &[h, m, s]) = (d.as_slice(), t.as_slice()) else {
         return Err(bad());
     };
@@ -214,7 +220,10 @@ impl<'a> Normalizer<'a> {
             match place(raw, self.zone, claim) {
                 Placed::Outside => {}
                 Placed::Reject(reason) => {
-                    if self.seen.insert((raw.get().to_string(), 0, String::new(), None)) {
+                    if self
+                        .seen
+                        .insert((raw.get().to_string(), 0, String::new(), None))
+                    {
                         self.rejects.push(Reject {
                             reason,
                             raw_json: raw.get().to_string(),
@@ -303,7 +312,12 @@ mod tests {
             parse_event_time("11/03/2024 1:30:00", ny),
             Ok(at("2024-11-03T05:30:00Z"))
         );
-        for bad in ["2020-10-20 02:13:12", "13/01/2020 1:00:00", "10/20/2020", ""] {
+        for bad in [
+            "2020-10-20 02:13:12",
+            "13/01/2020 1:00:00",
+            "10/20/2020",
+            "",
+        ] {
             assert!(parse_event_time(bad, utc).is_err(), "{bad}");
         }
     }
@@ -344,7 +358,12 @@ mod tests {
             {"AgentId":"a-1","EventTime":"not a time","Activity":"ready"}]}"#;
         let day = at("2024-01-01T00:00:00Z")..at("2024-01-02T00:00:00Z");
         assert_eq!(rows_of(body, &[day.clone(), day]), (0, 2));
-        for bad in ["[]", "{}", r#"{"AgentUpdates":{}}"#, r#"{"errors":[{"msg":"x"}]}"#] {
+        for bad in [
+            "[]",
+            "{}",
+            r#"{"AgentUpdates":{}}"#,
+            r#"{"errors":[{"msg":"x"}]}"#,
+        ] {
             assert!(decode_page(bad.as_bytes()).is_err(), "{bad}");
         }
     }

@@ -137,7 +137,13 @@ impl AgentActivity {
     ) -> Result<(T, Option<tokio::sync::OwnedSemaphorePermit>), ClientError> {
         let gate = gated.then_some(cx.page_gate.as_ref());
         cx.client
-            .get_json_gated(ENDPOINT, &self.cfg.path, &window_query(window), gate, decode)
+            .get_json_gated(
+                ENDPOINT,
+                &self.cfg.path,
+                &window_query(window),
+                gate,
+                decode,
+            )
             .await
     }
 

@@ -86,9 +86,8 @@ mod tests {
 
     #[test]
     fn bad_keys_are_named_and_history_keys_are_refused() {
-        let (_, problems) = validated(
-            "timezone = \"Mars/Olympus\"\nschedule = \"soon\"\npath = \"queues\"",
-        );
+        let (_, problems) =
+            validated("timezone = \"Mars/Olympus\"\nschedule = \"soon\"\npath = \"queues\"");
         for key in ["queues.timezone", "queues.schedule", "queues.path"] {
             assert!(
                 problems.iter().any(|p| p.starts_with(key)),

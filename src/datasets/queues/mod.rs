@@ -103,7 +103,11 @@ fn page_rows(
     body: &[u8],
     out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
 ) -> Result<usize, DecodeError> {
-    let mut rows = ListRows::new(&API, PAGE_DECODER_ACCOUNT, super::page_decoder_exported_at());
+    let mut rows = ListRows::new(
+        &API,
+        PAGE_DECODER_ACCOUNT,
+        super::page_decoder_exported_at(),
+    );
     let page = rows.push_page(body, &mut super::paging::Seen::default())?;
     if let Ok((batch, _, _)) = rows.finish() {
         out(&TABLE, batch);

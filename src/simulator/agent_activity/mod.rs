@@ -94,7 +94,9 @@ pub fn agent_events(
     };
     while hour < range.end.min(now + TimeDelta::seconds(1)) {
         let h = hash(&[seed, TAG_EVENTS, idx as u64, hour.timestamp() as u64]);
-        let mut seconds: Vec<i64> = (0..h % 3).map(|k| ((h >> (8 + 12 * k)) % 3600) as i64).collect();
+        let mut seconds: Vec<i64> = (0..h % 3)
+            .map(|k| ((h >> (8 + 12 * k)) % 3600) as i64)
+            .collect();
         if (h >> 40).is_multiple_of(3) {
             seconds.push(0);
         }
@@ -190,7 +192,14 @@ pub(crate) fn render(cfg: &SimulatorConfig, range: Range<DateTime<Utc>>) -> Stri
     let mut first = true;
     for idx in 0..cfg.agents {
         let agent = wfm_agent_id(cfg.seed, idx);
-        for e in agent_events(cfg.seed, idx, range.clone(), now, sim.event_zone, cfg.malformed_every) {
+        for e in agent_events(
+            cfg.seed,
+            idx,
+            range.clone(),
+            now,
+            sim.event_zone,
+            cfg.malformed_every,
+        ) {
             if !first {
                 out.push(',');
             }
