@@ -344,8 +344,8 @@ mod tests {
         let first = at("2024-01-01T00:00:00Z")..at("2024-01-01T01:00:00Z");
         let second = at("2024-01-01T01:00:00Z")..at("2024-01-01T02:00:00Z");
         for body in [pascal.to_string(), camel] {
-            assert_eq!(rows_of(&body, &[first.clone()]), (1, 0));
-            assert_eq!(rows_of(&body, &[second.clone()]), (1, 0));
+            assert_eq!(rows_of(&body, std::slice::from_ref(&first)), (1, 0));
+            assert_eq!(rows_of(&body, std::slice::from_ref(&second)), (1, 0));
             // Both windows served both events (an inclusive toTimeStamp): each kept once.
             assert_eq!(rows_of(&body, &[first.clone(), second.clone()]), (2, 0));
         }
