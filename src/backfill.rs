@@ -16,6 +16,9 @@
 //! ([`crate::coverage`]); `--missing` ([`Selection::Holes`]) reads that record (and the
 //! watermark, for what is provisional) to export only the units it classifies as holes.
 //! Progress (bar on a terminal, log lines otherwise) is reported by [`crate::progress`].
+//! A history dataset of [`DayScope::TodayOnly`] (a list the API serves only as it is now) has
+//! no past to fetch: whatever the range, it exports today's snapshot day, and the report says
+//! so (the CLI refuses such a range when the dataset is named with `--dataset`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -28,12 +31,13 @@ use crate::client::Priority;
 use crate::coverage::{self, Attempt, Writer};
 use crate::datasets::history::unit_key;
 use crate::datasets::{
-    Context, Dataset, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
+    Context, Dataset, DayScope, DayUnit, HistoryDataset, Kind, SnapshotDataset, UnitReport,
 };
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::progress::{BackfillProgress, ProgressMode};
 use crate::sources::extra::log_unmapped;
+use crate::sources::window::local_date;
 
 /// Which units of the range a backfill exports.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -73,6 +77,9 @@ pub struct DatasetBackfill {
     pub failed_entities: Vec<(String, String)>,
     /// Why nothing was done for it, when nothing was.
     pub note: Option<String>,
+    /// A [`DayScope::TodayOnly`] dataset asked for other days: today's snapshot day, which it
+    /// exported instead (past snapshot days cannot be fetched).
+    pub today_instead: Option<NaiveDate>,
 }
 
 impl DatasetBackfill {
@@ -101,6 +108,7 @@ impl DatasetBackfill {
             entities: Vec::new(),
             failed_entities: Vec::new(),
             note: None,
+            today_instead: None,
         }
     }
 }
@@ -188,6 +196,14 @@ impl BackfillReport {
                 lines.push(format!(
                     "{kind} {}: {} session(s) returned, {} new.",
                     r.unit, r.returned, r.rows
+                ));
+            }
+        }
+        for d in &self.datasets {
+            if let Some(today) = d.today_instead {
+                lines.push(format!(
+                    "{}: past snapshot days cannot be fetched (the API serves the list only as it is now); took today's snapshot, {today}.",
+                    d.dataset
                 ));
             }
         }
@@ -283,12 +299,33 @@ struct Plan<'a> {
     progress: &'a ProgressMode,
 }
 
+/// The days of the range a dataset exports: the range itself, or for a
+/// [`DayScope::TodayOnly`] dataset today's snapshot day whatever the range (then also
+/// returned on its own when the range asked for other days).
+fn planned_days(
+    dataset: &dyn HistoryDataset,
+    req: &BackfillRequest,
+) -> (Vec<NaiveDate>, Option<NaiveDate>) {
+    let days = days_in_range(req.from, req.to);
+    if dataset.day_scope() != DayScope::TodayOnly {
+        return (days, None);
+    }
+    let today = local_date(dataset.schedule().timezone, Utc::now());
+    if days == [today] {
+        return (days, None);
+    }
+    let name = dataset.info().name;
+    warn!(dataset = name, from = %req.from, to = %req.to, %today, "Past snapshot days cannot be fetched (the API serves the list only as it is now); taking today's snapshot instead.");
+    (vec![today], Some(today))
+}
+
 /// The units of the range the backfill exports, and those it skips.
 async fn select_units(
     dataset: &dyn HistoryDataset,
     cx: &Context,
     req: &BackfillRequest,
     selection: Selection,
+    days: Vec<NaiveDate>,
 ) -> Result<(Vec<DayUnit>, Vec<DayUnit>), Error> {
     let wanted = match selection {
         Selection::All => None,
@@ -297,7 +334,7 @@ async fn select_units(
         }
     };
     let (mut units, mut skipped) = (Vec::new(), Vec::new());
-    for day in days_in_range(req.from, req.to) {
+    for day in days {
         for unit in DayUnit::of_day(day, dataset.entities()) {
             let skip = match &wanted {
                 Some(wanted) => !wanted.contains(&unit),
@@ -356,7 +393,9 @@ async fn backfill_history(
     let name = dataset.info().name;
     let cx = &cx.for_work(name, Priority::CatchUp);
     let mut out = DatasetBackfill::new(name, Kind::History, "");
-    let (units, skipped) = select_units(dataset, cx, req, plan.selection).await?;
+    let (days, today_instead) = planned_days(dataset, req);
+    out.today_instead = today_instead;
+    let (units, skipped) = select_units(dataset, cx, req, plan.selection, days).await?;
     out.skipped_days = skipped;
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let exported_at = Utc::now();

@@ -94,6 +94,9 @@ async fn cmd_backfill(
     }
     // Refuse disabled datasets before starting anything.
     let chosen = app::select(&datasets::enabled(&config), &args.datasets)?;
+    if !args.datasets.is_empty() {
+        refuse_past_snapshot_days(&chosen, args.from, args.to, Utc::now())?;
+    }
     if let Some(why) = ddl::backfill_outside_projection(
         args.from,
         args.to,
@@ -134,6 +137,32 @@ async fn cmd_backfill(
     let released = leases.release().await;
     result?;
     released.map_err(Error::from)
+}
+
+/// A dataset named with `--dataset` whose API serves only today's list
+/// ([`datasets::DayScope::TodayOnly`]) cannot backfill other days: refused, naming it and
+/// today's date. (Without `--dataset` the range is the history datasets', and such a dataset
+/// takes today's snapshot, as the report says.)
+fn refuse_past_snapshot_days(
+    chosen: &[datasets::Dataset],
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), Error> {
+    for d in chosen {
+        match d.snapshot_day(now) {
+            Some(today) if (from, to) != (today, today) => {
+                return Err(Error::Usage(format!(
+                    "{name} keeps one snapshot per day of a list the API serves only as it is \
+                     now: past snapshot days cannot be fetched. Export it with --from {today} \
+                     --to {today} (today in its timezone), or leave it out of --dataset",
+                    name = d.name()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// A backfill by this process, on its own request budget (no daemon holds the account's).

@@ -18,7 +18,9 @@ use tracing::{error, info, warn, Instrument};
 
 use crate::client::Priority;
 use crate::coverage::{self, Attempt, Writer};
-use crate::datasets::{Context, Dataset, DayUnit, HistoryDataset, SnapshotDataset, UnitReport};
+use crate::datasets::{
+    Context, Dataset, DayScope, DayUnit, HistoryDataset, SnapshotDataset, UnitReport,
+};
 use crate::error_chain::error_chain;
 use crate::metrics::Metrics;
 use crate::sink::SinkError;
@@ -215,12 +217,16 @@ async fn run_history_inner(
             .set_covered(name, &cx.account_id, p.covered_until);
     }
     let today = local_date(schedule.timezone, now);
-    let plan = state::plan_days(
-        previous.as_ref().map(|p| p.through_day),
-        today,
-        schedule.lookback_days,
-        schedule.max_days_per_run,
-    );
+    let plan = match dataset.day_scope() {
+        DayScope::AnyDay => state::plan_days(
+            previous.as_ref().map(|p| p.through_day),
+            today,
+            schedule.lookback_days,
+            schedule.max_days_per_run,
+        ),
+        // Past snapshot days cannot be fetched: no lookback, no catch-up.
+        DayScope::TodayOnly => vec![today],
+    };
     let window = match (plan.first(), plan.last()) {
         (Some(a), Some(b)) => format!("{a}..{b}"),
         _ => "-".into(),

@@ -64,7 +64,10 @@ fn the_shipped_athena_ddl_parses_as_hive_and_declares_every_registered_table() {
             assert_eq!(parts, partitions, "{dialect}: partitions of {}", table.name);
             let props = &t["properties"];
             assert_eq!(props["projection.enabled"], "true", "{}", table.name);
-            let range = props["projection.dt.range"].as_str().unwrap_or_default();
+            let date = table.layout.date_column();
+            let range = props[format!("projection.{date}.range").as_str()]
+                .as_str()
+                .unwrap_or_default();
             assert!(range.ends_with(",NOW+1DAYS"), "{}: {range}", table.name);
             let template = props["storage.location.template"]
                 .as_str()

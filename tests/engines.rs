@@ -96,7 +96,11 @@ fn expected_counts(
         let es = entities(d);
         match d {
             Dataset::History(_) if es.is_empty() => {
-                truth = ask(TruthUnit::Days { days, entity: None })
+                let days = exported_days(d, zone_of(section, chrono_tz::UTC), days);
+                truth = ask(TruthUnit::Days {
+                    days: &days,
+                    entity: None,
+                })
             }
             Dataset::History(_) => {
                 for e in &es {

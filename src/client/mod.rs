@@ -286,13 +286,46 @@ impl ApiClient {
         query: &[(&str, String)],
         body: &serde_json::Value,
         gate: Option<&MemoryGate>,
-        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
-        let url = self.url(path, query)?;
         let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
             endpoint: endpoint.to_string(),
             source,
         })?;
+        let request = Request {
+            method: reqwest::Method::POST,
+            url: self.url(path, query)?,
+            payload: Some(payload),
+        };
+        self.send_gated(endpoint, &request, gate, decode).await
+    }
+
+    /// [`ApiClient::post_json_gated`] for an API read with GET: the query carries every
+    /// parameter, no body is sent. Same retries, budget, headers and gate.
+    pub async fn get_json_gated<T>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        gate: Option<&MemoryGate>,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
+        let request = Request {
+            method: reqwest::Method::GET,
+            url: self.url(path, query)?,
+            payload: None,
+        };
+        self.send_gated(endpoint, &request, gate, decode).await
+    }
+
+    /// Sends `request` with retries (see the module docs) and decodes the response.
+    async fn send_gated<T>(
+        &self,
+        endpoint: &str,
+        request: &Request,
+        gate: Option<&MemoryGate>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
         let metrics = &self.inner.metrics;
         let policy = &self.inner.retry;
         let mut reauthenticated = false;
@@ -314,17 +347,15 @@ impl ApiClient {
             if !waited.is_zero() {
                 metrics.rate_limit_wait(waited.as_secs_f64());
             }
-            let (verdict, retry_after, error) = match self
-                .attempt(endpoint, &url, &payload, gate, &mut decode)
-                .await?
-            {
-                Attempt::Done(value) => return Ok(value),
-                Attempt::Failed {
-                    verdict,
-                    retry_after,
-                    error,
-                } => (verdict, retry_after, error),
-            };
+            let (verdict, retry_after, error) =
+                match self.attempt(endpoint, request, gate, &mut decode).await? {
+                    Attempt::Done(value) => return Ok(value),
+                    Attempt::Failed {
+                        verdict,
+                        retry_after,
+                        error,
+                    } => (verdict, retry_after, error),
+                };
             let wait = match verdict {
                 Verdict::Fatal => {
                     return Err(match error {
@@ -427,8 +458,7 @@ impl ApiClient {
     async fn attempt<T>(
         &self,
         endpoint: &str,
-        url: &Url,
-        payload: &[u8],
+        request: &Request,
         gate: Option<&MemoryGate>,
         decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>)>, ClientError> {
@@ -436,14 +466,15 @@ impl ApiClient {
         let headers = self.headers(endpoint, token.expose())?;
         let metrics = &self.inner.metrics;
         let started = std::time::Instant::now();
-        let sent = self
+        let mut builder = self
             .inner
             .http
-            .post(url.clone())
-            .headers(headers)
-            .body(payload.to_vec())
-            .send()
-            .await;
+            .request(request.method.clone(), request.url.clone())
+            .headers(headers);
+        if let Some(payload) = &request.payload {
+            builder = builder.body(payload.clone());
+        }
+        let sent = builder.send().await;
         let response = match sent {
             Ok(r) => r,
             Err(e) => {
@@ -503,6 +534,14 @@ impl ApiClient {
             },
         })
     }
+}
+
+/// One request as every attempt sends it.
+struct Request {
+    method: reqwest::Method,
+    url: Url,
+    /// The JSON body (POST); `None` sends none (GET).
+    payload: Option<Vec<u8>>,
 }
 
 async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, AttemptError> {

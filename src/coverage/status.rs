@@ -122,6 +122,9 @@ pub struct DatasetFacts {
     pub entities: Vec<String>,
     /// What an entity is (`bot`), when it has entities.
     pub entity_kind: Option<&'static str>,
+    /// Its past days cannot be fetched again (a snapshot, or a history dataset of
+    /// [`crate::datasets::DayScope::TodayOnly`]): holes get no backfill command.
+    pub no_past: bool,
 }
 
 impl DatasetFacts {
@@ -143,6 +146,7 @@ impl DatasetFacts {
             schedule_timezone: keys.schedule_timezone,
             entities: d.entities().to_vec(),
             entity_kind: (!d.entities().is_empty()).then_some("entity"),
+            no_past: d.day_scope() == crate::datasets::DayScope::TodayOnly,
         }
     }
 
@@ -157,6 +161,7 @@ impl DatasetFacts {
             schedule_timezone: s.schedule_timezone,
             entities: d.entities().to_vec(),
             entity_kind: Some(d.entity_kind()),
+            no_past: true,
         }
     }
 
@@ -580,10 +585,10 @@ fn fill_holes(facts: &DatasetFacts, status: &mut DatasetStatus, command: &str) {
     if days.is_empty() {
         return;
     }
-    if facts.kind == Kind::Snapshot {
+    if facts.no_past {
         status.problems.push(format!(
-            "{} day(s) without a successful poll: a snapshot dataset keeps no history, so they \
-             cannot be fetched again",
+            "{} day(s) without a successful poll or snapshot: the API serves this dataset only \
+             as it is now, so they cannot be fetched again",
             days.len()
         ));
         return;

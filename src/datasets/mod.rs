@@ -20,13 +20,17 @@
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
 //! ARCHITECTURE.md ("How to add a dataset").
 
+pub mod agent_activity;
 pub mod agent_performance;
 pub mod agent_status_details;
+pub mod agents;
 pub mod call_details;
 pub mod contact_volume;
 pub mod history;
 pub mod intent_realtime;
+pub mod list;
 pub mod paging;
+pub mod queues;
 pub mod user_status;
 
 use std::collections::BTreeMap;
@@ -57,6 +61,9 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &call_details::INFO,
     &contact_volume::INFO,
     &agent_performance::INFO,
+    &agents::INFO,
+    &queues::INFO,
+    &agent_activity::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).
@@ -351,6 +358,24 @@ pub trait HistoryDataset: Send + Sync {
         cx: &'a Context,
         today: NaiveDate,
     ) -> BoxFuture<'a, Result<String, Error>>;
+    /// Which days a unit of work can be (see [`DayScope`]); any day by default.
+    fn day_scope(&self) -> DayScope {
+        DayScope::AnyDay
+    }
+}
+
+/// Which local days a history dataset can export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayScope {
+    /// The API answers for any past day: scheduled runs re-export the lookback and catch up,
+    /// a backfill exports the range asked for.
+    AnyDay,
+    /// The API serves a list only as it is now (master data such as the agents and queues):
+    /// the unit is today's snapshot day (the local date of the run in the dataset's
+    /// `timezone`), replaced by every run of that day. A scheduled run exports only today;
+    /// a backfill takes today's snapshot whatever range it was given, and the CLI refuses a
+    /// range of past days for a dataset named with `--dataset`, since they cannot be fetched.
+    TodayOnly,
 }
 
 /// A snapshot-poll dataset: one poll of one entity is one unit, merged by key.
@@ -427,6 +452,17 @@ impl Dataset {
         match self {
             Dataset::History(_) => Kind::History,
             Dataset::Snapshot(_) => Kind::Snapshot,
+        }
+    }
+
+    /// Today's snapshot day of a [`DayScope::TodayOnly`] history dataset at `now` (the local
+    /// date in its `timezone`); `None` for every other dataset.
+    pub fn snapshot_day(&self, now: DateTime<Utc>) -> Option<NaiveDate> {
+        match self {
+            Dataset::History(d) if d.day_scope() == DayScope::TodayOnly => Some(
+                crate::sources::window::local_date(d.schedule().timezone, now),
+            ),
+            _ => None,
         }
     }
 }

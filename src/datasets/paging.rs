@@ -119,6 +119,94 @@ impl<'a, W> OffsetPager<'a, W> {
     }
 }
 
+/// The walk of an undocumented `offset`/`limit` list (a bare array, no "more" flag, no total):
+/// ask for `limit` records at offset 0, then at the offset advanced by the records received,
+/// and stop at the first page that is shorter than `limit`, holds no key not seen before (a
+/// server that ignores `offset` answers the same list again), or is byte for byte the previous
+/// page; [`MAX_PAGES_PER_WINDOW`] stops anything else. A server that ignores `limit` and
+/// returns the whole list costs one more request, whose records are all seen. The dataset
+/// keeps a record only when [`ListPager::seen`] says its key is new.
+#[derive(Debug)]
+pub struct ListPager {
+    dataset: &'static str,
+    limit: usize,
+    offset: usize,
+    pages: usize,
+    previous: Option<u64>,
+    done: bool,
+    seen: Seen,
+}
+
+/// What one page of a list held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPage {
+    /// Records on the page (rejected ones included).
+    pub records: usize,
+    /// Records whose key was new.
+    pub new_keys: usize,
+    /// A hash of the response body, to tell a repeated page.
+    pub body_hash: u64,
+}
+
+impl ListPager {
+    pub fn new(dataset: &'static str, limit: usize) -> ListPager {
+        ListPager {
+            dataset,
+            limit: limit.max(1),
+            offset: 0,
+            pages: 0,
+            previous: None,
+            done: false,
+            seen: Seen::default(),
+        }
+    }
+
+    /// The offset and limit of the next page; `None` once the list is done.
+    pub fn next_page(&self) -> Option<(usize, usize)> {
+        (!self.done).then_some((self.offset, self.limit))
+    }
+
+    /// The keys already kept.
+    pub fn seen(&mut self) -> &mut Seen {
+        &mut self.seen
+    }
+
+    /// Requests made so far.
+    pub fn requests(&self) -> usize {
+        self.pages
+    }
+
+    /// What the page [`ListPager::next_page`] named held.
+    pub fn record(&mut self, page: ListPage) {
+        self.pages += 1;
+        let repeated = self.previous == Some(page.body_hash);
+        self.previous = Some(page.body_hash);
+        if page.records < self.limit || page.new_keys == 0 || repeated {
+            if page.records >= self.limit {
+                warn!(dataset = self.dataset, offset = self.offset, "The API answered a list page with nothing new; it does not page this list, stopping.");
+            }
+            self.done = true;
+        } else if self.pages >= MAX_PAGES_PER_WINDOW {
+            warn!(
+                dataset = self.dataset,
+                pages = self.pages,
+                "The list kept returning full pages; stopping pagination."
+            );
+            self.done = true;
+        } else {
+            self.offset += page.records;
+        }
+    }
+}
+
+/// A hash of a response body, for [`ListPage::body_hash`].
+pub fn body_hash(body: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    body.hash(&mut h);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,5 +327,48 @@ mod tests {
         }
         assert_eq!(offsets, [0, 2, 4]);
         assert_eq!(pager.requests(), 3);
+    }
+
+    /// A list of `total` records served by a server that honours `offset`/`limit` or ignores
+    /// both; the pages walked and the keys kept.
+    fn walk_list(total: usize, limit: usize, honours: bool) -> (usize, Vec<usize>) {
+        let mut pager = ListPager::new("t", limit);
+        let mut kept = Vec::new();
+        while let Some((offset, limit)) = pager.next_page() {
+            let ids: Vec<usize> = if honours {
+                (offset..total.min(offset + limit)).collect()
+            } else {
+                (0..total).collect()
+            };
+            let body = format!("{ids:?}");
+            let mut new_keys = 0;
+            for id in &ids {
+                if pager.seen().first(&id.to_string()) {
+                    kept.push(*id);
+                    new_keys += 1;
+                }
+            }
+            pager.record(ListPage {
+                records: ids.len(),
+                new_keys,
+                body_hash: body_hash(body.as_bytes()),
+            });
+        }
+        (pager.requests(), kept)
+    }
+
+    #[test]
+    fn a_list_is_paged_when_the_server_honours_offset_and_limit() {
+        assert_eq!(walk_list(12, 5, true), (3, (0..12).collect()));
+        // A full last page needs one more, empty, page to be sure.
+        assert_eq!(walk_list(10, 5, true), (3, (0..10).collect()));
+        assert_eq!(walk_list(0, 5, true), (1, vec![]));
+    }
+
+    #[test]
+    fn a_server_ignoring_offset_and_limit_costs_at_most_one_more_request() {
+        // The whole list at once: shorter than limit, or repeated on the next page.
+        assert_eq!(walk_list(3, 5, false), (1, (0..3).collect()));
+        assert_eq!(walk_list(12, 5, false), (2, (0..12).collect()));
     }
 }

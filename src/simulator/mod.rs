@@ -22,8 +22,10 @@
 //! plus, when it has settings, a type with a `Default` read through `cfg.models.get::<T>()`;
 //! then one `pub mod` line here and one entry in `MODELS`.
 
+pub mod agent_activity;
 pub mod agent_performance;
 pub mod agent_status_details;
+pub mod agents;
 pub mod call_details;
 pub mod contact_volume;
 pub mod faults;
@@ -32,6 +34,7 @@ pub mod intent_realtime;
 pub mod jwe;
 mod jwt;
 mod model;
+pub mod queues;
 mod render;
 mod server;
 mod shared;
@@ -67,6 +70,9 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &call_details::MODEL,
     &contact_volume::MODEL,
     &agent_performance::MODEL,
+    &agents::MODEL,
+    &queues::MODEL,
+    &agent_activity::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too

@@ -305,8 +305,10 @@ pub fn log_unmapped(dataset: &str, counts: &BTreeMap<String, u64>) {
     );
 }
 
-/// A JSON object's members in order, repeated keys kept.
-struct PairsOf<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+/// A JSON object's members in order, repeated keys kept, each value as its exact text: how a
+/// decoder of flat records (every member a scalar it reads or keeps in [`Unmapped`]) reads one
+/// record without re-serializing anything.
+pub(crate) struct PairsOf<'a>(pub Vec<(Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> serde::Deserialize<'de> for PairsOf<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

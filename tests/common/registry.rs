@@ -171,6 +171,16 @@ pub fn is_history(d: &Dataset) -> bool {
     d.kind() == Kind::History
 }
 
+/// The local days an export of `days` writes for `d` in `zone` (its days' zone): `days`
+/// itself, or today's snapshot day alone for a dataset whose API serves a list only as it is
+/// now (`DayScope::TodayOnly`), which takes today's snapshot whatever range it is given.
+pub fn exported_days(d: &Dataset, zone: chrono_tz::Tz, days: &[NaiveDate]) -> Vec<NaiveDate> {
+    match d.snapshot_day(chrono::Utc::now()) {
+        Some(_) => vec![chrono::Utc::now().with_timezone(&zone).date_naive()],
+        None => days.to_vec(),
+    }
+}
+
 /// A row's identity: table, its partition's date (`dt`), entity (`bot_id`), key.
 pub type RowId = (String, NaiveDate, Option<String>, String);
 

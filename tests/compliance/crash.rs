@@ -211,10 +211,16 @@ fn truth_for(
 ) -> Truth {
     match d {
         Dataset::History(_) => {
-            let lookback = effective_section(info, section)
-                .get("lookback_days")
-                .and_then(toml::Value::as_integer)
-                .unwrap_or_else(|| panic!("{}: a history section has lookback_days", info.name));
+            let lookback = match d.snapshot_day(Utc::now()) {
+                // Only today's snapshot day: no lookback.
+                Some(_) => 0,
+                None => effective_section(info, section)
+                    .get("lookback_days")
+                    .and_then(toml::Value::as_integer)
+                    .unwrap_or_else(|| {
+                        panic!("{}: a history section has lookback_days", info.name)
+                    }),
+            };
             let from = first_day - chrono::Duration::days(lookback);
             let days: Vec<_> = from.iter_days().take_while(|x| *x <= last_day).collect();
             history_truth(cfg, info, d, section, &days)

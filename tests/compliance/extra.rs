@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::common::registry::*;
 use super::common::{date, read_dataset, start_sim};
-use super::{history_truth, series, sim_config, truth_of, utc, ZONE};
+use super::{history_truth, series, sim_config, truth_of, utc, NY, ZONE};
 
 /// Every row of every table of a dataset: its other columns' values as text, and its `extra`.
 pub type Cells = BTreeMap<RowId, (Vec<String>, Option<String>)>;
@@ -304,10 +304,11 @@ async fn export_for_extra(
         "{name}: smartassist_unmapped_fields_total is not at zero from the start"
     );
     let truth = if is_history(d) {
-        let days: Vec<NaiveDate> = ["2024-06-12", "2024-11-03"]
+        let asked: Vec<NaiveDate> = ["2024-06-12", "2024-11-03"]
             .iter()
             .map(|s| date(s))
             .collect();
+        let days = exported_days(d, zone_of(section, NY), &asked);
         let req = BackfillRequest {
             from: days[0],
             to: days[0],

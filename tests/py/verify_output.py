@@ -70,7 +70,7 @@ def check_table(where, dataset, data, expected, ids):
             got = set(table.column(col).to_pylist())
             if got != {want}:
                 fail(f"{where} {dataset}: {col} values {got}, expected {{{want!r}}}")
-    dts = set(table.column("dt").to_pylist())
+    dts = set(table.column(expected["partitions"][-1]).to_pylist())
     print(
         f"ok {where} {dataset}: {table.num_rows} rows, {len(timestamps)} UTC ms timestamp "
         f"column(s), partitions {part.names}, {len(dts)} day(s)"
@@ -81,7 +81,7 @@ def check_table(where, dataset, data, expected, ids):
 def check_dataset(where, dataset, root, filesystem, expected, ids, open_dataset, infer_hive):
     part = check_table(where, dataset, open_dataset(root, dataset, filesystem), expected, ids)
     for col in expected["partitions"]:
-        want = pa.date32() if col == "dt" else pa.string()
+        want = pa.date32() if col == expected["partitions"][-1] else pa.string()
         if part.field(col).type != want:
             fail(f"{where} {dataset}: partition {col} is {part.field(col).type}, expected {want}")
     if infer_hive:
@@ -161,7 +161,7 @@ def check_duckdb(spec, local):
             fail(f"duckdb {dataset}: (count, sums) = {got}, expected {want}")
         types = dict(con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {dataset})").fetchall())
         for col in expected["partitions"]:
-            want_type = "DATE" if col == "dt" else "VARCHAR"
+            want_type = "DATE" if col == expected["partitions"][-1] else "VARCHAR"
             if types.get(col) != want_type:
                 fail(f"duckdb {dataset}: {col} is {types.get(col)}, expected {want_type}")
         for col, want_id in ids.items():

@@ -174,6 +174,7 @@ impl AgentPerformance {
             rejects: normalizer.take_rejects(),
             requests: pager.requests(),
             unmapped: normalizer.take_unmapped(),
+            open: false,
         })
     }
 

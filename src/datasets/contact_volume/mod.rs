@@ -243,6 +243,7 @@ impl ContactVolume {
             rejects: normalizer.take_rejects(),
             requests: pager.requests(),
             unmapped: normalizer.take_unmapped(),
+            open: false,
         })
     }
 

@@ -1,0 +1,370 @@
+//! The wire format of Agent Activity (`GET …/analytics/account/{accountId}/agentactivity`) and
+//! its normalization into rows of [`agent_activity_schema`]. No I/O.
+//!
+//! **Envelope.** `{"accountId": "…", "AgentUpdates": [ … ]}` (the sample and the v1 table);
+//! the v2 table writes `agentUpdates`, `agentId`, `eventTime`, `activity`, `reasonCode`: keys are
+//! matched case-insensitively, so both are read. A body that is not this object, or whose
+//! updates are not an array, is a [`DecodeError`] (the request is retried).
+//!
+//! **EventTime** is documented as `MM/DD/YYYY HH:MM:SS`, but the sample writes a one-digit
+//! hour (`10/20/2020 2:13:12`): any number of digits is read in each part. It carries no zone;
+//! it is read in `[agent_activity] event_time_zone` (an ambiguous local time of a fall-back
+//! hour is taken as its first occurrence; a time in a spring-forward gap is rejected). A time
+//! with `T` and a zone or `Z` is taken as absolute.
+//!
+//! **Claim.** An update is kept only when its time is in the window's claim `[start, end)`:
+//! an event exactly at a window's end belongs to the next window, whatever the server's reading
+//! of `toTimeStamp`. An update whose time cannot be read is rejected (it cannot be placed);
+//! one placed in the claim with another bad field is rejected too. `ReasonCode` is a string;
+//! a number is kept as its JSON text.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringBuilder};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::value::RawValue;
+
+use super::schema::agent_activity_schema;
+use crate::error::Error;
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
+use crate::sources::extra::{ExtraColumn, PairsOf, Unmapped, UnmappedCounts};
+use crate::sources::wire::{parse_instant, Scalar};
+use crate::sources::{DecodeError, Reject};
+
+const API: &str = "AgentActivity";
+
+/// A decoded page: the envelope's unmapped keys and the raw updates.
+pub struct Page<'a> {
+    pub extra: Unmapped<'a>,
+    pub updates: Vec<&'a RawValue>,
+}
+
+/// Decodes the envelope of one response body.
+pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
+    let err = |reason: String| DecodeError { api: API, reason };
+    let text = std::str::from_utf8(body).map_err(|e| err(format!("not UTF-8: {e}")))?;
+    if !text.trim_start().starts_with('{') {
+        return Err(err("the body is not a JSON object".into()));
+    }
+    let pairs: PairsOf<'_> = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+    let mut page = Page {
+        extra: Unmapped::default(),
+        updates: Vec::new(),
+    };
+    let mut found = false;
+    for (key, value) in pairs.0 {
+        if key.eq_ignore_ascii_case("agentUpdates") {
+            page.updates = serde_json::from_str(value.get())
+                .map_err(|_| err(format!("{key} is not an array")))?;
+            found = true;
+        } else if key.eq_ignore_ascii_case("errors") {
+            return Err(err(format!(
+                "the body is an error response: {}",
+                value.get()
+            )));
+        } else if !key.eq_ignore_ascii_case("accountId") {
+            page.extra.push(key, value);
+        }
+    }
+    if !found {
+        return Err(err("the body has no AgentUpdates".into()));
+    }
+    Ok(page)
+}
+
+/// Parses `EventTime` (see the module docs) in `zone`.
+pub fn parse_event_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+    if text.contains('T') {
+        return parse_instant(text).map_err(|e| e.describe("EventTime", text));
+    }
+    let bad = || format!("EventTime {text:?} is not MM/DD/YYYY H:MM:SS");
+    let (date, time) = text.trim().split_once(' ').ok_or_else(bad)?;
+    let nums = |s: &str, sep: char| -> Option<Vec<u32>> {
+        s.trim().split(sep).map(|p| p.parse::<u32>().ok()).collect()
+    };
+    let (d, t) = (
+        nums(date, '/').ok_or_else(bad)?,
+        nums(time, ':').ok_or_else(bad)?,
+    );
+    let (&[month, day, year], &[h, m, s]) = (d.as_slice(), t.as_slice()) else {
+        return Err(bad());
+    };
+    let naive = NaiveDateTime::new(
+        NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(bad)?,
+        NaiveTime::from_hms_opt(h, m, s).ok_or_else(bad)?,
+    );
+    zone.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("EventTime {text:?} does not exist in {zone} (a DST gap)"))
+}
+
+/// One update's fields.
+struct Update<'a> {
+    agent_id: Cow<'a, str>,
+    at: DateTime<Utc>,
+    activity: Cow<'a, str>,
+    reason_code: Option<Cow<'a, str>>,
+    extra: Unmapped<'a>,
+}
+
+/// What became of an update.
+enum Placed<'a> {
+    Row(Update<'a>),
+    Outside,
+    Reject(String),
+}
+
+fn text<'a>(key: &str, value: &'a RawValue) -> Result<Option<Cow<'a, str>>, String> {
+    Scalar(value)
+        .as_opt_str()
+        .map_err(|kind| format!("{key} is {kind}, expected a string"))
+}
+
+fn place<'a>(raw: &'a RawValue, zone: Tz, claim: &Range<DateTime<Utc>>) -> Placed<'a> {
+    let Ok(pairs) = serde_json::from_str::<PairsOf<'a>>(raw.get()) else {
+        return Placed::Reject("the update is not a JSON object".into());
+    };
+    let (mut agent, mut time, mut activity, mut reason) = (None, None, None, None);
+    let mut extra = Unmapped::default();
+    for (key, value) in pairs.0 {
+        if key.eq_ignore_ascii_case("agentId") {
+            agent = Some(text(&key, value));
+        } else if key.eq_ignore_ascii_case("eventTime") {
+            time = Some(text(&key, value));
+        } else if key.eq_ignore_ascii_case("activity") {
+            activity = Some(text(&key, value));
+        } else if key.eq_ignore_ascii_case("reasonCode") {
+            // Documented as a string; a number keeps its JSON text.
+            reason = Some(match value.get().as_bytes().first() {
+                Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(value.get()))),
+                _ => text(&key, value),
+            });
+        } else {
+            extra.push(key, value);
+        }
+    }
+    let at = match time {
+        Some(Ok(Some(t))) => match parse_event_time(&t, zone) {
+            Ok(at) => at,
+            Err(e) => return Placed::Reject(e),
+        },
+        Some(Err(e)) => return Placed::Reject(e),
+        _ => return Placed::Reject("EventTime is missing".into()),
+    };
+    if !claim.contains(&at) {
+        return Placed::Outside;
+    }
+    let required = |v: Option<Result<Option<Cow<'a, str>>, String>>, name: &str| match v {
+        Some(Ok(Some(s))) if !s.is_empty() => Ok(s),
+        Some(Err(e)) => Err(e),
+        _ => Err(format!("{name} is missing or empty")),
+    };
+    let update = required(agent, "AgentId").and_then(|agent_id| {
+        Ok(Update {
+            agent_id,
+            at,
+            activity: required(activity, "Activity")?,
+            reason_code: reason.transpose()?.flatten(),
+            extra,
+        })
+    });
+    match update {
+        Ok(u) => Placed::Row(u),
+        Err(e) => Placed::Reject(e),
+    }
+}
+
+/// The rows of one local day: every window's updates in its claim, each whole tuple once.
+pub struct Normalizer<'a> {
+    account_id: &'a str,
+    exported_at: DateTime<Utc>,
+    zone: Tz,
+    seen: HashSet<(String, i64, String, Option<String>)>,
+    agent_id: StringBuilder,
+    event_time: arrow::array::TimestampMillisecondBuilder,
+    activity: StringBuilder,
+    reason_code: StringBuilder,
+    extra: ExtraColumn,
+    rows: usize,
+    rejects: Vec<Reject>,
+    unmapped: UnmappedCounts,
+}
+
+impl<'a> Normalizer<'a> {
+    pub fn new(account_id: &'a str, exported_at: DateTime<Utc>, zone: Tz) -> Normalizer<'a> {
+        Normalizer {
+            account_id,
+            exported_at,
+            zone,
+            seen: HashSet::new(),
+            agent_id: StringBuilder::new(),
+            event_time: timestamp_builder(0),
+            activity: StringBuilder::new(),
+            reason_code: StringBuilder::new(),
+            extra: ExtraColumn::default(),
+            rows: 0,
+            rejects: Vec::new(),
+            unmapped: UnmappedCounts::default(),
+        }
+    }
+
+    /// Adds a page answered for the window whose claim is `claim`; the updates it held.
+    pub fn push_page(&mut self, page: &Page<'_>, claim: &Range<DateTime<Utc>>) -> usize {
+        for raw in &page.updates {
+            match place(raw, self.zone, claim) {
+                Placed::Outside => {}
+                Placed::Reject(reason) => {
+                    if self
+                        .seen
+                        .insert((raw.get().to_string(), 0, String::new(), None))
+                    {
+                        self.rejects.push(Reject {
+                            reason,
+                            raw_json: raw.get().to_string(),
+                        });
+                    }
+                }
+                Placed::Row(u) => {
+                    let tuple = (
+                        u.agent_id.to_string(),
+                        u.at.timestamp_millis(),
+                        u.activity.to_string(),
+                        u.reason_code.as_deref().map(str::to_string),
+                    );
+                    if !self.seen.insert(tuple) {
+                        continue;
+                    }
+                    self.agent_id.append_value(&u.agent_id);
+                    self.event_time.append_value(u.at.timestamp_millis());
+                    self.activity.append_value(&u.activity);
+                    self.reason_code.append_option(u.reason_code.as_deref());
+                    self.extra
+                        .append(&[("response", &page.extra), ("update", &u.extra)]);
+                    self.unmapped.add(&u.extra);
+                    self.rows += 1;
+                }
+            }
+        }
+        page.updates.len()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// The rows pushed since the last call.
+    pub fn take_batch(&mut self) -> Result<RecordBatch, Error> {
+        let n = std::mem::take(&mut self.rows);
+        let columns: Vec<ArrayRef> = vec![
+            constant_utf8(self.account_id, n),
+            Arc::new(self.agent_id.finish()),
+            Arc::new(self.event_time.finish()),
+            Arc::new(self.activity.finish()),
+            Arc::new(self.reason_code.finish()),
+            constant_timestamp(self.exported_at.timestamp_millis(), n),
+            self.extra.finish(),
+        ];
+        RecordBatch::try_new(agent_activity_schema(), columns).map_err(|source| Error::Arrow {
+            context: "agent_activity: rows do not match the schema".into(),
+            source,
+        })
+    }
+
+    /// The rejects and the unmapped-field counts.
+    pub fn finish(self) -> (Vec<Reject>, UnmappedCounts) {
+        (self.rejects, self.unmapped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
+
+    #[test]
+    fn event_times_take_one_or_two_digit_parts_in_the_configured_zone() {
+        let utc = chrono_tz::UTC;
+        assert_eq!(
+            parse_event_time("10/20/2020 2:13:12", utc),
+            Ok(at("2020-10-20T02:13:12Z"))
+        );
+        assert_eq!(
+            parse_event_time("03/10/2024 14:05:09", utc),
+            Ok(at("2024-03-10T14:05:09Z"))
+        );
+        let ny = chrono_tz::America::New_York;
+        assert_eq!(
+            parse_event_time("3/10/2024 1:59:59", ny),
+            Ok(at("2024-03-10T06:59:59Z"))
+        );
+        // The spring-forward gap does not exist; the repeated fall-back hour is its first.
+        assert!(parse_event_time("03/10/2024 2:30:00", ny).is_err());
+        assert_eq!(
+            parse_event_time("11/03/2024 1:30:00", ny),
+            Ok(at("2024-11-03T05:30:00Z"))
+        );
+        for bad in [
+            "2020-10-20 02:13:12",
+            "13/01/2020 1:00:00",
+            "10/20/2020",
+            "",
+        ] {
+            assert!(parse_event_time(bad, utc).is_err(), "{bad}");
+        }
+    }
+
+    fn rows_of(body: &str, claims: &[Range<DateTime<Utc>>]) -> (usize, usize) {
+        let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"), chrono_tz::UTC);
+        let page = decode_page(body.as_bytes()).expect("page");
+        for claim in claims {
+            n.push_page(&page, claim);
+        }
+        let rows = n.rows();
+        (rows, n.finish().0.len())
+    }
+
+    #[test]
+    fn both_casings_are_read_and_an_event_at_a_window_end_belongs_to_the_next() {
+        let pascal = r#"{"accountId":"acct","AgentUpdates":[
+            {"AgentId":"a-1","EventTime":"01/01/2024 1:00:00","Activity":"notready","ReasonCode":"1"},
+            {"AgentId":"a-1","EventTime":"01/01/2024 0:30:00","Activity":"ready"}]}"#;
+        let camel = pascal
+            .replace("AgentUpdates", "agentUpdates")
+            .replace("AgentId", "agentId")
+            .replace("EventTime", "eventTime");
+        let first = at("2024-01-01T00:00:00Z")..at("2024-01-01T01:00:00Z");
+        let second = at("2024-01-01T01:00:00Z")..at("2024-01-01T02:00:00Z");
+        for body in [pascal.to_string(), camel] {
+            assert_eq!(rows_of(&body, std::slice::from_ref(&first)), (1, 0));
+            assert_eq!(rows_of(&body, std::slice::from_ref(&second)), (1, 0));
+            // Both windows served both events (an inclusive toTimeStamp): each kept once.
+            assert_eq!(rows_of(&body, &[first.clone(), second.clone()]), (2, 0));
+        }
+    }
+
+    #[test]
+    fn bad_updates_are_rejected_once_and_bad_bodies_are_decode_errors() {
+        let body = r#"{"AgentUpdates":[
+            {"AgentId":"a-1","EventTime":"01/01/2024 0:10:00","Activity":7},
+            {"AgentId":"a-1","EventTime":"not a time","Activity":"ready"}]}"#;
+        let day = at("2024-01-01T00:00:00Z")..at("2024-01-02T00:00:00Z");
+        assert_eq!(rows_of(body, &[day.clone(), day]), (0, 2));
+        for bad in [
+            "[]",
+            "{}",
+            r#"{"AgentUpdates":{}}"#,
+            r#"{"errors":[{"msg":"x"}]}"#,
+        ] {
+            assert!(decode_page(bad.as_bytes()).is_err(), "{bad}");
+        }
+    }
+}

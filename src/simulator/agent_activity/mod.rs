@@ -1,0 +1,235 @@
+//! Simulator model of Agent Activity (`GET …/analytics/account/{accountId}/agentactivity
+//! ?fromTimeStamp&toTimeStamp`): the events of every agent as a pure function of (seed, agent
+//! index, hour) ([`agent_events`]), at whole seconds, about one hour in three with an event at
+//! exactly the hour (a request window's edge). The envelope is `{accountId, AgentUpdates:
+//! [{AgentId, EventTime, Activity, ReasonCode}]}` (the sample's PascalCase) or the v2 table's
+//! camelCase ([`AgentActivitySim::camel_case`]); `EventTime` is `MM/DD/YYYY H:MM:SS` (one-digit
+//! hours unpadded) with no zone, local in [`AgentActivitySim::event_zone`] (whose repeated
+//! fall-back hour holds no event, so every time names one instant). `toTimeStamp` is inclusive
+//! unless [`AgentActivitySim::to_exclusive`]; no paging. The agent ids are the WFM list's
+//! ([`super::agents::wfm_agent_id`]). Under `malformed_every`, about one event in that many is
+//! sent with a numeric `Activity` (its time stays valid, so it is rejected in its own day only).
+
+mod truth;
+
+use std::ops::Range;
+
+use axum::http::{Method, StatusCode};
+use chrono::{DateTime, Datelike, DurationRound, TimeDelta, TimeZone, Timelike, Utc};
+use chrono_tz::Tz;
+
+use super::agents::wfm_agent_id;
+use super::generator::hash;
+use super::model::{check_header, ApiModel, Handler, Reply};
+use super::render::push_json_str;
+use super::truth::sim_now;
+use super::{unknown, SimulatorConfig};
+
+/// The `/_sim/stats` label of Agent Activity requests.
+pub const ENDPOINT: &str = "agentactivity";
+
+const TAG_EVENTS: u64 = 0x63;
+const TAG_MALFORMED: u64 = 0x64;
+const ACTIVITIES: [&str; 5] = ["ready", "notready", "busy", "wrapup", "logout"];
+
+pub(crate) static MODEL: ApiModel = ApiModel {
+    endpoint: ENDPOINT,
+    route,
+    methods: &[Method::GET],
+    gated: true,
+    blocking: false,
+    state: None,
+    truth: Some(truth::TRUTH),
+};
+
+/// How the simulated Agent Activity API answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentActivitySim {
+    /// The v2 table's camelCase keys instead of the sample's PascalCase.
+    pub camel_case: bool,
+    /// `toTimeStamp` excludes its instant (by default it includes it).
+    pub to_exclusive: bool,
+    /// The zone `EventTime` is written in.
+    pub event_zone: Tz,
+}
+
+impl Default for AgentActivitySim {
+    fn default() -> Self {
+        AgentActivitySim {
+            camel_case: false,
+            to_exclusive: false,
+            event_zone: chrono_tz::UTC,
+        }
+    }
+}
+
+/// One generated event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedEvent {
+    pub at: DateTime<Utc>,
+    pub activity: &'static str,
+    pub reason_code: Option<String>,
+    pub malformed: bool,
+}
+
+/// Whether `t` is a local time of `zone` that names two instants (a fall-back hour).
+fn ambiguous(zone: Tz, t: DateTime<Utc>) -> bool {
+    let local = t.with_timezone(&zone).naive_local();
+    zone.from_local_datetime(&local).single().is_none()
+}
+
+/// Agent `idx`'s events in `range` (in time order), none after `now` nor in `zone`'s
+/// ambiguous hours.
+pub fn agent_events(
+    seed: u64,
+    idx: usize,
+    range: Range<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    zone: Tz,
+    malformed_every: Option<u64>,
+) -> Vec<GeneratedEvent> {
+    let mut out = Vec::new();
+    let Ok(mut hour) = range.start.duration_trunc(TimeDelta::hours(1)) else {
+        return out;
+    };
+    while hour < range.end.min(now + TimeDelta::seconds(1)) {
+        let h = hash(&[seed, TAG_EVENTS, idx as u64, hour.timestamp() as u64]);
+        let mut seconds: Vec<i64> = (0..h % 3)
+            .map(|k| ((h >> (8 + 12 * k)) % 3600) as i64)
+            .collect();
+        if (h >> 40).is_multiple_of(3) {
+            seconds.push(0);
+        }
+        seconds.sort_unstable();
+        seconds.dedup();
+        for s in seconds {
+            let at = hour + TimeDelta::seconds(s);
+            if !range.contains(&at) || at > now || ambiguous(zone, at) {
+                continue;
+            }
+            let e = hash(&[seed, TAG_EVENTS, idx as u64, at.timestamp() as u64, 1]);
+            let activity = ACTIVITIES[(e % ACTIVITIES.len() as u64) as usize];
+            let reason_code = (activity == "notready").then(|| (1 + (e >> 8) % 4).to_string());
+            let malformed = malformed_every.is_some_and(|n| {
+                n > 0
+                    && hash(&[seed, TAG_MALFORMED, idx as u64, at.timestamp() as u64])
+                        .is_multiple_of(n)
+            });
+            out.push(GeneratedEvent {
+                at,
+                activity,
+                reason_code,
+                malformed,
+            });
+        }
+        hour += TimeDelta::hours(1);
+    }
+    out
+}
+
+/// `MM/DD/YYYY H:MM:SS` of `t` in `zone`.
+pub fn event_time_text(t: DateTime<Utc>, zone: Tz) -> String {
+    let l = t.with_timezone(&zone);
+    format!(
+        "{:02}/{:02}/{} {}:{:02}:{:02}",
+        l.month(),
+        l.day(),
+        l.year(),
+        l.hour(),
+        l.minute(),
+        l.second()
+    )
+}
+
+fn route(segments: &[&str]) -> Option<Handler> {
+    let ["agentassist", "api", "public", "analytics", "account", account, "agentactivity"] =
+        segments
+    else {
+        return None;
+    };
+    let account = account.to_string();
+    Some(Handler::new(move |shared, req| {
+        let cfg = &shared.cfg;
+        if let Err(reply) = check_header(&req.headers, "iId", &cfg.iid, false) {
+            return reply;
+        }
+        if account != cfg.account_id {
+            return Reply::error(
+                StatusCode::FORBIDDEN,
+                "accountId in the path does not match the credentials",
+            );
+        }
+        let (mut from, mut to) = (None, None);
+        for (k, v) in url::form_urlencoded::parse(req.query().unwrap_or("").as_bytes()) {
+            let t = v.parse::<DateTime<Utc>>().ok();
+            match k.as_ref() {
+                "fromTimeStamp" => from = t,
+                "toTimeStamp" => to = t,
+                _ => {}
+            }
+        }
+        let (Some(from), Some(to)) = (from, to) else {
+            return Reply::bad_request("fromTimeStamp and toTimeStamp must be ISO 8601 instants");
+        };
+        let sim = cfg.models.get::<AgentActivitySim>();
+        let end = if sim.to_exclusive {
+            to
+        } else {
+            to + TimeDelta::milliseconds(1)
+        };
+        Reply::json(StatusCode::OK, render(cfg, from..end))
+    }))
+}
+
+/// The response for the events in `range`.
+pub(crate) fn render(cfg: &SimulatorConfig, range: Range<DateTime<Utc>>) -> String {
+    let sim = cfg.models.get::<AgentActivitySim>();
+    let k = |pascal: &'static str, camel: &'static str| if sim.camel_case { camel } else { pascal };
+    let mut out = String::from("{\"accountId\":");
+    push_json_str(&mut out, &cfg.account_id);
+    out.push_str(&format!(",\"{}\":[", k("AgentUpdates", "agentUpdates")));
+    let now = sim_now(cfg);
+    let mut first = true;
+    for idx in 0..cfg.agents {
+        let agent = wfm_agent_id(cfg.seed, idx);
+        for e in agent_events(
+            cfg.seed,
+            idx,
+            range.clone(),
+            now,
+            sim.event_zone,
+            cfg.malformed_every,
+        ) {
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            out.push_str(&format!("{{\"{}\":", k("AgentId", "agentId")));
+            push_json_str(&mut out, &agent);
+            out.push_str(&format!(",\"{}\":", k("EventTime", "eventTime")));
+            push_json_str(&mut out, &event_time_text(e.at, sim.event_zone));
+            out.push_str(&format!(",\"{}\":", k("Activity", "activity")));
+            if e.malformed {
+                out.push('7');
+            } else {
+                push_json_str(&mut out, e.activity);
+            }
+            if let Some(code) = &e.reason_code {
+                out.push_str(&format!(",\"{}\":", k("ReasonCode", "reasonCode")));
+                push_json_str(&mut out, code);
+            }
+            if cfg.unknown_fields {
+                let id = event_ref(&agent, e.at);
+                unknown::push_members(&mut out, &unknown::fields("update", &id));
+            }
+            out.push('}');
+        }
+    }
+    out.push_str("]}");
+    out
+}
+
+/// How the truth and the unknown fields name an event.
+pub(crate) fn event_ref(agent: &str, at: DateTime<Utc>) -> String {
+    format!("{agent}@{}", at.timestamp())
+}
