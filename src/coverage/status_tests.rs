@@ -37,6 +37,7 @@ fn facts(kind: Kind, entities: &[&str]) -> DatasetFacts {
         schedule_timezone: chrono_tz::UTC,
         entities: entities.iter().map(|e| e.to_string()).collect(),
         entity_kind: (!entities.is_empty()).then_some("bot"),
+        no_past: kind == Kind::Snapshot,
     }
 }
 
