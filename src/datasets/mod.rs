@@ -21,6 +21,7 @@
 //! ARCHITECTURE.md ("How to add a dataset").
 
 pub mod agent_status_details;
+pub mod bot_sessions;
 pub mod call_details;
 pub mod history;
 pub mod intent_realtime;
@@ -53,6 +54,7 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &intent_realtime::INFO,
     &agent_status_details::INFO,
     &call_details::INFO,
+    &bot_sessions::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).

@@ -326,7 +326,9 @@ async fn a_bot_budget_keeps_both_the_minute_and_the_hour_limit_and_bots_are_inde
             tokio::spawn(async move {
                 loop {
                     budget.acquire(Priority::CatchUp).await;
-                    g.lock().expect("log").push((bot.to_string(), start.elapsed()));
+                    g.lock()
+                        .expect("log")
+                        .push((bot.to_string(), start.elapsed()));
                 }
             });
         }
@@ -342,7 +344,11 @@ async fn a_bot_budget_keeps_both_the_minute_and_the_hour_limit_and_bots_are_inde
         let times = nanos(&mine);
         // The hour limit binds (0.5 a second): any server hour holds at most 1,800, any
         // minute at most 60, and the budget is used (not starved by the other bot).
-        assert!(busiest(&times, HOUR) <= 1800, "{bot}: {}", busiest(&times, HOUR));
+        assert!(
+            busiest(&times, HOUR) <= 1800,
+            "{bot}: {}",
+            busiest(&times, HOUR)
+        );
         assert!(busiest(&times, MINUTE) <= 60, "{bot}");
         assert!(mine.len() > 4000, "{bot}: only {} grants", mine.len());
     }

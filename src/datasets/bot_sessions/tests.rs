@@ -1,0 +1,1 @@
+//! Export tests of bot_sessions against the simulator.
