@@ -12,8 +12,8 @@ use crate::app::{self, App};
 use crate::auth::TokenMinter;
 use crate::backfill::{backfill, BackfillRequest};
 use crate::cli::{
-    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
-    SimulateArgs,
+    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, ReconcileArgs, RunArgs, SchemaArgs,
+    SchemaFormat, SimulateArgs,
 };
 use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
@@ -45,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Healthcheck(args) => cmd_healthcheck(&cli.config, args),
         Command::Check => cmd_check(&cli.config, cancel).await,
         Command::Schema(args) => cmd_schema(&cli.config, args),
+        Command::Reconcile(args) => cmd_reconcile(&cli.config, args).await,
         Command::Demo(args) => cmd_demo(args, cancel).await,
         Command::Simulate(args) => cmd_simulate(*args, cancel).await,
     };
@@ -301,6 +302,51 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
 
 /// Stands in for the client secret when `schema` loads the config: DDL never uses it.
 const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
+
+/// `reconcile`: [`datasets::bot_sessions::capture::measure`] for every bot and day asked.
+async fn cmd_reconcile(path: &Path, args: ReconcileArgs) -> Result<(), Error> {
+    use datasets::bot_sessions::{capture, BotSessionsConfig};
+    let config = load_config(path)?;
+    let section = config
+        .section::<BotSessionsConfig>()
+        .ok_or_else(|| Error::Usage("the bot_sessions section is not loaded".into()))?;
+    let bots = if args.bots.is_empty() {
+        section.bots(&config)
+    } else {
+        args.bots
+    };
+    if bots.is_empty() {
+        return Err(Error::Usage(
+            "no bot: set bot_sessions.bot_ids or intent_realtime.bot_ids, or pass --bot".into(),
+        ));
+    }
+    let yesterday = local_date(section.keys.timezone, Utc::now())
+        .checked_sub_days(Days::new(1))
+        .unwrap_or_default();
+    let from = args.from.unwrap_or(yesterday);
+    let to = args.to.unwrap_or(from);
+    if to < from {
+        return Err(Error::Usage(format!("--to {to} is before --from {from}")));
+    }
+    let output = crate::sink::Output::open(&config.output)?;
+    println!("bot\tday\tsessions\tcaptured\tratio\tmissed");
+    for bot in &bots {
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            let account = &config.api.account_id;
+            match capture::measure(&output.sink, account, bot, day).await? {
+                None => println!("{bot}\t{day}\t-\t-\t-\tnot covered by both datasets"),
+                Some(c) => println!(
+                    "{bot}\t{day}\t{}\t{}\t{}\t{}",
+                    c.sessions,
+                    c.captured,
+                    c.ratio().map_or("-".to_string(), |r| format!("{r:.4}")),
+                    c.missed.join(",")
+                ),
+            }
+        }
+    }
+    Ok(())
+}
 
 fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
     if args.format == SchemaFormat::Arrow {
