@@ -10,7 +10,8 @@
 //! Its settings ([`BotSessionsSim`]): the per-bot limits of the XO runtime APIs (60 a minute
 //! and 1,800 an hour per bot, rolling; unlimited by default, like the account limit) and
 //! `advance_per_request`: the model's "now" for a bot and range moves on by that much with each
-//! request for them, so sessions keep arriving while an exporter pages (newest first, so the
+//! request for them (the first `advancing_requests` of them), so sessions keep arriving while
+//! an exporter pages (newest first, so the
 //! pages shift). [`BotSessionsClock::served_until`] says what "now" the last request for a bot
 //! and range saw: the sessions listed then are what an export must hold.
 
@@ -60,8 +61,11 @@ pub struct BotSessionsSim {
     pub per_bot_per_hour: Option<u32>,
     /// Upper clamp of `limit`.
     pub max_limit: usize,
-    /// How far "now" moves for a bot and range with each request for them.
+    /// How far "now" moves for a bot and range with each request for them ...
     pub advance_per_request: Duration,
+    /// ... for the first this many requests (then sessions stop arriving, so a walk can be
+    /// checked against a fixed list).
+    pub advancing_requests: u32,
 }
 
 impl Default for BotSessionsSim {
@@ -71,6 +75,7 @@ impl Default for BotSessionsSim {
             per_bot_per_hour: None,
             max_limit: 100,
             advance_per_request: Duration::ZERO,
+            advancing_requests: u32::MAX,
         }
     }
 }
@@ -115,7 +120,8 @@ impl BotSessionsClock {
         let mut served = lock(&self.served);
         let entry = served.entry(key).or_insert((0, base));
         let step = TimeDelta::from_std(sim.advance_per_request).unwrap_or(TimeDelta::zero());
-        let now = base + step * entry.0 as i32;
+        let steps = entry.0.min(sim.advancing_requests);
+        let now = base + step * i32::try_from(steps).unwrap_or(i32::MAX);
         *entry = (entry.0 + 1, now);
         now
     }
