@@ -23,7 +23,8 @@ async fn post(base: &str, bot: &str, query: &str, body: serde_json::Value) -> Re
     send(
         c.post(format!("{base}/api/public/bot/{bot}/getSessions{query}"))
             .header("auth", token())
-            .json(&body),
+            .header("content-type", "application/json")
+            .body(body.to_string()),
     )
     .await
 }
