@@ -1,6 +1,7 @@
 //! The ground truth of the `bot_sessions` dataset (see [`crate::simulator::truth`]): for each
 //! local day of a bot, the sessions getSessions lists at the simulator's "now" whose start
-//! falls in the day, one row each keyed `session_id`, in the partition of the bot and day. A
+//! falls in the day (of every bot served when the query names none), one row each keyed
+//! `session_id`, in the partition of the bot and day. A
 //! session served with a broken count is one reject and no row. Every row's `extra` holds the
 //! `tags.altText` the API always sends (no column maps it), plus the unknown fields.
 
@@ -44,24 +45,25 @@ fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
 }
 
 fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError> {
-    let TruthUnit::Days {
-        days,
-        entity: Some(bot),
-    } = q.unit
-    else {
+    let TruthUnit::Days { days, entity } = q.unit else {
         return Err(TruthError::Unsupported {
             dataset: DATASET,
             what: format!("its unit is a local day of a bot, not {:?}", q.unit),
         });
     };
-    if !cfg.bots.iter().any(|b| b == bot) {
-        return Err(TruthError::Unsupported {
-            dataset: DATASET,
-            what: format!("the simulator serves no bot {bot:?} (it answers 404)"),
-        });
-    }
+    // Without an entity: the days of every bot the simulator serves.
+    let bots: Vec<&str> = match entity {
+        Some(bot) if cfg.bots.iter().any(|b| b == bot) => vec![bot],
+        Some(bot) => {
+            return Err(TruthError::Unsupported {
+                dataset: DATASET,
+                what: format!("the simulator serves no bot {bot:?} (it answers 404)"),
+            })
+        }
+        None => cfg.bots.iter().map(String::as_str).collect(),
+    };
     let mut truth = Truth::default();
-    for &day in days {
+    for (bot, &day) in bots.iter().flat_map(|b| days.iter().map(move |d| (*b, d))) {
         for s in listed(&feed(cfg, bot), &local_day(q.zone, day), sim_now(cfg)) {
             if s.malformed {
                 truth.rejects.push(s.id().to_string());
