@@ -69,7 +69,9 @@ pub static INFO: DatasetInfo = DatasetInfo {
         rows: page_rows,
     },
     demo: Demo {
-        section: Some("enabled = true"),
+        // The demo bot named (the suite enables a dataset alone, without intent_realtime's
+        // bots), and whole days on one page or two, so the per-bot budget keeps the demo short.
+        section: Some("enabled = true\nbot_ids = [\"st-demo-bot\"]\npage_size = 1000"),
         queries: &[
             DemoQuery {
                 about: "Containment per bot and day (share of sessions by containment type)",

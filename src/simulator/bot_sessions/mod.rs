@@ -73,7 +73,7 @@ impl Default for BotSessionsSim {
         BotSessionsSim {
             per_bot_per_minute: None,
             per_bot_per_hour: None,
-            max_limit: 100,
+            max_limit: 1000,
             advance_per_request: Duration::ZERO,
             advancing_requests: u32::MAX,
         }

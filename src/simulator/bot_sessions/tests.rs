@@ -10,6 +10,10 @@ use crate::simulator::tests::{send, sim, token, utc, Resp};
 use crate::simulator::ModelSettings;
 
 fn cfg(sessions: BotSessionsSim) -> SimulatorConfig {
+    let sessions = BotSessionsSim {
+        max_limit: 100,
+        ..sessions
+    };
     SimulatorConfig {
         bots: vec!["st-a".into(), "st-b".into()],
         frozen_now: Some(utc("2024-01-03T12:00:00Z")),
