@@ -78,7 +78,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
                 sql: "SELECT bot_id, dt, containment_type, count(*) AS sessions,\n\
                       round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY bot_id, dt), 1) AS pct\n\
                       FROM read_parquet('{out}/bot_sessions/*/*/*/*.parquet', hive_partitioning = true)\n\
-                      GROUP BY ALL ORDER BY bot_id, dt, sessions DESC",
+                      GROUP BY bot_id, dt, containment_type ORDER BY bot_id, dt, sessions DESC",
             },
             DemoQuery {
                 about: "Realtime capture per bot and day: completed sessions intent_realtime holds",
