@@ -80,6 +80,9 @@ pub enum Command {
     Status(StatusArgs),
     /// Print each dataset's schema.
     Schema(SchemaArgs),
+    /// Measure intent_realtime's capture against bot_sessions, per bot and local day, from the
+    /// output (no request is sent): sessions, captured, ratio and the missed session ids.
+    Reconcile(ReconcileArgs),
     /// Start the built-in simulator, export a few days into a folder and print a DuckDB query.
     Demo(DemoArgs),
     /// Run the built-in API simulator in the foreground (for tests and benchmarks).
@@ -129,6 +132,19 @@ pub struct StatusArgs {
     /// cannot be read.
     #[arg(long)]
     pub rebuild: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// First local day, YYYY-MM-DD; default: yesterday in `[bot_sessions] timezone`.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last local day (inclusive), YYYY-MM-DD; default: `--from`.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Only this bot (repeatable); default: the bots of `[bot_sessions]`.
+    #[arg(long = "bot", value_name = "BOT_ID")]
+    pub bots: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -12,8 +12,8 @@ use crate::app::{self, App};
 use crate::auth::TokenMinter;
 use crate::backfill::{backfill, backfill_selected, BackfillRequest, Selection};
 use crate::cli::{
-    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, RunArgs, SchemaArgs, SchemaFormat,
-    SimulateArgs, StatusArgs,
+    BackfillArgs, Cli, Command, DemoArgs, HealthcheckArgs, ReconcileArgs, RunArgs, SchemaArgs,
+    SchemaFormat, SimulateArgs, StatusArgs,
 };
 use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
@@ -47,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Check => cmd_check(&cli.config, cancel).await,
         Command::Status(args) => cmd_status(&cli.config, args).await,
         Command::Schema(args) => cmd_schema(&cli.config, args),
+        Command::Reconcile(args) => cmd_reconcile(&cli.config, args).await,
         Command::Demo(args) => cmd_demo(args, cancel).await,
         Command::Simulate(args) => cmd_simulate(*args, cancel).await,
     };
@@ -413,6 +414,51 @@ fn shell_word(word: &str) -> String {
 /// Stands in for the client secret when `schema` loads the config: DDL never uses it.
 const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
 
+/// `reconcile`: [`datasets::bot_sessions::capture::measure`] for every bot and day asked.
+async fn cmd_reconcile(path: &Path, args: ReconcileArgs) -> Result<(), Error> {
+    use datasets::bot_sessions::{capture, BotSessionsConfig};
+    let config = load_config(path)?;
+    let section = config
+        .section::<BotSessionsConfig>()
+        .ok_or_else(|| Error::Usage("the bot_sessions section is not loaded".into()))?;
+    let bots = if args.bots.is_empty() {
+        section.bots(&config)
+    } else {
+        args.bots
+    };
+    if bots.is_empty() {
+        return Err(Error::Usage(
+            "no bot: set bot_sessions.bot_ids or intent_realtime.bot_ids, or pass --bot".into(),
+        ));
+    }
+    let yesterday = local_date(section.keys.timezone, Utc::now())
+        .checked_sub_days(Days::new(1))
+        .unwrap_or_default();
+    let from = args.from.unwrap_or(yesterday);
+    let to = args.to.unwrap_or(from);
+    if to < from {
+        return Err(Error::Usage(format!("--to {to} is before --from {from}")));
+    }
+    let output = crate::sink::Output::open(&config.output)?;
+    println!("bot\tday\tsessions\tcaptured\tratio\tmissed");
+    for bot in &bots {
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            let account = &config.api.account_id;
+            match capture::measure(&output.sink, account, bot, day).await? {
+                None => println!("{bot}\t{day}\t-\t-\t-\tnot covered by both datasets"),
+                Some(c) => println!(
+                    "{bot}\t{day}\t{}\t{}\t{}\t{}",
+                    c.sessions,
+                    c.captured,
+                    c.ratio().map_or("-".to_string(), |r| format!("{r:.4}")),
+                    c.missed.join(",")
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
 fn cmd_schema(path: &Path, args: SchemaArgs) -> Result<(), Error> {
     if args.format == SchemaFormat::Arrow {
         print_arrow_schemas();
@@ -496,14 +542,7 @@ fn print_athena(
     let ids = match (config, args.injected_ids) {
         (Some(c), false) => ddl::IdProjection::Known {
             account_ids: vec![c.api.account_id.clone()],
-            bot_ids: datasets::enabled(c)
-                .iter()
-                .filter_map(|d| match d {
-                    Dataset::Snapshot(d) => Some(d.entities().to_vec()),
-                    Dataset::History(_) => None,
-                })
-                .flatten()
-                .collect(),
+            bot_ids: bots_of(&datasets::enabled(c)),
         },
         _ => ddl::IdProjection::Injected,
     };
@@ -689,4 +728,20 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
     cancel.cancelled().await;
     sim.shutdown().await;
     Ok(())
+}
+
+/// The bots of every enabled dataset whose entities are bots (a snapshot's polls, a history
+/// dataset's per-bot days), once each: the values of the DDL's `bot_id` projection.
+fn bots_of(enabled: &[Dataset]) -> Vec<String> {
+    let mut bots: Vec<String> = enabled
+        .iter()
+        .filter_map(|d| match d {
+            Dataset::Snapshot(d) => (d.entity_kind() == "bot").then(|| d.entities().to_vec()),
+            Dataset::History(d) => (d.entity_kind() == "bot").then(|| d.entities().to_vec()),
+        })
+        .flatten()
+        .collect();
+    bots.sort();
+    bots.dedup();
+    bots
 }

@@ -21,15 +21,16 @@
 //! not kept). Among history, scheduled runs go first, but catch-up is never starved: while
 //! both wait, every [`SCHEDULED_TURNS_PER_CATCH_UP`] + 1-th history grant goes to catch-up.
 //!
-//! One `Budget` is one scope. A second kind (e.g. per-bot limits of other APIs) is another
-//! `Budget` value with its own limit, chosen by the caller per request; nothing here is
-//! specific to the account. [`Budget::snapshot`] is a cheap view for metrics and status pages,
+//! One `Budget` is one scope and one window. A second kind is another `Budget` value with its
+//! own limit and window, chosen by the caller per request: the XO runtime APIs' per-bot limits
+//! (60 a minute and 1,800 an hour per bot) are [`BotBudgets`], a minute budget and an hour
+//! budget per bot; nothing here is specific to the account. [`Budget::snapshot`] is a cheap view for metrics and status pages,
 //! [`Budget::usage`] monotonic counters for progress reports. Uses tokio time, so tests drive
 //! it with a paused clock.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{Days, NaiveDate};
@@ -43,6 +44,12 @@ pub const MINUTE: Duration = Duration::from_secs(60);
 pub const WINDOW_MARGIN: Duration = Duration::from_secs(1);
 /// The window our grants are counted over.
 pub const WINDOW: Duration = MINUTE.saturating_add(WINDOW_MARGIN);
+/// The server's hourly window (the per-bot limits of the XO runtime APIs).
+pub const HOUR: Duration = Duration::from_secs(3600);
+/// The window the hourly per-bot grants are counted over: [`HOUR`] plus a minute. A request
+/// holds its hour grant while it waits for its minute grant (at most about one minute window),
+/// so the hour grant can be up to that much older than the request's arrival at the server.
+pub const HOUR_WINDOW: Duration = HOUR.saturating_add(MINUTE);
 /// While scheduled and catch-up requests both wait, scheduled ones get this many grants for
 /// each catch-up grant.
 pub const SCHEDULED_TURNS_PER_CATCH_UP: u32 = 2;
@@ -169,6 +176,8 @@ impl BudgetSnapshot {
 pub struct Budget {
     scope: String,
     limit: u32,
+    /// The window grants are counted over ([`WINDOW`] for a per-minute budget).
+    window: Duration,
     spacing: Duration,
     reserve: u32,
     state: Mutex<State>,
@@ -217,13 +226,21 @@ impl Budget {
     /// window free for realtime requests while polls are active (capped at a twentieth of the
     /// budget, rounded up, and at half of it).
     pub fn new(scope: &str, requests_per_minute: u32, realtime_reserve: u32) -> Budget {
-        let limit = requests_per_minute.max(1);
+        Budget::with_window(scope, requests_per_minute, WINDOW, realtime_reserve)
+    }
+
+    /// A budget of `limit` grants in any `window` (e.g. an hourly limit over [`HOUR_WINDOW`]),
+    /// otherwise as [`Budget::new`].
+    pub fn with_window(scope: &str, limit: u32, window: Duration, realtime_reserve: u32) -> Budget {
+        let window = window.max(Duration::from_millis(1));
+        let limit = limit.max(1);
         let reserve = realtime_reserve.min(limit.div_ceil(20)).min(limit / 2);
         let now = Instant::now();
         Budget {
             scope: scope.to_string(),
             limit,
-            spacing: WINDOW / limit,
+            window,
+            spacing: window / limit,
             reserve,
             state: Mutex::new(State {
                 created: now,
@@ -241,8 +258,14 @@ impl Budget {
         }
     }
 
+    /// The grants allowed in one window (per minute for a per-minute budget).
     pub fn requests_per_minute(&self) -> u32 {
         self.limit
+    }
+
+    /// The window grants are counted over.
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     /// The even spacing of history grants.
@@ -326,7 +349,7 @@ impl Budget {
     pub fn snapshot(&self) -> BudgetSnapshot {
         let now = Instant::now();
         let mut st = self.lock();
-        st.expire(now);
+        st.expire(self, now);
         let priorities = Priority::ALL
             .iter()
             .map(|&p| {
@@ -378,9 +401,9 @@ impl State {
     }
 
     /// Drops grants that left the window.
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, b: &Budget, now: Instant) {
         while let Some(&(at, p)) = self.log.front() {
-            if at + WINDOW > now {
+            if at + b.window > now {
                 break;
             }
             self.log.pop_front();
@@ -411,7 +434,7 @@ impl State {
             self.created + b.spacing * (left + k)
         } else {
             let (at, _) = self.log[(k - assumed - 1) as usize];
-            at + WINDOW
+            at + b.window
         }
     }
 
@@ -437,7 +460,7 @@ impl State {
         if class == Priority::Realtime {
             return at.max(self.room_at(b, now, b.limit));
         }
-        let polls_active = self.last_realtime.is_some_and(|t| t + WINDOW > now);
+        let polls_active = self.last_realtime.is_some_and(|t| t + b.window > now);
         let limit = if polls_active {
             b.limit - b.reserve
         } else {
@@ -458,7 +481,7 @@ impl State {
         now: Instant,
         asked: Instant,
     ) -> Step {
-        self.expire(now);
+        self.expire(b, now);
         let is_next = self.next_class() == Some(priority)
             && self.queues[priority.index()].front() == Some(&id);
         if !is_next {
@@ -485,6 +508,75 @@ impl State {
             usage.waited += waited;
         }
         Step::Granted
+    }
+}
+
+/// The per-bot limits of the XO runtime APIs (getSessions, getMessages; reference: 60 a minute
+/// and 1,800 an hour per bot, on rolling windows, independent of the account's SmartAssist
+/// budget): one [`BotBudget`] per bot, created on first use and shared by every request of the
+/// process for that bot.
+pub struct BotBudgets {
+    per_minute: u32,
+    per_hour: u32,
+    bots: Mutex<std::collections::HashMap<String, Arc<BotBudget>>>,
+}
+
+impl fmt::Debug for BotBudgets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BotBudgets")
+            .field("per_minute", &self.per_minute)
+            .field("per_hour", &self.per_hour)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BotBudgets {
+    /// `per_minute` grants in any [`WINDOW`] and `per_hour` in any [`HOUR_WINDOW`], per bot.
+    pub fn new(per_minute: u32, per_hour: u32) -> BotBudgets {
+        BotBudgets {
+            per_minute,
+            per_hour,
+            bots: Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    /// The budget of `bot_id` (the same value for every caller).
+    pub fn of(&self, bot_id: &str) -> Arc<BotBudget> {
+        let mut bots = self.bots.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(bots.entry(bot_id.to_string()).or_insert_with(|| {
+            Arc::new(BotBudget {
+                minute: Budget::new(&format!("bot {bot_id}"), self.per_minute, 0),
+                hour: Budget::with_window(
+                    &format!("bot {bot_id} (hour)"),
+                    self.per_hour,
+                    HOUR_WINDOW,
+                    0,
+                ),
+            })
+        }))
+    }
+}
+
+/// One bot's two budgets: a request needs a grant of each (see [`BotBudget::acquire`]).
+#[derive(Debug)]
+pub struct BotBudget {
+    pub minute: Budget,
+    pub hour: Budget,
+}
+
+impl BotBudget {
+    /// Waits for an hour grant, then a minute grant (the minute budget is the faster one, so
+    /// the request goes out soon after its hour grant; [`HOUR_WINDOW`] covers the difference).
+    /// Returns the total wait.
+    pub async fn acquire(&self, priority: Priority) -> Duration {
+        let hour = self.hour.acquire(priority).await;
+        hour + self.minute.acquire(priority).await
+    }
+
+    /// The server throttled a request to this bot: both budgets pause.
+    pub fn throttled(&self, priority: Priority, pause: Duration) {
+        self.hour.throttled(priority, pause);
+        self.minute.throttled(priority, pause);
     }
 }
 

@@ -10,7 +10,10 @@
 //! with the API's `errors[].msg`. Every attempt is counted (and timed) through the
 //! [`Metrics`] handle the client is built with, and so is its wait for the budget, by dataset
 //! and priority. Clones are cheap and share the budget, connections and token cache; each
-//! carries its own work label and an optional stop token ([`ApiClient::with_stop`]).
+//! carries its own work label and an optional stop token ([`ApiClient::with_stop`]). The XO
+//! runtime APIs (getSessions, getMessages) are limited per bot, not per account: a client made
+//! with [`ApiClient::for_bot`] takes its grants from that bot's [`BotBudget`] instead of the
+//! account's budget.
 
 pub mod budget;
 pub mod gate;
@@ -29,7 +32,7 @@ use crate::auth::{AuthError, TokenMinter};
 use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::sources::DecodeError;
-pub use budget::{Budget, BudgetSnapshot, LimiterUsage, Priority};
+pub use budget::{BotBudget, BotBudgets, Budget, BudgetSnapshot, LimiterUsage, Priority};
 pub use gate::MemoryGate;
 use retry::Verdict;
 
@@ -104,6 +107,8 @@ impl ClientError {
 pub struct ApiClient {
     inner: Arc<Inner>,
     work: Work,
+    /// The bot whose per-bot budget this client's requests use instead of the account's.
+    bot: Option<Arc<BotBudget>>,
     /// Cancels this client's requests (a handed-over job's), besides the process-wide token.
     stop: Option<CancellationToken>,
 }
@@ -126,6 +131,8 @@ struct Inner {
     iid: String,
     minter: TokenMinter,
     budget: Arc<Budget>,
+    /// Per-bot budgets of the XO runtime APIs (`api.bot_requests_per_minute`, `_per_hour`).
+    bots: BotBudgets,
     retry: RetryPolicy,
     max_body: u64,
     cancel: CancellationToken,
@@ -176,6 +183,7 @@ impl ApiClient {
                 iid: api.iid.clone(),
                 minter,
                 budget,
+                bots: BotBudgets::new(api.bot_requests_per_minute, api.bot_requests_per_hour),
                 retry: api.retry.clone(),
                 max_body: api.max_response_bytes,
                 cancel,
@@ -185,8 +193,18 @@ impl ApiClient {
                 dataset: UNLABELLED,
                 priority: Priority::Scheduled,
             },
+            bot: None,
             stop: None,
         })
+    }
+
+    /// The same client whose requests count against `bot_id`'s per-bot budget (the XO runtime
+    /// APIs' limits, see [`BotBudgets`]) instead of the account's.
+    pub fn for_bot(&self, bot_id: &str) -> ApiClient {
+        ApiClient {
+            bot: Some(self.inner.bots.of(bot_id)),
+            ..self.clone()
+        }
     }
 
     /// The same client sending the requests of `dataset` at `priority` (the label of its
@@ -337,8 +355,14 @@ impl ApiClient {
                     endpoint: endpoint.to_string(),
                 });
             }
+            let grant = async {
+                match &self.bot {
+                    Some(bot) => bot.acquire(self.work.priority).await,
+                    None => self.inner.budget.acquire(self.work.priority).await,
+                }
+            };
             let waited = tokio::select! {
-                waited = self.inner.budget.acquire(self.work.priority) => waited,
+                waited = grant => waited,
                 _ = self.cancelled() => {
                     return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
                 }
@@ -396,10 +420,11 @@ impl ApiClient {
                     Duration::ZERO
                 }
                 Verdict::Throttled => {
-                    self.inner.budget.throttled(
-                        self.work.priority,
-                        retry::throttle_pause(policy, retry_after),
-                    );
+                    let pause = retry::throttle_pause(policy, retry_after);
+                    match &self.bot {
+                        Some(bot) => bot.throttled(self.work.priority, pause),
+                        None => self.inner.budget.throttled(self.work.priority, pause),
+                    }
                     metrics.http_throttled(endpoint);
                     metrics.http_retry(endpoint, "throttled");
                     retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())

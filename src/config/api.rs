@@ -28,6 +28,9 @@ pub struct RawApi {
     /// Refused: kept only to give a helpful message instead of "unknown key".
     pub client_secret: Option<toml::Value>,
     pub requests_per_minute: Option<u32>,
+    /// Per-bot limits of the XO runtime APIs (getSessions, getMessages).
+    pub bot_requests_per_minute: Option<u32>,
+    pub bot_requests_per_hour: Option<u32>,
     pub timeout_seconds: Option<u64>,
     /// The account zone: the default `timezone` of every dataset section.
     pub timezone: Option<String>,
@@ -77,6 +80,10 @@ pub struct ApiConfig {
     /// then uses the simulator's own default.
     pub client_secret: Option<Secret>,
     pub requests_per_minute: u32,
+    /// Per-bot budget of the XO runtime APIs (getSessions, getMessages): at most this many
+    /// requests per bot in any minute and in any hour, apart from `requests_per_minute`.
+    pub bot_requests_per_minute: u32,
+    pub bot_requests_per_hour: u32,
     pub timeout: Duration,
     /// The account zone, the default `timezone` of every dataset section: `api.timezone`, or
     /// the legacy rule of [`super::section`] when that is unset.
@@ -132,6 +139,18 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
     if requests_per_minute == 0 {
         p.push("api.requests_per_minute", "must be at least 1");
     }
+    let bot_requests_per_minute = api
+        .bot_requests_per_minute
+        .unwrap_or(defaults::BOT_REQUESTS_PER_MINUTE);
+    if bot_requests_per_minute == 0 {
+        p.push("api.bot_requests_per_minute", "must be at least 1");
+    }
+    let bot_requests_per_hour = api
+        .bot_requests_per_hour
+        .unwrap_or(defaults::BOT_REQUESTS_PER_HOUR);
+    if bot_requests_per_hour == 0 {
+        p.push("api.bot_requests_per_hour", "must be at least 1");
+    }
     let timeout_seconds = api.timeout_seconds.unwrap_or(defaults::TIMEOUT_SECONDS);
     if timeout_seconds == 0 || timeout_seconds > 3600 {
         p.push("api.timeout_seconds", "must be between 1 and 3600");
@@ -155,6 +174,8 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
         client_id,
         client_secret,
         requests_per_minute,
+        bot_requests_per_minute,
+        bot_requests_per_hour,
         timeout: Duration::from_secs(timeout_seconds),
         timezone,
         retry,

@@ -8,6 +8,9 @@
 //! cannot drift from the code.
 
 pub const REQUESTS_PER_MINUTE: u32 = 60;
+/// The XO runtime APIs' documented per-bot limits (getSessions, getMessages).
+pub const BOT_REQUESTS_PER_MINUTE: u32 = 60;
+pub const BOT_REQUESTS_PER_HOUR: u32 = 1800;
 pub const TIMEOUT_SECONDS: u64 = 60;
 pub const MAX_RETRIES: u32 = 6;
 pub const RETRY_BASE_MS: u64 = 500;
@@ -43,6 +46,8 @@ pub const OUTPUT_BACKOFF_BASE: f64 = 2.0;
 /// or "required") are documented in the README only.
 pub const TABLE: &[(&str, &str)] = &[
     ("api.requests_per_minute", "60"),
+    ("api.bot_requests_per_minute", "60"),
+    ("api.bot_requests_per_hour", "1800"),
     ("api.timeout_seconds", "60"),
     ("api.max_retries", "6"),
     ("api.retry_base_ms", "500"),

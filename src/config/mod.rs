@@ -319,13 +319,17 @@ impl RawConfig {
             };
             datasets.insert(spec.name, (spec.load)(raw, &cx, p));
         }
-        Config {
+        let config = Config {
             api,
             auth,
             output,
             server,
             datasets,
+        };
+        for (spec, _) in &self.datasets {
+            (spec.cross)(&config, p);
         }
+        config
     }
 
     /// The account zone when `[api] timezone` is unset: the `timezone` of the first section

@@ -65,6 +65,11 @@ pub trait DatasetSection: fmt::Debug + Send + Sync + Sized + 'static {
 
     /// Pure validation of the raw keys, pushing every problem (keys named `section.key`).
     fn validate(raw: &Self::Raw, cx: &SectionContext<'_>, p: &mut Problems) -> Self;
+
+    /// Checks that need the other sections (e.g. a default taken from another dataset's
+    /// section), once every section is validated; pushes problems like `validate`. None by
+    /// default.
+    fn check_against(&self, _config: &super::Config, _p: &mut Problems) {}
 }
 
 /// The type-erased form of a [`DatasetSection`] that the registry hands to the config loader.
@@ -76,6 +81,8 @@ pub struct SectionSpec {
     pub timezone_is_account_zone: bool,
     /// Deserializes the raw section (`None`: absent) and validates it.
     pub(super) load: fn(Raw<'_>, &SectionContext<'_>, &mut Problems) -> Arc<dyn SectionValue>,
+    /// Runs the validated section's [`DatasetSection::check_against`].
+    pub(super) cross: fn(&super::Config, &mut Problems),
 }
 
 impl SectionSpec {
@@ -88,6 +95,7 @@ impl SectionSpec {
             api_aliases: S::API_ALIASES,
             timezone_is_account_zone: S::TIMEZONE_IS_ACCOUNT_ZONE,
             load: load::<S>,
+            cross: cross::<S>,
         }
     }
 
@@ -122,6 +130,12 @@ fn load<S: DatasetSection>(
 ) -> Arc<dyn SectionValue> {
     let keys: S::Raw = raw.parse.parse(S::NAME, raw.value);
     Arc::new(S::validate(&keys, cx, p))
+}
+
+fn cross<S: DatasetSection>(config: &super::Config, p: &mut Problems) {
+    if let Some(section) = config.section::<S>() {
+        section.check_against(config, p);
+    }
 }
 
 /// A validated section held by the config: any `Debug` value that can be shared.

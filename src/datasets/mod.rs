@@ -24,6 +24,7 @@ pub mod agent_activity;
 pub mod agent_performance;
 pub mod agent_status_details;
 pub mod agents;
+pub mod bot_sessions;
 pub mod call_details;
 pub mod contact_volume;
 pub mod history;
@@ -64,6 +65,7 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &agents::INFO,
     &queues::INFO,
     &agent_activity::INFO,
+    &bot_sessions::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).

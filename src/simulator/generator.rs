@@ -8,8 +8,9 @@
 //!
 //! Each generator feeds its own tag word into [`hash`] so that its draws are independent of
 //! every other's: 0x01 and 0x08 here, 0x02–0x07 UserStatus and IntentRealtimeData, 0x2_ Agent
-//! Status Details, 0x4_ Call Details, 0x6_ Contact Volume, 0x7_ Agent Performance. A new model
-//! takes an unused range.
+//! Status Details, 0x4_ Call Details, 0x6_ Contact Volume (and, sharing it, Agent Activity,
+//! the agent and queue lists and Sessions History: correlated draws across models, harmless
+//! since each truth reads its own), 0x7_ Agent Performance. A new model takes an unused range.
 
 const TAG_AGENT: u64 = 0x01;
 const TAG_QUIRK: u64 = 0x08;

@@ -4,7 +4,8 @@
 //! can inject faults.
 //!
 //! Layout: one table, `MODELS`, lists the report APIs served; each is an API model in its own
-//! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`]):
+//! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`],
+//! [`bot_sessions`]):
 //! its route, handler, renderer, its own settings type (read from
 //! [`SimulatorConfig::models`]) and the pure generator of its data, which tests use as the
 //! independent source of expected values; through [`truth`], the model also says which rows
@@ -26,6 +27,7 @@ pub mod agent_activity;
 pub mod agent_performance;
 pub mod agent_status_details;
 pub mod agents;
+pub mod bot_sessions;
 pub mod call_details;
 pub mod contact_volume;
 pub mod faults;
@@ -73,6 +75,7 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &agents::MODEL,
     &queues::MODEL,
     &agent_activity::MODEL,
+    &bot_sessions::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too
@@ -224,6 +227,12 @@ impl RunningSimulator {
 
     pub fn config(&self) -> &SimulatorConfig {
         &self.shared.cfg
+    }
+
+    /// The state across requests of the model whose state has type `T` (e.g.
+    /// [`bot_sessions::BotSessionsClock`]); `None` when no model keeps one of that type.
+    pub fn model_state<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
+        self.shared.state::<T>()
     }
 
     /// Stops accepting, lets in-flight requests finish (up to a few seconds), then returns.

@@ -101,7 +101,8 @@ pub fn config_text(
         "[api]\nbase_url = \"{base_url}\"\naccount_id = \"{account}\"\niid = \"{iid}\"\n\
          client_id = \"{client}\"\ntimezone = \"{zone}\"\nretry_base_ms = 20\n\
          retry_max_backoff_seconds = 1\nthrottle_backoff_seconds = 0.05\ntimeout_seconds = 10\n\
-         requests_per_minute = 100000\n\n{output}",
+         requests_per_minute = 100000\nbot_requests_per_minute = 100000\n\
+         bot_requests_per_hour = 100000\n\n{output}",
         account = sim.account_id,
         iid = sim.iid,
         client = sim.client_id,

@@ -314,3 +314,44 @@ fn history_days_in_the_steady_window_are_scheduled_older_ones_catch_up() {
         ["realtime", "scheduled", "catch_up"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_bot_budget_keeps_both_the_minute_and_the_hour_limit_and_bots_are_independent() {
+    let bots = Arc::new(BotBudgets::new(60, 1800));
+    let start = Instant::now();
+    let grants: Arc<Mutex<Vec<(String, Duration)>>> = Arc::default();
+    for bot in ["st-a", "st-b"] {
+        for _ in 0..3 {
+            let (budget, g) = (bots.of(bot), grants.clone());
+            tokio::spawn(async move {
+                loop {
+                    budget.acquire(Priority::CatchUp).await;
+                    g.lock()
+                        .expect("log")
+                        .push((bot.to_string(), start.elapsed()));
+                }
+            });
+        }
+    }
+    tokio::time::sleep(secs(2.5 * 3600.0)).await;
+    let grants = grants.lock().expect("log").clone();
+    for bot in ["st-a", "st-b"] {
+        let mine: Vec<Duration> = grants
+            .iter()
+            .filter(|(b, _)| b == bot)
+            .map(|(_, t)| *t)
+            .collect();
+        let times = nanos(&mine);
+        // The hour limit binds (0.5 a second): any server hour holds at most 1,800, any
+        // minute at most 60, and the budget is used (not starved by the other bot).
+        assert!(
+            busiest(&times, HOUR) <= 1800,
+            "{bot}: {}",
+            busiest(&times, HOUR)
+        );
+        assert!(busiest(&times, MINUTE) <= 60, "{bot}");
+        assert!(mine.len() > 4000, "{bot}: only {} grants", mine.len());
+    }
+    // The same bot is the same budget.
+    assert!(Arc::ptr_eq(&bots.of("st-a"), &bots.of("st-a")));
+}

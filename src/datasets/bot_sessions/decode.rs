@@ -1,0 +1,501 @@
+//! Sessions History (`getSessions`): decoding of one page (`{total, moreAvailable,
+//! sessions: [...]}`) into sessions and rejects, and the sessions of a unit into a batch of
+//! [`bot_sessions_schema`]. Keys are matched case-insensitively. `start_time`/`end_time` are
+//! ISO UTC instants (`start_time` required: it names the row's day); `isDeveloper` is a
+//! boolean or 1/0 (documented as 1/0, boolean in the samples; `"true"`/`"1"` text too);
+//! `tags.userTags` and `tags.sessionTags` are kept as their exact JSON text (tag values have
+//! mixed types); every other key, and every key of `tags` besides those two, is kept in
+//! `extra`. A record that breaks one of these rules is a reject; a body that is not such an
+//! object is a [`DecodeError`] (the request is retried).
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Int64Builder, ListBuilder, StringArray, StringBuilder,
+};
+use arrow::datatypes::{DataType, Field};
+use arrow::record_batch::RecordBatch;
+use chrono::{DateTime, Utc};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::schema::bot_sessions_schema;
+use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
+use crate::sources::extra::Unmapped;
+use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
+use crate::sources::{DecodeError, Reject};
+
+const API: &str = "getSessions";
+
+/// One page of the answer.
+#[derive(Debug)]
+pub struct SessionsPage {
+    /// `total`: sessions the server holds for the request's filters (absent: `None`).
+    pub total: Option<u64>,
+    pub more_available: bool,
+    /// Each record: a session, or a reject with the record's `sessionId` when it had one (so
+    /// a record served again on a later page is rejected once).
+    pub sessions: Vec<Result<BotSession, (Option<String>, Reject)>>,
+}
+
+/// One session, as the row it becomes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BotSession {
+    pub session_id: String,
+    pub user_id: Option<String>,
+    pub channel: Option<String>,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub session_lang: Option<Vec<String>>,
+    pub session_type: Option<String>,
+    pub containment_type: Option<String>,
+    pub is_developer: Option<bool>,
+    pub session_status: Option<String>,
+    /// `tags.userTags` as sent (JSON text).
+    pub user_tags: Option<String>,
+    /// `tags.sessionTags` as sent (JSON text).
+    pub session_tags: Option<String>,
+    pub messages_exchanged: Option<i64>,
+    pub tasks_executed: Option<i64>,
+    /// The record's unmapped fields (see [`crate::sources::extra`]).
+    pub unmapped: Unmapped<'static>,
+}
+
+impl BotSession {
+    /// The session's id.
+    pub fn id(&self) -> &str {
+        &self.session_id
+    }
+}
+
+/// Decodes one response body.
+pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
+    let bad = |reason: String| DecodeError { api: API, reason };
+    let text = std::str::from_utf8(body).map_err(|e| bad(format!("body is not UTF-8: {e}")))?;
+    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let Some(items) = envelope.sessions else {
+        return Err(bad("no sessions array".into()));
+    };
+    let more_available = match envelope.more_available {
+        None => false,
+        Some(raw) => match raw.raw() {
+            "true" => true,
+            "false" | "null" => false,
+            other => return Err(bad(format!("moreAvailable is {other}, expected a boolean"))),
+        },
+    };
+    let total = match envelope.total {
+        None => None,
+        Some(raw) if raw.raw() == "null" => None,
+        Some(raw) => Some(
+            raw.raw()
+                .parse::<u64>()
+                .map_err(|_| bad(format!("total is {}, expected a count", raw.raw())))?,
+        ),
+    };
+    let items: Vec<&RawValue> = serde_json::from_str(items.raw())
+        .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
+    let sessions = items
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            decode_session(raw).map_err(|(id, reason)| {
+                (
+                    id,
+                    Reject {
+                        reason: format!("sessions[{i}]: {reason}"),
+                        raw_json: raw.get().to_owned(),
+                    },
+                )
+            })
+        })
+        .collect();
+    Ok(SessionsPage {
+        total,
+        more_available,
+        sessions,
+    })
+}
+
+/// The page's top level: the keys paging needs, the sessions array kept raw.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    total: Option<Scalar<'a>>,
+    #[serde(borrow, rename = "moreAvailable")]
+    more_available: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    sessions: Option<Scalar<'a>>,
+}
+
+type Failed = (Option<String>, String);
+
+fn decode_session(raw: &RawValue) -> Result<BotSession, Failed> {
+    if !raw.get().starts_with('{') {
+        return Err((None, "session record is not an object".into()));
+    }
+    let w: SessionWire<'_> = serde_json::from_str(raw.get()).map_err(|e| (None, e.to_string()))?;
+    let id = opt_str("sessionId", w.session_id)
+        .ok()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(|s| s.into_owned());
+    let fail = |reason: String| (id.clone(), reason);
+    let session_id = id
+        .clone()
+        .ok_or_else(|| fail("session has no sessionId".into()))?;
+    let owned = |field: &str, v: Option<Scalar<'_>>| -> Result<Option<String>, Failed> {
+        Ok(opt_str(field, v).map_err(fail)?.map(|c| c.into_owned()))
+    };
+    let start_raw = owned("start_time", w.start_time)?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| fail("session has no start_time".into()))?;
+    let start_time = instant(&start_raw).map_err(|e| fail(e.describe("start_time", &start_raw)))?;
+    let end_time = match owned("end_time", w.end_time)?.filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(s) => Some(instant(&s).map_err(|e| fail(e.describe("end_time", &s)))?),
+    };
+    let (user_tags, session_tags, tags_extra) = match w.tags {
+        None => (None, None, Unmapped::default()),
+        Some(raw) if raw.raw() == "null" => (None, None, Unmapped::default()),
+        Some(raw) if raw.raw().starts_with('{') => {
+            let t: TagsWire<'_> =
+                serde_json::from_str(raw.raw()).map_err(|e| fail(e.to_string()))?;
+            (
+                t.user_tags.map(|s| s.raw().to_owned()),
+                t.session_tags.map(|s| s.raw().to_owned()),
+                t.extra,
+            )
+        }
+        Some(raw) => return Err(fail(format!("tags is {}, expected an object", raw.raw()))),
+    };
+    let mut unmapped = w.extra;
+    unmapped.push_nested("tags".into(), tags_extra);
+    Ok(BotSession {
+        user_id: owned("userId", w.user_id)?,
+        channel: owned("channel", w.channel)?,
+        start_time,
+        end_time,
+        session_lang: langs(w.session_lang).map_err(fail)?,
+        session_type: owned("sessionType", w.session_type)?,
+        containment_type: owned("containmentType", w.containment_type)?,
+        is_developer: is_developer(w.is_developer).map_err(fail)?,
+        session_status: owned("sessionStatus", w.session_status)?,
+        user_tags,
+        session_tags,
+        messages_exchanged: count("noOfMessagesExchanged", w.messages).map_err(fail)?,
+        tasks_executed: count("noOfTasksExecuted", w.tasks).map_err(fail)?,
+        unmapped: unmapped.into_owned(),
+        session_id,
+    })
+}
+
+/// An instant stored in milliseconds.
+fn instant(s: &str) -> Result<DateTime<Utc>, crate::sources::wire::InstantError> {
+    let t = parse_instant(s)?;
+    Ok(DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t))
+}
+
+/// `session_lang`: an array of strings, or one string, or null.
+fn langs(v: Option<Scalar<'_>>) -> Result<Option<Vec<String>>, String> {
+    let Some(raw) = v else { return Ok(None) };
+    match raw.raw().as_bytes().first() {
+        Some(b'n') => Ok(None),
+        Some(b'"') => Ok(opt_str("session_lang", Some(raw))?.map(|s| vec![s.into_owned()])),
+        Some(b'[') => {
+            let items: Vec<Scalar<'_>> =
+                serde_json::from_str(raw.raw()).map_err(|e| format!("session_lang: {e}"))?;
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    opt_str(&format!("session_lang[{i}]"), Some(item))?
+                        .map(|c| c.into_owned())
+                        .ok_or_else(|| format!("session_lang[{i}] is null"))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+        _ => Err(format!(
+            "session_lang is {}, expected an array of strings",
+            raw.raw()
+        )),
+    }
+}
+
+/// `isDeveloper`: `true`/`false`, `1`/`0`, the same as text, or null.
+fn is_developer(v: Option<Scalar<'_>>) -> Result<Option<bool>, String> {
+    let Some(raw) = v else { return Ok(None) };
+    match raw.raw() {
+        "null" => Ok(None),
+        "true" | "1" | "\"true\"" | "\"1\"" => Ok(Some(true)),
+        "false" | "0" | "\"false\"" | "\"0\"" => Ok(Some(false)),
+        other => Err(format!("isDeveloper is {other}, expected a boolean or 1/0")),
+    }
+}
+
+/// A count: a non-negative integer (an integral float too), or null.
+fn count(field: &str, v: Option<Scalar<'_>>) -> Result<Option<i64>, String> {
+    let Some(raw) = v else { return Ok(None) };
+    let text = raw.raw();
+    if text == "null" {
+        return Ok(None);
+    }
+    let parsed = text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+            .map(|f| f as i64)
+    });
+    parsed
+        .filter(|n| *n >= 0)
+        .map(Some)
+        .ok_or_else(|| format!("{field} is {text}, expected a non-negative integer"))
+}
+
+struct SessionWire<'a> {
+    session_id: Option<Scalar<'a>>,
+    user_id: Option<Scalar<'a>>,
+    channel: Option<Scalar<'a>>,
+    start_time: Option<Scalar<'a>>,
+    end_time: Option<Scalar<'a>>,
+    session_lang: Option<Scalar<'a>>,
+    session_type: Option<Scalar<'a>>,
+    containment_type: Option<Scalar<'a>>,
+    is_developer: Option<Scalar<'a>>,
+    session_status: Option<Scalar<'a>>,
+    tags: Option<Scalar<'a>>,
+    messages: Option<Scalar<'a>>,
+    tasks: Option<Scalar<'a>>,
+    extra: Unmapped<'a>,
+}
+
+impl<'de> Deserialize<'de> for SessionWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = SessionWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a session object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut w = SessionWire {
+                    session_id: None,
+                    user_id: None,
+                    channel: None,
+                    start_time: None,
+                    end_time: None,
+                    session_lang: None,
+                    session_type: None,
+                    containment_type: None,
+                    is_developer: None,
+                    session_status: None,
+                    tags: None,
+                    messages: None,
+                    tasks: None,
+                    extra: Unmapped::default(),
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let slot = match () {
+                        _ if key.is("sessionId") => &mut w.session_id,
+                        _ if key.is("userId") => &mut w.user_id,
+                        _ if key.is("channel") => &mut w.channel,
+                        _ if key.is("start_time") => &mut w.start_time,
+                        _ if key.is("end_time") => &mut w.end_time,
+                        _ if key.is("session_lang") => &mut w.session_lang,
+                        _ if key.is("sessionType") => &mut w.session_type,
+                        _ if key.is("containmentType") => &mut w.containment_type,
+                        _ if key.is("isDeveloper") => &mut w.is_developer,
+                        _ if key.is("sessionStatus") => &mut w.session_status,
+                        _ if key.is("tags") => &mut w.tags,
+                        _ if key.is("noOfMessagesExchanged") => &mut w.messages,
+                        _ if key.is("noOfTasksExecuted") => &mut w.tasks,
+                        // The bot is the unit's (the request path's); the echo is not kept.
+                        _ if key.is("botId") => {
+                            map.next_value::<Scalar<'de>>()?;
+                            continue;
+                        }
+                        _ => {
+                            w.extra.push(key.0, map.next_value()?);
+                            continue;
+                        }
+                    };
+                    *slot = map.next_value()?;
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// `tags`: the two tag arrays kept raw, every other key unmapped.
+struct TagsWire<'a> {
+    user_tags: Option<Scalar<'a>>,
+    session_tags: Option<Scalar<'a>>,
+    extra: Unmapped<'a>,
+}
+
+impl<'de> Deserialize<'de> for TagsWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TagsWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a tags object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut t = TagsWire {
+                    user_tags: None,
+                    session_tags: None,
+                    extra: Unmapped::default(),
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("userTags") {
+                        t.user_tags = map.next_value()?;
+                    } else if key.is("sessionTags") {
+                        t.session_tags = map.next_value()?;
+                    } else {
+                        t.extra.push(key.0, map.next_value()?);
+                    }
+                }
+                Ok(t)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The sessions of one `(account, bot)` as a batch with exactly [`bot_sessions_schema`].
+pub fn sessions_to_batch(
+    account_id: &str,
+    bot_id: &str,
+    sessions: &[BotSession],
+    exported_at: DateTime<Utc>,
+) -> RecordBatch {
+    let n = sessions.len();
+    let strings = |f: fn(&BotSession) -> Option<&str>| -> ArrayRef {
+        Arc::new(sessions.iter().map(f).collect::<StringArray>())
+    };
+    let mut starts = timestamp_builder(n);
+    let mut ends = timestamp_builder(n);
+    let mut langs = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Utf8,
+        true,
+    )));
+    let mut developer = BooleanBuilder::with_capacity(n);
+    let mut messages = Int64Builder::with_capacity(n);
+    let mut tasks = Int64Builder::with_capacity(n);
+    let mut extra = StringBuilder::new();
+    for s in sessions {
+        starts.append_value(s.start_time.timestamp_millis());
+        ends.append_option(s.end_time.map(|t| t.timestamp_millis()));
+        match &s.session_lang {
+            Some(list) => {
+                for l in list {
+                    langs.values().append_value(l);
+                }
+                langs.append(true);
+            }
+            None => langs.append(false),
+        }
+        developer.append_option(s.is_developer);
+        messages.append_option(s.messages_exchanged);
+        tasks.append_option(s.tasks_executed);
+        extra.append_option(s.unmapped.cell());
+    }
+    let columns: Vec<ArrayRef> = vec![
+        constant_utf8(account_id, n),
+        constant_utf8(bot_id, n),
+        strings(|s| Some(s.session_id.as_str())),
+        strings(|s| s.user_id.as_deref()),
+        strings(|s| s.channel.as_deref()),
+        Arc::new(starts.finish()),
+        Arc::new(ends.finish()),
+        Arc::new(langs.finish()),
+        strings(|s| s.session_type.as_deref()),
+        strings(|s| s.containment_type.as_deref()),
+        Arc::new(developer.finish()),
+        strings(|s| s.session_status.as_deref()),
+        strings(|s| s.user_tags.as_deref()),
+        strings(|s| s.session_tags.as_deref()),
+        Arc::new(messages.finish()),
+        Arc::new(tasks.finish()),
+        constant_timestamp(exported_at.timestamp_millis(), n),
+        Arc::new(extra.finish()),
+    ];
+    // Cannot fail: every column has `n` values of the schema's type (timestamps carry the "UTC"
+    // zone, the list item field is the schema's), and non-nullable columns get no nulls.
+    RecordBatch::try_new(bot_sessions_schema(), columns)
+        .expect("columns match bot_sessions_schema by construction")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_sample_decodes_with_tags_as_text_and_alt_text_in_extra() {
+        let body = r#"{ "total": 1, "moreAvailable": false,
+  "sessions": [ { "sessionId": "67d97c8fd495b147d9c3xxxx", "botId": "st-1", "channel": "korevg",
+      "userId": "u-1", "start_time": "2025-03-18T14:00:47.505Z", "end_time": "2025-03-18T14:01:37.518Z",
+      "session_lang": ["en"], "sessionType": "interactive", "containmentType": "agent",
+      "isDeveloper": false, "sessionStatus": "closed",
+      "tags": { "userTags": [ { "value": "newuser", "name": "regular" } ],
+                "sessionTags": [ { "value": 1, "name": "welcomeMessageTwilio" } ], "altText": [] },
+      "noOfMessagesExchanged": 4, "noOfTasksExecuted": 1 } ],
+  "invalidSessions": ["6465cf6e47Q9ed4e822bxxxx"] }"#;
+        let page = decode_page(body.as_bytes()).expect("page");
+        assert_eq!((page.total, page.more_available), (Some(1), false));
+        let s = page.sessions[0].as_ref().expect("session");
+        assert_eq!(s.session_id, "67d97c8fd495b147d9c3xxxx");
+        assert_eq!(s.start_time.to_rfc3339(), "2025-03-18T14:00:47.505+00:00");
+        assert_eq!(s.is_developer, Some(false));
+        assert_eq!(
+            s.user_tags.as_deref(),
+            Some(r#"[ { "value": "newuser", "name": "regular" } ]"#)
+        );
+        assert_eq!(
+            s.session_tags.as_deref(),
+            Some(r#"[ { "value": 1, "name": "welcomeMessageTwilio" } ]"#)
+        );
+        assert_eq!(s.session_lang.as_deref(), Some(&["en".to_string()][..]));
+        assert_eq!((s.messages_exchanged, s.tasks_executed), (Some(4), Some(1)));
+        assert_eq!(
+            s.unmapped.cell().as_deref(),
+            Some(r#"{"tags":{"altText":[]}}"#)
+        );
+    }
+
+    #[test]
+    fn is_developer_as_boolean_or_one_zero_and_bad_records_are_rejects_with_their_id() {
+        let body = r#"{"moreAvailable":true,"sessions":[
+            {"sessionId":"a","start_time":"2025-03-18T14:00:47.505Z","isDeveloper":1},
+            {"sessionId":"b","start_time":"2025-03-18T14:00:47.505Z","isDeveloper":0},
+            {"sessionId":"c","start_time":"2025-03-18T14:00:47.505Z","isDeveloper":"maybe"},
+            {"sessionId":"d","start_time":"yesterday"},
+            {"start_time":"2025-03-18T14:00:47.505Z"},
+            {"sessionId":"e","start_time":"2025-03-18T14:00:47.505Z","noOfMessagesExchanged":"four"}]}"#;
+        let page = decode_page(body.as_bytes()).expect("page");
+        assert_eq!((page.total, page.more_available), (None, true));
+        let dev: Vec<Option<bool>> = page.sessions[..2]
+            .iter()
+            .map(|s| s.as_ref().expect("ok").is_developer)
+            .collect();
+        assert_eq!(dev, [Some(true), Some(false)]);
+        let ids: Vec<Option<&str>> = page.sessions[2..]
+            .iter()
+            .map(|s| s.as_ref().expect_err("reject").0.as_deref())
+            .collect();
+        assert_eq!(ids, [Some("c"), Some("d"), None, Some("e")]);
+    }
+
+    #[test]
+    fn a_body_without_sessions_is_a_decode_error() {
+        assert!(decode_page(b"{\"total\":3}").is_err());
+        assert!(decode_page(b"[]").is_err());
+        assert!(decode_page(b"{\"sessions\":[],\"moreAvailable\":\"yes\"}").is_err());
+    }
+}

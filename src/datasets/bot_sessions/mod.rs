@@ -1,0 +1,346 @@
+//! Bot Sessions History (`getSessions`), a windowed-history dataset with one entity per bot:
+//! each (bot, local day of `[bot_sessions] timezone`) is its own unit and its own
+//! `bot_sessions/account_id=A/bot_id=B/dt=D` partition, one row per session whose start falls
+//! in that day. A unit is one request range, the day's exact UTC bounds
+//! ([`crate::sources::window::local_day_bounds`]: 23 or 25 hours on a DST change, far under the
+//! API's 7-day limit) sent as `dateFrom`/`dateTo` date-times, paged with `skip`/`limit` by
+//! [`walk::SessionWalk`], which keeps reading until it holds every session the server lists
+//! (pages shift while sessions arrive; see [`walk`]). `containmentType` is not sent: it only
+//! filters by kind, and the day is wanted whole. Requests count against the bot's per-bot
+//! budget ([`crate::client::ApiClient::for_bot`]), not the account's.
+//!
+//! [`decode`] owns the wire format and the rows; [`capture`] measures intent_realtime's capture
+//! against this dataset's sessions, and the export sets its gauges for the last complete day.
+
+pub mod capture;
+pub mod config;
+pub mod decode;
+pub mod schema;
+pub mod walk;
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
+
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::json;
+use tracing::warn;
+
+use super::history;
+use super::{
+    Context, Dataset, DatasetInfo, DayUnit, Demo, DemoQuery, HistoryDataset, HistoryKeys,
+    PageDecoder, PartitionLayout, Table, UnitReport,
+};
+use crate::client::{ApiClient, MemoryGate};
+use crate::config::{Config, SectionSpec};
+use crate::error::Error;
+use crate::sources::extra::UnmappedCounts;
+use crate::sources::window::{local_date, local_day_bounds, DayWindow};
+use crate::sources::{DecodeError, Reject};
+pub use config::BotSessionsConfig;
+use decode::{decode_page, sessions_to_batch, BotSession, SessionsPage};
+use schema::bot_sessions_schema;
+use walk::{SessionWalk, WalkPage};
+
+/// Endpoint label used in logs, errors and metrics.
+pub const ENDPOINT: &str = "bot_sessions";
+
+/// The `bot_sessions` table.
+pub static TABLE: Table = Table {
+    name: "bot_sessions",
+    schema: bot_sessions_schema,
+    layout: PartitionLayout::ACCOUNT_BOT_DAY,
+    key: &["session_id"],
+    dedupe: None,
+};
+
+/// Registration of the dataset.
+pub static INFO: DatasetInfo = DatasetInfo {
+    name: "bot_sessions",
+    tables: &[&TABLE],
+    endpoint: ENDPOINT,
+    config: &CONFIG,
+    metrics: &[&capture::CAPTURE_RATIO, &capture::CAPTURE_SESSIONS],
+    build,
+    decoder: PageDecoder {
+        decode: |body, _| decode_page(body).map(|p| p.sessions.len()),
+        rows: page_rows,
+    },
+    demo: Demo {
+        // The demo bot named (the suite enables a dataset alone, without intent_realtime's
+        // bots), and whole days on one page or two, so the per-bot budget keeps the demo short.
+        section: Some("enabled = true\nbot_ids = [\"st-demo-bot\"]\npage_size = 1000"),
+        queries: &[
+            DemoQuery {
+                about: "Containment per bot and day (share of sessions by containment type)",
+                sql: "SELECT bot_id, dt, containment_type, count(*) AS sessions,\n\
+                      round(100.0 * count(*) / sum(count(*)) OVER (PARTITION BY bot_id, dt), 1) AS pct\n\
+                      FROM read_parquet('{out}/bot_sessions/*/*/*/*.parquet', hive_partitioning = true)\n\
+                      GROUP BY bot_id, dt, containment_type ORDER BY bot_id, dt, sessions DESC",
+            },
+            DemoQuery {
+                about: "Realtime capture per bot and day: completed sessions intent_realtime holds",
+                sql: "WITH s AS (SELECT bot_id, dt, session_id FROM read_parquet('{out}/bot_sessions/*/*/*/*.parquet', hive_partitioning = true) WHERE end_time IS NOT NULL),\n\
+                      i AS (SELECT DISTINCT bot_id, session_id FROM read_parquet('{out}/intent_realtime/*/*/*/*.parquet', hive_partitioning = true, union_by_name = true))\n\
+                      SELECT s.bot_id, s.dt, count(*) AS sessions, count(i.session_id) AS captured,\n\
+                      round(count(i.session_id) / count(*), 3) AS ratio\n\
+                      FROM s LEFT JOIN i USING (bot_id, session_id) GROUP BY ALL ORDER BY ALL",
+            },
+        ],
+    },
+};
+
+static CONFIG: SectionSpec = SectionSpec::of::<BotSessionsConfig>();
+
+/// [`PageDecoder::rows`]: a page's sessions that start in the window's claim.
+fn page_rows(
+    body: &[u8],
+    window: &DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, DecodeError> {
+    let page = decode_page(body)?;
+    let kept: Vec<BotSession> = page
+        .sessions
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|s| window.claim.contains(&s.start_time))
+        .collect();
+    let n = kept.len();
+    out(
+        &TABLE,
+        sessions_to_batch(
+            super::PAGE_DECODER_ACCOUNT,
+            "bench-bot",
+            &kept,
+            super::page_decoder_exported_at(),
+        ),
+    );
+    Ok(n)
+}
+
+fn build(config: &Config) -> Option<Dataset> {
+    let cfg = config.section::<BotSessionsConfig>()?;
+    let bots = cfg.bots(config);
+    cfg.keys
+        .enabled
+        .then(|| Dataset::History(Arc::new(BotSessions::new(cfg.clone(), bots))))
+}
+
+/// The configured Bot Sessions History export.
+pub struct BotSessions {
+    cfg: BotSessionsConfig,
+    bots: Vec<String>,
+}
+
+/// The body of one page request: the range as UTC date-times with milliseconds, `skip` and
+/// `limit` (no `containmentType`: see the module docs).
+pub fn request_body(range: &Range<DateTime<Utc>>, skip: usize, limit: u32) -> serde_json::Value {
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    json!({
+        "dateFrom": at(range.start),
+        "dateTo": at(range.end),
+        "skip": skip,
+        "limit": limit,
+    })
+}
+
+impl BotSessions {
+    pub fn new(cfg: BotSessionsConfig, bots: Vec<String>) -> BotSessions {
+        BotSessions { cfg, bots }
+    }
+
+    async fn export(
+        &self,
+        cx: &Context,
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
+        let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
+        let report = day.finish(fetched, exported_at).await?;
+        self.measure_capture(cx, unit).await;
+        Ok(report)
+    }
+
+    /// After the export of the last complete day of a bot: its capture gauges.
+    async fn measure_capture(&self, cx: &Context, unit: &DayUnit) {
+        let tz = self.cfg.keys.timezone;
+        let yesterday = local_date(tz, Utc::now()).checked_sub_days(Days::new(1));
+        let Some(bot) = unit.entity.as_deref() else {
+            return;
+        };
+        if Some(unit.day) != yesterday {
+            return;
+        }
+        match capture::measure(&cx.sink, &cx.account_id, bot, unit.day).await {
+            Ok(Some(c)) => {
+                cx.metrics
+                    .dataset_gauge(&capture::CAPTURE_RATIO, bot)
+                    .set(c.ratio().unwrap_or(0.0));
+                cx.metrics
+                    .dataset_gauge(&capture::CAPTURE_SESSIONS, bot)
+                    .set(c.sessions as f64);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                warn!(bot, day = %unit.day, error = %crate::error_chain::error_chain(&e), "Cannot measure the realtime capture.")
+            }
+        }
+    }
+
+    /// One page: the request the export and `check` both send.
+    async fn fetch_page(
+        &self,
+        client: &ApiClient,
+        gate: Option<&MemoryGate>,
+        bot: &str,
+        range: &Range<DateTime<Utc>>,
+        skip: usize,
+        limit: u32,
+    ) -> Result<(SessionsPage, Option<tokio::sync::OwnedSemaphorePermit>), Error> {
+        let body = request_body(range, skip, limit);
+        Ok(client
+            .post_json_gated(
+                ENDPOINT,
+                &self.cfg.path_of(bot),
+                &[],
+                &body,
+                gate,
+                decode_page,
+            )
+            .await?)
+    }
+
+    /// Walks the unit's sessions (see [`walk`]), streaming each page's new sessions of the day
+    /// into `day`; each session and each broken record is kept once however often it is listed.
+    async fn fetch_day(
+        &self,
+        cx: &Context,
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+        day: &mut history::DayExport<'_>,
+    ) -> Result<history::FetchedDay, Error> {
+        let bot = unit.entity.as_deref().ok_or(Error::Usage(
+            "bot_sessions exports the day of a bot; no bot was given".into(),
+        ))?;
+        let client = cx.client.for_bot(bot);
+        let range = local_day_bounds(self.cfg.keys.timezone, unit.day);
+        let mut held: HashSet<String> = HashSet::new();
+        let mut rejects: Vec<Reject> = Vec::new();
+        let mut unmapped = UnmappedCounts::default();
+        let mut walk = SessionWalk::new();
+        while let Some(skip) = walk.next_skip() {
+            let (page, permit) = self
+                .fetch_page(
+                    &client,
+                    Some(cx.page_gate.as_ref()),
+                    bot,
+                    &range,
+                    skip,
+                    self.cfg.page_size,
+                )
+                .await?;
+            let records = page.sessions.len();
+            let (mut new, mut kept) = (0, Vec::new());
+            for item in page.sessions {
+                let (key, item) = match item {
+                    Ok(s) => (format!("id:{}", s.session_id), Ok(s)),
+                    Err((Some(id), r)) => (format!("id:{id}"), Err(r)),
+                    Err((None, r)) => (format!("raw:{}", r.raw_json), Err(r)),
+                };
+                if !held.insert(key) {
+                    continue;
+                }
+                new += 1;
+                match item {
+                    Ok(s) if range.contains(&s.start_time) => {
+                        unmapped.add(&s.unmapped);
+                        kept.push(s);
+                    }
+                    Ok(_) => {}
+                    Err(r) => rejects.push(r),
+                }
+            }
+            if !kept.is_empty() {
+                let batch = sessions_to_batch(&cx.account_id, bot, &kept, exported_at);
+                day.write_page(&TABLE, batch, permit).await?;
+            }
+            walk.record(WalkPage {
+                records,
+                new,
+                held: held.len(),
+                more: page.more_available,
+                total: page.total,
+            });
+        }
+        if walk.gave_up {
+            warn!(
+                bot,
+                day = %unit.day,
+                passes = walk.passes(),
+                sessions = held.len(),
+                "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
+            );
+        }
+        Ok(history::FetchedDay {
+            last: Vec::new(),
+            rejects,
+            requests: walk.pages(),
+            unmapped,
+            open: false,
+        })
+    }
+
+    async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
+        let Some(bot) = self.bots.first() else {
+            return Ok("no bot configured".into());
+        };
+        let range = local_day_bounds(self.cfg.keys.timezone, today);
+        let client = cx.client.for_bot(bot);
+        let (page, _) = self.fetch_page(&client, None, bot, &range, 0, 1).await?;
+        let total = page
+            .total
+            .map_or_else(|| "no total".to_string(), |t| format!("total = {t}"));
+        Ok(format!(
+            "bot {bot}: {} session(s) on a 1-session page of today, {total}, moreAvailable = {}",
+            page.sessions.len(),
+            page.more_available
+        ))
+    }
+}
+
+impl HistoryDataset for BotSessions {
+    fn info(&self) -> &'static DatasetInfo {
+        &INFO
+    }
+
+    fn schedule(&self) -> &HistoryKeys {
+        &self.cfg.keys
+    }
+
+    fn entities(&self) -> &[String] {
+        &self.bots
+    }
+
+    fn export_day<'a>(
+        &'a self,
+        cx: &'a Context,
+        unit: &'a DayUnit,
+        exported_at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<UnitReport, Error>> {
+        self.export(cx, unit, exported_at).boxed()
+    }
+
+    fn probe<'a>(
+        &'a self,
+        cx: &'a Context,
+        today: NaiveDate,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        self.probe_today(cx, today).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests;

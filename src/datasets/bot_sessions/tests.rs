@@ -1,0 +1,335 @@
+//! Export tests of the registered dataset against a simulator started here: 3-day backfills of
+//! several bots in New York across both DST changes while sessions keep arriving (every
+//! session the server listed exactly once, every field equal to the generator's, each broken
+//! session one reject), and the capture of intent_realtime polls that came too slowly,
+//! compared with what the generator says those polls returned. Expected values come from the
+//! simulator's generators and its record of the "now" each request saw, never from the
+//! exporter.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use arrow::array::{
+    Array, BooleanArray, Int64Array, ListArray, StringArray, TimestampMillisecondArray,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::app::App;
+use crate::backfill::{backfill, BackfillRequest};
+use crate::metrics::Metrics;
+use crate::simulator::bot_sessions::{
+    listed, BotSessionsClock, BotSessionsSim, GeneratedBotSession,
+};
+use crate::simulator::intent_realtime::{feed, latest_sessions};
+use crate::simulator::truth::local_day;
+use crate::simulator::{self, ModelSettings, RunningSimulator, SimulatorConfig, DEFAULT_SECRET};
+use crate::sink::PartitionKey;
+
+const NY: chrono_tz::Tz = chrono_tz::America::New_York;
+const BOTS: [&str; 3] = ["st-bot-a", "st-bot-b", "st-bot-c"];
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("timestamp")
+}
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+async fn sim(
+    now: DateTime<Utc>,
+    sessions: BotSessionsSim,
+    malformed: Option<u64>,
+) -> RunningSimulator {
+    let cfg = SimulatorConfig {
+        seed: 11,
+        bots: BOTS.iter().map(|b| b.to_string()).collect(),
+        frozen_now: Some(now),
+        intent_interval: Duration::from_secs(60),
+        malformed_every: malformed,
+        models: ModelSettings::default().with(sessions),
+        ..SimulatorConfig::default()
+    };
+    simulator::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator")
+}
+
+/// An app exporting `sections` (TOML) against `sim` into `out`.
+async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> App {
+    let text = format!(
+        "[api]\nbase_url = \"{base}\"\naccount_id = \"demo-account\"\niid = \"st-demo-stream\"\n\
+         client_id = \"cs-demo-client\"\ntimezone = \"America/New_York\"\n\
+         requests_per_minute = 100000\nbot_requests_per_minute = 100000\n\
+         bot_requests_per_hour = 100000\nretry_base_ms = 1\n[output]\nurl = \"{out}\"\n\
+         [user_status]\nenabled = false\n{sections}",
+        base = sim.base_url(),
+        out = out.display()
+    );
+    let config =
+        crate::datasets::config_from_toml(&text, Path::new("bs.toml"), Some(DEFAULT_SECRET.into()))
+            .expect("valid test config");
+    App::start(config, CancellationToken::new(), Metrics::new())
+        .await
+        .expect("app")
+}
+
+/// The rows of one partition, by session id: every column as text for comparison.
+async fn rows(cx: &Context, bot: &str, day: NaiveDate) -> BTreeMap<String, Vec<String>> {
+    let key = PartitionKey {
+        table: &TABLE,
+        account_id: cx.account_id.clone(),
+        bot_id: Some(bot.to_string()),
+        dt: day,
+    };
+    let mut out = BTreeMap::new();
+    for b in cx.sink.read_partition(&key).await.expect("read") {
+        let text = |name: &str, i: usize| -> String {
+            let c = b.column_by_name(name).expect(name);
+            if c.is_null(i) {
+                return "null".into();
+            }
+            if let Some(a) = c.as_any().downcast_ref::<StringArray>() {
+                return a.value(i).to_string();
+            }
+            if let Some(a) = c.as_any().downcast_ref::<TimestampMillisecondArray>() {
+                return a.value(i).to_string();
+            }
+            if let Some(a) = c.as_any().downcast_ref::<Int64Array>() {
+                return a.value(i).to_string();
+            }
+            if let Some(a) = c.as_any().downcast_ref::<BooleanArray>() {
+                return a.value(i).to_string();
+            }
+            let list = c.as_any().downcast_ref::<ListArray>().expect("list");
+            let v = list.value(i);
+            let items = v.as_any().downcast_ref::<StringArray>().expect("strings");
+            items.iter().flatten().collect::<Vec<_>>().join(",")
+        };
+        for i in 0..b.num_rows() {
+            let cols = [
+                "account_id",
+                "bot_id",
+                "user_id",
+                "channel",
+                "start_time",
+                "end_time",
+                "session_lang",
+                "session_type",
+                "containment_type",
+                "is_developer",
+                "session_status",
+                "user_tags",
+                "session_tags",
+                "messages_exchanged",
+                "tasks_executed",
+                "extra",
+            ];
+            let values = cols.iter().map(|c| text(c, i)).collect();
+            let id = text("session_id", i);
+            assert!(
+                out.insert(id.clone(), values).is_none(),
+                "{bot} {day}: {id} twice"
+            );
+        }
+    }
+    out
+}
+
+/// What the row of a generated session must hold, column by column as [`rows`] writes them.
+fn expected(bot: &str, s: &GeneratedBotSession) -> Vec<String> {
+    let b = &s.base;
+    vec![
+        "demo-account".into(),
+        bot.into(),
+        b.user_id.clone(),
+        b.channel.clone(),
+        b.start_time.timestamp_millis().to_string(),
+        b.end_time.timestamp_millis().to_string(),
+        s.session_lang.join(","),
+        s.session_type.into(),
+        s.containment_type.into(),
+        s.is_developer.to_string(),
+        "closed".into(),
+        s.user_tags.clone(),
+        s.session_tags.clone(),
+        s.messages.to_string(),
+        s.tasks.to_string(),
+        r#"{"tags":{"altText":[]}}"#.into(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_sessions_arrive() {
+    // Each range's last day is in progress at the simulator's "now" (after the change), and
+    // each of the first 30 requests for a bot and day moves that day's "now" on by 3 minutes:
+    // sessions arrive at the top of the list and, when a long one ends, deep inside it.
+    let cases = [
+        ("2024-03-08", "2024-03-10", at("2024-03-10T15:00:00Z")),
+        ("2024-11-01", "2024-11-03", at("2024-11-03T14:00:00Z")),
+    ];
+    let settings = BotSessionsSim {
+        max_limit: 40,
+        advance_per_request: Duration::from_secs(180),
+        advancing_requests: 30,
+        ..BotSessionsSim::default()
+    };
+    for (from, to, now) in cases {
+        let s = sim(now, settings.clone(), Some(9)).await;
+        let dir = tempfile::tempdir().expect("tmp");
+        let app = app(
+            &s,
+            dir.path(),
+            &format!("[bot_sessions]\nenabled = true\npage_size = 40\nbot_ids = {BOTS:?}\n"),
+        )
+        .await;
+        let req = BackfillRequest {
+            from: date(from),
+            to: date(to),
+            datasets: app.datasets().to_vec(),
+            concurrency: 4,
+            skip_existing: false,
+        };
+        let report = backfill(&app.cx, &req).await.expect("backfill");
+        report.into_result().expect("every unit exported");
+        let clock = s.model_state::<BotSessionsClock>().expect("clock");
+        let (mut sessions, mut arrived, mut broken) = (0, 0, 0);
+        for bot in BOTS {
+            let f = feed(s.config(), bot);
+            for day in date(from).iter_days().take_while(|d| *d <= date(to)) {
+                let range = local_day(NY, day);
+                let until = clock
+                    .served_until(bot, &range)
+                    .unwrap_or_else(|| panic!("{bot} {day}: no request for the day's exact range"));
+                let listed_then = listed(&f, &range, until);
+                arrived += listed_then.len() - listed(&f, &range, now).len();
+                let got = rows(&app.cx, bot, day).await;
+                let want: BTreeMap<String, Vec<String>> = listed_then
+                    .iter()
+                    .filter(|g| !g.malformed)
+                    .map(|g| (g.id().to_string(), expected(bot, g)))
+                    .collect();
+                broken += listed_then.iter().filter(|g| g.malformed).count();
+                assert_eq!(got.len(), want.len(), "{bot} {day}: sessions");
+                for (id, values) in &want {
+                    assert_eq!(got.get(id), Some(values), "{bot} {day}: {id}");
+                }
+                sessions += got.len();
+            }
+        }
+        assert!(sessions > 5000, "{sessions} sessions prove little");
+        assert!(
+            arrived > 50,
+            "only {arrived} sessions arrived during the walks"
+        );
+        let rejects = app
+            .cx
+            .metrics
+            .value("smartassist_rejects_total", &[("dataset", "bot_sessions")]);
+        assert_eq!(rejects, Some(broken as f64), "each broken session once");
+        app.shutdown().await;
+        s.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capture_is_the_share_of_the_days_sessions_the_slow_polls_returned() {
+    let day = date("2024-03-10");
+    let dir = tempfile::tempdir().expect("tmp");
+    // intent_realtime polls every 40 minutes of the day (and a little after): the latest 25
+    // sessions span 25 minutes, so about a third of the sessions are never returned.
+    let range = local_day(NY, day);
+    let mut polls = Vec::new();
+    let mut t = range.start;
+    while t < range.end + TimeDelta::hours(3) {
+        polls.push(t);
+        t += TimeDelta::minutes(40);
+    }
+    let mut returned: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for &poll in &polls {
+        let s = sim(poll, BotSessionsSim::default(), None).await;
+        let app = app(
+            &s,
+            dir.path(),
+            &format!("[intent_realtime]\nbot_ids = {:?}\n", &BOTS[..2]),
+        )
+        .await;
+        let Some(Dataset::Snapshot(intent)) = app.datasets().first().cloned() else {
+            panic!("intent_realtime is the only enabled dataset");
+        };
+        for bot in &BOTS[..2] {
+            intent.poll(&app.cx, bot, poll).await.expect("poll");
+            let seen = latest_sessions(&feed(s.config(), bot), poll);
+            returned
+                .entry(*bot)
+                .or_default()
+                .extend(seen.into_iter().map(|x| x.session_id));
+        }
+        app.shutdown().await;
+        s.shutdown().await;
+    }
+    let later = range.end + TimeDelta::hours(12);
+    let s = sim(later, BotSessionsSim::default(), None).await;
+    let app = app(
+        &s,
+        dir.path(),
+        &format!(
+            "[intent_realtime]\nenabled = false\nbot_ids = {:?}\n[bot_sessions]\nenabled = true\n",
+            &BOTS[..2]
+        ),
+    )
+    .await;
+    let Some(Dataset::History(sessions)) = app.datasets().first().cloned() else {
+        panic!("bot_sessions is the only enabled dataset");
+    };
+    assert_eq!(
+        sessions.entities(),
+        &BOTS[..2],
+        "the intent bots by default"
+    );
+    for bot in &BOTS[..2] {
+        let unit = DayUnit {
+            day,
+            entity: Some(bot.to_string()),
+        };
+        sessions
+            .export_day(&app.cx, &unit, later)
+            .await
+            .expect("day");
+        let all: BTreeSet<String> = listed(&feed(s.config(), bot), &range, later)
+            .into_iter()
+            .map(|g| g.id().to_string())
+            .collect();
+        let missed: Vec<String> = all.difference(&returned[*bot]).cloned().collect();
+        let got = capture::measure(&app.cx.sink, &app.cx.account_id, bot, day)
+            .await
+            .expect("measure")
+            .expect("both datasets cover the day");
+        assert_eq!(got.sessions, all.len(), "{bot}");
+        assert_eq!(got.missed, missed, "{bot}");
+        assert_eq!(got.captured, all.len() - missed.len(), "{bot}");
+        let ratio = got.ratio().expect("sessions");
+        assert!(
+            ratio > 0.3 && ratio < 0.9,
+            "{bot}: a slow poll misses some: {ratio}"
+        );
+    }
+    assert_eq!(
+        capture::measure(
+            &app.cx.sink,
+            &app.cx.account_id,
+            BOTS[0],
+            day.succ_opt().expect("day")
+        )
+        .await
+        .expect("measure"),
+        None,
+        "a day bot_sessions does not hold is not covered"
+    );
+    app.shutdown().await;
+    s.shutdown().await;
+}
