@@ -286,8 +286,39 @@ impl ApiClient {
         query: &[(&str, String)],
         body: &serde_json::Value,
         gate: Option<&MemoryGate>,
-        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
+        self.post_with_retries(endpoint, path, query, body, gate, decode)
+            .await
+            .map(|(value, permit, _)| (value, permit))
+    }
+
+    /// [`ApiClient::post_json`] that also says when the answered request was sent: the
+    /// monotonic instant its attempt (the successful one, after any retries) started sending,
+    /// right after its budget grant and token. For snapshot APIs whose answer is the state at
+    /// the moment of the request.
+    pub async fn post_json_sent<T>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, std::time::Instant), ClientError> {
+        self.post_with_retries(endpoint, path, query, body, None, decode)
+            .await
+            .map(|(value, _, sent)| (value, sent))
+    }
+
+    async fn post_with_retries<T>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+        gate: Option<&MemoryGate>,
+        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, Option<OwnedSemaphorePermit>, std::time::Instant), ClientError> {
         let url = self.url(path, query)?;
         let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
             endpoint: endpoint.to_string(),
@@ -431,7 +462,7 @@ impl ApiClient {
         payload: &[u8],
         gate: Option<&MemoryGate>,
         decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
-    ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>)>, ClientError> {
+    ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>, std::time::Instant)>, ClientError> {
         let token = self.inner.minter.mint()?;
         let headers = self.headers(endpoint, token.expose())?;
         let metrics = &self.inner.metrics;
@@ -485,7 +516,7 @@ impl ApiClient {
             return Ok(match decode(&body) {
                 Ok(v) => {
                     debug!(endpoint, status, bytes = body.len(), "Response decoded.");
-                    Attempt::Done((v, permit))
+                    Attempt::Done((v, permit, started))
                 }
                 Err(e) => Attempt::Failed {
                     verdict: Verdict::Retry,

@@ -24,6 +24,7 @@ pub mod agent_status_details;
 pub mod call_details;
 pub mod history;
 pub mod intent_realtime;
+pub mod merged;
 pub mod paging;
 pub mod user_status;
 
