@@ -4,7 +4,8 @@
 //! can inject faults.
 //!
 //! Layout: one table, `MODELS`, lists the report APIs served; each is an API model in its own
-//! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`]):
+//! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`],
+//! [`queue_stats`]):
 //! its route, handler, renderer, its own settings type (read from
 //! [`SimulatorConfig::models`]) and the pure generator of its data, which tests use as the
 //! independent source of expected values; through [`truth`], the model also says which rows
@@ -30,6 +31,7 @@ pub mod intent_realtime;
 pub mod jwe;
 mod jwt;
 mod model;
+pub mod queue_stats;
 mod render;
 mod server;
 mod shared;
@@ -63,6 +65,7 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &intent_realtime::MODEL,
     &agent_status_details::MODEL,
     &call_details::MODEL,
+    &queue_stats::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too

@@ -77,13 +77,6 @@ impl Shared {
 
     /// The state a model's [`ApiModel::state`] built, by its type; `None` when no model in
     /// the table declares state of type `T`.
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "no served model keeps state across requests yet; the tests' model does"
-        )
-    )]
     pub(crate) fn state<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.states.get(&TypeId::of::<T>())?.downcast_ref::<T>()
     }
