@@ -137,7 +137,7 @@ async fn repeated_concurrent_and_compacted_polls_keep_each_row_once() {
         (at.to_string(), queue.to_string())
     });
     assert_eq!(keys, sorted, "merged rows in polled_at, queue_id order");
-    assert_eq!(keys.len(), expected(0..35).len());
+    assert_eq!(keys.len(), expected(0..33).len());
     // The index has no bot segment: `_state/queue_stats/account_id=acct/dt=2024-06-12.json`.
     assert_eq!(
         merged::index_name(&key()),
