@@ -109,8 +109,8 @@ pub struct SimulatorConfig {
     /// Every model adds fields the exporter does not know to every level of its records
     /// ([`unknown`]); its truth says which each row's `extra` holds.
     pub unknown_fields: bool,
-    /// When set, IntentRealtimeData and Agent Status Details treat this instant as "now" (JWT
-    /// expiry still uses the real clock).
+    /// When set, IntentRealtimeData, Agent Status Details and Queue Size treat this instant as
+    /// "now" (JWT expiry still uses the real clock).
     pub frozen_now: Option<DateTime<Utc>>,
     pub faults: FaultPlan,
     /// "Enforce JWE Encryption": the `auth` header must be a JWE for this key (see [`jwe`]).
