@@ -139,7 +139,7 @@ pub fn queue_snapshot(
         asa: (draw(10) % 120) as i64,
         malformed: cfg
             .malformed_every
-            .is_some_and(|n| hash(&[cfg.seed, TAG_BROKEN, q, second]) % n.max(1) == 0),
+            .is_some_and(|n| hash(&[cfg.seed, TAG_BROKEN, q, second]).is_multiple_of(n.max(1))),
         at,
     }
 }
