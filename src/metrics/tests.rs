@@ -509,6 +509,8 @@ fn families_render_in_a_fixed_order_with_the_datasets_own_after_the_run_families
         "smartassist_skipped_ticks_total",
         "smartassist_intent_gaps_total",
         "smartassist_intent_new_sessions_total",
+        "smartassist_queue_snapshots_total",
+        "smartassist_queue_waiting",
         "smartassist_last_success_timestamp_seconds",
         "smartassist_api_requests_total",
         "smartassist_api_requests_minimum_total",

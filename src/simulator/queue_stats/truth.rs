@@ -1,8 +1,8 @@
 //! The ground truth of the `queue_stats` dataset (see [`crate::simulator::truth`]): what one
 //! poll of a queue returns at the simulator's "now" (to the second), from [`queue_snapshot`]
 //! with the section's `channels` and `languages`: one row keyed `queue_id|polled_at`, in the
-//! partition of the local date of that second. A broken answer is one reject (named by its
-//! raw record, which is what the exporter's rejects are told apart by) and no row.
+//! partition of the local date of that second. A broken answer is one reject (named by the
+//! key its row would have had) and no row.
 
 use super::{queue_snapshot, render, Filters};
 use crate::simulator::truth::{
@@ -42,10 +42,10 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
         &q.texts(DATASET, "languages")?,
     );
     let g = queue_snapshot(cfg, queue, &filters, sim_now(cfg));
+    let row_key = key(&[queue.to_string(), instant_key(g.at)]);
     let mut truth = Truth::default();
     if g.malformed {
-        let body = render::answer(&g, cfg.unknown_fields);
-        truth.rejects.push(record_text(&body));
+        truth.rejects.push(row_key);
         return Ok(truth);
     }
     let mut level = LevelFields::new("queue");
@@ -60,20 +60,8 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
         ];
     }
     truth.rows.push(
-        ExpectedRow::new(
-            DATASET,
-            local_date(q.zone, g.at),
-            None,
-            key(&[queue.to_string(), instant_key(g.at)]),
-        )
-        .with_extra(unknown::expected_extra(&[level])),
+        ExpectedRow::new(DATASET, local_date(q.zone, g.at), None, row_key)
+            .with_extra(unknown::expected_extra(&[level])),
     );
     Ok(truth)
-}
-
-/// The record of a served answer (the text between the comment line and the closing `]`).
-fn record_text(body: &str) -> String {
-    let start = body.find('{').unwrap_or(0);
-    let end = body.rfind('}').map_or(body.len(), |i| i + 1);
-    body[start..end].to_string()
 }
