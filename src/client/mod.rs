@@ -315,7 +315,35 @@ impl ApiClient {
             url: self.url(path, query)?,
             payload: Some(payload),
         };
-        self.send_gated(endpoint, &request, gate, decode).await
+        self.send_gated(endpoint, &request, gate, decode)
+            .await
+            .map(|(value, permit, _)| (value, permit))
+    }
+
+    /// [`ApiClient::post_json`] that also says when the answered request was sent: the
+    /// monotonic instant its attempt (the successful one, after any retries) started sending,
+    /// right after its budget grant and token. For snapshot APIs whose answer is the state at
+    /// the moment of the request.
+    pub async fn post_json_sent<T>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+        decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+    ) -> Result<(T, std::time::Instant), ClientError> {
+        let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        let request = Request {
+            method: reqwest::Method::POST,
+            url: self.url(path, query)?,
+            payload: Some(payload),
+        };
+        self.send_gated(endpoint, &request, None, decode)
+            .await
+            .map(|(value, _, sent)| (value, sent))
     }
 
     /// [`ApiClient::post_json_gated`] for an API read with GET: the query carries every
@@ -333,7 +361,9 @@ impl ApiClient {
             url: self.url(path, query)?,
             payload: None,
         };
-        self.send_gated(endpoint, &request, gate, decode).await
+        self.send_gated(endpoint, &request, gate, decode)
+            .await
+            .map(|(value, permit, _)| (value, permit))
     }
 
     /// Sends `request` with retries (see the module docs) and decodes the response.
@@ -343,7 +373,7 @@ impl ApiClient {
         request: &Request,
         gate: Option<&MemoryGate>,
         mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
-    ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
+    ) -> Result<(T, Option<OwnedSemaphorePermit>, std::time::Instant), ClientError> {
         let metrics = &self.inner.metrics;
         let policy = &self.inner.retry;
         let mut reauthenticated = false;
@@ -486,7 +516,7 @@ impl ApiClient {
         request: &Request,
         gate: Option<&MemoryGate>,
         decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
-    ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>)>, ClientError> {
+    ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>, std::time::Instant)>, ClientError> {
         let token = self.inner.minter.mint()?;
         let headers = self.headers(endpoint, token.expose())?;
         let metrics = &self.inner.metrics;
@@ -541,7 +571,7 @@ impl ApiClient {
             return Ok(match decode(&body) {
                 Ok(v) => {
                     debug!(endpoint, status, bytes = body.len(), "Response decoded.");
-                    Attempt::Done((v, permit))
+                    Attempt::Done((v, permit, started))
                 }
                 Err(e) => Attempt::Failed {
                     verdict: Verdict::Retry,

@@ -309,6 +309,7 @@ impl RawConfig {
         let server = server::validate(&self.server, p);
         let cx = SectionContext {
             account_id: &api.account_id,
+            iid: &api.iid,
             timezone: api.timezone,
         };
         let mut datasets = DatasetSections::default();

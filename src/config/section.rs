@@ -30,6 +30,9 @@ use super::parse::Problems;
 pub struct SectionContext<'a> {
     /// `[api] account_id` (possibly empty when it is missing: a problem is reported for it).
     pub account_id: &'a str,
+    /// `[api] iid`, the stream id (possibly empty when it is missing: a problem is reported for
+    /// it), for paths that hold it (`{stream_id}`).
+    pub iid: &'a str,
     /// The account zone: the default of every section's `timezone` (see the module docs).
     pub timezone: Tz,
 }

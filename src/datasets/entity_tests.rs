@@ -164,6 +164,7 @@ fn dataset(failing: &[DayUnit]) -> PerBot {
     let mut p = Problems::default();
     let cx = SectionContext {
         account_id: "acct",
+        iid: "st-stream",
         timezone: chrono_tz::UTC,
     };
     let keys = crate::config::history::validate(

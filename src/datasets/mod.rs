@@ -13,8 +13,8 @@
 //! exist:
 //! - [`HistoryDataset`]: windowed history: the unit is one local day (of one entity, when the
 //!   dataset has entities), written as one partition per table, tracked by a watermark.
-//! - [`SnapshotDataset`]: snapshot polls: the unit is one poll of one entity (a bot), merged by
-//!   key into existing partitions, with gap detection.
+//! - [`SnapshotDataset`]: snapshot polls: the unit is one poll of one entity (a bot, a queue),
+//!   merged by key into existing partitions ([`merged`]).
 //!
 //! What a dataset must not know about: the scheduler, the daemon, the CLI, watermarks and the
 //! metrics of runs; those are generic over this module's traits. To add a dataset, see
@@ -30,7 +30,9 @@ pub mod contact_volume;
 pub mod history;
 pub mod intent_realtime;
 pub mod list;
+pub mod merged;
 pub mod paging;
+pub mod queue_stats;
 pub mod queues;
 pub mod user_status;
 
@@ -66,6 +68,7 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &queues::INFO,
     &agent_activity::INFO,
     &bot_sessions::INFO,
+    &queue_stats::INFO,
 ];
 
 /// The shape of a dataset (see the module docs).

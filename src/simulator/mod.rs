@@ -4,8 +4,7 @@
 //! can inject faults.
 //!
 //! Layout: one table, `MODELS`, lists the report APIs served; each is an API model in its own
-//! folder ([`user_status`], [`intent_realtime`], [`agent_status_details`], [`call_details`],
-//! [`bot_sessions`]):
+//! folder (named after its dataset, e.g. [`user_status`], [`call_details`], [`queue_stats`]):
 //! its route, handler, renderer, its own settings type (read from
 //! [`SimulatorConfig::models`]) and the pure generator of its data, which tests use as the
 //! independent source of expected values; through [`truth`], the model also says which rows
@@ -36,6 +35,7 @@ pub mod intent_realtime;
 pub mod jwe;
 mod jwt;
 mod model;
+pub mod queue_stats;
 pub mod queues;
 mod render;
 mod server;
@@ -76,6 +76,7 @@ pub(crate) static MODELS: &[&ApiModel] = &[
     &queues::MODEL,
     &agent_activity::MODEL,
     &bot_sessions::MODEL,
+    &queue_stats::MODEL,
 ];
 
 /// The HS256 key the simulator expects when none is configured (the exporter uses it too
@@ -119,8 +120,8 @@ pub struct SimulatorConfig {
     /// Every model adds fields the exporter does not know to every level of its records
     /// ([`unknown`]); its truth says which each row's `extra` holds.
     pub unknown_fields: bool,
-    /// When set, IntentRealtimeData and Agent Status Details treat this instant as "now" (JWT
-    /// expiry still uses the real clock).
+    /// When set, IntentRealtimeData, Agent Status Details and Queue Size treat this instant as
+    /// "now" (JWT expiry still uses the real clock).
     pub frozen_now: Option<DateTime<Utc>>,
     pub faults: FaultPlan,
     /// "Enforce JWE Encryption": the `auth` header must be a JWE for this key (see [`jwe`]).

@@ -107,6 +107,7 @@ mod tests {
         let mut p = Problems::default();
         let cx = SectionContext {
             account_id: "acct-1",
+            iid: "st-stream",
             timezone: chrono_tz::Asia::Kolkata,
         };
         let cfg = AgentStatusDetailsConfig::validate(&raw, &cx, &mut p);

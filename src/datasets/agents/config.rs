@@ -65,6 +65,7 @@ mod tests {
         let mut p = Problems::default();
         let cx = SectionContext {
             account_id: "acct-1",
+            iid: "",
             timezone: chrono_tz::Europe::Berlin,
         };
         let cfg = AgentsConfig::validate(&raw, &cx, &mut p);

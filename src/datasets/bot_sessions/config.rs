@@ -145,6 +145,7 @@ mod tests {
         let mut p = Problems::default();
         let cx = SectionContext {
             account_id: "acct-1",
+            iid: "",
             timezone: chrono_tz::Asia::Kolkata,
         };
         let cfg = BotSessionsConfig::validate(&raw, &cx, &mut p);

@@ -286,6 +286,7 @@ mod tests {
         let mut p = Problems::default();
         let cx = SectionContext {
             account_id: "acct",
+            iid: "st-stream",
             timezone: chrono_tz::America::New_York,
         };
         let c = CallDetailsConfig::validate(&raw, &cx, &mut p);

@@ -182,6 +182,7 @@ mod tests {
         let mut p = Problems::default();
         let cx = SectionContext {
             account_id: "acct-1",
+            iid: "",
             timezone: chrono_tz::America::New_York,
         };
         let cfg = ContactVolumeConfig::validate(&raw, &cx, &mut p);

@@ -34,12 +34,13 @@ use super::{
 };
 use crate::config::{Config, SectionSpec};
 use crate::datasets::intent_realtime::schema::intent_realtime_schema;
+use crate::datasets::merged;
 use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rejects;
 use crate::sink::{PartitionKey, Sink, StateStore, WriteStats};
 use crate::sources::extra::UnmappedCounts;
-use crate::sources::window::{local_date, local_day_bounds};
+use crate::sources::window::local_date;
 use crate::sources::Reject;
 use crate::state;
 pub use config::IntentConfig;
@@ -275,8 +276,8 @@ impl IntentRealtime {
         Ok(report)
     }
 
-    /// Merges every partition of `open` whose day ended more than `close_after` ago into one
-    /// file; returns the days that now hold at most one.
+    /// Merges every partition of `open` whose day is closed into one file
+    /// ([`merged::close_days`]); returns the days that now hold at most one.
     async fn close_days(
         &self,
         t: Target<'_>,
@@ -284,25 +285,16 @@ impl IntentRealtime {
         now: DateTime<Utc>,
         report: &mut UnitReport,
     ) -> Result<BTreeSet<NaiveDate>, Error> {
-        let mut closed = BTreeSet::new();
-        for &day in open {
-            let end = local_day_bounds(self.cfg.timezone, day).end;
-            let close_after = chrono::TimeDelta::from_std(self.policy.close_after)
-                .unwrap_or(chrono::TimeDelta::MAX);
-            if end
-                .checked_add_signed(close_after)
-                .is_none_or(|at| now < at)
-            {
-                continue;
-            }
-            let key = Self::key(t.account_id, t.bot_id, day);
-            let merged = partition::compact(t.sink, t.state, &key, Merge::All).await?;
-            add_written(&mut report.written, &merged.written);
-            if merged.files <= 1 {
-                closed.insert(day);
-            }
-        }
-        Ok(closed)
+        merged::close_days::<IntentSession>(
+            (t.sink, t.state),
+            open,
+            self.cfg.timezone,
+            &self.policy,
+            now,
+            |day| Self::key(t.account_id, t.bot_id, day),
+            &mut report.written,
+        )
+        .await
     }
 
     /// Gap detection, rejects and metrics of a poll whose sessions are stored.

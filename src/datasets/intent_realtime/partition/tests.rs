@@ -163,7 +163,7 @@ async fn a_claim_whose_writer_died_before_publishing_is_published_by_the_next_wr
     let claim = PendingFile {
         file: entry_for("part-0000000000000001.parquet".into(), &sessions(0..5)),
         exported_at: at(),
-        sessions: sessions(0..5),
+        records: sessions(0..5),
     };
     let idx = PartitionIndex {
         pending: vec![claim],

@@ -1,0 +1,192 @@
+//! The `[queue_stats]` section: which queues to poll and how often, the `channels` and
+//! `languages` filters sent with every poll, the request path (`{stream_id}` is `[api] iid`,
+//! `{queue_id}` each polled queue) and the zone of the `dt` partition (the account zone by
+//! default). Pure validation: every problem is reported with its key.
+
+use std::collections::HashSet;
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use crate::config::parse::{is_safe_identifier, parse_schedule, parse_tz};
+use crate::config::{DatasetSection, Problems, Schedule, SectionContext};
+
+/// Every minute, at second 0.
+pub const SCHEDULE: &str = "0 * * * * *";
+/// Default path; `{stream_id}` is `[api] iid`, `{queue_id}` each polled queue.
+pub const PATH: &str = "/agentassist/api/v1/public/{stream_id}/monitor/queueStatsById/{queue_id}";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueueStats {
+    pub enabled: Option<bool>,
+    pub schedule: Option<String>,
+    pub schedule_timezone: Option<String>,
+    pub timezone: Option<String>,
+    pub queue_ids: Option<Vec<String>>,
+    pub channels: Option<Vec<String>>,
+    pub languages: Option<Vec<String>>,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueStatsConfig {
+    pub enabled: bool,
+    pub schedule: Schedule,
+    /// Zone the cron `schedule` is evaluated in (UTC by default), DST-correct.
+    pub schedule_timezone: Tz,
+    /// Zone whose local date of `polled_at` names the `dt` partition.
+    pub timezone: Tz,
+    /// The queues polled, each its own entity (see `super::entities`).
+    pub queue_ids: Vec<String>,
+    /// Sent as `channels` when not empty.
+    pub channels: Vec<String>,
+    /// Sent as `languages` when not empty.
+    pub languages: Vec<String>,
+    /// Path with `{stream_id}` substituted; still holds `{queue_id}`.
+    pub path: String,
+}
+
+impl DatasetSection for QueueStatsConfig {
+    const NAME: &'static str = "queue_stats";
+    const DEFAULTS: &'static [(&'static str, &'static str)] = &[
+        ("enabled", "false"),
+        ("schedule", "\"0 * * * * *\""),
+        ("schedule_timezone", "\"UTC\""),
+        ("queue_ids", "[]"),
+        ("channels", "[]"),
+        ("languages", "[]"),
+        (
+            "path",
+            "\"/agentassist/api/v1/public/{stream_id}/monitor/queueStatsById/{queue_id}\"",
+        ),
+    ];
+    type Raw = RawQueueStats;
+
+    fn validate(raw: &RawQueueStats, cx: &SectionContext<'_>, p: &mut Problems) -> Self {
+        let enabled = raw.enabled.unwrap_or(false);
+        let queue_ids = identifiers(p, "queue_ids", &raw.queue_ids);
+        if enabled && queue_ids.is_empty() {
+            p.push(
+                "queue_stats.queue_ids",
+                "enabled but no queue ids are configured",
+            );
+        }
+        QueueStatsConfig {
+            enabled,
+            schedule: parse_schedule(p, "queue_stats.schedule", &raw.schedule, SCHEDULE),
+            schedule_timezone: parse_tz(
+                p,
+                "queue_stats.schedule_timezone",
+                raw.schedule_timezone.as_deref(),
+            ),
+            timezone: match raw.timezone.as_deref() {
+                Some(name) => parse_tz(p, "queue_stats.timezone", Some(name)),
+                None => cx.timezone,
+            },
+            queue_ids,
+            channels: identifiers(p, "channels", &raw.channels),
+            languages: identifiers(p, "languages", &raw.languages),
+            path: path(p, raw.path.as_deref(), cx.iid),
+        }
+    }
+}
+
+/// A list of ids or codes: each a safe identifier (it becomes a path segment or a filter
+/// value), none twice.
+fn identifiers(p: &mut Problems, key: &str, values: &Option<Vec<String>>) -> Vec<String> {
+    let values = values.clone().unwrap_or_default();
+    let mut seen = HashSet::new();
+    for (i, v) in values.iter().enumerate() {
+        if !is_safe_identifier(v) {
+            p.push(
+                &format!("queue_stats.{key}[{i}]"),
+                format!("{v:?} may contain only ASCII letters, digits, '-', '_' and '.'"),
+            );
+        } else if !seen.insert(v.as_str()) {
+            p.push(
+                &format!("queue_stats.{key}[{i}]"),
+                format!("{v:?} is listed twice"),
+            );
+        }
+    }
+    values
+}
+
+/// The path with `{stream_id}` substituted: it must start with `/`, hold `{queue_id}` and no
+/// other placeholder.
+fn path(p: &mut Problems, value: Option<&str>, iid: &str) -> String {
+    let path = value.unwrap_or(PATH);
+    if !path.starts_with('/') || !path.contains("{queue_id}") {
+        p.push(
+            "queue_stats.path",
+            "must start with '/' and contain {queue_id}",
+        );
+    }
+    let path = path.replace("{stream_id}", iid);
+    if path.replace("{queue_id}", "").contains('{') {
+        p.push(
+            "queue_stats.path",
+            "only the {stream_id} and {queue_id} placeholders are supported",
+        );
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validated(toml_text: &str) -> (QueueStatsConfig, Vec<String>) {
+        let raw: RawQueueStats = toml::from_str(toml_text).expect("parses");
+        let mut p = Problems::default();
+        let cx = SectionContext {
+            account_id: "acct",
+            iid: "st-stream-1",
+            timezone: chrono_tz::Europe::Berlin,
+        };
+        let cfg = QueueStatsConfig::validate(&raw, &cx, &mut p);
+        (cfg, p.0.into_iter().map(|x| x.to_string()).collect())
+    }
+
+    #[test]
+    fn defaults_poll_every_minute_off_with_the_stream_in_the_path_and_the_account_zone() {
+        let (c, problems) = validated("");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert!(!c.enabled);
+        assert_eq!(c.schedule.expression, "0 * * * * *");
+        assert_eq!(c.timezone, chrono_tz::Europe::Berlin);
+        assert_eq!(c.schedule_timezone, chrono_tz::UTC);
+        assert_eq!(
+            c.path,
+            "/agentassist/api/v1/public/st-stream-1/monitor/queueStatsById/{queue_id}"
+        );
+    }
+
+    #[test]
+    fn every_bad_key_is_named() {
+        let (_, problems) = validated(
+            "enabled = true\nschedule = \"* * *\"\ntimezone = \"Mars/Olympus\"\n\
+             schedule_timezone = \"Nowhere\"\nchannels = [\"rtm\", \"rtm\"]\n\
+             languages = [\"e n\"]\npath = \"/x/{bot_id}\"\n",
+        );
+        let text = problems.join("\n");
+        for key in [
+            "queue_stats.queue_ids",
+            "queue_stats.schedule",
+            "queue_stats.timezone",
+            "queue_stats.schedule_timezone",
+            "queue_stats.channels[1]",
+            "queue_stats.languages[0]",
+            "queue_stats.path",
+        ] {
+            assert!(text.contains(key), "{key} not named in:\n{text}");
+        }
+        let (_, problems) = validated("queue_ids = [\"../etc\"]\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("queue_stats.queue_ids[0]"),
+            "{problems:?}"
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! Queue Size (`queueStatsById`), a snapshot-poll dataset: the unit of work is one poll of one
+//! queue. The API answers the queue's state at the moment of the request (waiting and engaged
+//! conversations, agents by status, wait summary) and forgets it; polled on a schedule (every
+//! minute by default) it becomes a time series. Each poll adds one row per queue record to the
+//! partition of the local date of `polled_at` (`queue_stats/account_id=A/dt=D`), keyed by
+//! `queue_id` and `polled_at`, through the merged-partition protocol of
+//! [`crate::datasets::merged`] (one small file per poll, merged as the day grows and once it
+//! is closed), so a poll repeated within the same second, or retried after a crash, writes
+//! nothing twice.
+//!
+//! `polled_at` is the moment the answered request was sent (after any retries and budget
+//! waits: the poll's start plus the time until its successful attempt,
+//! [`crate::client::ApiClient::post_json_sent`]), truncated to the second. The polls are
+//! realtime in the request budget (the pipeline gives every snapshot poll that priority) and
+//! count in `check`'s and `run`'s poll arithmetic (`daemon::PollBudget`). [`decode`] owns the
+//! wire format (a JSON array whose documented sample carries a `//` comment); the per-queue
+//! poll state ([`PollState`]) keeps the days a queue's polls left with several files.
+
+pub mod config;
+pub mod decode;
+mod poll_state;
+pub mod schema;
+pub mod series;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tracing::info;
+
+use super::{
+    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PageDecoder, PartitionLayout,
+    SnapshotDataset, SnapshotSchedule, Table, UnitReport,
+};
+use crate::config::{Config, SectionSpec};
+use crate::datasets::merged::{self, Merge, MergedRecord, Policy};
+use crate::error::Error;
+use crate::rejects;
+use crate::sink::{PartitionKey, WriteStats};
+use crate::sources::window::local_date;
+use crate::sources::Reject;
+use crate::state;
+pub use config::QueueStatsConfig;
+use decode::{decode_queue_stats, QueueSnapshot};
+pub use poll_state::PollState;
+use schema::queue_stats_schema;
+
+/// The `queue_stats` table.
+pub static TABLE: Table = Table {
+    name: "queue_stats",
+    schema: queue_stats_schema,
+    layout: PartitionLayout::ACCOUNT_DAY,
+    key: &["queue_id", "polled_at"],
+    dedupe: Some(Dedupe {
+        keep_first_by: "exported_at",
+    }),
+};
+
+/// Registration of the dataset.
+pub static INFO: DatasetInfo = DatasetInfo {
+    name: "queue_stats",
+    tables: &[&TABLE],
+    endpoint: ENDPOINT,
+    config: &CONFIG,
+    metrics: series::METRICS,
+    build,
+    decoder: PageDecoder {
+        decode: |body, w| decode_queue_stats(body, w.claim.start).map(|r| r.len()),
+        rows: page_rows,
+    },
+    demo: Demo {
+        section: Some("enabled = true\nqueue_ids = [\"qu-demo-support\", \"qu-demo-sales\"]"),
+        queries: &[DemoQuery {
+            about: "Conversations waiting in each demo queue, latest polls first",
+            sql: "SELECT polled_at, queue_name, waiting, engaged, agents_available\n\
+                  FROM read_parquet('{out}/queue_stats/*/*/*.parquet', hive_partitioning = true)\n\
+                  ORDER BY polled_at DESC, queue_name LIMIT 10",
+        }],
+    },
+};
+
+static CONFIG: SectionSpec = SectionSpec::of::<QueueStatsConfig>();
+
+/// Endpoint label used in logs, errors and metrics.
+pub const ENDPOINT: &str = "queue_stats";
+
+/// [`PageDecoder::rows`]: every queue record of one answer as rows polled at the window's start.
+fn page_rows(
+    body: &[u8],
+    window: &crate::sources::window::DayWindow,
+    out: &mut dyn FnMut(&'static Table, arrow::record_batch::RecordBatch),
+) -> Result<usize, crate::sources::DecodeError> {
+    let (snapshots, _) = split(decode_queue_stats(body, window.claim.start)?);
+    let batch = decode::snapshots_to_batch(
+        super::PAGE_DECODER_ACCOUNT,
+        &snapshots,
+        super::page_decoder_exported_at(),
+    );
+    out(&TABLE, batch);
+    Ok(snapshots.len())
+}
+
+/// The key text of a row: its `queue_id` and its `polled_at` (UTC, RFC 3339 with
+/// milliseconds), joined by `|`, as the tests' truth writes keys.
+pub fn row_key(queue_id: &str, polled_at: DateTime<Utc>) -> String {
+    format!(
+        "{queue_id}|{}",
+        polled_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+impl MergedRecord for QueueSnapshot {
+    fn table() -> &'static Table {
+        &TABLE
+    }
+    const TIME_COLUMN: &'static str = "polled_at";
+    fn key(&self) -> String {
+        row_key(&self.queue_id, self.polled_at)
+    }
+    fn instant(&self) -> DateTime<Utc> {
+        self.polled_at
+    }
+    fn keys_of(batch: &arrow::record_batch::RecordBatch) -> Vec<String> {
+        decode::row_keys(batch)
+    }
+    fn to_batch(
+        key: &PartitionKey,
+        records: &[Self],
+        exported_at: DateTime<Utc>,
+    ) -> arrow::record_batch::RecordBatch {
+        decode::snapshots_to_batch(&key.account_id, records, exported_at)
+    }
+}
+
+fn build(config: &Config) -> Option<Dataset> {
+    let cfg = config.section::<QueueStatsConfig>()?;
+    cfg.enabled
+        .then(|| Dataset::Snapshot(Arc::new(QueueStats::new(cfg.clone()))))
+}
+
+/// The queues polled: each is one entity with its own job. Today the configured `queue_ids`;
+/// when the `queues` master-data dataset exists, an empty `queue_ids` with that dataset
+/// exported is to list every queue of the account here (the one place that decides).
+pub fn entities(cfg: &QueueStatsConfig) -> Vec<String> {
+    cfg.queue_ids.clone()
+}
+
+/// The configured Queue Size polls.
+pub struct QueueStats {
+    cfg: QueueStatsConfig,
+    queues: Vec<String>,
+    schedule: SnapshotSchedule,
+    policy: Policy,
+}
+
+/// The decoded answer of one poll.
+type Records = Vec<Result<QueueSnapshot, Reject>>;
+
+impl QueueStats {
+    pub fn new(cfg: QueueStatsConfig) -> QueueStats {
+        let schedule = SnapshotSchedule {
+            schedule: cfg.schedule.clone(),
+            schedule_timezone: cfg.schedule_timezone,
+            gap_poll_interval: None,
+        };
+        QueueStats {
+            queues: entities(&cfg),
+            cfg,
+            schedule,
+            policy: Policy::default(),
+        }
+    }
+
+    /// The same polls with another compaction policy (tests).
+    pub fn with_policy(mut self, policy: Policy) -> QueueStats {
+        self.policy = policy;
+        self
+    }
+
+    /// The request body: the filters that are configured.
+    fn request_body(&self) -> serde_json::Value {
+        let mut body = serde_json::Map::new();
+        if !self.cfg.channels.is_empty() {
+            body.insert("channels".into(), self.cfg.channels.clone().into());
+        }
+        if !self.cfg.languages.is_empty() {
+            body.insert("languages".into(), self.cfg.languages.clone().into());
+        }
+        serde_json::Value::Object(body)
+    }
+
+    /// One request for `queue_id`; its records stamped with `polled_at` (see the module docs).
+    async fn fetch(
+        &self,
+        cx: &Context,
+        queue_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(Records, DateTime<Utc>), Error> {
+        let started = std::time::Instant::now();
+        let path = self.cfg.path.replace("{queue_id}", queue_id);
+        let (records, sent) = cx
+            .client
+            .post_json_sent(ENDPOINT, &path, &[], &self.request_body(), |body| {
+                decode_queue_stats(body, at)
+            })
+            .await?;
+        let polled_at = polled_at(at, sent.saturating_duration_since(started));
+        let stamped = records
+            .into_iter()
+            .map(|r| r.map(|s| QueueSnapshot { polled_at, ..s }))
+            .collect();
+        Ok((stamped, polled_at))
+    }
+
+    async fn poll_queue(
+        &self,
+        cx: &Context,
+        queue_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let (records, polled_at) = self.fetch(cx, queue_id, at).await?;
+        let returned = records.len();
+        let (snapshots, rejected) = split(records);
+        let state_name = state::object_name::<PollState>(INFO.name, &cx.account_id, queue_id);
+        let previous: PollState = state::load(&cx.state, &state_name)
+            .await?
+            .unwrap_or_default();
+        let dt = local_date(self.cfg.timezone, polled_at);
+        let key = self.key(&cx.account_id, dt);
+        let mut report = UnitReport {
+            unit: queue_id.to_string(),
+            requests: 1,
+            returned,
+            rejects: rejected.len(),
+            ..UnitReport::default()
+        };
+        let added = merged::add_records(&cx.sink, &cx.state, &key, snapshots, at).await?;
+        let mut open_days = previous.open_days.clone();
+        if !added.fresh.is_empty() || added.file_rows.len() > 1 {
+            open_days.insert(dt);
+        }
+        report.rows = added.fresh.len();
+        add_written(&mut report.written, &added.written);
+        if self.policy.wants_merge(&added.file_rows) {
+            let merged = merged::compact::<QueueSnapshot>(
+                &cx.sink,
+                &cx.state,
+                &key,
+                Merge::Bounded(self.policy),
+            )
+            .await?;
+            add_written(&mut report.written, &merged.written);
+        }
+        let closed = merged::close_days::<QueueSnapshot>(
+            (&cx.sink, &cx.state),
+            &open_days,
+            self.cfg.timezone,
+            &self.policy,
+            at,
+            |day| self.key(&cx.account_id, day),
+            &mut report.written,
+        )
+        .await?;
+        report.written.rows = report.rows;
+        self.finish_poll(cx, queue_id, &added.fresh, &rejected, &key, at, &mut report)
+            .await?;
+        let update = poll_state::PollUpdate {
+            polled_at,
+            opened: open_days.difference(&closed).copied().collect(),
+            closed,
+        };
+        state::update(&cx.state, &state_name, |current| {
+            Some(update.apply(current))
+        })
+        .await?;
+        info!(
+            dataset = INFO.name,
+            queue_id,
+            %polled_at,
+            rows = report.rows,
+            rejects = report.rejects,
+            "Polled queue."
+        );
+        Ok(report)
+    }
+
+    /// Rejects and metrics of a poll whose rows are stored.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_poll(
+        &self,
+        cx: &Context,
+        queue_id: &str,
+        fresh: &[QueueSnapshot],
+        rejected: &[Reject],
+        key: &PartitionKey,
+        at: DateTime<Utc>,
+        report: &mut UnitReport,
+    ) -> Result<(), Error> {
+        if !rejected.is_empty() {
+            rejects::merge(&cx.sink, &cx.metrics, key, None, ENDPOINT, rejected, at).await?;
+        }
+        let mut unmapped = crate::sources::extra::UnmappedCounts::default();
+        for s in fresh {
+            if let Some(cell) = &s.extra {
+                unmapped.add_cell(cell);
+            }
+        }
+        report.unmapped = unmapped.take();
+        cx.metrics
+            .dataset_counter(&series::SNAPSHOTS, queue_id)
+            .inc_by(report.rows as u64);
+        if let Some(waiting) = fresh
+            .iter()
+            .find(|s| s.queue_id == queue_id)
+            .and_then(|s| s.waiting)
+        {
+            cx.metrics
+                .dataset_gauge(&series::WAITING, queue_id)
+                .set(waiting as f64);
+        }
+        cx.metrics
+            .unmapped_fields(INFO.name, report.unmapped.values().sum());
+        cx.metrics.written(
+            INFO.name,
+            report.written.files,
+            report.written.rows,
+            report.written.bytes,
+        );
+        Ok(())
+    }
+
+    fn key(&self, account_id: &str, dt: NaiveDate) -> PartitionKey {
+        PartitionKey {
+            table: &TABLE,
+            account_id: account_id.to_string(),
+            bot_id: None,
+            dt,
+        }
+    }
+
+    async fn probe_queue(&self, cx: &Context, queue_id: &str) -> Result<String, Error> {
+        let (records, _) = self.fetch(cx, queue_id, Utc::now()).await?;
+        let (snapshots, rejected) = split(records);
+        let waiting: i64 = snapshots.iter().filter_map(|s| s.waiting).sum();
+        Ok(format!(
+            "{} queue record(s), {waiting} waiting, {} rejected",
+            snapshots.len(),
+            rejected.len()
+        ))
+    }
+}
+
+/// `at` (the poll's start) plus `elapsed` (until its answered request was sent), truncated to
+/// the second.
+pub fn polled_at(at: DateTime<Utc>, elapsed: std::time::Duration) -> DateTime<Utc> {
+    let t = at + TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::zero());
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+/// The snapshots of an answer, each queue once (first occurrence), and its rejects.
+fn split(records: Records) -> (Vec<QueueSnapshot>, Vec<Reject>) {
+    let mut ids = HashSet::new();
+    let mut snapshots = Vec::new();
+    let mut rejected = Vec::new();
+    for record in records {
+        match record {
+            Ok(s) if ids.insert(s.queue_id.clone()) => snapshots.push(s),
+            Ok(_) => {}
+            Err(r) => rejected.push(r),
+        }
+    }
+    (snapshots, rejected)
+}
+
+fn add_written(total: &mut WriteStats, more: &WriteStats) {
+    total.files += more.files;
+    total.bytes += more.bytes;
+}
+
+impl SnapshotDataset for QueueStats {
+    fn timezone(&self) -> chrono_tz::Tz {
+        self.cfg.timezone
+    }
+
+    fn info(&self) -> &'static DatasetInfo {
+        &INFO
+    }
+
+    fn schedule(&self) -> &SnapshotSchedule {
+        &self.schedule
+    }
+
+    fn entities(&self) -> &[String] {
+        &self.queues
+    }
+
+    fn entity_kind(&self) -> &'static str {
+        "queue"
+    }
+
+    fn poll<'a>(
+        &'a self,
+        cx: &'a Context,
+        entity: &'a str,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<UnitReport, Error>> {
+        self.poll_queue(cx, entity, at).boxed()
+    }
+
+    fn probe<'a>(
+        &'a self,
+        cx: &'a Context,
+        entity: &'a str,
+    ) -> BoxFuture<'a, Result<String, Error>> {
+        self.probe_queue(cx, entity).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests;

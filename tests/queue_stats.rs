@@ -1,0 +1,219 @@
+#![cfg(unix)]
+//! Queue Size polled on cadence by the built daemon against the simulator: every poll the
+//! simulator answered is exactly one row, and every field of that row equals what the
+//! simulator's generator gives for that queue, those filters and the second it served
+//! (`simulator::queue_stats::served` records each answer); `polled_at` is that second or the
+//! one before (the request leaves before the simulator reads its clock). The answers carry the
+//! documented `//` comment, and one in `malformed_every` is broken: each is one reject.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use smartassist_export::simulator::queue_stats::{self as model, Filters, GeneratedQueue};
+use smartassist_export::simulator::SimulatorConfig;
+
+const RUNS: &str = "smartassist_runs_total{dataset=\"queue_stats\",outcome=\"success\"}";
+const QUEUES: [&str; 2] = ["qu-support", "qu-sales"];
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// One exported row, by its columns.
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    polled_at: DateTime<Utc>,
+    queue_name: Option<String>,
+    counts: [Option<i64>; 8],
+    waits: [Option<f64>; 3],
+    skills: Option<String>,
+}
+
+fn rows(out: &std::path::Path) -> BTreeMap<(String, DateTime<Utc>), Vec<Row>> {
+    let mut all: BTreeMap<(String, DateTime<Utc>), Vec<Row>> = BTreeMap::new();
+    for (_, batches) in read_dataset(out, "queue_stats") {
+        for b in batches {
+            let s = |c: &str| b.column_by_name(c).expect(c).as_string::<i32>().clone();
+            let i = |c: &str| {
+                b.column_by_name(c)
+                    .expect(c)
+                    .as_primitive::<Int64Type>()
+                    .clone()
+            };
+            let f = |c: &str| {
+                b.column_by_name(c)
+                    .expect(c)
+                    .as_primitive::<Float64Type>()
+                    .clone()
+            };
+            let at = b
+                .column_by_name("polled_at")
+                .expect("polled_at")
+                .as_primitive::<TimestampMillisecondType>()
+                .clone();
+            let (ids, names, skills) = (s("queue_id"), s("queue_name"), s("skills"));
+            let ints: Vec<_> = [
+                "waiting",
+                "engaged",
+                "drop_off",
+                "agents_available",
+                "agents_offline",
+                "agents_busy",
+                "agents_away",
+                "agents",
+            ]
+            .iter()
+            .map(|c| i(c))
+            .collect();
+            let floats: Vec<_> = ["avg_wait", "max_wait", "asa"]
+                .iter()
+                .map(|c| f(c))
+                .collect();
+            for r in 0..b.num_rows() {
+                let opt_i = |a: &arrow::array::Int64Array| a.is_valid(r).then(|| a.value(r));
+                let opt_f = |a: &arrow::array::Float64Array| a.is_valid(r).then(|| a.value(r));
+                let polled_at = DateTime::from_timestamp_millis(at.value(r)).expect("ts");
+                let row = Row {
+                    polled_at,
+                    queue_name: names.is_valid(r).then(|| names.value(r).to_string()),
+                    counts: std::array::from_fn(|k| opt_i(&ints[k])),
+                    waits: std::array::from_fn(|k| opt_f(&floats[k])),
+                    skills: skills.is_valid(r).then(|| skills.value(r).to_string()),
+                };
+                all.entry((ids.value(r).to_string(), polled_at))
+                    .or_default()
+                    .push(row);
+            }
+        }
+    }
+    all
+}
+
+fn expected(g: &GeneratedQueue, polled_at: DateTime<Utc>) -> Row {
+    Row {
+        polled_at,
+        queue_name: Some(g.queue_name.clone()),
+        counts: [
+            g.waiting,
+            g.engaged,
+            g.drop_off,
+            g.available,
+            g.offline,
+            g.busy,
+            g.away,
+            g.agents,
+        ]
+        .map(Some),
+        waits: [Some(g.avg_wait), Some(g.max_wait), Some(g.asa as f64)],
+        skills: Some(g.skills.clone()),
+    }
+}
+
+#[test]
+fn polls_on_cadence_hold_exactly_what_the_simulator_served_at_each_moment() {
+    let rt = runtime();
+    let cfg = SimulatorConfig {
+        seed: 23,
+        malformed_every: Some(4),
+        ..SimulatorConfig::default()
+    };
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
+[user_status]
+enabled = false
+
+[queue_stats]
+enabled = true
+schedule = "* * * * * *"
+timezone = "America/New_York"
+queue_ids = {QUEUES:?}
+channels = ["whatsapp", "rtm"]
+languages = ["en"]
+
+[server]
+listen = "{addr}"
+"#
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &section)
+    };
+    let (mut child, addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
+    wait_for_metrics(addr, &mut child, Duration::from_secs(90), |m| {
+        metric(m, RUNS) >= 12.0
+    });
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+
+    let served = model::served(&sim);
+    let filters = Filters::new(&["whatsapp".into(), "rtm".into()], &["en".into()]);
+    let got = rows(&out);
+    let (mut rows_checked, mut broken) = (0, 0);
+    let mut matched = std::collections::BTreeSet::new();
+    for s in &served {
+        assert_eq!(s.filters, filters, "the configured filters are sent");
+        let g = model::queue_snapshot(&cfg, &s.queue_id, &filters, s.at);
+        if g.malformed {
+            broken += 1;
+            continue;
+        }
+        // The request left in the served second or just before it; the row of that poll is
+        // the one whose every field is the generator's at the served second.
+        let hits: Vec<DateTime<Utc>> = [s.at, s.at - TimeDelta::seconds(1)]
+            .into_iter()
+            .filter(|t| !matched.contains(&(s.queue_id.clone(), *t)))
+            .filter(|t| {
+                got.get(&(s.queue_id.clone(), *t))
+                    .is_some_and(|found| found.contains(&expected(&g, *t)))
+            })
+            .collect();
+        let [polled_at] = hits.as_slice() else {
+            let near: Vec<_> = got
+                .range((s.queue_id.clone(), s.at - TimeDelta::seconds(2))..)
+                .take(3)
+                .collect();
+            panic!(
+                "{} served at {}: {} rows equal the generator; rows near: {near:?}",
+                s.queue_id,
+                s.at,
+                hits.len()
+            );
+        };
+        let key = (s.queue_id.clone(), *polled_at);
+        matched.insert(key.clone());
+        let found = &got[&key];
+        assert_eq!(found.len(), 1, "{key:?} is exported {} times", found.len());
+        rows_checked += 1;
+    }
+    assert_eq!(
+        got.len(),
+        rows_checked,
+        "every row is an answer the simulator served"
+    );
+    let per_queue = |q: &str| served.iter().filter(|s| s.queue_id == q).count();
+    for q in QUEUES {
+        assert!(per_queue(q) >= 5, "{q} polled {} times", per_queue(q));
+    }
+    let rejects: usize = read_dataset(&out, "_rejects/queue_stats")
+        .iter()
+        .flat_map(|(_, b)| b.iter().map(|b| b.num_rows()))
+        .sum();
+    assert_eq!(rejects, broken, "one reject per broken answer");
+    println!(
+        "queue_stats: {} answers served, {rows_checked} rows equal to the generator, {broken} broken answers rejected",
+        served.len()
+    );
+    rt.block_on(sim.shutdown());
+}
