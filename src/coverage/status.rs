@@ -402,6 +402,9 @@ fn classify_unit(
     };
     let reason = if e.open {
         Some(Provisional::Open)
+    } else if facts.no_past {
+        // A today-only list's snapshot day can change only while it is today.
+        (rec.day >= today).then_some(Provisional::PartialDay)
     } else if e.started_at < local_day_bounds(facts.timezone, rec.day).end {
         Some(Provisional::PartialDay)
     } else if rec.day >= lookback_from {

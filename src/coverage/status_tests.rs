@@ -524,3 +524,44 @@ fn unmapped_fields_are_summed_per_dataset_and_listed_in_every_form() {
         assert_eq!(grid, to == "2024-07-31", "a grid for the long range only");
     }
 }
+
+/// A today-only list: each day's snapshot is taken during that day, so it is provisional only
+/// while the day is today; past days are OK (or EMPTY), and a day never taken is not a hole
+/// with a command, since the API cannot serve it again.
+#[test]
+fn a_today_only_list_is_final_once_its_day_has_passed() {
+    let mut f = facts(Kind::History, &[]);
+    f.no_past = true;
+    let s = stored(vec![
+        (
+            "2024-05-01",
+            None,
+            Some(export("2024-05-01T10:00:00Z", 7)),
+            None,
+        ),
+        (
+            "2024-05-02",
+            None,
+            Some(export("2024-05-02T10:00:00Z", 0)),
+            None,
+        ),
+        (
+            "2024-05-04",
+            None,
+            Some(export("2024-05-04T08:00:00Z", 7)),
+            None,
+        ),
+    ]);
+    let now = t("2024-05-04T09:00:00Z");
+    let status = classify(&f, &s, (d("2024-05-01"), d("2024-05-04")), now, "x");
+    assert_eq!(
+        states(&status),
+        [
+            ("2024-05-01".into(), "OK"),
+            ("2024-05-02".into(), "EMPTY"),
+            ("2024-05-03".into(), "MISSING"),
+            ("2024-05-04".into(), "PROVISIONAL"),
+        ]
+    );
+    assert!(status.holes.is_empty(), "{:?}", status.holes);
+}
