@@ -306,15 +306,7 @@ impl ApiClient {
         gate: Option<&MemoryGate>,
         decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
-        let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
-        let request = Request {
-            method: reqwest::Method::POST,
-            url: self.url(path, query)?,
-            payload: Some(payload),
-        };
+        let request = self.post_request(endpoint, path, query, body)?;
         self.send_gated(endpoint, &request, gate, decode)
             .await
             .map(|(value, permit, _)| (value, permit))
@@ -332,15 +324,7 @@ impl ApiClient {
         body: &serde_json::Value,
         decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, std::time::Instant), ClientError> {
-        let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
-            endpoint: endpoint.to_string(),
-            source,
-        })?;
-        let request = Request {
-            method: reqwest::Method::POST,
-            url: self.url(path, query)?,
-            payload: Some(payload),
-        };
+        let request = self.post_request(endpoint, path, query, body)?;
         self.send_gated(endpoint, &request, None, decode)
             .await
             .map(|(value, _, sent)| (value, sent))
@@ -364,6 +348,25 @@ impl ApiClient {
         self.send_gated(endpoint, &request, gate, decode)
             .await
             .map(|(value, permit, _)| (value, permit))
+    }
+
+    /// The POST of `body` (as JSON) to `path` with `query`.
+    fn post_request(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+    ) -> Result<Request, ClientError> {
+        let payload = serde_json::to_vec(body).map_err(|source| ClientError::Body {
+            endpoint: endpoint.to_string(),
+            source,
+        })?;
+        Ok(Request {
+            method: reqwest::Method::POST,
+            url: self.url(path, query)?,
+            payload: Some(payload),
+        })
     }
 
     /// Sends `request` with retries (see the module docs) and decodes the response.
