@@ -422,7 +422,8 @@ async fn backfill_history(
     let exported_at = (plan.clock)();
     let (days, today_instead) = planned_days(dataset, req, exported_at);
     out.today_instead = today_instead;
-    let (units, skipped) = select_units(dataset, cx, req, plan.selection, days, exported_at).await?;
+    let (units, skipped) =
+        select_units(dataset, cx, req, plan.selection, days, exported_at).await?;
     out.skipped_days = skipped;
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let progress = BackfillProgress::start(name, units.len() as u64, &cx.client, progress.clone());

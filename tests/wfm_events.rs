@@ -394,7 +394,11 @@ async fn a_list_backfill_starting_before_midnight_exports_the_day_it_started() {
     assert!(agents.failed_days.is_empty(), "{:?}", agents.failed_days);
     assert_eq!(agents.today_instead, None);
     assert_eq!(
-        agents.days.iter().map(|u| u.unit.as_str()).collect::<Vec<_>>(),
+        agents
+            .days
+            .iter()
+            .map(|u| u.unit.as_str())
+            .collect::<Vec<_>>(),
         vec!["2024-11-04"]
     );
     let written = read_dataset(&out, "agents");

@@ -31,8 +31,8 @@ use super::{
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
-use crate::sources::window::{local_day_bounds, DayWindow};
 use crate::sources::extra::log_envelope_without_rows;
+use crate::sources::window::{local_day_bounds, DayWindow};
 use crate::sources::DecodeError;
 pub use config::AgentPerformanceConfig;
 use decode::{decode_page, request_body, Normalizer};

@@ -296,7 +296,10 @@ impl Normalizer {
         let record_id = m.take_str("_id")?.map(|s| s.into_owned());
         // Debug-quoted parts: no id can make two different keys equal.
         let key = format!("{queue_id:?} {}", start.timestamp_millis());
-        let (new_row, new_record) = (first(&key), first(&format!("{key} {record_id:?} {source:?}")));
+        let (new_row, new_record) = (
+            first(&key),
+            first(&format!("{key} {record_id:?} {source:?}")),
+        );
         match (new_row, new_record) {
             (true, _) => {}
             (false, false) => return Ok(None),

@@ -238,7 +238,10 @@ fn a_second_record_of_a_queue_and_interval_is_a_repeat_or_a_reject() {
     );
     let rejects = n.take_rejects();
     assert_eq!(
-        rejects.iter().map(|r| r.raw_json.as_str()).collect::<Vec<_>>(),
+        rejects
+            .iter()
+            .map(|r| r.raw_json.as_str())
+            .collect::<Vec<_>>(),
         [other_source, other_id]
     );
     assert!(

@@ -79,14 +79,11 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                     level.fields = unknown::fields("skill", &skill_ref(&v, s));
                 }
                 let id = key(&[v.queue.id.as_str(), &start, &s.id]);
-                truth.rows.push(
-                    ExpectedRow::new(SKILLS, day, None, id)
-                        .with_extra(unknown::expected_extra(&[
-                            response.clone(),
-                            record.clone(),
-                            level,
-                        ])),
-                );
+                truth
+                    .rows
+                    .push(ExpectedRow::new(SKILLS, day, None, id).with_extra(
+                        unknown::expected_extra(&[response.clone(), record.clone(), level]),
+                    ));
             }
         }
     }
