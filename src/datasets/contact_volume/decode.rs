@@ -15,7 +15,9 @@
 //! "queue × interval"; `source` and `_id` are attributes of it). A record repeating one kept
 //! in the day with the same `_id` and `source` (pages shifting between requests) is skipped;
 //! one with another `_id` or `source` conflicts with the row kept and is rejected, so the table
-//! never holds two rows of one key.
+//! never holds two rows of one key. The key is claimed before the rest of the record is read,
+//! so a record repeated by the pages is rejected once, and a record following a rejected one
+//! of its key is rejected too (the reason names the earlier record, kept or not).
 //!
 //! **Days.** A record belongs to the local day of its `intervalStartTimeStamp`: the caller
 //! passes the UTC range of the day it requested, and records starting outside it (an interval
@@ -305,9 +307,9 @@ impl Normalizer {
             (false, false) => return Ok(None),
             (false, true) => {
                 return Err(format!(
-                    "another record of queue {queue_id} and interval {start:?} is kept for the \
-                     day (a row is one queue and interval start); this one differs in _id \
-                     {record_id:?} or source {source:?}"
+                    "an earlier record of the day has queue {queue_id} and interval start \
+                     {start:?} (a row is one queue and interval start); this one differs in \
+                     _id {record_id:?} or source {source:?}"
                 ))
             }
         }
