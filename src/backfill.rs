@@ -19,11 +19,17 @@
 //! A history dataset of [`DayScope::TodayOnly`] (a list the API serves only as it is now) has
 //! no past to fetch: whatever the range, it exports today's snapshot day, and the report says
 //! so (the CLI refuses such a range when the dataset is named with `--dataset`).
+//!
+//! **The run's instant.** Each dataset's backfill reads the clock once, when it starts: that
+//! instant decides "today" (the snapshot day of a [`DayScope::TodayOnly`] list) and is the
+//! `exported_at` of every unit it exports, so a run that starts just before local midnight and
+//! fetches after it still exports the day it planned (a second reading could name the next
+//! day and fail the unit as a past snapshot day). [`backfill_selected_at`] takes the clock.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::stream::{self, StreamExt};
 use tracing::{error, info, warn};
 
@@ -253,6 +259,21 @@ pub async fn backfill_selected(
     progress: ProgressMode,
     selection: Selection,
 ) -> Result<BackfillReport, Error> {
+    backfill_selected_at(cx, req, progress, selection, &Utc::now).await
+}
+
+/// The clock a backfill reads: [`Utc::now`], or a test's.
+pub type Clock = dyn Fn() -> DateTime<Utc> + Send + Sync;
+
+/// [`backfill_selected`] reading `clock` for the instant each dataset's run starts (see the
+/// module docs, "The run's instant").
+pub async fn backfill_selected_at(
+    cx: &Context,
+    req: &BackfillRequest,
+    progress: ProgressMode,
+    selection: Selection,
+    clock: &Clock,
+) -> Result<BackfillReport, Error> {
     if req.from > req.to {
         return Err(Error::Usage(format!(
             "--from {} is after --to {}",
@@ -269,11 +290,12 @@ pub async fn backfill_selected(
             run_id: &run_id,
             selection,
             progress: &progress,
+            clock,
         };
         let done = match dataset {
             Dataset::History(d) => backfill_history(d.as_ref(), cx, &plan).await?,
             Dataset::Snapshot(d) if selection == Selection::All => {
-                snapshot_now(d.as_ref(), cx, &run_id).await
+                snapshot_now(d.as_ref(), cx, &run_id, clock).await
             }
             Dataset::Snapshot(d) => {
                 let info = d.info();
@@ -297,20 +319,22 @@ struct Plan<'a> {
     run_id: &'a str,
     selection: Selection,
     progress: &'a ProgressMode,
+    clock: &'a Clock,
 }
 
 /// The days of the range a dataset exports: the range itself, or for a
 /// [`DayScope::TodayOnly`] dataset today's snapshot day whatever the range (then also
-/// returned on its own when the range asked for other days).
+/// returned on its own when the range asked for other days); today is that of `started_at`.
 fn planned_days(
     dataset: &dyn HistoryDataset,
     req: &BackfillRequest,
+    started_at: DateTime<Utc>,
 ) -> (Vec<NaiveDate>, Option<NaiveDate>) {
     let days = days_in_range(req.from, req.to);
     if dataset.day_scope() != DayScope::TodayOnly {
         return (days, None);
     }
-    let today = local_date(dataset.schedule().timezone, Utc::now());
+    let today = local_date(dataset.schedule().timezone, started_at);
     if days == [today] {
         return (days, None);
     }
@@ -326,11 +350,12 @@ async fn select_units(
     req: &BackfillRequest,
     selection: Selection,
     days: Vec<NaiveDate>,
+    now: DateTime<Utc>,
 ) -> Result<(Vec<DayUnit>, Vec<DayUnit>), Error> {
     let wanted = match selection {
         Selection::All => None,
         Selection::Holes { provisional } => {
-            Some(holes(dataset, cx, req.from, req.to, provisional).await?)
+            Some(holes(dataset, cx, (req.from, req.to), provisional, now).await?)
         }
     };
     let (mut units, mut skipped) = (Vec::new(), Vec::new());
@@ -354,14 +379,14 @@ async fn select_units(
     Ok((units, skipped))
 }
 
-/// The units of `from..=to` the coverage record classifies as holes (and, with
+/// The units of `from..=to` the coverage record classifies as holes at `now` (and, with
 /// `provisional`, as provisional). An unreadable record is an error: its holes are unknown.
 async fn holes(
     dataset: &dyn HistoryDataset,
     cx: &Context,
-    from: NaiveDate,
-    to: NaiveDate,
+    (from, to): (NaiveDate, NaiveDate),
     provisional: bool,
+    now: DateTime<Utc>,
 ) -> Result<std::collections::HashSet<DayUnit>, Error> {
     use crate::coverage::status::{self, DatasetFacts, UnitState};
     let facts = DatasetFacts::history(dataset);
@@ -372,7 +397,7 @@ async fn holes(
             facts.name
         )));
     }
-    let report = status::classify(&facts, &stored, (from, to), Utc::now(), "");
+    let report = status::classify(&facts, &stored, (from, to), now, "");
     Ok(report
         .units
         .into_iter()
@@ -393,12 +418,14 @@ async fn backfill_history(
     let name = dataset.info().name;
     let cx = &cx.for_work(name, Priority::CatchUp);
     let mut out = DatasetBackfill::new(name, Kind::History, "");
-    let (days, today_instead) = planned_days(dataset, req);
+    // Read once: the day planned and the exported_at of its units agree (module docs).
+    let exported_at = (plan.clock)();
+    let (days, today_instead) = planned_days(dataset, req, exported_at);
     out.today_instead = today_instead;
-    let (units, skipped) = select_units(dataset, cx, req, plan.selection, days).await?;
+    let (units, skipped) =
+        select_units(dataset, cx, req, plan.selection, days, exported_at).await?;
     out.skipped_days = skipped;
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
-    let exported_at = Utc::now();
     let progress = BackfillProgress::start(name, units.len() as u64, &cx.client, progress.clone());
     let mut failed = Vec::new();
     let mut results = stream::iter(units)
@@ -479,13 +506,14 @@ async fn snapshot_now(
     dataset: &dyn SnapshotDataset,
     cx: &Context,
     run_id: &str,
+    clock: &Clock,
 ) -> DatasetBackfill {
     let name = dataset.info().name;
     let mut out = DatasetBackfill::new(name, Kind::Snapshot, dataset.entity_kind());
     let cx = &cx.for_work(name, Priority::Realtime);
     for entity in dataset.entities() {
         let attempt = Attempt::now(run_id, Writer::Backfill);
-        let at = Utc::now();
+        let at = clock();
         let result = dataset.poll(cx, entity, at).await;
         let outcome = coverage::outcome(&result);
         coverage::record_poll(

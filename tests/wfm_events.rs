@@ -328,3 +328,93 @@ async fn a_backfill_of_past_snapshot_days_is_refused_and_a_dst_run_names_its_loc
     app.shutdown().await;
     sim.shutdown().await;
 }
+
+/// A backfill of a list that starts a millisecond before New York's midnight and fetches after
+/// it exports the day it started in: the run reads its clock once (the clock here answers
+/// 23:59:59.999 the first time and 00:00:00.500 of the next day after that), so the day
+/// planned and the `exported_at` of its rows agree and the unit is not refused as a past
+/// snapshot day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_backfill_starting_before_midnight_exports_the_day_it_started() {
+    use smartassist_export::backfill::{backfill_selected_at, BackfillRequest, Selection};
+    use smartassist_export::progress::ProgressMode;
+
+    let cfg = SimulatorConfig {
+        seed: 11,
+        agents: 3,
+        ..SimulatorConfig::default()
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config = write_config(
+        tmp.path(),
+        &sim.base_url(),
+        &out,
+        "[user_status]\nenabled = false\n[agents]\nenabled = true\ntimezone = \"America/New_York\"\n",
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    let config = smartassist_export::datasets::config_from_toml(
+        &text,
+        &config,
+        Some(SimulatorConfig::default().client_secret),
+    )
+    .expect("config");
+    let app = smartassist_export::app::App::start(
+        config,
+        tokio_util::sync::CancellationToken::new(),
+        smartassist_export::metrics::Metrics::new(),
+    )
+    .await
+    .expect("app");
+    let (before, after) = (
+        utc("2024-11-05T04:59:59.999Z"),
+        utc("2024-11-05T05:00:00.500Z"),
+    );
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    let clock = move || {
+        if reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            before
+        } else {
+            after
+        }
+    };
+    let day = chrono::NaiveDate::from_ymd_opt(2024, 11, 4).expect("date");
+    let req = BackfillRequest {
+        from: day,
+        to: day,
+        datasets: app.datasets().to_vec(),
+        concurrency: 1,
+        skip_existing: false,
+    };
+    let report = backfill_selected_at(&app.cx, &req, ProgressMode::Off, Selection::All, &clock)
+        .await
+        .expect("backfill");
+    let agents = &report.datasets[0];
+    assert!(agents.failed_days.is_empty(), "{:?}", agents.failed_days);
+    assert_eq!(agents.today_instead, None);
+    assert_eq!(
+        agents
+            .days
+            .iter()
+            .map(|u| u.unit.as_str())
+            .collect::<Vec<_>>(),
+        vec!["2024-11-04"]
+    );
+    let written = read_dataset(&out, "agents");
+    assert_eq!(written.len(), 1, "one snapshot file");
+    let (path, batches) = &written[0];
+    assert!(path.contains("snapshot_date=2024-11-04/"), "{path}");
+    let mut rows = 0;
+    for b in batches {
+        let at = b
+            .column_by_name("exported_at")
+            .expect("exported_at")
+            .as_primitive::<TimestampMillisecondType>();
+        assert!(at.iter().all(|v| v == Some(before.timestamp_millis())));
+        rows += b.num_rows();
+    }
+    assert_eq!(rows, cfg.agents);
+    app.shutdown().await;
+    sim.shutdown().await;
+}

@@ -8,7 +8,10 @@
 //! **Snapshot day.** The API answers only the list as it is now, so the unit is today's
 //! snapshot day ([`DayScope::TodayOnly`]): the partition `snapshot_date=D` of the run's local
 //! date in the section's `timezone`, replaced whole (atomically, like a history day) by every
-//! run of that day. A unit of another day is refused ([`ListError::PastSnapshotDay`]).
+//! run of that day. A unit of another day is refused ([`ListError::PastSnapshotDay`]); "today"
+//! is that of the `exported_at` the caller passes, which is the instant its run planned the
+//! day from (the pipeline's `now`, a backfill's start), so a run crossing local midnight
+//! exports the day it started in.
 //!
 //! **Paging.** `offset`/`limit` appear only in a sample URL: every request sends them
 //! (`limit` = [`ListApi::page_size`]) and [`paging::ListPager`] stops at a short page, a page

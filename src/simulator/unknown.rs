@@ -5,7 +5,9 @@
 //! in forms a re-serialization would change (escapes, an exponent, trailing zeros, a number no
 //! integer or float type holds, spaces inside an object), so a row's `extra` matches them only
 //! if it keeps them exactly as sent. One key, `apiRevision`, is sent at every level, so rows
-//! built from several levels exercise the exporter's rule for a key two levels share.
+//! built from several levels exercise the exporter's rule for a key two levels share. Models
+//! whose records sit in a response envelope whose other keys the exporter keeps
+//! (`contact_volume`, `agent_performance`) add [`envelope_fields`] to it, level `response`.
 //!
 //! The truth of each model states the `extra` each expected row must hold
 //! ([`super::truth::ExpectedRow::extra`]) with [`expected_extra`], from the same fields plus the
@@ -46,6 +48,12 @@ pub fn fields(level: &str, id: &str) -> Vec<(String, String)> {
     out.push((format!("{level}Ref"), json_str(id)));
     out.push((SHARED_KEY.to_string(), json_str(level)));
     out
+}
+
+/// The unknown fields of the response envelope of `api` (level `response`): the same on every
+/// page, so every row of a day carries them whichever page it came on.
+pub fn envelope_fields(api: &str) -> Vec<(String, String)> {
+    fields("response", api)
 }
 
 fn json_str(s: &str) -> String {

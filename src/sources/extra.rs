@@ -305,6 +305,27 @@ pub fn log_unmapped(dataset: &str, counts: &BTreeMap<String, u64>) {
     );
 }
 
+/// Logs the unmapped keys of a response envelope that no row of its page carries (a page with
+/// no record kept: an empty day, records of another day): they are counted with the rest
+/// ([`UnmappedCounts`]), but no `extra` cell keeps their values, so this line shows them.
+/// Nothing when the envelope has none or `rows` of the page carry them.
+pub fn log_envelope_without_rows(
+    dataset: &str,
+    unit: &dyn fmt::Display,
+    envelope: &Unmapped<'_>,
+    rows: usize,
+) {
+    if rows > 0 || envelope.is_empty() {
+        return;
+    }
+    tracing::warn!(
+        dataset,
+        unit = %unit,
+        fields = %envelope.to_json(),
+        "A response envelope sent fields no column maps on a page without rows to keep them; they are counted as unmapped and shown here."
+    );
+}
+
 /// A JSON object's members in order, repeated keys kept, each value as its exact text: how a
 /// decoder of flat records (every member a scalar it reads or keeps in [`Unmapped`]) reads one
 /// record without re-serializing anything.

@@ -1,6 +1,8 @@
 //! Check 9: nothing the API sends is dropped. Every dataset is exported twice from the same
 //! simulated data, once as the API serves it today and once with fields the exporter does not
-//! know added to every level of every record (`SimulatorConfig::unknown_fields`). Both outputs
+//! know added to every level of every record, and to the response envelope of the APIs whose
+//! envelope keys the exporter keeps (level `response`: `contact_volume`, `agent_performance`;
+//! `SimulatorConfig::unknown_fields`). Both outputs
 //! hold the same rows with the same values in every column but `extra` (and `exported_at`);
 //! each row's `extra` holds exactly the fields the model's truth names for it, each with its
 //! exact JSON text (null when it names none); and the unknown fields are counted in

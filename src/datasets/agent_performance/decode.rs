@@ -5,7 +5,9 @@
 //!
 //! The body pages over **agents** (`skip`/`limit`); each agent record holds its `intervals`,
 //! each interval its `queues`. Keys match in any casing; the keys no column maps are kept in the
-//! row's `extra`, merged over the levels `agent`, `interval` and `queue`.
+//! row's `extra`, merged over the levels `response` (the envelope's keys but `hasMore`,
+//! `totalCount` and `AgentPerformance`), `agent`, `interval` and `queue`. The envelope's keys
+//! are counted once per page, whether or not a row of the page carries them.
 //!
 //! **Days.** An interval belongs to the local day of its `intervalStartTimeStamp`: intervals
 //! starting outside the requested range (one at the range's end, if the server reads
@@ -26,7 +28,7 @@ use serde_json::value::RawValue;
 
 use super::schema::{agent_performance_schema, COUNTS, DURATIONS};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
-use crate::sources::extra::{ExtraColumn, Unmapped, UnmappedCounts};
+use crate::sources::extra::{ExtraColumn, Level, Unmapped, UnmappedCounts};
 use crate::sources::members::Members;
 use crate::sources::{DecodeError, Reject};
 
@@ -50,6 +52,8 @@ pub struct Page<'a> {
     /// `totalCount`: agents with activity in the range.
     pub total_count: Option<i64>,
     pub agents: Vec<&'a RawValue>,
+    /// The envelope's keys no column maps (level `response` of every row of the page).
+    pub extra: Unmapped<'a>,
 }
 
 /// Decodes one response body; anything but the `{hasMore, totalCount, AgentPerformance}`
@@ -65,10 +69,14 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     if !top.has(RECORDS_KEY) {
         return Err(err(format!("envelope has no \"{RECORDS_KEY}\" array")));
     }
+    let has_more = top.take_bool("hasMore").map_err(err)?.unwrap_or(false);
+    let total_count = top.take_int("totalCount").map_err(err)?;
+    let agents = top.take_array(RECORDS_KEY).map_err(err)?;
     Ok(Page {
-        has_more: top.take_bool("hasMore").map_err(err)?.unwrap_or(false),
-        total_count: top.take_int("totalCount").map_err(err)?,
-        agents: top.take_array(RECORDS_KEY).map_err(err)?,
+        has_more,
+        total_count,
+        agents,
+        extra: top.into_unmapped(),
     })
 }
 
@@ -113,11 +121,29 @@ impl Normalizer {
         });
     }
 
-    /// Reads one agent record of a window that requested `claim`; `first` says whether an
-    /// agent id is new in this window (a repeated agent is skipped whole).
-    pub fn push_agent(
+    /// Reads the agent records of one page of a window that requested `claim` and counts the
+    /// envelope's unmapped keys once; `first` says whether an agent id is new in this window.
+    /// Returns the rows added.
+    pub fn push_page(
+        &mut self,
+        page: &Page<'_>,
+        claim: &Range<DateTime<Utc>>,
+        first: &mut dyn FnMut(&str) -> bool,
+    ) -> usize {
+        let before = self.rows.len();
+        self.unmapped.add(&page.extra);
+        for agent in &page.agents {
+            self.push_agent(agent, &page.extra, claim, first);
+        }
+        self.rows.len() - before
+    }
+
+    /// Reads one agent record of a page whose envelope's unmapped keys are `envelope`; a
+    /// repeated agent is skipped whole.
+    fn push_agent(
         &mut self,
         raw: &RawValue,
+        envelope: &Unmapped<'_>,
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
     ) {
@@ -139,7 +165,8 @@ impl Normalizer {
         }
         let mut counted = false;
         for interval in intervals {
-            let added = self.push_interval(&agent_id, &agent_extra, interval, claim);
+            let levels = [("response", envelope), ("agent", &agent_extra)];
+            let added = self.push_interval(&agent_id, &levels, interval, claim);
             if added && !counted {
                 self.unmapped.add(&agent_extra);
                 counted = true;
@@ -147,11 +174,12 @@ impl Normalizer {
         }
     }
 
-    /// One interval of an agent; `true` when it added a row.
+    /// One interval of an agent whose outer levels (envelope, agent) are `outer`; `true` when
+    /// it added a row.
     fn push_interval(
         &mut self,
         agent_id: &str,
-        agent_extra: &Unmapped<'_>,
+        outer: &[Level<'_, '_>; 2],
         raw: &RawValue,
         claim: &Range<DateTime<Utc>>,
     ) -> bool {
@@ -194,7 +222,8 @@ impl Normalizer {
                     }
                     self.unmapped.add(&queue_extra);
                     self.extra.append(&[
-                        ("agent", agent_extra),
+                        outer[0],
+                        outer[1],
                         ("interval", &interval_extra),
                         ("queue", &queue_extra),
                     ]);
@@ -255,7 +284,8 @@ impl Normalizer {
             .unwrap_or_else(|e| unreachable!("agent_performance batch does not match: {e}"))
     }
 
-    /// The unmapped fields of the records whose rows were added; the count restarts.
+    /// The unmapped fields of the pages read and of the records whose rows were added; the
+    /// count restarts.
     pub fn take_unmapped(&mut self) -> UnmappedCounts {
         std::mem::take(&mut self.unmapped)
     }

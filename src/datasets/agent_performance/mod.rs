@@ -31,6 +31,7 @@ use super::{
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
+use crate::sources::extra::log_envelope_without_rows;
 use crate::sources::window::{local_day_bounds, DayWindow};
 use crate::sources::DecodeError;
 pub use config::AgentPerformanceConfig;
@@ -92,9 +93,7 @@ fn page_rows(
         super::PAGE_DECODER_ACCOUNT,
         super::page_decoder_exported_at(),
     );
-    for agent in decode_page(body)?.agents {
-        n.push_agent(agent, &window.claim, &mut |_| true);
-    }
+    n.push_page(&decode_page(body)?, &window.claim, &mut |_| true);
     let rows = n.rows();
     out(&TABLE, n.take_batch());
     Ok(rows)
@@ -155,9 +154,8 @@ impl AgentPerformance {
             let (page, permit) = self
                 .fetch_page(cx, range, skip, self.cfg.page_size, true, |bytes| {
                     let page = decode_page(bytes)?;
-                    for agent in &page.agents {
-                        normalizer.push_agent(agent, range, &mut |a| seen.first(a));
-                    }
+                    let rows = normalizer.push_page(&page, range, &mut |a| seen.first(a));
+                    log_envelope_without_rows(INFO.name, unit, &page.extra, rows);
                     Ok(paging::Page {
                         has_more: page.has_more,
                         records: page.agents.len(),

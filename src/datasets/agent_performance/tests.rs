@@ -59,9 +59,7 @@ fn the_documented_sample_decodes_and_each_level_is_rejected_alone() {
     assert_eq!((page.has_more, page.total_count), (true, Some(42)));
     let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"));
     let claim = at("2023-01-07T05:00:00Z")..at("2023-01-08T00:00:00Z");
-    for agent in &page.agents {
-        n.push_agent(agent, &claim, &mut |_| true);
-    }
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 1);
     let reasons: Vec<String> = n.take_rejects().into_iter().map(|r| r.reason).collect();
     assert_eq!(
         reasons,
@@ -90,6 +88,44 @@ fn the_documented_sample_decodes_and_each_level_is_rejected_alone() {
             .metadata()["unit"],
         "milliseconds"
     );
+}
+
+/// Unknown keys of the envelope are on every row of their page (level `response`, outermost,
+/// qualified where an inner level has the same key) and counted once per page; on a page with
+/// no row they are still counted.
+#[test]
+fn envelope_keys_are_kept_on_each_row_of_the_page_and_counted_once_per_page() {
+    let body = r#"{"hasMore": false, "__v": 0, "cursor": {"next": null}, "note": "env",
+      "AgentPerformance": [ {"agentId": "a-1", "note": "agent",
+        "intervals": [ {"intervalStartTimeStamp": "2023-01-07T09:45:00Z",
+          "queues": [ {"queueId": "qu-1"}, {"queueId": "qu-2", "tier": 2} ] } ] } ],
+      "totalCount": 1}"#;
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"));
+    let claim = at("2023-01-07T05:00:00Z")..at("2023-01-08T00:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 2);
+    let batch = n.take_batch();
+    assert_eq!(
+        text(&batch, "extra", 0).as_deref(),
+        Some(r#"{"__v":0,"cursor":{"next": null},"response.note":"env","note":"agent"}"#)
+    );
+    assert_eq!(
+        text(&batch, "extra", 1).as_deref(),
+        Some(r#"{"__v":0,"cursor":{"next": null},"response.note":"env","note":"agent","tier":2}"#)
+    );
+    // A page of another day: no row, the envelope still counted.
+    let other_day = at("2023-02-01T05:00:00Z")..at("2023-02-02T05:00:00Z");
+    assert_eq!(n.push_page(&page, &other_day, &mut |_| true), 0);
+    let counts = n.take_unmapped();
+    let want: BTreeMap<String, u64> = [
+        ("__v".to_string(), 2),
+        ("cursor".into(), 2),
+        ("note".into(), 3),
+        ("tier".into(), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(counts.as_map(), &want);
 }
 
 /// Every row by its key text (agent, start ms, queue), as `column=value` strings.

@@ -6,8 +6,18 @@
 //! **Keys.** Every key is matched in any ASCII casing (see [`crate::sources::members`]): the
 //! documented `maxqueueHoldTimeAbandoned` (lower-case q) and the regular spelling both fill
 //! `max_queue_hold_time_abandoned`. Keys no column maps (`__v`, anything new) are kept in the
-//! row's `extra`; a skill row's `extra` merges the record's (level `record`) and the skill's
-//! (level `skill`).
+//! row's `extra`, merged over its levels: the response envelope's (level `response`: any key
+//! but `hasMore`, `totalCount` and `CallVolumeUpdate`), the record's (`record`) and, on a skill
+//! row, the skill's (`skill`). The envelope's keys are counted once per page, whether or not a
+//! row of the page carries them (a page with no record in the day has none to carry them).
+//!
+//! **Identity.** A row of `contact_volume` is a queue and an interval start (the reference's
+//! "queue × interval"; `source` and `_id` are attributes of it). A record repeating one kept
+//! in the day with the same `_id` and `source` (pages shifting between requests) is skipped;
+//! one with another `_id` or `source` conflicts with the row kept and is rejected, so the table
+//! never holds two rows of one key. The key is claimed before the rest of the record is read,
+//! so a record repeated by the pages is rejected once, and a record following a rejected one
+//! of its key is rejected too (the reason names the earlier record, kept or not).
 //!
 //! **Days.** A record belongs to the local day of its `intervalStartTimeStamp`: the caller
 //! passes the UTC range of the day it requested, and records starting outside it (an interval
@@ -72,6 +82,8 @@ pub struct Page<'a> {
     /// `totalCount` as sent (undefined by the docs; logged, never relied on).
     pub total_count: Option<i64>,
     pub records: Vec<&'a RawValue>,
+    /// The envelope's keys no column maps (level `response` of every row of the page).
+    pub extra: Unmapped<'a>,
 }
 
 /// Decodes one response body; a body that is not the `{hasMore, totalCount, CallVolumeUpdate}`
@@ -94,6 +106,7 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
         has_more,
         total_count,
         records,
+        extra: top.into_unmapped(),
     })
 }
 
@@ -219,17 +232,36 @@ impl Normalizer {
         &self.schemas
     }
 
-    /// Reads one record of a window that requested `claim`; `first` says whether a record's key
-    /// (queue, start and source) is new in this window.
+    /// Reads the records of one page of a window that requested `claim` and counts the
+    /// envelope's unmapped keys once; `first` says whether a key is new in this window (see
+    /// [`Normalizer::push_record`]). Returns the records whose rows were added.
+    pub fn push_page(
+        &mut self,
+        page: &Page<'_>,
+        claim: &Range<DateTime<Utc>>,
+        first: &mut dyn FnMut(&str) -> bool,
+    ) -> usize {
+        self.unmapped.add(&page.extra);
+        page.records
+            .iter()
+            .filter(|raw| self.push_record(raw, &page.extra, claim, first) == Pushed::Rows)
+            .count()
+    }
+
+    /// Reads one record of a page whose envelope's unmapped keys are `envelope`. `first` is
+    /// asked twice: whether the record's row key (queue and start) is new in this window, and
+    /// whether the record as sent (that key with its `_id` and `source`) is (see the module
+    /// docs, "Identity"). The envelope is not counted here ([`Normalizer::push_page`] does).
     pub fn push_record(
         &mut self,
         raw: &RawValue,
+        envelope: &Unmapped<'_>,
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
     ) -> Pushed {
         match self.read_record(raw, claim, first) {
             Ok(Some((interval, measures, extra, skills))) => {
-                self.append(interval, measures, extra, skills);
+                self.append(envelope, interval, measures, extra, skills);
                 Pushed::Rows
             }
             Ok(None) => Pushed::Skipped,
@@ -263,19 +295,29 @@ impl Normalizer {
             .ok_or("record has no queueId")?
             .into_owned();
         let source = m.take_str("source")?.map(|s| s.into_owned());
-        let key = format!(
-            "{queue_id}|{}|{}",
-            start.timestamp_millis(),
-            source.as_deref().unwrap_or("")
+        let record_id = m.take_str("_id")?.map(|s| s.into_owned());
+        // Debug-quoted parts: no id can make two different keys equal.
+        let key = format!("{queue_id:?} {}", start.timestamp_millis());
+        let (new_row, new_record) = (
+            first(&key),
+            first(&format!("{key} {record_id:?} {source:?}")),
         );
-        if !first(&key) {
-            return Ok(None);
+        match (new_row, new_record) {
+            (true, _) => {}
+            (false, false) => return Ok(None),
+            (false, true) => {
+                return Err(format!(
+                    "an earlier record of the day has queue {queue_id} and interval start \
+                     {start:?} (a row is one queue and interval start); this one differs in \
+                     _id {record_id:?} or source {source:?}"
+                ))
+            }
         }
         let interval = Interval {
             org_id: m
                 .take_str("orgId")?
                 .map_or_else(|| self.org_id.clone(), |o| o.into_owned()),
-            record_id: m.take_str("_id")?.map(|s| s.into_owned()),
+            record_id,
             stream_id: m.take_str("iId")?.map(|s| s.into_owned()),
             queue_name: m.take_str("queueName")?.map(|s| s.into_owned()),
             end: m.take_instant("intervalEndTimeStamp")?,
@@ -293,6 +335,7 @@ impl Normalizer {
 
     fn append(
         &mut self,
+        envelope: &Unmapped<'_>,
         interval: Interval,
         measures: Measures,
         extra: Unmapped<'_>,
@@ -315,13 +358,17 @@ impl Normalizer {
                 col.push(name);
             }
             self.skills.measures.push(skill.measures);
-            self.skills
-                .extra
-                .append(&[("record", &extra), ("skill", &skill.extra)]);
+            self.skills.extra.append(&[
+                ("response", envelope),
+                ("record", &extra),
+                ("skill", &skill.extra),
+            ]);
         }
         self.queues.interval.push(interval);
         self.queues.measures.push(measures);
-        self.queues.extra.append(&[("record", &extra)]);
+        self.queues
+            .extra
+            .append(&[("response", envelope), ("record", &extra)]);
     }
 
     /// Rows held for `contact_volume` and `contact_volume_skills`.
@@ -405,7 +452,8 @@ impl Normalizer {
         self.implausible
     }
 
-    /// The unmapped fields of the records whose rows were added, so far; the count restarts.
+    /// The unmapped fields of the pages read and of the records whose rows were added, so far;
+    /// the count restarts.
     pub fn take_unmapped(&mut self) -> UnmappedCounts {
         std::mem::take(&mut self.unmapped)
     }

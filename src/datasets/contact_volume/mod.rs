@@ -38,6 +38,7 @@ use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::metrics::{DatasetMetric, MetricKind};
+use crate::sources::extra::log_envelope_without_rows;
 use crate::sources::window::{local_day_bounds, DayWindow};
 use crate::sources::DecodeError;
 pub use config::{ContactVolumeConfig, DurationUnit};
@@ -122,9 +123,7 @@ fn page_rows(
         DurationUnit::Seconds,
         DurationUnit::Milliseconds,
     );
-    for record in decode_page(body)?.records {
-        n.push_record(record, &window.claim, &mut |_| true);
-    }
+    n.push_page(&decode_page(body)?, &window.claim, &mut |_| true);
     let rows = n.rows().iter().sum();
     let [queues, skills] = n.take_batches();
     out(&TABLE, queues);
@@ -206,9 +205,10 @@ impl ContactVolume {
             .await
     }
 
-    /// Fetches every page of the unit's day, streaming each page's rows into `day`. Records
-    /// are deduplicated by queue, start and source within the day (a server whose pages shift
-    /// between requests may repeat one).
+    /// Fetches every page of the unit's day, streaming each page's rows into `day`. A row is
+    /// one queue and interval start within the day: a record repeated by pages that shift
+    /// between requests is kept once, another record of the same key is rejected
+    /// ([`decode`], "Identity").
     async fn fetch_day(
         &self,
         cx: &Context,
@@ -223,9 +223,8 @@ impl ContactVolume {
             let (page, permit) = self
                 .fetch_page(cx, range, skip, self.cfg.page_size, true, |bytes| {
                     let page = decode_page(bytes)?;
-                    for record in &page.records {
-                        normalizer.push_record(record, range, &mut |k| seen.first(k));
-                    }
+                    let kept = normalizer.push_page(&page, range, &mut |k| seen.first(k));
+                    log_envelope_without_rows(INFO.name, unit, &page.extra, kept);
                     Ok(paging::Page {
                         has_more: page.has_more,
                         records: page.records.len(),

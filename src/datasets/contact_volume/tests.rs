@@ -75,7 +75,7 @@ fn decode_sample(record_unit: DurationUnit) -> (Normalizer, Vec<Pushed>) {
     let pushed = page
         .records
         .iter()
-        .map(|r| n.push_record(r, &claim, &mut |_| true))
+        .map(|r| n.push_record(r, &page.extra, &claim, &mut |_| true))
         .collect();
     (n, pushed)
 }
@@ -149,6 +149,110 @@ fn the_documented_sample_decodes_with_both_casings_and_units_kept_as_sent() {
         0,
         "as milliseconds the sample is plausible"
     );
+}
+
+fn normalizer() -> Normalizer {
+    Normalizer::new(
+        "acct",
+        at("2024-01-01T00:00:00Z"),
+        "o-asked",
+        DurationUnit::Seconds,
+        DurationUnit::Milliseconds,
+    )
+}
+
+/// Unknown keys of the envelope are on every row of their page, record and skill rows alike
+/// (level `response`, outermost, qualified where an inner level has the same key), and
+/// counted once per page; a page with no row in the day still counts them.
+#[test]
+fn envelope_keys_are_kept_on_each_row_of_the_page_and_counted_once_per_page() {
+    let body = r#"{"hasMore": false, "__v": 3, "note": "env", "paging": {"cursor": "c1"},
+      "CallVolumeUpdate": [
+        {"intervalStartTimeStamp": "2023-06-01T10:00:00Z", "queueId": "qu-1", "note": "rec",
+         "skillBreakdown": [{"skillId": "sk-1", "tier": 1}]},
+        {"intervalStartTimeStamp": "2023-06-01T10:15:00Z", "queueId": "qu-1"}]}"#;
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = normalizer();
+    let claim = at("2023-06-01T04:00:00Z")..at("2023-06-02T04:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 2);
+    let [queues, skills] = n.take_batches();
+    assert_eq!(
+        text(&queues, "extra", 0).as_deref(),
+        Some(r#"{"__v":3,"response.note":"env","paging":{"cursor": "c1"},"note":"rec"}"#)
+    );
+    assert_eq!(
+        text(&queues, "extra", 1).as_deref(),
+        Some(r#"{"__v":3,"note":"env","paging":{"cursor": "c1"}}"#)
+    );
+    assert_eq!(
+        text(&skills, "extra", 0).as_deref(),
+        Some(r#"{"__v":3,"response.note":"env","paging":{"cursor": "c1"},"note":"rec","tier":1}"#)
+    );
+    // The same page for another day: no row, the envelope still counted.
+    let other_day = at("2023-07-01T04:00:00Z")..at("2023-07-02T04:00:00Z");
+    assert_eq!(n.push_page(&page, &other_day, &mut |_| true), 0);
+    let want: BTreeMap<String, u64> = [
+        ("__v".to_string(), 2),
+        ("note".into(), 3),
+        ("paging".into(), 2),
+        ("tier".into(), 1),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(n.take_unmapped().as_map(), &want);
+    assert!(n.take_rejects().is_empty());
+}
+
+/// A row is one queue and interval start: the same record again (pages shifting) is kept
+/// once, another record of the key (another `source` or `_id`) is rejected once, with its raw
+/// JSON, and never written.
+#[test]
+fn a_second_record_of_a_queue_and_interval_is_a_repeat_or_a_reject() {
+    let kept = r#"{"_id": "r-1", "intervalStartTimeStamp": "2023-06-01T10:00:00Z", "queueId": "qu-1", "source": "rtm", "offeredContacts": 4}"#;
+    let repeat = r#"{"_id": "r-1", "intervalStartTimeStamp": "2023-06-01T10:00:00.000Z", "queueId": "qu-1", "source": "rtm", "offeredContacts": 5}"#;
+    let other_source = r#"{"_id": "r-1", "intervalStartTimeStamp": "2023-06-01T10:00:00Z", "queueId": "qu-1", "source": "voice", "offeredContacts": 9}"#;
+    let other_id = r#"{"_id": "r-2", "intervalStartTimeStamp": "2023-06-01T10:00:00Z", "queueId": "qu-1", "source": "rtm"}"#;
+    let other_queue = r#"{"_id": "r-3", "intervalStartTimeStamp": "2023-06-01T10:00:00Z", "queueId": "qu-2", "source": "voice"}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "CallVolumeUpdate": [{kept}, {repeat}, {other_source}, {other_id}, {other_source}, {other_queue}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = normalizer();
+    let mut seen = crate::datasets::paging::Seen::default();
+    let claim = at("2023-06-01T04:00:00Z")..at("2023-06-02T04:00:00Z");
+    let pushed: Vec<Pushed> = page
+        .records
+        .iter()
+        .map(|r| n.push_record(r, &page.extra, &claim, &mut |k| seen.first(k)))
+        .collect();
+    assert_eq!(
+        pushed,
+        [
+            Pushed::Rows,
+            Pushed::Skipped,
+            Pushed::Rejected,
+            Pushed::Rejected,
+            Pushed::Skipped,
+            Pushed::Rows
+        ]
+    );
+    let rejects = n.take_rejects();
+    assert_eq!(
+        rejects
+            .iter()
+            .map(|r| r.raw_json.as_str())
+            .collect::<Vec<_>>(),
+        [other_source, other_id]
+    );
+    assert!(
+        rejects[0].reason.contains("queue qu-1") && rejects[0].reason.contains("\"voice\""),
+        "{}",
+        rejects[0].reason
+    );
+    let [queues, _] = n.take_batches();
+    assert_eq!(queues.num_rows(), 2);
+    assert_eq!(int(&queues, "offered_contacts", 0), Some(4));
+    assert_eq!(text(&queues, "queue_id", 1).as_deref(), Some("qu-2"));
 }
 
 #[test]

@@ -264,9 +264,16 @@ pub(crate) fn render_page(
         }
         out.push_str("]}");
     }
-    out.push_str("]}");
+    out.push(']');
+    if cfg.unknown_fields {
+        unknown::push_members(&mut out, &unknown::envelope_fields(ENVELOPE_REF));
+    }
+    out.push('}');
     out
 }
+
+/// The id the unknown fields of the response envelope carry.
+pub(crate) const ENVELOPE_REF: &str = "agentperformance";
 
 /// The ids the unknown fields of an interval and a queue entry carry.
 pub(crate) fn interval_ref(agent: &str, start: DateTime<Utc>) -> String {

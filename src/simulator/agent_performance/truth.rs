@@ -3,7 +3,7 @@
 //! has ended by the simulator's "now", keyed `(agent_id, interval_start, queue_id)`. A
 //! malformed queue entry is one reject, named like its key.
 
-use super::{interval_ref, performance, render_page};
+use super::{interval_ref, performance, render_page, ENVELOPE_REF};
 use crate::simulator::truth::{
     instant_key, key, local_day, sim_now, DatasetTruth, ExpectedRow, PageRequest, Truth,
     TruthError, TruthQuery,
@@ -34,6 +34,10 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
     let days = q.account_days(DATASET)?;
     let now = sim_now(cfg);
     let mut truth = Truth::default();
+    let mut response = LevelFields::new("response");
+    if cfg.unknown_fields {
+        response.fields = unknown::envelope_fields(ENVELOPE_REF);
+    }
     for &day in days {
         let range = local_day(q.zone, day);
         for p in performance(cfg.seed, cfg.agents, range, now, cfg.malformed_every) {
@@ -58,7 +62,12 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                     if cfg.unknown_fields {
                         queue.fields = unknown::fields("queue", &format!("{id}/{}", s.queue.id));
                     }
-                    let extra = unknown::expected_extra(&[agent.clone(), interval.clone(), queue]);
+                    let extra = unknown::expected_extra(&[
+                        response.clone(),
+                        agent.clone(),
+                        interval.clone(),
+                        queue,
+                    ]);
                     truth
                         .rows
                         .push(ExpectedRow::new(DATASET, day, None, row).with_extra(extra));

@@ -203,9 +203,16 @@ pub(crate) fn render_page(
         }
         render_record(&mut out, cfg, sim, v, org_id, skills);
     }
-    out.push_str("]}");
+    out.push(']');
+    if cfg.unknown_fields {
+        unknown::push_members(&mut out, &unknown::envelope_fields(ENVELOPE_REF));
+    }
+    out.push('}');
     out
 }
+
+/// The id the unknown fields of the response envelope carry.
+pub(crate) const ENVELOPE_REF: &str = "callvolume";
 
 /// The API's timestamp form: `2023-06-01T09:45:00.000Z`.
 fn push_time(out: &mut String, key: &str, t: DateTime<Utc>) {

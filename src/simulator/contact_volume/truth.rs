@@ -4,7 +4,7 @@
 //! its skills in `contact_volume_skills`, keyed `(queue_id, interval_start, skill_id)`. A
 //! malformed record is one reject (named by its row's key), and none of its rows.
 
-use super::{render_page, skill_ref, volumes, ContactVolumeSim};
+use super::{render_page, skill_ref, volumes, ContactVolumeSim, ENVELOPE_REF};
 use crate::simulator::truth::{
     instant_key, key, local_day, sim_now, DatasetTruth, ExpectedRow, PageRequest, Truth,
     TruthError, TruthQuery,
@@ -48,6 +48,10 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
     };
     let now = sim_now(cfg);
     let mut truth = Truth::default();
+    let mut response = LevelFields::new("response");
+    if cfg.unknown_fields {
+        response.fields = unknown::envelope_fields(ENVELOPE_REF);
+    }
     for &day in days {
         for v in volumes(cfg.seed, local_day(q.zone, day), now, cfg.malformed_every) {
             let start = instant_key(v.start);
@@ -64,7 +68,7 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
             }
             truth.rows.push(
                 ExpectedRow::new(DATASET, day, None, key(&[v.queue.id.as_str(), &start]))
-                    .with_extra(unknown::expected_extra(std::slice::from_ref(&record))),
+                    .with_extra(unknown::expected_extra(&[response.clone(), record.clone()])),
             );
             if !skills {
                 continue;
@@ -75,10 +79,11 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                     level.fields = unknown::fields("skill", &skill_ref(&v, s));
                 }
                 let id = key(&[v.queue.id.as_str(), &start, &s.id]);
-                truth.rows.push(
-                    ExpectedRow::new(SKILLS, day, None, id)
-                        .with_extra(unknown::expected_extra(&[record.clone(), level])),
-                );
+                truth
+                    .rows
+                    .push(ExpectedRow::new(SKILLS, day, None, id).with_extra(
+                        unknown::expected_extra(&[response.clone(), record.clone(), level]),
+                    ));
             }
         }
     }
