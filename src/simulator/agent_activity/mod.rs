@@ -267,3 +267,43 @@ pub(crate) fn response_fields(cfg: &SimulatorConfig) -> Vec<(String, String)> {
 pub(crate) fn event_ref(agent: &str, at: DateTime<Utc>) -> String {
     format!("{agent}@{}", at.timestamp())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
+
+    #[test]
+    fn the_repeated_fall_back_hour_holds_events_in_both_occurrences_each_text_once() {
+        let ny = chrono_tz::America::New_York;
+        // New York's 2024-11-03: 01:00-02:00 local is 05:00-06:00Z, then 06:00-07:00Z.
+        let day = at("2024-11-03T04:00:00Z")..at("2024-11-04T05:00:00Z");
+        let now = at("2024-11-05T00:00:00Z");
+        let (mut first, mut second) = (0, 0);
+        for idx in 0..20 {
+            let events = agent_events(18, idx, day.clone(), now, ny, None);
+            let mut texts = std::collections::BTreeSet::new();
+            for e in &events {
+                if (at("2024-11-03T05:00:00Z")..at("2024-11-03T06:00:00Z")).contains(&e.at) {
+                    first += 1;
+                } else if (at("2024-11-03T06:00:00Z")..at("2024-11-03T07:00:00Z")).contains(&e.at)
+                {
+                    second += 1;
+                }
+                assert!(
+                    texts.insert(event_time_text(e.at, ny)),
+                    "agent {idx}: {} twice",
+                    event_time_text(e.at, ny)
+                );
+            }
+        }
+        assert!(first > 5 && second > 5, "{first} and {second}");
+        assert_eq!(
+            event_time_text(at("2024-11-03T06:00:00Z"), ny),
+            "11/03/2024 1:00:00"
+        );
+    }
+}
