@@ -282,22 +282,17 @@ mod tests {
         // New York's 2024-11-03: 01:00-02:00 local is 05:00-06:00Z, then 06:00-07:00Z.
         let day = at("2024-11-03T04:00:00Z")..at("2024-11-04T05:00:00Z");
         let now = at("2024-11-05T00:00:00Z");
+        let first_hour = at("2024-11-03T05:00:00Z")..at("2024-11-03T06:00:00Z");
+        let second_hour = at("2024-11-03T06:00:00Z")..at("2024-11-03T07:00:00Z");
         let (mut first, mut second) = (0, 0);
         for idx in 0..20 {
             let events = agent_events(18, idx, day.clone(), now, ny, None);
             let mut texts = std::collections::BTreeSet::new();
             for e in &events {
-                if (at("2024-11-03T05:00:00Z")..at("2024-11-03T06:00:00Z")).contains(&e.at) {
-                    first += 1;
-                } else if (at("2024-11-03T06:00:00Z")..at("2024-11-03T07:00:00Z")).contains(&e.at)
-                {
-                    second += 1;
-                }
-                assert!(
-                    texts.insert(event_time_text(e.at, ny)),
-                    "agent {idx}: {} twice",
-                    event_time_text(e.at, ny)
-                );
+                first += usize::from(first_hour.contains(&e.at));
+                second += usize::from(second_hour.contains(&e.at));
+                let text = event_time_text(e.at, ny);
+                assert!(texts.insert(text.clone()), "agent {idx}: {text} twice");
             }
         }
         assert!(first > 5 && second > 5, "{first} and {second}");
