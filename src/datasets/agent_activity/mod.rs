@@ -124,10 +124,10 @@ fn build(config: &Config) -> Option<Dataset> {
 /// each, in order, covering it exactly. Around each fall-back of `event_zone` (whose repeated
 /// local times name two instants `shift` apart, see [`repeated_periods`]) the windows are cut
 /// at the period's start and every `shift / 2` up to its end: a window is asked for one second
-/// before its start to its end, both maybe inclusive, so a window of `shift` or longer there
-/// could be asked for both instants of one local time and could not tell which one the API
-/// meant. With windows shorter than `shift - 1 s` it always can (one extra request or two on
-/// that day).
+/// before its start to its end, both maybe inclusive, so a window of `shift - 1 s` or longer
+/// there could be asked for both instants of one local time and could not tell which one the
+/// API meant. Shorter windows always can (two extra requests on New York's fall-back day with
+/// 60-minute windows).
 pub fn windows(
     day: Range<DateTime<Utc>>,
     minutes: u32,
