@@ -305,3 +305,122 @@ fn unknown_keys_of_the_envelope_and_of_each_update_are_counted_once_per_record()
     let want: BTreeMap<String, u64> = [("foo".to_string(), 1), ("note".to_string(), 1)].into();
     assert_eq!(counts.as_map(), &want);
 }
+
+/// A tenant that writes New York time exported with `event_time_zone` left at UTC: every
+/// event reads four hours early (daylight time), so no window keeps one. Nothing vanishes
+/// silently: each returned event is counted, and those read before the day are rejects.
+/// Expected values come from the simulator's generator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_event_time_zone_is_counted_and_the_days_edge_kept_as_rejects() {
+    use crate::app::App;
+    use crate::metrics::Metrics;
+    use crate::simulator::agent_activity::{agent_events, AgentActivitySim};
+    use crate::simulator::{self, ModelSettings, SimulatorConfig, DEFAULT_SECRET};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::path::Path;
+
+    let now = at("2024-06-14T00:00:00Z");
+    let sim_cfg = SimulatorConfig {
+        seed: 7,
+        agents: 3,
+        frozen_now: Some(now),
+        models: ModelSettings::default().with(AgentActivitySim {
+            to_exclusive: true,
+            ..AgentActivitySim::default()
+        }),
+        ..SimulatorConfig::default()
+    };
+    let sim = simulator::start(sim_cfg.clone(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tmp");
+    let text = format!(
+        "[api]\nbase_url = \"{}\"\naccount_id = \"{}\"\niid = \"{}\"\nclient_id = \"{}\"\n\
+         requests_per_minute = 100000\ntimezone = \"America/New_York\"\n[output]\nurl = {:?}\n\
+         [user_status]\nenabled = false\n[agent_activity]\nenabled = true\n\
+         event_time_zone = \"UTC\"\n",
+        sim.base_url(),
+        sim_cfg.account_id,
+        sim_cfg.iid,
+        sim_cfg.client_id,
+        dir.path().display().to_string()
+    );
+    let config =
+        crate::datasets::config_from_toml(&text, Path::new("aa.toml"), Some(DEFAULT_SECRET.into()))
+            .expect("valid test config");
+    let app = App::start(
+        config,
+        tokio_util::sync::CancellationToken::new(),
+        Metrics::new(),
+    )
+    .await
+    .expect("app");
+    let Some(Dataset::History(aa)) = app.datasets().first().cloned() else {
+        panic!("agent_activity is the only enabled dataset");
+    };
+    let day = "2024-06-12".parse().expect("day");
+    aa.export_day(&app.cx, &super::super::DayUnit::day(day), now)
+        .await
+        .expect("day exported");
+
+    // The generator's events of the day; an exclusive toTimeStamp returns each once, but an
+    // event at an hour's last second twice (the next window asks from that second).
+    let events: Vec<DateTime<Utc>> = (0..sim_cfg.agents)
+        .flat_map(|idx| agent_events(sim_cfg.seed, idx, june_day(), now, NY, None))
+        .map(|e| e.at)
+        .collect();
+    let twice = events
+        .iter()
+        .filter(|t| t.timestamp() % 3600 == 3599 && **t + TimeDelta::seconds(1) < june_day().end)
+        .count();
+    let before_day = events
+        .iter()
+        .filter(|t| **t - TimeDelta::hours(4) < june_day().start)
+        .count();
+    assert!(
+        events.len() > 20 && before_day > 0,
+        "{} {before_day}",
+        events.len()
+    );
+    let counted = app
+        .cx
+        .metrics
+        .value(OUTSIDE_WINDOW.name, &[("dataset", "agent_activity")])
+        .expect("registered at start");
+    assert_eq!(counted, (events.len() + twice) as f64);
+
+    let part = |root: &str| {
+        dir.path().join(format!(
+            "{root}/account_id={}/dt=2024-06-12/part-00000.parquet",
+            sim_cfg.account_id
+        ))
+    };
+    let rows = |path: std::path::PathBuf| -> Vec<arrow::record_batch::RecordBatch> {
+        let Ok(file) = std::fs::File::open(&path) else {
+            return Vec::new();
+        };
+        ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet")
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch"))
+            .collect()
+    };
+    let written: usize = rows(part("agent_activity"))
+        .iter()
+        .map(|b| b.num_rows())
+        .sum();
+    assert_eq!(written, 0);
+    let rejects = rows(part("_rejects/agent_activity"));
+    assert_eq!(
+        rejects.iter().map(|b| b.num_rows()).sum::<usize>(),
+        before_day
+    );
+    let reasons = rejects[0]
+        .column_by_name("reason")
+        .expect("reason")
+        .as_string::<i32>();
+    assert!(reasons.value(0).contains("agent_activity.event_time_zone"));
+    app.shutdown().await;
+    sim.shutdown().await;
+}
