@@ -26,7 +26,8 @@
 //! rejected too. `ReasonCode` is a string; a number is kept as its JSON text.
 //!
 //! **Unmapped keys** of the envelope and of each update are kept in `extra` and counted once per
-//! record: an update when it becomes a row, the envelope of a page when its first row does.
+//! record: an update when it becomes a row, the envelope once per page, rows or not (as the
+//! other datasets with an envelope count it).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -317,6 +318,8 @@ pub struct Normalizer<'a> {
 pub struct PageCounts {
     /// Updates in the page.
     pub updates: usize,
+    /// Rows the page added (updates in the claim, not seen before that day).
+    pub rows: usize,
     /// Updates read outside the window's asked range (see the module docs).
     pub outside: u64,
 }
@@ -349,8 +352,10 @@ impl<'a> Normalizer<'a> {
     /// Adds a page answered for `window`: rows for the updates in its claim, rejects, and the
     /// count of updates read outside it.
     pub fn push_page(&mut self, page: &Page<'_>, window: &RequestWindow) -> PageCounts {
-        let mut outside = 0;
-        let mut envelope_counted = false;
+        let (mut outside, mut rows) = (0, 0);
+        // The envelope is one record of its page: counted once, whether or not a row of the
+        // page carries it (the caller logs it when none does).
+        self.unmapped.add(&page.extra);
         for raw in &page.updates {
             match place(raw, self.zone, window, &self.day) {
                 Placed::Edge => {}
@@ -376,18 +381,16 @@ impl<'a> Normalizer<'a> {
                     self.reason_code.append_option(u.reason_code.as_deref());
                     self.extra
                         .append(&[("response", &page.extra), ("update", &u.extra)]);
-                    if !envelope_counted {
-                        self.unmapped.add(&page.extra);
-                        envelope_counted = true;
-                    }
                     self.unmapped.add(&u.extra);
                     self.rows += 1;
+                    rows += 1;
                 }
             }
         }
         self.outside += outside;
         PageCounts {
             updates: page.updates.len(),
+            rows,
             outside,
         }
     }

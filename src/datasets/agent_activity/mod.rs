@@ -38,6 +38,7 @@ use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::metrics::{DatasetMetric, MetricKind};
+use crate::sources::extra::log_envelope_without_rows;
 use crate::sources::window::{local_day_bounds, DayWindow};
 use crate::sources::DecodeError;
 pub use config::AgentActivityConfig;
@@ -253,7 +254,9 @@ impl AgentActivity {
             let (counts, permit) = self
                 .fetch_window(cx, &window.claim, true, |body| {
                     let page = decode_page(body)?;
-                    Ok(n.push_page(&page, &window))
+                    let counts = n.push_page(&page, &window);
+                    log_envelope_without_rows(INFO.name, &unit.day, &page.extra, counts.rows);
+                    Ok(counts)
                 })
                 .await?;
             requests += 1;

@@ -197,6 +197,7 @@ fn a_second_occurrence_at_a_window_end_is_left_to_the_next_window() {
         edge,
         PageCounts {
             updates: 1,
+            rows: 0,
             outside: 0
         }
     );
@@ -232,6 +233,7 @@ fn events_outside_the_window_are_counted_left_to_their_window_or_rejected_outsid
         n.push_page(&page, &ten),
         PageCounts {
             updates: 5,
+            rows: 1,
             outside: 2
         }
     );
@@ -277,7 +279,7 @@ fn a_wrong_event_zone_empties_no_window_silently() {
 }
 
 #[test]
-fn unknown_keys_of_the_envelope_and_of_each_update_are_counted_once_per_record() {
+fn unknown_keys_of_each_update_count_once_and_the_envelope_once_per_page() {
     let page_text = r#"{"accountId":"acct","note":"x","AgentUpdates":[
         {"AgentId":"a-1","EventTime":"06/12/2024 10:15:00","Activity":"ready","foo":1},
         {"AgentId":"a-2","EventTime":"06/12/2024 10:20:00","Activity":"busy"},
@@ -291,7 +293,7 @@ fn unknown_keys_of_the_envelope_and_of_each_update_are_counted_once_per_record()
     );
     let ten = RequestWindow::of(span("2024-06-12T10:00:00Z", "2024-06-12T11:00:00Z"));
     n.push_page(&page, &ten);
-    // The same page for a window holding none of its events: nothing counted.
+    // The same page for a window holding none of its events: its envelope counts again.
     let noon = RequestWindow::of(span("2024-06-12T12:00:00Z", "2024-06-12T13:00:00Z"));
     n.push_page(&page, &noon);
     let batch = n.take_batch().expect("batch");
@@ -302,7 +304,7 @@ fn unknown_keys_of_the_envelope_and_of_each_update_are_counted_once_per_record()
     assert_eq!(extra.value(0), r#"{"note":"x","foo":1}"#);
     assert_eq!(extra.value(1), r#"{"note":"x"}"#);
     let (_, counts) = n.finish();
-    let want: BTreeMap<String, u64> = [("foo".to_string(), 1), ("note".to_string(), 1)].into();
+    let want: BTreeMap<String, u64> = [("foo".to_string(), 1), ("note".to_string(), 2)].into();
     assert_eq!(counts.as_map(), &want);
 }
 
