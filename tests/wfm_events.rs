@@ -139,7 +139,14 @@ async fn activity_variant(sim_settings: AgentActivitySim, event_time_zone: &str)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_events_across_both_dst_changes_are_each_written_once_in_their_local_day() {
     // The sample's PascalCase, an inclusive toTimeStamp, event times in UTC.
-    activity_variant(AgentActivitySim::default(), "UTC").await;
+    activity_variant(
+        AgentActivitySim {
+            event_zone: chrono_tz::UTC,
+            ..AgentActivitySim::default()
+        },
+        "UTC",
+    )
+    .await;
     // The v2 table's camelCase, an exclusive toTimeStamp, event times local to New York.
     activity_variant(
         AgentActivitySim {

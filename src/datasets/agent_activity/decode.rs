@@ -8,24 +8,38 @@
 //!
 //! **EventTime** is documented as `MM/DD/YYYY HH:MM:SS`, but the sample writes a one-digit
 //! hour (`10/20/2020 2:13:12`): any number of digits is read in each part. It carries no zone;
-//! it is read in `[agent_activity] event_time_zone` (an ambiguous local time of a fall-back
-//! hour is taken as its first occurrence; a time in a spring-forward gap is rejected). A time
-//! with `T` and a zone or `Z` is taken as absolute.
+//! it is read in `[agent_activity] event_time_zone` ([`read_event_time`]). A local time of a
+//! fall-back hour names two instants: the one inside the window's asked range
+//! ([`RequestWindow::asked`]) is kept, the earlier if both are (the exporter's windows are cut so
+//! that never happens, see [`super::windows`]). A time in a spring-forward gap names no instant
+//! and is rejected: shifting it would invent an instant the API never meant. A time with `T` and
+//! a zone or `Z` is taken as absolute.
 //!
 //! **Claim.** An update is kept only when its time is in the window's claim `[start, end)`:
-//! an event exactly at a window's end belongs to the next window, whatever the server's reading
-//! of `toTimeStamp`. An update whose time cannot be read is rejected (it cannot be placed);
-//! one placed in the claim with another bad field is rejected too. `ReasonCode` is a string;
-//! a number is kept as its JSON text.
+//! an event exactly at a window's end, or at the second asked before its start, belongs to the
+//! neighbouring window, which is asked for it too ([`Placed::Edge`], skipped silently). An
+//! update read outside the asked range was not asked for: it is counted in
+//! [`Normalizer::outside`] (the caller warns and counts it in a metric); if its time is in
+//! another window of the day that window writes it, otherwise (outside the whole day) it is
+//! rejected with its raw JSON, so no event vanishes silently. An update whose time cannot be
+//! read is rejected (it cannot be placed); one placed in the claim with another bad field is
+//! rejected too. `ReasonCode` is a string; a number is kept as its JSON text.
+//!
+//! **Unmapped keys** of the envelope and of each update are kept in `extra` and counted once per
+//! record: an update when it becomes a row, the envelope once per page, rows or not (as the
+//! other datasets with an envelope count it).
 
 use std::borrow::Cow;
 use std::collections::HashSet;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringBuilder};
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{
+    DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat, TimeDelta, TimeZone,
+    Utc,
+};
 use chrono_tz::Tz;
 use serde_json::value::RawValue;
 
@@ -77,10 +91,35 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     Ok(page)
 }
 
-/// Parses `EventTime` (see the module docs) in `zone`.
-pub fn parse_event_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
+/// The instants an `EventTime` names: one, or two in a fall-back hour (`earlier` first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Readings {
+    pub earlier: DateTime<Utc>,
+    pub later: DateTime<Utc>,
+}
+
+impl Readings {
+    fn one(at: DateTime<Utc>) -> Readings {
+        Readings {
+            earlier: at,
+            later: at,
+        }
+    }
+
+    /// The reading inside `range`: the earlier when both are, `None` when neither is.
+    pub fn inside(&self, range: &RangeInclusive<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        [self.earlier, self.later]
+            .into_iter()
+            .find(|t| range.contains(t))
+    }
+}
+
+/// Reads `EventTime` (see the module docs) in `zone`: every instant it can name.
+pub fn read_event_time(text: &str, zone: Tz) -> Result<Readings, String> {
     if text.contains('T') {
-        return parse_instant(text).map_err(|e| e.describe("EventTime", text));
+        return parse_instant(text)
+            .map(Readings::one)
+            .map_err(|e| e.describe("EventTime", text));
     }
     let bad = || format!("EventTime {text:?} is not MM/DD/YYYY H:MM:SS");
     let (date, time) = text.trim().split_once(' ').ok_or_else(bad)?;
@@ -98,10 +137,44 @@ pub fn parse_event_time(text: &str, zone: Tz) -> Result<DateTime<Utc>, String> {
         NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(bad)?,
         NaiveTime::from_hms_opt(h, m, s).ok_or_else(bad)?,
     );
-    zone.from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| format!("EventTime {text:?} does not exist in {zone} (a DST gap)"))
+    match zone.from_local_datetime(&naive) {
+        LocalResult::Single(t) => Ok(Readings::one(t.with_timezone(&Utc))),
+        LocalResult::Ambiguous(a, b) => {
+            let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
+            Ok(Readings {
+                earlier: a.min(b),
+                later: a.max(b),
+            })
+        }
+        LocalResult::None => Err(format!(
+            "EventTime {text:?} does not exist in {zone} (it is in the spring-forward gap); \
+             check agent_activity.event_time_zone"
+        )),
+    }
+}
+
+/// A request window as the decoder places updates in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestWindow {
+    /// The instants this window writes: `[start, end)`.
+    pub claim: Range<DateTime<Utc>>,
+    /// The instants the request asked for, `fromTimeStamp..=toTimeStamp`: one second before
+    /// the claim to its end (see [`super::window_query`]).
+    pub asked: RangeInclusive<DateTime<Utc>>,
+}
+
+impl RequestWindow {
+    /// The window of `claim`, asked for as the exporter asks.
+    pub fn of(claim: Range<DateTime<Utc>>) -> RequestWindow {
+        RequestWindow {
+            asked: claim.start - TimeDelta::seconds(1)..=claim.end,
+            claim,
+        }
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// One update's fields.
@@ -116,7 +189,13 @@ struct Update<'a> {
 /// What became of an update.
 enum Placed<'a> {
     Row(Update<'a>),
-    Outside,
+    /// At the second asked before the claim or at its end: the neighbouring window's.
+    Edge,
+    /// Read outside the asked range but inside the day: the window whose claim holds it
+    /// writes it.
+    OtherWindow,
+    /// Read outside the asked range and the day: rejected, with this reason.
+    OutsideDay(String),
     Reject(String),
 }
 
@@ -126,7 +205,42 @@ fn text<'a>(key: &str, value: &'a RawValue) -> Result<Option<Cow<'a, str>>, Stri
         .map_err(|kind| format!("{key} is {kind}, expected a string"))
 }
 
-fn place<'a>(raw: &'a RawValue, zone: Tz, claim: &Range<DateTime<Utc>>) -> Placed<'a> {
+/// Where an update read at `readings` goes, for `window` of the day `day`.
+fn locate<'a>(
+    readings: Readings,
+    text: &str,
+    zone: Tz,
+    window: &RequestWindow,
+    day: &Range<DateTime<Utc>>,
+) -> Result<DateTime<Utc>, Placed<'a>> {
+    let Some(at) = readings.inside(&window.asked) else {
+        let in_day = |t: &DateTime<Utc>| day.contains(t);
+        if in_day(&readings.earlier) || in_day(&readings.later) {
+            return Err(Placed::OtherWindow);
+        }
+        return Err(Placed::OutsideDay(format!(
+            "EventTime {text:?} read in {zone} is {}, outside the window asked for ({} to {}) \
+             and the day ({} to {}); check agent_activity.event_time_zone",
+            iso(readings.earlier),
+            iso(*window.asked.start()),
+            iso(*window.asked.end()),
+            iso(day.start),
+            iso(day.end),
+        )));
+    };
+    if window.claim.contains(&at) {
+        Ok(at)
+    } else {
+        Err(Placed::Edge)
+    }
+}
+
+fn place<'a>(
+    raw: &'a RawValue,
+    zone: Tz,
+    window: &RequestWindow,
+    day: &Range<DateTime<Utc>>,
+) -> Placed<'a> {
     let Ok(pairs) = serde_json::from_str::<PairsOf<'a>>(raw.get()) else {
         return Placed::Reject("the update is not a JSON object".into());
     };
@@ -150,16 +264,16 @@ fn place<'a>(raw: &'a RawValue, zone: Tz, claim: &Range<DateTime<Utc>>) -> Place
         }
     }
     let at = match time {
-        Some(Ok(Some(t))) => match parse_event_time(&t, zone) {
-            Ok(at) => at,
+        Some(Ok(Some(t))) => match read_event_time(&t, zone) {
+            Ok(readings) => match locate(readings, &t, zone, window, day) {
+                Ok(at) => at,
+                Err(placed) => return placed,
+            },
             Err(e) => return Placed::Reject(e),
         },
         Some(Err(e)) => return Placed::Reject(e),
         _ => return Placed::Reject("EventTime is missing".into()),
     };
-    if !claim.contains(&at) {
-        return Placed::Outside;
-    }
     let required = |v: Option<Result<Option<Cow<'a, str>>, String>>, name: &str| match v {
         Some(Ok(Some(s))) if !s.is_empty() => Ok(s),
         Some(Err(e)) => Err(e),
@@ -185,6 +299,8 @@ pub struct Normalizer<'a> {
     account_id: &'a str,
     exported_at: DateTime<Utc>,
     zone: Tz,
+    /// The day's exact UTC range: an update read outside it is rejected, not skipped.
+    day: Range<DateTime<Utc>>,
     seen: HashSet<(String, i64, String, Option<String>)>,
     agent_id: StringBuilder,
     event_time: arrow::array::TimestampMillisecondBuilder,
@@ -192,16 +308,34 @@ pub struct Normalizer<'a> {
     reason_code: StringBuilder,
     extra: ExtraColumn,
     rows: usize,
+    outside: u64,
     rejects: Vec<Reject>,
     unmapped: UnmappedCounts,
 }
 
+/// What one page held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCounts {
+    /// Updates in the page.
+    pub updates: usize,
+    /// Rows the page added (updates in the claim, not seen before that day).
+    pub rows: usize,
+    /// Updates read outside the window's asked range (see the module docs).
+    pub outside: u64,
+}
+
 impl<'a> Normalizer<'a> {
-    pub fn new(account_id: &'a str, exported_at: DateTime<Utc>, zone: Tz) -> Normalizer<'a> {
+    pub fn new(
+        account_id: &'a str,
+        exported_at: DateTime<Utc>,
+        zone: Tz,
+        day: Range<DateTime<Utc>>,
+    ) -> Normalizer<'a> {
         Normalizer {
             account_id,
             exported_at,
             zone,
+            day,
             seen: HashSet::new(),
             agent_id: StringBuilder::new(),
             event_time: timestamp_builder(0),
@@ -209,27 +343,28 @@ impl<'a> Normalizer<'a> {
             reason_code: StringBuilder::new(),
             extra: ExtraColumn::default(),
             rows: 0,
+            outside: 0,
             rejects: Vec::new(),
             unmapped: UnmappedCounts::default(),
         }
     }
 
-    /// Adds a page answered for the window whose claim is `claim`; the updates it held.
-    pub fn push_page(&mut self, page: &Page<'_>, claim: &Range<DateTime<Utc>>) -> usize {
+    /// Adds a page answered for `window`: rows for the updates in its claim, rejects, and the
+    /// count of updates read outside it.
+    pub fn push_page(&mut self, page: &Page<'_>, window: &RequestWindow) -> PageCounts {
+        let (mut outside, mut rows) = (0, 0);
+        // The envelope is one record of its page: counted once, whether or not a row of the
+        // page carries it (the caller logs it when none does).
+        self.unmapped.add(&page.extra);
         for raw in &page.updates {
-            match place(raw, self.zone, claim) {
-                Placed::Outside => {}
-                Placed::Reject(reason) => {
-                    if self
-                        .seen
-                        .insert((raw.get().to_string(), 0, String::new(), None))
-                    {
-                        self.rejects.push(Reject {
-                            reason,
-                            raw_json: raw.get().to_string(),
-                        });
-                    }
+            match place(raw, self.zone, window, &self.day) {
+                Placed::Edge => {}
+                Placed::OtherWindow => outside += 1,
+                Placed::OutsideDay(reason) => {
+                    outside += 1;
+                    self.reject(raw, reason);
                 }
+                Placed::Reject(reason) => self.reject(raw, reason),
                 Placed::Row(u) => {
                     let tuple = (
                         u.agent_id.to_string(),
@@ -248,10 +383,34 @@ impl<'a> Normalizer<'a> {
                         .append(&[("response", &page.extra), ("update", &u.extra)]);
                     self.unmapped.add(&u.extra);
                     self.rows += 1;
+                    rows += 1;
                 }
             }
         }
-        page.updates.len()
+        self.outside += outside;
+        PageCounts {
+            updates: page.updates.len(),
+            rows,
+            outside,
+        }
+    }
+
+    /// Keeps a rejected update once per day (by its raw JSON).
+    fn reject(&mut self, raw: &RawValue, reason: String) {
+        if self
+            .seen
+            .insert((raw.get().to_string(), 0, String::new(), None))
+        {
+            self.rejects.push(Reject {
+                reason,
+                raw_json: raw.get().to_string(),
+            });
+        }
+    }
+
+    /// Updates read outside their window's asked range, over every page pushed.
+    pub fn outside(&self) -> u64 {
+        self.outside
     }
 
     pub fn rows(&self) -> usize {
@@ -290,27 +449,32 @@ mod tests {
         s.parse().expect("instant")
     }
 
+    fn one(s: &str) -> Readings {
+        Readings {
+            earlier: at(s),
+            later: at(s),
+        }
+    }
+
     #[test]
     fn event_times_take_one_or_two_digit_parts_in_the_configured_zone() {
         let utc = chrono_tz::UTC;
         assert_eq!(
-            parse_event_time("10/20/2020 2:13:12", utc),
-            Ok(at("2020-10-20T02:13:12Z"))
+            read_event_time("10/20/2020 2:13:12", utc),
+            Ok(one("2020-10-20T02:13:12Z"))
         );
         assert_eq!(
-            parse_event_time("03/10/2024 14:05:09", utc),
-            Ok(at("2024-03-10T14:05:09Z"))
+            read_event_time("03/10/2024 14:05:09", utc),
+            Ok(one("2024-03-10T14:05:09Z"))
         );
         let ny = chrono_tz::America::New_York;
         assert_eq!(
-            parse_event_time("3/10/2024 1:59:59", ny),
-            Ok(at("2024-03-10T06:59:59Z"))
+            read_event_time("3/10/2024 1:59:59", ny),
+            Ok(one("2024-03-10T06:59:59Z"))
         );
-        // The spring-forward gap does not exist; the repeated fall-back hour is its first.
-        assert!(parse_event_time("03/10/2024 2:30:00", ny).is_err());
         assert_eq!(
-            parse_event_time("11/03/2024 1:30:00", ny),
-            Ok(at("2024-11-03T05:30:00Z"))
+            read_event_time("2024-03-10T02:30:00Z", ny),
+            Ok(one("2024-03-10T02:30:00Z"))
         );
         for bad in [
             "2020-10-20 02:13:12",
@@ -318,15 +482,16 @@ mod tests {
             "10/20/2020",
             "",
         ] {
-            assert!(parse_event_time(bad, utc).is_err(), "{bad}");
+            assert!(read_event_time(bad, utc).is_err(), "{bad}");
         }
     }
 
     fn rows_of(body: &str, claims: &[Range<DateTime<Utc>>]) -> (usize, usize) {
-        let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"), chrono_tz::UTC);
+        let day = at("2024-01-01T00:00:00Z")..at("2024-01-02T00:00:00Z");
+        let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"), chrono_tz::UTC, day);
         let page = decode_page(body.as_bytes()).expect("page");
         for claim in claims {
-            n.push_page(&page, claim);
+            n.push_page(&page, &RequestWindow::of(claim.clone()));
         }
         let rows = n.rows();
         (rows, n.finish().0.len())

@@ -4,11 +4,16 @@
 //! exactly the hour (a request window's edge). The envelope is `{accountId, AgentUpdates:
 //! [{AgentId, EventTime, Activity, ReasonCode}]}` (the sample's PascalCase) or the v2 table's
 //! camelCase ([`AgentActivitySim::camel_case`]); `EventTime` is `MM/DD/YYYY H:MM:SS` (one-digit
-//! hours unpadded) with no zone, local in [`AgentActivitySim::event_zone`] (whose repeated
-//! fall-back hour holds no event, so every time names one instant). `toTimeStamp` is inclusive
-//! unless [`AgentActivitySim::to_exclusive`]; no paging. The agent ids are the WFM list's
-//! ([`super::agents::wfm_agent_id`]). Under `malformed_every`, about one event in that many is
-//! sent with a numeric `Activity` (its time stays valid, so it is rejected in its own day only).
+//! hours unpadded) with no zone, local in [`AgentActivitySim::event_zone`] (New York unless set,
+//! the demo's zone). Events fall in both occurrences of a repeated fall-back hour, so the same
+//! text names two instants and only the request's range tells them apart; in the second
+//! occurrence an agent has no event at a local second where it had one in the first (the two
+//! updates could be byte-identical, and a reject is known by its raw JSON). `toTimeStamp` is
+//! inclusive unless [`AgentActivitySim::to_exclusive`]; no paging. The agent ids are the WFM
+//! list's ([`super::agents::wfm_agent_id`]). Under `malformed_every`, about one event in that
+//! many is sent with a numeric `Activity` (its time stays valid, so it is rejected in its own
+//! day only). Under `unknown_fields` the envelope (level `response`, the same fields in every
+//! response) and every update carry fields the exporter does not know.
 
 mod truth;
 
@@ -58,7 +63,7 @@ impl Default for AgentActivitySim {
         AgentActivitySim {
             camel_case: false,
             to_exclusive: false,
-            event_zone: chrono_tz::UTC,
+            event_zone: chrono_tz::America::New_York,
         }
     }
 }
@@ -72,14 +77,41 @@ pub struct GeneratedEvent {
     pub malformed: bool,
 }
 
-/// Whether `t` is a local time of `zone` that names two instants (a fall-back hour).
-fn ambiguous(zone: Tz, t: DateTime<Utc>) -> bool {
+/// The first instant with `t`'s local time in `zone` when `t` is the second (a time of a
+/// repeated fall-back hour's second occurrence); `None` otherwise.
+fn first_occurrence(zone: Tz, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let local = t.with_timezone(&zone).naive_local();
-    zone.from_local_datetime(&local).single().is_none()
+    let first = zone
+        .from_local_datetime(&local)
+        .earliest()?
+        .with_timezone(&Utc);
+    (first != t).then_some(first)
 }
 
-/// Agent `idx`'s events in `range` (in time order), none after `now` nor in `zone`'s
-/// ambiguous hours.
+/// The seconds into `hour` (a whole UTC hour) at which agent `idx` has an event, ascending.
+fn hour_seconds(seed: u64, idx: usize, hour: DateTime<Utc>) -> Vec<i64> {
+    let h = hash(&[seed, TAG_EVENTS, idx as u64, hour.timestamp() as u64]);
+    let mut seconds: Vec<i64> = (0..h % 3)
+        .map(|k| ((h >> (8 + 12 * k)) % 3600) as i64)
+        .collect();
+    if (h >> 40).is_multiple_of(3) {
+        seconds.push(0);
+    }
+    seconds.sort_unstable();
+    seconds.dedup();
+    seconds
+}
+
+/// Whether agent `idx` has an event at `t` (before the rule of the second occurrence).
+fn has_event_at(seed: u64, idx: usize, t: DateTime<Utc>) -> bool {
+    let Ok(hour) = t.duration_trunc(TimeDelta::hours(1)) else {
+        return false;
+    };
+    hour_seconds(seed, idx, hour).contains(&(t - hour).num_seconds())
+}
+
+/// Agent `idx`'s events in `range` (in time order), none after `now`; none in the second
+/// occurrence of a repeated local second of `zone` where the first has one (module docs).
 pub fn agent_events(
     seed: u64,
     idx: usize,
@@ -93,18 +125,12 @@ pub fn agent_events(
         return out;
     };
     while hour < range.end.min(now + TimeDelta::seconds(1)) {
-        let h = hash(&[seed, TAG_EVENTS, idx as u64, hour.timestamp() as u64]);
-        let mut seconds: Vec<i64> = (0..h % 3)
-            .map(|k| ((h >> (8 + 12 * k)) % 3600) as i64)
-            .collect();
-        if (h >> 40).is_multiple_of(3) {
-            seconds.push(0);
-        }
-        seconds.sort_unstable();
-        seconds.dedup();
-        for s in seconds {
+        for s in hour_seconds(seed, idx, hour) {
             let at = hour + TimeDelta::seconds(s);
-            if !range.contains(&at) || at > now || ambiguous(zone, at) {
+            if !range.contains(&at) || at > now {
+                continue;
+            }
+            if first_occurrence(zone, at).is_some_and(|first| has_event_at(seed, idx, first)) {
                 continue;
             }
             let e = hash(&[seed, TAG_EVENTS, idx as u64, at.timestamp() as u64, 1]);
@@ -187,6 +213,9 @@ pub(crate) fn render(cfg: &SimulatorConfig, range: Range<DateTime<Utc>>) -> Stri
     let k = |pascal: &'static str, camel: &'static str| if sim.camel_case { camel } else { pascal };
     let mut out = String::from("{\"accountId\":");
     push_json_str(&mut out, &cfg.account_id);
+    if cfg.unknown_fields {
+        unknown::push_members(&mut out, &response_fields(cfg));
+    }
     out.push_str(&format!(",\"{}\":[", k("AgentUpdates", "agentUpdates")));
     let now = sim_now(cfg);
     let mut first = true;
@@ -229,7 +258,47 @@ pub(crate) fn render(cfg: &SimulatorConfig, range: Range<DateTime<Utc>>) -> Stri
     out
 }
 
+/// The unknown fields of every response envelope (level `response`).
+pub(crate) fn response_fields(cfg: &SimulatorConfig) -> Vec<(String, String)> {
+    unknown::fields("response", &cfg.account_id)
+}
+
 /// How the truth and the unknown fields name an event.
 pub(crate) fn event_ref(agent: &str, at: DateTime<Utc>) -> String {
     format!("{agent}@{}", at.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
+
+    #[test]
+    fn the_repeated_fall_back_hour_holds_events_in_both_occurrences_each_text_once() {
+        let ny = chrono_tz::America::New_York;
+        // New York's 2024-11-03: 01:00-02:00 local is 05:00-06:00Z, then 06:00-07:00Z.
+        let day = at("2024-11-03T04:00:00Z")..at("2024-11-04T05:00:00Z");
+        let now = at("2024-11-05T00:00:00Z");
+        let first_hour = at("2024-11-03T05:00:00Z")..at("2024-11-03T06:00:00Z");
+        let second_hour = at("2024-11-03T06:00:00Z")..at("2024-11-03T07:00:00Z");
+        let (mut first, mut second) = (0, 0);
+        for idx in 0..20 {
+            let events = agent_events(18, idx, day.clone(), now, ny, None);
+            let mut texts = std::collections::BTreeSet::new();
+            for e in &events {
+                first += usize::from(first_hour.contains(&e.at));
+                second += usize::from(second_hour.contains(&e.at));
+                let text = event_time_text(e.at, ny);
+                assert!(texts.insert(text.clone()), "agent {idx}: {text} twice");
+            }
+        }
+        assert!(first > 5 && second > 5, "{first} and {second}");
+        assert_eq!(
+            event_time_text(at("2024-11-03T06:00:00Z"), ny),
+            "11/03/2024 1:00:00"
+        );
+    }
 }

@@ -1,9 +1,10 @@
 //! The ground truth of the `agent_activity` dataset (see [`crate::simulator::truth`]): every
 //! event of every agent whose instant is in the local days asked about, keyed `(agent_id,
 //! event_time, activity)`, from [`agent_events`]; the malformed ones are the rejects, each once,
-//! in its own day. The section's `event_time_zone` must be the zone the model writes times in.
+//! in its own day (events of both occurrences of a repeated fall-back hour included). The
+//! section's `event_time_zone` must be the zone the model writes times in.
 
-use super::{agent_events, event_ref, render, AgentActivitySim};
+use super::{agent_events, event_ref, render, response_fields, AgentActivitySim};
 use crate::simulator::agents::wfm_agent_id;
 use crate::simulator::truth::{
     instant_key, key, local_day, sim_now, DatasetTruth, ExpectedRow, PageRequest, Truth,
@@ -64,7 +65,11 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                 if cfg.unknown_fields {
                     level.fields = unknown::fields("update", &event_ref(&agent, e.at));
                 }
-                let extra = unknown::expected_extra(&[LevelFields::new("response"), level]);
+                let mut response = LevelFields::new("response");
+                if cfg.unknown_fields {
+                    response.fields = response_fields(cfg);
+                }
+                let extra = unknown::expected_extra(&[response, level]);
                 truth
                     .rows
                     .push(ExpectedRow::new(DATASET, day, None, id).with_extra(extra));
