@@ -21,7 +21,7 @@ use crate::client::{ApiClient, Budget, MemoryGate, Priority};
 use crate::config::{BaseUrl, Config, OutputLocation, Secret};
 use crate::datasets::{self, Context, Dataset, DatasetInfo};
 use crate::error::Error;
-use crate::metrics::{BudgetReading, Metrics};
+use crate::metrics::{BotBudgetReading, BudgetReading, Metrics};
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 use crate::sink::Output;
@@ -59,6 +59,7 @@ impl App {
         let datasets = datasets::enabled(&config);
         let budget = account_budget(&config, &datasets, &metrics);
         let client = ApiClient::new(&config.api, base, minter, budget, cancel, metrics.clone())?;
+        watch_bot_budgets(&client, &datasets, &metrics);
         let output = Output::open_with(&config.output, &metrics)?;
         register_series(&metrics, &datasets);
         if matches!(config.output, OutputLocation::S3 { .. }) {
@@ -202,6 +203,41 @@ fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> A
             .collect()
     }));
     budget
+}
+
+/// The per-bot budgets of the bots whose datasets use them, created now (so the status page and
+/// `/metrics` show them from the start, at zero) and read by `metrics` at every scrape: the
+/// `bot_id` label takes only these configured bots.
+fn watch_bot_budgets(client: &ApiClient, datasets: &[Dataset], metrics: &Metrics) {
+    for bot in datasets.iter().flat_map(Dataset::bot_budget_bots) {
+        client.bot_budgets().of(bot);
+        metrics.register_bot_budget(bot);
+    }
+    let read = Arc::downgrade(client.bot_budgets());
+    metrics.watch_bot_budgets(Arc::new(move || {
+        let Some(budgets) = read.upgrade() else {
+            return Vec::new();
+        };
+        budgets
+            .all()
+            .iter()
+            .map(|b| {
+                let (minute, hour) = (b.minute.snapshot(), b.hour.snapshot());
+                let queued = minute
+                    .priorities
+                    .iter()
+                    .chain(&hour.priorities)
+                    .map(|p| p.queued as u64)
+                    .sum();
+                BotBudgetReading {
+                    bot_id: b.bot_id.clone(),
+                    minute_share: minute.share_used(),
+                    hour_share: hour.share_used(),
+                    queued,
+                }
+            })
+            .collect()
+    }));
 }
 
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes

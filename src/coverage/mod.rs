@@ -20,6 +20,7 @@
 //! that ran on it (ok, failed, suspected gaps, the last one) and the records the polls added
 //! to the day's partition (a poll just after midnight may still add to the day before).
 
+pub mod capture;
 pub mod rebuild;
 pub mod record;
 pub mod status;

@@ -14,6 +14,7 @@
 //! version) and never carry secrets. Callers use the typed methods, never raw names; the name
 //! constants below exist for tests and health checks ([`Metrics::value`]).
 
+mod bot_budget;
 mod budget;
 mod dataset;
 mod exposition;
@@ -35,6 +36,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+pub use bot_budget::{
+    BotBudgetReader, BotBudgetReading, BOT_BUDGET_QUEUED, BOT_BUDGET_REQUESTS, BOT_BUDGET_USED,
+    BOT_BUDGET_WAIT,
+};
 pub use budget::{
     BudgetReader, BudgetReading, BUDGET_QUEUED, BUDGET_REQUESTS, BUDGET_USED, BUDGET_WAIT,
 };
