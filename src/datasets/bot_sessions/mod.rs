@@ -348,3 +348,6 @@ impl HistoryDataset for BotSessions {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod capture_tests;
