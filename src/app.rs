@@ -257,7 +257,10 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
             Dataset::History(_) => &[Priority::Scheduled, Priority::CatchUp],
         };
         let labels: Vec<&str> = priorities.iter().map(|p| p.label()).collect();
-        metrics.register_budget(info.name, &labels);
+        // A dataset on the per-bot budgets takes no grant of the account's.
+        if dataset.bot_budget_bots().is_empty() {
+            metrics.register_budget(info.name, &labels);
+        }
         for table in &info.tables[1..] {
             metrics.register_table(table.name);
         }
