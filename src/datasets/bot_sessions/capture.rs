@@ -142,15 +142,16 @@ impl Lake<'_> {
             .into_iter()
             .flatten()
         {
-            if !held.contains_key(&dt) {
-                let batches = self
-                    .read(&intent_realtime::TABLE, dt, &["session_id"])
-                    .await?;
-                held.insert(dt, ids(&batches));
-            }
-            if let Some(ids) = held.get(&dt) {
-                missed.retain(|id| !ids.contains(id));
-            }
+            let ids = match held.entry(dt) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let batches = self
+                        .read(&intent_realtime::TABLE, dt, &["session_id"])
+                        .await?;
+                    e.insert(ids(&batches))
+                }
+            };
+            missed.retain(|id| !ids.contains(id));
         }
         Ok(Capture {
             bot_id: self.bot_id.to_string(),
@@ -270,7 +271,10 @@ fn held_units(d: &DatasetStatus) -> BTreeMap<(&str, NaiveDate), &UnitStatus> {
 /// What the coverage record says of the units a day's capture is read from (the history's
 /// day, the realtime day and the next): when their files change, so does this.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint(Vec<(Option<DateTime<Utc>>, Option<u64>, Option<DateTime<Utc>>)>);
+struct Fingerprint(Vec<UnitPrint>);
+
+/// A unit's last commit, rows and last successful poll.
+type UnitPrint = (Option<DateTime<Utc>>, Option<u64>, Option<DateTime<Utc>>);
 
 impl Fingerprint {
     fn of(units: [Option<&UnitStatus>; 3]) -> Fingerprint {
