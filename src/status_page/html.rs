@@ -19,7 +19,7 @@ use crate::coverage::text::{duration_words, grid_char};
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0}\
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}\
-td.num{text-align:right}\
+td.num{text-align:right}tr.capture td:nth-child(-n+2){white-space:nowrap}\
 table.grid td{padding:0;width:1.3em;text-align:center;font-family:monospace}\
 .s-ok{background:#b7e1b0}.s-empty{background:#e4e4e4}.s-missing{background:#fff}\
 .s-failed{background:#f4a6a6}.s-provisional{background:#fbe3a1}\
