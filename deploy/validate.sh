@@ -5,7 +5,8 @@
 # Then the daemon's status page in a real browser: Debian's headless Chromium (installed here
 # with apt-get when missing; skipped with a message only where apt-get is unavailable) loads
 # the page of a daemon running the shipped config against the built-in simulator, takes a
-# screenshot (target/validate/status-page.png) and dumps the DOM, which must show every job.
+# screenshot (target/validate/status-page.png) and dumps the DOM, which must show every job (and
+# the realtime capture rows and per-bot budgets status.json lists, when the config enables them).
 # Fails on any problem, warnings included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -148,6 +149,7 @@ class Hooks(HTMLParser):
     def __init__(self):
         super().__init__()
         self.jobs, self.datasets, self.cells, self.scripts = set(), set(), 0, 0
+        self.capture, self.capture_rows, self.bot_budgets = False, set(), set()
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         classes = (a.get("class") or "").split()
@@ -159,6 +161,12 @@ class Hooks(HTMLParser):
             self.cells += 1
         if tag == "script":
             self.scripts += 1
+        if tag == "section" and a.get("id") == "capture":
+            self.capture = True
+        if tag == "tr" and "capture" in classes:
+            self.capture_rows.add((a.get("data-bot"), a.get("data-day")))
+        if tag == "tr" and "bot-budget" in classes:
+            self.bot_budgets.add(a.get("data-bot"))
 dom = Hooks()
 dom.feed(open(sys.argv[2]).read())
 want_jobs = {j["name"] for j in page["jobs"]}
@@ -167,6 +175,13 @@ assert dom.jobs == want_jobs, f"jobs in the DOM {sorted(dom.jobs)} != {sorted(wa
 assert dom.datasets == want_datasets, f"datasets in the DOM {sorted(dom.datasets)} != {sorted(want_datasets)}"
 assert dom.cells >= 30 * len(want_datasets), f"coverage cells: {dom.cells}"
 assert dom.scripts == 0, "the page runs no script"
+# The realtime capture and the per-bot budgets, when the config enables what they need.
+capture = page.get("capture")
+assert dom.capture == (capture is not None), f"capture section in the DOM: {dom.capture}"
+want_rows = {(d["bot_id"], d["day"]) for d in (capture or {}).get("days", [])}
+assert dom.capture_rows == want_rows, f"capture rows {sorted(dom.capture_rows)} != {sorted(want_rows)}"
+want_bots = {b["bot_id"] for b in page["bot_budgets"]}
+assert dom.bot_budgets == want_bots, f"bot budgets {sorted(dom.bot_budgets)} != {sorted(want_bots)}"
 print(f"DOM: {len(dom.jobs)} job(s), {len(dom.datasets)} dataset(s), {dom.cells} coverage cells")
 PY
 kill -TERM "$daemon_pid"

@@ -21,7 +21,7 @@ use crate::client::{ApiClient, Budget, MemoryGate, Priority};
 use crate::config::{BaseUrl, Config, OutputLocation, Secret};
 use crate::datasets::{self, Context, Dataset, DatasetInfo};
 use crate::error::Error;
-use crate::metrics::{BudgetReading, Metrics};
+use crate::metrics::{BotBudgetReading, BudgetReading, Metrics};
 use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 use crate::sink::Output;
@@ -59,6 +59,7 @@ impl App {
         let datasets = datasets::enabled(&config);
         let budget = account_budget(&config, &datasets, &metrics);
         let client = ApiClient::new(&config.api, base, minter, budget, cancel, metrics.clone())?;
+        watch_bot_budgets(&client, &datasets, &metrics);
         let output = Output::open_with(&config.output, &metrics)?;
         register_series(&metrics, &datasets);
         if matches!(config.output, OutputLocation::S3 { .. }) {
@@ -204,6 +205,41 @@ fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> A
     budget
 }
 
+/// The per-bot budgets of the bots whose datasets use them, created now (so the status page and
+/// `/metrics` show them from the start, at zero) and read by `metrics` at every scrape: the
+/// `bot_id` label takes only these configured bots.
+fn watch_bot_budgets(client: &ApiClient, datasets: &[Dataset], metrics: &Metrics) {
+    for bot in datasets.iter().flat_map(Dataset::bot_budget_bots) {
+        client.bot_budgets().of(bot);
+        metrics.register_bot_budget(bot);
+    }
+    let read = Arc::downgrade(client.bot_budgets());
+    metrics.watch_bot_budgets(Arc::new(move || {
+        let Some(budgets) = read.upgrade() else {
+            return Vec::new();
+        };
+        budgets
+            .all()
+            .iter()
+            .map(|b| {
+                let (minute, hour) = (b.minute.snapshot(), b.hour.snapshot());
+                let queued = minute
+                    .priorities
+                    .iter()
+                    .chain(&hour.priorities)
+                    .map(|p| p.queued as u64)
+                    .sum();
+                BotBudgetReading {
+                    bot_id: b.bot_id.clone(),
+                    minute_share: minute.share_used(),
+                    hour_share: hour.share_used(),
+                    queued,
+                }
+            })
+            .collect()
+    }));
+}
+
 /// Registers, at zero, every series the enabled datasets will emit: runs, rejects and writes
 /// per dataset, requests per endpoint and per budget priority, and each dataset's own families
 /// per entity (a polled bot, a per-entity history's id; an account-wide dataset's one series is
@@ -221,7 +257,10 @@ fn register_series(metrics: &Metrics, datasets: &[Dataset]) {
             Dataset::History(_) => &[Priority::Scheduled, Priority::CatchUp],
         };
         let labels: Vec<&str> = priorities.iter().map(|p| p.label()).collect();
-        metrics.register_budget(info.name, &labels);
+        // A dataset on the per-bot budgets takes no grant of the account's.
+        if dataset.bot_budget_bots().is_empty() {
+            metrics.register_budget(info.name, &labels);
+        }
         for table in &info.tables[1..] {
             metrics.register_table(table.name);
         }

@@ -375,13 +375,21 @@ async fn cmd_status(path: &Path, args: StatusArgs) -> Result<(), Error> {
         "smartassist-export -c {}",
         shell_word(&path.display().to_string())
     );
-    let report = status::report(
+    let mut report = status::report(
         &output.state,
         &chosen,
         account,
         (args.from, args.to),
         now,
         &command,
+    )
+    .await;
+    report.capture = datasets::bot_sessions::capture::section(
+        &output.sink,
+        &report,
+        Some(status::CAPTURE_DAYS),
+        &command,
+        None,
     )
     .await;
     if args.json {

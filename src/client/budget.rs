@@ -545,6 +545,7 @@ impl BotBudgets {
         let mut bots = self.bots.lock().unwrap_or_else(|e| e.into_inner());
         Arc::clone(bots.entry(bot_id.to_string()).or_insert_with(|| {
             Arc::new(BotBudget {
+                bot_id: bot_id.to_string(),
                 minute: Budget::new(&format!("bot {bot_id}"), self.per_minute, 0),
                 hour: Budget::with_window(
                     &format!("bot {bot_id} (hour)"),
@@ -555,11 +556,26 @@ impl BotBudgets {
             })
         }))
     }
+
+    /// `requests_per_minute` and `_per_hour` of every bot's budget.
+    pub fn limits(&self) -> (u32, u32) {
+        (self.per_minute, self.per_hour)
+    }
+
+    /// Every bot's budget created so far (the configured bots of the datasets that use them),
+    /// sorted by bot id.
+    pub fn all(&self) -> Vec<Arc<BotBudget>> {
+        let bots = self.bots.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all: Vec<Arc<BotBudget>> = bots.values().cloned().collect();
+        all.sort_by(|a, b| a.bot_id.cmp(&b.bot_id));
+        all
+    }
 }
 
 /// One bot's two budgets: a request needs a grant of each (see [`BotBudget::acquire`]).
 #[derive(Debug)]
 pub struct BotBudget {
+    pub bot_id: String,
     pub minute: Budget,
     pub hour: Budget,
 }

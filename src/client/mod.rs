@@ -132,7 +132,7 @@ struct Inner {
     minter: TokenMinter,
     budget: Arc<Budget>,
     /// Per-bot budgets of the XO runtime APIs (`api.bot_requests_per_minute`, `_per_hour`).
-    bots: BotBudgets,
+    bots: Arc<BotBudgets>,
     retry: RetryPolicy,
     max_body: u64,
     cancel: CancellationToken,
@@ -183,7 +183,10 @@ impl ApiClient {
                 iid: api.iid.clone(),
                 minter,
                 budget,
-                bots: BotBudgets::new(api.bot_requests_per_minute, api.bot_requests_per_hour),
+                bots: Arc::new(BotBudgets::new(
+                    api.bot_requests_per_minute,
+                    api.bot_requests_per_hour,
+                )),
                 retry: api.retry.clone(),
                 max_body: api.max_response_bytes,
                 cancel,
@@ -205,6 +208,11 @@ impl ApiClient {
             bot: Some(self.inner.bots.of(bot_id)),
             ..self.clone()
         }
+    }
+
+    /// The per-bot budgets of the XO runtime APIs (for metrics and the status page).
+    pub fn bot_budgets(&self) -> &Arc<BotBudgets> {
+        &self.inner.bots
     }
 
     /// The same client sending the requests of `dataset` at `priority` (the label of its
@@ -400,7 +408,10 @@ impl ApiClient {
                     return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
                 }
             };
-            metrics.budget_grant(self.work.dataset, self.work.priority.label(), waited);
+            match &self.bot {
+                Some(bot) => metrics.bot_budget_grant(&bot.bot_id, waited),
+                None => metrics.budget_grant(self.work.dataset, self.work.priority.label(), waited),
+            }
             if !waited.is_zero() {
                 metrics.rate_limit_wait(waited.as_secs_f64());
             }

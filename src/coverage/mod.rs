@@ -12,6 +12,8 @@
 //! - [`status`]: the classification of every unit of a range (OK, EMPTY, MISSING, FAILED,
 //!   PROVISIONAL), per dataset with its watermark, lag and freshness, the holes and the
 //!   backfill commands that fill them: one serializable report (the `status --json` shape).
+//! - [`capture`]: the report's realtime-capture section (shape and lines), filled by the
+//!   caller from the Parquet files of the days the report says both datasets hold.
 //! - [`rebuild`]: the record rebuilt from the Parquet files of each table.
 //! - [`text`]: `status` as lines for a terminal (a line per unit, or a grid for long ranges).
 //!
@@ -20,6 +22,7 @@
 //! that ran on it (ok, failed, suspected gaps, the last one) and the records the polls added
 //! to the day's partition (a poll just after midnight may still add to the day before).
 
+pub mod capture;
 pub mod rebuild;
 pub mod record;
 pub mod status;

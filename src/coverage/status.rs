@@ -24,6 +24,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 
+use super::capture::CaptureSection;
 use super::record::{CoverageMonth, Month, Polls, UnitRecord, Writer};
 use crate::config::Schedule;
 use crate::datasets::{Dataset, HistoryDataset, Kind, SnapshotDataset};
@@ -38,6 +39,10 @@ pub const REPORT_VERSION: u32 = 1;
 
 /// Days `status` shows when no range is given: the last 30, today included.
 pub const DEFAULT_DAYS: u64 = 30;
+
+/// Days of the range whose realtime capture `status` measures, the last of the range (each
+/// bot's day reads its Parquet partitions; `reconcile` measures any day).
+pub const CAPTURE_DAYS: u64 = 31;
 
 /// What a unit is (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -235,6 +240,10 @@ pub struct StatusReport {
     pub generated_at: DateTime<Utc>,
     pub account_id: String,
     pub datasets: Vec<DatasetStatus>,
+    /// The realtime capture of the days both a session history and a realtime capture
+    /// cover (`null` unless both datasets are in the report); filled by the caller, see
+    /// [`super::capture`].
+    pub capture: Option<CaptureSection>,
 }
 
 /// One dataset's part of the report.
@@ -358,6 +367,7 @@ pub async fn report(
         generated_at: now,
         account_id: account_id.to_string(),
         datasets: out,
+        capture: None,
     }
 }
 

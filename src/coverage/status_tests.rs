@@ -517,6 +517,7 @@ fn unmapped_fields_are_summed_per_dataset_and_listed_in_every_form() {
             generated_at: t(later),
             account_id: "a".into(),
             datasets: vec![status],
+            capture: None,
         };
         let lines = crate::coverage::text::lines(&report, "x");
         assert!(lines.iter().any(|l| l == line), "to {to}: {lines:#?}");

@@ -1,7 +1,8 @@
 //! `status` for a terminal: per dataset a header (kind, zone, schedule), the watermark, lag
 //! and freshness, then a line per unit for ranges up to [`LINES_UP_TO_DAYS`] days and a grid
 //! of one character per day beyond, the counts, the unmapped API fields, and the commands that
-//! fill the holes. Pure: the caller prints the lines.
+//! fill the holes; then the realtime capture, when the report has it ([`super::capture`]).
+//! Pure: the caller prints the lines.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -36,6 +37,10 @@ pub fn lines(report: &StatusReport, command: &str) -> Vec<String> {
             out.push(String::new());
         }
         dataset_lines(d, report.generated_at, command, &mut out);
+    }
+    if let Some(c) = &report.capture {
+        out.push(String::new());
+        super::capture::lines(c, &mut out);
     }
     out
 }

@@ -367,6 +367,11 @@ pub trait HistoryDataset: Send + Sync {
     fn day_scope(&self) -> DayScope {
         DayScope::AnyDay
     }
+    /// Its requests take their grants from each entity's per-bot budget
+    /// ([`crate::client::ApiClient::for_bot`]) instead of the account's; `false` by default.
+    fn uses_bot_budgets(&self) -> bool {
+        false
+    }
 }
 
 /// Which local days a history dataset can export.
@@ -433,6 +438,15 @@ impl Dataset {
         match self {
             Dataset::History(d) => d.entities(),
             Dataset::Snapshot(d) => d.entities(),
+        }
+    }
+
+    /// The bots whose per-bot budgets its requests use (see
+    /// [`HistoryDataset::uses_bot_budgets`]); empty for most datasets.
+    pub fn bot_budget_bots(&self) -> &[String] {
+        match self {
+            Dataset::History(d) if d.uses_bot_budgets() => d.entities(),
+            _ => &[],
         }
     }
 

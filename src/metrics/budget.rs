@@ -22,7 +22,7 @@ pub const BUDGET_USED: &str = "smartassist_budget_used_ratio";
 pub const BUDGET_QUEUED: &str = "smartassist_budget_queued_requests";
 
 /// Upper bounds of `smartassist_budget_wait_seconds`: 10 ms to 5 min.
-const WAIT_BUCKETS: [f64; 13] = [
+pub(super) const WAIT_BUCKETS: [f64; 13] = [
     0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
@@ -66,6 +66,8 @@ pub(super) struct BudgetFamilies {
     requests: Family<RequestLabels, Counter>,
     wait: HistogramFamily<PriorityLabel>,
     reader: Arc<Mutex<Option<BudgetReader>>>,
+    /// The per-bot budgets' families (`bot_budget.rs`).
+    pub(super) bots: super::bot_budget::BotBudgetFamilies,
 }
 
 impl std::fmt::Debug for BudgetFamilies {
@@ -80,6 +82,7 @@ impl BudgetFamilies {
             requests: Family::default(),
             wait: Family::new_with_constructor(wait_histogram),
             reader: Arc::default(),
+            bots: super::bot_budget::BotBudgetFamilies::new(),
         }
     }
 
@@ -98,6 +101,7 @@ impl BudgetFamilies {
         r.register_collector(Box::new(BudgetCollector {
             reader: self.reader.clone(),
         }));
+        self.bots.register(r);
     }
 }
 

@@ -13,10 +13,17 @@
 //! outcome, endpoint name, status class, retry reason, a dataset's entity such as a bot id,
 //! version) and never carry secrets. Callers use the typed methods, never raw names; the name
 //! constants below exist for tests and health checks ([`Metrics::value`]).
+//!
+//! Submodules: `budget.rs` (the account's request budget) and `bot_budget.rs` (the per-bot
+//! budgets of the XO runtime APIs), `dataset.rs` (families a dataset declares), `lag.rs` (the
+//! watermark lag computed at render), `process.rs` (`process_*`), `exposition.rs` (reading the
+//! text format back).
 
+mod bot_budget;
 mod budget;
 mod dataset;
 mod exposition;
+mod lag;
 mod process;
 #[cfg(test)]
 mod tests;
@@ -35,6 +42,10 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+pub use bot_budget::{
+    BotBudgetReader, BotBudgetReading, BOT_BUDGET_QUEUED, BOT_BUDGET_REQUESTS, BOT_BUDGET_USED,
+    BOT_BUDGET_WAIT,
+};
 pub use budget::{
     BudgetReader, BudgetReading, BUDGET_QUEUED, BUDGET_REQUESTS, BUDGET_USED, BUDGET_WAIT,
 };
@@ -347,9 +358,6 @@ impl Families {
     }
 }
 
-/// Per dataset, per unit (a day, a bot), the time up to which the data is exported.
-type Coverage = BTreeMap<String, BTreeMap<String, DateTime<Utc>>>;
-
 /// What a render encodes, in this order: `head` (build info, requests, writes, runs), the
 /// families datasets declared, `tail` (last success, API budget, S3 requests, `process_*`),
 /// then the watermark lag computed at render time.
@@ -359,7 +367,7 @@ struct Inner {
     tail: Registry,
     families: Families,
     budget: budget::BudgetFamilies,
-    coverage: Mutex<Coverage>,
+    coverage: Mutex<lag::Coverage>,
 }
 
 /// The metrics of one process instance. Cheap to clone (an `Arc` inside); clones share the
@@ -419,7 +427,7 @@ impl Metrics {
                 tail,
                 families,
                 budget,
-                coverage: Mutex::new(Coverage::new()),
+                coverage: Mutex::default(),
             }),
         }
     }
@@ -633,25 +641,6 @@ impl Metrics {
             .set(unix_seconds);
     }
 
-    /// Record that `unit` (a day, a bot) of `dataset` is exported up to `until`. At each render
-    /// `smartassist_watermark_lag_seconds{dataset}` is `now - (oldest until over the dataset's
-    /// units)`, at least 0, so it keeps growing while nothing succeeds. A dataset without any
-    /// covered unit has no lag series.
-    pub fn set_covered(&self, dataset: &str, unit: &str, until: DateTime<Utc>) {
-        self.lock_coverage()
-            .entry(dataset.to_string())
-            .or_default()
-            .insert(unit.to_string(), until);
-    }
-
-    fn lock_coverage(&self) -> std::sync::MutexGuard<'_, Coverage> {
-        // A poisoned lock still holds a consistent map (every update is one insert).
-        self.inner
-            .coverage
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The Prometheus text exposition (serve with [`CONTENT_TYPE`]), lag computed at `now`.
     pub fn render(&self) -> String {
         self.render_at(Utc::now())
@@ -659,26 +648,7 @@ impl Metrics {
 
     /// [`Metrics::render`] with the watermark lag computed at `now` (tests pass a fixed time).
     pub fn render_at(&self, now: DateTime<Utc>) -> String {
-        let lags: Vec<(String, f64)> = self
-            .lock_coverage()
-            .iter()
-            .filter_map(|(dataset, units)| {
-                let oldest = units.values().min()?;
-                let lag = (now - *oldest).num_milliseconds().max(0) as f64 / 1000.0;
-                Some((dataset.clone(), lag))
-            })
-            .collect();
-        let lag = Family::<DatasetLabel, F64Gauge>::default();
-        for (dataset, seconds) in lags {
-            lag.get_or_create(&dataset_label(&dataset)).set(seconds);
-        }
-        let mut at_render = Registry::default();
-        at_render.register(
-            WATERMARK_LAG,
-            "Seconds between now and the oldest point up to which the dataset is exported \
-             (a history dataset: its watermark; a snapshot dataset: its least recent successful poll)",
-            Listed(lag),
-        );
+        let at_render = self.lag_registry(now);
         let mut out = String::new();
         let declared = self.lock_declared();
         for registry in [

@@ -3,6 +3,7 @@
 //! with the exposition reader, not compared with strings made by the encoder.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -519,6 +520,10 @@ fn families_render_in_a_fixed_order_with_the_datasets_own_after_the_run_families
         "smartassist_store_requests_total",
         "smartassist_budget_requests_total",
         "smartassist_budget_wait_seconds",
+        "smartassist_bot_budget_requests_total",
+        "smartassist_bot_budget_wait_seconds",
+        "smartassist_bot_budget_used_ratio",
+        "smartassist_bot_budget_queued_requests",
     ])
     .collect::<Vec<_>>();
     let own: Vec<&str> = declared_by_datasets().map(|f| f.name).take(2).collect();
@@ -627,5 +632,62 @@ fn a_family_used_as_the_other_kind_exports_nothing() {
     assert_eq!(
         found.get("smartassist_test_level").map(String::as_str),
         Some("gauge")
+    );
+}
+
+#[test]
+fn bot_budgets_report_grants_waits_and_each_windows_share_per_configured_bot() {
+    let m = Metrics::new();
+    m.register_bot_budget("st-a");
+    m.register_bot_budget("st-b");
+    let requests = |bot| m.value("smartassist_bot_budget_requests_total", &[("bot_id", bot)]);
+    assert_eq!((requests("st-a"), requests("st-b")), (Some(0.0), Some(0.0)));
+    m.bot_budget_grant("st-a", Duration::from_millis(300));
+    m.bot_budget_grant("st-a", Duration::ZERO);
+    assert_eq!(requests("st-a"), Some(2.0));
+    assert_eq!(
+        m.value(
+            "smartassist_bot_budget_wait_seconds_sum",
+            &[("bot_id", "st-a")]
+        ),
+        Some(0.3)
+    );
+    assert_eq!(
+        m.value(
+            "smartassist_bot_budget_used_ratio",
+            &[("bot_id", "st-a"), ("window", "hour")]
+        ),
+        None,
+        "no reader yet"
+    );
+    m.watch_bot_budgets(Arc::new(|| {
+        vec![BotBudgetReading {
+            bot_id: "st-a".into(),
+            minute_share: 0.25,
+            hour_share: 0.5,
+            queued: 3,
+        }]
+    }));
+    let used = |window| {
+        m.value(
+            "smartassist_bot_budget_used_ratio",
+            &[("bot_id", "st-a"), ("window", window)],
+        )
+    };
+    assert_eq!((used("minute"), used("hour")), (Some(0.25), Some(0.5)));
+    assert_eq!(
+        m.value(
+            "smartassist_bot_budget_queued_requests",
+            &[("bot_id", "st-a")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.value(
+            "smartassist_budget_requests_total",
+            &[("dataset", "bot_sessions"), ("priority", "scheduled")]
+        ),
+        None,
+        "the account budget's series are apart"
     );
 }

@@ -3,21 +3,23 @@
 //! comes from outside the program's own literals (job and dataset names, errors, which can
 //! carry the API's text, field names, commands) goes through [`escape`]. Elements carry
 //! stable hooks for checks: `tr.job[data-job]`, `section.dataset[data-dataset]`,
-//! `td.unit[data-status]`, `li.error`.
+//! `td.unit[data-status]`, `li.error`, `section#capture` with `tr.capture[data-bot][data-day]`,
+//! `tr.bot-budget[data-bot]`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{BudgetView, ErrorView, JobView, StatusPage};
+use super::{BotBudgetView, BudgetView, ErrorView, JobView, StatusPage};
+use crate::coverage::capture::CaptureSection;
 use crate::coverage::status::{DatasetStatus, UnitStatus};
 use crate::coverage::text::{duration_words, grid_char};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0}\
 th,td{border:1px solid #ccc;padding:.2em .5em;text-align:left;vertical-align:top}\
-td.num{text-align:right}\
+td.num{text-align:right}tr.capture td:nth-child(-n+2){white-space:nowrap}\
 table.grid td{padding:0;width:1.3em;text-align:center;font-family:monospace}\
 .s-ok{background:#b7e1b0}.s-empty{background:#e4e4e4}.s-missing{background:#fff}\
 .s-failed{background:#f4a6a6}.s-provisional{background:#fbe3a1}\
@@ -69,6 +71,10 @@ pub fn render(page: &StatusPage) -> String {
         .collect();
     jobs(&page.jobs, &by_dataset, &mut out);
     budget(&page.budget, &mut out);
+    bot_budgets(&page.bot_budgets, &mut out);
+    if let Some(c) = &page.capture {
+        capture(c, &mut out);
+    }
     out.push_str("<h2>Coverage</h2>\n<p>One column per local day: O ok, E empty, . missing, F failed, P provisional (hover a day for its figures).</p>\n");
     for d in &page.datasets {
         dataset(d, &mut out);
@@ -167,6 +173,85 @@ fn budget(b: &BudgetView, out: &mut String) {
         );
     }
     out.push_str("</tbody></table>\n");
+}
+
+fn bot_budgets(bots: &[BotBudgetView], out: &mut String) {
+    if bots.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h3>Per-bot budgets (XO runtime APIs)</h3>\n<table id=\"bot-budgets\"><thead><tr>\
+         <th>Bot</th><th>Last minute</th><th>Last hour</th><th>Waiting</th><th>Paused</th>\
+         </tr></thead><tbody>\n",
+    );
+    for b in bots {
+        let _ = writeln!(
+            out,
+            "<tr class=\"bot-budget\" data-bot=\"{bot}\"><td>{bot}</td>\
+             <td class=\"num\">{} of {} ({:.0}%)</td><td class=\"num\">{} of {} ({:.0}%)</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{:.0} s</td></tr>",
+            b.granted_in_minute,
+            b.requests_per_minute,
+            b.minute_share_used * 100.0,
+            b.granted_in_hour,
+            b.requests_per_hour,
+            b.hour_share_used * 100.0,
+            b.queued,
+            b.paused_seconds,
+            bot = escape(&b.bot_id),
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+/// A row per bot and day: the share captured, the sessions, the missed ones.
+fn capture(c: &CaptureSection, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "<section id=\"capture\"><h2>Realtime capture</h2>\n<p>Of each day's completed \
+         sessions in <code>{}</code>, the ones <code>{}</code> holds (days in {}; the days \
+         both hold, of the last {} days).</p>",
+        escape(&c.history),
+        escape(&c.realtime),
+        escape(&c.timezone),
+        super::PAGE_CAPTURE_DAYS
+    );
+    for p in &c.problems {
+        let _ = writeln!(out, "<p class=\"failure\">Problem: {}</p>", escape(p));
+    }
+    if c.days.is_empty() {
+        out.push_str("<p>No day held by both datasets yet.</p></section>\n");
+        return;
+    }
+    out.push_str(
+        "<table><thead><tr><th>Bot</th><th>Day</th><th>Captured</th><th>Sessions</th>\
+         <th>Missed</th><th>Missed sessions</th></tr></thead><tbody>\n",
+    );
+    for d in &c.days {
+        let mut missed = d
+            .missed_ids
+            .iter()
+            .map(|id| format!("<code>{}</code>", escape(id)))
+            .collect::<Vec<_>>()
+            .join(" ");
+        if let Some(cmd) = &d.reconcile {
+            let _ = write!(missed, " … all: <code>{}</code>", escape(cmd));
+        }
+        let _ = writeln!(
+            out,
+            "<tr class=\"capture\" data-bot=\"{bot}\" data-day=\"{}\"><td>{bot}</td><td>{}{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td>{missed}</td></tr>",
+            d.day,
+            d.day,
+            if d.provisional { " (provisional)" } else { "" },
+            d.percent(),
+            d.sessions,
+            d.missed,
+            bot = escape(&d.bot_id),
+        );
+    }
+    out.push_str("</tbody></table></section>\n");
 }
 
 fn dataset(d: &DatasetStatus, out: &mut String) {

@@ -4,7 +4,11 @@
 //! run (outcome, duration, rows), the run in flight, next tick; per dataset: watermark, lag,
 //! freshness and the coverage of the last [`PAGE_DAYS`] days (the `status` report of
 //! [`crate::coverage::status`], read from the state store on each request: one or two small
-//! objects per dataset); the request budget in use; the jobs' recent errors.
+//! objects per dataset); the realtime capture of the last [`PAGE_CAPTURE_DAYS`] days per bot,
+//! when both `bot_sessions` and `intent_realtime` are enabled (read from their Parquet
+//! files' `session_id` columns, and read again only for the days whose coverage changed
+//! since: [`CaptureCache`]); the account's request budget in use and each bot's budget of the
+//! XO runtime APIs; the jobs' recent errors.
 //!
 //! The daemon merges [`StatusSource::routes`] into its server next to `/healthz`. Nothing here
 //! writes; a request that cannot read a coverage object shows it as a problem of its dataset.
@@ -22,8 +26,10 @@ use axum::Router;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::client::budget::BudgetSnapshot;
+use crate::client::budget::{BotBudget, BudgetSnapshot};
+use crate::coverage::capture::CaptureSection;
 use crate::coverage::status::{self, DatasetStatus};
+use crate::datasets::bot_sessions::capture::{self, CaptureCache};
 use crate::datasets::{Context, Dataset};
 use crate::scheduler::{Job, Scheduler};
 
@@ -32,6 +38,9 @@ pub const PAGE_VERSION: u32 = 1;
 
 /// Days of coverage the page shows per dataset, today included (`status`'s default range).
 pub const PAGE_DAYS: u64 = status::DEFAULT_DAYS;
+
+/// Days of realtime capture the page shows per bot, today included.
+pub const PAGE_CAPTURE_DAYS: u64 = 7;
 
 /// Errors the page lists, newest first, over every job.
 pub const RECENT_ERRORS_SHOWN: usize = 20;
@@ -46,6 +55,7 @@ pub struct StatusSource {
     cx: Context,
     datasets: Vec<Dataset>,
     scheduler: Arc<Scheduler>,
+    capture: Arc<CaptureCache>,
 }
 
 /// Everything the page shows: the body of `/status.json`.
@@ -56,9 +66,15 @@ pub struct StatusPage {
     pub account_id: String,
     pub jobs: Vec<JobView>,
     pub budget: BudgetView,
+    /// Each configured bot's budget of the XO runtime APIs (empty when no enabled dataset uses
+    /// them).
+    pub bot_budgets: Vec<BotBudgetView>,
     pub recent_errors: Vec<ErrorView>,
     /// Per dataset, the last [`PAGE_DAYS`] days as `status --json` reports them.
     pub datasets: Vec<DatasetStatus>,
+    /// The realtime capture of the last [`PAGE_CAPTURE_DAYS`] days (`status --json`'s
+    /// `capture`); `null` unless both datasets it compares are enabled.
+    pub capture: Option<CaptureSection>,
 }
 
 /// One job of the daemon (a history dataset, or a snapshot dataset's entity).
@@ -106,6 +122,24 @@ pub struct BudgetView {
     pub priorities: Vec<PriorityView>,
 }
 
+/// One bot's budget of the XO runtime APIs now: a minute window and an hour window.
+#[derive(Debug, Clone, Serialize)]
+pub struct BotBudgetView {
+    pub bot_id: String,
+    pub requests_per_minute: u32,
+    pub requests_per_hour: u32,
+    /// Requests granted within the last minute window (61 s) and hour window (61 min).
+    pub granted_in_minute: u32,
+    pub granted_in_hour: u32,
+    /// Shares of the two limits granted within their windows.
+    pub minute_share_used: f64,
+    pub hour_share_used: f64,
+    /// Requests waiting now (for either window).
+    pub queued: usize,
+    /// Time left of a pause after a throttled answer.
+    pub paused_seconds: f64,
+}
+
 /// One priority of the budget.
 #[derive(Debug, Clone, Serialize)]
 pub struct PriorityView {
@@ -130,6 +164,7 @@ impl StatusSource {
             cx,
             datasets,
             scheduler,
+            capture: Arc::default(),
         }
     }
 
@@ -154,6 +189,14 @@ impl StatusSource {
             COMMAND,
         )
         .await;
+        let capture = capture::section(
+            &self.cx.sink,
+            &report,
+            Some(PAGE_CAPTURE_DAYS),
+            COMMAND,
+            Some(&self.capture),
+        )
+        .await;
         let jobs = self.scheduler.jobs();
         StatusPage {
             version: PAGE_VERSION,
@@ -161,8 +204,17 @@ impl StatusSource {
             account_id: self.cx.account_id.clone(),
             jobs: jobs.iter().map(|j| job_view(j, now)).collect(),
             budget: budget_view(&self.cx.client.budget().snapshot()),
+            bot_budgets: self
+                .cx
+                .client
+                .bot_budgets()
+                .all()
+                .iter()
+                .map(|b| bot_budget_view(b))
+                .collect(),
             recent_errors: recent_errors(jobs),
             datasets: report.datasets,
+            capture,
         }
     }
 }
@@ -212,6 +264,23 @@ fn budget_view(b: &BudgetSnapshot) -> BudgetView {
                 share: p.share,
             })
             .collect(),
+    }
+}
+
+fn bot_budget_view(b: &BotBudget) -> BotBudgetView {
+    let (minute, hour) = (b.minute.snapshot(), b.hour.snapshot());
+    let granted = |s: &BudgetSnapshot| s.priorities.iter().map(|p| p.granted_in_window).sum();
+    let queued = |s: &BudgetSnapshot| s.priorities.iter().map(|p| p.queued).sum::<usize>();
+    BotBudgetView {
+        bot_id: b.bot_id.clone(),
+        requests_per_minute: minute.requests_per_minute,
+        requests_per_hour: hour.requests_per_minute,
+        granted_in_minute: granted(&minute),
+        granted_in_hour: granted(&hour),
+        minute_share_used: minute.share_used(),
+        hour_share_used: hour.share_used(),
+        queued: queued(&minute) + queued(&hour),
+        paused_seconds: minute.paused_for.max(hour.paused_for).as_secs_f64(),
     }
 }
 

@@ -7,18 +7,25 @@
 //! metric all say the same. Both datasets must cut days in the same `timezone` for a day to
 //! mean the same hours; a day is covered when both have a partition for it.
 //!
-//! [`measure`] is the function to call; [`CAPTURE_RATIO`] and [`CAPTURE_SESSIONS`] are the
-//! gauges the export sets for the last complete day.
+//! [`measure`] is the function to call for one bot and day (`reconcile`); [`section`] measures
+//! the days a status report's coverage says both datasets hold (`status`, the status page),
+//! reading each partition once and only its `session_id` (and `end_time`) columns.
+//! [`CAPTURE_RATIO`] and [`CAPTURE_SESSIONS`] are the gauges the export sets for the last
+//! complete day.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 
 use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 
-use super::TABLE;
+use super::{INFO, TABLE};
+use crate::coverage::capture::{CaptureDay, CaptureSection};
+use crate::coverage::status::{DatasetStatus, Provisional, StatusReport, UnitState, UnitStatus};
 use crate::datasets::intent_realtime;
 use crate::error::Error;
+use crate::error_chain::error_chain;
 use crate::metrics::{DatasetMetric, MetricKind};
 use crate::sink::{PartitionKey, Sink};
 
@@ -66,34 +73,244 @@ pub async fn measure(
     bot_id: &str,
     day: NaiveDate,
 ) -> Result<Option<Capture>, Error> {
-    let key = |table, dt| PartitionKey {
-        table,
-        account_id: account_id.to_string(),
-        bot_id: Some(bot_id.to_string()),
-        dt,
+    let lake = Lake {
+        sink,
+        account_id,
+        bot_id,
     };
-    let sessions_key = key(&TABLE, day);
-    let intent_key = key(&intent_realtime::TABLE, day);
+    let sessions_key = lake.key(&TABLE, day);
+    let intent_key = lake.key(&intent_realtime::TABLE, day);
     if sink.list_partition_files(&sessions_key).await?.is_empty()
         || sink.list_partition_files(&intent_key).await?.is_empty()
     {
         return Ok(None);
     }
-    let completed = completed_ids(&sink.read_partition(&sessions_key).await?);
-    let mut held = ids(&sink.read_partition(&intent_key).await?);
-    if let Some(next) = day.checked_add_days(Days::new(1)) {
-        held.extend(ids(&sink
-            .read_partition(&key(&intent_realtime::TABLE, next))
-            .await?));
+    let mut held = BTreeMap::new();
+    lake.capture(day, &mut held).await.map(Some)
+}
+
+/// One bot's partitions of both datasets.
+struct Lake<'a> {
+    sink: &'a Sink,
+    account_id: &'a str,
+    bot_id: &'a str,
+}
+
+impl Lake<'_> {
+    fn key(&self, table: &'static crate::schema::Table, dt: NaiveDate) -> PartitionKey {
+        PartitionKey {
+            table,
+            account_id: self.account_id.to_string(),
+            bot_id: Some(self.bot_id.to_string()),
+            dt,
+        }
     }
-    let missed: Vec<String> = completed.difference(&held).cloned().collect();
-    Ok(Some(Capture {
-        bot_id: bot_id.to_string(),
-        day,
-        sessions: completed.len(),
-        captured: completed.len() - missed.len(),
-        missed,
-    }))
+
+    /// `columns` of every file of the partition of `table` and `dt` (none when it does not
+    /// exist).
+    async fn read(
+        &self,
+        table: &'static crate::schema::Table,
+        dt: NaiveDate,
+        columns: &[&str],
+    ) -> Result<Vec<RecordBatch>, Error> {
+        let key = self.key(table, dt);
+        let mut out = Vec::new();
+        for name in self.sink.partition_file_names(&key).await? {
+            // A file merged away since the listing holds nothing the merged one lacks.
+            if let Some(b) = self
+                .sink
+                .read_partition_file(&key, &name, Some(columns))
+                .await?
+            {
+                out.extend(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The capture of `day`; `held` keeps the intent_realtime ids read per `dt`, so the
+    /// partition a day shares with the next is read once.
+    async fn capture(
+        &self,
+        day: NaiveDate,
+        held: &mut BTreeMap<NaiveDate, BTreeSet<String>>,
+    ) -> Result<Capture, Error> {
+        let completed = completed_ids(&self.read(&TABLE, day, &["session_id", "end_time"]).await?);
+        let mut missed: BTreeSet<String> = completed.clone();
+        for dt in [Some(day), day.checked_add_days(Days::new(1))]
+            .into_iter()
+            .flatten()
+        {
+            let ids = match held.entry(dt) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let batches = self
+                        .read(&intent_realtime::TABLE, dt, &["session_id"])
+                        .await?;
+                    e.insert(ids(&batches))
+                }
+            };
+            missed.retain(|id| !ids.contains(id));
+        }
+        Ok(Capture {
+            bot_id: self.bot_id.to_string(),
+            day,
+            sessions: completed.len(),
+            captured: completed.len() - missed.len(),
+            missed: missed.into_iter().collect(),
+        })
+    }
+}
+
+/// The capture of every bot and day of `report` that both `bot_sessions` and
+/// `intent_realtime` hold (a unit neither MISSING nor FAILED in each; with `last_days`, only
+/// the last that many days of the range); `None` unless the report has both datasets.
+/// `command` names the program in the `reconcile` pointers. With a `cache`, a bot's day whose
+/// units have not changed since it was measured is not read again. A bot whose files cannot
+/// be read is a problem of the section.
+pub async fn section(
+    sink: &Sink,
+    report: &StatusReport,
+    last_days: Option<u64>,
+    command: &str,
+    cache: Option<&CaptureCache>,
+) -> Option<CaptureSection> {
+    let find = |name: &str| report.datasets.iter().find(|d| d.dataset == name);
+    let history = find(INFO.name)?;
+    let realtime = find(intent_realtime::INFO.name)?;
+    let mut out = CaptureSection {
+        history: history.dataset.clone(),
+        realtime: realtime.dataset.clone(),
+        timezone: history.timezone.clone(),
+        ..CaptureSection::default()
+    };
+    if history.timezone != realtime.timezone {
+        out.problems.push(format!(
+            "{} cuts days in {} and {} in {}: give both the same `timezone` to measure the capture",
+            history.dataset, history.timezone, realtime.dataset, realtime.timezone
+        ));
+        return Some(out);
+    }
+    let to = history.to.min(realtime.to);
+    let mut from = history.from.max(realtime.from);
+    if let Some(first) = last_days.and_then(|n| to.checked_sub_days(Days::new(n.max(1) - 1))) {
+        from = from.max(first);
+    }
+    if from > to {
+        return Some(out);
+    }
+    (out.from, out.to) = (Some(from), Some(to));
+    let (history_units, realtime_units) = (held_units(history), held_units(realtime));
+    let bots: BTreeSet<&str> = history_units.keys().map(|(b, _)| *b).collect();
+    let mut kept = BTreeMap::new();
+    for bot in bots {
+        let lake = Lake {
+            sink,
+            account_id: &report.account_id,
+            bot_id: bot,
+        };
+        let mut held = BTreeMap::new();
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            let (Some(h), Some(r)) = (
+                history_units.get(&(bot, day)),
+                realtime_units.get(&(bot, day)),
+            ) else {
+                continue;
+            };
+            let next = day
+                .succ_opt()
+                .and_then(|n| realtime_units.get(&(bot, n)).copied());
+            let print = Fingerprint::of([Some(*h), Some(*r), next]);
+            let key = (bot.to_string(), day);
+            if let Some(c) = cache.and_then(|c| c.get(&key, &print)) {
+                out.days.push(c.clone());
+                kept.insert(key, (print, c));
+                continue;
+            }
+            let provisional = r.status == UnitState::Provisional
+                || !matches!(h.provisional, None | Some(Provisional::Lookback));
+            match lake.capture(day, &mut held).await {
+                Ok(c) => {
+                    let d = CaptureDay::new(
+                        bot,
+                        day,
+                        (c.sessions, c.captured),
+                        &c.missed,
+                        provisional,
+                        command,
+                    );
+                    kept.insert(key, (print, d.clone()));
+                    out.days.push(d);
+                }
+                Err(e) => {
+                    out.problems.push(format!(
+                        "{bot} {day}: cannot read the partitions: {}",
+                        error_chain(&e)
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    if let Some(c) = cache {
+        c.replace(kept);
+    }
+    Some(out)
+}
+
+/// The units of `d` that hold data (neither MISSING nor FAILED), by bot and day.
+fn held_units(d: &DatasetStatus) -> BTreeMap<(&str, NaiveDate), &UnitStatus> {
+    d.units
+        .iter()
+        .filter(|u| !u.status.is_hole())
+        .filter_map(|u| Some(((u.entity.as_deref()?, u.day), u)))
+        .collect()
+}
+
+/// What the coverage record says of the units a day's capture is read from (the history's
+/// day, the realtime day and the next): when their files change, so does this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Fingerprint(Vec<UnitPrint>);
+
+/// A unit's last commit, rows and last successful poll.
+type UnitPrint = (Option<DateTime<Utc>>, Option<u64>, Option<DateTime<Utc>>);
+
+impl Fingerprint {
+    fn of(units: [Option<&UnitStatus>; 3]) -> Fingerprint {
+        Fingerprint(
+            units
+                .iter()
+                .map(|u| {
+                    u.map_or((None, None, None), |u| {
+                        let polled = u.polls.as_ref().and_then(|p| p.last_ok_at);
+                        (u.committed_at, u.rows, polled)
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The capture of each bot's day as last measured, with what its units were then (the
+/// daemon's status page keeps one, so a reload reads only the days that changed). Holds the
+/// days of the last [`section`] only.
+#[derive(Debug, Default)]
+pub struct CaptureCache {
+    days: Mutex<BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>>,
+}
+
+impl CaptureCache {
+    fn get(&self, key: &(String, NaiveDate), print: &Fingerprint) -> Option<CaptureDay> {
+        let days = self.days.lock().unwrap_or_else(|e| e.into_inner());
+        days.get(key)
+            .filter(|(p, _)| p == print)
+            .map(|(_, d)| d.clone())
+    }
+
+    fn replace(&self, days: BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>) {
+        *self.days.lock().unwrap_or_else(|e| e.into_inner()) = days;
+    }
 }
 
 fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {

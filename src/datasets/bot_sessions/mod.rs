@@ -324,6 +324,10 @@ impl HistoryDataset for BotSessions {
         &self.bots
     }
 
+    fn uses_bot_budgets(&self) -> bool {
+        true
+    }
+
     fn export_day<'a>(
         &'a self,
         cx: &'a Context,
@@ -344,3 +348,6 @@ impl HistoryDataset for BotSessions {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod capture_tests;

@@ -29,18 +29,18 @@ use crate::simulator::truth::local_day;
 use crate::simulator::{self, ModelSettings, RunningSimulator, SimulatorConfig, DEFAULT_SECRET};
 use crate::sink::PartitionKey;
 
-const NY: chrono_tz::Tz = chrono_tz::America::New_York;
-const BOTS: [&str; 3] = ["st-bot-a", "st-bot-b", "st-bot-c"];
+pub(super) const NY: chrono_tz::Tz = chrono_tz::America::New_York;
+pub(super) const BOTS: [&str; 3] = ["st-bot-a", "st-bot-b", "st-bot-c"];
 
 fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("timestamp")
 }
 
-fn date(s: &str) -> NaiveDate {
+pub(super) fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
 }
 
-async fn sim(
+pub(super) async fn sim(
     now: DateTime<Utc>,
     sessions: BotSessionsSim,
     malformed: Option<u64>,
@@ -60,7 +60,7 @@ async fn sim(
 }
 
 /// An app exporting `sections` (TOML) against `sim` into `out`.
-async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> App {
+pub(super) async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> App {
     let text = format!(
         "[api]\nbase_url = \"{base}\"\naccount_id = \"demo-account\"\niid = \"st-demo-stream\"\n\
          client_id = \"cs-demo-client\"\ntimezone = \"America/New_York\"\n\
