@@ -3,13 +3,14 @@
 //! `api.requests_per_minute` admits ([`crate::client::budget`]: that many per 61 s). `check`
 //! prints it and the daemon logs it at start; both refuse (exit 2) polls that alone exceed the
 //! budget, since no priority can keep their cadence then and sessions would be lost without
-//! any error.
+//! any error. Entities listed at every poll (`queue_stats` polling every queue of the `queues`
+//! list) cannot be counted ahead: they are named per entity and left out of the sum.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::client::budget::{MINUTE, WINDOW};
-use crate::datasets::Dataset;
+use crate::datasets::{Dataset, EntitySource};
 use crate::error::Error;
 use crate::scheduler;
 
@@ -43,7 +44,11 @@ pub fn busiest_minute(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> u32 {
 pub struct PollDemand {
     pub dataset: &'static str,
     pub entity_kind: &'static str,
+    /// The configured entities; 0 when they are listed (see `listed_from`).
     pub entities: usize,
+    /// The list dataset whose entities are polled (`queues`), when they are not configured:
+    /// their number is known only when the list is read, so it counts here per entity.
+    pub listed_from: Option<&'static str>,
     /// Polls of one entity in the busiest minute of its schedule.
     pub polls_per_minute: u32,
     /// Extra polls a minute of one entity while a gap is suspected (fast re-polls).
@@ -79,6 +84,10 @@ impl PollBudget {
                     dataset: s.info().name,
                     entity_kind: s.entity_kind(),
                     entities: s.entities().len(),
+                    listed_from: match s.entity_source() {
+                        EntitySource::List { dataset, .. } => Some(dataset),
+                        EntitySource::Config => None,
+                    },
                     polls_per_minute: busiest_minute(
                         &sched.schedule.cron,
                         sched.schedule_timezone,
@@ -114,12 +123,19 @@ impl PollBudget {
     fn terms(&self) -> String {
         self.demands
             .iter()
-            .map(|d| {
-                let plural = if d.entities == 1 { "" } else { "s" };
-                format!(
-                    "{} {}{plural} × {} polls/minute ({})",
-                    d.entities, d.entity_kind, d.polls_per_minute, d.dataset
-                )
+            .map(|d| match d.listed_from {
+                Some(list) => format!(
+                    "every {} of the `{list}` list × {} polls/minute ({}; not counted: the \
+                     number is known only when the list is read)",
+                    d.entity_kind, d.polls_per_minute, d.dataset
+                ),
+                None => {
+                    let plural = if d.entities == 1 { "" } else { "s" };
+                    format!(
+                        "{} {}{plural} × {} polls/minute ({})",
+                        d.entities, d.entity_kind, d.polls_per_minute, d.dataset
+                    )
+                }
             })
             .collect::<Vec<_>>()
             .join(" + ")
