@@ -50,7 +50,11 @@ pub async fn poll_listed(
             return Err(NoList(reason));
         }
         Err(e) => {
-            let reason = format!("could not read the {} list: {}", dataset.entity_kind(), error_chain(&e));
+            let reason = format!(
+                "could not read the {} list: {}",
+                dataset.entity_kind(),
+                error_chain(&e)
+            );
             warn!(dataset = name, "Polled nothing: {reason}.");
             return Err(NoList(reason));
         }
