@@ -149,3 +149,108 @@ fn log_change(previous: Option<&LatestQueues>, now: &LatestQueues) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, StringArray, TimestampMillisecondArray};
+    use arrow::record_batch::RecordBatch;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::sink::counting::CountingStore;
+    use crate::sink::Output;
+
+    fn day(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2024, 6, d).expect("date")
+    }
+
+    /// Noon of `day(d)` in Berlin.
+    fn noon(d: u32) -> DateTime<Utc> {
+        chrono_tz::Europe::Berlin
+            .with_ymd_and_hms(2024, 6, d, 12, 0, 0)
+            .single()
+            .expect("t")
+            .with_timezone(&Utc)
+    }
+
+    async fn write_snapshot(sink: &Sink, d: u32, ids: &[&str]) {
+        let n = ids.len();
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["acct"; n])),
+            Arc::new(StringArray::from(ids.to_vec())),
+            Arc::new(StringArray::from(vec![Some("a queue"); n])),
+            Arc::new(TimestampMillisecondArray::from(vec![0; n]).with_timezone("UTC")),
+            Arc::new(StringArray::from(vec![None::<&str>; n])),
+        ];
+        let batch = RecordBatch::try_new(super::super::queues_schema(), columns).expect("batch");
+        let key = PartitionKey::account_day(&TABLE, "acct", day(d));
+        sink.write_partition(&key, vec![batch])
+            .await
+            .expect("write");
+    }
+
+    #[tokio::test]
+    async fn the_list_is_read_again_only_when_its_snapshot_changes_and_expires_after_max_age() {
+        let store = Arc::new(CountingStore::default());
+        let out = Output::with_store(store.clone(), object_store::path::Path::from("out"));
+        let reader = QueueListReader::new(chrono_tz::Europe::Berlin, 7);
+        let ids = |l: Option<LatestQueues>| l.map(|l| (l.snapshot_date, l.queue_ids));
+        let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+        assert_eq!(
+            ids(reader
+                .current(&out.sink, "acct", noon(10))
+                .await
+                .expect("read")),
+            None
+        );
+        write_snapshot(&out.sink, 10, &["qu-b", "qu-a", "qu-b"]).await;
+        let first = reader
+            .current(&out.sink, "acct", noon(10))
+            .await
+            .expect("read");
+        assert_eq!(ids(first), Some((day(10), owned(&["qu-a", "qu-b"]))));
+        let gets = store.parquet_gets();
+        // Unchanged: the ids kept, the file not fetched again.
+        let again = reader
+            .current(&out.sink, "acct", noon(10))
+            .await
+            .expect("read");
+        assert_eq!(ids(again), Some((day(10), owned(&["qu-a", "qu-b"]))));
+        // The double counts the version check (a HEAD: a GET without body) as one.
+        assert_eq!(
+            store.parquet_gets(),
+            gets + 1,
+            "an unchanged list is not read again"
+        );
+        // Replaced by another run of the day: read again.
+        write_snapshot(&out.sink, 10, &["qu-a", "qu-c"]).await;
+        let replaced = reader
+            .current(&out.sink, "acct", noon(10))
+            .await
+            .expect("read");
+        assert_eq!(ids(replaced), Some((day(10), owned(&["qu-a", "qu-c"]))));
+        // A week later the last snapshot still counts; a day more, it is too old.
+        let week = reader
+            .current(&out.sink, "acct", noon(17))
+            .await
+            .expect("read");
+        assert_eq!(ids(week), Some((day(10), owned(&["qu-a", "qu-c"]))));
+        assert_eq!(
+            ids(reader
+                .current(&out.sink, "acct", noon(18))
+                .await
+                .expect("read")),
+            None
+        );
+        // A new day's snapshot wins over older ones.
+        write_snapshot(&out.sink, 18, &["qu-d"]).await;
+        let new_day = reader
+            .current(&out.sink, "acct", noon(18))
+            .await
+            .expect("read");
+        assert_eq!(ids(new_day), Some((day(18), owned(&["qu-d"]))));
+    }
+}
