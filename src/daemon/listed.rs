@@ -46,7 +46,11 @@ pub async fn poll_listed(
         Ok(Some(entities)) => entities,
         Ok(None) => {
             let reason = waiting_reason(dataset);
-            warn!(dataset = name, "{reason}");
+            warn!(
+                dataset = name,
+                %reason,
+                "Polled nothing: no list recent enough to take the entities from."
+            );
             return Err(NoList(reason));
         }
         Err(e) => {
@@ -55,7 +59,7 @@ pub async fn poll_listed(
                 dataset.entity_kind(),
                 error_chain(&e)
             );
-            warn!(dataset = name, "Polled nothing: {reason}.");
+            warn!(dataset = name, %reason, "Polled nothing: the list could not be read.");
             return Err(NoList(reason));
         }
     };
