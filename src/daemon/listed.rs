@@ -16,8 +16,11 @@
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use tracing::warn;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
+use tracing::{error, info, warn};
+
+use super::poll_budget::listed_demand;
 use crate::datasets::{Context, EntitySource, SnapshotDataset};
 use crate::error_chain::error_chain;
 use crate::pipeline::{self, Outcome, RunSummary};
@@ -100,12 +103,31 @@ fn waiting_reason(dataset: &dyn SnapshotDataset) -> String {
 
 /// The job's work: one tick of [`poll_listed`], as the scheduler's signal (rows of every
 /// poll; `Err` naming the failed polls, or why nothing was polled).
+/// `polled` is the number of entities the previous tick polled (kept by the job): when it
+/// changes, the new demand on the request budget is logged (an error when the polls alone
+/// exceed `api.requests_per_minute`: they will fall behind).
 pub async fn listed_tick(
     dataset: &dyn SnapshotDataset,
     cx: &Context,
     at: DateTime<Utc>,
+    polled: &AtomicUsize,
 ) -> Result<RunSignal, String> {
     let summaries = poll_listed(dataset, cx, at).await.map_err(|NoList(r)| r)?;
+    if polled.swap(summaries.len(), Ordering::Relaxed) != summaries.len() {
+        let (line, fits) = listed_demand(
+            dataset.info().name,
+            dataset.entity_kind(),
+            summaries.len(),
+            dataset.schedule(),
+            cx.client.budget().snapshot().requests_per_minute,
+            at,
+        );
+        if fits {
+            info!("Request budget: {line}.");
+        } else {
+            error!("Request budget: {line}: the polls alone exceed it and will fall behind; poll less often or raise api.requests_per_minute if the account allows it.");
+        }
+    }
     tick_signal(dataset.entity_kind(), &summaries)
 }
 

@@ -105,9 +105,10 @@ pub(crate) fn build_jobs(
             }
             Dataset::Snapshot(d) if d.entity_source() != EntitySource::Config => {
                 let (cx2, d2) = (cx.clone(), d.clone());
+                let polled = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
                 let work: Work = Arc::new(move |at| {
-                    let (cx, d) = (cx2.clone(), d2.clone());
-                    Box::pin(async move { listed::listed_tick(d.as_ref(), &cx, at).await })
+                    let (cx, d, polled) = (cx2.clone(), d2.clone(), polled.clone());
+                    Box::pin(async move { listed::listed_tick(d.as_ref(), &cx, at, &polled).await })
                 });
                 let s = d.schedule();
                 let spec = JobSpec {
