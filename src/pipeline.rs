@@ -89,9 +89,9 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// A run of `dataset` that failed before any unit of work, for `reason`.
-    pub fn failed(dataset: &'static str, reason: String) -> RunSummary {
-        let mut summary = RunSummary::new(dataset, String::new(), "");
+    /// A run of `dataset` (over `window`) that failed before any unit of work, for `reason`.
+    pub fn failed(dataset: &'static str, window: String, reason: String) -> RunSummary {
+        let mut summary = RunSummary::new(dataset, window, "");
         summary.outcome = Outcome::Failure;
         summary.error = Some(reason);
         summary

@@ -13,11 +13,11 @@
 //! The trade-off of one job: a tick ends when its slowest poll ends, and a tick that finds
 //! the previous one still busy is skipped for every entity (counted as a skipped tick).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use tracing::{error, info, warn};
 
 use super::poll_budget::listed_demand;
@@ -26,8 +26,8 @@ use crate::error_chain::error_chain;
 use crate::pipeline::{self, Outcome, RunSummary};
 use crate::scheduler::RunSignal;
 
-/// Polls of one tick in flight at once: the request budget paces them anyway; this bounds
-/// the tasks and answers held in memory for a long list.
+/// Polls of one tick in flight at once (futures of the job's one task): the request budget
+/// paces them anyway; this bounds the requests and answers held at once for a long list.
 pub const POLLS_AT_ONCE: usize = 16;
 
 /// Failed entities named in a tick's error, at most (the rest are counted).
@@ -157,4 +157,50 @@ fn tick_signal(kind: &str, summaries: &[(String, RunSummary)]) -> Result<RunSign
         summaries.len(),
         named.join("; ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(rows: usize, error: Option<&str>) -> RunSummary {
+        let mut s = RunSummary::failed("queue_stats", "queue_id=q".into(), String::new());
+        s.rows = rows;
+        match error {
+            Some(e) => s.error = Some(e.to_string()),
+            None => (s.outcome, s.error) = (Outcome::Success, None),
+        }
+        s
+    }
+
+    #[test]
+    fn a_tick_succeeds_with_the_rows_of_every_poll_or_fails_naming_the_failed_ones() {
+        let ok = [
+            ("queue_stats/qu-a".to_string(), summary(1, None)),
+            ("queue_stats/qu-b".to_string(), summary(2, None)),
+        ];
+        assert_eq!(
+            tick_signal("queue", &ok),
+            Ok(RunSignal {
+                gap_suspected: false,
+                rows: 3
+            })
+        );
+        assert_eq!(tick_signal("queue", &[]), Ok(RunSignal::default()));
+        let mut polls = ok.to_vec();
+        for (i, q) in ["qu-c", "qu-d", "qu-e", "qu-f"].iter().enumerate() {
+            polls.push((
+                format!("queue_stats/{q}"),
+                summary(0, Some(&format!("HTTP 50{i}"))),
+            ));
+        }
+        assert_eq!(
+            tick_signal("queue", &polls),
+            Err(
+                "4 of 6 queue polls failed: queue_stats/qu-c: HTTP 500; queue_stats/qu-d: \
+                 HTTP 501; queue_stats/qu-e: HTTP 502; 1 more"
+                    .to_string()
+            )
+        );
+    }
 }

@@ -119,7 +119,8 @@ pub(crate) async fn run_each_once(
                 match polls {
                     Ok(polls) => summaries.extend(polls),
                     Err(super::NoList(reason)) => {
-                        summaries.push((name, RunSummary::failed(d.info().name, reason)))
+                        let window = format!("{}s of the list", d.entity_kind());
+                        summaries.push((name, RunSummary::failed(d.info().name, window, reason)))
                     }
                 }
                 continue;
