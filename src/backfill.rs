@@ -511,7 +511,23 @@ async fn snapshot_now(
     let name = dataset.info().name;
     let mut out = DatasetBackfill::new(name, Kind::Snapshot, dataset.entity_kind());
     let cx = &cx.for_work(name, Priority::Realtime);
-    for entity in dataset.entities() {
+    let entities = match dataset.current_entities(cx, Utc::now()).await {
+        Ok(Some(entities)) => entities,
+        Ok(None) => {
+            out.note = Some(format!(
+                "no {} list in the output yet: nothing polled",
+                dataset.entity_kind()
+            ));
+            return out;
+        }
+        Err(e) => {
+            let msg = error_chain(&e);
+            error!(dataset = name, error = %msg, "Could not read the list of entities to poll.");
+            out.failed_entities.push(("list".to_string(), msg));
+            return out;
+        }
+    };
+    for entity in &entities {
         let attempt = Attempt::now(run_id, Writer::Backfill);
         let at = clock();
         let result = dataset.poll(cx, entity, at).await;

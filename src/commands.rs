@@ -17,7 +17,7 @@ use crate::cli::{
 };
 use crate::client::Priority;
 use crate::config::{Config, OutputLocation, SECRET_ENV};
-use crate::datasets::{self, Dataset, Kind};
+use crate::datasets::{self, Context, Dataset, EntitySource, Kind, SnapshotDataset};
 use crate::ddl;
 use crate::error::Error;
 use crate::error_chain::error_chain;
@@ -324,7 +324,15 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
             Dataset::Snapshot(d) => {
                 let (name, kind) = (d.info().name, d.entity_kind());
                 let cx = app.cx.for_work(name, Priority::Realtime);
-                for entity in d.entities() {
+                let entities = match listed_entities(d.as_ref(), &cx).await {
+                    Ok(entities) => entities,
+                    Err(line) => {
+                        println!("{line}");
+                        failures.push(format!("{name} {kind} list"));
+                        continue;
+                    }
+                };
+                for entity in &entities {
                     probes += 1;
                     match d.probe(&cx, entity).await {
                         Ok(detail) => println!("{name} {kind} {entity}: OK ({detail})"),
@@ -338,6 +346,37 @@ async fn probe_all(app: &App) -> (Vec<String>, usize) {
         }
     }
     (failures, probes)
+}
+
+/// The entities `check` probes: the configured ones, or those of the current list (printing
+/// where they come from); `Err` with the line to print when the list cannot be read.
+async fn listed_entities(d: &dyn SnapshotDataset, cx: &Context) -> Result<Vec<String>, String> {
+    let (name, kind) = (d.info().name, d.entity_kind());
+    let source = d.entity_source();
+    if source == EntitySource::Config {
+        return Ok(d.entities().to_vec());
+    }
+    println!(
+        "{name}: {kind} ids: {}",
+        source.describe(&format!("{name}.{kind}_ids"), kind)
+    );
+    match d.current_entities(cx, Utc::now()).await {
+        Ok(Some(entities)) => {
+            println!("{name}: {} {kind}(s) in the latest list", entities.len());
+            Ok(entities)
+        }
+        Ok(None) => {
+            println!(
+                "{name}: no {kind} list in the output yet: nothing to probe; the daemon polls \
+                 every {kind} once the list export has written one"
+            );
+            Ok(Vec::new())
+        }
+        Err(e) => Err(format!(
+            "{name}: FAILED reading the {kind} list: {}",
+            error_chain(&e)
+        )),
+    }
 }
 
 /// `status`: reads the output's state (and, with `--rebuild`, its files) and prints the

@@ -89,6 +89,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
+    /// A run of `dataset` (over `window`) that failed before any unit of work, for `reason`.
+    pub fn failed(dataset: &'static str, window: String, reason: String) -> RunSummary {
+        let mut summary = RunSummary::new(dataset, window, "");
+        summary.outcome = Outcome::Failure;
+        summary.error = Some(reason);
+        summary
+    }
+
     fn new(dataset: &'static str, window: String, run_id: &str) -> RunSummary {
         RunSummary {
             run_id: run_id.to_string(),

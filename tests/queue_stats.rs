@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use arrow::array::{Array, AsArray};
@@ -16,7 +16,8 @@ use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use chrono::{DateTime, TimeDelta, Utc};
 use common::*;
 use smartassist_export::simulator::queue_stats::{self as model, Filters, GeneratedQueue};
-use smartassist_export::simulator::SimulatorConfig;
+use smartassist_export::simulator::queues::{self, QueuesSim};
+use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
 
 const RUNS: &str = "smartassist_runs_total{dataset=\"queue_stats\",outcome=\"success\"}";
 const QUEUES: [&str; 2] = ["qu-support", "qu-sales"];
@@ -119,6 +120,54 @@ fn expected(g: &GeneratedQueue, polled_at: DateTime<Utc>) -> Row {
     }
 }
 
+/// Matches every answer the simulator served with the row of its poll, every field equal to
+/// the generator's at the served second; returns (rows matched, broken answers).
+fn match_served(
+    cfg: &SimulatorConfig,
+    served: &[model::Served],
+    got: &BTreeMap<(String, DateTime<Utc>), Vec<Row>>,
+    filters: &Filters,
+) -> (usize, usize) {
+    let (mut rows_checked, mut broken) = (0, 0);
+    let mut matched = std::collections::BTreeSet::new();
+    for s in served {
+        assert_eq!(&s.filters, filters, "the configured filters are sent");
+        let g = model::queue_snapshot(cfg, &s.queue_id, filters, s.at);
+        if g.malformed {
+            broken += 1;
+            continue;
+        }
+        // The request left in the served second or just before it; the row of that poll is
+        // the one whose every field is the generator's at the served second.
+        let hits: Vec<DateTime<Utc>> = [s.at, s.at - TimeDelta::seconds(1)]
+            .into_iter()
+            .filter(|t| !matched.contains(&(s.queue_id.clone(), *t)))
+            .filter(|t| {
+                got.get(&(s.queue_id.clone(), *t))
+                    .is_some_and(|found| found.contains(&expected(&g, *t)))
+            })
+            .collect();
+        let [polled_at] = hits.as_slice() else {
+            let near: Vec<_> = got
+                .range((s.queue_id.clone(), s.at - TimeDelta::seconds(2))..)
+                .take(3)
+                .collect();
+            panic!(
+                "{} served at {}: {} rows equal the generator; rows near: {near:?}",
+                s.queue_id,
+                s.at,
+                hits.len()
+            );
+        };
+        let key = (s.queue_id.clone(), *polled_at);
+        matched.insert(key.clone());
+        let found = &got[&key];
+        assert_eq!(found.len(), 1, "{key:?} is exported {} times", found.len());
+        rows_checked += 1;
+    }
+    (rows_checked, broken)
+}
+
 #[test]
 fn polls_on_cadence_hold_exactly_what_the_simulator_served_at_each_moment() {
     let rt = runtime();
@@ -160,43 +209,7 @@ listen = "{addr}"
     let served = model::served(&sim);
     let filters = Filters::new(&["whatsapp".into(), "rtm".into()], &["en".into()]);
     let got = rows(&out);
-    let (mut rows_checked, mut broken) = (0, 0);
-    let mut matched = std::collections::BTreeSet::new();
-    for s in &served {
-        assert_eq!(s.filters, filters, "the configured filters are sent");
-        let g = model::queue_snapshot(&cfg, &s.queue_id, &filters, s.at);
-        if g.malformed {
-            broken += 1;
-            continue;
-        }
-        // The request left in the served second or just before it; the row of that poll is
-        // the one whose every field is the generator's at the served second.
-        let hits: Vec<DateTime<Utc>> = [s.at, s.at - TimeDelta::seconds(1)]
-            .into_iter()
-            .filter(|t| !matched.contains(&(s.queue_id.clone(), *t)))
-            .filter(|t| {
-                got.get(&(s.queue_id.clone(), *t))
-                    .is_some_and(|found| found.contains(&expected(&g, *t)))
-            })
-            .collect();
-        let [polled_at] = hits.as_slice() else {
-            let near: Vec<_> = got
-                .range((s.queue_id.clone(), s.at - TimeDelta::seconds(2))..)
-                .take(3)
-                .collect();
-            panic!(
-                "{} served at {}: {} rows equal the generator; rows near: {near:?}",
-                s.queue_id,
-                s.at,
-                hits.len()
-            );
-        };
-        let key = (s.queue_id.clone(), *polled_at);
-        matched.insert(key.clone());
-        let found = &got[&key];
-        assert_eq!(found.len(), 1, "{key:?} is exported {} times", found.len());
-        rows_checked += 1;
-    }
+    let (rows_checked, broken) = match_served(&cfg, &served, &got, &filters);
     assert_eq!(
         got.len(),
         rows_checked,
@@ -213,6 +226,130 @@ listen = "{addr}"
     assert_eq!(rejects, broken, "one reject per broken answer");
     println!(
         "queue_stats: {} answers served, {rows_checked} rows equal to the generator, {broken} broken answers rejected",
+        served.len()
+    );
+    rt.block_on(sim.shutdown());
+}
+
+/// Waits (checking every 100 ms, at most `limit`) until `done` holds, failing early when the
+/// daemon exits.
+fn wait_until(
+    child: &mut std::process::Child,
+    limit: Duration,
+    what: &str,
+    done: impl Fn() -> bool,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the daemon exited ({status}) before {what}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn without_queue_ids_every_queue_of_the_list_is_polled_and_list_changes_are_followed() {
+    let rt = runtime();
+    let cfg = SimulatorConfig {
+        seed: 31,
+        models: ModelSettings::default().with(QueuesSim {
+            queues: 3,
+            ..QueuesSim::default()
+        }),
+        ..SimulatorConfig::default()
+    };
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let id = |i: usize| queues::queue_id(cfg.seed, i);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config_for = |addr: std::net::SocketAddr| {
+        let section = format!(
+            r#"
+[user_status]
+enabled = false
+
+[queues]
+enabled = true
+schedule = "* * * * * *"
+
+[queue_stats]
+enabled = true
+schedule = "* * * * * *"
+
+[server]
+listen = "{addr}"
+"#
+        );
+        write_config(tmp.path(), &sim.base_url(), &out, &section)
+    };
+    let (mut child, _addr) = spawn_daemon_on_free_port(config_for, &tmp.path().join("run.log"));
+    let polls_of = |q: &str| {
+        model::served(&sim)
+            .iter()
+            .filter(|s| s.queue_id == q)
+            .count()
+    };
+    wait_until(
+        &mut child,
+        Duration::from_secs(90),
+        "every listed queue is polled twice",
+        || (0..3).all(|i| polls_of(&id(i)) >= 2),
+    );
+    // The account loses queue 0 and gains queue 3.
+    let changed_at = model::served(&sim).len();
+    queues::set_listed(&sim, [1, 2, 3]);
+    assert_eq!(queues::listed_ids(&sim), [id(1), id(2), id(3)]);
+    wait_until(
+        &mut child,
+        Duration::from_secs(90),
+        "the added queue is polled twice",
+        || polls_of(&id(3)) >= 2,
+    );
+    let status = sigterm_and_wait(&mut child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+
+    let served = model::served(&sim);
+    let before: BTreeSet<&str> = served[..changed_at]
+        .iter()
+        .map(|s| s.queue_id.as_str())
+        .collect();
+    assert_eq!(
+        before,
+        BTreeSet::from([id(0).as_str(), id(1).as_str(), id(2).as_str()])
+    );
+    // From the first poll that follows the new list on, the removed queue is never polled.
+    let first_added = served
+        .iter()
+        .position(|s| s.queue_id == id(3))
+        .expect("queue 3 polled");
+    assert!(
+        first_added >= changed_at,
+        "queue 3 polled before it was listed"
+    );
+    let after: BTreeSet<&str> = served[first_added..]
+        .iter()
+        .map(|s| s.queue_id.as_str())
+        .collect();
+    assert_eq!(
+        after,
+        BTreeSet::from([id(1).as_str(), id(2).as_str(), id(3).as_str()])
+    );
+    // Every answer served is exactly one row with every field as served.
+    let got = rows(&out);
+    let (rows_checked, broken) = match_served(&cfg, &served, &got, &Filters::new(&[], &[]));
+    assert_eq!(broken, 0);
+    assert_eq!(
+        got.len(),
+        rows_checked,
+        "every row is an answer the simulator served"
+    );
+    println!(
+        "queue_stats from the list: {} answers served ({changed_at} before the change), {rows_checked} rows equal to the generator",
         served.len()
     );
     rt.block_on(sim.shutdown());

@@ -21,16 +21,18 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+mod listed;
 mod once;
 mod poll_budget;
 
+pub use listed::{listed_tick, poll_listed, NoList};
 pub use once::run_once;
 pub(crate) use once::{once_lines, once_result, run_each_once};
 pub use poll_budget::{PollBudget, PollDemand};
 
 use crate::app::App;
 use crate::config::Config;
-use crate::datasets::{self, Context, Dataset};
+use crate::datasets::{self, Context, Dataset, EntitySource};
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::handover::daemon::HandoverService;
@@ -71,8 +73,9 @@ async fn acquire_leases(
     }
 }
 
-/// The jobs of the enabled datasets: one per history dataset, one per snapshot entity.
-fn build_jobs(
+/// The jobs of the enabled datasets: one per history dataset, one per configured snapshot
+/// entity, one per snapshot dataset whose entities are listed ([`listed`]).
+pub(crate) fn build_jobs(
     cx: &Arc<Context>,
     datasets: &[Dataset],
     shutdown: &CancellationToken,
@@ -88,6 +91,24 @@ fn build_jobs(
                     Box::pin(async move {
                         outcome_to_signal(pipeline::run_history(d.as_ref(), &cx, &stop, at).await)
                     })
+                });
+                let s = d.schedule();
+                let spec = JobSpec {
+                    name: d.info().name.to_string(),
+                    dataset: d.info().name,
+                    schedule: s.schedule.clone(),
+                    tz: s.schedule_timezone,
+                    fast_interval: None,
+                    metrics: cx.metrics.clone(),
+                };
+                jobs.push(Job::new(spec, work, now, true));
+            }
+            Dataset::Snapshot(d) if d.entity_source() != EntitySource::Config => {
+                let (cx2, d2) = (cx.clone(), d.clone());
+                let polled = Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX));
+                let work: Work = Arc::new(move |at| {
+                    let (cx, d, polled) = (cx2.clone(), d2.clone(), polled.clone());
+                    Box::pin(async move { listed::listed_tick(d.as_ref(), &cx, at, &polled).await })
                 });
                 let s = d.schedule();
                 let spec = JobSpec {

@@ -84,6 +84,10 @@ pub(crate) async fn run_each_once(
     for dataset in datasets {
         match dataset {
             Dataset::History(d) => units.push((d.info().name.to_string(), dataset, None)),
+            // Listed entities: one unit, polling the list as it is when its turn comes.
+            Dataset::Snapshot(d) if dataset.is_listed() => {
+                units.push((d.info().name.to_string(), dataset, None))
+            }
             Dataset::Snapshot(d) => units.extend(
                 d.entities()
                     .iter()
@@ -109,7 +113,18 @@ pub(crate) async fn run_each_once(
             (Dataset::History(d), _) => {
                 pipeline::run_history(d.as_ref(), cx, stop, Utc::now()).await
             }
-            (Dataset::Snapshot(_), None) => continue,
+            (Dataset::Snapshot(d), None) => {
+                let polls = super::poll_listed(d.as_ref(), cx, Utc::now()).await;
+                drop(held);
+                match polls {
+                    Ok(polls) => summaries.extend(polls),
+                    Err(super::NoList(reason)) => {
+                        let window = format!("{}s of the list", d.entity_kind());
+                        summaries.push((name, RunSummary::failed(d.info().name, window, reason)))
+                    }
+                }
+                continue;
+            }
         };
         drop(held);
         summaries.push((name, s));

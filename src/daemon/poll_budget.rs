@@ -3,13 +3,14 @@
 //! `api.requests_per_minute` admits ([`crate::client::budget`]: that many per 61 s). `check`
 //! prints it and the daemon logs it at start; both refuse (exit 2) polls that alone exceed the
 //! budget, since no priority can keep their cadence then and sessions would be lost without
-//! any error.
+//! any error. Entities listed at every poll (`queue_stats` polling every queue of the `queues`
+//! list) cannot be counted ahead: they are named per entity and left out of the sum.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
 use crate::client::budget::{MINUTE, WINDOW};
-use crate::datasets::Dataset;
+use crate::datasets::{Dataset, EntitySource, SnapshotSchedule};
 use crate::error::Error;
 use crate::scheduler;
 
@@ -38,12 +39,38 @@ pub fn busiest_minute(cron: &croner::Cron, tz: Tz, now: DateTime<Utc>) -> u32 {
     busiest
 }
 
+/// What `entities` listed entities polled on `schedule` ask at its busiest minute, against what
+/// `requests_per_minute` admits: the line to log, and whether they fit. The daemon says it
+/// whenever the number of listed entities changes, since `check` cannot count them ahead.
+pub fn listed_demand(
+    dataset: &str,
+    kind: &str,
+    entities: usize,
+    schedule: &SnapshotSchedule,
+    requests_per_minute: u32,
+    now: DateTime<Utc>,
+) -> (String, bool) {
+    let per_entity = busiest_minute(&schedule.schedule.cron, schedule.schedule_timezone, now);
+    let needed = entities as u64 * u64::from(per_entity);
+    let admitted = f64::from(requests_per_minute) * MINUTE.as_secs_f64() / WINDOW.as_secs_f64();
+    let line = format!(
+        "{dataset}: {entities} {kind}(s) of the list × {per_entity} polls/minute need {needed} \
+         requests/minute; api.requests_per_minute = {requests_per_minute} admits {admitted:.1} \
+         a minute, shared with the other datasets"
+    );
+    (line, needed as f64 <= admitted)
+}
+
 /// What the polls of one snapshot dataset ask of the request budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PollDemand {
     pub dataset: &'static str,
     pub entity_kind: &'static str,
+    /// The configured entities; 0 when they are listed (see `listed_from`).
     pub entities: usize,
+    /// The list dataset whose entities are polled (`queues`), when they are not configured:
+    /// their number is known only when the list is read, so it counts here per entity.
+    pub listed_from: Option<&'static str>,
     /// Polls of one entity in the busiest minute of its schedule.
     pub polls_per_minute: u32,
     /// Extra polls a minute of one entity while a gap is suspected (fast re-polls).
@@ -79,6 +106,10 @@ impl PollBudget {
                     dataset: s.info().name,
                     entity_kind: s.entity_kind(),
                     entities: s.entities().len(),
+                    listed_from: match s.entity_source() {
+                        EntitySource::List { dataset, .. } => Some(dataset),
+                        EntitySource::Config => None,
+                    },
                     polls_per_minute: busiest_minute(
                         &sched.schedule.cron,
                         sched.schedule_timezone,
@@ -114,12 +145,19 @@ impl PollBudget {
     fn terms(&self) -> String {
         self.demands
             .iter()
-            .map(|d| {
-                let plural = if d.entities == 1 { "" } else { "s" };
-                format!(
-                    "{} {}{plural} × {} polls/minute ({})",
-                    d.entities, d.entity_kind, d.polls_per_minute, d.dataset
-                )
+            .map(|d| match d.listed_from {
+                Some(list) => format!(
+                    "every {} of the `{list}` list × {} polls/minute ({}; not counted: the \
+                     number is known only when the list is read)",
+                    d.entity_kind, d.polls_per_minute, d.dataset
+                ),
+                None => {
+                    let plural = if d.entities == 1 { "" } else { "s" };
+                    format!(
+                        "{} {}{plural} × {} polls/minute ({})",
+                        d.entities, d.entity_kind, d.polls_per_minute, d.dataset
+                    )
+                }
             })
             .collect::<Vec<_>>()
             .join(" + ")
@@ -247,6 +285,28 @@ mod tests {
                  a minute (less while a gap is suspected: up to 12 more polls/minute)"
             )
         );
+    }
+
+    #[test]
+    fn listed_polls_are_measured_once_their_number_is_known() {
+        let schedule = SnapshotSchedule {
+            schedule: crate::config::Schedule {
+                expression: "0 * * * * *".into(),
+                cron: cron_of("0 * * * * *"),
+            },
+            schedule_timezone: Tz::UTC,
+            gap_poll_interval: None,
+        };
+        let now = time("2024-01-01T10:00:30Z");
+        let (line, fits) = listed_demand("queue_stats", "queue", 59, &schedule, 60, now);
+        assert!(fits, "59 polls a minute fit 60 per 61 s");
+        assert_eq!(
+            line,
+            "queue_stats: 59 queue(s) of the list × 1 polls/minute need 59 requests/minute; \
+             api.requests_per_minute = 60 admits 59.0 a minute, shared with the other datasets"
+        );
+        let (_, fits) = listed_demand("queue_stats", "queue", 60, &schedule, 60, now);
+        assert!(!fits, "60 polls a minute exceed 60 per 61 s");
     }
 
     #[test]

@@ -388,12 +388,57 @@ pub enum DayScope {
     TodayOnly,
 }
 
+/// Where a snapshot dataset's entities come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntitySource {
+    /// The config names them ([`SnapshotDataset::entities`]), fixed while the process runs.
+    Config,
+    /// Every entity of the latest snapshot of a list dataset (`queues`) at most
+    /// `max_age_days` old, read again at every poll tick
+    /// ([`SnapshotDataset::current_entities`]); [`SnapshotDataset::entities`] is empty.
+    List {
+        dataset: &'static str,
+        max_age_days: u32,
+    },
+}
+
+impl EntitySource {
+    /// Where the entities come from, for `check` and logs (`the configured queue_ids`).
+    pub fn describe(&self, config_key: &str, kind: &str) -> String {
+        match self {
+            EntitySource::Config => format!("the configured {config_key}"),
+            EntitySource::List {
+                dataset,
+                max_age_days,
+            } => format!(
+                "every {kind} of the latest `{dataset}` snapshot in the output (at most \
+                 {max_age_days} days old), read again at every poll"
+            ),
+        }
+    }
+}
+
 /// A snapshot-poll dataset: one poll of one entity is one unit, merged by key.
 pub trait SnapshotDataset: Send + Sync {
     fn info(&self) -> &'static DatasetInfo;
     fn schedule(&self) -> &SnapshotSchedule;
-    /// The polled entities (bot ids).
+    /// The polled entities (bot ids) when the config names them; empty when they are listed
+    /// ([`EntitySource::List`]).
     fn entities(&self) -> &[String];
+    /// Where the entities come from; the config by default.
+    fn entity_source(&self) -> EntitySource {
+        EntitySource::Config
+    }
+    /// The entities to poll at `now`: [`SnapshotDataset::entities`], or for a listed source
+    /// the current list (`None` while there is no list recent enough).
+    fn current_entities<'a>(
+        &'a self,
+        _cx: &'a Context,
+        _now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, Error>> {
+        let entities = self.entities().to_vec();
+        Box::pin(async move { Ok(Some(entities)) })
+    }
     /// What an entity is, for messages and job names (`bot`).
     fn entity_kind(&self) -> &'static str;
     /// The zone of its local days (its `dt` partitions): a poll's coverage is recorded under
@@ -453,10 +498,19 @@ impl Dataset {
     /// The label values of the dataset's own metric families ([`DatasetInfo::metrics`]): its
     /// entities, or, for an account-wide dataset, its name (one series per family).
     pub fn metric_entities(&self) -> Vec<&str> {
+        if self.is_listed() {
+            // Listed entities are not known ahead; their series appear with their first poll.
+            return Vec::new();
+        }
         match self.entities() {
             [] => vec![self.name()],
             entities => entities.iter().map(String::as_str).collect(),
         }
+    }
+
+    /// A snapshot dataset whose entities are listed at every poll ([`EntitySource::List`]).
+    pub fn is_listed(&self) -> bool {
+        matches!(self, Dataset::Snapshot(d) if d.entity_source() != EntitySource::Config)
     }
 
     /// What an entity is (`bot`, ...).

@@ -291,6 +291,15 @@ pub struct Sink {
     store: Store,
 }
 
+/// What names one version of a stored file: a file replaced by a new write has another
+/// (its entity tag, or else its modification time and size).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileVersion {
+    pub e_tag: Option<String>,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+    pub size: u64,
+}
+
 impl Sink {
     /// Replaces the partition's data with `batches` (which must have the dataset's schema).
     /// Zero rows still write a valid schema-only file, so old content is replaced. Staging
@@ -326,6 +335,29 @@ impl Sink {
         match self.store.objects.head(&path).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(source) => Err(SinkError::Store {
+                op: StoreOp::Head,
+                path,
+                source,
+            }),
+        }
+    }
+
+    /// The version of the partition's data file (`None` when it does not exist): one HEAD
+    /// request, so a reader can keep what it read from the file until the version changes.
+    pub async fn partition_version(
+        &self,
+        key: &PartitionKey,
+    ) -> Result<Option<FileVersion>, SinkError> {
+        key.validate()?;
+        let path = self.store.object_path(&key.relative_file());
+        match self.store.objects.head(&path).await {
+            Ok(meta) => Ok(Some(FileVersion {
+                e_tag: meta.e_tag,
+                last_modified: meta.last_modified,
+                size: meta.size,
+            })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(source) => Err(SinkError::Store {
                 op: StoreOp::Head,
                 path,

@@ -1,7 +1,8 @@
 //! The `[queue_stats]` section: which queues to poll and how often, the `channels` and
 //! `languages` filters sent with every poll, the request path (`{stream_id}` is `[api] iid`,
 //! `{queue_id}` each polled queue) and the zone of the `dt` partition (the account zone by
-//! default). Pure validation: every problem is reported with its key.
+//! default). Pure validation: every problem is reported with its key. An empty `queue_ids`
+//! (every queue of the account's `queues` list) needs `[queues]` enabled.
 
 use std::collections::HashSet;
 
@@ -9,7 +10,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use crate::config::parse::{is_safe_identifier, parse_schedule, parse_tz};
-use crate::config::{DatasetSection, Problems, Schedule, SectionContext};
+use crate::config::{Config, DatasetSection, Problems, Schedule, SectionContext};
+use crate::datasets::queues::QueuesConfig;
 
 /// Every minute, at second 0.
 pub const SCHEDULE: &str = "0 * * * * *";
@@ -37,7 +39,8 @@ pub struct QueueStatsConfig {
     pub schedule_timezone: Tz,
     /// Zone whose local date of `polled_at` names the `dt` partition.
     pub timezone: Tz,
-    /// The queues polled, each its own entity (see `super::entities`).
+    /// The queues polled, each its own entity; empty: every queue of the `queues` list (see
+    /// `super::QueueStats::new`).
     pub queue_ids: Vec<String>,
     /// Sent as `channels` when not empty.
     pub channels: Vec<String>,
@@ -66,12 +69,6 @@ impl DatasetSection for QueueStatsConfig {
     fn validate(raw: &RawQueueStats, cx: &SectionContext<'_>, p: &mut Problems) -> Self {
         let enabled = raw.enabled.unwrap_or(false);
         let queue_ids = identifiers(p, "queue_ids", &raw.queue_ids);
-        if enabled && queue_ids.is_empty() {
-            p.push(
-                "queue_stats.queue_ids",
-                "enabled but no queue ids are configured",
-            );
-        }
         QueueStatsConfig {
             enabled,
             schedule: parse_schedule(p, "queue_stats.schedule", &raw.schedule, SCHEDULE),
@@ -88,6 +85,20 @@ impl DatasetSection for QueueStatsConfig {
             channels: identifiers(p, "channels", &raw.channels),
             languages: identifiers(p, "languages", &raw.languages),
             path: path(p, raw.path.as_deref(), cx.iid),
+        }
+    }
+
+    /// An empty `queue_ids` polls every queue of the `queues` list, which must be exported.
+    fn check_against(&self, config: &Config, p: &mut Problems) {
+        let list_exported = config
+            .section::<QueuesConfig>()
+            .is_some_and(|QueuesConfig(q)| q.keys.enabled);
+        if self.enabled && self.queue_ids.is_empty() && !list_exported {
+            p.push(
+                "queue_stats.queue_ids",
+                "enabled but no queue ids are configured: list the queues to poll, or enable \
+                 [queues] (the queue list export) to poll every queue of the account",
+            );
         }
     }
 }
@@ -172,7 +183,6 @@ mod tests {
         );
         let text = problems.join("\n");
         for key in [
-            "queue_stats.queue_ids",
             "queue_stats.schedule",
             "queue_stats.timezone",
             "queue_stats.schedule_timezone",

@@ -15,6 +15,11 @@
 //! count in `check`'s and `run`'s poll arithmetic (`daemon::PollBudget`). [`decode`] owns the
 //! wire format (a JSON array whose documented sample carries a `//` comment); the per-queue
 //! poll state ([`PollState`]) keeps the days a queue's polls left with several files.
+//!
+//! The polled queues are the configured `queue_ids`, or, with `queue_ids` empty, every queue
+//! of the latest snapshot of the `queues` list in the output
+//! ([`SnapshotDataset::current_entities`], read again at every poll tick through
+//! [`QueueListReader`], which re-reads the list only when its snapshot file changed).
 
 pub mod config;
 pub mod decode;
@@ -30,9 +35,10 @@ use futures::future::BoxFuture;
 use futures::FutureExt;
 use tracing::info;
 
+use super::queues::{self, QueueListReader, QueuesConfig};
 use super::{
-    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, PageDecoder, PartitionLayout,
-    SnapshotDataset, SnapshotSchedule, Table, UnitReport,
+    Context, Dataset, DatasetInfo, Dedupe, Demo, DemoQuery, EntitySource, PageDecoder,
+    PartitionLayout, SnapshotDataset, SnapshotSchedule, Table, UnitReport,
 };
 use crate::config::{Config, SectionSpec};
 use crate::datasets::merged::{self, Merge, MergedRecord, Policy};
@@ -136,21 +142,32 @@ impl MergedRecord for QueueSnapshot {
 
 fn build(config: &Config) -> Option<Dataset> {
     let cfg = config.section::<QueueStatsConfig>()?;
-    cfg.enabled
-        .then(|| Dataset::Snapshot(Arc::new(QueueStats::new(cfg.clone()))))
+    if !cfg.enabled {
+        return None;
+    }
+    let polls = QueueStats::new(cfg.clone());
+    // Validation lets `queue_ids` be empty only with `[queues]` enabled.
+    let polls = match config.section::<QueuesConfig>() {
+        Some(QueuesConfig(list)) if cfg.queue_ids.is_empty() => {
+            polls.with_queue_list(list.keys.timezone)
+        }
+        _ => polls,
+    };
+    Some(Dataset::Snapshot(Arc::new(polls)))
 }
 
-/// The queues polled: each is one entity with its own job. Today the configured `queue_ids`;
-/// when the `queues` master-data dataset exists, an empty `queue_ids` with that dataset
-/// exported is to list every queue of the account here (the one place that decides).
-pub fn entities(cfg: &QueueStatsConfig) -> Vec<String> {
-    cfg.queue_ids.clone()
-}
+/// How old the `queues` snapshot that lists the polled queues may be, in days before today
+/// (in `[queues] timezone`): the list is exported once a day by default, so a week of failed
+/// list exports still polls the last known queues; an older list polls none (and says so).
+pub const QUEUE_LIST_MAX_AGE_DAYS: u32 = 7;
 
 /// The configured Queue Size polls.
 pub struct QueueStats {
     cfg: QueueStatsConfig,
+    /// The configured `queue_ids`, each one entity with its own job.
     queues: Vec<String>,
+    /// With `queue_ids` empty: every queue of the latest `queues` snapshot, read at every tick.
+    list: Option<QueueListReader>,
     schedule: SnapshotSchedule,
     policy: Policy,
 }
@@ -166,11 +183,20 @@ impl QueueStats {
             gap_poll_interval: None,
         };
         QueueStats {
-            queues: entities(&cfg),
+            queues: cfg.queue_ids.clone(),
+            list: None,
             cfg,
             schedule,
             policy: Policy::default(),
         }
+    }
+
+    /// The same polls of every queue of the account's `queues` list instead of the configured
+    /// ones; `timezone` is `[queues] timezone` (its local date names the snapshot days).
+    pub fn with_queue_list(mut self, timezone: chrono_tz::Tz) -> QueueStats {
+        self.queues.clear();
+        self.list = Some(QueueListReader::new(timezone, QUEUE_LIST_MAX_AGE_DAYS));
+        self
     }
 
     /// The same polls with another compaction policy (tests).
@@ -398,6 +424,31 @@ impl SnapshotDataset for QueueStats {
 
     fn entity_kind(&self) -> &'static str {
         "queue"
+    }
+
+    fn entity_source(&self) -> EntitySource {
+        match &self.list {
+            Some(list) => EntitySource::List {
+                dataset: queues::INFO.name,
+                max_age_days: list.max_age_days(),
+            },
+            None => EntitySource::Config,
+        }
+    }
+
+    fn current_entities<'a>(
+        &'a self,
+        cx: &'a Context,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'a, Result<Option<Vec<String>>, Error>> {
+        async move {
+            let Some(list) = &self.list else {
+                return Ok(Some(self.queues.clone()));
+            };
+            let latest = list.current(&cx.sink, &cx.account_id, now).await?;
+            Ok(latest.map(|l| l.queue_ids))
+        }
+        .boxed()
     }
 
     fn poll<'a>(

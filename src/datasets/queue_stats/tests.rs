@@ -259,3 +259,57 @@ fn the_entities_are_the_configured_queues_in_order() {
     assert_eq!(d.entities(), ["qu-b", "qu-a"]);
     assert_eq!(d.entity_kind(), "queue");
 }
+
+#[test]
+fn an_empty_queue_ids_needs_the_queue_list_exported_and_then_polls_the_list() {
+    let load = |sections: &str| {
+        crate::datasets::config_from_toml(
+            &format!("{MINIMAL}\n{sections}"),
+            Path::new("/x/config.toml"),
+            Some("s3cr3t".into()),
+        )
+    };
+    for section in [
+        "[queue_stats]\nenabled = true\n",
+        "[queue_stats]\nenabled = true\nqueue_ids = []\n",
+        "[queue_stats]\nenabled = true\n[queues]\nenabled = false\n",
+    ] {
+        let err = load(section).expect_err("no queues to poll");
+        let text = err.to_string();
+        assert!(
+            text.contains("queue_stats.queue_ids") && text.contains("[queues]"),
+            "{section}: {text}"
+        );
+        assert_eq!(crate::error::Error::from(err).exit_code(), 2, "{section}");
+    }
+    // Disabled, an empty list is no problem.
+    load("[queue_stats]\nqueue_ids = []\n").expect("valid");
+
+    let c = load("[queue_stats]\nenabled = true\n[queues]\nenabled = true\n").expect("valid");
+    let Some(Dataset::Snapshot(d)) = crate::datasets::enabled(&c)
+        .into_iter()
+        .find(|d| d.name() == "queue_stats")
+    else {
+        panic!("queue_stats is a snapshot dataset");
+    };
+    assert_eq!(
+        d.entity_source(),
+        EntitySource::List {
+            dataset: "queues",
+            max_age_days: QUEUE_LIST_MAX_AGE_DAYS
+        }
+    );
+    assert!(d.entities().is_empty());
+    // The budget cannot count the listed queues ahead, and says so.
+    let budget = crate::daemon::PollBudget::of(&crate::datasets::enabled(&c), 60, Utc::now());
+    assert_eq!(budget.polls_per_minute(), 0);
+    budget.check().expect("nothing counted to refuse");
+    assert_eq!(
+        budget.summary().as_deref(),
+        Some(
+            "polls need 0 of the 60 requests/minute of api.requests_per_minute (every queue \
+             of the `queues` list × 1 polls/minute (queue_stats; not counted: the number is \
+             known only when the list is read)); history gets the rest, about 59 a minute"
+        )
+    );
+}

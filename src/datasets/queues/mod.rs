@@ -24,7 +24,7 @@ use crate::schema::{ts, utf8};
 use crate::sources::extra::extra_field;
 use crate::sources::DecodeError;
 pub use config::QueuesConfig;
-pub use latest::{latest_queue_ids, LatestQueues};
+pub use latest::{latest_queue_ids, LatestQueues, QueueListReader};
 
 /// Endpoint label used in logs, errors and metrics.
 pub const ENDPOINT: &str = "queues";

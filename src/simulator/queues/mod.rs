@@ -4,16 +4,21 @@
 //! [`QueuesSim::lower_case_description`]), [`QueuesSim::queues`] queues whose `qu-…` ids are a
 //! pure function of (seed, index) ([`queue_id`]). `offset`/`limit` are honoured unless
 //! [`QueuesSim::ignores_paging`]. Under `malformed_every`, queue `i` with `i % n == n / 2` is
-//! sent with an object as its description.
+//! sent with an object as its description. A test can change the list while the simulator
+//! runs ([`set_listed`]: queues added to or removed from the account).
 
 mod truth;
 
 use axum::http::{Method, StatusCode};
 
+use std::sync::Mutex;
+
 use super::generator::{hash, uuid_like};
-use super::model::{check_header, ApiModel, Handler, Reply};
+use super::model::{check_header, ApiModel, Handler, ModelState, Reply};
 use super::render::push_json_str;
 use super::shared::limit_offset;
+use super::shared::lock;
+use super::RunningSimulator;
 use super::{unknown, SimulatorConfig};
 
 /// The `/_sim/stats` label of queue-list requests.
@@ -38,9 +43,40 @@ pub(crate) static MODEL: ApiModel = ApiModel {
     methods: &[Method::GET],
     gated: true,
     blocking: false,
-    state: None,
+    state: Some(new_listed),
     truth: Some(truth::TRUTH),
 };
+
+/// The indices of the queues the list holds now: `0..queues` at start; a test changes it
+/// with [`set_listed`] (the truth describes the list as started).
+struct Listed(Mutex<Vec<usize>>);
+
+fn new_listed(cfg: &SimulatorConfig) -> ModelState {
+    Box::new(Listed(Mutex::new(
+        (0..cfg.models.get::<QueuesSim>().queues).collect(),
+    )))
+}
+
+/// Makes the list hold queues `indices` (in that order) from the next request on: a queue
+/// added to or removed from the account.
+pub fn set_listed(sim: &RunningSimulator, indices: impl IntoIterator<Item = usize>) {
+    if let Some(listed) = sim.shared.state::<Listed>() {
+        *lock(&listed.0) = indices.into_iter().collect();
+    }
+}
+
+/// The ids of the queues the list holds now, in list order.
+pub fn listed_ids(sim: &RunningSimulator) -> Vec<String> {
+    sim.shared
+        .state::<Listed>()
+        .map(|l| {
+            lock(&l.0)
+                .iter()
+                .map(|&i| queue_id(sim.config().seed, i))
+                .collect()
+        })
+        .unwrap_or_default()
+}
 
 /// How the simulated queue list behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,7 +140,11 @@ fn route(segments: &[&str]) -> Option<Handler> {
             );
         }
         let sim = cfg.models.get::<QueuesSim>();
-        let all = sim.queues;
+        let listed: Vec<usize> = match shared.state::<Listed>() {
+            Some(l) => lock(&l.0).clone(),
+            None => (0..sim.queues).collect(),
+        };
+        let all = listed.len();
         let (limit, offset) = match limit_offset(req.query(), all.max(1)) {
             Ok(p) => p,
             Err(msg) => return Reply::bad_request(msg),
@@ -114,12 +154,12 @@ fn route(segments: &[&str]) -> Option<Handler> {
         } else {
             offset.min(all)..offset.saturating_add(limit).min(all)
         };
-        Reply::json(StatusCode::OK, render(cfg, range))
+        Reply::json(StatusCode::OK, render(cfg, listed[range].iter().copied()))
     }))
 }
 
-/// The bare array of queues `range`.
-pub(crate) fn render(cfg: &SimulatorConfig, range: std::ops::Range<usize>) -> String {
+/// The bare array of the queues `indices`.
+pub(crate) fn render(cfg: &SimulatorConfig, indices: impl IntoIterator<Item = usize>) -> String {
     let sim = cfg.models.get::<QueuesSim>();
     let key = if sim.lower_case_description {
         "description"
@@ -127,7 +167,7 @@ pub(crate) fn render(cfg: &SimulatorConfig, range: std::ops::Range<usize>) -> St
         "Description"
     };
     let mut out = String::from("[");
-    for (n, idx) in range.enumerate() {
+    for (n, idx) in indices.into_iter().enumerate() {
         if n > 0 {
             out.push(',');
         }
