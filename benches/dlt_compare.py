@@ -26,12 +26,17 @@ the dlt import), Parquet bytes of the user_status table, and the requests the si
 It then reads both outputs back with pyarrow and fails (exit 1) unless every contender wrote the
 same number of rows and the same sum of duration_seconds as ours.
 
-How to run (from the repository root; the release binary is built if missing):
+How to run (from the repository root; the release binary is built if missing), with the
+benchmarks' pinned environment (dlt, pyarrow, pyjwt; built into target/bench-venv on first use,
+never installed globally):
 
-    pip install dlt pyarrow pyjwt
-    python3 benches/dlt_compare.py                   # 7 days + 60 days, all contenders
-    python3 benches/dlt_compare.py --long-days 0     # short range only
-    python3 benches/dlt_compare.py --dlt-modes rows  # only the dict-based dlt pipeline
+    PY=$(python3 tests/py/bootstrap.py target/bench-venv benches/py/requirements.txt)
+    $PY benches/dlt_compare.py                   # 7 days + 60 days, all contenders
+    $PY benches/dlt_compare.py --long-days 0     # short range only
+    $PY benches/dlt_compare.py --dlt-modes rows  # only the dict-based dlt pipeline
+
+benches/dlt_backfill.py compares every history dataset the same way (Call Details and the WFM
+datasets too), with pre-rendered responses.
 
 Needs /usr/bin/time (Debian: apt-get install time). Not part of the test suite.
 """
@@ -454,7 +459,7 @@ def main():
         import jwt  # noqa: F401
         import pyarrow  # noqa: F401
     except ImportError as e:
-        raise SystemExit(f"{e}: pip install dlt pyarrow pyjwt")
+        raise SystemExit(f"{e}: run me with the pinned environment (see the top of this file)")
     if not os.path.exists(args.bin):
         subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
 

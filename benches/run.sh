@@ -2,7 +2,7 @@
 # Reproduces every figure of the README "Performance" section and prints a table.
 #
 #   benches/run.sh            # everything (~10 minutes on 2 cores after the release build)
-#   python3 benches/dlt_compare.py  # separately: the same backfill with dlt (pip install dlt)
+#   python3 benches/dlt_backfill.py # separately: every history dataset against dlt (pinned venv)
 #   SKIP_CPU=1 benches/run.sh # skip the Criterion + DuckDB comparison
 #
 # Needs: a Rust toolchain, /usr/bin/time (Debian: apt-get install time), python3 (the DuckDB

@@ -240,6 +240,14 @@ pub struct SimulateArgs {
     /// Serve the legacy UserStatus response shape.
     #[arg(long)]
     pub legacy_shape: bool,
+    /// Call Details: sessions starting in each UTC hour (each hour varies by ±20 %).
+    #[arg(long, default_value_t = 12)]
+    pub call_sessions_per_hour: u32,
+    /// Keep every successful answer and send its bytes again to the same request (same path,
+    /// query, identity headers and JSON body), so benchmarks measure the client, not response
+    /// generation. Auth and the rate limit still apply; clock-dependent answers are frozen.
+    #[arg(long)]
+    pub cache_responses: bool,
     /// Enforce JWE: the `auth` header must be a JWE for this RSA private key (PEM or JWK).
     #[arg(long, value_name = "FILE")]
     pub jwe_private_key_file: Option<PathBuf>,

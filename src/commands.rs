@@ -25,6 +25,7 @@ use crate::handover::cli::{budget_owner, own_or_hand_over, Owner};
 use crate::handover::JobRequest;
 use crate::metrics::Metrics;
 use crate::progress::ProgressMode;
+use crate::simulator::call_details::CallDetailsSim;
 use crate::simulator::user_status::UserStatusSim;
 use crate::simulator::{self, ModelSettings, SimulatorConfig};
 use crate::sources::window::local_date;
@@ -758,9 +759,15 @@ async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(
         latency: Duration::from_millis(args.latency_ms),
         max_page_size: args.max_page_size,
         strict_page_size: args.strict_page_size,
-        models: ModelSettings::default().with(UserStatusSim {
-            legacy_shape: args.legacy_shape,
-        }),
+        models: ModelSettings::default()
+            .with(UserStatusSim {
+                legacy_shape: args.legacy_shape,
+            })
+            .with(CallDetailsSim {
+                sessions_per_hour: args.call_sessions_per_hour,
+                ..CallDetailsSim::default()
+            }),
+        cache_responses: args.cache_responses,
         rate_limit_per_minute: args.rate_limit_per_minute,
         intent_interval: Duration::from_millis(args.intent_interval_ms.max(1)),
         ..defaults

@@ -27,6 +27,7 @@ pub mod agent_performance;
 pub mod agent_status_details;
 pub mod agents;
 pub mod bot_sessions;
+mod cache;
 pub mod call_details;
 pub mod contact_volume;
 pub mod faults;
@@ -130,6 +131,10 @@ pub struct SimulatorConfig {
     /// (e.g. `user_status::UserStatusSim`, `call_details::CallDetailsSim`); a model reads its
     /// type's `Default` when unset.
     pub models: ModelSettings,
+    /// Keep every `200` answer and serve its bytes again to the same request (see [`cache`]):
+    /// for benchmarks of a client, so that generating responses is not what is measured.
+    /// Answers that depend on the clock are frozen too.
+    pub cache_responses: bool,
 }
 
 /// Default first session of every bot: a fixed instant, so that every simulator process (each
@@ -165,6 +170,7 @@ impl Default for SimulatorConfig {
             faults: FaultPlan::default(),
             jwe: None,
             models: ModelSettings::default(),
+            cache_responses: false,
         }
     }
 }
@@ -192,6 +198,7 @@ impl fmt::Debug for SimulatorConfig {
             .field("faults", &self.faults)
             .field("jwe", &self.jwe)
             .field("models", &self.models)
+            .field("cache_responses", &self.cache_responses)
             .finish()
     }
 }

@@ -6,7 +6,9 @@
 //! fault plan, the model's method check, JWT auth and the per-account rate limit (for gated
 //! models), and the model's handler (on the blocking pool when it says so); last, a
 //! `TruncatedJson` fault cuts the body and the outcome is counted under the model's endpoint
-//! label. `/_sim/faults` (POST, a `FaultPlan` as JSON) and `/_sim/stats` (GET) are
+//! label. With [`SimulatorConfig::cache_responses`](super::SimulatorConfig::cache_responses),
+//! a gated request whose answer is kept ([`super::cache`]) gets those bytes instead of the
+//! handler. `/_sim/faults` (POST, a `FaultPlan` as JSON) and `/_sim/stats` (GET) are
 //! unauthenticated admin endpoints for tests that drive the built binary.
 
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
+use super::cache::CacheKey;
 use super::faults::{FaultKind, FaultPlan};
 use super::jwt::JwtRejection;
 use super::model::{ApiModel, ApiRequest, Handler, Reply};
@@ -121,7 +124,29 @@ pub(crate) async fn dispatch(
     } else {
         match gate(&shared, model, &request.headers) {
             Err(refused) => refused,
-            Ok(()) => answer(&shared, model, handler, request).await,
+            Ok(()) => match shared.cache.as_ref().filter(|_| !truncate) {
+                None => answer(&shared, model, handler, request).await,
+                Some(cache) => {
+                    let key = CacheKey::new(
+                        model.endpoint,
+                        &segments,
+                        request.query(),
+                        &request.headers,
+                        &request.body,
+                    );
+                    if let Some(body) = cache.get(&key) {
+                        shared.stats.cache(true);
+                        shared.stats.record(model.endpoint, 200, body.len());
+                        return cached_response(body);
+                    }
+                    let reply = answer(&shared, model, handler, request).await;
+                    if reply.status == StatusCode::OK {
+                        shared.stats.cache(false);
+                        cache.put(key, Bytes::from(reply.body.clone()));
+                    }
+                    reply
+                }
+            },
         }
     };
     if truncate {
@@ -167,8 +192,14 @@ fn finish(shared: &Shared, endpoint: &'static str, sent: Sent) -> Response {
     } else {
         sent.reply.status.as_u16()
     };
-    shared.stats.record(endpoint, status);
+    shared.stats.record(endpoint, status, sent.reply.body.len());
     sent.into_response()
+}
+
+/// A `200` with a kept body, as [`Sent::into_response`] would send it.
+fn cached_response(body: Bytes) -> Response {
+    let content_type = HeaderValue::from_static("application/json; charset=utf-8");
+    (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 fn fault_reply(kind: FaultKind) -> Sent {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::cache::ResponseCache;
 use super::faults::FaultState;
 use super::generator::{self, GeneratedAgent};
 use super::jwt::JwtVerifier;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub(crate) rate: Mutex<VecDeque<Instant>>,
     /// Each model's state, by the type of the value its `state` built.
     states: HashMap<TypeId, ModelState>,
+    /// Kept answers, when [`SimulatorConfig::cache_responses`] is set.
+    pub(crate) cache: Option<ResponseCache>,
 }
 
 impl Shared {
@@ -63,6 +66,7 @@ impl Shared {
             })
             .collect();
         Shared {
+            cache: cfg.cache_responses.then(ResponseCache::default),
             faults: Mutex::new(FaultState::new(cfg.faults.clone())),
             cfg,
             models,

@@ -32,6 +32,12 @@ pub struct SimStats {
     /// 429s from the simulated rate limit (not injected faults).
     pub rate_limited: u64,
     pub faults_injected: u64,
+    /// Bytes of response bodies sent (every status), by endpoint label.
+    pub body_bytes_by_endpoint: BTreeMap<String, u64>,
+    /// Report requests answered from the response cache / rendered and then kept in it (both
+    /// zero unless the simulator caches responses).
+    pub cache_hits: u64,
+    pub cache_misses: u64,
 }
 
 impl SimStats {
@@ -59,6 +65,9 @@ struct Counters {
     jwe_rejected: u64,
     rate_limited: u64,
     faults_injected: u64,
+    body_bytes: BTreeMap<&'static str, u64>,
+    cache_hits: u64,
+    cache_misses: u64,
 }
 
 /// Shared recorder; every method takes the lock for a few increments only.
@@ -74,10 +83,23 @@ impl StatsRecorder {
         f(&mut guard)
     }
 
-    pub(crate) fn record(&self, endpoint: &'static str, status: u16) {
+    /// One request to `endpoint` answered with `status` and a body of `body_bytes`.
+    pub(crate) fn record(&self, endpoint: &'static str, status: u16, body_bytes: usize) {
         self.with(|c| {
             c.total += 1;
             *c.by_endpoint_status.entry((endpoint, status)).or_default() += 1;
+            *c.body_bytes.entry(endpoint).or_default() += body_bytes as u64;
+        });
+    }
+
+    /// A report request answered from the cache (`true`) or rendered for it (`false`).
+    pub(crate) fn cache(&self, hit: bool) {
+        self.with(|c| {
+            if hit {
+                c.cache_hits += 1;
+            } else {
+                c.cache_misses += 1;
+            }
         });
     }
 
@@ -110,6 +132,13 @@ impl StatsRecorder {
                 jwe_rejected: c.jwe_rejected,
                 rate_limited: c.rate_limited,
                 faults_injected: c.faults_injected,
+                cache_hits: c.cache_hits,
+                cache_misses: c.cache_misses,
+                body_bytes_by_endpoint: c
+                    .body_bytes
+                    .iter()
+                    .map(|(&e, &n)| (e.to_string(), n))
+                    .collect(),
                 ..SimStats::default()
             };
             for (&(endpoint, status), &n) in &c.by_endpoint_status {
@@ -133,10 +162,11 @@ mod tests {
     #[test]
     fn snapshot_aggregates() {
         let r = StatsRecorder::default();
-        r.record("userstatus", 200);
-        r.record("userstatus", 200);
-        r.record("userstatus", 429);
-        r.record("intentrealtimedata", 200);
+        r.record("userstatus", 200, 100);
+        r.record("userstatus", 200, 100);
+        r.record("userstatus", 429, 7);
+        r.record("intentrealtimedata", 200, 5);
+        r.cache(true);
         r.rate_limited();
         let s = r.snapshot();
         assert_eq!(s.total_requests, 4);
@@ -145,6 +175,9 @@ mod tests {
         assert_eq!(s.by_status[&200], 3);
         assert_eq!(s.by_endpoint_status["userstatus"][&429], 1);
         assert_eq!(s.rate_limited, 1);
+        assert_eq!(s.body_bytes_by_endpoint["userstatus"], 207);
+        assert_eq!(s.body_bytes_by_endpoint["intentrealtimedata"], 5);
+        assert_eq!((s.cache_hits, s.cache_misses), (1, 0));
         assert_eq!(s.count(UNKNOWN_ENDPOINT, 404), 0);
     }
 }

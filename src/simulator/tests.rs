@@ -494,3 +494,34 @@ fn an_unset_model_setting_reads_as_its_default() {
     assert_eq!(*cfg.models.get::<EchoSim>(), EchoSim::default());
     assert!(!cfg.models.get::<user_status::UserStatusSim>().legacy_shape);
 }
+
+#[tokio::test]
+async fn cached_answers_are_sent_again_without_the_handler_and_still_gated() {
+    let cfg = SimulatorConfig {
+        cache_responses: true,
+        ..SimulatorConfig::default()
+    };
+    let s = start_serving(cfg, "127.0.0.1:0".parse().unwrap(), TEST_MODELS)
+        .await
+        .unwrap();
+    let c = reqwest::Client::new();
+    let echo = |q: &str| c.get(format!("{}/echo/a-1{q}", s.base_url()));
+    // The handler numbers its calls: a cached answer repeats the first call's number.
+    let first = send(echo("?x=1").header("auth", token())).await;
+    assert_eq!(first.json()["n"], json!(1));
+    let again = send(echo("?x=1").header("auth", token())).await;
+    assert_eq!(
+        (again.status, again.text.as_str()),
+        (200, first.text.as_str())
+    );
+    assert_eq!(send(echo("?x=1")).await.status, 401, "auth still applies");
+    let other = send(echo("?x=2").header("auth", token())).await;
+    assert_eq!(other.json()["n"], json!(2));
+
+    let st = s.stats();
+    assert_eq!((st.cache_hits, st.cache_misses), (1, 2));
+    let sent = (first.text.len() + again.text.len() + other.text.len()) as u64;
+    let refused = st.body_bytes_by_endpoint["echo"] - sent;
+    assert!(refused > 0, "the 401's body is counted too");
+    s.shutdown().await;
+}

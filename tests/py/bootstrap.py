@@ -1,11 +1,13 @@
 """Create the project's pinned Python environment once, then print its interpreter's path.
 
-Usage: python3 tests/py/bootstrap.py [VENV_DIR]
+Usage: python3 tests/py/bootstrap.py [VENV_DIR [REQUIREMENTS]]
   VENV_DIR defaults to $CARGO_TARGET_DIR/py-venv, else <repo>/target/py-venv.
+  REQUIREMENTS defaults to tests/py/requirements.txt; another file (benches/py/requirements.txt)
+  names the modules to import-check in a `# import-check: a, b` line.
   Prints the absolute path of VENV_DIR's python on stdout; progress and errors go to stderr.
 
-Callers: the integration tests (`python()` in tests/common), deploy/validate.sh and
-benches/run.sh. One implementation for all three, standard library only, run by the python3
+Callers: the integration tests (`python()` in tests/common), deploy/validate.sh,
+benches/run.sh and benches/dlt_backfill.py (its own environment and requirements). One implementation for all three, standard library only, run by the python3
 that will own the environment:
 
 - Nothing is installed outside VENV_DIR: pip runs inside the new virtualenv, with the exact
@@ -49,8 +51,18 @@ def interpreter(env_dir: Path) -> Path:
     return env_dir / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def fingerprint() -> str:
-    h = hashlib.sha256(REQUIREMENTS.read_bytes())
+def modules(requirements: Path) -> list:
+    """What to import once after installing `requirements`."""
+    if requirements == REQUIREMENTS:
+        return MODULES
+    for line in requirements.read_text().splitlines():
+        if line.startswith("# import-check:"):
+            return [m.strip() for m in line.split(":", 1)[1].split(",") if m.strip()]
+    return []
+
+
+def fingerprint(requirements: Path) -> str:
+    h = hashlib.sha256(requirements.read_bytes())
     h.update(f"\n{sys.version}\n{os.path.realpath(sys.executable)}\n".encode())
     return h.hexdigest()
 
@@ -76,9 +88,10 @@ def check_base_python() -> None:
         fail(3, f"{sys.executable} has no working venv module (ensurepip is missing); {INSTALL_HINT}")
 
 
-def build(env_dir: Path, want: str) -> None:
-    print(f"bootstrap.py: creating the pinned Python test environment in {env_dir} (first run "
-          "only: about 35 packages, ~100 MB download, ~380 MB on disk, 20-60 s)", file=sys.stderr)
+def build(env_dir: Path, want: str, requirements: Path) -> None:
+    print(f"bootstrap.py: creating the pinned Python environment of {requirements.name} in "
+          f"{env_dir} (first run only: ~100 MB download, ~400 MB on disk, 20-60 s)",
+          file=sys.stderr)
     started = time.monotonic()
     if env_dir.exists():
         shutil.rmtree(env_dir)
@@ -90,9 +103,10 @@ def build(env_dir: Path, want: str) -> None:
            if k not in ("PIP_USER", "PIP_TARGET", "PIP_PREFIX", "PYTHONPATH", "PYTHONHOME")}
     steps = [
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-input",
-         "--require-virtualenv", "-r", str(REQUIREMENTS)],
-        [python, "-c", "import " + ", ".join(MODULES)],
+         "--require-virtualenv", "-r", str(requirements)],
     ]
+    if modules(requirements):
+        steps.append([python, "-c", "import " + ", ".join(modules(requirements))])
     for cmd in steps:
         if subprocess.run(cmd, env=env, stdout=sys.stderr).returncode != 0:
             fail(1, f"failed: {' '.join(cmd)} (the environment stays incomplete and is rebuilt "
@@ -104,11 +118,12 @@ def build(env_dir: Path, want: str) -> None:
 
 
 def main() -> int:
-    if len(sys.argv) > 2:
-        fail(2, "usage: bootstrap.py [VENV_DIR]")
-    env_dir = Path(sys.argv[1]) if len(sys.argv) == 2 else default_dir()
+    if len(sys.argv) > 3:
+        fail(2, "usage: bootstrap.py [VENV_DIR [REQUIREMENTS]]")
+    env_dir = Path(sys.argv[1]) if len(sys.argv) >= 2 else default_dir()
     env_dir = env_dir.absolute()
-    want = fingerprint()
+    requirements = Path(sys.argv[2]).resolve() if len(sys.argv) == 3 else REQUIREMENTS
+    want = fingerprint(requirements)
     if not is_complete(env_dir, want):
         check_base_python()
         env_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +136,7 @@ def main() -> int:
                 fcntl.flock(lock, fcntl.LOCK_EX)
             # Re-check under the lock: the process we waited for may have built it.
             if not is_complete(env_dir, want):
-                build(env_dir, want)
+                build(env_dir, want, requirements)
     print(interpreter(env_dir))
     return 0
 
