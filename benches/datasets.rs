@@ -117,7 +117,7 @@ fn export(
     let (mut bytes, mut row_groups) = (0, 0);
     for mut w in writers.into_values() {
         row_groups += w.finish().expect("close").num_row_groups();
-        bytes += w.into_inner().expect("close").len();
+        bytes += w.inner().len();
     }
     (rows, bytes, row_groups)
 }
