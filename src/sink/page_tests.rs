@@ -46,16 +46,28 @@ async fn pages_release_their_permit_once_encoded_and_small_pages_share_a_row_gro
 }
 
 /// A page whose rows alone fill the open row group past [`super::PAGE_ROW_GROUP_BYTES`] ends
-/// it: pages of 400-byte distinct user ids, each page holding more than the bound in ids
-/// alone, become one row group each, so the encoders never carry more than one such page.
+/// it: pages of 400-byte random user ids, each page holding more than the bound in ids alone
+/// even compressed, become one row group each, so the encoders never carry more than one such
+/// page.
 #[tokio::test]
 async fn a_page_that_fills_the_row_group_bound_ends_its_row_group() {
     let (tmp, sink) = local_sink();
     let key = us_key("A", 1);
     let per_page = super::PAGE_ROW_GROUP_BYTES / 400 + 1;
-    let page = |p: usize| -> Vec<String> {
+    // 400 hex digits of a xorshift sequence per id: ZSTD cannot shrink them below the bound.
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64;
+    let mut page = |_: usize| -> Vec<String> {
         (0..per_page)
-            .map(|i| format!("{p}-{i:06}-{}", "x".repeat(390)))
+            .map(|_| {
+                (0..25)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        format!("{state:016x}")
+                    })
+                    .collect()
+            })
             .collect()
     };
     let mut writer = sink.begin_partition(&key).await.expect("begin");
