@@ -2,7 +2,9 @@
 //! simulator model serves for one UTC day (`simulator::truth::pages`, at the dataset's default
 //! `page_size`), decoded alone and then decoded, normalized and encoded
 //! (`DatasetInfo::decoder`) into in-memory Parquet files with the production writer properties,
-//! one row group per page as the export writes them. A dataset is measured by being registered.
+//! pages sharing a row group up to the export's bound (`sink::page_row_group_bytes`, so
+//! `SMARTASSIST_PAGE_ROW_GROUP_BYTES=0` measures one row group per page). A dataset is measured
+//! by being registered.
 //!
 //! `cargo bench --bench datasets` prints, per dataset, MB of API JSON and rows per CPU-second
 //! of this thread (median of the repetitions), and a Markdown table for README "Performance".
@@ -21,7 +23,7 @@ use smartassist_export::datasets::{DatasetInfo, Table, REGISTRY};
 use smartassist_export::simulator::call_details::CallDetailsSim;
 use smartassist_export::simulator::truth::{pages, PageRequest};
 use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
-use smartassist_export::sink::writer_properties;
+use smartassist_export::sink::{page_row_group_bytes, writer_properties};
 use smartassist_export::sources::window::plan_day;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -81,16 +83,18 @@ struct Figures {
     records: usize,
     rows: usize,
     parquet_bytes: usize,
+    row_groups: usize,
     decode: Duration,
     full: Duration,
 }
 
-/// Decodes, normalizes and encodes every page; returns rows and Parquet bytes.
+/// Decodes, normalizes and encodes every page; returns rows, Parquet bytes and row groups (of
+/// every table).
 fn export(
     info: &DatasetInfo,
     bodies: &[String],
     window: &smartassist_export::sources::window::DayWindow,
-) -> (usize, usize) {
+) -> (usize, usize, usize) {
     let mut writers: BTreeMap<&'static str, ArrowWriter<Vec<u8>>> = BTreeMap::new();
     for t in info.tables {
         let props = writer_properties(t.name);
@@ -98,20 +102,24 @@ fn export(
         writers.insert(t.name, w);
     }
     let mut rows = 0;
+    let bound = page_row_group_bytes();
     for body in bodies {
         let mut write = |t: &'static Table, batch| {
             let w = writers.get_mut(t.name).expect("a table of the dataset");
             w.write(&batch).expect("write");
-            // One row group per page, as the export writes them.
-            w.flush().expect("flush");
+            // Row groups bounded as the export bounds them between pages.
+            if w.memory_size() >= bound {
+                w.flush().expect("flush");
+            }
         };
         rows += (info.decoder.rows)(body.as_bytes(), window, &mut write).expect("rows");
     }
-    let bytes = writers
-        .into_values()
-        .map(|w| w.into_inner().expect("close").len())
-        .sum();
-    (rows, bytes)
+    let (mut bytes, mut row_groups) = (0, 0);
+    for mut w in writers.into_values() {
+        row_groups += w.finish().expect("close").num_row_groups();
+        bytes += w.inner().len();
+    }
+    (rows, bytes, row_groups)
 }
 
 fn main() {
@@ -164,10 +172,10 @@ fn main() {
         if let Some(d) = measured_decode {
             decode = d;
         }
-        let (mut rows, mut parquet_bytes) = (0, 0);
+        let (mut rows, mut parquet_bytes, mut row_groups) = (0, 0, 0);
         let full = if runs("full") {
             measure(budget, || {
-                (rows, parquet_bytes) = export(info, &bodies, &window);
+                (rows, parquet_bytes, row_groups) = export(info, &bodies, &window);
             })
         } else {
             Duration::ZERO
@@ -179,18 +187,20 @@ fn main() {
             records,
             rows,
             parquet_bytes,
+            row_groups,
             decode,
             full,
         };
         eprintln!(
-            "{}: {} pages, {:.2} MB JSON, {} records, {} rows, {} Parquet bytes; decode {:.1} ms, \
-             decode+encode {:.1} ms (CPU, median)",
+            "{}: {} pages, {:.2} MB JSON, {} records, {} rows, {} Parquet bytes in {} row groups; \
+             decode {:.1} ms, decode+encode {:.1} ms (CPU, median)",
             f.dataset,
             f.pages,
             f.json_bytes as f64 / 1e6,
             f.records,
             f.rows,
             f.parquet_bytes,
+            f.row_groups,
             f.decode.as_secs_f64() * 1e3,
             f.full.as_secs_f64() * 1e3
         );

@@ -29,8 +29,8 @@ use crate::sources::window::{local_date, local_day_bounds};
 use crate::state::{self, Watermark};
 
 /// History pages that may be in memory at once, across every day in flight: from the moment a
-/// response body starts to be read until its rows have been encoded into Parquet and the
-/// encoders closed ([`crate::sink::PartitionWriter::write_page`]). Requests beyond that still
+/// response body starts to be read until its rows have been encoded into Parquet, into a row
+/// group of bounded size ([`crate::sink::PartitionWriter::write_page`]). Requests beyond that still
 /// overlap (a request waiting for its response costs a socket, not memory), so `--concurrency`
 /// hides latency without multiplying memory, and peak memory does not depend on the range
 /// length. One page at a time serializes decode and encode: with the rate limit lifted a 90-day

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::s3_faults::{FaultKind, FaultPlan, S3FaultProxy, S3Op};
 use common::*;
 use smartassist_export::simulator::SimulatorConfig;
-use smartassist_export::sink::UPLOAD_PART_BYTES;
+use smartassist_export::sink::{PAGE_ROW_GROUP_BYTES_ENV, UPLOAD_PART_BYTES};
 
 const BUCKET: &str = "fault-bucket";
 
@@ -25,8 +25,11 @@ async fn keys_in_moto(moto: &MotoServer, prefix: &str) -> Vec<String> {
     s3_keys(s3_client(&moto.endpoint(), BUCKET).as_ref(), prefix).await
 }
 
-/// Agents of the backfill through faults: with one agent per page (so one row group per agent)
-/// a day of them encodes to about 9 MiB, more than one upload part.
+/// Agents of the backfill through faults: with one agent per page and one row group per page
+/// (`SMARTASSIST_PAGE_ROW_GROUP_BYTES=0`, each row group carrying its own column chunks and
+/// footer entries) a day of them encodes to about 9 MiB, more than one upload part. Pages
+/// sharing row groups, the default, would make that day under 1 MiB: enough rows for that size
+/// would take the simulator minutes to serve.
 const MULTIPART_AGENTS: usize = 2600;
 
 /// The built binary backfills two days to S3 through the proxy with every kind of fault on half
@@ -60,6 +63,7 @@ async fn backfill_with_multipart_uploads_through_random_s3_faults_is_exact() {
     );
     let run = tokio::task::spawn_blocking(move || {
         s3_command(&config)
+            .env(PAGE_ROW_GROUP_BYTES_ENV, "0")
             .args(["backfill", "--from", "2026-06-01", "--to", "2026-06-02"])
             .output()
             .expect("binary runs")

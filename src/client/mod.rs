@@ -16,6 +16,7 @@
 //! account's budget.
 
 pub mod budget;
+mod decode;
 pub mod gate;
 pub mod retry;
 
@@ -33,6 +34,7 @@ use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::sources::DecodeError;
 pub use budget::{BotBudget, BotBudgets, Budget, BudgetSnapshot, LimiterUsage, Priority};
+use decode::{Blocking, BodyDecoder, Inline};
 pub use gate::MemoryGate;
 use retry::Verdict;
 
@@ -315,7 +317,29 @@ impl ApiClient {
         decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError> {
         let request = self.post_request(endpoint, path, query, body)?;
-        self.send_gated(endpoint, &request, gate, decode)
+        self.send_gated(endpoint, &request, gate, &mut Inline(decode))
+            .await
+            .map(|(value, permit, _)| (value, permit))
+    }
+
+    /// [`ApiClient::post_json_gated`] decoding on tokio's blocking pool (see [`decode`]): while
+    /// one page is decoded there, the calling task goes on with the pages of other days. The
+    /// permit is held until decoding has finished.
+    pub async fn post_json_gated_blocking<T, F>(
+        &self,
+        endpoint: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: &serde_json::Value,
+        gate: Option<&MemoryGate>,
+        decode: F,
+    ) -> Result<(T, Option<OwnedSemaphorePermit>), ClientError>
+    where
+        F: Fn(&[u8]) -> Result<T, DecodeError> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        let request = self.post_request(endpoint, path, query, body)?;
+        self.send_gated(endpoint, &request, gate, &mut Blocking(decode))
             .await
             .map(|(value, permit, _)| (value, permit))
     }
@@ -333,7 +357,7 @@ impl ApiClient {
         decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
     ) -> Result<(T, std::time::Instant), ClientError> {
         let request = self.post_request(endpoint, path, query, body)?;
-        self.send_gated(endpoint, &request, None, decode)
+        self.send_gated(endpoint, &request, None, &mut Inline(decode))
             .await
             .map(|(value, _, sent)| (value, sent))
     }
@@ -353,7 +377,7 @@ impl ApiClient {
             url: self.url(path, query)?,
             payload: None,
         };
-        self.send_gated(endpoint, &request, gate, decode)
+        self.send_gated(endpoint, &request, gate, &mut Inline(decode))
             .await
             .map(|(value, permit, _)| (value, permit))
     }
@@ -383,7 +407,7 @@ impl ApiClient {
         endpoint: &str,
         request: &Request,
         gate: Option<&MemoryGate>,
-        mut decode: impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: &mut impl BodyDecoder<T>,
     ) -> Result<(T, Option<OwnedSemaphorePermit>, std::time::Instant), ClientError> {
         let metrics = &self.inner.metrics;
         let policy = &self.inner.retry;
@@ -416,7 +440,7 @@ impl ApiClient {
                 metrics.rate_limit_wait(waited.as_secs_f64());
             }
             let (verdict, retry_after, error) =
-                match self.attempt(endpoint, request, gate, &mut decode).await? {
+                match self.attempt(endpoint, request, gate, decode).await? {
                     Attempt::Done(value) => return Ok(value),
                     Attempt::Failed {
                         verdict,
@@ -529,7 +553,7 @@ impl ApiClient {
         endpoint: &str,
         request: &Request,
         gate: Option<&MemoryGate>,
-        decode: &mut impl FnMut(&[u8]) -> Result<T, DecodeError>,
+        decode: &mut impl BodyDecoder<T>,
     ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>, std::time::Instant)>, ClientError> {
         let token = self.inner.minter.mint()?;
         let headers = self.headers(endpoint, token.expose())?;
@@ -582,12 +606,13 @@ impl ApiClient {
             }
         };
         if success {
-            return Ok(match decode(&body) {
-                Ok(v) => {
-                    debug!(endpoint, status, bytes = body.len(), "Response decoded.");
+            let bytes = body.len();
+            return Ok(match decode.decode(body, permit).await {
+                (Ok(v), permit) => {
+                    debug!(endpoint, status, bytes, "Response decoded.");
                     Attempt::Done((v, permit, started))
                 }
-                Err(e) => Attempt::Failed {
+                (Err(e), _) => Attempt::Failed {
                     verdict: Verdict::Retry,
                     retry_after: None,
                     error: AttemptError::Decode(e),

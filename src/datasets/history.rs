@@ -128,8 +128,8 @@ impl<'a> DayExport<'a> {
         Ok(export)
     }
 
-    /// Encodes one page of rows of `table` as complete row group(s), then frees them and
-    /// `permit` (see [`PartitionWriter::write_page`]). Empty batches are skipped.
+    /// Encodes one page of rows of `table` into its open row group (bounded), then frees them
+    /// and `permit` (see [`PartitionWriter::write_page`]). Empty batches are skipped.
     pub async fn write_page(
         &mut self,
         table: &Table,

@@ -31,11 +31,34 @@ pub const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// A row group is flushed once its buffered (encoded + pending) size passes this many bytes, so
 /// the memory of one open file is bounded by this plus the upload buffers below.
 pub const ROW_GROUP_FLUSH_BYTES: usize = 64 * 1024 * 1024;
+/// Pages ([`Feed::Page`]) share one row group until its encoders hold this many bytes
+/// (`ArrowWriter::memory_size`: values buffered encoded or not yet encoded, e.g. dictionary keys),
+/// then the row group is written out and its encoders freed. The parquet crate creates a ZSTD
+/// compression and decompression context for every column of every row group, and on this
+/// project's virtual machine creating one costs a trapped `cpuid`: one row group per page spent
+/// 23% of a Call Details export's CPU there. Memory between pages is this bound per open file
+/// (plus its compressed bytes and one pair of contexts per column), whatever the page size.
+pub const PAGE_ROW_GROUP_BYTES: usize = 1024 * 1024;
 /// BufWriter capacity: files up to this size are one PutObject, larger ones a multipart upload
 /// with parts of this size (S3 needs at least 5 MiB per part).
 pub const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts in flight at once per file.
 pub const UPLOAD_CONCURRENCY: usize = 4;
+
+/// Environment variable overriding [`PAGE_ROW_GROUP_BYTES`] for the files opened after it is
+/// set: a number of bytes; `0` ends a row group after every page (the least memory between
+/// pages, the most CPU). Anything else that is not a number is ignored. An operator's knob, like
+/// glibc's `MALLOC_*` variables ([`crate::memory`]).
+pub const PAGE_ROW_GROUP_BYTES_ENV: &str = "SMARTASSIST_PAGE_ROW_GROUP_BYTES";
+
+/// The bound between pages: [`PAGE_ROW_GROUP_BYTES_ENV`] when it is set to a number, else
+/// [`PAGE_ROW_GROUP_BYTES`].
+pub fn page_row_group_bytes() -> usize {
+    std::env::var(PAGE_ROW_GROUP_BYTES_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(PAGE_ROW_GROUP_BYTES)
+}
 
 /// The `created_by` string written into every file footer.
 pub fn created_by() -> String {
@@ -161,10 +184,11 @@ pub struct Encoded {
 /// What feeds a streaming write: batches, then `Finish`. A closed channel without `Finish`
 /// means the producer gave up (error or cancellation): the upload is aborted.
 ///
-/// A `Page` (see [`crate::sink::PartitionWriter::write_page`]) is encoded as complete row
-/// groups: its rows and the column encoders' working state (dictionaries, ZSTD contexts, value
-/// buffers) are freed before its permit is released, so between pages an open file holds only
-/// its compressed bytes, and the permit covers the page in every unencoded form.
+/// A `Page` (see [`crate::sink::PartitionWriter::write_page`]) is encoded into the open row
+/// group, which is written out once its encoders hold [`PAGE_ROW_GROUP_BYTES`]; only then are
+/// its rows freed and its permit released, so the permit covers the page in every unencoded
+/// form, and between pages an open file holds its compressed bytes and at most one bounded
+/// open row group.
 #[derive(Debug)]
 pub enum Feed {
     Batch(RecordBatch),
@@ -198,6 +222,7 @@ pub async fn write_parquet_stream(
         failure: None,
     };
     let props = writer_properties_with(dataset_label, row_group_rows);
+    let page_bound = page_row_group_bytes();
     let mut writer = match AsyncArrowWriter::try_new(upload, schema.clone(), Some(props)) {
         Ok(w) => w,
         // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
@@ -234,8 +259,10 @@ pub async fn write_parquet_stream(
                 }
                 Some(Feed::Page(batch, permit)) => {
                     write_batch(&mut writer, &schema, &batch).await?;
-                    writer.flush().await.map_err(Stop::Parquet)?;
-                    // Encoded and the encoders closed: only now may the next page come in.
+                    if writer.memory_size() >= page_bound {
+                        writer.flush().await.map_err(Stop::Parquet)?;
+                    }
+                    // Encoded (and the row group bounded): only now may the next page come in.
                     drop(batch);
                     drop(permit);
                 }

@@ -66,8 +66,8 @@ use crate::schema::rejects_schema;
 use crate::schema::Table;
 
 pub use encode::{
-    created_by, writer_properties, MAX_ROW_GROUP_ROWS, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY,
-    UPLOAD_PART_BYTES,
+    created_by, page_row_group_bytes, writer_properties, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
+    PAGE_ROW_GROUP_BYTES_ENV, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
 pub use ranged::{PrunedRead, RowGroupFilter, FOOTER_FETCH_BYTES};
@@ -564,6 +564,8 @@ impl Sink {
     }
 }
 
+#[cfg(test)]
+mod page_tests;
 #[cfg(test)]
 mod tests;
 

@@ -21,7 +21,7 @@ use crate::schema::{DATASET_KEY, SCHEMA_VERSION, SCHEMA_VERSION_KEY};
 
 const MAY_1_2024_UTC_MS: i64 = 1_714_521_600_000;
 
-fn us_key(account: &str, day: u32) -> PartitionKey {
+pub(super) fn us_key(account: &str, day: u32) -> PartitionKey {
     PartitionKey {
         table: &user_status::TABLE,
         account_id: account.into(),
@@ -48,7 +48,7 @@ fn strs(values: Vec<&str>) -> ArrayRef {
 }
 
 /// A user_status batch of `users` rows (one per user id), hand-built.
-fn user_status_batch(users: &[&str]) -> RecordBatch {
+pub(super) fn user_status_batch(users: &[&str]) -> RecordBatch {
     let n = users.len();
     let start = MAY_1_2024_UTC_MS;
     let columns: Vec<ArrayRef> = vec![
@@ -89,12 +89,12 @@ fn local_output() -> (tempfile::TempDir, Output) {
     (dir, out)
 }
 
-fn local_sink() -> (tempfile::TempDir, Sink) {
+pub(super) fn local_sink() -> (tempfile::TempDir, Sink) {
     let (dir, out) = local_output();
     (dir, out.sink)
 }
 
-fn out_dir(tmp: &tempfile::TempDir) -> PathBuf {
+pub(super) fn out_dir(tmp: &tempfile::TempDir) -> PathBuf {
     std::fs::canonicalize(tmp.path().join("out")).expect("output dir exists")
 }
 
@@ -122,7 +122,7 @@ fn total_rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
 }
 
-fn user_ids(batches: &[RecordBatch]) -> Vec<String> {
+pub(super) fn user_ids(batches: &[RecordBatch]) -> Vec<String> {
     let mut ids = Vec::new();
     for b in batches {
         let col = b
@@ -603,45 +603,6 @@ async fn a_failed_or_abandoned_streaming_write_keeps_the_previous_file() {
 /// A batch with the intent schema (wrong for a user_status partition).
 fn intent_batch_for_test() -> RecordBatch {
     RecordBatch::new_empty(crate::datasets::intent_realtime::schema::intent_realtime_schema())
-}
-
-/// `write_page` encodes each page as its own row group and returns the permit only after that:
-/// a second page needing the gate's only permit cannot be handed over before the first is
-/// encoded, and every row reads back once.
-#[tokio::test]
-async fn pages_become_row_groups_and_release_their_permit_once_encoded() {
-    let (tmp, sink) = local_sink();
-    let key = us_key("A", 1);
-    let gate = crate::client::MemoryGate::new(1);
-    let mut writer = sink.begin_partition(&key).await.expect("begin");
-    let first = gate.acquire().await.expect("permit");
-    writer
-        .write_page(user_status_batch(&["u1", "u2"]), Some(first))
-        .await
-        .expect("first page");
-    // Granted only once the encoder has written and dropped the first page.
-    let second = gate
-        .acquire()
-        .await
-        .expect("permit after the first page is encoded");
-    writer
-        .write_page(user_status_batch(&["u3"]), Some(second))
-        .await
-        .expect("second page");
-    let stats = writer.commit().await.expect("commit");
-    assert_eq!(stats.rows, 3);
-    assert_eq!(gate.available(), 1, "every permit is back after commit");
-
-    let file_path = out_dir(&tmp).join("user_status/account_id=A/dt=2024-05-01/part-00000.parquet");
-    let file = std::fs::File::open(&file_path).expect("open parquet");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer");
-    let meta = builder.metadata().clone();
-    let groups: Vec<i64> = meta.row_groups().iter().map(|g| g.num_rows()).collect();
-    assert_eq!(groups, [2, 1], "one row group per page");
-    assert_eq!(
-        user_ids(&sink.read_partition(&key).await.expect("read")),
-        ["u1", "u2", "u3"]
-    );
 }
 
 #[tokio::test]

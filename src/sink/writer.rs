@@ -43,11 +43,12 @@ impl PartitionWriter {
         self.feed(encode::Feed::Batch(batch)).await
     }
 
-    /// Encode one page of rows as complete row group(s), then free the rows, the column
-    /// encoders' state and `permit` (if any). Callers that bound how many pages are in memory at once
-    /// (the UserStatus pipeline does) take the permit before reading the page's body, so it
-    /// covers the page in every form, and an open file waiting for its next page holds nothing
-    /// but compressed bytes. The cost is one row group per page.
+    /// Encode one page of rows into the open row group, end the row group once its encoders
+    /// hold [`encode::PAGE_ROW_GROUP_BYTES`], then free the rows and `permit` (if any). Callers
+    /// that bound how many pages are in memory at once (the UserStatus pipeline does) take the
+    /// permit before reading the page's body, so it covers the page in every unencoded form,
+    /// and an open file waiting for its next page holds its compressed bytes and at most that
+    /// bound of encoded rows.
     pub async fn write_page(
         &mut self,
         batch: RecordBatch,

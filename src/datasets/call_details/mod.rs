@@ -173,9 +173,11 @@ impl CallDetails {
         let path = self.cfg.api.path(&cx.account_id);
         let query = request_query(limit, page);
         let gate = gated.then_some(cx.page_gate.as_ref());
+        // On the blocking pool: a backfill's days share one task, so another day's pages are
+        // normalized while this one decodes.
         let (page, _permit) = cx
             .client
-            .post_json_gated(ENDPOINT, &path, &query, &body, gate, |bytes| {
+            .post_json_gated_blocking(ENDPOINT, &path, &query, &body, gate, move |bytes| {
                 decode_page(bytes, offset_minutes)
             })
             .await?;
@@ -210,7 +212,8 @@ impl CallDetails {
     }
 
     /// Fetches the day's windows and, concurrently, normalizes each finished window into both
-    /// tables (one row group per window and table). Nothing is committed here.
+    /// tables (row groups bounded as [`crate::sink::PAGE_ROW_GROUP_BYTES`] says). Nothing is
+    /// committed here.
     async fn fetch_into(
         &self,
         cx: &Context,
