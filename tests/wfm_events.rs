@@ -1,10 +1,11 @@
 //! End to end for the WFM event and master-data datasets (`agent_activity`, `agents`,
-//! `queues`): the built binary exports from the in-process simulator, the Parquet output is
+//! `queues`, and how `contact_volume`/`agent_performance` join them): the built binary exports from the in-process simulator, the Parquet output is
 //! read back with the parquet crate and compared field by field with the simulator's
 //! generators (never with the exporter's decoder), across both New York DST changes, with the
 //! API's variants: PascalCase and camelCase keys, an inclusive or exclusive `toTimeStamp`,
 //! zone-less event times in UTC or New York, a list server that ignores `offset`/`limit`, and
-//! `Description`/`description`.
+//! `Description`/`description`; every agent and queue id the WFM datasets name is in the same
+//! run's `agents`/`queues` lists.
 
 mod common;
 
@@ -423,5 +424,92 @@ async fn a_list_backfill_starting_before_midnight_exports_the_day_it_started() {
     }
     assert_eq!(rows, cfg.agents);
     app.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// The distinct values of `column` in every file of `table`.
+fn distinct(out: &Path, table: &str, column: &str) -> std::collections::BTreeSet<String> {
+    let mut values = std::collections::BTreeSet::new();
+    for (_, batches) in read_dataset(out, table) {
+        for b in batches {
+            let c = b
+                .column_by_name(column)
+                .expect(column)
+                .as_string::<i32>()
+                .clone();
+            values.extend((0..b.num_rows()).map(|i| c.value(i).to_string()));
+        }
+    }
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wfm_agent_and_queue_id_is_in_the_same_runs_agents_and_queues_lists() {
+    let cfg = SimulatorConfig {
+        seed: 33,
+        agents: 12,
+        ..SimulatorConfig::default()
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let (events, lists) = (tmp.path().join("events"), tmp.path().join("lists"));
+    std::fs::create_dir_all(&events).expect("mkdir");
+    std::fs::create_dir_all(&lists).expect("mkdir");
+    let events = write_config(
+        &events,
+        &sim.base_url(),
+        &out,
+        "[user_status]\nenabled = false\n\
+         [contact_volume]\nenabled = true\norg_id = \"o-sim\"\ntimezone = \"UTC\"\n\
+         [agent_performance]\nenabled = true\ntimezone = \"UTC\"\n\
+         [agent_activity]\nenabled = true\ntimezone = \"America/New_York\"\n\
+         event_time_zone = \"America/New_York\"\n",
+    );
+    let lists = write_config(
+        &lists,
+        &sim.base_url(),
+        &out,
+        "[user_status]\nenabled = false\n[agents]\nenabled = true\n[queues]\nenabled = true\n",
+    );
+    let day = (Utc::now() - chrono::Duration::days(2))
+        .date_naive()
+        .to_string();
+    let mut args = vec!["backfill", "--from", &day, "--to", &day];
+    for d in ["contact_volume", "agent_performance", "agent_activity"] {
+        args.extend(["--dataset", d]);
+    }
+    assert_success(&run_bin(&events, &args));
+    assert_success(&run_bin(&lists, &["run", "--once"]));
+
+    let agents = list_rows(&out, "agents", &["agent_id", "first_name"]);
+    let queues = list_rows(&out, "queues", &["queue_id", "description"]);
+    assert_eq!((agents.len(), queues.len()), (cfg.agents, 8));
+    for (table, column, list) in [
+        ("agent_performance", "agent_id", &agents),
+        ("agent_activity", "agent_id", &agents),
+        ("agent_performance", "queue_id", &queues),
+        ("contact_volume", "queue_id", &queues),
+    ] {
+        let ids = distinct(&out, table, column);
+        assert!(ids.len() > 1, "{table}.{column}: {ids:?}");
+        let missing: Vec<_> = ids.iter().filter(|id| !list.contains_key(*id)).collect();
+        assert!(
+            missing.is_empty(),
+            "{table}.{column} not listed: {missing:?}"
+        );
+    }
+    // A record's queue name is the list's description of its id.
+    for table in ["contact_volume", "agent_performance"] {
+        for (path, batches) in read_dataset(&out, table) {
+            for b in batches {
+                let col = |c: &str| b.column_by_name(c).expect(c).as_string::<i32>().clone();
+                let (id, name) = (col("queue_id"), col("queue_name"));
+                for i in 0..b.num_rows() {
+                    assert_eq!(queues[id.value(i)].1, [name.value(i)], "{path}");
+                }
+            }
+        }
+    }
     sim.shutdown().await;
 }

@@ -9,8 +9,8 @@
 //!
 //! The data are a pure function of (seed, agent, interval): about two agents in three are
 //! active in a 15-minute interval, each active interval serves one or two of the queues of
-//! [`super::contact_volume::queues`], and agent ids are Agent Status Details' `aId`s, so the
-//! WFM tables join.
+//! [`super::contact_volume::queues`] (the first of the queue list), and agent ids are the agent
+//! list's ([`super::agents::wfm_agent_id`]), so the WFM tables join.
 
 mod truth;
 
@@ -20,7 +20,7 @@ use axum::http::{Method, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use super::agent_status_details::agent_id;
+use super::agents::wfm_agent_id;
 use super::contact_volume::{queues, GeneratedQueue, INTERVAL};
 use super::generator::hash;
 use super::model::{check_header, ApiModel, ApiRequest, Handler, Reply};
@@ -117,7 +117,7 @@ pub fn performance(
                 n += 1;
             }
             (!intervals.is_empty()).then(|| GeneratedPerformance {
-                agent_id: agent_id(seed, idx),
+                agent_id: wfm_agent_id(seed, idx),
                 intervals,
             })
         })
