@@ -4,8 +4,8 @@
 //! generators (never with the exporter's decoder), across both New York DST changes, with the
 //! API's variants: PascalCase and camelCase keys, an inclusive or exclusive `toTimeStamp`,
 //! zone-less event times in UTC or New York, a list server that ignores `offset`/`limit`, and
-//! `Description`/`description`; every agent and queue id the WFM datasets name is in the same
-//! run's `agents`/`queues` lists.
+//! `Description`/`description`. Agent Performance under either reading of `toTimeStamp`, and
+//! every agent and queue id the WFM datasets name is in the same run's `agents`/`queues` lists.
 
 mod common;
 
@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use common::*;
 use smartassist_export::simulator::agent_activity::{agent_events, AgentActivitySim};
+use smartassist_export::simulator::agent_performance::{performance, AgentPerformanceSim};
 use smartassist_export::simulator::agents::{wfm_agent_id, AgentsSim};
 use smartassist_export::simulator::generator::agent;
 use smartassist_export::simulator::queues::{queue_id, queue_name, QueuesSim};
@@ -512,4 +513,84 @@ async fn every_wfm_agent_and_queue_id_is_in_the_same_runs_agents_and_queues_list
         }
     }
     sim.shutdown().await;
+}
+
+/// `(dt, agent_id, interval_start ms, queue_id)` of every agent_performance row.
+fn performance_rows(out: &Path) -> Vec<(String, String, i64, String)> {
+    let mut rows = Vec::new();
+    for (path, batches) in read_dataset(out, "agent_performance") {
+        let dt = path
+            .split('/')
+            .find_map(|s| s.strip_prefix("dt="))
+            .expect("dt folder")
+            .to_string();
+        for b in batches {
+            let s = |c: &str| b.column_by_name(c).expect(c).as_string::<i32>().clone();
+            let (agent, queue) = (s("agent_id"), s("queue_id"));
+            let start = b
+                .column_by_name("interval_start")
+                .expect("interval_start")
+                .as_primitive::<TimestampMillisecondType>()
+                .clone();
+            for i in 0..b.num_rows() {
+                let row = (agent.value(i), start.value(i), queue.value(i));
+                rows.push((dt.clone(), row.0.to_string(), row.1, row.2.to_string()));
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_performance_is_exact_whether_to_time_stamp_is_inclusive_or_exclusive() {
+    let now = utc("2024-03-12T12:00:00Z");
+    let (from, to) = ("2024-03-09", "2024-03-11");
+    for to_exclusive in [false, true] {
+        let cfg = SimulatorConfig {
+            seed: 17,
+            agents: 6,
+            frozen_now: Some(now),
+            models: ModelSettings::default().with(AgentPerformanceSim { to_exclusive }),
+            ..SimulatorConfig::default()
+        };
+        let sim = start_sim(cfg.clone()).await;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = tmp.path().join("out");
+        let config = write_config(
+            tmp.path(),
+            &sim.base_url(),
+            &out,
+            "[user_status]\nenabled = false\n[agent_performance]\nenabled = true\n\
+             timezone = \"America/New_York\"\n",
+        );
+        let args = ["backfill", "--from", from, "--to", to];
+        assert_success(&run_bin(&config, &args));
+        let mut want = Vec::new();
+        let mut at_edges = 0;
+        for day in date(from).iter_days().take_while(|d| *d <= date(to)) {
+            let (start, end) = day_bounds(NY, day);
+            for p in performance(cfg.seed, cfg.agents, start..end, now, None) {
+                for i in &p.intervals {
+                    at_edges += usize::from(i.start == start);
+                    for q in &i.queues {
+                        let row = (
+                            p.agent_id.clone(),
+                            i.start.timestamp_millis(),
+                            q.queue.id.clone(),
+                        );
+                        want.push((day.to_string(), row.0, row.1, row.2));
+                    }
+                }
+            }
+        }
+        want.sort();
+        assert!(at_edges > 0, "an interval must start at a day's edge");
+        assert_eq!(
+            performance_rows(&out),
+            want,
+            "to_exclusive = {to_exclusive}"
+        );
+        sim.shutdown().await;
+    }
 }
