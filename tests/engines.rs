@@ -262,6 +262,9 @@ async fn pyarrow_and_duckdb_read_every_registered_dataset() {
         "infer_hive": true,
         "markdown": markdown(),
         "queries": demo_queries(),
+        // The pages' "ids joined to names" queries: the simulator's WFM ids are all in its
+        // agents and queues lists, so no name may fall back to an id.
+        "names_not_ids": {"agent": "a-", "queue": "qu-"},
     });
     verify(tmp.path(), &spec);
     sim.shutdown().await;

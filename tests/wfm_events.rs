@@ -1,10 +1,11 @@
 //! End to end for the WFM event and master-data datasets (`agent_activity`, `agents`,
-//! `queues`): the built binary exports from the in-process simulator, the Parquet output is
+//! `queues`, and how `contact_volume`/`agent_performance` join them): the built binary exports from the in-process simulator, the Parquet output is
 //! read back with the parquet crate and compared field by field with the simulator's
 //! generators (never with the exporter's decoder), across both New York DST changes, with the
 //! API's variants: PascalCase and camelCase keys, an inclusive or exclusive `toTimeStamp`,
 //! zone-less event times in UTC or New York, a list server that ignores `offset`/`limit`, and
-//! `Description`/`description`.
+//! `Description`/`description`. Agent Performance under either reading of `toTimeStamp`, and
+//! every agent and queue id the WFM datasets name is in the same run's `agents`/`queues` lists.
 
 mod common;
 
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use common::*;
 use smartassist_export::simulator::agent_activity::{agent_events, AgentActivitySim};
+use smartassist_export::simulator::agent_performance::{performance, AgentPerformanceSim};
 use smartassist_export::simulator::agents::{wfm_agent_id, AgentsSim};
 use smartassist_export::simulator::generator::agent;
 use smartassist_export::simulator::queues::{queue_id, queue_name, QueuesSim};
@@ -424,4 +426,171 @@ async fn a_list_backfill_starting_before_midnight_exports_the_day_it_started() {
     assert_eq!(rows, cfg.agents);
     app.shutdown().await;
     sim.shutdown().await;
+}
+
+/// The distinct values of `column` in every file of `table`.
+fn distinct(out: &Path, table: &str, column: &str) -> std::collections::BTreeSet<String> {
+    let mut values = std::collections::BTreeSet::new();
+    for (_, batches) in read_dataset(out, table) {
+        for b in batches {
+            let c = b
+                .column_by_name(column)
+                .expect(column)
+                .as_string::<i32>()
+                .clone();
+            values.extend((0..b.num_rows()).map(|i| c.value(i).to_string()));
+        }
+    }
+    values
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wfm_agent_and_queue_id_is_in_the_same_runs_agents_and_queues_lists() {
+    let cfg = SimulatorConfig {
+        seed: 33,
+        agents: 12,
+        ..SimulatorConfig::default()
+    };
+    let sim = start_sim(cfg.clone()).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let (events, lists) = (tmp.path().join("events"), tmp.path().join("lists"));
+    std::fs::create_dir_all(&events).expect("mkdir");
+    std::fs::create_dir_all(&lists).expect("mkdir");
+    let events = write_config(
+        &events,
+        &sim.base_url(),
+        &out,
+        "[user_status]\nenabled = false\n\
+         [contact_volume]\nenabled = true\norg_id = \"o-sim\"\ntimezone = \"UTC\"\n\
+         [agent_performance]\nenabled = true\ntimezone = \"UTC\"\n\
+         [agent_activity]\nenabled = true\ntimezone = \"America/New_York\"\n\
+         event_time_zone = \"America/New_York\"\n",
+    );
+    let lists = write_config(
+        &lists,
+        &sim.base_url(),
+        &out,
+        "[user_status]\nenabled = false\n[agents]\nenabled = true\n[queues]\nenabled = true\n",
+    );
+    let day = (Utc::now() - chrono::Duration::days(2))
+        .date_naive()
+        .to_string();
+    let mut args = vec!["backfill", "--from", &day, "--to", &day];
+    for d in ["contact_volume", "agent_performance", "agent_activity"] {
+        args.extend(["--dataset", d]);
+    }
+    assert_success(&run_bin(&events, &args));
+    assert_success(&run_bin(&lists, &["run", "--once"]));
+
+    let agents = list_rows(&out, "agents", &["agent_id", "first_name"]);
+    let queues = list_rows(&out, "queues", &["queue_id", "description"]);
+    assert_eq!((agents.len(), queues.len()), (cfg.agents, 8));
+    for (table, column, list) in [
+        ("agent_performance", "agent_id", &agents),
+        ("agent_activity", "agent_id", &agents),
+        ("agent_performance", "queue_id", &queues),
+        ("contact_volume", "queue_id", &queues),
+    ] {
+        let ids = distinct(&out, table, column);
+        assert!(ids.len() > 1, "{table}.{column}: {ids:?}");
+        let missing: Vec<_> = ids.iter().filter(|id| !list.contains_key(*id)).collect();
+        assert!(
+            missing.is_empty(),
+            "{table}.{column} not listed: {missing:?}"
+        );
+    }
+    // A record's queue name is the list's description of its id.
+    for table in ["contact_volume", "agent_performance"] {
+        for (path, batches) in read_dataset(&out, table) {
+            for b in batches {
+                let col = |c: &str| b.column_by_name(c).expect(c).as_string::<i32>().clone();
+                let (id, name) = (col("queue_id"), col("queue_name"));
+                for i in 0..b.num_rows() {
+                    assert_eq!(queues[id.value(i)].1, [name.value(i)], "{path}");
+                }
+            }
+        }
+    }
+    sim.shutdown().await;
+}
+
+/// `(dt, agent_id, interval_start ms, queue_id)` of every agent_performance row.
+fn performance_rows(out: &Path) -> Vec<(String, String, i64, String)> {
+    let mut rows = Vec::new();
+    for (path, batches) in read_dataset(out, "agent_performance") {
+        let dt = path
+            .split('/')
+            .find_map(|s| s.strip_prefix("dt="))
+            .expect("dt folder")
+            .to_string();
+        for b in batches {
+            let s = |c: &str| b.column_by_name(c).expect(c).as_string::<i32>().clone();
+            let (agent, queue) = (s("agent_id"), s("queue_id"));
+            let start = b
+                .column_by_name("interval_start")
+                .expect("interval_start")
+                .as_primitive::<TimestampMillisecondType>()
+                .clone();
+            for i in 0..b.num_rows() {
+                let row = (agent.value(i), start.value(i), queue.value(i));
+                rows.push((dt.clone(), row.0.to_string(), row.1, row.2.to_string()));
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_performance_is_exact_whether_to_time_stamp_is_inclusive_or_exclusive() {
+    let now = utc("2024-03-12T12:00:00Z");
+    let (from, to) = ("2024-03-09", "2024-03-11");
+    for to_exclusive in [false, true] {
+        let cfg = SimulatorConfig {
+            seed: 17,
+            agents: 6,
+            frozen_now: Some(now),
+            models: ModelSettings::default().with(AgentPerformanceSim { to_exclusive }),
+            ..SimulatorConfig::default()
+        };
+        let sim = start_sim(cfg.clone()).await;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let out = tmp.path().join("out");
+        let config = write_config(
+            tmp.path(),
+            &sim.base_url(),
+            &out,
+            "[user_status]\nenabled = false\n[agent_performance]\nenabled = true\n\
+             timezone = \"America/New_York\"\n",
+        );
+        let args = ["backfill", "--from", from, "--to", to];
+        assert_success(&run_bin(&config, &args));
+        let mut want = Vec::new();
+        let mut at_edges = 0;
+        for day in date(from).iter_days().take_while(|d| *d <= date(to)) {
+            let (start, end) = day_bounds(NY, day);
+            for p in performance(cfg.seed, cfg.agents, start..end, now, None) {
+                for i in &p.intervals {
+                    at_edges += usize::from(i.start == start);
+                    for q in &i.queues {
+                        let row = (
+                            p.agent_id.clone(),
+                            i.start.timestamp_millis(),
+                            q.queue.id.clone(),
+                        );
+                        want.push((day.to_string(), row.0, row.1, row.2));
+                    }
+                }
+            }
+        }
+        want.sort();
+        assert!(at_edges > 0, "an interval must start at a day's edge");
+        assert_eq!(
+            performance_rows(&out),
+            want,
+            "to_exclusive = {to_exclusive}"
+        );
+        sim.shutdown().await;
+    }
 }

@@ -8,7 +8,8 @@ SPEC: {"local": DIR,
        "ids": null | {"account_id": A, "bot_id": B},
        "infer_hive": true | false,
        "markdown": [FILE, ...],
-       "queries": [{"dataset": D, "about": TEXT, "sql": SQL with {out}}, ...]}
+       "queries": [{"dataset": D, "about": TEXT, "sql": SQL with {out}}, ...],
+       "names_not_ids": {COLUMN: ID_PREFIX, ...}}
 
 The caller (tests/engines.rs) lists every table of the dataset registry with the partition
 columns its layout declares; this script names no dataset.
@@ -22,7 +23,9 @@ columns its layout declares; this script names no dataset.
   (as a quoted string or a quoted prefix) replaced by the local output directory. A block whose
   last statement is a SELECT/WITH must return at least one row. Then, through the views the
   blocks created, DuckDB's row counts and sums must equal the expected figures, `dt` must be a
-  DATE and the ids VARCHAR with exactly the expected values.
+  DATE and the ids VARCHAR with exactly the expected values. A block result with a column of
+  "names_not_ids" (an id joined to its name) must hold no value starting with that column's
+  id prefix: every id found its name, none fell back to the id.
 - DuckDB runs every query of "queries" (a dataset's demo queries) with {out} replaced by the
   local output directory: each must return at least one row.
 Exits non-zero with a message on the first failure.
@@ -146,6 +149,11 @@ def check_duckdb(spec, local):
         if last_statement_is_query(sql) and count == 0:
             fail(f"duckdb block {i} of {name} returned no rows:\n{sql}")
         print(f"ok duckdb block {i} of {name}: {count} row(s)")
+        for col, prefix in (spec.get("names_not_ids") or {}).items():
+            if table is not None and col in table.column_names:
+                ids = [v for v in table.column(col).to_pylist() if str(v).startswith(prefix)]
+                if ids:
+                    fail(f"duckdb block {i} of {name}: {col} fell back to ids {ids[:3]}:\n{sql}")
         if table is not None:
             for row in table.slice(0, 3).to_pylist():
                 print(f"   {row}")

@@ -308,18 +308,65 @@ fn unknown_keys_of_each_update_count_once_and_the_envelope_once_per_page() {
     assert_eq!(counts.as_map(), &want);
 }
 
+/// An app exporting agent_activity (the only dataset) from `sim` into `dir`, local days in New
+/// York, `event_time_zone` left at UTC.
+async fn utc_reading_app(
+    sim: &crate::simulator::RunningSimulator,
+    sim_cfg: &crate::simulator::SimulatorConfig,
+    dir: &std::path::Path,
+) -> (crate::app::App, std::sync::Arc<dyn HistoryDataset>) {
+    let text = format!(
+        "[api]\nbase_url = \"{}\"\naccount_id = \"{}\"\niid = \"{}\"\nclient_id = \"{}\"\n\
+         requests_per_minute = 100000\ntimezone = \"America/New_York\"\n[output]\nurl = {:?}\n\
+         [user_status]\nenabled = false\n[agent_activity]\nenabled = true\n\
+         event_time_zone = \"UTC\"\n",
+        sim.base_url(),
+        sim_cfg.account_id,
+        sim_cfg.iid,
+        sim_cfg.client_id,
+        dir.display().to_string()
+    );
+    let config = crate::datasets::config_from_toml(
+        &text,
+        std::path::Path::new("aa.toml"),
+        Some(crate::simulator::DEFAULT_SECRET.into()),
+    )
+    .expect("valid test config");
+    let app = crate::app::App::start(
+        config,
+        tokio_util::sync::CancellationToken::new(),
+        crate::metrics::Metrics::new(),
+    )
+    .await
+    .expect("app");
+    let Some(Dataset::History(aa)) = app.datasets().first().cloned() else {
+        panic!("agent_activity is the only enabled dataset");
+    };
+    (app, aa)
+}
+
+/// Every batch of the Parquet file at `path`; none when there is no file.
+fn parquet_rows(path: &std::path::Path) -> Vec<arrow::record_batch::RecordBatch> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let Ok(file) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect()
+}
+
 /// A tenant that writes New York time exported with `event_time_zone` left at UTC: every
 /// event reads four hours early (daylight time), so no window keeps one. Nothing vanishes
 /// silently: each returned event is counted, and those read before the day are rejects.
 /// Expected values come from the simulator's generator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_event_time_zone_is_counted_and_the_days_edge_kept_as_rejects() {
-    use crate::app::App;
-    use crate::metrics::Metrics;
     use crate::simulator::agent_activity::{agent_events, AgentActivitySim};
-    use crate::simulator::{self, ModelSettings, SimulatorConfig, DEFAULT_SECRET};
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use std::path::Path;
+    use crate::simulator::{self, ModelSettings, SimulatorConfig};
 
     let now = at("2024-06-14T00:00:00Z");
     let sim_cfg = SimulatorConfig {
@@ -336,30 +383,7 @@ async fn a_wrong_event_time_zone_is_counted_and_the_days_edge_kept_as_rejects() 
         .await
         .expect("simulator");
     let dir = tempfile::tempdir().expect("tmp");
-    let text = format!(
-        "[api]\nbase_url = \"{}\"\naccount_id = \"{}\"\niid = \"{}\"\nclient_id = \"{}\"\n\
-         requests_per_minute = 100000\ntimezone = \"America/New_York\"\n[output]\nurl = {:?}\n\
-         [user_status]\nenabled = false\n[agent_activity]\nenabled = true\n\
-         event_time_zone = \"UTC\"\n",
-        sim.base_url(),
-        sim_cfg.account_id,
-        sim_cfg.iid,
-        sim_cfg.client_id,
-        dir.path().display().to_string()
-    );
-    let config =
-        crate::datasets::config_from_toml(&text, Path::new("aa.toml"), Some(DEFAULT_SECRET.into()))
-            .expect("valid test config");
-    let app = App::start(
-        config,
-        tokio_util::sync::CancellationToken::new(),
-        Metrics::new(),
-    )
-    .await
-    .expect("app");
-    let Some(Dataset::History(aa)) = app.datasets().first().cloned() else {
-        panic!("agent_activity is the only enabled dataset");
-    };
+    let (app, aa) = utc_reading_app(&sim, &sim_cfg, dir.path()).await;
     let day = "2024-06-12".parse().expect("day");
     aa.export_day(&app.cx, &super::super::DayUnit::day(day), now)
         .await
@@ -397,23 +421,12 @@ async fn a_wrong_event_time_zone_is_counted_and_the_days_edge_kept_as_rejects() 
             sim_cfg.account_id
         ))
     };
-    let rows = |path: std::path::PathBuf| -> Vec<arrow::record_batch::RecordBatch> {
-        let Ok(file) = std::fs::File::open(&path) else {
-            return Vec::new();
-        };
-        ParquetRecordBatchReaderBuilder::try_new(file)
-            .expect("parquet")
-            .build()
-            .expect("reader")
-            .map(|b| b.expect("batch"))
-            .collect()
-    };
-    let written: usize = rows(part("agent_activity"))
+    let written: usize = parquet_rows(&part("agent_activity"))
         .iter()
         .map(|b| b.num_rows())
         .sum();
     assert_eq!(written, 0);
-    let rejects = rows(part("_rejects/agent_activity"));
+    let rejects = parquet_rows(&part("_rejects/agent_activity"));
     assert_eq!(
         rejects.iter().map(|b| b.num_rows()).sum::<usize>(),
         before_day

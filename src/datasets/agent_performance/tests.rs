@@ -165,6 +165,41 @@ fn rows_by_key(batches: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
     out
 }
 
+/// Every queue entry of `all` as `rows_by_key` shows it, from the simulator's generator.
+fn expected_rows(
+    all: &[crate::simulator::agent_performance::GeneratedPerformance],
+) -> BTreeMap<String, Vec<String>> {
+    let mut want = BTreeMap::new();
+    for p in all {
+        for i in &p.intervals {
+            for q in &i.queues {
+                let mut v: Vec<String> = COUNTS
+                    .iter()
+                    .zip(q.counts)
+                    .map(|((_, c), n)| format!("{c}={:?}", Some(n)))
+                    .collect();
+                v.extend(
+                    DURATIONS
+                        .iter()
+                        .zip(q.durations_ms)
+                        .map(|((_, c), n)| format!("{c}={:?}", Some(n))),
+                );
+                v.push(format!("end={}", i.end.timestamp_millis()));
+                v.push(format!("csat={}", q.csat_score as f64));
+                v.push(format!("queue_name={:?}", Some(q.queue.name)));
+                let key = format!(
+                    "{}|{}|{}",
+                    p.agent_id,
+                    i.start.timestamp_millis(),
+                    q.queue.id
+                );
+                want.insert(key, v);
+            }
+        }
+    }
+    want
+}
+
 /// New York's 23 h spring-forward day, paged three agents at a time with an inclusive
 /// `toTimeStamp`: every queue entry of every interval starting in the day once, every field
 /// the generator's.
@@ -212,7 +247,6 @@ enabled = true
     let Some(Dataset::History(ap)) = app.datasets().first().cloned() else {
         panic!("agent_performance is the only enabled dataset");
     };
-    let mut want = BTreeMap::new();
     let mut agents = 0;
     for day in ["2024-03-10", "2024-03-11"] {
         let day: NaiveDate = day.parse().expect("day");
@@ -224,39 +258,9 @@ enabled = true
         let all = performance(13, 8, bounds, at("2024-03-20T00:00:00Z"), None);
         agents = agents.max(all.len());
         assert_eq!(report.requests, all.len().div_ceil(3).max(1), "{day}");
-        want.clear();
-        for p in &all {
-            for i in &p.intervals {
-                for q in &i.queues {
-                    let mut v: Vec<String> = COUNTS
-                        .iter()
-                        .zip(q.counts)
-                        .map(|((_, c), n)| format!("{c}={:?}", Some(n)))
-                        .collect();
-                    v.extend(
-                        DURATIONS
-                            .iter()
-                            .zip(q.durations_ms)
-                            .map(|((_, c), n)| format!("{c}={:?}", Some(n))),
-                    );
-                    v.push(format!("end={}", i.end.timestamp_millis()));
-                    v.push(format!("csat={}", q.csat_score as f64));
-                    v.push(format!("queue_name={:?}", Some(q.queue.name)));
-                    want.insert(
-                        format!(
-                            "{}|{}|{}",
-                            p.agent_id,
-                            i.start.timestamp_millis(),
-                            q.queue.id
-                        ),
-                        v,
-                    );
-                }
-            }
-        }
         let key = PartitionKey::account_day(&TABLE, "demo-account", day);
         let batches = app.cx.sink.read_partition(&key).await.expect("read");
-        assert_eq!(rows_by_key(&batches), want, "{day}");
+        assert_eq!(rows_by_key(&batches), expected_rows(&all), "{day}");
     }
     assert!(agents > 3, "more agents than a page: {agents}");
     assert!(s.stats().requests(SIM_ENDPOINT) >= 4);

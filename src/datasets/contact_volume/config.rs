@@ -145,6 +145,12 @@ impl DatasetSection for ContactVolumeConfig {
                 "is required when the dataset is enabled (the API's orgId, \"o-...\")",
             );
         }
+        if org_id.contains(char::is_whitespace) {
+            p.push(
+                "contact_volume.org_id",
+                "must not contain whitespace (the API's orgId, \"o-...\")",
+            );
+        }
         ContactVolumeConfig {
             keys,
             page_size,
@@ -215,6 +221,12 @@ mod tests {
         let (cfg, problems) = validated("enabled = true\norg_id = \"o-1\"");
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(cfg.org_id, "o-1");
+        let (_, problems) = validated("enabled = true\norg_id = \"bad org\"");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("contact_volume.org_id:") && problems[0].contains("whitespace"),
+            "{problems:?}"
+        );
     }
 
     #[test]

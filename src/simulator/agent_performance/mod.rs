@@ -5,12 +5,13 @@
 //! clamped at `max_page_size`), `totalCount` counting them. The answer is the
 //! `{hasMore, totalCount, AgentPerformance: [{agentId, intervals: [{…, queues: [...]}]}]}`
 //! envelope, durations in milliseconds. An interval is selected when it starts in
-//! `[fromTimeStamp, toTimeStamp]` (the inclusive reading an exporter must survive).
+//! `[fromTimeStamp, toTimeStamp]` (the inclusive reading an exporter must survive;
+//! [`AgentPerformanceSim::to_exclusive`] for the other).
 //!
 //! The data are a pure function of (seed, agent, interval): about two agents in three are
 //! active in a 15-minute interval, each active interval serves one or two of the queues of
-//! [`super::contact_volume::queues`], and agent ids are Agent Status Details' `aId`s, so the
-//! WFM tables join.
+//! [`super::contact_volume::queues`] (the first of the queue list), and agent ids are the agent
+//! list's ([`super::agents::wfm_agent_id`]), so the WFM tables join.
 
 mod truth;
 
@@ -20,7 +21,7 @@ use axum::http::{Method, StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Map, Value};
 
-use super::agent_status_details::agent_id;
+use super::agents::wfm_agent_id;
 use super::contact_volume::{queues, GeneratedQueue, INTERVAL};
 use super::generator::hash;
 use super::model::{check_header, ApiModel, ApiRequest, Handler, Reply};
@@ -46,6 +47,13 @@ const TAG_QUEUE: u64 = 0x72;
 const TAG_VALUE: u64 = 0x73;
 const TAG_MALFORMED: u64 = 0x74;
 const TAG_IDLE: u64 = 0x75;
+
+/// How the simulated Agent Performance API answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentPerformanceSim {
+    /// `toTimeStamp` excludes its instant (by default it includes it).
+    pub to_exclusive: bool,
+}
 
 /// One queue entry of an agent's interval.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +125,7 @@ pub fn performance(
                 n += 1;
             }
             (!intervals.is_empty()).then(|| GeneratedPerformance {
-                agent_id: agent_id(seed, idx),
+                agent_id: wfm_agent_id(seed, idx),
                 intervals,
             })
         })
@@ -219,13 +227,12 @@ fn respond(shared: &Shared, path_account: &str, req: &ApiRequest) -> Result<Repl
     };
     let skip = count(&body, "skip")?.unwrap_or(0);
     let now = cfg.frozen_now.unwrap_or_else(Utc::now);
-    let all = performance(
-        cfg.seed,
-        cfg.agents,
-        from..to + TimeDelta::milliseconds(1),
-        now,
-        cfg.malformed_every,
-    );
+    let end = if cfg.models.get::<AgentPerformanceSim>().to_exclusive {
+        to
+    } else {
+        to + TimeDelta::milliseconds(1)
+    };
+    let all = performance(cfg.seed, cfg.agents, from..end, now, cfg.malformed_every);
     Ok(Reply::json(
         StatusCode::OK,
         render_page(cfg, &all, skip, limit),

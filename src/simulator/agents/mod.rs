@@ -1,7 +1,8 @@
 //! Simulator model of the WFM agent list (`GET …/analytics/account/{accountId}/agents`): a
 //! bare JSON array of `{accountId, agentId, firstName, lastName}`, one per agent `0..agents`,
-//! the WFM `a-…` id a pure function of (seed, index) ([`wfm_agent_id`], which `agent_activity`
-//! events name too) and the names those of the shared agents ([`generator::agent`]). Paging is
+//! the WFM `a-…` id a pure function of (seed, index) ([`wfm_agent_id`]: Agent Status Details'
+//! `/v3` `aId`, which `agent_activity` events and `agent_performance` records name too, so the
+//! WFM tables join the list) and the names those of the shared agents ([`generator::agent`]). Paging is
 //! undocumented; `offset`/`limit` (as in the docs' only sample) are honoured unless
 //! [`AgentsSim::ignores_paging`], which answers the whole list to every request. Under
 //! `malformed_every`, agent `i` with `i % n == n / 2` is sent with a numeric `agentId`.
@@ -10,7 +11,8 @@ mod truth;
 
 use axum::http::{Method, StatusCode};
 
-use super::generator::{self, hash, uuid_like};
+use super::agent_status_details::agent_id;
+use super::generator;
 use super::model::{check_header, ApiModel, Handler, Reply};
 use super::render::push_json_str;
 use super::shared::limit_offset;
@@ -18,8 +20,6 @@ use super::{unknown, SimulatorConfig};
 
 /// The `/_sim/stats` label of agent-list requests.
 pub const ENDPOINT: &str = "agents";
-
-const TAG_WFM_AGENT: u64 = 0x61;
 
 pub(crate) static MODEL: ApiModel = ApiModel {
     endpoint: ENDPOINT,
@@ -38,14 +38,10 @@ pub struct AgentsSim {
     pub ignores_paging: bool,
 }
 
-/// The WFM id (`a-…`) of agent `idx`.
+/// The WFM id (`a-…`) of agent `idx`: the one id every WFM model and Agent Status Details'
+/// `/v3` answer name the agent by.
 pub fn wfm_agent_id(seed: u64, idx: usize) -> String {
-    let i = idx as u64;
-    uuid_like(
-        "a-",
-        hash(&[seed, TAG_WFM_AGENT, i]),
-        hash(&[seed, TAG_WFM_AGENT, i, 1]),
-    )
+    agent_id(seed, idx)
 }
 
 /// Whether agent `idx` is served broken under `malformed_every`.

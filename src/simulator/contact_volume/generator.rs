@@ -8,9 +8,9 @@ use std::ops::Range;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::simulator::generator::{hash, hash_str, quirk, uuid_like};
+use crate::simulator::generator::{hash, hash_str, quirk};
+use crate::simulator::queues::{queue_id, NAMES};
 
-const TAG_QUEUE: u64 = 0x61;
 const TAG_ACTIVE: u64 = 0x62;
 const TAG_VALUE: u64 = 0x63;
 const TAG_SKILL: u64 = 0x64;
@@ -21,7 +21,13 @@ const TAG_CASING: u64 = 0x67;
 /// The interval length of every record.
 pub const INTERVAL: TimeDelta = TimeDelta::minutes(15);
 
-const QUEUE_NAMES: [&str; 3] = ["General Information", "Billing", "Technical Support"];
+/// How many queues have records: the first of the queue list ([`crate::simulator::queues`]),
+/// whose ids and names they carry, so the WFM tables join the list.
+pub const ACTIVE_QUEUES: usize = 3;
+const _: () = assert!(
+    ACTIVE_QUEUES <= NAMES.len(),
+    "every queue with records has a name"
+);
 const SKILLS: [(&str, &str); 4] = [
     ("Italian Market", "Languages"),
     ("Spanish", "Languages"),
@@ -36,16 +42,12 @@ pub struct GeneratedQueue {
     pub name: &'static str,
 }
 
-/// Every queue of the account.
+/// Every queue with records: the first [`ACTIVE_QUEUES`] of the queue list.
 pub fn queues(seed: u64) -> Vec<GeneratedQueue> {
-    (0..QUEUE_NAMES.len())
+    (0..ACTIVE_QUEUES)
         .map(|i| GeneratedQueue {
-            id: uuid_like(
-                "qu-",
-                hash(&[seed, TAG_QUEUE, i as u64]),
-                hash(&[seed, TAG_QUEUE, i as u64, 1]),
-            ),
-            name: QUEUE_NAMES[i],
+            id: queue_id(seed, i),
+            name: NAMES[i],
         })
         .collect()
 }

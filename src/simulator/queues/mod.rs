@@ -2,7 +2,8 @@
 //! JSON array of `{accountId, collectionPointId, Description}` (the sample's casing; the
 //! documentation's table writes `description`, selectable with
 //! [`QueuesSim::lower_case_description`]), [`QueuesSim::queues`] queues whose `qu-…` ids are a
-//! pure function of (seed, index) ([`queue_id`]). `offset`/`limit` are honoured unless
+//! pure function of (seed, index) ([`queue_id`]; the first few are the queues Contact Volume and
+//! Agent Performance records name, so the WFM tables join the list). `offset`/`limit` are honoured unless
 //! [`QueuesSim::ignores_paging`]. Under `malformed_every`, queue `i` with `i % n == n / 2` is
 //! sent with an object as its description. A test can change the list while the simulator
 //! runs ([`set_listed`]: queues added to or removed from the account).
@@ -26,14 +27,16 @@ pub const ENDPOINT: &str = "queues";
 
 const TAG_QUEUE: u64 = 0x62;
 
-const NAMES: [&str; 8] = [
-    "Default Queue",
+/// The first [`super::contact_volume::ACTIVE_QUEUES`] are the queues Contact Volume and Agent
+/// Performance records name.
+pub(crate) const NAMES: [&str; 8] = [
+    "General Information",
     "Billing",
-    "Sales",
     "Technical Support",
+    "Default Queue",
+    "Sales",
     "Retention",
     "Claims",
-    "Italian Market",
     "VIP",
 ];
 
