@@ -9,13 +9,16 @@
 //! `totalCount` and `AgentPerformance`), `agent`, `interval` and `queue`. The envelope's keys
 //! are counted once per page, whether or not a row of the page carries them.
 //!
-//! **Days.** An interval belongs to the local day of its `intervalStartTimeStamp`: intervals
-//! starting outside the requested range (one at the range's end, if the server reads
-//! `toTimeStamp` as inclusive) are skipped before anything else of them is read.
+//! **Days.** An interval belongs to the local day of its `intervalStartTimeStamp`: an interval
+//! starting exactly at the requested range's end (if the server reads `toTimeStamp` as
+//! inclusive) is the next day's and is skipped silently before anything else of it is read;
+//! one starting anywhere else outside the range was not asked for: it is rejected with its raw
+//! JSON and counted ([`Normalizer::outside`]; the caller warns and counts it in a metric).
 //!
 //! **Rejects**, each with the raw JSON of what was rejected: an agent record that is not an
 //! object, has no `agentId` or whose `intervals` is not an array (the whole agent); an interval
-//! without a valid start or whose `queues` is not an array (that interval); a queue entry without
+//! without a valid start, starting outside the range, or whose `queues` is not an array (that
+//! interval); a queue entry without
 //! `queueId` or with a value of the wrong type (that entry).
 
 use std::ops::Range;
@@ -26,6 +29,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 
+use super::super::history::{self, Outside, Placed};
 use super::schema::{agent_performance_schema, COUNTS, DURATIONS};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::{ExtraColumn, Level, Unmapped, UnmappedCounts};
@@ -100,6 +104,7 @@ pub struct Normalizer {
     extra: ExtraColumn,
     rejects: Vec<Reject>,
     unmapped: UnmappedCounts,
+    outside: Outside,
 }
 
 impl Normalizer {
@@ -111,6 +116,7 @@ impl Normalizer {
             extra: ExtraColumn::default(),
             rejects: Vec::new(),
             unmapped: UnmappedCounts::default(),
+            outside: Outside::default(),
         }
     }
 
@@ -196,8 +202,14 @@ impl Normalizer {
                 return false;
             }
         };
-        if !claim.contains(&start) {
-            return false;
+        match history::place(start, claim) {
+            Placed::In => {}
+            Placed::NextRange => return false,
+            Placed::Outside => {
+                let reason = self.outside.reason("intervalStartTimeStamp", start, claim);
+                self.reject(format!("agent {agent_id}: {reason}"), raw);
+                return false;
+            }
         }
         let rest = m
             .take_instant("intervalEndTimeStamp")
@@ -237,6 +249,11 @@ impl Normalizer {
             }
         }
         added
+    }
+
+    /// Intervals rejected so far as starting outside the range requested.
+    pub fn outside(&self) -> Outside {
+        self.outside
     }
 
     /// Rows held.

@@ -128,6 +128,39 @@ fn envelope_keys_are_kept_on_each_row_of_the_page_and_counted_once_per_page() {
     assert_eq!(counts.as_map(), &want);
 }
 
+/// Only an interval starting exactly at the range's end (the next day's) is skipped silently;
+/// one starting a month before the range is rejected with its raw JSON and counted.
+#[test]
+fn an_interval_outside_the_range_is_rejected_and_counted_unless_it_starts_at_its_end() {
+    let before =
+        r#"{"intervalStartTimeStamp": "2022-12-07T09:45:00Z", "queues": [{"queueId": "qu-1"}]}"#;
+    let at_end =
+        r#"{"intervalStartTimeStamp": "2023-01-08T05:00:00Z", "queues": [{"queueId": "qu-1"}]}"#;
+    let inside =
+        r#"{"intervalStartTimeStamp": "2023-01-07T09:45:00Z", "queues": [{"queueId": "qu-1"}]}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "AgentPerformance": [{{"agentId": "a-1", "intervals": [{before}, {at_end}, {inside}]}}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"));
+    let claim = at("2023-01-07T05:00:00Z")..at("2023-01-08T05:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 1);
+    assert_eq!(n.outside().records, 1);
+    let rejects = n.take_rejects();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].raw_json, before);
+    assert!(
+        rejects[0]
+            .reason
+            .starts_with("agent a-1: intervalStartTimeStamp 2022-12-07T09:45:00Z")
+            && rejects[0]
+                .reason
+                .contains("2023-01-07T05:00:00Z to 2023-01-08T05:00:00Z"),
+        "{}",
+        rejects[0].reason
+    );
+}
+
 /// Every row by its key text (agent, start ms, queue), as `column=value` strings.
 fn rows_by_key(batches: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();

@@ -20,10 +20,12 @@
 //! of its key is rejected too (the reason names the earlier record, kept or not).
 //!
 //! **Days.** A record belongs to the local day of its `intervalStartTimeStamp`: the caller
-//! passes the UTC range of the day it requested, and records starting outside it (an interval
-//! starting exactly at the range's end, which a server reading `toTimeStamp` as inclusive
-//! returns) are skipped before anything else of them is read, so they are neither written nor
-//! rejected twice.
+//! passes the UTC range of the day it requested. A record starting exactly at the range's end
+//! (which a server reading `toTimeStamp` as inclusive returns) is the next day's and is
+//! skipped silently before anything else of it is read; one starting anywhere else outside
+//! the range was not asked for: it is rejected with its raw JSON (once, however often the
+//! pages return it) and counted ([`Normalizer::outside`]; the caller warns and counts it in a
+//! metric), so no record vanishes silently ([`history::place`]).
 //!
 //! **Durations.** Kept as sent; `<name>_ms` is the value times the milliseconds of the declared
 //! unit (null on overflow). A row is *implausible* when one of its durations, in milliseconds,
@@ -44,6 +46,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 
+use super::super::history::{self, Outside, Placed};
 use super::config::DurationUnit;
 use super::schema::{schema, COUNTS, DURATIONS, MESSAGES, SKILL};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
@@ -201,6 +204,7 @@ pub struct Normalizer {
     rejects: Vec<Reject>,
     unmapped: UnmappedCounts,
     implausible: u64,
+    outside: Outside,
 }
 
 impl Normalizer {
@@ -224,6 +228,7 @@ impl Normalizer {
             rejects: Vec::new(),
             unmapped: UnmappedCounts::default(),
             implausible: 0,
+            outside: Outside::default(),
         }
     }
 
@@ -277,7 +282,7 @@ impl Normalizer {
 
     #[allow(clippy::type_complexity)]
     fn read_record<'a>(
-        &self,
+        &mut self,
         raw: &'a RawValue,
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
@@ -286,8 +291,14 @@ impl Normalizer {
         let start = m
             .take_instant("intervalStartTimeStamp")?
             .ok_or("record has no intervalStartTimeStamp")?;
-        if !claim.contains(&start) {
-            return Ok(None);
+        match history::place(start, claim) {
+            Placed::In => {}
+            Placed::NextRange => return Ok(None),
+            // Rejected once, however often shifting pages return it.
+            Placed::Outside if !first(&format!("outside {}", raw.get())) => return Ok(None),
+            Placed::Outside => {
+                return Err(self.outside.reason("intervalStartTimeStamp", start, claim))
+            }
         }
         let queue_id = m
             .take_str("queueId")?
@@ -445,6 +456,11 @@ impl Normalizer {
         // The columns are built in the schema's order with its types, so this cannot fail.
         RecordBatch::try_new(schema.clone(), columns)
             .unwrap_or_else(|e| unreachable!("contact_volume batch does not match {schema:?}: {e}"))
+    }
+
+    /// Records rejected so far as starting outside the range requested.
+    pub fn outside(&self) -> Outside {
+        self.outside
     }
 
     /// Rows whose durations were implausible under the declared unit, so far.
