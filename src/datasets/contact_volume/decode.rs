@@ -19,6 +19,11 @@
 //! so a record repeated by the pages is rejected once, and a record following a rejected one
 //! of its key is rejected too (the reason names the earlier record, kept or not).
 //!
+//! **Skills.** A skill row is one queue, interval and `skillId`: an entry of a record's
+//! `skillBreakdown` repeating an earlier entry's `skillId` byte for byte is skipped; one that
+//! differs is rejected alone, with its raw JSON and the reason, and the first entry stays the
+//! row (the record level's rule, one level down).
+//!
 //! **Days.** A record belongs to the local day of its `intervalStartTimeStamp`: the caller
 //! passes the UTC range of the day it requested. A record starting exactly at the range's end
 //! (which a server reading `toTimeStamp` as inclusive returns) is the next day's and is
@@ -167,6 +172,7 @@ struct Interval {
 
 /// One skill entry, validated.
 struct Skill<'a> {
+    raw: &'a RawValue,
     names: [Option<String>; 4],
     measures: Measures,
     extra: Unmapped<'a>,
@@ -337,9 +343,23 @@ impl Normalizer {
             source,
         };
         let measures = take_measures(&mut m)?;
-        let mut skills = Vec::new();
+        let mut skills: Vec<Skill<'a>> = Vec::new();
         for (i, raw_skill) in m.take_array("skillBreakdown")?.into_iter().enumerate() {
-            skills.push(read_skill(raw_skill).map_err(|e| format!("skillBreakdown[{i}]: {e}"))?);
+            let skill = read_skill(raw_skill).map_err(|e| format!("skillBreakdown[{i}]: {e}"))?;
+            match skills.iter().position(|s| s.names[0] == skill.names[0]) {
+                None => skills.push(skill),
+                Some(j) if skills[j].raw.get() == raw_skill.get() => {}
+                Some(j) => self.rejects.push(Reject {
+                    reason: format!(
+                        "queue {}, interval start {start:?}: skillBreakdown[{i}] repeats skillId \
+                         {:?} of an earlier entry with other values (a skill row is one queue, \
+                         interval and skill); the first entry is kept",
+                        interval.queue_id,
+                        skills[j].names[0].as_deref().unwrap_or_default()
+                    ),
+                    raw_json: raw_skill.get().to_string(),
+                }),
+            }
         }
         Ok(Some((interval, measures, m.into_unmapped(), skills)))
     }
@@ -499,6 +519,7 @@ fn read_skill(raw: &RawValue) -> Result<Skill<'_>, String> {
     }
     let measures = take_measures(&mut m)?;
     Ok(Skill {
+        raw,
         names,
         measures,
         extra: m.into_unmapped(),

@@ -300,6 +300,37 @@ fn a_second_record_of_a_queue_and_interval_is_a_repeat_or_a_reject() {
     assert_eq!(text(&queues, "queue_id", 1).as_deref(), Some("qu-2"));
 }
 
+/// A skill row is one queue, interval and skill: an entry repeating an earlier `skillId` of the
+/// record byte for byte is skipped, one that differs is rejected alone with its raw JSON, and
+/// the first entry stays the row.
+#[test]
+fn a_repeated_skill_of_a_record_is_skipped_when_identical_and_rejected_when_it_differs() {
+    let first = r#"{"skillId": "sk-1", "offeredContacts": 2}"#;
+    let other = r#"{"skillId": "sk-2", "offeredContacts": 3}"#;
+    let differing = r#"{"skillId": "sk-1", "offeredContacts": 7}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "CallVolumeUpdate": [{{"intervalStartTimeStamp": "2023-06-01T10:00:00Z",
+          "queueId": "qu-1", "skillBreakdown": [{first}, {other}, {first}, {differing}]}}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = normalizer();
+    let claim = at("2023-06-01T04:00:00Z")..at("2023-06-02T04:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 1);
+    let rejects = n.take_rejects();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].raw_json, differing);
+    assert!(
+        rejects[0].reason.contains("\"sk-1\""),
+        "{}",
+        rejects[0].reason
+    );
+    let [queues, skills] = n.take_batches();
+    assert_eq!((queues.num_rows(), skills.num_rows()), (1, 2));
+    assert_eq!(text(&skills, "skill_id", 0).as_deref(), Some("sk-1"));
+    assert_eq!(int(&skills, "offered_contacts", 0), Some(2));
+    assert_eq!(text(&skills, "skill_id", 1).as_deref(), Some("sk-2"));
+}
+
 #[test]
 fn bodies_that_are_not_the_envelope_are_decode_errors() {
     for body in [
