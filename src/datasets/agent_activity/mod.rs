@@ -53,7 +53,9 @@ pub static TABLE: Table = Table {
     name: "agent_activity",
     schema: agent_activity_schema,
     layout: PartitionLayout::ACCOUNT_DAY,
-    key: &["agent_id", "event_time", "activity"],
+    // The whole update tuple: one agent may log the same activity at one second with two
+    // reason codes, and both are kept (see `decode`).
+    key: &["agent_id", "event_time", "activity", "reason_code"],
     dedupe: None,
 };
 
