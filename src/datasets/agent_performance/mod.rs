@@ -175,7 +175,7 @@ impl AgentPerformance {
                 .await?;
             day.write_page(&TABLE, normalizer.take_batch(), permit)
                 .await?;
-            pager.record(page);
+            pager.record(page)?;
         }
         normalizer
             .outside()

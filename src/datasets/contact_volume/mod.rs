@@ -244,7 +244,7 @@ impl ContactVolume {
             let [queues, skills] = normalizer.take_batches();
             day.write_page(&SKILLS_TABLE, skills, None).await?;
             day.write_page(&TABLE, queues, permit).await?;
-            pager.record(page);
+            pager.record(page)?;
         }
         normalizer
             .outside()
