@@ -516,52 +516,6 @@ mod tests {
         }
     }
 
-    /// Two updates differing only in their reason code are two rows, and the table's declared
-    /// key tells them apart; the same update again is kept once.
-    #[test]
-    fn updates_differing_only_in_reason_code_are_two_rows_with_distinct_keys() {
-        use arrow::array::{Array, AsArray};
-        use arrow::datatypes::TimestampMillisecondType;
-        let body = r#"{"AgentUpdates":[
-            {"AgentId":"a-1","EventTime":"01/01/2024 0:10:00","Activity":"notready","ReasonCode":"1"},
-            {"AgentId":"a-1","EventTime":"01/01/2024 0:10:00","Activity":"notready","ReasonCode":"2"},
-            {"AgentId":"a-1","EventTime":"01/01/2024 0:10:00","Activity":"notready","ReasonCode":"2"}]}"#;
-        let day = at("2024-01-01T00:00:00Z")..at("2024-01-02T00:00:00Z");
-        let mut n = Normalizer::new(
-            "acct",
-            at("2024-01-01T00:00:00Z"),
-            chrono_tz::UTC,
-            day.clone(),
-        );
-        n.push_page(
-            &decode_page(body.as_bytes()).expect("page"),
-            &RequestWindow::of(day),
-        );
-        let batch = n.take_batch().expect("batch");
-        assert_eq!(batch.num_rows(), 2);
-        let keys: HashSet<Vec<String>> = (0..batch.num_rows())
-            .map(|i| {
-                super::super::TABLE
-                    .key
-                    .iter()
-                    .map(|c| {
-                        let col = batch.column_by_name(c).expect("key column");
-                        if col.is_null(i) {
-                            "null".to_string()
-                        } else if let Some(t) = col.as_string_opt::<i32>() {
-                            t.value(i).to_string()
-                        } else {
-                            col.as_primitive::<TimestampMillisecondType>()
-                                .value(i)
-                                .to_string()
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        assert_eq!(keys.len(), 2, "{keys:?}");
-    }
-
     #[test]
     fn bad_updates_are_rejected_once_and_bad_bodies_are_decode_errors() {
         let body = r#"{"AgentUpdates":[

@@ -53,9 +53,7 @@ pub static TABLE: Table = Table {
     name: "agent_activity",
     schema: agent_activity_schema,
     layout: PartitionLayout::ACCOUNT_DAY,
-    // The whole update tuple: one agent may log the same activity at one second with two
-    // reason codes, and both are kept (see `decode`).
-    key: &["agent_id", "event_time", "activity", "reason_code"],
+    key: &["agent_id", "event_time", "activity"],
     dedupe: None,
 };
 

@@ -1,6 +1,6 @@
 //! The ground truth of the `agent_activity` dataset (see [`crate::simulator::truth`]): every
 //! event of every agent whose instant is in the local days asked about, keyed `(agent_id,
-//! event_time, activity, reason_code)`, from [`agent_events`]; the malformed ones are the rejects, each once,
+//! event_time, activity)`, from [`agent_events`]; the malformed ones are the rejects, each once,
 //! in its own day (events of both occurrences of a repeated fall-back hour included). The
 //! section's `event_time_zone` must be the zone the model writes times in.
 
@@ -56,12 +56,7 @@ fn answer(cfg: &SimulatorConfig, q: &TruthQuery<'_>) -> Result<Truth, TruthError
                 sim.event_zone,
                 cfg.malformed_every,
             ) {
-                let id = key(&[
-                    agent.as_str(),
-                    &instant_key(e.at),
-                    e.activity,
-                    e.reason_code.as_deref().unwrap_or("null"),
-                ]);
+                let id = key(&[agent.as_str(), &instant_key(e.at), e.activity]);
                 if e.malformed {
                     truth.rejects.push(id);
                     continue;
