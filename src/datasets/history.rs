@@ -3,22 +3,25 @@
 //! the dataset has entities) into one partition per table ([`DayExport`]: begin a writer per
 //! table, let the dataset stream its pages in, abort every writer if anything fails, commit
 //! them in table order, replace the unit's rejects, count and log), the page cap of a window,
-//! and the first request window of a day (for `check` probes).
+//! the first request window of a day (for `check` probes), and the rule for records an API
+//! returns outside the range it was asked for ([`Outside`]).
 //!
 //! The previous files of a unit stay visible until its new ones are complete; a failure leaves
 //! them in place. With several tables the commits are in table order: a failure after the
 //! first commit fails the unit, which is re-exported whole by the next run.
 
+use std::ops::Range;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use tokio::sync::OwnedSemaphorePermit;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::{Context, DatasetInfo, DayUnit, PartitionWrite, Table, UnitReport};
 use crate::error::Error;
+use crate::metrics::DatasetMetric;
 use crate::rejects;
 use crate::sink::{PartitionKey, PartitionWriter, WriteStats};
 use crate::sources::extra::UnmappedCounts;
@@ -34,6 +37,88 @@ pub fn first_window(info: &DatasetInfo, tz: Tz, day: NaiveDate) -> Result<DayWin
         dataset: info.name,
         day,
     })
+}
+
+/// Where a record whose time is `at` belongs, for a request of the UTC range `range`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// In the range: the request's to write.
+    In,
+    /// Exactly at the range's end: the next range's (a server reading `toTimeStamp` as
+    /// inclusive returns it), which asks for it too; skipped silently.
+    NextRange,
+    /// Anywhere else: not asked for. Rejected with its raw JSON ([`Outside::reason`]), counted
+    /// and warned about ([`Outside::report`]), never skipped silently.
+    Outside,
+}
+
+/// Places `at` for a request of `range` (see [`Placed`]).
+pub fn place(at: DateTime<Utc>, range: &Range<DateTime<Utc>>) -> Placed {
+    if range.contains(&at) {
+        Placed::In
+    } else if at == range.end {
+        Placed::NextRange
+    } else {
+        Placed::Outside
+    }
+}
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// The records of one request range read outside it ([`Placed::Outside`]): the reject reason
+/// each gets, and the count, metric and warning of the range. One shape for every dataset
+/// that requests a day's UTC range; each declares its own counter family
+/// `smartassist_<dataset>_outside_window_total` (labelled by `dataset`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outside {
+    /// Records rejected as outside the range.
+    pub records: u64,
+}
+
+impl Outside {
+    /// The reject reason of a record whose `field` reads `at`, outside `range`; counts it.
+    pub fn reason(
+        &mut self,
+        field: &str,
+        at: DateTime<Utc>,
+        range: &Range<DateTime<Utc>>,
+    ) -> String {
+        self.records += 1;
+        format!(
+            "{field} {} is outside the range requested ({} to {}): the API returned a record \
+             it was not asked for",
+            iso(at),
+            iso(range.start),
+            iso(range.end)
+        )
+    }
+
+    /// Counts the records in `metric` and logs one warning for the range, if there were any.
+    pub fn report(
+        &self,
+        cx: &Context,
+        metric: &'static DatasetMetric,
+        info: &DatasetInfo,
+        unit: &DayUnit,
+        range: &Range<DateTime<Utc>>,
+    ) {
+        if self.records == 0 {
+            return;
+        }
+        cx.metrics
+            .dataset_counter(metric, info.name)
+            .inc_by(self.records);
+        warn!(
+            dataset = info.name,
+            unit = %unit,
+            from = iso(range.start),
+            to = iso(range.end),
+            records = self.records,
+            "The API returned records whose interval starts outside the range requested; they are rejected with their raw JSON."
+        );
+    }
 }
 
 /// The partition of `table` that holds `unit`: the entity is its `bot_id`. A unit of an entity

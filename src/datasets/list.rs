@@ -16,11 +16,15 @@
 //! **Paging.** `offset`/`limit` appear only in a sample URL: every request sends them
 //! (`limit` = [`ListApi::page_size`]) and [`paging::ListPager`] stops at a short page, a page
 //! with no new id or a page repeating the previous one, so a server that ignores them costs one
-//! more request at most. A record whose id was kept already is skipped.
+//! more request at most. A record repeating one kept already byte for byte is skipped; another
+//! record of a kept id that differs is rejected with its raw JSON, and the first stays the row.
 //!
 //! **Records.** Keys are matched case-insensitively (`Description`/`description`); a column's
 //! value must be a string or null (anything else rejects the record with its raw JSON); the id
-//! column must be a non-empty string. `accountId` is read and must name the exported account
+//! column must be a non-empty string. When a record holds several keys of one column (aliases
+//! such as `queueId` and `collectionPointId`, or two casings), the one first in
+//! [`ListField::keys`] fills the column (two casings of one key: the first in the record) and
+//! the others are kept in `extra`, so nothing sent is lost. `accountId` is read and must name the exported account
 //! (another account's record is rejected: it does not belong in this account's partition).
 //! Every other key is kept in `extra`.
 
@@ -53,7 +57,9 @@ use crate::sources::{DecodeError, Reject};
 #[derive(Debug, Clone, Copy)]
 pub struct ListField {
     pub column: &'static str,
-    /// Record keys read into the column, first match wins (e.g. `collectionPointId`).
+    /// Record keys read into the column, in priority order (e.g. `queueId`, then
+    /// `collectionPointId`): when a record holds several, the first of this list fills the
+    /// column, whatever their order in the record, and the others are kept in `extra`.
     pub keys: &'static [&'static str],
 }
 
@@ -317,9 +323,24 @@ impl<'a> ListRows<'a> {
             match self.decode(raw) {
                 Ok(record) => {
                     let id = record.values[0].as_deref().unwrap_or_default();
-                    if seen.first(id) {
-                        new_keys += 1;
-                        self.push_record(&record);
+                    // Debug-quoted: no id can make two different keys equal.
+                    match (seen.first(id), seen.first(&format!("{id:?} {}", raw.get()))) {
+                        (true, _) => {
+                            new_keys += 1;
+                            self.push_record(&record);
+                        }
+                        (false, false) => {}
+                        (false, true) => {
+                            new_keys += 1;
+                            self.rejects.push(Reject {
+                                reason: format!(
+                                    "an earlier record of the list has {} {id:?} and other \
+                                     content (a row is one {}); the first is kept",
+                                    self.api.fields[0].column, self.api.fields[0].column
+                                ),
+                                raw_json: raw.get().to_string(),
+                            });
+                        }
                     }
                 }
                 Err(reason) => {
@@ -348,18 +369,28 @@ impl<'a> ListRows<'a> {
             values: vec![None; self.api.fields.len()],
             extra: Unmapped::default(),
         };
+        // Per column, the key that filled it: its priority in `ListField::keys`, name, value.
+        let mut winners: Vec<Option<(usize, Cow<'r, str>, &'r RawValue)>> =
+            vec![None; self.api.fields.len()];
         for (key, value) in pairs.0 {
-            let column = self
-                .api
-                .fields
-                .iter()
-                .position(|f| f.keys.iter().any(|k| k.eq_ignore_ascii_case(&key)));
-            if let Some(i) = column {
+            let column = self.api.fields.iter().enumerate().find_map(|(i, f)| {
+                let rank = f.keys.iter().position(|k| k.eq_ignore_ascii_case(&key))?;
+                Some((i, rank))
+            });
+            if let Some((i, rank)) = column {
                 let text = Scalar(value)
                     .as_opt_str()
                     .map_err(|kind| format!("{key} is {kind}, expected a string"))?;
-                if record.values[i].is_none() {
-                    record.values[i] = text;
+                match &winners[i] {
+                    // A key of higher (or equal, earlier) priority filled it: this one is extra.
+                    Some((best, _, _)) if *best <= rank => record.extra.push(key, value),
+                    _ => {
+                        if let Some((_, lost, lost_value)) = winners[i].take() {
+                            record.extra.push(lost, lost_value);
+                        }
+                        record.values[i] = text;
+                        winners[i] = Some((rank, key, value));
+                    }
                 }
             } else if key.eq_ignore_ascii_case("accountId") {
                 match Scalar(value).as_opt_str() {
@@ -417,5 +448,64 @@ impl<'a> ListRows<'a> {
     pub fn finish(mut self) -> Result<(RecordBatch, Vec<Reject>, UnmappedCounts), Error> {
         let last = self.take_batch()?;
         Ok((last, self.rejects, self.unmapped))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::{Array, AsArray};
+
+    use super::*;
+
+    fn rows_of(body: &str) -> (RecordBatch, Vec<Reject>) {
+        let mut rows = ListRows::new(&crate::datasets::queues::API, "acct", Utc::now());
+        let mut seen = paging::Seen::default();
+        rows.push_page(body.as_bytes(), &mut seen).expect("page");
+        let (batch, rejects, _) = rows.finish().expect("batch");
+        (batch, rejects)
+    }
+
+    fn column(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+        let c = batch
+            .column_by_name(name)
+            .expect("column")
+            .as_string::<i32>();
+        (0..c.len())
+            .map(|i| c.is_valid(i).then(|| c.value(i).to_string()))
+            .collect()
+    }
+
+    /// `collectionPointId` comes before `queueId` in the queues' keys: it is the id whatever
+    /// the record's key order, and the other alias (like a second casing of `description`) is
+    /// kept in `extra`.
+    #[test]
+    fn the_key_first_in_priority_fills_the_column_and_the_others_stay_in_extra() {
+        let (batch, rejects) = rows_of(
+            r#"[{"queueId":"qu-x","collectionPointId":"qu-1","description":"a","Description":"b"}]"#,
+        );
+        assert!(rejects.is_empty());
+        assert_eq!(column(&batch, "queue_id"), [Some("qu-1".to_string())]);
+        assert_eq!(column(&batch, "description"), [Some("a".to_string())]);
+        assert_eq!(
+            column(&batch, "extra"),
+            [Some(r#"{"queueId":"qu-x","Description":"b"}"#.to_string())]
+        );
+    }
+
+    /// An id listed again byte for byte is skipped; listed again with other content, it is
+    /// rejected with its raw JSON and the first stays the row.
+    #[test]
+    fn a_repeated_id_is_skipped_when_identical_and_rejected_when_it_differs() {
+        let first = r#"{"collectionPointId":"qu-1","description":"Sales"}"#;
+        let other = r#"{"collectionPointId":"qu-1","description":"Billing"}"#;
+        let (batch, rejects) = rows_of(&format!("[{first},{first},{other},{other}]"));
+        assert_eq!(column(&batch, "description"), [Some("Sales".to_string())]);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(rejects[0].raw_json, other);
+        assert!(
+            rejects[0].reason.contains("\"qu-1\""),
+            "{}",
+            rejects[0].reason
+        );
     }
 }

@@ -6,8 +6,9 @@
 //! its stop rules and the per-window set of keys already seen.
 //!
 //! Advancing by the records received (not by the `limit` sent) makes a server that clamps
-//! `limit` cost nothing. A page that says "more" but holds no record would make the loop spin:
-//! it is logged and ends the window. [`MAX_PAGES_PER_WINDOW`] stops a server that never says
+//! `limit` cost nothing. A page that says "more" but holds no record would make the loop spin,
+//! and stopping there would record a partial day as complete: it fails the unit with a
+//! retryable error, so nothing of the day is committed. [`MAX_PAGES_PER_WINDOW`] stops a server that never says
 //! "no more".
 
 use std::collections::HashSet;
@@ -16,7 +17,18 @@ use tracing::warn;
 
 use super::history::MAX_PAGES_PER_WINDOW;
 use super::DayUnit;
+use crate::error::Error;
 use crate::sources::window::DayWindow;
+
+/// Why a walk cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PagingError {
+    #[error(
+        "{unit}: the API said there are more records after offset {offset} but returned none; \
+         the day cannot be completed and nothing of it is committed (retried by the next run)"
+    )]
+    EmptyPageWithMore { unit: String, offset: usize },
+}
 
 /// What one page said about paging.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,18 +104,27 @@ impl<'a, W> OffsetPager<'a, W> {
         &mut self.seen
     }
 
-    /// What the page [`OffsetPager::next_page`] named held.
-    pub fn record(&mut self, page: Page) {
+    /// What the page [`OffsetPager::next_page`] named held. A page that says "more" but holds
+    /// no record fails the unit ([`PagingError::EmptyPageWithMore`], retryable): the rest of
+    /// the window cannot be asked for, and a partial day must not be recorded as done.
+    pub fn record(&mut self, page: Page) -> Result<(), Error> {
         self.requests += page.requests;
         self.pages += 1;
         if !page.has_more {
             self.next_window();
         } else if page.records == 0 {
-            warn!(dataset = self.dataset, unit = %self.unit, offset = self.offset, "The API said there are more records but returned none; stopping pagination.");
-            self.next_window();
+            return Err(Error::Dataset {
+                dataset: self.dataset,
+                retryable: true,
+                source: Box::new(PagingError::EmptyPageWithMore {
+                    unit: self.unit.to_string(),
+                    offset: self.offset,
+                }),
+            });
         } else {
             self.offset += page.records;
         }
+        Ok(())
     }
 
     /// Requests made so far.
@@ -183,7 +204,10 @@ impl ListPager {
         self.previous = Some(page.body_hash);
         if page.records < self.limit || page.new_keys == 0 || repeated {
             if page.records >= self.limit {
-                warn!(dataset = self.dataset, offset = self.offset, "The API answered a list page with nothing new; it does not page this list, stopping.");
+                // A full page with nothing new: either the server ignores `offset` (and the
+                // first page was the whole list) or it does not, and records past this page
+                // were never seen. The exporter cannot tell which.
+                warn!(dataset = self.dataset, offset = self.offset, limit = self.limit, "The API answered a full list page with nothing new; it may ignore offset, so the list may be incomplete (more than limit records); stopping.");
             }
             self.done = true;
         } else if self.pages >= MAX_PAGES_PER_WINDOW {
@@ -235,7 +259,7 @@ mod tests {
     ) -> Result<usize, Error> {
         while let Some((window, offset)) = pager.next_page() {
             let page = answer(window, offset, pager.seen())?;
-            pager.record(page);
+            pager.record(page)?;
         }
         Ok(pager.requests())
     }
@@ -259,21 +283,27 @@ mod tests {
     }
 
     #[test]
-    fn a_page_that_says_more_but_holds_nothing_ends_the_window() {
+    fn a_page_that_says_more_but_holds_nothing_fails_the_unit_retryably() {
         let unit = unit();
         let windows = plan_day(chrono_tz::UTC, unit.day);
         let mut calls = 0;
         let mut pager = OffsetPager::new("t", &unit, &windows);
-        let requests = drive(&mut pager, |_, _, _| {
+        let err = drive(&mut pager, |_, offset, _| {
             calls += 1;
             Ok(Page {
                 has_more: true,
-                records: 0,
-                requests: 2,
+                records: if offset == 0 { 3 } else { 0 },
+                requests: 1,
             })
         })
-        .expect("pages");
-        assert_eq!((calls, requests), (1, 2));
+        .expect_err("an empty page saying more fails the unit");
+        assert_eq!(calls, 2);
+        assert!(err.is_retryable());
+        let chain = crate::error_chain::error_chain(&err);
+        assert!(
+            chain.contains("more records after offset 3 but returned none"),
+            "{chain}"
+        );
     }
 
     #[test]
@@ -323,7 +353,9 @@ mod tests {
         while let Some((range, offset)) = pager.next_page() {
             assert_eq!(range.end - range.start, chrono::TimeDelta::hours(25));
             offsets.push(offset);
-            pager.record(serve(5, 2, offset));
+            pager
+                .record(serve(5, 2, offset))
+                .expect("a page with records");
         }
         assert_eq!(offsets, [0, 2, 4]);
         assert_eq!(pager.requests(), 3);

@@ -9,15 +9,25 @@
 //! `totalCount` and `AgentPerformance`), `agent`, `interval` and `queue`. The envelope's keys
 //! are counted once per page, whether or not a row of the page carries them.
 //!
-//! **Days.** An interval belongs to the local day of its `intervalStartTimeStamp`: intervals
-//! starting outside the requested range (one at the range's end, if the server reads
-//! `toTimeStamp` as inclusive) are skipped before anything else of them is read.
+//! **Identity.** A row is one agent, interval start and queue. An agent record repeating one
+//! kept in the day byte for byte (pages shifting between requests) is skipped; one with the
+//! same `agentId` that differs is rejected whole, with its raw JSON, and the first stays. Within
+//! an agent, a queue entry repeating an earlier one of the same interval start and `queueId`
+//! byte for byte is skipped; one that differs is rejected alone and the first stays.
+//!
+//! **Days.** An interval belongs to the local day of its `intervalStartTimeStamp`: an interval
+//! starting exactly at the requested range's end (if the server reads `toTimeStamp` as
+//! inclusive) is the next day's and is skipped silently before anything else of it is read;
+//! one starting anywhere else outside the range was not asked for: it is rejected with its raw
+//! JSON and counted ([`Normalizer::outside`]; the caller warns and counts it in a metric).
 //!
 //! **Rejects**, each with the raw JSON of what was rejected: an agent record that is not an
 //! object, has no `agentId` or whose `intervals` is not an array (the whole agent); an interval
-//! without a valid start or whose `queues` is not an array (that interval); a queue entry without
+//! without a valid start, starting outside the range, or whose `queues` is not an array (that
+//! interval); a queue entry without
 //! `queueId` or with a value of the wrong type (that entry).
 
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -26,6 +36,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 
+use super::super::history::{self, Outside, Placed};
 use super::schema::{agent_performance_schema, COUNTS, DURATIONS};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::{ExtraColumn, Level, Unmapped, UnmappedCounts};
@@ -100,6 +111,7 @@ pub struct Normalizer {
     extra: ExtraColumn,
     rejects: Vec<Reject>,
     unmapped: UnmappedCounts,
+    outside: Outside,
 }
 
 impl Normalizer {
@@ -111,6 +123,7 @@ impl Normalizer {
             extra: ExtraColumn::default(),
             rejects: Vec::new(),
             unmapped: UnmappedCounts::default(),
+            outside: Outside::default(),
         }
     }
 
@@ -138,8 +151,9 @@ impl Normalizer {
         self.rows.len() - before
     }
 
-    /// Reads one agent record of a page whose envelope's unmapped keys are `envelope`; a
-    /// repeated agent is skipped whole.
+    /// Reads one agent record of a page whose envelope's unmapped keys are `envelope`; an
+    /// identical repeat of an agent is skipped, a differing one rejected whole (see the module
+    /// docs, "Identity").
     fn push_agent(
         &mut self,
         raw: &RawValue,
@@ -160,13 +174,28 @@ impl Normalizer {
             Ok(a) => a,
             Err(reason) => return self.reject(reason, raw),
         };
-        if !first(&agent_id) {
-            return;
+        // Debug-quoted: no id can make two different keys equal.
+        match (
+            first(&agent_id),
+            first(&format!("{agent_id:?} {}", raw.get())),
+        ) {
+            (true, _) => {}
+            (false, false) => return,
+            (false, true) => {
+                return self.reject(
+                    format!(
+                        "an earlier record of the day has agent {agent_id} (a row is one agent, \
+                         interval and queue); this one differs from it"
+                    ),
+                    raw,
+                )
+            }
         }
         let mut counted = false;
+        let mut kept = HashMap::new();
         for interval in intervals {
             let levels = [("response", envelope), ("agent", &agent_extra)];
-            let added = self.push_interval(&agent_id, &levels, interval, claim);
+            let added = self.push_interval(&agent_id, &levels, interval, claim, &mut kept);
             if added && !counted {
                 self.unmapped.add(&agent_extra);
                 counted = true;
@@ -182,6 +211,7 @@ impl Normalizer {
         outer: &[Level<'_, '_>; 2],
         raw: &RawValue,
         claim: &Range<DateTime<Utc>>,
+        kept: &mut HashMap<(i64, String), String>,
     ) -> bool {
         let read = Members::of(raw).and_then(|mut m| {
             let start = m
@@ -196,8 +226,14 @@ impl Normalizer {
                 return false;
             }
         };
-        if !claim.contains(&start) {
-            return false;
+        match history::place(start, claim) {
+            Placed::In => {}
+            Placed::NextRange => return false,
+            Placed::Outside => {
+                let reason = self.outside.reason("intervalStartTimeStamp", start, claim);
+                self.reject(format!("agent {agent_id}: {reason}"), raw);
+                return false;
+            }
         }
         let rest = m
             .take_instant("intervalEndTimeStamp")
@@ -212,8 +248,24 @@ impl Normalizer {
         let interval_extra = m.into_unmapped();
         let mut added = false;
         for queue in queues {
-            match read_queue(queue) {
-                Ok((mut row, queue_extra)) => {
+            let read = read_queue(queue).and_then(|(row, extra)| {
+                let key = (start.timestamp_millis(), row.queue_id.clone());
+                match kept.get(&key) {
+                    None => {
+                        kept.insert(key, queue.get().to_string());
+                        Ok(Some((row, extra)))
+                    }
+                    Some(first) if first == queue.get() => Ok(None),
+                    Some(_) => Err(format!(
+                        "queue {} repeats an earlier entry of the agent's interval with other \
+                         values (a row is one agent, interval and queue); the first is kept",
+                        row.queue_id
+                    )),
+                }
+            });
+            match read {
+                Ok(None) => {}
+                Ok(Some((mut row, queue_extra))) => {
                     row.agent_id = agent_id.to_string();
                     row.start = start.timestamp_millis();
                     row.end = end.map(|e| e.timestamp_millis());
@@ -237,6 +289,11 @@ impl Normalizer {
             }
         }
         added
+    }
+
+    /// Intervals rejected so far as starting outside the range requested.
+    pub fn outside(&self) -> Outside {
+        self.outside
     }
 
     /// Rows held.

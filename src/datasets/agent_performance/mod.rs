@@ -5,9 +5,10 @@
 //! the one file of its `agent_performance/account_id=A/dt=D` partition. [`decode`] owns the
 //! wire format and the rows; this module owns the requests, paging and the write.
 //!
-//! An interval belongs to the local day of its start; one outside the requested range (the
-//! interval starting at the range's end, if the server reads `toTimeStamp` as inclusive) is
-//! skipped, so it is written once, by the next day.
+//! An interval belongs to the local day of its start; one starting at the requested range's end
+//! (if the server reads `toTimeStamp` as inclusive) is skipped, so it is written once, by the
+//! next day; one starting anywhere else outside the range is rejected, counted in
+//! [`OUTSIDE_WINDOW`] and logged once per day.
 
 pub mod config;
 pub mod decode;
@@ -31,6 +32,7 @@ use super::{
 use crate::client::ClientError;
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
+use crate::metrics::{DatasetMetric, MetricKind};
 use crate::sources::extra::log_envelope_without_rows;
 use crate::sources::window::{local_day_bounds, DayWindow};
 use crate::sources::DecodeError;
@@ -50,13 +52,21 @@ pub static TABLE: Table = Table {
     dedupe: None,
 };
 
+/// Intervals returned for a day whose start is outside the range requested (rejected).
+pub static OUTSIDE_WINDOW: DatasetMetric = DatasetMetric {
+    name: "smartassist_agent_performance_outside_window_total",
+    help: "Agent Performance intervals returned for a day whose intervalStartTimeStamp is outside the range requested (rejected)",
+    kind: MetricKind::Counter,
+    label: "dataset",
+};
+
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "agent_performance",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
-    metrics: &[],
+    metrics: &[&OUTSIDE_WINDOW],
     build,
     decoder: PageDecoder {
         decode: |body, _| decode_page(body).map(|p| p.agents.len()),
@@ -165,8 +175,11 @@ impl AgentPerformance {
                 .await?;
             day.write_page(&TABLE, normalizer.take_batch(), permit)
                 .await?;
-            pager.record(page);
+            pager.record(page)?;
         }
+        normalizer
+            .outside()
+            .report(cx, &OUTSIDE_WINDOW, &INFO, unit, &windows[0]);
         Ok(history::FetchedDay {
             last: Vec::new(),
             rejects: normalizer.take_rejects(),

@@ -128,6 +128,82 @@ fn envelope_keys_are_kept_on_each_row_of_the_page_and_counted_once_per_page() {
     assert_eq!(counts.as_map(), &want);
 }
 
+/// Only an interval starting exactly at the range's end (the next day's) is skipped silently;
+/// one starting a month before the range is rejected with its raw JSON and counted.
+#[test]
+fn an_interval_outside_the_range_is_rejected_and_counted_unless_it_starts_at_its_end() {
+    let before =
+        r#"{"intervalStartTimeStamp": "2022-12-07T09:45:00Z", "queues": [{"queueId": "qu-1"}]}"#;
+    let at_end =
+        r#"{"intervalStartTimeStamp": "2023-01-08T05:00:00Z", "queues": [{"queueId": "qu-1"}]}"#;
+    let inside =
+        r#"{"intervalStartTimeStamp": "2023-01-07T09:45:00Z", "queues": [{"queueId": "qu-1"}]}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "AgentPerformance": [{{"agentId": "a-1", "intervals": [{before}, {at_end}, {inside}]}}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"));
+    let claim = at("2023-01-07T05:00:00Z")..at("2023-01-08T05:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 1);
+    assert_eq!(n.outside().records, 1);
+    let rejects = n.take_rejects();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].raw_json, before);
+    assert!(
+        rejects[0]
+            .reason
+            .starts_with("agent a-1: intervalStartTimeStamp 2022-12-07T09:45:00Z")
+            && rejects[0]
+                .reason
+                .contains("2023-01-07T05:00:00Z to 2023-01-08T05:00:00Z"),
+        "{}",
+        rejects[0].reason
+    );
+}
+
+/// A row is one agent, interval and queue: an identical repeat of an agent (pages shifting) or
+/// of a queue entry is skipped; an agent or queue entry of a kept key that differs is rejected
+/// with its raw JSON, and the first stays the row.
+#[test]
+fn repeated_agents_and_queues_are_skipped_when_identical_and_rejected_when_they_differ() {
+    let q1 = r#"{"queueId": "qu-1", "offeredContacts": 1}"#;
+    let q1_other = r#"{"queueId": "qu-1", "offeredContacts": 9}"#;
+    let agent = format!(
+        r#"{{"agentId": "a-1", "intervals": [{{"intervalStartTimeStamp": "2023-01-07T09:45:00Z",
+          "queues": [{q1}, {q1}, {q1_other}]}}]}}"#
+    );
+    let agent_other = r#"{"agentId": "a-1", "intervals": [{"intervalStartTimeStamp": "2023-01-07T10:00:00Z", "queues": [{"queueId": "qu-2"}]}]}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "AgentPerformance": [{agent}, {agent}, {agent_other}, {agent_other}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = Normalizer::new("acct", at("2024-01-01T00:00:00Z"));
+    let mut seen = crate::datasets::paging::Seen::default();
+    let claim = at("2023-01-07T05:00:00Z")..at("2023-01-08T05:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |k| seen.first(k)), 1);
+    let rejects = n.take_rejects();
+    assert_eq!(
+        rejects
+            .iter()
+            .map(|r| r.raw_json.as_str())
+            .collect::<Vec<_>>(),
+        [q1_other, agent_other]
+    );
+    assert!(
+        rejects[0].reason.contains("queue qu-1"),
+        "{}",
+        rejects[0].reason
+    );
+    assert!(
+        rejects[1].reason.contains("agent a-1"),
+        "{}",
+        rejects[1].reason
+    );
+    let batch = n.take_batch();
+    assert_eq!(batch.num_rows(), 1);
+    assert_eq!(int(&batch, "offered_contacts", 0), Some(1));
+}
+
 /// Every row by its key text (agent, start ms, queue), as `column=value` strings.
 fn rows_by_key(batches: &[RecordBatch]) -> BTreeMap<String, Vec<String>> {
     let mut out = BTreeMap::new();

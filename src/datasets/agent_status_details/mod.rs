@@ -193,7 +193,7 @@ impl AgentStatusDetails {
                 day.write_page(&TABLE, normalizer.take_batch(), permit)
                     .await?;
             }
-            pager.record(page);
+            pager.record(page)?;
         }
         let open = normalizer.open_spans() > 0;
         let unmapped = normalizer.take_unmapped();

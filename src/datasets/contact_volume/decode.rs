@@ -19,11 +19,18 @@
 //! so a record repeated by the pages is rejected once, and a record following a rejected one
 //! of its key is rejected too (the reason names the earlier record, kept or not).
 //!
+//! **Skills.** A skill row is one queue, interval and `skillId`: an entry of a record's
+//! `skillBreakdown` repeating an earlier entry's `skillId` byte for byte is skipped; one that
+//! differs is rejected alone, with its raw JSON and the reason, and the first entry stays the
+//! row (the record level's rule, one level down).
+//!
 //! **Days.** A record belongs to the local day of its `intervalStartTimeStamp`: the caller
-//! passes the UTC range of the day it requested, and records starting outside it (an interval
-//! starting exactly at the range's end, which a server reading `toTimeStamp` as inclusive
-//! returns) are skipped before anything else of them is read, so they are neither written nor
-//! rejected twice.
+//! passes the UTC range of the day it requested. A record starting exactly at the range's end
+//! (which a server reading `toTimeStamp` as inclusive returns) is the next day's and is
+//! skipped silently before anything else of it is read; one starting anywhere else outside
+//! the range was not asked for: it is rejected with its raw JSON (once, however often the
+//! pages return it) and counted ([`Normalizer::outside`]; the caller warns and counts it in a
+//! metric), so no record vanishes silently ([`history::place`]).
 //!
 //! **Durations.** Kept as sent; `<name>_ms` is the value times the milliseconds of the declared
 //! unit (null on overflow). A row is *implausible* when one of its durations, in milliseconds,
@@ -44,6 +51,7 @@ use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
 
+use super::super::history::{self, Outside, Placed};
 use super::config::DurationUnit;
 use super::schema::{schema, COUNTS, DURATIONS, MESSAGES, SKILL};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
@@ -164,6 +172,7 @@ struct Interval {
 
 /// One skill entry, validated.
 struct Skill<'a> {
+    raw: &'a RawValue,
     names: [Option<String>; 4],
     measures: Measures,
     extra: Unmapped<'a>,
@@ -201,6 +210,7 @@ pub struct Normalizer {
     rejects: Vec<Reject>,
     unmapped: UnmappedCounts,
     implausible: u64,
+    outside: Outside,
 }
 
 impl Normalizer {
@@ -224,6 +234,7 @@ impl Normalizer {
             rejects: Vec::new(),
             unmapped: UnmappedCounts::default(),
             implausible: 0,
+            outside: Outside::default(),
         }
     }
 
@@ -277,7 +288,7 @@ impl Normalizer {
 
     #[allow(clippy::type_complexity)]
     fn read_record<'a>(
-        &self,
+        &mut self,
         raw: &'a RawValue,
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
@@ -286,8 +297,14 @@ impl Normalizer {
         let start = m
             .take_instant("intervalStartTimeStamp")?
             .ok_or("record has no intervalStartTimeStamp")?;
-        if !claim.contains(&start) {
-            return Ok(None);
+        match history::place(start, claim) {
+            Placed::In => {}
+            Placed::NextRange => return Ok(None),
+            // Rejected once, however often shifting pages return it.
+            Placed::Outside if !first(&format!("outside {}", raw.get())) => return Ok(None),
+            Placed::Outside => {
+                return Err(self.outside.reason("intervalStartTimeStamp", start, claim))
+            }
         }
         let queue_id = m
             .take_str("queueId")?
@@ -326,9 +343,23 @@ impl Normalizer {
             source,
         };
         let measures = take_measures(&mut m)?;
-        let mut skills = Vec::new();
+        let mut skills: Vec<Skill<'a>> = Vec::new();
         for (i, raw_skill) in m.take_array("skillBreakdown")?.into_iter().enumerate() {
-            skills.push(read_skill(raw_skill).map_err(|e| format!("skillBreakdown[{i}]: {e}"))?);
+            let skill = read_skill(raw_skill).map_err(|e| format!("skillBreakdown[{i}]: {e}"))?;
+            match skills.iter().position(|s| s.names[0] == skill.names[0]) {
+                None => skills.push(skill),
+                Some(j) if skills[j].raw.get() == raw_skill.get() => {}
+                Some(j) => self.rejects.push(Reject {
+                    reason: format!(
+                        "queue {}, interval start {start:?}: skillBreakdown[{i}] repeats skillId \
+                         {:?} of an earlier entry with other values (a skill row is one queue, \
+                         interval and skill); the first entry is kept",
+                        interval.queue_id,
+                        skills[j].names[0].as_deref().unwrap_or_default()
+                    ),
+                    raw_json: raw_skill.get().to_string(),
+                }),
+            }
         }
         Ok(Some((interval, measures, m.into_unmapped(), skills)))
     }
@@ -447,6 +478,11 @@ impl Normalizer {
             .unwrap_or_else(|e| unreachable!("contact_volume batch does not match {schema:?}: {e}"))
     }
 
+    /// Records rejected so far as starting outside the range requested.
+    pub fn outside(&self) -> Outside {
+        self.outside
+    }
+
     /// Rows whose durations were implausible under the declared unit, so far.
     pub fn implausible(&self) -> u64 {
         self.implausible
@@ -483,6 +519,7 @@ fn read_skill(raw: &RawValue) -> Result<Skill<'_>, String> {
     }
     let measures = take_measures(&mut m)?;
     Ok(Skill {
+        raw,
         names,
         measures,
         extra: m.into_unmapped(),

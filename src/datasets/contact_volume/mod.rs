@@ -6,9 +6,10 @@
 //! written as the one file of each table's `account_id=A/dt=D` partition. [`decode`] owns the
 //! wire format and the rows; this module owns the requests, paging and the writes.
 //!
-//! An interval belongs to the local day of its start; a record outside the requested range (the
-//! interval starting at the range's end, if the server reads `toTimeStamp` as inclusive) is
-//! skipped, so it is written once, by the next day. The durations' units are declared by the
+//! An interval belongs to the local day of its start; a record starting at the requested
+//! range's end (if the server reads `toTimeStamp` as inclusive) is skipped, so it is written
+//! once, by the next day; one starting anywhere else outside the range is rejected, counted in
+//! [`OUTSIDE_WINDOW`] and logged once per day. The durations' units are declared by the
 //! config and written into each duration column's Parquet field metadata (`unit`), so the
 //! files of a unit are written in the schema of the configured units
 //! ([`history::DayExport::begin_as`]). Rows with implausible durations under those units are
@@ -75,13 +76,21 @@ pub static IMPLAUSIBLE: DatasetMetric = DatasetMetric {
     label: "dataset",
 };
 
+/// Records returned for a day whose interval starts outside the range requested (rejected).
+pub static OUTSIDE_WINDOW: DatasetMetric = DatasetMetric {
+    name: "smartassist_contact_volume_outside_window_total",
+    help: "Contact Volume records returned for a day whose intervalStartTimeStamp is outside the range requested (rejected)",
+    kind: MetricKind::Counter,
+    label: "dataset",
+};
+
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "contact_volume",
     tables: &[&TABLE, &SKILLS_TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
-    metrics: &[&IMPLAUSIBLE],
+    metrics: &[&IMPLAUSIBLE, &OUTSIDE_WINDOW],
     build,
     decoder: PageDecoder {
         decode: |body, _| decode_page(body).map(|p| p.records.len()),
@@ -235,8 +244,11 @@ impl ContactVolume {
             let [queues, skills] = normalizer.take_batches();
             day.write_page(&SKILLS_TABLE, skills, None).await?;
             day.write_page(&TABLE, queues, permit).await?;
-            pager.record(page);
+            pager.record(page)?;
         }
+        normalizer
+            .outside()
+            .report(cx, &OUTSIDE_WINDOW, &INFO, unit, &windows[0]);
         Ok(history::FetchedDay {
             last: Vec::new(),
             rejects: normalizer.take_rejects(),

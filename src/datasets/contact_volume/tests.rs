@@ -200,7 +200,52 @@ fn envelope_keys_are_kept_on_each_row_of_the_page_and_counted_once_per_page() {
     .into_iter()
     .collect();
     assert_eq!(n.take_unmapped().as_map(), &want);
-    assert!(n.take_rejects().is_empty());
+    // Its records were not asked for by that day: rejected, not dropped.
+    assert_eq!(n.take_rejects().len(), 2);
+}
+
+/// Only a record starting exactly at the range's end (the next day's, returned by a server
+/// reading `toTimeStamp` as inclusive) is skipped silently; one starting anywhere else outside
+/// the range (four days before it here) is rejected once with its raw JSON and counted.
+#[test]
+fn a_record_outside_the_range_is_rejected_and_counted_unless_it_starts_at_its_end() {
+    let before = r#"{"intervalStartTimeStamp": "2023-05-28T10:00:00Z", "queueId": "qu-1"}"#;
+    let at_end = r#"{"intervalStartTimeStamp": "2023-06-02T04:00:00Z", "queueId": "qu-1"}"#;
+    let inside = r#"{"intervalStartTimeStamp": "2023-06-01T10:00:00Z", "queueId": "qu-1"}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "CallVolumeUpdate": [{before}, {at_end}, {inside}, {before}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = normalizer();
+    let mut seen = crate::datasets::paging::Seen::default();
+    let claim = at("2023-06-01T04:00:00Z")..at("2023-06-02T04:00:00Z");
+    let pushed: Vec<Pushed> = page
+        .records
+        .iter()
+        .map(|r| n.push_record(r, &page.extra, &claim, &mut |k| seen.first(k)))
+        .collect();
+    assert_eq!(
+        pushed,
+        [
+            Pushed::Rejected,
+            Pushed::Skipped,
+            Pushed::Rows,
+            Pushed::Skipped
+        ]
+    );
+    assert_eq!(n.outside().records, 1);
+    let rejects = n.take_rejects();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].raw_json, before);
+    assert!(
+        rejects[0].reason.contains("2023-05-28T10:00:00Z")
+            && rejects[0]
+                .reason
+                .contains("2023-06-01T04:00:00Z to 2023-06-02T04:00:00Z"),
+        "{}",
+        rejects[0].reason
+    );
+    assert_eq!(n.rows(), [1, 0]);
 }
 
 /// A row is one queue and interval start: the same record again (pages shifting) is kept
@@ -253,6 +298,37 @@ fn a_second_record_of_a_queue_and_interval_is_a_repeat_or_a_reject() {
     assert_eq!(queues.num_rows(), 2);
     assert_eq!(int(&queues, "offered_contacts", 0), Some(4));
     assert_eq!(text(&queues, "queue_id", 1).as_deref(), Some("qu-2"));
+}
+
+/// A skill row is one queue, interval and skill: an entry repeating an earlier `skillId` of the
+/// record byte for byte is skipped, one that differs is rejected alone with its raw JSON, and
+/// the first entry stays the row.
+#[test]
+fn a_repeated_skill_of_a_record_is_skipped_when_identical_and_rejected_when_it_differs() {
+    let first = r#"{"skillId": "sk-1", "offeredContacts": 2}"#;
+    let other = r#"{"skillId": "sk-2", "offeredContacts": 3}"#;
+    let differing = r#"{"skillId": "sk-1", "offeredContacts": 7}"#;
+    let body = format!(
+        r#"{{"hasMore": false, "CallVolumeUpdate": [{{"intervalStartTimeStamp": "2023-06-01T10:00:00Z",
+          "queueId": "qu-1", "skillBreakdown": [{first}, {other}, {first}, {differing}]}}]}}"#
+    );
+    let page = decode_page(body.as_bytes()).expect("envelope");
+    let mut n = normalizer();
+    let claim = at("2023-06-01T04:00:00Z")..at("2023-06-02T04:00:00Z");
+    assert_eq!(n.push_page(&page, &claim, &mut |_| true), 1);
+    let rejects = n.take_rejects();
+    assert_eq!(rejects.len(), 1);
+    assert_eq!(rejects[0].raw_json, differing);
+    assert!(
+        rejects[0].reason.contains("\"sk-1\""),
+        "{}",
+        rejects[0].reason
+    );
+    let [queues, skills] = n.take_batches();
+    assert_eq!((queues.num_rows(), skills.num_rows()), (1, 2));
+    assert_eq!(text(&skills, "skill_id", 0).as_deref(), Some("sk-1"));
+    assert_eq!(int(&skills, "offered_contacts", 0), Some(2));
+    assert_eq!(text(&skills, "skill_id", 1).as_deref(), Some("sk-2"));
 }
 
 #[test]

@@ -153,7 +153,7 @@ impl UserStatus {
             let page = self
                 .fetch_into(cx, window, offset, pager.seen(), &mut normalizer, day)
                 .await?;
-            pager.record(page);
+            pager.record(page)?;
         }
         let unmapped = normalizer.take_unmapped();
         let (last, rejects) = normalizer.finish();
