@@ -160,14 +160,15 @@ impl BotSessions {
         let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
         let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
         let report = day.finish(fetched, exported_at).await?;
-        self.measure_capture(cx, unit).await;
+        self.measure_capture(cx, unit, exported_at).await;
         Ok(report)
     }
 
     /// After the export of the last complete day of a bot: its capture gauges.
-    async fn measure_capture(&self, cx: &Context, unit: &DayUnit) {
+    /// "Yesterday" is that of the export's clock (`exported_at`), as the planned days are.
+    async fn measure_capture(&self, cx: &Context, unit: &DayUnit, exported_at: DateTime<Utc>) {
         let tz = self.cfg.keys.timezone;
-        let yesterday = local_date(tz, Utc::now()).checked_sub_days(Days::new(1));
+        let yesterday = local_date(tz, exported_at).checked_sub_days(Days::new(1));
         let Some(bot) = unit.entity.as_deref() else {
             return;
         };
