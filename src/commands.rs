@@ -469,8 +469,14 @@ async fn cmd_reconcile(path: &Path, args: ReconcileArgs) -> Result<(), Error> {
     let section = config
         .section::<BotSessionsConfig>()
         .ok_or_else(|| Error::Usage("the bot_sessions section is not loaded".into()))?;
+    let configured = section.bots(&config);
+    if let Some(unknown) = args.bots.iter().find(|b| !configured.contains(b)) {
+        return Err(Error::Usage(format!(
+            "--bot {unknown} is not among the configured bots (bot_sessions.bot_ids, else intent_realtime.bot_ids): {configured:?}"
+        )));
+    }
     let bots = if args.bots.is_empty() {
-        section.bots(&config)
+        configured
     } else {
         args.bots
     };
@@ -493,7 +499,16 @@ async fn cmd_reconcile(path: &Path, args: ReconcileArgs) -> Result<(), Error> {
         for day in from.iter_days().take_while(|d| *d <= to) {
             let account = &config.api.account_id;
             match capture::measure(&output.sink, account, bot, day).await? {
-                None => println!("{bot}\t{day}\t-\t-\t-\tnot covered by both datasets"),
+                None => {
+                    let missing = capture::missing(&output.sink, account, bot, day).await?;
+                    // Empty only when a writer added the partition since `measure` looked.
+                    let why = if missing.is_empty() {
+                        "not covered when measured".to_string()
+                    } else {
+                        format!("not covered: no {} partition", missing.join(" and no "))
+                    };
+                    println!("{bot}\t{day}\t-\t-\t-\t{why}")
+                }
                 Some(c) => println!(
                     "{bot}\t{day}\t{}\t{}\t{}\t{}",
                     c.sessions,

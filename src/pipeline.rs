@@ -253,8 +253,11 @@ async fn run_history_inner(
     summary.finish(&cx.metrics, started, now)
 }
 
-/// Exports the units of the planned days in order (a day's units are one per entity); stops at
-/// the first failure or on `stop`. Returns how many days of `plan` were exported whole.
+/// Exports the units of the planned days in order (a day's units are one per entity). A failed
+/// unit does not stop the others: one entity (a deleted bot, say) must not keep the other
+/// entities' days from being exported; the run ends partial or failed naming every failed unit.
+/// Stops on `stop`. Returns how many days of `plan`, from its start, were exported whole: the
+/// watermark stops before the first day with a failed unit, so the next run retries that day.
 async fn export_days(
     dataset: &dyn HistoryDataset,
     cx: &Context,
@@ -266,15 +269,17 @@ async fn export_days(
 ) -> usize {
     let name = dataset.info().name;
     let lookback_days = dataset.schedule().lookback_days;
-    let mut units_done = 0;
+    let (mut units_done, mut failed) = (0usize, Vec::new());
+    let mut whole_prefix = None;
     for (done, day) in plan.iter().enumerate() {
         let priority = Priority::of_history_day(*day, today, lookback_days);
         let day_cx = cx.for_work(name, priority);
+        let failed_before = failed.len();
         for unit in DayUnit::of_day(*day, dataset.entities()) {
             if stop.is_cancelled() {
                 summary.outcome = Outcome::Cancelled;
                 summary.error = Some("stopped by shutdown between days".into());
-                return done;
+                return whole_prefix.unwrap_or(done);
             }
             let attempt = Attempt::now(&summary.run_id, Writer::Run);
             let result = dataset.export_day(&day_cx, &unit, now).await;
@@ -289,21 +294,32 @@ async fn export_days(
                     summary.add(&r);
                     units_done += 1;
                 }
-                Err(e) => {
-                    summary.outcome = if stop.is_cancelled() {
-                        Outcome::Cancelled
-                    } else if units_done == 0 {
-                        Outcome::Failure
-                    } else {
-                        Outcome::Partial
-                    };
-                    summary.error = Some(format!("{unit}: {}", error_chain(&e)));
-                    return done;
+                Err(_) if stop.is_cancelled() => {
+                    summary.outcome = Outcome::Cancelled;
+                    summary.error = Some(format!("{unit}: stopped by shutdown"));
+                    return whole_prefix.unwrap_or(done);
                 }
+                Err(e) => failed.push(format!("{unit}: {}", error_chain(&e))),
             }
         }
+        if failed.len() > failed_before && whole_prefix.is_none() {
+            whole_prefix = Some(done);
+        }
     }
-    plan.len()
+    if !failed.is_empty() {
+        summary.outcome = if units_done == 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Partial
+        };
+        let n = failed.len();
+        summary.error = Some(if n == 1 {
+            failed.remove(0)
+        } else {
+            format!("{n} units failed: {}", failed.join("; "))
+        });
+    }
+    whole_prefix.unwrap_or(plan.len())
 }
 
 /// Stores `mark` unless another writer stored a later one meanwhile. The data is committed

@@ -224,16 +224,25 @@ async fn a_day_counts_for_the_watermark_only_when_every_entity_of_it_is_exported
     let dir = tempfile::tempdir().expect("tmp");
     let app = app(dir.path()).await;
     let now: DateTime<Utc> = "2024-05-03T12:00:00Z".parse().expect("now");
-    // The second day's b2 unit fails: its b1 unit is written, but the day is not exported.
+    // The second day's b2 unit fails: its b1 unit and the next day's units are written all
+    // the same (one entity does not hold back the others), but that day is not exported
+    // whole, so the watermark stops before it and the next run retries it.
     let ds = dataset(&[unit("2024-05-02", "b2")]);
     let run = run_history(&ds, &app.cx, &CancellationToken::new(), now).await;
     assert_eq!(run.outcome, Outcome::Partial, "{run:?}");
+    let error = run.error.clone().unwrap_or_default();
+    assert!(
+        error.contains("b2") && error.contains("2024-05-02"),
+        "{error}"
+    );
     assert_eq!(
         partitions(dir.path()),
         pairs(&[
             ("b1", "2024-05-01"),
             ("b2", "2024-05-01"),
-            ("b1", "2024-05-02")
+            ("b1", "2024-05-02"),
+            ("b1", "2024-05-03"),
+            ("b2", "2024-05-03")
         ])
     );
     let mark_name = state::watermark_name("per_bot", "acct");

@@ -89,6 +89,35 @@ pub async fn measure(
     lake.capture(day, &mut held).await.map(Some)
 }
 
+/// The datasets (`bot_sessions`, `intent_realtime`) that hold no partition of `bot_id` on
+/// `day`: why [`measure`] found nothing to measure.
+pub async fn missing(
+    sink: &Sink,
+    account_id: &str,
+    bot_id: &str,
+    day: NaiveDate,
+) -> Result<Vec<&'static str>, Error> {
+    let lake = Lake {
+        sink,
+        account_id,
+        bot_id,
+    };
+    let mut out = Vec::new();
+    for (name, table) in [
+        ("bot_sessions", &TABLE),
+        ("intent_realtime", &intent_realtime::TABLE),
+    ] {
+        if sink
+            .list_partition_files(&lake.key(table, day))
+            .await?
+            .is_empty()
+        {
+            out.push(name);
+        }
+    }
+    Ok(out)
+}
+
 /// One bot's partitions of both datasets.
 struct Lake<'a> {
     sink: &'a Sink,

@@ -133,6 +133,19 @@ impl DatasetSection for BotSessionsConfig {
                 "enabled but no bot ids are configured (here or in intent_realtime.bot_ids)",
             );
         }
+        // The capture compares the two datasets' `dt` partitions: their days must be the same.
+        if let Some(intent) = config.section::<IntentConfig>() {
+            if self.keys.enabled && intent.enabled && intent.timezone != self.keys.timezone {
+                p.push(
+                    "bot_sessions.timezone",
+                    format!(
+                        "is {} but intent_realtime.timezone is {}: the realtime capture compares \
+                         their dt partitions, so both datasets need the same zone",
+                        self.keys.timezone, intent.timezone
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -204,5 +217,27 @@ mod tests {
             .expect_err("no bots")
             .to_string();
         assert!(err.contains("bot_sessions.bot_ids"), "{err}");
+    }
+
+    #[test]
+    fn both_datasets_enabled_in_different_zones_is_a_problem_naming_the_timezone() {
+        let base = "[api]\nbase_url = \"simulator\"\naccount_id = \"a\"\niid = \"st-i\"\n\
+                    client_id = \"c\"\n[output]\nurl = \"out\"\n";
+        let path = std::path::Path::new("/tmp/config.toml");
+        let text = |intent_enabled: bool, zone: &str| {
+            format!(
+                "{base}[intent_realtime]\nenabled = {intent_enabled}\nbot_ids = [\"st-x\"]\n\
+                 timezone = \"Europe/Berlin\"\n[bot_sessions]\nenabled = true\ntimezone = \"{zone}\"\n"
+            )
+        };
+        let err = crate::datasets::config_from_toml(&text(true, "Asia/Kolkata"), path, None)
+            .expect_err("zones differ")
+            .to_string();
+        assert!(err.contains("bot_sessions.timezone"), "{err}");
+        assert!(err.contains("Europe/Berlin"), "{err}");
+        crate::datasets::config_from_toml(&text(true, "Europe/Berlin"), path, None)
+            .expect("same zone");
+        crate::datasets::config_from_toml(&text(false, "Asia/Kolkata"), path, None)
+            .expect("intent_realtime disabled: nothing to compare");
     }
 }

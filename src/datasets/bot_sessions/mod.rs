@@ -160,14 +160,15 @@ impl BotSessions {
         let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
         let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
         let report = day.finish(fetched, exported_at).await?;
-        self.measure_capture(cx, unit).await;
+        self.measure_capture(cx, unit, exported_at).await;
         Ok(report)
     }
 
     /// After the export of the last complete day of a bot: its capture gauges.
-    async fn measure_capture(&self, cx: &Context, unit: &DayUnit) {
+    /// "Yesterday" is that of the export's clock (`exported_at`), as the planned days are.
+    async fn measure_capture(&self, cx: &Context, unit: &DayUnit, exported_at: DateTime<Utc>) {
         let tz = self.cfg.keys.timezone;
-        let yesterday = local_date(tz, Utc::now()).checked_sub_days(Days::new(1));
+        let yesterday = local_date(tz, exported_at).checked_sub_days(Days::new(1));
         let Some(bot) = unit.entity.as_deref() else {
             return;
         };
@@ -293,10 +294,30 @@ impl BotSessions {
         })
     }
 
+    /// Probes every configured bot (one deleted or misspelt bot id must show in `check`, not
+    /// only in the next export); fails naming every bot whose probe failed.
     async fn probe_today(&self, cx: &Context, today: NaiveDate) -> Result<String, Error> {
-        let Some(bot) = self.bots.first() else {
+        if self.bots.is_empty() {
             return Ok("no bot configured".into());
-        };
+        }
+        let (mut ok, mut failed) = (Vec::new(), Vec::new());
+        for bot in &self.bots {
+            match self.probe_bot(cx, bot, today).await {
+                Ok(line) => ok.push(line),
+                Err(e) => failed.push(format!(
+                    "bot {bot}: {}",
+                    crate::error_chain::error_chain(&e)
+                )),
+            }
+        }
+        if failed.is_empty() {
+            Ok(ok.join("; "))
+        } else {
+            Err(Error::Unhealthy(failed.join("; ")))
+        }
+    }
+
+    async fn probe_bot(&self, cx: &Context, bot: &str, today: NaiveDate) -> Result<String, Error> {
         let range = local_day_bounds(self.cfg.keys.timezone, today);
         let client = cx.client.for_bot(bot);
         let (page, _) = self.fetch_page(&client, None, bot, &range, 0, 1).await?;

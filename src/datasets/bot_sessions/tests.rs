@@ -333,3 +333,82 @@ async fn capture_is_the_share_of_the_days_sessions_the_slow_polls_returned() {
     app.shutdown().await;
     s.shutdown().await;
 }
+
+/// Whether `bot`'s partition of `day` was written.
+async fn exported(cx: &Context, bot: &str, day: NaiveDate) -> bool {
+    let key = PartitionKey {
+        table: &TABLE,
+        account_id: cx.account_id.clone(),
+        bot_id: Some(bot.to_string()),
+        dt: day,
+    };
+    cx.sink.partition_exists(&key).await.expect("exists")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_the_api_does_not_know_holds_back_no_other_bots_day() {
+    let now = at("2024-05-10T15:00:00Z");
+    let s = sim(now, BotSessionsSim::default(), None).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    // The simulator serves no "st-bot-gone": each of its requests is a 404.
+    let app = app(
+        &s,
+        dir.path(),
+        "[bot_sessions]\nenabled = true\nlookback_days = 1\nbot_ids = [\"st-bot-gone\", \"st-bot-a\"]\n",
+    )
+    .await;
+    let Some(Dataset::History(ds)) = app.datasets().first().cloned() else {
+        panic!("bot_sessions is the one history dataset");
+    };
+    let run =
+        crate::pipeline::run_history(ds.as_ref(), &app.cx, &CancellationToken::new(), now).await;
+    assert_eq!(run.outcome, crate::pipeline::Outcome::Partial, "{run:?}");
+    let error = run.error.clone().unwrap_or_default();
+    assert!(error.contains("st-bot-gone"), "{error}");
+    assert!(!error.contains("st-bot-a"), "{error}");
+    for day in [date("2024-05-09"), date("2024-05-10")] {
+        assert!(exported(&app.cx, "st-bot-a", day).await, "st-bot-a {day}");
+        assert!(
+            !exported(&app.cx, "st-bot-gone", day).await,
+            "st-bot-gone {day}"
+        );
+    }
+    let mark_name = crate::state::watermark_name("bot_sessions", &app.cx.account_id);
+    let mark: Option<crate::state::Watermark> = crate::state::load(&app.cx.state, &mark_name)
+        .await
+        .expect("load");
+    assert_eq!(
+        mark, None,
+        "the gone bot's first day is retried by the next run"
+    );
+
+    let other = tempfile::tempdir().expect("tmp");
+    let app2 = self::app(
+        &s,
+        other.path(),
+        "[bot_sessions]\nenabled = true\nbot_ids = [\"st-bot-gone\", \"st-bot-a\"]\n",
+    )
+    .await;
+    let req = BackfillRequest {
+        from: date("2024-05-08"),
+        to: date("2024-05-09"),
+        datasets: app2.datasets().to_vec(),
+        concurrency: 2,
+        skip_existing: false,
+    };
+    let report = backfill(&app2.cx, &req).await.expect("backfill");
+    let failed = format!(
+        "{:?}",
+        report.into_result().expect_err("the gone bot fails")
+    );
+    assert!(failed.contains("st-bot-gone"), "{failed}");
+    for day in [date("2024-05-08"), date("2024-05-09")] {
+        assert!(
+            exported(&app2.cx, "st-bot-a", day).await,
+            "backfill st-bot-a {day}"
+        );
+    }
+    app.shutdown().await;
+    app2.shutdown().await;
+    s.shutdown().await;
+}
