@@ -9,6 +9,7 @@
 //! object is a [`DecodeError`] (the request is retried).
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -37,6 +38,9 @@ pub struct SessionsPage {
     /// Each record: a session, or a reject with the record's `sessionId` when it had one (so
     /// a record served again on a later page is rejected once).
     pub sessions: Vec<Result<BotSession, (Option<String>, Reject)>>,
+    /// Ids of the sessions rejected because they start outside the requested range (see
+    /// [`decode_page_in`]).
+    pub outside: Vec<String>,
 }
 
 /// One session, as the row it becomes.
@@ -71,6 +75,17 @@ impl BotSession {
 
 /// Decodes one response body.
 pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
+    decode_page_in(body, None)
+}
+
+/// Decodes one response body of a request for `range`: a session that starts before
+/// `range.start` or after `range.end` is a reject (the server answered outside what was asked),
+/// its id listed in [`SessionsPage::outside`]. A session starting exactly at `range.end` is
+/// kept: it belongs to the next range, and the caller skips it.
+pub fn decode_page_in(
+    body: &[u8],
+    range: Option<&Range<DateTime<Utc>>>,
+) -> Result<SessionsPage, DecodeError> {
     let bad = |reason: String| DecodeError { api: API, reason };
     let text = std::str::from_utf8(body).map_err(|e| bad(format!("body is not UTF-8: {e}")))?;
     let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
@@ -96,11 +111,12 @@ pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
     };
     let items: Vec<&RawValue> = serde_json::from_str(items.raw())
         .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
+    let mut outside = Vec::new();
     let sessions = items
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            decode_session(raw).map_err(|(id, reason)| {
+            let reject = |id, reason| {
                 (
                     id,
                     Reject {
@@ -108,13 +124,30 @@ pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
                         raw_json: raw.get().to_owned(),
                     },
                 )
-            })
+            };
+            let s = decode_session(raw).map_err(|(id, reason)| reject(id, reason))?;
+            match range {
+                Some(r) if s.start_time < r.start || s.start_time > r.end => {
+                    outside.push(s.session_id.clone());
+                    Err(reject(
+                        Some(s.session_id),
+                        format!(
+                            "start_time {} is outside the requested range {} .. {}",
+                            s.start_time.to_rfc3339(),
+                            r.start.to_rfc3339(),
+                            r.end.to_rfc3339()
+                        ),
+                    ))
+                }
+                _ => Ok(s),
+            }
         })
         .collect();
     Ok(SessionsPage {
         total,
         more_available,
         sessions,
+        outside,
     })
 }
 
@@ -497,5 +530,38 @@ mod tests {
         assert!(decode_page(b"{\"total\":3}").is_err());
         assert!(decode_page(b"[]").is_err());
         assert!(decode_page(b"{\"sessions\":[],\"moreAvailable\":\"yes\"}").is_err());
+    }
+
+    #[test]
+    fn sessions_outside_the_requested_range_are_rejects_and_one_at_its_end_is_kept() {
+        let before = r#"{"sessionId":"early","start_time":"2025-03-18T03:59:59.999Z"}"#;
+        let body = format!(
+            r#"{{"moreAvailable":false,"sessions":[
+            {{"sessionId":"in","start_time":"2025-03-18T04:00:00.000Z"}},
+            {{"sessionId":"next-day","start_time":"2025-03-19T04:00:00.000Z"}},
+            {before},
+            {{"sessionId":"late","start_time":"2025-03-19T04:00:00.001Z"}}]}}"#
+        );
+        let range: Range<DateTime<Utc>> = "2025-03-18T04:00:00Z".parse().expect("t")
+            ..("2025-03-19T04:00:00Z".parse().expect("t"));
+        let page = decode_page_in(body.as_bytes(), Some(&range)).expect("page");
+        assert_eq!(page.outside, ["early", "late"]);
+        let kept: Vec<&str> = page.sessions[..2]
+            .iter()
+            .map(|s| s.as_ref().expect("kept").id())
+            .collect();
+        assert_eq!(kept, ["in", "next-day"]);
+        let (id, reject) = page.sessions[2].as_ref().expect_err("outside");
+        assert_eq!(id.as_deref(), Some("early"));
+        assert_eq!(reject.raw_json, before);
+        assert!(
+            reject.reason.contains("outside the requested range"),
+            "{}",
+            reject.reason
+        );
+        assert!(page.sessions[3].is_err());
+        // Without a range nothing is judged.
+        let all = decode_page(body.as_bytes()).expect("page");
+        assert!(all.outside.is_empty() && all.sessions.iter().all(Result::is_ok));
     }
 }

@@ -36,11 +36,12 @@ use super::{
 use crate::client::{ApiClient, MemoryGate};
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
+use crate::metrics::{DatasetMetric, MetricKind};
 use crate::sources::extra::UnmappedCounts;
 use crate::sources::window::{local_date, local_day_bounds, DayWindow};
 use crate::sources::{DecodeError, Reject};
 pub use config::BotSessionsConfig;
-use decode::{decode_page, sessions_to_batch, BotSession, SessionsPage};
+use decode::{decode_page, decode_page_in, sessions_to_batch, BotSession, SessionsPage};
 use schema::bot_sessions_schema;
 use walk::{SessionWalk, WalkPage};
 
@@ -56,13 +57,26 @@ pub static TABLE: Table = Table {
     dedupe: None,
 };
 
+/// Sessions listed for a (bot, day) request whose `start_time` is outside the day asked for
+/// (a server that ignores or misreads the range); each is a reject.
+pub static OUTSIDE_RANGE: DatasetMetric = DatasetMetric {
+    name: "smartassist_bot_sessions_outside_range_total",
+    help: "Bot Sessions listed for a day whose start_time is outside the day asked for (rejected)",
+    kind: MetricKind::Counter,
+    label: "dataset",
+};
+
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "bot_sessions",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
-    metrics: &[&capture::CAPTURE_RATIO, &capture::CAPTURE_SESSIONS],
+    metrics: &[
+        &capture::CAPTURE_RATIO,
+        &capture::CAPTURE_SESSIONS,
+        &OUTSIDE_RANGE,
+    ],
     build,
     decoder: PageDecoder {
         decode: |body, _| decode_page(body).map(|p| p.sessions.len()),
@@ -202,14 +216,9 @@ impl BotSessions {
     ) -> Result<(SessionsPage, Option<tokio::sync::OwnedSemaphorePermit>), Error> {
         let body = request_body(range, skip, limit);
         Ok(client
-            .post_json_gated(
-                ENDPOINT,
-                &self.cfg.path_of(bot),
-                &[],
-                &body,
-                gate,
-                decode_page,
-            )
+            .post_json_gated(ENDPOINT, &self.cfg.path_of(bot), &[], &body, gate, |b| {
+                decode_page_in(b, Some(range))
+            })
             .await?)
     }
 
@@ -231,6 +240,7 @@ impl BotSessions {
         let mut rejects: Vec<Reject> = Vec::new();
         let mut unmapped = UnmappedCounts::default();
         let mut walk = SessionWalk::new();
+        let mut outside = 0u64;
         while let Some(skip) = walk.next_skip() {
             let (page, permit) = self
                 .fetch_page(
@@ -250,6 +260,9 @@ impl BotSessions {
                     Err((Some(id), r)) => (format!("id:{id}"), Err(r)),
                     Err((None, r)) => (format!("raw:{}", r.raw_json), Err(r)),
                 };
+                let is_outside = key
+                    .strip_prefix("id:")
+                    .is_some_and(|id| page.outside.iter().any(|o| o == id));
                 if !held.insert(key) {
                     continue;
                 }
@@ -259,8 +272,12 @@ impl BotSessions {
                         unmapped.add(&s.unmapped);
                         kept.push(s);
                     }
+                    // Exactly at the range's end: the next day's first session.
                     Ok(_) => {}
-                    Err(r) => rejects.push(r),
+                    Err(r) => {
+                        outside += u64::from(is_outside);
+                        rejects.push(r)
+                    }
                 }
             }
             if !kept.is_empty() {
@@ -274,6 +291,17 @@ impl BotSessions {
                 more: page.more_available,
                 total: page.total,
             });
+        }
+        if outside > 0 {
+            cx.metrics
+                .dataset_counter(&OUTSIDE_RANGE, INFO.name)
+                .inc_by(outside);
+            warn!(
+                bot,
+                day = %unit.day,
+                sessions = outside,
+                "getSessions listed sessions that start outside the requested day; rejected (the server ignores or misreads the range)."
+            );
         }
         if walk.gave_up {
             warn!(

@@ -260,8 +260,12 @@ mod tests {
     #[test]
     fn a_total_that_counts_the_page_does_not_end_the_first_pass() {
         // The server's `total` is the page's count: 100 on a full page, 50 on the last.
-        let (held, pages, gave_up, list) =
-            drive_with((0..250).rev().collect(), 100, |n, _| Some(n as u64), |_, _| {});
+        let (held, pages, gave_up, list) = drive_with(
+            (0..250).rev().collect(),
+            100,
+            |n, _| Some(n as u64),
+            |_, _| {},
+        );
         assert_eq!(held, list.into_iter().collect::<HashSet<_>>());
         assert_eq!(held.len(), 250);
         assert_eq!((pages, gave_up), (3, false));
@@ -269,8 +273,12 @@ mod tests {
 
     #[test]
     fn a_total_larger_than_listed_ends_after_one_rereading_pass_with_nothing_new() {
-        let (held, pages, gave_up, list) =
-            drive_with((0..250).rev().collect(), 100, |_, all| Some(all as u64 + 7), |_, _| {});
+        let (held, pages, gave_up, list) = drive_with(
+            (0..250).rev().collect(),
+            100,
+            |_, all| Some(all as u64 + 7),
+            |_, _| {},
+        );
         assert_eq!(held, list.into_iter().collect::<HashSet<_>>());
         // One pass, one pass again that finds nothing new; not six.
         assert_eq!((pages, gave_up), (6, false));
