@@ -71,6 +71,15 @@ impl BotSession {
     pub fn id(&self) -> &str {
         &self.session_id
     }
+
+    /// Still running: no `end_time`, or `sessionStatus` `active` (its row will still change).
+    pub fn is_active(&self) -> bool {
+        self.end_time.is_none()
+            || self
+                .session_status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("active"))
+    }
 }
 
 /// Decodes one response body.
@@ -563,5 +572,21 @@ mod tests {
         // Without a range nothing is judged.
         let all = decode_page(body.as_bytes()).expect("page");
         assert!(all.outside.is_empty() && all.sessions.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn a_session_without_end_time_or_with_status_active_is_active() {
+        let body = r#"{"sessions":[
+            {"sessionId":"a","start_time":"2025-03-18T14:00:47.505Z","end_time":null,"sessionStatus":"active"},
+            {"sessionId":"b","start_time":"2025-03-18T14:00:47.505Z"},
+            {"sessionId":"c","start_time":"2025-03-18T14:00:47.505Z","end_time":"2025-03-18T14:05:00Z","sessionStatus":"Active"},
+            {"sessionId":"d","start_time":"2025-03-18T14:00:47.505Z","end_time":"2025-03-18T14:05:00Z","sessionStatus":"closed"}]}"#;
+        let page = decode_page(body.as_bytes()).expect("page");
+        let active: Vec<bool> = page
+            .sessions
+            .iter()
+            .map(|s| s.as_ref().expect("ok").is_active())
+            .collect();
+        assert_eq!(active, [true, true, true, false]);
     }
 }

@@ -241,6 +241,7 @@ impl BotSessions {
         let mut unmapped = UnmappedCounts::default();
         let mut walk = SessionWalk::new();
         let mut outside = 0u64;
+        let mut active = false;
         while let Some(skip) = walk.next_skip() {
             let (page, permit) = self
                 .fetch_page(
@@ -269,6 +270,7 @@ impl BotSessions {
                 new += 1;
                 match item {
                     Ok(s) if range.contains(&s.start_time) => {
+                        active |= s.is_active();
                         unmapped.add(&s.unmapped);
                         kept.push(s);
                     }
@@ -317,7 +319,9 @@ impl BotSessions {
             rejects,
             requests: walk.pages(),
             unmapped,
-            open: false,
+            // Provisional: an active session will still change (it ends, its counts grow),
+            // and a walk that gave up may miss sessions; the next run exports the day again.
+            open: active || walk.gave_up,
         })
     }
 
