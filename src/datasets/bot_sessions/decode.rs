@@ -47,6 +47,9 @@ pub struct SessionsPage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BotSession {
     pub session_id: String,
+    /// `botId` as echoed by the server (not a column: the row's bot is the unit's; the export
+    /// warns when they differ).
+    pub bot_id: Option<String>,
     pub user_id: Option<String>,
     pub channel: Option<String>,
     pub start_time: DateTime<Utc>,
@@ -215,6 +218,7 @@ fn decode_session(raw: &RawValue) -> Result<BotSession, Failed> {
     let mut unmapped = w.extra;
     unmapped.push_nested("tags".into(), tags_extra);
     Ok(BotSession {
+        bot_id: owned("botId", w.bot_id)?,
         user_id: owned("userId", w.user_id)?,
         channel: owned("channel", w.channel)?,
         start_time,
@@ -298,6 +302,7 @@ fn count(field: &str, v: Option<Scalar<'_>>) -> Result<Option<i64>, String> {
 
 struct SessionWire<'a> {
     session_id: Option<Scalar<'a>>,
+    bot_id: Option<Scalar<'a>>,
     user_id: Option<Scalar<'a>>,
     channel: Option<Scalar<'a>>,
     start_time: Option<Scalar<'a>>,
@@ -324,6 +329,7 @@ impl<'de> Deserialize<'de> for SessionWire<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut w = SessionWire {
                     session_id: None,
+                    bot_id: None,
                     user_id: None,
                     channel: None,
                     start_time: None,
@@ -353,11 +359,8 @@ impl<'de> Deserialize<'de> for SessionWire<'de> {
                         _ if key.is("tags") => &mut w.tags,
                         _ if key.is("noOfMessagesExchanged") => &mut w.messages,
                         _ if key.is("noOfTasksExecuted") => &mut w.tasks,
-                        // The bot is the unit's (the request path's); the echo is not kept.
-                        _ if key.is("botId") => {
-                            map.next_value::<Scalar<'de>>()?;
-                            continue;
-                        }
+                        // The row's bot is the unit's; the echo is only compared with it.
+                        _ if key.is("botId") => &mut w.bot_id,
                         _ => {
                             w.extra.push(key.0, map.next_value()?);
                             continue;
@@ -493,6 +496,7 @@ mod tests {
         assert_eq!((page.total, page.more_available), (Some(1), false));
         let s = page.sessions[0].as_ref().expect("session");
         assert_eq!(s.session_id, "67d97c8fd495b147d9c3xxxx");
+        assert_eq!(s.bot_id.as_deref(), Some("st-1"));
         assert_eq!(s.start_time.to_rfc3339(), "2025-03-18T14:00:47.505+00:00");
         assert_eq!(s.is_developer, Some(false));
         assert_eq!(

@@ -66,6 +66,15 @@ pub static OUTSIDE_RANGE: DatasetMetric = DatasetMetric {
     label: "dataset",
 };
 
+/// Sessions whose `botId` echo differs from the bot the request named (rows keep the bot
+/// asked for).
+pub static OTHER_BOT: DatasetMetric = DatasetMetric {
+    name: "smartassist_bot_sessions_other_bot_total",
+    help: "Bot Sessions whose botId echo differs from the bot the request named",
+    kind: MetricKind::Counter,
+    label: "dataset",
+};
+
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "bot_sessions",
@@ -76,6 +85,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
         &capture::CAPTURE_RATIO,
         &capture::CAPTURE_SESSIONS,
         &OUTSIDE_RANGE,
+        &OTHER_BOT,
     ],
     build,
     decoder: PageDecoder {
@@ -242,6 +252,7 @@ impl BotSessions {
         let mut walk = SessionWalk::new();
         let mut outside = 0u64;
         let mut active = false;
+        let mut other_bot = 0u64;
         while let Some(skip) = walk.next_skip() {
             let (page, permit) = self
                 .fetch_page(
@@ -271,6 +282,7 @@ impl BotSessions {
                 match item {
                     Ok(s) if range.contains(&s.start_time) => {
                         active |= s.is_active();
+                        other_bot += u64::from(s.bot_id.as_deref().is_some_and(|b| b != bot));
                         unmapped.add(&s.unmapped);
                         kept.push(s);
                     }
@@ -303,6 +315,17 @@ impl BotSessions {
                 day = %unit.day,
                 sessions = outside,
                 "getSessions listed sessions that start outside the requested day; rejected (the server ignores or misreads the range)."
+            );
+        }
+        if other_bot > 0 {
+            cx.metrics
+                .dataset_counter(&OTHER_BOT, INFO.name)
+                .inc_by(other_bot);
+            warn!(
+                bot,
+                day = %unit.day,
+                sessions = other_bot,
+                "getSessions echoed another botId than the bot asked for; the rows keep the bot asked for."
             );
         }
         if walk.gave_up {
