@@ -337,6 +337,7 @@ impl BotSessions {
                 "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
             );
         }
+        unmapped.forget(decode::DOCUMENTED_EXTRA);
         Ok(history::FetchedDay {
             last: Vec::new(),
             rejects,
