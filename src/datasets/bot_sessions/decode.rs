@@ -5,8 +5,9 @@
 //! boolean or 1/0 (documented as 1/0, boolean in the samples; `"true"`/`"1"` text too);
 //! `tags.userTags` and `tags.sessionTags` are kept as their exact JSON text (tag values have
 //! mixed types); every other key, and every key of `tags` besides those two, is kept in
-//! `extra` (the documented ones, [`DOCUMENTED_EXTRA`], not counted as unmapped). A record that breaks one of these rules is a reject; a body that is not such an
-//! object is a [`DecodeError`] (the request is retried).
+//! `extra` (the documented ones, [`DOCUMENTED_EXTRA`], not counted as unmapped); `botId` is
+//! kept only to compare with the unit's bot. A record that breaks one of these rules is a
+//! reject; a body that is not such an object is a [`DecodeError`] (the request is retried).
 
 use std::fmt;
 use std::ops::Range;
