@@ -306,37 +306,7 @@ impl BotSessions {
                 total: page.total,
             });
         }
-        if outside > 0 {
-            cx.metrics
-                .dataset_counter(&OUTSIDE_RANGE, INFO.name)
-                .inc_by(outside);
-            warn!(
-                bot,
-                day = %unit.day,
-                sessions = outside,
-                "getSessions listed sessions that start outside the requested day; rejected (the server ignores or misreads the range)."
-            );
-        }
-        if other_bot > 0 {
-            cx.metrics
-                .dataset_counter(&OTHER_BOT, INFO.name)
-                .inc_by(other_bot);
-            warn!(
-                bot,
-                day = %unit.day,
-                sessions = other_bot,
-                "getSessions echoed another botId than the bot asked for; the rows keep the bot asked for."
-            );
-        }
-        if walk.gave_up {
-            warn!(
-                bot,
-                day = %unit.day,
-                passes = walk.passes(),
-                sessions = held.len(),
-                "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
-            );
-        }
+        report_anomalies(cx, bot, unit.day, outside, other_bot, &walk, held.len());
         unmapped.forget(decode::DOCUMENTED_EXTRA);
         Ok(history::FetchedDay {
             last: Vec::new(),
@@ -364,6 +334,50 @@ impl BotSessions {
             page.sessions.len(),
             page.more_available
         ))
+    }
+}
+
+/// The day's walk's warnings and counters: sessions outside the day, sessions echoing another
+/// bot, a walk that gave up.
+fn report_anomalies(
+    cx: &Context,
+    bot: &str,
+    day: NaiveDate,
+    outside: u64,
+    other_bot: u64,
+    walk: &SessionWalk,
+    held: usize,
+) {
+    if outside > 0 {
+        cx.metrics
+            .dataset_counter(&OUTSIDE_RANGE, INFO.name)
+            .inc_by(outside);
+        warn!(
+            bot,
+            %day,
+            sessions = outside,
+            "getSessions listed sessions that start outside the requested day; rejected (the server ignores or misreads the range)."
+        );
+    }
+    if other_bot > 0 {
+        cx.metrics
+            .dataset_counter(&OTHER_BOT, INFO.name)
+            .inc_by(other_bot);
+        warn!(
+            bot,
+            %day,
+            sessions = other_bot,
+            "getSessions echoed another botId than the bot asked for; the rows keep the bot asked for."
+        );
+    }
+    if walk.gave_up {
+        warn!(
+            bot,
+            %day,
+            passes = walk.passes(),
+            sessions = held,
+            "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
+        );
     }
 }
 
