@@ -282,6 +282,14 @@ impl UnmappedCounts {
     pub fn as_map(&self) -> &BTreeMap<String, u64> {
         &self.0
     }
+
+    /// Drops the counts of `names`: documented keys a dataset keeps in `extra` on purpose, which
+    /// are no news to warn about.
+    pub fn forget(&mut self, names: &[&str]) {
+        for name in names {
+            self.0.remove(*name);
+        }
+    }
 }
 
 /// Logs once what a run of `dataset` met: the names of the unmapped fields and their

@@ -5,10 +5,12 @@
 //! boolean or 1/0 (documented as 1/0, boolean in the samples; `"true"`/`"1"` text too);
 //! `tags.userTags` and `tags.sessionTags` are kept as their exact JSON text (tag values have
 //! mixed types); every other key, and every key of `tags` besides those two, is kept in
-//! `extra`. A record that breaks one of these rules is a reject; a body that is not such an
-//! object is a [`DecodeError`] (the request is retried).
+//! `extra` (the documented ones, [`DOCUMENTED_EXTRA`], not counted as unmapped); `botId` is
+//! kept only to compare with the unit's bot. A record that breaks one of these rules is a
+//! reject; a body that is not such an object is a [`DecodeError`] (the request is retried).
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -28,6 +30,10 @@ use crate::sources::{DecodeError, Reject};
 
 const API: &str = "getSessions";
 
+/// Keys the reference documents that no column maps: kept in `extra` as sent, but not counted
+/// as unmapped (they are expected on every session, not a change of the API).
+pub const DOCUMENTED_EXTRA: &[&str] = &["tags.altText"];
+
 /// One page of the answer.
 #[derive(Debug)]
 pub struct SessionsPage {
@@ -37,12 +43,18 @@ pub struct SessionsPage {
     /// Each record: a session, or a reject with the record's `sessionId` when it had one (so
     /// a record served again on a later page is rejected once).
     pub sessions: Vec<Result<BotSession, (Option<String>, Reject)>>,
+    /// Ids of the sessions rejected because they start outside the requested range (see
+    /// [`decode_page_in`]).
+    pub outside: Vec<String>,
 }
 
 /// One session, as the row it becomes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BotSession {
     pub session_id: String,
+    /// `botId` as echoed by the server (not a column: the row's bot is the unit's; the export
+    /// warns when they differ).
+    pub bot_id: Option<String>,
     pub user_id: Option<String>,
     pub channel: Option<String>,
     pub start_time: DateTime<Utc>,
@@ -67,10 +79,30 @@ impl BotSession {
     pub fn id(&self) -> &str {
         &self.session_id
     }
+
+    /// Still running: no `end_time`, or `sessionStatus` `active` (its row will still change).
+    pub fn is_active(&self) -> bool {
+        self.end_time.is_none()
+            || self
+                .session_status
+                .as_deref()
+                .is_some_and(|s| s.eq_ignore_ascii_case("active"))
+    }
 }
 
 /// Decodes one response body.
 pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
+    decode_page_in(body, None)
+}
+
+/// Decodes one response body of a request for `range`: a session that starts before
+/// `range.start` or after `range.end` is a reject (the server answered outside what was asked),
+/// its id listed in [`SessionsPage::outside`]. A session starting exactly at `range.end` is
+/// kept: it belongs to the next range, and the caller skips it.
+pub fn decode_page_in(
+    body: &[u8],
+    range: Option<&Range<DateTime<Utc>>>,
+) -> Result<SessionsPage, DecodeError> {
     let bad = |reason: String| DecodeError { api: API, reason };
     let text = std::str::from_utf8(body).map_err(|e| bad(format!("body is not UTF-8: {e}")))?;
     let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
@@ -96,11 +128,12 @@ pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
     };
     let items: Vec<&RawValue> = serde_json::from_str(items.raw())
         .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
+    let mut outside = Vec::new();
     let sessions = items
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            decode_session(raw).map_err(|(id, reason)| {
+            let reject = |id, reason| {
                 (
                     id,
                     Reject {
@@ -108,13 +141,30 @@ pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
                         raw_json: raw.get().to_owned(),
                     },
                 )
-            })
+            };
+            let s = decode_session(raw).map_err(|(id, reason)| reject(id, reason))?;
+            match range {
+                Some(r) if s.start_time < r.start || s.start_time > r.end => {
+                    outside.push(s.session_id.clone());
+                    Err(reject(
+                        Some(s.session_id),
+                        format!(
+                            "start_time {} is outside the requested range {} .. {}",
+                            s.start_time.to_rfc3339(),
+                            r.start.to_rfc3339(),
+                            r.end.to_rfc3339()
+                        ),
+                    ))
+                }
+                _ => Ok(s),
+            }
         })
         .collect();
     Ok(SessionsPage {
         total,
         more_available,
         sessions,
+        outside,
     })
 }
 
@@ -173,6 +223,7 @@ fn decode_session(raw: &RawValue) -> Result<BotSession, Failed> {
     let mut unmapped = w.extra;
     unmapped.push_nested("tags".into(), tags_extra);
     Ok(BotSession {
+        bot_id: owned("botId", w.bot_id)?,
         user_id: owned("userId", w.user_id)?,
         channel: owned("channel", w.channel)?,
         start_time,
@@ -256,6 +307,7 @@ fn count(field: &str, v: Option<Scalar<'_>>) -> Result<Option<i64>, String> {
 
 struct SessionWire<'a> {
     session_id: Option<Scalar<'a>>,
+    bot_id: Option<Scalar<'a>>,
     user_id: Option<Scalar<'a>>,
     channel: Option<Scalar<'a>>,
     start_time: Option<Scalar<'a>>,
@@ -282,6 +334,7 @@ impl<'de> Deserialize<'de> for SessionWire<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut w = SessionWire {
                     session_id: None,
+                    bot_id: None,
                     user_id: None,
                     channel: None,
                     start_time: None,
@@ -311,11 +364,8 @@ impl<'de> Deserialize<'de> for SessionWire<'de> {
                         _ if key.is("tags") => &mut w.tags,
                         _ if key.is("noOfMessagesExchanged") => &mut w.messages,
                         _ if key.is("noOfTasksExecuted") => &mut w.tasks,
-                        // The bot is the unit's (the request path's); the echo is not kept.
-                        _ if key.is("botId") => {
-                            map.next_value::<Scalar<'de>>()?;
-                            continue;
-                        }
+                        // The row's bot is the unit's; the echo is only compared with it.
+                        _ if key.is("botId") => &mut w.bot_id,
                         _ => {
                             w.extra.push(key.0, map.next_value()?);
                             continue;
@@ -451,6 +501,7 @@ mod tests {
         assert_eq!((page.total, page.more_available), (Some(1), false));
         let s = page.sessions[0].as_ref().expect("session");
         assert_eq!(s.session_id, "67d97c8fd495b147d9c3xxxx");
+        assert_eq!(s.bot_id.as_deref(), Some("st-1"));
         assert_eq!(s.start_time.to_rfc3339(), "2025-03-18T14:00:47.505+00:00");
         assert_eq!(s.is_developer, Some(false));
         assert_eq!(
@@ -467,6 +518,11 @@ mod tests {
             s.unmapped.cell().as_deref(),
             Some(r#"{"tags":{"altText":[]}}"#)
         );
+        // Documented, so not counted as unmapped (no warning every run).
+        let mut counts = crate::sources::extra::UnmappedCounts::default();
+        counts.add(&s.unmapped);
+        counts.forget(DOCUMENTED_EXTRA);
+        assert!(counts.is_empty(), "{counts:?}");
     }
 
     #[test]
@@ -497,5 +553,54 @@ mod tests {
         assert!(decode_page(b"{\"total\":3}").is_err());
         assert!(decode_page(b"[]").is_err());
         assert!(decode_page(b"{\"sessions\":[],\"moreAvailable\":\"yes\"}").is_err());
+    }
+
+    #[test]
+    fn sessions_outside_the_requested_range_are_rejects_and_one_at_its_end_is_kept() {
+        let before = r#"{"sessionId":"early","start_time":"2025-03-18T03:59:59.999Z"}"#;
+        let body = format!(
+            r#"{{"moreAvailable":false,"sessions":[
+            {{"sessionId":"in","start_time":"2025-03-18T04:00:00.000Z"}},
+            {{"sessionId":"next-day","start_time":"2025-03-19T04:00:00.000Z"}},
+            {before},
+            {{"sessionId":"late","start_time":"2025-03-19T04:00:00.001Z"}}]}}"#
+        );
+        let range: Range<DateTime<Utc>> = "2025-03-18T04:00:00Z".parse().expect("t")
+            ..("2025-03-19T04:00:00Z".parse().expect("t"));
+        let page = decode_page_in(body.as_bytes(), Some(&range)).expect("page");
+        assert_eq!(page.outside, ["early", "late"]);
+        let kept: Vec<&str> = page.sessions[..2]
+            .iter()
+            .map(|s| s.as_ref().expect("kept").id())
+            .collect();
+        assert_eq!(kept, ["in", "next-day"]);
+        let (id, reject) = page.sessions[2].as_ref().expect_err("outside");
+        assert_eq!(id.as_deref(), Some("early"));
+        assert_eq!(reject.raw_json, before);
+        assert!(
+            reject.reason.contains("outside the requested range"),
+            "{}",
+            reject.reason
+        );
+        assert!(page.sessions[3].is_err());
+        // Without a range nothing is judged.
+        let all = decode_page(body.as_bytes()).expect("page");
+        assert!(all.outside.is_empty() && all.sessions.iter().all(Result::is_ok));
+    }
+
+    #[test]
+    fn a_session_without_end_time_or_with_status_active_is_active() {
+        let body = r#"{"sessions":[
+            {"sessionId":"a","start_time":"2025-03-18T14:00:47.505Z","end_time":null,"sessionStatus":"active"},
+            {"sessionId":"b","start_time":"2025-03-18T14:00:47.505Z"},
+            {"sessionId":"c","start_time":"2025-03-18T14:00:47.505Z","end_time":"2025-03-18T14:05:00Z","sessionStatus":"Active"},
+            {"sessionId":"d","start_time":"2025-03-18T14:00:47.505Z","end_time":"2025-03-18T14:05:00Z","sessionStatus":"closed"}]}"#;
+        let page = decode_page(body.as_bytes()).expect("page");
+        let active: Vec<bool> = page
+            .sessions
+            .iter()
+            .map(|s| s.as_ref().expect("ok").is_active())
+            .collect();
+        assert_eq!(active, [true, true, true, false]);
     }
 }

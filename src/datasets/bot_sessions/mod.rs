@@ -36,11 +36,12 @@ use super::{
 use crate::client::{ApiClient, MemoryGate};
 use crate::config::{Config, SectionSpec};
 use crate::error::Error;
+use crate::metrics::{DatasetMetric, MetricKind};
 use crate::sources::extra::UnmappedCounts;
 use crate::sources::window::{local_date, local_day_bounds, DayWindow};
 use crate::sources::{DecodeError, Reject};
 pub use config::BotSessionsConfig;
-use decode::{decode_page, sessions_to_batch, BotSession, SessionsPage};
+use decode::{decode_page, decode_page_in, sessions_to_batch, BotSession, SessionsPage};
 use schema::bot_sessions_schema;
 use walk::{SessionWalk, WalkPage};
 
@@ -56,13 +57,36 @@ pub static TABLE: Table = Table {
     dedupe: None,
 };
 
+/// Sessions listed for a (bot, day) request whose `start_time` is outside the day asked for
+/// (a server that ignores or misreads the range); each is a reject.
+pub static OUTSIDE_RANGE: DatasetMetric = DatasetMetric {
+    name: "smartassist_bot_sessions_outside_range_total",
+    help: "Bot Sessions listed for a day whose start_time is outside the day asked for (rejected)",
+    kind: MetricKind::Counter,
+    label: "dataset",
+};
+
+/// Sessions whose `botId` echo differs from the bot the request named (rows keep the bot
+/// asked for).
+pub static OTHER_BOT: DatasetMetric = DatasetMetric {
+    name: "smartassist_bot_sessions_other_bot_total",
+    help: "Bot Sessions whose botId echo differs from the bot the request named",
+    kind: MetricKind::Counter,
+    label: "dataset",
+};
+
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "bot_sessions",
     tables: &[&TABLE],
     endpoint: ENDPOINT,
     config: &CONFIG,
-    metrics: &[&capture::CAPTURE_RATIO, &capture::CAPTURE_SESSIONS],
+    metrics: &[
+        &capture::CAPTURE_RATIO,
+        &capture::CAPTURE_SESSIONS,
+        &OUTSIDE_RANGE,
+        &OTHER_BOT,
+    ],
     build,
     decoder: PageDecoder {
         decode: |body, _| decode_page(body).map(|p| p.sessions.len()),
@@ -203,14 +227,9 @@ impl BotSessions {
     ) -> Result<(SessionsPage, Option<tokio::sync::OwnedSemaphorePermit>), Error> {
         let body = request_body(range, skip, limit);
         Ok(client
-            .post_json_gated(
-                ENDPOINT,
-                &self.cfg.path_of(bot),
-                &[],
-                &body,
-                gate,
-                decode_page,
-            )
+            .post_json_gated(ENDPOINT, &self.cfg.path_of(bot), &[], &body, gate, |b| {
+                decode_page_in(b, Some(range))
+            })
             .await?)
     }
 
@@ -232,6 +251,9 @@ impl BotSessions {
         let mut rejects: Vec<Reject> = Vec::new();
         let mut unmapped = UnmappedCounts::default();
         let mut walk = SessionWalk::new();
+        let mut outside = 0u64;
+        let mut active = false;
+        let mut other_bot = 0u64;
         while let Some(skip) = walk.next_skip() {
             let (page, permit) = self
                 .fetch_page(
@@ -251,17 +273,26 @@ impl BotSessions {
                     Err((Some(id), r)) => (format!("id:{id}"), Err(r)),
                     Err((None, r)) => (format!("raw:{}", r.raw_json), Err(r)),
                 };
+                let is_outside = key
+                    .strip_prefix("id:")
+                    .is_some_and(|id| page.outside.iter().any(|o| o == id));
                 if !held.insert(key) {
                     continue;
                 }
                 new += 1;
                 match item {
                     Ok(s) if range.contains(&s.start_time) => {
+                        active |= s.is_active();
+                        other_bot += u64::from(s.bot_id.as_deref().is_some_and(|b| b != bot));
                         unmapped.add(&s.unmapped);
                         kept.push(s);
                     }
+                    // Exactly at the range's end: the next day's first session.
                     Ok(_) => {}
-                    Err(r) => rejects.push(r),
+                    Err(r) => {
+                        outside += u64::from(is_outside);
+                        rejects.push(r)
+                    }
                 }
             }
             if !kept.is_empty() {
@@ -276,21 +307,16 @@ impl BotSessions {
                 total: page.total,
             });
         }
-        if walk.gave_up {
-            warn!(
-                bot,
-                day = %unit.day,
-                passes = walk.passes(),
-                sessions = held.len(),
-                "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
-            );
-        }
+        report_anomalies(cx, bot, unit.day, outside, other_bot, &walk, held.len());
+        unmapped.forget(decode::DOCUMENTED_EXTRA);
         Ok(history::FetchedDay {
             last: Vec::new(),
             rejects,
             requests: walk.pages(),
             unmapped,
-            open: false,
+            // Provisional: an active session will still change (it ends, its counts grow),
+            // and a walk that gave up may miss sessions; the next run exports the day again.
+            open: active || walk.gave_up,
         })
     }
 
@@ -329,6 +355,50 @@ impl BotSessions {
             page.sessions.len(),
             page.more_available
         ))
+    }
+}
+
+/// The day's walk's warnings and counters: sessions outside the day, sessions echoing another
+/// bot, a walk that gave up.
+fn report_anomalies(
+    cx: &Context,
+    bot: &str,
+    day: NaiveDate,
+    outside: u64,
+    other_bot: u64,
+    walk: &SessionWalk,
+    held: usize,
+) {
+    if outside > 0 {
+        cx.metrics
+            .dataset_counter(&OUTSIDE_RANGE, INFO.name)
+            .inc_by(outside);
+        warn!(
+            bot,
+            %day,
+            sessions = outside,
+            "getSessions listed sessions that start outside the requested day; rejected (the server ignores or misreads the range)."
+        );
+    }
+    if other_bot > 0 {
+        cx.metrics
+            .dataset_counter(&OTHER_BOT, INFO.name)
+            .inc_by(other_bot);
+        warn!(
+            bot,
+            %day,
+            sessions = other_bot,
+            "getSessions echoed another botId than the bot asked for; the rows keep the bot asked for."
+        );
+    }
+    if walk.gave_up {
+        warn!(
+            bot,
+            %day,
+            passes = walk.passes(),
+            sessions = held,
+            "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
+        );
     }
 }
 

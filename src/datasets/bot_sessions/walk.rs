@@ -4,12 +4,19 @@
 //! inserted above the pages not yet read, so it pushes every later session one place down:
 //! nothing is skipped (the next page repeats sessions already held, which the caller keeps
 //! once, by id), but the new session itself lands in the part already read and would be
-//! missed. So the walk does not end at the last page: it ends when the sessions held reach the
-//! `total` the latest page reported (every session listed at that moment is held), and
-//! otherwise reads again from the top, as often as [`MAX_PASSES`], stopping as soon as the
-//! count is reached (new sessions are mostly at the top, so a second pass usually takes one
-//! page). A server that reports no `total` gets the documented fallback: after the first pass,
-//! the walk re-reads from the top until a page overlaps what it holds (a page with no new
+//! missed. So the walk does not end at the last page. The first pass always reads to the end
+//! of the list (`moreAvailable` false): `total` is not documented (one sample fits both "all
+//! in the range" and "on this page"), so it never cuts a pass short. At the end of a pass,
+//! `total` decides whether another is needed: when the sessions held reach the `total` the
+//! latest page reported, every session listed at that moment is held; otherwise the walk reads
+//! again from the top, as often as [`MAX_PASSES`], stopping as soon as the count is reached
+//! (new sessions are mostly at the top, so a second pass usually takes one page). A `total`
+//! below what a full pass holds is warned about as unreliable (the walk still ends there: it
+//! read the whole list). A re-read pass that adds nothing new ends the walk too: the server
+//! lists fewer sessions than its `total` says, and the walk holds everything it lists (warned
+//! as a `total` larger than listed, the day counts as complete). A server that reports no
+//! `total` gets the documented fallback: after the first pass, the walk re-reads from the top
+//! until a page overlaps what it holds (a page with no new
 //! session). Pure: the caller sends each request and reports what the page held.
 
 use tracing::warn;
@@ -42,6 +49,8 @@ pub struct SessionWalk {
     pass: usize,
     skip: usize,
     pages: usize,
+    /// Records new to the walk during the current pass.
+    pass_new: usize,
     done: bool,
     /// The walk ended before it could prove it holds every listed session.
     pub gave_up: bool,
@@ -59,6 +68,7 @@ impl SessionWalk {
             pass: 0,
             skip: 0,
             pages: 0,
+            pass_new: 0,
             done: false,
             gave_up: false,
         }
@@ -90,6 +100,7 @@ impl SessionWalk {
             self.finish(true);
             return;
         }
+        self.pass_new += page.new;
         let caught_up = page.total.is_some_and(|t| page.held as u64 >= t);
         let end_of_list = !page.more || page.records == 0;
         if page.more && page.records == 0 {
@@ -98,16 +109,49 @@ impl SessionWalk {
                 "getSessions said there are more sessions but returned none."
             );
         }
+        if end_of_list {
+            self.end_of_pass(page);
+            return;
+        }
         match page.total {
-            Some(_) if caught_up => self.finish(false),
+            // Only a re-read pass stops mid-list: the first pass reads the whole list.
+            Some(_) if caught_up && self.pass > 0 => self.finish(false),
             // Without a total: after the first pass, a page with nothing new overlaps.
             None if self.pass > 0 && page.new == 0 => self.finish(false),
-            _ if !end_of_list => self.skip += page.records,
-            _ if self.pass + 1 >= MAX_PASSES => self.finish(true),
-            _ => {
-                self.pass += 1;
-                self.skip = 0;
+            _ => self.skip += page.records,
+        }
+    }
+
+    /// The last page of a pass: the walk ends, or reads again from the top.
+    fn end_of_pass(&mut self, page: WalkPage) {
+        match page.total {
+            Some(t) if page.held as u64 >= t => {
+                if (page.held as u64) > t {
+                    warn!(
+                        total = t,
+                        held = page.held,
+                        "getSessions reported a total smaller than the sessions it listed; its total is unreliable (every listed session is kept)."
+                    );
+                }
+                return self.finish(false);
             }
+            Some(t) if self.pass > 0 && self.pass_new == 0 => {
+                warn!(
+                    total = t,
+                    held = page.held,
+                    "getSessions reported a total larger than the sessions it lists, and reading the list again found nothing new; its total is unreliable (every listed session is kept)."
+                );
+                return self.finish(false);
+            }
+            None if self.pass > 0 && page.new == 0 => return self.finish(false),
+            _ => {}
+        }
+        if self.pass + 1 >= MAX_PASSES {
+            self.finish(true);
+        } else {
+            self.pass += 1;
+            self.pass_new = 0;
+            self.skip = 0;
         }
     }
 
@@ -127,9 +171,21 @@ mod tests {
     /// each request (sessions appearing meanwhile); drives the walk to the end and returns the
     /// ids held and the requests made.
     fn drive(
-        mut list: Vec<u32>,
+        list: Vec<u32>,
         limit: usize,
         with_total: bool,
+        arrive: impl FnMut(usize, &mut Vec<u32>),
+    ) -> (HashSet<u32>, usize, bool, Vec<u32>) {
+        let total = move |_: usize, all: usize| with_total.then_some(all as u64);
+        drive_with(list, limit, total, arrive)
+    }
+
+    /// [`drive`] with the `total` each page reports computed from (records on the page,
+    /// sessions listed).
+    fn drive_with(
+        mut list: Vec<u32>,
+        limit: usize,
+        total: impl Fn(usize, usize) -> Option<u64>,
         mut arrive: impl FnMut(usize, &mut Vec<u32>),
     ) -> (HashSet<u32>, usize, bool, Vec<u32>) {
         let mut walk = SessionWalk::new();
@@ -143,7 +199,7 @@ mod tests {
                 new,
                 held: held.len(),
                 more: skip + page.len() < list.len(),
-                total: with_total.then_some(list.len() as u64),
+                total: total(page.len(), list.len()),
             });
         }
         (held, walk.pages(), walk.gave_up, list)
@@ -199,5 +255,32 @@ mod tests {
         });
         assert!(gave_up);
         assert!(held.len() >= 100);
+    }
+
+    #[test]
+    fn a_total_that_counts_the_page_does_not_end_the_first_pass() {
+        // The server's `total` is the page's count: 100 on a full page, 50 on the last.
+        let (held, pages, gave_up, list) = drive_with(
+            (0..250).rev().collect(),
+            100,
+            |n, _| Some(n as u64),
+            |_, _| {},
+        );
+        assert_eq!(held, list.into_iter().collect::<HashSet<_>>());
+        assert_eq!(held.len(), 250);
+        assert_eq!((pages, gave_up), (3, false));
+    }
+
+    #[test]
+    fn a_total_larger_than_listed_ends_after_one_rereading_pass_with_nothing_new() {
+        let (held, pages, gave_up, list) = drive_with(
+            (0..250).rev().collect(),
+            100,
+            |_, all| Some(all as u64 + 7),
+            |_, _| {},
+        );
+        assert_eq!(held, list.into_iter().collect::<HashSet<_>>());
+        // One pass, one pass again that finds nothing new; not six.
+        assert_eq!((pages, gave_up), (6, false));
     }
 }

@@ -207,7 +207,7 @@ fn sessions(shared: &Shared, bot: &str, req: &ApiRequest) -> Result<Reply, Reply
     let more = q.skip + q.limit < all.len();
     Ok(Reply::json(
         StatusCode::OK,
-        render(all.len(), more, page, cfg.unknown_fields),
+        render(bot, all.len(), more, page, cfg.unknown_fields),
     ))
 }
 
@@ -278,6 +278,7 @@ fn parse_date(s: &str) -> Option<DateTime<Utc>> {
 
 /// The response body.
 pub(crate) fn render<'a>(
+    bot: &str,
     total: usize,
     more: bool,
     page: impl Iterator<Item = &'a GeneratedBotSession>,
@@ -288,18 +289,20 @@ pub(crate) fn render<'a>(
         if n > 0 {
             out.push(',');
         }
-        render_session(&mut out, s, unknown_fields);
+        render_session(&mut out, bot, s, unknown_fields);
     }
     out.push_str("]}");
     out
 }
 
-fn render_session(out: &mut String, s: &GeneratedBotSession, unknown_fields: bool) {
+fn render_session(out: &mut String, bot: &str, s: &GeneratedBotSession, unknown_fields: bool) {
     let b = &s.base;
     let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     out.push_str("{\"sessionId\":");
     push_json_str(out, &b.session_id);
-    out.push_str(",\"botId\":\"st-sim\",\"channel\":");
+    out.push_str(",\"botId\":");
+    push_json_str(out, bot);
+    out.push_str(",\"channel\":");
     push_json_str(out, &b.channel);
     out.push_str(",\"userId\":");
     push_json_str(out, &b.user_id);

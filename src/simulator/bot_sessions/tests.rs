@@ -66,6 +66,13 @@ async fn pages_are_the_intent_sessions_newest_first_and_shift_when_sessions_arri
     assert_eq!(first["total"], want.len());
     assert_eq!(first["moreAvailable"], true);
     assert_eq!(ids(&first), want[..100]);
+    // Each session echoes the bot the request named.
+    let echoed = first["sessions"].as_array().expect("sessions");
+    assert!(
+        echoed.iter().all(|x| x["botId"] == "st-a"),
+        "{:?}",
+        echoed[0]["botId"]
+    );
     // The same ids as IntentRealtimeData's sessions.
     assert!((0..5000).any(|k| session(&f, k).session_id == want[0]));
     // Ten minutes later (the second request): the page at skip 100 starts with sessions

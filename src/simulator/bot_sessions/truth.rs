@@ -35,6 +35,7 @@ fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
         .enumerate()
         .map(|(i, c)| {
             super::render(
+                bot,
                 all.len(),
                 i + 1 < chunks.len(),
                 c.iter(),
