@@ -23,6 +23,7 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::bot_sessions_schema;
+use crate::datasets::history::{place, Placed};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::Unmapped;
 use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
@@ -97,7 +98,7 @@ pub fn decode_page(body: &[u8]) -> Result<SessionsPage, DecodeError> {
 
 /// Decodes one response body of a request for `range`: a session that starts before
 /// `range.start` or after `range.end` is a reject (the server answered outside what was asked),
-/// its id listed in [`SessionsPage::outside`]. A session starting exactly at `range.end` is
+/// its id listed in [`SessionsPage::outside`] (the placement rule of [`place`]). A session starting exactly at `range.end` is
 /// kept: it belongs to the next range, and the caller skips it.
 pub fn decode_page_in(
     body: &[u8],
@@ -144,7 +145,7 @@ pub fn decode_page_in(
             };
             let s = decode_session(raw).map_err(|(id, reason)| reject(id, reason))?;
             match range {
-                Some(r) if s.start_time < r.start || s.start_time > r.end => {
+                Some(r) if place(s.start_time, r) == Placed::Outside => {
                     outside.push(s.session_id.clone());
                     Err(reject(
                         Some(s.session_id),
