@@ -424,13 +424,13 @@ async fn cmd_status(path: &Path, args: StatusArgs) -> Result<(), Error> {
         &command,
     )
     .await;
-    report.capture = datasets::bot_sessions::capture::section(
-        &output.sink,
-        &report,
-        Some(status::CAPTURE_DAYS),
-        &command,
-        None,
-    )
+    report.capture = datasets::reconcile::status_section(datasets::reconcile::SectionRequest {
+        sink: &output.sink,
+        report: &report,
+        last_days: Some(status::CAPTURE_DAYS),
+        command: &command,
+        cache: None,
+    })
     .await;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Io {
@@ -462,62 +462,17 @@ fn shell_word(word: &str) -> String {
 /// Stands in for the client secret when `schema` loads the config: DDL never uses it.
 const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
 
-/// `reconcile`: [`datasets::bot_sessions::capture::measure`] for every bot and day asked.
+/// `reconcile`: the registered reconciliation's lines ([`datasets::reconcile`]), printed.
 async fn cmd_reconcile(path: &Path, args: ReconcileArgs) -> Result<(), Error> {
-    use datasets::bot_sessions::{capture, BotSessionsConfig};
     let config = load_config(path)?;
-    let section = config
-        .section::<BotSessionsConfig>()
-        .ok_or_else(|| Error::Usage("the bot_sessions section is not loaded".into()))?;
-    let configured = section.bots(&config);
-    if let Some(unknown) = args.bots.iter().find(|b| !configured.contains(b)) {
-        return Err(Error::Usage(format!(
-            "--bot {unknown} is not among the configured bots (bot_sessions.bot_ids, else intent_realtime.bot_ids): {configured:?}"
-        )));
-    }
-    let bots = if args.bots.is_empty() {
-        configured
-    } else {
-        args.bots
-    };
-    if bots.is_empty() {
-        return Err(Error::Usage(
-            "no bot: set bot_sessions.bot_ids or intent_realtime.bot_ids, or pass --bot".into(),
-        ));
-    }
-    let yesterday = local_date(section.keys.timezone, Utc::now())
-        .checked_sub_days(Days::new(1))
-        .unwrap_or_default();
-    let from = args.from.unwrap_or(yesterday);
-    let to = args.to.unwrap_or(from);
-    if to < from {
-        return Err(Error::Usage(format!("--to {to} is before --from {from}")));
-    }
     let output = crate::sink::Output::open(&config.output)?;
-    println!("bot\tday\tsessions\tcaptured\tratio\tmissed");
-    for bot in &bots {
-        for day in from.iter_days().take_while(|d| *d <= to) {
-            let account = &config.api.account_id;
-            match capture::measure(&output.sink, account, bot, day).await? {
-                None => {
-                    let missing = capture::missing(&output.sink, account, bot, day).await?;
-                    // Empty only when a writer added the partition since `measure` looked.
-                    let why = if missing.is_empty() {
-                        "not covered when measured".to_string()
-                    } else {
-                        format!("not covered: no {} partition", missing.join(" and no "))
-                    };
-                    println!("{bot}\t{day}\t-\t-\t-\t{why}")
-                }
-                Some(c) => println!(
-                    "{bot}\t{day}\t{}\t{}\t{}\t{}",
-                    c.sessions,
-                    c.captured,
-                    c.ratio().map_or("-".to_string(), |r| format!("{r:.4}")),
-                    c.missed.join(",")
-                ),
-            }
-        }
+    let req = datasets::reconcile::ReconcileRequest {
+        from: args.from,
+        to: args.to,
+        entities: args.bots,
+    };
+    for line in datasets::reconcile::command(&config, &output.sink, &req).await? {
+        println!("{line}");
     }
     Ok(())
 }
