@@ -33,21 +33,34 @@ use crate::metrics::{DatasetMetric, MetricKind};
 use crate::sink::{PartitionKey, Sink};
 use crate::sources::window::local_date;
 
-/// Share of the last complete day's completed sessions that intent_realtime captured.
+/// Share of the last complete day's completed sessions that intent_realtime captured. Like
+/// the two below, a series exists only while its bot's last complete day is measured
+/// ([`MetricKind::MeasuredGauge`]); a day without completed sessions has no ratio.
 pub static CAPTURE_RATIO: DatasetMetric = DatasetMetric {
     name: "smartassist_intent_capture_ratio",
-    help: "Share of the last complete day's completed bot sessions (getSessions) that intent_realtime captured (read with smartassist_intent_capture_sessions; 0 sessions: not measured)",
-    kind: MetricKind::Gauge,
+    help: "Share of the last complete day's completed bot sessions (getSessions) that intent_realtime captured; no series while that day is not measured (either dataset lacks it) or has no completed session",
+    kind: MetricKind::MeasuredGauge,
     label: "bot_id",
 };
 
 /// Completed sessions the capture ratio of the last complete day was measured over.
 pub static CAPTURE_SESSIONS: DatasetMetric = DatasetMetric {
     name: "smartassist_intent_capture_sessions",
-    help: "Completed bot sessions of the last complete day the capture ratio was measured over (0: not measured)",
-    kind: MetricKind::Gauge,
+    help: "Completed bot sessions of the last complete day the capture ratio was measured over; no series while that day is not measured",
+    kind: MetricKind::MeasuredGauge,
     label: "bot_id",
 };
+
+/// The local day the capture gauges were measured over.
+pub static CAPTURE_DAY: DatasetMetric = DatasetMetric {
+    name: "smartassist_intent_capture_day_timestamp_seconds",
+    help: "Start (Unix seconds) of the local day the capture gauges of the bot were measured over (the last complete day); no series while that day is not measured",
+    kind: MetricKind::MeasuredGauge,
+    label: "bot_id",
+};
+
+/// The capture gauges of a bot.
+pub(super) const GAUGES: [&DatasetMetric; 3] = [&CAPTURE_RATIO, &CAPTURE_SESSIONS, &CAPTURE_DAY];
 
 /// The reconciliation this dataset registers ([`crate::datasets::RECONCILIATIONS`]).
 pub static RECONCILIATION: Reconciliation = Reconciliation {

@@ -18,9 +18,9 @@ pub mod decode;
 pub mod schema;
 pub mod walk;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures::future::BoxFuture;
@@ -84,6 +84,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     metrics: &[
         &capture::CAPTURE_RATIO,
         &capture::CAPTURE_SESSIONS,
+        &capture::CAPTURE_DAY,
         &OUTSIDE_RANGE,
         &OTHER_BOT,
     ],
@@ -156,6 +157,8 @@ fn build(config: &Config) -> Option<Dataset> {
 pub struct BotSessions {
     cfg: BotSessionsConfig,
     bots: Vec<String>,
+    /// The day each bot's capture gauges hold (a bot without one has no series).
+    gauged: Mutex<HashMap<String, NaiveDate>>,
 }
 
 /// The body of one page request: the range as UTC date-times with milliseconds, `skip` and
@@ -172,10 +175,26 @@ pub fn request_body(range: &Range<DateTime<Utc>>, skip: usize, limit: u32) -> se
 
 impl BotSessions {
     pub fn new(cfg: BotSessionsConfig, bots: Vec<String>) -> BotSessions {
-        BotSessions { cfg, bots }
+        BotSessions {
+            cfg,
+            bots,
+            gauged: Mutex::default(),
+        }
     }
 
+    /// The unit's export, then (whatever its outcome) the bot's capture gauges.
     async fn export(
+        &self,
+        cx: &Context,
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let report = self.export_unit(cx, unit, exported_at).await;
+        self.measure_capture(cx, unit, exported_at).await;
+        report
+    }
+
+    async fn export_unit(
         &self,
         cx: &Context,
         unit: &DayUnit,
@@ -183,35 +202,62 @@ impl BotSessions {
     ) -> Result<UnitReport, Error> {
         let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
         let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
-        let report = day.finish(fetched, exported_at).await?;
-        self.measure_capture(cx, unit, exported_at).await;
-        Ok(report)
+        day.finish(fetched, exported_at).await
     }
 
-    /// After the export of the last complete day of a bot: its capture gauges.
-    /// "Yesterday" is that of the export's clock (`exported_at`), as the planned days are.
+    /// The capture gauges of the unit's bot for the last complete day ("yesterday" of the
+    /// export's clock, `exported_at`, as the planned days are), read from the lake after an
+    /// attempt at that day: set when both datasets hold the day (the ratio only when it has
+    /// completed sessions), removed when either lacks it or its files cannot be read. The
+    /// export of another day removes gauges that still hold a day before yesterday: that
+    /// value is stale, and the last complete day is not measured yet.
     async fn measure_capture(&self, cx: &Context, unit: &DayUnit, exported_at: DateTime<Utc>) {
         let tz = self.cfg.keys.timezone;
-        let yesterday = local_date(tz, exported_at).checked_sub_days(Days::new(1));
+        let Some(yesterday) = local_date(tz, exported_at).checked_sub_days(Days::new(1)) else {
+            return;
+        };
         let Some(bot) = unit.entity.as_deref() else {
             return;
         };
-        if Some(unit.day) != yesterday {
+        if unit.day != yesterday {
+            let stale = self.gauged_day(bot).is_some_and(|d| d < yesterday);
+            if stale {
+                self.forget_capture(cx, bot);
+            }
             return;
         }
         match capture::measure(&cx.sink, &cx.account_id, bot, unit.day).await {
             Ok(Some(c)) => {
-                cx.metrics
-                    .dataset_gauge(&capture::CAPTURE_RATIO, bot)
-                    .set(c.ratio().unwrap_or(0.0));
-                cx.metrics
-                    .dataset_gauge(&capture::CAPTURE_SESSIONS, bot)
-                    .set(c.sessions as f64);
+                let gauge = |m| cx.metrics.dataset_gauge(m, bot);
+                match c.ratio() {
+                    Some(r) => gauge(&capture::CAPTURE_RATIO).set(r),
+                    None => drop(
+                        cx.metrics
+                            .remove_dataset_series(&capture::CAPTURE_RATIO, bot),
+                    ),
+                }
+                gauge(&capture::CAPTURE_SESSIONS).set(c.sessions as f64);
+                let start = local_day_bounds(tz, unit.day).start.timestamp();
+                gauge(&capture::CAPTURE_DAY).set(start as f64);
+                lock(&self.gauged).insert(bot.to_string(), unit.day);
             }
-            Ok(None) => {}
+            Ok(None) => self.forget_capture(cx, bot),
             Err(e) => {
+                self.forget_capture(cx, bot);
                 warn!(bot, day = %unit.day, error = %crate::error_chain::error_chain(&e), "Cannot measure the realtime capture.")
             }
+        }
+    }
+
+    fn gauged_day(&self, bot: &str) -> Option<NaiveDate> {
+        lock(&self.gauged).get(bot).copied()
+    }
+
+    /// Removes the bot's capture gauges: its last complete day is not measured.
+    fn forget_capture(&self, cx: &Context, bot: &str) {
+        lock(&self.gauged).remove(bot);
+        for m in capture::GAUGES {
+            cx.metrics.remove_dataset_series(m, bot);
         }
     }
 
@@ -356,6 +402,11 @@ impl BotSessions {
             page.more_available
         ))
     }
+}
+
+/// A poisoned lock still holds a consistent map (every change is one insert or remove).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The day's walk's warnings and counters: sessions outside the day, sessions echoing another
