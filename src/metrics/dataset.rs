@@ -162,6 +162,15 @@ impl Metrics {
         }
     }
 
+    /// The value of the series of `entity` in the gauge family `metric`, when it exists.
+    pub fn dataset_gauge_value(&self, metric: &'static DatasetMetric, entity: &str) -> Option<f64> {
+        let label = entity_label(metric, entity);
+        match self.lock_declared().family(metric) {
+            DeclaredFamily::Gauge(f) => f.get(&label).map(|g| g.get()),
+            DeclaredFamily::Counter(_) => None,
+        }
+    }
+
     /// Removes the series of `entity` from `metric`'s family (a value no longer known); true
     /// when there was one.
     pub fn remove_dataset_series(&self, metric: &'static DatasetMetric, entity: &str) -> bool {

@@ -18,9 +18,9 @@ pub mod decode;
 pub mod schema;
 pub mod walk;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use futures::future::BoxFuture;
@@ -157,8 +157,6 @@ fn build(config: &Config) -> Option<Dataset> {
 pub struct BotSessions {
     cfg: BotSessionsConfig,
     bots: Vec<String>,
-    /// The day each bot's capture gauges hold (a bot without one has no series).
-    gauged: Mutex<HashMap<String, NaiveDate>>,
 }
 
 /// The body of one page request: the range as UTC date-times with milliseconds, `skip` and
@@ -175,11 +173,7 @@ pub fn request_body(range: &Range<DateTime<Utc>>, skip: usize, limit: u32) -> se
 
 impl BotSessions {
     pub fn new(cfg: BotSessionsConfig, bots: Vec<String>) -> BotSessions {
-        BotSessions {
-            cfg,
-            bots,
-            gauged: Mutex::default(),
-        }
+        BotSessions { cfg, bots }
     }
 
     /// The unit's export, then (whatever its outcome) the bot's capture gauges.
@@ -219,10 +213,13 @@ impl BotSessions {
         let Some(bot) = unit.entity.as_deref() else {
             return;
         };
+        let yesterday_start = local_day_bounds(tz, yesterday).start.timestamp() as f64;
         if unit.day != yesterday {
-            let stale = self.gauged_day(bot).is_some_and(|d| d < yesterday);
-            if stale {
-                self.forget_capture(cx, bot);
+            // The day gauge says which day the others hold (it outlives this dataset's
+            // instance, as the daemon's metrics do).
+            let held = cx.metrics.dataset_gauge_value(&capture::CAPTURE_DAY, bot);
+            if held.is_some_and(|start| start < yesterday_start) {
+                forget_capture(cx, bot);
             }
             return;
         }
@@ -237,27 +234,13 @@ impl BotSessions {
                     ),
                 }
                 gauge(&capture::CAPTURE_SESSIONS).set(c.sessions as f64);
-                let start = local_day_bounds(tz, unit.day).start.timestamp();
-                gauge(&capture::CAPTURE_DAY).set(start as f64);
-                lock(&self.gauged).insert(bot.to_string(), unit.day);
+                gauge(&capture::CAPTURE_DAY).set(yesterday_start);
             }
-            Ok(None) => self.forget_capture(cx, bot),
+            Ok(None) => forget_capture(cx, bot),
             Err(e) => {
-                self.forget_capture(cx, bot);
+                forget_capture(cx, bot);
                 warn!(bot, day = %unit.day, error = %crate::error_chain::error_chain(&e), "Cannot measure the realtime capture.")
             }
-        }
-    }
-
-    fn gauged_day(&self, bot: &str) -> Option<NaiveDate> {
-        lock(&self.gauged).get(bot).copied()
-    }
-
-    /// Removes the bot's capture gauges: its last complete day is not measured.
-    fn forget_capture(&self, cx: &Context, bot: &str) {
-        lock(&self.gauged).remove(bot);
-        for m in capture::GAUGES {
-            cx.metrics.remove_dataset_series(m, bot);
         }
     }
 
@@ -404,9 +387,11 @@ impl BotSessions {
     }
 }
 
-/// A poisoned lock still holds a consistent map (every change is one insert or remove).
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+/// Removes the bot's capture gauges: its last complete day is not measured.
+fn forget_capture(cx: &Context, bot: &str) {
+    for m in capture::GAUGES {
+        cx.metrics.remove_dataset_series(m, bot);
+    }
 }
 
 /// The day's walk's warnings and counters: sessions outside the day, sessions echoing another
@@ -493,3 +478,6 @@ mod tests;
 
 #[cfg(test)]
 mod capture_tests;
+
+#[cfg(test)]
+mod capture_gauge_tests;

@@ -61,6 +61,16 @@ pub(super) async fn sim(
 
 /// An app exporting `sections` (TOML) against `sim` into `out`.
 pub(super) async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> App {
+    app_with_metrics(sim, out, sections, Metrics::new()).await
+}
+
+/// [`app`] emitting into `metrics` (a handle that outlives it, as a daemon's does).
+pub(super) async fn app_with_metrics(
+    sim: &RunningSimulator,
+    out: &Path,
+    sections: &str,
+    metrics: Metrics,
+) -> App {
     let text = format!(
         "[api]\nbase_url = \"{base}\"\naccount_id = \"demo-account\"\niid = \"st-demo-stream\"\n\
          client_id = \"cs-demo-client\"\ntimezone = \"America/New_York\"\n\
@@ -73,7 +83,7 @@ pub(super) async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> A
     let config =
         crate::datasets::config_from_toml(&text, Path::new("bs.toml"), Some(DEFAULT_SECRET.into()))
             .expect("valid test config");
-    App::start(config, CancellationToken::new(), Metrics::new())
+    App::start(config, CancellationToken::new(), metrics)
         .await
         .expect("app")
 }
