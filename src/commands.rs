@@ -654,8 +654,14 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         skip_existing: false,
     };
     let report = backfill(&app.cx, &req).await;
+    let today = yesterday.succ_opt().unwrap_or(yesterday);
+    let capture = match &report {
+        Ok(_) => demo_capture(&app, today).await,
+        Err(_) => Ok(Vec::new()),
+    };
     app.shutdown().await;
     let report = report?.into_result()?;
+    let capture = capture?;
     let parts: Vec<String> = report
         .datasets
         .iter()
@@ -678,6 +684,16 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         _ => parts.concat(),
     };
     println!("Demo: exported {parts} into {}", out.display());
+    if !capture.is_empty() {
+        println!();
+        println!(
+            "Today's realtime capture, as `status` shows it (the one poll of the latest sessions \
+             against the day's sessions so far, exported too):"
+        );
+        for line in &capture {
+            println!("  {line}");
+        }
+    }
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
     let root = out.display().to_string();
@@ -694,6 +710,59 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         }
     }
     Ok(())
+}
+
+/// The demo's realtime capture: a snapshot dataset is polled once, for today, so the history a
+/// registered reconciliation compares it with ([`datasets::reconcile`]) is exported for today
+/// too (the day so far, provisional); then the capture section of today, as `status` prints
+/// it. Empty when the demo enables no such pair.
+async fn demo_capture(app: &App, today: chrono::NaiveDate) -> Result<Vec<String>, Error> {
+    use crate::coverage::{capture, status};
+    let histories: Vec<Dataset> = app
+        .datasets()
+        .iter()
+        .filter(|d| d.kind() == Kind::History)
+        .filter(|d| {
+            datasets::RECONCILIATIONS
+                .iter()
+                .any(|r| r.dataset == d.name())
+        })
+        .cloned()
+        .collect();
+    if histories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let req = BackfillRequest {
+        from: today,
+        to: today,
+        datasets: histories,
+        concurrency: 4,
+        skip_existing: false,
+    };
+    backfill(&app.cx, &req).await?.into_result()?;
+    let command = "smartassist-export";
+    let report = status::report(
+        &app.cx.state,
+        app.datasets(),
+        &app.cx.account_id,
+        (Some(today), Some(today)),
+        Utc::now(),
+        command,
+    )
+    .await;
+    let section = datasets::reconcile::status_section(datasets::reconcile::SectionRequest {
+        sink: &app.cx.sink,
+        report: &report,
+        last_days: None,
+        command,
+        cache: None,
+    })
+    .await;
+    let mut lines = Vec::new();
+    if let Some(s) = section {
+        capture::lines(&s, &mut lines);
+    }
+    Ok(lines)
 }
 
 async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(), Error> {
