@@ -46,12 +46,15 @@ pub struct Reconciliation {
     pub section: for<'a> fn(SectionRequest<'a>) -> BoxFuture<'a, Option<CaptureSection>>,
     /// The `reconcile` command: the lines it prints (a header, then one per entity and
     /// day), read from the output alone.
-    pub command: for<'a> fn(
-        &'a Config,
-        &'a Sink,
-        &'a ReconcileRequest,
-    ) -> BoxFuture<'a, Result<Vec<String>, Error>>,
+    pub command: ReconcileCommand,
 }
+
+/// [`Reconciliation::command`]: the config, the output and what was asked.
+pub type ReconcileCommand = for<'a> fn(
+    &'a Config,
+    &'a Sink,
+    &'a ReconcileRequest,
+) -> BoxFuture<'a, Result<Vec<String>, Error>>;
 
 impl std::fmt::Debug for Reconciliation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
