@@ -1,7 +1,8 @@
 //! Realtime capture, measured: for one bot and local day that both `bot_sessions` and
 //! `intent_realtime` hold in the lake, the share of the day's completed sessions (bot_sessions'
-//! rows with an `end_time`: IntentRealtimeData lists only completed sessions) whose id
-//! `intent_realtime` also holds, and the ids it misses. Read from the Parquet partitions alone
+//! rows with an `end_time`: IntentRealtimeData lists only completed sessions, so a session
+//! still active when its day was exported is neither counted nor missed until a later export
+//! finds it ended) whose id `intent_realtime` also holds, and the ids it misses. Read from the Parquet partitions alone
 //! (bot_sessions `dt` = local date of the start; intent_realtime `dt` = local date of the end,
 //! so its partitions of the day and the next are read), so `reconcile`, `status` and the
 //! metric all say the same. Both datasets must cut days in the same `timezone` for a day to
@@ -9,9 +10,10 @@
 //!
 //! [`measure`] is the function to call for one bot and day (`reconcile`); [`section`] measures
 //! the days a status report's coverage says both datasets hold (`status`, the status page),
-//! reading each partition once and only its `session_id` (and `end_time`) columns.
-//! [`CAPTURE_RATIO`] and [`CAPTURE_SESSIONS`] are the gauges the export sets for the last
-//! complete day.
+//! reading each partition once and only its `session_id` (and `end_time`) columns. Both reach
+//! the core through [`RECONCILIATION`], registered in [`crate::datasets::RECONCILIATIONS`].
+//! [`CAPTURE_RATIO`], [`CAPTURE_SESSIONS`] and [`CAPTURE_DAY`] are the gauges the export sets
+//! for the last complete day (series only while it is measured).
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -228,10 +228,10 @@ impl BotSessions {
                 let gauge = |m| cx.metrics.dataset_gauge(m, bot);
                 match c.ratio() {
                     Some(r) => gauge(&capture::CAPTURE_RATIO).set(r),
-                    None => drop(
+                    None => {
                         cx.metrics
-                            .remove_dataset_series(&capture::CAPTURE_RATIO, bot),
-                    ),
+                            .remove_dataset_series(&capture::CAPTURE_RATIO, bot);
+                    }
                 }
                 gauge(&capture::CAPTURE_SESSIONS).set(c.sessions as f64);
                 gauge(&capture::CAPTURE_DAY).set(yesterday_start);
