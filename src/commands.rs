@@ -424,13 +424,13 @@ async fn cmd_status(path: &Path, args: StatusArgs) -> Result<(), Error> {
         &command,
     )
     .await;
-    report.capture = datasets::bot_sessions::capture::section(
-        &output.sink,
-        &report,
-        Some(status::CAPTURE_DAYS),
-        &command,
-        None,
-    )
+    report.capture = datasets::reconcile::status_section(datasets::reconcile::SectionRequest {
+        sink: &output.sink,
+        report: &report,
+        last_days: Some(status::CAPTURE_DAYS),
+        command: &command,
+        cache: None,
+    })
     .await;
     if args.json {
         let json = serde_json::to_string_pretty(&report).map_err(|e| Error::Io {
@@ -462,62 +462,17 @@ fn shell_word(word: &str) -> String {
 /// Stands in for the client secret when `schema` loads the config: DDL never uses it.
 const SCHEMA_STAND_IN_SECRET: &str = "unused-by-schema";
 
-/// `reconcile`: [`datasets::bot_sessions::capture::measure`] for every bot and day asked.
+/// `reconcile`: the registered reconciliation's lines ([`datasets::reconcile`]), printed.
 async fn cmd_reconcile(path: &Path, args: ReconcileArgs) -> Result<(), Error> {
-    use datasets::bot_sessions::{capture, BotSessionsConfig};
     let config = load_config(path)?;
-    let section = config
-        .section::<BotSessionsConfig>()
-        .ok_or_else(|| Error::Usage("the bot_sessions section is not loaded".into()))?;
-    let configured = section.bots(&config);
-    if let Some(unknown) = args.bots.iter().find(|b| !configured.contains(b)) {
-        return Err(Error::Usage(format!(
-            "--bot {unknown} is not among the configured bots (bot_sessions.bot_ids, else intent_realtime.bot_ids): {configured:?}"
-        )));
-    }
-    let bots = if args.bots.is_empty() {
-        configured
-    } else {
-        args.bots
-    };
-    if bots.is_empty() {
-        return Err(Error::Usage(
-            "no bot: set bot_sessions.bot_ids or intent_realtime.bot_ids, or pass --bot".into(),
-        ));
-    }
-    let yesterday = local_date(section.keys.timezone, Utc::now())
-        .checked_sub_days(Days::new(1))
-        .unwrap_or_default();
-    let from = args.from.unwrap_or(yesterday);
-    let to = args.to.unwrap_or(from);
-    if to < from {
-        return Err(Error::Usage(format!("--to {to} is before --from {from}")));
-    }
     let output = crate::sink::Output::open(&config.output)?;
-    println!("bot\tday\tsessions\tcaptured\tratio\tmissed");
-    for bot in &bots {
-        for day in from.iter_days().take_while(|d| *d <= to) {
-            let account = &config.api.account_id;
-            match capture::measure(&output.sink, account, bot, day).await? {
-                None => {
-                    let missing = capture::missing(&output.sink, account, bot, day).await?;
-                    // Empty only when a writer added the partition since `measure` looked.
-                    let why = if missing.is_empty() {
-                        "not covered when measured".to_string()
-                    } else {
-                        format!("not covered: no {} partition", missing.join(" and no "))
-                    };
-                    println!("{bot}\t{day}\t-\t-\t-\t{why}")
-                }
-                Some(c) => println!(
-                    "{bot}\t{day}\t{}\t{}\t{}\t{}",
-                    c.sessions,
-                    c.captured,
-                    c.ratio().map_or("-".to_string(), |r| format!("{r:.4}")),
-                    c.missed.join(",")
-                ),
-            }
-        }
+    let req = datasets::reconcile::ReconcileRequest {
+        from: args.from,
+        to: args.to,
+        entities: args.bots,
+    };
+    for line in datasets::reconcile::command(&config, &output.sink, &req).await? {
+        println!("{line}");
     }
     Ok(())
 }
@@ -699,8 +654,14 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         skip_existing: false,
     };
     let report = backfill(&app.cx, &req).await;
+    let today = yesterday.succ_opt().unwrap_or(yesterday);
+    let capture = match &report {
+        Ok(_) => demo_capture(&app, today).await,
+        Err(_) => Ok(Vec::new()),
+    };
     app.shutdown().await;
     let report = report?.into_result()?;
+    let capture = capture?;
     let parts: Vec<String> = report
         .datasets
         .iter()
@@ -723,6 +684,16 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         _ => parts.concat(),
     };
     println!("Demo: exported {parts} into {}", out.display());
+    if !capture.is_empty() {
+        println!();
+        println!(
+            "Today's realtime capture, as `status` shows it (the one poll of the latest sessions \
+             against the day's sessions so far, exported too):"
+        );
+        for line in &capture {
+            println!("  {line}");
+        }
+    }
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
     let root = out.display().to_string();
@@ -739,6 +710,59 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         }
     }
     Ok(())
+}
+
+/// The demo's realtime capture: a snapshot dataset is polled once, for today, so the history a
+/// registered reconciliation compares it with ([`datasets::reconcile`]) is exported for today
+/// too (the day so far, provisional); then the capture section of today, as `status` prints
+/// it. Empty when the demo enables no such pair.
+async fn demo_capture(app: &App, today: chrono::NaiveDate) -> Result<Vec<String>, Error> {
+    use crate::coverage::{capture, status};
+    let histories: Vec<Dataset> = app
+        .datasets()
+        .iter()
+        .filter(|d| d.kind() == Kind::History)
+        .filter(|d| {
+            datasets::RECONCILIATIONS
+                .iter()
+                .any(|r| r.dataset == d.name())
+        })
+        .cloned()
+        .collect();
+    if histories.is_empty() {
+        return Ok(Vec::new());
+    }
+    let req = BackfillRequest {
+        from: today,
+        to: today,
+        datasets: histories,
+        concurrency: 4,
+        skip_existing: false,
+    };
+    backfill(&app.cx, &req).await?.into_result()?;
+    let command = "smartassist-export";
+    let report = status::report(
+        &app.cx.state,
+        app.datasets(),
+        &app.cx.account_id,
+        (Some(today), Some(today)),
+        Utc::now(),
+        command,
+    )
+    .await;
+    let section = datasets::reconcile::status_section(datasets::reconcile::SectionRequest {
+        sink: &app.cx.sink,
+        report: &report,
+        last_days: None,
+        command,
+        cache: None,
+    })
+    .await;
+    let mut lines = Vec::new();
+    if let Some(s) = section {
+        capture::lines(&s, &mut lines);
+    }
+    Ok(lines)
 }
 
 async fn cmd_simulate(args: SimulateArgs, cancel: CancellationToken) -> Result<(), Error> {

@@ -189,7 +189,16 @@ fn check_probes_the_simulator_and_demo_writes_queryable_output() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("read_parquet"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("read_parquet"));
+    // The demo shows today's capture: the bot's day, its share and its sessions.
+    assert!(
+        stdout.contains("realtime capture (intent_realtime against bot_sessions)")
+            && stdout
+                .lines()
+                .any(|l| l.contains(" st-demo-bot ") && l.contains(" captured ")),
+        "{stdout}"
+    );
     let rows = user_status_rows(&demo_out);
     assert!(!rows.is_empty());
     assert_eq!(

@@ -2,14 +2,20 @@
 //! history of every session (`bot_sessions`) and a realtime capture of them
 //! (`intent_realtime`) cover, how many of the day's completed sessions the capture holds and
 //! which it misses. This module owns the shape (`status --json`'s `capture`, the status
-//! page's table) and its text lines; the figures come from the Parquet files, measured by
-//! `datasets::bot_sessions::capture::section`, which fills [`CaptureSection`] for the days the
-//! report's coverage says both datasets hold. Pure.
+//! page's table), its text lines and [`CaptureCache`], the days measured before (so a status
+//! page reload reads only the days whose units changed); the figures come from the Parquet
+//! files, measured by the dataset that registers the reconciliation
+//! ([`crate::datasets::reconcile`]), which fills [`CaptureSection`] for the days the report's
+//! coverage says both datasets hold.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Mutex;
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+
+use super::status::UnitStatus;
 
 /// Missed session ids a [`CaptureDay`] lists; beyond that, its `reconcile` command lists all.
 pub const MISSED_IDS_SHOWN: usize = 10;
@@ -83,6 +89,53 @@ impl CaptureDay {
     pub fn percent(&self) -> String {
         self.ratio
             .map_or_else(|| "-".to_string(), |r| format!("{:.2}%", r * 100.0))
+    }
+}
+
+/// What the coverage record says of the units a day's capture is read from (the history's
+/// day, the realtime day and the next): when their files change, so does this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(Vec<UnitPrint>);
+
+/// A unit's last commit, rows and last successful poll.
+type UnitPrint = (Option<DateTime<Utc>>, Option<u64>, Option<DateTime<Utc>>);
+
+impl Fingerprint {
+    pub fn of(units: [Option<&UnitStatus>; 3]) -> Fingerprint {
+        Fingerprint(
+            units
+                .iter()
+                .map(|u| {
+                    u.map_or((None, None, None), |u| {
+                        let polled = u.polls.as_ref().and_then(|p| p.last_ok_at);
+                        (u.committed_at, u.rows, polled)
+                    })
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The capture of each bot's day as last measured, with what its units were then (the
+/// daemon's status page keeps one, so a reload reads only the days that changed). Holds the
+/// days of the last section measured only.
+#[derive(Debug, Default)]
+pub struct CaptureCache {
+    days: Mutex<BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>>,
+}
+
+impl CaptureCache {
+    /// The day measured before, when its units have not changed since.
+    pub fn get(&self, key: &(String, NaiveDate), print: &Fingerprint) -> Option<CaptureDay> {
+        let days = self.days.lock().unwrap_or_else(|e| e.into_inner());
+        days.get(key)
+            .filter(|(p, _)| p == print)
+            .map(|(_, d)| d.clone())
+    }
+
+    /// Keeps exactly `days`.
+    pub fn replace(&self, days: BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>) {
+        *self.days.lock().unwrap_or_else(|e| e.into_inner()) = days;
     }
 }
 

@@ -34,6 +34,7 @@ pub mod merged;
 pub mod paging;
 pub mod queue_stats;
 pub mod queues;
+pub mod reconcile;
 pub mod user_status;
 
 use std::collections::BTreeMap;
@@ -70,6 +71,11 @@ pub static REGISTRY: &[&DatasetInfo] = &[
     &bot_sessions::INFO,
     &queue_stats::INFO,
 ];
+
+/// Datasets that reconcile another dataset against their own rows (see [`reconcile`]): the
+/// `status` capture section and the `reconcile` command. Adding one adds one line.
+pub static RECONCILIATIONS: &[&reconcile::Reconciliation] =
+    &[&bot_sessions::capture::RECONCILIATION];
 
 /// The shape of a dataset (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,10 @@
 //! dataset writes each family as a `static` [`DatasetMetric`] in its own module and lists it in
 //! its [`DatasetInfo::metrics`](crate::datasets::DatasetInfo::metrics); the composition root
 //! declares every registered dataset's families ([`Metrics::declare`]) and creates each
-//! series of an enabled dataset's entities at zero ([`Metrics::register_entity`]); the dataset
-//! emits through [`Metrics::dataset_counter`] / [`Metrics::dataset_gauge`].
+//! series of an enabled dataset's entities at zero ([`Metrics::register_entity`]; a
+//! [`MetricKind::MeasuredGauge`] has no series until the dataset sets one); the dataset
+//! emits through [`Metrics::dataset_counter`] / [`Metrics::dataset_gauge`], and removes a
+//! measured gauge's series with [`Metrics::remove_dataset_series`].
 //!
 //! Declared families render after the run families and before
 //! `smartassist_last_success_timestamp_seconds`, with their `# HELP`/`# TYPE` lines even
@@ -26,6 +28,11 @@ pub enum MetricKind {
     Counter,
     /// An `f64` gauge.
     Gauge,
+    /// An `f64` gauge whose series exists only while its value is known: none is created at
+    /// zero ([`Metrics::register_entity`] skips it), the dataset sets one once it has measured
+    /// and removes it ([`Metrics::remove_dataset_series`]) when the value can no longer be
+    /// measured, so "not measured" is an absent series, never a 0 or a stale value.
+    MeasuredGauge,
 }
 
 /// A metric family a dataset declares: one series per entity, labelled `{label="<entity>"}`.
@@ -63,7 +70,9 @@ impl DeclaredFamilies {
         self.by_name.entry(metric.name).or_insert_with(|| {
             let family = match metric.kind {
                 MetricKind::Counter => DeclaredFamily::Counter(Family::default()),
-                MetricKind::Gauge => DeclaredFamily::Gauge(Family::default()),
+                MetricKind::Gauge | MetricKind::MeasuredGauge => {
+                    DeclaredFamily::Gauge(Family::default())
+                }
             };
             match &family {
                 DeclaredFamily::Counter(f) => {
@@ -122,8 +131,13 @@ impl Metrics {
     }
 
     /// Creates the series of `entity` in `metric`'s family at zero (declaring the family if
-    /// needed). Idempotent: an existing value is kept.
+    /// needed). Idempotent: an existing value is kept. A [`MetricKind::MeasuredGauge`] gets
+    /// no series (only its family is declared).
     pub fn register_entity(&self, metric: &'static DatasetMetric, entity: &str) {
+        if metric.kind == MetricKind::MeasuredGauge {
+            self.declare(metric);
+            return;
+        }
         let label = entity_label(metric, entity);
         match self.lock_declared().family(metric) {
             DeclaredFamily::Counter(f) => drop(f.get_or_create(&label)),
@@ -145,6 +159,25 @@ impl Metrics {
                 );
                 DatasetCounter::default()
             }
+        }
+    }
+
+    /// The value of the series of `entity` in the gauge family `metric`, when it exists.
+    pub fn dataset_gauge_value(&self, metric: &'static DatasetMetric, entity: &str) -> Option<f64> {
+        let label = entity_label(metric, entity);
+        match self.lock_declared().family(metric) {
+            DeclaredFamily::Gauge(f) => f.get(&label).map(|g| g.get()),
+            DeclaredFamily::Counter(_) => None,
+        }
+    }
+
+    /// Removes the series of `entity` from `metric`'s family (a value no longer known); true
+    /// when there was one.
+    pub fn remove_dataset_series(&self, metric: &'static DatasetMetric, entity: &str) -> bool {
+        let label = entity_label(metric, entity);
+        match self.lock_declared().family(metric) {
+            DeclaredFamily::Counter(f) => f.remove(&label),
+            DeclaredFamily::Gauge(f) => f.remove(&label),
         }
     }
 

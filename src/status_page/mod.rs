@@ -4,10 +4,10 @@
 //! run (outcome, duration, rows), the run in flight, next tick; per dataset: watermark, lag,
 //! freshness and the coverage of the last [`PAGE_DAYS`] days (the `status` report of
 //! [`crate::coverage::status`], read from the state store on each request: one or two small
-//! objects per dataset); the realtime capture of the last [`PAGE_CAPTURE_DAYS`] days per bot,
-//! when both `bot_sessions` and `intent_realtime` are enabled (read from their Parquet
-//! files' `session_id` columns, and read again only for the days whose coverage changed
-//! since: [`CaptureCache`]); the account's request budget in use and each bot's budget of the
+//! objects per dataset); the realtime capture of the last [`PAGE_CAPTURE_DAYS`] days per
+//! entity, when the datasets a registered reconciliation compares are enabled
+//! ([`crate::datasets::reconcile`]: read from their Parquet files, and read again only for
+//! the days whose coverage changed since: [`CaptureCache`]); the account's request budget in use and each bot's budget of the
 //! XO runtime APIs; the jobs' recent errors.
 //!
 //! The daemon merges [`StatusSource::routes`] into its server next to `/healthz`. Nothing here
@@ -27,9 +27,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::client::budget::{BotBudget, BudgetSnapshot};
-use crate::coverage::capture::CaptureSection;
+use crate::coverage::capture::{CaptureCache, CaptureSection};
 use crate::coverage::status::{self, DatasetStatus};
-use crate::datasets::bot_sessions::capture::{self, CaptureCache};
+use crate::datasets::reconcile::{self, SectionRequest};
 use crate::datasets::{Context, Dataset};
 use crate::scheduler::{Job, Scheduler};
 
@@ -189,13 +189,13 @@ impl StatusSource {
             COMMAND,
         )
         .await;
-        let capture = capture::section(
-            &self.cx.sink,
-            &report,
-            Some(PAGE_CAPTURE_DAYS),
-            COMMAND,
-            Some(&self.capture),
-        )
+        let capture = reconcile::status_section(SectionRequest {
+            sink: &self.cx.sink,
+            report: &report,
+            last_days: Some(PAGE_CAPTURE_DAYS),
+            command: COMMAND,
+            cache: Some(&self.capture),
+        })
         .await;
         let jobs = self.scheduler.jobs();
         StatusPage {

@@ -1,7 +1,8 @@
 //! Realtime capture, measured: for one bot and local day that both `bot_sessions` and
 //! `intent_realtime` hold in the lake, the share of the day's completed sessions (bot_sessions'
-//! rows with an `end_time`: IntentRealtimeData lists only completed sessions) whose id
-//! `intent_realtime` also holds, and the ids it misses. Read from the Parquet partitions alone
+//! rows with an `end_time`: IntentRealtimeData lists only completed sessions, so a session
+//! still active when its day was exported is neither counted nor missed until a later export
+//! finds it ended) whose id `intent_realtime` also holds, and the ids it misses. Read from the Parquet partitions alone
 //! (bot_sessions `dt` = local date of the start; intent_realtime `dt` = local date of the end,
 //! so its partitions of the day and the next are read), so `reconcile`, `status` and the
 //! metric all say the same. Both datasets must cut days in the same `timezone` for a day to
@@ -9,40 +10,65 @@
 //!
 //! [`measure`] is the function to call for one bot and day (`reconcile`); [`section`] measures
 //! the days a status report's coverage says both datasets hold (`status`, the status page),
-//! reading each partition once and only its `session_id` (and `end_time`) columns.
-//! [`CAPTURE_RATIO`] and [`CAPTURE_SESSIONS`] are the gauges the export sets for the last
-//! complete day.
+//! reading each partition once and only its `session_id` (and `end_time`) columns. Both reach
+//! the core through [`RECONCILIATION`], registered in [`crate::datasets::RECONCILIATIONS`].
+//! [`CAPTURE_RATIO`], [`CAPTURE_SESSIONS`] and [`CAPTURE_DAY`] are the gauges the export sets
+//! for the last complete day (series only while it is measured).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
 
 use arrow::array::{Array, StringArray, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{Days, NaiveDate};
 
-use super::{INFO, TABLE};
-use crate::coverage::capture::{CaptureDay, CaptureSection};
+use futures::FutureExt;
+
+use super::{BotSessionsConfig, INFO, TABLE};
+use crate::config::Config;
+use crate::coverage::capture::{CaptureCache, CaptureDay, CaptureSection, Fingerprint};
 use crate::coverage::status::{DatasetStatus, Provisional, StatusReport, UnitState, UnitStatus};
 use crate::datasets::intent_realtime;
+use crate::datasets::reconcile::{ReconcileRequest, Reconciliation};
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::metrics::{DatasetMetric, MetricKind};
 use crate::sink::{PartitionKey, Sink};
+use crate::sources::window::local_date;
 
-/// Share of the last complete day's completed sessions that intent_realtime captured.
+/// Share of the last complete day's completed sessions that intent_realtime captured. Like
+/// the two below, a series exists only while its bot's last complete day is measured
+/// ([`MetricKind::MeasuredGauge`]); a day without completed sessions has no ratio.
 pub static CAPTURE_RATIO: DatasetMetric = DatasetMetric {
     name: "smartassist_intent_capture_ratio",
-    help: "Share of the last complete day's completed bot sessions (getSessions) that intent_realtime captured (read with smartassist_intent_capture_sessions; 0 sessions: not measured)",
-    kind: MetricKind::Gauge,
+    help: "Share of the last complete day's completed bot sessions (getSessions) that intent_realtime captured; no series while that day is not measured (either dataset lacks it) or has no completed session",
+    kind: MetricKind::MeasuredGauge,
     label: "bot_id",
 };
 
 /// Completed sessions the capture ratio of the last complete day was measured over.
 pub static CAPTURE_SESSIONS: DatasetMetric = DatasetMetric {
     name: "smartassist_intent_capture_sessions",
-    help: "Completed bot sessions of the last complete day the capture ratio was measured over (0: not measured)",
-    kind: MetricKind::Gauge,
+    help: "Completed bot sessions of the last complete day the capture ratio was measured over; no series while that day is not measured",
+    kind: MetricKind::MeasuredGauge,
     label: "bot_id",
+};
+
+/// The local day the capture gauges were measured over.
+pub static CAPTURE_DAY: DatasetMetric = DatasetMetric {
+    name: "smartassist_intent_capture_day_timestamp_seconds",
+    help: "Start (Unix seconds) of the local day the capture gauges of the bot were measured over (the last complete day); no series while that day is not measured",
+    kind: MetricKind::MeasuredGauge,
+    label: "bot_id",
+};
+
+/// The capture gauges of a bot.
+pub(super) const GAUGES: [&DatasetMetric; 3] = [&CAPTURE_RATIO, &CAPTURE_SESSIONS, &CAPTURE_DAY];
+
+/// The reconciliation this dataset registers ([`crate::datasets::RECONCILIATIONS`]).
+pub static RECONCILIATION: Reconciliation = Reconciliation {
+    dataset: "bot_sessions",
+    section: |r| section(r.sink, r.report, r.last_days, r.command, r.cache).boxed(),
+    command: |config, sink, req| reconcile(config, sink, req).boxed(),
 };
 
 /// The capture of one bot and day.
@@ -113,6 +139,68 @@ pub async fn missing(
             .is_empty()
         {
             out.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// `reconcile`: [`measure`] for every bot and day asked; a header line, then one line per bot
+/// and day (`-` and why for a day either dataset does not hold).
+async fn reconcile(
+    config: &Config,
+    sink: &Sink,
+    req: &ReconcileRequest,
+) -> Result<Vec<String>, Error> {
+    let section = config
+        .section::<BotSessionsConfig>()
+        .ok_or_else(|| Error::Usage("the bot_sessions section is not loaded".into()))?;
+    let configured = section.bots(config);
+    if let Some(unknown) = req.entities.iter().find(|b| !configured.contains(b)) {
+        return Err(Error::Usage(format!(
+            "--bot {unknown} is not among the configured bots (bot_sessions.bot_ids, else intent_realtime.bot_ids): {configured:?}"
+        )));
+    }
+    let bots = if req.entities.is_empty() {
+        configured
+    } else {
+        req.entities.clone()
+    };
+    if bots.is_empty() {
+        return Err(Error::Usage(
+            "no bot: set bot_sessions.bot_ids or intent_realtime.bot_ids, or pass --bot".into(),
+        ));
+    }
+    let yesterday = local_date(section.keys.timezone, chrono::Utc::now())
+        .checked_sub_days(Days::new(1))
+        .unwrap_or_default();
+    let from = req.from.unwrap_or(yesterday);
+    let to = req.to.unwrap_or(from);
+    if to < from {
+        return Err(Error::Usage(format!("--to {to} is before --from {from}")));
+    }
+    let account = &config.api.account_id;
+    let mut out = vec!["bot\tday\tsessions\tcaptured\tratio\tmissed".to_string()];
+    for bot in &bots {
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            out.push(match measure(sink, account, bot, day).await? {
+                None => {
+                    let missing = missing(sink, account, bot, day).await?;
+                    // Empty only when a writer added the partition since `measure` looked.
+                    let why = if missing.is_empty() {
+                        "not covered when measured".to_string()
+                    } else {
+                        format!("not covered: no {} partition", missing.join(" and no "))
+                    };
+                    format!("{bot}\t{day}\t-\t-\t-\t{why}")
+                }
+                Some(c) => format!(
+                    "{bot}\t{day}\t{}\t{}\t{}\t{}",
+                    c.sessions,
+                    c.captured,
+                    c.ratio().map_or("-".to_string(), |r| format!("{r:.4}")),
+                    c.missed.join(",")
+                ),
+            });
         }
     }
     Ok(out)
@@ -295,51 +383,6 @@ fn held_units(d: &DatasetStatus) -> BTreeMap<(&str, NaiveDate), &UnitStatus> {
         .filter(|u| !u.status.is_hole())
         .filter_map(|u| Some(((u.entity.as_deref()?, u.day), u)))
         .collect()
-}
-
-/// What the coverage record says of the units a day's capture is read from (the history's
-/// day, the realtime day and the next): when their files change, so does this.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Fingerprint(Vec<UnitPrint>);
-
-/// A unit's last commit, rows and last successful poll.
-type UnitPrint = (Option<DateTime<Utc>>, Option<u64>, Option<DateTime<Utc>>);
-
-impl Fingerprint {
-    fn of(units: [Option<&UnitStatus>; 3]) -> Fingerprint {
-        Fingerprint(
-            units
-                .iter()
-                .map(|u| {
-                    u.map_or((None, None, None), |u| {
-                        let polled = u.polls.as_ref().and_then(|p| p.last_ok_at);
-                        (u.committed_at, u.rows, polled)
-                    })
-                })
-                .collect(),
-        )
-    }
-}
-
-/// The capture of each bot's day as last measured, with what its units were then (the
-/// daemon's status page keeps one, so a reload reads only the days that changed). Holds the
-/// days of the last [`section`] only.
-#[derive(Debug, Default)]
-pub struct CaptureCache {
-    days: Mutex<BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>>,
-}
-
-impl CaptureCache {
-    fn get(&self, key: &(String, NaiveDate), print: &Fingerprint) -> Option<CaptureDay> {
-        let days = self.days.lock().unwrap_or_else(|e| e.into_inner());
-        days.get(key)
-            .filter(|(p, _)| p == print)
-            .map(|(_, d)| d.clone())
-    }
-
-    fn replace(&self, days: BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>) {
-        *self.days.lock().unwrap_or_else(|e| e.into_inner()) = days;
-    }
 }
 
 fn string_column<'a>(batch: &'a RecordBatch, name: &str) -> Option<&'a StringArray> {

@@ -84,6 +84,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     metrics: &[
         &capture::CAPTURE_RATIO,
         &capture::CAPTURE_SESSIONS,
+        &capture::CAPTURE_DAY,
         &OUTSIDE_RANGE,
         &OTHER_BOT,
     ],
@@ -175,7 +176,19 @@ impl BotSessions {
         BotSessions { cfg, bots }
     }
 
+    /// The unit's export, then (whatever its outcome) the bot's capture gauges.
     async fn export(
+        &self,
+        cx: &Context,
+        unit: &DayUnit,
+        exported_at: DateTime<Utc>,
+    ) -> Result<UnitReport, Error> {
+        let report = self.export_unit(cx, unit, exported_at).await;
+        self.measure_capture(cx, unit, exported_at).await;
+        report
+    }
+
+    async fn export_unit(
         &self,
         cx: &Context,
         unit: &DayUnit,
@@ -183,33 +196,49 @@ impl BotSessions {
     ) -> Result<UnitReport, Error> {
         let mut day = history::DayExport::begin(cx, &INFO, unit).await?;
         let fetched = self.fetch_day(cx, unit, exported_at, &mut day).await;
-        let report = day.finish(fetched, exported_at).await?;
-        self.measure_capture(cx, unit, exported_at).await;
-        Ok(report)
+        day.finish(fetched, exported_at).await
     }
 
-    /// After the export of the last complete day of a bot: its capture gauges.
-    /// "Yesterday" is that of the export's clock (`exported_at`), as the planned days are.
+    /// The capture gauges of the unit's bot for the last complete day ("yesterday" of the
+    /// export's clock, `exported_at`, as the planned days are), read from the lake after an
+    /// attempt at that day: set when both datasets hold the day (the ratio only when it has
+    /// completed sessions), removed when either lacks it or its files cannot be read. The
+    /// export of another day removes gauges that still hold a day before yesterday: that
+    /// value is stale, and the last complete day is not measured yet.
     async fn measure_capture(&self, cx: &Context, unit: &DayUnit, exported_at: DateTime<Utc>) {
         let tz = self.cfg.keys.timezone;
-        let yesterday = local_date(tz, exported_at).checked_sub_days(Days::new(1));
+        let Some(yesterday) = local_date(tz, exported_at).checked_sub_days(Days::new(1)) else {
+            return;
+        };
         let Some(bot) = unit.entity.as_deref() else {
             return;
         };
-        if Some(unit.day) != yesterday {
+        let yesterday_start = local_day_bounds(tz, yesterday).start.timestamp() as f64;
+        if unit.day != yesterday {
+            // The day gauge says which day the others hold (it outlives this dataset's
+            // instance, as the daemon's metrics do).
+            let held = cx.metrics.dataset_gauge_value(&capture::CAPTURE_DAY, bot);
+            if held.is_some_and(|start| start < yesterday_start) {
+                forget_capture(cx, bot);
+            }
             return;
         }
         match capture::measure(&cx.sink, &cx.account_id, bot, unit.day).await {
             Ok(Some(c)) => {
-                cx.metrics
-                    .dataset_gauge(&capture::CAPTURE_RATIO, bot)
-                    .set(c.ratio().unwrap_or(0.0));
-                cx.metrics
-                    .dataset_gauge(&capture::CAPTURE_SESSIONS, bot)
-                    .set(c.sessions as f64);
+                let gauge = |m| cx.metrics.dataset_gauge(m, bot);
+                match c.ratio() {
+                    Some(r) => gauge(&capture::CAPTURE_RATIO).set(r),
+                    None => {
+                        cx.metrics
+                            .remove_dataset_series(&capture::CAPTURE_RATIO, bot);
+                    }
+                }
+                gauge(&capture::CAPTURE_SESSIONS).set(c.sessions as f64);
+                gauge(&capture::CAPTURE_DAY).set(yesterday_start);
             }
-            Ok(None) => {}
+            Ok(None) => forget_capture(cx, bot),
             Err(e) => {
+                forget_capture(cx, bot);
                 warn!(bot, day = %unit.day, error = %crate::error_chain::error_chain(&e), "Cannot measure the realtime capture.")
             }
         }
@@ -358,6 +387,13 @@ impl BotSessions {
     }
 }
 
+/// Removes the bot's capture gauges: its last complete day is not measured.
+fn forget_capture(cx: &Context, bot: &str) {
+    for m in capture::GAUGES {
+        cx.metrics.remove_dataset_series(m, bot);
+    }
+}
+
 /// The day's walk's warnings and counters: sessions outside the day, sessions echoing another
 /// bot, a walk that gave up.
 fn report_anomalies(
@@ -442,3 +478,6 @@ mod tests;
 
 #[cfg(test)]
 mod capture_tests;
+
+#[cfg(test)]
+mod capture_gauge_tests;

@@ -61,6 +61,16 @@ pub(super) async fn sim(
 
 /// An app exporting `sections` (TOML) against `sim` into `out`.
 pub(super) async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> App {
+    app_with_metrics(sim, out, sections, Metrics::new()).await
+}
+
+/// [`app`] emitting into `metrics` (a handle that outlives it, as a daemon's does).
+pub(super) async fn app_with_metrics(
+    sim: &RunningSimulator,
+    out: &Path,
+    sections: &str,
+    metrics: Metrics,
+) -> App {
     let text = format!(
         "[api]\nbase_url = \"{base}\"\naccount_id = \"demo-account\"\niid = \"st-demo-stream\"\n\
          client_id = \"cs-demo-client\"\ntimezone = \"America/New_York\"\n\
@@ -73,7 +83,7 @@ pub(super) async fn app(sim: &RunningSimulator, out: &Path, sections: &str) -> A
     let config =
         crate::datasets::config_from_toml(&text, Path::new("bs.toml"), Some(DEFAULT_SECRET.into()))
             .expect("valid test config");
-    App::start(config, CancellationToken::new(), Metrics::new())
+    App::start(config, CancellationToken::new(), metrics)
         .await
         .expect("app")
 }
@@ -140,8 +150,9 @@ async fn rows(cx: &Context, bot: &str, day: NaiveDate) -> BTreeMap<String, Vec<S
     out
 }
 
-/// What the row of a generated session must hold, column by column as [`rows`] writes them.
-fn expected(bot: &str, s: &GeneratedBotSession) -> Vec<String> {
+/// What the row of a generated session must hold, column by column as [`rows`] writes them,
+/// listed while still `active` (no end) or once ended.
+fn expected(bot: &str, s: &GeneratedBotSession, active: bool) -> Vec<String> {
     let b = &s.base;
     vec![
         "demo-account".into(),
@@ -149,12 +160,16 @@ fn expected(bot: &str, s: &GeneratedBotSession) -> Vec<String> {
         b.user_id.clone(),
         b.channel.clone(),
         b.start_time.timestamp_millis().to_string(),
-        b.end_time.timestamp_millis().to_string(),
+        if active {
+            "null".into()
+        } else {
+            b.end_time.timestamp_millis().to_string()
+        },
         s.session_lang.join(","),
         s.session_type.into(),
         s.containment_type.into(),
         s.is_developer.to_string(),
-        "closed".into(),
+        if active { "active" } else { "closed" }.into(),
         s.user_tags.clone(),
         s.session_tags.clone(),
         s.messages.to_string(),
@@ -197,7 +212,7 @@ async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_ses
         let report = backfill(&app.cx, &req).await.expect("backfill");
         report.into_result().expect("every unit exported");
         let clock = s.model_state::<BotSessionsClock>().expect("clock");
-        let (mut sessions, mut arrived, mut broken) = (0, 0, 0);
+        let (mut sessions, mut arrived, mut broken, mut active) = (0, 0, 0, 0);
         for bot in BOTS {
             let f = feed(s.config(), bot);
             for day in date(from).iter_days().take_while(|d| *d <= date(to)) {
@@ -208,20 +223,36 @@ async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_ses
                 let listed_then = listed(&f, &range, until);
                 arrived += listed_then.len() - listed(&f, &range, now).len();
                 let got = rows(&app.cx, bot, day).await;
-                let want: BTreeMap<String, Vec<String>> = listed_then
-                    .iter()
-                    .filter(|g| !g.malformed)
-                    .map(|g| (g.id().to_string(), expected(bot, g)))
-                    .collect();
+                let want: Vec<&GeneratedBotSession> =
+                    listed_then.iter().filter(|g| !g.malformed).collect();
                 broken += listed_then.iter().filter(|g| g.malformed).count();
                 assert_eq!(got.len(), want.len(), "{bot} {day}: sessions");
-                for (id, values) in &want {
-                    assert_eq!(got.get(id), Some(values), "{bot} {day}: {id}");
+                // Ended before the first request: closed; still running at the last: active;
+                // ended in between: as the first page that listed it saw it.
+                for g in want {
+                    let (closed, open) = (expected(bot, g, false), expected(bot, g, true));
+                    let row = got.get(g.id());
+                    let id = g.id();
+                    if g.base.end_time <= now {
+                        assert_eq!(row, Some(&closed), "{bot} {day}: {id}");
+                    } else if g.is_active_at(until) {
+                        assert_eq!(row, Some(&open), "{bot} {day}: {id} is active");
+                        active += 1;
+                    } else {
+                        assert!(
+                            row == Some(&closed) || row == Some(&open),
+                            "{bot} {day}: {id}"
+                        );
+                    }
                 }
                 sessions += got.len();
             }
         }
         assert!(sessions > 5000, "{sessions} sessions prove little");
+        assert!(
+            active > 3,
+            "only {active} sessions still running were listed"
+        );
         assert!(
             arrived > 50,
             "only {arrived} sessions arrived during the walks"

@@ -1,7 +1,10 @@
 //! The Sessions History ground truth: the sessions of a bot are IntentRealtimeData's (the same
 //! schedule, ids, users, channels and times, from [`crate::simulator::intent_realtime`]), so
 //! what intent_realtime captured can be compared with what getSessions lists. A session is
-//! listed once it has ended (`end_time <= now`, `sessionStatus` `closed`). The fields only
+//! listed once it has started (`start_time <= now`): `sessionStatus` `closed` with its
+//! `end_time` once it has ended (`end_time <= now`), `active` without an end before that (an
+//! active session of a day still running, or of a day just over: the same id IntentRealtimeData
+//! lists once the session has ended). The fields only
 //! getSessions has (languages, type, containment, developer flag, tags, counts) are a pure
 //! function of (seed, bot, k) with tags of mixed value types; about one session in
 //! `malformed_every` is served with a broken count (its `start_time` stays valid, so it is
@@ -45,6 +48,16 @@ pub struct GeneratedBotSession {
 impl GeneratedBotSession {
     pub fn id(&self) -> &str {
         &self.base.session_id
+    }
+
+    /// Still running at `now`: listed with `sessionStatus` `active` and no end.
+    pub fn is_active_at(&self, now: DateTime<Utc>) -> bool {
+        self.base.end_time > now
+    }
+
+    /// An active session's record omits `end_time` (else it writes `"end_time": null`).
+    pub fn omits_end_when_active(&self) -> bool {
+        self.base.k.is_multiple_of(2)
     }
 }
 
@@ -102,8 +115,9 @@ pub fn bot_session(feed: &IntentFeed, k: u64) -> GeneratedBotSession {
     }
 }
 
-/// The sessions getSessions lists at `now` for `range` (`[dateFrom, dateTo)`): every ended
-/// session starting in the range, newest first by start time (ties by id).
+/// The sessions getSessions lists at `now` for `range` (`[dateFrom, dateTo)`): every session
+/// starting in the range by `now` (ended or still active, see
+/// [`GeneratedBotSession::is_active_at`]), newest first by start time (ties by id).
 pub fn listed(
     feed: &IntentFeed,
     range: &Range<DateTime<Utc>>,
@@ -111,16 +125,17 @@ pub fn listed(
 ) -> Vec<GeneratedBotSession> {
     let interval_ms = feed.interval.as_millis().max(1) as i64;
     let index_at = |t: DateTime<Utc>| (t - feed.epoch).num_milliseconds().div_euclid(interval_ms);
-    // A session starting in the range ends within it or up to the longest duration after.
-    let last_end = now.min(range.end + TimeDelta::seconds(MAX_SESSION_SECONDS));
-    if last_end < feed.epoch || last_end < range.start {
+    // A session started by `now` in the range ends up to the longest duration after its
+    // start.
+    let last_end = now.min(range.end) + TimeDelta::seconds(MAX_SESSION_SECONDS);
+    if last_end < feed.epoch || now < range.start {
         return Vec::new();
     }
     let first = index_at(range.start).max(0) as u64;
     let last = index_at(last_end).max(0) as u64;
     let mut out: Vec<GeneratedBotSession> = (first..=last)
         .map(|k| bot_session(feed, k))
-        .filter(|s| s.base.end_time <= now && range.contains(&s.base.start_time))
+        .filter(|s| s.base.start_time <= now && range.contains(&s.base.start_time))
         .collect();
     out.sort_by(|a, b| {
         b.base
@@ -168,11 +183,28 @@ mod tests {
         assert!(got
             .windows(2)
             .all(|w| w[0].base.start_time >= w[1].base.start_time));
-        // At a "now" inside the day, only ended sessions.
+        // At a "now" inside the day: every session started by then, the ones still running
+        // among them (brute force again).
         let mid = day + TimeDelta::hours(12);
-        assert!(listed(&f, &range, mid)
-            .iter()
-            .all(|s| s.base.end_time <= mid));
+        let at_mid = listed(&f, &range, mid);
+        let started: Vec<String> = (0..6000)
+            .map(|k| session(&f, k))
+            .filter(|s| range.contains(&s.start_time) && s.start_time <= mid)
+            .map(|s| s.session_id)
+            .collect();
+        assert_eq!(at_mid.len(), started.len());
+        let running = (0..6000)
+            .map(|k| session(&f, k))
+            .filter(|s| s.start_time <= mid && s.end_time > mid && range.contains(&s.start_time))
+            .count();
+        assert!(
+            running > 0,
+            "sessions last up to 2.5 h, one ends every minute"
+        );
+        assert_eq!(
+            at_mid.iter().filter(|s| s.is_active_at(mid)).count(),
+            running
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The simulator's Sessions History model: `POST /api/public/bot/{botId}/getSessions` answers
 //! `{total, moreAvailable, sessions}` for a configured bot (`SimulatorConfig::bots`; any other
-//! id is a 404): the bot's ended sessions starting in `[dateFrom, dateTo)` (bare dates read as
+//! id is a 404): the bot's sessions started in `[dateFrom, dateTo)` by "now" (those still
+//! running as `sessionStatus` `active` without an `end_time`: the key left out or `null`)
+//! (bare dates read as
 //! GMT days; the v1 defaults when one is missing), newest first by start time, paged with
 //! `skip` (or `offset`) and `limit` (clamped to [`BotSessionsSim::max_limit`]), filtered by the
 //! `containmentType` query parameter when one is given. A range of 7 days or more is a 400, as
@@ -207,7 +209,7 @@ fn sessions(shared: &Shared, bot: &str, req: &ApiRequest) -> Result<Reply, Reply
     let more = q.skip + q.limit < all.len();
     Ok(Reply::json(
         StatusCode::OK,
-        render(bot, all.len(), more, page, cfg.unknown_fields),
+        render(bot, all.len(), more, page, now, cfg.unknown_fields),
     ))
 }
 
@@ -282,6 +284,7 @@ pub(crate) fn render<'a>(
     total: usize,
     more: bool,
     page: impl Iterator<Item = &'a GeneratedBotSession>,
+    now: DateTime<Utc>,
     unknown_fields: bool,
 ) -> String {
     let mut out = format!("{{\"total\":{total},\"moreAvailable\":{more},\"sessions\":[");
@@ -289,13 +292,19 @@ pub(crate) fn render<'a>(
         if n > 0 {
             out.push(',');
         }
-        render_session(&mut out, bot, s, unknown_fields);
+        render_session(&mut out, bot, s, now, unknown_fields);
     }
     out.push_str("]}");
     out
 }
 
-fn render_session(out: &mut String, bot: &str, s: &GeneratedBotSession, unknown_fields: bool) {
+fn render_session(
+    out: &mut String,
+    bot: &str,
+    s: &GeneratedBotSession,
+    now: DateTime<Utc>,
+    unknown_fields: bool,
+) {
     let b = &s.base;
     let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     out.push_str("{\"sessionId\":");
@@ -306,11 +315,14 @@ fn render_session(out: &mut String, bot: &str, s: &GeneratedBotSession, unknown_
     push_json_str(out, &b.channel);
     out.push_str(",\"userId\":");
     push_json_str(out, &b.user_id);
-    out.push_str(&format!(
-        ",\"start_time\":\"{}\",\"end_time\":\"{}\",\"session_lang\":[",
-        at(b.start_time),
-        at(b.end_time)
-    ));
+    let active = s.is_active_at(now);
+    out.push_str(&format!(",\"start_time\":\"{}\"", at(b.start_time)));
+    match (active, s.omits_end_when_active()) {
+        (false, _) => out.push_str(&format!(",\"end_time\":\"{}\"", at(b.end_time))),
+        (true, false) => out.push_str(",\"end_time\":null"),
+        (true, true) => {}
+    }
+    out.push_str(",\"session_lang\":[");
     for (i, l) in s.session_lang.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -325,8 +337,12 @@ fn render_session(out: &mut String, bot: &str, s: &GeneratedBotSession, unknown_
     };
     out.push_str(&format!(
         "],\"sessionType\":\"{}\",\"containmentType\":\"{}\",\"isDeveloper\":{developer},\
-         \"sessionStatus\":\"closed\",\"tags\":{{\"userTags\":{},\"sessionTags\":{},\"altText\":[]",
-        s.session_type, s.containment_type, s.user_tags, s.session_tags
+         \"sessionStatus\":\"{}\",\"tags\":{{\"userTags\":{},\"sessionTags\":{},\"altText\":[]",
+        s.session_type,
+        s.containment_type,
+        if active { "active" } else { "closed" },
+        s.user_tags,
+        s.session_tags
     ));
     if unknown_fields {
         unknown::push_members(out, &unknown::fields("tags", &b.session_id));

@@ -27,7 +27,8 @@ fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
     let Some(bot) = cfg.bots.first() else {
         return Vec::new();
     };
-    let all = listed(&feed(cfg, bot), &req.utc_range(), sim_now(cfg));
+    let now = sim_now(cfg);
+    let all = listed(&feed(cfg, bot), &req.utc_range(), now);
     let size = req.page_size.max(1);
     let chunks: Vec<_> = all.chunks(size).collect();
     chunks
@@ -39,6 +40,7 @@ fn pages(cfg: &SimulatorConfig, req: &PageRequest) -> Vec<String> {
                 all.len(),
                 i + 1 < chunks.len(),
                 c.iter(),
+                now,
                 cfg.unknown_fields,
             )
         })
