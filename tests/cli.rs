@@ -69,6 +69,15 @@ fn broken_configs_exit_2_naming_the_key() {
     );
     assert_config_error(&GOOD.replace("\"acct\"", "\"../../etc\""), "api.account_id");
     assert_config_error("[api\n", "not valid");
+    let queues = "[queue_stats]\nenabled = true\nqueue_ids = [\"qu-1\"]\n";
+    assert_config_error(
+        &format!("{GOOD}{queues}channels = [\"Web/Mobile Client\"]\n"),
+        "queue_stats.channels[0]",
+    );
+    assert_config_error(
+        &format!("{GOOD}{queues}languages = [\"en\", \"English\"]\n"),
+        "queue_stats.languages[1]",
+    );
 }
 
 #[test]
