@@ -1,0 +1,192 @@
+//! Sessions History through the exporter's own backfill against a fake getSessions server on
+//! loopback whose answer holds what the simulator never serves: a session that starts outside
+//! the requested day (rejected: in the rejects dataset, read with a Parquet reader, and counted
+//! by `smartassist_bot_sessions_outside_range_total`) and a session whose `botId` echo names
+//! another bot (kept under the bot asked for, counted by
+//! `smartassist_bot_sessions_other_bot_total`). The expected ids are the fake's own.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use arrow::array::AsArray;
+use common::*;
+use smartassist_export::backfill::{backfill, BackfillRequest};
+use smartassist_export::datasets::{self, Dataset};
+use smartassist_export::simulator::SimulatorConfig;
+
+const BOT: &str = "st-asked";
+
+fn session(id: &str, bot: &str, start: &str, end: &str) -> String {
+    format!(
+        r#"{{"sessionId":"{id}","botId":"{bot}","channel":"rtm","userId":"u-{id}",
+"start_time":"{start}","end_time":"{end}","session_lang":["en"],"sessionType":"interactive",
+"containmentType":"selfService","isDeveloper":false,"sessionStatus":"closed",
+"tags":{{"userTags":[],"sessionTags":[]}},"noOfMessagesExchanged":4,"noOfTasksExecuted":1}}"#
+    )
+}
+
+/// Answers the first page of every request with `sessions`, later pages empty.
+async fn fake_sessions_server(sessions: Vec<String>) -> std::net::SocketAddr {
+    let page = format!(
+        r#"{{"total":{},"moreAvailable":false,"sessions":[{}]}}"#,
+        sessions.len(),
+        sessions.join(",")
+    );
+    let app = axum::Router::new().route(
+        "/api/public/bot/{bot}/getSessions",
+        axum::routing::post(move |body: String| {
+            let page = page.clone();
+            async move {
+                let request: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                let skip = request.get("skip").and_then(|s| s.as_u64()).unwrap_or(0);
+                if skip == 0 {
+                    page
+                } else {
+                    r#"{"total":0,"moreAvailable":false,"sessions":[]}"#.to_string()
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[test]
+fn a_session_outside_the_day_is_rejected_and_another_bots_echo_counted() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let inside = session(
+        "s-inside",
+        BOT,
+        "2024-05-02T10:00:00.000Z",
+        "2024-05-02T10:05:00.000Z",
+    );
+    let outside = session(
+        "s-outside",
+        BOT,
+        "2024-05-01T10:00:00.000Z",
+        "2024-05-01T10:05:00.000Z",
+    );
+    let echo = session(
+        "s-echo",
+        "st-another",
+        "2024-05-02T11:00:00.000Z",
+        "2024-05-02T11:05:00.000Z",
+    );
+    let addr = rt.block_on(fake_sessions_server(vec![
+        inside.clone(),
+        outside.clone(),
+        echo.clone(),
+    ]));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config = write_config(
+        tmp.path(),
+        &format!("http://{addr}"),
+        &out,
+        &format!(
+            "[user_status]\nenabled = false\n[bot_sessions]\nenabled = true\n\
+             timezone = \"UTC\"\nbot_ids = [\"{BOT}\"]\n"
+        ),
+    );
+    let secret = SimulatorConfig::default().client_secret;
+    let metrics_text = rt.block_on(async {
+        let config = datasets::load_config(&config, Some(secret)).expect("config");
+        let metrics = smartassist_export::metrics::Metrics::new();
+        let app = smartassist_export::app::App::start(
+            config,
+            tokio_util::sync::CancellationToken::new(),
+            metrics.clone(),
+        )
+        .await
+        .expect("app");
+        let chosen: Vec<Dataset> = app
+            .datasets()
+            .iter()
+            .filter(|d| d.name() == "bot_sessions")
+            .cloned()
+            .collect();
+        let day = date("2024-05-02");
+        let req = BackfillRequest {
+            from: day,
+            to: day,
+            datasets: chosen,
+            concurrency: 1,
+            skip_existing: false,
+        };
+        let report = backfill(&app.cx, &req).await.expect("backfill");
+        report.into_result().expect("the day is exported");
+        let text = metrics.render();
+        app.shutdown().await;
+        text
+    });
+    // Rows: the session of the day and the echo of another bot, under the bot asked for.
+    let mut rows = BTreeSet::new();
+    for (path, batches) in read_dataset(&out, "bot_sessions") {
+        assert!(
+            path.contains(&format!("bot_id={BOT}/dt=2024-05-02")),
+            "{path}"
+        );
+        for b in batches {
+            let ids = b
+                .column_by_name("session_id")
+                .expect("session_id")
+                .as_string::<i32>();
+            let bots = b
+                .column_by_name("bot_id")
+                .expect("bot_id")
+                .as_string::<i32>();
+            for i in 0..b.num_rows() {
+                rows.insert((ids.value(i).to_string(), bots.value(i).to_string()));
+            }
+        }
+    }
+    assert_eq!(
+        rows,
+        BTreeSet::from([
+            ("s-echo".to_string(), BOT.to_string()),
+            ("s-inside".to_string(), BOT.to_string())
+        ])
+    );
+    // The session outside the day, as sent, in the rejects.
+    let mut rejects = Vec::new();
+    for (_, batches) in read_dataset(&out, "_rejects/bot_sessions") {
+        for b in batches {
+            let raw = b
+                .column_by_name("raw_json")
+                .expect("raw_json")
+                .as_string::<i32>();
+            let reason = b
+                .column_by_name("reason")
+                .expect("reason")
+                .as_string::<i32>();
+            for i in 0..b.num_rows() {
+                rejects.push((raw.value(i).to_string(), reason.value(i).to_string()));
+            }
+        }
+    }
+    assert_eq!(rejects.len(), 1, "{rejects:?}");
+    let sent: serde_json::Value = serde_json::from_str(&outside).expect("json");
+    let stored: serde_json::Value = serde_json::from_str(&rejects[0].0).expect("json");
+    assert_eq!(stored, sent, "the rejected session as sent");
+    for (series, want) in [
+        (
+            "smartassist_bot_sessions_outside_range_total{dataset=\"bot_sessions\"}",
+            1.0,
+        ),
+        (
+            "smartassist_bot_sessions_other_bot_total{dataset=\"bot_sessions\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(
+            metric(&metrics_text, series),
+            want,
+            "{series}\n{metrics_text}"
+        );
+    }
+}
