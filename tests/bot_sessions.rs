@@ -190,3 +190,124 @@ fn a_session_outside_the_day_is_rejected_and_another_bots_echo_counted() {
         );
     }
 }
+
+/// The XO per-bot limit enforced by the simulator (6 requests per bot in any minute) below the
+/// exporter's own per-bot budget (8 a minute): a backfill of a day that takes more requests
+/// than either gets 429s from the simulator and waits in its per-bot budget
+/// (`smartassist_bot_budget_wait_seconds`), and still exports every session the simulator
+/// lists for the day exactly once. Takes a little over a minute: the limit's window.
+#[test]
+fn a_backfill_over_the_per_bot_limit_waits_and_exports_every_session_once() {
+    use smartassist_export::simulator::bot_sessions::{listed, BotSessionsSim};
+    use smartassist_export::simulator::intent_realtime::feed;
+    use smartassist_export::simulator::ModelSettings;
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let bot = "st-demo-bot";
+    let cfg = SimulatorConfig {
+        frozen_now: Some("2024-05-03T12:00:00Z".parse().expect("t")),
+        intent_interval: std::time::Duration::from_secs(300),
+        models: ModelSettings::default().with(BotSessionsSim {
+            per_bot_per_minute: Some(6),
+            ..BotSessionsSim::default()
+        }),
+        ..SimulatorConfig::default()
+    };
+    let day = date("2024-05-02");
+    let (from, to) = day_bounds(chrono_tz::UTC, day);
+    let now = cfg.frozen_now.expect("frozen");
+    let expected: BTreeSet<String> = listed(&feed(&cfg, bot), &(from..to), now)
+        .into_iter()
+        .map(|s| s.base.session_id)
+        .collect();
+    // A session every 5 minutes, in pages of 25: more pages than either limit allows a minute.
+    assert!(expected.len() > 8 * 25, "{}", expected.len());
+    let sim = rt.block_on(start_sim(cfg.clone()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config = write_config(
+        tmp.path(),
+        &sim.base_url(),
+        &out,
+        &format!(
+            "[user_status]\nenabled = false\n[bot_sessions]\nenabled = true\n\
+             timezone = \"UTC\"\nbot_ids = [\"{bot}\"]\npage_size = 25\n"
+        ),
+    );
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text = text
+        .replace(
+            "throttle_backoff_seconds = 0.05",
+            "throttle_backoff_seconds = 4\nmax_retries = 20\nbot_requests_per_minute = 8",
+        )
+        .replace(
+            "retry_max_backoff_seconds = 1",
+            "retry_max_backoff_seconds = 8",
+        );
+    std::fs::write(&config, text).expect("config");
+    let secret = SimulatorConfig::default().client_secret;
+    let metrics_text = rt.block_on(async {
+        let config = datasets::load_config(&config, Some(secret)).expect("config");
+        let metrics = smartassist_export::metrics::Metrics::new();
+        let app = smartassist_export::app::App::start(
+            config,
+            tokio_util::sync::CancellationToken::new(),
+            metrics.clone(),
+        )
+        .await
+        .expect("app");
+        let req = BackfillRequest {
+            from: day,
+            to: day,
+            datasets: app
+                .datasets()
+                .iter()
+                .filter(|d| d.name() == "bot_sessions")
+                .cloned()
+                .collect(),
+            concurrency: 1,
+            skip_existing: false,
+        };
+        let report = backfill(&app.cx, &req).await.expect("backfill");
+        report.into_result().expect("the day is exported");
+        let text = metrics.render();
+        app.shutdown().await;
+        text
+    });
+    let mut ids = Vec::new();
+    for (_, batches) in read_dataset(&out, "bot_sessions") {
+        for b in batches {
+            let col = b
+                .column_by_name("session_id")
+                .expect("session_id")
+                .as_string::<i32>();
+            ids.extend((0..b.num_rows()).map(|i| col.value(i).to_string()));
+        }
+    }
+    let held: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), held.len(), "a session exported twice");
+    assert_eq!(
+        held, expected,
+        "every session the simulator lists for the day"
+    );
+    let stats = sim.stats();
+    let limited = stats
+        .by_endpoint_status
+        .get("getSessions")
+        .and_then(|s| s.get(&429))
+        .copied()
+        .unwrap_or(0);
+    assert!(limited > 0, "no 429 from the per-bot limit: {stats:?}");
+    let waited = metric(
+        &metrics_text,
+        &format!("smartassist_bot_budget_wait_seconds_sum{{bot_id=\"{bot}\"}}"),
+    );
+    assert!(
+        waited > 0.0,
+        "no wait in the per-bot budget:\n{metrics_text}"
+    );
+    println!(
+        "bot_sessions per-bot limit: {} sessions exported once, {limited} 429s, {waited:.1} s waited in the bot budget",
+        held.len()
+    );
+    rt.block_on(sim.shutdown());
+}
