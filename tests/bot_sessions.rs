@@ -3,7 +3,9 @@
 //! the requested day (rejected: in the rejects dataset, read with a Parquet reader, and counted
 //! by `smartassist_bot_sessions_outside_range_total`) and a session whose `botId` echo names
 //! another bot (kept under the bot asked for, counted by
-//! `smartassist_bot_sessions_other_bot_total`). The expected ids are the fake's own.
+//! `smartassist_bot_sessions_other_bot_total`). The expected ids are the fake's own. And the
+//! simulator's per-bot XO limits (reference §13) end to end: a backfill over them is throttled
+//! and waits, and still holds every session the simulator's generator lists, once.
 
 mod common;
 
