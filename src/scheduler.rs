@@ -8,7 +8,12 @@
 //! date-time ([`next_occurrence`]): correct across DST by construction. A tick only says "sync
 //! now"; what to fetch is computed from stored state by the job's work function, so a missed
 //! or skipped tick loses nothing. A job never overlaps itself: a tick that finds it busy is
-//! skipped and counted (`smartassist_skipped_ticks_total`).
+//! skipped and counted (`smartassist_skipped_ticks_total`). A snapshot poll is the exception to
+//! "nothing is lost": what it did not fetch at its moment is gone, so its job is built
+//! [`Job::catching_up`]: an occurrence that finds the job busy (typically the first one after
+//! the daemon's startup run, which takes longer than later polls) is deferred and runs at the
+//! first tick after the run in flight ends; only a second occurrence passing meanwhile is
+//! skipped and counted.
 //!
 //! Callers build [`Job`]s, wrap them in a [`Scheduler`], drive it with [`start_cron_ticker`]
 //! (or [`tick_loop`], a plain tokio interval driver used by the paused-time tests), and call
@@ -38,8 +43,11 @@ pub enum SchedulerError {
     Cron(#[from] tokio_cron_scheduler::JobSchedulerError),
 }
 
-/// The first occurrence of `cron`, evaluated in `tz`, strictly after `after`.
+/// The first occurrence of `cron`, evaluated in `tz`, strictly after the second of `after`: a
+/// whole second (croner keeps the fraction of the moment it starts from, which would put a
+/// job's occurrences at that fraction past each second, after the tick of the second itself).
 pub fn next_occurrence(cron: &croner::Cron, tz: Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let after = DateTime::from_timestamp(after.timestamp(), 0).unwrap_or(after);
     cron.find_next_occurrence(&after.with_timezone(&tz), false)
         .ok()
         .map(|t| t.with_timezone(&Utc))
@@ -161,6 +169,9 @@ pub enum TickOutcome {
     NotDue,
     Started,
     SkippedBusy,
+    /// Due while the job was busy; it runs at the first tick after the run in flight ends
+    /// ([`Job::catching_up`]).
+    Deferred,
     Stopping,
 }
 
@@ -178,6 +189,8 @@ pub struct JobStatus {
 
 struct JobState {
     trigger: Trigger,
+    /// An occurrence that found the job busy, to run when it is idle ([`Job::catching_up`]).
+    deferred: bool,
     fast_mode: bool,
     last_start: Option<DateTime<Utc>>,
     started_at: DateTime<Utc>,
@@ -220,6 +233,8 @@ pub struct Job {
     work: Work,
     busy: Arc<tokio::sync::Mutex<()>>,
     state: Arc<Mutex<JobState>>,
+    /// Defer an occurrence that finds the job busy instead of skipping it.
+    catch_up: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -229,13 +244,25 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Job {
     pub fn new(spec: JobSpec, work: Work, now: DateTime<Utc>, run_at_start: bool) -> Arc<Job> {
+        Job::build(spec, work, now, run_at_start, false)
+    }
+
+    fn build(
+        spec: JobSpec,
+        work: Work,
+        now: DateTime<Utc>,
+        run_at_start: bool,
+        catch_up: bool,
+    ) -> Arc<Job> {
         let trigger = Trigger::new(spec.schedule.cron.clone(), spec.tz, now, run_at_start);
         Arc::new(Job {
             spec,
             work,
             busy: Arc::new(tokio::sync::Mutex::new(())),
+            catch_up,
             state: Arc::new(Mutex::new(JobState {
                 trigger,
+                deferred: false,
                 fast_mode: false,
                 last_start: None,
                 started_at: now,
@@ -247,13 +274,26 @@ impl Job {
         })
     }
 
+    /// A job whose occurrences are never lost to the overlap guard: one that finds the job
+    /// busy runs at the first tick after the run in flight ends (a snapshot poll: what it does
+    /// not fetch at its moment is gone). Several occurrences passing during one run collapse
+    /// into that one deferred run; the others are skipped and counted.
+    pub fn catching_up(
+        spec: JobSpec,
+        work: Work,
+        now: DateTime<Utc>,
+        run_at_start: bool,
+    ) -> Arc<Job> {
+        Job::build(spec, work, now, run_at_start, true)
+    }
+
     pub fn spec(&self) -> &JobSpec {
         &self.spec
     }
 
     /// Evaluate one tick at `now`: start the work in a new task when due and idle.
     pub fn on_tick(&self, now: DateTime<Utc>, stopping: &AtomicBool) -> TickOutcome {
-        let due = {
+        let (due, deferred) = {
             let mut st = lock(&self.state);
             let scheduled = st.trigger.poll(now);
             let fast = st.fast_mode
@@ -263,14 +303,24 @@ impl Job {
                     }
                     _ => false,
                 };
-            scheduled || fast
+            (scheduled || fast, st.deferred)
         };
-        if !due {
+        if !due && !deferred {
             return TickOutcome::NotDue;
         }
         // Take the guard before looking at `stopping` so a drain that set it and then locked
         // every job cannot miss a run started here.
         let Ok(guard) = self.busy.clone().try_lock_owned() else {
+            if self.catch_up && !(due && deferred) {
+                lock(&self.state).deferred = true;
+                if due {
+                    info!(
+                        job = %self.spec.name,
+                        "Tick deferred: the previous run of this job is still busy; it runs when that run ends."
+                    );
+                }
+                return TickOutcome::Deferred;
+            }
             self.spec.metrics.skipped_tick(self.spec.dataset);
             info!(
                 job = %self.spec.name,
@@ -281,7 +331,11 @@ impl Job {
         if stopping.load(Ordering::SeqCst) {
             return TickOutcome::Stopping;
         }
-        lock(&self.state).last_start = Some(now);
+        {
+            let mut st = lock(&self.state);
+            st.last_start = Some(now);
+            st.deferred = false;
+        }
         let work = self.work.clone();
         let state = self.state.clone();
         let name = self.spec.name.clone();
@@ -340,7 +394,7 @@ impl Job {
     }
 
     /// Waits until the job is idle and keeps it from starting until the guard is dropped (its
-    /// ticks meanwhile are skipped and counted): work handed to the daemon that does what the
+    /// ticks meanwhile are skipped and counted, or one deferred for a catching-up job): work handed to the daemon that does what the
     /// job does (`run --once`) never overlaps it.
     pub async fn hold(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.busy.clone().lock_owned().await

@@ -405,3 +405,125 @@ async fn runs_record_the_last_run_and_the_newest_errors_first() {
     assert_eq!((last.rows, last.error), (Some(42), None));
     assert_eq!(job.runs().recent_errors.len(), RECENT_ERRORS_KEPT);
 }
+
+/// A snapshot poll every minute whose startup run is still busy when the first minute comes:
+/// that occurrence runs as soon as the startup run ends (nothing skipped); a second occurrence
+/// passing during one run is the only one lost, and it is counted.
+#[tokio::test]
+async fn a_catching_up_job_runs_an_occurrence_that_found_it_busy_when_the_run_ends() {
+    let start = utc("2024-01-01T12:00:59.500Z");
+    let fired = Arc::new(Mutex::new(Vec::new()));
+    // Each run waits for one permit: the test decides when a run ends.
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let metrics = Metrics::new();
+    let spec = JobSpec {
+        name: "queue_stats/qu-1".into(),
+        dataset: "queue_stats",
+        schedule: schedule("0 * * * * *"),
+        tz: Tz::UTC,
+        fast_interval: None,
+        metrics: metrics.clone(),
+    };
+    let (f, r) = (fired.clone(), release.clone());
+    let work: Work = Arc::new(move |at| {
+        let (fired, release) = (f.clone(), r.clone());
+        Box::pin(async move {
+            lock(&fired).push(at);
+            release.acquire().await.map_err(|e| e.to_string())?.forget();
+            Ok(RunSignal::default())
+        })
+    });
+    let job = Job::catching_up(spec, work, start, true);
+    let stopping = AtomicBool::new(false);
+    let tick = |at: &str| job.on_tick(utc(at), &stopping);
+    let end_run = || async {
+        release.add_permits(1);
+        drop(job.hold().await);
+    };
+    use TickOutcome::*;
+    // The startup run, then the first minute while it is still busy.
+    assert_eq!(job.on_tick(start, &stopping), Started);
+    assert_eq!(tick("2024-01-01T12:01:00Z"), Deferred);
+    assert_eq!(tick("2024-01-01T12:01:01Z"), Deferred);
+    end_run().await;
+    // The first tick after the run ended runs the deferred minute.
+    assert_eq!(tick("2024-01-01T12:01:02Z"), Started);
+    // Two more minutes pass during that run: one is deferred, the other lost and counted.
+    assert_eq!(tick("2024-01-01T12:02:00Z"), Deferred);
+    assert_eq!(tick("2024-01-01T12:03:00Z"), SkippedBusy);
+    end_run().await;
+    assert_eq!(tick("2024-01-01T12:03:01Z"), Started);
+    end_run().await;
+    assert_eq!(tick("2024-01-01T12:03:02Z"), NotDue);
+    assert_eq!(tick("2024-01-01T12:04:00Z"), Started);
+    end_run().await;
+    let at = |s: &str| utc(s);
+    assert_eq!(
+        *lock(&fired),
+        vec![
+            start,
+            at("2024-01-01T12:01:02Z"),
+            at("2024-01-01T12:03:01Z"),
+            at("2024-01-01T12:04:00Z")
+        ]
+    );
+    let text = metrics.render();
+    assert!(
+        text.contains("smartassist_skipped_ticks_total{dataset=\"queue_stats\"} 1"),
+        "{text}"
+    );
+}
+
+/// The same busy minute for a job that does not catch up (a history job, whose next run
+/// computes its work from state): skipped and counted, not deferred.
+#[tokio::test]
+async fn a_history_job_skips_an_occurrence_that_found_it_busy() {
+    let start = utc("2024-01-01T12:00:59.500Z");
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let spec = JobSpec {
+        name: "user_status".into(),
+        dataset: "user_status",
+        schedule: schedule("0 * * * * *"),
+        tz: Tz::UTC,
+        fast_interval: None,
+        metrics: Metrics::new(),
+    };
+    let r = release.clone();
+    let work: Work = Arc::new(move |_| {
+        let release = r.clone();
+        Box::pin(async move {
+            release.acquire().await.map_err(|e| e.to_string())?.forget();
+            Ok(RunSignal::default())
+        })
+    });
+    let job = Job::new(spec, work, start, true);
+    let stopping = AtomicBool::new(false);
+    assert_eq!(job.on_tick(start, &stopping), TickOutcome::Started);
+    assert_eq!(
+        job.on_tick(utc("2024-01-01T12:01:00Z"), &stopping),
+        TickOutcome::SkippedBusy
+    );
+    release.add_permits(1);
+    drop(job.hold().await);
+    assert_eq!(
+        job.on_tick(utc("2024-01-01T12:01:01Z"), &stopping),
+        TickOutcome::NotDue
+    );
+}
+
+/// A schedule's occurrences are whole seconds, whatever the fraction of the moment they are
+/// computed from (croner keeps it, which put every tick of a job started at 12:00:30.700 at
+/// .700 past its second, so the tick of the second itself found it not due yet).
+#[test]
+fn occurrences_are_whole_seconds_after_a_moment_with_a_fraction() {
+    let c = cron("0 * * * * *");
+    let at = |s: &str| next_occurrence(&c, Tz::UTC, utc(s)).expect("next");
+    assert_eq!(at("2024-01-01T12:00:59.500Z"), utc("2024-01-01T12:01:00Z"));
+    assert_eq!(at("2024-01-01T12:01:00.002Z"), utc("2024-01-01T12:02:00Z"));
+    assert_eq!(at("2024-01-01T12:01:00Z"), utc("2024-01-01T12:02:00Z"));
+    let every_second = cron("* * * * * *");
+    assert_eq!(
+        next_occurrence(&every_second, Tz::UTC, utc("2024-01-01T12:00:00.999Z")),
+        Some(utc("2024-01-01T12:00:01Z"))
+    );
+}

@@ -69,6 +69,15 @@ fn broken_configs_exit_2_naming_the_key() {
     );
     assert_config_error(&GOOD.replace("\"acct\"", "\"../../etc\""), "api.account_id");
     assert_config_error("[api\n", "not valid");
+    let queues = "[queue_stats]\nenabled = true\nqueue_ids = [\"qu-1\"]\n";
+    assert_config_error(
+        &format!("{GOOD}{queues}channels = [\"Web/Mobile Client\"]\n"),
+        "queue_stats.channels[0]",
+    );
+    assert_config_error(
+        &format!("{GOOD}{queues}languages = [\"en\", \"English\"]\n"),
+        "queue_stats.languages[1]",
+    );
 }
 
 #[test]
@@ -428,4 +437,58 @@ fn log_flags_that_contradict_each_other_exit_2() {
             .expect("runs");
         assert_eq!(out.status.code(), Some(2), "{flags:?}");
     }
+}
+
+/// `check` probes every bot of `[bot_sessions]`: a bot the simulator does not know (a 404) is
+/// reported failing by name, the bot that answered is reported OK, and `check` fails.
+#[test]
+fn check_probes_every_bot_and_names_the_one_that_fails() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sim = rt.block_on(start_sim(SimulatorConfig::default()));
+    assert_eq!(
+        sim.config().bots,
+        ["st-demo-bot"],
+        "the simulator's one bot"
+    );
+    let tmp = tempfile::tempdir().expect("tmp");
+    let config = write_config(
+        tmp.path(),
+        &sim.base_url(),
+        &tmp.path().join("out"),
+        "[user_status]\nenabled = false\n[bot_sessions]\nenabled = true\n\
+         bot_ids = [\"st-demo-bot\", \"st-no-such-bot\"]\n",
+    );
+    let out = run_bin(&config, &["check"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}\n{stderr}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("bot_sessions"))
+        .unwrap_or_else(|| panic!("no bot_sessions probe in:\n{stdout}"));
+    let (failed, ok) = line
+        .split_once("; OK: ")
+        .unwrap_or_else(|| panic!("no OK part in {line:?}"));
+    assert!(
+        failed.starts_with("bot_sessions: FAILED: unhealthy: bot st-no-such-bot: "),
+        "{line}"
+    );
+    assert!(failed.contains("404"), "{line}");
+    assert!(!failed.contains("st-demo-bot"), "{line}");
+    assert!(ok.starts_with("bot st-demo-bot: "), "{line}");
+    assert!(!ok.contains("st-no-such-bot"), "{line}");
+    rt.block_on(sim.shutdown());
+}
+
+/// `reconcile --bot` takes only configured bots: another id exits 2 naming it.
+#[test]
+fn reconcile_of_an_unknown_bot_exits_2_naming_it() {
+    let out = run_with(
+        &format!("{GOOD}[bot_sessions]\nenabled = true\nbot_ids = [\"st-demo-bot\"]\n"),
+        &["reconcile", "--bot", "st-no-such-bot"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--bot st-no-such-bot"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

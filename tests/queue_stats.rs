@@ -354,3 +354,204 @@ listen = "{addr}"
     );
     rt.block_on(sim.shutdown());
 }
+
+/// A fake Queue Size server on loopback: per queue, a fixed answer (unknown queues: `[]`).
+async fn fake_queue_server(answers: BTreeMap<&'static str, String>) -> std::net::SocketAddr {
+    use axum::extract::Path;
+    let answers = std::sync::Arc::new(answers);
+    let app = axum::Router::new().route(
+        "/agentassist/api/v1/public/{stream}/monitor/queueStatsById/{queue}",
+        axum::routing::post(move |Path((_, queue)): Path<(String, String)>| {
+            let answers = answers.clone();
+            async move {
+                answers
+                    .get(queue.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| "[]".into())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Nothing an answer holds is dropped silently: a poll keeps the first record of the queue it
+/// asked for; an identical repeat is counted, a differing one and another queue's record are
+/// rejected as sent (read back with a Parquet reader) and counted; an answer without the queue
+/// writes nothing, is counted, and `status` shows the poll as an empty answer.
+#[test]
+fn an_answer_keeps_only_the_asked_queue_and_counts_or_rejects_the_rest() {
+    let rt = runtime();
+    let first = r#"{"queueId":"qu-dup","queueName":"Dup","waiting":3,"engaged":1}"#;
+    let repeat = r#"{"engaged":1,"waiting":3,"queueName":"Dup","queueId":"qu-dup"}"#;
+    let differing = r#"{"queueId":"qu-dup","queueName":"Dup","waiting":4,"engaged":1}"#;
+    let other = r#"{"queueId":"qu-other","queueName":"Other","waiting":9}"#;
+    // The rejects of a partition hold each raw JSON once: the other answer's differs.
+    let other_for_none = r#"{"queueId":"qu-other","queueName":"Other","waiting":8}"#;
+    let answers = BTreeMap::from([
+        (
+            "qu-dup",
+            format!("[{first},\n// a comment\n{repeat},{differing},{other}]"),
+        ),
+        ("qu-none", format!("[{other_for_none}]")),
+    ]);
+    let addr = rt.block_on(fake_queue_server(answers));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let config = write_config(
+        tmp.path(),
+        &format!("http://{addr}"),
+        &out,
+        "[user_status]\nenabled = false\n[queue_stats]\nenabled = true\n\
+         queue_ids = [\"qu-dup\", \"qu-none\"]\n",
+    );
+    let secret = SimulatorConfig::default().client_secret;
+    let polled_from = Utc::now().date_naive().to_string();
+    let metrics_text = rt.block_on(async {
+        use smartassist_export::datasets::{self, Dataset};
+        let config = datasets::load_config(&config, Some(secret)).expect("config");
+        let metrics = smartassist_export::metrics::Metrics::new();
+        let app = smartassist_export::app::App::start(
+            config,
+            tokio_util::sync::CancellationToken::new(),
+            metrics.clone(),
+        )
+        .await
+        .expect("app");
+        let Some(Dataset::Snapshot(d)) = app.datasets().iter().find(|d| d.name() == "queue_stats")
+        else {
+            panic!("queue_stats is enabled");
+        };
+        for queue in ["qu-dup", "qu-none"] {
+            let summary =
+                smartassist_export::pipeline::run_snapshot(d.as_ref(), &app.cx, queue, Utc::now())
+                    .await;
+            assert!(summary.error.is_none(), "{queue}: {summary:?}");
+        }
+        let text = metrics.render();
+        app.shutdown().await;
+        text
+    });
+    // One row: the first record of the asked queue, written after it was polled.
+    let got = rows(&out);
+    let keys: Vec<&(String, DateTime<Utc>)> = got.keys().collect();
+    assert_eq!(keys.len(), 1, "{got:?}");
+    assert_eq!(keys[0].0, "qu-dup");
+    let row = &got[keys[0]][0];
+    assert_eq!(row.counts[0], Some(3), "waiting of the first record");
+    for (_, batches) in read_dataset(&out, "queue_stats") {
+        for b in batches {
+            let col = |c: &str| {
+                b.column_by_name(c)
+                    .expect(c)
+                    .as_primitive::<TimestampMillisecondType>()
+                    .value(0)
+            };
+            assert!(
+                col("exported_at") >= col("polled_at"),
+                "exported before polled"
+            );
+        }
+    }
+    // The differing record and the other queue's records, as sent.
+    let mut rejects: Vec<(String, String)> = Vec::new();
+    for (_, batches) in read_dataset(&out, "_rejects/queue_stats") {
+        for b in batches {
+            let s = |c: &str| b.column_by_name(c).expect(c).as_string::<i32>().clone();
+            let (reason, raw) = (s("reason"), s("raw_json"));
+            for i in 0..b.num_rows() {
+                rejects.push((raw.value(i).to_string(), reason.value(i).to_string()));
+            }
+        }
+    }
+    rejects.sort();
+    let raws: Vec<&str> = rejects.iter().map(|(r, _)| r.as_str()).collect();
+    assert!(raws.contains(&differing), "{rejects:?}");
+    assert!(raws.contains(&other), "{rejects:?}");
+    assert!(raws.contains(&other_for_none), "{rejects:?}");
+    assert_eq!(rejects.len(), 3, "{rejects:?}");
+    let reason_of = |raw: &str| {
+        rejects
+            .iter()
+            .filter(|(r, _)| r == raw)
+            .map(|(_, why)| why.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        reason_of(differing)[0].contains("a second record of queue \"qu-dup\""),
+        "{rejects:?}"
+    );
+    assert!(
+        reason_of(other_for_none)[0].contains("in the answer for queue \"qu-none\""),
+        "{rejects:?}"
+    );
+    // The counters, on the /metrics text.
+    for (series, want) in [
+        (
+            "smartassist_queue_stats_repeated_records_total{queue_id=\"qu-dup\"}",
+            1.0,
+        ),
+        (
+            "smartassist_queue_stats_conflicting_records_total{queue_id=\"qu-dup\"}",
+            1.0,
+        ),
+        (
+            "smartassist_queue_stats_other_queue_records_total{queue_id=\"qu-dup\"}",
+            1.0,
+        ),
+        (
+            "smartassist_queue_stats_other_queue_records_total{queue_id=\"qu-none\"}",
+            1.0,
+        ),
+        (
+            "smartassist_queue_stats_missing_total{queue_id=\"qu-none\"}",
+            1.0,
+        ),
+        (
+            "smartassist_queue_stats_missing_total{queue_id=\"qu-dup\"}",
+            0.0,
+        ),
+        (
+            "smartassist_queue_snapshots_total{queue_id=\"qu-dup\"}",
+            1.0,
+        ),
+        (
+            "smartassist_queue_snapshots_total{queue_id=\"qu-none\"}",
+            0.0,
+        ),
+    ] {
+        assert_eq!(
+            metric(&metrics_text, series),
+            want,
+            "{series}\n{metrics_text}"
+        );
+    }
+    // `status` shows the empty poll of qu-none.
+    let today = Utc::now().date_naive().to_string();
+    let status = run_bin(
+        &config,
+        &[
+            "status",
+            "--dataset",
+            "queue_stats",
+            "--from",
+            &polled_from,
+            "--to",
+            &today,
+        ],
+    );
+    assert_success(&status);
+    let text = String::from_utf8_lossy(&status.stdout);
+    let line = |queue: &str| {
+        text.lines()
+            .find(|l| l.contains(queue) && l.contains("poll(s)"))
+            .unwrap_or_else(|| panic!("no line of {queue} in:\n{text}"))
+            .to_string()
+    };
+    assert!(line("qu-none").contains("1 empty answer(s)"), "{text}");
+    assert!(!line("qu-dup").contains("empty"), "{text}");
+}

@@ -19,8 +19,9 @@
 //!
 //! What a unit is: for a history dataset the unit of work itself (a local day, per entity
 //! when the dataset has entities). For a snapshot dataset, an entity's local day: the polls
-//! that ran on it (ok, failed, suspected gaps, the last one) and the records the polls added
-//! to the day's partition (a poll just after midnight may still add to the day before).
+//! that ran on it (ok, failed, suspected gaps, answers without the entity, the last one) and
+//! the records the polls added to the day's partition (a poll just after midnight may still
+//! add to the day before).
 
 pub mod capture;
 pub mod rebuild;
@@ -185,6 +186,7 @@ fn apply_poll(
             Ok(report) => {
                 polls.ok += 1;
                 polls.gaps += u64::from(report.gap_suspected);
+                polls.empty += u64::from(report.empty);
                 polls.last_ok_at = polls.last_ok_at.max(Some(at));
                 let e = touch(&mut rec.export, attempt, at);
                 e.requests += report.requests as u64;

@@ -162,6 +162,13 @@ pub struct Polls {
     /// Polls whose answer was all new (sessions between polls were probably missed).
     #[serde(default)]
     pub gaps: u64,
+    /// Polls answered without a record of the entity: they wrote nothing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub empty: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What is known of one unit.

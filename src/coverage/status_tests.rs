@@ -373,6 +373,7 @@ fn a_snapshot_day_is_what_its_polls_found_and_has_no_backfill() {
         failed,
         last_ok_at: (ok > 0).then(|| t("2024-05-02T23:59:00Z")),
         gaps: 0,
+        empty: 0,
     };
     for (day, p, rows) in [
         ("2024-05-01", polls(3, 0), Some(4)),

@@ -151,6 +151,9 @@ fn unit_line(u: &UnitStatus) -> String {
         if p.gaps > 0 {
             let _ = write!(line, ", {} gap(s)", p.gaps);
         }
+        if p.empty > 0 {
+            let _ = write!(line, ", {} empty answer(s)", p.empty);
+        }
     }
     if let Some(at) = u.committed_at {
         let _ = write!(line, "  exported {}", stamp(at));

@@ -74,7 +74,9 @@ async fn acquire_leases(
 }
 
 /// The jobs of the enabled datasets: one per history dataset, one per configured snapshot
-/// entity, one per snapshot dataset whose entities are listed ([`listed`]).
+/// entity, one per snapshot dataset whose entities are listed ([`listed`]). Every job runs
+/// once at startup; a snapshot job catches up an occurrence that finds it busy (the first
+/// one after a slow startup run, say) instead of losing that poll ([`Job::catching_up`]).
 pub(crate) fn build_jobs(
     cx: &Arc<Context>,
     datasets: &[Dataset],
@@ -119,7 +121,7 @@ pub(crate) fn build_jobs(
                     fast_interval: None,
                     metrics: cx.metrics.clone(),
                 };
-                jobs.push(Job::new(spec, work, now, true));
+                jobs.push(Job::catching_up(spec, work, now, true));
             }
             Dataset::Snapshot(d) => {
                 for entity in d.entities() {
@@ -139,7 +141,7 @@ pub(crate) fn build_jobs(
                         fast_interval: s.gap_poll_interval,
                         metrics: cx.metrics.clone(),
                     };
-                    jobs.push(Job::new(spec, work, now, true));
+                    jobs.push(Job::catching_up(spec, work, now, true));
                 }
             }
         }

@@ -318,6 +318,9 @@ pub struct UnitReport {
     /// spans still open, without an end): the coverage record calls it provisional until a
     /// later export finds it closed.
     pub open: bool,
+    /// Snapshot: the answer held no record of the polled entity, so the poll wrote nothing
+    /// (the coverage record counts such polls as empty).
+    pub empty: bool,
 }
 
 /// What one unit wrote into one partition of one table.

@@ -365,10 +365,15 @@ impl BotSessions {
                 )),
             }
         }
-        if failed.is_empty() {
-            Ok(ok.join("; "))
-        } else {
-            Err(Error::Unhealthy(failed.join("; ")))
+        match (failed.is_empty(), ok.is_empty()) {
+            (true, _) => Ok(ok.join("; ")),
+            (false, true) => Err(Error::Unhealthy(failed.join("; "))),
+            // The bots that answered are named too: one failing bot is not a failing API.
+            (false, false) => Err(Error::Unhealthy(format!(
+                "{}; OK: {}",
+                failed.join("; "),
+                ok.join("; ")
+            ))),
         }
     }
 

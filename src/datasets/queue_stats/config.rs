@@ -82,8 +82,8 @@ impl DatasetSection for QueueStatsConfig {
                 None => cx.timezone,
             },
             queue_ids,
-            channels: identifiers(p, "channels", &raw.channels),
-            languages: identifiers(p, "languages", &raw.languages),
+            channels: filter_values(p, &CHANNELS, &raw.channels),
+            languages: filter_values(p, &LANGUAGES, &raw.languages),
             path: path(p, raw.path.as_deref(), cx.iid),
         }
     }
@@ -103,8 +103,7 @@ impl DatasetSection for QueueStatsConfig {
     }
 }
 
-/// A list of ids or codes: each a safe identifier (it becomes a path segment or a filter
-/// value), none twice.
+/// A list of ids: each a safe identifier (it becomes a path segment), none twice.
 fn identifiers(p: &mut Problems, key: &str, values: &Option<Vec<String>>) -> Vec<String> {
     let values = values.clone().unwrap_or_default();
     let mut seen = HashSet::new();
@@ -119,6 +118,55 @@ fn identifiers(p: &mut Problems, key: &str, values: &Option<Vec<String>>) -> Vec
                 &format!("queue_stats.{key}[{i}]"),
                 format!("{v:?} is listed twice"),
             );
+        }
+    }
+    values
+}
+
+/// A body filter: its key and what the reference (Queue Size, `channels` and `languages`)
+/// documents of its values. Both are "from a fixed list" whose documented excerpt is elided
+/// (`rtm`, `ivr`, …, and `en`, `de`, …, `ge`), so a value is checked for the form of the listed
+/// ones, not for membership: a display name (`Web/Mobile Client`), a capitalised value or a
+/// language name would match nothing on the server, silently.
+struct Filter {
+    key: &'static str,
+    /// Whether `value` has the form of the documented values.
+    form: fn(&str) -> bool,
+    /// The form, and the documented values, for the message.
+    expected: &'static str,
+}
+
+/// `channels`: the API's channel values, lower-case ASCII letters and digits.
+static CHANNELS: Filter = Filter {
+    key: "channels",
+    form: |v| {
+        (1..=32).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    },
+    expected: "a channel value of the API: lower-case letters and digits, such as rtm (Web/\
+               Mobile Client), ivr (Agent AI), sms, msteams, whatsapp, korevg, audiocodes or \
+               email",
+};
+
+/// `languages`: two-letter lower-case language codes.
+static LANGUAGES: Filter = Filter {
+    key: "languages",
+    form: |v| v.len() == 2 && v.bytes().all(|b| b.is_ascii_lowercase()),
+    expected: "a two-letter lower-case language code of the API, such as en or de",
+};
+
+/// The values of a body filter: each of the documented form, none twice; problems name
+/// `queue_stats.<key>[i]`.
+fn filter_values(p: &mut Problems, filter: &Filter, values: &Option<Vec<String>>) -> Vec<String> {
+    let values = values.clone().unwrap_or_default();
+    let mut seen = HashSet::new();
+    for (i, v) in values.iter().enumerate() {
+        let key = format!("queue_stats.{}[{i}]", filter.key);
+        if !(filter.form)(v) {
+            p.push(&key, format!("{v:?} is not {}", filter.expected));
+        } else if !seen.insert(v.as_str()) {
+            p.push(&key, format!("{v:?} is listed twice"));
         }
     }
     values
@@ -147,6 +195,43 @@ fn path(p: &mut Problems, value: Option<&str>, iid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channels_and_languages_take_the_documented_values_and_name_each_other_one() {
+        let (c, problems) = validated(
+            "channels = [\"rtm\", \"ivr\", \"sms\", \"msteams\", \"whatsapp\", \"korevg\", \
+             \"audiocodes\", \"email\"]\nlanguages = [\"en\", \"de\", \"ge\"]\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.channels.len(), 8);
+        assert_eq!(c.languages, ["en", "de", "ge"]);
+        // A display name, a capitalised value, an empty one; a language name, a locale, a
+        // capitalised code.
+        let (_, problems) = validated(
+            "channels = [\"rtm\", \"Web/Mobile Client\", \"RTM\", \"\"]\n\
+             languages = [\"en\", \"english\", \"en-US\", \"DE\"]\n",
+        );
+        let named: Vec<&str> = problems
+            .iter()
+            .map(|p| p.split(':').next().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                "queue_stats.channels[1]",
+                "queue_stats.channels[2]",
+                "queue_stats.channels[3]",
+                "queue_stats.languages[1]",
+                "queue_stats.languages[2]",
+                "queue_stats.languages[3]",
+            ],
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].contains("such as rtm (Web/Mobile Client)"),
+            "{problems:?}"
+        );
+    }
 
     fn validated(toml_text: &str) -> (QueueStatsConfig, Vec<String>) {
         let raw: RawQueueStats = toml::from_str(toml_text).expect("parses");

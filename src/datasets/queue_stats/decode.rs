@@ -106,6 +106,23 @@ pub fn decode_queue_stats(
     body: &[u8],
     polled_at: DateTime<Utc>,
 ) -> Result<Vec<Result<QueueSnapshot, Reject>>, DecodeError> {
+    Ok(decode_elements(body, polled_at)?
+        .into_iter()
+        .map(|e| e.decoded)
+        .collect())
+}
+
+/// One element of an answer: what it decoded to, with its exact JSON text (so that a record
+/// which decodes but is not kept, a second record of the polled queue or one of another
+/// queue, can still go to the rejects as it was sent).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Element {
+    pub decoded: Result<QueueSnapshot, Reject>,
+    pub raw_json: String,
+}
+
+/// [`decode_queue_stats`] keeping each element's JSON text.
+pub fn decode_elements(body: &[u8], polled_at: DateTime<Utc>) -> Result<Vec<Element>, DecodeError> {
     let text = std::str::from_utf8(body).map_err(|e| DecodeError {
         api: API,
         reason: format!("body is not UTF-8: {e}"),
@@ -118,11 +135,12 @@ pub fn decode_queue_stats(
     Ok(items
         .iter()
         .enumerate()
-        .map(|(i, raw)| {
-            decode_queue(raw, polled_at).map_err(|reason| Reject {
+        .map(|(i, raw)| Element {
+            decoded: decode_queue(raw, polled_at).map_err(|reason| Reject {
                 reason: format!("[{i}]: {reason}"),
                 raw_json: raw.get().to_owned(),
-            })
+            }),
+            raw_json: raw.get().to_owned(),
         })
         .collect())
 }

@@ -21,6 +21,7 @@
 //! ([`SnapshotDataset::current_entities`], read again at every poll tick through
 //! [`QueueListReader`], which re-reads the list only when its snapshot file changed).
 
+mod answer;
 pub mod config;
 pub mod decode;
 mod poll_state;
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::queues::{self, QueueListReader, QueuesConfig};
 use super::{
@@ -49,7 +50,7 @@ use crate::sources::window::local_date;
 use crate::sources::Reject;
 use crate::state;
 pub use config::QueueStatsConfig;
-use decode::{decode_queue_stats, QueueSnapshot};
+use decode::{decode_elements, decode_queue_stats, Element, QueueSnapshot};
 pub use poll_state::PollState;
 use schema::queue_stats_schema;
 
@@ -173,7 +174,7 @@ pub struct QueueStats {
 }
 
 /// The decoded answer of one poll.
-type Records = Vec<Result<QueueSnapshot, Reject>>;
+type Records = Vec<Element>;
 
 impl QueueStats {
     pub fn new(cfg: QueueStatsConfig) -> QueueStats {
@@ -229,13 +230,16 @@ impl QueueStats {
         let (records, sent) = cx
             .client
             .post_json_sent(ENDPOINT, &path, &[], &self.request_body(), |body| {
-                decode_queue_stats(body, at)
+                decode_elements(body, at)
             })
             .await?;
         let polled_at = polled_at(at, sent.saturating_duration_since(started));
         let stamped = records
             .into_iter()
-            .map(|r| r.map(|s| QueueSnapshot { polled_at, ..s }))
+            .map(|e| Element {
+                decoded: e.decoded.map(|s| QueueSnapshot { polled_at, ..s }),
+                ..e
+            })
             .collect();
         Ok((stamped, polled_at))
     }
@@ -248,7 +252,11 @@ impl QueueStats {
     ) -> Result<UnitReport, Error> {
         let (records, polled_at) = self.fetch(cx, queue_id, at).await?;
         let returned = records.len();
-        let (snapshots, rejected) = split(records);
+        let sorted = answer::sort(queue_id, records);
+        self.count_answer(cx, queue_id, polled_at, &sorted);
+        let empty = sorted.kept.is_none();
+        let (snapshots, rejected): (Vec<QueueSnapshot>, _) =
+            (sorted.kept.into_iter().collect(), sorted.rejected);
         let state_name = state::object_name::<PollState>(INFO.name, &cx.account_id, queue_id);
         let previous: PollState = state::load(&cx.state, &state_name)
             .await?
@@ -260,9 +268,13 @@ impl QueueStats {
             requests: 1,
             returned,
             rejects: rejected.len(),
+            empty,
             ..UnitReport::default()
         };
-        let added = merged::add_records(&cx.sink, &cx.state, &key, snapshots, at).await?;
+        // `exported_at` is when the rows are handed to the writer: after the answer, so never
+        // before `polled_at` (see docs/datasets/queue_stats.md).
+        let exported_at = Utc::now().max(polled_at);
+        let added = merged::add_records(&cx.sink, &cx.state, &key, snapshots, exported_at).await?;
         let mut open_days = previous.open_days.clone();
         if !added.fresh.is_empty() || added.file_rows.len() > 1 {
             open_days.insert(dt);
@@ -290,8 +302,16 @@ impl QueueStats {
         )
         .await?;
         report.written.rows = report.rows;
-        self.finish_poll(cx, queue_id, &added.fresh, &rejected, &key, at, &mut report)
-            .await?;
+        self.finish_poll(
+            cx,
+            queue_id,
+            &added.fresh,
+            &rejected,
+            &key,
+            exported_at,
+            &mut report,
+        )
+        .await?;
         let update = poll_state::PollUpdate {
             polled_at,
             opened: open_days.difference(&closed).copied().collect(),
@@ -310,6 +330,37 @@ impl QueueStats {
             "Polled queue."
         );
         Ok(report)
+    }
+
+    /// The counters of an answer's records that were not kept as its row (see [`answer`]),
+    /// and the warning of an answer without the polled queue.
+    fn count_answer(
+        &self,
+        cx: &Context,
+        queue_id: &str,
+        polled_at: DateTime<Utc>,
+        sorted: &answer::Sorted,
+    ) {
+        let count = |metric, n: usize| {
+            if n > 0 {
+                cx.metrics
+                    .dataset_counter(metric, queue_id)
+                    .inc_by(n as u64);
+            }
+        };
+        count(&series::REPEATED, sorted.repeats);
+        count(&series::CONFLICTING, sorted.conflicting);
+        count(&series::OTHER_QUEUE, sorted.other_queues);
+        if sorted.kept.is_none() {
+            count(&series::MISSING, 1);
+            warn!(
+                dataset = INFO.name,
+                queue_id,
+                %polled_at,
+                records = sorted.rejected.len() + sorted.repeats,
+                "The answer holds no record of the polled queue: nothing is written for this poll."
+            );
+        }
     }
 
     /// Rejects and metrics of a poll whose rows are stored.
@@ -368,13 +419,12 @@ impl QueueStats {
 
     async fn probe_queue(&self, cx: &Context, queue_id: &str) -> Result<String, Error> {
         let (records, _) = self.fetch(cx, queue_id, Utc::now()).await?;
-        let (snapshots, rejected) = split(records);
-        let waiting: i64 = snapshots.iter().filter_map(|s| s.waiting).sum();
-        Ok(format!(
-            "{} queue record(s), {waiting} waiting, {} rejected",
-            snapshots.len(),
-            rejected.len()
-        ))
+        let sorted = answer::sort(queue_id, records);
+        let kept = match &sorted.kept {
+            Some(s) => format!("{} waiting", s.waiting.unwrap_or(0)),
+            None => "no record of this queue".to_string(),
+        };
+        Ok(format!("{kept}, {} rejected", sorted.rejected.len()))
     }
 }
 
@@ -385,8 +435,9 @@ pub fn polled_at(at: DateTime<Utc>, elapsed: std::time::Duration) -> DateTime<Ut
     DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
-/// The snapshots of an answer, each queue once (first occurrence), and its rejects.
-fn split(records: Records) -> (Vec<QueueSnapshot>, Vec<Reject>) {
+/// The snapshots of an answer to no particular poll (the generic [`PageDecoder`]), each queue
+/// once (first occurrence), and its rejects.
+fn split(records: Vec<Result<QueueSnapshot, Reject>>) -> (Vec<QueueSnapshot>, Vec<Reject>) {
     let mut ids = HashSet::new();
     let mut snapshots = Vec::new();
     let mut rejected = Vec::new();
