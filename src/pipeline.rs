@@ -213,9 +213,11 @@ async fn run_history_inner(
 ) -> RunSummary {
     let started = Instant::now();
     if !dataset.entities().is_empty() {
-        return entities::run(dataset, cx, stop, now, run_id)
-            .await
-            .finish(&cx.metrics, started, now);
+        return entities::run(dataset, cx, stop, now, run_id).await.finish(
+            &cx.metrics,
+            started,
+            now,
+        );
     }
     let name = dataset.info().name;
     let schedule = dataset.schedule();
@@ -276,7 +278,17 @@ async fn export_days(
     summary: &mut RunSummary,
 ) -> usize {
     let mut days = DaysRun::default();
-    let prefix = export_in_order(dataset, cx, stop, (plan, None), today, now, &summary.run_id, &mut days).await;
+    let prefix = export_in_order(
+        dataset,
+        cx,
+        stop,
+        (plan, None),
+        today,
+        now,
+        &summary.run_id,
+        &mut days,
+    )
+    .await;
     days.settle_into(summary);
     prefix
 }
@@ -403,7 +415,8 @@ async fn store_watermark(
             false
         }
         Ok(_) => {
-            cx.metrics.set_covered(name, covered_key, mark.covered_until);
+            cx.metrics
+                .set_covered(name, covered_key, mark.covered_until);
             true
         }
     }

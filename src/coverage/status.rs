@@ -255,7 +255,9 @@ async fn read_watermarks(
         stored.watermark = dataset_level.map(|w| w.mark);
         return;
     };
-    let inherited = dataset_level.filter(|w| !w.entities_took_over).map(|w| w.mark);
+    let inherited = dataset_level
+        .filter(|w| !w.entities_took_over)
+        .map(|w| w.mark);
     for entity in &facts.entities {
         let name = state::entity_watermark_name(facts.name, account_id, kind, entity);
         match state::load::<Watermark>(store, &name).await {

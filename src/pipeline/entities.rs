@@ -70,7 +70,9 @@ pub(super) async fn run(
     for entity in dataset.entities() {
         match plan_entity(dataset, cx, entity, legacy.as_ref(), today).await {
             Ok(p) => plans.push(p),
-            Err(e) => unreadable.failed.push(format!("{entity}: {}", error_chain(&e))),
+            Err(e) => unreadable
+                .failed
+                .push(format!("{entity}: {}", error_chain(&e))),
         }
     }
     let window = match (
