@@ -28,6 +28,8 @@ use crate::sources::extra::log_unmapped;
 use crate::sources::window::{local_date, local_day_bounds};
 use crate::state::{self, Watermark};
 
+mod entities;
+
 /// History pages that may be in memory at once, across every day in flight: from the moment a
 /// response body starts to be read until its rows have been encoded into Parquet, into a row
 /// group of bounded size ([`crate::sink::PartitionWriter::write_page`]). Requests beyond that still
@@ -185,8 +187,10 @@ fn unix_seconds(t: DateTime<Utc>) -> f64 {
 }
 
 /// One scheduled run of a history dataset: every local day from (watermark - lookback_days) up
-/// to today, at most `max_days_per_run` of them, in order; stop at the first failure or on
-/// `stop`; then advance the watermark over the committed prefix.
+/// to today, at most `max_days_per_run` of them, in order; a failed day does not stop the
+/// later ones, `stop` does; then advance the watermark over the committed prefix. A dataset
+/// with entities does this for each entity on its own watermark, several entities at once
+/// ([`entities`]).
 pub async fn run_history(
     dataset: &dyn HistoryDataset,
     cx: &Context,
@@ -208,6 +212,13 @@ async fn run_history_inner(
     run_id: &str,
 ) -> RunSummary {
     let started = Instant::now();
+    if !dataset.entities().is_empty() {
+        return entities::run(dataset, cx, stop, now, run_id).await.finish(
+            &cx.metrics,
+            started,
+            now,
+        );
+    }
     let name = dataset.info().name;
     let schedule = dataset.schedule();
     let state_name = state::watermark_name(name, &cx.account_id);
@@ -248,16 +259,15 @@ async fn run_history_inner(
         now,
     );
     if let Some(mark) = mark {
-        store_watermark(cx, name, &state_name, &mark, &mut summary).await;
+        let key = (name, cx.account_id.as_str());
+        store_watermark(cx, key, &state_name, &mark, &mut summary).await;
     }
     summary.finish(&cx.metrics, started, now)
 }
 
-/// Exports the units of the planned days in order (a day's units are one per entity). A failed
-/// unit does not stop the others: one entity (a deleted bot, say) must not keep the other
-/// entities' days from being exported; the run ends partial or failed naming every failed unit.
-/// Stops on `stop`. Returns how many days of `plan`, from its start, were exported whole: the
-/// watermark stops before the first day with a failed unit, so the next run retries that day.
+/// Exports the units of the planned days in order (an account-wide dataset: one unit per
+/// day). Stops on `stop`. Returns how many days of `plan`, from its start, were exported whole:
+/// the watermark stops before the first failed day, so the next run retries that day.
 async fn export_days(
     dataset: &dyn HistoryDataset,
     cx: &Context,
@@ -267,47 +277,49 @@ async fn export_days(
     now: DateTime<Utc>,
     summary: &mut RunSummary,
 ) -> usize {
-    let name = dataset.info().name;
-    let lookback_days = dataset.schedule().lookback_days;
-    let (mut units_done, mut failed) = (0usize, Vec::new());
-    let mut whole_prefix = None;
-    for (done, day) in plan.iter().enumerate() {
-        let priority = Priority::of_history_day(*day, today, lookback_days);
-        let day_cx = cx.for_work(name, priority);
-        let failed_before = failed.len();
-        for unit in DayUnit::of_day(*day, dataset.entities()) {
-            if stop.is_cancelled() {
-                summary.outcome = Outcome::Cancelled;
-                summary.error = Some("stopped by shutdown between days".into());
-                return whole_prefix.unwrap_or(done);
-            }
-            let attempt = Attempt::now(&summary.run_id, Writer::Run);
-            let result = dataset.export_day(&day_cx, &unit, now).await;
-            // A unit abandoned by shutdown did not fail: it is simply not recorded.
-            if result.is_ok() || !stop.is_cancelled() {
-                let outcome = coverage::outcome(&result);
-                coverage::record_unit(coverage::target(cx), name, &unit, &attempt, outcome, now)
-                    .await;
-            }
-            match result {
-                Ok(r) => {
-                    summary.add(&r);
-                    units_done += 1;
-                }
-                Err(_) if stop.is_cancelled() => {
-                    summary.outcome = Outcome::Cancelled;
-                    summary.error = Some(format!("{unit}: stopped by shutdown"));
-                    return whole_prefix.unwrap_or(done);
-                }
-                Err(e) => failed.push(format!("{unit}: {}", error_chain(&e))),
-            }
+    let mut days = DaysRun::default();
+    let prefix = export_in_order(
+        dataset,
+        cx,
+        stop,
+        (plan, None),
+        today,
+        now,
+        &summary.run_id,
+        &mut days,
+    )
+    .await;
+    days.settle_into(summary);
+    prefix
+}
+
+/// What the days of one run (or of one entity in it) did.
+#[derive(Debug, Default)]
+struct DaysRun {
+    reports: Vec<UnitReport>,
+    /// `2024-05-01 st-bot-1: HTTP 404 ...`, one per failed unit.
+    failed: Vec<String>,
+    /// Why shutdown stopped it, when it did.
+    cancelled: Option<String>,
+}
+
+impl DaysRun {
+    /// Adds what was done to `summary` and sets its outcome: cancelled when shutdown stopped
+    /// it; partial or failed, naming every failed unit, when a unit failed.
+    fn settle_into(self, summary: &mut RunSummary) {
+        for r in &self.reports {
+            summary.add(r);
         }
-        if failed.len() > failed_before && whole_prefix.is_none() {
-            whole_prefix = Some(done);
+        if let Some(reason) = self.cancelled {
+            summary.outcome = Outcome::Cancelled;
+            summary.error = Some(reason);
+            return;
         }
-    }
-    if !failed.is_empty() {
-        summary.outcome = if units_done == 0 {
+        let mut failed = self.failed;
+        if failed.is_empty() {
+            return;
+        }
+        summary.outcome = if self.reports.is_empty() {
             Outcome::Failure
         } else {
             Outcome::Partial
@@ -319,6 +331,64 @@ async fn export_days(
             format!("{n} units failed: {}", failed.join("; "))
         });
     }
+
+    fn absorb(&mut self, other: DaysRun) {
+        self.reports.extend(other.reports);
+        self.failed.extend(other.failed);
+        if self.cancelled.is_none() {
+            self.cancelled = other.cancelled;
+        }
+    }
+}
+
+/// Exports the days of `plan` in order, of `entity` (or account-wide), recording each unit's
+/// coverage. A failed day does not stop the later ones (they are written; the watermark
+/// stops before the failed day). Stops on `stop`, between units. Returns how many days of
+/// `plan`, from its start, were exported.
+#[allow(clippy::too_many_arguments)] // The run's fixed inputs; a struct would only rename them.
+async fn export_in_order(
+    dataset: &dyn HistoryDataset,
+    cx: &Context,
+    stop: &CancellationToken,
+    (plan, entity): (&[chrono::NaiveDate], Option<&str>),
+    today: chrono::NaiveDate,
+    now: DateTime<Utc>,
+    run_id: &str,
+    out: &mut DaysRun,
+) -> usize {
+    let name = dataset.info().name;
+    let lookback_days = dataset.schedule().lookback_days;
+    let mut whole_prefix = None;
+    for (done, day) in plan.iter().enumerate() {
+        if stop.is_cancelled() {
+            out.cancelled = Some("stopped by shutdown between days".into());
+            return whole_prefix.unwrap_or(done);
+        }
+        let priority = Priority::of_history_day(*day, today, lookback_days);
+        let day_cx = cx.for_work(name, priority);
+        let unit = DayUnit {
+            day: *day,
+            entity: entity.map(str::to_string),
+        };
+        let attempt = Attempt::now(run_id, Writer::Run);
+        let result = dataset.export_day(&day_cx, &unit, now).await;
+        // A unit abandoned by shutdown did not fail: it is simply not recorded.
+        if result.is_ok() || !stop.is_cancelled() {
+            let outcome = coverage::outcome(&result);
+            coverage::record_unit(coverage::target(cx), name, &unit, &attempt, outcome, now).await;
+        }
+        match result {
+            Ok(r) => out.reports.push(r),
+            Err(_) if stop.is_cancelled() => {
+                out.cancelled = Some(format!("{unit}: stopped by shutdown"));
+                return whole_prefix.unwrap_or(done);
+            }
+            Err(e) => {
+                out.failed.push(format!("{unit}: {}", error_chain(&e)));
+                whole_prefix.get_or_insert(done);
+            }
+        }
+    }
     whole_prefix.unwrap_or(plan.len())
 }
 
@@ -326,11 +396,11 @@ async fn export_days(
 /// already: a failure only makes the next run repeat these days.
 async fn store_watermark(
     cx: &Context,
-    name: &'static str,
+    (name, covered_key): (&'static str, &str),
     state_name: &str,
     mark: &Watermark,
     summary: &mut RunSummary,
-) {
+) -> bool {
     let merged = state::update(&cx.state, state_name, |current: Option<Watermark>| {
         merge_watermark(current.as_ref(), mark)
     })
@@ -342,10 +412,13 @@ async fn store_watermark(
                 summary.outcome = Outcome::Partial;
                 summary.error = Some(error_chain(&e));
             }
+            false
         }
-        Ok(_) => cx
-            .metrics
-            .set_covered(name, &cx.account_id, mark.covered_until),
+        Ok(_) => {
+            cx.metrics
+                .set_covered(name, covered_key, mark.covered_until);
+            true
+        }
     }
 }
 

@@ -4,7 +4,10 @@
 //! scheduled run of a history dataset exports.
 //!
 //! Objects:
-//! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`.
+//! - [`Watermark`] of a history dataset: `_state/<dataset>/account_id=A.json`; for a dataset
+//!   whose days have one unit per entity, one per entity
+//!   (`_state/<dataset>/account_id=A/watermark/bot_id=B.json`, [`entity_watermark_name`]),
+//!   the dataset-level object kept as the one they started from ([`DatasetMark`]).
 //! - The writer lease of an account ([`crate::lease`]): `_state/lease/account_id=A.json`.
 //! - A dataset's own objects, declared in the dataset's module by implementing [`StateObject`]
 //!   (where it lives under `_state/<dataset>/account_id=A/`): e.g. a snapshot dataset's poll
@@ -142,9 +145,30 @@ where
     update(store, &object_name::<T>(dataset, account_id, key), change).await
 }
 
-/// Name of a history dataset's watermark.
+/// Name of a history dataset's watermark (a dataset without entities; for one with entities,
+/// the watermark its entities started from when they got their own, see [`DatasetMark`]).
 pub fn watermark_name(dataset: &str, account_id: &str) -> String {
     format!("{dataset}/account_id={account_id}.json")
+}
+
+/// Name of one entity's watermark, for a history dataset whose day has one unit per entity
+/// (`bot_sessions/account_id=A/watermark/bot_id=B.json`): each entity plans its days from it.
+pub fn entity_watermark_name(dataset: &str, account_id: &str, kind: &str, entity: &str) -> String {
+    format!("{dataset}/account_id={account_id}/watermark/{kind}_id={entity}.json")
+}
+
+/// The dataset-level watermark object as read by a dataset with entities: the [`Watermark`]
+/// all its entities shared before each had its own, and whether they have taken it over. Until
+/// they have, an entity without a watermark of its own starts from this one (an upgrade
+/// neither re-exports nor skips days); once every configured entity has stored its own, the
+/// object is marked `entities_took_over` and a newly configured entity starts like a first run.
+/// The field is ignored by builds that do not know it (they read a plain [`Watermark`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatasetMark {
+    #[serde(flatten)]
+    pub mark: Watermark,
+    #[serde(default)]
+    pub entities_took_over: bool,
 }
 
 fn version_one() -> u32 {

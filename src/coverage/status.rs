@@ -150,7 +150,7 @@ impl DatasetFacts {
             schedule: keys.schedule.clone(),
             schedule_timezone: keys.schedule_timezone,
             entities: d.entities().to_vec(),
-            entity_kind: (!d.entities().is_empty()).then_some("entity"),
+            entity_kind: (!d.entities().is_empty()).then(|| d.entity_kind()),
             no_past: d.day_scope() == crate::datasets::DayScope::TodayOnly,
         }
     }
@@ -197,7 +197,12 @@ impl DatasetFacts {
 /// could not be read.
 #[derive(Debug, Clone, Default)]
 pub struct Stored {
+    /// A history dataset's watermark; for one with entities, the least advanced of its
+    /// configured entities' watermarks (the others are in `entity_watermarks`).
     pub watermark: Option<Watermark>,
+    /// A history dataset with entities: each configured entity's watermark (its own, or the
+    /// dataset-level one it will start from), by entity; entities without one are absent.
+    pub entity_watermarks: BTreeMap<String, Watermark>,
     pub months: BTreeMap<Month, CoverageMonth>,
     /// Objects that could not be read (a corrupt month reads as empty meanwhile).
     pub problems: Vec<String>,
@@ -213,11 +218,7 @@ pub async fn read(
 ) -> Stored {
     let mut stored = Stored::default();
     if facts.kind == Kind::History {
-        let name = state::watermark_name(facts.name, account_id);
-        match state::load::<Watermark>(store, &name).await {
-            Ok(w) => stored.watermark = w,
-            Err(e) => stored.problems.push(error_chain(&e)),
-        }
+        read_watermarks(store, facts, account_id, &mut stored).await;
     }
     for (month, read) in super::load(store, facts.name, account_id, from, to).await {
         match read {
@@ -231,6 +232,48 @@ pub async fn read(
         }
     }
     stored
+}
+
+/// Reads the watermark of a history dataset: its one watermark, or (a dataset with
+/// entities) each configured entity's, as the scheduled run reads them
+/// ([`crate::pipeline::run_history`]), and their minimum as the dataset's.
+async fn read_watermarks(
+    store: &StateStore,
+    facts: &DatasetFacts,
+    account_id: &str,
+    stored: &mut Stored,
+) {
+    let name = state::watermark_name(facts.name, account_id);
+    let dataset_level = match state::load::<state::DatasetMark>(store, &name).await {
+        Ok(w) => w,
+        Err(e) => {
+            stored.problems.push(error_chain(&e));
+            None
+        }
+    };
+    let (Some(kind), false) = (facts.entity_kind, facts.entities.is_empty()) else {
+        stored.watermark = dataset_level.map(|w| w.mark);
+        return;
+    };
+    let inherited = dataset_level
+        .filter(|w| !w.entities_took_over)
+        .map(|w| w.mark);
+    for entity in &facts.entities {
+        let name = state::entity_watermark_name(facts.name, account_id, kind, entity);
+        match state::load::<Watermark>(store, &name).await {
+            Ok(own) => {
+                if let Some(w) = own.or_else(|| inherited.clone()) {
+                    stored.entity_watermarks.insert(entity.clone(), w);
+                }
+            }
+            Err(e) => stored.problems.push(error_chain(&e)),
+        }
+    }
+    stored.watermark = stored
+        .entity_watermarks
+        .values()
+        .min_by_key(|w| (w.through_day, w.covered_until))
+        .cloned();
 }
 
 /// The whole report: what `status --json` prints.
@@ -258,7 +301,12 @@ pub struct DatasetStatus {
     pub entity_kind: Option<String>,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// A history dataset's watermark; for one with entities, the least advanced of its
+    /// configured entities' (see `watermarks`).
     pub watermark: Option<WatermarkView>,
+    /// A history dataset with entities: each configured entity's watermark, by entity (empty
+    /// for every other dataset).
+    pub watermarks: BTreeMap<String, WatermarkView>,
     /// The newest instant whose data is exported.
     pub newest_data_at: Option<DateTime<Utc>>,
     /// Now minus `newest_data_at`.
@@ -283,6 +331,15 @@ pub struct DatasetStatus {
 pub struct WatermarkView {
     pub through_day: NaiveDate,
     pub covered_until: DateTime<Utc>,
+}
+
+impl WatermarkView {
+    fn of(w: &Watermark) -> WatermarkView {
+        WatermarkView {
+            through_day: w.through_day,
+            covered_until: w.covered_until,
+        }
+    }
 }
 
 /// Units per state.
@@ -371,13 +428,19 @@ pub async fn report(
     }
 }
 
-/// Where the lookback starts: `lookback_days` before the watermark day (today without one,
-/// and never after today).
-fn lookback_start(facts: &DatasetFacts, stored: &Stored, today: NaiveDate) -> NaiveDate {
-    let anchor = stored
-        .watermark
-        .as_ref()
-        .map_or(today, |w| w.through_day.min(today));
+/// Where the lookback of `entity` starts: `lookback_days` before its watermark day (the
+/// dataset's for an account-wide unit; today without one, and never after today).
+fn lookback_start(
+    facts: &DatasetFacts,
+    stored: &Stored,
+    entity: Option<&str>,
+    today: NaiveDate,
+) -> NaiveDate {
+    let mark = match entity {
+        Some(e) if !stored.entity_watermarks.is_empty() => stored.entity_watermarks.get(e),
+        _ => stored.watermark.as_ref(),
+    };
+    let anchor = mark.map_or(today, |w| w.through_day.min(today));
     anchor
         .checked_sub_days(Days::new(u64::from(facts.lookback_days)))
         .unwrap_or(anchor)
@@ -474,7 +537,6 @@ pub fn classify(
     command: &str,
 ) -> DatasetStatus {
     let today = facts.today(now);
-    let lookback_from = lookback_start(facts, stored, today);
     let mut units = Vec::new();
     let to = to.min(today);
     for day in from.iter_days().take_while(|d| *d <= to) {
@@ -483,6 +545,7 @@ pub fn classify(
                 .months
                 .get(&Month::of(day))
                 .and_then(|m| m.get(day, entity.as_deref()));
+            let lookback_from = lookback_start(facts, stored, entity.as_deref(), today);
             let state = classify_unit(facts, rec, today, lookback_from);
             units.push(unit_status(day, entity.as_deref(), rec, state));
         }
@@ -552,10 +615,12 @@ fn summarize(
         entity_kind: facts.entity_kind.map(str::to_string),
         from,
         to,
-        watermark: stored.watermark.as_ref().map(|w| WatermarkView {
-            through_day: w.through_day,
-            covered_until: w.covered_until,
-        }),
+        watermark: stored.watermark.as_ref().map(WatermarkView::of),
+        watermarks: stored
+            .entity_watermarks
+            .iter()
+            .map(|(e, w)| (e.clone(), WatermarkView::of(w)))
+            .collect(),
         newest_data_at: newest,
         lag_seconds: newest.map(|n| (now - n).num_seconds().max(0)),
         last_export_at: last_export,

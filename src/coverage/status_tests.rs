@@ -472,6 +472,7 @@ fn the_json_shape_names_every_field() {
             "units",
             "unmapped_fields",
             "watermark",
+            "watermarks",
         ]
     );
     assert_eq!(

@@ -79,12 +79,18 @@ fn dataset_lines(d: &DatasetStatus, now: DateTime<Utc>, command: &str, out: &mut
         duration_words(d.schedule_interval_seconds as i64)
     ));
     let mut head = String::from(" ");
+    let kind = d.entity_kind.as_deref().unwrap_or("entity");
     if let Some(w) = &d.watermark {
         let _ = write!(
             head,
-            " watermark {} (data through {});",
+            " watermark {} (data through {}){};",
             w.through_day,
-            stamp(w.covered_until)
+            stamp(w.covered_until),
+            if d.watermarks.is_empty() {
+                String::new()
+            } else {
+                format!(", the least advanced {kind}'s")
+            }
         );
     }
     match (d.lag_seconds, d.last_export_at) {
@@ -101,6 +107,13 @@ fn dataset_lines(d: &DatasetStatus, now: DateTime<Utc>, command: &str, out: &mut
         _ => head.push_str(" nothing exported yet"),
     }
     out.push(head);
+    for (entity, w) in &d.watermarks {
+        out.push(format!(
+            "  watermark of {kind} {entity}: {} (data through {})",
+            w.through_day,
+            stamp(w.covered_until)
+        ));
+    }
     for p in &d.problems {
         out.push(format!("  problem: {p}"));
     }

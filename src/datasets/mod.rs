@@ -348,8 +348,8 @@ pub trait HistoryDataset: Send + Sync {
     fn info(&self) -> &'static DatasetInfo;
     fn schedule(&self) -> &HistoryKeys;
     /// The entities whose days are exported one by one (e.g. the bots of a per-bot history
-    /// API); empty (the default) when a day is one account-wide unit. A day counts as exported
-    /// (for the watermark) when every entity's unit of it is.
+    /// API); empty (the default) when a day is one account-wide unit. Each entity has its own
+    /// watermark, and several entities are exported at once (see `pipeline/entities.rs`).
     fn entities(&self) -> &[String] {
         &[]
     }

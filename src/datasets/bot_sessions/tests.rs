@@ -404,12 +404,14 @@ async fn a_bot_the_api_does_not_know_holds_back_no_other_bots_day() {
             "st-bot-gone {day}"
         );
     }
-    let mark_name = crate::state::watermark_name("bot_sessions", &app.cx.account_id);
-    let mark: Option<crate::state::Watermark> = crate::state::load(&app.cx.state, &mark_name)
-        .await
-        .expect("load");
     assert_eq!(
-        mark, None,
+        bot_mark(&app, "st-bot-a").await,
+        Some(date("2024-05-10")),
+        "the healthy bot's watermark advances"
+    );
+    assert_eq!(
+        bot_mark(&app, "st-bot-gone").await,
+        None,
         "the gone bot's first day is retried by the next run"
     );
 
@@ -441,5 +443,96 @@ async fn a_bot_the_api_does_not_know_holds_back_no_other_bots_day() {
     }
     app.shutdown().await;
     app2.shutdown().await;
+    s.shutdown().await;
+}
+
+/// `bot`'s own watermark day.
+async fn bot_mark(app: &App, bot: &str) -> Option<NaiveDate> {
+    let name = crate::state::entity_watermark_name("bot_sessions", &app.cx.account_id, "bot", bot);
+    let mark: Option<crate::state::Watermark> = crate::state::load(&app.cx.state, &name)
+        .await
+        .expect("load");
+    mark.map(|m| m.through_day)
+}
+
+/// The run that last exported `bot`'s `day`, from the coverage record.
+async fn exported_by(app: &App, bot: &str, day: NaiveDate) -> Option<String> {
+    let months =
+        crate::coverage::load(&app.cx.state, "bot_sessions", &app.cx.account_id, day, day).await;
+    let (_, month) = months.into_iter().next()?;
+    let month = month.expect("coverage month");
+    let unit = month.get(day, Some(bot))?;
+    unit.export.as_ref().map(|e| e.run_id.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_bot_keeps_its_days_and_the_healthy_bot_does_not_redo_its_own() {
+    let now = at("2024-05-10T15:00:00Z");
+    let s = sim(now, BotSessionsSim::default(), None).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let app = app(
+        &s,
+        dir.path(),
+        "[bot_sessions]\nenabled = true\nlookback_days = 1\nmax_days_per_run = 3\n\
+         bot_ids = [\"st-bot-gone\", \"st-bot-a\"]\n",
+    )
+    .await;
+    // The dataset-level watermark of a build before per-bot watermarks: both bots start there.
+    let old = crate::state::Watermark {
+        through_day: date("2024-05-01"),
+        covered_until: at("2024-05-02T04:00:00Z"),
+        updated_at: at("2024-05-02T04:00:00Z"),
+    };
+    let old_name = crate::state::watermark_name("bot_sessions", &app.cx.account_id);
+    let stored = crate::state::store_if(&app.cx.state, &old_name, &old, None).await;
+    assert!(stored.expect("store").is_ok());
+    let Some(Dataset::History(ds)) = app.datasets().first().cloned() else {
+        panic!("bot_sessions is the one history dataset");
+    };
+    let gone = |s: &RunningSimulator| {
+        s.stats()
+            .count(crate::simulator::bot_sessions::ENDPOINT, 404)
+    };
+
+    let first =
+        crate::pipeline::run_history(ds.as_ref(), &app.cx, &CancellationToken::new(), now).await;
+    assert_eq!(
+        first.outcome,
+        crate::pipeline::Outcome::Partial,
+        "{first:?}"
+    );
+    // One 404 per planned day of the gone bot: 2024-04-30..2024-05-02.
+    assert_eq!(gone(&s), 3);
+    assert_eq!(bot_mark(&app, "st-bot-a").await, Some(date("2024-05-02")));
+    assert_eq!(
+        bot_mark(&app, "st-bot-gone").await,
+        Some(date("2024-05-01"))
+    );
+
+    let second =
+        crate::pipeline::run_history(ds.as_ref(), &app.cx, &CancellationToken::new(), now).await;
+    assert_eq!(
+        second.outcome,
+        crate::pipeline::Outcome::Partial,
+        "{second:?}"
+    );
+    // The gone bot tries its same three days again; the healthy one goes on from its own day.
+    assert_eq!(gone(&s), 6);
+    assert_eq!(bot_mark(&app, "st-bot-a").await, Some(date("2024-05-03")));
+    let by_day = [
+        ("2024-04-30", Some(&first.run_id)),
+        ("2024-05-01", Some(&second.run_id)),
+        ("2024-05-02", Some(&second.run_id)),
+        ("2024-05-03", Some(&second.run_id)),
+        ("2024-05-04", None),
+    ];
+    for (day, run) in by_day {
+        assert_eq!(
+            exported_by(&app, "st-bot-a", date(day)).await.as_ref(),
+            run,
+            "st-bot-a {day}"
+        );
+    }
+    app.shutdown().await;
     s.shutdown().await;
 }
