@@ -24,10 +24,12 @@
 mod call_window;
 pub mod config;
 mod density;
+mod fields;
 mod keys;
 mod planner;
 mod request;
 mod rows;
+mod tape;
 mod windows;
 mod wire;
 
