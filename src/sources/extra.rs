@@ -79,6 +79,12 @@ impl<'a> Unmapped<'a> {
             .push((key, Value::Json(Cow::Borrowed(value.get()))));
     }
 
+    /// Keeps `key` with `json`, its value's exact JSON text (for decoders that index the body
+    /// themselves rather than through serde_json's raw values).
+    pub fn push_json(&mut self, key: Cow<'a, str>, json: &'a str) {
+        self.fields.push((key, Value::Json(Cow::Borrowed(json))));
+    }
+
     /// Keeps the unmapped keys of the object under the mapped key `key` (nothing when empty).
     pub fn push_nested(&mut self, key: Cow<'a, str>, inner: Unmapped<'a>) {
         if !inner.is_empty() {

@@ -3,10 +3,12 @@
 //! tables: `call_details` (one row per session) and `call_segments` (one row per agent or queue
 //! leg), both partitioned by the local date of `session_start_time` in `[call_details] timezone`.
 //!
-//! The submodules are pure: `request` builds a window's request, `wire` decodes a page,
-//! `rows` owns both tables' schemas and the normalizer, and `windows`/`planner` walk a
-//! local day in windows that stay under the API's caps (`limit` ≤ 100, `offset` = page index
-//! ≤ 10, 7 days), so every session of a day is exported once however busy it is.
+//! The submodules are pure: `request` builds a window's request, `wire` decodes a page (from
+//! one index of its `data` array, `tape`, read level by level through `fields` by the keys
+//! `keys` declares), `rows` owns both tables' schemas and the normalizer, and
+//! `windows`/`planner` walk a local day in windows that stay under the API's caps (`limit` ≤
+//! 100, `offset` = page index ≤ 10, 7 days), so every session of a day is exported once however
+//! busy it is.
 //!
 //! This module registers the dataset and does its I/O. A day is one unit: the learned density
 //! (`_state/call_details/account_id=A/density.json`) is read, [`fetch_day_with`] pages each
@@ -24,10 +26,12 @@
 mod call_window;
 pub mod config;
 mod density;
+mod fields;
 mod keys;
 mod planner;
 mod request;
 mod rows;
+mod tape;
 mod windows;
 mod wire;
 

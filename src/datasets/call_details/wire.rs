@@ -18,10 +18,12 @@ use chrono::{DateTime, Datelike, Duration, Utc};
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::keys::{CAMPAIGN_KEYS, CUSTOMER_KEYS, LEG_KEYS, QUEUE_KEYS, SESSION_KEYS};
+use super::fields::{parse_int, Obj};
+use super::keys::{A, C, K, Q, S};
+use super::tape::Tape;
 use crate::sources::extra::{Unmapped, UnmappedCounts};
 use crate::sources::timestamp::{parse_local, scan, Zone};
-use crate::sources::wire::{parse_instant, InstantError, Key, Scalar};
+use crate::sources::wire::{parse_instant, InstantError, Key};
 use crate::sources::{DecodeError, Reject};
 
 const API: &str = "CallDetails";
@@ -176,30 +178,47 @@ pub struct AgentLeg {
 /// Decodes one response body; zone-less times are read at `offset_minutes` (the request's
 /// `timeZoneOffset`). A body that is not a JSON object with a `data` array (truncated, an
 /// `errors` body, not UTF-8) is a [`DecodeError`]; a bad record is an `Err(Reject)` entry.
+///
+/// The top level is parsed (and the whole body validated) by serde_json; the `data` array is
+/// then indexed once ([`Tape`]) and every level of every record read from that index.
 pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page, DecodeError> {
     let fail = |reason: String| DecodeError { api: API, reason };
     let body = std::str::from_utf8(body).map_err(|e| fail(format!("body is not UTF-8: {e}")))?;
-    let top: Obj<'_> = serde_json::from_str(body).map_err(|e| fail(e.to_string()))?;
+    let top: Top<'_> = serde_json::from_str(body).map_err(|e| fail(e.to_string()))?;
     if let Some(err) = top.get("errors").or_else(|| top.get("error")) {
         return Err(fail(format!("body is an error response: {}", err.get())));
     }
-    let data = match top.get("data") {
-        None if top.has("data") => Vec::new(),
-        None => return Err(fail("response has no \"data\" array".into())),
-        Some(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get())
-            .map_err(|e| fail(format!("\"data\" is not an array: {e}")))?,
-    };
     let num_results = top
         .get("numResults")
-        .and_then(|raw| parse_int(raw).ok().flatten())
+        .and_then(|raw| parse_int(raw.get()).ok().flatten())
         .and_then(|n| u64::try_from(n).ok());
-    let records = data
-        .iter()
+    let raw = match top.get("data") {
+        None if top.has("data") => {
+            return Ok(Page {
+                num_results,
+                records: Vec::new(),
+            })
+        }
+        None => return Err(fail("response has no \"data\" array".into())),
+        Some(raw) => raw.get(),
+    };
+    let not_array = |e: String| fail(format!("\"data\" is not an array: {e}"));
+    if !raw.starts_with('[') {
+        // serde_json's own message, as before the index existed.
+        let e = serde_json::from_str::<Vec<&RawValue>>(raw).err();
+        return Err(not_array(
+            e.map_or_else(|| "not an array".into(), |e| e.to_string()),
+        ));
+    }
+    // Cannot be `None`: serde_json validated the text above.
+    let tape = Tape::index(raw).ok_or_else(|| not_array("it could not be indexed".into()))?;
+    let records = tape
+        .children(tape.root())
         .enumerate()
-        .map(|(i, raw)| {
-            decode_record(raw, offset_minutes).map_err(|reason| Reject {
+        .map(|(i, node)| {
+            decode_record(&tape, node, offset_minutes).map_err(|reason| Reject {
                 reason: format!("data[{i}]: {reason}"),
-                raw_json: raw.get().to_owned(),
+                raw_json: tape.text(node).to_owned(),
             })
         })
         .collect();
@@ -209,85 +228,88 @@ pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page, DecodeError
     })
 }
 
-fn decode_record(raw: &RawValue, offset: i32) -> Result<CallRecord, String> {
-    let o = Obj::parse(raw).map_err(|kind| format!("record is {kind}, expected an object"))?;
+fn decode_record(tape: &Tape<'_>, node: usize, offset: i32) -> Result<CallRecord, String> {
+    let o = Obj::<S>::view(tape, node)
+        .map_err(|kind| format!("record is {kind}, expected an object"))?;
     let session_id = o
-        .string("sessionId")?
+        .string(S::SessionId)?
         .filter(|s| !s.trim().is_empty())
         .ok_or("record has no sessionId")?;
     decode_session(&o, session_id.clone(), offset).map_err(|e| format!("session {session_id}: {e}"))
 }
 
-fn decode_session(o: &Obj<'_>, session_id: String, offset: i32) -> Result<CallRecord, String> {
+fn decode_session(
+    o: &Obj<'_, '_, S>,
+    session_id: String,
+    offset: i32,
+) -> Result<CallRecord, String> {
     let start = o
-        .time("sessionStartTime", offset)?
+        .time(S::SessionStartTime, offset)?
         .ok_or("record has no sessionStartTime")?;
-    let customer_obj = o.object("customerinfo")?;
-    let direction = match o.string("direction")? {
+    let customer_obj = o.object::<C>(S::Customerinfo)?;
+    let direction = match o.string(S::Direction)? {
         Some(d) => Some(d),
         None => match &customer_obj {
-            Some(c) => c.string("direction")?,
+            Some(c) => c.string(C::Direction)?,
             None => None,
         },
     };
     let customer = match &customer_obj {
         None => Customer::default(),
         Some(c) => Customer {
-            phone: c.string("CustomerPhone")?,
-            center_phone: c.string("CenterPhone")?,
-            first_name: c.string("CustomerFirstName")?,
-            last_name: c.string("CustomerLastName")?,
-            email: c.string("CustomerEmail")?,
+            phone: c.string(C::CustomerPhone)?,
+            center_phone: c.string(C::CenterPhone)?,
+            first_name: c.string(C::CustomerFirstName)?,
+            last_name: c.string(C::CustomerLastName)?,
+            email: c.string(C::CustomerEmail)?,
         },
     };
-    let campaign_obj = o.object("campaigninfo")?;
+    let campaign_obj = o.object::<K>(S::Campaigninfo)?;
     let campaign = match &campaign_obj {
         None => Campaign::default(),
         Some(c) => decode_campaign(c, offset).map_err(|e| format!("campaigninfo.{e}"))?,
     };
-    let mut extra = o.unmapped(SESSION_KEYS);
-    for (name, obj, known) in [
-        ("customerinfo", &customer_obj, CUSTOMER_KEYS),
-        ("campaigninfo", &campaign_obj, CAMPAIGN_KEYS),
-    ] {
-        if let (Some(obj), Some(key)) = (obj, o.key_of(name)) {
-            extra.push_nested(key, obj.unmapped(known));
-        }
+    let mut extra = o.unmapped();
+    if let (Some(c), Some(key)) = (&customer_obj, o.key_of(S::Customerinfo)) {
+        extra.push_nested(key, c.unmapped());
+    }
+    if let (Some(c), Some(key)) = (&campaign_obj, o.key_of(S::Campaigninfo)) {
+        extra.push_nested(key, c.unmapped());
     }
     let mut unmapped = UnmappedCounts::default();
     unmapped.add(&extra);
     let segments = decode_segments(o, offset, &mut unmapped)?;
     Ok(CallRecord {
-        conversation_id: o.string("conversationId")?,
-        channel: o.string("channel")?,
-        bot_id: o.string("botId")?,
-        user_id: o.string("userId")?,
-        channel_specific_user_id: o.string("channelSpecificUserId")?,
-        org_id: o.string("orgId")?,
+        conversation_id: o.string(S::ConversationId)?,
+        channel: o.string(S::Channel)?,
+        bot_id: o.string(S::BotId)?,
+        user_id: o.string(S::UserId)?,
+        channel_specific_user_id: o.string(S::ChannelSpecificUserId)?,
+        org_id: o.string(S::OrgId)?,
         session_start_time: start,
-        session_end_time: o.time("sessionEndTime", offset)?,
+        session_end_time: o.time(S::SessionEndTime, offset)?,
         time_zone_offset: offset,
-        final_status: o.string("finalStatus")?,
-        smart_status: o.string("smartStatus")?,
-        reason: o.first_nonempty_string("reason")?,
-        disconnecting_event: o.string("disconnectingEvent")?,
-        error_details: o.string("errorDetails")?,
+        final_status: o.string(S::FinalStatus)?,
+        smart_status: o.string(S::SmartStatus)?,
+        reason: o.first_nonempty_string(S::Reason)?,
+        disconnecting_event: o.string(S::DisconnectingEvent)?,
+        error_details: o.string(S::ErrorDetails)?,
         direction,
-        is_voicemail: o.boolish("isVoicemail")?,
-        skills: o.json_text("skills"),
-        dispositions: o.string_list("dispositions")?,
-        disposition_remarks: o.string_list("dispositionRemarks")?,
-        survey_type: o.string("surveyType")?,
-        csat_score: o.int("csatScore")?,
-        csat_feedback: o.string("csatFeedback")?,
-        nps_score: o.int("npsScore")?,
-        like_dislike_score: o.int("likeDislikeScore")?,
+        is_voicemail: o.boolish(S::IsVoicemail)?,
+        skills: o.json_text(S::Skills),
+        dispositions: o.string_list(S::Dispositions)?,
+        disposition_remarks: o.string_list(S::DispositionRemarks)?,
+        survey_type: o.string(S::SurveyType)?,
+        csat_score: o.int(S::CsatScore)?,
+        csat_feedback: o.string(S::CsatFeedback)?,
+        nps_score: o.int(S::NpsScore)?,
+        like_dislike_score: o.int(S::LikeDislikeScore)?,
         customer,
-        user_level_tags: o.json_text("userleveltags"),
-        session_level_tags: o.json_text("sessionleveltags"),
+        user_level_tags: o.json_text(S::Userleveltags),
+        session_level_tags: o.json_text(S::Sessionleveltags),
         campaign,
-        automation_bot_ids: o.string_list("automationBotIDs")?,
-        meta_info: o.json_text("metaInfo"),
+        automation_bot_ids: o.string_list(S::AutomationBotIds)?,
+        meta_info: o.json_text(S::MetaInfo),
         segments,
         session_id,
         extra: extra.into_owned(),
@@ -295,52 +317,55 @@ fn decode_session(o: &Obj<'_>, session_id: String, offset: i32) -> Result<CallRe
     })
 }
 
-fn decode_campaign(c: &Obj<'_>, offset: i32) -> Result<Campaign, String> {
-    let contact_list_names = match c.get("contactListName") {
-        Some(raw) if raw.get().starts_with('"') => c.string("contactListName")?.map(|s| vec![s]),
-        _ => c.string_list("contactListName")?,
+fn decode_campaign(c: &Obj<'_, '_, K>, offset: i32) -> Result<Campaign, String> {
+    let contact_list_names = match c.raw(K::ContactListName) {
+        Some(raw) if raw.starts_with('"') => c.string(K::ContactListName)?.map(|s| vec![s]),
+        _ => c.string_list(K::ContactListName)?,
     };
     Ok(Campaign {
-        name: c.string("campaignName")?,
-        id: c.string("campaignId")?,
-        instance_id: c.string("campaignInstanceId")?,
-        dialing_list_id: c.string("campaignDialingListId")?,
-        attempt: c.int("attempt")?,
-        contact_status: c.string("contactStatus")?,
-        run_date: c.time("campaignRunDate", offset)?,
+        name: c.string(K::CampaignName)?,
+        id: c.string(K::CampaignId)?,
+        instance_id: c.string(K::CampaignInstanceId)?,
+        dialing_list_id: c.string(K::CampaignDialingListId)?,
+        attempt: c.int(K::Attempt)?,
+        contact_status: c.string(K::ContactStatus)?,
+        run_date: c.time(K::CampaignRunDate, offset)?,
         contact_list_names,
     })
 }
 
 fn decode_segments(
-    o: &Obj<'_>,
+    o: &Obj<'_, '_, S>,
     offset: i32,
     unmapped: &mut UnmappedCounts,
 ) -> Result<Vec<Segment>, String> {
-    let Some(items) = o.array("destinations")? else {
+    let Some(items) = o.array(S::Destinations)? else {
         return Ok(Vec::new());
     };
-    let mut out = Vec::with_capacity(items.len());
-    for (i, raw) in items.iter().enumerate() {
-        push_destination(raw, offset, &mut out, unmapped)
+    let mut out = Vec::new();
+    for (i, node) in items.enumerate() {
+        push_destination(o.tape(), node, offset, &mut out, unmapped)
             .map_err(|e| format!("destinations[{i}]: {e}"))?;
     }
     Ok(out)
 }
 
 fn push_destination(
-    raw: &RawValue,
+    tape: &Tape<'_>,
+    node: usize,
     offset: i32,
     out: &mut Vec<Segment>,
     unmapped: &mut UnmappedCounts,
 ) -> Result<(), String> {
-    let d = Obj::parse(raw).map_err(|kind| format!("is {kind}, expected an object"))?;
-    let kind = match d.string("destinationType")? {
+    let d = Obj::<Q>::view(tape, node).map_err(|kind| format!("is {kind}, expected an object"))?;
+    let as_leg =
+        || Obj::<A>::view(tape, node).map_err(|kind| format!("is {kind}, expected an object"));
+    let kind = match d.str(Q::DestinationType)? {
         Some(t) if t.eq_ignore_ascii_case("QueueEntry") => SegmentKind::QueueEntry,
         Some(t) if t.eq_ignore_ascii_case("AgentSegment") => SegmentKind::AgentSegment,
         Some(t) => return Err(format!("unknown destinationType {t:?}")),
-        None if d.has("queueId") => SegmentKind::QueueEntry,
-        None if d.has("agentId") => SegmentKind::AgentSegment,
+        None if d.has(Q::QueueId) => SegmentKind::QueueEntry,
+        None if as_leg()?.has(A::AgentId) => SegmentKind::AgentSegment,
         None => return Err("has no destinationType".into()),
     };
     if kind == SegmentKind::AgentSegment {
@@ -353,28 +378,29 @@ fn push_destination(
             callback_opted_time: None,
             user_callback_accept_time: None,
             responding: Some(true),
-            agent: Some(decode_leg(&d, offset, unmapped)?),
+            agent: Some(decode_leg(&as_leg()?, offset, unmapped)?),
             queue_extra: Unmapped::default(),
         });
         return Ok(());
     }
-    let queue_extra = d.unmapped(QUEUE_KEYS).into_owned();
+    let queue_extra = d.unmapped().into_owned();
     unmapped.add(&queue_extra);
     let queue = Segment {
         kind,
-        queue_id: d.string("queueId")?,
-        queue_name: d.string("queueName")?,
-        enter_time: d.time("EnterTime", offset)?,
-        callback_opted: d.boolish("CallbackOpted")?,
-        callback_opted_time: d.time("CallbackOptedTime", offset)?,
-        user_callback_accept_time: d.time("userCallbackAcceptTime", offset)?,
+        queue_id: d.string(Q::QueueId)?,
+        queue_name: d.string(Q::QueueName)?,
+        enter_time: d.time(Q::EnterTime, offset)?,
+        callback_opted: d.boolish(Q::CallbackOpted)?,
+        callback_opted_time: d.time(Q::CallbackOptedTime, offset)?,
+        user_callback_accept_time: d.time(Q::UserCallbackAcceptTime, offset)?,
         responding: None,
         agent: None,
         queue_extra,
     };
-    let responding = d.object("respondingAgent")?;
-    let others = d.array("nonRespondingAgents")?.unwrap_or_default();
-    if responding.is_none() && others.is_empty() {
+    let responding = d.object::<A>(Q::RespondingAgent)?;
+    let others = d.array(Q::NonRespondingAgents)?;
+    let no_others = others.clone().is_none_or(|mut o| o.next().is_none());
+    if responding.is_none() && no_others {
         out.push(queue);
         return Ok(());
     }
@@ -386,8 +412,8 @@ fn push_destination(
             ..queue.clone()
         });
     }
-    for (j, raw) in others.iter().enumerate() {
-        let a = Obj::parse(raw)
+    for (j, node) in others.into_iter().flatten().enumerate() {
+        let a = Obj::<A>::view(tape, node)
             .map_err(|kind| format!("nonRespondingAgents[{j}] is {kind}, expected an object"))?;
         let leg = decode_leg(&a, offset, unmapped)
             .map_err(|e| format!("nonRespondingAgents[{j}].{e}"))?;
@@ -400,25 +426,29 @@ fn push_destination(
     Ok(())
 }
 
-fn decode_leg(a: &Obj<'_>, offset: i32, unmapped: &mut UnmappedCounts) -> Result<AgentLeg, String> {
-    let extra = a.unmapped(LEG_KEYS).into_owned();
+fn decode_leg(
+    a: &Obj<'_, '_, A>,
+    offset: i32,
+    unmapped: &mut UnmappedCounts,
+) -> Result<AgentLeg, String> {
+    let extra = a.unmapped().into_owned();
     unmapped.add(&extra);
     Ok(AgentLeg {
-        agent_id: a.string("agentId")?,
-        email: a.string("email")?,
-        name: a.string("name")?,
-        status: a.string("status")?,
-        non_response_event: a.string("nonResponseEvent")?,
-        assigned_at: a.time("assignedAt", offset)?,
-        accepted_time: a.time("acceptedTime", offset)?,
-        first_response_time: a.time("firstResponseTime", offset)?,
-        first_response_seconds: a.seconds("firstResponseDuration")?,
-        interaction_end_time: a.time("interactionEndTime", offset)?,
-        interaction_seconds: a.seconds("interactionDuration")?,
-        after_call_work_end_time: a.time("afterCallWorkEndTime", offset)?,
-        after_call_work_seconds: a.seconds("afterCallWorkDuration")?,
-        agent_notes: a.string_list("agentNotes")?,
-        consulting_agents: a.json_text("ConsultingAgents"),
+        agent_id: a.string(A::AgentId)?,
+        email: a.string(A::Email)?,
+        name: a.string(A::Name)?,
+        status: a.string(A::Status)?,
+        non_response_event: a.string(A::NonResponseEvent)?,
+        assigned_at: a.time(A::AssignedAt, offset)?,
+        accepted_time: a.time(A::AcceptedTime, offset)?,
+        first_response_time: a.time(A::FirstResponseTime, offset)?,
+        first_response_seconds: a.seconds(A::FirstResponseDuration)?,
+        interaction_end_time: a.time(A::InteractionEndTime, offset)?,
+        interaction_seconds: a.seconds(A::InteractionDuration)?,
+        after_call_work_end_time: a.time(A::AfterCallWorkEndTime, offset)?,
+        after_call_work_seconds: a.seconds(A::AfterCallWorkDuration)?,
+        agent_notes: a.string_list(A::AgentNotes)?,
+        consulting_agents: a.json_text(A::ConsultingAgents),
         extra,
     })
 }
@@ -457,55 +487,14 @@ pub(crate) fn parse_wire_time(
     ))
 }
 
-/// An integer leaf: a JSON integer (or a float with no fraction), or a string of digits;
-/// `""` and `null` are `None`.
-fn parse_int(raw: &RawValue) -> Result<Option<i64>, &'static str> {
-    let text = raw.get();
-    match text.as_bytes().first() {
-        Some(b'"') => {
-            let s = Scalar(raw).as_opt_str()?.unwrap_or_default();
-            let s = s.trim();
-            if s.is_empty() {
-                return Ok(None);
-            }
-            s.parse::<i64>()
-                .map(Some)
-                .map_err(|_| "a non-numeric string")
-        }
-        Some(b'n') => Ok(None),
-        Some(b'-' | b'0'..=b'9') => {
-            let n: serde_json::Number = serde_json::from_str(text).map_err(|_| "a bad number")?;
-            if let Some(i) = n.as_i64() {
-                return Ok(Some(i));
-            }
-            match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
-                _ => Err("not an integer"),
-            }
-        }
-        _ => Err(kind_of(text)),
-    }
-}
+/// The top level of a response: its (key, raw value) pairs in received order.
+struct Top<'a>(Vec<(Key<'a>, &'a RawValue)>);
 
-fn kind_of(json: &str) -> &'static str {
-    match json.as_bytes().first() {
-        Some(b'"') => "a string",
-        Some(b'n') => "null",
-        Some(b't' | b'f') => "a boolean",
-        Some(b'{') => "an object",
-        Some(b'[') => "an array",
-        _ => "a number",
-    }
-}
-
-/// One JSON object as its (key, raw value) pairs in received order.
-struct Obj<'a>(Vec<(Key<'a>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Obj<'de> {
+impl<'de> Deserialize<'de> for Top<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Obj<'de>;
+            type Value = Top<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON object")
             }
@@ -514,43 +503,14 @@ impl<'de> Deserialize<'de> for Obj<'de> {
                 while let Some(key) = map.next_key::<Key<'de>>()? {
                     fields.push((key, map.next_value::<&'de RawValue>()?));
                 }
-                Ok(Obj(fields))
+                Ok(Top(fields))
             }
         }
         d.deserialize_map(V)
     }
 }
 
-impl<'a> Obj<'a> {
-    /// `Err(kind)` when `raw` is not an object.
-    fn parse(raw: &'a RawValue) -> Result<Obj<'a>, &'static str> {
-        if !raw.get().starts_with('{') {
-            return Err(kind_of(raw.get()));
-        }
-        serde_json::from_str(raw.get()).map_err(|_| "an invalid object")
-    }
-
-    /// Every field whose key is none of `known` (in any casing), in order.
-    fn unmapped(&self, known: &[&str]) -> Unmapped<'a> {
-        let mut out = Unmapped::default();
-        for (k, v) in &self.0 {
-            if !known.iter().any(|name| k.is(name)) {
-                out.push(k.0.clone(), v);
-            }
-        }
-        out
-    }
-
-    /// The spelling of the key [`Obj::get`] reads `name` from.
-    fn key_of(&self, name: &str) -> Option<std::borrow::Cow<'a, str>> {
-        let non_null = |raw: &&RawValue| raw.get() != "null";
-        self.0
-            .iter()
-            .find(|(k, v)| k.0 == name && non_null(v))
-            .or_else(|| self.0.iter().find(|(k, v)| k.is(name) && non_null(v)))
-            .map(|(k, _)| k.0.clone())
-    }
-
+impl<'a> Top<'a> {
     /// Whether the key is present (any casing, any value).
     fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k.is(name))
@@ -565,141 +525,5 @@ impl<'a> Obj<'a> {
             .find(|(k, v)| k.0 == name && non_null(v))
             .or_else(|| self.0.iter().find(|(k, v)| k.is(name) && non_null(v)))
             .map(|(_, v)| *v)
-    }
-
-    fn string(&self, name: &str) -> Result<Option<String>, String> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(raw) => Scalar(raw)
-                .as_opt_str()
-                .map(|o| o.map(|c| c.into_owned()))
-                .map_err(|kind| format!("{name} is {kind} ({}), expected a string", raw.get())),
-        }
-    }
-
-    /// For keys sent in two casings (`Reason`/`reason`): the first non-empty string among
-    /// every spelling, else `""` if one was sent.
-    fn first_nonempty_string(&self, name: &str) -> Result<Option<String>, String> {
-        let mut empty = None;
-        for (k, raw) in &self.0 {
-            if !k.is(name) {
-                continue;
-            }
-            match Scalar(raw).as_opt_str() {
-                Ok(Some(s)) if !s.is_empty() => return Ok(Some(s.into_owned())),
-                Ok(Some(_)) => empty = Some(String::new()),
-                Ok(None) => {}
-                Err(kind) => {
-                    return Err(format!(
-                        "{} is {kind} ({}), expected a string",
-                        k.0,
-                        raw.get()
-                    ))
-                }
-            }
-        }
-        Ok(empty)
-    }
-
-    fn int(&self, name: &str) -> Result<Option<i64>, String> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(raw) => parse_int(raw)
-                .map_err(|kind| format!("{name} is {kind} ({}), expected an integer", raw.get())),
-        }
-    }
-
-    /// A duration in whole seconds: an integer ≥ 0.
-    fn seconds(&self, name: &str) -> Result<Option<i64>, String> {
-        match self.int(name)? {
-            Some(n) if n < 0 => Err(format!("{name} is negative ({n})")),
-            other => Ok(other),
-        }
-    }
-
-    /// A boolean sent as `true`/`false` or as `"YES"`/`"NO"`/`"true"`/`"false"` (any case);
-    /// `""` is `None`.
-    fn boolish(&self, name: &str) -> Result<Option<bool>, String> {
-        let Some(raw) = self.get(name) else {
-            return Ok(None);
-        };
-        let bad = || format!("{name} is {}, expected a boolean or YES/NO", raw.get());
-        match raw.get() {
-            "true" => return Ok(Some(true)),
-            "false" => return Ok(Some(false)),
-            _ => {}
-        }
-        let s = Scalar(raw).as_opt_str().map_err(|_| bad())?;
-        match s.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(v)
-                if ["yes", "true", "y"]
-                    .iter()
-                    .any(|t| v.eq_ignore_ascii_case(t)) =>
-            {
-                Ok(Some(true))
-            }
-            Some(v)
-                if ["no", "false", "n"]
-                    .iter()
-                    .any(|t| v.eq_ignore_ascii_case(t)) =>
-            {
-                Ok(Some(false))
-            }
-            Some(_) => Err(bad()),
-        }
-    }
-
-    fn time(&self, name: &str, offset: i32) -> Result<Option<DateTime<Utc>>, String> {
-        match self.string(name)? {
-            None => Ok(None),
-            Some(s) => parse_wire_time(&s, offset).map_err(|e| format!("{name} {e}")),
-        }
-    }
-
-    fn array(&self, name: &str) -> Result<Option<Vec<&'a RawValue>>, String> {
-        let Some(raw) = self.get(name) else {
-            return Ok(None);
-        };
-        if !raw.get().starts_with('[') {
-            return Err(format!(
-                "{name} is {} ({}), expected an array",
-                kind_of(raw.get()),
-                raw.get()
-            ));
-        }
-        serde_json::from_str(raw.get())
-            .map(Some)
-            .map_err(|e| format!("{name}: {e}"))
-    }
-
-    fn string_list(&self, name: &str) -> Result<Option<Vec<String>>, String> {
-        let Some(items) = self.array(name)? else {
-            return Ok(None);
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, raw)| match Scalar(raw).as_opt_str() {
-                Ok(Some(s)) => Ok(s.into_owned()),
-                Ok(None) => Err(format!("{name}[{i}] is null, expected a string")),
-                Err(kind) => Err(format!("{name}[{i}] is {kind}, expected a string")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
-    }
-
-    fn object(&self, name: &str) -> Result<Option<Obj<'a>>, String> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(raw) => Obj::parse(raw)
-                .map(Some)
-                .map_err(|kind| format!("{name} is {kind}, expected an object")),
-        }
-    }
-
-    /// The value's exact JSON text (any type); `None` when absent or null.
-    fn json_text(&self, name: &str) -> Option<String> {
-        self.get(name).map(|raw| raw.get().to_owned())
     }
 }
