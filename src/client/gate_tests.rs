@@ -17,6 +17,9 @@ use super::*;
 use crate::app::App;
 use crate::metrics::Metrics;
 
+/// How long a test waits for an event a broken gate would never produce.
+const DEADLOCK_GUARD: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Bytes of every page the server sends: `{"pad":"xxx…"}`.
 const PAGE_BYTES: usize = 10_000;
 
@@ -147,7 +150,13 @@ async fn two_pages_that_fit_the_bound_are_decoded_at_once() {
     let first = request(cx, "/page", &decoder);
     let second = request(cx, "/page", &decoder);
     let a = entered.recv().await.expect("a decoder started");
-    let b = entered.recv().await.expect("the other started while the first still decodes");
+    // A gate that lets one page in at a time never lets the second decoder start while the
+    // first waits for the latch: the guard turns that deadlock into a failure (it measures
+    // nothing; a correct gate answers at once).
+    let b = tokio::time::timeout(DEADLOCK_GUARD, entered.recv())
+        .await
+        .expect("the second page was held back by the gate while the first decodes")
+        .expect("the other started while the first still decodes");
     assert_eq!(
         a.min(b),
         bound - 2 * PAGE_BYTES,
@@ -210,8 +219,11 @@ async fn a_body_of_unknown_length_is_read_alone_then_weighs_what_was_read() {
         "once read, the chunked body holds its own bytes, not the whole gate"
     );
     let sized = request(cx, "/page", &decoder);
+    let beside = tokio::time::timeout(DEADLOCK_GUARD, entered.recv())
+        .await
+        .expect("the chunked body kept the whole gate after it was read");
     assert_eq!(
-        entered.recv().await.expect("a sized page fits beside it"),
+        beside.expect("a sized page fits beside it"),
         bound - 2 * PAGE_BYTES
     );
     decoder.open();
