@@ -304,7 +304,7 @@ fn the_page_gate_bound_is_bytes_between_one_kib_and_four_gib() {
     let with = |value: &str| MINIMAL.replace("cs-1\"\n", &format!("cs-1\"\npage_memory_bytes = {value}\n"));
     assert_eq!(
         load(MINIMAL, Some("s3cr3t")).expect("valid").api.page_memory_bytes,
-        4 * 1024 * 1024
+        1024 * 1024
     );
     assert_eq!(
         load(&with("1024"), Some("s3cr3t")).expect("valid").api.page_memory_bytes,
