@@ -29,6 +29,7 @@
 //! day and fail the unit as a past snapshot day). [`backfill_selected_at`] takes the clock.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -439,12 +440,7 @@ async fn backfill_history(
     loop {
         while running.len() < req.concurrency.max(1) {
             let Some(unit) = units.next() else { break };
-            let (dataset, cx, run_id) = (Arc::clone(dataset), cx.clone(), run_id.to_string());
-            running.spawn(async move {
-                let attempt = Attempt::now(&run_id, Writer::Backfill);
-                let result = export_unit(dataset.as_ref(), &cx, &unit, &attempt, exported_at).await;
-                (unit, result, attempt)
-            });
+            running.spawn(first_attempt(dataset, cx, run_id, unit, exported_at));
         }
         let Some(joined) = running.join_next().await else {
             break;
@@ -500,6 +496,22 @@ async fn backfill_history(
     Ok(out)
 }
 
+/// The first attempt at `unit`, as a task of its own: what it exported, or why not.
+fn first_attempt(
+    dataset: &Arc<dyn HistoryDataset>,
+    cx: &Context,
+    run_id: &str,
+    unit: DayUnit,
+    exported_at: DateTime<Utc>,
+) -> impl Future<Output = (DayUnit, Result<UnitReport, Error>, Attempt)> + Send + 'static {
+    let (dataset, cx, run_id) = (Arc::clone(dataset), cx.clone(), run_id.to_string());
+    async move {
+        let attempt = Attempt::now(&run_id, Writer::Backfill);
+        let result = export_unit(dataset.as_ref(), &cx, &unit, &attempt, exported_at).await;
+        (unit, result, attempt)
+    }
+}
+
 /// Exports one unit and, when it succeeded, records it in the coverage record.
 async fn export_unit(
     dataset: &dyn HistoryDataset,
@@ -511,7 +523,15 @@ async fn export_unit(
     let name = dataset.info().name;
     let result = dataset.export_day(cx, unit, exported_at).await;
     if let Ok(r) = &result {
-        coverage::record_unit(coverage::target(cx), name, unit, attempt, Ok(r), exported_at).await;
+        coverage::record_unit(
+            coverage::target(cx),
+            name,
+            unit,
+            attempt,
+            Ok(r),
+            exported_at,
+        )
+        .await;
     }
     result
 }

@@ -57,7 +57,9 @@ impl MemoryGate {
     /// What a body of `bytes` takes of the gate: its size, at least one byte and at most the
     /// whole gate.
     pub fn weight_of(&self, bytes: u64) -> u32 {
-        u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.bound)
+        u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.bound)
     }
 
     /// Wait for the whole gate (a body of unknown size); it is returned to the gate when
@@ -70,6 +72,15 @@ impl MemoryGate {
     /// the gate when dropped.
     pub async fn acquire_bytes(&self, bytes: u64) -> Option<OwnedSemaphorePermit> {
         self.acquire_weight(self.weight_of(bytes)).await
+    }
+
+    /// The permit of a body whose `Content-Length` is `length`: [`MemoryGate::acquire_bytes`]
+    /// when it is known, else the whole gate, to [`MemoryGate::shrink`] once the body is read.
+    pub async fn acquire_body(&self, length: Option<u64>) -> Option<OwnedSemaphorePermit> {
+        match length {
+            Some(bytes) => self.acquire_bytes(bytes).await,
+            None => self.acquire().await,
+        }
     }
 
     async fn acquire_weight(&self, weight: u32) -> Option<OwnedSemaphorePermit> {
@@ -141,7 +152,10 @@ mod tests {
     async fn bodies_that_fit_the_bound_are_held_together_and_one_that_does_not_waits() {
         let gate = MemoryGate::new(1000);
         let a = gate.acquire_bytes(400).await.expect("permit");
-        let b = gate.acquire_bytes(500).await.expect("both fit: 900 of 1000 bytes");
+        let b = gate
+            .acquire_bytes(500)
+            .await
+            .expect("both fit: 900 of 1000 bytes");
         assert_eq!(gate.available(), 100);
         let mut c = Box::pin(gate.acquire_bytes(200));
         assert!(futures::poll!(c.as_mut()).is_pending(), "1100 > 1000");

@@ -116,6 +116,20 @@ impl HeldDecoder {
         *open.lock().expect("latch") = true;
         changed.notify_all();
     }
+
+    /// Opens the latch when dropped, so a failing test does not leave decoders waiting (the
+    /// runtime waits for blocking tasks when it shuts down).
+    fn open_on_drop(&self) -> OpenOnDrop {
+        OpenOnDrop(self.clone())
+    }
+}
+
+struct OpenOnDrop(HeldDecoder);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
 }
 
 /// Sends `POST {path}` through the gate, decoding on the blocking pool with `decoder`.
@@ -147,6 +161,7 @@ async fn two_pages_that_fit_the_bound_are_decoded_at_once() {
     let app = app(&serve_pages().await, dir.path(), bound).await;
     let cx = &app.cx;
     let (decoder, mut entered) = HeldDecoder::new(&cx.page_gate);
+    let _open = decoder.open_on_drop();
     let first = request(cx, "/page", &decoder);
     let second = request(cx, "/page", &decoder);
     let a = entered.recv().await.expect("a decoder started");
@@ -178,15 +193,16 @@ async fn a_page_that_does_not_fit_waits_until_the_first_is_decoded() {
     let cx = &app.cx;
     let mut waiting = cx.page_gate.watch_waiting();
     let (decoder, mut entered) = HeldDecoder::new(&cx.page_gate);
+    let _open = decoder.open_on_drop();
     let first = request(cx, "/page", &decoder);
     let second = request(cx, "/page", &decoder);
     assert_eq!(
         entered.recv().await.expect("one decoder started"),
         bound - PAGE_BYTES
     );
-    waiting
-        .wait_for(|n| *n == 1)
+    tokio::time::timeout(DEADLOCK_GUARD, waiting.wait_for(|n| *n == 1))
         .await
+        .expect("the other response never waited at the gate")
         .expect("the other response waits at the gate");
     assert!(
         entered.try_recv().is_err(),
@@ -212,6 +228,7 @@ async fn a_body_of_unknown_length_is_read_alone_then_weighs_what_was_read() {
     let app = app(&serve_pages().await, dir.path(), bound).await;
     let cx = &app.cx;
     let (decoder, mut entered) = HeldDecoder::new(&cx.page_gate);
+    let _open = decoder.open_on_drop();
     let chunked = request(cx, "/chunked", &decoder);
     assert_eq!(
         entered.recv().await.expect("decoder started"),

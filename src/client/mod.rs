@@ -594,10 +594,7 @@ impl ApiClient {
         // Weighted by the body's size: its Content-Length, or (unknown) the whole gate until it
         // has been read, then the bytes read (see [`gate`]).
         let mut permit = match gate {
-            Some(gate) if success => match response.content_length() {
-                Some(length) => gate.acquire_bytes(length).await,
-                None => gate.acquire().await,
-            },
+            Some(gate) if success => gate.acquire_body(response.content_length()).await,
             _ => None,
         };
         let body = match read_capped(response, self.inner.max_body).await {
