@@ -112,7 +112,9 @@ impl MemoryGate {
         self.waiting.subscribe()
     }
 
-    /// Bytes of the bound not currently held.
+    /// Bytes of the bound neither held nor set aside: free bytes go to the body first in line
+    /// until it has its whole weight (so small bodies cannot starve a large one), and count as
+    /// taken meanwhile.
     pub fn available(&self) -> usize {
         self.permits.available_permits()
     }

@@ -196,10 +196,9 @@ async fn a_page_that_does_not_fit_waits_until_the_first_is_decoded() {
     let _open = decoder.open_on_drop();
     let first = request(cx, "/page", &decoder);
     let second = request(cx, "/page", &decoder);
-    assert_eq!(
-        entered.recv().await.expect("one decoder started"),
-        bound - PAGE_BYTES
-    );
+    // What the gate has free now depends on whether the second body is already in line: the
+    // gate sets freed bytes aside for the body first in line.
+    entered.recv().await.expect("one decoder started");
     tokio::time::timeout(DEADLOCK_GUARD, waiting.wait_for(|n| *n == 1))
         .await
         .expect("the other response never waited at the gate")
