@@ -22,7 +22,6 @@ use crate::config::{BaseUrl, Config, OutputLocation, Secret};
 use crate::datasets::{self, Context, Dataset, DatasetInfo};
 use crate::error::Error;
 use crate::metrics::{BotBudgetReading, BudgetReading, Metrics};
-use crate::pipeline::PAGES_IN_MEMORY;
 use crate::simulator::{self, RunningSimulator, SimulatorConfig};
 use crate::sink::Output;
 
@@ -71,7 +70,7 @@ impl App {
             sink: output.sink,
             state: output.state,
             metrics,
-            page_gate: Arc::new(MemoryGate::new(PAGES_IN_MEMORY)),
+            page_gate: Arc::new(MemoryGate::new(config.api.page_memory_bytes)),
         };
         Ok(App {
             config: Arc::new(config),

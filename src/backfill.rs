@@ -7,10 +7,12 @@
 //!
 //! The unit of work is a day, not a (day, page) request: the pages of one day are sequential
 //! because only `hasMore` says whether another page exists (the API echoes no total count), and
-//! `concurrency` days in flight already keep every rate-limit slot busy. Memory does not depend
-//! on `concurrency` or the range length: response bodies are read one page at a time under the
-//! context's page gate ([`crate::pipeline::PAGES_IN_MEMORY`]), and a day waiting for its next
-//! page holds only the compressed Parquet bytes written so far.
+//! `concurrency` days in flight already keep every rate-limit slot busy. Each day in flight
+//! runs on its own task, so with the rate limit lifted the days use every core (one day
+//! normalizing while another decodes). Memory does not depend on `concurrency` or the range
+//! length: response bodies are read under the context's page gate ([`crate::client::MemoryGate`],
+//! at most `api.page_memory_bytes` of them at once), and a day waiting for its next page holds
+//! only the compressed Parquet bytes written so far.
 //! Backfill never writes watermarks: re-exporting old days cannot move them. Every unit it
 //! exports, and every unit that still fails at the end, is written to the coverage record
 //! ([`crate::coverage`]); `--missing` ([`Selection::Holes`]) reads that record (and the
@@ -27,10 +29,12 @@
 //! day and fail the unit as a past snapshot day). [`backfill_selected_at`] takes the clock.
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::stream::{self, StreamExt};
+use tokio::task::JoinSet;
 use tracing::{error, info, warn};
 
 use crate::client::Priority;
@@ -293,7 +297,7 @@ pub async fn backfill_selected_at(
             clock,
         };
         let done = match dataset {
-            Dataset::History(d) => backfill_history(d.as_ref(), cx, &plan).await?,
+            Dataset::History(d) => backfill_history(d, cx, &plan).await?,
             Dataset::Snapshot(d) if selection == Selection::All => {
                 snapshot_now(d.as_ref(), cx, &run_id, clock).await
             }
@@ -410,7 +414,7 @@ async fn holes(
 }
 
 async fn backfill_history(
-    dataset: &dyn HistoryDataset,
+    dataset: &Arc<dyn HistoryDataset>,
     cx: &Context,
     plan: &Plan<'_>,
 ) -> Result<DatasetBackfill, Error> {
@@ -420,33 +424,34 @@ async fn backfill_history(
     let mut out = DatasetBackfill::new(name, Kind::History, "");
     // Read once: the day planned and the exported_at of its units agree (module docs).
     let exported_at = (plan.clock)();
-    let (days, today_instead) = planned_days(dataset, req, exported_at);
+    let (days, today_instead) = planned_days(dataset.as_ref(), req, exported_at);
     out.today_instead = today_instead;
     let (units, skipped) =
-        select_units(dataset, cx, req, plan.selection, days, exported_at).await?;
+        select_units(dataset.as_ref(), cx, req, plan.selection, days, exported_at).await?;
     out.skipped_days = skipped;
     info!(dataset = name, from = %req.from, to = %req.to, units = units.len(), skipped = out.skipped_days.len(), concurrency = req.concurrency, "Backfill started.");
     let progress = BackfillProgress::start(name, units.len() as u64, &cx.client, progress.clone());
     let mut failed = Vec::new();
-    let mut results = stream::iter(units)
-        .map(|unit| async move {
-            let attempt = Attempt::now(run_id, Writer::Backfill);
-            let result = dataset.export_day(cx, &unit, exported_at).await;
-            if let Ok(r) = &result {
-                coverage::record_unit(
-                    coverage::target(cx),
-                    name,
-                    &unit,
-                    &attempt,
-                    Ok(r),
-                    exported_at,
-                )
-                .await;
-            }
-            (unit, result, attempt)
-        })
-        .buffer_unordered(req.concurrency.max(1));
-    while let Some((unit, result, attempt)) = results.next().await {
+    let mut units = units.into_iter();
+    // Each unit on its own task, so the units in flight run on every core (normalizing one
+    // day while another decodes), not in turns on the task that awaits them. Dropping the set
+    // (the backfill cancelled) aborts them, as dropping their futures did.
+    let mut running = JoinSet::new();
+    loop {
+        while running.len() < req.concurrency.max(1) {
+            let Some(unit) = units.next() else { break };
+            running.spawn(first_attempt(dataset, cx, run_id, unit, exported_at));
+        }
+        let Some(joined) = running.join_next().await else {
+            break;
+        };
+        let (unit, result, attempt) = match joined {
+            Ok(done) => done,
+            // A panicking export is a bug: let it surface as it did on this task.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Nothing aborts a unit's task while this loop owns the set.
+            Err(e) => unreachable!("backfill unit task cancelled: {e}"),
+        };
         match result {
             Ok(r) => {
                 progress.day_done(r.rows);
@@ -459,21 +464,11 @@ async fn backfill_history(
             }
         }
     }
-    drop(results);
     for (unit, first) in failed {
         progress.retrying();
         let attempt = Attempt::now(run_id, Writer::Backfill);
-        match dataset.export_day(cx, &unit, exported_at).await {
+        match export_unit(dataset.as_ref(), cx, &unit, &attempt, exported_at).await {
             Ok(r) => {
-                coverage::record_unit(
-                    coverage::target(cx),
-                    name,
-                    &unit,
-                    &attempt,
-                    Ok(&r),
-                    exported_at,
-                )
-                .await;
                 progress.day_done(r.rows);
                 out.days.push(r);
             }
@@ -499,6 +494,46 @@ async fn backfill_history(
     progress.finish();
     out.days.sort_by(|a, b| a.unit.cmp(&b.unit));
     Ok(out)
+}
+
+/// The first attempt at `unit`, as a task of its own: what it exported, or why not.
+fn first_attempt(
+    dataset: &Arc<dyn HistoryDataset>,
+    cx: &Context,
+    run_id: &str,
+    unit: DayUnit,
+    exported_at: DateTime<Utc>,
+) -> impl Future<Output = (DayUnit, Result<UnitReport, Error>, Attempt)> + Send + 'static {
+    let (dataset, cx, run_id) = (Arc::clone(dataset), cx.clone(), run_id.to_string());
+    async move {
+        let attempt = Attempt::now(&run_id, Writer::Backfill);
+        let result = export_unit(dataset.as_ref(), &cx, &unit, &attempt, exported_at).await;
+        (unit, result, attempt)
+    }
+}
+
+/// Exports one unit and, when it succeeded, records it in the coverage record.
+async fn export_unit(
+    dataset: &dyn HistoryDataset,
+    cx: &Context,
+    unit: &DayUnit,
+    attempt: &Attempt,
+    exported_at: DateTime<Utc>,
+) -> Result<UnitReport, Error> {
+    let name = dataset.info().name;
+    let result = dataset.export_day(cx, unit, exported_at).await;
+    if let Ok(r) = &result {
+        coverage::record_unit(
+            coverage::target(cx),
+            name,
+            unit,
+            attempt,
+            Ok(r),
+            exported_at,
+        )
+        .await;
+    }
+    result
 }
 
 /// A snapshot dataset has no history: take the current snapshot of each entity.

@@ -40,8 +40,8 @@
 //! ([`pipeline::run_history`]) plans local days from the dataset's watermark; for each day the
 //! dataset plans its request windows ([`sources::window`]), fetches every page through
 //! [`client::ApiClient`] (token per request, request budget, retries), normalizes each page into a
-//! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects; one page is
-//! in memory at a time across all days in flight, see [`pipeline::PAGES_IN_MEMORY`]), and on
+//! `RecordBatch` streamed to the Parquet encoder (malformed records become rejects; the pages in
+//! memory across all days in flight are bounded in bytes by [`client::MemoryGate`]), and on
 //! success replaces that day's partition with the one new file; the watermark moves only after.
 //! Snapshot polls ([`pipeline::run_snapshot`]) merge records by key into the partition of each
 //! record's local date. ARCHITECTURE.md has the full picture and how to add a dataset.

@@ -12,9 +12,9 @@
 
 /// Blocks at least this large are always `mmap`ped (and returned to the kernel on free).
 pub const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
-/// Upper bound on glibc malloc arenas. One: the work is one page at a time (see
-/// [`crate::pipeline::PAGES_IN_MEMORY`]), so contention is low (about 5% throughput with the
-/// rate limit lifted), and every thread reuses the same freed blocks.
+/// Upper bound on glibc malloc arenas. One: the pages in memory are few (see
+/// [`crate::client::gate`]), so contention is low (about 5% throughput with the rate limit
+/// lifted), and every thread reuses the same freed blocks.
 pub const MAX_ARENAS: i32 = 1;
 
 /// Apply the settings above, unless the operator set them through glibc's own environment

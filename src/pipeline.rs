@@ -30,16 +30,6 @@ use crate::state::{self, Watermark};
 
 mod entities;
 
-/// History pages that may be in memory at once, across every day in flight: from the moment a
-/// response body starts to be read until its rows have been encoded into Parquet, into a row
-/// group of bounded size ([`crate::sink::PartitionWriter::write_page`]). Requests beyond that still
-/// overlap (a request waiting for its response costs a socket, not memory), so `--concurrency`
-/// hides latency without multiplying memory, and peak memory does not depend on the range
-/// length. One page at a time serializes decode and encode: with the rate limit lifted a 90-day
-/// backfill went from about 1.0 M to 0.78 M rows/s (`benches/run.sh`); at the platform's 60
-/// requests/minute it costs nothing. In exchange 1 day and 90 days peak within 16%.
-pub const PAGES_IN_MEMORY: usize = 1;
-
 /// How a run ended (the `outcome` label of `smartassist_runs_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

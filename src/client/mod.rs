@@ -18,6 +18,8 @@
 pub mod budget;
 mod decode;
 pub mod gate;
+#[cfg(test)]
+mod gate_tests;
 pub mod retry;
 
 use std::sync::Arc;
@@ -303,8 +305,9 @@ impl ApiClient {
     }
 
     /// [`ApiClient::post_json`] under a memory gate: once a successful response's headers have
-    /// arrived, a permit of `gate` is taken before its body is read, and it is returned with the
-    /// decoded value so the caller can hold it until the page has left memory. Requests still
+    /// arrived, a permit of `gate` weighted by the body's size ([`gate`]) is taken before the
+    /// body is read, and it is returned with the decoded value so the caller can hold it until
+    /// the page has left memory. Requests still
     /// overlap (waiting on the network costs no memory); only bodies and what is decoded from
     /// them are bounded. `None` behaves like `post_json` and returns no permit.
     pub async fn post_json_gated<T>(
@@ -323,8 +326,9 @@ impl ApiClient {
     }
 
     /// [`ApiClient::post_json_gated`] decoding on tokio's blocking pool (see [`decode`]): while
-    /// one page is decoded there, the calling task goes on with the pages of other days. The
-    /// permit is held until decoding has finished.
+    /// one page is decoded there, the calling task goes on with the pages of other days, and
+    /// pages whose permits fit the gate at once are decoded at once. The permit is held until
+    /// decoding has finished.
     pub async fn post_json_gated_blocking<T, F>(
         &self,
         endpoint: &str,
@@ -587,8 +591,10 @@ impl ApiClient {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
         let success = (200..300).contains(&status);
-        let permit = match gate {
-            Some(gate) if success => gate.acquire().await,
+        // Weighted by the body's size: its Content-Length, or (unknown) the whole gate until it
+        // has been read, then the bytes read (see [`gate`]).
+        let mut permit = match gate {
+            Some(gate) if success => gate.acquire_body(response.content_length()).await,
             _ => None,
         };
         let body = match read_capped(response, self.inner.max_body).await {
@@ -607,6 +613,9 @@ impl ApiClient {
         };
         if success {
             let bytes = body.len();
+            if let (Some(gate), Some(permit)) = (gate, permit.as_mut()) {
+                gate.shrink(permit, bytes as u64);
+            }
             return Ok(match decode.decode(body, permit).await {
                 (Ok(v), permit) => {
                     debug!(endpoint, status, bytes, "Response decoded.");

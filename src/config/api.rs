@@ -40,6 +40,8 @@ pub struct RawApi {
     pub retry_after_cap_seconds: Option<u64>,
     pub throttle_backoff_seconds: Option<f64>,
     pub max_response_bytes: Option<u64>,
+    /// Bytes of response body that may be in memory at once (the page gate's bound).
+    pub page_memory_bytes: Option<u64>,
     /// Allow a plain `http://` base URL to a non-loopback host.
     pub allow_insecure_http: Option<bool>,
     /// PEM bundle of extra root CAs (corporate TLS inspection).
@@ -90,6 +92,9 @@ pub struct ApiConfig {
     pub timezone: chrono_tz::Tz,
     pub retry: RetryPolicy,
     pub max_response_bytes: u64,
+    /// The page gate's bound ([`crate::client::MemoryGate`]): response bodies read, decoded
+    /// and not yet encoded total at most this many bytes (or one body, when it is larger).
+    pub page_memory_bytes: u32,
     /// Extra trusted root certificates from `api.ca_bundle_file` (added to the system roots).
     pub extra_root_certs: Vec<reqwest::Certificate>,
 }
@@ -167,6 +172,7 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
     if max_response_bytes < 1024 {
         p.push("api.max_response_bytes", "must be at least 1024");
     }
+    let page_memory_bytes = page_memory_bytes(api, p);
     ApiConfig {
         base_url,
         account_id,
@@ -180,7 +186,25 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
         timezone,
         retry,
         max_response_bytes,
+        page_memory_bytes,
         extra_root_certs,
+    }
+}
+
+/// `api.page_memory_bytes`: between 1 KiB and 4 GiB − 1 (the gate counts bytes in a `u32`).
+fn page_memory_bytes(api: &RawApi, p: &mut Problems) -> u32 {
+    let raw = api
+        .page_memory_bytes
+        .unwrap_or(u64::from(defaults::PAGE_MEMORY_BYTES));
+    match u32::try_from(raw) {
+        Ok(bytes) if bytes >= 1024 => bytes,
+        _ => {
+            p.push(
+                "api.page_memory_bytes",
+                "must be between 1024 and 4294967295",
+            );
+            defaults::PAGE_MEMORY_BYTES
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub const RETRY_MAX_BACKOFF_SECONDS: u64 = 60;
 pub const RETRY_AFTER_CAP_SECONDS: u64 = 120;
 pub const THROTTLE_BACKOFF_SECONDS: f64 = 10.0;
 pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+pub const PAGE_MEMORY_BYTES: u32 = 1024 * 1024;
 pub const ALLOW_INSECURE_HTTP: bool = false;
 pub const ENFORCE_JTI: bool = false;
 pub const TOKEN_TTL_SECONDS: u64 = 300;
@@ -55,6 +56,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ("api.retry_after_cap_seconds", "120"),
     ("api.throttle_backoff_seconds", "10"),
     ("api.max_response_bytes", "67108864"),
+    ("api.page_memory_bytes", "1048576"),
     ("api.allow_insecure_http", "false"),
     ("auth.enforce_jti", "false"),
     ("auth.token_ttl_seconds", "300"),

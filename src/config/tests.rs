@@ -298,3 +298,38 @@ fn the_account_zone_is_api_timezone_and_is_validated() {
     let text = MINIMAL.replace("[api]", "[api]\ntimezone = \"Mars/Olympus\"");
     assert_eq!(problems(&text)[0].key, "api.timezone");
 }
+
+#[test]
+fn the_page_gate_bound_is_bytes_between_one_kib_and_four_gib() {
+    let with = |value: &str| {
+        MINIMAL.replace(
+            "cs-1\"\n",
+            &format!("cs-1\"\npage_memory_bytes = {value}\n"),
+        )
+    };
+    assert_eq!(
+        load(MINIMAL, Some("s3cr3t"))
+            .expect("valid")
+            .api
+            .page_memory_bytes,
+        1024 * 1024
+    );
+    assert_eq!(
+        load(&with("1024"), Some("s3cr3t"))
+            .expect("valid")
+            .api
+            .page_memory_bytes,
+        1024
+    );
+    assert_eq!(
+        load(&with("4294967295"), Some("s3cr3t"))
+            .expect("valid")
+            .api
+            .page_memory_bytes,
+        u32::MAX
+    );
+    for bad in ["0", "1023", "4294967296"] {
+        let keys: Vec<String> = problems(&with(bad)).into_iter().map(|p| p.key).collect();
+        assert_eq!(keys, ["api.page_memory_bytes"], "{bad}");
+    }
+}

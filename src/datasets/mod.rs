@@ -236,8 +236,8 @@ pub struct Context {
     pub sink: Sink,
     pub state: StateStore,
     pub metrics: Metrics,
-    /// Bounds history pages in memory across every day in flight (see
-    /// [`crate::pipeline::PAGES_IN_MEMORY`]).
+    /// Bounds the bytes of history pages in memory across every day in flight (see
+    /// [`crate::client::gate`]).
     pub page_gate: Arc<MemoryGate>,
 }
 
