@@ -490,3 +490,30 @@ pub fn opted_out(name: &str, what: &str) -> bool {
     }
     skip
 }
+
+/// The current time, taken clear of local midnight in `tz`: a test that freezes the simulator's
+/// clock at this instant and then runs the binary on the real clock expects both to see the
+/// same local day. Within `margin` before midnight it waits for the day to turn (a known
+/// instant, not a guess) and returns a time just after it.
+pub async fn now_clear_of_midnight(tz: Tz, margin: chrono::Duration) -> DateTime<Utc> {
+    let now = Utc::now();
+    let next_midnight = now
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .and_then(|d| {
+            tz.from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc));
+    match next_midnight {
+        Some(m) if m - now < margin => {
+            let wait = (m - now + chrono::Duration::seconds(1))
+                .to_std()
+                .unwrap_or_default();
+            tokio::time::sleep(wait).await;
+            Utc::now()
+        }
+        _ => now,
+    }
+}
