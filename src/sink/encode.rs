@@ -31,33 +31,43 @@ pub const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// A row group is flushed once its buffered (encoded + pending) size passes this many bytes, so
 /// the memory of one open file is bounded by this plus the upload buffers below.
 pub const ROW_GROUP_FLUSH_BYTES: usize = 64 * 1024 * 1024;
-/// Pages ([`Feed::Page`]) share one row group until its encoders hold this many bytes
+/// Pages ([`Feed::Page`]) share one row group until its encoders hold this many bytes, by
+/// default (`[output]` `page_row_group_bytes` sets it)
 /// (`ArrowWriter::memory_size`: values buffered encoded or not yet encoded, e.g. dictionary keys),
 /// then the row group is written out and its encoders freed. The parquet crate creates a ZSTD
 /// compression and decompression context for every column of every row group, and on this
 /// project's virtual machine creating one costs a trapped `cpuid`: one row group per page spent
 /// 23% of a Call Details export's CPU there. Memory between pages is this bound per open file
 /// (plus its compressed bytes and one pair of contexts per column), whatever the page size.
-pub const PAGE_ROW_GROUP_BYTES: usize = 1024 * 1024;
+pub const PAGE_ROW_GROUP_BYTES: usize =
+    crate::config::defaults::OUTPUT_PAGE_ROW_GROUP_BYTES as usize;
 /// BufWriter capacity: files up to this size are one PutObject, larger ones a multipart upload
 /// with parts of this size (S3 needs at least 5 MiB per part).
 pub const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts in flight at once per file.
 pub const UPLOAD_CONCURRENCY: usize = 4;
 
-/// Environment variable overriding [`PAGE_ROW_GROUP_BYTES`] for the files opened after it is
-/// set: a number of bytes; `0` ends a row group after every page (the least memory between
-/// pages, the most CPU). Anything else that is not a number is ignored. An operator's knob, like
-/// glibc's `MALLOC_*` variables ([`crate::memory`]).
+/// Environment variable overriding the configured bound (`[output]` `page_row_group_bytes`)
+/// for the files opened after it is set, for benchmarks and tests that compare bounds without
+/// a config per bound: a number of bytes; `0` ends a row group after every page (the least
+/// memory between pages, the most CPU). Anything else that is not a number is ignored.
 pub const PAGE_ROW_GROUP_BYTES_ENV: &str = "SMARTASSIST_PAGE_ROW_GROUP_BYTES";
 
 /// The bound between pages: [`PAGE_ROW_GROUP_BYTES_ENV`] when it is set to a number, else
-/// [`PAGE_ROW_GROUP_BYTES`].
-pub fn page_row_group_bytes() -> usize {
+/// `configured`.
+pub fn page_row_group_bytes(configured: usize) -> usize {
     std::env::var(PAGE_ROW_GROUP_BYTES_ENV)
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(PAGE_ROW_GROUP_BYTES)
+        .unwrap_or(configured)
+}
+
+/// When [`write_parquet_stream`] ends a row group: at `rows` rows, and between pages once its
+/// encoders hold `page_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowGroupBounds {
+    pub rows: usize,
+    pub page_bytes: usize,
 }
 
 /// The `created_by` string written into every file footer.
@@ -197,7 +207,7 @@ pub enum Feed {
 }
 
 /// Encodes batches (all of `schema`) into one Parquet object at `location` as they arrive on
-/// `feed` (row groups of at most `row_group_rows` rows), so memory is bounded by the row group
+/// `feed` (row groups as `bounds` says), so memory is bounded by the row group
 /// in progress and the upload buffer, not by the file. The object appears only when this
 /// returns `Ok` (single put or completed multipart upload), on [`Feed::Finish`]; on any error,
 /// or when the channel closes without `Finish`, the upload we started is aborted. `Finish` alone gives a valid, schema-only file. A storage
@@ -209,7 +219,7 @@ pub async fn write_parquet_stream(
     destination: String,
     schema: SchemaRef,
     dataset_label: &str,
-    row_group_rows: usize,
+    bounds: RowGroupBounds,
     mut feed: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Encoded, SinkError> {
     let upload = UploadWriter {
@@ -221,9 +231,10 @@ pub async fn write_parquet_stream(
         location: location.clone(),
         failure: None,
     };
-    let props = writer_properties_with(dataset_label, row_group_rows);
-    let page_bound = page_row_group_bytes();
-    let mut writer = match AsyncArrowWriter::try_new(upload, schema.clone(), Some(props)) {
+    let page_bound = bounds.page_bytes;
+    let props = writer_properties_with(dataset_label, bounds.rows);
+    let writer = AsyncArrowWriter::try_new(upload, schema.clone(), Some(props));
+    let mut writer = match writer {
         Ok(w) => w,
         // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
         Err(source) => {
