@@ -66,7 +66,7 @@ use crate::schema::rejects_schema;
 use crate::schema::Table;
 
 pub use encode::{
-    created_by, page_row_group_bytes, writer_properties, writer_properties_with,
+    created_by, page_row_group_bytes, writer_options, writer_properties, writer_properties_with,
     MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES, PAGE_ROW_GROUP_BYTES_ENV, ROW_GROUP_FLUSH_BYTES,
     UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES,
 };
