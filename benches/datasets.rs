@@ -30,7 +30,6 @@ use arrow::compute::SortColumn;
 use arrow::compute::{concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::ArrowWriter;
 use smartassist_export::datasets::merged::ROW_GROUP_ROWS;
 use smartassist_export::datasets::{DatasetInfo, Table, REGISTRY};
@@ -38,7 +37,7 @@ use smartassist_export::simulator::call_details::CallDetailsSim;
 use smartassist_export::simulator::truth::{pages, PageRequest};
 use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
 use smartassist_export::sink::{
-    page_row_group_bytes, writer_properties, writer_properties_with, PAGE_ROW_GROUP_BYTES,
+    page_row_group_bytes, writer_options, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
 };
 use smartassist_export::sources::window::{plan_day, DayWindow};
 
@@ -112,7 +111,7 @@ fn export(info: &DatasetInfo, bodies: &[String], window: &DayWindow) -> (usize, 
     let mut writers: BTreeMap<&'static str, ArrowWriter<Vec<u8>>> = BTreeMap::new();
     for t in info.tables {
         let schema = (t.schema)();
-        let options = ArrowWriterOptions::new().with_properties(writer_properties(t.name));
+        let options = writer_options(&schema, t.name, MAX_ROW_GROUP_ROWS).expect("options");
         let w = ArrowWriter::try_new_with_options(Vec::new(), schema, options).expect("writer");
         writers.insert(t.name, w);
     }
@@ -140,8 +139,7 @@ fn export(info: &DatasetInfo, bodies: &[String], window: &DayWindow) -> (usize, 
 /// Encodes `batches` of `table` as one in-memory file (row groups of `row_group_rows`); its bytes.
 fn encode_file(table: &Table, batches: &[RecordBatch], row_group_rows: usize) -> usize {
     let schema = (table.schema)();
-    let options = ArrowWriterOptions::new()
-        .with_properties(writer_properties_with(table.name, row_group_rows));
+    let options = writer_options(&schema, table.name, row_group_rows).expect("options");
     let mut w = ArrowWriter::try_new_with_options(Vec::new(), schema, options).expect("writer");
     for b in batches {
         w.write(b).expect("write");
@@ -194,14 +192,13 @@ fn poll_day(dataset: &str) -> Option<PollDay> {
 fn export_poll_day(
     info: &DatasetInfo,
     day: &PollDay,
-    polls: &[String],
-    window: &DayWindow,
+    polls: &[(String, DayWindow)],
 ) -> (usize, usize, usize) {
     let table = info.primary();
     let mut seen: HashSet<String> = HashSet::new();
     let mut kept = Vec::new();
     let (mut files, mut bytes) = (0, 0);
-    for body in polls {
+    for (body, window) in polls {
         let mut batches = Vec::new();
         (info.decoder.rows)(body.as_bytes(), window, &mut |t, b| {
             if t.name == table.name {
@@ -307,20 +304,30 @@ fn main() {
             Duration::ZERO
         };
         if let Some(day_spec) = poll_day(info.name).filter(|_| runs("day")) {
-            let polls: Vec<String> = (0..24 * 60)
+            // The model answers a poll at the end of the requested range; the poll's window
+            // claims from that instant (a poll dataset reads its poll time there).
+            let polls: Vec<(String, DayWindow)> = (0..24 * 60)
                 .rev()
                 .flat_map(|m| {
                     let req = PageRequest {
                         offset_minutes: window.offset_minutes - m,
                         ..req
                     };
-                    pages(&cfg, info.name, &req).unwrap_or_default()
+                    let at = req.utc_range().end;
+                    let poll_window = DayWindow {
+                        claim: at..at,
+                        ..window.clone()
+                    };
+                    pages(&cfg, info.name, &req)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |body| (body, poll_window.clone()))
                 })
                 .collect();
-            let json: usize = polls.iter().map(String::len).sum();
+            let json: usize = polls.iter().map(|(b, _)| b.len()).sum();
             let (mut rows, mut files, mut bytes) = (0, 0, 0);
             let t = measure(budget, || {
-                (rows, files, bytes) = export_poll_day(info, &day_spec, &polls, &window);
+                (rows, files, bytes) = export_poll_day(info, &day_spec, &polls);
             });
             eprintln!(
                 "{} day of polls: {} polls, {:.2} MB JSON, {} rows in {} files ({} bytes, the \
