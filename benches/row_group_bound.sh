@@ -65,7 +65,7 @@ run() {
   rm -rf "$WORK/out"
   config "$WORK/c.toml" "$WORK/out" "$bound" "$ds"
   local before; before=$(served)
-  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" -c "$WORK/c.toml" --log-level warn \
+  /usr/bin/time -v -o "$WORK/time.txt" "$BIN" -c "$WORK/c.toml" --log-level error \
     backfill --from "$from" --to "$to" --dataset "$ds" --concurrency 4 >"$WORK/out.txt"
   [[ -z "$timed" ]] && return 0
   local json cpu rss bytes
