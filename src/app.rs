@@ -59,7 +59,8 @@ impl App {
         let budget = account_budget(&config, &datasets, &metrics);
         let client = ApiClient::new(&config.api, base, minter, budget, cancel, metrics.clone())?;
         watch_bot_budgets(&client, &datasets, &metrics);
-        let output = Output::open_with(&config.output, &metrics)?;
+        let output = Output::open_with(&config.output, &metrics)?
+            .with_page_row_group_bytes(config.encoding.page_row_group_bytes);
         register_series(&metrics, &datasets);
         if matches!(config.output, OutputLocation::S3 { .. }) {
             metrics.register_store();

@@ -109,7 +109,8 @@ async fn cmd_backfill(
     }
     // One budget per account: beside a daemon, the daemon does the work.
     let metrics = Metrics::new();
-    let output = crate::sink::Output::open_with(&config.output, &metrics)?;
+    let output = crate::sink::Output::open_with(&config.output, &metrics)?
+        .with_page_row_group_bytes(config.encoding.page_row_group_bytes);
     let job = JobRequest::Backfill {
         from: args.from,
         to: args.to,
@@ -280,7 +281,8 @@ async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<(), Error> 
         );
     }
     let metrics = Metrics::new();
-    let output = crate::sink::Output::open_with(&config.output, &metrics)?;
+    let output = crate::sink::Output::open_with(&config.output, &metrics)?
+        .with_page_row_group_bytes(config.encoding.page_row_group_bytes);
     if let Some(owner) = budget_owner(&output.state, &config.api.account_id).await? {
         println!(
             "probes: skipped: the account's request budget is in use by {owner}; probes would \

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 pub use crate::auth::{AuthConfig, JweConfig, Secret};
 pub use api::{ApiConfig, BaseUrl, RetryPolicy, SIMULATOR_BASE_URL};
 pub use history::{HistoryKeys, RawHistoryKeys};
-pub use output::{OutputLocation, StoreTuning};
+pub use output::{Encoding, OutputLocation, StoreTuning};
 pub use parse::{is_loopback_host, is_safe_identifier, Problems, Schedule};
 pub use section::{
     ApiAlias, DatasetSection, DatasetSections, SectionContext, SectionSpec, SectionValue,
@@ -61,6 +61,8 @@ pub struct Config {
     pub api: ApiConfig,
     pub auth: AuthConfig,
     pub output: OutputLocation,
+    /// How Parquet is encoded (`[output]` keys that apply to every location).
+    pub encoding: Encoding,
     pub server: ServerConfig,
     /// Every dataset section, validated by its own dataset (see [`Config::section`]).
     pub datasets: DatasetSections,
@@ -306,6 +308,7 @@ impl RawConfig {
         let simulator = api.base_url == BaseUrl::Simulator;
         let auth = auth::validate(&self.auth, resolved, simulator, p);
         let output = output::validate(&self.output, resolved.cwd.as_deref(), p);
+        let encoding = output::encoding(&self.output, p);
         let server = server::validate(&self.server, p);
         let cx = SectionContext {
             account_id: &api.account_id,
@@ -324,6 +327,7 @@ impl RawConfig {
             api,
             auth,
             output,
+            encoding,
             server,
             datasets,
         };

@@ -93,6 +93,7 @@ pub struct RawOutput {
     pub retry_timeout_seconds: Option<u64>,
     pub connect_timeout_seconds: Option<u64>,
     pub timeout_seconds: Option<u64>,
+    pub page_row_group_bytes: Option<u64>,
 }
 
 impl RawOutput {
@@ -169,6 +170,44 @@ fn tuning(raw: &RawOutput, p: &mut Problems) -> StoreTuning {
         );
     }
     tuning
+}
+
+/// How the sink encodes Parquet, from `[output]` keys that apply to every output location.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Encoding {
+    /// `page_row_group_bytes`: pages share a row group until its encoders hold this many bytes
+    /// (`0`: one row group per page); see [`crate::sink::PAGE_ROW_GROUP_BYTES`] for what the
+    /// bound trades.
+    pub page_row_group_bytes: usize,
+}
+
+impl Default for Encoding {
+    fn default() -> Self {
+        Encoding {
+            page_row_group_bytes: defaults::OUTPUT_PAGE_ROW_GROUP_BYTES as usize,
+        }
+    }
+}
+
+/// The largest `page_row_group_bytes`: a row group is written out at this size anyway
+/// ([`crate::sink::ROW_GROUP_FLUSH_BYTES`]).
+pub const MAX_PAGE_ROW_GROUP_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Validates the encoding keys of `[output]` (for local and S3 output alike).
+pub fn encoding(raw: &RawOutput, p: &mut Problems) -> Encoding {
+    let bytes = raw
+        .page_row_group_bytes
+        .unwrap_or(defaults::OUTPUT_PAGE_ROW_GROUP_BYTES);
+    if bytes > MAX_PAGE_ROW_GROUP_BYTES {
+        p.push(
+            "output.page_row_group_bytes",
+            format!("must be between 0 and {MAX_PAGE_ROW_GROUP_BYTES}"),
+        );
+    }
+    Encoding {
+        page_row_group_bytes: usize::try_from(bytes.min(MAX_PAGE_ROW_GROUP_BYTES))
+            .unwrap_or(usize::MAX),
+    }
 }
 
 /// Validates `[output]`; a relative path is resolved against `cwd` (the working directory).
@@ -344,6 +383,31 @@ mod tests {
                 "output.connect_timeout_seconds: must be between 1 and 300",
                 "output.timeout_seconds: must be between 1 and 3600",
             ]
+        );
+    }
+
+    #[test]
+    fn page_row_group_bytes_defaults_to_one_mib_and_is_bounded() {
+        let mut p = Problems::default();
+        assert_eq!(
+            encoding(&RawOutput::default(), &mut p).page_row_group_bytes,
+            1024 * 1024
+        );
+        let zero = RawOutput {
+            page_row_group_bytes: Some(0),
+            ..RawOutput::default()
+        };
+        assert_eq!(encoding(&zero, &mut p).page_row_group_bytes, 0);
+        assert!(p.0.is_empty(), "{:?}", p.0);
+        let over = RawOutput {
+            page_row_group_bytes: Some(64 * 1024 * 1024 + 1),
+            ..RawOutput::default()
+        };
+        encoding(&over, &mut p);
+        let problems: Vec<String> = p.0.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            problems,
+            vec!["output.page_row_group_bytes: must be between 0 and 67108864"]
         );
     }
 

@@ -23,7 +23,8 @@ use crate::sink::Output;
 /// stops it between steps (handed over: cancels the daemon's job).
 pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(), Error> {
     let metrics = Metrics::new();
-    let output = Output::open_with(&config.output, &metrics)?;
+    let output = Output::open_with(&config.output, &metrics)?
+        .with_page_row_group_bytes(config.encoding.page_row_group_bytes);
     let names: Vec<&'static str> = datasets::enabled(&config)
         .iter()
         .map(|d| d.name())

@@ -3,7 +3,7 @@
 //! `object_store::buffered::BufWriter`. On any failure the upload is aborted so no multipart
 //! parts are left behind by us; the caller decides where the object goes (final key or staging).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -13,12 +13,16 @@ use futures::FutureExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::ObjectStore;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::async_writer::AsyncFileWriter;
-use parquet::arrow::AsyncArrowWriter;
+use parquet::arrow::{
+    add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, AsyncArrowWriter,
+};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::SchemaDescriptor;
 use tokio::io::AsyncWriteExt;
 
 use super::SinkError;
@@ -31,33 +35,43 @@ pub const MAX_ROW_GROUP_ROWS: usize = 1024 * 1024;
 /// A row group is flushed once its buffered (encoded + pending) size passes this many bytes, so
 /// the memory of one open file is bounded by this plus the upload buffers below.
 pub const ROW_GROUP_FLUSH_BYTES: usize = 64 * 1024 * 1024;
-/// Pages ([`Feed::Page`]) share one row group until its encoders hold this many bytes
+/// Pages ([`Feed::Page`]) share one row group until its encoders hold this many bytes, by
+/// default (`[output]` `page_row_group_bytes` sets it)
 /// (`ArrowWriter::memory_size`: values buffered encoded or not yet encoded, e.g. dictionary keys),
 /// then the row group is written out and its encoders freed. The parquet crate creates a ZSTD
 /// compression and decompression context for every column of every row group, and on this
 /// project's virtual machine creating one costs a trapped `cpuid`: one row group per page spent
 /// 23% of a Call Details export's CPU there. Memory between pages is this bound per open file
 /// (plus its compressed bytes and one pair of contexts per column), whatever the page size.
-pub const PAGE_ROW_GROUP_BYTES: usize = 1024 * 1024;
+pub const PAGE_ROW_GROUP_BYTES: usize =
+    crate::config::defaults::OUTPUT_PAGE_ROW_GROUP_BYTES as usize;
 /// BufWriter capacity: files up to this size are one PutObject, larger ones a multipart upload
 /// with parts of this size (S3 needs at least 5 MiB per part).
 pub const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts in flight at once per file.
 pub const UPLOAD_CONCURRENCY: usize = 4;
 
-/// Environment variable overriding [`PAGE_ROW_GROUP_BYTES`] for the files opened after it is
-/// set: a number of bytes; `0` ends a row group after every page (the least memory between
-/// pages, the most CPU). Anything else that is not a number is ignored. An operator's knob, like
-/// glibc's `MALLOC_*` variables ([`crate::memory`]).
+/// Environment variable overriding the configured bound (`[output]` `page_row_group_bytes`)
+/// for the files opened after it is set, for benchmarks and tests that compare bounds without
+/// a config per bound: a number of bytes; `0` ends a row group after every page (the least
+/// memory between pages, the most CPU). Anything else that is not a number is ignored.
 pub const PAGE_ROW_GROUP_BYTES_ENV: &str = "SMARTASSIST_PAGE_ROW_GROUP_BYTES";
 
 /// The bound between pages: [`PAGE_ROW_GROUP_BYTES_ENV`] when it is set to a number, else
-/// [`PAGE_ROW_GROUP_BYTES`].
-pub fn page_row_group_bytes() -> usize {
+/// `configured`.
+pub fn page_row_group_bytes(configured: usize) -> usize {
     std::env::var(PAGE_ROW_GROUP_BYTES_ENV)
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(PAGE_ROW_GROUP_BYTES)
+        .unwrap_or(configured)
+}
+
+/// When [`write_parquet_stream`] ends a row group: at `rows` rows, and between pages once its
+/// encoders hold `page_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowGroupBounds {
+    pub rows: usize,
+    pub page_bytes: usize,
 }
 
 /// The `created_by` string written into every file footer.
@@ -87,6 +101,76 @@ pub fn writer_properties_with(dataset_label: &str, row_group_rows: usize) -> Wri
         .build()
 }
 
+/// What every file of one schema, label and row-group bound starts from: its writer
+/// properties with the serialized Arrow schema (`ARROW:schema`) already in the key-value
+/// metadata, and its Parquet schema. The Arrow writer derives both from the Arrow schema for
+/// every file it opens, the same each time; building them once per process and cloning them
+/// (reference-counted columns, one string) leaves the files byte for byte as they were.
+struct FileTemplate {
+    schema: SchemaRef,
+    label: String,
+    row_group_rows: usize,
+    props: WriterProperties,
+    parquet_schema: SchemaDescriptor,
+}
+
+/// The templates built so far: one per table and bound in use (tens), so a linear search.
+static TEMPLATES: Mutex<Vec<Arc<FileTemplate>>> = Mutex::new(Vec::new());
+
+/// The writer options of a file of `schema` with [`writer_properties_with`]`(dataset_label,
+/// row_group_rows)`: the Arrow writer's own result, built once per process (see
+/// [`FileTemplate`]).
+pub fn writer_options(
+    schema: &SchemaRef,
+    dataset_label: &str,
+    row_group_rows: usize,
+) -> Result<ArrowWriterOptions, ParquetError> {
+    let template = template(schema, dataset_label, row_group_rows)?;
+    Ok(ArrowWriterOptions::new()
+        .with_properties(template.props.clone())
+        .with_parquet_schema(template.parquet_schema.clone())
+        .with_skip_arrow_metadata(true))
+}
+
+fn template(
+    schema: &SchemaRef,
+    dataset_label: &str,
+    row_group_rows: usize,
+) -> Result<Arc<FileTemplate>, ParquetError> {
+    let found = |all: &[Arc<FileTemplate>]| {
+        all.iter()
+            .find(|t| {
+                t.row_group_rows == row_group_rows
+                    && t.label == dataset_label
+                    && (Arc::ptr_eq(&t.schema, schema) || t.schema == *schema)
+            })
+            .cloned()
+    };
+    // A poisoned lock only means another thread panicked while pushing: the list is still a
+    // list of complete templates.
+    if let Some(t) = found(&TEMPLATES.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(t);
+    }
+    let mut props = writer_properties_with(dataset_label, row_group_rows);
+    let parquet_schema = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(schema)?;
+    add_encoded_arrow_schema_to_metadata(schema, &mut props);
+    let built = Arc::new(FileTemplate {
+        schema: Arc::clone(schema),
+        label: dataset_label.to_string(),
+        row_group_rows,
+        props,
+        parquet_schema,
+    });
+    let mut all = TEMPLATES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = found(&all) {
+        return Ok(t);
+    }
+    all.push(Arc::clone(&built));
+    Ok(built)
+}
+
 /// Encodes `batches` (all of `schema`) into one in-memory Parquet file with the same writer
 /// properties, for small objects written with one conditional put (which cannot be multipart).
 pub fn encode_to_bytes(
@@ -95,8 +179,8 @@ pub fn encode_to_bytes(
     batches: &[RecordBatch],
 ) -> Result<Bytes, ParquetError> {
     let mut buf = Vec::new();
-    let props = writer_properties(dataset_label);
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut buf, schema, Some(props))?;
+    let options = writer_options(&schema, dataset_label, MAX_ROW_GROUP_ROWS)?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new_with_options(&mut buf, schema, options)?;
     for batch in batches {
         writer.write(batch)?;
     }
@@ -197,7 +281,7 @@ pub enum Feed {
 }
 
 /// Encodes batches (all of `schema`) into one Parquet object at `location` as they arrive on
-/// `feed` (row groups of at most `row_group_rows` rows), so memory is bounded by the row group
+/// `feed` (row groups as `bounds` says), so memory is bounded by the row group
 /// in progress and the upload buffer, not by the file. The object appears only when this
 /// returns `Ok` (single put or completed multipart upload), on [`Feed::Finish`]; on any error,
 /// or when the channel closes without `Finish`, the upload we started is aborted. `Finish` alone gives a valid, schema-only file. A storage
@@ -209,7 +293,7 @@ pub async fn write_parquet_stream(
     destination: String,
     schema: SchemaRef,
     dataset_label: &str,
-    row_group_rows: usize,
+    bounds: RowGroupBounds,
     mut feed: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Encoded, SinkError> {
     let upload = UploadWriter {
@@ -221,9 +305,11 @@ pub async fn write_parquet_stream(
         location: location.clone(),
         failure: None,
     };
-    let props = writer_properties_with(dataset_label, row_group_rows);
-    let page_bound = page_row_group_bytes();
-    let mut writer = match AsyncArrowWriter::try_new(upload, schema.clone(), Some(props)) {
+    let page_bound = bounds.page_bytes;
+    let writer = writer_options(&schema, dataset_label, bounds.rows).and_then(|options| {
+        AsyncArrowWriter::try_new_with_options(upload, schema.clone(), options)
+    });
+    let mut writer = match writer {
         Ok(w) => w,
         // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
         Err(source) => {
@@ -300,6 +386,47 @@ pub async fn write_parquet_stream(
                     path: location.clone(),
                 },
             })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, true),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["a", "b", "c"])),
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])),
+        ];
+        RecordBatch::try_new(schema, columns).expect("batch")
+    }
+
+    /// The file as the Arrow writer writes it when left to derive everything itself.
+    fn written_by_the_arrow_writer(b: &RecordBatch, label: &str) -> Vec<u8> {
+        let props = writer_properties_with(label, MAX_ROW_GROUP_ROWS);
+        let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), b.schema(), Some(props))
+            .expect("writer");
+        w.write(b).expect("write");
+        w.into_inner().expect("close")
+    }
+
+    #[test]
+    fn files_from_a_template_are_the_arrow_writers_byte_for_byte() {
+        let b = batch();
+        for label in ["first_label", "second_label", "first_label"] {
+            let got = encode_to_bytes(b.schema(), label, std::slice::from_ref(&b)).expect("encode");
+            assert_eq!(
+                got.as_ref(),
+                written_by_the_arrow_writer(&b, label),
+                "{label}"
+            );
         }
     }
 }

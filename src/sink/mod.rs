@@ -66,8 +66,9 @@ use crate::schema::rejects_schema;
 use crate::schema::Table;
 
 pub use encode::{
-    created_by, page_row_group_bytes, writer_properties, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
-    PAGE_ROW_GROUP_BYTES_ENV, ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES,
+    created_by, page_row_group_bytes, writer_options, writer_properties, writer_properties_with,
+    MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES, PAGE_ROW_GROUP_BYTES_ENV, ROW_GROUP_FLUSH_BYTES,
+    UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
 pub use ranged::{PrunedRead, RowGroupFilter, FOOTER_FETCH_BYTES};
@@ -271,6 +272,14 @@ impl Output {
         Output::sharing(store)
     }
 
+    /// Changes the bound up to which pages share a row group (`[output]`
+    /// `page_row_group_bytes`; [`PAGE_ROW_GROUP_BYTES_ENV`] still overrides it).
+    pub fn with_page_row_group_bytes(self, bytes: usize) -> Output {
+        let mut store = self.sink.store;
+        store.page_row_group_bytes = bytes;
+        Output::sharing(store)
+    }
+
     /// The object prefix all output lives under.
     pub fn root(&self) -> &Path {
         &self.sink.store.root
@@ -444,6 +453,7 @@ impl Sink {
         row_group_rows: usize,
     ) -> PartitionWriter {
         let (target, final_path) = self.store.write_target(dir, file_name);
+        let page_bound = encode::page_row_group_bytes(self.store.page_row_group_bytes);
         let destination = self.store.describe(&format!("{dir}/{file_name}"));
         // Two batches in flight: the encoder works on one while the caller builds the next.
         let (tx, rx) = tokio::sync::mpsc::channel(2);
@@ -457,7 +467,10 @@ impl Sink {
                     destination,
                     schema,
                     &label,
-                    row_group_rows,
+                    encode::RowGroupBounds {
+                        rows: row_group_rows,
+                        page_bytes: page_bound,
+                    },
                     rx,
                 )
                 .await

@@ -41,6 +41,9 @@ pub(super) struct Store {
     pub(super) publish: Publish,
     /// Staging files younger than this are left alone by the sweeps.
     pub(super) staging_grace: Duration,
+    /// Pages share a row group until its encoders hold this many bytes (`[output]`
+    /// `page_row_group_bytes`, see [`super::PAGE_ROW_GROUP_BYTES`]).
+    pub(super) page_row_group_bytes: usize,
     /// Attempts of the S3 client built by [`Store::open`] (stays zero otherwise).
     requests: Arc<s3::RequestStats>,
     /// How errors name remote objects: `s3://bucket` then the object path.
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Store {
             .field("root", &self.root.as_ref())
             .field("publish", &self.publish)
             .field("staging_grace", &self.staging_grace)
+            .field("page_row_group_bytes", &self.page_row_group_bytes)
             .finish()
     }
 }
@@ -137,6 +141,7 @@ impl Store {
             root,
             publish: Publish::DirectPut,
             staging_grace: DEFAULT_STAGING_GRACE,
+            page_row_group_bytes: super::PAGE_ROW_GROUP_BYTES,
             requests: Arc::default(),
         }
     }
