@@ -8,8 +8,9 @@
 //! The caller [`BackfillProgress::start`]s one reporter per backfill, calls
 //! [`BackfillProgress::day_done`] / [`BackfillProgress::day_failed`] as days finish and
 //! [`BackfillProgress::finish`] at the end. Requests and waits are read from the account's
-//! request budget at the priority of the backfill's client (catch-up), so retries and other
-//! catch-up work of the same process are counted too.
+//! request budget and every bot's budget (`bot_sessions`' requests take only their bot's) at
+//! the priority of the backfill's client (catch-up), so retries and other catch-up work of
+//! the same process are counted too.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,8 +106,13 @@ struct Counters {
 }
 
 impl Counters {
+    /// The account budget's counters and those of every bot's budget (the XO runtime
+    /// requests of `bot_sessions` take no grant of the account's budget).
     fn usage(&self) -> LimiterUsage {
-        self.client.budget().usage(self.client.priority())
+        let priority = self.client.priority();
+        let mut usage = self.client.budget().usage(priority);
+        usage.add(&self.client.bot_budgets().usage(priority));
+        usage
     }
 
     fn snapshot(&self) -> ProgressSnapshot {
@@ -399,6 +405,38 @@ mod tests {
         // Failed days count as finished.
         assert_eq!(snap(1, 1, 4, 10).eta(), Some(Duration::from_secs(10)));
         assert_eq!(snap(4, 0, 4, 10).eta(), Some(Duration::ZERO));
+    }
+
+    /// A `bot_sessions` backfill sends its requests on its bots' budgets only: its progress
+    /// counts them (and their waits), not only the account budget's.
+    #[tokio::test]
+    async fn progress_counts_the_requests_of_bot_budgets() {
+        let out = tempfile::tempdir().expect("tmp");
+        let text = format!(
+            "[api]\nbase_url = \"simulator\"\naccount_id = \"acct\"\niid = \"st-1\"\n\
+             client_id = \"cs-1\"\n\
+             [output]\nurl = {:?}\n[user_status]\nenabled = false\n",
+            out.path().display().to_string()
+        );
+        let config = crate::datasets::config_from_toml(&text, std::path::Path::new("t.toml"), None)
+            .expect("config");
+        let app = crate::app::App::start(
+            config,
+            tokio_util::sync::CancellationToken::new(),
+            crate::metrics::Metrics::new(),
+        )
+        .await
+        .expect("app");
+        let client = app
+            .cx
+            .client
+            .for_work("bot_sessions", crate::client::Priority::CatchUp);
+        let progress = BackfillProgress::start("bot_sessions", 1, &client, ProgressMode::Off);
+        let bot = client.bot_budgets().of("st-bot-a");
+        bot.acquire(client.priority()).await;
+        bot.throttled(client.priority(), Duration::ZERO);
+        let s = progress.finish().limiter;
+        assert_eq!((s.granted, s.throttled), (1, 1), "{s:?}");
     }
 
     #[test]

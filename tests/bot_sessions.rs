@@ -175,20 +175,20 @@ fn a_session_outside_the_day_is_rejected_and_another_bots_echo_counted() {
     let sent: serde_json::Value = serde_json::from_str(&outside).expect("json");
     let stored: serde_json::Value = serde_json::from_str(&rejects[0].0).expect("json");
     assert_eq!(stored, sent, "the rejected session as sent");
-    for (series, want) in [
-        (
-            "smartassist_bot_sessions_outside_range_total{dataset=\"bot_sessions\"}",
-            1.0,
-        ),
-        (
-            "smartassist_bot_sessions_other_bot_total{dataset=\"bot_sessions\"}",
-            1.0,
-        ),
+    // Counted per bot, under a `bot_id` label (the entity the series are registered for).
+    for family in [
+        "smartassist_bot_sessions_outside_range_total",
+        "smartassist_bot_sessions_other_bot_total",
     ] {
+        let series = format!("{family}{{bot_id=\"{BOT}\"}}");
         assert_eq!(
-            metric(&metrics_text, series),
-            want,
+            metric(&metrics_text, &series),
+            1.0,
             "{series}\n{metrics_text}"
+        );
+        assert!(
+            !metrics_text.contains(&format!("{family}{{dataset=")),
+            "{family} labelled by dataset:\n{metrics_text}"
         );
     }
 }

@@ -131,7 +131,8 @@ impl LimiterUsage {
         }
     }
 
-    fn add(&mut self, other: &LimiterUsage) {
+    /// Adds `other`'s counters to these.
+    pub fn add(&mut self, other: &LimiterUsage) {
         self.granted += other.granted;
         self.waits += other.waits;
         self.waited += other.waited;
@@ -557,6 +558,16 @@ impl BotBudgets {
         }))
     }
 
+    /// Counters of `priority` so far, summed over every bot's budget (see
+    /// [`BotBudget::usage`]).
+    pub fn usage(&self, priority: Priority) -> LimiterUsage {
+        let mut total = LimiterUsage::default();
+        for bot in self.all() {
+            total.add(&bot.usage(priority));
+        }
+        total
+    }
+
     /// `requests_per_minute` and `_per_hour` of every bot's budget.
     pub fn limits(&self) -> (u32, u32) {
         (self.per_minute, self.per_hour)
@@ -593,6 +604,19 @@ impl BotBudget {
     pub fn throttled(&self, priority: Priority, pause: Duration) {
         self.hour.throttled(priority, pause);
         self.minute.throttled(priority, pause);
+    }
+
+    /// Counters of `priority` so far: one grant per request (a request takes a grant of each
+    /// budget, so the minute budget's grants and throttled answers count them once), and the
+    /// waits for either budget.
+    pub fn usage(&self, priority: Priority) -> LimiterUsage {
+        let (minute, hour) = (self.minute.usage(priority), self.hour.usage(priority));
+        LimiterUsage {
+            granted: minute.granted,
+            waits: minute.waits + hour.waits,
+            waited: minute.waited + hour.waited,
+            throttled: minute.throttled,
+        }
     }
 }
 

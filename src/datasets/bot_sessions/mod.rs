@@ -58,21 +58,22 @@ pub static TABLE: Table = Table {
 };
 
 /// Sessions listed for a (bot, day) request whose `start_time` is outside the day asked for
-/// (a server that ignores or misreads the range); each is a reject.
+/// (a server that ignores or misreads the range); each is a reject. Per bot, like every
+/// family of [`INFO`]'s `metrics` (registered at zero for each configured bot).
 pub static OUTSIDE_RANGE: DatasetMetric = DatasetMetric {
     name: "smartassist_bot_sessions_outside_range_total",
     help: "Bot Sessions listed for a day whose start_time is outside the day asked for (rejected)",
     kind: MetricKind::Counter,
-    label: "dataset",
+    label: "bot_id",
 };
 
 /// Sessions whose `botId` echo differs from the bot the request named (rows keep the bot
-/// asked for).
+/// asked for), per bot.
 pub static OTHER_BOT: DatasetMetric = DatasetMetric {
     name: "smartassist_bot_sessions_other_bot_total",
     help: "Bot Sessions whose botId echo differs from the bot the request named",
     kind: MetricKind::Counter,
-    label: "dataset",
+    label: "bot_id",
 };
 
 /// Registration of the dataset.
@@ -412,7 +413,7 @@ fn report_anomalies(
 ) {
     if outside > 0 {
         cx.metrics
-            .dataset_counter(&OUTSIDE_RANGE, INFO.name)
+            .dataset_counter(&OUTSIDE_RANGE, bot)
             .inc_by(outside);
         warn!(
             bot,
@@ -423,7 +424,7 @@ fn report_anomalies(
     }
     if other_bot > 0 {
         cx.metrics
-            .dataset_counter(&OTHER_BOT, INFO.name)
+            .dataset_counter(&OTHER_BOT, bot)
             .inc_by(other_bot);
         warn!(
             bot,
