@@ -71,26 +71,30 @@ impl<'a> Scalar<'a> {
 
     /// The string value; `Ok(None)` for JSON `null`; `Err(kind)` for any other type.
     pub fn as_opt_str(&self) -> Result<Option<Cow<'a, str>>, &'static str> {
-        let raw = self.0.get();
-        match raw.as_bytes().first() {
-            Some(b'"') => {
-                // serde_json validated the string literal, so the text between the quotes is
-                // the value unless it contains escapes.
-                let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
-                if inner.contains('\\') {
-                    serde_json::from_str::<String>(raw)
-                        .map(|s| Some(Cow::Owned(s)))
-                        .map_err(|_| "an invalid string")
-                } else {
-                    Ok(Some(Cow::Borrowed(inner)))
-                }
+        json_str_leaf(self.0.get())
+    }
+}
+
+/// A JSON leaf that serde_json has validated, read as a string: `Ok(None)` for `null`,
+/// `Err(kind)` for any other type (or a string it cannot decode). Borrows the text between the
+/// quotes unless it contains escapes.
+pub fn json_str_leaf(raw: &str) -> Result<Option<Cow<'_, str>>, &'static str> {
+    match raw.as_bytes().first() {
+        Some(b'"') => {
+            let inner = raw.get(1..raw.len().saturating_sub(1)).unwrap_or("");
+            if inner.contains('\\') {
+                serde_json::from_str::<String>(raw)
+                    .map(|s| Some(Cow::Owned(s)))
+                    .map_err(|_| "an invalid string")
+            } else {
+                Ok(Some(Cow::Borrowed(inner)))
             }
-            Some(b'n') => Ok(None),
-            Some(b't' | b'f') => Err("a boolean"),
-            Some(b'{') => Err("an object"),
-            Some(b'[') => Err("an array"),
-            _ => Err("a number"),
         }
+        Some(b'n') => Ok(None),
+        Some(b't' | b'f') => Err("a boolean"),
+        Some(b'{') => Err("an object"),
+        Some(b'[') => Err("an array"),
+        _ => Err("a number"),
     }
 }
 

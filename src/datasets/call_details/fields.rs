@@ -24,23 +24,7 @@ const ABSENT: u32 = u32::MAX;
 /// A string leaf's value, as `sources::wire::Scalar` reads it: `Ok(None)` for `null`,
 /// `Err(kind)` for another type (or a string serde_json cannot decode).
 pub(super) fn scalar_str(json: &str) -> Result<Option<Cow<'_, str>>, &'static str> {
-    match json.as_bytes().first() {
-        Some(b'"') => {
-            let inner = json.get(1..json.len().saturating_sub(1)).unwrap_or("");
-            if inner.contains('\\') {
-                serde_json::from_str::<String>(json)
-                    .map(|s| Some(Cow::Owned(s)))
-                    .map_err(|_| "an invalid string")
-            } else {
-                Ok(Some(Cow::Borrowed(inner)))
-            }
-        }
-        Some(b'n') => Ok(None),
-        Some(b't' | b'f') => Err("a boolean"),
-        Some(b'{') => Err("an object"),
-        Some(b'[') => Err("an array"),
-        _ => Err("a number"),
-    }
+    crate::sources::wire::json_str_leaf(json)
 }
 
 /// An integer leaf: a JSON integer (or a float with no fraction), or a string of digits;
