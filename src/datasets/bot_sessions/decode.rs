@@ -47,6 +47,10 @@ pub struct SessionsPage {
     /// The JSON text of each record of `sessions`, as sent (the walk compares a session
     /// listed again with its first listing).
     pub raw: Vec<Box<str>>,
+    /// The latest `start_time` of the page's records, rejects included; `None` when a record
+    /// has none that can be read (or the page is empty): what the walk pins its range to, so
+    /// it must not leave out any record listed.
+    pub newest: Option<DateTime<Utc>>,
     /// Ids of the sessions rejected because they start outside the requested range (see
     /// [`decode_page_in`]).
     pub outside: Vec<String>,
@@ -134,6 +138,13 @@ pub fn decode_page_in(
         .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
     let mut outside = Vec::new();
     let raw = items.iter().map(|r| Box::from(r.get())).collect();
+    let newest = items
+        .iter()
+        .map(|r| start_of(r))
+        .try_fold(None, |max: Option<DateTime<Utc>>, t| {
+            t.map(|t| max.max(Some(t)))
+        })
+        .flatten();
     let sessions = items
         .iter()
         .enumerate()
@@ -170,6 +181,7 @@ pub fn decode_page_in(
         more_available,
         sessions,
         raw,
+        newest,
         outside,
     })
 }
@@ -186,6 +198,16 @@ struct Envelope<'a> {
 }
 
 type Failed = (Option<String>, String);
+
+/// A record's `start_time`, when it has one that can be read (whatever else is wrong with it).
+fn start_of(raw: &RawValue) -> Option<DateTime<Utc>> {
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    let w: SessionWire<'_> = serde_json::from_str(raw.get()).ok()?;
+    let text = opt_str("start_time", w.start_time).ok()??;
+    instant(text.trim()).ok()
+}
 
 fn decode_session(raw: &RawValue) -> Result<BotSession, Failed> {
     if !raw.get().starts_with('{') {
@@ -580,6 +602,23 @@ mod tests {
         assert_eq!(
             page.raw[0].as_ref(),
             r#"{"sessionId":12345,"start_time":"2025-03-18T14:00:47.505Z"}"#
+        );
+    }
+
+    #[test]
+    fn the_newest_start_counts_rejected_records_and_is_unknown_when_one_has_none() {
+        let t = |s: &str| Some(s.parse::<DateTime<Utc>>().expect("t"));
+        let broken = r#"{"sessionId":"m","start_time":"2025-03-18T15:00:00.000Z","noOfMessagesExchanged":"many"}"#;
+        let ok = r#"{"sessionId":"a","start_time":"2025-03-18T14:00:00.000Z"}"#;
+        let body = format!(r#"{{"sessions":[{broken},{ok}]}}"#);
+        let page = decode_page(body.as_bytes()).expect("decodes");
+        assert!(page.sessions[0].is_err());
+        assert_eq!(page.newest, t("2025-03-18T15:00:00Z"));
+        let body = format!(r#"{{"sessions":[{ok},{{"sessionId":"n","start_time":"soon"}}]}}"#);
+        assert_eq!(decode_page(body.as_bytes()).expect("decodes").newest, None);
+        assert_eq!(
+            decode_page(br#"{"sessions":[]}"#).expect("decodes").newest,
+            None
         );
     }
 

@@ -47,7 +47,7 @@ pub struct Sorted {
     pub conflicting: usize,
     /// New records rejected because they start outside the day (among `rejects`).
     pub outside: usize,
-    /// The latest `start_time` among the page's sessions.
+    /// The latest `start_time` among the page's records ([`SessionsPage::newest`]).
     pub newest: Option<DateTime<Utc>>,
 }
 
@@ -70,11 +70,11 @@ impl Held {
 
     /// Sorts `page`, listed during pass `pass` of a walk over `day` (see the module docs).
     pub fn sort(&mut self, page: SessionsPage, pass: usize, day: &Range<DateTime<Utc>>) -> Sorted {
-        let mut out = Sorted::default();
+        let mut out = Sorted {
+            newest: page.newest,
+            ..Sorted::default()
+        };
         for (item, raw) in page.sessions.into_iter().zip(page.raw.iter()) {
-            if let Ok(s) = &item {
-                out.newest = out.newest.max(Some(s.start_time));
-            }
             let key = match &item {
                 Ok(s) => format!("id:{}", s.session_id),
                 Err((Some(id), _)) => format!("id:{id}"),

@@ -9,9 +9,12 @@
 //! that belongs to the next export of the day (a day still running is provisional, exported
 //! again). Two rules make that hold whatever the arrival rate:
 //!
-//! * **The range is pinned after the first page.** Its newest session started at `t0`; every
-//!   session listed then started at `t0` or before, so the later requests ask for
-//!   `dateFrom .. t0 + 1 ms` (never past the day's end). Sessions starting later are not
+//! * **The range is pinned after the first page.** Its newest record (rejects included: the
+//!   pinned list must hold every record the first page listed, or `skip` would pass over
+//!   one) started at `t0`; every session listed then started at `t0` or before, so the later
+//!   requests ask for `dateFrom .. t0 + 1 ms` (never past the day's end). A first page with a
+//!   record whose start cannot be read is not pinned (the walk then works as before the pin,
+//!   its re-read pass catching what arrived on top). Sessions starting later are not
 //!   listed to this walk at all, so new sessions arriving faster than a page per request no
 //!   longer push the end of the list out of reach: the first pass reads to its end
 //!   (`moreAvailable` false) in a bounded number of requests, and holds every session
