@@ -598,6 +598,10 @@ fn print_duckdb(location: Option<String>, config: Option<&Config>, config_root: 
 /// The zone of the demo's local days: not UTC, so the demo shows local days at work.
 pub const DEMO_TIMEZONE: &str = "America/New_York";
 
+/// The file, in the demo's output directory, holding the demo's config (the printed commands
+/// name it with `-c`).
+pub const DEMO_CONFIG_FILE: &str = "_demo-config.toml";
+
 /// Config used by `demo`: the built-in simulator, output in `out`, and the section of every
 /// registered dataset that takes part in the demo.
 pub fn demo_config_toml(out: &Path) -> String {
@@ -639,7 +643,21 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
         .components()
         .filter(|c| !matches!(c, std::path::Component::CurDir))
         .collect();
-    let config = datasets::config_from_toml(&demo_config_toml(&out), Path::new("<demo>"), None)?;
+    let text = demo_config_toml(&out);
+    let config = datasets::config_from_toml(&text, Path::new("<demo>"), None)?;
+    // The commands the demo prints (`reconcile`) need the config: it is kept next to the
+    // output (a hidden `_` file, as the lake's own files are), so they work from anywhere.
+    let config_path = out.join(DEMO_CONFIG_FILE);
+    std::fs::create_dir_all(&out)
+        .and_then(|()| std::fs::write(&config_path, &text))
+        .map_err(|source| Error::Io {
+            context: format!("writing the demo config {}", config_path.display()),
+            source,
+        })?;
+    let command = format!(
+        "smartassist-export -c {}",
+        shell_word(&config_path.display().to_string())
+    );
     let tz = config.api.timezone;
     let yesterday = local_date(tz, Utc::now())
         .checked_sub_days(Days::new(1))
@@ -658,7 +676,7 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
     let report = backfill(&app.cx, &req).await;
     let today = yesterday.succ_opt().unwrap_or(yesterday);
     let capture = match &report {
-        Ok(_) => demo_capture(&app, today).await,
+        Ok(_) => demo_capture(&app, today, &command).await,
         Err(_) => Ok(Vec::new()),
     };
     app.shutdown().await;
@@ -718,7 +736,11 @@ async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error
 /// registered reconciliation compares it with ([`datasets::reconcile`]) is exported for today
 /// too (the day so far, provisional); then the capture section of today, as `status` prints
 /// it. Empty when the demo enables no such pair.
-async fn demo_capture(app: &App, today: chrono::NaiveDate) -> Result<Vec<String>, Error> {
+async fn demo_capture(
+    app: &App,
+    today: chrono::NaiveDate,
+    command: &str,
+) -> Result<Vec<String>, Error> {
     use crate::coverage::{capture, status};
     let histories: Vec<Dataset> = app
         .datasets()
@@ -742,7 +764,6 @@ async fn demo_capture(app: &App, today: chrono::NaiveDate) -> Result<Vec<String>
         skip_existing: false,
     };
     backfill(&app.cx, &req).await?.into_result()?;
-    let command = "smartassist-export";
     let report = status::report(
         &app.cx.state,
         app.datasets(),

@@ -208,6 +208,35 @@ fn check_probes_the_simulator_and_demo_writes_queryable_output() {
                 .any(|l| l.contains(" st-demo-bot ") && l.contains(" captured ")),
         "{stdout}"
     );
+    // The `reconcile` command the capture points to (when more ids were missed than it lists)
+    // names the demo's config, so it works from another directory; without a pointer, the
+    // same command made from the config the demo says it keeps.
+    let config = demo_out.join("_demo-config.toml");
+    assert!(config.is_file(), "the demo keeps its config");
+    let hint: Vec<String> = match stdout
+        .lines()
+        .find_map(|l| l.split_once("smartassist-export "))
+    {
+        Some((_, rest)) => rest.split_whitespace().map(String::from).collect(),
+        None => vec![
+            "-c".into(),
+            config.display().to_string(),
+            "reconcile".into(),
+            "--bot".into(),
+            "st-demo-bot".into(),
+        ],
+    };
+    let rec = Command::new(BIN)
+        .args(&hint)
+        .current_dir(tmp.path())
+        .output()
+        .expect("runs");
+    assert!(
+        rec.status.success() && String::from_utf8_lossy(&rec.stdout).contains("st-demo-bot"),
+        "{hint:?}: {}{}",
+        String::from_utf8_lossy(&rec.stdout),
+        String::from_utf8_lossy(&rec.stderr)
+    );
     let rows = user_status_rows(&demo_out);
     assert!(!rows.is_empty());
     assert_eq!(

@@ -44,6 +44,13 @@ pub struct SessionsPage {
     /// Each record: a session, or a reject with the record's `sessionId` when it had one (so
     /// a record served again on a later page is rejected once).
     pub sessions: Vec<Result<BotSession, (Option<String>, Reject)>>,
+    /// The JSON text of each record of `sessions`, as sent (the walk compares a session
+    /// listed again with its first listing).
+    pub raw: Vec<Box<str>>,
+    /// The latest `start_time` of the page's records, rejects included; `None` when a record
+    /// has none that can be read (or the page is empty): what the walk pins its range to, so
+    /// it must not leave out any record listed.
+    pub newest: Option<DateTime<Utc>>,
     /// Ids of the sessions rejected because they start outside the requested range (see
     /// [`decode_page_in`]).
     pub outside: Vec<String>,
@@ -130,6 +137,14 @@ pub fn decode_page_in(
     let items: Vec<&RawValue> = serde_json::from_str(items.raw())
         .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
     let mut outside = Vec::new();
+    let raw = items.iter().map(|r| Box::from(r.get())).collect();
+    let newest = items
+        .iter()
+        .map(|r| start_of(r))
+        .try_fold(None, |max: Option<DateTime<Utc>>, t| {
+            t.map(|t| max.max(Some(t)))
+        })
+        .flatten();
     let sessions = items
         .iter()
         .enumerate()
@@ -165,6 +180,8 @@ pub fn decode_page_in(
         total,
         more_available,
         sessions,
+        raw,
+        newest,
         outside,
     })
 }
@@ -182,16 +199,27 @@ struct Envelope<'a> {
 
 type Failed = (Option<String>, String);
 
+/// A record's `start_time`, when it has one that can be read (whatever else is wrong with it).
+fn start_of(raw: &RawValue) -> Option<DateTime<Utc>> {
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    let w: SessionWire<'_> = serde_json::from_str(raw.get()).ok()?;
+    let text = opt_str("start_time", w.start_time).ok()??;
+    instant(text.trim()).ok()
+}
+
 fn decode_session(raw: &RawValue) -> Result<BotSession, Failed> {
     if !raw.get().starts_with('{') {
         return Err((None, "session record is not an object".into()));
     }
     let w: SessionWire<'_> = serde_json::from_str(raw.get()).map_err(|e| (None, e.to_string()))?;
-    let id = opt_str("sessionId", w.session_id)
-        .ok()
-        .flatten()
-        .filter(|s| !s.is_empty())
-        .map(|s| s.into_owned());
+    // The reference's ids are strings (24 hex digits); a number or another type is named as
+    // such, not as a missing id.
+    let id = match opt_str("sessionId", w.session_id) {
+        Ok(id) => id.filter(|s| !s.is_empty()).map(|s| s.into_owned()),
+        Err(reason) => return Err((None, reason)),
+    };
     let fail = |reason: String| (id.clone(), reason);
     let session_id = id
         .clone()
@@ -547,6 +575,51 @@ mod tests {
             .map(|s| s.as_ref().expect_err("reject").0.as_deref())
             .collect();
         assert_eq!(ids, [Some("c"), Some("d"), None, Some("e")]);
+    }
+
+    #[test]
+    fn a_session_id_that_is_not_text_is_named_as_such_and_a_missing_one_as_missing() {
+        let body = br#"{"sessions":[
+            {"sessionId":12345,"start_time":"2025-03-18T14:00:47.505Z"},
+            {"sessionId":{"id":"x"},"start_time":"2025-03-18T14:00:47.505Z"},
+            {"start_time":"2025-03-18T14:00:47.505Z"},
+            {"sessionId":"","start_time":"2025-03-18T14:00:47.505Z"}]}"#;
+        let page = decode_page(body).expect("decodes");
+        let reasons: Vec<&str> = page
+            .sessions
+            .iter()
+            .map(|s| s.as_ref().expect_err("reject").1.reason.as_str())
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "sessions[0]: sessionId is a number (12345), expected a string",
+                "sessions[1]: sessionId is an object ({\"id\":\"x\"}), expected a string",
+                "sessions[2]: session has no sessionId",
+                "sessions[3]: session has no sessionId",
+            ]
+        );
+        assert_eq!(
+            page.raw[0].as_ref(),
+            r#"{"sessionId":12345,"start_time":"2025-03-18T14:00:47.505Z"}"#
+        );
+    }
+
+    #[test]
+    fn the_newest_start_counts_rejected_records_and_is_unknown_when_one_has_none() {
+        let t = |s: &str| Some(s.parse::<DateTime<Utc>>().expect("t"));
+        let broken = r#"{"sessionId":"m","start_time":"2025-03-18T15:00:00.000Z","noOfMessagesExchanged":"many"}"#;
+        let ok = r#"{"sessionId":"a","start_time":"2025-03-18T14:00:00.000Z"}"#;
+        let body = format!(r#"{{"sessions":[{broken},{ok}]}}"#);
+        let page = decode_page(body.as_bytes()).expect("decodes");
+        assert!(page.sessions[0].is_err());
+        assert_eq!(page.newest, t("2025-03-18T15:00:00Z"));
+        let body = format!(r#"{{"sessions":[{ok},{{"sessionId":"n","start_time":"soon"}}]}}"#);
+        assert_eq!(decode_page(body.as_bytes()).expect("decodes").newest, None);
+        assert_eq!(
+            decode_page(br#"{"sessions":[]}"#).expect("decodes").newest,
+            None
+        );
     }
 
     #[test]

@@ -15,10 +15,10 @@
 pub mod capture;
 pub mod config;
 pub mod decode;
+pub mod held;
 pub mod schema;
 pub mod walk;
 
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -42,6 +42,7 @@ use crate::sources::window::{local_date, local_day_bounds, DayWindow};
 use crate::sources::{DecodeError, Reject};
 pub use config::BotSessionsConfig;
 use decode::{decode_page, decode_page_in, sessions_to_batch, BotSession, SessionsPage};
+use held::Held;
 use schema::bot_sessions_schema;
 use walk::{SessionWalk, WalkPage};
 
@@ -76,6 +77,15 @@ pub static OTHER_BOT: DatasetMetric = DatasetMetric {
     label: "bot_id",
 };
 
+/// Sessions a walk listed again with content that differs from their first listing (the
+/// first is kept, the other rejected; see [`held`]), per bot.
+pub static CONFLICTING: DatasetMetric = DatasetMetric {
+    name: "smartassist_bot_sessions_conflicting_repeats_total",
+    help: "Bot Sessions listed again during one walk with different content (rejected; the first listing is kept)",
+    kind: MetricKind::Counter,
+    label: "bot_id",
+};
+
 /// Registration of the dataset.
 pub static INFO: DatasetInfo = DatasetInfo {
     name: "bot_sessions",
@@ -88,6 +98,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
         &capture::CAPTURE_DAY,
         &OUTSIDE_RANGE,
         &OTHER_BOT,
+        &CONFLICTING,
     ],
     build,
     decoder: PageDecoder {
@@ -245,26 +256,29 @@ impl BotSessions {
         }
     }
 
-    /// One page: the request the export and `check` both send.
+    /// One page: the request the export and `check` both send, for the range `asked` (the
+    /// walk's pinned range, within the day); sessions are placed against the `day` (one that
+    /// starts outside it is a reject, see [`decode_page_in`]).
     async fn fetch_page(
         &self,
         client: &ApiClient,
         gate: Option<&MemoryGate>,
         bot: &str,
-        range: &Range<DateTime<Utc>>,
+        (asked, day): (&Range<DateTime<Utc>>, &Range<DateTime<Utc>>),
         skip: usize,
         limit: u32,
     ) -> Result<(SessionsPage, Option<tokio::sync::OwnedSemaphorePermit>), Error> {
-        let body = request_body(range, skip, limit);
+        let body = request_body(asked, skip, limit);
         Ok(client
             .post_json_gated(ENDPOINT, &self.cfg.path_of(bot), &[], &body, gate, |b| {
-                decode_page_in(b, Some(range))
+                decode_page_in(b, Some(day))
             })
             .await?)
     }
 
     /// Walks the unit's sessions (see [`walk`]), streaming each page's new sessions of the day
-    /// into `day`; each session and each broken record is kept once however often it is listed.
+    /// into `day`; each session and each broken record is kept once however often it is listed
+    /// (see [`held`]).
     async fn fetch_day(
         &self,
         cx: &Context,
@@ -277,67 +291,48 @@ impl BotSessions {
         ))?;
         let client = cx.client.for_bot(bot);
         let range = local_day_bounds(self.cfg.keys.timezone, unit.day);
-        let mut held: HashSet<String> = HashSet::new();
+        let mut held = Held::default();
         let mut rejects: Vec<Reject> = Vec::new();
         let mut unmapped = UnmappedCounts::default();
         let mut walk = SessionWalk::new();
-        let mut outside = 0u64;
-        let mut active = false;
-        let mut other_bot = 0u64;
+        let mut tally = Tally::default();
         while let Some(skip) = walk.next_skip() {
+            let asked = range.start..walk.range_end(range.end);
             let (page, permit) = self
                 .fetch_page(
                     &client,
                     Some(cx.page_gate.as_ref()),
                     bot,
-                    &range,
+                    (&asked, &range),
                     skip,
                     self.cfg.page_size,
                 )
                 .await?;
-            let records = page.sessions.len();
-            let (mut new, mut kept) = (0, Vec::new());
-            for item in page.sessions {
-                let (key, item) = match item {
-                    Ok(s) => (format!("id:{}", s.session_id), Ok(s)),
-                    Err((Some(id), r)) => (format!("id:{id}"), Err(r)),
-                    Err((None, r)) => (format!("raw:{}", r.raw_json), Err(r)),
-                };
-                let is_outside = key
-                    .strip_prefix("id:")
-                    .is_some_and(|id| page.outside.iter().any(|o| o == id));
-                if !held.insert(key) {
-                    continue;
-                }
-                new += 1;
-                match item {
-                    Ok(s) if range.contains(&s.start_time) => {
-                        active |= s.is_active();
-                        other_bot += u64::from(s.bot_id.as_deref().is_some_and(|b| b != bot));
-                        unmapped.add(&s.unmapped);
-                        kept.push(s);
-                    }
-                    // Exactly at the range's end: the next day's first session.
-                    Ok(_) => {}
-                    Err(r) => {
-                        outside += u64::from(is_outside);
-                        rejects.push(r)
-                    }
-                }
+            let (records, more, total) = (page.sessions.len(), page.more_available, page.total);
+            let sorted = held.sort(page, walk.passes() - 1, &range);
+            for s in &sorted.kept {
+                tally.active |= s.is_active();
+                tally.other_bot += u64::from(s.bot_id.as_deref().is_some_and(|b| b != bot));
+                unmapped.add(&s.unmapped);
             }
-            if !kept.is_empty() {
-                let batch = sessions_to_batch(&cx.account_id, bot, &kept, exported_at);
+            tally.outside += sorted.outside as u64;
+            tally.conflicting += sorted.conflicting as u64;
+            rejects.extend(sorted.rejects);
+            if !sorted.kept.is_empty() {
+                let batch = sessions_to_batch(&cx.account_id, bot, &sorted.kept, exported_at);
                 day.write_page(&TABLE, batch, permit).await?;
             }
             walk.record(WalkPage {
                 records,
-                new,
+                new: sorted.new,
+                earlier: sorted.earlier,
                 held: held.len(),
-                more: page.more_available,
-                total: page.total,
+                more,
+                total,
+                newest: sorted.newest,
             });
         }
-        report_anomalies(cx, bot, unit.day, outside, other_bot, &walk, held.len());
+        report_anomalies(cx, bot, unit.day, &tally, &walk, held.len());
         unmapped.forget(decode::DOCUMENTED_EXTRA);
         Ok(history::FetchedDay {
             last: Vec::new(),
@@ -346,7 +341,7 @@ impl BotSessions {
             unmapped,
             // Provisional: an active session will still change (it ends, its counts grow),
             // and a walk that gave up may miss sessions; the next run exports the day again.
-            open: active || walk.gave_up,
+            open: tally.active || walk.gave_up,
         })
     }
 
@@ -381,7 +376,9 @@ impl BotSessions {
     async fn probe_bot(&self, cx: &Context, bot: &str, today: NaiveDate) -> Result<String, Error> {
         let range = local_day_bounds(self.cfg.keys.timezone, today);
         let client = cx.client.for_bot(bot);
-        let (page, _) = self.fetch_page(&client, None, bot, &range, 0, 1).await?;
+        let (page, _) = self
+            .fetch_page(&client, None, bot, (&range, &range), 0, 1)
+            .await?;
         let total = page
             .total
             .map_or_else(|| "no total".to_string(), |t| format!("total = {t}"));
@@ -400,17 +397,46 @@ fn forget_capture(cx: &Context, bot: &str) {
     }
 }
 
+/// What a day's walk counted, for its warnings and counters.
+#[derive(Debug, Default)]
+struct Tally {
+    /// A session still active was kept.
+    active: bool,
+    /// Sessions starting outside the day (rejected).
+    outside: u64,
+    /// Sessions echoing another bot.
+    other_bot: u64,
+    /// Sessions listed again with different content (rejected).
+    conflicting: u64,
+}
+
 /// The day's walk's warnings and counters: sessions outside the day, sessions echoing another
-/// bot, a walk that gave up.
+/// bot, sessions listed again with different content, a walk that gave up.
 fn report_anomalies(
     cx: &Context,
     bot: &str,
     day: NaiveDate,
-    outside: u64,
-    other_bot: u64,
+    tally: &Tally,
     walk: &SessionWalk,
     held: usize,
 ) {
+    let Tally {
+        outside,
+        other_bot,
+        conflicting,
+        ..
+    } = *tally;
+    if conflicting > 0 {
+        cx.metrics
+            .dataset_counter(&CONFLICTING, bot)
+            .inc_by(conflicting);
+        warn!(
+            bot,
+            %day,
+            sessions = conflicting,
+            "getSessions listed sessions again with different content during the walk; the first listing is kept, the others rejected (the next export of the day lists them afresh)."
+        );
+    }
     if outside > 0 {
         cx.metrics
             .dataset_counter(&OUTSIDE_RANGE, bot)
@@ -439,7 +465,7 @@ fn report_anomalies(
             %day,
             passes = walk.passes(),
             sessions = held,
-            "Sessions kept arriving faster than the day could be read; exporting what was listed (the next run reads the day again)."
+            "getSessions kept listing pages; exporting what was listed (the next run reads the day again)."
         );
     }
 }

@@ -179,10 +179,12 @@ fn expected(bot: &str, s: &GeneratedBotSession, active: bool) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_sessions_arrive() {
+async fn three_day_backfills_across_dst_hold_every_session_listed_at_the_start_once_while_sessions_arrive(
+) {
     // Each range's last day is in progress at the simulator's "now" (after the change), and
-    // each of the first 30 requests for a bot and day moves that day's "now" on by 3 minutes:
-    // sessions arrive at the top of the list and, when a long one ends, deep inside it.
+    // each of the first 30 requests for a bot and range moves that range's "now" on by 3
+    // minutes: sessions arrive at the top of the list. Each walk holds what was listed at its
+    // first request, once (the sessions arriving later are the next export's).
     let cases = [
         ("2024-03-08", "2024-03-10", at("2024-03-10T15:00:00Z")),
         ("2024-11-01", "2024-11-03", at("2024-11-03T14:00:00Z")),
@@ -217,11 +219,14 @@ async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_ses
             let f = feed(s.config(), bot);
             for day in date(from).iter_days().take_while(|d| *d <= date(to)) {
                 let range = local_day(NY, day);
-                let until = clock
+                // The first request of each day's walk is answered at `now`: what is listed
+                // then is what the walk holds; what arrives later is the next export's.
+                let first = clock
                     .served_until(bot, &range)
                     .unwrap_or_else(|| panic!("{bot} {day}: no request for the day's exact range"));
-                let listed_then = listed(&f, &range, until);
-                arrived += listed_then.len() - listed(&f, &range, now).len();
+                let last = clock.latest_from(bot, range.start).expect("served");
+                let listed_then = listed(&f, &range, first);
+                arrived += listed(&f, &range, last).len() - listed_then.len();
                 let got = rows(&app.cx, bot, day).await;
                 let want: Vec<&GeneratedBotSession> =
                     listed_then.iter().filter(|g| !g.malformed).collect();
@@ -233,9 +238,9 @@ async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_ses
                     let (closed, open) = (expected(bot, g, false), expected(bot, g, true));
                     let row = got.get(g.id());
                     let id = g.id();
-                    if g.base.end_time <= now {
+                    if g.base.end_time <= first {
                         assert_eq!(row, Some(&closed), "{bot} {day}: {id}");
-                    } else if g.is_active_at(until) {
+                    } else if g.is_active_at(last) {
                         assert_eq!(row, Some(&open), "{bot} {day}: {id} is active");
                         active += 1;
                     } else {
@@ -255,7 +260,7 @@ async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_ses
         );
         assert!(
             arrived > 50,
-            "only {arrived} sessions arrived during the walks"
+            "only {arrived} sessions arrived during the walks (the server listed them by its last answer)"
         );
         let rejects = app
             .cx
@@ -265,6 +270,79 @@ async fn three_day_backfills_across_dst_hold_every_listed_session_once_while_ses
         app.shutdown().await;
         s.shutdown().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_arriving_faster_than_a_page_per_request_end_the_walk_after_one_pass() {
+    // A session a minute, three minutes of the simulator's "now" per request, two sessions to
+    // a page: the list grows faster than a walk reading from the top can reach its end.
+    let now = at("2024-05-03T07:00:00Z");
+    let settings = BotSessionsSim {
+        advance_per_request: Duration::from_secs(180),
+        ..BotSessionsSim::default()
+    };
+    let s = sim(now, settings, None).await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let bot = BOTS[0];
+    let app = app(
+        &s,
+        dir.path(),
+        &format!("[bot_sessions]\nenabled = true\npage_size = 2\nbot_ids = [{bot:?}]\n"),
+    )
+    .await;
+    let day = date("2024-05-03");
+    let req = BackfillRequest {
+        from: day,
+        to: day,
+        datasets: app.datasets().to_vec(),
+        concurrency: 1,
+        skip_existing: false,
+    };
+    backfill(&app.cx, &req)
+        .await
+        .expect("backfill")
+        .into_result()
+        .expect("the day exported");
+    let range = local_day(NY, day);
+    let f = feed(s.config(), bot);
+    let at_start: BTreeSet<String> = listed(&f, &range, now)
+        .iter()
+        .map(|g| g.id().to_string())
+        .collect();
+    let clock = s.model_state::<BotSessionsClock>().expect("clock");
+    let last = clock.latest_from(bot, range.start).expect("served");
+    let arrived = listed(&f, &range, last).len() - at_start.len();
+    let requests = s.stats().requests(crate::simulator::bot_sessions::ENDPOINT) as usize;
+    let got = rows(&app.cx, bot, day).await;
+    let ids: BTreeSet<String> = got.keys().cloned().collect();
+    let missed: Vec<&String> = at_start.difference(&ids).take(3).collect();
+    let extra: Vec<&String> = ids.difference(&at_start).take(3).collect();
+    assert!(
+        missed.is_empty() && extra.is_empty(),
+        "every session listed at the start, no other: {} held of {}, missed e.g. {missed:?}, \
+         arrived later e.g. {extra:?}",
+        ids.len(),
+        at_start.len()
+    );
+    let mut written = 0;
+    let key = PartitionKey {
+        table: &TABLE,
+        account_id: app.cx.account_id.clone(),
+        bot_id: Some(bot.to_string()),
+        dt: day,
+    };
+    for b in app.cx.sink.read_partition(&key).await.expect("read") {
+        written += b.num_rows();
+    }
+    assert_eq!(written, at_start.len(), "each once");
+    // One pass over what was listed at the start; the total matches, so no page again.
+    assert_eq!(requests, at_start.len().div_ceil(2), "requests");
+    assert!(
+        arrived > requests * 2,
+        "{arrived} sessions arrived over {requests} requests: not faster than a page each"
+    );
+    app.shutdown().await;
+    s.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

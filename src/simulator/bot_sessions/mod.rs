@@ -15,7 +15,7 @@
 //! request for them (the first `advancing_requests` of them), so sessions keep arriving while
 //! an exporter pages (newest first, so the
 //! pages shift). [`BotSessionsClock::served_until`] says what "now" the last request for a bot
-//! and range saw: the sessions listed then are what an export must hold.
+//! and range saw, [`BotSessionsClock::latest_from`] the latest of any range from one start.
 
 mod generator;
 mod truth;
@@ -103,6 +103,16 @@ impl BotSessionsClock {
             range.end.timestamp_millis(),
         );
         lock(&self.served).get(&key).map(|(_, now)| *now)
+    }
+
+    /// The latest "now" any request of `bot` for a range starting at `from` was answered at
+    /// (an exporter that narrows a range's end while it pages asks for several ranges).
+    pub fn latest_from(&self, bot: &str, from: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        lock(&self.served)
+            .iter()
+            .filter(|((b, f, _), _)| b == bot && *f == from.timestamp_millis())
+            .map(|(_, (_, now))| *now)
+            .max()
     }
 
     /// The "now" of the next request of `bot` for `range`.
