@@ -89,7 +89,12 @@ async fn fake_server(barrier: Barrier) -> std::net::SocketAddr {
 
 /// The test's config: the fake's account with a budget of 12 requests a minute and a request
 /// timeout longer than the barrier's wait; `sections` as for [`write_config`].
-fn config(dir: &Path, addr: std::net::SocketAddr, out: &Path, sections: &str) -> std::path::PathBuf {
+fn config(
+    dir: &Path,
+    addr: std::net::SocketAddr,
+    out: &Path,
+    sections: &str,
+) -> std::path::PathBuf {
     let path = write_config(dir, &format!("http://{addr}"), out, sections);
     let text = std::fs::read_to_string(&path).expect("config");
     let text = text
@@ -104,7 +109,10 @@ fn rows(out: &Path) -> Vec<(String, DateTime<Utc>, Option<i64>)> {
     let mut rows = Vec::new();
     for (_, batches) in read_dataset(out, "queue_stats") {
         for b in batches {
-            let ids = b.column_by_name("queue_id").expect("queue_id").as_string::<i32>();
+            let ids = b
+                .column_by_name("queue_id")
+                .expect("queue_id")
+                .as_string::<i32>();
             let at = b
                 .column_by_name("polled_at")
                 .expect("polled_at")
@@ -158,7 +166,10 @@ fn polls_of_a_tick_arrive_together(what: &str, sections: &str, prepare: impl Fn(
             format!("{} +{:.3}s", a.key, o.as_secs_f64())
         })
         .collect();
-    println!("{what}: requests received after the first: {}", offsets.join(", "));
+    println!(
+        "{what}: requests received after the first: {}",
+        offsets.join(", ")
+    );
     let answered = barrier.first_answer().expect("answered");
     assert!(
         answered.all_arrived,
@@ -182,7 +193,9 @@ fn polls_of_a_tick_arrive_together(what: &str, sections: &str, prepare: impl Fn(
         );
     }
     for (queue, polled_at, waiting) in &got {
-        let i = (0..QUEUES).find(|i| queue_id(*i) == *queue).expect("a known queue");
+        let i = (0..QUEUES)
+            .find(|i| queue_id(*i) == *queue)
+            .expect("a known queue");
         assert_eq!(*waiting, Some(i as i64), "{what}: {queue}");
         let seconds: Vec<i64> = received[queue]
             .iter()
@@ -216,7 +229,10 @@ fn the_polls_of_the_listed_queues_arrive_together() {
         let list_config = config.with_file_name("list.toml");
         let text = text
             .replace(&out.display().to_string(), &scratch.display().to_string())
-            .replace("[queue_stats]\nenabled = true", "[queue_stats]\nenabled = false");
+            .replace(
+                "[queue_stats]\nenabled = true",
+                "[queue_stats]\nenabled = false",
+            );
         std::fs::write(&list_config, text).expect("list config");
         let once = run_bin(&list_config, &["run", "--once"]);
         assert_success(&once);

@@ -578,7 +578,10 @@ async fn taking_a_lease_tells_until_when_its_previous_holder_held_it() {
     let kept = first.keep(RENEW_EVERY);
     kept.release().await.expect("released");
     let name = lease_name(BUDGET, "acct");
-    let released: Holder = state::load(&store, &name).await.expect("load").expect("kept");
+    let released: Holder = state::load(&store, &name)
+        .await
+        .expect("load")
+        .expect("kept");
     let second = acquire(&store, &me, BUDGET).await.expect("free again");
     assert_eq!(
         second.before(BUDGET),

@@ -30,8 +30,7 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
 /// it reports to; the caller calls `app.shutdown()`.
 pub async fn start_app(config: &Path) -> (App, Metrics) {
     let secret = SimulatorConfig::default().client_secret;
-    let config =
-        smartassist_export::datasets::load_config(config, Some(secret)).expect("config");
+    let config = smartassist_export::datasets::load_config(config, Some(secret)).expect("config");
     let metrics = Metrics::new();
     let app = App::start(
         config,
@@ -84,7 +83,11 @@ impl Barrier {
     }
 
     fn distinct(arrivals: &[Arrival]) -> usize {
-        arrivals.iter().map(|a| &a.key).collect::<BTreeSet<_>>().len()
+        arrivals
+            .iter()
+            .map(|a| &a.key)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     /// Records a request of `key`, then waits until the barrier is open; a handler calls it

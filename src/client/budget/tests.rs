@@ -374,14 +374,21 @@ async fn a_tick_of_polls_goes_out_at_once_unless_the_last_minute_was_used_before
     let budget = Arc::new(Budget::new("account", 60, 0));
     let waits = tick_waits(&budget, 8).await;
     for (k, w) in waits.iter().enumerate() {
-        assert!(*w >= budget.spacing() * (k as u32 + 1), "poll {k} waited {w:?}");
+        assert!(
+            *w >= budget.spacing() * (k as u32 + 1),
+            "poll {k} waited {w:?}"
+        );
     }
     // Nobody used it (no previous holder of the budget lease), or the previous one stopped a
     // window ago or more: all at once.
     for ago in [None, Some(WINDOW), Some(WINDOW * 3)] {
         let budget = Arc::new(Budget::new("account", 60, 0));
         budget.previous_use_ended(ago);
-        assert_eq!(tick_waits(&budget, 8).await, vec![Duration::ZERO; 8], "{ago:?}");
+        assert_eq!(
+            tick_waits(&budget, 8).await,
+            vec![Duration::ZERO; 8],
+            "{ago:?}"
+        );
     }
     // Another process stopped 40 s ago: the window before then counts as used evenly, so 39
     // of its 60 places have left it; stopped 5 s ago: 4 have, and the rest wait their turn.
