@@ -25,8 +25,9 @@
 //! history still uses everything else (no fixed split: with no polls active the reserve is
 //! not kept). The reserve is one place per poll of a tick (configured entities at creation,
 //! listed ones as their list is read, [`Budget::reserve_for_listed`]), at most a quarter of
-//! the budget: the polls of a tick go out together up to that many, the rest as places free. Among history, scheduled runs go first, but catch-up is never starved: while
-//! both wait, every [`SCHEDULED_TURNS_PER_CATCH_UP`] + 1-th history grant goes to catch-up.
+//! the budget: the polls of a tick go out together up to that many, the rest as places free.
+//! Among history, scheduled runs go first, but catch-up is never starved: while both wait,
+//! every [`SCHEDULED_TURNS_PER_CATCH_UP`] + 1-th history grant goes to catch-up.
 //!
 //! One `Budget` is one scope and one window. A second kind is another `Budget` value with its
 //! own limit and window, chosen by the caller per request: the XO runtime APIs' per-bot limits
