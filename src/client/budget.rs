@@ -11,9 +11,12 @@
 //! daemon stopped) cannot add a burst to what the server still counts; idle time is never
 //! banked either. Whoever knows when the account's previous requests ended (the budget lease
 //! names its previous holder and when it stopped holding it) says so with
-//! [`Budget::previous_use_ended`]: the window is then counted as used in full only up to that
-//! moment, or as empty when nobody used it within the last window, so the first polls of a
-//! process that follows nobody go out at once instead of one per freed place. A throttled
+//! [`Budget::previous_use_ended`]: realtime requests then count the window as used in full only
+//! up to that moment, or as empty when nobody used it within the last window, so the first
+//! polls of a process that follows nobody go out at once instead of one per freed place.
+//! History keeps ramping up as if the window before the budget had been used evenly (and later,
+//! if the previous use ended later): a first window filled by history in its first seconds
+//! would free no place for the polls until it rolls over. A throttled
 //! answer ([`Budget::throttled`]) pauses every grant for the server's `Retry-After` (or the
 //! throttle back-off).
 //!
@@ -208,9 +211,14 @@ impl fmt::Debug for Budget {
 }
 
 struct State {
+    /// When the budget was created: history ramps up from here as if the window before had
+    /// been used evenly, one grant every `spacing` ending here, whatever came before (so the
+    /// grants of its first window stay spread and places keep freeing for the polls).
+    created: Instant,
     /// When the account's requests before this budget ended (its creation unless told
     /// otherwise, [`Budget::previous_use_ended`]): the window before it counts as used evenly,
-    /// one grant every `spacing` ending here (see [`State::assumed`]); `None`: nothing before.
+    /// one grant every `spacing` ending here, for every request (see [`State::assumed`]);
+    /// `None`: nothing before.
     assumed_until: Option<Instant>,
     /// Real grants within the window, oldest first.
     log: VecDeque<(Instant, Priority)>,
@@ -261,6 +269,7 @@ impl Budget {
             reserve,
             reserve_cap,
             state: Mutex::new(State {
+                created: now,
                 assumed_until: Some(now),
                 log: VecDeque::new(),
                 in_window: [0; 3],
@@ -366,9 +375,10 @@ impl Budget {
 
     /// The account's requests before this budget ended `ago` before now (`None`: none within
     /// the last window): the window before that moment counts as used in full, evenly, as it
-    /// does before the budget's creation by default (see the module docs). Said once, before
-    /// the first request, by whoever knows (the holder of the budget lease); an `ago` of a
-    /// whole window or more is the same as `None`.
+    /// does before the budget's creation by default (see the module docs); for history, never
+    /// less than its ramp from the budget's creation. Said once, before the first request, by
+    /// whoever knows (the holder of the budget lease); an `ago` of a whole window or more is
+    /// the same as `None`.
     pub fn previous_use_ended(&self, ago: Option<Duration>) {
         let now = Instant::now();
         let until = ago
@@ -467,11 +477,23 @@ impl State {
         }
     }
 
-    /// Assumed grants (from before the budget existed) still in the window at `now`, and how
-    /// many of them have left it. The k-th of them (1-based) leaves at
-    /// `assumed_until + k * spacing`.
-    fn assumed(&self, b: &Budget, now: Instant) -> (u32, u32) {
-        let Some(until) = self.assumed_until else {
+    /// When the assumed grants a request of `class` counts end: the previous use for
+    /// realtime; for history the later of that and the budget's creation (its ramp).
+    fn assumed_until(&self, class: Priority) -> Option<Instant> {
+        match class {
+            Priority::Realtime => self.assumed_until,
+            _ => Some(
+                self.assumed_until
+                    .map_or(self.created, |u| u.max(self.created)),
+            ),
+        }
+    }
+
+    /// Assumed grants (from before the budget existed, ending at `until`) still in the window
+    /// at `now`, and how many of them have left it. The k-th of them (1-based) leaves at
+    /// `until + k * spacing`.
+    fn assumed(&self, b: &Budget, now: Instant, until: Option<Instant>) -> (u32, u32) {
+        let Some(until) = until else {
             return (0, b.limit);
         };
         let elapsed = now.saturating_duration_since(until).as_nanos();
@@ -480,10 +502,11 @@ impl State {
         (b.limit - left, left)
     }
 
-    /// The earliest time the window holds fewer than `limit` grants (assumed or real),
-    /// assuming no grant meanwhile.
-    fn room_at(&self, b: &Budget, now: Instant, limit: u32) -> Instant {
-        let (assumed, left) = self.assumed(b, now);
+    /// The earliest time the window holds fewer than `limit` grants (assumed as for a
+    /// request of `class`, or real), assuming no grant meanwhile.
+    fn room_at(&self, b: &Budget, now: Instant, limit: u32, class: Priority) -> Instant {
+        let until = self.assumed_until(class);
+        let (assumed, left) = self.assumed(b, now, until);
         let count = assumed + self.log.len() as u32;
         if count < limit {
             return now;
@@ -491,7 +514,7 @@ impl State {
         // The (count - limit + 1)-th oldest grant must leave first.
         let k = count - limit + 1;
         if k <= assumed {
-            self.assumed_until.unwrap_or(now) + b.spacing * (left + k)
+            until.unwrap_or(now) + b.spacing * (left + k)
         } else {
             let (at, _) = self.log[(k - assumed - 1) as usize];
             at + b.window
@@ -518,7 +541,7 @@ impl State {
     fn ready_at(&self, b: &Budget, class: Priority, now: Instant) -> Instant {
         let mut at = now.max(self.paused_until.unwrap_or(now));
         if class == Priority::Realtime {
-            return at.max(self.room_at(b, now, b.limit));
+            return at.max(self.room_at(b, now, b.limit, class));
         }
         let polls_active = self.last_realtime.is_some_and(|t| t + b.window > now);
         let limit = if polls_active {
@@ -526,7 +549,7 @@ impl State {
         } else {
             b.limit
         };
-        at = at.max(self.room_at(b, now, limit));
+        at = at.max(self.room_at(b, now, limit, class));
         if let Some(last) = self.last_grant {
             at = at.max(last + b.spacing);
         }

@@ -464,3 +464,56 @@ async fn a_listed_tick_goes_out_at_once_beside_saturating_history() {
     budget.reserve_for_listed("queue_stats", 2);
     assert_eq!(budget.realtime_reserve(), 3);
 }
+
+#[tokio::test(start_paused = true)]
+async fn after_nobody_polls_never_wait_and_history_still_ramps_up_evenly() {
+    // A first start: nobody used the window before. Two bots polled every 5 s beside
+    // saturating catch-up history: history ramps up as if the window had been used (one place
+    // per spacing), so it never fills the first window early and starves the polls until it
+    // rolls over; the polls, which need no ramp, never wait at all.
+    let budget = Arc::new(Budget::new("account", 60, 2));
+    budget.previous_use_ended(None);
+    let start = Instant::now();
+    let log: Log = Arc::default();
+    for _ in 0..8 {
+        worker(&budget, &log, start, Priority::CatchUp, 1000, secs(0.05));
+    }
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..2 {
+        let (b, l, w) = (budget.clone(), log.clone(), waits.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(secs(5.0));
+            for _ in 0..(12 * 5) {
+                let due = tick.tick().await;
+                let waited = b.acquire(Priority::Realtime).await;
+                record(&l, start, Priority::Realtime);
+                w.lock().expect("waits").push((due - start, waited));
+            }
+        });
+    }
+    tokio::time::sleep(secs(300.0)).await;
+    let waits = waits.lock().expect("waits").clone();
+    assert_eq!(waits.len(), 120);
+    for (due, waited) in &waits {
+        assert_eq!(*waited, Duration::ZERO, "poll due at {due:?} waited");
+    }
+    let grants: Vec<Duration> = log.lock().expect("log").iter().map(|g| g.0).collect();
+    assert!(busiest(&nanos(&grants), WINDOW) <= 60);
+    // History in the first window: no more than the ramp's places.
+    let first: Vec<Duration> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|g| g.1 == Priority::CatchUp && g.0 < WINDOW)
+        .map(|g| g.0)
+        .collect();
+    assert!(first.len() <= 60, "{} history grants", first.len());
+    for w in first.windows(2) {
+        assert!(
+            w[1] - w[0] >= budget.spacing(),
+            "{:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
