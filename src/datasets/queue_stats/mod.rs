@@ -394,7 +394,17 @@ impl QueueStats {
         count(&series::REPEATED, sorted.repeats);
         count(&series::CONFLICTING, sorted.conflicting);
         count(&series::OTHER_QUEUE, sorted.other_queues);
-        if sorted.kept.is_none() {
+        if sorted.kept.is_none() && sorted.undecodable > 0 {
+            // The queue's record may be among them: not counted as missing, the rejects
+            // counter has them.
+            warn!(
+                dataset = INFO.name,
+                queue_id,
+                %polled_at,
+                undecodable = sorted.undecodable,
+                "No record of the polled queue could be kept: records of the answer did not decode (kept in the rejects with the reason); nothing is written for this poll."
+            );
+        } else if sorted.kept.is_none() {
             count(&series::MISSING, 1);
             warn!(
                 dataset = INFO.name,
