@@ -16,18 +16,27 @@ use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::extra::Unmapped;
-use super::wire::{parse_instant, Key, Scalar};
+use super::tape::{Kind, Tape};
+use super::wire::{json_str_leaf, parse_instant, Key};
 
 /// The members of one JSON object, in the order received; taken ones are gone.
 #[derive(Default)]
 pub struct Members<'a> {
-    items: Vec<(Cow<'a, str>, &'a RawValue)>,
+    items: Vec<Member<'a>>,
+}
+
+/// One member: its key, its value's exact JSON text and, when read from a [`Tape`], the
+/// value's node (so a container member is read from the index, not parsed again).
+struct Member<'a> {
+    key: Cow<'a, str>,
+    text: &'a str,
+    node: Option<usize>,
 }
 
 impl fmt::Debug for Members<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
-            .entries(self.items.iter().map(|(k, _)| k))
+            .entries(self.items.iter().map(|m| &m.key))
             .finish()
     }
 }
@@ -43,7 +52,12 @@ impl<'de> Deserialize<'de> for Members<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut items = Vec::new();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    items.push((key.0, map.next_value::<&'de RawValue>()?));
+                    let value = map.next_value::<&'de RawValue>()?;
+                    items.push(Member {
+                        key: key.0,
+                        text: value.get(),
+                        node: None,
+                    });
                 }
                 Ok(Members { items })
             }
@@ -61,43 +75,71 @@ impl<'a> Members<'a> {
         serde_json::from_str(raw.get()).map_err(|e| e.to_string())
     }
 
-    /// Whether a member called `name` (any casing) is present, `null` included.
-    pub fn has(&self, name: &str) -> bool {
-        self.items.iter().any(|(k, _)| k.eq_ignore_ascii_case(name))
+    /// The members of node `node` of `tape` (an index of text serde_json validated), read
+    /// from the index: the same members [`Members::of`] reads from the node's text, without
+    /// parsing it again. `Err` (a reject reason) when it is not an object, or when a key is not
+    /// a valid string (then the reason is serde_json's, as [`Members::of`] gives it).
+    pub fn of_node(tape: &Tape<'a>, node: usize) -> Result<Members<'a>, String> {
+        if tape.node(node).kind != Kind::Object {
+            return Err("record is not an object".into());
+        }
+        let mut items = Vec::new();
+        for child in tape.children(node) {
+            let Some(key) = tape.node(child).key.clone() else {
+                // A key the index could not read (a lone surrogate escape): the parse says why.
+                let raw: &RawValue =
+                    serde_json::from_str(tape.text(node)).map_err(|e| e.to_string())?;
+                return Members::of(raw);
+            };
+            items.push(Member {
+                key,
+                text: tape.text(child),
+                node: Some(child),
+            });
+        }
+        Ok(Members { items })
     }
 
-    /// Removes every member called `name` in any ASCII casing; the first one's value. A
-    /// `null` value reads as absent.
-    pub fn take(&mut self, name: &str) -> Option<&'a RawValue> {
+    /// Whether a member called `name` (any casing) is present, `null` included.
+    pub fn has(&self, name: &str) -> bool {
+        self.items.iter().any(|m| m.key.eq_ignore_ascii_case(name))
+    }
+
+    /// Removes every member called `name` in any ASCII casing; the first one's value's JSON
+    /// text. A `null` value reads as absent.
+    pub fn take(&mut self, name: &str) -> Option<&'a str> {
+        self.take_member(name).map(|(text, _)| text)
+    }
+
+    /// [`Members::take`] with the value's node when read from a [`Tape`].
+    fn take_member(&mut self, name: &str) -> Option<(&'a str, Option<usize>)> {
         let mut found = None;
-        self.items.retain(|(k, v)| {
-            if k.eq_ignore_ascii_case(name) {
-                found = found.or(Some(*v));
+        self.items.retain(|m| {
+            if m.key.eq_ignore_ascii_case(name) {
+                found = found.or(Some((m.text, m.node)));
                 false
             } else {
                 true
             }
         });
-        found.filter(|v| v.get() != "null")
+        found.filter(|(text, _)| *text != "null")
     }
 
     /// A string field; `Err` when present with another type.
     pub fn take_str(&mut self, name: &str) -> Result<Option<Cow<'a, str>>, String> {
         match self.take(name) {
             None => Ok(None),
-            Some(raw) => Scalar(raw)
-                .as_opt_str()
-                .map_err(|kind| format!("{name} is {kind} ({}), expected a string", raw.get())),
+            Some(text) => json_str_leaf(text)
+                .map_err(|kind| format!("{name} is {kind} ({text}), expected a string")),
         }
     }
 
     /// An integer field: a JSON integer, or a number with no fractional part (`12.0`); `Err`
     /// for a fraction, a string or any other type.
     pub fn take_int(&mut self, name: &str) -> Result<Option<i64>, String> {
-        let Some(raw) = self.take(name) else {
+        let Some(text) = self.take(name) else {
             return Ok(None);
         };
-        let text = raw.get();
         let bad = || format!("{name} {text} is not an integer");
         if let Ok(n) = text.parse::<i64>() {
             return Ok(Some(n));
@@ -111,10 +153,9 @@ impl<'a> Members<'a> {
 
     /// A number field (integer or fraction); `Err` for any other type.
     pub fn take_f64(&mut self, name: &str) -> Result<Option<f64>, String> {
-        let Some(raw) = self.take(name) else {
+        let Some(text) = self.take(name) else {
             return Ok(None);
         };
-        let text = raw.get();
         match text.parse::<f64>() {
             Ok(f) if f.is_finite() && !text.starts_with('"') => Ok(Some(f)),
             _ => Err(format!("{name} {text} is not a number")),
@@ -123,7 +164,7 @@ impl<'a> Members<'a> {
 
     /// A boolean field; `Err` for any other type.
     pub fn take_bool(&mut self, name: &str) -> Result<Option<bool>, String> {
-        match self.take(name).map(RawValue::get) {
+        match self.take(name) {
             None => Ok(None),
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
@@ -145,16 +186,28 @@ impl<'a> Members<'a> {
     pub fn take_array(&mut self, name: &str) -> Result<Vec<&'a RawValue>, String> {
         match self.take(name) {
             None => Ok(Vec::new()),
-            Some(raw) => serde_json::from_str::<Vec<&RawValue>>(raw.get())
-                .map_err(|_| format!("{name} is not an array: {}", raw.get())),
+            Some(text) => serde_json::from_str::<Vec<&RawValue>>(text)
+                .map_err(|_| format!("{name} is not an array: {text}")),
+        }
+    }
+
+    /// [`Members::take_array`] for members read by [`Members::of_node`]: the elements' nodes
+    /// in `tape`, read from the index.
+    pub fn take_array_nodes(&mut self, name: &str, tape: &Tape<'a>) -> Result<Vec<usize>, String> {
+        match self.take_member(name) {
+            None => Ok(Vec::new()),
+            Some((_, Some(node))) if tape.node(node).kind == Kind::Array => {
+                Ok(tape.children(node).collect())
+            }
+            Some((text, _)) => Err(format!("{name} is not an array: {text}")),
         }
     }
 
     /// Every member not taken, for the record's `extra`.
     pub fn into_unmapped(self) -> Unmapped<'a> {
         let mut out = Unmapped::default();
-        for (key, value) in self.items {
-            out.push(key, value);
+        for m in self.items {
+            out.push_json(m.key, m.text);
         }
         out
     }

@@ -27,11 +27,14 @@
 //! interval); a queue entry without
 //! `queueId` or with a value of the wrong type (that entry).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    ArrayRef, Float64Builder, Int64Builder, StringBuilder, TimestampMillisecondBuilder,
+};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::value::RawValue;
@@ -41,6 +44,7 @@ use super::schema::{agent_performance_schema, COUNTS, DURATIONS};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::{ExtraColumn, Level, Unmapped, UnmappedCounts};
 use crate::sources::members::Members;
+use crate::sources::tape::Tape;
 use crate::sources::{DecodeError, Reject};
 
 const API: &str = "agentperformance";
@@ -56,13 +60,17 @@ pub fn request_body(range: &Range<DateTime<Utc>>, skip: usize, limit: u32) -> se
     })
 }
 
-/// A decoded response page: the envelope read, the agent records still raw.
+/// A decoded response page: the envelope read, the agent records indexed but not read yet.
 #[derive(Debug)]
 pub struct Page<'a> {
     pub has_more: bool,
     /// `totalCount`: agents with activity in the range.
     pub total_count: Option<i64>,
-    pub agents: Vec<&'a RawValue>,
+    /// The agent records: their nodes in `tape`.
+    pub agents: Vec<usize>,
+    /// One index of the whole body: every level of every agent record is read from it, so
+    /// the body is walked once more after serde_json validated it, not once per level.
+    pub tape: Tape<'a>,
     /// The envelope's keys no column maps (level `response` of every row of the page).
     pub extra: Unmapped<'a>,
 }
@@ -73,45 +81,100 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let err = |reason: String| DecodeError { api: API, reason };
     let text = std::str::from_utf8(body).map_err(|e| err(format!("body is not UTF-8: {e}")))?;
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
-    let mut top = Members::of(raw).map_err(|_| err("body is not a JSON object".into()))?;
+    let tape =
+        Tape::index(raw.get()).ok_or_else(|| err("body could not be indexed as JSON".into()))?;
+    let mut top = Members::of_node(&tape, tape.root())
+        .map_err(|_| err("body is not a JSON object".into()))?;
     if let Some(errors) = top.take("errors").or_else(|| top.take("error")) {
-        return Err(err(format!("body is an error response: {}", errors.get())));
+        return Err(err(format!("body is an error response: {errors}")));
     }
     if !top.has(RECORDS_KEY) {
         return Err(err(format!("envelope has no \"{RECORDS_KEY}\" array")));
     }
     let has_more = top.take_bool("hasMore").map_err(err)?.unwrap_or(false);
     let total_count = top.take_int("totalCount").map_err(err)?;
-    let agents = top.take_array(RECORDS_KEY).map_err(err)?;
+    let agents = top.take_array_nodes(RECORDS_KEY, &tape).map_err(err)?;
     Ok(Page {
         has_more,
         total_count,
         agents,
         extra: top.into_unmapped(),
+        tape,
     })
 }
 
-/// One row before it becomes columns.
-struct Row {
-    agent_id: String,
-    start: i64,
-    end: Option<i64>,
-    queue_id: String,
-    queue_name: Option<String>,
+/// The mapped values of one queue entry, borrowed from the body.
+struct QueueRow<'a> {
+    queue_id: Cow<'a, str>,
+    queue_name: Option<Cow<'a, str>>,
     counts: [Option<i64>; 5],
     durations: [Option<i64>; 4],
     csat_score: Option<f64>,
+}
+
+/// The builders of the non-constant columns, in schema order: rows are appended as they are
+/// read, with no row struct or string copies in between.
+struct Columns {
+    rows: usize,
+    agent_id: StringBuilder,
+    start: TimestampMillisecondBuilder,
+    end: TimestampMillisecondBuilder,
+    queue_id: StringBuilder,
+    queue_name: StringBuilder,
+    counts: [Int64Builder; 5],
+    durations: [Int64Builder; 4],
+    csat_score: Float64Builder,
+}
+
+impl Columns {
+    fn new() -> Columns {
+        Columns {
+            rows: 0,
+            agent_id: StringBuilder::new(),
+            start: timestamp_builder(0),
+            end: timestamp_builder(0),
+            queue_id: StringBuilder::new(),
+            queue_name: StringBuilder::new(),
+            counts: std::array::from_fn(|_| Int64Builder::new()),
+            durations: std::array::from_fn(|_| Int64Builder::new()),
+            csat_score: Float64Builder::new(),
+        }
+    }
+
+    fn push(&mut self, agent_id: &str, start: i64, end: Option<i64>, q: &QueueRow<'_>) {
+        self.rows += 1;
+        self.agent_id.append_value(agent_id);
+        self.start.append_value(start);
+        self.end.append_option(end);
+        self.queue_id.append_value(&q.queue_id);
+        self.queue_name.append_option(q.queue_name.as_deref());
+        for (b, v) in self.counts.iter_mut().zip(q.counts) {
+            b.append_option(v);
+        }
+        for (b, v) in self.durations.iter_mut().zip(q.durations) {
+            b.append_option(v);
+        }
+        self.csat_score.append_option(q.csat_score);
+    }
 }
 
 /// Turns one day's agent records into batches, counting rejects and unmapped fields.
 pub struct Normalizer {
     account_id: String,
     exported_at_ms: i64,
-    rows: Vec<Row>,
+    columns: Columns,
     extra: ExtraColumn,
     rejects: Vec<Reject>,
     unmapped: UnmappedCounts,
     outside: Outside,
+}
+
+/// One agent record being read: its id, the page's index and the queue entries kept so far,
+/// by interval start and `queueId`, with their JSON text (see the module docs, "Identity").
+struct Agent<'t, 'a> {
+    id: &'t str,
+    tape: &'t Tape<'a>,
+    kept: HashMap<(i64, Cow<'a, str>), &'a str>,
 }
 
 impl Normalizer {
@@ -119,7 +182,7 @@ impl Normalizer {
         Normalizer {
             account_id: account_id.to_string(),
             exported_at_ms: exported_at.timestamp_millis(),
-            rows: Vec::new(),
+            columns: Columns::new(),
             extra: ExtraColumn::default(),
             rejects: Vec::new(),
             unmapped: UnmappedCounts::default(),
@@ -127,10 +190,10 @@ impl Normalizer {
         }
     }
 
-    fn reject(&mut self, reason: String, raw: &RawValue) {
+    fn reject(&mut self, reason: String, raw: &str) {
         self.rejects.push(Reject {
             reason,
-            raw_json: raw.get().to_string(),
+            raw_json: raw.to_string(),
         });
     }
 
@@ -143,31 +206,32 @@ impl Normalizer {
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
     ) -> usize {
-        let before = self.rows.len();
+        let before = self.columns.rows;
         self.unmapped.add(&page.extra);
-        for agent in &page.agents {
-            self.push_agent(agent, &page.extra, claim, first);
+        for &agent in &page.agents {
+            self.push_agent(&page.tape, agent, &page.extra, claim, first);
         }
-        self.rows.len() - before
+        self.columns.rows - before
     }
 
-    /// Reads one agent record of a page whose envelope's unmapped keys are `envelope`; an
-    /// identical repeat of an agent is skipped, a differing one rejected whole (see the module
-    /// docs, "Identity").
-    fn push_agent(
+    /// Reads the agent record at `node` of a page whose envelope's unmapped keys are
+    /// `envelope`; an identical repeat of an agent is skipped, a differing one rejected whole
+    /// (see the module docs, "Identity").
+    fn push_agent<'a>(
         &mut self,
-        raw: &RawValue,
+        tape: &Tape<'a>,
+        node: usize,
         envelope: &Unmapped<'_>,
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
     ) {
-        let read = Members::of(raw).and_then(|mut m| {
+        let raw = tape.text(node);
+        let read = Members::of_node(tape, node).and_then(|mut m| {
             let id = m
                 .take_str("agentId")?
                 .filter(|a| !a.is_empty())
-                .ok_or("agent has no agentId")?
-                .into_owned();
-            let intervals = m.take_array("intervals")?;
+                .ok_or("agent has no agentId")?;
+            let intervals = m.take_array_nodes("intervals", tape)?;
             Ok((id, intervals, m.into_unmapped()))
         });
         let (agent_id, intervals, agent_extra) = match read {
@@ -175,10 +239,7 @@ impl Normalizer {
             Err(reason) => return self.reject(reason, raw),
         };
         // Debug-quoted: no id can make two different keys equal.
-        match (
-            first(&agent_id),
-            first(&format!("{agent_id:?} {}", raw.get())),
-        ) {
+        match (first(&agent_id), first(&format!("{agent_id:?} {raw}"))) {
             (true, _) => {}
             (false, false) => return,
             (false, true) => {
@@ -191,11 +252,15 @@ impl Normalizer {
                 )
             }
         }
+        let mut agent = Agent {
+            id: &agent_id,
+            tape,
+            kept: HashMap::new(),
+        };
         let mut counted = false;
-        let mut kept = HashMap::new();
         for interval in intervals {
             let levels = [("response", envelope), ("agent", &agent_extra)];
-            let added = self.push_interval(&agent_id, &levels, interval, claim, &mut kept);
+            let added = self.push_interval(&mut agent, &levels, interval, claim);
             if added && !counted {
                 self.unmapped.add(&agent_extra);
                 counted = true;
@@ -203,17 +268,18 @@ impl Normalizer {
         }
     }
 
-    /// One interval of an agent whose outer levels (envelope, agent) are `outer`; `true` when
-    /// it added a row.
-    fn push_interval(
+    /// The interval at `node` of `agent`, whose outer levels (envelope, agent) are `outer`;
+    /// `true` when it added a row.
+    fn push_interval<'a>(
         &mut self,
-        agent_id: &str,
+        agent: &mut Agent<'_, 'a>,
         outer: &[Level<'_, '_>; 2],
-        raw: &RawValue,
+        node: usize,
         claim: &Range<DateTime<Utc>>,
-        kept: &mut HashMap<(i64, String), String>,
     ) -> bool {
-        let read = Members::of(raw).and_then(|mut m| {
+        let (agent_id, tape) = (agent.id, agent.tape);
+        let raw = tape.text(node);
+        let read = Members::of_node(tape, node).and_then(|mut m| {
             let start = m
                 .take_instant("intervalStartTimeStamp")?
                 .ok_or("interval has no intervalStartTimeStamp")?;
@@ -237,7 +303,7 @@ impl Normalizer {
         }
         let rest = m
             .take_instant("intervalEndTimeStamp")
-            .and_then(|end| Ok((end, m.take_array("queues")?)));
+            .and_then(|end| Ok((end, m.take_array_nodes("queues", tape)?)));
         let (end, queues) = match rest {
             Ok(x) => x,
             Err(reason) => {
@@ -246,16 +312,18 @@ impl Normalizer {
             }
         };
         let interval_extra = m.into_unmapped();
+        let (start_ms, end_ms) = (start.timestamp_millis(), end.map(|e| e.timestamp_millis()));
         let mut added = false;
         for queue in queues {
-            let read = read_queue(queue).and_then(|(row, extra)| {
-                let key = (start.timestamp_millis(), row.queue_id.clone());
-                match kept.get(&key) {
+            let text = tape.text(queue);
+            let read = read_queue(tape, queue).and_then(|(row, extra)| {
+                let key = (start_ms, row.queue_id.clone());
+                match agent.kept.get(&key) {
                     None => {
-                        kept.insert(key, queue.get().to_string());
+                        agent.kept.insert(key, text);
                         Ok(Some((row, extra)))
                     }
-                    Some(first) if first == queue.get() => Ok(None),
+                    Some(first) if *first == text => Ok(None),
                     Some(_) => Err(format!(
                         "queue {} repeats an earlier entry of the agent's interval with other \
                          values (a row is one agent, interval and queue); the first is kept",
@@ -265,10 +333,7 @@ impl Normalizer {
             });
             match read {
                 Ok(None) => {}
-                Ok(Some((mut row, queue_extra))) => {
-                    row.agent_id = agent_id.to_string();
-                    row.start = start.timestamp_millis();
-                    row.end = end.map(|e| e.timestamp_millis());
+                Ok(Some((row, queue_extra))) => {
                     if !added {
                         self.unmapped.add(&interval_extra);
                     }
@@ -279,12 +344,12 @@ impl Normalizer {
                         ("interval", &interval_extra),
                         ("queue", &queue_extra),
                     ]);
-                    self.rows.push(row);
+                    self.columns.push(agent_id, start_ms, end_ms, &row);
                     added = true;
                 }
                 Err(reason) => self.reject(
                     format!("agent {agent_id}, interval {start}: {reason}"),
-                    queue,
+                    text,
                 ),
             }
         }
@@ -298,42 +363,28 @@ impl Normalizer {
 
     /// Rows held.
     pub fn rows(&self) -> usize {
-        self.rows.len()
+        self.columns.rows
     }
 
     /// The rows held as a batch; the normalizer starts empty again.
     pub fn take_batch(&mut self) -> RecordBatch {
-        let rows = std::mem::take(&mut self.rows);
-        let n = rows.len();
-        let text = |f: &dyn Fn(&Row) -> Option<&str>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<StringArray>())
-        };
-        let ints = |f: &dyn Fn(&Row) -> Option<i64>| -> ArrayRef {
-            Arc::new(rows.iter().map(f).collect::<Int64Array>())
-        };
-        let mut starts = timestamp_builder(n);
-        let mut ends = timestamp_builder(n);
-        for r in &rows {
-            starts.append_value(r.start);
-            ends.append_option(r.end);
-        }
+        let c = &mut self.columns;
+        let n = std::mem::take(&mut c.rows);
         let mut columns: Vec<ArrayRef> = vec![
             constant_utf8(&self.account_id, n),
-            text(&|r| Some(r.agent_id.as_str())),
-            Arc::new(starts.finish()),
-            Arc::new(ends.finish()),
-            text(&|r| Some(r.queue_id.as_str())),
-            text(&|r| r.queue_name.as_deref()),
+            Arc::new(c.agent_id.finish()),
+            Arc::new(c.start.finish()),
+            Arc::new(c.end.finish()),
+            Arc::new(c.queue_id.finish()),
+            Arc::new(c.queue_name.finish()),
         ];
-        for k in 0..COUNTS.len() {
-            columns.push(ints(&|r| r.counts[k]));
+        for b in &mut c.counts {
+            columns.push(Arc::new(b.finish()));
         }
-        for k in 0..DURATIONS.len() {
-            columns.push(ints(&|r| r.durations[k]));
+        for b in &mut c.durations {
+            columns.push(Arc::new(b.finish()));
         }
-        columns.push(Arc::new(
-            rows.iter().map(|r| r.csat_score).collect::<Float64Array>(),
-        ));
+        columns.push(Arc::new(c.csat_score.finish()));
         columns.push(constant_timestamp(self.exported_at_ms, n));
         columns.push(self.extra.finish());
         // The columns are built in the schema's order with its types, so this cannot fail.
@@ -353,14 +404,13 @@ impl Normalizer {
     }
 }
 
-fn read_queue(raw: &RawValue) -> Result<(Row, Unmapped<'_>), String> {
-    let mut m = Members::of(raw)?;
+fn read_queue<'a>(tape: &Tape<'a>, node: usize) -> Result<(QueueRow<'a>, Unmapped<'a>), String> {
+    let mut m = Members::of_node(tape, node)?;
     let queue_id = m
         .take_str("queueId")?
         .filter(|q| !q.is_empty())
-        .ok_or("queue has no queueId")?
-        .into_owned();
-    let queue_name = m.take_str("queueName")?.map(|s| s.into_owned());
+        .ok_or("queue has no queueId")?;
+    let queue_name = m.take_str("queueName")?;
     let mut counts = [None; 5];
     for (slot, (key, _)) in counts.iter_mut().zip(COUNTS) {
         *slot = m.take_int(key)?;
@@ -370,10 +420,7 @@ fn read_queue(raw: &RawValue) -> Result<(Row, Unmapped<'_>), String> {
         *slot = m.take_int(key)?;
     }
     let csat_score = m.take_f64("csatScore")?;
-    let row = Row {
-        agent_id: String::new(),
-        start: 0,
-        end: None,
+    let row = QueueRow {
         queue_id,
         queue_name,
         counts,

@@ -13,9 +13,9 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 
 use super::keys::Level;
-use super::tape::{Children, Kind, Tape};
 use super::wire::parse_wire_time;
 use crate::sources::extra::Unmapped;
+use crate::sources::tape::{Children, Kind, Tape};
 
 /// More keys than any level has (the session's 31; checked by a test).
 const MAX_KEYS: usize = 32;

@@ -4,8 +4,8 @@
 //! leg), both partitioned by the local date of `session_start_time` in `[call_details] timezone`.
 //!
 //! The submodules are pure: `request` builds a window's request, `wire` decodes a page (from
-//! one index of its `data` array, `tape`, read level by level through `fields` by the keys
-//! `keys` declares), `rows` owns both tables' schemas and the normalizer, and
+//! one index of its `data` array, `sources::tape`, read level by level through `fields` by the
+//! keys `keys` declares), `rows` owns both tables' schemas and the normalizer, and
 //! `windows`/`planner` walk a local day in windows that stay under the API's caps (`limit` ≤
 //! 100, `offset` = page index ≤ 10, 7 days), so every session of a day is exported once however
 //! busy it is.
@@ -31,7 +31,6 @@ mod keys;
 mod planner;
 mod request;
 mod rows;
-mod tape;
 mod windows;
 mod wire;
 

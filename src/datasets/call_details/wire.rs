@@ -20,8 +20,8 @@ use serde_json::value::RawValue;
 
 use super::fields::{parse_int, Obj};
 use super::keys::{A, C, K, Q, S};
-use super::tape::Tape;
 use crate::sources::extra::{Unmapped, UnmappedCounts};
+use crate::sources::tape::Tape;
 use crate::sources::timestamp::{parse_local, scan, Zone};
 use crate::sources::wire::{parse_instant, InstantError, Key};
 use crate::sources::{DecodeError, Reject};

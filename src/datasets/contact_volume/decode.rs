@@ -102,7 +102,7 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut top = Members::of(raw).map_err(|_| err("body is not a JSON object".into()))?;
     if let Some(errors) = top.take("errors").or_else(|| top.take("error")) {
-        return Err(err(format!("body is an error response: {}", errors.get())));
+        return Err(err(format!("body is an error response: {errors}")));
     }
     let has_more = top.take_bool("hasMore").map_err(err)?.unwrap_or(false);
     let total_count = top.take_int("totalCount").map_err(err)?;

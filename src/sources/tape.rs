@@ -1,11 +1,13 @@
 //! A one-pass index ("tape") of a JSON text that serde_json has already validated: every value
 //! becomes one [`Node`] holding its exact text's span, its kind and, for a member of an
 //! object, its key; a container's descendants follow it, so a value's members are found
-//! without reading its bytes again. The Call Details decoder (`wire`) indexes the `data` array
-//! of a page once and reads every level of every record (session, `customerinfo`,
-//! `destinations`, legs) from the index. Before, each level was parsed again into raw values,
-//! so the bytes of an agent leg were walked five times; a profile of the benchmark put that
-//! re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of the export's CPU.
+//! without reading its bytes again. The Call Details decoder indexes the `data` array of a
+//! page once and reads every level of every record (session, `customerinfo`, `destinations`,
+//! legs) from the index; the Agent Performance decoder reads its agents, intervals and queues
+//! the same way ([`crate::sources::members::Members::of_node`]). Before, each level was parsed
+//! again into raw values, so the bytes of an agent leg were walked five times; a profile of the
+//! benchmark put that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of
+//! the export's CPU.
 //!
 //! The caller must pass text serde_json accepted (the page's top-level parse validates every
 //! byte): the scanner relies on it for brevity, never for memory safety. On text that is not
@@ -17,7 +19,7 @@ use std::borrow::Cow;
 
 /// The JSON type of a value, told by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     Object,
     Array,
     String,
@@ -42,7 +44,7 @@ impl Kind {
 
 /// One value of the indexed text.
 #[derive(Debug, Clone)]
-pub(super) struct Node<'a> {
+pub struct Node<'a> {
     /// The member's key (unescaped); `None` for an array element, the root, and a member whose
     /// key is not a valid string.
     pub key: Option<Cow<'a, str>>,
@@ -56,7 +58,7 @@ pub(super) struct Node<'a> {
 /// The index of one JSON value and everything inside it, in document order (a container
 /// first, then its members).
 #[derive(Debug, Default)]
-pub(super) struct Tape<'a> {
+pub struct Tape<'a> {
     text: &'a str,
     nodes: Vec<Node<'a>>,
 }
@@ -191,7 +193,7 @@ impl<'a> Tape<'a> {
 
 /// The members of a container node (see [`Tape::children`]).
 #[derive(Clone)]
-pub(super) struct Children<'t, 'a> {
+pub struct Children<'t, 'a> {
     tape: &'t Tape<'a>,
     next: usize,
     end: usize,
