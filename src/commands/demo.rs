@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{Days, Utc};
+use chrono::{Days, NaiveDate, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::shell_word;
 use crate::app::App;
-use crate::backfill::{backfill, BackfillRequest};
+use crate::backfill::{backfill, BackfillReport, BackfillRequest};
 use crate::cli::DemoArgs;
 use crate::datasets::{self, Dataset, Kind};
 use crate::error::Error;
@@ -48,44 +48,19 @@ url = {url:?}
     text
 }
 
+/// `demo`: exports the `--days` local days before today (and today's realtime capture, when the
+/// demo has one) from the built-in simulator into `--out`, then prints what it exported and the
+/// queries to try.
 pub(super) async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Result<(), Error> {
-    let out: PathBuf = if args.out.is_absolute() {
-        args.out.clone()
-    } else {
-        std::env::current_dir()
-            .map_err(|source| Error::Io {
-                context: "resolving the current directory".into(),
-                source,
-            })?
-            .join(&args.out)
-    };
-    // Drop `.` components so the printed query path is clean.
-    let out: PathBuf = out
-        .components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect();
+    let out = demo_out_dir(&args.out)?;
     let text = demo_config_toml(&out);
     let config = datasets::config_from_toml(&text, Path::new("<demo>"), None)?;
-    // The commands the demo prints (`reconcile`) need the config: it is kept next to the
-    // output (a hidden `_` file, as the lake's own files are), so they work from anywhere.
-    let config_path = out.join(DEMO_CONFIG_FILE);
-    std::fs::create_dir_all(&out)
-        .and_then(|()| std::fs::write(&config_path, &text))
-        .map_err(|source| Error::Io {
-            context: format!("writing the demo config {}", config_path.display()),
-            source,
-        })?;
+    let config_path = write_demo_config(&out, &text)?;
     let command = format!(
         "smartassist-export -c {}",
         shell_word(&config_path.display().to_string())
     );
-    let tz = config.api.timezone;
-    let yesterday = local_date(tz, Utc::now())
-        .checked_sub_days(Days::new(1))
-        .ok_or_else(|| Error::Usage("date out of range".into()))?;
-    let from = yesterday
-        .checked_sub_days(Days::new(u64::from(args.days.saturating_sub(1))))
-        .ok_or_else(|| Error::Usage("date out of range".into()))?;
+    let (from, yesterday) = demo_days(config.api.timezone, args.days)?;
     let app = App::start(config, cancel, Metrics::new()).await?;
     let req = BackfillRequest {
         from,
@@ -103,6 +78,63 @@ pub(super) async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Resul
     app.shutdown().await;
     let report = report?.into_result()?;
     let capture = capture?;
+    println!(
+        "Demo: exported {} into {}",
+        exported_summary(&report),
+        out.display()
+    );
+    print_capture(&capture);
+    print_queries(&out);
+    Ok(())
+}
+
+/// The output directory `out` as an absolute path without `.` components, so the printed
+/// query paths are clean and work from anywhere.
+fn demo_out_dir(out: &Path) -> Result<PathBuf, Error> {
+    let out: PathBuf = if out.is_absolute() {
+        out.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|source| Error::Io {
+                context: "resolving the current directory".into(),
+                source,
+            })?
+            .join(out)
+    };
+    Ok(out
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect())
+}
+
+/// Writes the demo's config `text` into `out` and returns its path. The commands the demo
+/// prints (`reconcile`) need the config: it is kept next to the output (a hidden `_` file, as
+/// the lake's own files are), so they work from anywhere.
+fn write_demo_config(out: &Path, text: &str) -> Result<PathBuf, Error> {
+    let config_path = out.join(DEMO_CONFIG_FILE);
+    std::fs::create_dir_all(out)
+        .and_then(|()| std::fs::write(&config_path, text))
+        .map_err(|source| Error::Io {
+            context: format!("writing the demo config {}", config_path.display()),
+            source,
+        })?;
+    Ok(config_path)
+}
+
+/// The first and the last day the demo exports: the `days` local days of `tz` up to yesterday.
+fn demo_days(tz: chrono_tz::Tz, days: u32) -> Result<(NaiveDate, NaiveDate), Error> {
+    let yesterday = local_date(tz, Utc::now())
+        .checked_sub_days(Days::new(1))
+        .ok_or_else(|| Error::Usage("date out of range".into()))?;
+    let from = yesterday
+        .checked_sub_days(Days::new(u64::from(days.saturating_sub(1))))
+        .ok_or_else(|| Error::Usage("date out of range".into()))?;
+    Ok((from, yesterday))
+}
+
+/// What the backfill exported, one part per dataset: "3 day(s) of x (10 rows), 5 y row(s) and
+/// ...".
+fn exported_summary(report: &BackfillReport) -> String {
     let parts: Vec<String> = report
         .datasets
         .iter()
@@ -120,21 +152,29 @@ pub(super) async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Resul
             ),
         })
         .collect();
-    let parts = match parts.split_last() {
+    match parts.split_last() {
         Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
         _ => parts.concat(),
-    };
-    println!("Demo: exported {parts} into {}", out.display());
-    if !capture.is_empty() {
-        println!();
-        println!(
-            "Today's realtime capture, as `status` shows it (the one poll of the latest sessions \
-             against the day's sessions so far, exported too):"
-        );
-        for line in &capture {
-            println!("  {line}");
-        }
     }
+}
+
+/// Prints today's capture lines, when the demo measured one.
+fn print_capture(capture: &[String]) {
+    if capture.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Today's realtime capture, as `status` shows it (the one poll of the latest sessions \
+         against the day's sessions so far, exported too):"
+    );
+    for line in capture {
+        println!("  {line}");
+    }
+}
+
+/// Prints the DuckDB queries of every dataset that takes part in the demo, over `out`.
+fn print_queries(out: &Path) {
     println!();
     println!("Query it with DuckDB (https://duckdb.org), for example:");
     let root = out.display().to_string();
@@ -150,12 +190,7 @@ pub(super) async fn cmd_demo(args: DemoArgs, cancel: CancellationToken) -> Resul
             println!("  duckdb -c \"{sql}\"");
         }
     }
-    Ok(())
 }
-
-/// The demo's realtime capture: a snapshot dataset is polled once, for today, so the history a
-/// registered reconciliation compares it with ([`datasets::reconcile`]) is exported for today
-/// too (the day so far, provisional); then the capture section of today, as `status` prints
 
 /// The demo's realtime capture: a snapshot dataset is polled once, for today, so the history a
 /// registered reconciliation compares it with ([`datasets::reconcile`]) is exported for today
