@@ -171,13 +171,13 @@ pub fn simulator_config_for(config: &Config, secret: &Secret) -> SimulatorConfig
 
 /// The account's request budget: `requests_per_minute`, with one place of the window kept
 /// for each polled entity while polls are active (so the polls of one tick go out at once;
-/// capped in [`Budget::new`]; a dataset whose entities are listed asks for the cap). `metrics` reads it at every scrape.
+/// capped in [`Budget::new`]; a dataset whose entities are listed adds its own each time it
+/// reads its list, [`Budget::reserve_for_listed`]). `metrics` reads it at every scrape.
 fn account_budget(config: &Config, datasets: &[Dataset], metrics: &Metrics) -> Arc<Budget> {
-    // Listed entities are not known ahead: they ask for as many places as the cap allows.
     let polled: usize = datasets
         .iter()
         .map(|d| match d {
-            Dataset::Snapshot(_) if d.is_listed() => usize::MAX,
+            Dataset::Snapshot(_) if d.is_listed() => 0,
             Dataset::Snapshot(s) => s.entities().len(),
             Dataset::History(_) => 0,
         })

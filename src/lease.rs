@@ -36,7 +36,8 @@
 //!
 //! The caller acquires with [`Leases::acquire`], keeps them renewed with [`Leases::keep`], and
 //! calls [`KeptLeases::release`] when it stops (that expires them, so a restart is not kept
-//! waiting).
+//! waiting). Taking a lease also tells until when its previous holder held it ([`Before`]):
+//! the holder of [`BUDGET`] counts the account's requests of the last minute from that.
 
 use std::fmt;
 use std::time::Duration;
@@ -96,6 +97,27 @@ impl Holder {
     /// our wall clock (clocks of the writers must agree within the TTL, as NTP keeps them).
     fn is_free(&self, now: DateTime<Utc>) -> bool {
         self.released || self.expires_at <= now
+    }
+}
+
+/// Who held a lease before it was taken, as far as its record tells: what the new holder may
+/// assume of the previous one's work (for [`BUDGET`], its requests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    /// No record: nobody held it on this output (or its record was deleted).
+    Nobody,
+    /// Held until then: a released or expired lease's expiry (a clean exit moves it to the
+    /// exit), or the moment of taking it over from a holder that stopped without either.
+    HeldUntil(DateTime<Utc>),
+}
+
+impl Before {
+    /// How long before `now` the previous holder stopped holding the lease (`None`: nobody).
+    pub fn ago(&self, now: DateTime<Utc>) -> Option<Duration> {
+        match self {
+            Before::Nobody => None,
+            Before::HeldUntil(t) => Some((now - *t).to_std().unwrap_or(Duration::ZERO)),
+        }
     }
 }
 
@@ -193,6 +215,7 @@ struct Lease {
     name: String,
     holder: Holder,
     version: Version,
+    before: Before,
 }
 
 /// The leases of one process (one per dataset it schedules), all under one holder id.
@@ -266,7 +289,7 @@ impl Leases {
                 futures::future::try_join_all(datasets.iter().map(|d| self.judge(d))).await?;
             let now = Utc::now();
             let mut conflict = false;
-            for (dataset, version) in datasets.iter().zip(judged) {
+            for (dataset, (version, before)) in datasets.iter().zip(judged) {
                 let name = lease_name(dataset, &self.account_id);
                 let holder = self.new_holder(command, now);
                 match state::store_if(&self.state, &name, &holder, version.as_ref()).await? {
@@ -275,6 +298,7 @@ impl Leases {
                         name,
                         holder,
                         version,
+                        before,
                     }),
                     Err(_) => {
                         conflict = true;
@@ -294,9 +318,10 @@ impl Leases {
         .into())
     }
 
-    /// The version at which the lease of `dataset` may be taken, or [`LeaseError::Held`] (see
-    /// the module docs for how a holder is judged).
-    async fn judge(&self, dataset: &str) -> Result<Option<Version>, LeaseError> {
+    /// The version at which the lease of `dataset` may be taken and what its record says of
+    /// the previous holder, or [`LeaseError::Held`] (see the module docs for how a holder is
+    /// judged).
+    async fn judge(&self, dataset: &str) -> Result<(Option<Version>, Before), LeaseError> {
         let name = lease_name(dataset, &self.account_id);
         let held = |h: Holder| match dataset {
             BUDGET => LeaseError::BudgetHeld {
@@ -311,21 +336,26 @@ impl Leases {
         };
         for _ in 0..MAX_UPDATE_ATTEMPTS {
             let loaded = state::load_versioned::<Holder>(&self.state, &name).await?;
-            let Some(h) = loaded.state.filter(|h| !h.is_free(Utc::now())) else {
-                return Ok(loaded.version);
+            let now = Utc::now();
+            let h = match loaded.state {
+                None => return Ok((loaded.version, Before::Nobody)),
+                Some(h) if h.is_free(now) => {
+                    return Ok((loaded.version, Before::HeldUntil(h.expires_at.min(now))))
+                }
+                Some(h) => h,
             };
             match liveness(&h, &self.me) {
                 Liveness::Alive => return Err(held(h)),
                 Liveness::Gone => {
                     warn!(lease = %name, holder = %h, "Taking over the lease of a process that no longer exists.");
-                    return Ok(loaded.version);
+                    return Ok((loaded.version, Before::HeldUntil(now)));
                 }
                 Liveness::Unknown => match self.watch(&name, &h).await? {
                     Watched::Held(c) => return Err(held(c)),
                     Watched::Changed => continue,
                     Watched::Free(version) => {
                         warn!(lease = %name, holder = %h, "Taking over a lease its holder did not renew for a whole TTL.");
-                        return Ok(version);
+                        return Ok((version, Before::HeldUntil(Utc::now())));
                     }
                 },
             }
@@ -445,9 +475,23 @@ impl Leases {
         }
     }
 
+    /// What the record of `dataset`'s lease said of its previous holder when we took it
+    /// (`None`: not a lease of ours).
+    pub fn before(&self, dataset: &str) -> Option<Before> {
+        self.held
+            .iter()
+            .find(|l| l.dataset == dataset)
+            .map(|l| l.before)
+    }
+
     /// Keeps the leases renewed on a task of their own until [`KeptLeases::release`]. If the
     /// task ends any other way (a lease lost, a panic), [`KeptLeases::lost`] is cancelled.
     pub fn keep(mut self, every: Duration) -> KeptLeases {
+        let befores: Vec<(String, Before)> = self
+            .held
+            .iter()
+            .map(|l| (l.dataset.clone(), l.before))
+            .collect();
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
         let (stop2, lost2) = (stop.clone(), lost.clone());
@@ -478,7 +522,12 @@ impl Leases {
             on_abnormal_end.disarm();
             result
         });
-        KeptLeases { stop, lost, task }
+        KeptLeases {
+            stop,
+            lost,
+            task,
+            befores,
+        }
     }
 }
 
@@ -487,9 +536,29 @@ pub struct KeptLeases {
     stop: CancellationToken,
     lost: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), LeaseError>>,
+    /// [`Leases::before`] of each lease, as taken.
+    befores: Vec<(String, Before)>,
 }
 
 impl KeptLeases {
+    /// What the record of `dataset`'s lease said of its previous holder when it was taken.
+    pub fn before(&self, dataset: &str) -> Option<Before> {
+        self.befores
+            .iter()
+            .find(|(d, _)| d == dataset)
+            .map(|(_, b)| *b)
+    }
+
+    /// Tells `budget` when the account's requests before it ended, from what the budget
+    /// lease's record said of its previous holder ([`crate::client::Budget::previous_use_ended`]):
+    /// the window is counted as used only up to then, or empty when nobody held it. Without
+    /// the budget lease, nothing is said (the budget keeps its default).
+    pub fn tell_budget(&self, budget: &crate::client::Budget) {
+        if let Some(before) = self.before(BUDGET) {
+            budget.previous_use_ended(before.ago(Utc::now()));
+        }
+    }
+
     /// Cancelled when a lease was lost: the holder must stop.
     pub fn lost(&self) -> &CancellationToken {
         &self.lost

@@ -78,6 +78,8 @@ pub struct RunSummary {
     pub run_id: String,
     /// Unmapped fields of the exported records, by name (see [`UnitReport::unmapped`]).
     pub unmapped: BTreeMap<String, u64>,
+    /// A snapshot poll (nothing resumes it: its failure is said as such in the log).
+    pub poll: bool,
 }
 
 impl RunSummary {
@@ -104,6 +106,7 @@ impl RunSummary {
             gap_suspected: false,
             error: None,
             unmapped: BTreeMap::new(),
+            poll: false,
         }
     }
 
@@ -166,7 +169,12 @@ impl RunSummary {
                 duration_ms,
                 outcome = self.outcome.label(),
                 error = %e,
-                "Run did not complete; the next run resumes from the stored state."
+                "{}",
+                if self.poll {
+                    "Poll did not complete; nothing of it was written, the next poll runs at its time."
+                } else {
+                    "Run did not complete; the next run resumes from the stored state."
+                }
             ),
         }
     }
@@ -483,6 +491,7 @@ pub async fn run_snapshot(
     async {
         let started = Instant::now();
         let mut summary = RunSummary::new(name, format!("{kind}_id={entity}"), &run_id.to_string());
+        summary.poll = true;
         let cx = cx.for_work(name, Priority::Realtime);
         let attempt = Attempt::now(&run_id.to_string(), Writer::Poll);
         let result = dataset.poll(&cx, entity, now).await;

@@ -50,12 +50,7 @@ async fn fake_sessions_server(sessions: Vec<String>) -> std::net::SocketAddr {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    loopback::serve(app).await
 }
 
 #[test]
@@ -95,17 +90,8 @@ fn a_session_outside_the_day_is_rejected_and_another_bots_echo_counted() {
              timezone = \"UTC\"\nbot_ids = [\"{BOT}\"]\n"
         ),
     );
-    let secret = SimulatorConfig::default().client_secret;
     let metrics_text = rt.block_on(async {
-        let config = datasets::load_config(&config, Some(secret)).expect("config");
-        let metrics = smartassist_export::metrics::Metrics::new();
-        let app = smartassist_export::app::App::start(
-            config,
-            tokio_util::sync::CancellationToken::new(),
-            metrics.clone(),
-        )
-        .await
-        .expect("app");
+        let (app, metrics) = loopback::start_app(&config).await;
         let chosen: Vec<Dataset> = app
             .datasets()
             .iter()

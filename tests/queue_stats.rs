@@ -371,12 +371,7 @@ async fn fake_queue_server(answers: BTreeMap<&'static str, String>) -> std::net:
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    loopback::serve(app).await
 }
 
 /// Nothing an answer holds is dropped silently: a poll keeps the first record of the queue it
@@ -409,19 +404,10 @@ fn an_answer_keeps_only_the_asked_queue_and_counts_or_rejects_the_rest() {
         "[user_status]\nenabled = false\n[queue_stats]\nenabled = true\n\
          queue_ids = [\"qu-dup\", \"qu-none\"]\n",
     );
-    let secret = SimulatorConfig::default().client_secret;
     let polled_from = Utc::now().date_naive().to_string();
     let metrics_text = rt.block_on(async {
-        use smartassist_export::datasets::{self, Dataset};
-        let config = datasets::load_config(&config, Some(secret)).expect("config");
-        let metrics = smartassist_export::metrics::Metrics::new();
-        let app = smartassist_export::app::App::start(
-            config,
-            tokio_util::sync::CancellationToken::new(),
-            metrics.clone(),
-        )
-        .await
-        .expect("app");
+        use smartassist_export::datasets::Dataset;
+        let (app, metrics) = loopback::start_app(&config).await;
         let Some(Dataset::Snapshot(d)) = app.datasets().iter().find(|d| d.name() == "queue_stats")
         else {
             panic!("queue_stats is enabled");

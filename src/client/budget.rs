@@ -9,8 +9,16 @@
 //! The budget starts as if the window before it had been used in full (evenly), so a process
 //! started right after another one of the account (a restarted daemon, a backfill after a
 //! daemon stopped) cannot add a burst to what the server still counts; idle time is never
-//! banked either. A throttled answer ([`Budget::throttled`]) pauses every grant for the
-//! server's `Retry-After` (or the throttle back-off).
+//! banked either. Whoever knows when the account's previous requests ended (the budget lease
+//! names its previous holder and when it stopped holding it) says so with
+//! [`Budget::previous_use_ended`]: realtime requests then count the window as used in full only
+//! up to that moment, or as empty when nobody used it within the last window, so the first
+//! polls of a process that follows nobody go out at once instead of one per freed place.
+//! History keeps ramping up as if the window before the budget had been used evenly (and later,
+//! if the previous use ended later): a first window filled by history in its first seconds
+//! would free no place for the polls until it rolls over. A throttled
+//! answer ([`Budget::throttled`]) pauses every grant for the server's `Retry-After` (or the
+//! throttle back-off).
 //!
 //! **Realtime first.** Waiters are served strictly by [`Priority`]: realtime (snapshot polls,
 //! whose data is lost if fetched late) before history. History grants are spaced evenly at
@@ -18,8 +26,11 @@
 //! last window, leave `realtime_reserve` places of the window free; so a poll is granted as
 //! soon as it asks (up to `realtime_reserve` polls at once) however much history waits, and
 //! history still uses everything else (no fixed split: with no polls active the reserve is
-//! not kept). Among history, scheduled runs go first, but catch-up is never starved: while
-//! both wait, every [`SCHEDULED_TURNS_PER_CATCH_UP`] + 1-th history grant goes to catch-up.
+//! not kept). The reserve is one place per poll of a tick (configured entities at creation,
+//! listed ones as their list is read, [`Budget::reserve_for_listed`]), at most a quarter of
+//! the budget: the polls of a tick go out together up to that many, the rest as places free.
+//! Among history, scheduled runs go first, but catch-up is never starved: while both wait,
+//! every [`SCHEDULED_TURNS_PER_CATCH_UP`] + 1-th history grant goes to catch-up.
 //!
 //! One `Budget` is one scope and one window. A second kind is another `Budget` value with its
 //! own limit and window, chosen by the caller per request: the XO runtime APIs' per-bot limits
@@ -180,7 +191,10 @@ pub struct Budget {
     /// The window grants are counted over ([`WINDOW`] for a per-minute budget).
     window: Duration,
     spacing: Duration,
+    /// The reserve asked for at creation (the configured polls of one tick), capped.
     reserve: u32,
+    /// The largest reserve: a quarter of the budget (at least a twentieth, at most half).
+    reserve_cap: u32,
     state: Mutex<State>,
     /// Woken whenever the head of the queue may have changed.
     changed: Notify,
@@ -191,15 +205,21 @@ impl fmt::Debug for Budget {
         f.debug_struct("Budget")
             .field("scope", &self.scope)
             .field("requests_per_minute", &self.limit)
-            .field("realtime_reserve", &self.reserve)
+            .field("realtime_reserve", &self.realtime_reserve())
             .finish_non_exhaustive()
     }
 }
 
 struct State {
-    /// When the budget was created: the window before it counts as used evenly, one grant
-    /// every `spacing` ending here (see [`State::assumed`]).
+    /// When the budget was created: history ramps up from here as if the window before had
+    /// been used evenly, one grant every `spacing` ending here, whatever came before (so the
+    /// grants of its first window stay spread and places keep freeing for the polls).
     created: Instant,
+    /// When the account's requests before this budget ended (its creation unless told
+    /// otherwise, [`Budget::previous_use_ended`]): the window before it counts as used evenly,
+    /// one grant every `spacing` ending here, for every request (see [`State::assumed`]);
+    /// `None`: nothing before.
+    assumed_until: Option<Instant>,
     /// Real grants within the window, oldest first.
     log: VecDeque<(Instant, Priority)>,
     in_window: [u32; 3],
@@ -210,6 +230,9 @@ struct State {
     next_id: u64,
     /// Scheduled grants since the last catch-up grant.
     scheduled_streak: u32,
+    /// The polls of one tick of each dataset whose entities are listed (see
+    /// [`Budget::reserve_for_listed`]).
+    listed_reserve: Vec<(&'static str, u32)>,
     usage: [LimiterUsage; 3],
 }
 
@@ -224,8 +247,8 @@ enum Step {
 
 impl Budget {
     /// A budget of `requests_per_minute` for `scope`, keeping `realtime_reserve` places of the
-    /// window free for realtime requests while polls are active (capped at a twentieth of the
-    /// budget, rounded up, and at half of it).
+    /// window free for realtime requests while polls are active (capped at a quarter of the
+    /// budget, at least a twentieth of it rounded up, at most half of it).
     pub fn new(scope: &str, requests_per_minute: u32, realtime_reserve: u32) -> Budget {
         Budget::with_window(scope, requests_per_minute, WINDOW, realtime_reserve)
     }
@@ -235,7 +258,8 @@ impl Budget {
     pub fn with_window(scope: &str, limit: u32, window: Duration, realtime_reserve: u32) -> Budget {
         let window = window.max(Duration::from_millis(1));
         let limit = limit.max(1);
-        let reserve = realtime_reserve.min(limit.div_ceil(20)).min(limit / 2);
+        let reserve_cap = (limit / 4).max(limit.div_ceil(20)).min(limit / 2);
+        let reserve = realtime_reserve.min(reserve_cap);
         let now = Instant::now();
         Budget {
             scope: scope.to_string(),
@@ -243,8 +267,10 @@ impl Budget {
             window,
             spacing: window / limit,
             reserve,
+            reserve_cap,
             state: Mutex::new(State {
                 created: now,
+                assumed_until: Some(now),
                 log: VecDeque::new(),
                 in_window: [0; 3],
                 last_grant: None,
@@ -253,6 +279,7 @@ impl Budget {
                 queues: Default::default(),
                 next_id: 0,
                 scheduled_streak: 0,
+                listed_reserve: Vec::new(),
                 usage: [LimiterUsage::default(); 3],
             }),
             changed: Notify::new(),
@@ -274,8 +301,23 @@ impl Budget {
         self.spacing
     }
 
+    /// Places of the window kept free for realtime requests while polls are active: one per
+    /// poll of a tick (the configured ones, and those of listed entities as last told by
+    /// [`Budget::reserve_for_listed`]), at most a quarter of the budget.
     pub fn realtime_reserve(&self) -> u32 {
-        self.reserve
+        self.lock().reserve(self)
+    }
+
+    /// `dataset`, whose entities are listed (known only once the list is read), polls `polls`
+    /// of them at each tick: the reserve keeps a place for each (within its cap), so the polls
+    /// of a tick go out together even while history fills the rest of the window.
+    pub fn reserve_for_listed(&self, dataset: &'static str, polls: u32) {
+        {
+            let mut st = self.lock();
+            st.listed_reserve.retain(|(d, _)| *d != dataset);
+            st.listed_reserve.push((dataset, polls));
+        }
+        self.changed.notify_waiters();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -331,6 +373,21 @@ impl Budget {
         self.changed.notify_waiters();
     }
 
+    /// The account's requests before this budget ended `ago` before now (`None`: none within
+    /// the last window): the window before that moment counts as used in full, evenly, as it
+    /// does before the budget's creation by default (see the module docs); for history, never
+    /// less than its ramp from the budget's creation. Said once, before the first request, by
+    /// whoever knows (the holder of the budget lease); an `ago` of a whole window or more is
+    /// the same as `None`.
+    pub fn previous_use_ended(&self, ago: Option<Duration>) {
+        let now = Instant::now();
+        let until = ago
+            .filter(|a| *a < self.window)
+            .and_then(|a| now.checked_sub(a));
+        self.lock().assumed_until = until;
+        self.changed.notify_waiters();
+    }
+
     /// Counters of `priority` so far.
     pub fn usage(&self, priority: Priority) -> LimiterUsage {
         self.lock().usage[priority.index()]
@@ -366,7 +423,7 @@ impl Budget {
         BudgetSnapshot {
             scope: self.scope.clone(),
             requests_per_minute: self.limit,
-            realtime_reserve: self.reserve,
+            realtime_reserve: st.reserve(self),
             priorities,
             paused_for: st
                 .paused_until
@@ -401,6 +458,14 @@ impl State {
         id
     }
 
+    /// The reserve now: the configured one plus the listed entities', capped.
+    fn reserve(&self, b: &Budget) -> u32 {
+        self.listed_reserve
+            .iter()
+            .fold(b.reserve, |sum, (_, n)| sum.saturating_add(*n))
+            .min(b.reserve_cap)
+    }
+
     /// Drops grants that left the window.
     fn expire(&mut self, b: &Budget, now: Instant) {
         while let Some(&(at, p)) = self.log.front() {
@@ -412,19 +477,36 @@ impl State {
         }
     }
 
-    /// Assumed grants (from before the budget existed) still in the window at `now`, and how
-    /// many of them have left it. The k-th of them (1-based) leaves at `created + k * spacing`.
-    fn assumed(&self, b: &Budget, now: Instant) -> (u32, u32) {
-        let elapsed = now.saturating_duration_since(self.created).as_nanos();
+    /// When the assumed grants a request of `class` counts end: the previous use for
+    /// realtime; for history the later of that and the budget's creation (its ramp).
+    fn assumed_until(&self, class: Priority) -> Option<Instant> {
+        match class {
+            Priority::Realtime => self.assumed_until,
+            _ => Some(
+                self.assumed_until
+                    .map_or(self.created, |u| u.max(self.created)),
+            ),
+        }
+    }
+
+    /// Assumed grants (from before the budget existed, ending at `until`) still in the window
+    /// at `now`, and how many of them have left it. The k-th of them (1-based) leaves at
+    /// `until + k * spacing`.
+    fn assumed(&self, b: &Budget, now: Instant, until: Option<Instant>) -> (u32, u32) {
+        let Some(until) = until else {
+            return (0, b.limit);
+        };
+        let elapsed = now.saturating_duration_since(until).as_nanos();
         let left = elapsed / b.spacing.as_nanos().max(1);
         let left = u32::try_from(left).unwrap_or(u32::MAX).min(b.limit);
         (b.limit - left, left)
     }
 
-    /// The earliest time the window holds fewer than `limit` grants (assumed or real),
-    /// assuming no grant meanwhile.
-    fn room_at(&self, b: &Budget, now: Instant, limit: u32) -> Instant {
-        let (assumed, left) = self.assumed(b, now);
+    /// The earliest time the window holds fewer than `limit` grants (assumed as for a
+    /// request of `class`, or real), assuming no grant meanwhile.
+    fn room_at(&self, b: &Budget, now: Instant, limit: u32, class: Priority) -> Instant {
+        let until = self.assumed_until(class);
+        let (assumed, left) = self.assumed(b, now, until);
         let count = assumed + self.log.len() as u32;
         if count < limit {
             return now;
@@ -432,7 +514,7 @@ impl State {
         // The (count - limit + 1)-th oldest grant must leave first.
         let k = count - limit + 1;
         if k <= assumed {
-            self.created + b.spacing * (left + k)
+            until.unwrap_or(now) + b.spacing * (left + k)
         } else {
             let (at, _) = self.log[(k - assumed - 1) as usize];
             at + b.window
@@ -459,15 +541,15 @@ impl State {
     fn ready_at(&self, b: &Budget, class: Priority, now: Instant) -> Instant {
         let mut at = now.max(self.paused_until.unwrap_or(now));
         if class == Priority::Realtime {
-            return at.max(self.room_at(b, now, b.limit));
+            return at.max(self.room_at(b, now, b.limit, class));
         }
         let polls_active = self.last_realtime.is_some_and(|t| t + b.window > now);
         let limit = if polls_active {
-            b.limit - b.reserve
+            b.limit - self.reserve(b)
         } else {
             b.limit
         };
-        at = at.max(self.room_at(b, now, limit));
+        at = at.max(self.room_at(b, now, limit, class));
         if let Some(last) = self.last_grant {
             at = at.max(last + b.spacing);
         }

@@ -73,7 +73,7 @@ pub(super) async fn cmd_backfill(
         Owner::Stopped => return Ok(()),
     };
     let stop = crate::daemon::stop_on_lost_lease(&cancel, &leases);
-    let result = backfill_alone(config, &args, stop.clone(), metrics).await;
+    let result = backfill_alone(config, &args, stop.clone(), metrics, &leases).await;
     stop.cancel();
     let released = leases.release().await;
     result?;
@@ -112,8 +112,10 @@ async fn backfill_alone(
     args: &BackfillArgs,
     cancel: CancellationToken,
     metrics: Metrics,
+    leases: &crate::lease::KeptLeases,
 ) -> Result<(), Error> {
     let app = App::start(config, cancel, metrics).await?;
+    leases.tell_budget(app.cx.client.budget());
     let req = BackfillRequest {
         from: args.from,
         to: args.to,

@@ -5,7 +5,8 @@
 //! list is re-read only when its snapshot file changed), then polls each entity as a unit of
 //! its own ([`pipeline::run_snapshot`]: realtime priority, coverage record, poll state and
 //! metrics per entity, exactly as a configured entity's job), up to [`POLLS_AT_ONCE`] at
-//! once. A queue added to the list is polled from the first tick that reads the new
+//! once; before it polls, it tells the request budget how many polls the tick holds, for its
+//! realtime reserve ([`crate::client::Budget::reserve_for_listed`]). A queue added to the list is polled from the first tick that reads the new
 //! snapshot, a removed one is no longer polled from then on. Without a list recent enough
 //! (first start, before the `queues` job has written one) nothing is polled: the tick fails
 //! with a reason that says so, shown on the status page and, if it lasts, by `/healthz`.
@@ -26,8 +27,8 @@ use crate::error_chain::error_chain;
 use crate::pipeline::{self, Outcome, RunSummary};
 use crate::scheduler::RunSignal;
 
-/// Polls of one tick in flight at once (futures of the job's one task): the request budget
-/// paces them anyway; this bounds the requests and answers held at once for a long list.
+/// Polls of one tick in flight at once (futures of the job's one task): bounds the requests
+/// and answers held at once for a long list (a Queue Size answer is a few hundred bytes).
 pub const POLLS_AT_ONCE: usize = 16;
 
 /// Failed entities named in a tick's error, at most (the rest are counted).
@@ -66,6 +67,11 @@ pub async fn poll_listed(
             return Err(NoList(reason));
         }
     };
+    // A place of the budget's realtime reserve for each poll of the tick, so they go out
+    // together even while history fills the rest of the window.
+    cx.client
+        .budget()
+        .reserve_for_listed(name, u32::try_from(entities.len()).unwrap_or(u32::MAX));
     let polls: Vec<BoxFuture<'_, (usize, String, RunSummary)>> = entities
         .into_iter()
         .enumerate()

@@ -201,6 +201,8 @@ pub async fn run_daemon(config: Config, shutdown: CancellationToken) -> Result<(
             });
         }
     };
+    // Before the first request: the budget counts the last minute from the lease's record.
+    leases.tell_budget(app.cx.client.budget());
     let stop = stop_on_lost_lease(&shutdown, &leases);
     let served = serve(&config, &app, listener, metrics, endpoint, &stop, &abandon).await;
     let released = leases.release().await;

@@ -53,6 +53,7 @@ pub async fn run_once(config: Config, shutdown: CancellationToken) -> Result<(),
             return Err(e);
         }
     };
+    leases.tell_budget(app.cx.client.budget());
     let stop = stop_on_lost_lease(&shutdown, &leases);
     let result = match sweep_staging(&app.cx, app.datasets()).await {
         Ok(()) => {

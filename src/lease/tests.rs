@@ -564,3 +564,41 @@ async fn a_renewal_seen_during_the_watch_refuses_whatever_expiry_the_holders_clo
     assert!(matches!(err, LeaseError::Held { .. }), "{err:?}");
     renewer.await.expect("renewer");
 }
+
+#[tokio::test(start_paused = true)]
+async fn taking_a_lease_tells_until_when_its_previous_holder_held_it() {
+    let store = store();
+    let me = who("host-a", 100);
+    // No record: nobody held it.
+    let first = acquire(&store, &me, BUDGET).await.expect("free");
+    assert_eq!(first.before(BUDGET), Some(Before::Nobody));
+    assert_eq!(first.before("user_status"), None, "not a lease taken");
+    assert_eq!(Before::Nobody.ago(Utc::now()), None);
+    // Released by a clean exit: held until the release.
+    let kept = first.keep(RENEW_EVERY);
+    kept.release().await.expect("released");
+    let name = lease_name(BUDGET, "acct");
+    let released: Holder = state::load(&store, &name)
+        .await
+        .expect("load")
+        .expect("kept");
+    let second = acquire(&store, &me, BUDGET).await.expect("free again");
+    assert_eq!(
+        second.before(BUDGET),
+        Some(Before::HeldUntil(released.expires_at))
+    );
+    // Expired: held until its expiry.
+    let expired = other_holder(TimeDelta::seconds(-30));
+    put(&store, &lease_name("user_status", "acct"), &expired).await;
+    let third = acquire(&store, &me, "user_status").await.expect("expired");
+    let kept = third.keep(RENEW_EVERY);
+    assert_eq!(
+        kept.before("user_status"),
+        Some(Before::HeldUntil(expired.expires_at))
+    );
+    let ago = Before::HeldUntil(expired.expires_at)
+        .ago(expired.expires_at + TimeDelta::seconds(30))
+        .expect("held");
+    assert_eq!(ago, Duration::from_secs(30));
+    kept.release().await.expect("released");
+}

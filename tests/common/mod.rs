@@ -2,13 +2,15 @@
 //! config pointing the built binary at it, run the binary (and the daemon, on a port of its
 //! own), read Parquet output back with the parquet crate, and compute expected figures
 //! independently from the simulator's generator. `python` holds the pinned Python environment,
-//! `s3` moto and the S3 fault proxy, `disk_faults` full-disk and permission faults for the binary.
+//! `s3` moto and the S3 fault proxy, `disk_faults` full-disk and permission faults for the binary,
+//! `loopback` hand-written API fakes on loopback and the app run in-process against them.
 #![allow(dead_code)]
 
 pub mod agent_status_details;
 pub mod day_faults;
 #[cfg(unix)]
 pub mod disk_faults;
+pub mod loopback;
 pub mod recorder;
 pub mod registry;
 pub mod s3_faults;

@@ -355,3 +355,165 @@ async fn a_bot_budget_keeps_both_the_minute_and_the_hour_limit_and_bots_are_inde
     // The same bot is the same budget.
     assert!(Arc::ptr_eq(&bots.of("st-a"), &bots.of("st-a")));
 }
+
+/// What each of `n` realtime requests asked for at once waited.
+async fn tick_waits(budget: &Arc<Budget>, n: usize) -> Vec<Duration> {
+    let asks = (0..n).map(|_| {
+        let b = budget.clone();
+        async move { b.acquire(Priority::Realtime).await }
+    });
+    let mut waits = futures::future::join_all(asks).await;
+    waits.sort();
+    waits
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tick_of_polls_goes_out_at_once_unless_the_last_minute_was_used_before() {
+    // Told nothing: the window before the budget counts as used in full, so eight polls at its
+    // start take one freed place each, a spacing apart.
+    let budget = Arc::new(Budget::new("account", 60, 0));
+    let waits = tick_waits(&budget, 8).await;
+    for (k, w) in waits.iter().enumerate() {
+        assert!(
+            *w >= budget.spacing() * (k as u32 + 1),
+            "poll {k} waited {w:?}"
+        );
+    }
+    // Nobody used it (no previous holder of the budget lease), or the previous one stopped a
+    // window ago or more: all at once.
+    for ago in [None, Some(WINDOW), Some(WINDOW * 3)] {
+        let budget = Arc::new(Budget::new("account", 60, 0));
+        budget.previous_use_ended(ago);
+        assert_eq!(
+            tick_waits(&budget, 8).await,
+            vec![Duration::ZERO; 8],
+            "{ago:?}"
+        );
+    }
+    // Another process stopped 40 s ago: the window before then counts as used evenly, so 39
+    // of its 60 places have left it; stopped 5 s ago: 4 have, and the rest wait their turn.
+    let budget = Arc::new(Budget::new("account", 60, 0));
+    budget.previous_use_ended(Some(secs(40.0)));
+    assert_eq!(tick_waits(&budget, 8).await, vec![Duration::ZERO; 8]);
+    let budget = Arc::new(Budget::new("account", 60, 0));
+    budget.previous_use_ended(Some(secs(5.0)));
+    let waits = tick_waits(&budget, 8).await;
+    assert_eq!(waits[..4], [Duration::ZERO; 4]);
+    for w in &waits[4..] {
+        assert!(!w.is_zero(), "{waits:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_over_the_limit_when_the_previous_process_stopped_seconds_ago() {
+    let budget = Arc::new(Budget::new("account", 60, 2));
+    budget.previous_use_ended(Some(secs(5.0)));
+    let start = Instant::now();
+    let log: Log = Arc::default();
+    for _ in 0..4 {
+        worker(&budget, &log, start, Priority::CatchUp, 100, secs(0.05));
+    }
+    for _ in 0..8 {
+        worker(&budget, &log, start, Priority::Realtime, 10, secs(10.0));
+    }
+    tokio::time::sleep(secs(200.0)).await;
+    let grants: Vec<Duration> = log.lock().expect("log").iter().map(|g| g.0).collect();
+    // The previous process's window, assumed used evenly up to 5 s before the start.
+    let step = (WINDOW / 60).as_nanos() as i128;
+    let (window, shift) = (WINDOW.as_nanos() as i128, secs(5.0).as_nanos() as i128);
+    let mut all: Vec<i128> = (1..=60i128)
+        .map(|k| k * step - window - shift)
+        .chain(nanos(&grants))
+        .collect();
+    all.sort_unstable();
+    assert!(grants.len() > 150, "only {} grants", grants.len());
+    assert_eq!(busiest(&all, WINDOW), 60);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_listed_tick_goes_out_at_once_beside_saturating_history() {
+    // One configured bot, and eight queues of a list, polled every minute, while catch-up
+    // history would take every place of the window.
+    let budget = Arc::new(Budget::new("account", 60, 1));
+    budget.previous_use_ended(None);
+    budget.reserve_for_listed("queue_stats", 8);
+    assert_eq!(budget.realtime_reserve(), 9);
+    let start = Instant::now();
+    let log: Log = Arc::default();
+    for _ in 0..8 {
+        worker(&budget, &log, start, Priority::CatchUp, 1000, secs(0.05));
+    }
+    let mut ticks = Vec::new();
+    for _ in 0..5 {
+        ticks.push(tick_waits(&budget, 9).await);
+        for _ in 0..9 {
+            record(&log, start, Priority::Realtime);
+        }
+        tokio::time::sleep_until(start + MINUTE * ticks.len() as u32).await;
+    }
+    for (i, waits) in ticks.iter().enumerate() {
+        assert_eq!(waits, &vec![Duration::ZERO; 9], "tick {i}");
+    }
+    let log = log.lock().expect("log").clone();
+    assert!(busiest(&nanos(&log.iter().map(|g| g.0).collect::<Vec<_>>()), WINDOW) <= 60);
+    let history = log.iter().filter(|g| g.1 == Priority::CatchUp).count();
+    assert!(history > 4 * 40, "history got {history} in 5 minutes");
+    // The reserve is at most a quarter of the budget.
+    budget.reserve_for_listed("queue_stats", 100);
+    assert_eq!(budget.realtime_reserve(), 15);
+    budget.reserve_for_listed("queue_stats", 2);
+    assert_eq!(budget.realtime_reserve(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_nobody_polls_never_wait_and_history_still_ramps_up_evenly() {
+    // A first start: nobody used the window before. Two bots polled every 5 s beside
+    // saturating catch-up history: history ramps up as if the window had been used (one place
+    // per spacing), so it never fills the first window early and starves the polls until it
+    // rolls over; the polls, which need no ramp, never wait at all.
+    let budget = Arc::new(Budget::new("account", 60, 2));
+    budget.previous_use_ended(None);
+    let start = Instant::now();
+    let log: Log = Arc::default();
+    for _ in 0..8 {
+        worker(&budget, &log, start, Priority::CatchUp, 1000, secs(0.05));
+    }
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..2 {
+        let (b, l, w) = (budget.clone(), log.clone(), waits.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(secs(5.0));
+            for _ in 0..(12 * 5) {
+                let due = tick.tick().await;
+                let waited = b.acquire(Priority::Realtime).await;
+                record(&l, start, Priority::Realtime);
+                w.lock().expect("waits").push((due - start, waited));
+            }
+        });
+    }
+    tokio::time::sleep(secs(300.0)).await;
+    let waits = waits.lock().expect("waits").clone();
+    assert_eq!(waits.len(), 120);
+    for (due, waited) in &waits {
+        assert_eq!(*waited, Duration::ZERO, "poll due at {due:?} waited");
+    }
+    let grants: Vec<Duration> = log.lock().expect("log").iter().map(|g| g.0).collect();
+    assert!(busiest(&nanos(&grants), WINDOW) <= 60);
+    // History in the first window: no more than the ramp's places.
+    let first: Vec<Duration> = log
+        .lock()
+        .expect("log")
+        .iter()
+        .filter(|g| g.1 == Priority::CatchUp && g.0 < WINDOW)
+        .map(|g| g.0)
+        .collect();
+    assert!(first.len() <= 60, "{} history grants", first.len());
+    for w in first.windows(2) {
+        assert!(
+            w[1] - w[0] >= budget.spacing(),
+            "{:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}

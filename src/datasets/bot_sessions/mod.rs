@@ -295,6 +295,7 @@ impl BotSessions {
         let mut rejects: Vec<Reject> = Vec::new();
         let mut unmapped = UnmappedCounts::default();
         let mut walk = SessionWalk::new();
+        let walk_span = tracing::warn_span!("getSessions walk", bot, day = %unit.day);
         let mut tally = Tally::default();
         while let Some(skip) = walk.next_skip() {
             let asked = range.start..walk.range_end(range.end);
@@ -322,14 +323,17 @@ impl BotSessions {
                 let batch = sessions_to_batch(&cx.account_id, bot, &sorted.kept, exported_at);
                 day.write_page(&TABLE, batch, permit).await?;
             }
-            walk.record(WalkPage {
-                records,
-                new: sorted.new,
-                earlier: sorted.earlier,
-                held: held.len(),
-                more,
-                total,
-                newest: sorted.newest,
+            // The walk's own warnings name the bot and the day through this span.
+            walk_span.in_scope(|| {
+                walk.record(WalkPage {
+                    records,
+                    new: sorted.new,
+                    earlier: sorted.earlier,
+                    held: held.len(),
+                    more,
+                    total,
+                    newest: sorted.newest,
+                })
             });
         }
         report_anomalies(cx, bot, unit.day, &tally, &walk, held.len());

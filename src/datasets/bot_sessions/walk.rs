@@ -31,6 +31,13 @@
 //!   end of the list. A `total` still above what the walk holds is then warned about (a
 //!   `total` larger than listed, or sessions that arrived during the walk; the next export
 //!   has them).
+//! * **`moreAvailable` false is not the end while `total` says more.** On the first pass, a
+//!   page that brought new sessions, whose `moreAvailable` is false (or left out, which reads
+//!   as false) while the `total` it reports is above what the walk holds, does not end the
+//!   list: the walk reads on until a page brings nothing new (an empty page past the end: one
+//!   request more when the total is merely unreliable; a page of repeats pushed down by
+//!   arrivals ends it too, so arrivals cannot keep it reading), so a server that leaves
+//!   `moreAvailable` out does not cut the day to its first page.
 //!
 //! Pure: the caller sends each request (with [`SessionWalk::range_end`]) and reports what the
 //! page held.
@@ -131,7 +138,14 @@ impl SessionWalk {
             // Whatever is listed now started at `newest` or before (newest first).
             self.end = page.newest.map(|t| t + TimeDelta::milliseconds(1));
         }
-        let end_of_list = !page.more || page.records == 0;
+        // `moreAvailable` false on a page of the first pass that held new sessions while the
+        // count says more were listed than are held (a server that leaves `moreAvailable` out
+        // reads as false): read on until a page brings nothing new, not to lose the rest of
+        // the list. A page of repeats only (sessions pushed down by arrivals above) ends it,
+        // so arrivals cannot keep the walk reading.
+        let short =
+            self.pass == 0 && page.new > 0 && page.total.is_some_and(|t| (page.held as u64) < t);
+        let end_of_list = page.records == 0 || (!page.more && !short);
         if page.more && page.records == 0 {
             warn!(
                 skip = self.skip,
@@ -222,10 +236,21 @@ mod tests {
     /// `arrive` runs before each request (sessions appearing meanwhile, with the request's
     /// number). Drives the walk to its end.
     fn drive(
+        list: Vec<u32>,
+        limit: usize,
+        total: impl Fn(usize, usize) -> Option<u64>,
+        arrive: impl FnMut(usize, &mut Vec<u32>),
+    ) -> Walked {
+        drive_saying(list, limit, total, arrive, |more| more)
+    }
+
+    /// [`drive`] with a server whose `moreAvailable` is `say(what it should be)`.
+    fn drive_saying(
         mut list: Vec<u32>,
         limit: usize,
         total: impl Fn(usize, usize) -> Option<u64>,
         mut arrive: impl FnMut(usize, &mut Vec<u32>),
+        say: impl Fn(bool) -> bool,
     ) -> Walked {
         let day_end = at(1_000_000);
         let mut walk = SessionWalk::new();
@@ -256,7 +281,7 @@ mod tests {
                 new,
                 earlier,
                 held: held.len(),
-                more: skip + page.len() < listed.len(),
+                more: say(skip + page.len() < listed.len()),
                 total: total(page.len(), listed.len()),
                 newest: page.iter().max().map(|id| at(*id)),
             });
@@ -363,6 +388,18 @@ mod tests {
             total: Some(20),
             newest: Some(at(3)),
         });
+        // Fewer held than the count: the list is read on past its end (an empty page), then
+        // again from the top.
+        assert_eq!((walk.rereading(), walk.next_skip()), (false, Some(20)));
+        walk.record(WalkPage {
+            records: 0,
+            new: 0,
+            earlier: 0,
+            held: 15,
+            more: false,
+            total: Some(20),
+            newest: None,
+        });
         assert!(walk.rereading());
         assert_eq!(walk.next_skip(), Some(0));
         walk.record(WalkPage {
@@ -376,7 +413,7 @@ mod tests {
         });
         assert_eq!(
             (walk.next_skip(), walk.gave_up, walk.pages()),
-            (None, false, 3)
+            (None, false, 4)
         );
     }
 
@@ -390,10 +427,48 @@ mod tests {
     }
 
     #[test]
+    fn a_list_without_more_available_is_read_while_its_total_is_above_what_is_held() {
+        // A server that leaves `moreAvailable` out (read as false) but reports the range's
+        // total: the first page is not the end of a list of 250.
+        let w = drive_saying(desc(250), 100, all, |_, _| {}, |_| false);
+        assert_eq!(w.held, w.at_start);
+        assert_eq!(w.held.len(), 250);
+        // Three pages, then the count is reached.
+        assert_eq!((w.pages, w.gave_up), (3, false));
+    }
+
+    #[test]
+    fn reading_on_without_more_available_ends_at_a_page_of_repeats_while_sessions_arrive() {
+        // No `moreAvailable`, and 3 sessions listed late just below the first page's newest
+        // before each request (inside the pinned range): they push the end of the list down
+        // as fast as the walk reads it, so a page past the end keeps listing repeats (for 60
+        // requests here: a walk that reads on through them takes over 60 pages).
+        let list: Vec<u32> = (0..250).rev().map(|i| 1000 + i * 1000).collect();
+        let top = list[0];
+        let w = drive_saying(
+            list,
+            100,
+            all,
+            |n, l| {
+                if (1..=60).contains(&n) {
+                    for j in 0..3 {
+                        arrive_at(l, top - 1 - 3 * n as u32 - j);
+                    }
+                }
+            },
+            |_| false,
+        );
+        assert!(!w.gave_up, "{} pages", w.pages);
+        assert!(w.at_start.is_subset(&w.held));
+        assert!(w.pages <= 6, "{} pages", w.pages);
+    }
+
+    #[test]
     fn a_total_larger_than_listed_ends_after_one_rereading_page() {
         let w = drive(desc(250), 100, |_, all| Some(all as u64 + 7), |_, _| {});
         assert_eq!(w.held, w.at_start);
-        // One pass, and the first page again, which overlaps; not six passes.
-        assert_eq!((w.pages, w.gave_up), (4, false));
+        // One pass, an empty page past its end (the count says more), and the first page
+        // again, which overlaps; not six passes.
+        assert_eq!((w.pages, w.gave_up), (5, false));
     }
 }

@@ -17,7 +17,9 @@
 //!   poll counts it (`smartassist_queue_stats_missing_total`), warns naming the queue, and
 //!   reports the poll as empty to the coverage record.
 //!
-//! Elements that do not decode are rejects already ([`super::decode`]).
+//! Elements that do not decode are rejects already ([`super::decode`]); an answer whose
+//! records all failed to decode keeps nothing either (an empty poll, warned as such), but is
+//! not counted as missing the queue: its record may be among the rejects.
 
 use super::decode::{Element, QueueSnapshot};
 use crate::sources::Reject;
@@ -35,6 +37,8 @@ pub struct Sorted {
     pub conflicting: usize,
     /// Records of other queues (among `rejected`).
     pub other_queues: usize,
+    /// Elements that did not decode, whichever queue they were of (among `rejected`).
+    pub undecodable: usize,
 }
 
 /// Sorts the elements of one answer to a poll of `asked` (see the module docs).
@@ -44,6 +48,7 @@ pub fn sort(asked: &str, elements: Vec<Element>) -> Sorted {
         let snapshot = match element.decoded {
             Ok(s) => s,
             Err(reject) => {
+                out.undecodable += 1;
                 out.rejected.push(reject);
                 continue;
             }
@@ -155,5 +160,13 @@ mod tests {
         let s = sorted("qu-1", r#"[{"queueId":"qu-9"}]"#);
         assert!(s.kept.is_none());
         assert_eq!(s.other_queues, 1);
+        assert_eq!(s.undecodable, 0);
+    }
+
+    #[test]
+    fn an_answer_whose_only_record_does_not_decode_is_counted_as_undecodable() {
+        let s = sorted("qu-1", r#"[{"queueId":"qu-1","waiting":"many"}]"#);
+        assert!(s.kept.is_none());
+        assert_eq!((s.undecodable, s.other_queues, s.rejected.len()), (1, 0, 1));
     }
 }

@@ -28,7 +28,7 @@ mod poll_state;
 pub mod schema;
 pub mod series;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
@@ -176,6 +176,19 @@ pub struct QueueStats {
 /// The decoded answer of one poll.
 type Records = Vec<Element>;
 
+/// What storing a poll's rows did ([`QueueStats::store`]).
+struct Stored {
+    /// The partition of the poll's day.
+    key: PartitionKey,
+    /// The rows no file held: written now.
+    fresh: Vec<QueueSnapshot>,
+    exported_at: DateTime<Utc>,
+    /// The queue's days with files not merged yet, this poll's included.
+    open_days: BTreeSet<NaiveDate>,
+    /// The days closed (merged into one file) now.
+    closed: BTreeSet<NaiveDate>,
+}
+
 impl QueueStats {
     pub fn new(cfg: QueueStatsConfig) -> QueueStats {
         let schedule = SnapshotSchedule {
@@ -244,6 +257,8 @@ impl QueueStats {
         Ok((stamped, polled_at))
     }
 
+    /// One poll of `queue_id` for the tick `at`: fetch, sort the answer, store its row (and
+    /// rejects), then the queue's poll state, last.
     async fn poll_queue(
         &self,
         cx: &Context,
@@ -261,8 +276,6 @@ impl QueueStats {
         let previous: PollState = state::load(&cx.state, &state_name)
             .await?
             .unwrap_or_default();
-        let dt = local_date(self.cfg.timezone, polled_at);
-        let key = self.key(&cx.account_id, dt);
         let mut report = UnitReport {
             unit: queue_id.to_string(),
             requests: 1,
@@ -271,6 +284,57 @@ impl QueueStats {
             empty,
             ..UnitReport::default()
         };
+        let stored = self
+            .store(cx, polled_at, at, snapshots, &previous, &mut report)
+            .await?;
+        self.finish_poll(
+            cx,
+            queue_id,
+            &stored.fresh,
+            &rejected,
+            &stored.key,
+            stored.exported_at,
+            &mut report,
+        )
+        .await?;
+        let update = poll_state::PollUpdate {
+            polled_at,
+            opened: stored
+                .open_days
+                .difference(&stored.closed)
+                .copied()
+                .collect(),
+            closed: stored.closed,
+        };
+        state::update(&cx.state, &state_name, |current| {
+            Some(update.apply(current))
+        })
+        .await?;
+        info!(
+            dataset = INFO.name,
+            queue_id,
+            %polled_at,
+            rows = report.rows,
+            rejects = report.rejects,
+            "Polled queue."
+        );
+        Ok(report)
+    }
+
+    /// Stores a poll's rows in the partition of `polled_at`'s local day, merges it when its
+    /// small files pile up, and closes the queue's open days that are over; counts rows and
+    /// files in `report`.
+    async fn store(
+        &self,
+        cx: &Context,
+        polled_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+        snapshots: Vec<QueueSnapshot>,
+        previous: &PollState,
+        report: &mut UnitReport,
+    ) -> Result<Stored, Error> {
+        let dt = local_date(self.cfg.timezone, polled_at);
+        let key = self.key(&cx.account_id, dt);
         // `exported_at` is when the rows are handed to the writer: after the answer, so never
         // before `polled_at` (see docs/datasets/queue_stats.md).
         let exported_at = Utc::now().max(polled_at);
@@ -302,34 +366,13 @@ impl QueueStats {
         )
         .await?;
         report.written.rows = report.rows;
-        self.finish_poll(
-            cx,
-            queue_id,
-            &added.fresh,
-            &rejected,
-            &key,
+        Ok(Stored {
+            key,
+            fresh: added.fresh,
             exported_at,
-            &mut report,
-        )
-        .await?;
-        let update = poll_state::PollUpdate {
-            polled_at,
-            opened: open_days.difference(&closed).copied().collect(),
+            open_days,
             closed,
-        };
-        state::update(&cx.state, &state_name, |current| {
-            Some(update.apply(current))
         })
-        .await?;
-        info!(
-            dataset = INFO.name,
-            queue_id,
-            %polled_at,
-            rows = report.rows,
-            rejects = report.rejects,
-            "Polled queue."
-        );
-        Ok(report)
     }
 
     /// The counters of an answer's records that were not kept as its row (see [`answer`]),
@@ -351,7 +394,17 @@ impl QueueStats {
         count(&series::REPEATED, sorted.repeats);
         count(&series::CONFLICTING, sorted.conflicting);
         count(&series::OTHER_QUEUE, sorted.other_queues);
-        if sorted.kept.is_none() {
+        if sorted.kept.is_none() && sorted.undecodable > 0 {
+            // The queue's record may be among them: not counted as missing, the rejects
+            // counter has them.
+            warn!(
+                dataset = INFO.name,
+                queue_id,
+                %polled_at,
+                undecodable = sorted.undecodable,
+                "No record of the polled queue could be kept: records of the answer did not decode (kept in the rejects with the reason); nothing is written for this poll."
+            );
+        } else if sorted.kept.is_none() {
             count(&series::MISSING, 1);
             warn!(
                 dataset = INFO.name,
