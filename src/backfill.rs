@@ -464,6 +464,31 @@ async fn backfill_history(
             }
         }
     }
+    retry_failed(
+        dataset,
+        cx,
+        (run_id, exported_at),
+        failed,
+        &progress,
+        &mut out,
+    )
+    .await;
+    progress.finish();
+    out.days.sort_by(|a, b| a.unit.cmp(&b.unit));
+    Ok(out)
+}
+
+/// The retry round: each unit whose first attempt failed is exported once more, in turn; a
+/// unit failing again is recorded (as of its first attempt) and reported failed.
+async fn retry_failed(
+    dataset: &Arc<dyn HistoryDataset>,
+    cx: &Context,
+    (run_id, exported_at): (&str, DateTime<Utc>),
+    failed: Vec<(DayUnit, Attempt)>,
+    progress: &BackfillProgress,
+    out: &mut DatasetBackfill,
+) {
+    let name = dataset.info().name;
     for (unit, first) in failed {
         progress.retrying();
         let attempt = Attempt::now(run_id, Writer::Backfill);
@@ -491,9 +516,6 @@ async fn backfill_history(
             }
         }
     }
-    progress.finish();
-    out.days.sort_by(|a, b| a.unit.cmp(&b.unit));
-    Ok(out)
 }
 
 /// The first attempt at `unit`, as a task of its own: what it exported, or why not.

@@ -3,7 +3,8 @@
 //! S3-compatible object store.
 //!
 //! # Layout
-//! - [`cli`]: clap definitions; [`commands`]: one function per command; [`daemon`]: `run`.
+//! - [`cli`]: clap definitions; [`commands`]: one function per command, a module per family of
+//!   commands; [`daemon`]: `run`.
 //! - [`app`]: the composition root: simulator, secret, client, output (sink and state store),
 //!   metrics handle, and the [`datasets::Context`] handed to the core.
 //! - [`config`]: TOML file → validated [`config::Config`]: the shared sections and their

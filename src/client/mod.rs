@@ -14,6 +14,8 @@
 //! runtime APIs (getSessions, getMessages) are limited per bot, not per account: a client made
 //! with [`ApiClient::for_bot`] takes its grants from that bot's [`BotBudget`] instead of the
 //! account's budget.
+//!
+//! This module builds the client and its requests; `send.rs` sends one with its retries.
 
 pub mod budget;
 mod decode;
@@ -21,14 +23,13 @@ pub mod gate;
 #[cfg(test)]
 mod gate_tests;
 pub mod retry;
+mod send;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
 use url::Url;
 
 use crate::auth::{AuthError, TokenMinter};
@@ -36,9 +37,8 @@ use crate::config::{ApiConfig, RetryPolicy};
 use crate::metrics::Metrics;
 use crate::sources::DecodeError;
 pub use budget::{BotBudget, BotBudgets, Budget, BudgetSnapshot, LimiterUsage, Priority};
-use decode::{Blocking, BodyDecoder, Inline};
+use decode::{Blocking, Inline};
 pub use gate::MemoryGate;
-use retry::Verdict;
 
 /// Why one attempt failed (kept for the final error when retries run out).
 #[derive(Debug, thiserror::Error)]
@@ -141,15 +141,6 @@ struct Inner {
     max_body: u64,
     cancel: CancellationToken,
     metrics: Metrics,
-}
-
-enum Attempt<T> {
-    Done(T),
-    Failed {
-        verdict: Verdict,
-        retry_after: Option<Duration>,
-        error: AttemptError,
-    },
 }
 
 impl ApiClient {
@@ -404,239 +395,6 @@ impl ApiClient {
             payload: Some(payload),
         })
     }
-
-    /// Sends `request` with retries (see the module docs) and decodes the response.
-    async fn send_gated<T>(
-        &self,
-        endpoint: &str,
-        request: &Request,
-        gate: Option<&MemoryGate>,
-        decode: &mut impl BodyDecoder<T>,
-    ) -> Result<(T, Option<OwnedSemaphorePermit>, std::time::Instant), ClientError> {
-        let metrics = &self.inner.metrics;
-        let policy = &self.inner.retry;
-        let mut reauthenticated = false;
-        let mut attempt: u32 = 0;
-        loop {
-            attempt += 1;
-            if self.is_cancelled() {
-                return Err(ClientError::Cancelled {
-                    endpoint: endpoint.to_string(),
-                });
-            }
-            let grant = async {
-                match &self.bot {
-                    Some(bot) => bot.acquire(self.work.priority).await,
-                    None => self.inner.budget.acquire(self.work.priority).await,
-                }
-            };
-            let waited = tokio::select! {
-                waited = grant => waited,
-                _ = self.cancelled() => {
-                    return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
-                }
-            };
-            match &self.bot {
-                Some(bot) => metrics.bot_budget_grant(&bot.bot_id, waited),
-                None => metrics.budget_grant(self.work.dataset, self.work.priority.label(), waited),
-            }
-            if !waited.is_zero() {
-                metrics.rate_limit_wait(waited.as_secs_f64());
-            }
-            let (verdict, retry_after, error) =
-                match self.attempt(endpoint, request, gate, decode).await? {
-                    Attempt::Done(value) => return Ok(value),
-                    Attempt::Failed {
-                        verdict,
-                        retry_after,
-                        error,
-                    } => (verdict, retry_after, error),
-                };
-            let wait = match verdict {
-                Verdict::Fatal => {
-                    return Err(match error {
-                        AttemptError::Status { status, message } => ClientError::Rejected {
-                            endpoint: endpoint.to_string(),
-                            status,
-                            message,
-                        },
-                        AttemptError::TooLarge { limit } => ClientError::TooLarge {
-                            endpoint: endpoint.to_string(),
-                            limit,
-                        },
-                        other => ClientError::RetriesExhausted {
-                            endpoint: endpoint.to_string(),
-                            attempts: attempt,
-                            last: other,
-                        },
-                    })
-                }
-                Verdict::Reauthenticate if reauthenticated || !self.inner.minter.enforce_jti() => {
-                    return Err(match error {
-                        AttemptError::Status { status, message } => ClientError::Rejected {
-                            endpoint: endpoint.to_string(),
-                            status,
-                            message,
-                        },
-                        other => ClientError::RetriesExhausted {
-                            endpoint: endpoint.to_string(),
-                            attempts: attempt,
-                            last: other,
-                        },
-                    });
-                }
-                Verdict::Reauthenticate => {
-                    reauthenticated = true;
-                    self.inner.minter.invalidate();
-                    metrics.http_retry(endpoint, "reauthenticate");
-                    Duration::ZERO
-                }
-                Verdict::Throttled => {
-                    let pause = retry::throttle_pause(policy, retry_after);
-                    match &self.bot {
-                        Some(bot) => bot.throttled(self.work.priority, pause),
-                        None => self.inner.budget.throttled(self.work.priority, pause),
-                    }
-                    metrics.http_throttled(endpoint);
-                    metrics.http_retry(endpoint, "throttled");
-                    retry::throttle_wait(policy, retry_after, attempt, fastrand::f64())
-                }
-                Verdict::Retry => {
-                    metrics.http_retry(endpoint, "transient");
-                    retry::backoff(policy, attempt, fastrand::f64())
-                }
-            };
-            if attempt > policy.max_retries {
-                return Err(ClientError::RetriesExhausted {
-                    endpoint: endpoint.to_string(),
-                    attempts: attempt,
-                    last: error,
-                });
-            }
-            warn!(
-                endpoint,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                error = %error,
-                "Request failed; retrying."
-            );
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = self.cancelled() => {
-                    return Err(ClientError::Cancelled { endpoint: endpoint.to_string() });
-                }
-            }
-        }
-    }
-
-    fn headers(&self, endpoint: &str, token: &str) -> Result<HeaderMap, ClientError> {
-        let mut h = HeaderMap::new();
-        let value = |v: &str, header: &'static str| {
-            HeaderValue::from_str(v).map_err(|_| ClientError::Header {
-                endpoint: endpoint.to_string(),
-                header,
-            })
-        };
-        let mut auth = value(token, "auth")?;
-        auth.set_sensitive(true);
-        h.insert(HeaderName::from_static("auth"), auth);
-        h.insert(
-            HeaderName::from_static("iid"),
-            value(&self.inner.iid, "IId")?,
-        );
-        h.insert(
-            HeaderName::from_static("accountid"),
-            value(&self.inner.account_id, "accountId")?,
-        );
-        h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Ok(h)
-    }
-
-    async fn attempt<T>(
-        &self,
-        endpoint: &str,
-        request: &Request,
-        gate: Option<&MemoryGate>,
-        decode: &mut impl BodyDecoder<T>,
-    ) -> Result<Attempt<(T, Option<OwnedSemaphorePermit>, std::time::Instant)>, ClientError> {
-        let token = self.inner.minter.mint()?;
-        let headers = self.headers(endpoint, token.expose())?;
-        let metrics = &self.inner.metrics;
-        let started = std::time::Instant::now();
-        let mut builder = self
-            .inner
-            .http
-            .request(request.method.clone(), request.url.clone())
-            .headers(headers);
-        if let Some(payload) = &request.payload {
-            builder = builder.body(payload.clone());
-        }
-        let sent = builder.send().await;
-        let response = match sent {
-            Ok(r) => r,
-            Err(e) => {
-                metrics.http_request(endpoint, None, started.elapsed());
-                return Ok(Attempt::Failed {
-                    verdict: Verdict::Retry,
-                    retry_after: None,
-                    error: AttemptError::Transport(e.without_url()),
-                });
-            }
-        };
-        let status = response.status().as_u16();
-        metrics.http_request(endpoint, Some(status), started.elapsed());
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| retry::parse_retry_after(v, chrono::Utc::now()));
-        let success = (200..300).contains(&status);
-        // Weighted by the body's size: its Content-Length, or (unknown) the whole gate until it
-        // has been read, then the bytes read (see [`gate`]).
-        let mut permit = match gate {
-            Some(gate) if success => gate.acquire_body(response.content_length()).await,
-            _ => None,
-        };
-        let body = match read_capped(response, self.inner.max_body).await {
-            Ok(b) => b,
-            Err(error) => {
-                let verdict = match error {
-                    AttemptError::TooLarge { .. } => Verdict::Fatal,
-                    _ => Verdict::Retry,
-                };
-                return Ok(Attempt::Failed {
-                    verdict,
-                    retry_after,
-                    error,
-                });
-            }
-        };
-        if success {
-            let bytes = body.len();
-            if let (Some(gate), Some(permit)) = (gate, permit.as_mut()) {
-                gate.shrink(permit, bytes as u64);
-            }
-            return Ok(match decode.decode(body, permit).await {
-                (Ok(v), permit) => {
-                    debug!(endpoint, status, bytes, "Response decoded.");
-                    Attempt::Done((v, permit, started))
-                }
-                (Err(e), _) => Attempt::Failed {
-                    verdict: Verdict::Retry,
-                    retry_after: None,
-                    error: AttemptError::Decode(e),
-                },
-            });
-        }
-        Ok(Attempt::Failed {
-            verdict: retry::classify(status, &body),
-            retry_after,
-            error: AttemptError::Status {
-                status,
-                message: retry::error_message(&body),
-            },
-        })
-    }
 }
 
 /// One request as every attempt sends it.
@@ -645,22 +403,4 @@ struct Request {
     url: Url,
     /// The JSON body (POST); `None` sends none (GET).
     payload: Option<Vec<u8>>,
-}
-
-async fn read_capped(mut response: reqwest::Response, cap: u64) -> Result<Vec<u8>, AttemptError> {
-    if response.content_length().is_some_and(|n| n > cap) {
-        return Err(AttemptError::TooLarge { limit: cap });
-    }
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0).min(cap) as usize);
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| AttemptError::Transport(e.without_url()))?
-    {
-        if body.len() as u64 + chunk.len() as u64 > cap {
-            return Err(AttemptError::TooLarge { limit: cap });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }

@@ -103,59 +103,27 @@ pub struct ApiConfig {
 pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
     let base_url = base_url(api, p);
     let simulator = base_url == BaseUrl::Simulator;
-    let account_id = p.required("api.account_id", &api.account_id);
-    if !account_id.is_empty() && !is_safe_identifier(&account_id) {
-        p.push(
-            "api.account_id",
-            "may contain only ASCII letters, digits, '-', '_' and '.' (no slashes, no '..')",
-        );
-    }
-    let iid = p.required("api.iid", &api.iid);
-    if !iid.is_empty() && !is_safe_identifier(&iid) {
-        p.push(
-            "api.iid",
-            "may contain only ASCII letters, digits, '-', '_' and '.'",
-        );
-    }
-    let client_id = p.required("api.client_id", &api.client_id);
-
-    if api.client_secret.is_some() {
-        p.push(
-            "api.client_secret",
-            format!(
-                "secrets are not accepted inline in the config file; put the secret in a file \
-                 readable only by this service and set api.client_secret_file, or set the \
-                 {SECRET_ENV} environment variable"
-            ),
-        );
-    }
-    let client_secret = files.secret.clone();
-    if client_secret.is_none() && !files.secret_file_failed && !simulator {
-        p.push(
-            "api.client_secret_file",
-            format!("no client secret: set api.client_secret_file or {SECRET_ENV}"),
-        );
-    }
-
+    let (account_id, iid, client_id) = ids(api, p);
+    let client_secret = client_secret(api, files, simulator, p);
     let extra_root_certs = root_certs(files, p);
-    let requests_per_minute = api
-        .requests_per_minute
-        .unwrap_or(defaults::REQUESTS_PER_MINUTE);
-    if requests_per_minute == 0 {
-        p.push("api.requests_per_minute", "must be at least 1");
-    }
-    let bot_requests_per_minute = api
-        .bot_requests_per_minute
-        .unwrap_or(defaults::BOT_REQUESTS_PER_MINUTE);
-    if bot_requests_per_minute == 0 {
-        p.push("api.bot_requests_per_minute", "must be at least 1");
-    }
-    let bot_requests_per_hour = api
-        .bot_requests_per_hour
-        .unwrap_or(defaults::BOT_REQUESTS_PER_HOUR);
-    if bot_requests_per_hour == 0 {
-        p.push("api.bot_requests_per_hour", "must be at least 1");
-    }
+    let requests_per_minute = at_least_one(
+        p,
+        "api.requests_per_minute",
+        api.requests_per_minute
+            .unwrap_or(defaults::REQUESTS_PER_MINUTE),
+    );
+    let bot_requests_per_minute = at_least_one(
+        p,
+        "api.bot_requests_per_minute",
+        api.bot_requests_per_minute
+            .unwrap_or(defaults::BOT_REQUESTS_PER_MINUTE),
+    );
+    let bot_requests_per_hour = at_least_one(
+        p,
+        "api.bot_requests_per_hour",
+        api.bot_requests_per_hour
+            .unwrap_or(defaults::BOT_REQUESTS_PER_HOUR),
+    );
     let timeout_seconds = api.timeout_seconds.unwrap_or(defaults::TIMEOUT_SECONDS);
     if timeout_seconds == 0 || timeout_seconds > 3600 {
         p.push("api.timeout_seconds", "must be between 1 and 3600");
@@ -189,6 +157,63 @@ pub fn validate(api: &RawApi, files: &Resolved, p: &mut Problems) -> ApiConfig {
         page_memory_bytes,
         extra_root_certs,
     }
+}
+
+/// `api.account_id`, `api.iid` and `api.client_id`: required; the first two name paths and
+/// objects, so only safe characters.
+fn ids(api: &RawApi, p: &mut Problems) -> (String, String, String) {
+    let account_id = p.required("api.account_id", &api.account_id);
+    if !account_id.is_empty() && !is_safe_identifier(&account_id) {
+        p.push(
+            "api.account_id",
+            "may contain only ASCII letters, digits, '-', '_' and '.' (no slashes, no '..')",
+        );
+    }
+    let iid = p.required("api.iid", &api.iid);
+    if !iid.is_empty() && !is_safe_identifier(&iid) {
+        p.push(
+            "api.iid",
+            "may contain only ASCII letters, digits, '-', '_' and '.'",
+        );
+    }
+    let client_id = p.required("api.client_id", &api.client_id);
+    (account_id, iid, client_id)
+}
+
+/// The client secret the file resolve step read: never inline, required unless the API is the
+/// simulator (a secret file that failed to read is already a problem).
+fn client_secret(
+    api: &RawApi,
+    files: &Resolved,
+    simulator: bool,
+    p: &mut Problems,
+) -> Option<Secret> {
+    if api.client_secret.is_some() {
+        p.push(
+            "api.client_secret",
+            format!(
+                "secrets are not accepted inline in the config file; put the secret in a file \
+                 readable only by this service and set api.client_secret_file, or set the \
+                 {SECRET_ENV} environment variable"
+            ),
+        );
+    }
+    let client_secret = files.secret.clone();
+    if client_secret.is_none() && !files.secret_file_failed && !simulator {
+        p.push(
+            "api.client_secret_file",
+            format!("no client secret: set api.client_secret_file or {SECRET_ENV}"),
+        );
+    }
+    client_secret
+}
+
+/// `value` of the request limit `key`, a problem when it is 0.
+fn at_least_one(p: &mut Problems, key: &str, value: u32) -> u32 {
+    if value == 0 {
+        p.push(key, "must be at least 1");
+    }
+    value
 }
 
 /// `api.page_memory_bytes`: between 1 KiB and 4 GiB − 1 (the gate counts bytes in a `u32`).

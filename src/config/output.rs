@@ -218,39 +218,56 @@ pub fn validate(raw: &RawOutput, cwd: Option<&Path>, p: &mut Problems) -> Output
         p.push("output.url", "missing required key");
         return OutputLocation::Local(PathBuf::from("/nonexistent"));
     }
-    if let Some(rest) = url.strip_prefix("s3://") {
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.len() < 3
-            || !bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        {
-            p.push(
-                "output.url",
-                format!("{bucket:?} is not a valid S3 bucket name"),
-            );
-        }
-        let prefix = prefix.trim_matches('/').to_string();
-        if prefix.split('/').any(|seg| seg == ".." || seg == ".") {
-            p.push(
-                "output.url",
-                "the S3 prefix must not contain '.' or '..' segments",
-            );
-        }
-        if let Some(endpoint) = &raw.endpoint {
-            if Url::parse(endpoint).is_err() {
-                p.push("output.endpoint", format!("{endpoint:?} is not a URL"));
-            }
-        }
-        return OutputLocation::S3 {
-            bucket: bucket.to_string(),
-            prefix,
-            endpoint: raw.endpoint.clone(),
-            region: raw.region.clone(),
-            allow_http: raw.allow_http.unwrap_or(false),
-            tuning: tuning(raw, p),
-        };
+    match url.strip_prefix("s3://") {
+        Some(rest) => s3_location(raw, rest, p),
+        None => local_location(raw, url, cwd, p),
     }
+}
+
+/// `[output]` for an `s3://` URL (`rest` is what follows the scheme): bucket, prefix, endpoint
+/// and the S3 client's tuning.
+fn s3_location(raw: &RawOutput, rest: &str, p: &mut Problems) -> OutputLocation {
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.len() < 3
+        || !bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+    {
+        p.push(
+            "output.url",
+            format!("{bucket:?} is not a valid S3 bucket name"),
+        );
+    }
+    let prefix = prefix.trim_matches('/').to_string();
+    if prefix.split('/').any(|seg| seg == ".." || seg == ".") {
+        p.push(
+            "output.url",
+            "the S3 prefix must not contain '.' or '..' segments",
+        );
+    }
+    if let Some(endpoint) = &raw.endpoint {
+        if Url::parse(endpoint).is_err() {
+            p.push("output.endpoint", format!("{endpoint:?} is not a URL"));
+        }
+    }
+    OutputLocation::S3 {
+        bucket: bucket.to_string(),
+        prefix,
+        endpoint: raw.endpoint.clone(),
+        region: raw.region.clone(),
+        allow_http: raw.allow_http.unwrap_or(false),
+        tuning: tuning(raw, p),
+    }
+}
+
+/// `[output]` for a local directory (`file://`, or a path, a relative one resolved against
+/// `cwd`); the S3 keys are refused.
+fn local_location(
+    raw: &RawOutput,
+    url: &str,
+    cwd: Option<&Path>,
+    p: &mut Problems,
+) -> OutputLocation {
     if raw.endpoint.is_some() || raw.region.is_some() || raw.allow_http.is_some() {
         p.push(
             "output.endpoint",

@@ -11,7 +11,9 @@
 //!   files). Each write is a compare-and-swap of the month's object ([`state::update_object`]).
 //! - [`status`]: the classification of every unit of a range (OK, EMPTY, MISSING, FAILED,
 //!   PROVISIONAL), per dataset with its watermark, lag and freshness, the holes and the
-//!   backfill commands that fill them: one serializable report (the `status --json` shape).
+//!   backfill commands that fill them: one serializable report (the `status --json` shape);
+//!   [`facts`]: what it reads of each dataset (its facts from the config, its watermarks and
+//!   coverage months from the state store).
 //! - [`capture`]: the report's realtime-capture section (shape and lines), filled by the
 //!   caller from the Parquet files of the days the report says both datasets hold.
 //! - [`rebuild`]: the record rebuilt from the Parquet files of each table.
@@ -24,6 +26,7 @@
 //! add to the day before).
 
 pub mod capture;
+pub mod facts;
 pub mod rebuild;
 pub mod record;
 pub mod status;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::*;
+use crate::config::Schedule;
 use crate::coverage::record::{Export, Failure, TableWrite};
 
 fn t(s: &str) -> DateTime<Utc> {

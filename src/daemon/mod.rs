@@ -244,25 +244,7 @@ async fn serve(
     stop: &CancellationToken,
     abandon: &CancellationToken,
 ) -> Result<(), Error> {
-    if let Err(e) = sweep_staging(&app.cx, app.datasets()).await {
-        warn!(error = %error_chain(&e), "Could not clean up staging files; continuing.");
-    }
-    let cx = Arc::new(app.cx.clone());
-    let jobs = build_jobs(&cx, app.datasets(), stop);
-    if jobs.is_empty() {
-        return Err(Error::Usage(
-            "no dataset is enabled in the config; nothing to schedule".into(),
-        ));
-    }
-    for j in &jobs {
-        info!(
-            job = %j.spec().name,
-            schedule = %j.spec().schedule.expression,
-            schedule_timezone = %j.spec().tz,
-            "Job scheduled (runs once now, then on its schedule)."
-        );
-    }
-    let sched = Scheduler::new(jobs);
+    let sched = schedule_jobs(app, stop).await?;
     let handover = HandoverService::new(
         app.cx.clone(),
         app.datasets().to_vec(),
@@ -270,20 +252,7 @@ async fn serve(
         endpoint,
         stop.clone(),
     );
-    let router = crate::server::router(
-        sched.clone(),
-        config.server.unhealthy_after_intervals,
-        metrics,
-    )
-    .merge(handover.routes())
-    .merge(
-        crate::status_page::StatusSource::new(
-            app.cx.clone(),
-            app.datasets().to_vec(),
-            sched.clone(),
-        )
-        .routes(),
-    );
+    let router = routes(config, app, &sched, metrics, &handover);
     let server_stop = CancellationToken::new();
     let server = crate::server::serve(listener, router, server_stop.clone());
     info!(listen = %config.server.listen, "Serving /healthz, /metrics, the status page (/ and /status.json) and work handed over by backfill and run --once.");
@@ -303,6 +272,68 @@ async fn serve(
     if let Err(e) = cron.shutdown().await {
         warn!(error = %error_chain(&e), "The cron ticker did not stop cleanly; runs are still fenced.");
     }
+    drain(timeout, &sched, &handover, abandon).await;
+    server_stop.cancel();
+    let _ = server.await;
+    Ok(())
+}
+
+/// Cleans up staging files, then builds the jobs of the enabled datasets (an error when there
+/// is none) and their scheduler.
+async fn schedule_jobs(app: &App, stop: &CancellationToken) -> Result<Arc<Scheduler>, Error> {
+    if let Err(e) = sweep_staging(&app.cx, app.datasets()).await {
+        warn!(error = %error_chain(&e), "Could not clean up staging files; continuing.");
+    }
+    let cx = Arc::new(app.cx.clone());
+    let jobs = build_jobs(&cx, app.datasets(), stop);
+    if jobs.is_empty() {
+        return Err(Error::Usage(
+            "no dataset is enabled in the config; nothing to schedule".into(),
+        ));
+    }
+    for j in &jobs {
+        info!(
+            job = %j.spec().name,
+            schedule = %j.spec().schedule.expression,
+            schedule_timezone = %j.spec().tz,
+            "Job scheduled (runs once now, then on its schedule)."
+        );
+    }
+    Ok(Scheduler::new(jobs))
+}
+
+/// The daemon's routes: `/healthz` and `/metrics`, the hand-over's, the status page's.
+fn routes(
+    config: &Config,
+    app: &App,
+    sched: &Arc<Scheduler>,
+    metrics: Metrics,
+    handover: &HandoverService,
+) -> axum::Router {
+    crate::server::router(
+        sched.clone(),
+        config.server.unhealthy_after_intervals,
+        metrics,
+    )
+    .merge(handover.routes())
+    .merge(
+        crate::status_page::StatusSource::new(
+            app.cx.clone(),
+            app.datasets().to_vec(),
+            sched.clone(),
+        )
+        .routes(),
+    )
+}
+
+/// Waits up to `timeout` for the in-flight runs and handed-over jobs; after three quarters of
+/// it, `abandon` tells them to give up.
+async fn drain(
+    timeout: std::time::Duration,
+    sched: &Scheduler,
+    handover: &HandoverService,
+    abandon: &CancellationToken,
+) {
     let grace = timeout.mul_f64(0.75);
     let handed_over = async {
         if handover.drain(grace).await {
@@ -320,7 +351,4 @@ async fn serve(
     } else {
         warn!("Shutdown deadline reached with a run still in flight; it is abandoned (its writes are atomic and its state not advanced).");
     }
-    server_stop.cancel();
-    let _ = server.await;
-    Ok(())
 }

@@ -7,16 +7,16 @@
 //! the series are bounded by the config. The root hands the budgets over as a reader closure
 //! ([`Metrics::watch_bot_budgets`]), so this module knows no client types.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::reading::{encode_metric, ReaderSlot, ReadingCollector};
 use super::{counter_name, create, F64Gauge, HistogramFamily, Listed, Metrics};
 
 pub const BOT_BUDGET_REQUESTS: &str = "smartassist_bot_budget_requests_total";
@@ -64,7 +64,7 @@ fn wait_histogram() -> Histogram {
 pub(super) struct BotBudgetFamilies {
     requests: Family<BotLabel, Counter>,
     wait: HistogramFamily<BotLabel>,
-    reader: Arc<Mutex<Option<BotBudgetReader>>>,
+    reader: ReaderSlot<Vec<BotBudgetReading>>,
 }
 
 impl std::fmt::Debug for BotBudgetFamilies {
@@ -78,7 +78,7 @@ impl BotBudgetFamilies {
         BotBudgetFamilies {
             requests: Family::default(),
             wait: Family::new_with_constructor(wait_histogram),
-            reader: Arc::default(),
+            reader: ReaderSlot::default(),
         }
     }
 
@@ -94,61 +94,46 @@ impl BotBudgetFamilies {
             "Time requests waited for their bot's budget by bot",
             Listed(self.wait.clone()),
         );
-        r.register_collector(Box::new(BotBudgetCollector {
-            reader: self.reader.clone(),
-        }));
+        r.register_collector(Box::new(ReadingCollector::new(
+            self.reader.clone(),
+            encode_reading,
+        )));
     }
 }
 
-/// Reads the bots' budgets at each scrape (the families without series before
+/// The bots' gauges from their reading at a scrape (the families without series before
 /// [`Metrics::watch_bot_budgets`]).
-struct BotBudgetCollector {
-    reader: Arc<Mutex<Option<BotBudgetReader>>>,
-}
-
-impl std::fmt::Debug for BotBudgetCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BotBudgetCollector").finish_non_exhaustive()
-    }
-}
-
-impl Collector for BotBudgetCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        // Clone the reader out so the lock is not held while the budgets are read.
-        let reader = self
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let used = Family::<BotWindowLabels, F64Gauge>::default();
-        let queued = Family::<BotLabel, F64Gauge>::default();
-        for r in reader.map(|read| read()).unwrap_or_default() {
-            for (window, share) in [("minute", r.minute_share), ("hour", r.hour_share)] {
-                used.get_or_create(&BotWindowLabels {
-                    bot_id: r.bot_id.clone(),
-                    window: window.to_string(),
-                })
-                .set(share);
-            }
-            queued
-                .get_or_create(&bot_label(&r.bot_id))
-                .set(r.queued as f64);
+fn encode_reading(
+    reading: Option<Vec<BotBudgetReading>>,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let used = Family::<BotWindowLabels, F64Gauge>::default();
+    let queued = Family::<BotLabel, F64Gauge>::default();
+    for r in reading.unwrap_or_default() {
+        for (window, share) in [("minute", r.minute_share), ("hour", r.hour_share)] {
+            used.get_or_create(&BotWindowLabels {
+                bot_id: r.bot_id.clone(),
+                window: window.to_string(),
+            })
+            .set(share);
         }
-        used.encode(encoder.encode_descriptor(
-            BOT_BUDGET_USED,
-            "Share of a bot's limit granted within the window by bot and window (minute: \
-             bot_requests_per_minute over 61 s; hour: bot_requests_per_hour over 61 min).",
-            None,
-            used.metric_type(),
-        )?)?;
-        queued.encode(encoder.encode_descriptor(
-            BOT_BUDGET_QUEUED,
-            "Requests waiting for their bot's budget now by bot.",
-            None,
-            queued.metric_type(),
-        )?)?;
-        Ok(())
+        queued
+            .get_or_create(&bot_label(&r.bot_id))
+            .set(r.queued as f64);
     }
+    encode_metric(
+        encoder,
+        BOT_BUDGET_USED,
+        "Share of a bot's limit granted within the window by bot and window (minute: \
+         bot_requests_per_minute over 61 s; hour: bot_requests_per_hour over 61 min).",
+        &used,
+    )?;
+    encode_metric(
+        encoder,
+        BOT_BUDGET_QUEUED,
+        "Requests waiting for their bot's budget now by bot.",
+        &queued,
+    )
 }
 
 impl Metrics {
@@ -172,12 +157,6 @@ impl Metrics {
     /// Report `smartassist_bot_budget_used_ratio` and `smartassist_bot_budget_queued_requests`
     /// from `read` at every scrape (replaces a reader given before).
     pub fn watch_bot_budgets(&self, read: BotBudgetReader) {
-        *self
-            .inner
-            .budget
-            .bots
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(read);
+        self.inner.budget.bots.reader.set(read);
     }
 }

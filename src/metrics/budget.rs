@@ -4,16 +4,16 @@
 //! budget's window and how many requests wait now. The composition root hands the budget to
 //! [`Metrics::watch_budget`] as a reader closure, so this module knows no client types.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use super::reading::{encode_metric, ReaderSlot, ReadingCollector};
 use super::{counter_name, create, F64Gauge, HistogramFamily, Listed, Metrics};
 
 pub const BUDGET_REQUESTS: &str = "smartassist_budget_requests_total";
@@ -65,7 +65,7 @@ fn wait_histogram() -> Histogram {
 pub(super) struct BudgetFamilies {
     requests: Family<RequestLabels, Counter>,
     wait: HistogramFamily<PriorityLabel>,
-    reader: Arc<Mutex<Option<BudgetReader>>>,
+    reader: ReaderSlot<Vec<BudgetReading>>,
     /// The per-bot budgets' families (`bot_budget.rs`).
     pub(super) bots: super::bot_budget::BotBudgetFamilies,
 }
@@ -81,7 +81,7 @@ impl BudgetFamilies {
         BudgetFamilies {
             requests: Family::default(),
             wait: Family::new_with_constructor(wait_histogram),
-            reader: Arc::default(),
+            reader: ReaderSlot::default(),
             bots: super::bot_budget::BotBudgetFamilies::new(),
         }
     }
@@ -98,57 +98,42 @@ impl BudgetFamilies {
             "Time requests waited for the request budget by priority",
             Listed(self.wait.clone()),
         );
-        r.register_collector(Box::new(BudgetCollector {
-            reader: self.reader.clone(),
-        }));
+        r.register_collector(Box::new(ReadingCollector::new(
+            self.reader.clone(),
+            encode_reading,
+        )));
         self.bots.register(r);
     }
 }
 
-/// Reads the budget at each scrape (nothing before [`Metrics::watch_budget`]).
-struct BudgetCollector {
-    reader: Arc<Mutex<Option<BudgetReader>>>,
-}
-
-impl std::fmt::Debug for BudgetCollector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BudgetCollector").finish_non_exhaustive()
+/// The budget's gauges from its reading at a scrape (nothing before [`Metrics::watch_budget`]).
+fn encode_reading(
+    reading: Option<Vec<BudgetReading>>,
+    encoder: &mut DescriptorEncoder,
+) -> Result<(), std::fmt::Error> {
+    let Some(reading) = reading else {
+        return Ok(());
+    };
+    let used = Family::<PriorityLabel, F64Gauge>::default();
+    let queued = Family::<PriorityLabel, F64Gauge>::default();
+    for r in reading {
+        used.get_or_create(&priority_label(r.priority)).set(r.share);
+        queued
+            .get_or_create(&priority_label(r.priority))
+            .set(r.queued as f64);
     }
-}
-
-impl Collector for BudgetCollector {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        // Clone the reader out so the lock is not held while the budget is read.
-        let reader = self
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let Some(read) = reader else {
-            return Ok(());
-        };
-        let used = Family::<PriorityLabel, F64Gauge>::default();
-        let queued = Family::<PriorityLabel, F64Gauge>::default();
-        for r in read() {
-            used.get_or_create(&priority_label(r.priority)).set(r.share);
-            queued
-                .get_or_create(&priority_label(r.priority))
-                .set(r.queued as f64);
-        }
-        used.encode(encoder.encode_descriptor(
-            BUDGET_USED,
-            "Share of requests_per_minute granted within the budget's window (61 s) by priority.",
-            None,
-            used.metric_type(),
-        )?)?;
-        queued.encode(encoder.encode_descriptor(
-            BUDGET_QUEUED,
-            "Requests waiting for the request budget now by priority.",
-            None,
-            queued.metric_type(),
-        )?)?;
-        Ok(())
-    }
+    encode_metric(
+        encoder,
+        BUDGET_USED,
+        "Share of requests_per_minute granted within the budget's window (61 s) by priority.",
+        &used,
+    )?;
+    encode_metric(
+        encoder,
+        BUDGET_QUEUED,
+        "Requests waiting for the request budget now by priority.",
+        &queued,
+    )
 }
 
 impl Metrics {
@@ -185,11 +170,6 @@ impl Metrics {
     /// Report `smartassist_budget_used_ratio` and `smartassist_budget_queued_requests` from
     /// `read` at every scrape (replaces a reader given before).
     pub fn watch_budget(&self, read: BudgetReader) {
-        *self
-            .inner
-            .budget
-            .reader
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(read);
+        self.inner.budget.reader.set(read);
     }
 }

@@ -15,7 +15,8 @@
 //! constants below exist for tests and health checks ([`Metrics::value`]).
 //!
 //! Submodules: `budget.rs` (the account's request budget) and `bot_budget.rs` (the per-bot
-//! budgets of the XO runtime APIs), `dataset.rs` (families a dataset declares), `lag.rs` (the
+//! budgets of the XO runtime APIs), both read at each scrape through `reading.rs` (a reader
+//! slot and its collector), `dataset.rs` (families a dataset declares), `lag.rs` (the
 //! watermark lag computed at render), `process.rs` (`process_*`), `exposition.rs` (reading the
 //! text format back).
 
@@ -25,6 +26,7 @@ mod dataset;
 mod exposition;
 mod lag;
 mod process;
+mod reading;
 #[cfg(test)]
 mod tests;
 

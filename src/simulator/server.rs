@@ -124,39 +124,60 @@ pub(crate) async fn dispatch(
     } else {
         match gate(&shared, model, &request.headers) {
             Err(refused) => refused,
-            Ok(()) => match shared.cache.as_ref().filter(|_| !truncate) {
-                None => answer(&shared, model, handler, request).await,
-                Some(cache) => {
-                    let key = CacheKey::new(
-                        model.endpoint,
-                        &segments,
-                        request.query(),
-                        &request.headers,
-                        &request.body,
-                    );
-                    if let Some(body) = cache.get(&key) {
-                        shared.stats.cache(true);
-                        shared.stats.record(model.endpoint, 200, body.len());
-                        return cached_response(body);
-                    }
-                    let reply = answer(&shared, model, handler, request).await;
-                    if reply.status == StatusCode::OK {
-                        shared.stats.cache(false);
-                        cache.put(key, Bytes::from(reply.body.clone()));
-                    }
-                    reply
-                }
+            // A truncated answer is never cached.
+            Ok(()) if truncate => answer(&shared, model, handler, request).await,
+            Ok(()) => match answer_through_cache(&shared, model, handler, request, &segments).await
+            {
+                Ok(reply) => reply,
+                Err(cached) => return cached,
             },
         }
     };
     if truncate {
-        let mut cut = reply.body.len() / 2;
-        while !reply.body.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        reply.body.truncate(cut);
+        truncate_half(&mut reply);
     }
     finish(&shared, model.endpoint, reply.into())
+}
+
+/// The answer from the response cache, when there is one (`Err`: the cached response, sent as
+/// it is), or from the handler, kept in the cache when it is a 200.
+async fn answer_through_cache(
+    shared: &Arc<Shared>,
+    model: &ApiModel,
+    handler: Handler,
+    request: ApiRequest,
+    segments: &[&str],
+) -> Result<Reply, Response> {
+    let Some(cache) = shared.cache.as_ref() else {
+        return Ok(answer(shared, model, handler, request).await);
+    };
+    let key = CacheKey::new(
+        model.endpoint,
+        segments,
+        request.query(),
+        &request.headers,
+        &request.body,
+    );
+    if let Some(body) = cache.get(&key) {
+        shared.stats.cache(true);
+        shared.stats.record(model.endpoint, 200, body.len());
+        return Err(cached_response(body));
+    }
+    let reply = answer(shared, model, handler, request).await;
+    if reply.status == StatusCode::OK {
+        shared.stats.cache(false);
+        cache.put(key, Bytes::from(reply.body.clone()));
+    }
+    Ok(reply)
+}
+
+/// Cuts the reply's body in half (at a character boundary): the truncated-JSON fault.
+fn truncate_half(reply: &mut Reply) {
+    let mut cut = reply.body.len() / 2;
+    while !reply.body.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    reply.body.truncate(cut);
 }
 
 /// Auth and the rate limit, for the models that apply them.

@@ -309,17 +309,15 @@ pub async fn section(
         ));
         return Some(out);
     }
-    let to = history.to.min(realtime.to);
-    let mut from = history.from.max(realtime.from);
-    if let Some(first) = last_days.and_then(|n| to.checked_sub_days(Days::new(n.max(1) - 1))) {
-        from = from.max(first);
-    }
-    if from > to {
+    let Some(days) = shared_days(history, realtime, last_days) else {
         return Some(out);
-    }
-    (out.from, out.to) = (Some(from), Some(to));
-    let (history_units, realtime_units) = (held_units(history), held_units(realtime));
-    let bots: BTreeSet<&str> = history_units.keys().map(|(b, _)| *b).collect();
+    };
+    (out.from, out.to) = (Some(days.0), Some(days.1));
+    let units = HeldUnits {
+        history: held_units(history),
+        realtime: held_units(realtime),
+    };
+    let bots: BTreeSet<&str> = units.history.keys().map(|(b, _)| *b).collect();
     let mut kept = BTreeMap::new();
     for bot in bots {
         let lake = Lake {
@@ -327,53 +325,98 @@ pub async fn section(
             account_id: &report.account_id,
             bot_id: bot,
         };
-        let mut held = BTreeMap::new();
-        for day in from.iter_days().take_while(|d| *d <= to) {
-            let (Some(h), Some(r)) = (
-                history_units.get(&(bot, day)),
-                realtime_units.get(&(bot, day)),
-            ) else {
-                continue;
-            };
-            let next = day
-                .succ_opt()
-                .and_then(|n| realtime_units.get(&(bot, n)).copied());
-            let print = Fingerprint::of([Some(*h), Some(*r), next]);
-            let key = (bot.to_string(), day);
-            if let Some(c) = cache.and_then(|c| c.get(&key, &print)) {
-                out.days.push(c.clone());
-                kept.insert(key, (print, c));
-                continue;
-            }
-            let provisional = r.status == UnitState::Provisional
-                || !matches!(h.provisional, None | Some(Provisional::Lookback));
-            match lake.capture(day, &mut held).await {
-                Ok(c) => {
-                    let d = CaptureDay::new(
-                        bot,
-                        day,
-                        (c.sessions, c.captured),
-                        &c.missed,
-                        provisional,
-                        command,
-                    );
-                    kept.insert(key, (print, d.clone()));
-                    out.days.push(d);
-                }
-                Err(e) => {
-                    out.problems.push(format!(
-                        "{bot} {day}: cannot read the partitions: {}",
-                        error_chain(&e)
-                    ));
-                    break;
-                }
-            }
-        }
+        let measured = Measured {
+            out: &mut out,
+            kept: &mut kept,
+        };
+        measure_bot(&lake, &units, days, (command, cache), measured).await;
     }
     if let Some(c) = cache {
         c.replace(kept);
     }
     Some(out)
+}
+
+/// The days of both reports' ranges (with `last_days`, only the last that many); `None` when
+/// they share none.
+fn shared_days(
+    history: &DatasetStatus,
+    realtime: &DatasetStatus,
+    last_days: Option<u64>,
+) -> Option<(NaiveDate, NaiveDate)> {
+    let to = history.to.min(realtime.to);
+    let mut from = history.from.max(realtime.from);
+    if let Some(first) = last_days.and_then(|n| to.checked_sub_days(Days::new(n.max(1) - 1))) {
+        from = from.max(first);
+    }
+    (from <= to).then_some((from, to))
+}
+
+/// The units each dataset holds data for, by bot and day (see [`held_units`]).
+struct HeldUnits<'a> {
+    history: BTreeMap<(&'a str, NaiveDate), &'a UnitStatus>,
+    realtime: BTreeMap<(&'a str, NaiveDate), &'a UnitStatus>,
+}
+
+/// Where a section's measurements go: its days and problems, and the days the cache keeps.
+struct Measured<'a> {
+    out: &'a mut CaptureSection,
+    kept: &'a mut BTreeMap<(String, NaiveDate), (Fingerprint, CaptureDay)>,
+}
+
+/// Measures the days of `from..=to` that both datasets hold for the lake's bot (a day whose
+/// units are unchanged since the `cache` measured it is taken from there); the bot's first day
+/// whose partitions cannot be read ends its measuring, a problem of the section.
+async fn measure_bot(
+    lake: &Lake<'_>,
+    units: &HeldUnits<'_>,
+    (from, to): (NaiveDate, NaiveDate),
+    (command, cache): (&str, Option<&CaptureCache>),
+    m: Measured<'_>,
+) {
+    let bot = lake.bot_id;
+    let mut held = BTreeMap::new();
+    for day in from.iter_days().take_while(|d| *d <= to) {
+        let (Some(h), Some(r)) = (
+            units.history.get(&(bot, day)),
+            units.realtime.get(&(bot, day)),
+        ) else {
+            continue;
+        };
+        let next = day
+            .succ_opt()
+            .and_then(|n| units.realtime.get(&(bot, n)).copied());
+        let print = Fingerprint::of([Some(*h), Some(*r), next]);
+        let key = (bot.to_string(), day);
+        if let Some(c) = cache.and_then(|c| c.get(&key, &print)) {
+            m.out.days.push(c.clone());
+            m.kept.insert(key, (print, c));
+            continue;
+        }
+        let provisional = r.status == UnitState::Provisional
+            || !matches!(h.provisional, None | Some(Provisional::Lookback));
+        match lake.capture(day, &mut held).await {
+            Ok(c) => {
+                let d = CaptureDay::new(
+                    bot,
+                    day,
+                    (c.sessions, c.captured),
+                    &c.missed,
+                    provisional,
+                    command,
+                );
+                m.kept.insert(key, (print, d.clone()));
+                m.out.days.push(d);
+            }
+            Err(e) => {
+                m.out.problems.push(format!(
+                    "{bot} {day}: cannot read the partitions: {}",
+                    error_chain(&e)
+                ));
+                break;
+            }
+        }
+    }
 }
 
 /// The units of `d` that hold data (neither MISSING nor FAILED), by bot and day.

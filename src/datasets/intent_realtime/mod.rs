@@ -213,55 +213,27 @@ impl IntentRealtime {
             rejects: rejected.len(),
             ..UnitReport::default()
         };
-        let mut unmapped = UnmappedCounts::default();
-        let mut newest = previous.newest_end_time;
-        let mut open_days = previous.open_days.clone();
+        let mut tally = PollTally {
+            newest: previous.newest_end_time,
+            unmapped: UnmappedCounts::default(),
+            open_days: previous.open_days.clone(),
+        };
         for (dt, candidates) in by_day {
-            let key = Self::key(t.account_id, t.bot_id, dt);
-            let added =
-                partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
-            for s in &added.fresh {
-                newest = Some(newest.map_or(s.end_time, |n| n.max(s.end_time)));
-                if let Some(cell) = &s.extra {
-                    unmapped.add_cell(cell);
-                }
-            }
-            // Also a day that holds several files none of this poll's sessions went into (a
-            // failed poll published them, or left their merge unfinished): else, once closed,
-            // it would never be merged.
-            if !added.fresh.is_empty() || added.file_rows.len() > 1 {
-                open_days.insert(dt);
-            }
-            report.rows += added.fresh.len();
-            add_written(&mut report.written, &added.written);
-            if !added.fresh.is_empty() {
-                report.partitions.push(PartitionWrite {
-                    table: TABLE.name,
-                    day: dt,
-                    written: WriteStats {
-                        rows: added.fresh.len(),
-                        ..added.written.clone()
-                    },
-                });
-            }
-            if self.policy.wants_merge(&added.file_rows) {
-                let merged =
-                    partition::compact(t.sink, t.state, &key, Merge::Bounded(self.policy)).await?;
-                add_written(&mut report.written, &merged.written);
-            }
+            self.add_day(t, (dt, candidates), exported_at, &mut report, &mut tally)
+                .await?;
         }
         report.written.rows = report.rows;
-        report.unmapped = unmapped.take();
+        report.unmapped = tally.unmapped.take();
         let closed = self
-            .close_days(t, &open_days, exported_at, &mut report)
+            .close_days(t, &tally.open_days, exported_at, &mut report)
             .await?;
         self.finish_poll(t, &previous, &mut report, &rejected, exported_at)
             .await?;
         let update = PollUpdate {
             at: exported_at,
-            newest,
+            newest: tally.newest,
             keys: response_keys,
-            opened: open_days.difference(&closed).copied().collect(),
+            opened: tally.open_days.difference(&closed).copied().collect(),
             closed,
         };
         state::update(t.state, &state_name, |current| Some(update.apply(current))).await?;
@@ -274,6 +246,50 @@ impl IntentRealtime {
             "Polled bot."
         );
         Ok(report)
+    }
+
+    /// Adds the new sessions of day `dt` to its partition (merging it when it grew past the
+    /// policy), counting into `report` and `tally`.
+    async fn add_day(
+        &self,
+        t: Target<'_>,
+        (dt, candidates): (NaiveDate, Vec<IntentSession>),
+        exported_at: DateTime<Utc>,
+        report: &mut UnitReport,
+        tally: &mut PollTally,
+    ) -> Result<(), Error> {
+        let key = Self::key(t.account_id, t.bot_id, dt);
+        let added = partition::add_sessions(t.sink, t.state, &key, candidates, exported_at).await?;
+        for s in &added.fresh {
+            tally.newest = Some(tally.newest.map_or(s.end_time, |n| n.max(s.end_time)));
+            if let Some(cell) = &s.extra {
+                tally.unmapped.add_cell(cell);
+            }
+        }
+        // Also a day that holds several files none of this poll's sessions went into (a
+        // failed poll published them, or left their merge unfinished): else, once closed,
+        // it would never be merged.
+        if !added.fresh.is_empty() || added.file_rows.len() > 1 {
+            tally.open_days.insert(dt);
+        }
+        report.rows += added.fresh.len();
+        add_written(&mut report.written, &added.written);
+        if !added.fresh.is_empty() {
+            report.partitions.push(PartitionWrite {
+                table: TABLE.name,
+                day: dt,
+                written: WriteStats {
+                    rows: added.fresh.len(),
+                    ..added.written.clone()
+                },
+            });
+        }
+        if self.policy.wants_merge(&added.file_rows) {
+            let merged =
+                partition::compact(t.sink, t.state, &key, Merge::Bounded(self.policy)).await?;
+            add_written(&mut report.written, &merged.written);
+        }
+        Ok(())
     }
 
     /// Merges every partition of `open` whose day is closed into one file
@@ -417,4 +433,13 @@ impl SnapshotDataset for IntentRealtime {
     ) -> BoxFuture<'a, Result<String, Error>> {
         self.probe_bot(cx, entity).boxed()
     }
+}
+
+/// What a poll's days added up to, for its poll state and report.
+struct PollTally {
+    /// The newest `end_time` of any session stored.
+    newest: Option<DateTime<Utc>>,
+    unmapped: UnmappedCounts,
+    /// Days that got sessions (or hold several files) and are not yet closed.
+    open_days: BTreeSet<NaiveDate>,
 }

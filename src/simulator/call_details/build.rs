@@ -94,8 +94,34 @@ pub(super) fn call_at(
         d.pick(&["Web/Mobile Client", "Voice", "rtm", "telegram"])
     };
     let voice = channel == "Voice";
+    let mut call = new_call(seed, key, session_id, (start, end), channel, (bot, user));
+    if routed {
+        fill_routed(&mut call, &mut d, seed, voice);
+    } else {
+        call.final_status = d.pick(&["BotResolved", "BotUnresolved"]).into();
+        call.smart_status = "CLOSED AT BOT".into();
+        if d.chance(30) {
+            call.meta_info = Some(json!({"hostDomain": "example.com", "os": "Linux"}));
+        }
+    }
+    call.survey = survey(&mut d);
+    call.malformed = malformation(seed, words, malformed_every, &mut d);
+    call
+}
+
+/// The call before its outcome is drawn: who and when, on which channel, the outcome's fields
+/// empty.
+fn new_call(
+    seed: u64,
+    key: SessionKey,
+    session_id: String,
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    channel: &str,
+    (bot, user): (u64, u64),
+) -> GeneratedCall {
+    let voice = channel == "Voice";
     let bot_id = id("st-", seed, 1, bot);
-    let mut call = GeneratedCall {
+    GeneratedCall {
         key,
         session_id,
         start,
@@ -129,18 +155,17 @@ pub(super) fn call_at(
         meta_info: None,
         destinations: Vec::new(),
         malformed: None,
-    };
-    if routed {
-        fill_routed(&mut call, &mut d, seed, voice);
-    } else {
-        call.final_status = d.pick(&["BotResolved", "BotUnresolved"]).into();
-        call.smart_status = "CLOSED AT BOT".into();
-        if d.chance(30) {
-            call.meta_info = Some(json!({"hostDomain": "example.com", "os": "Linux"}));
-        }
     }
-    call.survey = survey(&mut d);
-    call.malformed = malformed_every
+}
+
+/// How the call is malformed, when `malformed_every` picks it (every n-th by its hash).
+fn malformation(
+    seed: u64,
+    words: [u64; 3],
+    malformed_every: Option<u64>,
+    d: &mut Draw,
+) -> Option<Malformation> {
+    malformed_every
         .filter(|&n| n > 0)
         .filter(|&n| hash(&[seed, TAG_MALFORMED, words[0], words[1], words[2]]).is_multiple_of(n))
         .map(|_| match d.below(6) {
@@ -150,8 +175,7 @@ pub(super) fn call_at(
             3 => Malformation::DestinationsNotArray,
             4 => Malformation::BadVoicemail,
             _ => Malformation::NotAnObject,
-        });
-    call
+        })
 }
 
 fn survey(d: &mut Draw) -> Option<GeneratedSurvey> {
