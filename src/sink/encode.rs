@@ -333,70 +333,8 @@ pub async fn write_parquet_stream(
     bounds: RowGroupBounds,
     mut feed: tokio::sync::mpsc::Receiver<Feed>,
 ) -> Result<Encoded, SinkError> {
-    let upload = UploadWriter {
-        inner: Some(
-            BufWriter::with_capacity(store, location.clone(), UPLOAD_PART_BYTES)
-                .with_max_concurrency(UPLOAD_CONCURRENCY),
-        ),
-        shutdown_started: false,
-        location: location.clone(),
-        failure: None,
-    };
-    let page_bound = bounds.page_bytes;
-    let writer = writer_options(&schema, dataset_label, bounds.rows).and_then(|options| {
-        AsyncArrowWriter::try_new_with_options(upload, schema.clone(), options)
-    });
-    let mut writer = match writer {
-        Ok(w) => w,
-        // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
-        Err(source) => {
-            return Err(SinkError::Encode {
-                path: location.clone(),
-                source,
-            })
-        }
-    };
-    enum Stop {
-        Parquet(ParquetError),
-        Mismatch,
-        Abandoned,
-    }
-    async fn write_batch(
-        writer: &mut AsyncArrowWriter<UploadWriter>,
-        schema: &SchemaRef,
-        batch: &RecordBatch,
-    ) -> Result<(), Stop> {
-        if batch.schema().fields() != schema.fields() {
-            return Err(Stop::Mismatch);
-        }
-        writer.write(batch).await.map_err(Stop::Parquet)
-    }
-    let result: Result<_, Stop> = async {
-        loop {
-            match feed.recv().await {
-                Some(Feed::Batch(batch)) => {
-                    write_batch(&mut writer, &schema, &batch).await?;
-                    if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
-                        writer.flush().await.map_err(Stop::Parquet)?;
-                    }
-                }
-                Some(Feed::Page(batch, permit)) => {
-                    write_batch(&mut writer, &schema, &batch).await?;
-                    if writer.memory_size() >= page_bound {
-                        writer.flush().await.map_err(Stop::Parquet)?;
-                    }
-                    // Encoded (and the row group bounded): only now may the next page come in.
-                    drop(batch);
-                    drop(permit);
-                }
-                Some(Feed::Finish) => break,
-                None => return Err(Stop::Abandoned),
-            }
-        }
-        writer.finish().await.map_err(Stop::Parquet)
-    }
-    .await;
-    match result {
+    let mut writer = open_writer(store, location, &schema, dataset_label, bounds.rows)?;
+    match drain_feed(&mut writer, &schema, &mut feed, bounds.page_bytes).await {
         Ok(metadata) => Ok(Encoded {
             rows: usize::try_from(metadata.file_metadata().num_rows()).unwrap_or(0),
             bytes: writer.bytes_written() as u64,
@@ -410,21 +348,102 @@ pub async fn write_parquet_stream(
                     source,
                 });
             }
-            Err(match stop {
-                Stop::Parquet(source) => SinkError::Encode {
-                    path: location.clone(),
-                    source,
-                },
-                Stop::Mismatch => SinkError::SchemaMismatch {
-                    dataset: dataset_label.to_string(),
-                    path: location.clone(),
-                },
-                Stop::Abandoned => SinkError::Abandoned {
-                    path: location.clone(),
-                },
-            })
+            Err(stop.into_error(location, dataset_label))
         }
     }
+}
+
+/// The Arrow writer of one object, over an upload that has sent nothing yet.
+fn open_writer(
+    store: Arc<dyn ObjectStore>,
+    location: &Path,
+    schema: &SchemaRef,
+    dataset_label: &str,
+    rows: usize,
+) -> Result<AsyncArrowWriter<UploadWriter>, SinkError> {
+    let upload = UploadWriter {
+        inner: Some(
+            BufWriter::with_capacity(store, location.clone(), UPLOAD_PART_BYTES)
+                .with_max_concurrency(UPLOAD_CONCURRENCY),
+        ),
+        shutdown_started: false,
+        location: location.clone(),
+        failure: None,
+    };
+    writer_options(schema, dataset_label, rows)
+        .and_then(|options| AsyncArrowWriter::try_new_with_options(upload, schema.clone(), options))
+        // Nothing has been uploaded yet: the BufWriter only buffers until capacity.
+        .map_err(|source| SinkError::Encode {
+            path: location.clone(),
+            source,
+        })
+}
+
+/// Why a streaming write stopped before its object was complete.
+enum Stop {
+    Parquet(ParquetError),
+    Mismatch,
+    Abandoned,
+}
+
+impl Stop {
+    fn into_error(self, location: &Path, dataset_label: &str) -> SinkError {
+        match self {
+            Stop::Parquet(source) => SinkError::Encode {
+                path: location.clone(),
+                source,
+            },
+            Stop::Mismatch => SinkError::SchemaMismatch {
+                dataset: dataset_label.to_string(),
+                path: location.clone(),
+            },
+            Stop::Abandoned => SinkError::Abandoned {
+                path: location.clone(),
+            },
+        }
+    }
+}
+
+/// Encodes the feed's batches until `Finish` (see [`Feed`]), then writes the footer.
+async fn drain_feed(
+    writer: &mut AsyncArrowWriter<UploadWriter>,
+    schema: &SchemaRef,
+    feed: &mut tokio::sync::mpsc::Receiver<Feed>,
+    page_bound: usize,
+) -> Result<parquet::file::metadata::ParquetMetaData, Stop> {
+    loop {
+        match feed.recv().await {
+            Some(Feed::Batch(batch)) => {
+                write_batch(writer, schema, &batch).await?;
+                if writer.in_progress_size() >= ROW_GROUP_FLUSH_BYTES {
+                    writer.flush().await.map_err(Stop::Parquet)?;
+                }
+            }
+            Some(Feed::Page(batch, permit)) => {
+                write_batch(writer, schema, &batch).await?;
+                if writer.memory_size() >= page_bound {
+                    writer.flush().await.map_err(Stop::Parquet)?;
+                }
+                // Encoded (and the row group bounded): only now may the next page come in.
+                drop(batch);
+                drop(permit);
+            }
+            Some(Feed::Finish) => break,
+            None => return Err(Stop::Abandoned),
+        }
+    }
+    writer.finish().await.map_err(Stop::Parquet)
+}
+
+async fn write_batch(
+    writer: &mut AsyncArrowWriter<UploadWriter>,
+    schema: &SchemaRef,
+    batch: &RecordBatch,
+) -> Result<(), Stop> {
+    if batch.schema().fields() != schema.fields() {
+        return Err(Stop::Mismatch);
+    }
+    writer.write(batch).await.map_err(Stop::Parquet)
 }
 
 #[cfg(test)]

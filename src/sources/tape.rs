@@ -128,49 +128,18 @@ impl<'a> Tape<'a> {
                     continue;
                 }
                 b'"' if in_object && key.is_none() => {
-                    let (end, escaped) = string_end(b, i)?;
-                    let quoted = self.text.get(i..end)?;
-                    // A key serde_json cannot read as a string (a lone surrogate escape, which
-                    // its validation lets through) is kept as `None`: the object is invalid.
-                    key = Some(if escaped {
-                        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
-                    } else {
-                        Some(Cow::Borrowed(quoted.get(1..quoted.len() - 1)?))
-                    });
-                    i = skip_ws(b, end);
-                    if b.get(i) != Some(&b':') {
-                        return None;
-                    }
-                    i += 1;
+                    let (read, after) = read_key(self.text, i)?;
+                    key = Some(read);
+                    i = after;
                     continue;
                 }
                 _ => {}
             }
             let start = i;
-            let (kind, end) = match c {
-                b'{' | b'[' => {
-                    let kind = if c == b'{' { Kind::Object } else { Kind::Array };
-                    open.push(self.nodes.len());
-                    (kind, i + 1)
-                }
-                b'"' => {
-                    let (end, _) = string_end(b, i)?;
-                    (Kind::String, end)
-                }
-                b't' => (Kind::Bool, i + 4),
-                b'f' => (Kind::Bool, i + 5),
-                b'n' => (Kind::Null, i + 4),
-                b'-' | b'0'..=b'9' => {
-                    let mut end = i + 1;
-                    while end < b.len()
-                        && matches!(b[end], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
-                    {
-                        end += 1;
-                    }
-                    (Kind::Number, end)
-                }
-                _ => return None,
-            };
+            let (kind, end) = value_extent(b, i, c)?;
+            if matches!(kind, Kind::Object | Kind::Array) {
+                open.push(self.nodes.len());
+            }
             let index = self.nodes.len();
             self.nodes.push(Node {
                 key: if in_object {
@@ -189,6 +158,46 @@ impl<'a> Tape<'a> {
             }
         }
     }
+}
+
+/// The key whose opening quote is at `i`, and the position after its `:`. A key serde_json
+/// cannot read as a string (a lone surrogate escape, which its validation lets through) is
+/// read as `None`: the object is invalid.
+#[inline]
+fn read_key(text: &str, i: usize) -> Option<(Option<Cow<'_, str>>, usize)> {
+    let b = text.as_bytes();
+    let (end, escaped) = string_end(b, i)?;
+    let quoted = text.get(i..end)?;
+    let key = if escaped {
+        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+    } else {
+        Some(Cow::Borrowed(quoted.get(1..quoted.len() - 1)?))
+    };
+    let colon = skip_ws(b, end);
+    (b.get(colon) == Some(&b':')).then_some((key, colon + 1))
+}
+
+/// The kind of the value whose first byte `c` is at `i`, and where it ends (for a container,
+/// just after its opening bracket: its members follow).
+#[inline]
+fn value_extent(b: &[u8], i: usize, c: u8) -> Option<(Kind, usize)> {
+    Some(match c {
+        b'{' => (Kind::Object, i + 1),
+        b'[' => (Kind::Array, i + 1),
+        b'"' => (Kind::String, string_end(b, i)?.0),
+        b't' => (Kind::Bool, i + 4),
+        b'f' => (Kind::Bool, i + 5),
+        b'n' => (Kind::Null, i + 4),
+        b'-' | b'0'..=b'9' => {
+            let mut end = i + 1;
+            while end < b.len() && matches!(b[end], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+            {
+                end += 1;
+            }
+            (Kind::Number, end)
+        }
+        _ => return None,
+    })
 }
 
 /// The members of a container node (see [`Tape::children`]).

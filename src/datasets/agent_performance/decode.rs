@@ -177,6 +177,34 @@ struct Agent<'t, 'a> {
     kept: HashMap<(i64, Cow<'a, str>), &'a str>,
 }
 
+impl<'a> Agent<'_, 'a> {
+    /// The queue entry at `node` of the agent's interval starting at `start_ms`: `None` when
+    /// it repeats an earlier entry of that interval and queue identically (skipped), an error
+    /// when it repeats one with other values (the first is kept).
+    #[allow(clippy::type_complexity)]
+    fn first_listing(
+        &mut self,
+        node: usize,
+        start_ms: i64,
+    ) -> Result<Option<(QueueRow<'a>, Unmapped<'a>)>, String> {
+        let text = self.tape.text(node);
+        let (row, extra) = read_queue(self.tape, node)?;
+        let key = (start_ms, row.queue_id.clone());
+        match self.kept.get(&key) {
+            None => {
+                self.kept.insert(key, text);
+                Ok(Some((row, extra)))
+            }
+            Some(first) if *first == text => Ok(None),
+            Some(_) => Err(format!(
+                "queue {} repeats an earlier entry of the agent's interval with other values (a \
+                 row is one agent, interval and queue); the first is kept",
+                row.queue_id
+            )),
+        }
+    }
+}
+
 impl Normalizer {
     pub fn new(account_id: &str, exported_at: DateTime<Utc>) -> Normalizer {
         Normalizer {
@@ -316,22 +344,7 @@ impl Normalizer {
         let mut added = false;
         for queue in queues {
             let text = tape.text(queue);
-            let read = read_queue(tape, queue).and_then(|(row, extra)| {
-                let key = (start_ms, row.queue_id.clone());
-                match agent.kept.get(&key) {
-                    None => {
-                        agent.kept.insert(key, text);
-                        Ok(Some((row, extra)))
-                    }
-                    Some(first) if *first == text => Ok(None),
-                    Some(_) => Err(format!(
-                        "queue {} repeats an earlier entry of the agent's interval with other \
-                         values (a row is one agent, interval and queue); the first is kept",
-                        row.queue_id
-                    )),
-                }
-            });
-            match read {
+            match agent.first_listing(queue, start_ms) {
                 Ok(None) => {}
                 Ok(Some((row, queue_extra))) => {
                     if !added {
