@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -18,11 +18,11 @@ use parquet::arrow::async_writer::AsyncFileWriter;
 use parquet::arrow::{
     add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, AsyncArrowWriter,
 };
-use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::{ColumnPath, SchemaDescriptor};
+use parquet::schema::types::SchemaDescriptor;
 use tokio::io::AsyncWriteExt;
 
 use super::SinkError;
@@ -101,43 +101,6 @@ pub fn writer_properties_with(dataset_label: &str, row_group_rows: usize) -> Wri
         .build()
 }
 
-/// Tables whose integer and timestamp columns keep dictionary encoding: their values repeat
-/// (UserStatus: 96 bucket starts a day, durations of a few distinct lengths), and delta
-/// encoding made a day's file 18% larger (124 → 147 kB) for no CPU saved.
-const DICTIONARY_TABLES: &[&str] = &["user_status"];
-
-/// [`writer_properties_with`] plus the per-column choices for a file of `schema`: every
-/// top-level Int32, Int64 and timestamp column is written without a dictionary, in
-/// `DELTA_BINARY_PACKED` (then ZSTD as every column), unless the table is one of
-/// [`DICTIONARY_TABLES`]. Times, durations and counts are mostly distinct or close to their
-/// neighbours: a dictionary of them only costs a hash per value and, counted in
-/// `ArrowWriter::memory_size`, ended the page-sharing row groups early (Call Details: 51 row
-/// groups a day, each paying a ZSTD context pair per column, against 6 now; its files 1.05 →
-/// 0.57 MB). Page statistics stay on for these columns (readers prune on the times).
-pub fn table_properties(
-    schema: &SchemaRef,
-    dataset_label: &str,
-    row_group_rows: usize,
-) -> WriterProperties {
-    let props = writer_properties_with(dataset_label, row_group_rows);
-    if DICTIONARY_TABLES.contains(&dataset_label) {
-        return props;
-    }
-    let mut builder = props.into_builder();
-    for field in schema.fields() {
-        if matches!(
-            field.data_type(),
-            DataType::Int32 | DataType::Int64 | DataType::Timestamp(..)
-        ) {
-            let path = ColumnPath::new(vec![field.name().clone()]);
-            builder = builder
-                .set_column_dictionary_enabled(path.clone(), false)
-                .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
-        }
-    }
-    builder.build()
-}
-
 /// What every file of one schema, label and row-group bound starts from: its writer
 /// properties with the serialized Arrow schema (`ARROW:schema`) already in the key-value
 /// metadata, and its Parquet schema. The Arrow writer derives both from the Arrow schema for
@@ -188,7 +151,7 @@ fn template(
     if let Some(t) = found(&TEMPLATES.lock().unwrap_or_else(|e| e.into_inner())) {
         return Ok(t);
     }
-    let mut props = table_properties(schema, dataset_label, row_group_rows);
+    let mut props = writer_properties_with(dataset_label, row_group_rows);
     let parquet_schema = ArrowSchemaConverter::new()
         .with_coerce_types(props.coerce_types())
         .convert(schema)?;
@@ -466,63 +429,11 @@ mod tests {
 
     /// The file as the Arrow writer writes it when left to derive everything itself.
     fn written_by_the_arrow_writer(b: &RecordBatch, label: &str) -> Vec<u8> {
-        let props = table_properties(&b.schema(), label, MAX_ROW_GROUP_ROWS);
+        let props = writer_properties_with(label, MAX_ROW_GROUP_ROWS);
         let mut w = parquet::arrow::ArrowWriter::try_new(Vec::new(), b.schema(), Some(props))
             .expect("writer");
         w.write(b).expect("write");
         w.into_inner().expect("close")
-    }
-
-    /// The encodings of column `column` of the file's first row group, and the batch read
-    /// back.
-    fn encodings_and_rows(
-        file: Bytes,
-        column: usize,
-    ) -> (Vec<parquet::basic::Encoding>, RecordBatch) {
-        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file).expect("a Parquet file");
-        let encodings = reader
-            .metadata()
-            .row_group(0)
-            .column(column)
-            .encodings()
-            .collect();
-        let mut batches = reader.build().expect("reader");
-        (encodings, batches.next().expect("a batch").expect("rows"))
-    }
-
-    #[test]
-    fn integer_columns_are_delta_encoded_without_a_dictionary_except_in_dictionary_tables() {
-        let b = batch();
-        let file = encode_to_bytes(b.schema(), "call_segments", std::slice::from_ref(&b));
-        let (encodings, back) = encodings_and_rows(file.expect("encode"), 1);
-        assert!(
-            encodings.contains(&Encoding::DELTA_BINARY_PACKED),
-            "{encodings:?}"
-        );
-        assert!(
-            !encodings.contains(&Encoding::RLE_DICTIONARY),
-            "{encodings:?}"
-        );
-        assert_eq!(back, b, "values read back unchanged");
-        // Strings keep their dictionary.
-        let file = encode_to_bytes(b.schema(), "call_segments", std::slice::from_ref(&b));
-        let (encodings, _) = encodings_and_rows(file.expect("encode"), 0);
-        assert!(
-            encodings.contains(&Encoding::RLE_DICTIONARY),
-            "{encodings:?}"
-        );
-        let file = encode_to_bytes(b.schema(), "user_status", std::slice::from_ref(&b));
-        let (encodings, back) = encodings_and_rows(file.expect("encode"), 1);
-        assert!(
-            encodings.contains(&Encoding::RLE_DICTIONARY),
-            "{encodings:?}"
-        );
-        assert!(
-            !encodings.contains(&Encoding::DELTA_BINARY_PACKED),
-            "{encodings:?}"
-        );
-        assert_eq!(back, b);
     }
 
     #[test]
