@@ -517,3 +517,41 @@ async fn after_nobody_polls_never_wait_and_history_still_ramps_up_evenly() {
         );
     }
 }
+
+/// Tells `budget` what the previous holder of the budget lease left: it stopped `stopped_ago`
+/// before now, and granted requests these long ago (its record's grants of the last window).
+fn tell_previous(budget: &Budget, stopped_ago: Duration, grants_ago: &[Duration]) {
+    let _ = grants_ago;
+    budget.previous_use_ended(Some(stopped_ago));
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_over_the_limit_after_a_previous_process_that_used_its_last_second_in_full() {
+    let budget = Arc::new(Budget::new("account", 60, 15));
+    // The previous process stopped 1 s ago and granted all 60 in its last second (a tick's
+    // polls together): 1 + k/60 s ago for k in 0..60.
+    let previous: Vec<Duration> = (0..60).map(|k| secs(1.0 + f64::from(k) / 60.0)).collect();
+    tell_previous(&budget, secs(1.0), &previous);
+    let start = Instant::now();
+    let log: Log = Arc::default();
+    for _ in 0..4 {
+        worker(&budget, &log, start, Priority::CatchUp, 100, secs(0.05));
+    }
+    for _ in 0..8 {
+        worker(&budget, &log, start, Priority::Realtime, 20, secs(5.0));
+    }
+    tokio::time::sleep(secs(200.0)).await;
+    let grants: Vec<Duration> = log.lock().expect("log").iter().map(|g| g.0).collect();
+    assert!(grants.len() > 150, "only {} grants", grants.len());
+    let mut all: Vec<i128> = previous
+        .iter()
+        .map(|p| -(p.as_nanos() as i128))
+        .chain(nanos(&grants))
+        .collect();
+    all.sort_unstable();
+    assert!(
+        busiest(&all, WINDOW) <= 60,
+        "{} in one window",
+        busiest(&all, WINDOW)
+    );
+}
