@@ -222,6 +222,10 @@ struct State {
     assumed_until: Option<Instant>,
     /// Real grants within the window, oldest first.
     log: VecDeque<(Instant, Priority)>,
+    /// The real grants of the account's requests before this budget still in the window,
+    /// oldest first, when known ([`Budget::previous_grants`]); `None`: not known, the even
+    /// assumption stands.
+    prior: Option<VecDeque<Instant>>,
     in_window: [u32; 3],
     last_grant: Option<Instant>,
     last_realtime: Option<Instant>,
@@ -272,6 +276,7 @@ impl Budget {
                 created: now,
                 assumed_until: Some(now),
                 log: VecDeque::new(),
+                prior: None,
                 in_window: [0; 3],
                 last_grant: None,
                 last_realtime: None,
@@ -388,6 +393,46 @@ impl Budget {
         self.changed.notify_waiters();
     }
 
+    /// The account's requests before this budget were granted `ago` before now (the previous
+    /// holder of the budget lease wrote them into its record): every request counts exactly
+    /// those still in the window, instead of the even assumption of
+    /// [`Budget::previous_use_ended`]; history also keeps its even ramp from the budget's
+    /// creation (see the module docs). Said once, before the first request; only the newest
+    /// `requests_per_minute` within the window are kept.
+    pub fn previous_grants(&self, ago: &[Duration]) {
+        let now = Instant::now();
+        let mut prior: Vec<Instant> = ago
+            .iter()
+            .filter(|a| **a < self.window)
+            .filter_map(|a| now.checked_sub(*a))
+            .collect();
+        prior.sort_unstable();
+        let skip = prior.len().saturating_sub(self.limit as usize);
+        {
+            let mut st = self.lock();
+            st.assumed_until = None;
+            st.prior = Some(prior.into_iter().skip(skip).collect());
+        }
+        self.changed.notify_waiters();
+    }
+
+    /// How long ago each grant within the window was made, newest first, the account's
+    /// requests before this budget included when known ([`Budget::previous_grants`]): what
+    /// the holder of the budget lease writes into its record for the next holder. At most
+    /// `requests_per_minute` entries.
+    pub fn recent_grants(&self) -> Vec<Duration> {
+        let now = Instant::now();
+        let mut st = self.lock();
+        st.expire(self, now);
+        let mut all: Vec<Instant> = st.log.iter().map(|(at, _)| *at).collect();
+        all.extend(st.prior.iter().flatten().copied());
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        all.truncate(self.limit as usize);
+        all.into_iter()
+            .map(|at| now.saturating_duration_since(at))
+            .collect()
+    }
+
     /// Counters of `priority` so far.
     pub fn usage(&self, priority: Priority) -> LimiterUsage {
         self.lock().usage[priority.index()]
@@ -475,6 +520,11 @@ impl State {
             self.log.pop_front();
             self.in_window[p.index()] -= 1;
         }
+        if let Some(prior) = self.prior.as_mut() {
+            while prior.front().is_some_and(|at| *at + b.window <= now) {
+                prior.pop_front();
+            }
+        }
     }
 
     /// When the assumed grants a request of `class` counts end: the previous use for
@@ -505,6 +555,45 @@ impl State {
     /// The earliest time the window holds fewer than `limit` grants (assumed as for a
     /// request of `class`, or real), assuming no grant meanwhile.
     fn room_at(&self, b: &Budget, now: Instant, limit: u32, class: Priority) -> Instant {
+        let Some(prior) = &self.prior else {
+            return self.room_at_assumed(b, now, limit, class);
+        };
+        let real = self.room_at_real(b, prior, now, limit);
+        match class {
+            Priority::Realtime => real,
+            _ => real.max(self.room_at_assumed(b, now, limit, class)),
+        }
+    }
+
+    /// As [`State::room_at`], counting the known grants before the budget (`prior`) and
+    /// ours: the (count - limit + 1)-th oldest of them must leave first.
+    fn room_at_real(
+        &self,
+        b: &Budget,
+        prior: &VecDeque<Instant>,
+        now: Instant,
+        limit: u32,
+    ) -> Instant {
+        let count = prior.len() + self.log.len();
+        let Some(k) = (count + 1).checked_sub(limit as usize).filter(|k| *k > 0) else {
+            return now;
+        };
+        let mut ours = self.log.iter().map(|(at, _)| *at).peekable();
+        let mut theirs = prior.iter().copied().peekable();
+        let mut kth = now;
+        for _ in 0..k {
+            kth = match (theirs.peek(), ours.peek()) {
+                (Some(t), Some(o)) if t <= o => theirs.next(),
+                (Some(_), None) => theirs.next(),
+                _ => ours.next(),
+            }
+            .unwrap_or(now);
+        }
+        kth + b.window
+    }
+
+    /// As [`State::room_at`], counting the assumed grants before the budget and ours.
+    fn room_at_assumed(&self, b: &Budget, now: Instant, limit: u32, class: Priority) -> Instant {
         let until = self.assumed_until(class);
         let (assumed, left) = self.assumed(b, now, until);
         let count = assumed + self.log.len() as u32;

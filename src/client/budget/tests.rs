@@ -521,8 +521,8 @@ async fn after_nobody_polls_never_wait_and_history_still_ramps_up_evenly() {
 /// Tells `budget` what the previous holder of the budget lease left: it stopped `stopped_ago`
 /// before now, and granted requests these long ago (its record's grants of the last window).
 fn tell_previous(budget: &Budget, stopped_ago: Duration, grants_ago: &[Duration]) {
-    let _ = grants_ago;
     budget.previous_use_ended(Some(stopped_ago));
+    budget.previous_grants(grants_ago);
 }
 
 #[tokio::test(start_paused = true)]
