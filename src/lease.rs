@@ -40,6 +40,7 @@
 //! the holder of [`BUDGET`] counts the account's requests of the last minute from that.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -52,6 +53,7 @@ mod identity;
 use identity::{forget, liveness, remember, Liveness};
 pub use identity::{host_name, Identity};
 
+use crate::client::Budget;
 use crate::handover::HandoverEndpoint;
 use crate::sink::{StateStore, Version};
 use crate::state::{self, StateError, MAX_UPDATE_ATTEMPTS};
@@ -90,6 +92,12 @@ pub struct Holder {
     /// Where a daemon accepts work handed over to it (its budget lease only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handover: Option<HandoverEndpoint>,
+    /// The request budget's grants within its last window when the record was written, as
+    /// Unix milliseconds, newest first, at most `requests_per_minute` of them (its budget
+    /// lease only; absent in leases of older releases): what the next holder counts of the
+    /// account's last minute (see [`Before`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grants_ms: Option<Vec<i64>>,
 }
 
 impl Holder {
@@ -102,13 +110,20 @@ impl Holder {
 
 /// Who held a lease before it was taken, as far as its record tells: what the new holder may
 /// assume of the previous one's work (for [`BUDGET`], its requests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Before {
     /// No record: nobody held it on this output (or its record was deleted).
     Nobody,
-    /// Held until then: a released or expired lease's expiry (a clean exit moves it to the
+    /// Held `until` then: a released or expired lease's expiry (a clean exit moves it to the
     /// exit), or the moment of taking it over from a holder that stopped without either.
-    HeldUntil(DateTime<Utc>),
+    HeldUntil {
+        until: DateTime<Utc>,
+        /// The previous holder's real grants of its last window ([`Holder::grants_ms`]), known
+        /// only from a released record (a clean exit writes its last ones); `None`: a record of
+        /// an older release, or a holder that stopped without releasing (its grants after its
+        /// last renewal are unknown).
+        grants: Option<Vec<DateTime<Utc>>>,
+    },
 }
 
 impl Before {
@@ -116,10 +131,45 @@ impl Before {
     pub fn ago(&self, now: DateTime<Utc>) -> Option<Duration> {
         match self {
             Before::Nobody => None,
-            Before::HeldUntil(t) => Some((now - *t).to_std().unwrap_or(Duration::ZERO)),
+            Before::HeldUntil { until, .. } => Some(age(now, *until)),
+        }
+    }
+
+    /// How long before `now` each of the previous holder's known grants was made (`None`:
+    /// not known; a grant stamped after `now` by a skewed clock counts as just now).
+    pub fn grants_ago(&self, now: DateTime<Utc>) -> Option<Vec<Duration>> {
+        match self {
+            Before::HeldUntil {
+                grants: Some(grants),
+                ..
+            } => Some(grants.iter().map(|t| age(now, *t)).collect()),
+            _ => None,
+        }
+    }
+
+    /// What a free record says of its holder: held until its expiry (at most `now`), with its
+    /// grants if it was released.
+    fn of_free(h: &Holder, now: DateTime<Utc>) -> Before {
+        let grants = h.grants_ms.as_ref().filter(|_| h.released).map(|ms| {
+            ms.iter()
+                .filter_map(|m| DateTime::<Utc>::from_timestamp_millis(*m))
+                .collect()
+        });
+        Before::HeldUntil {
+            until: h.expires_at.min(now),
+            grants,
         }
     }
 }
+
+/// `now - then`, zero if `then` is later.
+fn age(now: DateTime<Utc>, then: DateTime<Utc>) -> Duration {
+    (now - then).to_std().unwrap_or(Duration::ZERO)
+}
+
+/// Where the holder of [`BUDGET`] reads the grants it writes into its record (set by
+/// [`KeptLeases::tell_budget`]).
+type GrantsSource = Arc<OnceLock<Arc<Budget>>>;
 
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -227,6 +277,7 @@ pub struct Leases {
     id: String,
     held: Vec<Lease>,
     handover: Option<HandoverEndpoint>,
+    grants_from: GrantsSource,
 }
 
 impl Leases {
@@ -264,6 +315,7 @@ impl Leases {
             id: uuid::Uuid::new_v4().simple().to_string(),
             held: Vec::new(),
             handover,
+            grants_from: GrantsSource::default(),
         };
         // Known as ours before any lease names it: another acquire in this process then sees
         // a holder with our pid as alive.
@@ -339,23 +391,29 @@ impl Leases {
             let now = Utc::now();
             let h = match loaded.state {
                 None => return Ok((loaded.version, Before::Nobody)),
-                Some(h) if h.is_free(now) => {
-                    return Ok((loaded.version, Before::HeldUntil(h.expires_at.min(now))))
-                }
+                Some(h) if h.is_free(now) => return Ok((loaded.version, Before::of_free(&h, now))),
                 Some(h) => h,
             };
             match liveness(&h, &self.me) {
                 Liveness::Alive => return Err(held(h)),
                 Liveness::Gone => {
                     warn!(lease = %name, holder = %h, "Taking over the lease of a process that no longer exists.");
-                    return Ok((loaded.version, Before::HeldUntil(now)));
+                    let before = Before::HeldUntil {
+                        until: now,
+                        grants: None,
+                    };
+                    return Ok((loaded.version, before));
                 }
                 Liveness::Unknown => match self.watch(&name, &h).await? {
                     Watched::Held(c) => return Err(held(c)),
                     Watched::Changed => continue,
                     Watched::Free(version) => {
                         warn!(lease = %name, holder = %h, "Taking over a lease its holder did not renew for a whole TTL.");
-                        return Ok((version, Before::HeldUntil(Utc::now())));
+                        let before = Before::HeldUntil {
+                            until: Utc::now(),
+                            grants: None,
+                        };
+                        return Ok((version, before));
                     }
                 },
             }
@@ -412,7 +470,24 @@ impl Leases {
             expires_at: expiry(now, self.ttl),
             released: false,
             handover: self.handover.clone(),
+            grants_ms: None,
         }
+    }
+
+    /// The budget's grants of its last window as Unix milliseconds at `now`, for the record of
+    /// `dataset`'s lease (only [`BUDGET`]'s, once its budget is known).
+    fn grants_ms(&self, dataset: &str, now: DateTime<Utc>) -> Option<Vec<i64>> {
+        if dataset != BUDGET {
+            return None;
+        }
+        let budget = self.grants_from.get()?;
+        let ms = budget
+            .recent_grants()
+            .into_iter()
+            .filter_map(|ago| TimeDelta::from_std(ago).ok())
+            .map(|ago| (now - ago).timestamp_millis())
+            .collect();
+        Some(ms)
     }
 
     /// Renews every lease for another TTL. A lease someone else took (or deleted) meanwhile
@@ -425,6 +500,7 @@ impl Leases {
             let next = Holder {
                 renewed_at: now,
                 expires_at: expiry(now, self.ttl),
+                grants_ms: self.grants_ms(&lease.dataset, now),
                 ..lease.holder.clone()
             };
             let stored =
@@ -461,10 +537,13 @@ impl Leases {
     /// Marks every lease still held as released (best effort: failures are logged; the lease
     /// then expires on its own).
     async fn release_all(&mut self) {
-        for lease in self.held.drain(..) {
+        let held = std::mem::take(&mut self.held);
+        for lease in held {
+            let now = Utc::now();
             let released = Holder {
-                expires_at: Utc::now(),
+                expires_at: now,
                 released: true,
+                grants_ms: self.grants_ms(&lease.dataset, now),
                 ..lease.holder.clone()
             };
             let result =
@@ -481,7 +560,7 @@ impl Leases {
         self.held
             .iter()
             .find(|l| l.dataset == dataset)
-            .map(|l| l.before)
+            .map(|l| l.before.clone())
     }
 
     /// Keeps the leases renewed on a task of their own until [`KeptLeases::release`]. If the
@@ -490,8 +569,9 @@ impl Leases {
         let befores: Vec<(String, Before)> = self
             .held
             .iter()
-            .map(|l| (l.dataset.clone(), l.before))
+            .map(|l| (l.dataset.clone(), l.before.clone()))
             .collect();
+        let grants_from = self.grants_from.clone();
         let stop = CancellationToken::new();
         let lost = CancellationToken::new();
         let (stop2, lost2) = (stop.clone(), lost.clone());
@@ -527,6 +607,7 @@ impl Leases {
             lost,
             task,
             befores,
+            grants_from,
         }
     }
 }
@@ -538,6 +619,7 @@ pub struct KeptLeases {
     task: tokio::task::JoinHandle<Result<(), LeaseError>>,
     /// [`Leases::before`] of each lease, as taken.
     befores: Vec<(String, Before)>,
+    grants_from: GrantsSource,
 }
 
 impl KeptLeases {
@@ -546,17 +628,26 @@ impl KeptLeases {
         self.befores
             .iter()
             .find(|(d, _)| d == dataset)
-            .map(|(_, b)| *b)
+            .map(|(_, b)| b.clone())
     }
 
-    /// Tells `budget` when the account's requests before it ended, from what the budget
-    /// lease's record said of its previous holder ([`crate::client::Budget::previous_use_ended`]):
-    /// the window is counted as used only up to then, or empty when nobody held it. Without
-    /// the budget lease, nothing is said (the budget keeps its default).
-    pub fn tell_budget(&self, budget: &crate::client::Budget) {
-        if let Some(before) = self.before(BUDGET) {
-            budget.previous_use_ended(before.ago(Utc::now()));
+    /// Tells `budget` what the budget lease's record said of the account's requests before
+    /// it: their real grants when the record has them ([`Budget::previous_grants`]), else when
+    /// they ended ([`Budget::previous_use_ended`]: the window is counted as used evenly up to
+    /// then, or empty when nobody held it). From then on the budget's own grants go into the
+    /// record at each renewal and at the release, for the next holder. Without the budget
+    /// lease, nothing is said (the budget keeps its default).
+    pub fn tell_budget(&self, budget: &Arc<Budget>) {
+        let Some(before) = self.before(BUDGET) else {
+            return;
+        };
+        let now = Utc::now();
+        budget.previous_use_ended(before.ago(now));
+        if let Some(grants) = before.grants_ago(now) {
+            budget.previous_grants(&grants);
         }
+        // Set once: a second call keeps the first budget, the one of this process.
+        let _ = self.grants_from.set(Arc::clone(budget));
     }
 
     /// Cancelled when a lease was lost: the holder must stop.

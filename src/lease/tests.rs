@@ -64,6 +64,7 @@ fn other_holder(expires_in: TimeDelta) -> Holder {
         expires_at: now + expires_in,
         released: false,
         handover: None,
+        grants_ms: None,
     }
 }
 
@@ -585,7 +586,10 @@ async fn taking_a_lease_tells_until_when_its_previous_holder_held_it() {
     let second = acquire(&store, &me, BUDGET).await.expect("free again");
     assert_eq!(
         second.before(BUDGET),
-        Some(Before::HeldUntil(released.expires_at))
+        Some(Before::HeldUntil {
+            until: released.expires_at,
+            grants: None,
+        })
     );
     // Expired: held until its expiry.
     let expired = other_holder(TimeDelta::seconds(-30));
@@ -594,11 +598,17 @@ async fn taking_a_lease_tells_until_when_its_previous_holder_held_it() {
     let kept = third.keep(RENEW_EVERY);
     assert_eq!(
         kept.before("user_status"),
-        Some(Before::HeldUntil(expired.expires_at))
+        Some(Before::HeldUntil {
+            until: expired.expires_at,
+            grants: None,
+        })
     );
-    let ago = Before::HeldUntil(expired.expires_at)
-        .ago(expired.expires_at + TimeDelta::seconds(30))
-        .expect("held");
+    let ago = Before::HeldUntil {
+        until: expired.expires_at,
+        grants: None,
+    }
+    .ago(expired.expires_at + TimeDelta::seconds(30))
+    .expect("held");
     assert_eq!(ago, Duration::from_secs(30));
     kept.release().await.expect("released");
 }
