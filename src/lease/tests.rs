@@ -612,3 +612,72 @@ async fn taking_a_lease_tells_until_when_its_previous_holder_held_it() {
     assert_eq!(ago, Duration::from_secs(30));
     kept.release().await.expect("released");
 }
+
+/// Grants of `priority` `budget` gives at once (without any time passing), up to `most`.
+fn granted_at_once(budget: &Budget, most: usize) -> usize {
+    use futures::FutureExt;
+    (0..most)
+        .take_while(|_| {
+            budget
+                .acquire(crate::client::Priority::Realtime)
+                .now_or_never()
+                .is_some()
+        })
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_budget_lease_hands_its_real_grants_to_the_next_holder_only_when_released() {
+    let store = store();
+    let me = who("host-a", 100);
+    let kept = acquire(&store, &me, BUDGET)
+        .await
+        .expect("free")
+        .keep(RENEW_EVERY);
+    let budget = Arc::new(Budget::new("account", 60, 15));
+    kept.tell_budget(&budget);
+    // Nobody before: the first 20 polls go out at once.
+    assert_eq!(granted_at_once(&budget, 20), 20);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let released_at = Utc::now();
+    kept.release().await.expect("released");
+    let name = lease_name(BUDGET, "acct");
+    let record: Holder = state::load(&store, &name)
+        .await
+        .expect("load")
+        .expect("kept");
+    let grants = record
+        .grants_ms
+        .clone()
+        .expect("the grants are in the record");
+    assert_eq!(grants.len(), 20);
+    // Made about 1 s (virtual) before the release, by the wall clock of the release.
+    let expected = (released_at - TimeDelta::seconds(1)).timestamp_millis();
+    assert!(
+        grants.iter().all(|g| (g - expected).abs() < 500),
+        "{grants:?}"
+    );
+    // The next holder counts exactly those: 40 places left at once, not 60.
+    let next = acquire(&store, &me, BUDGET)
+        .await
+        .expect("free again")
+        .keep(RENEW_EVERY);
+    let told = next.before(BUDGET).and_then(|b| b.grants_ago(Utc::now()));
+    assert_eq!(told.map(|g| g.len()), Some(20));
+    let budget = Arc::new(Budget::new("account", 60, 15));
+    next.tell_budget(&budget);
+    assert_eq!(granted_at_once(&budget, 60), 40);
+    next.release().await.expect("released");
+    // A holder that stopped without releasing may have granted more after its last renewal:
+    // its grants are not taken as the whole truth.
+    let died = Holder {
+        grants_ms: Some(vec![Utc::now().timestamp_millis()]),
+        ..other_holder(TimeDelta::seconds(-5))
+    };
+    put(&store, &name, &died).await;
+    let after = acquire(&store, &me, BUDGET).await.expect("expired");
+    assert!(matches!(
+        after.before(BUDGET),
+        Some(Before::HeldUntil { grants: None, .. })
+    ));
+}
