@@ -37,7 +37,10 @@
 //! The caller acquires with [`Leases::acquire`], keeps them renewed with [`Leases::keep`], and
 //! calls [`KeptLeases::release`] when it stops (that expires them, so a restart is not kept
 //! waiting). Taking a lease also tells until when its previous holder held it ([`Before`]):
-//! the holder of [`BUDGET`] counts the account's requests of the last minute from that.
+//! the holder of [`BUDGET`] counts the account's requests of the last minute from that. The
+//! holder of [`BUDGET`] also writes its budget's real grants of the last window into its
+//! record at each renewal and at its release ([`Holder::grants_ms`]); a released record hands
+//! them to the next holder, which counts exactly those ([`KeptLeases::tell_budget`]).
 
 use std::fmt;
 use std::sync::{Arc, OnceLock};

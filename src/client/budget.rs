@@ -14,6 +14,10 @@
 //! [`Budget::previous_use_ended`]: realtime requests then count the window as used in full only
 //! up to that moment, or as empty when nobody used it within the last window, so the first
 //! polls of a process that follows nobody go out at once instead of one per freed place.
+//! When the holder also knows the previous holder's real grants (its released lease record
+//! carries them, written from [`Budget::recent_grants`]), it says so with
+//! [`Budget::previous_grants`]: every request then counts exactly those grants still in the
+//! window, never an even spread, so a back-loaded last minute is counted as it was.
 //! History keeps ramping up as if the window before the budget had been used evenly (and later,
 //! if the previous use ended later): a first window filled by history in its first seconds
 //! would free no place for the polls until it rolls over. A throttled
