@@ -180,6 +180,26 @@ impl RunSummary {
     }
 }
 
+/// The days a run of a history dataset (or of one of its entities) exports, from its previous
+/// watermark: [`state::plan_days`] for a dataset of any day; today alone for one whose past
+/// days cannot be fetched (no lookback, no catch-up).
+fn plan_days(
+    scope: DayScope,
+    previous: Option<&Watermark>,
+    today: chrono::NaiveDate,
+    schedule: &crate::datasets::HistoryKeys,
+) -> Vec<chrono::NaiveDate> {
+    match scope {
+        DayScope::AnyDay => state::plan_days(
+            previous.map(|p| p.through_day),
+            today,
+            schedule.lookback_days,
+            schedule.max_days_per_run,
+        ),
+        DayScope::TodayOnly => vec![today],
+    }
+}
+
 fn unix_seconds(t: DateTime<Utc>) -> f64 {
     t.timestamp_millis() as f64 / 1000.0
 }
@@ -234,16 +254,7 @@ async fn run_history_inner(
             .set_covered(name, &cx.account_id, p.covered_until);
     }
     let today = local_date(schedule.timezone, now);
-    let plan = match dataset.day_scope() {
-        DayScope::AnyDay => state::plan_days(
-            previous.as_ref().map(|p| p.through_day),
-            today,
-            schedule.lookback_days,
-            schedule.max_days_per_run,
-        ),
-        // Past snapshot days cannot be fetched: no lookback, no catch-up.
-        DayScope::TodayOnly => vec![today],
-    };
+    let plan = plan_days(dataset.day_scope(), previous.as_ref(), today, schedule);
     let window = match (plan.first(), plan.last()) {
         (Some(a), Some(b)) => format!("{a}..{b}"),
         _ => "-".into(),

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use super::{export_in_order, next_watermark, store_watermark, DaysRun, RunSummary};
-use crate::datasets::{Context, DayScope, HistoryDataset};
+use crate::datasets::{Context, HistoryDataset};
 use crate::error_chain::error_chain;
 use crate::sources::window::local_date;
 use crate::state::{self, DatasetMark, StateError, Watermark};
@@ -172,15 +172,7 @@ async fn plan_entity(
         cx.metrics.set_covered(name, entity, p.covered_until);
     }
     let schedule = dataset.schedule();
-    let plan = match dataset.day_scope() {
-        DayScope::AnyDay => state::plan_days(
-            previous.as_ref().map(|p| p.through_day),
-            today,
-            schedule.lookback_days,
-            schedule.max_days_per_run,
-        ),
-        DayScope::TodayOnly => vec![today],
-    };
+    let plan = super::plan_days(dataset.day_scope(), previous.as_ref(), today, schedule);
     Ok(EntityPlan {
         entity: entity.to_string(),
         state_name,
