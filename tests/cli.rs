@@ -521,3 +521,51 @@ fn reconcile_of_an_unknown_bot_exits_2_naming_it() {
     assert!(stderr.contains("--bot st-no-such-bot"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `check` alone sends its probes under the account's budget lease and releases it with their
+/// grants, so a daemon started right after it counts them: the released record holds one grant
+/// per request the simulator received, each stamped within the command's run.
+#[test]
+fn check_probes_under_the_budget_lease_and_hands_their_grants_on() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sim = rt.block_on(start_sim(SimulatorConfig::default()));
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out_dir = tmp.path().join("out");
+    let config = write_config(
+        tmp.path(),
+        &sim.base_url(),
+        &out_dir,
+        "[intent_realtime]\nbot_ids = [\"st-demo-bot\"]\n",
+    );
+    let started = chrono::Utc::now().timestamp_millis();
+    let out = run_bin(&config, &["check"]);
+    let ended = chrono::Utc::now().timestamp_millis();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = sim.stats().total_requests;
+    assert!(received >= 2, "user_status and the bot were probed");
+    let record = out_dir.join(format!(
+        "_state/lease/_request_budget/account_id={}.json",
+        sim.config().account_id
+    ));
+    let text = std::fs::read_to_string(&record)
+        .unwrap_or_else(|e| panic!("no budget lease record at {}: {e}", record.display()));
+    let holder: serde_json::Value = serde_json::from_str(&text).expect("a JSON record");
+    assert_eq!(holder["released"], serde_json::json!(true), "{text}");
+    let grants: Vec<i64> = holder["grants_ms"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no grants in {text}"))
+        .iter()
+        .map(|g| g.as_i64().expect("milliseconds"))
+        .collect();
+    assert_eq!(grants.len() as u64, received, "{text}");
+    assert!(
+        grants.iter().all(|g| (started..=ended).contains(g)),
+        "{grants:?} not within {started}..={ended}"
+    );
+    rt.block_on(sim.shutdown());
+}

@@ -1,6 +1,7 @@
 //! `check`, `token` and `healthcheck`: the commands that check a setup without exporting. `check`
 //! validates the config, the polls against the budget and the token, then probes every enabled
-//! dataset with one request (per entity for snapshots) unless another process owns the budget;
+//! dataset with one request (per entity for snapshots) unless another process owns the budget
+//! (the probes hold the budget's lease, so the next holder counts them);
 //! `token` prints a minted token; `healthcheck` asks a running daemon's `/healthz`.
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::datasets::{self, Context, Dataset, EntitySource, SnapshotDataset};
 use crate::error::Error;
 use crate::error_chain::error_chain;
 use crate::handover::cli::budget_owner;
+use crate::lease::{Holder, Identity, Leases, BUDGET, LEASE_TTL, RENEW_EVERY};
 use crate::metrics::Metrics;
 use crate::sources::window::local_date;
 
@@ -96,16 +98,44 @@ pub(super) async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<
     let output = crate::sink::Output::open_with(&config.output, &metrics)?
         .with_page_row_group_bytes(config.encoding.page_row_group_bytes);
     if let Some(owner) = budget_owner(&output.state, &config.api.account_id).await? {
-        println!(
-            "probes: skipped: the account's request budget is in use by {owner}; probes would \
-             add requests beyond it (that process's /healthz and logs show whether its \
-             requests succeed)"
-        );
+        skip_probes(&owner);
         return Ok(());
     }
-    let app = App::start(config, cancel, metrics).await?;
+    // The probes are the account's requests like any other: they are sent under the budget's
+    // lease, and its release hands their grants to the next holder (a daemon started right
+    // after `check` counts them).
+    let leases = match Leases::acquire(
+        &output.state,
+        &Identity::current(),
+        &config.api.account_id,
+        &[BUDGET],
+        "check",
+        LEASE_TTL,
+    )
+    .await
+    {
+        Ok(leases) => leases.keep(RENEW_EVERY),
+        Err(refused) => match refused.holder() {
+            // Taken between the look above and now.
+            Some(owner) => {
+                skip_probes(owner);
+                return Ok(());
+            }
+            None => return Err(refused.into()),
+        },
+    };
+    let app = match App::start(config, cancel, metrics).await {
+        Ok(app) => app,
+        Err(e) => {
+            let _ = leases.release().await;
+            return Err(e);
+        }
+    };
+    leases.tell_budget(app.cx.client.budget());
     let (failures, probes) = probe_all(&app).await;
+    let released = leases.release().await;
     app.shutdown().await;
+    released?;
     if failures.is_empty() {
         Ok(())
     } else {
@@ -115,6 +145,15 @@ pub(super) async fn cmd_check(path: &Path, cancel: CancellationToken) -> Result<
             units: failures,
         })
     }
+}
+
+/// What `check` says instead of probing when `owner` spends the account's budget.
+fn skip_probes(owner: &Holder) {
+    println!(
+        "probes: skipped: the account's request budget is in use by {owner}; probes would \
+         add requests beyond it (that process's /healthz and logs show whether its \
+         requests succeed)"
+    );
 }
 
 /// One request per enabled dataset (per entity for snapshots), through the same request path
