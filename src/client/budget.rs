@@ -265,12 +265,19 @@ impl Budget {
         Budget::with_window(scope, requests_per_minute, WINDOW, realtime_reserve)
     }
 
+    /// The largest realtime reserve of a budget of `limit`: a quarter of it, at least a
+    /// twentieth rounded up, at most half.
+    pub fn reserve_cap(limit: u32) -> u32 {
+        let limit = limit.max(1);
+        (limit / 4).max(limit.div_ceil(20)).min(limit / 2)
+    }
+
     /// A budget of `limit` grants in any `window` (e.g. an hourly limit over [`HOUR_WINDOW`]),
     /// otherwise as [`Budget::new`].
     pub fn with_window(scope: &str, limit: u32, window: Duration, realtime_reserve: u32) -> Budget {
         let window = window.max(Duration::from_millis(1));
         let limit = limit.max(1);
-        let reserve_cap = (limit / 4).max(limit.div_ceil(20)).min(limit / 2);
+        let reserve_cap = Budget::reserve_cap(limit);
         let reserve = realtime_reserve.min(reserve_cap);
         let now = Instant::now();
         Budget {

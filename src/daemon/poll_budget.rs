@@ -9,7 +9,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use crate::client::budget::{MINUTE, WINDOW};
+use crate::client::budget::{Budget, MINUTE, WINDOW};
 use crate::datasets::{Dataset, EntitySource, SnapshotSchedule};
 use crate::error::Error;
 use crate::scheduler;
@@ -136,6 +136,13 @@ impl PollBudget {
             .sum()
     }
 
+    /// Entities polled at each tick that are configured (listed ones add to the reserve only
+    /// once their list is read).
+    fn configured_entities(&self) -> u32 {
+        let n: usize = self.demands.iter().map(|d| d.entities).sum();
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
     /// Requests a minute the budget admits: `requests_per_minute` per window of 61 s.
     pub fn admitted_per_minute(&self) -> f64 {
         f64::from(self.requests_per_minute) * MINUTE.as_secs_f64() / WINDOW.as_secs_f64()
@@ -201,13 +208,26 @@ impl PollBudget {
             .iter()
             .map(|d| d.entities as u64 * u64::from(d.gap_polls_per_minute))
             .sum();
-        let history = (self.admitted_per_minute() - self.polls_per_minute() as f64).max(0.0);
+        // While polls are active, history also leaves the realtime reserve free: one place
+        // per configured poll of a tick, capped as the budget caps it.
+        let reserve = self
+            .configured_entities()
+            .min(Budget::reserve_cap(self.requests_per_minute));
+        let history = (self.admitted_per_minute()
+            - self.polls_per_minute() as f64
+            - f64::from(reserve) * MINUTE.as_secs_f64() / WINDOW.as_secs_f64())
+        .max(0.0);
         Some(format!(
             "polls need {} of the {} requests/minute of api.requests_per_minute ({}); \
-             history gets the rest, about {history:.0} a minute{}",
+             history gets the rest{}, about {history:.0} a minute{}",
             self.polls_per_minute(),
             self.requests_per_minute,
             self.terms(),
+            if reserve > 0 {
+                format!(" but {reserve} place(s) kept free for a tick's polls")
+            } else {
+                String::new()
+            },
             if gap > 0 {
                 format!(" (less while a gap is suspected: up to {gap} more polls/minute)")
             } else {
@@ -281,8 +301,8 @@ mod tests {
             b.summary().as_deref(),
             Some(
                 "polls need 24 of the 60 requests/minute of api.requests_per_minute \
-                 (2 bots × 12 polls/minute (intent_realtime)); history gets the rest, about 35 \
-                 a minute (less while a gap is suspected: up to 12 more polls/minute)"
+                 (2 bots × 12 polls/minute (intent_realtime)); history gets the rest but 2 \
+                 place(s) kept free for a tick's polls, about 33 a minute (less while a gap is suspected: up to 12 more polls/minute)"
             )
         );
     }
