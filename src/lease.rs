@@ -31,8 +31,9 @@
 //! Every lease of an acquisition is judged first (watches side by side) and all are taken only
 //! then, so no lease of ours waits unrenewed; one refusal takes none. A holder that finds its
 //! lease taken by another (it could not renew for longer than the TTL) has lost it and must
-//! stop; its other leases are released. A renewal whose answer was lost but which landed is
-//! recognised by the holder id and kept.
+//! stop; its other leases are released. So has one whose renewals fail until its next try would
+//! come after the lease expires: it stops before another writer may take the lease over. A
+//! renewal whose answer was lost but which landed is recognised by the holder id and kept.
 //!
 //! The caller acquires with [`Leases::acquire`], keeps them renewed with [`Leases::keep`], and
 //! calls [`KeptLeases::release`] when it stops (that expires them, so a restart is not kept
@@ -537,6 +538,26 @@ impl Leases {
         Ok(())
     }
 
+    /// The [`LeaseError::Lost`] of a holder whose leases expire before it can try to renew
+    /// them again, `unrenewed` after its last renewal (`why`: the last try's error).
+    fn expiring(&self, unrenewed: Duration, why: &str) -> LeaseError {
+        LeaseError::Lost {
+            dataset: self
+                .held
+                .iter()
+                .map(|l| l.dataset.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            account_id: self.account_id.clone(),
+            taken_by: format!(
+                "nobody yet: it could not be renewed for {} s and expires ({} s after its last \
+                 renewal) before the next try ({why})",
+                unrenewed.as_secs(),
+                self.ttl.as_secs()
+            ),
+        }
+    }
+
     /// Marks every lease still held as released (best effort: failures are logged; the lease
     /// then expires on its own).
     async fn release_all(&mut self) {
@@ -581,20 +602,31 @@ impl Leases {
         let task = tokio::spawn(async move {
             let on_abnormal_end = lost2.clone().drop_guard();
             let mut result = Ok(());
+            let mut renewed = tokio::time::Instant::now();
             loop {
                 tokio::select! {
                     _ = stop2.cancelled() => break,
                     _ = tokio::time::sleep(every) => {}
                 }
+                let attempt = tokio::time::Instant::now();
                 match self.renew().await {
-                    Ok(()) => {}
+                    Ok(()) => renewed = attempt,
                     Err(e @ LeaseError::Lost { .. }) => {
                         error!(error = %e, "Lease lost.");
                         result = Err(e);
                         lost2.cancel();
                         break;
                     }
-                    // Storage trouble: try again; the lease lasts a few renewals.
+                    // Storage trouble: try again while the lease lasts; once the next try
+                    // would come after it expired (another writer may take it then), stop.
+                    Err(e) if renewed + self.ttl <= tokio::time::Instant::now() + every => {
+                        let e =
+                            self.expiring(renewed.elapsed(), &crate::error_chain::error_chain(&e));
+                        error!(error = %e, "Lease lost.");
+                        result = Err(e);
+                        lost2.cancel();
+                        break;
+                    }
                     Err(e) => {
                         warn!(error = %crate::error_chain::error_chain(&e), "Could not renew the lease; retrying.")
                     }
