@@ -151,6 +151,25 @@ impl Before {
         }
     }
 
+    /// The known grants (see [`Before::grants_ago`]) made less than `window` before `now`, as
+    /// Unix milliseconds, newest first.
+    fn grants_within(&self, now: DateTime<Utc>, window: Duration) -> Option<Vec<i64>> {
+        let Before::HeldUntil {
+            grants: Some(grants),
+            ..
+        } = self
+        else {
+            return None;
+        };
+        let mut ms: Vec<i64> = grants
+            .iter()
+            .filter(|t| age(now, **t) < window)
+            .map(DateTime::timestamp_millis)
+            .collect();
+        ms.sort_unstable_by(|a, b| b.cmp(a));
+        Some(ms)
+    }
+
     /// What a free record says of its holder: held until its expiry (at most `now`), with its
     /// grants if it was released.
     fn of_free(h: &Holder, now: DateTime<Utc>) -> Before {
@@ -479,12 +498,19 @@ impl Leases {
     }
 
     /// The budget's grants of its last window as Unix milliseconds at `now`, for the record of
-    /// `dataset`'s lease (only [`BUDGET`]'s, once its budget is known).
-    fn grants_ms(&self, dataset: &str, now: DateTime<Utc>) -> Option<Vec<i64>> {
-        if dataset != BUDGET {
+    /// `lease` (only [`BUDGET`]'s). Before its budget is known (a holder letting the lease go
+    /// before its first request: its port taken, its start failed, an acquisition conflict),
+    /// the grants it was handed that are still in the window: it added none, and dropping them
+    /// would leave the next holder the even assumption after a clean release.
+    fn grants_ms(&self, lease: &Lease, now: DateTime<Utc>) -> Option<Vec<i64>> {
+        if lease.dataset != BUDGET {
             return None;
         }
-        let budget = self.grants_from.get()?;
+        let Some(budget) = self.grants_from.get() else {
+            return lease
+                .before
+                .grants_within(now, crate::client::budget::WINDOW);
+        };
         let ms = budget
             .recent_grants()
             .into_iter()
@@ -504,7 +530,7 @@ impl Leases {
             let next = Holder {
                 renewed_at: now,
                 expires_at: expiry(now, self.ttl),
-                grants_ms: self.grants_ms(&lease.dataset, now),
+                grants_ms: self.grants_ms(lease, now),
                 ..lease.holder.clone()
             };
             let stored =
@@ -567,7 +593,7 @@ impl Leases {
             let released = Holder {
                 expires_at: now,
                 released: true,
-                grants_ms: self.grants_ms(&lease.dataset, now),
+                grants_ms: self.grants_ms(&lease, now),
                 ..lease.holder.clone()
             };
             let result =

@@ -715,3 +715,36 @@ async fn a_holder_that_cannot_renew_stops_before_its_lease_expires() {
         "{err}"
     );
 }
+
+/// A holder that releases the budget lease before it told any budget (the daemon's port was
+/// taken, `run --once`'s start failed, an acquisition conflict let its leases go again) made
+/// no request: the grants it was handed are still the account's last minute and must reach
+/// the next holder, not be dropped from the record.
+#[tokio::test(start_paused = true)]
+async fn a_holder_that_never_told_its_budget_hands_the_grants_it_was_handed_on() {
+    let store = store();
+    let me = who("host-a", 100);
+    let name = lease_name(BUDGET, "acct");
+    let burst_ms = (Utc::now() - TimeDelta::seconds(2)).timestamp_millis();
+    let released = Holder {
+        released: true,
+        grants_ms: Some(vec![burst_ms; 20]),
+        ..other_holder(TimeDelta::seconds(-1))
+    };
+    put(&store, &name, &released).await;
+    let kept = acquire(&store, &me, BUDGET)
+        .await
+        .expect("released")
+        .keep(RENEW_EVERY);
+    let handed = kept.before(BUDGET).and_then(|b| b.grants_ago(Utc::now()));
+    assert_eq!(handed.map(|g| g.len()), Some(20));
+    // Released without a budget told: no request of ours.
+    kept.release().await.expect("released");
+    let next = acquire(&store, &me, BUDGET).await.expect("free again");
+    let told = next.before(BUDGET).and_then(|b| b.grants_ago(Utc::now()));
+    assert_eq!(
+        told.map(|g| g.len()),
+        Some(20),
+        "the previous holder's burst 2 s ago is still in the window"
+    );
+}
