@@ -401,9 +401,11 @@ impl Budget {
     /// the same as `None`.
     pub fn previous_use_ended(&self, ago: Option<Duration>) {
         let now = Instant::now();
+        // A moment before this host's monotonic clock began (a host booted less than `ago`
+        // ago) counts as now: later than it was, so never fewer places in use than real.
         let until = ago
             .filter(|a| *a < self.window)
-            .and_then(|a| now.checked_sub(a));
+            .map(|a| now.checked_sub(a).unwrap_or(now));
         self.lock().assumed_until = until;
         self.changed.notify_waiters();
     }
@@ -419,7 +421,8 @@ impl Budget {
         let mut prior: Vec<Instant> = ago
             .iter()
             .filter(|a| **a < self.window)
-            .filter_map(|a| now.checked_sub(*a))
+            // As in `previous_use_ended`: a grant older than this host's uptime counts as now.
+            .map(|a| now.checked_sub(*a).unwrap_or(now))
             .collect();
         prior.sort_unstable();
         let skip = prior.len().saturating_sub(self.limit as usize);
