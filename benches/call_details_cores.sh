@@ -65,6 +65,8 @@ for line in open(sys.argv[1]):
 for label, r in runs.items():
     med = lambda i: statistics.median(x[i] for x in r)
     util = statistics.median(x[1] / x[0] for x in r)
+    span = lambda i, f: f"{min(x[i] for x in r):{f}}-{max(x[i] for x in r):{f}}"
     print(f"{label}: {len(r)} runs, medians: wall {med(0):.2f} s, CPU {med(1):.2f} s, "
-          f"CPU/wall {util:.2f}, peak RSS {med(2):.1f} MB")
+          f"CPU/wall {util:.2f}, peak RSS {med(2):.1f} MB (ranges: wall {span(0, '.2f')} s, "
+          f"CPU {span(1, '.2f')} s, peak RSS {span(2, '.1f')} MB)")
 EOF

@@ -37,7 +37,7 @@ use smartassist_export::simulator::call_details::CallDetailsSim;
 use smartassist_export::simulator::truth::{pages, PageRequest};
 use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
 use smartassist_export::sink::{
-    page_row_group_bytes, writer_options, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
+    page_row_group_bytes, writer_options, PendingPages, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
 };
 use smartassist_export::sources::window::{plan_day, DayWindow};
 
@@ -108,28 +108,36 @@ struct Figures {
 /// Decodes, normalizes and encodes every page; returns rows, Parquet bytes and row groups (of
 /// every table).
 fn export(info: &DatasetInfo, bodies: &[String], window: &DayWindow) -> (usize, usize, usize) {
-    let mut writers: BTreeMap<&'static str, ArrowWriter<Vec<u8>>> = BTreeMap::new();
+    let mut writers: BTreeMap<&'static str, (ArrowWriter<Vec<u8>>, PendingPages)> = BTreeMap::new();
+    let bound = page_row_group_bytes(PAGE_ROW_GROUP_BYTES);
     for t in info.tables {
         let schema = (t.schema)();
         let options = writer_options(&schema, t.name, MAX_ROW_GROUP_ROWS).expect("options");
         let w = ArrowWriter::try_new_with_options(Vec::new(), schema, options).expect("writer");
-        writers.insert(t.name, w);
+        writers.insert(t.name, (w, PendingPages::new(bound)));
     }
     let mut rows = 0;
-    let bound = page_row_group_bytes(PAGE_ROW_GROUP_BYTES);
+    let write_row_group = |w: &mut ArrowWriter<Vec<u8>>, pages: Vec<RecordBatch>| {
+        if !pages.is_empty() {
+            for page in &pages {
+                w.write(page).expect("write");
+            }
+            w.flush().expect("flush");
+        }
+    };
     for body in bodies {
         let mut write = |t: &'static Table, batch| {
-            let w = writers.get_mut(t.name).expect("a table of the dataset");
-            w.write(&batch).expect("write");
+            let (w, pending) = writers.get_mut(t.name).expect("a table of the dataset");
             // Row groups bounded as the export bounds them between pages.
-            if w.memory_size() >= bound {
-                w.flush().expect("flush");
+            if let Some(pages) = pending.push(batch) {
+                write_row_group(w, pages);
             }
         };
         rows += (info.decoder.rows)(body.as_bytes(), window, &mut write).expect("rows");
     }
     let (mut bytes, mut row_groups) = (0, 0);
-    for mut w in writers.into_values() {
+    for (mut w, mut pending) in writers.into_values() {
+        write_row_group(&mut w, pending.take());
         row_groups += w.finish().expect("close").num_row_groups();
         bytes += w.inner().len();
     }

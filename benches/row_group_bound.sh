@@ -6,6 +6,8 @@
 #
 #   benches/row_group_bound.sh                  # bounds 1, 2 and 4 MiB, 3 rounds
 #   BOUNDS="1048576 4194304" ROUNDS=5 benches/row_group_bound.sh
+#   BINS="/tmp/before/smartassist-export target/release/smartassist-export" BOUNDS=1048576 \
+#     DATASETS=user_status benches/row_group_bound.sh   # two builds alternated
 #
 # Rounds alternate the bounds (1, 2, 4, 1, 2, 4, ...) so a change in the machine's load hits
 # each alike; the simulator (its own process, --cache-responses, warmed by one untimed run)
@@ -13,6 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(pwd)/target/release/smartassist-export"
+BINS=${BINS:-$BIN}
+DATASETS=${DATASETS:-"call_details user_status"}
 WORK=$(mktemp -d)
 PORT=${BENCH_PORT:-18947}
 BOUNDS=${BOUNDS:-"1048576 2097152 4194304"}
@@ -59,7 +63,7 @@ enabled = false
 TOML
 }
 
-# run NAME DATASET FROM TO BOUND [timed]
+# run NAME DATASET FROM TO BOUND [timed] (the binary: $BIN)
 run() {
   local name=$1 ds=$2 from=$3 to=$4 bound=$5 timed=${6:-}
   rm -rf "$WORK/out"
@@ -78,12 +82,20 @@ run() {
     "$(awk -v j="$json" -v c="$cpu" 'BEGIN {print j / 1e6 / c}')" "$rss" "$bytes"
 }
 
+# one NAME DATASET BOUND [timed]: the dataset's range
+one() {
+  case $2 in
+    call_details) run "$1 7d" call_details 2024-05-01 2024-05-07 "$3" ${4:-} ;;
+    user_status) run "$1 90d" user_status 2024-01-01 2024-03-30 "$3" ${4:-} ;;
+  esac
+}
+
 # Warm the response cache (every answer rendered once), untimed.
-run warm call_details 2024-05-01 2024-05-07 1048576
-run warm user_status 2024-01-01 2024-03-30 1048576
+for ds in $DATASETS; do one warm "$ds" 1048576; done
 for r in $(seq 1 "$ROUNDS"); do
   for b in $BOUNDS; do
-    run "call_details 7d r$r" call_details 2024-05-01 2024-05-07 "$b" timed
-    run "user_status 90d r$r" user_status 2024-01-01 2024-03-30 "$b" timed
+    for BIN in $BINS; do
+      for ds in $DATASETS; do one "$ds r$r $BIN" "$ds" "$b" timed; done
+    done
   done
 done

@@ -39,9 +39,9 @@ pub const OUTPUT_RETRY_MAX_BACKOFF_SECONDS: u64 = 5;
 pub const OUTPUT_RETRY_TIMEOUT_SECONDS: u64 = 60;
 pub const OUTPUT_CONNECT_TIMEOUT_SECONDS: u64 = 5;
 pub const OUTPUT_TIMEOUT_SECONDS: u64 = 30;
-/// Pages share a row group until its encoders hold this many bytes (`[output]`
+/// Pages share a row group until their rows hold this many bytes (`[output]`
 /// `page_row_group_bytes`; the reasoning is on [`crate::sink::PAGE_ROW_GROUP_BYTES`]).
-pub const OUTPUT_PAGE_ROW_GROUP_BYTES: u64 = 1024 * 1024;
+pub const OUTPUT_PAGE_ROW_GROUP_BYTES: u64 = 512 * 1024;
 /// Growth factor of the S3 client's backoff: object_store's own, not a key.
 pub const OUTPUT_BACKOFF_BASE: f64 = 2.0;
 
@@ -71,7 +71,7 @@ pub const TABLE: &[(&str, &str)] = &[
     ("output.retry_timeout_seconds", "60"),
     ("output.connect_timeout_seconds", "5"),
     ("output.timeout_seconds", "30"),
-    ("output.page_row_group_bytes", "1048576"),
+    ("output.page_row_group_bytes", "524288"),
     ("server.listen", "\"127.0.0.1:9464\""),
     ("server.shutdown_timeout_seconds", "10"),
     ("server.unhealthy_after_intervals", "3"),

@@ -175,7 +175,7 @@ fn tuning(raw: &RawOutput, p: &mut Problems) -> StoreTuning {
 /// How the sink encodes Parquet, from `[output]` keys that apply to every output location.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Encoding {
-    /// `page_row_group_bytes`: pages share a row group until its encoders hold this many bytes
+    /// `page_row_group_bytes`: pages share a row group until their rows hold this many bytes
     /// (`0`: one row group per page); see [`crate::sink::PAGE_ROW_GROUP_BYTES`] for what the
     /// bound trades.
     pub page_row_group_bytes: usize,
@@ -404,11 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn page_row_group_bytes_defaults_to_one_mib_and_is_bounded() {
+    fn page_row_group_bytes_defaults_to_half_a_mib_and_is_bounded() {
         let mut p = Problems::default();
         assert_eq!(
             encoding(&RawOutput::default(), &mut p).page_row_group_bytes,
-            1024 * 1024
+            512 * 1024
         );
         let zero = RawOutput {
             page_row_group_bytes: Some(0),

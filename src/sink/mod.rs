@@ -37,6 +37,7 @@ mod files;
 mod layout;
 mod listing;
 mod ranged;
+mod row_group;
 mod s3;
 mod staging;
 mod state_store;
@@ -66,12 +67,13 @@ use crate::schema::rejects_schema;
 use crate::schema::Table;
 
 pub use encode::{
-    created_by, page_row_group_bytes, writer_options, writer_properties, writer_properties_with,
-    MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES, PAGE_ROW_GROUP_BYTES_ENV, ROW_GROUP_FLUSH_BYTES,
-    UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES,
+    created_by, page_row_group_bytes, table_properties, writer_options, writer_properties,
+    writer_properties_with, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES, PAGE_ROW_GROUP_BYTES_ENV,
+    ROW_GROUP_FLUSH_BYTES, UPLOAD_CONCURRENCY, UPLOAD_PART_BYTES,
 };
 pub use layout::{is_staging_name, PART_FILE_NAME, REJECTS_DIR, STAGING_PREFIX, STATE_DIR};
 pub use ranged::{PrunedRead, RowGroupFilter, FOOTER_FETCH_BYTES};
+pub use row_group::PendingPages;
 pub use s3::StoreRequestCounts;
 pub use versioned::{Conflict, Version, LOCKS_DIR};
 

@@ -1,14 +1,15 @@
-//! The sink's page writes: the page gate's permit comes back only once a page is encoded, and
-//! pages share a row group up to [`super::PAGE_ROW_GROUP_BYTES`].
+//! The sink's page writes: the page gate's permit comes back only once a page is encoded or
+//! waits within the row-group bound, and pages share a row group up to
+//! [`super::PAGE_ROW_GROUP_BYTES`].
 
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::tests::{local_sink, out_dir, us_key, user_ids, user_status_batch};
 
-/// `write_page` returns the permit only once the page is encoded: a second page needing the
-/// gate's only permit cannot be handed over before the first is encoded. Small pages share one
-/// row group (each row group costs a compression context per column), and every row reads
-/// back once.
+/// `write_page` returns the permit only once the page is taken in (encoded, or waiting as rows
+/// within the row-group bound): a second page needing the gate's only permit cannot be handed
+/// over before. Small pages share one row group (each row group costs a compression context
+/// per column), the waiting ones are written at commit, and every row reads back once.
 #[tokio::test]
 async fn pages_release_their_permit_once_encoded_and_small_pages_share_a_row_group() {
     let (tmp, sink) = local_sink();

@@ -41,7 +41,7 @@ pub(super) struct Store {
     pub(super) publish: Publish,
     /// Staging files younger than this are left alone by the sweeps.
     pub(super) staging_grace: Duration,
-    /// Pages share a row group until its encoders hold this many bytes (`[output]`
+    /// Pages share a row group until their rows hold this many bytes (`[output]`
     /// `page_row_group_bytes`, see [`super::PAGE_ROW_GROUP_BYTES`]).
     pub(super) page_row_group_bytes: usize,
     /// Attempts of the S3 client built by [`Store::open`] (stays zero otherwise).

@@ -43,12 +43,13 @@ impl PartitionWriter {
         self.feed(encode::Feed::Batch(batch)).await
     }
 
-    /// Encode one page of rows into the open row group, end the row group once its encoders
-    /// hold [`encode::PAGE_ROW_GROUP_BYTES`], then free the rows and `permit` (if any). Callers
-    /// that bound how many pages are in memory at once (the UserStatus pipeline does) take the
-    /// permit before reading the page's body, so it covers the page in every unencoded form,
-    /// and an open file waiting for its next page holds its compressed bytes and at most that
-    /// bound of encoded rows.
+    /// Add one page of rows to the file: it waits as Arrow rows with the file's other waiting
+    /// pages until together they hold [`encode::PAGE_ROW_GROUP_BYTES`], then they are encoded
+    /// into one row group and written out (see [`super::PendingPages`]); then `permit` (if
+    /// any) is freed. Callers that bound how many pages are in memory at once (the UserStatus
+    /// pipeline does) take the permit before reading the page's body, so it covers the page
+    /// until its rows are encoded or counted in that bound, and an open file waiting for its
+    /// next page holds its compressed bytes and at most that bound of rows.
     pub async fn write_page(
         &mut self,
         batch: RecordBatch,
