@@ -105,11 +105,22 @@ pub fn json_str_leaf(raw: &str) -> Result<Option<Cow<'_, str>>, &'static str> {
 pub(crate) enum Leaf<'a> {
     Null,
     Str(Cow<'a, str>),
-    /// A value of the wrong type: what it is, and its JSON text.
-    Other {
-        kind: &'static str,
-        json: String,
-    },
+    /// A value of the wrong type (boxed: it is rare, and a smaller leaf makes the decoded
+    /// records of a page smaller to build and move).
+    Other(Box<WrongType>),
+}
+
+/// A leaf of the wrong type: what it is, and its JSON text.
+#[derive(Debug, Clone)]
+pub(crate) struct WrongType {
+    pub kind: &'static str,
+    pub json: String,
+}
+
+impl Leaf<'_> {
+    fn other(kind: &'static str, json: String) -> Self {
+        Leaf::Other(Box::new(WrongType { kind, json }))
+    }
 }
 
 impl<'a> Leaf<'a> {
@@ -118,7 +129,7 @@ impl<'a> Leaf<'a> {
         match self {
             Leaf::Null => "null".to_owned(),
             Leaf::Str(s) => json_string(s),
-            Leaf::Other { json, .. } => json.clone(),
+            Leaf::Other(w) => w.json.clone(),
         }
     }
 }
@@ -131,9 +142,10 @@ pub(crate) fn leaf_str<'l, 'a>(
     match v {
         None | Some(Leaf::Null) => Ok(None),
         Some(Leaf::Str(s)) => Ok(Some(s)),
-        Some(Leaf::Other { kind, json }) => {
-            Err(format!("{field} is {kind} ({json}), expected a string"))
-        }
+        Some(Leaf::Other(w)) => Err(format!(
+            "{field} is {} ({}), expected a string",
+            w.kind, w.json
+        )),
     }
 }
 
@@ -157,37 +169,22 @@ macro_rules! leaf_scalar_visits {
             Ok($wrap(Leaf::Str(Cow::Owned(v))))
         }
         fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
-            Ok($wrap(Leaf::Other {
-                kind: "a boolean",
-                json: v.to_string(),
-            }))
+            Ok($wrap(Leaf::other("a boolean", v.to_string())))
         }
         fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-            Ok($wrap(Leaf::Other {
-                kind: "a number",
-                json: v.to_string(),
-            }))
+            Ok($wrap(Leaf::other("a number", v.to_string())))
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-            Ok($wrap(Leaf::Other {
-                kind: "a number",
-                json: v.to_string(),
-            }))
+            Ok($wrap(Leaf::other("a number", v.to_string())))
         }
         fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
             let json = serde_json::Number::from_f64(v)
                 .map_or_else(|| "null".to_owned(), |n| n.to_string());
-            Ok($wrap(Leaf::Other {
-                kind: "a number",
-                json,
-            }))
+            Ok($wrap(Leaf::other("a number", json)))
         }
         fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
             let v = serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
-            Ok($wrap(Leaf::Other {
-                kind: "an array",
-                json: v.to_string(),
-            }))
+            Ok($wrap(Leaf::other("an array", v.to_string())))
         }
     };
 }
@@ -203,10 +200,7 @@ impl<'de> Deserialize<'de> for Leaf<'de> {
             leaf_scalar_visits!(|l| l);
             fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
                 let v = serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(Leaf::Other {
-                    kind: "an object",
-                    json: v.to_string(),
-                })
+                Ok(Leaf::other("an object", v.to_string()))
             }
         }
         d.deserialize_any(V)

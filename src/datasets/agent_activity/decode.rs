@@ -30,7 +30,7 @@
 //! other datasets with an envelope count it).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::fmt;
 use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
@@ -41,13 +41,15 @@ use chrono::{
     Utc,
 };
 use chrono_tz::Tz;
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::agent_activity_schema;
+use super::seen::Seen;
 use crate::error::Error;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::{ExtraColumn, PairsOf, Unmapped, UnmappedCounts};
-use crate::sources::wire::{parse_instant, Scalar};
+use crate::sources::wire::{parse_instant, Key, Scalar};
 use crate::sources::{DecodeError, Reject};
 
 const API: &str = "AgentActivity";
@@ -64,6 +66,13 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let text = std::str::from_utf8(body).map_err(|e| err(format!("not UTF-8: {e}")))?;
     if !text.trim_start().starts_with('{') {
         return Err(err("the body is not a JSON object".into()));
+    }
+    // The usual body in one pass, its updates kept raw as they are walked; anything else (an
+    // error body, updates that are not an array, no updates) is read again below, which says
+    // what is wrong. Before, the updates were walked three times (the envelope, the array, each
+    // update).
+    if let Ok(TypedEnvelope(Some(page))) = serde_json::from_str(text) {
+        return Ok(page);
     }
     let pairs: PairsOf<'_> = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut page = Page {
@@ -89,6 +98,44 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
         return Err(err("the body has no AgentUpdates".into()));
     }
     Ok(page)
+}
+
+/// The usual envelope read in one pass: `Some` when it holds `AgentUpdates` arrays (the last
+/// one counts, as below) and no `errors`.
+struct TypedEnvelope<'a>(Option<Page<'a>>);
+
+impl<'de> Deserialize<'de> for TypedEnvelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TypedEnvelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an agentactivity response object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut page = Page {
+                    extra: Unmapped::default(),
+                    updates: Vec::new(),
+                };
+                let (mut found, mut errors) = (false, false);
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    if key.is("agentUpdates") {
+                        page.updates = map.next_value()?;
+                        found = true;
+                    } else if key.is("errors") {
+                        errors = true;
+                        map.next_value::<&RawValue>()?;
+                    } else if key.is("accountId") {
+                        map.next_value::<&RawValue>()?;
+                    } else {
+                        page.extra.push(key.0, map.next_value()?);
+                    }
+                }
+                Ok(TypedEnvelope((found && !errors).then_some(page)))
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// The instants an `EventTime` names: one, or two in a fall-back hour (`earlier` first).
@@ -122,22 +169,61 @@ pub fn read_event_time(text: &str, zone: Tz) -> Result<Readings, String> {
             .map_err(|e| e.describe("EventTime", text));
     }
     let bad = || format!("EventTime {text:?} is not MM/DD/YYYY H:MM:SS");
-    let (date, time) = text.trim().split_once(' ').ok_or_else(bad)?;
+    let naive = match strict_event_time(text.as_bytes()) {
+        Some(fields) => local_time(fields).ok_or_else(bad)?,
+        None => general_event_time(text).ok_or_else(bad)?,
+    };
+    in_zone(text, &naive, zone)
+}
+
+/// `[month, day, year, hour, minute, second]` of the usual shape, `M/D/YYYY H:MM:SS` with 1 to 9
+/// digits in each part, read without allocating; `None` for anything else (which
+/// [`general_event_time`] reads as it always has).
+fn strict_event_time(b: &[u8]) -> Option<[u32; 6]> {
+    let mut fields = [0u32; 6];
+    let mut field = 0;
+    let mut digits = 0;
+    for &c in b {
+        match c {
+            b'0'..=b'9' if digits < 9 => {
+                fields[field] = fields[field] * 10 + u32::from(c - b'0');
+                digits += 1;
+            }
+            b'/' if digits > 0 && field < 2 => (field, digits) = (field + 1, 0),
+            b' ' if digits > 0 && field == 2 => (field, digits) = (field + 1, 0),
+            b':' if digits > 0 && (field == 3 || field == 4) => (field, digits) = (field + 1, 0),
+            _ => return None,
+        }
+    }
+    (field == 5 && digits > 0).then_some(fields)
+}
+
+/// The local date-time of `[month, day, year, hour, minute, second]`; `None` when it is not a
+/// valid one.
+fn local_time([month, day, year, h, m, s]: [u32; 6]) -> Option<NaiveDateTime> {
+    Some(NaiveDateTime::new(
+        NaiveDate::from_ymd_opt(year as i32, month, day)?,
+        NaiveTime::from_hms_opt(h, m, s)?,
+    ))
+}
+
+/// `EventTime` split at a space, `/` and `:`, each part trimmed and read as a number (the
+/// shapes [`strict_event_time`] leaves, such as padded parts).
+fn general_event_time(text: &str) -> Option<NaiveDateTime> {
+    let (date, time) = text.trim().split_once(' ')?;
     let nums = |s: &str, sep: char| -> Option<Vec<u32>> {
         s.trim().split(sep).map(|p| p.parse::<u32>().ok()).collect()
     };
-    let (d, t) = (
-        nums(date, '/').ok_or_else(bad)?,
-        nums(time, ':').ok_or_else(bad)?,
-    );
+    let (d, t) = (nums(date, '/')?, nums(time, ':')?);
     let (&[month, day, year], &[h, m, s]) = (d.as_slice(), t.as_slice()) else {
-        return Err(bad());
+        return None;
     };
-    let naive = NaiveDateTime::new(
-        NaiveDate::from_ymd_opt(year as i32, month, day).ok_or_else(bad)?,
-        NaiveTime::from_hms_opt(h, m, s).ok_or_else(bad)?,
-    );
-    match zone.from_local_datetime(&naive) {
+    local_time([month, day, year, h, m, s])
+}
+
+/// The instants the local time `naive` (read from `text`) names in `zone`.
+fn in_zone(text: &str, naive: &NaiveDateTime, zone: Tz) -> Result<Readings, String> {
+    match zone.from_local_datetime(naive) {
         LocalResult::Single(t) => Ok(Readings::one(t.with_timezone(&Utc))),
         LocalResult::Ambiguous(a, b) => {
             let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
@@ -241,28 +327,19 @@ fn place<'a>(
     window: &RequestWindow,
     day: &Range<DateTime<Utc>>,
 ) -> Placed<'a> {
-    let Ok(pairs) = serde_json::from_str::<PairsOf<'a>>(raw.get()) else {
+    let Ok(w) = serde_json::from_str::<UpdateWire<'a>>(raw.get()) else {
         return Placed::Reject("the update is not a JSON object".into());
     };
-    let (mut agent, mut time, mut activity, mut reason) = (None, None, None, None);
-    let mut extra = Unmapped::default();
-    for (key, value) in pairs.0 {
-        if key.eq_ignore_ascii_case("agentId") {
-            agent = Some(text(&key, value));
-        } else if key.eq_ignore_ascii_case("eventTime") {
-            time = Some(text(&key, value));
-        } else if key.eq_ignore_ascii_case("activity") {
-            activity = Some(text(&key, value));
-        } else if key.eq_ignore_ascii_case("reasonCode") {
-            // Documented as a string; a number keeps its JSON text.
-            reason = Some(match value.get().as_bytes().first() {
-                Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(value.get()))),
-                _ => text(&key, value),
-            });
-        } else {
-            extra.push(key, value);
+    let read = |member: Option<(Cow<'a, str>, &'a RawValue)>| member.map(|(k, v)| text(&k, v));
+    let (agent, time, activity) = (read(w.agent), read(w.time), read(w.activity));
+    let reason = w.reason.map(|(key, value)| {
+        // Documented as a string; a number keeps its JSON text.
+        match value.get().as_bytes().first() {
+            Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(value.get()))),
+            _ => text(&key, value),
         }
-    }
+    });
+    let extra = w.extra;
     let at = match time {
         Some(Ok(Some(t))) => match read_event_time(&t, zone) {
             Ok(readings) => match locate(readings, &t, zone, window, day) {
@@ -294,6 +371,54 @@ fn place<'a>(
     }
 }
 
+/// One update's members, read in one pass without collecting them first: each mapped key
+/// (any casing; the last one sent counts) with its value, every other key unmapped.
+struct UpdateWire<'a> {
+    agent: Option<(Cow<'a, str>, &'a RawValue)>,
+    time: Option<(Cow<'a, str>, &'a RawValue)>,
+    activity: Option<(Cow<'a, str>, &'a RawValue)>,
+    reason: Option<(Cow<'a, str>, &'a RawValue)>,
+    extra: Unmapped<'a>,
+}
+
+impl<'de> Deserialize<'de> for UpdateWire<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = UpdateWire<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an update object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut w = UpdateWire {
+                    agent: None,
+                    time: None,
+                    activity: None,
+                    reason: None,
+                    extra: Unmapped::default(),
+                };
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    let slot = if key.is("agentId") {
+                        &mut w.agent
+                    } else if key.is("eventTime") {
+                        &mut w.time
+                    } else if key.is("activity") {
+                        &mut w.activity
+                    } else if key.is("reasonCode") {
+                        &mut w.reason
+                    } else {
+                        w.extra.push(key.0, map.next_value()?);
+                        continue;
+                    };
+                    *slot = Some((key.0, map.next_value()?));
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// The rows of one local day: every window's updates in its claim, each whole tuple once.
 pub struct Normalizer<'a> {
     account_id: &'a str,
@@ -301,7 +426,7 @@ pub struct Normalizer<'a> {
     zone: Tz,
     /// The day's exact UTC range: an update read outside it is rejected, not skipped.
     day: Range<DateTime<Utc>>,
-    seen: HashSet<(String, i64, String, Option<String>)>,
+    seen: Seen,
     agent_id: StringBuilder,
     event_time: arrow::array::TimestampMillisecondBuilder,
     activity: StringBuilder,
@@ -336,7 +461,7 @@ impl<'a> Normalizer<'a> {
             exported_at,
             zone,
             day,
-            seen: HashSet::new(),
+            seen: Seen::default(),
             agent_id: StringBuilder::new(),
             event_time: timestamp_builder(0),
             activity: StringBuilder::new(),
@@ -356,9 +481,8 @@ impl<'a> Normalizer<'a> {
         // The envelope is one record of its page: counted once, whether or not a row of the
         // page carries it (the caller logs it when none does).
         self.unmapped.add(&page.extra);
-        // Room for every update of the page up front: growing the set while inserting rehashes
-        // every key held so far (SipHash over its strings) at each doubling, a fifth of a
-        // day's export CPU (profile of `cargo bench --bench datasets`).
+        // Room for every update of the page up front, so the table does not grow while the
+        // page is read.
         self.seen.reserve(page.updates.len());
         for raw in &page.updates {
             match place(raw, self.zone, window, &self.day) {
@@ -370,17 +494,16 @@ impl<'a> Normalizer<'a> {
                 }
                 Placed::Reject(reason) => self.reject(raw, reason),
                 Placed::Row(u) => {
-                    let tuple = (
-                        u.agent_id.to_string(),
-                        u.at.timestamp_millis(),
-                        u.activity.to_string(),
-                        u.reason_code.as_deref().map(str::to_string),
-                    );
-                    if !self.seen.insert(tuple) {
+                    let at_ms = u.at.timestamp_millis();
+                    let reason = u.reason_code.as_deref();
+                    if !self
+                        .seen
+                        .insert_row(&u.agent_id, at_ms, &u.activity, reason)
+                    {
                         continue;
                     }
                     self.agent_id.append_value(&u.agent_id);
-                    self.event_time.append_value(u.at.timestamp_millis());
+                    self.event_time.append_value(at_ms);
                     self.activity.append_value(&u.activity);
                     self.reason_code.append_option(u.reason_code.as_deref());
                     self.extra
@@ -401,10 +524,7 @@ impl<'a> Normalizer<'a> {
 
     /// Keeps a rejected update once per day (by its raw JSON).
     fn reject(&mut self, raw: &RawValue, reason: String) {
-        if self
-            .seen
-            .insert((raw.get().to_string(), 0, String::new(), None))
-        {
+        if self.seen.insert_reject(raw.get()) {
             self.rejects.push(Reject {
                 reason,
                 raw_json: raw.get().to_string(),

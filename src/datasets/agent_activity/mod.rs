@@ -17,6 +17,7 @@
 pub mod config;
 pub mod decode;
 pub mod schema;
+mod seen;
 #[cfg(test)]
 mod tests;
 

@@ -113,11 +113,26 @@ pub fn decode_page_in(
 ) -> Result<SessionsPage, DecodeError> {
     let bad = |reason: String| DecodeError { api: API, reason };
     let text = std::str::from_utf8(body).map_err(|e| bad(format!("body is not UTF-8: {e}")))?;
-    let envelope: Envelope<'_> = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
-    let Some(items) = envelope.sessions else {
-        return Err(bad("no sessions array".into()));
+    let (total, more_available, items) = match serde_json::from_str::<TypedEnvelope<'_>>(text) {
+        // The usual page: its sessions array walked once, as it is read.
+        Ok(TypedEnvelope {
+            total,
+            more_available,
+            sessions: Some(items),
+        }) => (total, more_available, items),
+        // Anything else is read again the general way, which says what is wrong.
+        _ => {
+            let envelope: Envelope<'_> =
+                serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+            let Some(items) = envelope.sessions else {
+                return Err(bad("no sessions array".into()));
+            };
+            let items: Vec<&RawValue> = serde_json::from_str(items.raw())
+                .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
+            (envelope.total, envelope.more_available, items)
+        }
     };
-    let more_available = match envelope.more_available {
+    let more_available = match more_available {
         None => false,
         Some(raw) => match raw.raw() {
             "true" => true,
@@ -125,7 +140,7 @@ pub fn decode_page_in(
             other => return Err(bad(format!("moreAvailable is {other}, expected a boolean"))),
         },
     };
-    let total = match envelope.total {
+    let total = match total {
         None => None,
         Some(raw) if raw.raw() == "null" => None,
         Some(raw) => Some(
@@ -134,17 +149,17 @@ pub fn decode_page_in(
                 .map_err(|_| bad(format!("total is {}, expected a count", raw.raw())))?,
         ),
     };
-    let items: Vec<&RawValue> = serde_json::from_str(items.raw())
-        .map_err(|e| bad(format!("sessions is not an array: {e}")))?;
     let mut outside = Vec::new();
     let raw = items.iter().map(|r| Box::from(r.get())).collect();
-    let newest = items
-        .iter()
-        .map(|r| start_of(r))
-        .try_fold(None, |max: Option<DateTime<Utc>>, t| {
-            t.map(|t| max.max(Some(t)))
-        })
-        .flatten();
+    // The latest start of the records: `None` as soon as one has none that can be read. A
+    // session decoded whole has its start already; only a failed record is read for it again.
+    let mut newest = Some(None);
+    let mut starts = |start: Option<DateTime<Utc>>| {
+        newest = match (newest, start) {
+            (Some(max), Some(t)) => Some(max.max(Some(t))),
+            _ => None,
+        };
+    };
     let sessions = items
         .iter()
         .enumerate()
@@ -158,7 +173,12 @@ pub fn decode_page_in(
                     },
                 )
             };
-            let s = decode_session(raw).map_err(|(id, reason)| reject(id, reason))?;
+            let decoded = decode_session(raw);
+            starts(match &decoded {
+                Ok(s) => Some(s.start_time),
+                Err(_) => start_of(raw),
+            });
+            let s = decoded.map_err(|(id, reason)| reject(id, reason))?;
             match range {
                 Some(r) if place(s.start_time, r) == Placed::Outside => {
                     outside.push(s.session_id.clone());
@@ -181,9 +201,21 @@ pub fn decode_page_in(
         more_available,
         sessions,
         raw,
-        newest,
+        newest: newest.flatten(),
         outside,
     })
+}
+
+/// The page's top level with its sessions array read in the same pass: what a valid page
+/// decodes to (see [`decode_page_in`]).
+#[derive(serde::Deserialize)]
+struct TypedEnvelope<'a> {
+    #[serde(borrow)]
+    total: Option<Scalar<'a>>,
+    #[serde(borrow, rename = "moreAvailable")]
+    more_available: Option<Scalar<'a>>,
+    #[serde(borrow)]
+    sessions: Option<Vec<&'a RawValue>>,
 }
 
 /// The page's top level: the keys paging needs, the sessions array kept raw.

@@ -348,8 +348,11 @@ impl UserStatusNormalizer {
     /// its owner cannot be known. Bad buckets and entries become rejects.
     pub fn push_agent(&mut self, agent: &AgentRecord<'_>, claim: &Range<DateTime<Utc>>) {
         let rows_before = self.rows;
+        // The last `endTime` read: the next bucket's `startTime` is usually the same text, and
+        // is then not parsed again.
+        let mut last_end = None;
         for bucket in &agent.buckets {
-            let start = match bucket_time("startTime", &bucket.start) {
+            let start = match bucket_time("startTime", &bucket.start, last_end) {
                 Ok(t) => t,
                 Err(reason) => {
                     self.reject_bucket(agent, bucket, &reason);
@@ -359,7 +362,7 @@ impl UserStatusNormalizer {
             if !claim.contains(&start) {
                 continue;
             }
-            let end = match bucket_time("endTime", &bucket.end) {
+            let end = match bucket_time("endTime", &bucket.end, None) {
                 Ok(t) if t > start => t,
                 Ok(_) => {
                     self.reject_bucket(agent, bucket, "endTime is not after startTime");
@@ -370,16 +373,14 @@ impl UserStatusNormalizer {
                     continue;
                 }
             };
+            if let Ok(Some(text)) = leaf_str("endTime", &bucket.end) {
+                last_end = Some((text, end));
+            }
             let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
             let bucket_rows = self.rows;
             for entry in &bucket.status {
                 match normalize_entry(entry) {
                     Ok((metric, value, seconds)) => {
-                        self.user_id.append_value(agent.user_id());
-                        self.email.append_option(agent.email());
-                        self.first_name.append_option(agent.first_name());
-                        self.last_name.append_option(agent.last_name());
-                        self.custom_id.append_option(agent.custom_id());
                         self.bucket_start.append_value(start_ms);
                         self.bucket_end.append_value(end_ms);
                         self.metric.append_value(metric);
@@ -406,7 +407,15 @@ impl UserStatusNormalizer {
                 self.unmapped.add(&bucket.extra);
             }
         }
-        if self.rows > rows_before {
+        // The agent's own columns, once for all its rows (they are contiguous): one copy loop
+        // per column instead of five appends per row, a tenth of the normalizer's time.
+        let rows = self.rows - rows_before;
+        if rows > 0 {
+            self.user_id.append_value_n(agent.user_id(), rows);
+            append_n(&mut self.email, agent.email(), rows);
+            append_n(&mut self.first_name, agent.first_name(), rows);
+            append_n(&mut self.last_name, agent.last_name(), rows);
+            append_n(&mut self.custom_id, agent.custom_id(), rows);
             self.unmapped.add(&agent.extra);
         }
     }
@@ -479,8 +488,26 @@ impl UserStatusNormalizer {
     }
 }
 
-fn bucket_time(field: &str, v: &Option<Leaf<'_>>) -> Result<DateTime<Utc>, String> {
+/// Appends `value` (null when `None`) `n` times.
+fn append_n(builder: &mut StringBuilder, value: Option<&str>, n: usize) {
+    match value {
+        Some(v) => builder.append_value_n(v, n),
+        None => builder.append_nulls(n),
+    }
+}
+
+/// A bucket's time; `known` is a text read before and its instant.
+fn bucket_time(
+    field: &str,
+    v: &Option<Leaf<'_>>,
+    known: Option<(&str, DateTime<Utc>)>,
+) -> Result<DateTime<Utc>, String> {
     let s = leaf_str(field, v)?.ok_or_else(|| format!("bucket has no {field}"))?;
+    if let Some((text, at)) = known {
+        if text == s {
+            return Ok(at);
+        }
+    }
     parse_instant(s).map_err(|e| e.describe(field, s))
 }
 
