@@ -1,13 +1,20 @@
 //! A one-pass index ("tape") of a JSON text that serde_json has already validated: every value
-//! becomes one [`Node`] holding its exact text's span, its kind and, for a member of an
-//! object, its key; a container's descendants follow it, so a value's members are found
-//! without reading its bytes again. The Call Details decoder indexes the `data` array of a
-//! page once and reads every level of every record (session, `customerinfo`, `destinations`,
-//! legs) from the index; the Agent Performance decoder reads its agents, intervals and queues
-//! the same way ([`crate::sources::members::Members::of_node`]). Before, each level was parsed
-//! again into raw values, so the bytes of an agent leg were walked five times; a profile of the
-//! benchmark put that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of
-//! the export's CPU.
+//! becomes one [`Node`] holding its exact text's span and where its descendants end; a
+//! container's descendants follow it, so a value's members are found without reading its bytes
+//! again. The Call Details decoder indexes the `data` array of a page once and reads every
+//! level of every record (session, `customerinfo`, `destinations`, legs) from the index; the
+//! Agent Performance decoder reads its agents, intervals and queues the same way
+//! ([`crate::sources::members::Members::of_node`]). Before, each level was parsed again into raw
+//! values, so the bytes of an agent leg were walked five times; a profile of the benchmark put
+//! that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of the export's
+//! CPU.
+//!
+//! **Size.** The index lives beside the body it indexes while a page is read, so a node is
+//! three `u32`s (12 bytes); what can be read again from the text is not stored: a value's
+//! [`Kind`] is its first byte, a member's key is the string before its `:` (found backwards
+//! from the value and unescaped when read, [`Tape::key`]). A node of `usize` spans with its
+//! key held as a `Cow` took 56 bytes, about three bytes of index per byte of an Agent
+//! Performance body (README, "Performance"). Texts of 4 GiB or more are not indexed.
 //!
 //! The caller must pass text serde_json accepted (the page's top-level parse validates every
 //! byte): the scanner relies on it for brevity, never for memory safety. On text that is not
@@ -40,19 +47,28 @@ impl Kind {
             Kind::Null => "null",
         }
     }
+
+    /// The kind of a value whose text starts with `first` (the scanner only makes nodes of
+    /// values starting with `{ [ " t f n - 0-9`).
+    fn of_first_byte(first: u8) -> Kind {
+        match first {
+            b'{' => Kind::Object,
+            b'[' => Kind::Array,
+            b'"' => Kind::String,
+            b't' | b'f' => Kind::Bool,
+            b'n' => Kind::Null,
+            _ => Kind::Number,
+        }
+    }
 }
 
-/// One value of the indexed text.
-#[derive(Debug, Clone)]
-pub struct Node<'a> {
-    /// The member's key (unescaped); `None` for an array element, the root, and a member whose
-    /// key is not a valid string.
-    pub key: Option<Cow<'a, str>>,
-    pub kind: Kind,
-    start: usize,
-    end: usize,
+/// One value of the indexed text: byte offsets into it, 12 bytes (see the module docs, "Size").
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    start: u32,
+    end: u32,
     /// Index of the first node after this value's descendants (its next sibling, if any).
-    after: usize,
+    after: u32,
 }
 
 /// The index of one JSON value and everything inside it, in document order (a container
@@ -60,13 +76,14 @@ pub struct Node<'a> {
 #[derive(Debug, Default)]
 pub struct Tape<'a> {
     text: &'a str,
-    nodes: Vec<Node<'a>>,
+    nodes: Vec<Node>,
 }
 
 impl<'a> Tape<'a> {
     /// Indexes `text`, one JSON value serde_json accepted; `None` if the text is not such a
-    /// value after all.
+    /// value after all, or is 4 GiB or longer (offsets are `u32`).
     pub fn index(text: &'a str) -> Option<Tape<'a>> {
+        u32::try_from(text.len()).ok()?;
         let mut tape = Tape {
             text,
             nodes: Vec::new(),
@@ -80,14 +97,46 @@ impl<'a> Tape<'a> {
         0
     }
 
-    pub fn node(&self, i: usize) -> &Node<'a> {
-        &self.nodes[i]
+    /// Nodes in the index (values in the text).
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the index holds no node (only a [`Tape::default`] does).
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Bytes the index holds on the heap: what it adds to the text it indexes.
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+    }
+
+    /// The JSON type of node `i`.
+    pub fn kind(&self, i: usize) -> Kind {
+        let start = self.nodes[i].start as usize;
+        Kind::of_first_byte(self.text.as_bytes().get(start).copied().unwrap_or(b'0'))
     }
 
     /// The exact JSON text of node `i`.
     pub fn text(&self, i: usize) -> &'a str {
         let n = &self.nodes[i];
-        self.text.get(n.start..n.end).unwrap_or("")
+        self.text
+            .get(n.start as usize..n.end as usize)
+            .unwrap_or("")
+    }
+
+    /// The key of node `i` (unescaped) when it is a member of an object; `None` for an array
+    /// element, the root, and a member whose key is not a valid string (a lone surrogate
+    /// escape, which serde_json's validation lets through but its string decoding does not).
+    /// Read from the text each time: borrowed unless the key has escapes.
+    pub fn key(&self, i: usize) -> Option<Cow<'a, str>> {
+        let (quoted, escaped) = key_before(self.text, self.nodes[i].start as usize)?;
+        if escaped {
+            serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
+        } else {
+            Some(Cow::Borrowed(quoted.get(1..quoted.len() - 1)?))
+        }
     }
 
     /// The members (object) or elements (array) of node `i`, in order; none for a scalar.
@@ -95,106 +144,128 @@ impl<'a> Tape<'a> {
         Children {
             tape: self,
             next: i + 1,
-            end: self.nodes[i].after,
+            end: self.nodes[i].after as usize,
         }
     }
 
     fn scan(&mut self) -> Option<()> {
         let b = self.text.as_bytes();
         let mut i = 0;
-        // Open containers, as node indices.
-        let mut open: Vec<usize> = Vec::new();
-        // The key just read inside an object (its value comes next).
-        let mut key: Option<Option<Cow<'a, str>>> = None;
+        // Open containers, as node indices, and whether each is an object.
+        let mut open: Vec<(u32, bool)> = Vec::new();
+        // Inside an object: whether its member's key was just read (its value comes next).
+        let mut keyed = false;
         loop {
             i = skip_ws(b, i);
             let c = *b.get(i)?;
-            let in_object = open
-                .last()
-                .is_some_and(|&o| self.nodes[o].kind == Kind::Object);
+            let in_object = open.last().is_some_and(|&(_, object)| object);
             match c {
                 b',' => {
                     i += 1;
                     continue;
                 }
                 b'}' | b']' => {
-                    let o = open.pop()?;
+                    let (o, _) = open.pop()?;
                     i += 1;
-                    self.nodes[o].end = i;
-                    self.nodes[o].after = self.nodes.len();
+                    let after = self.count()?;
+                    let node = &mut self.nodes[o as usize];
+                    node.end = offset(i)?;
+                    node.after = after;
                     if open.is_empty() {
                         return Some(());
                     }
                     continue;
                 }
-                b'"' if in_object && key.is_none() => {
-                    let (read, after) = read_key(self.text, i)?;
-                    key = Some(read);
-                    i = after;
+                b'"' if in_object && !keyed => {
+                    let end = string_end(b, i)?;
+                    let colon = skip_ws(b, end);
+                    if b.get(colon) != Some(&b':') {
+                        return None;
+                    }
+                    keyed = true;
+                    i = colon + 1;
                     continue;
                 }
                 _ => {}
             }
-            let start = i;
-            let (kind, end) = value_extent(b, i, c)?;
-            if matches!(kind, Kind::Object | Kind::Array) {
-                open.push(self.nodes.len());
+            let (container, end) = value_extent(b, i, c)?;
+            let index = self.count()?;
+            if container {
+                open.push((index, c == b'{'));
             }
-            let index = self.nodes.len();
             self.nodes.push(Node {
-                key: if in_object {
-                    key.take().flatten()
-                } else {
-                    None
-                },
-                kind,
-                start,
-                end,
-                after: index + 1,
+                start: offset(i)?,
+                end: offset(end)?,
+                after: index.checked_add(1)?,
             });
+            keyed = false;
             i = end;
             if open.is_empty() {
                 return Some(());
             }
         }
     }
+
+    /// The nodes so far, as a node index (fewer than the text's bytes, so it fits a `u32`).
+    fn count(&self) -> Option<u32> {
+        u32::try_from(self.nodes.len()).ok()
+    }
 }
 
-/// The key whose opening quote is at `i`, and the position after its `:`. A key serde_json
-/// cannot read as a string (a lone surrogate escape, which its validation lets through) is
-/// read as `None`: the object is invalid.
-#[inline]
-fn read_key(text: &str, i: usize) -> Option<(Option<Cow<'_, str>>, usize)> {
+/// A text offset as stored in a node ([`Tape::index`] refuses texts whose offsets do not fit).
+fn offset(i: usize) -> Option<u32> {
+    u32::try_from(i).ok()
+}
+
+/// The quoted key (quotes included) of the member whose value starts at `start`, and whether
+/// it has escapes; `None` when the value is not a member (no `:` before it). Walks back over
+/// `"key" :`: in JSON serde_json accepted, the key's opening quote is the first `"` before its
+/// closing one that follows an even number of backslashes (inside a string, a quote is
+/// escaped, so it follows an odd number).
+fn key_before(text: &str, start: usize) -> Option<(&str, bool)> {
     let b = text.as_bytes();
-    let (end, escaped) = string_end(b, i)?;
-    let quoted = text.get(i..end)?;
-    let key = if escaped {
-        serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
-    } else {
-        Some(Cow::Borrowed(quoted.get(1..quoted.len() - 1)?))
-    };
-    let colon = skip_ws(b, end);
-    (b.get(colon) == Some(&b':')).then_some((key, colon + 1))
+    let colon = skip_ws_back(b, start)?.checked_sub(1)?;
+    if b[colon] != b':' {
+        return None;
+    }
+    let close = skip_ws_back(b, colon)?.checked_sub(1)?;
+    if b[close] != b'"' {
+        return None;
+    }
+    let mut escaped = false;
+    let mut j = close;
+    loop {
+        j = j.checked_sub(1)?;
+        match b[j] {
+            b'"' => {
+                let slashes = b[..j].iter().rev().take_while(|&&c| c == b'\\').count();
+                if slashes % 2 == 0 {
+                    return Some((text.get(j..close + 1)?, escaped));
+                }
+            }
+            b'\\' => escaped = true,
+            _ => {}
+        }
+    }
 }
 
-/// The kind of the value whose first byte `c` is at `i`, and where it ends (for a container,
-/// just after its opening bracket: its members follow).
+/// Whether the value whose first byte `c` is at `i` is a container, and where it ends (for a
+/// container, just after its opening bracket: its members follow).
 #[inline]
-fn value_extent(b: &[u8], i: usize, c: u8) -> Option<(Kind, usize)> {
+fn value_extent(b: &[u8], i: usize, c: u8) -> Option<(bool, usize)> {
     Some(match c {
-        b'{' => (Kind::Object, i + 1),
-        b'[' => (Kind::Array, i + 1),
-        b'"' => (Kind::String, string_end(b, i)?.0),
-        b't' => (Kind::Bool, i + 4),
-        b'f' => (Kind::Bool, i + 5),
-        b'n' => (Kind::Null, i + 4),
+        b'{' | b'[' => (true, i + 1),
+        b'"' => (false, string_end(b, i)?),
+        b't' => (false, i + 4),
+        b'f' => (false, i + 5),
+        b'n' => (false, i + 4),
         b'-' | b'0'..=b'9' => {
             let mut end = i + 1;
             while end < b.len() && matches!(b[end], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
             {
                 end += 1;
             }
-            (Kind::Number, end)
+            (false, end)
         }
         _ => return None,
     })
@@ -217,7 +288,7 @@ impl Iterator for Children<'_, '_> {
         }
         let i = self.next;
         // A malformed tape cannot send the walk backwards (`after` > i by construction).
-        self.next = self.tape.nodes[i].after.max(i + 1);
+        self.next = (self.tape.nodes[i].after as usize).max(i + 1);
         Some(i)
     }
 }
@@ -229,18 +300,24 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The end (one past the closing quote) of the string literal opening at `i`, and whether it
-/// contains an escape.
-fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+/// The position just after the last non-whitespace byte before `i` (`None` past the end).
+fn skip_ws_back(b: &[u8], mut i: usize) -> Option<usize> {
+    if i > b.len() {
+        return None;
+    }
+    while i > 0 && matches!(b[i - 1], b' ' | b'\n' | b'\r' | b'\t') {
+        i -= 1;
+    }
+    Some(i)
+}
+
+/// The end (one past the closing quote) of the string literal opening at `i`.
+fn string_end(b: &[u8], i: usize) -> Option<usize> {
     let mut j = i + 1;
-    let mut escaped = false;
     loop {
         match *b.get(j)? {
-            b'"' => return Some((j + 1, escaped)),
-            b'\\' => {
-                escaped = true;
-                j += 2;
-            }
+            b'"' => return Some(j + 1),
+            b'\\' => j += 2,
             _ => j += 1,
         }
     }
@@ -251,16 +328,11 @@ mod tests {
     use super::*;
 
     fn shape(t: &Tape<'_>, i: usize) -> String {
-        let n = t.node(i);
-        let key = n
-            .key
-            .as_deref()
-            .map(|k| format!("{k}="))
-            .unwrap_or_default();
-        match n.kind {
+        let key = t.key(i).map(|k| format!("{k}=")).unwrap_or_default();
+        match t.kind(i) {
             Kind::Object | Kind::Array => {
                 let inner: Vec<String> = t.children(i).map(|c| shape(t, c)).collect();
-                let (o, c) = if n.kind == Kind::Object {
+                let (o, c) = if t.kind(i) == Kind::Object {
                     ('{', '}')
                 } else {
                     ('[', ']')
@@ -284,7 +356,43 @@ mod tests {
         assert_eq!(t.text(a), r#"[1, -2.5e+3, {"b\u0041":null}, []]"#);
         let d = t.children(t.root()).nth(2).expect("d");
         assert_eq!(t.text(d), r#""x\"y""#);
-        assert_eq!(t.node(t.root()).kind.describe(), "an object");
+        assert_eq!(t.kind(t.root()).describe(), "an object");
+    }
+
+    #[test]
+    fn keys_are_read_back_from_the_text_whatever_their_escapes_and_spacing() {
+        // Hand-written: each member's key as serde_json decodes it.
+        let text = r#"{"plain":1, "sp"  :
+            2,"q\"x":3,"ends\\":4,"\\\"":5,"":6,"u\u00e9":[7],"\ud800":8}"#;
+        serde_json::from_str::<&serde_json::value::RawValue>(text).expect("valid JSON");
+        let t = Tape::index(text).expect("valid JSON");
+        let keys: Vec<Option<String>> = t
+            .children(t.root())
+            .map(|c| t.key(c).map(Cow::into_owned))
+            .collect();
+        let expected = ["plain", "sp", "q\"x", "ends\\", "\\\"", "", "u\u{e9}"];
+        let mut want: Vec<Option<String>> = expected.iter().map(|k| Some(k.to_string())).collect();
+        // A lone surrogate is no string serde_json decodes: the key reads as `None`.
+        want.push(None);
+        assert_eq!(keys, want);
+        // Borrowed from the text unless escaped.
+        let first = t.children(t.root()).next().expect("plain");
+        assert!(matches!(t.key(first), Some(Cow::Borrowed("plain"))));
+        // The root and array elements have no key.
+        let array = t.children(t.root()).nth(6).expect("array");
+        let element = t.children(array).next().expect("7");
+        assert_eq!((t.key(t.root()), t.key(element)), (None, None));
+        assert_eq!(t.text(element), "7");
+    }
+
+    #[test]
+    fn a_node_is_twelve_bytes() {
+        // The index is held beside the body while a page is read (module docs, "Size").
+        assert_eq!(std::mem::size_of::<Node>(), 12);
+        let text = "[1, 2, 3]";
+        let t = Tape::index(text).expect("valid JSON");
+        assert_eq!(t.len(), 4);
+        assert!(t.heap_bytes() >= 4 * 12);
     }
 
     #[test]
@@ -298,7 +406,7 @@ mod tests {
             ("{}", Kind::Object),
         ] {
             let t = Tape::index(text).expect(text);
-            assert_eq!((t.node(0).kind, t.text(0)), (kind, text));
+            assert_eq!((t.kind(0), t.text(0)), (kind, text));
             assert_eq!(t.children(0).count(), 0);
         }
     }
