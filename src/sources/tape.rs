@@ -83,12 +83,20 @@ impl<'a> Tape<'a> {
     /// Indexes `text`, one JSON value serde_json accepted; `None` if the text is not such a
     /// value after all, or is 4 GiB or longer (offsets are `u32`).
     pub fn index(text: &'a str) -> Option<Tape<'a>> {
+        Tape::index_levels(text, usize::MAX)
+    }
+
+    /// [`Tape::index`] down to `levels` below the root only: a container that deep is one node
+    /// whose members are skipped, not indexed (its [`Tape::children`] are none; index its
+    /// [`Tape::text`] on its own to read them). For a page read one record at a time: only
+    /// that record's index is held beside the body, not the whole page's.
+    pub fn index_levels(text: &'a str, levels: usize) -> Option<Tape<'a>> {
         u32::try_from(text.len()).ok()?;
         let mut tape = Tape {
             text,
             nodes: Vec::new(),
         };
-        tape.scan()?;
+        tape.scan(levels)?;
         Some(tape)
     }
 
@@ -148,7 +156,7 @@ impl<'a> Tape<'a> {
         }
     }
 
-    fn scan(&mut self) -> Option<()> {
+    fn scan(&mut self, levels: usize) -> Option<()> {
         let b = self.text.as_bytes();
         let mut i = 0;
         // Open containers, as node indices, and whether each is an object.
@@ -188,10 +196,12 @@ impl<'a> Tape<'a> {
                 }
                 _ => {}
             }
-            let (container, end) = value_extent(b, i, c)?;
+            let (container, mut end) = value_extent(b, i, c)?;
             let index = self.count()?;
-            if container {
+            if container && open.len() < levels {
                 open.push((index, c == b'{'));
+            } else if container {
+                end = container_end(b, i)?;
             }
             self.nodes.push(Node {
                 start: offset(i)?,
@@ -269,6 +279,30 @@ fn value_extent(b: &[u8], i: usize, c: u8) -> Option<(bool, usize)> {
         }
         _ => return None,
     })
+}
+
+/// The end (one past the closing bracket) of the container opening at `i`, its members
+/// skipped.
+fn container_end(b: &[u8], i: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut j = i;
+    loop {
+        match *b.get(j)? {
+            b'"' => {
+                j = string_end(b, j)?;
+                continue;
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(j + 1);
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
 }
 
 /// The members of a container node (see [`Tape::children`]).
@@ -386,6 +420,28 @@ mod tests {
     }
 
     #[test]
+    fn an_index_of_some_levels_skips_what_lies_deeper() {
+        let text = r#"{"n": 1, "records": [{"a": [1, {"b": "]}"}]}, [], 2], "o": {"p": [3]}}"#;
+        let full = Tape::index(text).expect("valid JSON");
+        let t = Tape::index_levels(text, 2).expect("valid JSON");
+        assert_eq!(
+            shape(&t, t.root()),
+            r#"{n=1,records=[{},[],2],o={p=[]}}"#,
+            "containers two levels down have no members in the index"
+        );
+        let records = t.children(t.root()).nth(1).expect("records");
+        let texts: Vec<&str> = t.children(records).map(|c| t.text(c)).collect();
+        assert_eq!(texts, [r#"{"a": [1, {"b": "]}"}]}"#, "[]", "2"]);
+        // A skipped record, indexed on its own, reads as in the index of the whole text.
+        let record = Tape::index(texts[0]).expect("valid JSON");
+        let in_full = full.children(full.root()).nth(1).expect("records");
+        let first = full.children(in_full).next().expect("record");
+        assert_eq!(shape(&record, record.root()), shape(&full, first));
+        assert!(t.len() < full.len());
+        assert_eq!(shape(&Tape::index_levels(text, 0).expect("JSON"), 0), "{}");
+    }
+
+    #[test]
     fn a_node_is_twelve_bytes() {
         // The index is held beside the body while a page is read (module docs, "Size").
         assert_eq!(std::mem::size_of::<Node>(), 12);
@@ -417,6 +473,8 @@ mod tests {
         let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
         let t = Tape::index(&text).expect("valid JSON");
         assert_eq!(t.text(0).len(), 2 * depth);
+        let t = Tape::index_levels(&text, 1).expect("valid JSON");
+        assert_eq!((t.len(), t.text(1).len()), (2, 2 * depth - 2));
     }
 
     #[test]
