@@ -9,12 +9,13 @@
 //! that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of the export's
 //! CPU.
 //!
-//! **Size.** The index lives beside the body it indexes while a page is read, so a node is
-//! three `u32`s (12 bytes); what can be read again from the text is not stored: a value's
-//! [`Kind`] is its first byte, a member's key is the string before its `:` (found backwards
-//! from the value and unescaped when read, [`Tape::key`]). A node of `usize` spans with its
-//! key held as a `Cow` took 56 bytes, about three bytes of index per byte of an Agent
-//! Performance body (README, "Performance"). Texts of 4 GiB or more are not indexed.
+//! **Size.** The index lives beside the text it indexes, so a node is four `u32`s (16 bytes):
+//! its span, where its descendants end and where its key opens; what can be read again from
+//! the text is not stored: a value's [`Kind`] is its first byte, a member's key is the string
+//! from that offset to the `:` before the value, unescaped when read ([`Tape::key`]). A node of
+//! `usize` spans with its key held as a `Cow` took 56 bytes, about three bytes of index per
+//! byte of an Agent Performance body (README, "Performance"). Texts of 2 GiB or more are not
+//! indexed.
 //!
 //! The caller must pass text serde_json accepted (the page's top-level parse validates every
 //! byte): the scanner relies on it for brevity, never for memory safety. On text that is not
@@ -62,14 +63,21 @@ impl Kind {
     }
 }
 
-/// One value of the indexed text: byte offsets into it, 12 bytes (see the module docs, "Size").
+/// One value of the indexed text: byte offsets into it, 16 bytes (see the module docs, "Size").
 #[derive(Debug, Clone, Copy)]
 struct Node {
     start: u32,
     end: u32,
     /// Index of the first node after this value's descendants (its next sibling, if any).
     after: u32,
+    /// For a member of an object, the offset of its key's opening quote, with [`ESCAPED`] set
+    /// when the key has escapes; [`NO_KEY`] otherwise (no key opens at offset 0).
+    key: u32,
 }
+
+const NO_KEY: u32 = 0;
+/// The bit of [`Node::key`] telling that the key has escapes; the offset is in the others.
+const ESCAPED: u32 = 1 << 31;
 
 /// The index of one JSON value and everything inside it, in document order (a container
 /// first, then its members).
@@ -81,7 +89,7 @@ pub struct Tape<'a> {
 
 impl<'a> Tape<'a> {
     /// Indexes `text`, one JSON value serde_json accepted; `None` if the text is not such a
-    /// value after all, or is 4 GiB or longer (offsets are `u32`).
+    /// value after all, or is 2 GiB or longer (offsets are 31 bits, see [`Node::key`]).
     pub fn index(text: &'a str) -> Option<Tape<'a>> {
         Tape::index_levels(text, usize::MAX)
     }
@@ -91,7 +99,9 @@ impl<'a> Tape<'a> {
     /// [`Tape::text`] on its own to read them). For a page read one record at a time: only
     /// that record's index is held beside the body, not the whole page's.
     pub fn index_levels(text: &'a str, levels: usize) -> Option<Tape<'a>> {
-        u32::try_from(text.len()).ok()?;
+        if text.len() >= ESCAPED as usize {
+            return None;
+        }
         let mut tape = Tape {
             text,
             nodes: Vec::new(),
@@ -115,11 +125,6 @@ impl<'a> Tape<'a> {
         self.nodes.is_empty()
     }
 
-    /// Bytes the index holds on the heap: what it adds to the text it indexes.
-    pub fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
-    }
-
     /// The JSON type of node `i`.
     pub fn kind(&self, i: usize) -> Kind {
         let start = self.nodes[i].start as usize;
@@ -139,8 +144,14 @@ impl<'a> Tape<'a> {
     /// escape, which serde_json's validation lets through but its string decoding does not).
     /// Read from the text each time: borrowed unless the key has escapes.
     pub fn key(&self, i: usize) -> Option<Cow<'a, str>> {
-        let (quoted, escaped) = key_before(self.text, self.nodes[i].start as usize)?;
-        if escaped {
+        let node = &self.nodes[i];
+        if node.key == NO_KEY {
+            return None;
+        }
+        let open = (node.key & !ESCAPED) as usize;
+        let close = key_close(self.text.as_bytes(), node.start as usize)?;
+        let quoted = self.text.get(open..close.checked_add(1)?)?;
+        if node.key & ESCAPED != 0 {
             serde_json::from_str::<String>(quoted).ok().map(Cow::Owned)
         } else {
             Some(Cow::Borrowed(quoted.get(1..quoted.len() - 1)?))
@@ -161,8 +172,8 @@ impl<'a> Tape<'a> {
         let mut i = 0;
         // Open containers, as node indices, and whether each is an object.
         let mut open: Vec<(u32, bool)> = Vec::new();
-        // Inside an object: whether its member's key was just read (its value comes next).
-        let mut keyed = false;
+        // Inside an object: the key just read (its value comes next), as [`Node::key`].
+        let mut key = NO_KEY;
         loop {
             i = skip_ws(b, i);
             let c = *b.get(i)?;
@@ -184,13 +195,13 @@ impl<'a> Tape<'a> {
                     }
                     continue;
                 }
-                b'"' if in_object && !keyed => {
-                    let end = string_end(b, i)?;
+                b'"' if in_object && key == NO_KEY => {
+                    let (end, escaped) = string_end(b, i)?;
                     let colon = skip_ws(b, end);
-                    if b.get(colon) != Some(&b':') {
+                    if b.get(colon) != Some(&b':') || i == 0 {
                         return None;
                     }
-                    keyed = true;
+                    key = offset(i)? | if escaped { ESCAPED } else { 0 };
                     i = colon + 1;
                     continue;
                 }
@@ -207,8 +218,9 @@ impl<'a> Tape<'a> {
                 start: offset(i)?,
                 end: offset(end)?,
                 after: index.checked_add(1)?,
+                key,
             });
-            keyed = false;
+            key = NO_KEY;
             i = end;
             if open.is_empty() {
                 return Some(());
@@ -227,36 +239,15 @@ fn offset(i: usize) -> Option<u32> {
     u32::try_from(i).ok()
 }
 
-/// The quoted key (quotes included) of the member whose value starts at `start`, and whether
-/// it has escapes; `None` when the value is not a member (no `:` before it). Walks back over
-/// `"key" :`: in JSON serde_json accepted, the key's opening quote is the first `"` before its
-/// closing one that follows an even number of backslashes (inside a string, a quote is
-/// escaped, so it follows an odd number).
-fn key_before(text: &str, start: usize) -> Option<(&str, bool)> {
-    let b = text.as_bytes();
+/// The closing quote of the key of the member whose value starts at `start`: the last byte
+/// before `:` and the whitespace around it.
+fn key_close(b: &[u8], start: usize) -> Option<usize> {
     let colon = skip_ws_back(b, start)?.checked_sub(1)?;
     if b[colon] != b':' {
         return None;
     }
     let close = skip_ws_back(b, colon)?.checked_sub(1)?;
-    if b[close] != b'"' {
-        return None;
-    }
-    let mut escaped = false;
-    let mut j = close;
-    loop {
-        j = j.checked_sub(1)?;
-        match b[j] {
-            b'"' => {
-                let slashes = b[..j].iter().rev().take_while(|&&c| c == b'\\').count();
-                if slashes % 2 == 0 {
-                    return Some((text.get(j..close + 1)?, escaped));
-                }
-            }
-            b'\\' => escaped = true,
-            _ => {}
-        }
-    }
+    (b[close] == b'"').then_some(close)
 }
 
 /// Whether the value whose first byte `c` is at `i` is a container, and where it ends (for a
@@ -265,7 +256,7 @@ fn key_before(text: &str, start: usize) -> Option<(&str, bool)> {
 fn value_extent(b: &[u8], i: usize, c: u8) -> Option<(bool, usize)> {
     Some(match c {
         b'{' | b'[' => (true, i + 1),
-        b'"' => (false, string_end(b, i)?),
+        b'"' => (false, string_end(b, i)?.0),
         b't' => (false, i + 4),
         b'f' => (false, i + 5),
         b'n' => (false, i + 4),
@@ -289,7 +280,7 @@ fn container_end(b: &[u8], i: usize) -> Option<usize> {
     loop {
         match *b.get(j)? {
             b'"' => {
-                j = string_end(b, j)?;
+                j = string_end(b, j)?.0;
                 continue;
             }
             b'{' | b'[' => depth += 1,
@@ -345,13 +336,18 @@ fn skip_ws_back(b: &[u8], mut i: usize) -> Option<usize> {
     Some(i)
 }
 
-/// The end (one past the closing quote) of the string literal opening at `i`.
-fn string_end(b: &[u8], i: usize) -> Option<usize> {
+/// The end (one past the closing quote) of the string literal opening at `i`, and whether it
+/// contains an escape.
+fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
+    let mut escaped = false;
     loop {
         match *b.get(j)? {
-            b'"' => return Some(j + 1),
-            b'\\' => j += 2,
+            b'"' => return Some((j + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                j += 2;
+            }
             _ => j += 1,
         }
     }
@@ -394,7 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_are_read_back_from_the_text_whatever_their_escapes_and_spacing() {
+    fn keys_are_read_from_the_text_whatever_their_escapes_and_spacing() {
         // Hand-written: each member's key as serde_json decodes it.
         let text = r#"{"plain":1, "sp"  :
             2,"q\"x":3,"ends\\":4,"\\\"":5,"":6,"u\u00e9":[7],"\ud800":8}"#;
@@ -442,13 +438,12 @@ mod tests {
     }
 
     #[test]
-    fn a_node_is_twelve_bytes() {
+    fn a_node_is_sixteen_bytes() {
         // The index is held beside the body while a page is read (module docs, "Size").
-        assert_eq!(std::mem::size_of::<Node>(), 12);
+        assert_eq!(std::mem::size_of::<Node>(), 16);
         let text = "[1, 2, 3]";
         let t = Tape::index(text).expect("valid JSON");
         assert_eq!(t.len(), 4);
-        assert!(t.heap_bytes() >= 4 * 12);
     }
 
     #[test]
