@@ -80,12 +80,12 @@ impl<'a> Members<'a> {
     /// parsing it again. `Err` (a reject reason) when it is not an object, or when a key is not
     /// a valid string (then the reason is serde_json's, as [`Members::of`] gives it).
     pub fn of_node(tape: &Tape<'a>, node: usize) -> Result<Members<'a>, String> {
-        if tape.node(node).kind != Kind::Object {
+        if tape.kind(node) != Kind::Object {
             return Err("record is not an object".into());
         }
         let mut items = Vec::new();
         for child in tape.children(node) {
-            let Some(key) = tape.node(child).key.clone() else {
+            let Some(key) = tape.key(child) else {
                 // A key the index could not read (a lone surrogate escape): the parse says why.
                 let raw: &RawValue =
                     serde_json::from_str(tape.text(node)).map_err(|e| e.to_string())?;
@@ -196,7 +196,7 @@ impl<'a> Members<'a> {
     pub fn take_array_nodes(&mut self, name: &str, tape: &Tape<'a>) -> Result<Vec<usize>, String> {
         match self.take_member(name) {
             None => Ok(Vec::new()),
-            Some((_, Some(node))) if tape.node(node).kind == Kind::Array => {
+            Some((_, Some(node))) if tape.kind(node) == Kind::Array => {
                 Ok(tape.children(node).collect())
             }
             Some((text, _)) => Err(format!("{name} is not an array: {text}")),

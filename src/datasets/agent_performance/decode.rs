@@ -60,17 +60,16 @@ pub fn request_body(range: &Range<DateTime<Utc>>, skip: usize, limit: u32) -> se
     })
 }
 
-/// A decoded response page: the envelope read, the agent records indexed but not read yet.
+/// A decoded response page: the envelope read, the agent records found but not read yet.
 #[derive(Debug)]
 pub struct Page<'a> {
     pub has_more: bool,
     /// `totalCount`: agents with activity in the range.
     pub total_count: Option<i64>,
-    /// The agent records: their nodes in `tape`.
-    pub agents: Vec<usize>,
-    /// One index of the whole body: every level of every agent record is read from it, so
-    /// the body is walked once more after serde_json validated it, not once per level.
-    pub tape: Tape<'a>,
+    /// The agent records' JSON texts. Each is indexed ([`Tape`]) when it is read and its index
+    /// dropped after it, so the index held beside the body is one agent's, not the page's
+    /// (README, "Performance").
+    pub agents: Vec<&'a str>,
     /// The envelope's keys no column maps (level `response` of every row of the page).
     pub extra: Unmapped<'a>,
 }
@@ -81,8 +80,9 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let err = |reason: String| DecodeError { api: API, reason };
     let text = std::str::from_utf8(body).map_err(|e| err(format!("body is not UTF-8: {e}")))?;
     let raw: &RawValue = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
-    let tape =
-        Tape::index(raw.get()).ok_or_else(|| err("body could not be indexed as JSON".into()))?;
+    // The envelope's members and the agent records, not what is inside them.
+    let tape = Tape::index_levels(raw.get(), 2)
+        .ok_or_else(|| err("body could not be indexed as JSON".into()))?;
     let mut top = Members::of_node(&tape, tape.root())
         .map_err(|_| err("body is not a JSON object".into()))?;
     if let Some(errors) = top.take("errors").or_else(|| top.take("error")) {
@@ -97,9 +97,8 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     Ok(Page {
         has_more,
         total_count,
-        agents,
+        agents: agents.into_iter().map(|a| tape.text(a)).collect(),
         extra: top.into_unmapped(),
-        tape,
     })
 }
 
@@ -237,24 +236,27 @@ impl Normalizer {
         let before = self.columns.rows;
         self.unmapped.add(&page.extra);
         for &agent in &page.agents {
-            self.push_agent(&page.tape, agent, &page.extra, claim, first);
+            self.push_agent(agent, &page.extra, claim, first);
         }
         self.columns.rows - before
     }
 
-    /// Reads the agent record at `node` of a page whose envelope's unmapped keys are
-    /// `envelope`; an identical repeat of an agent is skipped, a differing one rejected whole
-    /// (see the module docs, "Identity").
-    fn push_agent<'a>(
+    /// Reads the agent record `raw` (its JSON text) of a page whose envelope's unmapped keys
+    /// are `envelope`; an identical repeat of an agent is skipped, a differing one rejected
+    /// whole (see the module docs, "Identity").
+    fn push_agent(
         &mut self,
-        tape: &Tape<'a>,
-        node: usize,
+        raw: &str,
         envelope: &Unmapped<'_>,
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
     ) {
-        let raw = tape.text(node);
-        let read = Members::of_node(tape, node).and_then(|mut m| {
+        // Cannot fail: the record is part of a body serde_json validated.
+        let Some(tape) = Tape::index(raw) else {
+            return self.reject("agent record could not be indexed as JSON".into(), raw);
+        };
+        let tape = &tape;
+        let read = Members::of_node(tape, tape.root()).and_then(|mut m| {
             let id = m
                 .take_str("agentId")?
                 .filter(|a| !a.is_empty())

@@ -105,7 +105,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
     /// The object at `node`; `Err(kind)` when it is not one ("an invalid object" when a key is
     /// not a valid string).
     pub fn view(tape: &'t Tape<'a>, node: usize) -> Result<Self, &'static str> {
-        let kind = tape.node(node).kind;
+        let kind = tape.kind(node);
         if kind != Kind::Object {
             return Err(kind.describe());
         }
@@ -120,15 +120,14 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         // Set when the chosen member of a key has its exact spelling.
         let mut exact = 0u32;
         for c in tape.children(node) {
-            let n = tape.node(c);
-            let key = n.key.as_deref().ok_or("an invalid object")?;
-            let Some(k) = find::<L>(key) else {
+            let key = tape.key(c).ok_or("an invalid object")?;
+            let Some(k) = find::<L>(&key) else {
                 o.has_unmapped = true;
                 continue;
             };
             let bit = 1u32 << k;
             o.present |= bit;
-            if n.kind == Kind::Null || exact & bit != 0 {
+            if exact & bit != 0 || tape.kind(c) == Kind::Null {
                 continue;
             }
             if key == L::NAMES[k] {
@@ -161,7 +160,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
 
     /// The spelling of the key [`Obj::get`] reads `key` from.
     pub fn key_of(&self, key: L) -> Option<Cow<'a, str>> {
-        self.get(key).and_then(|c| self.tape.node(c).key.clone())
+        self.get(key).and_then(|c| self.tape.key(c))
     }
 
     /// Every member whose key is none of the level's (in any casing), in order.
@@ -171,9 +170,9 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
             return out;
         }
         for c in self.tape.children(self.node) {
-            if let Some(key) = &self.tape.node(c).key {
-                if find::<L>(key).is_none() {
-                    out.push_json(key.clone(), self.tape.text(c));
+            if let Some(key) = self.tape.key(c) {
+                if find::<L>(&key).is_none() {
+                    out.push_json(key, self.tape.text(c));
                 }
             }
         }
@@ -201,7 +200,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         }
         let mut empty = None;
         for c in self.tape.children(self.node) {
-            let Some(k) = &self.tape.node(c).key else {
+            let Some(k) = self.tape.key(c) else {
                 continue;
             };
             if !k.eq_ignore_ascii_case(key.name()) {
@@ -279,12 +278,12 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         let Some(c) = self.get(key) else {
             return Ok(None);
         };
-        let n = self.tape.node(c);
-        if n.kind != Kind::Array {
+        let kind = self.tape.kind(c);
+        if kind != Kind::Array {
             return Err(format!(
                 "{} is {} ({}), expected an array",
                 key.name(),
-                n.kind.describe(),
+                kind.describe(),
                 self.tape.text(c)
             ));
         }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Two builds of the exporter side by side: a 7-day backfill of each dataset given (default
+# agent_performance and call_details), 500 agents, `--concurrency 4`, the client-side rate limit
+# lifted, under /usr/bin/time -v. Prints per run: CPU seconds (user + sys), MB of API JSON served
+# per CPU-second and peak RSS.
+#
+#   benches/backfill_memory.sh OLD_BINARY NEW_BINARY
+#   ROUNDS=5 DATASETS=agent_performance benches/backfill_memory.sh old new
+#
+# Rounds alternate the builds (old, new, old, new, ...) so a change in the machine's load hits
+# both alike; the simulator (its own process, OLD_BINARY's, --cache-responses, warmed by one
+# untimed run of each dataset) is not measured.
+set -euo pipefail
+OLD=$(realpath "$1")
+NEW=$(realpath "$2")
+WORK=$(mktemp -d)
+PORT=${BENCH_PORT:-18951}
+ROUNDS=${ROUNDS:-3}
+DATASETS=${DATASETS:-"agent_performance call_details"}
+export SMARTASSIST_CLIENT_SECRET=bench-simulator-secret
+SIM_PID=""
+cleanup() {
+  if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$OLD" --log-level warn simulate --listen "127.0.0.1:$PORT" --agents 500 --max-page-size 500 \
+  --cache-responses --call-sessions-per-hour 167 --client-secret "$SMARTASSIST_CLIENT_SECRET" \
+  >"$WORK/sim.log" 2>&1 &
+SIM_PID=$!
+for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+served() {
+  python3 -c "import json,urllib.request;print(sum(json.load(urllib.request.urlopen('http://127.0.0.1:$PORT/_sim/stats'))['body_bytes_by_endpoint'].values()))"
+}
+
+# config FILE OUT DATASET
+config() {
+  cat >"$1" <<TOML
+[api]
+base_url = "http://127.0.0.1:$PORT"
+account_id = "demo-account"
+iid = "st-demo-stream"
+client_id = "cs-demo-client"
+requests_per_minute = 1000000
+[output]
+url = "$2"
+[user_status]
+enabled = false
+[intent_realtime]
+enabled = false
+[$3]
+enabled = true
+timezone = "America/New_York"
+TOML
+}
+
+# run NAME BINARY DATASET [timed]
+run() {
+  local name=$1 bin=$2 ds=$3 timed=${4:-}
+  rm -rf "$WORK/out"
+  config "$WORK/c.toml" "$WORK/out" "$ds"
+  local before; before=$(served)
+  /usr/bin/time -v -o "$WORK/time.txt" "$bin" -c "$WORK/c.toml" --log-level error \
+    backfill --from 2024-05-01 --to 2024-05-07 --dataset "$ds" --concurrency 4 >"$WORK/out.txt"
+  [[ -z "$timed" ]] && return 0
+  local json cpu rss
+  json=$(( $(served) - before ))
+  cpu=$(awk -F': ' '/User time/ {u = $2} /System time/ {s = $2} END {printf "%.2f", u + s}' "$WORK/time.txt")
+  rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$WORK/time.txt")
+  printf '%s\t%s\tJSON %.1f MB\tCPU %s s\t%.0f MB/CPU-s\tpeak RSS %s MB\n' "$name" "$ds" \
+    "$(awk -v j="$json" 'BEGIN {print j / 1e6}')" "$cpu" \
+    "$(awk -v j="$json" -v c="$cpu" 'BEGIN {print j / 1e6 / c}')" "$rss"
+}
+
+for ds in $DATASETS; do run warm "$OLD" "$ds"; done
+for r in $(seq 1 "$ROUNDS"); do
+  for ds in $DATASETS; do
+    run "old r$r" "$OLD" "$ds" timed
+    run "new r$r" "$NEW" "$ds" timed
+  done
+done
+uptime
