@@ -18,21 +18,8 @@ PORT=${BENCH_PORT:-18951}
 ROUNDS=${ROUNDS:-3}
 DATASETS=${DATASETS:-"agent_performance call_details"}
 export SMARTASSIST_CLIENT_SECRET=bench-simulator-secret
-SIM_PID=""
-cleanup() {
-  if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-"$OLD" --log-level warn simulate --listen "127.0.0.1:$PORT" --agents 500 --max-page-size 500 \
-  --cache-responses --call-sessions-per-hour 167 --client-secret "$SMARTASSIST_CLIENT_SECRET" \
-  >"$WORK/sim.log" 2>&1 &
-SIM_PID=$!
-for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
-served() {
-  python3 -c "import json,urllib.request;print(sum(json.load(urllib.request.urlopen('http://127.0.0.1:$PORT/_sim/stats'))['body_bytes_by_endpoint'].values()))"
-}
+. "$(dirname "$0")/sim.sh"
+start_simulator "$OLD"
 
 # config FILE OUT DATASET
 config() {
