@@ -12,8 +12,17 @@
 //! open between pages, against a bound of 1 MiB (`cargo bench --bench writer_memory` measures
 //! both). Waiting rows are counted exactly (`RecordBatch::get_array_memory_size`, the buffers
 //! they hold), and the contexts exist only while a row group is encoded and written.
+//!
+//! A page waits with its buffers shrunk to its rows: Arrow builders reserve room for 1,024
+//! values a column and grow by doubling, so a Call Details page of 100 sessions held about 3.4
+//! times the bytes of its values. Shrinking gives that back to the allocator (a `realloc` in
+//! place), and more pages share a row group within the same bound: fewer row groups, fewer
+//! contexts created, better compression.
 
-use arrow::record_batch::RecordBatch;
+use std::sync::Arc;
+
+use arrow::array::Array;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 /// The pages of a file waiting for their row group, in arrival order.
 #[derive(Debug)]
@@ -36,6 +45,7 @@ impl PendingPages {
     /// Adds a page. Once the waiting pages hold the bound, returns them all (this one last),
     /// to be encoded as one row group now; until then keeps it.
     pub fn push(&mut self, page: RecordBatch) -> Option<Vec<RecordBatch>> {
+        let page = shrunk(page);
         self.bytes += page.get_array_memory_size();
         self.batches.push(page);
         (self.bytes >= self.bound).then(|| self.take())
@@ -54,11 +64,27 @@ impl PendingPages {
     }
 }
 
+/// `page` with every buffer it alone owns shrunk to its contents (a buffer shared with another
+/// array is left as it is: it is not freed by shrinking this page's view of it).
+fn shrunk(page: RecordBatch) -> RecordBatch {
+    let (schema, mut columns, rows) = page.into_parts();
+    for column in &mut columns {
+        if let Some(array) = Arc::get_mut(column) {
+            array.shrink_to_fit();
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    // Cannot fail: the schema, columns and row count of a valid batch, put back unchanged but
+    // for their buffers' spare capacity.
+    RecordBatch::try_new_with_options(schema, columns, &options)
+        .expect("a valid batch's own parts make a valid batch")
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, Int64Array};
+    use arrow::array::{ArrayRef, Int64Array, Int64Builder, StringArray, StringBuilder};
     use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
@@ -94,6 +120,36 @@ mod tests {
         assert_eq!(pending.push(page(&[4; 100])), None);
         assert_eq!(first_values(&pending.take()), [4]);
         assert!(pending.take().is_empty());
+    }
+
+    #[test]
+    fn a_page_waits_with_its_builders_spare_capacity_given_back() {
+        // As the normalizers build pages: builders reserving room for 1,024 values, 100 used.
+        let mut numbers = Int64Builder::with_capacity(1024);
+        let mut names = StringBuilder::with_capacity(1024, 16 * 1024);
+        for i in 0..100 {
+            numbers.append_value(i);
+            names.append_value(format!("agent-{i}"));
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("name", DataType::Utf8, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![Arc::new(numbers.finish()), Arc::new(names.finish())];
+        let built = RecordBatch::try_new(schema, columns).expect("batch");
+        let reserved = built.get_array_memory_size();
+        assert!(reserved > 8 * 1024 + 16 * 1024, "{reserved}");
+
+        let mut pending = PendingPages::new(usize::MAX);
+        assert_eq!(pending.push(built), None);
+        // 800 bytes of numbers, 101 offsets (404 bytes) and 890 bytes of names, plus the arrays'
+        // own structs: well under a tenth of what the builders held.
+        assert!(pending.bytes() < 4 * 1024, "{} of {reserved}", pending.bytes());
+        let waiting = pending.take();
+        let n = waiting[0].column(0).as_any().downcast_ref::<Int64Array>();
+        assert_eq!(n.expect("Int64").values().to_vec(), (0..100).collect::<Vec<i64>>());
+        let names = waiting[0].column(1).as_any().downcast_ref::<StringArray>();
+        assert_eq!(names.expect("Utf8").value(42), "agent-42");
     }
 
     #[test]
