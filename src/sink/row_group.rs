@@ -21,7 +21,6 @@
 
 use std::sync::Arc;
 
-use arrow::array::Array;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 /// The pages of a file waiting for their row group, in arrival order.
@@ -84,7 +83,7 @@ fn shrunk(page: RecordBatch) -> RecordBatch {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{ArrayRef, Int64Array, Int64Builder, StringArray, StringBuilder};
+    use arrow::array::{Array, ArrayRef, Int64Array, Int64Builder, StringArray, StringBuilder};
     use arrow::datatypes::{DataType, Field, Schema};
 
     use super::*;
