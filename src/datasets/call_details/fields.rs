@@ -180,7 +180,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
     }
 
     /// A string, borrowed from the body unless it has escapes.
-    pub fn str(&self, key: L) -> Result<Option<Cow<'a, str>>, String> {
+    pub fn string(&self, key: L) -> Result<Option<Cow<'a, str>>, String> {
         match self.raw(key) {
             None => Ok(None),
             Some(raw) => scalar_str(raw)
@@ -188,13 +188,9 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         }
     }
 
-    pub fn string(&self, key: L) -> Result<Option<String>, String> {
-        self.str(key).map(|s| s.map(Cow::into_owned))
-    }
-
     /// For keys sent in two casings (`Reason`/`reason`): the first non-empty string among
     /// every spelling, else `""` if one was sent.
-    pub fn first_nonempty_string(&self, key: L) -> Result<Option<String>, String> {
+    pub fn first_nonempty_string(&self, key: L) -> Result<Option<Cow<'a, str>>, String> {
         if !self.has(key) {
             return Ok(None);
         }
@@ -208,8 +204,8 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
             }
             let raw = self.tape.text(c);
             match scalar_str(raw) {
-                Ok(Some(s)) if !s.is_empty() => return Ok(Some(s.into_owned())),
-                Ok(Some(_)) => empty = Some(String::new()),
+                Ok(Some(s)) if !s.is_empty() => return Ok(Some(s)),
+                Ok(Some(_)) => empty = Some(Cow::Borrowed("")),
                 Ok(None) => {}
                 Err(kind) => return Err(format!("{k} is {kind} ({raw}), expected a string")),
             }
@@ -267,7 +263,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
     }
 
     pub fn time(&self, key: L, offset: i32) -> Result<Option<DateTime<Utc>>, String> {
-        match self.str(key)? {
+        match self.string(key)? {
             None => Ok(None),
             Some(s) => parse_wire_time(&s, offset).map_err(|e| format!("{} {e}", key.name())),
         }
@@ -290,7 +286,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         Ok(Some(self.tape.children(c)))
     }
 
-    pub fn string_list(&self, key: L) -> Result<Option<Vec<String>>, String> {
+    pub fn string_list(&self, key: L) -> Result<Option<Vec<Cow<'a, str>>>, String> {
         let Some(items) = self.array(key)? else {
             return Ok(None);
         };
@@ -298,7 +294,7 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         items
             .enumerate()
             .map(|(i, c)| match scalar_str(self.tape.text(c)) {
-                Ok(Some(s)) => Ok(s.into_owned()),
+                Ok(Some(s)) => Ok(s),
                 Ok(None) => Err(format!("{name}[{i}] is null, expected a string")),
                 Err(kind) => Err(format!("{name}[{i}] is {kind}, expected a string")),
             })
@@ -317,8 +313,8 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
     }
 
     /// The value's exact JSON text (any type); `None` when absent or null.
-    pub fn json_text(&self, key: L) -> Option<String> {
-        self.raw(key).map(str::to_owned)
+    pub fn json_text(&self, key: L) -> Option<Cow<'a, str>> {
+        self.raw(key).map(Cow::Borrowed)
     }
 
     /// The tape the object is read from.

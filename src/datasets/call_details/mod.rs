@@ -29,6 +29,7 @@ mod density;
 mod fields;
 mod keys;
 mod planner;
+mod record;
 mod request;
 mod rows;
 mod windows;
@@ -51,19 +52,20 @@ use crate::config::{Config, SectionSpec};
 use crate::error::Error;
 use crate::sink::PartitionKey;
 use crate::sources::window::{local_day_bounds, plan_day};
-use crate::sources::Reject;
+use crate::sources::{DecodeError, Reject};
 
 pub use call_window::{CallWindow, TARGET_FILL};
 pub use config::CallDetailsConfig;
 pub use density::DensityState;
 pub use planner::Density;
+pub use record::{AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
 pub use request::{
     local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
     UnknownCallDetailsApi, ENDPOINT, MAX_PAGE_OFFSET, MAX_PAGE_SIZE, MAX_RANGE,
 };
 pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
 pub use windows::{fetch_day, fetch_day_with, DayFetch, FetchStats, WindowError};
-pub use wire::{decode_page, AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
+pub use wire::decode_page;
 
 /// The `call_details` table: one row per session.
 pub static DETAILS: Table = Table {
@@ -134,6 +136,17 @@ fn page_rows(
     Ok(sessions + legs)
 }
 
+/// A page owning its text: the window keeps a page's records until the window is complete,
+/// after the body is gone (see `windows`). A type without lifetime parameters, because the
+/// blocking pool's decoder requires its value to be `'static`, which the compiler cannot prove
+/// of a `Page<'static>` inside the export's future.
+struct OwnedPage(Page<'static>);
+
+/// [`decode_page`] owning its text ([`OwnedPage`]).
+fn decode_owned(body: &[u8], offset_minutes: i32) -> Result<OwnedPage, DecodeError> {
+    decode_page(body, offset_minutes).map(|p| OwnedPage(p.into_owned()))
+}
+
 fn build(config: &Config) -> Option<Dataset> {
     let cfg = config.section::<CallDetailsConfig>()?;
     cfg.keys
@@ -172,7 +185,7 @@ impl CallDetails {
         limit: u32,
         page: u32,
         gated: bool,
-    ) -> Result<Page, ClientError> {
+    ) -> Result<Page<'static>, ClientError> {
         let path = self.cfg.api.path(&cx.account_id);
         let query = request_query(limit, page);
         let gate = gated.then_some(cx.page_gate.as_ref());
@@ -181,10 +194,10 @@ impl CallDetails {
         let (page, _permit) = cx
             .client
             .post_json_gated_blocking(ENDPOINT, &path, &query, &body, gate, move |bytes| {
-                decode_page(bytes, offset_minutes)
+                decode_owned(bytes, offset_minutes)
             })
             .await?;
-        Ok(page)
+        Ok(page.0)
     }
 
     async fn export(
@@ -227,16 +240,18 @@ impl CallDetails {
     ) -> Result<(history::FetchedDay, (FetchStats, Density)), Error> {
         let plan = plan_day(self.cfg.keys.timezone, day);
         let claim = local_day_bounds(self.cfg.keys.timezone, day);
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord>, Vec<Reject>)>();
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord<'static>>, Vec<Reject>)>();
         let fetch = |w: &CallWindow, page: u32| {
             let body = request_body(w, &self.cfg.filter, self.cfg.api);
             self.send(cx, body, w.offset_minutes, self.cfg.page_size, page, true)
         };
         let producer = async move {
-            let keep = move |_: &CallWindow, records: Vec<CallRecord>, rejects: Vec<Reject>| {
-                // The receiver lives until this future ends (try_join below drops both).
-                let _ = tx.send((records, rejects));
-            };
+            let keep =
+                move |_: &CallWindow, records: Vec<CallRecord<'static>>, rejects: Vec<Reject>| {
+                    // The receiver lives until this future ends (try_join below drops both).
+                    let _ = tx.send((records, rejects));
+                };
             fetch_day_with(&plan, expected, self.cfg.page_size, fetch, keep)
                 .await
                 .map_err(window_error)

@@ -8,6 +8,7 @@
 //! batches. Times are UTC milliseconds; durations are whole seconds; `time_zone_offset` keeps
 //! the offset the zone-less times were read at.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 
-use super::wire::{AgentLeg, CallRecord, Segment};
+use super::record::{AgentLeg, CallRecord, Segment};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder, timestamp_type};
 use crate::sources::extra::{extra_field, ExtraColumn, UnmappedCounts};
 use crate::sources::Reject;
@@ -155,7 +156,7 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
-fn append_list(b: &mut ListBuilder<StringBuilder>, v: Option<&[String]>) {
+fn append_list(b: &mut ListBuilder<StringBuilder>, v: Option<&[Cow<'_, str>]>) {
     match v {
         None => b.append_null(),
         Some(items) => {
@@ -197,11 +198,11 @@ impl DetailsBuilders {
         }
     }
 
-    fn push(&mut self, r: &CallRecord) {
+    fn push(&mut self, r: &CallRecord<'_>) {
         let c = &r.customer;
         let k = &r.campaign;
         let strings: [Option<&str>; 29] = [
-            Some(&r.session_id),
+            Some(r.session_id.as_ref()),
             r.conversation_id.as_deref(),
             r.channel.as_deref(),
             r.bot_id.as_deref(),
@@ -357,7 +358,7 @@ impl SegmentBuilders {
         }
     }
 
-    fn push(&mut self, r: &CallRecord, index: usize, seg: &Segment) {
+    fn push(&mut self, r: &CallRecord<'_>, index: usize, seg: &Segment<'_>) {
         let none = AgentLeg::default();
         let a = seg.agent.as_ref().unwrap_or(&none);
         self.session_id.append_value(&r.session_id);
@@ -506,7 +507,7 @@ impl CallDetailsNormalizer {
     /// Appends the session and its legs if its start lies in `claim` (`[start, end)`);
     /// returns whether it did. The caller dedupes by `session_id` (see
     /// [`fetch_day`](super::fetch_day), which already does).
-    pub fn push(&mut self, record: &CallRecord, claim: &Range<DateTime<Utc>>) -> bool {
+    pub fn push(&mut self, record: &CallRecord<'_>, claim: &Range<DateTime<Utc>>) -> bool {
         if !claim.contains(&record.session_start_time) {
             return false;
         }

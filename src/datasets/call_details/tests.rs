@@ -78,8 +78,9 @@ pub(crate) mod cols {
     }
 }
 
-fn s(v: &str) -> Option<String> {
-    Some(v.to_string())
+/// `Some(v)` as the compared value's type (a column's `String`, a record's `Cow`).
+fn s<'a, T: From<&'a str>>(v: &'a str) -> Option<T> {
+    Some(T::from(v))
 }
 
 fn window(start: &str, end: &str, offset: i32) -> CallWindow {
@@ -195,7 +196,7 @@ const V2_PAGE: &str = r#"{ "numResults": 10, "data": [
       "contactListName": ["WANTED JAN23"] },
     "automationBotIDs": ["st-1"] } ] }"#;
 
-fn decoded(body: &str, offset: i32) -> Vec<CallRecord> {
+fn decoded(body: &str, offset: i32) -> Vec<CallRecord<'_>> {
     decode_page(body.as_bytes(), offset)
         .expect("decodable page")
         .records
@@ -216,7 +217,7 @@ fn a_documented_v2_page_decodes_with_zone_less_times_at_the_request_offset() {
     assert_eq!(bot.session_end_time, Some(utc("2025-09-30T06:10:42Z")));
     assert_eq!(bot.reason, s(""));
     assert_eq!(bot.smart_status, s("CLOSED AT BOT"));
-    assert_eq!(bot.automation_bot_ids, Some(vec!["st-1".to_string()]));
+    assert_eq!(bot.automation_bot_ids, Some(vec!["st-1".into()]));
     assert!(bot.segments.is_empty());
     assert_eq!(bot.time_zone_offset, -330);
 
@@ -226,7 +227,7 @@ fn a_documented_v2_page_decodes_with_zone_less_times_at_the_request_offset() {
     assert_eq!(r.reason, s("Resolved"));
     assert_eq!(r.is_voicemail, Some(false));
     assert_eq!(r.skills, s("[]"));
-    assert_eq!(r.dispositions, Some(vec!["Resolved".to_string()]));
+    assert_eq!(r.dispositions, Some(vec!["Resolved".into()]));
     assert_eq!(r.csat_score, Some(4));
     assert_eq!(r.survey_type, s("csat"));
     assert_eq!(r.customer.phone, s("+1555"));
@@ -235,7 +236,7 @@ fn a_documented_v2_page_decodes_with_zone_less_times_at_the_request_offset() {
     assert_eq!(r.campaign.run_date, Some(utc("2026-02-16T14:06:41.807Z")));
     assert_eq!(
         r.campaign.contact_list_names,
-        Some(vec!["WANTED JAN23".to_string()])
+        Some(vec!["WANTED JAN23".into()])
     );
     assert_eq!(
         r.meta_info,
@@ -282,7 +283,7 @@ fn destinations_walk_into_legs_in_the_documented_order() {
     assert_eq!(a.after_call_work_seconds, Some(5));
     assert_eq!(a.assigned_at, Some(utc("2025-10-01T02:10:50Z")));
     assert_eq!(a.accepted_time, Some(utc("2025-10-01T02:11:00Z")));
-    assert_eq!(a.agent_notes, Some(vec!["n1".to_string()]));
+    assert_eq!(a.agent_notes, Some(vec!["n1".into()]));
     let consulting: serde_json::Value =
         serde_json::from_str(a.consulting_agents.as_deref().expect("consulting")).expect("json");
     assert_eq!(consulting[0]["name"], "+919550000000");
@@ -400,7 +401,7 @@ fn hostile_records_become_rejects_with_their_exact_json() {
     let page = decode_page(body.as_bytes(), 0).expect("decodable");
     assert_eq!(page.records.len(), hostile.len() + 1);
     assert_eq!(
-        page.records[0].as_ref().map(|r| r.session_id.clone()),
+        page.records[0].as_ref().map(|r| r.session_id.to_string()),
         Ok("ok".to_string())
     );
     for (i, (rec, raw)) in page.records[1..].iter().zip(hostile).enumerate() {

@@ -60,7 +60,7 @@ impl FakeApi {
         }
     }
 
-    fn page(&self, w: &CallWindow, page: u32) -> Page {
+    fn page(&self, w: &CallWindow, page: u32) -> Page<'static> {
         assert!(page <= MAX_PAGE_OFFSET, "page {page} of {w}");
         assert!(
             w.send_end - w.start <= MAX_RANGE,
@@ -105,7 +105,7 @@ impl FakeApi {
                 .iter()
                 .map(|(t, id)| {
                     Ok(CallRecord {
-                        session_id: id.clone(),
+                        session_id: id.clone().into(),
                         session_start_time: *t,
                         ..CallRecord::default()
                     })
@@ -142,7 +142,7 @@ fn scramble(id: &str) -> u64 {
 }
 
 fn ids(f: &DayFetch) -> Vec<String> {
-    let mut v: Vec<String> = f.records.iter().map(|r| r.session_id.clone()).collect();
+    let mut v: Vec<String> = f.records.iter().map(|r| r.session_id.to_string()).collect();
     v.sort();
     v
 }

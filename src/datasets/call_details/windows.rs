@@ -42,7 +42,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::call_window::{capacity, CallWindow};
 use super::planner::{Density, Planner};
-use super::wire::{CallRecord, Page};
+use super::record::{CallRecord, Page};
 use super::{MAX_PAGE_OFFSET, MAX_PAGE_SIZE};
 use crate::sources::window::DayWindow;
 use crate::sources::Reject;
@@ -129,7 +129,7 @@ impl FetchStats {
 #[derive(Debug, Clone)]
 pub struct DayFetch {
     /// Every session starting in the segments' claims, once each, in window order.
-    pub records: Vec<CallRecord>,
+    pub records: Vec<CallRecord<'static>>,
     /// Rejected records of the kept windows, once each (by raw JSON).
     pub rejects: Vec<Reject>,
     pub stats: FetchStats,
@@ -148,7 +148,7 @@ pub async fn fetch_day<F, Fut, E>(
 ) -> Result<DayFetch, WindowError<E>>
 where
     F: FnMut(&CallWindow, u32) -> Fut,
-    Fut: Future<Output = Result<Page, E>>,
+    Fut: Future<Output = Result<Page<'static>, E>>,
     E: std::error::Error + 'static,
 {
     let mut records = Vec::new();
@@ -178,9 +178,9 @@ pub async fn fetch_day_with<F, Fut, E, S>(
 ) -> Result<(FetchStats, Density), WindowError<E>>
 where
     F: FnMut(&CallWindow, u32) -> Fut,
-    Fut: Future<Output = Result<Page, E>>,
+    Fut: Future<Output = Result<Page<'static>, E>>,
     E: std::error::Error + 'static,
-    S: FnMut(&CallWindow, Vec<CallRecord>, Vec<Reject>),
+    S: FnMut(&CallWindow, Vec<CallRecord<'static>>, Vec<Reject>),
 {
     if page_size == 0 || page_size > MAX_PAGE_SIZE {
         return Err(WindowError::PageSize(page_size));
@@ -223,7 +223,7 @@ struct Planned {
 
 enum Outcome {
     Complete {
-        records: Vec<CallRecord>,
+        records: Vec<CallRecord<'static>>,
         rejects: Vec<Reject>,
     },
     /// Page 10 was full (or page 0's `numResults` exceeded the capacity).
@@ -274,9 +274,9 @@ impl Walker {
     ) -> Result<(), WindowError<E>>
     where
         F: FnMut(&CallWindow, u32) -> Fut,
-        Fut: Future<Output = Result<Page, E>>,
+        Fut: Future<Output = Result<Page<'static>, E>>,
         E: std::error::Error + 'static,
-        S: FnMut(&CallWindow, Vec<CallRecord>, Vec<Reject>),
+        S: FnMut(&CallWindow, Vec<CallRecord<'static>>, Vec<Reject>),
     {
         let (claim, offset) = (&seg.claim, seg.offset_minutes);
         let mut cursor = claim.start;
@@ -315,7 +315,7 @@ impl Walker {
     ) -> Result<Outcome, WindowError<E>>
     where
         F: FnMut(&CallWindow, u32) -> Fut,
-        Fut: Future<Output = Result<Page, E>>,
+        Fut: Future<Output = Result<Page<'static>, E>>,
         E: std::error::Error + 'static,
     {
         let w = &p.window;
@@ -388,13 +388,13 @@ impl Walker {
     fn accept<E, S>(
         &mut self,
         p: &Planned,
-        records: Vec<CallRecord>,
+        records: Vec<CallRecord<'static>>,
         rejects: Vec<Reject>,
         sink: &mut S,
     ) -> Result<u64, WindowError<E>>
     where
         E: std::error::Error + 'static,
-        S: FnMut(&CallWindow, Vec<CallRecord>, Vec<Reject>),
+        S: FnMut(&CallWindow, Vec<CallRecord<'static>>, Vec<Reject>),
     {
         let w = &p.window;
         let mut inside = 0u64;
@@ -405,7 +405,7 @@ impl Walker {
                 continue;
             }
             inside += 1;
-            if !self.seen.insert(r.session_id.clone()) {
+            if !self.seen.insert(r.session_id.to_string()) {
                 self.stats.duplicates += 1;
                 continue;
             }
@@ -535,7 +535,7 @@ impl Walker {
     }
 }
 
-fn starts_in(w: &CallWindow, records: &[CallRecord]) -> Vec<DateTime<Utc>> {
+fn starts_in(w: &CallWindow, records: &[CallRecord<'_>]) -> Vec<DateTime<Utc>> {
     records
         .iter()
         .map(|r| r.session_start_time)

@@ -1,4 +1,5 @@
-//! Decoding of Call Details response pages into owned [`CallRecord`]s. Every documented variant
+//! Decoding of Call Details response pages into [`CallRecord`]s that borrow their text from the
+//! body (see `record`). Every documented variant
 //! is accepted: bot-only and agent-routed records mixed in one array, mixed key casing
 //! (`Direction`/`direction`, `Reason`/`reason`, `EnterTime`, `ConsultingAgents`; keys are
 //! matched case-insensitively), v1's `Direction` inside `customerinfo`, `isVoicemail` as
@@ -12,6 +13,7 @@
 //! or any field of which has the wrong type or an unparsable value, becomes a [`Reject`]
 //! carrying the record's exact JSON: a session is exported with all its legs or not at all.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use chrono::{DateTime, Datelike, Duration, Utc};
@@ -20,6 +22,7 @@ use serde_json::value::RawValue;
 
 use super::fields::{parse_int, Obj};
 use super::keys::{A, C, K, Q, S};
+use super::record::{AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
 use crate::sources::extra::{Unmapped, UnmappedCounts};
 use crate::sources::tape::Tape;
 use crate::sources::timestamp::{parse_local, scan, Zone};
@@ -28,160 +31,13 @@ use crate::sources::{DecodeError, Reject};
 
 const API: &str = "CallDetails";
 
-/// A decoded response page.
-#[derive(Debug, Clone)]
-pub struct Page {
-    /// `numResults` as received: undefined by the docs (a window total in some samples, not in
-    /// others), so only a hint. `None` when absent or not a non-negative integer.
-    pub num_results: Option<u64>,
-    /// Every element of `data`, in order: counted for paging whether decoded or rejected.
-    pub records: Vec<Result<CallRecord, Reject>>,
-}
-
-/// One session (one element of `data`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct CallRecord {
-    /// `sessionId`; never empty. The key of the session.
-    pub session_id: String,
-    /// `conversationId` (`c-…`); only on agent-routed records.
-    pub conversation_id: Option<String>,
-    pub channel: Option<String>,
-    pub bot_id: Option<String>,
-    pub user_id: Option<String>,
-    pub channel_specific_user_id: Option<String>,
-    pub org_id: Option<String>,
-    pub session_start_time: DateTime<Utc>,
-    pub session_end_time: Option<DateTime<Utc>>,
-    /// The `timeZoneOffset` of the request the record came from (JavaScript convention).
-    pub time_zone_offset: i32,
-    pub final_status: Option<String>,
-    pub smart_status: Option<String>,
-    /// `reason` or `Reason` (the first non-empty one when both are sent).
-    pub reason: Option<String>,
-    pub disconnecting_event: Option<String>,
-    pub error_details: Option<String>,
-    /// `Direction`/`direction`, or v1's `customerinfo.Direction`.
-    pub direction: Option<String>,
-    pub is_voicemail: Option<bool>,
-    /// `skills` as JSON text (element type undocumented).
-    pub skills: Option<String>,
-    pub dispositions: Option<Vec<String>>,
-    pub disposition_remarks: Option<Vec<String>>,
-    pub survey_type: Option<String>,
-    pub csat_score: Option<i64>,
-    pub csat_feedback: Option<String>,
-    pub nps_score: Option<i64>,
-    pub like_dislike_score: Option<i64>,
-    pub customer: Customer,
-    /// `userleveltags` as JSON text (`[{name, value}]`, value type undocumented).
-    pub user_level_tags: Option<String>,
-    /// `sessionleveltags` as JSON text.
-    pub session_level_tags: Option<String>,
-    pub campaign: Campaign,
-    pub automation_bot_ids: Option<Vec<String>>,
-    /// `metaInfo` exactly as received (free-form JSON).
-    pub meta_info: Option<String>,
-    /// The legs, in the documented walk order (see [`Segment`]).
-    pub segments: Vec<Segment>,
-    /// The session's fields no column maps (`customerinfo`'s and `campaigninfo`'s nested).
-    pub extra: Unmapped<'static>,
-    /// Occurrences of unmapped fields over the session and every destination and leg.
-    pub unmapped: UnmappedCounts,
-}
-
-/// `customerinfo`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Customer {
-    pub phone: Option<String>,
-    pub center_phone: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub email: Option<String>,
-}
-
-/// `campaigninfo`; every field `None` when absent.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Campaign {
-    pub name: Option<String>,
-    pub id: Option<String>,
-    pub instance_id: Option<String>,
-    pub dialing_list_id: Option<String>,
-    /// Integer on campaign calls; `""` on inbound records becomes `None`.
-    pub attempt: Option<i64>,
-    pub contact_status: Option<String>,
-    pub run_date: Option<DateTime<Utc>>,
-    pub contact_list_names: Option<Vec<String>>,
-}
-
-/// Which kind of `destinations[]` element a leg came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SegmentKind {
-    QueueEntry,
-    AgentSegment,
-}
-
-impl SegmentKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SegmentKind::QueueEntry => "QueueEntry",
-            SegmentKind::AgentSegment => "AgentSegment",
-        }
-    }
-}
-
-/// One row of `call_segments`. Walking `destinations` in order: a `QueueEntry` gives its
-/// `respondingAgent` (if any, `responding = Some(true)`), then each of `nonRespondingAgents`
-/// (`Some(false)`), or one leg with `agent = None` and `responding = None` when it has
-/// neither; a bare `AgentSegment` gives one leg (`Some(true)`, no queue fields). The position in
-/// [`CallRecord::segments`] is the `segment_index`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Segment {
-    pub kind: SegmentKind,
-    pub queue_id: Option<String>,
-    pub queue_name: Option<String>,
-    pub enter_time: Option<DateTime<Utc>>,
-    pub callback_opted: Option<bool>,
-    pub callback_opted_time: Option<DateTime<Utc>>,
-    pub user_callback_accept_time: Option<DateTime<Utc>>,
-    pub responding: Option<bool>,
-    pub agent: Option<AgentLeg>,
-    /// The `QueueEntry`'s fields no column maps (empty for an `AgentSegment`, whose fields are
-    /// its agent's).
-    pub queue_extra: Unmapped<'static>,
-}
-
-/// An agent's part of a leg (`respondingAgent`, a `nonRespondingAgents[]` element or a bare
-/// `AgentSegment`).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct AgentLeg {
-    /// A `u-…` user id.
-    pub agent_id: Option<String>,
-    pub email: Option<String>,
-    pub name: Option<String>,
-    pub status: Option<String>,
-    pub non_response_event: Option<String>,
-    pub assigned_at: Option<DateTime<Utc>>,
-    pub accepted_time: Option<DateTime<Utc>>,
-    pub first_response_time: Option<DateTime<Utc>>,
-    pub first_response_seconds: Option<i64>,
-    pub interaction_end_time: Option<DateTime<Utc>>,
-    pub interaction_seconds: Option<i64>,
-    pub after_call_work_end_time: Option<DateTime<Utc>>,
-    pub after_call_work_seconds: Option<i64>,
-    pub agent_notes: Option<Vec<String>>,
-    /// `ConsultingAgents` as JSON text.
-    pub consulting_agents: Option<String>,
-    /// The leg's fields no column maps.
-    pub extra: Unmapped<'static>,
-}
-
 /// Decodes one response body; zone-less times are read at `offset_minutes` (the request's
 /// `timeZoneOffset`). A body that is not a JSON object with a `data` array (truncated, an
 /// `errors` body, not UTF-8) is a [`DecodeError`]; a bad record is an `Err(Reject)` entry.
 ///
 /// The top level is parsed (and the whole body validated) by serde_json; the `data` array is
 /// then indexed once ([`Tape`]) and every level of every record read from that index.
-pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page, DecodeError> {
+pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<'_>, DecodeError> {
     let fail = |reason: String| DecodeError { api: API, reason };
     let body = std::str::from_utf8(body).map_err(|e| fail(format!("body is not UTF-8: {e}")))?;
     let top: Top<'_> = serde_json::from_str(body).map_err(|e| fail(e.to_string()))?;
@@ -228,7 +84,7 @@ pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page, DecodeError
     })
 }
 
-fn decode_record(tape: &Tape<'_>, node: usize, offset: i32) -> Result<CallRecord, String> {
+fn decode_record<'a>(tape: &Tape<'a>, node: usize, offset: i32) -> Result<CallRecord<'a>, String> {
     let o = Obj::<S>::view(tape, node)
         .map_err(|kind| format!("record is {kind}, expected an object"))?;
     let session_id = o
@@ -238,11 +94,11 @@ fn decode_record(tape: &Tape<'_>, node: usize, offset: i32) -> Result<CallRecord
     decode_session(&o, session_id.clone(), offset).map_err(|e| format!("session {session_id}: {e}"))
 }
 
-fn decode_session(
-    o: &Obj<'_, '_, S>,
-    session_id: String,
+fn decode_session<'a>(
+    o: &Obj<'_, 'a, S>,
+    session_id: Cow<'a, str>,
     offset: i32,
-) -> Result<CallRecord, String> {
+) -> Result<CallRecord<'a>, String> {
     let start = o
         .time(S::SessionStartTime, offset)?
         .ok_or("record has no sessionStartTime")?;
@@ -312,12 +168,12 @@ fn decode_session(
         meta_info: o.json_text(S::MetaInfo),
         segments,
         session_id,
-        extra: extra.into_owned(),
+        extra,
         unmapped,
     })
 }
 
-fn decode_campaign(c: &Obj<'_, '_, K>, offset: i32) -> Result<Campaign, String> {
+fn decode_campaign<'a>(c: &Obj<'_, 'a, K>, offset: i32) -> Result<Campaign<'a>, String> {
     let contact_list_names = match c.raw(K::ContactListName) {
         Some(raw) if raw.starts_with('"') => c.string(K::ContactListName)?.map(|s| vec![s]),
         _ => c.string_list(K::ContactListName)?,
@@ -334,11 +190,11 @@ fn decode_campaign(c: &Obj<'_, '_, K>, offset: i32) -> Result<Campaign, String> 
     })
 }
 
-fn decode_segments(
-    o: &Obj<'_, '_, S>,
+fn decode_segments<'a>(
+    o: &Obj<'_, 'a, S>,
     offset: i32,
     unmapped: &mut UnmappedCounts,
-) -> Result<Vec<Segment>, String> {
+) -> Result<Vec<Segment<'a>>, String> {
     let Some(items) = o.array(S::Destinations)? else {
         return Ok(Vec::new());
     };
@@ -350,17 +206,17 @@ fn decode_segments(
     Ok(out)
 }
 
-fn push_destination(
-    tape: &Tape<'_>,
+fn push_destination<'a>(
+    tape: &Tape<'a>,
     node: usize,
     offset: i32,
-    out: &mut Vec<Segment>,
+    out: &mut Vec<Segment<'a>>,
     unmapped: &mut UnmappedCounts,
 ) -> Result<(), String> {
     let d = Obj::<Q>::view(tape, node).map_err(|kind| format!("is {kind}, expected an object"))?;
     let as_leg =
         || Obj::<A>::view(tape, node).map_err(|kind| format!("is {kind}, expected an object"));
-    let kind = match d.str(Q::DestinationType)? {
+    let kind = match d.string(Q::DestinationType)? {
         Some(t) if t.eq_ignore_ascii_case("QueueEntry") => SegmentKind::QueueEntry,
         Some(t) if t.eq_ignore_ascii_case("AgentSegment") => SegmentKind::AgentSegment,
         Some(t) => return Err(format!("unknown destinationType {t:?}")),
@@ -383,7 +239,7 @@ fn push_destination(
         });
         return Ok(());
     }
-    let queue_extra = d.unmapped().into_owned();
+    let queue_extra = d.unmapped();
     unmapped.add(&queue_extra);
     let queue = Segment {
         kind,
@@ -426,12 +282,12 @@ fn push_destination(
     Ok(())
 }
 
-fn decode_leg(
-    a: &Obj<'_, '_, A>,
+fn decode_leg<'a>(
+    a: &Obj<'_, 'a, A>,
     offset: i32,
     unmapped: &mut UnmappedCounts,
-) -> Result<AgentLeg, String> {
-    let extra = a.unmapped().into_owned();
+) -> Result<AgentLeg<'a>, String> {
+    let extra = a.unmapped();
     unmapped.add(&extra);
     Ok(AgentLeg {
         agent_id: a.string(A::AgentId)?,

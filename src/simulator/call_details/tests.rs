@@ -464,7 +464,9 @@ async fn export_day(
                     String::from_utf8_lossy(&bytes).into(),
                 ));
             }
-            decode_page(&bytes, offset).map_err(FetchError::Decode)
+            decode_page(&bytes, offset)
+                .map(|p| p.into_owned())
+                .map_err(FetchError::Decode)
         }
     };
     let fetched = fetch_day(&segments, expected, 100, fetch)

@@ -1,0 +1,295 @@
+//! The decoded form of a Call Details page ([`Page`], [`CallRecord`] and its parts), as `wire`
+//! produces it and `windows`/`rows` consume it.
+//!
+//! Text borrows from the response body (`Cow::Borrowed`) unless the JSON had to be changed to
+//! read it (escapes), so decoding a page allocates per record, not per field. A record that
+//! outlives its body (the export keeps a window's records until the window is complete, see
+//! `windows`) is turned into one owning its text with [`Page::into_owned`] at the page
+//! boundary; a caller that pushes a page's rows while it holds the body (the page decoder of
+//! the benchmarks and tools) never copies the text before the Arrow builders.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+
+use crate::sources::extra::{Unmapped, UnmappedCounts};
+use crate::sources::Reject;
+
+/// A decoded response page.
+#[derive(Debug, Clone)]
+pub struct Page<'a> {
+    /// `numResults` as received: undefined by the docs (a window total in some samples, not in
+    /// others), so only a hint. `None` when absent or not a non-negative integer.
+    pub num_results: Option<u64>,
+    /// Every element of `data`, in order: counted for paging whether decoded or rejected.
+    pub records: Vec<Result<CallRecord<'a>, Reject>>,
+}
+
+/// One session (one element of `data`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallRecord<'a> {
+    /// `sessionId`; never empty. The key of the session.
+    pub session_id: Cow<'a, str>,
+    /// `conversationId` (`c-…`); only on agent-routed records.
+    pub conversation_id: Option<Cow<'a, str>>,
+    pub channel: Option<Cow<'a, str>>,
+    pub bot_id: Option<Cow<'a, str>>,
+    pub user_id: Option<Cow<'a, str>>,
+    pub channel_specific_user_id: Option<Cow<'a, str>>,
+    pub org_id: Option<Cow<'a, str>>,
+    pub session_start_time: DateTime<Utc>,
+    pub session_end_time: Option<DateTime<Utc>>,
+    /// The `timeZoneOffset` of the request the record came from (JavaScript convention).
+    pub time_zone_offset: i32,
+    pub final_status: Option<Cow<'a, str>>,
+    pub smart_status: Option<Cow<'a, str>>,
+    /// `reason` or `Reason` (the first non-empty one when both are sent).
+    pub reason: Option<Cow<'a, str>>,
+    pub disconnecting_event: Option<Cow<'a, str>>,
+    pub error_details: Option<Cow<'a, str>>,
+    /// `Direction`/`direction`, or v1's `customerinfo.Direction`.
+    pub direction: Option<Cow<'a, str>>,
+    pub is_voicemail: Option<bool>,
+    /// `skills` as JSON text (element type undocumented).
+    pub skills: Option<Cow<'a, str>>,
+    pub dispositions: Option<Vec<Cow<'a, str>>>,
+    pub disposition_remarks: Option<Vec<Cow<'a, str>>>,
+    pub survey_type: Option<Cow<'a, str>>,
+    pub csat_score: Option<i64>,
+    pub csat_feedback: Option<Cow<'a, str>>,
+    pub nps_score: Option<i64>,
+    pub like_dislike_score: Option<i64>,
+    pub customer: Customer<'a>,
+    /// `userleveltags` as JSON text (`[{name, value}]`, value type undocumented).
+    pub user_level_tags: Option<Cow<'a, str>>,
+    /// `sessionleveltags` as JSON text.
+    pub session_level_tags: Option<Cow<'a, str>>,
+    pub campaign: Campaign<'a>,
+    pub automation_bot_ids: Option<Vec<Cow<'a, str>>>,
+    /// `metaInfo` exactly as received (free-form JSON).
+    pub meta_info: Option<Cow<'a, str>>,
+    /// The legs, in the documented walk order (see [`Segment`]).
+    pub segments: Vec<Segment<'a>>,
+    /// The session's fields no column maps (`customerinfo`'s and `campaigninfo`'s nested).
+    pub extra: Unmapped<'a>,
+    /// Occurrences of unmapped fields over the session and every destination and leg.
+    pub unmapped: UnmappedCounts,
+}
+
+/// `customerinfo`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Customer<'a> {
+    pub phone: Option<Cow<'a, str>>,
+    pub center_phone: Option<Cow<'a, str>>,
+    pub first_name: Option<Cow<'a, str>>,
+    pub last_name: Option<Cow<'a, str>>,
+    pub email: Option<Cow<'a, str>>,
+}
+
+/// `campaigninfo`; every field `None` when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Campaign<'a> {
+    pub name: Option<Cow<'a, str>>,
+    pub id: Option<Cow<'a, str>>,
+    pub instance_id: Option<Cow<'a, str>>,
+    pub dialing_list_id: Option<Cow<'a, str>>,
+    /// Integer on campaign calls; `""` on inbound records becomes `None`.
+    pub attempt: Option<i64>,
+    pub contact_status: Option<Cow<'a, str>>,
+    pub run_date: Option<DateTime<Utc>>,
+    pub contact_list_names: Option<Vec<Cow<'a, str>>>,
+}
+
+/// Which kind of `destinations[]` element a leg came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SegmentKind {
+    QueueEntry,
+    AgentSegment,
+}
+
+impl SegmentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SegmentKind::QueueEntry => "QueueEntry",
+            SegmentKind::AgentSegment => "AgentSegment",
+        }
+    }
+}
+
+/// One row of `call_segments`. Walking `destinations` in order: a `QueueEntry` gives its
+/// `respondingAgent` (if any, `responding = Some(true)`), then each of `nonRespondingAgents`
+/// (`Some(false)`), or one leg with `agent = None` and `responding = None` when it has
+/// neither; a bare `AgentSegment` gives one leg (`Some(true)`, no queue fields). The position in
+/// [`CallRecord::segments`] is the `segment_index`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Segment<'a> {
+    pub kind: SegmentKind,
+    pub queue_id: Option<Cow<'a, str>>,
+    pub queue_name: Option<Cow<'a, str>>,
+    pub enter_time: Option<DateTime<Utc>>,
+    pub callback_opted: Option<bool>,
+    pub callback_opted_time: Option<DateTime<Utc>>,
+    pub user_callback_accept_time: Option<DateTime<Utc>>,
+    pub responding: Option<bool>,
+    pub agent: Option<AgentLeg<'a>>,
+    /// The `QueueEntry`'s fields no column maps (empty for an `AgentSegment`, whose fields are
+    /// its agent's).
+    pub queue_extra: Unmapped<'a>,
+}
+
+/// An agent's part of a leg (`respondingAgent`, a `nonRespondingAgents[]` element or a bare
+/// `AgentSegment`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentLeg<'a> {
+    /// A `u-…` user id.
+    pub agent_id: Option<Cow<'a, str>>,
+    pub email: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
+    pub status: Option<Cow<'a, str>>,
+    pub non_response_event: Option<Cow<'a, str>>,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub accepted_time: Option<DateTime<Utc>>,
+    pub first_response_time: Option<DateTime<Utc>>,
+    pub first_response_seconds: Option<i64>,
+    pub interaction_end_time: Option<DateTime<Utc>>,
+    pub interaction_seconds: Option<i64>,
+    pub after_call_work_end_time: Option<DateTime<Utc>>,
+    pub after_call_work_seconds: Option<i64>,
+    pub agent_notes: Option<Vec<Cow<'a, str>>>,
+    /// `ConsultingAgents` as JSON text.
+    pub consulting_agents: Option<Cow<'a, str>>,
+    /// The leg's fields no column maps.
+    pub extra: Unmapped<'a>,
+}
+
+/// The text owned: for a value that outlives the body it was read from.
+fn own(s: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+    s.map(|s| Cow::Owned(s.into_owned()))
+}
+
+fn own_list(list: Option<Vec<Cow<'_, str>>>) -> Option<Vec<Cow<'static, str>>> {
+    list.map(|l| l.into_iter().map(|s| Cow::Owned(s.into_owned())).collect())
+}
+
+impl Page<'_> {
+    /// The same page owning all its text (for records kept after the body is gone).
+    pub fn into_owned(self) -> Page<'static> {
+        Page {
+            num_results: self.num_results,
+            records: self
+                .records
+                .into_iter()
+                .map(|r| r.map(CallRecord::into_owned))
+                .collect(),
+        }
+    }
+}
+
+impl CallRecord<'_> {
+    /// The same record owning all its text.
+    pub fn into_owned(self) -> CallRecord<'static> {
+        CallRecord {
+            session_id: Cow::Owned(self.session_id.into_owned()),
+            conversation_id: own(self.conversation_id),
+            channel: own(self.channel),
+            bot_id: own(self.bot_id),
+            user_id: own(self.user_id),
+            channel_specific_user_id: own(self.channel_specific_user_id),
+            org_id: own(self.org_id),
+            session_start_time: self.session_start_time,
+            session_end_time: self.session_end_time,
+            time_zone_offset: self.time_zone_offset,
+            final_status: own(self.final_status),
+            smart_status: own(self.smart_status),
+            reason: own(self.reason),
+            disconnecting_event: own(self.disconnecting_event),
+            error_details: own(self.error_details),
+            direction: own(self.direction),
+            is_voicemail: self.is_voicemail,
+            skills: own(self.skills),
+            dispositions: own_list(self.dispositions),
+            disposition_remarks: own_list(self.disposition_remarks),
+            survey_type: own(self.survey_type),
+            csat_score: self.csat_score,
+            csat_feedback: own(self.csat_feedback),
+            nps_score: self.nps_score,
+            like_dislike_score: self.like_dislike_score,
+            customer: self.customer.into_owned(),
+            user_level_tags: own(self.user_level_tags),
+            session_level_tags: own(self.session_level_tags),
+            campaign: self.campaign.into_owned(),
+            automation_bot_ids: own_list(self.automation_bot_ids),
+            meta_info: own(self.meta_info),
+            segments: self.segments.into_iter().map(Segment::into_owned).collect(),
+            extra: self.extra.into_owned(),
+            unmapped: self.unmapped,
+        }
+    }
+}
+
+impl Customer<'_> {
+    pub fn into_owned(self) -> Customer<'static> {
+        Customer {
+            phone: own(self.phone),
+            center_phone: own(self.center_phone),
+            first_name: own(self.first_name),
+            last_name: own(self.last_name),
+            email: own(self.email),
+        }
+    }
+}
+
+impl Campaign<'_> {
+    pub fn into_owned(self) -> Campaign<'static> {
+        Campaign {
+            name: own(self.name),
+            id: own(self.id),
+            instance_id: own(self.instance_id),
+            dialing_list_id: own(self.dialing_list_id),
+            attempt: self.attempt,
+            contact_status: own(self.contact_status),
+            run_date: self.run_date,
+            contact_list_names: own_list(self.contact_list_names),
+        }
+    }
+}
+
+impl Segment<'_> {
+    pub fn into_owned(self) -> Segment<'static> {
+        Segment {
+            kind: self.kind,
+            queue_id: own(self.queue_id),
+            queue_name: own(self.queue_name),
+            enter_time: self.enter_time,
+            callback_opted: self.callback_opted,
+            callback_opted_time: self.callback_opted_time,
+            user_callback_accept_time: self.user_callback_accept_time,
+            responding: self.responding,
+            agent: self.agent.map(AgentLeg::into_owned),
+            queue_extra: self.queue_extra.into_owned(),
+        }
+    }
+}
+
+impl AgentLeg<'_> {
+    pub fn into_owned(self) -> AgentLeg<'static> {
+        AgentLeg {
+            agent_id: own(self.agent_id),
+            email: own(self.email),
+            name: own(self.name),
+            status: own(self.status),
+            non_response_event: own(self.non_response_event),
+            assigned_at: self.assigned_at,
+            accepted_time: self.accepted_time,
+            first_response_time: self.first_response_time,
+            first_response_seconds: self.first_response_seconds,
+            interaction_end_time: self.interaction_end_time,
+            interaction_seconds: self.interaction_seconds,
+            after_call_work_end_time: self.after_call_work_end_time,
+            after_call_work_seconds: self.after_call_work_seconds,
+            agent_notes: own_list(self.agent_notes),
+            consulting_agents: own(self.consulting_agents),
+            extra: self.extra.into_owned(),
+        }
+    }
+}
