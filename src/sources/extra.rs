@@ -267,7 +267,13 @@ impl UnmappedCounts {
     /// Adds every count of `other`.
     pub fn merge(&mut self, other: &BTreeMap<String, u64>) {
         for (name, n) in other {
-            *self.0.entry(name.clone()).or_default() += n;
+            // A name seen before (the usual case) costs no copy of it.
+            match self.0.get_mut(name) {
+                Some(count) => *count += n,
+                None => {
+                    self.0.insert(name.clone(), *n);
+                }
+            }
         }
     }
 

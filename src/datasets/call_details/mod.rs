@@ -5,7 +5,8 @@
 //!
 //! The submodules are pure: `request` builds a window's request, `wire` decodes a page (from
 //! one index of its `data` array, `sources::tape`, read level by level through `fields` by the
-//! keys `keys` declares), `rows` owns both tables' schemas and the normalizer, and
+//! keys `keys` declares) into the records of `record`, which borrow their text from the body
+//! until their rows are pushed, `rows` owns both tables' schemas and the normalizer, and
 //! `windows`/`planner` walk a local day in windows that stay under the API's caps (`limit` ≤
 //! 100, `offset` = page index ≤ 10, 7 days), so every session of a day is exported once however
 //! busy it is.
@@ -21,7 +22,8 @@
 //!
 //! Memory: the planner holds the decoded records of the window being paged (at most 1,100
 //! sessions, since page 10 is the last) until it is complete, because a full window is
-//! discarded and split; a completed window's rows are encoded as their own row groups at once.
+//! discarded and split, so these records own their text (the body is dropped once its page is
+//! decoded); a completed window's rows are encoded as their own row groups at once.
 
 mod call_window;
 pub mod config;
