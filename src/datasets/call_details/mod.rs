@@ -6,7 +6,7 @@
 //! The submodules are pure: `request` builds a window's request, `wire` decodes a page (from
 //! one index of its `data` array, `sources::tape`, read level by level through `fields` by the
 //! keys `keys` declares) into the records of `record`, which borrow their text from the body
-//! until their rows are pushed, `rows` owns both tables' schemas and the normalizer, and
+//! until made to own it, `rows` owns both tables' schemas and the normalizer, and
 //! `windows`/`planner` walk a local day in windows that stay under the API's caps (`limit` ≤
 //! 100, `offset` = page index ≤ 10, 7 days), so every session of a day is exported once however
 //! busy it is.

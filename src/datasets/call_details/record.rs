@@ -3,10 +3,10 @@
 //!
 //! Text borrows from the response body (`Cow::Borrowed`) unless the JSON had to be changed to
 //! read it (escapes), so decoding a page allocates per record, not per field. A record that
-//! outlives its body (the export keeps a window's records until the window is complete, see
-//! `windows`) is turned into one owning its text with [`Page::into_owned`] at the page
-//! boundary; a caller that pushes a page's rows while it holds the body (the page decoder of
-//! the benchmarks and tools) never copies the text before the Arrow builders.
+//! outlives its body is turned into one owning its text with [`Page::into_owned`] at the page
+//! boundary: today every export's records do, since the window walk keeps a window's records
+//! until the window is complete (see `windows`). A caller that pushed a page's rows while it
+//! held the body would copy no text before the Arrow builders (see docs/performance.md).
 
 use std::borrow::Cow;
 
