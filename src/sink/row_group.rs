@@ -21,7 +21,6 @@
 
 use std::sync::Arc;
 
-use arrow::array::Array;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 /// The pages of a file waiting for their row group, in arrival order.
@@ -144,10 +143,17 @@ mod tests {
         assert_eq!(pending.push(built), None);
         // 800 bytes of numbers, 101 offsets (404 bytes) and 890 bytes of names, plus the arrays'
         // own structs: well under a tenth of what the builders held.
-        assert!(pending.bytes() < 4 * 1024, "{} of {reserved}", pending.bytes());
+        assert!(
+            pending.bytes() < 4 * 1024,
+            "{} of {reserved}",
+            pending.bytes()
+        );
         let waiting = pending.take();
         let n = waiting[0].column(0).as_any().downcast_ref::<Int64Array>();
-        assert_eq!(n.expect("Int64").values().to_vec(), (0..100).collect::<Vec<i64>>());
+        assert_eq!(
+            n.expect("Int64").values().to_vec(),
+            (0..100).collect::<Vec<i64>>()
+        );
         let names = waiting[0].column(1).as_any().downcast_ref::<StringArray>();
         assert_eq!(names.expect("Utf8").value(42), "agent-42");
     }
