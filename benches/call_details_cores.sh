@@ -13,15 +13,12 @@ set -euo pipefail
 [ $# -ge 1 ] || { sed -n 2,11p "$0"; exit 2; }
 RUNS=${RUNS:-5}
 WARM=${WARM:-2}
-SECRET=bench-simulator-secret-of-32-bytes
+export SMARTASSIST_CLIENT_SECRET=bench-simulator-secret-of-32-bytes
 WORK=$(mktemp -d)
-trap 'kill "$SIM" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${1%@*}" --log-level warn simulate --listen "127.0.0.1:$PORT" --agents 200 --max-page-size 500 \
-  --cache-responses --call-sessions-per-hour 167 --client-secret "$SECRET" >"$WORK/sim.log" 2>&1 &
-SIM=$!
-until python3 -c "import socket; socket.create_connection(('127.0.0.1',$PORT),0.2)" 2>/dev/null; do sleep 0.1; done
+. "$(dirname "$0")/sim.sh"
+start_simulator "${1%@*}" --agents 200 --max-page-size 500 --cache-responses \
+  --call-sessions-per-hour 167
 
 # one BIN[@BYTES] LABEL: one timed backfill into a fresh output; appends "LABEL wall cpu rss_kb".
 one() {
@@ -45,7 +42,7 @@ enabled = false
 enabled = true
 timezone = "America/New_York"
 TOML
-  SMARTASSIST_CLIENT_SECRET=$SECRET /usr/bin/time -f "%e %U %S %M" -o "$out.time" \
+  /usr/bin/time -f "%e %U %S %M" -o "$out.time" \
     "$bin" -c "$out.toml" --log-level warn backfill --from 2024-05-01 --to 2024-05-07 \
     --dataset call_details --concurrency 4 >"$out.log" 2>&1 || { cat "$out.log"; exit 1; }
   read -r wall user sys rss <"$out.time"

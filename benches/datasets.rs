@@ -29,24 +29,20 @@ use arrow::array::BooleanArray;
 use arrow::compute::SortColumn;
 use arrow::compute::{concat_batches, filter_record_batch, lexsort_to_indices, take_record_batch};
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
 use parquet::arrow::ArrowWriter;
 use smartassist_export::datasets::merged::ROW_GROUP_ROWS;
 use smartassist_export::datasets::{DatasetInfo, Table, REGISTRY};
-use smartassist_export::simulator::call_details::CallDetailsSim;
 use smartassist_export::simulator::truth::{pages, PageRequest};
-use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
+use smartassist_export::simulator::SimulatorConfig;
 use smartassist_export::sink::{
     page_row_group_bytes, writer_options, PendingPages, MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
 };
-use smartassist_export::sources::window::{plan_day, DayWindow};
+use smartassist_export::sources::window::DayWindow;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+#[path = "shared/simulated_day.rs"]
+mod simulated_day;
+
+use simulated_day::env_usize;
 
 /// CPU time of the calling thread.
 fn thread_cpu() -> Duration {
@@ -253,18 +249,11 @@ fn main() {
     );
     let phase = std::env::var("BENCH_PHASE").ok();
     let runs = |p: &str| phase.as_deref().is_none_or(|only| only == p);
-    let calls_per_day = env_usize("BENCH_CALLS_PER_DAY", 4_000) as u32;
     let cfg = SimulatorConfig {
-        agents: env_usize("BENCH_AGENTS", 500),
         unknown_fields: std::env::var("BENCH_UNKNOWN_FIELDS").is_ok_and(|v| v == "1"),
-        models: ModelSettings::default().with(CallDetailsSim {
-            sessions_per_hour: calls_per_day.div_ceil(24),
-            ..CallDetailsSim::default()
-        }),
-        ..SimulatorConfig::default()
+        ..simulated_day::simulator(env_usize("BENCH_AGENTS", 500))
     };
-    let day = NaiveDate::from_ymd_opt(2024, 5, 1).expect("a date");
-    let window = plan_day(chrono_tz::UTC, day).remove(0);
+    let (day, window) = simulated_day::day();
     let mut all = Vec::new();
     for info in REGISTRY {
         if only.as_deref().is_some_and(|o| o != info.name) {

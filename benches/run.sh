@@ -4,6 +4,7 @@
 #   benches/run.sh            # everything (~10 minutes on 2 cores after the release build)
 #   python3 benches/dlt_backfill.py # separately: every history dataset against dlt (pinned venv)
 #   SKIP_CPU=1 benches/run.sh # skip the Criterion + DuckDB comparison
+#   BIN=/path/to/smartassist-export benches/run.sh # measure that build (no release build here)
 #
 # Needs: a Rust toolchain, /usr/bin/time (Debian: apt-get install time), python3 (the DuckDB
 # comparison runs in the project's pinned environment, built by tests/py/bootstrap.py). Every server is the built-in simulator
@@ -11,36 +12,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BIN="$ROOT/target/release/smartassist-export"
 WORK=$(mktemp -d)
 PORT=${BENCH_PORT:-18931}
-SIM_PID=""
 export SMARTASSIST_CLIENT_SECRET=bench-simulator-secret
+. benches/sim.sh
 
-cleanup() {
-  if [[ -n "$SIM_PID" ]]; then kill "$SIM_PID" 2>/dev/null || true; wait "$SIM_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-cargo build --release --quiet
+if [[ -n "${BIN:-}" ]]; then
+  BIN=$(realpath "$BIN")
+else
+  BIN="$ROOT/target/release/smartassist-export"
+  cargo build --release --quiet
+fi
 [[ -x /usr/bin/time ]] || { echo "need /usr/bin/time (apt-get install time)" >&2; exit 1; }
-
-# start_sim ARGS...: the simulator on $PORT, in its own process.
-start_sim() {
-  "$BIN" --log-level warn simulate --listen "127.0.0.1:$PORT" "$@" >"$WORK/sim.log" 2>&1 &
-  SIM_PID=$!
-  for _ in $(seq 1 100); do
-    (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "simulator did not start" >&2; cat "$WORK/sim.log" >&2; exit 1
-}
-stop_sim() { kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true; SIM_PID=""; }
-sim_cpu_s() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$SIM_PID/stat"; }
-sim_requests() {
-  python3 -c "import json,urllib.request;print(json.load(urllib.request.urlopen('http://127.0.0.1:$PORT/_sim/stats'))['total_requests'])"
-}
 
 # write_config FILE RPM PAGE_SIZE OUT_DIR
 write_config() {
@@ -102,7 +85,7 @@ fi
 
 # 2. Memory: 1 day vs 90 days of 500 agents at PT15M, limit lifted (also the saturation run),
 #    at page_size 500 (one page, one row group per day) and 100 (five of each).
-start_sim --agents 500 --max-page-size 500 --client-secret "$SMARTASSIST_CLIENT_SECRET"
+start_simulator "$BIN" --agents 500 --max-page-size 500
 write_config "$WORK/mem.toml" 1000000 500 "$WORK/out-mem"
 backfill "1 day" "$WORK/mem.toml" 2024-01-01 2024-01-01 500
 rss1=$LAST_RSS
@@ -125,17 +108,17 @@ row "Unlimited: requests/s (500 agents, 90 days, 0 ms latency)" "$(awk -v r="$LA
 row "Unlimited: rows/s" "$(awk -v r="$LAST_ROWS" -v w="$LAST_WALL" 'BEGIN {printf "%.0f", r / w}')"
 row "Unlimited: exporter CPU / simulator CPU-s per wall-s" "$LAST_CPU / $(awk -v c="$LAST_SIMCPU" -v w="$LAST_WALL" 'BEGIN {printf "%.0f%%", 100 * c / w}')"
 row "Requests per agent-day (page_size 500)" "$(awk -v r="$LAST_REQ" -v a="$LAST_AGENTS" -v d="$LAST_DAYS" 'BEGIN {printf "%.4f (%d requests, %d served)", r / (a * d), r, '"$LAST_SERVED"'}')"
-stop_sim
+stop_simulator
 
 # 3. The issue's check scenario: 7 days of 200 agents, limit lifted.
-start_sim --agents 200 --max-page-size 500 --client-secret "$SMARTASSIST_CLIENT_SECRET"
+start_simulator "$BIN" --agents 200 --max-page-size 500
 write_config "$WORK/seven.toml" 1000000 500 "$WORK/out-seven"
 backfill "7 days x 200 agents" "$WORK/seven.toml" 2024-01-01 2024-01-07 200
 row "200 agents x 7 days: wall s / rows/s / peak RSS MB" "$LAST_WALL / $(awk -v r="$LAST_ROWS" -v w="$LAST_WALL" 'BEGIN {printf "%.0f", r / w}') / $LAST_RSS"
-stop_sim
+stop_simulator
 
 # 4. Wall time = the rate limit: 60 requests/minute, 100 ms latency, R = 100 requests.
-start_sim --agents 200 --max-page-size 500 --latency-ms 100 --client-secret "$SMARTASSIST_CLIENT_SECRET"
+start_simulator "$BIN" --agents 200 --max-page-size 500 --latency-ms 100
 write_config "$WORK/rl.toml" 60 500 "$WORK/out-rl"
 backfill "rate-limited" "$WORK/rl.toml" 2024-01-01 2024-04-09 200
 row "Rate-limited: R requests / wall s / R/60 min in s" "$LAST_REQ / $LAST_WALL / $(awk -v r="$LAST_REQ" 'BEGIN {printf "%.1f", r}')"
@@ -149,7 +132,7 @@ for c in 4 8 16; do
   backfill "latency 100 ms, c$c" "$WORK/fast.toml" 2024-01-01 2024-03-30 200 "$c"
   row "Limit lifted, 100 ms latency, --concurrency $c: req/s (bound $((c * 10))) / rows/s" "$(awk -v r="$LAST_REQ" -v w="$LAST_WALL" 'BEGIN {printf "%.1f", r / w}') / $(awk -v r="$LAST_ROWS" -v w="$LAST_WALL" 'BEGIN {printf "%.0f", r / w}')"
 done
-stop_sim
+stop_simulator
 
 echo
 printf '%s\n' "${ROWS[@]}"

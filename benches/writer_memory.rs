@@ -17,18 +17,17 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::ArrowWriter;
 use smartassist_export::datasets::{Table, REGISTRY};
-use smartassist_export::simulator::call_details::CallDetailsSim;
 use smartassist_export::simulator::truth::{pages, PageRequest};
-use smartassist_export::simulator::{ModelSettings, SimulatorConfig};
 use smartassist_export::sink::{
     page_row_group_bytes, table_properties, writer_properties_with, PendingPages,
     MAX_ROW_GROUP_ROWS, PAGE_ROW_GROUP_BYTES,
 };
-use smartassist_export::sources::window::plan_day;
+
+#[path = "shared/simulated_day.rs"]
+mod simulated_day;
 
 /// Live heap bytes and the highest value since the last reset.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
@@ -189,8 +188,7 @@ fn run(strategy: &str, encoding: &str, dataset: &str, bodies: &[String], verbose
         .iter()
         .find(|i| i.name == dataset)
         .expect("a registered dataset");
-    let day = NaiveDate::from_ymd_opt(2024, 5, 1).expect("a date");
-    let window = plan_day(chrono_tz::UTC, day).remove(0);
+    let (_, window) = simulated_day::day();
     let bound = page_row_group_bytes(PAGE_ROW_GROUP_BYTES);
     let mode = format!("{strategy}/{encoding}");
     let mut firsts: Vec<(&'static Table, RecordBatch)> = Vec::new();
@@ -293,20 +291,8 @@ fn main() {
     smartassist_export::memory::tune_allocator();
     let dataset = std::env::var("BENCH_DATASET").unwrap_or_else(|_| "call_details".into());
     let verbose = std::env::var("BENCH_VERBOSE").is_ok_and(|v| v == "1");
-    let calls_per_day: u32 = std::env::var("BENCH_CALLS_PER_DAY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4_000);
-    let cfg = SimulatorConfig {
-        agents: 500,
-        models: ModelSettings::default().with(CallDetailsSim {
-            sessions_per_hour: calls_per_day.div_ceil(24),
-            ..CallDetailsSim::default()
-        }),
-        ..SimulatorConfig::default()
-    };
-    let day = NaiveDate::from_ymd_opt(2024, 5, 1).expect("a date");
-    let window = plan_day(chrono_tz::UTC, day).remove(0);
+    let cfg = simulated_day::simulator(500);
+    let (day, window) = simulated_day::day();
     let req = PageRequest {
         day,
         offset_minutes: window.offset_minutes,

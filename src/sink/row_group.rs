@@ -14,7 +14,7 @@
 //! they hold), and the contexts exist only while a row group is encoded and written.
 //!
 //! A page waits with its buffers shrunk to its rows: Arrow builders reserve room for 1,024
-//! values a column and grow by doubling, so a Call Details page of 100 sessions held about 3.4
+//! values a column and grow by doubling, so a Call Details page of 100 sessions held about 3.7
 //! times the bytes of its values. Shrinking gives that back to the allocator (a `realloc` in
 //! place), and more pages share a row group within the same bound: fewer row groups, fewer
 //! contexts created, better compression.

@@ -42,7 +42,6 @@ use arrow::array::{
 };
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Datelike, TimeDelta, Utc};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::agent_status_details_schema;
@@ -51,8 +50,9 @@ use crate::sources::durations::parse_hms;
 use crate::sources::extra::{ExtraColumn, Unmapped, UnmappedCounts};
 use crate::sources::timestamp::{parse_local, scan, Zone};
 use crate::sources::window::DayWindow;
-use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Key, Scalar};
+use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Scalar};
 use crate::sources::{DecodeError, Reject};
+use wire::{AgentWire, Envelope, SpanWire};
 
 /// The documented maximum (and default) of the `limit` query parameter.
 pub const MAX_PAGE_SIZE: usize = 50;
@@ -301,153 +301,6 @@ fn custom_id(v: Option<Scalar<'_>>) -> Result<Option<Cow<'_, str>>, String> {
             Ok(Some(Cow::Borrowed(s.raw())))
         }
         other => opt_str("customId", other),
-    }
-}
-
-/// The response envelope, its agents read as `R` (raw, or decoded in the same pass). Keys
-/// match case-insensitively; `limit`, `offset` and unknown keys are skipped.
-struct Envelope<'a, R> {
-    has_more: Option<bool>,
-    /// `Some(None)`: `"data": null`.
-    data: Option<Option<Vec<R>>>,
-    errors: Option<&'a RawValue>,
-}
-
-impl<'de, R: Deserialize<'de>> Deserialize<'de> for Envelope<'de, R> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<R>(std::marker::PhantomData<R>);
-        impl<'de, R: Deserialize<'de>> Visitor<'de> for V<R> {
-            type Value = Envelope<'de, R>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an agentstatusdetails response object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut top = Envelope {
-                    has_more: None,
-                    data: None,
-                    errors: None,
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("hasMore") {
-                        top.has_more = map.next_value()?;
-                    } else if key.is("data") {
-                        top.data = Some(map.next_value()?);
-                    } else if key.is("errors") || key.is("error") {
-                        top.errors = Some(map.next_value()?);
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(top)
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// One `data[]` record before validation, its `status` read as `S` (raw, or as the array of
-/// raw entries in the same pass).
-struct AgentWire<'a, S> {
-    user_id: Option<Scalar<'a>>,
-    agent_id: Option<Scalar<'a>>,
-    email: Option<Scalar<'a>>,
-    first_name: Option<Scalar<'a>>,
-    last_name: Option<Scalar<'a>>,
-    custom_id: Option<Scalar<'a>>,
-    status: Option<S>,
-    extra: Unmapped<'a>,
-}
-
-impl<'de, S: Deserialize<'de>> Deserialize<'de> for AgentWire<'de, S> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<S>(std::marker::PhantomData<S>);
-        impl<'de, S: Deserialize<'de>> Visitor<'de> for V<S> {
-            type Value = AgentWire<'de, S>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an agent object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut a = AgentWire {
-                    user_id: None,
-                    agent_id: None,
-                    email: None,
-                    first_name: None,
-                    last_name: None,
-                    custom_id: None,
-                    status: None,
-                    extra: Unmapped::default(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let slot = if key.is("userId") {
-                        &mut a.user_id
-                    } else if key.is("aId") {
-                        &mut a.agent_id
-                    } else if key.is("email") {
-                        &mut a.email
-                    } else if key.is("firstName") {
-                        &mut a.first_name
-                    } else if key.is("lastName") {
-                        &mut a.last_name
-                    } else if key.is("customId") {
-                        &mut a.custom_id
-                    } else if key.is("status") {
-                        a.status = Some(map.next_value()?);
-                        continue;
-                    } else {
-                        a.extra.push(key.0, map.next_value()?);
-                        continue;
-                    };
-                    *slot = Some(map.next_value()?);
-                }
-                Ok(a)
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// One `status[]` entry before validation.
-#[derive(Default)]
-struct SpanWire<'a> {
-    primary: Option<Scalar<'a>>,
-    secondary: Option<Scalar<'a>>,
-    start: Option<Scalar<'a>>,
-    end: Option<Scalar<'a>>,
-    duration: Option<Scalar<'a>>,
-    extra: Unmapped<'a>,
-}
-
-impl<'de> Deserialize<'de> for SpanWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SpanWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a status span object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut s = SpanWire::default();
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let slot = if key.is("primaryStatus") {
-                        &mut s.primary
-                    } else if key.is("secondaryStatus") {
-                        &mut s.secondary
-                    } else if key.is("startTime") {
-                        &mut s.start
-                    } else if key.is("endTime") {
-                        &mut s.end
-                    } else if key.is("duration") {
-                        &mut s.duration
-                    } else {
-                        s.extra.push(key.0, map.next_value()?);
-                        continue;
-                    };
-                    *slot = Some(map.next_value()?);
-                }
-                Ok(s)
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 
@@ -733,3 +586,4 @@ mod dst_tests;
 mod prop_tests;
 #[cfg(test)]
 mod tests;
+mod wire;

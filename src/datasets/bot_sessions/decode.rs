@@ -9,7 +9,6 @@
 //! kept only to compare with the unit's bot. A record that breaks one of these rules is a
 //! reject; a body that is not such an object is a [`DecodeError`] (the request is retried).
 
-use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -19,15 +18,15 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::bot_sessions_schema;
 use crate::datasets::history::{place, Placed};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::Unmapped;
-use crate::sources::wire::{opt_str, parse_instant, Key, Scalar};
+use crate::sources::wire::{opt_str, parse_instant, Scalar};
 use crate::sources::{DecodeError, Reject};
+use wire::{Envelope, SessionWire, TagsWire, TypedEnvelope};
 
 const API: &str = "getSessions";
 
@@ -206,29 +205,6 @@ pub fn decode_page_in(
     })
 }
 
-/// The page's top level with its sessions array read in the same pass: what a valid page
-/// decodes to (see [`decode_page_in`]).
-#[derive(serde::Deserialize)]
-struct TypedEnvelope<'a> {
-    #[serde(borrow)]
-    total: Option<Scalar<'a>>,
-    #[serde(borrow, rename = "moreAvailable")]
-    more_available: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    sessions: Option<Vec<&'a RawValue>>,
-}
-
-/// The page's top level: the keys paging needs, the sessions array kept raw.
-#[derive(serde::Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    total: Option<Scalar<'a>>,
-    #[serde(borrow, rename = "moreAvailable")]
-    more_available: Option<Scalar<'a>>,
-    #[serde(borrow)]
-    sessions: Option<Scalar<'a>>,
-}
-
 type Failed = (Option<String>, String);
 
 /// A record's `start_time`, when it has one that can be read (whatever else is wrong with it).
@@ -366,118 +342,6 @@ fn count(field: &str, v: Option<Scalar<'_>>) -> Result<Option<i64>, String> {
         .ok_or_else(|| format!("{field} is {text}, expected a non-negative integer"))
 }
 
-struct SessionWire<'a> {
-    session_id: Option<Scalar<'a>>,
-    bot_id: Option<Scalar<'a>>,
-    user_id: Option<Scalar<'a>>,
-    channel: Option<Scalar<'a>>,
-    start_time: Option<Scalar<'a>>,
-    end_time: Option<Scalar<'a>>,
-    session_lang: Option<Scalar<'a>>,
-    session_type: Option<Scalar<'a>>,
-    containment_type: Option<Scalar<'a>>,
-    is_developer: Option<Scalar<'a>>,
-    session_status: Option<Scalar<'a>>,
-    tags: Option<Scalar<'a>>,
-    messages: Option<Scalar<'a>>,
-    tasks: Option<Scalar<'a>>,
-    extra: Unmapped<'a>,
-}
-
-impl<'de> Deserialize<'de> for SessionWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = SessionWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a session object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut w = SessionWire {
-                    session_id: None,
-                    bot_id: None,
-                    user_id: None,
-                    channel: None,
-                    start_time: None,
-                    end_time: None,
-                    session_lang: None,
-                    session_type: None,
-                    containment_type: None,
-                    is_developer: None,
-                    session_status: None,
-                    tags: None,
-                    messages: None,
-                    tasks: None,
-                    extra: Unmapped::default(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let slot = match () {
-                        _ if key.is("sessionId") => &mut w.session_id,
-                        _ if key.is("userId") => &mut w.user_id,
-                        _ if key.is("channel") => &mut w.channel,
-                        _ if key.is("start_time") => &mut w.start_time,
-                        _ if key.is("end_time") => &mut w.end_time,
-                        _ if key.is("session_lang") => &mut w.session_lang,
-                        _ if key.is("sessionType") => &mut w.session_type,
-                        _ if key.is("containmentType") => &mut w.containment_type,
-                        _ if key.is("isDeveloper") => &mut w.is_developer,
-                        _ if key.is("sessionStatus") => &mut w.session_status,
-                        _ if key.is("tags") => &mut w.tags,
-                        _ if key.is("noOfMessagesExchanged") => &mut w.messages,
-                        _ if key.is("noOfTasksExecuted") => &mut w.tasks,
-                        // The row's bot is the unit's; the echo is only compared with it.
-                        _ if key.is("botId") => &mut w.bot_id,
-                        _ => {
-                            w.extra.push(key.0, map.next_value()?);
-                            continue;
-                        }
-                    };
-                    *slot = map.next_value()?;
-                }
-                Ok(w)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// `tags`: the two tag arrays kept raw, every other key unmapped.
-struct TagsWire<'a> {
-    user_tags: Option<Scalar<'a>>,
-    session_tags: Option<Scalar<'a>>,
-    extra: Unmapped<'a>,
-}
-
-impl<'de> Deserialize<'de> for TagsWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TagsWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a tags object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut t = TagsWire {
-                    user_tags: None,
-                    session_tags: None,
-                    extra: Unmapped::default(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("userTags") {
-                        t.user_tags = map.next_value()?;
-                    } else if key.is("sessionTags") {
-                        t.session_tags = map.next_value()?;
-                    } else {
-                        t.extra.push(key.0, map.next_value()?);
-                    }
-                }
-                Ok(t)
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
 /// The sessions of one `(account, bot)` as a batch with exactly [`bot_sessions_schema`].
 pub fn sessions_to_batch(
     account_id: &str,
@@ -542,6 +406,8 @@ pub fn sessions_to_batch(
     RecordBatch::try_new(bot_sessions_schema(), columns)
         .expect("columns match bot_sessions_schema by construction")
 }
+
+mod wire;
 
 #[cfg(test)]
 mod tests {

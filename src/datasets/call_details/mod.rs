@@ -356,6 +356,8 @@ impl HistoryDataset for CallDetails {
 #[cfg(test)]
 mod export_tests;
 #[cfg(test)]
+mod normalize_tests;
+#[cfg(test)]
 pub(crate) mod tests;
 #[cfg(test)]
 mod window_tests;

@@ -403,4 +403,6 @@ pub fn calls_in(cfg: &SimulatorConfig, range: Range<DateTime<Utc>>) -> Vec<Gener
 }
 
 #[cfg(test)]
+mod export_tests;
+#[cfg(test)]
 mod tests;
