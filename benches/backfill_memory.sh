@@ -24,12 +24,7 @@ start_simulator "$OLD"
 # config FILE OUT DATASET
 config() {
   cat >"$1" <<TOML
-[api]
-base_url = "http://127.0.0.1:$PORT"
-account_id = "demo-account"
-iid = "st-demo-stream"
-client_id = "cs-demo-client"
-requests_per_minute = 1000000
+$(api_section)
 [output]
 url = "$2"
 [user_status]

@@ -25,12 +25,7 @@ one() {
   local bin=${1%@*} bytes="" out="$WORK/out.$RANDOM"
   [[ $1 == *@* ]] && bytes=${1##*@}
   cat >"$out.toml" <<TOML
-[api]
-base_url = "http://127.0.0.1:$PORT"
-account_id = "demo-account"
-iid = "st-demo-stream"
-client_id = "cs-demo-client"
-requests_per_minute = 1000000
+$(api_section)
 ${bytes:+page_memory_bytes = $bytes}
 [output]
 url = "$out"

@@ -28,12 +28,7 @@ fi
 # write_config FILE RPM PAGE_SIZE OUT_DIR
 write_config() {
   cat >"$1" <<TOML
-[api]
-base_url = "http://127.0.0.1:$PORT"
-account_id = "demo-account"
-iid = "st-demo-stream"
-client_id = "cs-demo-client"
-requests_per_minute = $2
+$(api_section "$2")
 [output]
 url = "$4"
 [user_status]

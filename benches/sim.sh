@@ -23,6 +23,14 @@ start_simulator() {
   echo "simulator did not start" >&2; cat "$WORK/sim.log" >&2; exit 1
 }
 
+# api_section [REQUESTS_PER_MINUTE]: the `[api]` lines of a config for the simulator on PORT (its
+# demo account), the client-side rate limit lifted unless a limit is given.
+api_section() {
+  printf '[api]\nbase_url = "http://127.0.0.1:%s"\naccount_id = "demo-account"\n' "$PORT"
+  printf 'iid = "st-demo-stream"\nclient_id = "cs-demo-client"\nrequests_per_minute = %s\n' \
+    "${1:-1000000}"
+}
+
 # stop_simulator: stops the simulator started last.
 stop_simulator() { kill "$SIM_PID"; wait "$SIM_PID" 2>/dev/null || true; SIM_PID=""; }
 
