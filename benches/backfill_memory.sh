@@ -27,13 +27,16 @@ config() {
 $(api_section)
 [output]
 url = "$2"
-[user_status]
-enabled = false
+$([[ $3 == user_status ]] || printf '[user_status]\nenabled = false')
 [intent_realtime]
 enabled = false
 [$3]
 enabled = true
 timezone = "America/New_York"
+$(case $3 in
+  bot_sessions) echo 'bot_ids = ["st-demo-bot"]' ;;
+  contact_volume) echo 'org_id = "o-demo-org"' ;;
+esac)
 TOML
 }
 

@@ -24,11 +24,13 @@ start_simulator() {
 }
 
 # api_section [REQUESTS_PER_MINUTE]: the `[api]` lines of a config for the simulator on PORT (its
-# demo account), the client-side rate limit lifted unless a limit is given.
+# demo account), the client-side rate limits (the account's and the per-bot ones) lifted unless
+# a limit is given.
 api_section() {
   printf '[api]\nbase_url = "http://127.0.0.1:%s"\naccount_id = "demo-account"\n' "$PORT"
   printf 'iid = "st-demo-stream"\nclient_id = "cs-demo-client"\nrequests_per_minute = %s\n' \
     "${1:-1000000}"
+  [[ -n "${1:-}" ]] || printf 'bot_requests_per_minute = 1000000\nbot_requests_per_hour = 60000000\n'
 }
 
 # stop_simulator: stops the simulator started last.
