@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Two builds of the exporter side by side: a 7-day backfill of each dataset given (default
-# agent_performance and call_details), 500 agents, `--concurrency 4`, the client-side rate limit
-# lifted, under /usr/bin/time -v. Prints per run: CPU seconds (user + sys), MB of API JSON served
-# per CPU-second and peak RSS.
+# Two builds of the exporter side by side: a 7-day backfill of each history dataset given
+# (default agent_performance and call_details), 500 agents, `--concurrency 4`, the client-side
+# rate limits (the account's and the per-bot ones) lifted, under /usr/bin/time -v. Prints per
+# run: CPU seconds (user + sys), MB of API JSON served per CPU-second and peak RSS.
 #
 #   benches/backfill_memory.sh OLD_BINARY NEW_BINARY
 #   ROUNDS=5 DATASETS=agent_performance benches/backfill_memory.sh old new

@@ -15,8 +15,8 @@ pub const MMAP_THRESHOLD_BYTES: i32 = 128 * 1024;
 /// Upper bound on glibc malloc arenas. One: every thread reuses the same freed blocks, so a
 /// 90-day UserStatus backfill peaks within 1.2x of one day (two or four arenas: 1.36x). The
 /// price is lock contention while the blocking pool decodes and the workers encode: 15% of a
-/// Call Details backfill's CPU, which `MALLOC_ARENA_MAX=4` buys back for a few MB (measured in
-/// docs/performance.md, "One malloc arena").
+/// Call Details backfill's profile samples; `MALLOC_ARENA_MAX=4` cuts its CPU by about a third
+/// on two cores for a few MB (measured in docs/performance.md, "One malloc arena").
 pub const MAX_ARENAS: i32 = 1;
 
 /// Apply the settings above, unless the operator set them through glibc's own environment
