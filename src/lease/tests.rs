@@ -616,3 +616,37 @@ async fn taking_a_lease_tells_until_when_its_previous_holder_held_it() {
     assert_eq!(ago, Duration::from_secs(30));
     kept.release().await.expect("released");
 }
+
+/// A holder whose store fails stops before its lease expires (a newcomer may take an expired
+/// lease, and two holders would then send requests and write): the renewal task gives up once
+/// its next try would come after the expiry, and says so. Real time, on local disk: the lease's
+/// folder becomes a file, so every write and read of it fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_holder_that_cannot_renew_stops_before_its_lease_expires() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = crate::sink::Output::open(&crate::config::OutputLocation::Local(
+        dir.path().join("out"),
+    ))
+    .expect("open");
+    let (ttl, every) = (Duration::from_millis(600), Duration::from_millis(100));
+    let kept = Leases::acquire(&out.state, &who("host-a", 1), "acct", &["a"], "run", ttl)
+        .await
+        .expect("free")
+        .keep(every);
+    let folder = dir.path().join("out/_state/lease/a");
+    assert!(
+        folder.is_dir(),
+        "the lease is stored under {}",
+        folder.display()
+    );
+    std::fs::remove_dir_all(&folder).expect("remove");
+    std::fs::write(&folder, b"not a folder").expect("write");
+    tokio::time::timeout(Duration::from_secs(30), kept.lost().cancelled())
+        .await
+        .expect("the holder stops instead of renewing forever");
+    let err = kept.release().await.expect_err("lost").to_string();
+    assert!(
+        err.contains("lost the lease of a (account acct) to nobody yet: it could not be renewed"),
+        "{err}"
+    );
+}
