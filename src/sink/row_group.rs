@@ -4,14 +4,16 @@
 //! into one row group and written out at once.
 //!
 //! Why the rows wait unencoded rather than in an open row group: an open row group of the
-//! parquet crate (60.1) holds a ZSTD compression and decompression context for every leaf
-//! column from its first row to its end, allocated by zstd itself (about 101 kB a column,
-//! mostly the decompression context the writer never uses) and invisible to
-//! `ArrowWriter::memory_size`, which a bound on the encoders was measured by. A Call Details
-//! day has 76 leaf columns: 7.7 MB of contexts per day in flight while its row groups stayed
-//! open between pages, against a bound of 1 MiB (`cargo bench --bench writer_memory` measures
-//! both). Waiting rows are counted exactly (`RecordBatch::get_array_memory_size`, the buffers
-//! they hold), and the contexts exist only while a row group is encoded and written.
+//! parquet crate 60.1 held a ZSTD compression and decompression context for every leaf column
+//! from its first row to its end, allocated by zstd itself (about 101 kB a column, mostly the
+//! decompression context the writer never uses) and invisible to `ArrowWriter::memory_size`,
+//! which a bound on the encoders was measured by. A Call Details day has 76 leaf columns: 7.7
+//! MB of contexts per day in flight while its row groups stayed open between pages, against a
+//! bound of 1 MiB (`cargo bench --bench writer_memory` measures both). Since 60.2 a column
+//! writer creates only its compression context, at its first compressed page, but that context
+//! is still zstd's and still uncounted. Waiting rows are counted exactly
+//! (`RecordBatch::get_array_memory_size`, the buffers they hold), and the contexts exist only
+//! while a row group is encoded and written.
 //!
 //! A page waits with its buffers shrunk to its rows: Arrow builders reserve room for 1,024
 //! values a column and grow by doubling, so a Call Details page of 100 sessions held about 3.7
