@@ -48,13 +48,16 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use chrono::{Days, NaiveDate};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 mod bot;
+mod priority;
+mod report;
 
 pub use bot::{BotBudget, BotBudgets};
+pub use priority::Priority;
+pub use report::{BudgetSnapshot, LimiterUsage, PriorityLoad};
 
 /// The server's window.
 pub const MINUTE: Duration = Duration::from_secs(60);
@@ -72,125 +75,6 @@ pub const HOUR_WINDOW: Duration = HOUR.saturating_add(MINUTE);
 /// While scheduled and catch-up requests both wait, scheduled ones get this many grants for
 /// each catch-up grant.
 pub const SCHEDULED_TURNS_PER_CATCH_UP: u32 = 2;
-
-/// How urgent a request is. Declared in serving order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    /// Snapshot polls (including gap re-polls): data the API forgets, lost if fetched late.
-    Realtime,
-    /// History days of a scheduled run inside the dataset's steady-state window (today and
-    /// its `lookback_days`).
-    Scheduled,
-    /// Older history days of a scheduled run (the daemon catching up after downtime or on
-    /// its first run) and every backfill.
-    CatchUp,
-}
-
-impl Priority {
-    /// Every priority, in serving order.
-    pub const ALL: [Priority; 3] = [Priority::Realtime, Priority::Scheduled, Priority::CatchUp];
-
-    /// The metric label and the name in messages.
-    pub fn label(self) -> &'static str {
-        match self {
-            Priority::Realtime => "realtime",
-            Priority::Scheduled => "scheduled",
-            Priority::CatchUp => "catch_up",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-
-    /// The priority of exporting history `day` in a scheduled run on local date `today`:
-    /// scheduled inside the steady-state window `[today - lookback_days, today]`, catch-up
-    /// before it (a run that is many days behind fetches its newest days at the higher
-    /// priority and its oldest ones at the lower).
-    pub fn of_history_day(day: NaiveDate, today: NaiveDate, lookback_days: u32) -> Priority {
-        let steady_start = today
-            .checked_sub_days(Days::new(u64::from(lookback_days)))
-            .unwrap_or(NaiveDate::MIN);
-        if day >= steady_start {
-            Priority::Scheduled
-        } else {
-            Priority::CatchUp
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.label())
-    }
-}
-
-/// What a budget has done so far for one priority (monotonic counters; subtract two
-/// snapshots for a span).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LimiterUsage {
-    /// Grants: one per request attempt sent, retries included.
-    pub granted: u64,
-    /// Grants that had to wait.
-    pub waits: u64,
-    /// Total time spent waiting.
-    pub waited: Duration,
-    /// Answers the server throttled (429 or a "rate limit" body).
-    pub throttled: u64,
-}
-
-impl LimiterUsage {
-    /// Counters accumulated since `earlier`.
-    pub fn since(&self, earlier: &LimiterUsage) -> LimiterUsage {
-        LimiterUsage {
-            granted: self.granted.saturating_sub(earlier.granted),
-            waits: self.waits.saturating_sub(earlier.waits),
-            waited: self.waited.saturating_sub(earlier.waited),
-            throttled: self.throttled.saturating_sub(earlier.throttled),
-        }
-    }
-
-    /// Adds `other`'s counters to these.
-    pub fn add(&mut self, other: &LimiterUsage) {
-        self.granted += other.granted;
-        self.waits += other.waits;
-        self.waited += other.waited;
-        self.throttled += other.throttled;
-    }
-}
-
-/// One priority in a [`BudgetSnapshot`].
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PriorityLoad {
-    pub priority: Priority,
-    /// Requests waiting now.
-    pub queued: usize,
-    /// Grants within the last [`WINDOW`].
-    pub granted_in_window: u32,
-    /// `granted_in_window / requests_per_minute`.
-    pub share: f64,
-}
-
-/// The state of a budget at one instant (cheap: one lock, no allocation beyond the list).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BudgetSnapshot {
-    /// What the budget is for (`account`).
-    pub scope: String,
-    pub requests_per_minute: u32,
-    /// Places of the window kept free for realtime requests while polls are active.
-    pub realtime_reserve: u32,
-    /// One entry per priority, in serving order.
-    pub priorities: Vec<PriorityLoad>,
-    /// Time left of a pause after a throttled answer.
-    pub paused_for: Duration,
-}
-
-impl BudgetSnapshot {
-    /// Share of the budget granted within the last window, every priority together.
-    pub fn share_used(&self) -> f64 {
-        self.priorities.iter().map(|p| p.share).sum()
-    }
-}
 
 /// A request budget with its priority queue (see the module docs).
 pub struct Budget {

@@ -4,6 +4,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use chrono::NaiveDate;
+
 use super::*;
 
 fn secs(s: f64) -> Duration {
