@@ -92,6 +92,18 @@ impl<'a> Unmapped<'a> {
         }
     }
 
+    /// Calls `f` on every key and JSON text of the fields, nested ones included, in order (for
+    /// a record that moves all its text into one buffer).
+    pub fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
+        for (key, value) in &mut self.fields {
+            f(key);
+            match value {
+                Value::Json(text) => f(text),
+                Value::Nested(inner) => inner.texts_mut(f),
+            }
+        }
+    }
+
     /// The same fields, owning their text (for records that outlive the response body).
     pub fn into_owned(self) -> Unmapped<'static> {
         Unmapped {

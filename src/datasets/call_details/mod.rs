@@ -30,6 +30,7 @@ pub mod config;
 mod density;
 mod fields;
 mod keys;
+mod owned;
 mod planner;
 mod record;
 mod request;
@@ -59,6 +60,7 @@ use crate::sources::{DecodeError, Reject};
 pub use call_window::{CallWindow, TARGET_FILL};
 pub use config::CallDetailsConfig;
 pub use density::DensityState;
+pub use owned::OwnedRecord;
 pub use planner::Density;
 pub use record::{AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
 pub use request::{
@@ -66,7 +68,7 @@ pub use request::{
     UnknownCallDetailsApi, ENDPOINT, MAX_PAGE_OFFSET, MAX_PAGE_SIZE, MAX_RANGE,
 };
 pub use rows::{details_schema, segments_schema, CallBatches, CallDetailsNormalizer};
-pub use windows::{fetch_day, fetch_day_with, DayFetch, FetchStats, WindowError};
+pub use windows::{fetch_day, fetch_day_with, DayFetch, FetchStats, Session, WindowError};
 pub use wire::decode_page;
 
 /// The `call_details` table: one row per session.
@@ -128,7 +130,7 @@ fn page_rows(
     for record in decode_owned(body, window.offset_minutes)?.0.records {
         match record {
             Ok(r) => {
-                n.push(&r, &window.claim);
+                n.push(r.get(), &window.claim);
             }
             Err(r) => n.push_reject(r),
         }
@@ -141,14 +143,22 @@ fn page_rows(
 }
 
 /// A page owning its text: the window keeps a page's records until the window is complete,
-/// after the body is gone (see `windows`). A type without lifetime parameters, because the
-/// blocking pool's decoder requires its value to be `'static`, which the compiler cannot prove
-/// of a `Page<'static>` inside the export's future.
-struct OwnedPage(Page<'static>);
+/// after the body is gone (see `windows`). A type of its own, because the blocking pool's
+/// decoder requires its value to be `'static`, which the compiler cannot prove of a
+/// `Page<OwnedRecord>` inside the export's future.
+struct OwnedPage(Page<OwnedRecord>);
 
-/// [`decode_page`] owning its text ([`OwnedPage`]).
+/// [`decode_page`] owning its text ([`OwnedPage`]: each record's text in one buffer).
 fn decode_owned(body: &[u8], offset_minutes: i32) -> Result<OwnedPage, DecodeError> {
-    decode_page(body, offset_minutes).map(|p| OwnedPage(p.into_owned()))
+    let page = decode_page(body, offset_minutes)?;
+    Ok(OwnedPage(Page {
+        num_results: page.num_results,
+        records: page
+            .records
+            .into_iter()
+            .map(|r| r.map(OwnedRecord::new))
+            .collect(),
+    }))
 }
 
 fn build(config: &Config) -> Option<Dataset> {
@@ -189,7 +199,7 @@ impl CallDetails {
         limit: u32,
         page: u32,
         gated: bool,
-    ) -> Result<Page<'static>, ClientError> {
+    ) -> Result<Page<OwnedRecord>, ClientError> {
         let path = self.cfg.api.path(&cx.account_id);
         let query = request_query(limit, page);
         let gate = gated.then_some(cx.page_gate.as_ref());
@@ -245,17 +255,16 @@ impl CallDetails {
         let plan = plan_day(self.cfg.keys.timezone, day);
         let claim = local_day_bounds(self.cfg.keys.timezone, day);
         let (tx, mut rx) =
-            tokio::sync::mpsc::unbounded_channel::<(Vec<CallRecord<'static>>, Vec<Reject>)>();
+            tokio::sync::mpsc::unbounded_channel::<(Vec<OwnedRecord>, Vec<Reject>)>();
         let fetch = |w: &CallWindow, page: u32| {
             let body = request_body(w, &self.cfg.filter, self.cfg.api);
             self.send(cx, body, w.offset_minutes, self.cfg.page_size, page, true)
         };
         let producer = async move {
-            let keep =
-                move |_: &CallWindow, records: Vec<CallRecord<'static>>, rejects: Vec<Reject>| {
-                    // The receiver lives until this future ends (try_join below drops both).
-                    let _ = tx.send((records, rejects));
-                };
+            let keep = move |_: &CallWindow, records: Vec<OwnedRecord>, rejects: Vec<Reject>| {
+                // The receiver lives until this future ends (try_join below drops both).
+                let _ = tx.send((records, rejects));
+            };
             fetch_day_with(&plan, expected, self.cfg.page_size, fetch, keep)
                 .await
                 .map_err(window_error)
@@ -264,7 +273,7 @@ impl CallDetails {
         let consumer = async {
             while let Some((records, rejects)) = rx.recv().await {
                 for r in &records {
-                    normalizer.push(r, &claim);
+                    normalizer.push(r.get(), &claim);
                 }
                 for r in rejects {
                     normalizer.push_reject(r);

@@ -3,10 +3,11 @@
 //!
 //! Text borrows from the response body (`Cow::Borrowed`) unless the JSON had to be changed to
 //! read it (escapes), so decoding a page allocates per record, not per field. A record that
-//! outlives its body is turned into one owning its text with [`Page::into_owned`] at the page
-//! boundary: today every export's records do, since the window walk keeps a window's records
-//! until the window is complete (see `windows`). A caller that pushed a page's rows while it
-//! held the body would copy no text before the Arrow builders (see docs/performance.md).
+//! outlives its body moves its text into one buffer of its own at the page boundary
+//! ([`super::OwnedRecord`], reaching every text through [`CallRecord::texts_mut`]): every
+//! export's records do, since the window walk keeps a window's records until the window is
+//! complete (see `windows`). [`Page::into_owned`], a `String` per field, serves tests that
+//! want plain records.
 
 use std::borrow::Cow;
 
@@ -15,14 +16,15 @@ use chrono::{DateTime, Utc};
 use crate::sources::extra::{Unmapped, UnmappedCounts};
 use crate::sources::Reject;
 
-/// A decoded response page.
+/// A decoded response page: of [`CallRecord`]s as [`decode_page`](super::decode_page) reads
+/// them, or of records owning their text ([`super::OwnedRecord`]) as the export keeps them.
 #[derive(Debug, Clone)]
-pub struct Page<'a> {
+pub struct Page<R = CallRecord<'static>> {
     /// `numResults` as received: undefined by the docs (a window total in some samples, not in
     /// others), so only a hint. `None` when absent or not a non-negative integer.
     pub num_results: Option<u64>,
     /// Every element of `data`, in order: counted for paging whether decoded or rejected.
-    pub records: Vec<Result<CallRecord<'a>, Reject>>,
+    pub records: Vec<Result<R, Reject>>,
 }
 
 /// One session (one element of `data`).
@@ -171,9 +173,9 @@ fn own_list(list: Option<Vec<Cow<'_, str>>>) -> Option<Vec<Cow<'static, str>>> {
     list.map(|l| l.into_iter().map(|s| Cow::Owned(s.into_owned())).collect())
 }
 
-impl Page<'_> {
+impl Page<CallRecord<'_>> {
     /// The same page owning all its text (for records kept after the body is gone).
-    pub fn into_owned(self) -> Page<'static> {
+    pub fn into_owned(self) -> Page<CallRecord<'static>> {
         Page {
             num_results: self.num_results,
             records: self
@@ -291,5 +293,177 @@ impl AgentLeg<'_> {
             consulting_agents: own(self.consulting_agents),
             extra: self.extra.into_owned(),
         }
+    }
+}
+
+/// Calls `f` on each text of an optional list.
+fn list_mut<'a, F: FnMut(&mut Cow<'a, str>)>(list: &mut Option<Vec<Cow<'a, str>>>, f: &mut F) {
+    list.iter_mut().flatten().for_each(f);
+}
+
+impl<'a> CallRecord<'a> {
+    /// Calls `f` on every text of the record (fields, lists, its customer, campaign, legs and
+    /// unmapped fields), in a fixed order. Every field is named (no `..`), so a new field of
+    /// text cannot be missed: [`super::owned::OwnedRecord`] relies on this reaching all of them.
+    pub fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
+        let CallRecord {
+            session_id,
+            conversation_id,
+            channel,
+            bot_id,
+            user_id,
+            channel_specific_user_id,
+            org_id,
+            session_start_time: _,
+            session_end_time: _,
+            time_zone_offset: _,
+            final_status,
+            smart_status,
+            reason,
+            disconnecting_event,
+            error_details,
+            direction,
+            is_voicemail: _,
+            skills,
+            dispositions,
+            disposition_remarks,
+            survey_type,
+            csat_score: _,
+            csat_feedback,
+            nps_score: _,
+            like_dislike_score: _,
+            customer,
+            user_level_tags,
+            session_level_tags,
+            campaign,
+            automation_bot_ids,
+            meta_info,
+            segments,
+            extra,
+            unmapped: _,
+        } = self;
+        f(session_id);
+        for s in [
+            conversation_id,
+            channel,
+            bot_id,
+            user_id,
+            channel_specific_user_id,
+            org_id,
+            final_status,
+            smart_status,
+            reason,
+            disconnecting_event,
+            error_details,
+            direction,
+            skills,
+            survey_type,
+            csat_feedback,
+            user_level_tags,
+            session_level_tags,
+            meta_info,
+        ] {
+            s.iter_mut().for_each(&mut *f);
+        }
+        for list in [dispositions, disposition_remarks, automation_bot_ids] {
+            list_mut(list, f);
+        }
+        customer.texts_mut(f);
+        campaign.texts_mut(f);
+        segments.iter_mut().for_each(|s| s.texts_mut(f));
+        extra.texts_mut(f);
+    }
+}
+
+impl<'a> Customer<'a> {
+    fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
+        let Customer {
+            phone,
+            center_phone,
+            first_name,
+            last_name,
+            email,
+        } = self;
+        for s in [phone, center_phone, first_name, last_name, email] {
+            s.iter_mut().for_each(&mut *f);
+        }
+    }
+}
+
+impl<'a> Campaign<'a> {
+    fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
+        let Campaign {
+            name,
+            id,
+            instance_id,
+            dialing_list_id,
+            attempt: _,
+            contact_status,
+            run_date: _,
+            contact_list_names,
+        } = self;
+        for s in [name, id, instance_id, dialing_list_id, contact_status] {
+            s.iter_mut().for_each(&mut *f);
+        }
+        list_mut(contact_list_names, f);
+    }
+}
+
+impl<'a> Segment<'a> {
+    fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
+        let Segment {
+            kind: _,
+            queue_id,
+            queue_name,
+            enter_time: _,
+            callback_opted: _,
+            callback_opted_time: _,
+            user_callback_accept_time: _,
+            responding: _,
+            agent,
+            queue_extra,
+        } = self;
+        for s in [queue_id, queue_name] {
+            s.iter_mut().for_each(&mut *f);
+        }
+        if let Some(agent) = agent {
+            agent.texts_mut(f);
+        }
+        queue_extra.texts_mut(f);
+    }
+}
+
+impl<'a> AgentLeg<'a> {
+    fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
+        let AgentLeg {
+            agent_id,
+            email,
+            name,
+            status,
+            non_response_event,
+            assigned_at: _,
+            accepted_time: _,
+            first_response_time: _,
+            first_response_seconds: _,
+            interaction_end_time: _,
+            interaction_seconds: _,
+            after_call_work_end_time: _,
+            after_call_work_seconds: _,
+            agent_notes,
+            consulting_agents,
+            extra,
+        } = self;
+        for s in [
+            agent_id,
+            email,
+            name,
+            status,
+            non_response_event,
+            consulting_agents,
+        ] {
+            s.iter_mut().for_each(&mut *f);
+        }
+        list_mut(agent_notes, f);
+        extra.texts_mut(f);
     }
 }

@@ -60,7 +60,7 @@ impl FakeApi {
         }
     }
 
-    fn page(&self, w: &CallWindow, page: u32) -> Page<'static> {
+    fn page(&self, w: &CallWindow, page: u32) -> Page {
         assert!(page <= MAX_PAGE_OFFSET, "page {page} of {w}");
         assert!(
             w.send_end - w.start <= MAX_RANGE,

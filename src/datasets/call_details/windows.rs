@@ -50,6 +50,22 @@ use crate::sources::Reject;
 /// Most pieces one split produces.
 const MAX_SPLIT: i64 = 16;
 
+/// What the window walk reads of a decoded session: when it starts and its key. The export
+/// keeps [`super::OwnedRecord`]s (text in one buffer); the tests, [`CallRecord`]s.
+pub trait Session {
+    fn start(&self) -> DateTime<Utc>;
+    fn key(&self) -> &str;
+}
+
+impl Session for CallRecord<'_> {
+    fn start(&self) -> DateTime<Utc> {
+        self.session_start_time
+    }
+    fn key(&self) -> &str {
+        &self.session_id
+    }
+}
+
 /// Why a day could not be fetched.
 #[derive(Debug, thiserror::Error)]
 pub enum WindowError<E: std::error::Error + 'static> {
@@ -127,9 +143,9 @@ impl FetchStats {
 
 /// The result of [`fetch_day`].
 #[derive(Debug, Clone)]
-pub struct DayFetch {
+pub struct DayFetch<R = CallRecord<'static>> {
     /// Every session starting in the segments' claims, once each, in window order.
-    pub records: Vec<CallRecord<'static>>,
+    pub records: Vec<R>,
     /// Rejected records of the kept windows, once each (by raw JSON).
     pub rejects: Vec<Reject>,
     pub stats: FetchStats,
@@ -140,15 +156,16 @@ pub struct DayFetch {
 /// `fetch(window, page)` must POST the window's [`request_body`](super::request_body) with
 /// [`request_query`](super::request_query)`(page_size, page)` and decode the body with
 /// [`decode_page`](super::decode_page) at `window.offset_minutes`.
-pub async fn fetch_day<F, Fut, E>(
+pub async fn fetch_day<F, Fut, E, R>(
     segments: &[DayWindow],
     expected: Option<&Density>,
     page_size: u32,
     fetch: F,
-) -> Result<DayFetch, WindowError<E>>
+) -> Result<DayFetch<R>, WindowError<E>>
 where
     F: FnMut(&CallWindow, u32) -> Fut,
-    Fut: Future<Output = Result<Page<'static>, E>>,
+    Fut: Future<Output = Result<Page<R>, E>>,
+    R: Session,
     E: std::error::Error + 'static,
 {
     let mut records = Vec::new();
@@ -169,7 +186,7 @@ where
 /// [`fetch_day`] that hands each kept window's new records and rejects to `sink` as soon as
 /// the window is complete, so a caller can normalize while fetching instead of holding a whole
 /// day. Records passed to `sink` are final (never retracted).
-pub async fn fetch_day_with<F, Fut, E, S>(
+pub async fn fetch_day_with<F, Fut, E, S, R>(
     segments: &[DayWindow],
     expected: Option<&Density>,
     page_size: u32,
@@ -178,9 +195,10 @@ pub async fn fetch_day_with<F, Fut, E, S>(
 ) -> Result<(FetchStats, Density), WindowError<E>>
 where
     F: FnMut(&CallWindow, u32) -> Fut,
-    Fut: Future<Output = Result<Page<'static>, E>>,
+    Fut: Future<Output = Result<Page<R>, E>>,
     E: std::error::Error + 'static,
-    S: FnMut(&CallWindow, Vec<CallRecord<'static>>, Vec<Reject>),
+    S: FnMut(&CallWindow, Vec<R>, Vec<Reject>),
+    R: Session,
 {
     if page_size == 0 || page_size > MAX_PAGE_SIZE {
         return Err(WindowError::PageSize(page_size));
@@ -221,9 +239,9 @@ struct Planned {
     probe_min: Option<usize>,
 }
 
-enum Outcome {
+enum Outcome<R> {
     Complete {
-        records: Vec<CallRecord<'static>>,
+        records: Vec<R>,
         rejects: Vec<Reject>,
     },
     /// Page 10 was full (or page 0's `numResults` exceeded the capacity).
@@ -239,7 +257,8 @@ struct Walker {
     cap: u64,
     target: f64,
     stats: FetchStats,
-    seen: HashSet<String>,
+    /// Keys of the sessions kept so far (aHash: a day's thousands of keys are hashed once each).
+    seen: HashSet<String, ahash::RandomState>,
     seen_rejects: HashSet<String>,
     hint_disproved: bool,
     hint_verified: bool,
@@ -257,7 +276,7 @@ impl Walker {
                 page_size,
                 ..FetchStats::default()
             },
-            seen: HashSet::new(),
+            seen: HashSet::default(),
             seen_rejects: HashSet::new(),
             hint_disproved: false,
             hint_verified: false,
@@ -266,7 +285,7 @@ impl Walker {
         }
     }
 
-    async fn segment<F, Fut, E, S>(
+    async fn segment<F, Fut, E, S, R>(
         &mut self,
         seg: &DayWindow,
         fetch: &mut F,
@@ -274,9 +293,10 @@ impl Walker {
     ) -> Result<(), WindowError<E>>
     where
         F: FnMut(&CallWindow, u32) -> Fut,
-        Fut: Future<Output = Result<Page<'static>, E>>,
+        Fut: Future<Output = Result<Page<R>, E>>,
         E: std::error::Error + 'static,
-        S: FnMut(&CallWindow, Vec<CallRecord<'static>>, Vec<Reject>),
+        S: FnMut(&CallWindow, Vec<R>, Vec<Reject>),
+        R: Session,
     {
         let (claim, offset) = (&seg.claim, seg.offset_minutes);
         let mut cursor = claim.start;
@@ -308,15 +328,16 @@ impl Walker {
     }
 
     /// Pages one window until a short page, or until page 10 is full.
-    async fn fetch_window<F, Fut, E>(
+    async fn fetch_window<F, Fut, E, R>(
         &mut self,
         fetch: &mut F,
         p: &Planned,
-    ) -> Result<Outcome, WindowError<E>>
+    ) -> Result<Outcome<R>, WindowError<E>>
     where
         F: FnMut(&CallWindow, u32) -> Fut,
-        Fut: Future<Output = Result<Page<'static>, E>>,
+        Fut: Future<Output = Result<Page<R>, E>>,
         E: std::error::Error + 'static,
+        R: Session,
     {
         let w = &p.window;
         let mut records = Vec::new();
@@ -385,31 +406,33 @@ impl Walker {
 
     /// Keeps the window's records (inside it, not seen before) and hands them to `sink`;
     /// returns how many sessions start in the window.
-    fn accept<E, S>(
+    fn accept<E, S, R>(
         &mut self,
         p: &Planned,
-        records: Vec<CallRecord<'static>>,
+        records: Vec<R>,
         rejects: Vec<Reject>,
         sink: &mut S,
     ) -> Result<u64, WindowError<E>>
     where
         E: std::error::Error + 'static,
-        S: FnMut(&CallWindow, Vec<CallRecord<'static>>, Vec<Reject>),
+        S: FnMut(&CallWindow, Vec<R>, Vec<Reject>),
+        R: Session,
     {
         let w = &p.window;
         let mut inside = 0u64;
         let mut kept = Vec::with_capacity(records.len());
         for r in records {
-            if !w.contains(r.session_start_time) {
+            let start = r.start();
+            if !w.contains(start) {
                 self.stats.outside += 1;
                 continue;
             }
             inside += 1;
-            if !self.seen.insert(r.session_id.to_string()) {
+            if !self.seen.insert(r.key().to_owned()) {
                 self.stats.duplicates += 1;
                 continue;
             }
-            let hour = (r.session_start_time - self.planner.day_start).num_hours();
+            let hour = (start - self.planner.day_start).num_hours();
             *self.hourly.entry(hour).or_default() += 1;
             kept.push(r);
         }
@@ -535,10 +558,10 @@ impl Walker {
     }
 }
 
-fn starts_in(w: &CallWindow, records: &[CallRecord<'_>]) -> Vec<DateTime<Utc>> {
+fn starts_in<R: Session>(w: &CallWindow, records: &[R]) -> Vec<DateTime<Utc>> {
     records
         .iter()
-        .map(|r| r.session_start_time)
+        .map(Session::start)
         .filter(|&t| w.contains(t))
         .collect()
 }

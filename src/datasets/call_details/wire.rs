@@ -37,7 +37,7 @@ const API: &str = "CallDetails";
 ///
 /// The top level is parsed (and the whole body validated) by serde_json; the `data` array is
 /// then indexed once ([`Tape`]) and every level of every record read from that index.
-pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<'_>, DecodeError> {
+pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<CallRecord<'_>>, DecodeError> {
     let fail = |reason: String| DecodeError { api: API, reason };
     let body = std::str::from_utf8(body).map_err(|e| fail(format!("body is not UTF-8: {e}")))?;
     let top: Top<'_> = serde_json::from_str(body).map_err(|e| fail(e.to_string()))?;
