@@ -95,7 +95,8 @@ impl<'a> Unmapped<'a> {
     /// Calls `f` on every key and JSON text of the fields, nested ones included, in order (for
     /// a record that moves all its text into one buffer).
     pub fn texts_mut<F: FnMut(&mut Cow<'a, str>)>(&mut self, f: &mut F) {
-        for (key, value) in &mut self.fields {
+        let Unmapped { fields } = self;
+        for (key, value) in fields {
             f(key);
             match value {
                 Value::Json(text) => f(text),

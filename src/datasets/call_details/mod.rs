@@ -98,7 +98,7 @@ pub static INFO: DatasetInfo = DatasetInfo {
     metrics: &[],
     build,
     decoder: PageDecoder {
-        decode: |body, w| decode_owned(body, w.offset_minutes).map(|p| p.0.records.len()),
+        decode: |body, w| decode_owned(body, w.offset_minutes).map(|p| p.records.len()),
         rows: page_rows,
     },
     demo: Demo {
@@ -127,7 +127,7 @@ fn page_rows(
         super::PAGE_DECODER_ACCOUNT,
         super::page_decoder_exported_at(),
     );
-    for record in decode_owned(body, window.offset_minutes)?.0.records {
+    for record in decode_owned(body, window.offset_minutes)?.records {
         match record {
             Ok(r) => {
                 n.push(r.get(), &window.claim);
@@ -142,23 +142,19 @@ fn page_rows(
     Ok(sessions + legs)
 }
 
-/// A page owning its text: the window keeps a page's records until the window is complete,
-/// after the body is gone (see `windows`). A type of its own, because the blocking pool's
-/// decoder requires its value to be `'static`, which the compiler cannot prove of a
-/// `Page<OwnedRecord>` inside the export's future.
-struct OwnedPage(Page<OwnedRecord>);
-
-/// [`decode_page`] owning its text ([`OwnedPage`]: each record's text in one buffer).
-fn decode_owned(body: &[u8], offset_minutes: i32) -> Result<OwnedPage, DecodeError> {
+/// [`decode_page`] with each record owning its text in one buffer ([`OwnedRecord`]): the
+/// window keeps a page's records until the window is complete, after the body is gone (see
+/// `windows`).
+fn decode_owned(body: &[u8], offset_minutes: i32) -> Result<Page<OwnedRecord>, DecodeError> {
     let page = decode_page(body, offset_minutes)?;
-    Ok(OwnedPage(Page {
+    Ok(Page {
         num_results: page.num_results,
         records: page
             .records
             .into_iter()
             .map(|r| r.map(OwnedRecord::new))
             .collect(),
-    }))
+    })
 }
 
 fn build(config: &Config) -> Option<Dataset> {
@@ -211,7 +207,7 @@ impl CallDetails {
                 decode_owned(bytes, offset_minutes)
             })
             .await?;
-        Ok(page.0)
+        Ok(page)
     }
 
     async fn export(

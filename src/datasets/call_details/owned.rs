@@ -26,7 +26,9 @@ pub struct OwnedRecord {
     /// Every text field is `Cow::Borrowed` from `text` (declared first: dropped before it).
     record: CallRecord<'static>,
     /// All the record's text, back to back; never changed once `record` points into it. Held,
-    /// not read (but by a test): it is what `record`'s fields point into.
+    /// not read (but by a test): it is what `record`'s fields point into. A `String`, not a
+    /// `Box<str>`: moving a `Box` asserts it is the only pointer to its bytes, which the
+    /// record's borrows would contradict; moving a `String` moves a handle and asserts nothing.
     #[cfg_attr(
         not(test),
         allow(dead_code, reason = "owned so that `record` can borrow it")
@@ -50,7 +52,7 @@ impl OwnedRecord {
             let n = s.len();
             // SAFETY: bytes `at..at + n` of `text` were copied from `s` by the previous pass,
             // which visited the same texts in the same order; they are initialized, valid
-            // UTF-8 and inside the buffer (`at + n <= len`). The lifetime is unbounded here and
+            // UTF-8 and inside the buffer (`at + n <= text.len()`). The lifetime is unbounded here and
             // made true by the struct: the reference is only ever read through `get`, while
             // `text` lives and is not written.
             let packed = unsafe {
@@ -70,12 +72,6 @@ impl OwnedRecord {
     /// The record, borrowed for as long as this value.
     pub fn get(&self) -> &CallRecord<'_> {
         &self.record
-    }
-
-    /// Bytes of text the record holds.
-    #[cfg(test)]
-    fn text_len(&self) -> usize {
-        self.text.len()
     }
 }
 
@@ -102,79 +98,264 @@ impl Session for OwnedRecord {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::Range;
+
     use super::*;
     use crate::datasets::call_details::decode_page;
+    use crate::datasets::call_details::{AgentLeg, Campaign, Customer, Segment};
+    use crate::sources::extra::Unmapped;
 
-    /// A page whose record sets every text the decoder reads: top-level strings, lists, JSON
-    /// texts, customer, campaign, a queue entry with a responding and a non-responding agent,
-    /// an agent segment, unmapped fields at every level (nested ones too) and an escape.
+    /// A page whose record sets every text field the decoder reads, none with an escape (so
+    /// each is borrowed from the body until packed): top-level strings, lists, JSON texts,
+    /// customer, campaign, a queue entry with a responding and a non-responding agent, an agent
+    /// segment, and unmapped fields at every level (nested ones too).
     const PAGE: &str = r#"{"numResults": 1, "data": [{
         "sessionId": "s-1", "conversationId": "c-1", "channel": "voice", "botId": "st-b",
         "userId": "u-cust", "channelSpecificUserId": "+1555", "orgId": "o-1",
         "sessionStartTime": "2024-05-01T10:00:00.000Z", "sessionEndTime": "2024-05-01T10:05:00.000Z",
-        "finalStatus": "closed", "smartStatus": "resolved", "reason": "done\u00e9",
+        "finalStatus": "closed", "smartStatus": "resolved", "reason": "done",
         "disconnectingEvent": "agent", "errorDetails": "none", "Direction": "inbound",
         "isVoicemail": false, "skills": [{"id": "sk-1"}], "dispositions": ["d1", "d2"],
         "dispositionRemarks": ["r1"], "surveyType": "csat", "csatScore": 5,
         "csatFeedback": "good", "npsScore": 9, "likeDislikeScore": 1,
-        "customerinfo": {"phoneNumber": "+1555", "centerPhoneNumber": "+1800",
-            "firstName": "Ann", "lastName": "Lee", "email": "a@x", "loyalty": {"tier": 2}},
-        "userleveltags": [{"name": "t", "value": 1}], "sessionleveltags": [],
+        "customerinfo": {"CustomerPhone": "+1555", "CenterPhone": "+1800",
+            "CustomerFirstName": "Ann", "CustomerLastName": "Lee", "CustomerEmail": "a@x",
+            "loyalty": {"tier": 2}},
+        "userleveltags": [{"name": "t", "value": 1}], "sessionleveltags": [{"name": "s"}],
         "campaigninfo": {"campaignName": "spring", "campaignId": "cp-1",
-            "campaignInstanceId": "ci-1", "dialingListId": "dl-1", "attempt": 2,
-            "contactStatus": "reached", "contactListNames": ["l1", "l2"], "wave": "w3"},
-        "automationBotIds": ["st-a1"], "metaInfo": {"k": "v"}, "surprise": [1, 2],
+            "campaignInstanceId": "ci-1", "campaignDialingListId": "dl-1", "attempt": 2,
+            "contactStatus": "reached", "contactListName": ["l1", "l2"], "wave": "w3"},
+        "automationBotIDs": ["st-a1"], "metaInfo": {"k": "v"}, "surprise": [1, 2],
         "destinations": [
           {"destinationType": "QueueEntry", "queueId": "qu-1", "queueName": "Sales",
-           "enterTime": "2024-05-01T10:00:10.000Z", "queueColor": "red",
+           "EnterTime": "2024-05-01T10:00:10.000Z", "queueColor": "red",
            "respondingAgent": {"agentId": "u-1", "email": "b@x", "name": "Bo",
-             "status": "accepted", "agentNotes": ["n1"], "ConsultingAgents": [{"id": "u-3"}],
-             "desk": "7"},
+             "status": "accepted", "nonResponseEvent": "none", "agentNotes": ["n1"],
+             "ConsultingAgents": [{"id": "u-3"}], "desk": "7"},
            "nonRespondingAgents": [{"agentId": "u-2", "name": "Cy",
              "nonResponseEvent": "timeout"}]},
           {"destinationType": "AgentSegment", "agentId": "u-4", "email": "d@x",
            "name": "Di", "status": "accepted", "badge": "b"}
         ]}]}"#;
 
-    #[test]
-    fn packed_record_equals_the_decoded_one_and_borrows_nothing_of_the_body() {
-        let mut body = PAGE.as_bytes().to_vec();
-        let page = decode_page(&body, 0).expect("decodes");
-        let decoded = page
-            .records
+    fn first(page: &str) -> CallRecord<'_> {
+        let page = decode_page(page.as_bytes(), 0).expect("decodes");
+        page.records
             .into_iter()
             .next()
             .expect("one")
-            .expect("valid");
-        let copy = decoded.clone().into_owned();
-        let packed = OwnedRecord::new(decoded);
-        assert_eq!(packed.get(), &copy);
-        assert_eq!(packed.get().segments.len(), 3);
-        assert!(!packed.get().extra.is_empty(), "unmapped fields are kept");
-        // Were any text still borrowed from the body, it would read these bytes now.
-        body.fill(b'#');
-        assert_eq!(packed.get(), &copy);
-        let mut all = String::new();
-        copy.clone().texts_mut(&mut |s| all.push_str(s));
-        assert_eq!(packed.text_len(), all.len());
-        assert!(all.contains("done\u{e9}") && all.contains("loyalty") && all.contains("desk"));
+            .expect("valid")
+    }
+
+    /// Where each text of `r` is (its bytes' addresses), found without `CallRecord::texts_mut`
+    /// (every field named, no `..`), so that a field it misses is still checked here; fails
+    /// unless each one is set.
+    fn texts_of(r: &CallRecord<'_>) -> Vec<Range<usize>> {
+        let CallRecord {
+            session_id,
+            conversation_id,
+            channel,
+            bot_id,
+            user_id,
+            channel_specific_user_id,
+            org_id,
+            session_start_time: _,
+            session_end_time: _,
+            time_zone_offset: _,
+            final_status,
+            smart_status,
+            reason,
+            disconnecting_event,
+            error_details,
+            direction,
+            is_voicemail: _,
+            skills,
+            dispositions,
+            disposition_remarks,
+            survey_type,
+            csat_score: _,
+            csat_feedback,
+            nps_score: _,
+            like_dislike_score: _,
+            customer,
+            user_level_tags,
+            session_level_tags,
+            campaign,
+            automation_bot_ids,
+            meta_info,
+            segments,
+            extra,
+            unmapped: _,
+        } = r;
+        let mut out = vec![at(session_id)];
+        let one = [
+            conversation_id,
+            channel,
+            bot_id,
+            user_id,
+            channel_specific_user_id,
+            org_id,
+            final_status,
+            smart_status,
+            reason,
+            disconnecting_event,
+            error_details,
+            direction,
+            skills,
+            survey_type,
+            csat_feedback,
+            user_level_tags,
+            session_level_tags,
+            meta_info,
+        ];
+        let lists = [dispositions, disposition_remarks, automation_bot_ids];
+        set_texts(&mut out, &one, &lists);
+        unmapped_texts(&mut out, extra);
+        customer_and_campaign_texts(&mut out, customer, campaign);
+        let leg = segments
+            .iter()
+            .find(|s| s.agent.is_some() && !s.queue_extra.is_empty());
+        leg_texts(&mut out, leg.expect("a queue entry's agent leg"));
+        out
+    }
+
+    fn customer_and_campaign_texts(
+        out: &mut Vec<Range<usize>>,
+        c: &Customer<'_>,
+        k: &Campaign<'_>,
+    ) {
+        let Customer {
+            phone,
+            center_phone,
+            first_name,
+            last_name,
+            email,
+        } = c;
+        set_texts(
+            out,
+            &[phone, center_phone, first_name, last_name, email],
+            &[],
+        );
+        let Campaign {
+            name,
+            id,
+            instance_id,
+            dialing_list_id,
+            attempt: _,
+            contact_status,
+            run_date: _,
+            contact_list_names,
+        } = k;
+        let one = [name, id, instance_id, dialing_list_id, contact_status];
+        set_texts(out, &one, &[contact_list_names]);
+    }
+
+    fn leg_texts(out: &mut Vec<Range<usize>>, leg: &Segment<'_>) {
+        let Segment {
+            kind: _,
+            queue_id,
+            queue_name,
+            enter_time: _,
+            callback_opted: _,
+            callback_opted_time: _,
+            user_callback_accept_time: _,
+            responding: _,
+            agent,
+            queue_extra,
+        } = leg;
+        set_texts(out, &[queue_id, queue_name], &[]);
+        unmapped_texts(out, queue_extra);
+        let AgentLeg {
+            agent_id,
+            email,
+            name,
+            status,
+            non_response_event,
+            assigned_at: _,
+            accepted_time: _,
+            first_response_time: _,
+            first_response_seconds: _,
+            interaction_end_time: _,
+            interaction_seconds: _,
+            after_call_work_end_time: _,
+            after_call_work_seconds: _,
+            agent_notes,
+            consulting_agents,
+            extra,
+        } = agent.as_ref().expect("an agent");
+        let one = [
+            agent_id,
+            email,
+            name,
+            status,
+            non_response_event,
+            consulting_agents,
+        ];
+        set_texts(out, &one, &[agent_notes]);
+        unmapped_texts(out, extra);
+    }
+
+    fn at(s: &str) -> Range<usize> {
+        let start = s.as_ptr() as usize;
+        start..start + s.len()
+    }
+
+    fn set_texts(
+        out: &mut Vec<Range<usize>>,
+        one: &[&Option<Cow<'_, str>>],
+        lists: &[&Option<Vec<Cow<'_, str>>>],
+    ) {
+        for s in one {
+            out.push(at(s.as_deref().expect("every text field set")));
+        }
+        for l in lists {
+            let l = l.as_ref().expect("every list set");
+            assert!(!l.is_empty());
+            out.extend(l.iter().map(|s| at(s)));
+        }
+    }
+
+    /// Where the keys and JSON texts of `u` are (a clone's borrowed `Cow`s point where the
+    /// original's do; a packed record's are all borrowed).
+    fn unmapped_texts(out: &mut Vec<Range<usize>>, u: &Unmapped<'_>) {
+        assert!(!u.is_empty(), "unmapped fields set");
+        u.clone().texts_mut(&mut |s| out.push(at(s)));
     }
 
     #[test]
-    fn a_moved_and_cloned_record_keeps_its_text() {
-        let page = decode_page(PAGE.as_bytes(), 0).expect("decodes");
-        let decoded = page
-            .records
-            .into_iter()
-            .next()
-            .expect("one")
-            .expect("valid");
+    fn every_text_of_a_packed_record_lives_in_its_buffer() {
+        let body = PAGE.to_owned();
+        let decoded = first(&body);
+        let from_body = texts_of(&decoded).len();
+        let copy = decoded.clone().into_owned();
+        let packed = OwnedRecord::new(decoded);
+        assert_eq!(packed.get(), &copy);
+        let buffer = at(&packed.text);
+        let texts = texts_of(packed.get());
+        assert_eq!(texts.len(), from_body);
+        for t in texts {
+            assert!(
+                buffer.start <= t.start && t.end <= buffer.end,
+                "a text at {t:?} is outside the record's buffer {buffer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn escaped_text_is_packed_and_a_moved_or_cloned_record_keeps_its_text() {
+        let escaped = PAGE.replace(r#""reason": "done""#, r#""reason": "done\u00e9""#);
+        let decoded = first(&escaped);
+        assert!(
+            matches!(decoded.reason, Some(Cow::Owned(_))),
+            "unescaped by the decoder"
+        );
         let copy = decoded.clone().into_owned();
         let packed = vec![OwnedRecord::new(decoded)];
         let moved: Vec<OwnedRecord> = packed.into_iter().rev().collect();
         let cloned = moved[0].clone();
         drop(moved);
         assert_eq!(cloned.get(), &copy);
+        assert_eq!(cloned.get().reason.as_deref(), Some("done\u{e9}"));
         assert_eq!(cloned.key(), "s-1");
     }
 }

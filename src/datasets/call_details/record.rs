@@ -28,6 +28,10 @@ pub struct Page<R = CallRecord<'static>> {
 }
 
 /// One session (one element of `data`).
+///
+/// Every borrow of `'a` here and in the parts is a `Cow<'a, str>` that [`CallRecord::texts_mut`]
+/// reaches: [`super::OwnedRecord`] relies on it to re-point them all into its own buffer. A
+/// field of another borrowed type (`&'a str`, `&'a RawValue`) would break that silently.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallRecord<'a> {
     /// `sessionId`; never empty. The key of the session.

@@ -53,7 +53,9 @@ const MAX_SPLIT: i64 = 16;
 /// What the window walk reads of a decoded session: when it starts and its key. The export
 /// keeps [`super::OwnedRecord`]s (text in one buffer); the tests, [`CallRecord`]s.
 pub trait Session {
+    /// `sessionStartTime`: which window the session belongs to.
     fn start(&self) -> DateTime<Utc>;
+    /// `sessionId`: a session seen twice (in two windows' answers) is kept once.
     fn key(&self) -> &str;
 }
 
