@@ -405,6 +405,37 @@ mod tests {
     }
 
     #[test]
+    fn texts_mut_reaches_every_key_and_value_nested_ones_too() {
+        let mut inner = Unmapped::default();
+        inner.push_json(Cow::Borrowed("tier"), "2");
+        let mut u = Unmapped::default();
+        u.push_json(Cow::Borrowed("surprise"), "[1, 2]");
+        u.push_nested(Cow::Borrowed("customerinfo"), inner);
+        u.push_json(Cow::Owned("desk".to_owned()), r#""7""#);
+        let mut seen = Vec::new();
+        u.texts_mut(&mut |s| {
+            seen.push(s.to_string());
+            *s = Cow::Owned(s.to_uppercase());
+        });
+        assert_eq!(
+            seen,
+            [
+                "surprise",
+                "[1, 2]",
+                "customerinfo",
+                "tier",
+                "2",
+                "desk",
+                "\"7\""
+            ]
+        );
+        assert_eq!(
+            u.to_json(),
+            r#"{"SURPRISE":[1, 2],"CUSTOMERINFO":{"TIER":2},"DESK":"7"}"#
+        );
+    }
+
+    #[test]
     fn values_keep_their_exact_text() {
         let (n, s, o) = (
             raw("-1.250E+3"),
