@@ -146,15 +146,7 @@ fn page_rows(
 /// window keeps a page's records until the window is complete, after the body is gone (see
 /// `windows`).
 fn decode_owned(body: &[u8], offset_minutes: i32) -> Result<Page<OwnedRecord>, DecodeError> {
-    let page = decode_page(body, offset_minutes)?;
-    Ok(Page {
-        num_results: page.num_results,
-        records: page
-            .records
-            .into_iter()
-            .map(|r| r.map(OwnedRecord::new))
-            .collect(),
-    })
+    decode_page(body, offset_minutes).map(Page::into_packed)
 }
 
 fn build(config: &Config) -> Option<Dataset> {

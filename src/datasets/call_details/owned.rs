@@ -2,9 +2,9 @@
 //! into one buffer it owns, the record's fields borrowing from that buffer.
 //!
 //! The window walk keeps a window's records until the window is complete, after their page's
-//! body is gone (see `windows`). Owning each field's text separately
-//! ([`CallRecord::into_owned`]) cost a `malloc` per field and a `free` per field when the
-//! record was normalized: about 30 of each per session with its legs, 15% of a 7-day backfill's
+//! body is gone (see `windows`). Owning each field's text separately (the former
+//! `CallRecord::into_owned`) cost a `malloc` per field and a `free` per field when the record
+//! was normalized: about 30 of each per session with its legs, 15% of a 7-day backfill's
 //! profile, on the one malloc arena the decoding and encoding threads share
 //! (docs/performance.md). Here a record makes one allocation for all its text.
 //!
@@ -18,7 +18,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::record::CallRecord;
+use super::record::{CallRecord, Page};
 use super::windows::Session;
 
 /// A decoded session owning its text in one buffer (see the module docs).
@@ -72,6 +72,20 @@ impl OwnedRecord {
     /// The record, borrowed for as long as this value.
     pub fn get(&self) -> &CallRecord<'_> {
         &self.record
+    }
+}
+
+impl Page<CallRecord<'_>> {
+    /// The same page with each record owning its text ([`OwnedRecord`]).
+    pub fn into_packed(self) -> Page<OwnedRecord> {
+        Page {
+            num_results: self.num_results,
+            records: self
+                .records
+                .into_iter()
+                .map(|r| r.map(OwnedRecord::new))
+                .collect(),
+        }
     }
 }
 
@@ -342,7 +356,7 @@ mod tests {
     fn every_text_of_a_packed_record_lives_in_its_buffer() {
         let body = PAGE.to_owned();
         let decoded = first(&body);
-        let copy = decoded.clone().into_owned();
+        let copy = decoded.clone();
         let packed = OwnedRecord::new(decoded);
         assert_eq!(packed.get(), &copy);
         let buffer = at(&packed.text);
@@ -362,7 +376,7 @@ mod tests {
             matches!(decoded.reason, Some(Cow::Owned(_))),
             "unescaped by the decoder"
         );
-        let copy = decoded.clone().into_owned();
+        let copy = decoded.clone();
         let packed = vec![OwnedRecord::new(decoded)];
         let moved: Vec<OwnedRecord> = packed.into_iter().rev().collect();
         let cloned = moved[0].clone();

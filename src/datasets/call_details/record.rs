@@ -6,8 +6,7 @@
 //! outlives its body moves its text into one buffer of its own at the page boundary
 //! ([`super::OwnedRecord`], reaching every text through [`CallRecord::texts_mut`]): every
 //! export's records do, since the window walk keeps a window's records until the window is
-//! complete (see `windows`). [`Page::into_owned`], a `String` per field, serves tests that
-//! want plain records.
+//! complete (see `windows`).
 
 use std::borrow::Cow;
 
@@ -166,138 +165,6 @@ pub struct AgentLeg<'a> {
     pub consulting_agents: Option<Cow<'a, str>>,
     /// The leg's fields no column maps.
     pub extra: Unmapped<'a>,
-}
-
-/// The text owned: for a value that outlives the body it was read from.
-fn own(s: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
-    s.map(|s| Cow::Owned(s.into_owned()))
-}
-
-fn own_list(list: Option<Vec<Cow<'_, str>>>) -> Option<Vec<Cow<'static, str>>> {
-    list.map(|l| l.into_iter().map(|s| Cow::Owned(s.into_owned())).collect())
-}
-
-impl Page<CallRecord<'_>> {
-    /// The same page owning all its text (for records kept after the body is gone).
-    pub fn into_owned(self) -> Page<CallRecord<'static>> {
-        Page {
-            num_results: self.num_results,
-            records: self
-                .records
-                .into_iter()
-                .map(|r| r.map(CallRecord::into_owned))
-                .collect(),
-        }
-    }
-}
-
-impl CallRecord<'_> {
-    /// The same record owning all its text.
-    pub fn into_owned(self) -> CallRecord<'static> {
-        CallRecord {
-            session_id: Cow::Owned(self.session_id.into_owned()),
-            conversation_id: own(self.conversation_id),
-            channel: own(self.channel),
-            bot_id: own(self.bot_id),
-            user_id: own(self.user_id),
-            channel_specific_user_id: own(self.channel_specific_user_id),
-            org_id: own(self.org_id),
-            session_start_time: self.session_start_time,
-            session_end_time: self.session_end_time,
-            time_zone_offset: self.time_zone_offset,
-            final_status: own(self.final_status),
-            smart_status: own(self.smart_status),
-            reason: own(self.reason),
-            disconnecting_event: own(self.disconnecting_event),
-            error_details: own(self.error_details),
-            direction: own(self.direction),
-            is_voicemail: self.is_voicemail,
-            skills: own(self.skills),
-            dispositions: own_list(self.dispositions),
-            disposition_remarks: own_list(self.disposition_remarks),
-            survey_type: own(self.survey_type),
-            csat_score: self.csat_score,
-            csat_feedback: own(self.csat_feedback),
-            nps_score: self.nps_score,
-            like_dislike_score: self.like_dislike_score,
-            customer: self.customer.into_owned(),
-            user_level_tags: own(self.user_level_tags),
-            session_level_tags: own(self.session_level_tags),
-            campaign: self.campaign.into_owned(),
-            automation_bot_ids: own_list(self.automation_bot_ids),
-            meta_info: own(self.meta_info),
-            segments: self.segments.into_iter().map(Segment::into_owned).collect(),
-            extra: self.extra.into_owned(),
-            unmapped: self.unmapped,
-        }
-    }
-}
-
-impl Customer<'_> {
-    pub fn into_owned(self) -> Customer<'static> {
-        Customer {
-            phone: own(self.phone),
-            center_phone: own(self.center_phone),
-            first_name: own(self.first_name),
-            last_name: own(self.last_name),
-            email: own(self.email),
-        }
-    }
-}
-
-impl Campaign<'_> {
-    pub fn into_owned(self) -> Campaign<'static> {
-        Campaign {
-            name: own(self.name),
-            id: own(self.id),
-            instance_id: own(self.instance_id),
-            dialing_list_id: own(self.dialing_list_id),
-            attempt: self.attempt,
-            contact_status: own(self.contact_status),
-            run_date: self.run_date,
-            contact_list_names: own_list(self.contact_list_names),
-        }
-    }
-}
-
-impl Segment<'_> {
-    pub fn into_owned(self) -> Segment<'static> {
-        Segment {
-            kind: self.kind,
-            queue_id: own(self.queue_id),
-            queue_name: own(self.queue_name),
-            enter_time: self.enter_time,
-            callback_opted: self.callback_opted,
-            callback_opted_time: self.callback_opted_time,
-            user_callback_accept_time: self.user_callback_accept_time,
-            responding: self.responding,
-            agent: self.agent.map(AgentLeg::into_owned),
-            queue_extra: self.queue_extra.into_owned(),
-        }
-    }
-}
-
-impl AgentLeg<'_> {
-    pub fn into_owned(self) -> AgentLeg<'static> {
-        AgentLeg {
-            agent_id: own(self.agent_id),
-            email: own(self.email),
-            name: own(self.name),
-            status: own(self.status),
-            non_response_event: own(self.non_response_event),
-            assigned_at: self.assigned_at,
-            accepted_time: self.accepted_time,
-            first_response_time: self.first_response_time,
-            first_response_seconds: self.first_response_seconds,
-            interaction_end_time: self.interaction_end_time,
-            interaction_seconds: self.interaction_seconds,
-            after_call_work_end_time: self.after_call_work_end_time,
-            after_call_work_seconds: self.after_call_work_seconds,
-            agent_notes: own_list(self.agent_notes),
-            consulting_agents: own(self.consulting_agents),
-            extra: self.extra.into_owned(),
-        }
-    }
 }
 
 /// Calls `f` on each text of an optional list.

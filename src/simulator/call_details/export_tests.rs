@@ -14,7 +14,7 @@ use super::*;
 use crate::datasets::call_details::tests::{cols, utc};
 use crate::datasets::call_details::{
     decode_page, fetch_day, request_body, request_query, CallBatches, CallDetailsApi,
-    CallDetailsNormalizer, CallWindow, DayFetch, Density, RequestFilter,
+    CallDetailsNormalizer, CallWindow, DayFetch, Density, OwnedRecord, RequestFilter,
 };
 use crate::simulator::RunningSimulator;
 use crate::sources::window::{local_day_bounds, plan_day};
@@ -42,7 +42,7 @@ impl std::error::Error for FetchError {}
 struct Export {
     batches: CallBatches,
     rejects: Vec<Reject>,
-    fetch: DayFetch,
+    fetch: DayFetch<OwnedRecord>,
 }
 
 async fn export_day(
@@ -83,7 +83,7 @@ async fn export_day(
                 ));
             }
             decode_page(&bytes, offset)
-                .map(|p| p.into_owned())
+                .map(|p| p.into_packed())
                 .map_err(FetchError::Decode)
         }
     };
@@ -92,7 +92,7 @@ async fn export_day(
         .expect("day fetched");
     let mut n = CallDetailsNormalizer::new("demo-account", utc("2026-01-01T00:00:00Z"));
     let claim = local_day_bounds(tz, day);
-    for r in &fetched.records {
+    for r in fetched.records.iter().map(OwnedRecord::get) {
         assert!(n.push(r, &claim), "{} outside the day", r.session_id);
     }
     for r in &fetched.rejects {
