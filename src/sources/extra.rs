@@ -32,7 +32,7 @@ use arrow::array::{ArrayRef, StringBuilder};
 use arrow::datatypes::{DataType, Field};
 use serde_json::value::RawValue;
 
-use super::wire::json_string;
+use super::wire::push_json_string;
 
 /// Name of the column holding the unmapped fields of a row.
 pub const EXTRA_COLUMN: &str = "extra";
@@ -138,7 +138,7 @@ impl<'a> Unmapped<'a> {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(&json_string(key));
+            push_json_string(out, key);
             out.push(':');
             value.write(out);
         }
@@ -183,9 +183,9 @@ pub fn merge_levels(levels: &[Level<'_, '_>], out: &mut String) -> bool {
             }
             first = false;
             if inner.iter().any(|(_, u)| u.has_key(key)) {
-                out.push_str(&json_string(&format!("{name}.{key}")));
+                push_json_string(out, &format!("{name}.{key}"));
             } else {
-                out.push_str(&json_string(key));
+                push_json_string(out, key);
             }
             out.push(':');
             value.write(out);
@@ -245,16 +245,28 @@ pub struct UnmappedCounts(BTreeMap<String, u64>);
 impl UnmappedCounts {
     /// Counts each unmapped field of one record once.
     pub fn add(&mut self, record: &Unmapped<'_>) {
-        self.add_prefixed("", record);
+        self.add_prefixed(&mut String::new(), record);
     }
 
-    fn add_prefixed(&mut self, prefix: &str, record: &Unmapped<'_>) {
+    /// Counts `record`'s fields under `prefix` (a nested group's path and a dot; empty at the
+    /// top). A top-level name is looked up as it is; a nested one is spelled in `prefix`, one
+    /// buffer extended and cut back. A name seen before costs no allocation.
+    fn add_prefixed(&mut self, prefix: &mut String, record: &Unmapped<'_>) {
+        let depth = prefix.len();
         for (key, value) in &record.fields {
             match value {
-                Value::Json(_) if prefix.is_empty() => self.bump(key),
-                Value::Json(_) => self.bump(&format!("{prefix}{key}")),
-                Value::Nested(inner) => self.add_prefixed(&format!("{prefix}{key}."), inner),
+                Value::Json(_) if depth == 0 => self.bump(key),
+                Value::Json(_) => {
+                    prefix.push_str(key);
+                    self.bump(prefix);
+                }
+                Value::Nested(inner) => {
+                    prefix.push_str(key);
+                    prefix.push('.');
+                    self.add_prefixed(prefix, inner);
+                }
             }
+            prefix.truncate(depth);
         }
     }
 
@@ -516,6 +528,17 @@ mod tests {
             .collect();
         assert_eq!(counts.as_map(), &want);
         assert_eq!(counts.total(), 4);
+        // Two levels deep, with keys after each group: every path spelled from its own parents.
+        let mut deep = unmapped(&[("a", raw("1"))]);
+        let mut mid = unmapped(&[("b", raw("2"))]);
+        mid.push_nested(Cow::Borrowed("inner"), unmapped(&[("c", raw("3"))]));
+        mid.push_json(Cow::Borrowed("d"), "4");
+        deep.push_nested(Cow::Borrowed("outer"), mid);
+        deep.push_json(Cow::Borrowed("e"), "5");
+        let mut paths = UnmappedCounts::default();
+        paths.add(&deep);
+        let names: Vec<&str> = paths.as_map().keys().map(String::as_str).collect();
+        assert_eq!(names, ["a", "e", "outer.b", "outer.d", "outer.inner.c"]);
         assert_eq!(counts.take(), want);
         assert!(counts.is_empty());
     }

@@ -348,6 +348,19 @@ pub(crate) fn json_string(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""))
 }
 
+/// Appends the JSON string literal for `s` to `out`, exactly as [`json_string`] renders it,
+/// without allocating when `s` needs no escape (the usual case for keys): serde_json escapes
+/// only `"`, `\\` and control characters below U+0020.
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        out.push_str(&json_string(s));
+    } else {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -355,6 +368,29 @@ mod tests {
     fn scalar_of(json: &str) -> Result<Option<String>, &'static str> {
         let raw: &RawValue = serde_json::from_str(json).expect("test JSON");
         Scalar(raw).as_opt_str().map(|o| o.map(Cow::into_owned))
+    }
+
+    #[test]
+    fn pushed_string_literals_match_serde_json() {
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        for s in [
+            "",
+            "plain key",
+            "caf\u{e9} \u{1f600}",
+            "quote\"inside",
+            "back\\slash",
+            "tab\tnew\nline",
+            "\u{7f} del and / slash",
+            all_controls.as_str(),
+        ] {
+            let mut out = String::from("prefix,");
+            push_json_string(&mut out, s);
+            let want = format!(
+                "prefix,{}",
+                serde_json::to_string(s).expect("a str serializes")
+            );
+            assert_eq!(out, want, "for {s:?}");
+        }
     }
 
     #[test]

@@ -254,6 +254,45 @@ fn unmapped_fields_of_session_blocks_queue_entries_and_legs_are_kept_in_extra() 
 }
 
 #[test]
+fn a_destinations_unmapped_fields_count_once_however_many_legs_repeat_them() {
+    // Queue entries with no responding agent (their first non-responding leg opens them), with
+    // both kinds, and with no agent at all; each carries its unmapped key on every leg's row.
+    let body = r#"{"data": [{
+        "sessionId": "s-1", "sessionStartTime": "2025-10-01T10:00:00",
+        "destinations": [
+            {"destinationType": "QueueEntry", "queueId": "q-1", "wait": 1,
+             "nonRespondingAgents": [{"agentId": "u-1", "seen": 1}, {"agentId": "u-2"}, {"agentId": "u-3"}]},
+            {"destinationType": "QueueEntry", "queueId": "q-2", "wait": 2,
+             "respondingAgent": {"agentId": "u-4"},
+             "nonRespondingAgents": [{"agentId": "u-5", "seen": 2}]},
+            {"destinationType": "QueueEntry", "queueId": "q-3", "wait": 3},
+            {"destinationType": "AgentSegment", "agentId": "u-6", "seen": 3}
+        ]}]}"#;
+    let recs = decoded(body, 0);
+    let opens: Vec<bool> = recs[0]
+        .segments
+        .iter()
+        .map(|s| s.opens_destination)
+        .collect();
+    assert_eq!(opens, [true, false, false, true, false, true, true]);
+    let mut n = CallDetailsNormalizer::new("acc-1", utc("2026-03-01T00:00:00Z"));
+    let claim = utc("2025-10-01T00:00:00Z")..utc("2025-10-02T00:00:00Z");
+    assert!(n.push(&recs[0], &claim));
+    let counts = n.take_unmapped();
+    let (b, _) = n.finish();
+    let waits = cols::strs(&b.segments, "extra")
+        .iter()
+        .filter(|e| e.as_deref().is_some_and(|e| e.contains("\"wait\"")))
+        .count();
+    assert_eq!(waits, 6, "the queue's key is on every row of its legs");
+    let want: std::collections::BTreeMap<String, u64> =
+        [("seen".to_string(), 3), ("wait".into(), 3)]
+            .into_iter()
+            .collect();
+    assert_eq!(counts.as_map(), &want);
+}
+
+#[test]
 fn the_documented_page_leaves_only_the_legs_untyped_fields_in_extra() {
     // Every other documented key is read by some column; `keys.rs` must list what `wire` reads.
     let untyped = r#"{"JoinedUsers":[],"snoozeinfo":[],"agentChoseTranslate":false}"#;

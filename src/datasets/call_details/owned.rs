@@ -199,7 +199,6 @@ mod tests {
             meta_info,
             segments,
             extra,
-            unmapped: _,
         } = r;
         let mut out = vec![at(session_id)];
         let one = [
@@ -281,6 +280,7 @@ mod tests {
             callback_opted_time: _,
             user_callback_accept_time: _,
             responding: _,
+            opens_destination: _,
             agent,
             queue_extra,
         } = leg;

@@ -77,8 +77,6 @@ pub struct CallRecord<'a> {
     pub segments: Vec<Segment<'a>>,
     /// The session's fields no column maps (`customerinfo`'s and `campaigninfo`'s nested).
     pub extra: Unmapped<'a>,
-    /// Occurrences of unmapped fields over the session and every destination and leg.
-    pub unmapped: UnmappedCounts,
 }
 
 /// `customerinfo`.
@@ -136,6 +134,10 @@ pub struct Segment<'a> {
     pub callback_opted_time: Option<DateTime<Utc>>,
     pub user_callback_accept_time: Option<DateTime<Utc>>,
     pub responding: Option<bool>,
+    /// Whether this is the first leg of its destination. A `QueueEntry` with several agents
+    /// repeats its queue fields (and `queue_extra`) on each of their legs; its unmapped fields
+    /// are counted on this one only ([`CallRecord::count_unmapped`]).
+    pub opens_destination: bool,
     pub agent: Option<AgentLeg<'a>>,
     /// The `QueueEntry`'s fields no column maps (empty for an `AgentSegment`, whose fields are
     /// its agent's).
@@ -170,6 +172,22 @@ pub struct AgentLeg<'a> {
 /// Calls `f` on each text of an optional list.
 fn list_mut<'a, F: FnMut(&mut Cow<'a, str>)>(list: &mut Option<Vec<Cow<'a, str>>>, f: &mut F) {
     list.iter_mut().flatten().for_each(f);
+}
+
+impl CallRecord<'_> {
+    /// Counts the unmapped fields of the session, of each destination once (on the leg that
+    /// opens it) and of each agent leg: one occurrence per field per record it was sent in.
+    pub fn count_unmapped(&self, counts: &mut UnmappedCounts) {
+        counts.add(&self.extra);
+        for seg in &self.segments {
+            if seg.opens_destination {
+                counts.add(&seg.queue_extra);
+            }
+            if let Some(agent) = &seg.agent {
+                counts.add(&agent.extra);
+            }
+        }
+    }
 }
 
 impl<'a> CallRecord<'a> {
@@ -211,7 +229,6 @@ impl<'a> CallRecord<'a> {
             meta_info,
             segments,
             extra,
-            unmapped: _,
         } = self;
         f(session_id);
         for s in [
@@ -291,6 +308,7 @@ impl<'a> Segment<'a> {
             callback_opted_time: _,
             user_callback_accept_time: _,
             responding: _,
+            opens_destination: _,
             agent,
             queue_extra,
         } = self;

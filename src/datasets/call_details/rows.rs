@@ -519,7 +519,7 @@ impl CallDetailsNormalizer {
         self.segment_rows += record.segments.len();
         self.total_sessions += 1;
         self.total_segments += record.segments.len();
-        self.unmapped.merge(record.unmapped.as_map());
+        record.count_unmapped(&mut self.unmapped);
         true
     }
 

@@ -23,7 +23,7 @@ use serde_json::value::RawValue;
 use super::fields::{parse_int, Obj};
 use super::keys::{A, C, K, Q, S};
 use super::record::{AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
-use crate::sources::extra::{Unmapped, UnmappedCounts};
+use crate::sources::extra::Unmapped;
 use crate::sources::tape::Tape;
 use crate::sources::timestamp::{parse_local, scan, Zone};
 use crate::sources::wire::{parse_instant, InstantError, Key};
@@ -132,9 +132,7 @@ fn decode_session<'a>(
     if let (Some(c), Some(key)) = (&campaign_obj, o.key_of(S::Campaigninfo)) {
         extra.push_nested(key, c.unmapped());
     }
-    let mut unmapped = UnmappedCounts::default();
-    unmapped.add(&extra);
-    let segments = decode_segments(o, offset, &mut unmapped)?;
+    let segments = decode_segments(o, offset)?;
     Ok(CallRecord {
         conversation_id: o.string(S::ConversationId)?,
         channel: o.string(S::Channel)?,
@@ -169,7 +167,6 @@ fn decode_session<'a>(
         segments,
         session_id,
         extra,
-        unmapped,
     })
 }
 
@@ -190,17 +187,13 @@ fn decode_campaign<'a>(c: &Obj<'_, 'a, K>, offset: i32) -> Result<Campaign<'a>, 
     })
 }
 
-fn decode_segments<'a>(
-    o: &Obj<'_, 'a, S>,
-    offset: i32,
-    unmapped: &mut UnmappedCounts,
-) -> Result<Vec<Segment<'a>>, String> {
+fn decode_segments<'a>(o: &Obj<'_, 'a, S>, offset: i32) -> Result<Vec<Segment<'a>>, String> {
     let Some(items) = o.array(S::Destinations)? else {
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for (i, node) in items.enumerate() {
-        push_destination(o.tape(), node, offset, &mut out, unmapped)
+        push_destination(o.tape(), node, offset, &mut out)
             .map_err(|e| format!("destinations[{i}]: {e}"))?;
     }
     Ok(out)
@@ -211,7 +204,6 @@ fn push_destination<'a>(
     node: usize,
     offset: i32,
     out: &mut Vec<Segment<'a>>,
-    unmapped: &mut UnmappedCounts,
 ) -> Result<(), String> {
     let d = Obj::<Q>::view(tape, node).map_err(|kind| format!("is {kind}, expected an object"))?;
     let as_leg =
@@ -234,13 +226,13 @@ fn push_destination<'a>(
             callback_opted_time: None,
             user_callback_accept_time: None,
             responding: Some(true),
-            agent: Some(decode_leg(&as_leg()?, offset, unmapped)?),
+            opens_destination: true,
+            agent: Some(decode_leg(&as_leg()?, offset)?),
             queue_extra: Unmapped::default(),
         });
         return Ok(());
     }
     let queue_extra = d.unmapped();
-    unmapped.add(&queue_extra);
     let queue = Segment {
         kind,
         queue_id: d.string(Q::QueueId)?,
@@ -250,6 +242,7 @@ fn push_destination<'a>(
         callback_opted_time: d.time(Q::CallbackOptedTime, offset)?,
         user_callback_accept_time: d.time(Q::UserCallbackAcceptTime, offset)?,
         responding: None,
+        opens_destination: true,
         agent: None,
         queue_extra,
     };
@@ -260,8 +253,9 @@ fn push_destination<'a>(
         out.push(queue);
         return Ok(());
     }
+    let opened = responding.is_some();
     if let Some(r) = responding {
-        let leg = decode_leg(&r, offset, unmapped).map_err(|e| format!("respondingAgent.{e}"))?;
+        let leg = decode_leg(&r, offset).map_err(|e| format!("respondingAgent.{e}"))?;
         out.push(Segment {
             responding: Some(true),
             agent: Some(leg),
@@ -271,10 +265,10 @@ fn push_destination<'a>(
     for (j, node) in others.into_iter().flatten().enumerate() {
         let a = Obj::<A>::view(tape, node)
             .map_err(|kind| format!("nonRespondingAgents[{j}] is {kind}, expected an object"))?;
-        let leg = decode_leg(&a, offset, unmapped)
-            .map_err(|e| format!("nonRespondingAgents[{j}].{e}"))?;
+        let leg = decode_leg(&a, offset).map_err(|e| format!("nonRespondingAgents[{j}].{e}"))?;
         out.push(Segment {
             responding: Some(false),
+            opens_destination: j == 0 && !opened,
             agent: Some(leg),
             ..queue.clone()
         });
@@ -282,13 +276,8 @@ fn push_destination<'a>(
     Ok(())
 }
 
-fn decode_leg<'a>(
-    a: &Obj<'_, 'a, A>,
-    offset: i32,
-    unmapped: &mut UnmappedCounts,
-) -> Result<AgentLeg<'a>, String> {
+fn decode_leg<'a>(a: &Obj<'_, 'a, A>, offset: i32) -> Result<AgentLeg<'a>, String> {
     let extra = a.unmapped();
-    unmapped.add(&extra);
     Ok(AgentLeg {
         agent_id: a.string(A::AgentId)?,
         email: a.string(A::Email)?,
