@@ -442,3 +442,51 @@ fn undecodable_bodies_are_decode_errors() {
     assert!(empty.records.is_empty());
     assert_eq!(empty.num_results, None);
 }
+
+#[test]
+fn the_one_pass_decoding_agrees_with_the_validating_one() {
+    use super::wire::{decode_checked, decode_indexed};
+    use crate::simulator::call_details::render::{page, RenderOpts, Selected};
+    let day = utc("2026-06-01T00:00:00Z")..utc("2026-06-01T12:00:00Z");
+    let calls = crate::simulator::call_details::calls_in(&Default::default(), day);
+    assert!(calls.len() >= 100, "{}", calls.len());
+    let opts = RenderOpts {
+        seed: 7,
+        offset_minutes: -330,
+        v1: false,
+        selected: Selected::ALL,
+        unknown_fields: true,
+    };
+    let generated = page(&calls[..100], Some(100), &opts);
+    let valid = [
+        V2_PAGE,
+        generated.as_str(),
+        r#"{"data": null, "numResults": -1}"#,
+        r#"{"data": [], "numResults": 0}"#,
+        " \n{\"d\\u0061ta\": [{\"sessionId\": \"a\", \"sessionStartTime\": \"2025-10-01T10:00:00\"}, 7]}\t",
+        r#"{"Data": [{"sessionId": "b", "sessionStartTime": "nope"}], "data": null}"#,
+    ];
+    for body in valid {
+        let one_pass = decode_indexed(body, -330).expect("taken in one pass");
+        let checked = decode_checked(body, -330).expect("decodable");
+        assert_eq!(format!("{one_pass:?}"), format!("{checked:?}"), "{body}");
+    }
+    let sessions = decode_indexed(&generated, -330).expect("one pass").records;
+    assert_eq!(sessions.iter().filter(|r| r.is_ok()).count(), 100);
+    // Bodies the one pass leaves to the validating path: the same outcome either way.
+    for body in [
+        r#"{"data": [1,]}"#,
+        r#"{"errors": [{"msg": "bad"}], "data": []}"#,
+        r#"{"data": "x"}"#,
+        r#"{"\ud800": 1, "data": []}"#,
+        r#"[{"sessionId": "a"}]"#,
+        r#"{"numResults": 3}"#,
+    ] {
+        assert!(decode_indexed(body, 0).is_none(), "{body}");
+        assert_eq!(
+            format!("{:?}", decode_page(body.as_bytes(), 0)),
+            format!("{:?}", decode_checked(body, 0)),
+            "{body}"
+        );
+    }
+}

@@ -35,29 +35,62 @@ const API: &str = "CallDetails";
 /// `timeZoneOffset`). A body that is not a JSON object with a `data` array (truncated, an
 /// `errors` body, not UTF-8) is a [`DecodeError`]; a bad record is an `Err(Reject)` entry.
 ///
-/// The top level is parsed (and the whole body validated) by serde_json; the `data` array is
-/// then indexed once ([`Tape`]) and every level of every record read from that index.
+/// The body is validated and indexed in one pass ([`Tape::index_valid`]) and every level of
+/// every record read from that index. A body that pass refuses, or whose envelope is not the
+/// usual one, is decoded again the way it was before that pass existed
+/// ([`decode_checked`]): validated by serde_json, whose messages its errors keep.
 pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<CallRecord<'_>>, DecodeError> {
-    let fail = |reason: String| DecodeError { api: API, reason };
-    let body = std::str::from_utf8(body).map_err(|e| fail(format!("body is not UTF-8: {e}")))?;
-    let top: Top<'_> = serde_json::from_str(body).map_err(|e| fail(e.to_string()))?;
-    if let Some(err) = top.get("errors").or_else(|| top.get("error")) {
-        return Err(fail(format!("body is an error response: {}", err.get())));
+    let text = std::str::from_utf8(body).map_err(|e| DecodeError {
+        api: API,
+        reason: format!("body is not UTF-8: {e}"),
+    })?;
+    match decode_indexed(text, offset_minutes) {
+        Some(page) => Ok(page),
+        None => decode_checked(text, offset_minutes),
     }
-    let num_results = top
-        .get("numResults")
-        .and_then(|raw| parse_int(raw.get()).ok().flatten())
-        .and_then(|n| u64::try_from(n).ok());
-    let raw = match top.get("data") {
-        None if top.has("data") => {
-            return Ok(Page {
-                num_results,
-                records: Vec::new(),
-            })
+}
+
+/// The one-pass decoding of [`decode_page`]: `None` unless the body is valid JSON, an object
+/// whose keys have no invalid escape, with no error member and an array (or null) `data`.
+pub(super) fn decode_indexed(body: &str, offset_minutes: i32) -> Option<Page<CallRecord<'_>>> {
+    let tape = Tape::index_valid(body)?;
+    let mut members = Vec::new();
+    let mut nodes = Vec::new();
+    for node in tape.children(tape.root()) {
+        members.push((Key(tape.key(node)?), tape.text(node)));
+        nodes.push(node);
+    }
+    let top = Top(members);
+    let (num_results, data) = read_envelope(&top).ok()?;
+    let records = match data {
+        None => Vec::new(),
+        Some(at) if top.0[at].1.starts_with('[') => {
+            decode_records(&tape, nodes[at], offset_minutes)
         }
-        None => return Err(fail("response has no \"data\" array".into())),
-        Some(raw) => raw.get(),
+        Some(_) => return None,
     };
+    Some(Page {
+        num_results,
+        records,
+    })
+}
+
+/// [`decode_page`] as it was before the one-pass index: the body validated and its envelope
+/// parsed by serde_json, then the `data` array indexed. Every error message comes from here.
+pub(super) fn decode_checked(
+    body: &str,
+    offset_minutes: i32,
+) -> Result<Page<CallRecord<'_>>, DecodeError> {
+    let fail = |reason: String| DecodeError { api: API, reason };
+    let top: Top<'_> = serde_json::from_str(body).map_err(|e| fail(e.to_string()))?;
+    let (num_results, data) = read_envelope(&top).map_err(fail)?;
+    let Some(at) = data else {
+        return Ok(Page {
+            num_results,
+            records: Vec::new(),
+        });
+    };
+    let raw = top.0[at].1;
     let not_array = |e: String| fail(format!("\"data\" is not an array: {e}"));
     if !raw.starts_with('[') {
         // serde_json's own message, as before the index existed.
@@ -68,20 +101,44 @@ pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<CallRecord<'
     }
     // Cannot be `None`: serde_json validated the text above.
     let tape = Tape::index(raw).ok_or_else(|| not_array("it could not be indexed".into()))?;
-    let records = tape
-        .children(tape.root())
+    Ok(Page {
+        num_results,
+        records: decode_records(&tape, tape.root(), offset_minutes),
+    })
+}
+
+/// What the envelope says: `numResults`, and which member holds the records (`None`: `data`
+/// is sent but null, an empty page). `Err` for an error body or one without `data`.
+fn read_envelope(top: &Top<'_>) -> Result<(Option<u64>, Option<usize>), String> {
+    if let Some(err) = top.get("errors").or_else(|| top.get("error")) {
+        return Err(format!("body is an error response: {}", top.0[err].1));
+    }
+    let num_results = top
+        .get("numResults")
+        .and_then(|at| parse_int(top.0[at].1).ok().flatten())
+        .and_then(|n| u64::try_from(n).ok());
+    match top.get("data") {
+        None if top.has("data") => Ok((num_results, None)),
+        None => Err("response has no \"data\" array".into()),
+        Some(at) => Ok((num_results, Some(at))),
+    }
+}
+
+/// Every element of the array at node `data`: a record, or a reject with its exact JSON.
+fn decode_records<'a>(
+    tape: &Tape<'a>,
+    data: usize,
+    offset_minutes: i32,
+) -> Vec<Result<CallRecord<'a>, Reject>> {
+    tape.children(data)
         .enumerate()
         .map(|(i, node)| {
-            decode_record(&tape, node, offset_minutes).map_err(|reason| Reject {
+            decode_record(tape, node, offset_minutes).map_err(|reason| Reject {
                 reason: format!("data[{i}]: {reason}"),
                 raw_json: tape.text(node).to_owned(),
             })
         })
-        .collect();
-    Ok(Page {
-        num_results,
-        records,
-    })
+        .collect()
 }
 
 fn decode_record<'a>(tape: &Tape<'a>, node: usize, offset: i32) -> Result<CallRecord<'a>, String> {
@@ -332,8 +389,8 @@ pub(crate) fn parse_wire_time(
     ))
 }
 
-/// The top level of a response: its (key, raw value) pairs in received order.
-struct Top<'a>(Vec<(Key<'a>, &'a RawValue)>);
+/// The top level of a response: its (key, exact value text) pairs in received order.
+struct Top<'a>(Vec<(Key<'a>, &'a str)>);
 
 impl<'de> Deserialize<'de> for Top<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -346,7 +403,7 @@ impl<'de> Deserialize<'de> for Top<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut fields = Vec::new();
                 while let Some(key) = map.next_key::<Key<'de>>()? {
-                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                    fields.push((key, map.next_value::<&'de RawValue>()?.get()));
                 }
                 Ok(Top(fields))
             }
@@ -355,20 +412,19 @@ impl<'de> Deserialize<'de> for Top<'de> {
     }
 }
 
-impl<'a> Top<'a> {
+impl Top<'_> {
     /// Whether the key is present (any casing, any value).
     fn has(&self, name: &str) -> bool {
         self.0.iter().any(|(k, _)| k.is(name))
     }
 
-    /// The value of `name`: the exact spelling if present and not null, else the first
-    /// non-null value whose key matches case-insensitively. `null` counts as absent.
-    fn get(&self, name: &str) -> Option<&'a RawValue> {
-        let non_null = |raw: &&RawValue| raw.get() != "null";
+    /// The position of `name`'s value: the exact spelling if present and not null, else the
+    /// first non-null value whose key matches case-insensitively. `null` counts as absent.
+    fn get(&self, name: &str) -> Option<usize> {
+        let non_null = |text: &str| text != "null";
         self.0
             .iter()
-            .find(|(k, v)| k.0 == name && non_null(v))
-            .or_else(|| self.0.iter().find(|(k, v)| k.is(name) && non_null(v)))
-            .map(|(_, v)| *v)
+            .position(|(k, v)| k.0 == name && non_null(v))
+            .or_else(|| self.0.iter().position(|(k, v)| k.is(name) && non_null(v)))
     }
 }

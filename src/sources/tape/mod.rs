@@ -1,4 +1,4 @@
-//! A one-pass index ("tape") of a JSON text that serde_json has already validated: every value
+//! A one-pass index ("tape") of a JSON text: every value
 //! becomes one [`Node`] holding its exact text's span and where its descendants end; a
 //! container's descendants follow it, so a value's members are found without reading its bytes
 //! again. The Call Details decoder indexes the `data` array of a page once and reads every
@@ -17,13 +17,18 @@
 //! byte of an Agent Performance body (README, "Performance"). Texts of 2 GiB or more are not
 //! indexed.
 //!
-//! The caller must pass text serde_json accepted (the page's top-level parse validates every
-//! byte): the scanner relies on it for brevity, never for memory safety. On text that is not
-//! valid JSON it returns `None` or an index of no particular meaning, never panics. It keeps
-//! an explicit stack, so a deeply nested value (serde_json's raw values have no depth limit)
-//! cannot overflow the thread's stack.
+//! **Two scans, one index.** [`Tape::index_valid`] checks every byte against the JSON grammar
+//! as it indexes (`valid.rs`): a decoder that calls it needs no validation pass of its own
+//! (Call Details reads a page's envelope and records from one such index; it used to let
+//! serde_json validate the body first, a second walk of every byte). [`Tape::index`] trusts
+//! its caller to pass text serde_json accepted and relies on that for brevity, never for
+//! memory safety: on text that is not valid JSON it returns `None` or an index of no
+//! particular meaning, never panics. Both keep an explicit stack, so a deeply nested value
+//! (serde_json's raw values have no depth limit) cannot overflow the thread's stack.
 
 use std::borrow::Cow;
+
+mod valid;
 
 /// The JSON type of a value, told by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +112,28 @@ impl<'a> Tape<'a> {
             nodes: Vec::new(),
         };
         tape.scan(levels)?;
+        Some(tape)
+    }
+
+    /// [`Tape::index`] of a text nobody has validated: `None` unless it is one JSON value
+    /// serde_json would accept, checked in the same pass that indexes it (see `valid.rs` for
+    /// the grammar). A decoder calls this instead of validating with serde_json first, and
+    /// takes its old path (serde_json's validation and messages) only on `None`.
+    pub fn index_valid(text: &'a str) -> Option<Tape<'a>> {
+        Tape::index_valid_levels(text, usize::MAX)
+    }
+
+    /// [`Tape::index_levels`] of a text nobody has validated; `None` as for
+    /// [`Tape::index_valid`]. What lies below `levels` is validated but not indexed.
+    pub fn index_valid_levels(text: &'a str, levels: usize) -> Option<Tape<'a>> {
+        if text.len() >= ESCAPED as usize {
+            return None;
+        }
+        let mut tape = Tape {
+            text,
+            nodes: Vec::new(),
+        };
+        tape.scan_valid(levels)?;
         Some(tape)
     }
 
