@@ -79,10 +79,16 @@ pub struct Page<'a> {
 pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let err = |reason: String| DecodeError { api: API, reason };
     let text = std::str::from_utf8(body).map_err(|e| err(format!("body is not UTF-8: {e}")))?;
-    let raw: &RawValue = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
-    // The envelope's members and the agent records, not what is inside them.
-    let tape = Tape::index_levels(raw.get(), 2)
-        .ok_or_else(|| err("body could not be indexed as JSON".into()))?;
+    // The envelope's members and the agent records, not what is inside them, indexed as the
+    // body is validated; serde_json's message for a body that is not JSON.
+    let tape = match Tape::index_valid_levels(text, 2) {
+        Some(tape) => tape,
+        None => {
+            let raw: &RawValue = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
+            Tape::index_levels(raw.get(), 2)
+                .ok_or_else(|| err("body could not be indexed as JSON".into()))?
+        }
+    };
     let mut top = Members::of_node(&tape, tape.root())
         .map_err(|_| err("body is not a JSON object".into()))?;
     if let Some(errors) = top.take("errors").or_else(|| top.take("error")) {

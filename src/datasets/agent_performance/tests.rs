@@ -343,3 +343,29 @@ enabled = true
     app.shutdown().await;
     s.shutdown().await;
 }
+
+#[test]
+fn a_body_that_is_not_json_gets_serde_jsons_message_and_a_spaced_one_decodes() {
+    for body in [
+        "",
+        "{",
+        r#"{"AgentPerformance": [1,]}"#,
+        r#"{"AgentPerformance": [{"agentId": "u-1" "x": 1}]}"#,
+        r#"{"hasMore": tru, "AgentPerformance": []}"#,
+        "{\"AgentPerformance\": [\"tab\tinside\"]}",
+    ] {
+        let want = serde_json::from_str::<&serde_json::value::RawValue>(body)
+            .expect_err("not JSON")
+            .to_string();
+        let got = decode_page(body.as_bytes()).expect_err("a decode error");
+        assert_eq!(got.reason, want, "{body:?}");
+    }
+    let spaced = format!("\n  {}  \n", SAMPLE.trim());
+    let (a, b) = (
+        decode_page(SAMPLE.as_bytes()).expect("envelope"),
+        decode_page(spaced.as_bytes()).expect("envelope"),
+    );
+    assert_eq!(a.agents, b.agents);
+    assert_eq!((a.has_more, a.total_count), (b.has_more, b.total_count));
+    assert!(!a.agents.is_empty());
+}

@@ -38,7 +38,7 @@ const API: &str = "CallDetails";
 /// The body is validated and indexed in one pass ([`Tape::index_valid`]) and every level of
 /// every record read from that index. A body that pass refuses, or whose envelope is not the
 /// usual one, is decoded again the way it was before that pass existed
-/// ([`decode_checked`]): validated by serde_json, whose messages its errors keep.
+/// (`decode_checked`): validated by serde_json, whose messages its errors keep.
 pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<CallRecord<'_>>, DecodeError> {
     let text = std::str::from_utf8(body).map_err(|e| DecodeError {
         api: API,
