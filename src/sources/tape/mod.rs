@@ -104,15 +104,7 @@ impl<'a> Tape<'a> {
     /// [`Tape::text`] on its own to read them). For a page read one record at a time: only
     /// that record's index is held beside the body, not the whole page's.
     pub fn index_levels(text: &'a str, levels: usize) -> Option<Tape<'a>> {
-        if text.len() >= ESCAPED as usize {
-            return None;
-        }
-        let mut tape = Tape {
-            text,
-            nodes: Vec::new(),
-        };
-        tape.scan(levels)?;
-        Some(tape)
+        Tape::scanned(text, levels, Tape::scan)
     }
 
     /// [`Tape::index`] of a text nobody has validated: `None` unless it is one JSON value
@@ -126,6 +118,16 @@ impl<'a> Tape<'a> {
     /// [`Tape::index_levels`] of a text nobody has validated; `None` as for
     /// [`Tape::index_valid`]. What lies below `levels` is validated but not indexed.
     pub fn index_valid_levels(text: &'a str, levels: usize) -> Option<Tape<'a>> {
+        Tape::scanned(text, levels, Tape::scan_valid)
+    }
+
+    /// The index `scan` builds of `text` down to `levels`; `None` when it fails or the text is
+    /// too long for 31-bit offsets.
+    fn scanned(
+        text: &'a str,
+        levels: usize,
+        scan: fn(&mut Tape<'a>, usize) -> Option<()>,
+    ) -> Option<Tape<'a>> {
         if text.len() >= ESCAPED as usize {
             return None;
         }
@@ -133,7 +135,7 @@ impl<'a> Tape<'a> {
             text,
             nodes: Vec::new(),
         };
-        tape.scan_valid(levels)?;
+        scan(&mut tape, levels)?;
         Some(tape)
     }
 
@@ -364,7 +366,8 @@ fn skip_ws_back(b: &[u8], mut i: usize) -> Option<usize> {
 }
 
 /// The end (one past the closing quote) of the string literal opening at `i`, and whether it
-/// contains an escape.
+/// contains an escape. Trusting: the text is valid JSON (`valid.rs` has the twin that checks
+/// each byte and escape, for text nobody has validated).
 fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
