@@ -289,19 +289,6 @@ impl UnmappedCounts {
         }
     }
 
-    /// Adds every count of `other`.
-    pub fn merge(&mut self, other: &BTreeMap<String, u64>) {
-        for (name, n) in other {
-            // A name seen before (the usual case) costs no copy of it.
-            match self.0.get_mut(name) {
-                Some(count) => *count += n,
-                None => {
-                    self.0.insert(name.clone(), *n);
-                }
-            }
-        }
-    }
-
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -553,9 +540,5 @@ mod tests {
             .into_iter()
             .collect();
         assert_eq!(counts.as_map(), &want);
-        let mut more = UnmappedCounts::default();
-        more.merge(&want);
-        more.merge(&want);
-        assert_eq!(more.total(), 6);
     }
 }

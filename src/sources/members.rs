@@ -75,7 +75,8 @@ impl<'a> Members<'a> {
         serde_json::from_str(raw.get()).map_err(|e| e.to_string())
     }
 
-    /// The members of node `node` of `tape` (an index of text serde_json validated), read
+    /// The members of node `node` of `tape` (an index of validated text: `Tape::index_valid`,
+    /// or serde_json's validation before `Tape::index`), read
     /// from the index: the same members [`Members::of`] reads from the node's text, without
     /// parsing it again. `Err` (a reject reason) when it is not an object, or when a key is not
     /// a valid string (then the reason is serde_json's, as [`Members::of`] gives it).

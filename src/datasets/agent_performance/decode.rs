@@ -257,7 +257,8 @@ impl Normalizer {
         claim: &Range<DateTime<Utc>>,
         first: &mut dyn FnMut(&str) -> bool,
     ) {
-        // Cannot fail: the record is part of a body serde_json validated.
+        // Cannot fail: the record is part of a validated body (`Tape::index_valid_levels`, or
+        // serde_json when that refused it).
         let Some(tape) = Tape::index(raw) else {
             return self.reject("agent record could not be indexed as JSON".into(), raw);
         };

@@ -1,13 +1,13 @@
-//! A one-pass index ("tape") of a JSON text: every value
-//! becomes one [`Node`] holding its exact text's span and where its descendants end; a
-//! container's descendants follow it, so a value's members are found without reading its bytes
-//! again. The Call Details decoder indexes the `data` array of a page once and reads every
-//! level of every record (session, `customerinfo`, `destinations`, legs) from the index; the
-//! Agent Performance decoder reads its agents, intervals and queues the same way
-//! ([`crate::sources::members::Members::of_node`]). Before, each level was parsed again into raw
-//! values, so the bytes of an agent leg were walked five times; a profile of the benchmark put
-//! that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of the export's
-//! CPU.
+//! A one-pass index ("tape") of a JSON text: every value becomes one [`Node`] holding its
+//! exact text's span and where its descendants end; a container's descendants follow it, so a
+//! value's members are found without reading its bytes again. The Call Details decoder indexes
+//! a page once and reads its envelope and every level of every record (session,
+//! `customerinfo`, `destinations`, legs) from the index; the Agent Performance decoder reads
+//! its agents, intervals and queues the same way
+//! ([`crate::sources::members::Members::of_node`]). Before, each level was parsed again into
+//! raw values, so the bytes of an agent leg were walked five times; a profile of the benchmark
+//! put that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of the
+//! export's CPU.
 //!
 //! **Size.** The index lives beside the text it indexes, so a node is four `u32`s (16 bytes):
 //! its span, where its descendants end and where its key opens; what can be read again from
