@@ -54,18 +54,16 @@ pub fn decode_page(body: &[u8], offset_minutes: i32) -> Result<Page<CallRecord<'
 /// whose keys have no invalid escape, with no error member and an array (or null) `data`.
 pub(super) fn decode_indexed(body: &str, offset_minutes: i32) -> Option<Page<CallRecord<'_>>> {
     let tape = Tape::index_valid(body)?;
-    let mut members = Vec::new();
-    let mut nodes = Vec::new();
-    for node in tape.children(tape.root()) {
-        members.push((Key(tape.key(node)?), tape.text(node)));
-        nodes.push(node);
-    }
-    let top = Top(members);
+    let members = tape.children(tape.root());
+    let top = Top(members
+        .clone()
+        .map(|node| Some((Key(tape.key(node)?), tape.text(node))))
+        .collect::<Option<_>>()?);
     let (num_results, data) = read_envelope(&top).ok()?;
     let records = match data {
         None => Vec::new(),
         Some(at) if top.0[at].1.starts_with('[') => {
-            decode_records(&tape, nodes[at], offset_minutes)
+            decode_records(&tape, members.clone().nth(at)?, offset_minutes)
         }
         Some(_) => return None,
     };

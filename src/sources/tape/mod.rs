@@ -30,6 +30,8 @@ use std::borrow::Cow;
 
 mod valid;
 
+use valid::string_end;
+
 /// The JSON type of a value, told by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -363,24 +365,6 @@ fn skip_ws_back(b: &[u8], mut i: usize) -> Option<usize> {
         i -= 1;
     }
     Some(i)
-}
-
-/// The end (one past the closing quote) of the string literal opening at `i`, and whether it
-/// contains an escape. Trusting: the text is valid JSON (`valid.rs` has the twin that checks
-/// each byte and escape, for text nobody has validated).
-fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
-    let mut j = i + 1;
-    let mut escaped = false;
-    loop {
-        match *b.get(j)? {
-            b'"' => return Some((j + 1, escaped)),
-            b'\\' => {
-                escaped = true;
-                j += 2;
-            }
-            _ => j += 1,
-        }
-    }
 }
 
 #[cfg(test)]
