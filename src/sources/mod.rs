@@ -1,11 +1,13 @@
 //! Shared pieces of the report APIs' decoders: wire scalars, durations, day windows, the
-//! unmapped fields every record keeps in its `extra` column ([`extra`]), flat records read by
-//! member name ([`members`]), a one-pass index of a JSON text ([`tape`]). Nothing here does I/O: the caller
-//! fetches bodies, hands them to `decode_*`, retries the request on a [`DecodeError`], and
-//! writes every [`Reject`] to the rejects dataset.
+//! unmapped fields every record keeps in its `extra` column ([`extra`]), the set of keys a day
+//! has kept ([`key_set`]), flat records read by member name ([`members`]), a one-pass index of
+//! a JSON text ([`tape`]). Nothing here does I/O: the caller fetches bodies, hands them to
+//! `decode_*`, retries the request on a [`DecodeError`], and writes every [`Reject`] to the
+//! rejects dataset.
 
 pub mod durations;
 pub mod extra;
+pub mod key_set;
 pub mod members;
 pub mod tape;
 pub(crate) mod timestamp;

@@ -35,7 +35,7 @@
 //! [`WindowError::Fetch`] naming the window and page. Nothing is committed by this module: the
 //! caller writes the records only after [`fetch_day`] returns.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 
 use chrono::{DateTime, Duration, Utc};
@@ -44,6 +44,7 @@ use super::call_window::{capacity, CallWindow};
 use super::planner::{Density, Planner};
 use super::record::{CallRecord, Page};
 use super::{MAX_PAGE_OFFSET, MAX_PAGE_SIZE};
+use crate::sources::key_set::KeySet;
 use crate::sources::window::DayWindow;
 use crate::sources::Reject;
 
@@ -259,9 +260,9 @@ struct Walker {
     cap: u64,
     target: f64,
     stats: FetchStats,
-    /// Keys of the sessions kept so far (aHash: a day's thousands of keys are hashed once each).
-    seen: HashSet<String, ahash::RandomState>,
-    seen_rejects: HashSet<String>,
+    /// Keys of the sessions kept so far, and the raw JSON of the rejects.
+    seen: KeySet,
+    seen_rejects: KeySet,
     hint_disproved: bool,
     hint_verified: bool,
     planner: Planner,
@@ -278,8 +279,8 @@ impl Walker {
                 page_size,
                 ..FetchStats::default()
             },
-            seen: HashSet::default(),
-            seen_rejects: HashSet::new(),
+            seen: KeySet::default(),
+            seen_rejects: KeySet::default(),
             hint_disproved: false,
             hint_verified: false,
             planner,
@@ -422,22 +423,26 @@ impl Walker {
     {
         let w = &p.window;
         let mut inside = 0u64;
-        let mut kept = Vec::with_capacity(records.len());
-        for r in records {
+        // Filtered in place: a window's records are about a megabyte, and a second vector
+        // of them was fresh memory to fault in and copy every record into.
+        let mut kept = records;
+        kept.retain(|r| {
             let start = r.start();
             if !w.contains(start) {
                 self.stats.outside += 1;
-                continue;
+                return false;
             }
             inside += 1;
-            if !self.seen.insert(r.key().to_owned()) {
+            if !self.seen.insert(r.key().as_bytes()) {
                 self.stats.duplicates += 1;
-                continue;
+                return false;
             }
             let hour = (start - self.planner.day_start).num_hours();
             *self.hourly.entry(hour).or_default() += 1;
-            kept.push(r);
-        }
+            true
+        });
+        // Held until the rows are encoded: no more than the records kept (a `realloc` in place).
+        kept.shrink_to_fit();
         if let Some(min) = p.probe_min {
             if (inside as usize) < min {
                 // Fewer than the full window showed at this second: `endDate` is exclusive,
@@ -447,7 +452,7 @@ impl Walker {
         }
         let rejects: Vec<Reject> = rejects
             .into_iter()
-            .filter(|r| self.seen_rejects.insert(r.raw_json.clone()))
+            .filter(|r| self.seen_rejects.insert(r.raw_json.as_bytes()))
             .collect();
         self.stats.windows += 1;
         self.stats.sessions += kept.len() as u64;
