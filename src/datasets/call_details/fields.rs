@@ -13,6 +13,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 
 use super::keys::Level;
+use super::record::StrList;
 use super::wire::parse_wire_time;
 use crate::sources::extra::Unmapped;
 use crate::sources::tape::{Children, Kind, Tape};
@@ -292,20 +293,28 @@ impl<'t, 'a, L: Level> Obj<'t, 'a, L> {
         Ok(Some(self.tape.children(c)))
     }
 
-    pub fn string_list(&self, key: L) -> Result<Option<Vec<Cow<'a, str>>>, String> {
+    /// A list of strings: an array whose every element is a string, kept as its text.
+    pub fn string_list(&self, key: L) -> Result<Option<StrList<'a>>, String> {
         let Some(items) = self.array(key)? else {
             return Ok(None);
         };
         let name = key.name();
-        items
-            .enumerate()
-            .map(|(i, c)| match scalar_str(self.tape.text(c)) {
-                Ok(Some(s)) => Ok(s),
-                Ok(None) => Err(format!("{name}[{i}] is null, expected a string")),
-                Err(kind) => Err(format!("{name}[{i}] is {kind}, expected a string")),
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map(Some)
+        for (i, c) in items.enumerate() {
+            match scalar_str(self.tape.text(c)) {
+                Ok(Some(_)) => {}
+                Ok(None) => return Err(format!("{name}[{i}] is null, expected a string")),
+                Err(kind) => return Err(format!("{name}[{i}] is {kind}, expected a string")),
+            }
+        }
+        Ok(self.raw(key).map(StrList::from_checked_json))
+    }
+
+    /// One bare string, kept as a list of one; `None` when absent or null.
+    pub fn string_as_list(&self, key: L) -> Result<Option<StrList<'a>>, String> {
+        Ok(match self.string(key)? {
+            Some(_) => self.raw(key).map(StrList::from_checked_json),
+            None => None,
+        })
     }
 
     /// An object value, read by the keys of level `M`.

@@ -62,7 +62,9 @@ pub use config::CallDetailsConfig;
 pub use density::DensityState;
 pub use owned::OwnedRecord;
 pub use planner::Density;
-pub use record::{AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind};
+pub use record::{
+    AgentLeg, CallRecord, Campaign, Customer, Page, Segment, SegmentKind, StrItems, StrList,
+};
 pub use request::{
     local_wire_time, request_body, request_query, CallDetailsApi, RequestFilter,
     UnknownCallDetailsApi, ENDPOINT, MAX_PAGE_OFFSET, MAX_PAGE_SIZE, MAX_RANGE,

@@ -116,7 +116,7 @@ mod tests {
 
     use super::*;
     use crate::datasets::call_details::decode_page;
-    use crate::datasets::call_details::{AgentLeg, Campaign, Customer, Segment};
+    use crate::datasets::call_details::{AgentLeg, Campaign, Customer, Segment, StrList};
     use crate::sources::extra::Unmapped;
 
     /// A page whose record sets every text field the decoder reads, none with an escape (so
@@ -329,7 +329,7 @@ mod tests {
     fn set_texts(
         out: &mut Vec<Range<usize>>,
         one: &[&Option<Cow<'_, str>>],
-        lists: &[&Option<Vec<Cow<'_, str>>>],
+        lists: &[&Option<StrList<'_>>],
         strict: bool,
     ) {
         for s in one {
@@ -338,10 +338,16 @@ mod tests {
         }
         for l in lists {
             assert!(
-                !strict || l.as_ref().is_some_and(|l| !l.is_empty()),
+                !strict || l.as_ref().is_some_and(|l| l.iter().next().is_some()),
                 "every list set"
             );
-            out.extend(l.iter().flatten().map(|s| at(s)));
+            // Each item is borrowed from the list's text, and so from the record's buffer.
+            for list in l.iter() {
+                out.extend(list.iter().map(|s| {
+                    assert!(matches!(s, Cow::Borrowed(_)), "an item without escapes");
+                    at(&s)
+                }));
+            }
         }
     }
 

@@ -8,7 +8,6 @@
 //! batches. Times are UTC milliseconds; durations are whole seconds; `time_zone_offset` keeps
 //! the offset the zone-less times were read at.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, Utc};
 
-use super::record::{AgentLeg, CallRecord, Segment};
+use super::record::{AgentLeg, CallRecord, Segment, StrList};
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder, timestamp_type};
 use crate::sources::extra::{extra_field, ExtraColumn, UnmappedCounts};
 use crate::sources::Reject;
@@ -156,11 +155,11 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_millis())
 }
 
-fn append_list(b: &mut ListBuilder<StringBuilder>, v: Option<&[Cow<'_, str>]>) {
+fn append_list(b: &mut ListBuilder<StringBuilder>, v: Option<&StrList<'_>>) {
     match v {
         None => b.append_null(),
         Some(items) => {
-            for s in items {
+            for s in items.iter() {
                 b.values().append_value(s);
             }
             b.append(true);
@@ -249,10 +248,10 @@ impl DetailsBuilders {
             b.append_option(v);
         }
         let lists = [
-            r.dispositions.as_deref(),
-            r.disposition_remarks.as_deref(),
-            k.contact_list_names.as_deref(),
-            r.automation_bot_ids.as_deref(),
+            r.dispositions.as_ref(),
+            r.disposition_remarks.as_ref(),
+            k.contact_list_names.as_ref(),
+            r.automation_bot_ids.as_ref(),
         ];
         for (b, v) in self.lists.iter_mut().zip(lists) {
             append_list(b, v);
@@ -403,7 +402,7 @@ impl SegmentBuilders {
         for (b, v) in self.ints.iter_mut().zip(ints) {
             b.append_option(v);
         }
-        append_list(&mut self.notes, a.agent_notes.as_deref());
+        append_list(&mut self.notes, a.agent_notes.as_ref());
         self.offset.append_value(r.time_zone_offset);
         self.extra.append(&[
             ("session", &r.extra),

@@ -84,6 +84,11 @@ pub(super) fn s<'a, T: From<&'a str>>(v: &'a str) -> Option<T> {
     Some(T::from(v))
 }
 
+/// A decoded list's items.
+fn items(list: &Option<StrList<'_>>) -> Option<Vec<String>> {
+    list.as_ref().map(StrList::to_vec)
+}
+
 fn window(start: &str, end: &str, offset: i32) -> CallWindow {
     CallWindow::new(utc(start), utc(end), offset)
 }
@@ -218,7 +223,7 @@ fn a_documented_v2_page_decodes_with_zone_less_times_at_the_request_offset() {
     assert_eq!(bot.session_end_time, Some(utc("2025-09-30T06:10:42Z")));
     assert_eq!(bot.reason, s(""));
     assert_eq!(bot.smart_status, s("CLOSED AT BOT"));
-    assert_eq!(bot.automation_bot_ids, Some(vec!["st-1".into()]));
+    assert_eq!(items(&bot.automation_bot_ids), Some(vec!["st-1".into()]));
     assert!(bot.segments.is_empty());
     assert_eq!(bot.time_zone_offset, -330);
 
@@ -228,7 +233,7 @@ fn a_documented_v2_page_decodes_with_zone_less_times_at_the_request_offset() {
     assert_eq!(r.reason, s("Resolved"));
     assert_eq!(r.is_voicemail, Some(false));
     assert_eq!(r.skills, s("[]"));
-    assert_eq!(r.dispositions, Some(vec!["Resolved".into()]));
+    assert_eq!(items(&r.dispositions), Some(vec!["Resolved".into()]));
     assert_eq!(r.csat_score, Some(4));
     assert_eq!(r.survey_type, s("csat"));
     assert_eq!(r.customer.phone, s("+1555"));
@@ -236,7 +241,7 @@ fn a_documented_v2_page_decodes_with_zone_less_times_at_the_request_offset() {
     assert_eq!(r.campaign.attempt, Some(2));
     assert_eq!(r.campaign.run_date, Some(utc("2026-02-16T14:06:41.807Z")));
     assert_eq!(
-        r.campaign.contact_list_names,
+        items(&r.campaign.contact_list_names),
         Some(vec!["WANTED JAN23".into()])
     );
     assert_eq!(
@@ -284,7 +289,7 @@ fn destinations_walk_into_legs_in_the_documented_order() {
     assert_eq!(a.after_call_work_seconds, Some(5));
     assert_eq!(a.assigned_at, Some(utc("2025-10-01T02:10:50Z")));
     assert_eq!(a.accepted_time, Some(utc("2025-10-01T02:11:00Z")));
-    assert_eq!(a.agent_notes, Some(vec!["n1".into()]));
+    assert_eq!(items(&a.agent_notes), Some(vec!["n1".into()]));
     let consulting: serde_json::Value =
         serde_json::from_str(a.consulting_agents.as_deref().expect("consulting")).expect("json");
     assert_eq!(consulting[0]["name"], "+919550000000");
@@ -344,7 +349,7 @@ fn casing_and_type_variants_are_accepted() {
     assert_eq!(r[2].session_start_time, utc("2023-01-09T20:55:54Z"));
     assert_eq!(r[2].is_voicemail, Some(false));
     assert_eq!(
-        r[2].campaign.contact_list_names,
+        items(&r[2].campaign.contact_list_names),
         Some(vec!["LIST A".into()])
     );
     let legs: Vec<_> = r[2]

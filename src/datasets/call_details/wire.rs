@@ -227,7 +227,7 @@ fn decode_session<'a>(
 
 fn decode_campaign<'a>(c: &Obj<'_, 'a, K>, offset: i32) -> Result<Campaign<'a>, String> {
     let contact_list_names = match c.raw(K::ContactListName) {
-        Some(raw) if raw.starts_with('"') => c.string(K::ContactListName)?.map(|s| vec![s]),
+        Some(raw) if raw.starts_with('"') => c.string_as_list(K::ContactListName)?,
         _ => c.string_list(K::ContactListName)?,
     };
     Ok(Campaign {
