@@ -1,72 +1,68 @@
 //! A Call Details record that outlives its response body ([`OwnedRecord`]): all its text moved
-//! into one buffer it owns, the record's fields borrowing from that buffer.
+//! into one buffer that the records of its page share, the record's fields borrowing from it.
 //!
 //! The window walk keeps a window's records until the window is complete, after their page's
 //! body is gone (see `windows`). Owning each field's text separately (the former
 //! `CallRecord::into_owned`) cost a `malloc` per field and a `free` per field when the record
 //! was normalized: about 30 of each per session with its legs, 15% of a 7-day backfill's
 //! profile, on the one malloc arena the decoding and encoding threads share
-//! (docs/performance.md). Here a record makes one allocation for all its text.
+//! (docs/performance.md). Then a record made one allocation for all its text; now a page
+//! makes one for all its records' text ([`Page::into_packed`]), and each record holds a
+//! reference to it. A page's records are kept or dropped together (a window is kept whole or
+//! split and fetched again), so sharing the buffer keeps no more text alive than before.
 //!
 //! The record is reachable only through [`OwnedRecord::get`], whose lifetime is the
 //! `OwnedRecord`'s own, so no borrowed text can outlive the buffer; the buffer is never
-//! changed after the record points into it, and moving an `OwnedRecord` moves the `String`'s
-//! handle, not its bytes.
+//! changed after records point into it, and moving an `OwnedRecord` moves a reference to it,
+//! not its bytes.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::record::{CallRecord, Page};
 use super::windows::Session;
+use crate::sources::Reject;
 
-/// A decoded session owning its text in one buffer (see the module docs).
+/// A decoded session owning its text in a buffer shared with its page (see the module docs).
 pub struct OwnedRecord {
     /// Every text field is `Cow::Borrowed` from `text` (declared first: dropped before it).
     record: CallRecord<'static>,
-    /// All the record's text, back to back; never changed once `record` points into it. Held,
-    /// not read (but by a test): it is what `record`'s fields point into. A `String`, not a
-    /// `Box<str>`: moving a `Box` asserts it is the only pointer to its bytes, which the
-    /// record's borrows would contradict; moving a `String` moves a handle and asserts nothing.
+    /// The text of every record of the page, back to back; never changed once records point
+    /// into it. Held, not read (but by a test): it is what `record`'s fields point into. A
+    /// `String` behind the `Arc`, not a `str`: the records borrow the `String`'s heap buffer,
+    /// which neither moving nor cloning the `Arc` touches.
     #[cfg_attr(
         not(test),
         allow(dead_code, reason = "owned so that `record` can borrow it")
     )]
-    text: String,
+    text: Arc<String>,
 }
 
 impl OwnedRecord {
-    /// Moves every text of `record` into one buffer (text the decoder already owned, from
-    /// JSON escapes, is copied and freed).
-    pub fn new(mut record: CallRecord<'_>) -> OwnedRecord {
-        let mut len = 0;
-        record.texts_mut(&mut |s| len += s.len());
-        let mut text = String::with_capacity(len);
-        record.texts_mut(&mut |s| text.push_str(s));
-        // `text` holds exactly `len` bytes in a buffer of at least that capacity: nothing below
-        // writes to it, so its bytes stay where they are for as long as `text` lives.
-        let base = text.as_ptr();
-        let mut at = 0;
-        record.texts_mut(&mut |s| {
-            let n = s.len();
-            // SAFETY: bytes `at..at + n` of `text` were copied from `s` by the previous pass,
-            // which visited the same texts in the same order; they are initialized, valid
-            // UTF-8 and inside the buffer (`at + n <= text.len()`). The lifetime is unbounded here and
-            // made true by the struct: the reference is only ever read through `get`, while
-            // `text` lives and is not written.
-            let packed = unsafe {
-                std::str::from_utf8_unchecked(std::slice::from_raw_parts(base.add(at), n))
-            };
-            *s = Cow::Borrowed(packed);
-            at += n;
-        });
-        debug_assert_eq!(at, text.len());
-        // SAFETY: every text of `record` now borrows `text` (the pass above reached each one,
-        // see `CallRecord::texts_mut`), so nothing in it borrows the response body; the
-        // `'static` is only ever handed out shortened to a borrow of `self` (`get`).
+    /// Moves every text of `record` into a buffer of its own (text the decoder already owned,
+    /// from JSON escapes, is copied and freed).
+    pub fn new(record: CallRecord<'_>) -> OwnedRecord {
+        let mut one = [Ok(record)];
+        let text = pack_texts(&mut one);
+        let [record] = one;
+        // Always `Ok`: it was put in as one, and `pack_texts` leaves the results as they are.
+        OwnedRecord::own(record.unwrap_or_default(), &text)
+    }
+
+    /// `record`, whose every text now borrows `text` (see [`pack_texts`]).
+    fn own(record: CallRecord<'_>, text: &Arc<String>) -> OwnedRecord {
+        // SAFETY: every text of `record` borrows `text` (`pack_texts` re-pointed each one, see
+        // `CallRecord::texts_mut`), so nothing in it borrows the response body; the `'static`
+        // is only ever handed out shortened to a borrow of `self` (`get`), and `self` holds
+        // the buffer.
         let record = unsafe { std::mem::transmute::<CallRecord<'_>, CallRecord<'static>>(record) };
-        OwnedRecord { record, text }
+        OwnedRecord {
+            record,
+            text: Arc::clone(text),
+        }
     }
 
     /// The record, borrowed for as long as this value.
@@ -75,23 +71,62 @@ impl OwnedRecord {
     }
 }
 
+/// Copies every text of the records in `records` into one buffer, back to back, and re-points
+/// each text at its copy; returns the buffer, which the records now borrow (rejects are left
+/// alone).
+fn pack_texts<'a>(records: &mut [Result<CallRecord<'a>, Reject>]) -> Arc<String> {
+    let mut len = 0;
+    for r in records.iter_mut().flatten() {
+        r.texts_mut(&mut |s| len += s.len());
+    }
+    let mut text = String::with_capacity(len);
+    for r in records.iter_mut().flatten() {
+        r.texts_mut(&mut |s| text.push_str(s));
+    }
+    let text = Arc::new(text);
+    // `text` holds exactly `len` bytes in a buffer of at least that capacity: nothing below
+    // writes to it, so its bytes stay where they are for as long as the `Arc` lives.
+    let base = text.as_ptr();
+    let mut at = 0;
+    for r in records.iter_mut().flatten() {
+        r.texts_mut(&mut |s| {
+            let n = s.len();
+            // SAFETY: bytes `at..at + n` of `text` were copied from `s` by the previous pass,
+            // which visited the same texts in the same order; they are initialized, valid
+            // UTF-8 and inside the buffer (`at + n <= text.len()`). The lifetime is unbounded
+            // here and made true by `OwnedRecord`: the reference is only ever read through
+            // `get`, while the record holds the `Arc` and the buffer is not written.
+            let packed = unsafe {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(base.add(at), n))
+            };
+            *s = Cow::Borrowed(packed);
+            at += n;
+        });
+    }
+    debug_assert_eq!(at, text.len());
+    text
+}
+
 impl Page<CallRecord<'_>> {
-    /// The same page with each record owning its text ([`OwnedRecord`]).
-    pub fn into_packed(self) -> Page<OwnedRecord> {
+    /// The same page with each record owning its text ([`OwnedRecord`]), in one buffer the
+    /// page's records share.
+    pub fn into_packed(mut self) -> Page<OwnedRecord> {
+        let text = pack_texts(&mut self.records);
         Page {
             num_results: self.num_results,
             records: self
                 .records
                 .into_iter()
-                .map(|r| r.map(OwnedRecord::new))
+                .map(|r| r.map(|r| OwnedRecord::own(r, &text)))
                 .collect(),
         }
     }
 }
 
 impl Clone for OwnedRecord {
+    /// The same record sharing the same buffer (a clone's texts borrow where the original's do).
     fn clone(&self) -> OwnedRecord {
-        OwnedRecord::new(self.record.clone())
+        OwnedRecord::own(self.record.clone(), &self.text)
     }
 }
 
@@ -365,13 +400,40 @@ mod tests {
         let copy = decoded.clone();
         let packed = OwnedRecord::new(decoded);
         assert_eq!(packed.get(), &copy);
-        let buffer = at(&packed.text);
+        let buffer = at(packed.text.as_str());
         for t in texts_of(packed.get()) {
             assert!(
                 buffer.start <= t.start && t.end <= buffer.end,
                 "a text at {t:?} is outside the record's buffer {buffer:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_page_s_records_share_one_buffer_that_outlives_any_one_of_them() {
+        let two = PAGE.replacen("[{", "[{\"sessionId\": \"s-0\", \"sessionStartTime\": \"2024-05-01T09:00:00Z\", \"BOTID\": \"b\\u00e9\"}, {", 1);
+        let page = decode_page(two.as_bytes(), 0).expect("decodes");
+        let copies: Vec<CallRecord<'_>> = page.records.iter().flatten().cloned().collect();
+        assert_eq!(copies.len(), 2);
+        let packed = page.into_packed();
+        let records: Vec<OwnedRecord> = packed.records.into_iter().flatten().collect();
+        assert!(
+            Arc::ptr_eq(&records[0].text, &records[1].text),
+            "one buffer per page"
+        );
+        let buffer = at(records[0].text.as_str());
+        for t in texts_of(records[1].get()) {
+            assert!(
+                buffer.start <= t.start && t.end <= buffer.end,
+                "{t:?} outside {buffer:?}"
+            );
+        }
+        assert_eq!(records[0].get().bot_id.as_deref(), Some("b\u{e9}"));
+        let mut records = records;
+        let second = records.pop().expect("two");
+        drop(records);
+        assert_eq!(second.get(), &copies[1]);
+        assert_eq!(second.clone().get(), &copies[1]);
     }
 
     #[test]
