@@ -5,9 +5,11 @@ For each dataset (call_details, user_status, contact_volume, agent_performance,
 agent_activity) both tools backfill the same local days from the same server, the crate's
 simulator (`smartassist-export simulate`, its own process on 127.0.0.1, no rate limit) with
 `--cache-responses`: every answer is rendered once and its bytes are sent again to the same
-request, so generating responses is not what is measured. Each tool first runs once untimed
-(which renders its requests' answers), then once measured; the measured run must be served
-from the cache (the table's `render` column counts the answers it had to render).
+request, so generating responses is not what is measured. Each tool first runs untimed (which
+renders its requests' answers; ours until a run asks nothing new, since its Call Details
+windows depend on which day finished first), then `--rounds` times measured, the two tools
+alternated; the table shows the medians. The measured runs must be served from the cache (the
+table's `render` column counts the answers they had to render).
 
 Contenders, each in its own process so that its peak RSS is its own:
 
@@ -46,6 +48,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,6 +68,8 @@ CLIENT_ID = "cs-demo-client"
 CLIENT_SECRET = "bench-simulator-secret-of-32-bytes"
 ORG_ID = "o-bench"
 ANALYTICS = f"/agentassist/api/public/analytics/account/{ACCOUNT_ID}"
+# Most untimed runs of ours before the measured ones (it stops earlier once one asked nothing new).
+MAX_WARM = 8
 DATASETS = ["call_details", "user_status", "contact_volume", "agent_performance", "agent_activity"]
 
 # The exporter's config section per dataset (everything else at its default).
@@ -366,16 +371,29 @@ def dlt_command(args, dataset, sim, out, workdir):
 
 
 def bench_dataset(args, sim, dataset, workdir):
-    """Warm and measured runs of both tools; returns the two measurements and the row check."""
+    """Warm runs, then `args.rounds` measured rounds of both tools (ours, then dlt, in each);
+    returns the medians of the measured runs and the row check of the last ones."""
     env = dict(os.environ, SMARTASSIST_CLIENT_SECRET=CLIENT_SECRET)
-    runs = {}
-    # Ours twice untimed: its Call Details plan depends on which day finished first (a day's
-    # density profile plans the later days), so one run may not have asked everything.
-    for tool, command, warm in (("ours", ours_command, 2), ("dlt", dlt_command, 1)):
-        for phase in [f"warm{i}" for i in range(warm)] + ["measured"]:
-            out = os.path.join(workdir, f"{dataset}-{tool}-{phase}")
-            runs[tool] = measured(sim, command(args, dataset, sim, out, workdir), env)
-            runs[tool]["out"] = out
+
+    def run(tool, phase):
+        command = ours_command if tool == "ours" else dlt_command
+        out = os.path.join(workdir, f"{dataset}-{tool}-{phase}")
+        r = measured(sim, command(args, dataset, sim, out, workdir), env)
+        r["out"] = out
+        return r
+
+    # Ours warms until a run asked nothing new (at least twice, at most MAX_WARM times): its
+    # Call Details plan depends on which day finished first (a day's density profile plans the
+    # later days), so one run may not have asked what the next one asks.
+    for i in range(MAX_WARM):
+        if run("ours", f"warm{i}")["rendered"] == 0 and i >= 1:
+            break
+    run("dlt", "warm0")
+    rounds = {"ours": [], "dlt": []}
+    for i in range(args.rounds):
+        for tool in ("ours", "dlt"):
+            rounds[tool].append(run(tool, f"measured{i}"))
+    runs = {tool: median_run(rs) for tool, rs in rounds.items()}
     dlt_dir = os.path.join(runs["dlt"]["out"], "bench")
     ours_rows, dlt_rows, only_ours, only_dlt = compare_rows(dataset, runs["ours"]["out"], dlt_dir)
     if only_ours or only_dlt:
@@ -384,6 +402,17 @@ def bench_dataset(args, sim, dataset, workdir):
     runs["ours"]["rows"], runs["dlt"]["rows"] = ours_rows, dlt_rows
     runs["dlt"]["tables"] = json.loads(runs["dlt"]["stdout"].strip().splitlines()[-1])
     return runs
+
+
+def median_run(rs):
+    """The last run of `rs` with wall, CPU and peak RSS replaced by their medians over `rs`,
+    `rendered` by the sum and `walls` listing every run's wall time."""
+    r = dict(rs[-1])
+    for k in ("wall", "cpu", "rss"):
+        r[k] = statistics.median(x[k] for x in rs)
+    r["rendered"] = sum(x["rendered"] for x in rs)
+    r["walls"] = [x["wall"] for x in rs]
+    return r
 
 
 def print_table(results):
@@ -400,7 +429,10 @@ def print_table(results):
                   f"{r['bytes'] / 1e6:>8.1f} {r['requests']:>8} {r['rendered']:>6} "
                   f"{r['rows']:>8}   {ratio:>18}")
     print()
-    print("render: answers the simulator rendered during the measured run (0: all from its cache);")
+    print("wall, CPU, peak: medians of the measured rounds (each tool's walls: "
+          + "; ".join(f"{t} {', '.join(f'{w:.2f}' for w in runs[t]['walls'])}"
+                      for _, runs in results for t in ("ours", "dlt")) + ");")
+    print("render: answers the simulator rendered during the measured runs (0: all from its cache);")
     print("rows: our main table / dlt's matching rows; DuckDB found the same rows in both.")
     for dataset, runs in results:
         tables = ", ".join(f"{t} {n}" for t, n in sorted(runs["dlt"]["tables"].items()))
@@ -431,6 +463,8 @@ def main():
     ap.add_argument("--agents", type=int, default=200, help="agents the simulator serves")
     ap.add_argument("--call-sessions-per-hour", type=int, default=167,
                     help="Call Details density (default 167: about 4,000 sessions a day)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="measured runs of each tool, alternated (default 3; medians shown)")
     ap.add_argument("--keep", action="store_true", help="keep the output directories")
     args = ap.parse_args()
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
