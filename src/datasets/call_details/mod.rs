@@ -193,8 +193,8 @@ impl CallDetails {
         let path = self.cfg.api.path(&cx.account_id);
         let query = request_query(limit, page);
         let gate = gated.then_some(cx.page_gate.as_ref());
-        // On the blocking pool: a backfill's days share one task, so another day's pages are
-        // normalized while this one decodes.
+        // On the blocking pool: the day's task normalizes and encodes its finished windows
+        // while this page decodes (see `client::decode`).
         let (page, _permit) = cx
             .client
             .post_json_gated_blocking(ENDPOINT, &path, &query, &body, gate, move |bytes| {

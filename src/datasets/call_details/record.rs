@@ -2,11 +2,11 @@
 //! produces it and `windows`/`rows` consume it.
 //!
 //! Text borrows from the response body (`Cow::Borrowed`) unless the JSON had to be changed to
-//! read it (escapes), so decoding a page allocates per record, not per field. A record that
-//! outlives its body moves its text into one buffer of its own at the page boundary
-//! ([`super::OwnedRecord`], reaching every text through [`CallRecord::texts_mut`]): every
-//! export's records do, since the window walk keeps a window's records until the window is
-//! complete (see `windows`).
+//! read it (escapes), and a list of strings is the array's text ([`StrList`]), so decoding a
+//! page allocates per record, not per field. Records that outlive their body move their text
+//! into one buffer their page shares at the page boundary ([`super::OwnedRecord`], reaching
+//! every text through [`CallRecord::texts_mut`]): every export's records do, since the window
+//! walk keeps a window's records until the window is complete (see `windows`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -30,8 +30,8 @@ pub struct Page<R = CallRecord<'static>> {
 
 /// One session (one element of `data`).
 ///
-/// Every borrow of `'a` here and in the parts is a `Cow<'a, str>` that [`CallRecord::texts_mut`]
-/// reaches: [`super::OwnedRecord`] relies on it to re-point them all into its own buffer. A
+/// Every borrow of `'a` here and in the parts is a `Cow<'a, str>` (a [`StrList`] holds one)
+/// that [`CallRecord::texts_mut`] reaches: [`super::OwnedRecord`] relies on it to re-point them all into its page's buffer. A
 /// field of another borrowed type (`&'a str`, `&'a RawValue`) would break that silently.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallRecord<'a> {
