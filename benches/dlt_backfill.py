@@ -388,6 +388,9 @@ def bench_dataset(args, sim, dataset, workdir):
     for i in range(MAX_WARM):
         if run("ours", f"warm{i}")["rendered"] == 0 and i >= 1:
             break
+    else:
+        print(f"{dataset}: ours still asked new answers after {MAX_WARM} untimed runs; "
+              "the measured runs may render some (see the render column)", file=sys.stderr)
     run("dlt", "warm0")
     rounds = {"ours": [], "dlt": []}
     for i in range(args.rounds):
@@ -429,9 +432,9 @@ def print_table(results):
                   f"{r['bytes'] / 1e6:>8.1f} {r['requests']:>8} {r['rendered']:>6} "
                   f"{r['rows']:>8}   {ratio:>18}")
     print()
-    print("wall, CPU, peak: medians of the measured rounds (each tool's walls: "
-          + "; ".join(f"{t} {', '.join(f'{w:.2f}' for w in runs[t]['walls'])}"
-                      for _, runs in results for t in ("ours", "dlt")) + ");")
+    print("wall, CPU, peak: medians of the measured rounds (each run's wall time: "
+          + "; ".join(f"{dataset} {t} {', '.join(f'{w:.2f}' for w in runs[t]['walls'])}"
+                      for dataset, runs in results for t in ("ours", "dlt")) + ");")
     print("render: answers the simulator rendered during the measured runs (0: all from its cache);")
     print("rows: our main table / dlt's matching rows; DuckDB found the same rows in both.")
     for dataset, runs in results:
@@ -467,6 +470,8 @@ def main():
                     help="measured runs of each tool, alternated (default 3; medians shown)")
     ap.add_argument("--keep", action="store_true", help="keep the output directories")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds takes a number of at least 1")
     datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
     if any(d not in DATASETS for d in datasets):
         ap.error(f"--datasets takes: {', '.join(DATASETS)}")

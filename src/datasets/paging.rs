@@ -11,13 +11,12 @@
 //! retryable error, so nothing of the day is committed. [`MAX_PAGES_PER_WINDOW`] stops a server that never says
 //! "no more".
 
-use std::collections::HashSet;
-
 use tracing::warn;
 
 use super::history::MAX_PAGES_PER_WINDOW;
 use super::DayUnit;
 use crate::error::Error;
+use crate::sources::key_set::KeySet;
 use crate::sources::window::DayWindow;
 
 /// Why a walk cannot go on.
@@ -42,17 +41,15 @@ pub struct Page {
 }
 
 /// Keys already kept in the current window: a server whose pages shift between requests may
-/// return a record twice, and the second copy is skipped.
+/// return a record twice, and the second copy is skipped. Kept in one arena ([`KeySet`]), no
+/// allocation per record.
 #[derive(Debug, Default)]
-pub struct Seen(HashSet<String>);
+pub struct Seen(KeySet);
 
 impl Seen {
     /// `true` the first time `key` is seen in this window.
     pub fn first(&mut self, key: &str) -> bool {
-        if self.0.contains(key) {
-            return false;
-        }
-        self.0.insert(key.to_string())
+        self.0.insert(key.as_bytes())
     }
 }
 

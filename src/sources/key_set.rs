@@ -2,9 +2,12 @@
 //! to keep a record served twice (by two overlapping request windows) once. A key costs no
 //! allocation of its own, and a day's set is freed in three deallocations.
 //!
-//! Before, each dataset kept a `HashSet` of owned strings: a `malloc` per key on the decoding
-//! thread and a `free` per key when the day ended, on the one malloc arena every thread shares
-//! (`src/memory.rs`), plus a rehash into freshly mapped memory as the table grew.
+//! Before, Agent Activity, Call Details and the offset-paged datasets (`datasets::paging`)
+//! each kept a `HashSet` of owned strings: a `malloc` per key and a `free` per key when the
+//! window or day ended, on the one malloc arena every thread shares (`src/memory.rs`), plus a
+//! rehash into freshly mapped memory as the table grew.
+
+use std::fmt;
 
 /// Keys inserted so far (see the module docs).
 #[derive(Default)]
@@ -22,6 +25,14 @@ pub struct KeySet {
     /// rather than the standard library's SipHash, which took 2.8% of an Agent Activity day's
     /// export CPU hashing keys of about 80 bytes.
     hasher: ahash::RandomState,
+}
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeySet")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
 }
 
 impl KeySet {

@@ -114,8 +114,8 @@ impl<'a> Members<'a> {
             .any(|m| !m.taken && m.key.eq_ignore_ascii_case(name))
     }
 
-    /// Removes every member called `name` in any ASCII casing; the first one's value's JSON
-    /// text. A `null` value reads as absent.
+    /// Takes every member called `name` in any ASCII casing (each is then gone for every other
+    /// method); the first one's value's JSON text. A `null` value reads as absent.
     pub fn take(&mut self, name: &str) -> Option<&'a str> {
         self.take_member(name).map(|(text, _)| text)
     }

@@ -8,8 +8,10 @@
 //! profile, on the one malloc arena the decoding and encoding threads share
 //! (docs/performance.md). Then a record made one allocation for all its text; now a page
 //! makes one for all its records' text ([`Page::into_packed`]), and each record holds a
-//! reference to it. A page's records are kept or dropped together (a window is kept whole or
-//! split and fetched again), so sharing the buffer keeps no more text alive than before.
+//! reference to it. A page's records are mostly kept or dropped together (a window is kept
+//! whole or split and fetched again); the text of a record the walk drops on its own (outside
+//! its window, or seen before) stays in the buffer until its page's kept records are written,
+//! a few records at a window's edges.
 //!
 //! The record is reachable only through [`OwnedRecord::get`], whose lifetime is the
 //! `OwnedRecord`'s own, so no borrowed text can outlive the buffer; the buffer is never
@@ -43,21 +45,28 @@ pub struct OwnedRecord {
 
 impl OwnedRecord {
     /// Moves every text of `record` into a buffer of its own (text the decoder already owned,
-    /// from JSON escapes, is copied and freed).
+    /// from JSON escapes, is copied and freed). The export packs whole pages
+    /// ([`Page::into_packed`]); the tests pack one record.
+    #[cfg(test)]
     pub fn new(record: CallRecord<'_>) -> OwnedRecord {
         let mut one = [Ok(record)];
         let text = pack_texts(&mut one);
         let [record] = one;
         // Always `Ok`: it was put in as one, and `pack_texts` leaves the results as they are.
-        OwnedRecord::own(record.unwrap_or_default(), &text)
+        // SAFETY: `pack_texts` re-pointed every text of the record into `text`.
+        unsafe { OwnedRecord::own(record.unwrap_or_default(), &text) }
     }
 
-    /// `record`, whose every text now borrows `text` (see [`pack_texts`]).
-    fn own(record: CallRecord<'_>, text: &Arc<String>) -> OwnedRecord {
-        // SAFETY: every text of `record` borrows `text` (`pack_texts` re-pointed each one, see
-        // `CallRecord::texts_mut`), so nothing in it borrows the response body; the `'static`
-        // is only ever handed out shortened to a borrow of `self` (`get`), and `self` holds
-        // the buffer.
+    /// `record` holding `text`.
+    ///
+    /// # Safety
+    ///
+    /// Every text of `record` (each one [`CallRecord::texts_mut`] reaches) must borrow `text`:
+    /// re-pointed there by [`pack_texts`], or cloned from a record that does.
+    unsafe fn own(record: CallRecord<'_>, text: &Arc<String>) -> OwnedRecord {
+        // SAFETY: every text of `record` borrows `text` (the caller's guarantee), so nothing in
+        // it borrows the response body; the `'static` is only ever handed out shortened to a
+        // borrow of `self` (`get`), and `self` holds the buffer.
         let record = unsafe { std::mem::transmute::<CallRecord<'_>, CallRecord<'static>>(record) };
         OwnedRecord {
             record,
@@ -117,7 +126,8 @@ impl Page<CallRecord<'_>> {
             records: self
                 .records
                 .into_iter()
-                .map(|r| r.map(|r| OwnedRecord::own(r, &text)))
+                // SAFETY: `pack_texts` re-pointed every text of these records into `text`.
+                .map(|r| r.map(|r| unsafe { OwnedRecord::own(r, &text) }))
                 .collect(),
         }
     }
@@ -126,7 +136,8 @@ impl Page<CallRecord<'_>> {
 impl Clone for OwnedRecord {
     /// The same record sharing the same buffer (a clone's texts borrow where the original's do).
     fn clone(&self) -> OwnedRecord {
-        OwnedRecord::own(self.record.clone(), &self.text)
+        // SAFETY: a clone's texts are `Cow::Borrowed` where the original's are, all in `text`.
+        unsafe { OwnedRecord::own(self.record.clone(), &self.text) }
     }
 }
 
