@@ -79,11 +79,13 @@ impl KeySet {
     }
 
     /// How many keys the set holds.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.keys.len()
     }
 
     /// Whether no key was inserted.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

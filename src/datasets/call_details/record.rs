@@ -14,6 +14,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::sources::extra::{Unmapped, UnmappedCounts};
+use crate::sources::tape::string_end;
 use crate::sources::wire::json_str_leaf;
 use crate::sources::Reject;
 
@@ -31,8 +32,9 @@ pub struct Page<R = CallRecord<'static>> {
 /// One session (one element of `data`).
 ///
 /// Every borrow of `'a` here and in the parts is a `Cow<'a, str>` (a [`StrList`] holds one)
-/// that [`CallRecord::texts_mut`] reaches: [`super::OwnedRecord`] relies on it to re-point them all into its page's buffer. A
-/// field of another borrowed type (`&'a str`, `&'a RawValue`) would break that silently.
+/// that [`CallRecord::texts_mut`] reaches: [`super::OwnedRecord`] relies on it to re-point them
+/// all into its page's buffer. A field of another borrowed type (`&'a str`, `&'a RawValue`)
+/// would break that silently.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CallRecord<'a> {
     /// `sessionId`; never empty. The key of the session.
@@ -246,16 +248,11 @@ impl<'s> Iterator for StrItems<'s> {
     type Item = Cow<'s, str>;
 
     fn next(&mut self) -> Option<Cow<'s, str>> {
-        // Every element is a string, so the next quote opens the next item; inside it a
-        // backslash escapes the byte after it (an ASCII byte in checked JSON).
+        // Every element is a string, so the next quote opens the next item.
         let open = self.rest.find('"')?;
-        let bytes = self.rest.as_bytes();
-        let mut i = open + 1;
-        while i < bytes.len() && bytes[i] != b'"' {
-            i += if bytes[i] == b'\\' { 2 } else { 1 };
-        }
-        // `end` follows an ASCII quote or is the text's end: a character boundary either way.
-        let end = (i + 1).min(bytes.len());
+        // One past its closing quote (an ASCII byte, so a character boundary); never `None` on
+        // the checked JSON a list holds.
+        let (end, _) = string_end(self.rest.as_bytes(), open)?;
         let quoted = &self.rest[open..end];
         self.rest = &self.rest[end..];
         // The decoder read every item with `json_str_leaf` before keeping the list.

@@ -412,7 +412,7 @@ impl Walker {
     fn accept<E, S, R>(
         &mut self,
         p: &Planned,
-        records: Vec<R>,
+        mut records: Vec<R>,
         rejects: Vec<Reject>,
         sink: &mut S,
     ) -> Result<u64, WindowError<E>>
@@ -425,8 +425,7 @@ impl Walker {
         let mut inside = 0u64;
         // Filtered in place: a window's records are about a megabyte, and a second vector
         // of them was fresh memory to fault in and copy every record into.
-        let mut kept = records;
-        kept.retain(|r| {
+        records.retain(|r| {
             let start = r.start();
             if !w.contains(start) {
                 self.stats.outside += 1;
@@ -442,7 +441,7 @@ impl Walker {
             true
         });
         // Held until the rows are encoded: no more than the records kept (a `realloc` in place).
-        kept.shrink_to_fit();
+        records.shrink_to_fit();
         if let Some(min) = p.probe_min {
             if (inside as usize) < min {
                 // Fewer than the full window showed at this second: `endDate` is exclusive,
@@ -455,9 +454,9 @@ impl Walker {
             .filter(|r| self.seen_rejects.insert(r.raw_json.as_bytes()))
             .collect();
         self.stats.windows += 1;
-        self.stats.sessions += kept.len() as u64;
+        self.stats.sessions += records.len() as u64;
         self.stats.rejects += rejects.len() as u64;
-        sink(w, kept, rejects);
+        sink(w, records, rejects);
         Ok(inside)
     }
 

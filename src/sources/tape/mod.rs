@@ -30,7 +30,7 @@ use std::borrow::Cow;
 
 mod valid;
 
-use valid::string_end;
+pub(crate) use valid::string_end;
 
 /// The JSON type of a value, told by its first byte.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -148,9 +148,10 @@ fn member_key(b: &[u8], i: usize, indexed: bool, key: &mut u32) -> Option<usize>
 
 /// The end (one past the closing quote) of the string opening at `i`, and whether it has an
 /// escape; `None` for a control character, an unknown escape or a short `\u` escape. The
-/// trusting scan uses it too: on text serde_json validated it never refuses.
+/// trusting scan and Call Details' string lists (text already checked) use it too: on valid
+/// JSON it never refuses.
 #[inline]
-pub(super) fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
+pub(crate) fn string_end(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
