@@ -263,11 +263,19 @@ pub(crate) fn opt_str<'a>(
     field: &str,
     v: Option<Scalar<'a>>,
 ) -> Result<Option<Cow<'a, str>>, String> {
+    opt_text(field, v.map(|s| s.raw()))
+}
+
+/// [`opt_str`] of a leaf's JSON text (for decoders that read a body's index, not serde_json's
+/// raw values).
+pub(crate) fn opt_text<'a>(
+    field: &str,
+    v: Option<&'a str>,
+) -> Result<Option<Cow<'a, str>>, String> {
     match v {
         None => Ok(None),
-        Some(s) => s
-            .as_opt_str()
-            .map_err(|kind| format!("{field} is {kind} ({}), expected a string", s.raw())),
+        Some(text) => json_str_leaf(text)
+            .map_err(|kind| format!("{field} is {kind} ({text}), expected a string")),
     }
 }
 
