@@ -48,11 +48,12 @@ use super::schema::agent_status_details_schema;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::durations::parse_hms;
 use crate::sources::extra::{ExtraColumn, Unmapped, UnmappedCounts};
+use crate::sources::tape::Tape;
 use crate::sources::timestamp::{parse_local, scan, Zone};
 use crate::sources::window::DayWindow;
-use crate::sources::wire::{json_string, opt_str, parse_instant, InstantError, Scalar};
+use crate::sources::wire::{json_string, opt_text, parse_instant, InstantError};
 use crate::sources::{DecodeError, Reject};
-use wire::{AgentWire, Envelope, SpanWire};
+use wire::{page_of_tape, AgentWire, Envelope, SpanEntry, SpanWire};
 
 /// The documented maximum (and default) of the `limit` query parameter.
 pub const MAX_PAGE_SIZE: usize = 50;
@@ -137,7 +138,7 @@ pub struct AgentSpans<'a> {
     first_name: Option<Cow<'a, str>>,
     last_name: Option<Cow<'a, str>>,
     custom_id: Option<Cow<'a, str>>,
-    spans: Vec<&'a RawValue>,
+    spans: Vec<SpanEntry<'a>>,
     /// The agent's fields no column maps.
     extra: Unmapped<'a>,
 }
@@ -189,20 +190,40 @@ pub struct Page<'a> {
 /// `{hasMore, limit, offset, data}` envelope or has a non-boolean `hasMore` is a
 /// [`DecodeError`].
 ///
-/// A page whose every agent is valid is read in one typed pass (each agent's fields decoded
-/// and its `status[]` entries kept raw, in the walk over the body); any other page is decoded
-/// again agent by agent, so each rejected agent keeps its own raw JSON. Before, every page took
-/// the second route: the bytes of a span were walked four times (the body, its agent, its
-/// `status` array, the span), a fifth of a day's export CPU in a profile of `cargo bench
-/// --bench datasets`.
+/// A valid page is indexed once, validated in the same pass ([`Tape::index_valid`]), and its
+/// envelope, agents and their `status[]` entries are read from that index; any other body is
+/// read the general way (serde_json), which names what is wrong, and so is an agent whose keys
+/// the index cannot decode. Before, a span's bytes were walked twice by serde_json (the page
+/// with the entries kept raw, then the entry), and four times before that: together a third
+/// of the dataset's export CPU in a profile of `cargo bench --bench datasets`.
 pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let err = |reason: String| DecodeError { api: API, reason };
     let body = std::str::from_utf8(body).map_err(|e| err(format!("body is not UTF-8: {e}")))?;
     if !body.trim_start().starts_with('{') {
         return Err(err("body is not a JSON object".into()));
     }
-    if let Some(page) = typed_page(body) {
-        return Ok(page);
+    if let Some(page) = Tape::index_valid(body).as_ref().and_then(page_of_tape) {
+        let record_count = page.records.len();
+        let agents = page
+            .records
+            .into_iter()
+            .enumerate()
+            .map(|(i, (raw, wire))| {
+                let agent = match wire {
+                    Some(wire) if raw.starts_with('{') => agent_from_tape(wire),
+                    _ => decode_agent(raw),
+                };
+                agent.map_err(|reason| Reject {
+                    reason: format!("data[{i}]: {reason}"),
+                    raw_json: raw.to_owned(),
+                })
+            })
+            .collect();
+        return Ok(Page {
+            has_more: page.has_more,
+            record_count,
+            agents,
+        });
     }
     let top: Envelope<'_, &RawValue> =
         serde_json::from_str(body).map_err(|e| err(e.to_string()))?;
@@ -217,7 +238,7 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
         .iter()
         .enumerate()
         .map(|(i, raw)| {
-            decode_agent(raw).map_err(|reason| Reject {
+            decode_agent(raw.get()).map_err(|reason| Reject {
                 reason: format!("data[{i}]: {reason}"),
                 raw_json: raw.get().to_owned(),
             })
@@ -230,46 +251,33 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     })
 }
 
-/// The page in one typed pass, or `None` when it is not a valid envelope or an agent would be
-/// rejected (the caller then decodes it agent by agent, with the same outcome for the valid
-/// agents).
-fn typed_page(body: &str) -> Option<Page<'_>> {
-    let top: Envelope<'_, AgentWire<'_, Option<Vec<&RawValue>>>> =
-        serde_json::from_str(body).ok()?;
-    if top.errors.is_some() {
-        return None;
-    }
-    let data = top.data?.unwrap_or_default();
-    let record_count = data.len();
-    let agents = data
-        .into_iter()
-        .map(|mut wire| {
-            let spans = wire.status.take().flatten().unwrap_or_default();
-            agent_from_wire(wire, spans).ok().map(Ok)
-        })
-        .collect::<Option<Vec<_>>>()?;
-    Some(Page {
-        has_more: top.has_more.unwrap_or(false),
-        record_count,
-        agents,
-    })
+/// The agent of a record read from the index, its `status` entries with it.
+fn agent_from_tape<'a>(
+    mut wire: AgentWire<'a, Vec<SpanEntry<'a>>>,
+) -> Result<AgentSpans<'a>, String> {
+    let spans = wire.status.take().unwrap_or_default();
+    agent_from_wire(wire, spans)
 }
 
-fn decode_agent(raw: &RawValue) -> Result<AgentSpans<'_>, String> {
-    if !raw.get().starts_with('{') {
+/// The agent of a record's text, read by serde_json (the general way).
+fn decode_agent(raw: &str) -> Result<AgentSpans<'_>, String> {
+    if !raw.starts_with('{') {
         return Err("agent record is not an object".into());
     }
     let mut wire: AgentWire<'_, &RawValue> =
-        serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+        serde_json::from_str(raw).map_err(|e| e.to_string())?;
     // `userId` is checked before `status`, as the reasons have always been given.
-    opt_str("userId", wire.user_id)?
+    opt_text("userId", wire.user_id)?
         .filter(|u| !u.is_empty())
         .ok_or("agent has no userId")?;
     let spans = match wire.status.take() {
         None => Vec::new(),
         Some(status) => serde_json::from_str::<Option<Vec<&RawValue>>>(status.get())
             .map_err(|_| format!("status is not an array: {}", status.get()))?
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into_iter()
+            .map(|raw| SpanEntry::raw(raw.get()))
+            .collect(),
     };
     agent_from_wire(wire, spans)
 }
@@ -277,17 +285,17 @@ fn decode_agent(raw: &RawValue) -> Result<AgentSpans<'_>, String> {
 /// The agent of a decoded record whose `status[]` entries are `spans`.
 fn agent_from_wire<'a, S>(
     wire: AgentWire<'a, S>,
-    spans: Vec<&'a RawValue>,
+    spans: Vec<SpanEntry<'a>>,
 ) -> Result<AgentSpans<'a>, String> {
-    let user_id = opt_str("userId", wire.user_id)?
+    let user_id = opt_text("userId", wire.user_id)?
         .filter(|u| !u.is_empty())
         .ok_or("agent has no userId")?;
     Ok(AgentSpans {
         user_id,
-        agent_id: opt_str("aId", wire.agent_id)?,
-        email: opt_str("email", wire.email)?,
-        first_name: opt_str("firstName", wire.first_name)?,
-        last_name: opt_str("lastName", wire.last_name)?,
+        agent_id: opt_text("aId", wire.agent_id)?,
+        email: opt_text("email", wire.email)?,
+        first_name: opt_text("firstName", wire.first_name)?,
+        last_name: opt_text("lastName", wire.last_name)?,
         custom_id: custom_id(wire.custom_id)?,
         spans,
         extra: wire.extra,
@@ -295,12 +303,10 @@ fn agent_from_wire<'a, S>(
 }
 
 /// `customId` is documented as a string (`"123456"`, `""`); an integer is kept as its text.
-fn custom_id(v: Option<Scalar<'_>>) -> Result<Option<Cow<'_, str>>, String> {
+fn custom_id(v: Option<&str>) -> Result<Option<Cow<'_, str>>, String> {
     match v {
-        Some(s) if s.raw().bytes().all(|b| b.is_ascii_digit() || b == b'-') => {
-            Ok(Some(Cow::Borrowed(s.raw())))
-        }
-        other => opt_str("customId", other),
+        Some(s) if s.bytes().all(|b| b.is_ascii_digit() || b == b'-') => Ok(Some(Cow::Borrowed(s))),
+        other => opt_text("customId", other),
     }
 }
 
@@ -406,8 +412,8 @@ impl Normalizer {
     pub fn push_agent(&mut self, agent: &AgentSpans<'_>, window: &DayWindow) {
         let offset = window.offset_minutes;
         let rows_before = self.rows();
-        for (i, raw) in agent.spans.iter().enumerate() {
-            let outcome = normalize_span(raw, offset, |start| window.claim.contains(start));
+        for (i, entry) in agent.spans.iter().enumerate() {
+            let outcome = normalize_span(entry, offset, |start| window.claim.contains(start));
             match outcome {
                 Ok(Some(span)) => self.append(agent, &span, offset),
                 Ok(None) => {}
@@ -419,7 +425,7 @@ impl Normalizer {
                     raw_json: format!(
                         "{{\"userId\":{},\"timeZoneOffSet\":{offset},\"status\":[{}]}}",
                         json_string(agent.user_id()),
-                        raw.get()
+                        entry.raw
                     ),
                 }),
             }
@@ -527,20 +533,23 @@ fn append_n(builder: &mut StringBuilder, value: Option<&str>, n: usize) {
 }
 
 /// A string leaf that must be present.
-fn required<'a>(field: &str, v: Option<Scalar<'a>>) -> Result<Cow<'a, str>, String> {
-    opt_str(field, v)?.ok_or_else(|| format!("span has no {field}"))
+fn required<'a>(field: &str, v: Option<&'a str>) -> Result<Cow<'a, str>, String> {
+    opt_text(field, v)?.ok_or_else(|| format!("span has no {field}"))
 }
 
 /// `Ok(None)` when the span starts outside the claim; `Err(reason)` when it cannot be kept.
 fn normalize_span<'a>(
-    raw: &'a RawValue,
+    entry: &SpanEntry<'a>,
     offset: i32,
     claimed: impl Fn(&DateTime<Utc>) -> bool,
 ) -> Result<Option<Span<'a>>, String> {
-    if !raw.get().starts_with('{') {
+    if !entry.raw.starts_with('{') {
         return Err("status entry is not an object".into());
     }
-    let wire: SpanWire<'a> = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    let wire: SpanWire<'a> = match &entry.fields {
+        Some(fields) => fields.clone(),
+        None => serde_json::from_str(entry.raw).map_err(|e| e.to_string())?,
+    };
     let start_text = required("startTime", wire.start)?;
     let start = parse_span_time(&start_text, offset).map_err(|e| format!("startTime {e}"))?;
     if !claimed(&start) {
@@ -550,7 +559,7 @@ fn normalize_span<'a>(
     if primary.is_empty() {
         return Err("primaryStatus is empty".into());
     }
-    let secondary = opt_str("secondaryStatus", wire.secondary)?;
+    let secondary = opt_text("secondaryStatus", wire.secondary)?;
     let end_text = required("endTime", wire.end)?;
     let duration_text = required("duration", wire.duration)?;
     let (end_ms, duration) = match (end_text.trim() == OPEN, duration_text.trim() == OPEN) {
@@ -584,6 +593,8 @@ fn normalize_span<'a>(
 mod dst_tests;
 #[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod tape_tests;
 #[cfg(test)]
 mod tests;
 mod wire;
