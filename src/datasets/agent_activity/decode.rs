@@ -30,7 +30,6 @@
 //! other datasets with an envelope count it).
 
 use std::borrow::Cow;
-use std::fmt;
 use std::ops::{Range, RangeInclusive};
 use std::sync::Arc;
 
@@ -41,7 +40,6 @@ use chrono::{
     Utc,
 };
 use chrono_tz::Tz;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::schema::agent_activity_schema;
@@ -49,15 +47,16 @@ use super::seen::Seen;
 use crate::error::Error;
 use crate::schema::{constant_timestamp, constant_utf8, timestamp_builder};
 use crate::sources::extra::{ExtraColumn, PairsOf, Unmapped, UnmappedCounts};
-use crate::sources::wire::{parse_instant, Key, Scalar};
+use crate::sources::tape::{Kind, ObjectMembers, Tape};
+use crate::sources::wire::{json_str_leaf, parse_instant};
 use crate::sources::{DecodeError, Reject};
 
 const API: &str = "AgentActivity";
 
-/// A decoded page: the envelope's unmapped keys and the raw updates.
+/// A decoded page: the envelope's unmapped keys and the updates' JSON texts.
 pub struct Page<'a> {
     pub extra: Unmapped<'a>,
-    pub updates: Vec<&'a RawValue>,
+    pub updates: Vec<&'a str>,
 }
 
 /// Decodes the envelope of one response body.
@@ -67,11 +66,14 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     if !text.trim_start().starts_with('{') {
         return Err(err("the body is not a JSON object".into()));
     }
-    // The usual body in one pass, its updates kept raw as they are walked; anything else (an
-    // error body, updates that are not an array, no updates) is read again below, which says
-    // what is wrong. Before, the updates were walked three times (the envelope, the array, each
-    // update).
-    if let Ok(TypedEnvelope(Some(page))) = serde_json::from_str(text) {
+    // The usual body: validated and indexed down to its updates in one pass, the envelope
+    // read from the index; anything else (an error body, updates that are not an array, no
+    // updates, a key that is not a valid string) is read again below, which says what is
+    // wrong. Each update is read later from its text by the normalizer, once.
+    if let Some(page) = Tape::index_valid_levels(text, 2)
+        .as_ref()
+        .and_then(page_of_tape)
+    {
         return Ok(page);
     }
     let pairs: PairsOf<'_> = serde_json::from_str(text).map_err(|e| err(e.to_string()))?;
@@ -82,8 +84,11 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     let mut found = false;
     for (key, value) in pairs.0 {
         if key.eq_ignore_ascii_case("agentUpdates") {
-            page.updates = serde_json::from_str(value.get())
-                .map_err(|_| err(format!("{key} is not an array")))?;
+            page.updates = serde_json::from_str::<Vec<&RawValue>>(value.get())
+                .map_err(|_| err(format!("{key} is not an array")))?
+                .into_iter()
+                .map(RawValue::get)
+                .collect();
             found = true;
         } else if key.eq_ignore_ascii_case("errors") {
             return Err(err(format!(
@@ -100,42 +105,34 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     Ok(page)
 }
 
-/// The usual envelope read in one pass: `Some` when it holds `AgentUpdates` arrays (the last
-/// one counts, as below) and no `errors`.
-struct TypedEnvelope<'a>(Option<Page<'a>>);
-
-impl<'de> Deserialize<'de> for TypedEnvelope<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = TypedEnvelope<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an agentactivity response object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut page = Page {
-                    extra: Unmapped::default(),
-                    updates: Vec::new(),
-                };
-                let (mut found, mut errors) = (false, false);
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    if key.is("agentUpdates") {
-                        page.updates = map.next_value()?;
-                        found = true;
-                    } else if key.is("errors") {
-                        errors = true;
-                        map.next_value::<&RawValue>()?;
-                    } else if key.is("accountId") {
-                        map.next_value::<&RawValue>()?;
-                    } else {
-                        page.extra.push(key.0, map.next_value()?);
-                    }
-                }
-                Ok(TypedEnvelope((found && !errors).then_some(page)))
-            }
-        }
-        d.deserialize_map(V)
+/// The usual envelope read from its index: `Some` when every `AgentUpdates` (any casing; the
+/// last one counts, as the general way reads them) is an array, there is at least one, there
+/// is no `errors` and every key is a valid string.
+fn page_of_tape<'a>(tape: &Tape<'a>) -> Option<Page<'a>> {
+    let root = tape.root();
+    if tape.kind(root) != Kind::Object {
+        return None;
     }
+    let mut page = Page {
+        extra: Unmapped::default(),
+        updates: Vec::new(),
+    };
+    let mut found = false;
+    for child in tape.children(root) {
+        let key = tape.key(child)?;
+        if key.eq_ignore_ascii_case("agentUpdates") {
+            if tape.kind(child) != Kind::Array {
+                return None;
+            }
+            page.updates = tape.children(child).map(|n| tape.text(n)).collect();
+            found = true;
+        } else if key.eq_ignore_ascii_case("errors") {
+            return None;
+        } else if !key.eq_ignore_ascii_case("accountId") {
+            page.extra.push_json(key, tape.text(child));
+        }
+    }
+    found.then_some(page)
 }
 
 /// The instants an `EventTime` names: one, or two in a fall-back hour (`earlier` first).
@@ -285,10 +282,8 @@ enum Placed<'a> {
     Reject(String),
 }
 
-fn text<'a>(key: &str, value: &'a RawValue) -> Result<Option<Cow<'a, str>>, String> {
-    Scalar(value)
-        .as_opt_str()
-        .map_err(|kind| format!("{key} is {kind}, expected a string"))
+fn text<'a>(key: &str, value: &'a str) -> Result<Option<Cow<'a, str>>, String> {
+    json_str_leaf(value).map_err(|kind| format!("{key} is {kind}, expected a string"))
 }
 
 /// Where an update read at `readings` goes, for `window` of the day `day`.
@@ -322,20 +317,20 @@ fn locate<'a>(
 }
 
 fn place<'a>(
-    raw: &'a RawValue,
+    raw: &'a str,
     zone: Tz,
     window: &RequestWindow,
     day: &Range<DateTime<Utc>>,
 ) -> Placed<'a> {
-    let Ok(w) = serde_json::from_str::<UpdateWire<'a>>(raw.get()) else {
+    let Some(w) = UpdateWire::of(raw) else {
         return Placed::Reject("the update is not a JSON object".into());
     };
-    let read = |member: Option<(Cow<'a, str>, &'a RawValue)>| member.map(|(k, v)| text(&k, v));
+    let read = |member: Option<(Cow<'a, str>, &'a str)>| member.map(|(k, v)| text(&k, v));
     let (agent, time, activity) = (read(w.agent), read(w.time), read(w.activity));
     let reason = w.reason.map(|(key, value)| {
         // Documented as a string; a number keeps its JSON text.
-        match value.get().as_bytes().first() {
-            Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(value.get()))),
+        match value.as_bytes().first() {
+            Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(value))),
             _ => text(&key, value),
         }
     });
@@ -371,51 +366,39 @@ fn place<'a>(
     }
 }
 
-/// One update's members, read in one pass without collecting them first: each mapped key
-/// (any casing; the last one sent counts) with its value, every other key unmapped.
+/// One update's members, read in one pass from its text without collecting them first: each
+/// mapped key (any casing; the last one sent counts) with its value's JSON text, every other
+/// key unmapped.
+#[derive(Default)]
 struct UpdateWire<'a> {
-    agent: Option<(Cow<'a, str>, &'a RawValue)>,
-    time: Option<(Cow<'a, str>, &'a RawValue)>,
-    activity: Option<(Cow<'a, str>, &'a RawValue)>,
-    reason: Option<(Cow<'a, str>, &'a RawValue)>,
+    agent: Option<(Cow<'a, str>, &'a str)>,
+    time: Option<(Cow<'a, str>, &'a str)>,
+    activity: Option<(Cow<'a, str>, &'a str)>,
+    reason: Option<(Cow<'a, str>, &'a str)>,
     extra: Unmapped<'a>,
 }
 
-impl<'de> Deserialize<'de> for UpdateWire<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = UpdateWire<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("an update object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut w = UpdateWire {
-                    agent: None,
-                    time: None,
-                    activity: None,
-                    reason: None,
-                    extra: Unmapped::default(),
-                };
-                while let Some(key) = map.next_key::<Key<'de>>()? {
-                    let slot = if key.is("agentId") {
-                        &mut w.agent
-                    } else if key.is("eventTime") {
-                        &mut w.time
-                    } else if key.is("activity") {
-                        &mut w.activity
-                    } else if key.is("reasonCode") {
-                        &mut w.reason
-                    } else {
-                        w.extra.push(key.0, map.next_value()?);
-                        continue;
-                    };
-                    *slot = Some((key.0, map.next_value()?));
+impl<'a> UpdateWire<'a> {
+    /// The members of update text `raw` (part of a validated body); `None` when it is not an
+    /// object or a key is not a valid string (serde_json, which read updates before, refused
+    /// those too).
+    fn of(raw: &'a str) -> Option<UpdateWire<'a>> {
+        let mut w = UpdateWire::default();
+        for (key, value) in ObjectMembers::of(raw)? {
+            let key = key?;
+            let slot = match () {
+                _ if key.eq_ignore_ascii_case("agentId") => &mut w.agent,
+                _ if key.eq_ignore_ascii_case("eventTime") => &mut w.time,
+                _ if key.eq_ignore_ascii_case("activity") => &mut w.activity,
+                _ if key.eq_ignore_ascii_case("reasonCode") => &mut w.reason,
+                _ => {
+                    w.extra.push_json(key, value);
+                    continue;
                 }
-                Ok(w)
-            }
+            };
+            *slot = Some((key, value));
         }
-        d.deserialize_map(V)
+        Some(w)
     }
 }
 
@@ -523,11 +506,11 @@ impl<'a> Normalizer<'a> {
     }
 
     /// Keeps a rejected update once per day (by its raw JSON).
-    fn reject(&mut self, raw: &RawValue, reason: String) {
-        if self.seen.insert_reject(raw.get()) {
+    fn reject(&mut self, raw: &str, reason: String) {
+        if self.seen.insert_reject(raw) {
             self.rejects.push(Reject {
                 reason,
-                raw_json: raw.get().to_string(),
+                raw_json: raw.to_string(),
             });
         }
     }

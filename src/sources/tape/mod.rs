@@ -4,7 +4,10 @@
 //! a page once and reads its envelope and every level of every record (session,
 //! `customerinfo`, `destinations`, legs) from the index; the Agent Performance decoder reads
 //! its agents, intervals and queues the same way
-//! ([`crate::sources::members::Members::of_node`]). Before, each level was parsed again into
+//! ([`crate::sources::members::Members::of_node`]), and so do Agent Status Details (agents and
+//! their spans) and Bot Sessions (sessions and their `tags`). Agent Activity indexes its body
+//! down to the updates and reads each small update with [`ObjectMembers`] (`flat.rs`), which
+//! walks one object's members without building an index. Before, each level was parsed again into
 //! raw values, so the bytes of an agent leg were walked five times; a profile of the benchmark
 //! put that re-walking (serde_json's `ignore_value`/`skip_to_escape`) at about 15% of the
 //! export's CPU.
@@ -28,8 +31,10 @@
 
 use std::borrow::Cow;
 
+mod flat;
 mod valid;
 
+pub use flat::ObjectMembers;
 pub(crate) use valid::string_end;
 
 /// The JSON type of a value, told by its first byte.
