@@ -193,7 +193,7 @@ pub struct Page<'a> {
 /// A valid page is indexed once, validated in the same pass ([`Tape::index_valid`]), and its
 /// envelope, agents and their `status[]` entries are read from that index; any other body is
 /// read the general way (serde_json), which names what is wrong, and so is an agent whose keys
-/// the index cannot decode. Before, a span's bytes were walked twice by serde_json (the page
+/// the index cannot decode or whose `status` is neither an array nor null. Before, a span's bytes were walked twice by serde_json (the page
 /// with the entries kept raw, then the entry), and four times before that: together a third
 /// of the dataset's export CPU in a profile of `cargo bench --bench datasets`.
 pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
@@ -345,7 +345,8 @@ struct Span<'e> {
     start_ms: i64,
     end_ms: Option<i64>,
     duration: Option<i64>,
-    extra: Unmapped<'e>,
+    /// Borrowed from the entry read from the index; owned when serde_json read it.
+    extra: Cow<'e, Unmapped<'e>>,
 }
 
 /// Accumulates the rows of one local day (one `dt` partition) and its rejects.
@@ -453,7 +454,7 @@ impl Normalizer {
         self.open_spans += usize::from(span.end_ms.is_none());
         self.duration.append_option(span.duration);
         self.extra
-            .append(&[("agent", &agent.extra), ("span", &span.extra)]);
+            .append(&[("agent", &agent.extra), ("span", &*span.extra)]);
         self.unmapped.add(&span.extra);
         self.offsets.push(offset);
     }
@@ -538,17 +539,21 @@ fn required<'a>(field: &str, v: Option<&'a str>) -> Result<Cow<'a, str>, String>
 }
 
 /// `Ok(None)` when the span starts outside the claim; `Err(reason)` when it cannot be kept.
-fn normalize_span<'a>(
-    entry: &SpanEntry<'a>,
+fn normalize_span<'e>(
+    entry: &'e SpanEntry<'e>,
     offset: i32,
     claimed: impl Fn(&DateTime<Utc>) -> bool,
-) -> Result<Option<Span<'a>>, String> {
+) -> Result<Option<Span<'e>>, String> {
     if !entry.raw.starts_with('{') {
         return Err("status entry is not an object".into());
     }
-    let wire: SpanWire<'a> = match &entry.fields {
-        Some(fields) => fields.clone(),
-        None => serde_json::from_str(entry.raw).map_err(|e| e.to_string())?,
+    let parsed: SpanWire<'e>;
+    let wire = match &entry.fields {
+        Some(fields) => fields,
+        None => {
+            parsed = serde_json::from_str(entry.raw).map_err(|e| e.to_string())?;
+            &parsed
+        }
     };
     let start_text = required("startTime", wire.start)?;
     let start = parse_span_time(&start_text, offset).map_err(|e| format!("startTime {e}"))?;
@@ -585,7 +590,10 @@ fn normalize_span<'a>(
         start_ms: start.timestamp_millis(),
         end_ms,
         duration,
-        extra: wire.extra,
+        extra: match &entry.fields {
+            Some(fields) => Cow::Borrowed(&fields.extra),
+            None => Cow::Owned(wire.extra.clone()),
+        },
     }))
 }
 

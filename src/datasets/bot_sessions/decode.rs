@@ -139,7 +139,7 @@ pub fn decode_page_in(
     let mut outside = Vec::new();
     let raw = page.records.iter().map(|(r, _)| Box::from(*r)).collect();
     // The latest start of the records: `None` as soon as one has none that can be read. A
-    // session decoded whole has its start already; only a failed record is read for it again.
+    // session decoded whole has its start already; a failed one's is read from its fields.
     let mut newest = Some(None);
     let mut starts = |start: Option<DateTime<Utc>>| {
         newest = match (newest, start) {
@@ -151,7 +151,7 @@ pub fn decode_page_in(
         .records
         .into_iter()
         .enumerate()
-        .map(|(i, (raw, fields))| {
+        .map(|(i, (raw, node))| {
             let reject = |id, reason| {
                 (
                     id,
@@ -161,7 +161,10 @@ pub fn decode_page_in(
                     },
                 )
             };
-            let fields = fields.map_or_else(|| SessionFields::of_raw(raw), Ok);
+            let fields = node
+                .zip(tape.as_ref())
+                .and_then(|(n, tape)| SessionFields::of_node(tape, n))
+                .map_or_else(|| SessionFields::of_raw(raw), Ok);
             let s = match decode_session(raw, fields) {
                 Ok(s) => s,
                 Err(((id, reason), start)) => {

@@ -20,7 +20,8 @@ use crate::sources::tape::{Kind, Tape};
 use crate::sources::wire::Key;
 
 /// A page read from its index: `hasMore`, and each `data[]` record's text with its fields
-/// (`None`: a key of the record the index cannot decode; read it with serde_json).
+/// (`None`: a key of the record the index cannot decode, or a `status` that is neither an
+/// array nor null; read it with serde_json, which says what is wrong).
 pub(super) struct PageFields<'a> {
     pub(super) has_more: bool,
     pub(super) records: Vec<(&'a str, Option<AgentWire<'a, Vec<SpanEntry<'a>>>>)>,
@@ -166,9 +167,9 @@ impl<'a, S> AgentWire<'a, S> {
 }
 
 impl<'a> AgentWire<'a, Vec<SpanEntry<'a>>> {
-    /// The record of node `node`, its `status` entries read from the index too (`Err`: the
-    /// `status` text when it is neither an array nor null); `None` when a key cannot be read
-    /// from the index. A record that is not an object has no fields.
+    /// The record of node `node`, its `status` entries read from the index too; `None` when a
+    /// key cannot be read from the index or the last `status` is neither an array nor null
+    /// (the general way names either). A record that is not an object has no fields.
     fn of_node(tape: &Tape<'a>, node: usize) -> Option<Self> {
         let mut a = AgentWire::new();
         if tape.kind(node) != Kind::Object {

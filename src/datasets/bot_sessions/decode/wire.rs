@@ -18,9 +18,10 @@ use crate::sources::extra::Unmapped;
 use crate::sources::tape::{Kind, Tape};
 use crate::sources::wire::{Key, Scalar};
 
-/// How deep [`page_of_tape`] indexes a body: the root (0), `sessions` (1), a record (2), its
-/// fields (3) and the members of its `tags` and the items of its `session_lang` (4); the tag
-/// arrays below are single nodes, read as text.
+/// How deep a body is indexed for [`page_of_tape`]: the root (0), `sessions` (1), a record
+/// (2), its fields (3) and the members of its `tags` (4; so are the items of `session_lang`
+/// and of any other array or object field, unread: `session_lang` is read from its text); the
+/// tag arrays below are single nodes, read as text.
 pub(super) const LEVELS: usize = 4;
 
 /// The page's top level: the keys paging needs, the sessions array kept raw (the general
@@ -35,12 +36,13 @@ pub(super) struct Envelope<'a> {
     pub(super) sessions: Option<Scalar<'a>>,
 }
 
-/// A page's `total` and `moreAvailable` as JSON text, and each record's text with its fields
-/// when they were read from the index (`None`: read them with [`SessionFields::of_raw`]).
+/// A page's `total` and `moreAvailable` as JSON text, and each record's text with its node
+/// when the page was read from an index (its fields are read from there one record at a time,
+/// [`SessionFields::of_node`]; `None`: read them with [`SessionFields::of_raw`]).
 pub(super) struct PageFields<'a> {
     pub(super) total: Option<&'a str>,
     pub(super) more_available: Option<&'a str>,
-    pub(super) records: Vec<(&'a str, Option<Fields<'a>>)>,
+    pub(super) records: Vec<(&'a str, Option<usize>)>,
 }
 
 /// A record's fields and, when its `tags` is an object, that object's members (`Err`: why
@@ -48,9 +50,9 @@ pub(super) struct PageFields<'a> {
 pub(super) type Fields<'a> = (SessionFields<'a>, Option<Result<TagsFields<'a>, String>>);
 
 /// The page of `tape` (an index of the whole body, [`LEVELS`] deep): `None` unless the root is
-/// an object with exactly one of each of `total`, `moreAvailable` and `sessions` (keys matched
-/// exactly, as the envelope's) and `sessions` is an array; the caller then reads the body the
-/// general way, which names the problem.
+/// an object with one `sessions` that is an array and at most one `total` and one
+/// `moreAvailable` (keys matched exactly, as the envelope's; every key readable); the caller
+/// then reads the body the general way, which names the problem.
 pub(super) fn page_of_tape<'a>(tape: &Tape<'a>) -> Option<PageFields<'a>> {
     let root = tape.root();
     if tape.kind(root) != Kind::Object {
@@ -72,7 +74,7 @@ pub(super) fn page_of_tape<'a>(tape: &Tape<'a>) -> Option<PageFields<'a>> {
     let sessions = sessions.filter(|&n| tape.kind(n) == Kind::Array)?;
     let records = tape
         .children(sessions)
-        .map(|n| (tape.text(n), SessionFields::of_node(tape, n)))
+        .map(|n| (tape.text(n), Some(n)))
         .collect();
     Some(PageFields {
         total: total.map(|n| tape.text(n)),
@@ -129,7 +131,7 @@ impl<'a> SessionFields<'a> {
     /// The fields of record node `node` and of its `tags` object, read from the index; `None`
     /// when a key of either cannot be read from it (read the record with [`Self::of_raw`]).
     /// A record that is not an object has no fields and no tags.
-    fn of_node(tape: &Tape<'a>, node: usize) -> Option<Fields<'a>> {
+    pub(super) fn of_node(tape: &Tape<'a>, node: usize) -> Option<Fields<'a>> {
         let mut fields = SessionFields::default();
         if tape.kind(node) != Kind::Object {
             return Some((fields, None));
