@@ -69,7 +69,8 @@ pub fn decode_page(body: &[u8]) -> Result<Page<'_>, DecodeError> {
     // The usual body: validated and indexed down to its updates in one pass, the envelope
     // read from the index; anything else (an error body, updates that are not an array, no
     // updates, a key that is not a valid string) is read again below, which says what is
-    // wrong. Each update is read later from its text by the normalizer, once.
+    // wrong. Each update is read later from its text by the normalizer, once per window the
+    // page is pushed to.
     if let Some(page) = Tape::index_valid_levels(text, 2)
         .as_ref()
         .and_then(page_of_tape)

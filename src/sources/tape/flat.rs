@@ -9,7 +9,8 @@ use super::{container_end, skip_ws, string_end, value_extent};
 
 /// The members of an object's JSON text, in order: each key (unescaped when it has escapes;
 /// `None` when it is not a valid string, as a lone surrogate escape) with its value's exact
-/// text. The text must be valid JSON (a value of a body [`Tape::index_valid`] accepted);
+/// text. The text must be valid JSON (a value of a body [`Tape::index_valid`] or serde_json
+/// accepted);
 /// on anything else the iterator ends early or yields text of no particular meaning, never
 /// panics.
 ///
